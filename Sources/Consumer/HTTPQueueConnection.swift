@@ -1,0 +1,103 @@
+import AsyncHTTPClient
+import Foundation
+import Logging
+import NIOCore
+import NIOFoundationCompat
+import QueueAuth
+import QueueCore
+import Synchronization
+
+/// A queue server reached over HTTP with senaite.queue's JSON protocol and `X-Queue-Auth-Token` tokens
+/// (reference 1.3, 1.4), acting as one user (the reserved consumer user by default).
+public final class HTTPQueueConnection: QueueConnection {
+    /// Base URL of the server, e.g. `http://127.0.0.1:8080`; routes go under `/@@API/senaite/v1/queue_server/`.
+    public let serverURL: String
+    let http: HTTPClient
+    let tokens: QueueAuthToken
+    let userID: String
+    let clock: any WallClock
+    private let cachedToken = Mutex<(token: String, madeAt: Double)?>(nil)
+
+    /// - Parameters:
+    ///   - serverURL: scheme, host, port and optional site path (`http://host:8080` or `http://host:8080/senaite`).
+    ///   - authKey: the shared auth key.
+    ///   - userID: the user every request acts as. Default: `queue_consumer`.
+    ///   - http: the HTTP client to use. Default: the shared one.
+    /// - Throws: ``Fernet/Error/invalidKey``.
+    public init(serverURL: String, authKey: String, userID: String = "queue_consumer",
+                http: HTTPClient = .shared, clock: any WallClock = SystemWallClock()) throws {
+        var url = serverURL
+        while url.hasSuffix("/") { url.removeLast() }
+        self.serverURL = url
+        self.http = http
+        self.tokens = try QueueAuthToken(key: authKey)
+        self.userID = userID
+        self.clock = clock
+    }
+
+    /// A token for this connection's user, reused for 5 of its 10 seconds.
+    func token() throws -> String {
+        let now = clock.now()
+        if let cached = cachedToken.withLock({ $0 }), now - cached.madeAt < 5, now >= cached.madeAt { return cached.token }
+        let token = try tokens.make(userID: userID, now: now)
+        cachedToken.withLock { $0 = (token, now) }
+        return token
+    }
+
+    /// POSTs `body` to `queue_server/<route>` and returns the decoded JSON object.
+    /// - Throws: ``QueueServerError`` for non-2xx answers; transport errors of AsyncHTTPClient.
+    public func post(_ route: String, _ body: JSONValue, timeout seconds: Double = 15) async throws -> [String: JSONValue] {
+        var request = HTTPClientRequest(url: "\(serverURL)/@@API/senaite/v1/queue_server/\(route)")
+        request.method = .POST
+        request.headers.add(name: "Content-Type", value: "application/json")
+        request.headers.add(name: QueueAuthToken.headerName, value: try token())
+        request.body = .bytes(ByteBuffer(data: try JSONEncoder().encode(body)))
+        let response = try await http.execute(request, timeout: .milliseconds(Int64(seconds * 1000)))
+        let buffer = try await response.body.collect(upTo: 64 << 20)
+        let object = (try? JSONDecoder().decode(JSONValue.self, from: buffer))?.objectValue ?? [:]
+        guard (200..<300).contains(Int(response.status.code)) else {
+            throw QueueServerError(status: Int(response.status.code),
+                                   message: object["message"]?.stringValue ?? response.status.reasonPhrase)
+        }
+        return object
+    }
+
+    public func pop(consumerID: String, wait: Double) async throws -> QueueTask? {
+        let answer = try await post("pop", .object(["consumer_id": .string(consumerID), "wait": .number(wait)]),
+                                    timeout: wait + 15)
+        guard !answer.isEmpty, answer["task_uid"] != nil else { return nil }
+        return try QueueTask(stored: answer.filter { $0.key != "task_url" })
+    }
+
+    func claimFields(_ task: QueueTask) -> [String: JSONValue] {
+        var fields: [String: JSONValue] = ["task_uid": .string(task.taskUID)]
+        if let consumerID = task.consumerID { fields["consumer_id"] = .string(consumerID) }
+        if let leaseToken = task.leaseToken { fields["lease_token"] = .string(leaseToken) }
+        return fields
+    }
+
+    public func done(_ task: QueueTask) async throws {
+        _ = try await post("done", .object(claimFields(task)))
+    }
+
+    public func fail(_ task: QueueTask, message: String) async throws {
+        var fields = claimFields(task)
+        fields["error_message"] = .string(message)
+        _ = try await post("fail", .object(fields))
+    }
+
+    public func timeout(_ task: QueueTask) async throws {
+        _ = try await post("timeout", .object(claimFields(task)))
+    }
+
+    public func release(_ task: QueueTask) async throws {
+        _ = try await post("requeue", .object(claimFields(task)))
+    }
+
+    public func add(_ tasks: [QueueTask]) async throws -> [String: String] {
+        let answer = try await post("add", .array(tasks.map { .object($0.wireDictionary) }))
+        var outcomes: [String: String] = [:]
+        for (uid, outcome) in answer["outcomes"]?.objectValue ?? [:] { outcomes[uid] = outcome.stringValue }
+        return outcomes
+    }
+}

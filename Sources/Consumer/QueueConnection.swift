@@ -1,0 +1,32 @@
+import QueueCore
+
+/// A consumer's view of a queue server: the calls of senaite.queue's client (reference 1.5, 1.6).
+public protocol QueueConnection: Sendable {
+    /// Claims a task for `consumerID`, waiting up to `wait` seconds for one. nil when none.
+    func pop(consumerID: String, wait: Double) async throws -> QueueTask?
+    /// Reports a running task done, carrying its claim.
+    func done(_ task: QueueTask) async throws
+    /// Reports a running task failed with `message`, carrying its claim.
+    func fail(_ task: QueueTask, message: String) async throws
+    /// Reports a running task timed out, carrying its claim.
+    func timeout(_ task: QueueTask) async throws
+    /// Releases a running task back to the queue (retries reset), carrying its claim; for shutdown.
+    func release(_ task: QueueTask) async throws
+    /// Adds tasks; returns what the server did with each.
+    func add(_ tasks: [QueueTask]) async throws -> [String: String]
+}
+
+/// An error answered by the queue server.
+public struct QueueServerError: Error, CustomStringConvertible, Sendable {
+    /// HTTP status code.
+    public var status: Int
+    /// The server's `message`.
+    public var message: String
+
+    public init(status: Int, message: String) {
+        self.status = status
+        self.message = message
+    }
+
+    public var description: String { "\(status) \(message)" }
+}

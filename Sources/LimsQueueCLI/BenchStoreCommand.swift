@@ -1,0 +1,65 @@
+import ArgumentParser
+import Foundation
+import Logging
+import QueueCore
+import SQLKit
+import Storage
+
+/// `limsqueue bench store`: the store alone (no HTTP): add, then pop + done in one loop.
+struct BenchStoreCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "store",
+        abstract: "Store operations per second without HTTP: batched add, then pop + done by one caller."
+    )
+
+    @Option(name: .long, help: "Tasks.") var tasks: Int = 5_000
+
+    func validate() throws {
+        guard (1...1_000_000).contains(tasks) else { throw ValidationError("--tasks must be in 1...1000000") }
+    }
+
+    func run() async throws {
+        LogSetup.bootstrapOnce()
+        var logger = Logger(label: "limsqueue.bench")
+        logger.logLevel = .warning
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("limsqueue-bench-\(TaskUID.make().prefix(8))").path
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let clock = SystemWallClock()
+        try await StorageEnvironment.with(dataDir: directory, logger: logger) { environment in
+            let store = environment.store
+            if let sql = environment.databases.database(logger: logger, on: environment.eventLoopGroup.any()) as? any SQLDatabase {
+                let t = clock.now()
+                for _ in 0..<2000 { try await sql.raw("SELECT 1").run() }
+                print(String(format: "SELECT 1: %.0f us per statement", (clock.now() - t) / 2000 * 1e6))
+                let u = clock.now()
+                for _ in 0..<500 { try await sql.raw("UPDATE queue_state SET counter = counter + 1 WHERE id = 2").run() }
+                print(String(format: "UPDATE autocommit: %.0f us per statement", (clock.now() - u) / 500 * 1e6))
+                let mode = try await sql.raw("PRAGMA synchronous").first()
+                print("synchronous:", try mode?.decode(column: "synchronous", as: Int.self) ?? -1)
+            }
+            let batch = (0..<tasks).map { index in
+                QueueTask(name: "noop", contextUID: TaskUID.make(), contextPath: "/senaite/bench/store-\(index)",
+                          created: clock.now(), minSeconds: 0, retries: 0, username: "bench")
+            }
+            var start = clock.now()
+            for chunk in stride(from: 0, to: tasks, by: 500) {
+                _ = try await store.add(Array(batch[chunk..<min(chunk + 500, tasks)]), now: clock.now())
+            }
+            let addSeconds = clock.now() - start
+            start = clock.now()
+            var popSeconds = 0.0, doneSeconds = 0.0
+            while true {
+                let before = clock.now()
+                guard let task = try await store.pop(consumerID: "bench-consumer", now: clock.now()) else { break }
+                let middle = clock.now()
+                _ = try await store.done(task.taskUID, lease: LeaseClaim(consumerID: task.consumerID, leaseToken: task.leaseToken), now: clock.now())
+                popSeconds += middle - before
+                doneSeconds += clock.now() - middle
+            }
+            let loopSeconds = clock.now() - start
+            print(String(format: "add: %d tasks in batches of 500: %.0f tasks/s", tasks, Double(tasks) / addSeconds))
+            print(String(format: "pop + done: %.0f tasks/s (pop %.0f us, done %.0f us per task)", Double(tasks) / loopSeconds,
+                         popSeconds / Double(tasks) * 1e6, doneSeconds / Double(tasks) * 1e6))
+        }
+    }
+}

@@ -1,0 +1,59 @@
+import ArgumentParser
+import Consumer
+import Foundation
+import Logging
+import ServiceLifecycle
+
+/// `limsqueue consumer`: one consumer process that long-polls a queue server over HTTP.
+struct ConsumerCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "consumer",
+        abstract: "Run one consumer against a queue server over HTTP.",
+        discussion: """
+            The auth key comes from LIMSQUEUE_AUTH_KEY, else from the database in --data-dir (same machine).
+            On SIGTERM the consumer claims nothing more and finishes (or, after the grace period, releases) its task.
+            """
+    )
+
+    @OptionGroup var common: CommonOptions
+
+    @Option(name: .long, help: "Queue server URL, e.g. http://127.0.0.1:8080 (a site path such as /senaite is allowed).")
+    var server: String
+
+    @Option(name: .long, help: "This consumer's id (at least 4 characters). Default: <host>-<pid>.")
+    var consumerID: String?
+
+    @Option(name: .long, help: "User the consumer acts as towards the server.")
+    var user: String = "queue_consumer"
+
+    @Option(name: .long, help: "Seconds a running task may still take after SIGTERM before it is released.")
+    var shutdownGrace: Double = 20
+
+    func validate() throws {
+        guard server.hasPrefix("http://") || server.hasPrefix("https://") else {
+            throw ValidationError("--server must be an http(s) URL, e.g. http://127.0.0.1:8080")
+        }
+        if let consumerID, consumerID.count < 4 { throw ValidationError("--consumer-id must have at least 4 characters") }
+        guard shutdownGrace >= 0 else { throw ValidationError("--shutdown-grace must not be negative") }
+    }
+
+    func run() async throws {
+        let logger = common.logger("limsqueue.consumer")
+        let key: String
+        if let fromEnvironment = try AuthKeySource.fromEnvironment() {
+            key = fromEnvironment
+        } else {
+            key = try await StorageEnvironment.with(dataDir: common.dataDir, logger: logger) { try await $0.authKey() }
+        }
+        let id = consumerID ?? "\(ProcessInfo.processInfo.hostName)-\(ProcessInfo.processInfo.processIdentifier)"
+        let connection = try HTTPQueueConnection(serverURL: server, authKey: key, userID: user)
+        let consumer = QueueConsumer(
+            connection: connection, handlers: QueueNode.handlers(),
+            configuration: .init(consumerID: id, shutdownGraceSeconds: shutdownGrace), logger: logger
+        )
+        let group = ServiceGroup(configuration: .init(
+            services: [.init(service: consumer)], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger
+        ))
+        try await group.run()
+    }
+}

@@ -1,0 +1,15 @@
+import ArgumentParser
+
+/// `limsqueue`: the LimsQueue command.
+@main
+struct LimsQueueCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "limsqueue",
+        abstract: "A durable, senaite.queue-compatible task queue for laboratory information systems.",
+        subcommands: [
+            ServeCommand.self, ServerCommand.self, ConsumerCommand.self,
+            TasksCommand.self, RequeueCommand.self, DeleteCommand.self, SettingsCommand.self,
+            KeygenCommand.self, MigrateCommand.self, BenchCommand.self,
+        ]
+    )
+}

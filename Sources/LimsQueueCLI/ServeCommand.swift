@@ -1,0 +1,133 @@
+import ArgumentParser
+import AsyncHTTPClient
+import Consumer
+import Foundation
+import Hummingbird
+import Logging
+import QueueCore
+import QueueServer
+import ServiceLifecycle
+import Storage
+
+/// `limsqueue serve`: the queue server and N in-process consumers on the embedded database.
+struct ServeCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "serve",
+        abstract: "Run the queue server and in-process consumers on the embedded SQLite database (the main job)."
+    )
+
+    @OptionGroup var common: CommonOptions
+    @OptionGroup var listen: ListenOptions
+
+    @Option(name: .long, help: "In-process consumers to run (0 for none). Default: the max_consumers setting.")
+    var consumers: Int?
+
+    func validate() throws {
+        if let consumers, !(0...64).contains(consumers) { throw ValidationError("--consumers must be in 0...64") }
+    }
+
+    func run() async throws {
+        let logger = common.logger("limsqueue.serve")
+        try await StorageEnvironment.with(dataDir: common.dataDir, logger: logger) { environment in
+            let count: Int
+            if let consumers { count = consumers } else { count = try await environment.store.settings().maxConsumers }
+            try await QueueNode.run(environment: environment, listen: listen, consumers: count, logger: logger)
+        }
+    }
+}
+
+/// `limsqueue server`: the queue server alone.
+struct ServerCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "server",
+        abstract: "Run the queue server alone (consumers connect with `limsqueue consumer`)."
+    )
+
+    @OptionGroup var common: CommonOptions
+    @OptionGroup var listen: ListenOptions
+
+    func run() async throws {
+        let logger = common.logger("limsqueue.server")
+        try await StorageEnvironment.with(dataDir: common.dataDir, logger: logger) { environment in
+            try await QueueNode.run(environment: environment, listen: listen, consumers: 0, logger: logger)
+        }
+    }
+}
+
+/// Wiring shared by `serve`, `server` and the benchmarks.
+enum QueueNode {
+    /// Handlers every consumer of this build knows.
+    static func handlers() -> HandlerRegistry {
+        HandlerRegistry([NoopHandler(), SleepHandler()])
+    }
+
+    /// The controller over the environment's store, authenticating with its auth key.
+    /// Every user id is accepted as long as its token is valid (the key is the shared secret); the LIMS user
+    /// directory plugs in here.
+    static func controller(environment: StorageEnvironment, clock: any WallClock) async throws -> QueueServerController {
+        let key = try await environment.authKey()
+        let authenticator = QueueAuthenticator(key: { key }, clock: clock, userExists: { !$0.isEmpty })
+        return QueueServerController(store: environment.store, authenticator: authenticator, clock: clock)
+    }
+
+    /// Serves until SIGTERM/SIGINT, with `consumers` in-process consumers talking to it over loopback HTTP.
+    static func run(environment: StorageEnvironment, listen: ListenOptions, consumers: Int, logger: Logger,
+                    onStart: (@Sendable (QueueTask) -> Void)? = nil) async throws {
+        let clock = SystemWallClock()
+        let controller = try await controller(environment: environment, clock: clock)
+        let key = try await environment.authKey()
+        let ready = ReadySignal()
+        let pool = ConsumerPool(count: consumers, key: key, ready: ready, handlers: handlers(), logger: logger, onStart: onStart)
+        let app = QueueServerApp.build(
+            controller: controller, host: listen.host, port: listen.port, logger: logger,
+            onRunning: { port in
+                logger.notice("queue server listening", metadata: ["lims.url": .string("http://\(listen.host):\(port)")])
+                ready.set(port)
+            }
+        )
+        let group = ServiceGroup(
+            configuration: .init(
+                services: [
+                    .init(service: app),
+                    .init(service: HistoryPruner(store: environment.store, clock: clock, logger: logger)),
+                    .init(service: pool),
+                ],
+                gracefulShutdownSignals: [.sigterm, .sigint],
+                logger: logger
+            )
+        )
+        try await group.run()
+    }
+}
+
+/// Runs `count` consumers against the local server once it listens.
+struct ConsumerPool: Service {
+    let count: Int
+    let key: String
+    let ready: ReadySignal
+    let handlers: HandlerRegistry
+    let logger: Logger
+    let onStart: (@Sendable (QueueTask) -> Void)?
+
+    func run() async throws {
+        guard count > 0 else {
+            try? await gracefulShutdown()
+            return
+        }
+        guard let port = await ready.wait() else { return }
+        let connection = try HTTPQueueConnection(serverURL: "http://127.0.0.1:\(port)", authKey: key)
+        let host = ProcessInfo.processInfo.hostName
+        let pid = ProcessInfo.processInfo.processIdentifier
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for index in 1...count {
+                let consumer = QueueConsumer(
+                    connection: connection, handlers: handlers,
+                    configuration: .init(consumerID: "\(host)-\(pid)-\(index)"),
+                    logger: logger, onStart: onStart
+                )
+                group.addTask { try await consumer.run() }
+            }
+            try await group.waitForAll()
+        }
+    }
+}

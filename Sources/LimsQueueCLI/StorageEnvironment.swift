@@ -1,0 +1,94 @@
+import FluentKit
+import FluentSQLiteDriver
+import Foundation
+import Logging
+import NIOCore
+import NIOPosix
+import QueueAuth
+import QueueCore
+import Storage
+
+/// The opened database of a data directory: Fluent databases on one event loop with one connection
+/// (SQLite has one writer; separate processes share the file through WAL), migrated, and the queue store.
+final class StorageEnvironment: Sendable {
+    let databases: Databases
+    let eventLoopGroup: MultiThreadedEventLoopGroup
+    let store: SQLQueueStore
+    let logger: Logger
+    /// Path of the SQLite file.
+    let path: String
+
+    /// Opens (creating if needed) `<dataDir>/limsqueue.sqlite`, applies pending migrations and SQLite tuning.
+    /// - Throws: when the directory cannot be created or the database cannot be opened or migrated.
+    static func open(dataDir: String, logger: Logger, migrate: Bool = true) async throws -> StorageEnvironment {
+        try FileManager.default.createDirectory(atPath: dataDir, withIntermediateDirectories: true)
+        let path = URL(fileURLWithPath: dataDir).appendingPathComponent("limsqueue.sqlite").path
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        let databases = Databases(threadPool: NIOThreadPool.singleton, on: group)
+        databases.use(.sqlite(.file(path), maxConnectionsPerEventLoop: 1), as: .sqlite)
+        guard let database = databases.database(logger: logger, on: group.any()) else {
+            throw CLIError("cannot open the database at \(path)")
+        }
+        try await StorageMigrations.tune(database)
+        if migrate {
+            try await StorageMigrations.migrate(databases, on: group.any(), logger: logger)
+        }
+        let store = SQLQueueStore(database: database, logger: logger)
+        return StorageEnvironment(databases: databases, group: group, store: store, logger: logger, path: path)
+    }
+
+    private init(databases: Databases, group: MultiThreadedEventLoopGroup, store: SQLQueueStore, logger: Logger, path: String) {
+        self.databases = databases
+        self.eventLoopGroup = group
+        self.store = store
+        self.logger = logger
+        self.path = path
+    }
+
+    /// The auth key: env `LIMSQUEUE_AUTH_KEY` when set, else the database's (generated on first start).
+    /// - Throws: ``CLIError`` when the env key is not 32 bytes of url-safe base64.
+    func authKey() async throws -> String {
+        if let key = try AuthKeySource.fromEnvironment() { return key }
+        return try await store.authKey(generate: Fernet.generateKey)
+    }
+
+    /// Closes the databases and the event loop.
+    func close() async {
+        await databases.shutdownAsync()
+        try? await eventLoopGroup.shutdownGracefully()
+    }
+
+    /// Opens the environment, runs `body`, and closes it whatever happens.
+    static func with<T: Sendable>(dataDir: String, logger: Logger, _ body: (StorageEnvironment) async throws -> T) async throws -> T {
+        let environment = try await open(dataDir: dataDir, logger: logger)
+        do {
+            let result = try await body(environment)
+            await environment.close()
+            return result
+        } catch {
+            await environment.close()
+            throw error
+        }
+    }
+}
+
+/// Where the auth key comes from when not from the database.
+enum AuthKeySource {
+    static let environmentVariable = "LIMSQUEUE_AUTH_KEY"
+
+    /// The key in `LIMSQUEUE_AUTH_KEY`, nil when unset or empty.
+    /// - Throws: ``CLIError`` when it is set but not a valid key.
+    static func fromEnvironment() throws -> String? {
+        guard let key = ProcessInfo.processInfo.environment[environmentVariable], !key.isEmpty else { return nil }
+        guard (try? Fernet(key: key)) != nil else {
+            throw CLIError("\(environmentVariable) must be 32 bytes of url-safe base64 (44 characters); `limsqueue keygen` prints one")
+        }
+        return key
+    }
+}
+
+/// A failure reported to the operator as one line.
+struct CLIError: Error, CustomStringConvertible {
+    let description: String
+    init(_ description: String) { self.description = description }
+}

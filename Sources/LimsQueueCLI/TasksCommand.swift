@@ -1,0 +1,60 @@
+import ArgumentParser
+import Foundation
+import QueueCore
+import Storage
+
+/// `limsqueue tasks`: lists the tasks of the queue.
+struct TasksCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "tasks", abstract: "List queued, running or failed tasks.")
+
+    @OptionGroup var common: CommonOptions
+
+    @Option(name: .long, help: "Only tasks of this status: queued, running or failed. Default: all.")
+    var status: String?
+
+    @Flag(name: .long, help: "Print complete task dicts as JSON.")
+    var json = false
+
+    func validate() throws {
+        if let status, TaskStatus(rawValue: status) == nil {
+            throw ValidationError("--status must be queued, running or failed")
+        }
+    }
+
+    func run() async throws {
+        let statuses: Set<TaskStatus> = status.flatMap(TaskStatus.init(rawValue:)).map { [$0] } ?? Set(TaskStatus.allCases)
+        let tasks = try await StorageEnvironment.with(dataDir: common.dataDir, logger: common.logger("limsqueue.cli")) {
+            try await $0.store.tasks(status: statuses, since: nil)
+        }
+        if json {
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+            let data = try encoder.encode(JSONValue.array(tasks.map { .object($0.wireDictionary) }))
+            print(String(decoding: data, as: UTF8.self))
+            return
+        }
+        print(TaskTable.render(tasks))
+    }
+}
+
+/// A plain-text table of tasks for operators.
+enum TaskTable {
+    static func render(_ tasks: [QueueTask]) -> String {
+        guard !tasks.isEmpty else { return "no tasks" }
+        let header = ["TASK", "STATUS", "PRI", "RETRIES", "NAME", "CONTEXT", "USER", "CREATED", "ERROR"]
+        let formatter = ISO8601DateFormatter()
+        let rows = tasks.map { task in
+            [
+                task.shortUID, (task.status?.rawValue ?? "-") + (task.ghost ? " (ghost)" : ""), String(task.priority),
+                String(task.retries), task.name, task.contextPath, task.username,
+                formatter.string(from: Date(timeIntervalSince1970: task.created)), task.errorMessage ?? "",
+            ]
+        }
+        let widths = header.indices.map { column in ([header] + rows).map { $0[column].count }.max() ?? 0 }
+        func line(_ cells: [String]) -> String {
+            zip(cells, widths).map { $0.padding(toLength: $1, withPad: " ", startingAt: 0) }.joined(separator: "  ")
+                .trimmingCharacters(in: .whitespaces)
+        }
+        return ([line(header)] + rows.map(line)).joined(separator: "\n") + "\n\(tasks.count) task(s)"
+    }
+}

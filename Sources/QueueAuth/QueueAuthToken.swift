@@ -1,0 +1,57 @@
+import Foundation
+
+/// The `X-Queue-Auth-Token` header of senaite.queue: a Fernet token of `"<expiry epoch float>:<user id>"`.
+///
+/// Source: senaite.queue `pasplugin.py`, reference 1.4. Unlike the original, user ids containing ':' survive
+/// (everything after the first ':' is the user id; reference 4).
+public struct QueueAuthToken: Sendable {
+    /// Name of the HTTP header carrying the token.
+    public static let headerName = "X-Queue-Auth-Token"
+
+    /// Seconds a token we make stays valid. Source: reference 1.4 (`time.time() + 10`). Default: 10 seconds.
+    public static let defaultLifetime: Double = 10
+
+    /// Why a token was refused.
+    public enum Refusal: Error, Equatable, Sendable {
+        /// Not a Fernet token of this key (malformed, tampered, or another key).
+        case invalid
+        /// The plaintext is not `"<expiry>:<user id>"` with a numeric expiry and a non-empty user id.
+        case malformedPayload
+        /// The expiry has passed.
+        case expired
+    }
+
+    private let fernet: Fernet
+
+    /// - Parameter key: the auth key, 44 url-safe base64 characters of 32 bytes.
+    /// - Throws: ``Fernet/Error/invalidKey``.
+    public init(key: String) throws {
+        self.fernet = try Fernet(key: key)
+    }
+
+    /// A token for `userID` valid until `now + lifetime` (epoch seconds).
+    public func make(userID: String, now: Double, lifetime: Double = defaultLifetime) throws -> String {
+        let payload = "\(now + lifetime):\(userID)"
+        return try fernet.encrypt(Data(payload.utf8), timestamp: UInt64(max(now, 0)))
+    }
+
+    /// The user id of a valid, unexpired token.
+    /// - Parameter now: epoch seconds.
+    /// - Throws: ``Refusal``.
+    public func verify(_ token: String, now: Double) throws -> String {
+        let plaintext: Data
+        do {
+            plaintext = try fernet.decrypt(token).plaintext
+        } catch {
+            throw Refusal.invalid
+        }
+        guard let text = String(data: plaintext, encoding: .utf8),
+              let colon = text.firstIndex(of: ":"),
+              let expiry = Double(text[..<colon]), expiry.isFinite
+        else { throw Refusal.malformedPayload }
+        let userID = String(text[text.index(after: colon)...])
+        guard !userID.isEmpty else { throw Refusal.malformedPayload }
+        guard expiry >= now else { throw Refusal.expired }
+        return userID
+    }
+}

@@ -1,0 +1,172 @@
+/// A durable queue: the operations of senaite.queue's server utility (reference 1.2), each atomic.
+///
+/// Implemented by `SQLQueueStore` (Storage) on SQLite and PostgreSQL through one code path.
+/// Times are epoch seconds passed in by the caller (an injected ``WallClock``), never read inside.
+/// Every method may also throw the storage's own errors (connection lost, ...).
+public protocol QueueStore: Sendable {
+    /// Adds tasks in one transaction. A task whose uid is already queued, running or failed is ignored
+    /// (`.duplicate`); a `unique` task is ignored (`.notUnique`) while a *queued* task with the same name and
+    /// context exists. Added tasks get status queued.
+    /// Source: reference 1.2 `add` (#17: unique ignores running and failed tasks).
+    func add(_ tasks: [QueueTask], now: Double) async throws -> [AddOutcome]
+
+    /// Claims the next task for `consumerID` (reference 1.2 `pop` and reference 4): first times out running
+    /// tasks whose lease has ended, then applies ``ClaimRules``. The returned task is running, with `started`,
+    /// `consumer_id` and a fresh `lease_token`. nil when nothing may be claimed now.
+    func pop(consumerID: String, now: Double) async throws -> QueueTask?
+
+    /// Finishes a running task: it leaves the queue for the history.
+    /// - Throws: `.notFound`, `.notRunning`, or `.leaseLost` when `lease` names a claim that no longer holds.
+    func done(_ taskUID: String, lease: LeaseClaim, now: Double) async throws -> QueueTask
+
+    /// Fails a running task (``QueueTask/failed(message:now:)``). Throws as ``done(_:lease:now:)``.
+    func fail(_ taskUID: String, message: String, lease: LeaseClaim, now: Double) async throws -> QueueTask
+
+    /// Times out a running task (``QueueTask/timedOut(now:)``). Throws as ``done(_:lease:now:)``.
+    func timeout(_ taskUID: String, lease: LeaseClaim, now: Double) async throws -> QueueTask
+
+    /// Puts a task of any status back in the queue with retries reset (reference 1.3 `requeue`).
+    /// With a non-empty `lease` (a consumer releasing its task at shutdown) the task must still be held by it.
+    /// - Throws: `.notFound`; `.leaseLost` when `lease` is given and no longer holds the task.
+    func requeue(_ taskUID: String, lease: LeaseClaim, now: Double) async throws -> QueueTask
+
+    /// Removes a task of any status. - Throws: `.notFound`.
+    func delete(_ taskUID: String, now: Double) async throws -> QueueTask
+
+    /// The task with that uid, or nil.
+    func task(_ taskUID: String) async throws -> QueueTask?
+
+    /// Tasks of the given statuses in queue order; only those created after `since` when given.
+    func tasks(status: Set<TaskStatus>, since: Double?) async throws -> [QueueTask]
+
+    /// Tasks of any status whose context is `uid` or whose `uids` contain it, optionally of one name.
+    /// Source: reference 1.2 `get_tasks_for`.
+    func tasks(for uid: String, name: String?) async throws -> [QueueTask]
+
+    /// Object uids (contexts and `uids`) of tasks of the given statuses. Source: reference 1.2 `get_uids`.
+    func objectUIDs(status: Set<TaskStatus>) async throws -> Set<String>
+
+    /// Smallest `created` of queued and running tasks, or -1 when there are none.
+    /// Source: reference 1.2 `since_time`.
+    func sinceTime() async throws -> Double
+
+    /// Earliest `created + delay` of queued tasks, epoch seconds; nil when none is queued.
+    func nextAvailableAt() async throws -> Double?
+
+    /// A number that grows whenever work may have become claimable (add, requeue, done, fail, delete),
+    /// in this process or another one on the same database.
+    func changeCounter() async throws -> Int
+
+    /// Waits until this process signals a change, or `seconds` pass. Never throws; returns early on cancel.
+    func waitForChange(seconds: Double) async
+
+    /// Current settings.
+    func settings() async throws -> QueueSettings
+
+    /// Stores settings; re-ranks queued tasks when `top_priority_tasks` changed.
+    func updateSettings(_ settings: QueueSettings) async throws
+
+    /// Finished attempts recorded since `since` (epoch seconds), newest first, at most `limit`.
+    func history(since: Double, limit: Int) async throws -> [HistoryEntry]
+
+    /// Deletes history entries finished before `now - history_days`. Returns how many were deleted.
+    func pruneHistory(now: Double) async throws -> Int
+}
+
+/// The claim a done/fail/timeout request says it holds. Empty for plain senaite.queue clients, which behave as
+/// in the original (any running task may be finished).
+public struct LeaseClaim: Sendable, Equatable {
+    public var consumerID: String?
+    public var leaseToken: String?
+
+    public init(consumerID: String? = nil, leaseToken: String? = nil) {
+        self.consumerID = consumerID
+        self.leaseToken = leaseToken
+    }
+
+    /// No claim: a plain senaite.queue client.
+    public static let none = LeaseClaim()
+
+    /// True when neither a consumer id nor a lease token is given.
+    public var isEmpty: Bool { consumerID == nil && leaseToken == nil }
+
+    /// Checks that `task` may be finished by this claim.
+    /// - Throws: `.leaseLost` when the claim names a consumer or token that no longer holds the running task;
+    ///   `.notRunning` when the task is not running and no claim was given.
+    public func check(_ task: QueueTask) throws {
+        if isEmpty {
+            guard task.status == .running else {
+                throw QueueError(.notRunning, "Task is not running")
+            }
+            return
+        }
+        let holds = task.status == .running
+            && (consumerID == nil || consumerID == task.consumerID)
+            && (leaseToken == nil || leaseToken == task.leaseToken)
+        guard holds else {
+            throw QueueError(.leaseLost, "Lease lost: task \(task.taskUID) is no longer held by this claim")
+        }
+    }
+}
+
+/// What `add` did with one task.
+public enum AddOutcome: String, Sendable, Equatable {
+    case added
+    /// A task with the same uid is already in the queue.
+    case duplicate
+    /// `unique` and a queued task with the same name and context exists.
+    case notUnique
+}
+
+/// One finished attempt of a task, kept `history_days` days.
+public struct HistoryEntry: Sendable, Equatable {
+    /// How the attempt ended.
+    public enum Outcome: String, Sendable, CaseIterable {
+        /// Processed; the task left the queue.
+        case done
+        /// Failed with retries left; the task was queued again.
+        case retried
+        /// Failed with no retries left; the task stays failed.
+        case failed
+        /// Timed out by its consumer or by lease expiry on pop; queued again or failed as `fail`.
+        case timeout
+        /// Failed by the purge-on-pop rule (its consumer popped again).
+        case purged
+        /// Removed or requeued by an operator while it ran.
+        case interrupted
+    }
+
+    public var taskUID: String
+    public var name: String
+    public var contextPath: String
+    public var username: String
+    public var consumerID: String?
+    public var outcome: Outcome
+    public var errorMessage: String?
+    /// Creation time of the attempt's task, epoch seconds.
+    public var created: Double
+    /// Claim time, epoch seconds (nil if it never ran).
+    public var started: Double?
+    /// End time, epoch seconds.
+    public var finished: Double
+
+    public init(taskUID: String, name: String, contextPath: String, username: String, consumerID: String?,
+                outcome: Outcome, errorMessage: String?, created: Double, started: Double?, finished: Double) {
+        self.taskUID = taskUID
+        self.name = name
+        self.contextPath = contextPath
+        self.username = username
+        self.consumerID = consumerID
+        self.outcome = outcome
+        self.errorMessage = errorMessage
+        self.created = created
+        self.started = started
+        self.finished = finished
+    }
+}
+
+/// Wall-clock time, injected so that tests control it.
+public protocol WallClock: Sendable {
+    /// Now, epoch seconds.
+    func now() -> Double
+}

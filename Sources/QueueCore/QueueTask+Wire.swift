@@ -1,0 +1,202 @@
+import Foundation
+
+extension QueueTask {
+    /// The keys this type models; any other key of a task dict goes to ``extra``.
+    public static let modelledKeys: Set<String> = [
+        "task_uid", "name", "context_uid", "context_path", "uids", "created", "status", "error_message",
+        "min_seconds", "max_seconds", "priority", "retries", "unique", "chunk_size", "username", "delay",
+        "ghost", "action", "slots", "top_uid", "started", "consumer_id", "lease_token",
+    ]
+
+    /// The complete task dict, as senaite.queue sends it (reference 1.1 "complete info").
+    public var wireDictionary: [String: JSONValue] {
+        var dict = extra
+        dict["task_uid"] = .string(taskUID)
+        dict["name"] = .string(name)
+        dict["context_uid"] = .string(contextUID)
+        dict["context_path"] = .string(contextPath)
+        dict["uids"] = .array(uids.map(JSONValue.string))
+        dict["created"] = .double(created)
+        dict["status"] = status.map { .string($0.rawValue) } ?? .null
+        dict["error_message"] = errorMessage.map(JSONValue.string) ?? .null
+        dict["min_seconds"] = .int(minSeconds)
+        dict["max_seconds"] = .int(maxSeconds)
+        dict["priority"] = .int(priority)
+        dict["retries"] = .int(retries)
+        dict["unique"] = .bool(unique)
+        dict["chunk_size"] = .int(chunkSize)
+        dict["username"] = .string(username)
+        if let delay { dict["delay"] = .number(delay) }
+        if ghost { dict["ghost"] = .bool(true) }
+        if let action { dict["action"] = .string(action) }
+        if let slots { dict["slots"] = .array(slots) }
+        if let topUID { dict["top_uid"] = .string(topUID) }
+        if let started { dict["started"] = .double(started) }
+        if let consumerID { dict["consumer_id"] = .string(consumerID) }
+        if let leaseToken { dict["lease_token"] = .string(leaseToken) }
+        return dict
+    }
+
+    /// Reads a task dict as stored by this project (all fields present and already normalized).
+    /// - Throws: ``QueueError`` `.invalidTask` naming the field when a stored dict is malformed.
+    public init(stored dict: [String: JSONValue]) throws {
+        let reader = FieldReader(dict: dict)
+        self.init(
+            taskUID: try reader.requiredString("task_uid"),
+            name: try reader.requiredString("name"),
+            contextUID: try reader.requiredString("context_uid"),
+            contextPath: try reader.requiredString("context_path"),
+            uids: try reader.stringList("uids") ?? [],
+            created: try reader.number("created") ?? 0,
+            status: try reader.string("status").flatMap(TaskStatus.init(rawValue:)),
+            errorMessage: try reader.string("error_message"),
+            minSeconds: try reader.int("min_seconds") ?? 3,
+            maxSeconds: try reader.int("max_seconds") ?? 120,
+            priority: try reader.int("priority") ?? 10,
+            retries: try reader.int("retries") ?? 0,
+            unique: reader.flag("unique"),
+            chunkSize: try reader.int("chunk_size") ?? 10,
+            username: try reader.string("username") ?? "",
+            delay: try reader.number("delay"),
+            ghost: reader.flag("ghost"),
+            action: try reader.string("action"),
+            slots: try reader.list("slots"),
+            topUID: try reader.string("top_uid"),
+            started: try reader.number("started"),
+            consumerID: try reader.string("consumer_id"),
+            leaseToken: try reader.string("lease_token"),
+            extra: dict.filter { !Self.modelledKeys.contains($0.key) }
+        )
+    }
+
+    /// Reads a task dict sent by a client (queue_server `add`), applying senaite.queue's defaults and rules
+    /// with the current settings (reference 1.1):
+    /// - `name`, `context_uid` and `context_path` are required;
+    /// - `task_uid` must be 32 hex characters when given, else a new one is made;
+    /// - `min_seconds` < 0 and `max_seconds` < 30 fall back to the settings (0 means no minimum booking);
+    /// - `retries` missing or negative falls back to `max_retries`; 0 stays 0 (no retry, unlike the original);
+    /// - `unique` and `ghost` accept true/false or "y"/"yes"/"1"/"true" (any case);
+    /// - `chunk_size` missing takes the setting (0 when the queue is disabled);
+    /// - `username` missing takes `defaultUsername` (the authenticated user);
+    /// - status, claim fields and lease are cleared: the queue sets them.
+    ///
+    /// - Parameters:
+    ///   - dict: the JSON object.
+    ///   - settings: current settings for defaults.
+    ///   - now: epoch seconds, the default `created`.
+    ///   - defaultUsername: user id of the requester.
+    /// - Throws: ``QueueError`` `.invalidTask` naming the missing or mistyped field.
+    public init(wire dict: [String: JSONValue], settings: QueueSettings, now: Double, defaultUsername: String) throws {
+        let reader = FieldReader(dict: dict)
+        let name = try reader.requiredString("name")
+        let contextUID = try reader.requiredString("context_uid")
+        let contextPath = try reader.requiredString("context_path")
+        var taskUID = TaskUID.make()
+        if let given = try reader.string("task_uid") {
+            guard TaskUID.isValid(given) else { throw QueueError.invalidTask("task_uid", "must be 32 hex characters") }
+            taskUID = given.lowercased()
+        }
+        guard name.count <= 200 else { throw QueueError.invalidTask("name", "is longer than 200 characters") }
+        let created = try reader.number("created") ?? now
+        guard created.isFinite, created >= 0 else { throw QueueError.invalidTask("created", "must be epoch seconds") }
+        // The original turns any value < 1 into the setting; here an explicit 0 means "no minimum booking"
+        // (benchmarks, fast internal tasks) and only negative values fall back to the setting.
+        var minSeconds = try reader.int("min_seconds") ?? settings.minSeconds
+        if minSeconds < 0 { minSeconds = settings.minSeconds }
+        var maxSeconds = try reader.int("max_seconds") ?? settings.maxSeconds
+        if maxSeconds < 30 { maxSeconds = settings.maxSeconds }
+        var retries = try reader.int("retries") ?? settings.maxRetries
+        if retries < 0 { retries = settings.maxRetries }
+        let delay = try reader.number("delay")
+        if let delay, !(delay.isFinite && delay >= 0 && delay <= 86_400 * 365) {
+            throw QueueError.invalidTask("delay", "must be seconds between 0 and one year")
+        }
+        let chunkSize = try reader.int("chunk_size") ?? settings.effectiveChunkSize
+        guard chunkSize >= 0 else { throw QueueError.invalidTask("chunk_size", "must not be negative") }
+        let username = try reader.string("username") ?? defaultUsername
+        self.init(
+            taskUID: taskUID,
+            name: name,
+            contextUID: contextUID,
+            contextPath: contextPath,
+            uids: try reader.stringList("uids") ?? [],
+            created: created,
+            status: nil,
+            errorMessage: try reader.string("error_message"),
+            minSeconds: minSeconds,
+            maxSeconds: maxSeconds,
+            priority: try reader.int("priority") ?? 10,
+            retries: retries,
+            unique: reader.flag("unique"),
+            chunkSize: chunkSize,
+            username: username,
+            delay: delay,
+            ghost: reader.flag("ghost"),
+            action: try reader.string("action"),
+            slots: try reader.list("slots"),
+            topUID: try reader.string("top_uid"),
+            extra: dict.filter { !Self.modelledKeys.contains($0.key) }
+        )
+    }
+}
+
+/// Typed reads of a task dict, each error naming its field.
+struct FieldReader {
+    let dict: [String: JSONValue]
+
+    func value(_ key: String) -> JSONValue? {
+        guard let value = dict[key], value != .null else { return nil }
+        return value
+    }
+
+    func requiredString(_ key: String) throws -> String {
+        guard let value = value(key) else { throw QueueError.invalidTask(key, "is missing") }
+        guard let text = value.stringValue, !text.isEmpty else { throw QueueError.invalidTask(key, "must be a non-empty string") }
+        return text
+    }
+
+    func string(_ key: String) throws -> String? {
+        guard let value = value(key) else { return nil }
+        guard let text = value.stringValue else { throw QueueError.invalidTask(key, "must be a string") }
+        return text
+    }
+
+    func number(_ key: String) throws -> Double? {
+        guard let value = value(key) else { return nil }
+        if let number = value.doubleValue { return number }
+        if let text = value.stringValue, let number = Double(text), number.isFinite { return number }
+        throw QueueError.invalidTask(key, "must be a number")
+    }
+
+    func int(_ key: String) throws -> Int? {
+        guard let value = value(key) else { return nil }
+        if let number = value.intValue { return number }
+        if let text = value.stringValue, let number = Int(text) { return number }
+        throw QueueError.invalidTask(key, "must be a whole number")
+    }
+
+    func stringList(_ key: String) throws -> [String]? {
+        guard let value = value(key) else { return nil }
+        guard let items = value.arrayValue else { throw QueueError.invalidTask(key, "must be a list of strings") }
+        return try items.map { item in
+            guard let text = item.stringValue else { throw QueueError.invalidTask(key, "must be a list of strings") }
+            return text
+        }
+    }
+
+    func list(_ key: String) throws -> [JSONValue]? {
+        guard let value = value(key) else { return nil }
+        guard let items = value.arrayValue else { throw QueueError.invalidTask(key, "must be a list") }
+        return items
+    }
+
+    /// senaite.queue's truthiness for `unique`/`ghost`: a bool, or "y"/"yes"/"1"/"true" in any case, or 1.
+    func flag(_ key: String) -> Bool {
+        switch value(key) {
+        case .bool(let flag)?: return flag
+        case .int(let number)?: return number != 0
+        case .string(let text)?: return ["y", "yes", "1", "true"].contains(text.lowercased())
+        default: return false
+        }
+    }
+}

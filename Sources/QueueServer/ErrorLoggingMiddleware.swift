@@ -1,0 +1,23 @@
+import Hummingbird
+import Logging
+
+/// Turns errors that are not HTTP errors (storage failures, bugs) into a JSON 500
+/// `{"success": false, "message": "Internal Server Error - <error type>"}` and logs them with the request;
+/// the error's text (which may carry SQL or paths) is logged, never sent.
+public struct ErrorLoggingMiddleware<Context: RequestContext>: RouterMiddleware {
+    public init() {}
+
+    public func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        do {
+            return try await next(request, context)
+        } catch let error as any HTTPResponseError {
+            throw error
+        } catch {
+            context.logger.error("request failed", metadata: [
+                "lims.error": .string(String(describing: error)),
+                "lims.path": .string(request.uri.path),
+            ])
+            throw QueueAPIError(.internalServerError, String(describing: type(of: error)))
+        }
+    }
+}

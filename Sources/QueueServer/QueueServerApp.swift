@@ -1,0 +1,65 @@
+import Hummingbird
+import Logging
+import NIOCore
+import QueueCore
+import ServiceLifecycle
+
+/// Builds the queue server application: the queue_server routes, plus a maintenance service that prunes the
+/// history every hour.
+public enum QueueServerApp {
+    /// The router with every queue route (used as is by HummingbirdTesting).
+    public static func router(controller: QueueServerController) -> Router<QueueRequestContext> {
+        let router = Router(context: QueueRequestContext.self)
+        router.add(middleware: ErrorLoggingMiddleware())
+        controller.addRoutes(to: router)
+        return router
+    }
+
+    /// The application listening on `host:port` (port 0 picks a free port; `onRunning` receives the bound port).
+    public static func build(
+        controller: QueueServerController,
+        host: String,
+        port: Int,
+        logger: Logger,
+        services: [any Service] = [],
+        onRunning: @escaping @Sendable (Int) async -> Void = { _ in }
+    ) -> some ApplicationProtocol {
+        Application(
+            router: router(controller: controller),
+            configuration: .init(address: .hostname(host, port: port), serverName: "LimsQueue"),
+            services: services,
+            onServerRunning: { channel in await onRunning(channel.localAddress?.port ?? port) },
+            logger: logger
+        )
+    }
+}
+
+/// Prunes the history table every hour (entries older than `history_days`).
+public struct HistoryPruner: Service {
+    let store: any QueueStore
+    let clock: any WallClock
+    let logger: Logger
+    /// Seconds between prunes. Default: 3600 seconds.
+    let intervalSeconds: Double
+
+    public init(store: any QueueStore, clock: any WallClock, logger: Logger, intervalSeconds: Double = 3600) {
+        self.store = store
+        self.clock = clock
+        self.logger = logger
+        self.intervalSeconds = intervalSeconds
+    }
+
+    public func run() async throws {
+        while !Task.isShuttingDownGracefully, !Task.isCancelled {
+            do {
+                let removed = try await store.pruneHistory(now: clock.now())
+                if removed > 0 { logger.info("history pruned", metadata: ["lims.history.removed": .stringConvertible(removed)]) }
+            } catch {
+                logger.warning("history prune failed", metadata: ["lims.error": .string(String(describing: error))])
+            }
+            try? await cancelWhenGracefulShutdown {
+                try await Task.sleep(nanoseconds: UInt64(intervalSeconds * 1_000_000_000))
+            }
+        }
+    }
+}

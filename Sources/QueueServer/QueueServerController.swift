@@ -1,0 +1,315 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+import Logging
+import QueueCore
+
+/// The routes of senaite.queue's queue server (reference 1.3), under `/@@API/senaite/v1/` and, for clients
+/// configured with a site path, `/senaite/@@API/senaite/v1/`.
+///
+/// Every `queue_server/...` route needs an `X-Queue-Auth-Token` (401 otherwise). Errors are JSON
+/// `{"success": false, "message": ...}` with senaite.queue's status codes: 406 invalid task, 412 bad uid or task
+/// not running, 404 unknown task, 428 bad consumer id, 409 lost lease (this project), 400 malformed request.
+public struct QueueServerController: Sendable {
+    /// Configuration of the server's routes.
+    public struct Configuration: Sendable {
+        /// Longest `wait` a pop may ask for, seconds. Default: 30 seconds.
+        public var maxPopWait: Double
+        /// How often a long-poll looks at the database for changes made by other processes, seconds.
+        /// Default: 0.5 seconds.
+        public var pollFallbackSeconds: Double
+        /// Version string answered by the `version` route.
+        public var version: String
+
+        public init(maxPopWait: Double = 30, pollFallbackSeconds: Double = 0.5, version: String = "1.0.0") {
+            self.maxPopWait = maxPopWait
+            self.pollFallbackSeconds = pollFallbackSeconds
+            self.version = version
+        }
+    }
+
+    let store: any QueueStore
+    let authenticator: QueueAuthenticator
+    let clock: any WallClock
+    let configuration: Configuration
+
+    public init(store: any QueueStore, authenticator: QueueAuthenticator, clock: any WallClock,
+                configuration: Configuration = .init()) {
+        self.store = store
+        self.authenticator = authenticator
+        self.clock = clock
+        self.configuration = configuration
+    }
+
+    /// Mounts the routes on `router` under both API prefixes.
+    public func addRoutes(to router: Router<QueueRequestContext>) {
+        for prefix in ["@@API/senaite/v1", "senaite/@@API/senaite/v1"] {
+            let api = router.group(RouterPath(prefix))
+            api.get("version", use: version)
+            api.post("version", use: version)
+            let queue = api.group("queue_server").add(middleware: QueueAuthMiddleware(authenticator: authenticator))
+            for method in [HTTPRequest.Method.get, .post] {
+                queue.on("tasks", method: method, use: tasks)
+                queue.on("tasks/:status", method: method, use: tasks)
+                queue.on("diff", method: method, use: diff)
+                queue.on("uids", method: method, use: uids)
+                queue.on("uids/:status", method: method, use: uids)
+                queue.on("search", method: method, use: search)
+                queue.on("requeue/:task_uid", method: method, use: requeue)
+                queue.on(":task_uid", method: method, use: getTask)
+            }
+            queue.post("add", use: add)
+            queue.post("pop", use: pop)
+            queue.post("done", use: done)
+            queue.post("fail", use: fail)
+            queue.post("timeout", use: timeout)
+            queue.post("requeue", use: requeue)
+            queue.post("delete", use: delete)
+        }
+    }
+
+    // MARK: Helpers
+
+    /// `scheme://host` the client used, for `task_url` and `url`.
+    static func baseURL(_ request: Request) -> String {
+        let host = request.head.authority ?? "localhost"
+        let scheme = request.head.scheme ?? "http"
+        return "\(scheme)://\(host)"
+    }
+
+    static func routeURL(_ request: Request) -> String {
+        baseURL(request) + request.uri.path
+    }
+
+    /// Runs a store call, mapping ``QueueError`` to its HTTP status.
+    func perform<T: Sendable>(_ body: () async throws -> T) async throws -> T {
+        do {
+            return try await body()
+        } catch let error as QueueError {
+            throw QueueAPIError(error)
+        }
+    }
+
+    /// Statuses from the path parameter or the `status` field; default queued+running. "ghost" is a marker.
+    static func statuses(_ request: Request, _ context: QueueRequestContext, _ payload: RequestPayload)
+        throws -> (statuses: Set<TaskStatus>, ghosts: Bool)
+    {
+        var names: [String] = []
+        if let path = context.parameters.get("status") {
+            names = [path]
+        } else if let given = try payload.stringList("status") {
+            names = given
+        }
+        if names.isEmpty { return ([.queued, .running], false) }
+        var statuses: Set<TaskStatus> = []
+        var ghosts = false
+        for name in names {
+            if name == "ghost" { ghosts = true; continue }
+            guard let status = TaskStatus(rawValue: name) else {
+                throw QueueAPIError(.badRequest, "Field 'status' has unknown value '\(name)'; use queued, running, failed or ghost")
+            }
+            statuses.insert(status)
+        }
+        if statuses.isEmpty { statuses = [.queued, .running] }
+        return (statuses, ghosts)
+    }
+
+    static func requireUID(_ value: String?) throws -> String {
+        guard let value, TaskUID.isValid(value) else {
+            throw QueueAPIError(.preconditionFailed, "Task uid empty or no valid format")
+        }
+        return value.lowercased()
+    }
+
+    func summary(_ items: [JSONValue], request: Request, payload: RequestPayload, extra: [String: JSONValue] = [:]) -> Response {
+        var body = extra
+        body["count"] = .int(items.count)
+        body["items"] = .array(items)
+        body["url"] = .string(Self.routeURL(request))
+        body["zeo"] = .string(payload.zeo)
+        return JSONResponse.make(body: body)
+    }
+
+    // MARK: Routes
+
+    @Sendable func version(_ request: Request, context: QueueRequestContext) async throws -> Response {
+        JSONResponse.make(body: [
+            "url": .string(Self.routeURL(request)),
+            "version": .string(configuration.version),
+            "date": .string(ISO8601DateFormatter().string(from: Date(timeIntervalSince1970: clock.now()))),
+            "success": .bool(true),
+        ])
+    }
+
+    @Sendable func tasks(_ request: Request, context: QueueRequestContext) async throws -> Response {
+        let payload = try await RequestPayload.read(request, context: context)
+        let (statuses, ghosts) = try Self.statuses(request, context, payload)
+        let since = try payload.number("since")
+        let complete = payload.flag("complete")
+        let base = Self.baseURL(request)
+        let found = try await perform { try await store.tasks(status: statuses, since: since) }
+        let items = found.filter { ghosts || !$0.ghost }.map { TaskInfo.info($0, complete: complete, baseURL: base) }
+        let sinceTime = try await perform { try await store.sinceTime() }
+        return summary(items, request: request, payload: payload, extra: ["since_time": .double(sinceTime)])
+    }
+
+    @Sendable func diff(_ request: Request, context: QueueRequestContext) async throws -> Response {
+        let payload = try await RequestPayload.read(request, context: context)
+        let (statuses, ghosts) = try Self.statuses(request, context, payload)
+        let clientUIDs = Set((try payload.stringList("uids") ?? []).filter(TaskUID.isValid).map { $0.lowercased() })
+        let complete = payload.flag("complete")
+        let base = Self.baseURL(request)
+        let found = try await perform { try await store.tasks(status: statuses.union([.running]), since: nil) }
+        let serverUIDs = Set(found.filter { statuses.contains($0.status ?? .queued) }.map(\.taskUID))
+        let items = found.filter { task in
+            guard ghosts || !task.ghost else { return false }
+            if task.status == .running { return true }
+            return statuses.contains(task.status ?? .queued) && !clientUIDs.contains(task.taskUID)
+        }.map { TaskInfo.info($0, complete: complete, baseURL: base) }
+        let stale = clientUIDs.subtracting(serverUIDs).sorted().map(JSONValue.string)
+        return summary(items, request: request, payload: payload, extra: ["stale": .array(stale), "unknown": .array([])])
+    }
+
+    @Sendable func uids(_ request: Request, context: QueueRequestContext) async throws -> Response {
+        let payload = try await RequestPayload.read(request, context: context)
+        let (statuses, _) = try Self.statuses(request, context, payload)
+        let uids = try await perform { try await store.objectUIDs(status: statuses) }
+        return summary(uids.sorted().map(JSONValue.string), request: request, payload: payload)
+    }
+
+    @Sendable func search(_ request: Request, context: QueueRequestContext) async throws -> Response {
+        let payload = try await RequestPayload.read(request, context: context)
+        guard let uid = try payload.string("uid"), !uid.isEmpty else {
+            throw QueueAPIError(.badRequest, "Field 'uid' is missing")
+        }
+        let name = try payload.string("name")
+        let complete = payload.flag("complete")
+        let base = Self.baseURL(request)
+        let found = try await perform { try await store.tasks(for: uid, name: name) }
+        return summary(found.map { TaskInfo.info($0, complete: complete, baseURL: base) }, request: request, payload: payload)
+    }
+
+    @Sendable func getTask(_ request: Request, context: QueueRequestContext) async throws -> Response {
+        let uid = try Self.requireUID(context.parameters.get("task_uid"))
+        guard let task = try await perform({ try await store.task(uid) }) else {
+            throw QueueAPIError(.notFound, "Task \(uid)")
+        }
+        guard case .object(let dict) = TaskInfo.complete(task, baseURL: Self.baseURL(request)) else { return JSONResponse.make(body: [:]) }
+        return JSONResponse.make(body: dict)
+    }
+
+    @Sendable func add(_ request: Request, context: QueueRequestContext) async throws -> Response {
+        let payload = try await RequestPayload.read(request, context: context)
+        guard !payload.items.isEmpty else { throw QueueAPIError(.notAcceptable, "No valid task(s)") }
+        let settings = try await perform { try await store.settings() }
+        let now = clock.now()
+        let user = context.userID ?? ""
+        let tasks = try await perform {
+            try payload.items.map { try QueueTask(wire: $0, settings: settings, now: now, defaultUsername: user) }
+        }
+        let outcomes = try await perform { try await store.add(tasks, now: now) }
+        let base = Self.baseURL(request)
+        var added = tasks
+        for index in added.indices { added[index].status = .queued }
+        var outcomeMap: [String: JSONValue] = [:]
+        for (task, outcome) in zip(tasks, outcomes) { outcomeMap[task.taskUID] = .string(outcome.rawValue) }
+        return summary(added.map { TaskInfo.short($0, baseURL: base) }, request: request, payload: payload,
+                       extra: ["outcomes": .object(outcomeMap)])
+    }
+
+    @Sendable func pop(_ request: Request, context: QueueRequestContext) async throws -> Response {
+        let payload = try await RequestPayload.read(request, context: context)
+        guard let consumerID = try? payload.string("consumer_id"), consumerID.count >= 4 else {
+            throw QueueAPIError(.preconditionRequired, "No valid consumer id")
+        }
+        let wait = min(max(try payload.number("wait") ?? 0, 0), configuration.maxPopWait)
+        let task = try await perform { try await popWaiting(consumerID: consumerID, wait: wait) }
+        guard let task else { return JSONResponse.make(body: [:]) }
+        context.logger.debug("task claimed", metadata: ["lims.task.uid": .string(task.taskUID), "lims.task.name": .string(task.name)])
+        guard case .object(let dict) = TaskInfo.complete(task, baseURL: Self.baseURL(request)) else { return JSONResponse.make(body: [:]) }
+        return JSONResponse.make(body: dict)
+    }
+
+    /// Pops at once, or, with `wait` > 0, as soon as a task becomes claimable: woken by this process's change
+    /// signal, by the due time of a delayed task, or by the database's change counter (changes made by other
+    /// processes), whichever comes first; nil at the deadline.
+    func popWaiting(consumerID: String, wait: Double) async throws -> QueueTask? {
+        let start = ContinuousClock.now
+        let deadline = start.advanced(by: .milliseconds(Int64(wait * 1000)))
+        var lastCounter = try await store.changeCounter()
+        var lastAttempt = start
+        while true {
+            if let task = try await store.pop(consumerID: consumerID, now: clock.now()) { return task }
+            lastAttempt = .now
+            while true {
+                let remaining = Double((deadline - .now).components.seconds) + Double((deadline - .now).components.attoseconds) / 1e18
+                if remaining <= 0 || Task.isCancelled { return nil }
+                var sleep = min(remaining, configuration.pollFallbackSeconds)
+                let next = try await store.nextAvailableAt()
+                if let next { sleep = min(sleep, max(0.001, next - clock.now())) }
+                await store.waitForChange(seconds: sleep)
+                let counter = try await store.changeCounter()
+                let due = (try await store.nextAvailableAt()).map { $0 <= clock.now() } ?? false
+                // Pop again when something changed, a delayed task is due, or every 5 s for lease expiry.
+                if counter != lastCounter || due || lastAttempt.duration(to: .now) > .seconds(5) {
+                    lastCounter = counter
+                    break
+                }
+            }
+        }
+    }
+
+    /// The claim a done/fail/timeout carries: `consumer_id` and/or `lease_token`, both optional.
+    static func lease(_ payload: RequestPayload) throws -> LeaseClaim {
+        LeaseClaim(consumerID: try payload.string("consumer_id"), leaseToken: try payload.string("lease_token"))
+    }
+
+    @Sendable func done(_ request: Request, context: QueueRequestContext) async throws -> Response {
+        let payload = try await RequestPayload.read(request, context: context)
+        let uid = try Self.requireUID(try payload.string("task_uid"))
+        let lease = try Self.lease(payload)
+        let task = try await perform { try await store.done(uid, lease: lease, now: clock.now()) }
+        return taskMessage("Task done: \(uid)", task, request: request, payload: payload)
+    }
+
+    @Sendable func fail(_ request: Request, context: QueueRequestContext) async throws -> Response {
+        let payload = try await RequestPayload.read(request, context: context)
+        let uid = try Self.requireUID(try payload.string("task_uid"))
+        let lease = try Self.lease(payload)
+        let message = try payload.string("error_message") ?? "Unknown error"
+        let task = try await perform { try await store.fail(uid, message: String(message.prefix(4000)), lease: lease, now: clock.now()) }
+        return taskMessage("Task failed: \(uid)", task, request: request, payload: payload)
+    }
+
+    @Sendable func timeout(_ request: Request, context: QueueRequestContext) async throws -> Response {
+        let payload = try await RequestPayload.read(request, context: context)
+        let uid = try Self.requireUID(try payload.string("task_uid"))
+        let lease = try Self.lease(payload)
+        let task = try await perform { try await store.timeout(uid, lease: lease, now: clock.now()) }
+        return taskMessage(uid, task, request: request, payload: payload)
+    }
+
+    @Sendable func requeue(_ request: Request, context: QueueRequestContext) async throws -> Response {
+        let payload = try await RequestPayload.read(request, context: context)
+        let uid = try Self.requireUID(context.parameters.get("task_uid") ?? (try payload.string("task_uid")))
+        let lease = try Self.lease(payload)
+        let task = try await perform { try await store.requeue(uid, lease: lease, now: clock.now()) }
+        return taskMessage("Task re-queued: \(uid)", task, request: request, payload: payload)
+    }
+
+    @Sendable func delete(_ request: Request, context: QueueRequestContext) async throws -> Response {
+        let payload = try await RequestPayload.read(request, context: context)
+        let uid = try Self.requireUID(try payload.string("task_uid"))
+        let task = try await perform { try await store.delete(uid, now: clock.now()) }
+        return taskMessage("Task deleted: \(uid)", task, request: request, payload: payload)
+    }
+
+    func taskMessage(_ message: String, _ task: QueueTask, request: Request, payload: RequestPayload) -> Response {
+        JSONResponse.make(body: [
+            "message": .string(message),
+            "task": TaskInfo.short(task, baseURL: Self.baseURL(request)),
+            "url": .string(Self.routeURL(request)),
+            "zeo": .string(payload.zeo),
+        ])
+    }
+}

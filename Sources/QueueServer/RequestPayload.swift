@@ -1,0 +1,107 @@
+import Foundation
+import Hummingbird
+import NIOCore
+import QueueCore
+
+/// The payload of a senaite.jsonapi request: the JSON body (an object, or a list of objects for `add`) merged
+/// with the query string, as `get_json()` merges body and form (reference 1.3).
+struct RequestPayload {
+    /// The body's object, with query parameters added for keys the body lacks.
+    var fields: [String: JSONValue]
+    /// The body's objects when it is a list (queue_server `add` accepts one dict or a list of dicts).
+    var items: [[String: JSONValue]]
+
+    /// Reads the body (at most the context's upload limit) and the query string.
+    /// - Throws: ``QueueAPIError`` 400 for a body that is not JSON or not an object/list of objects,
+    ///   413 for a body over the limit.
+    static func read(_ request: Request, context: QueueRequestContext) async throws -> RequestPayload {
+        var request = request
+        let buffer: ByteBuffer
+        do {
+            buffer = try await request.collectBody(upTo: context.maxUploadSize)
+        } catch {
+            throw QueueAPIError(.contentTooLarge, "Request body is larger than \(context.maxUploadSize) bytes")
+        }
+        var fields: [String: JSONValue] = [:]
+        var items: [[String: JSONValue]] = []
+        let bytes = buffer.readableBytesView
+        if bytes.contains(where: { !($0 == 32 || $0 == 9 || $0 == 10 || $0 == 13) }) {
+            let value: JSONValue
+            do {
+                value = try JSONDecoder().decode(JSONValue.self, from: Data(bytes))
+            } catch {
+                throw QueueAPIError(.badRequest, "Request body is not valid JSON")
+            }
+            switch value {
+            case .object(let object):
+                fields = object
+                items = [object]
+            case .array(let array):
+                items = try array.map { element in
+                    guard let object = element.objectValue else {
+                        throw QueueAPIError(.badRequest, "Request body must be a JSON object or a list of objects")
+                    }
+                    return object
+                }
+                fields = items.first ?? [:]
+            default:
+                throw QueueAPIError(.badRequest, "Request body must be a JSON object or a list of objects")
+            }
+        }
+        var query: [String: [String]] = [:]
+        for (key, value) in request.uri.queryParameters {
+            query[String(key), default: []].append(String(value))
+        }
+        for (key, values) in query where fields[key] == nil {
+            fields[key] = values.count == 1 ? .string(values[0]) : .array(values.map(JSONValue.string))
+        }
+        if items.isEmpty, !query.isEmpty { items = [fields] }
+        return RequestPayload(fields: fields, items: items)
+    }
+
+    /// A string field, or nil. - Throws: 400 naming the field if it is not a string.
+    func string(_ key: String) throws -> String? {
+        guard let value = fields[key], value != .null else { return nil }
+        guard let text = value.stringValue else { throw QueueAPIError(.badRequest, "Field '\(key)' must be a string") }
+        return text
+    }
+
+    /// A boolean field: true/false, 1/0, or "1"/"true"/"yes"/"y" (any case).
+    func flag(_ key: String) -> Bool {
+        switch fields[key] {
+        case .bool(let flag)?: return flag
+        case .int(let number)?: return number != 0
+        case .string(let text)?: return ["1", "true", "yes", "y", "on"].contains(text.lowercased())
+        default: return false
+        }
+    }
+
+    /// A number field, or nil. - Throws: 400 naming the field if it is not a number.
+    func number(_ key: String) throws -> Double? {
+        guard let value = fields[key], value != .null else { return nil }
+        if let number = value.doubleValue, number.isFinite { return number }
+        if let text = value.stringValue, let number = Double(text), number.isFinite { return number }
+        throw QueueAPIError(.badRequest, "Field '\(key)' must be a number")
+    }
+
+    /// A list of strings (a single string counts as a list of one), or nil.
+    /// - Throws: 400 naming the field otherwise.
+    func stringList(_ key: String) throws -> [String]? {
+        guard let value = fields[key], value != .null else { return nil }
+        if let text = value.stringValue {
+            return text.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+        }
+        guard let array = value.arrayValue else { throw QueueAPIError(.badRequest, "Field '\(key)' must be a list of strings") }
+        return try array.map { element in
+            guard let text = element.stringValue else { throw QueueAPIError(.badRequest, "Field '\(key)' must be a list of strings") }
+            return text
+        }
+    }
+
+    /// `scheme://netloc` of the `__zeo` field, or "" (reference 1.3 summaries).
+    var zeo: String {
+        guard let text = fields["__zeo"]?.stringValue, let url = URL(string: text),
+              let scheme = url.scheme, let host = url.host else { return "" }
+        return url.port.map { "\(scheme)://\(host):\($0)" } ?? "\(scheme)://\(host)"
+    }
+}

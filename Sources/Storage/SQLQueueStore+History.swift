@@ -1,0 +1,50 @@
+import FluentKit
+import QueueCore
+import SQLKit
+
+extension SQLQueueStore {
+    /// Records one ended attempt of `task` (its claim fields as they were while it ran).
+    static func recordHistory(_ task: QueueTask, outcome: HistoryEntry.Outcome, errorMessage: String?, now: Double,
+                              on sql: any SQLDatabase) async throws {
+        try await sql.raw("""
+            INSERT INTO queue_history (entry_uid, task_uid, name, context_uid, context_path, path_key, username,
+                consumer_id, outcome, error_message, created, started, finished)
+            VALUES (\(bind: TaskUID.make()), \(bind: task.taskUID), \(bind: task.name), \(bind: task.contextUID),
+                \(bind: task.contextPath), \(bind: task.pathKey), \(bind: task.username), \(bind: task.consumerID),
+                \(bind: outcome.rawValue), \(bind: errorMessage), \(bind: task.created), \(bind: task.started),
+                \(bind: now))
+            """).run()
+    }
+
+    public func history(since: Double, limit: Int) async throws -> [HistoryEntry] {
+        let rows = try await sql.raw("""
+            SELECT task_uid, name, context_path, username, consumer_id, outcome, error_message, created, started, finished
+            FROM queue_history WHERE finished >= \(bind: since)
+            ORDER BY finished DESC LIMIT \(bind: max(0, limit))
+            """).all()
+        return try rows.map { row in
+            guard let outcome = HistoryEntry.Outcome(rawValue: try row.decode(column: "outcome", as: String.self)) else {
+                throw StorageError.corruptRow("queue_history.outcome")
+            }
+            return HistoryEntry(
+                taskUID: try row.decode(column: "task_uid", as: String.self),
+                name: try row.decode(column: "name", as: String.self),
+                contextPath: try row.decode(column: "context_path", as: String.self),
+                username: try row.decode(column: "username", as: String.self),
+                consumerID: try row.decode(column: "consumer_id", as: String?.self),
+                outcome: outcome,
+                errorMessage: try row.decode(column: "error_message", as: String?.self),
+                created: try row.decode(column: "created", as: Double.self),
+                started: try row.decode(column: "started", as: Double?.self),
+                finished: try row.decode(column: "finished", as: Double.self)
+            )
+        }
+    }
+
+    public func pruneHistory(now: Double) async throws -> Int {
+        let days = try await settings().historyDays
+        let cutoff = now - Double(days) * 86_400
+        let rows = try await sql.raw("DELETE FROM queue_history WHERE finished < \(bind: cutoff) RETURNING entry_uid").all()
+        return rows.count
+    }
+}

@@ -1,0 +1,60 @@
+import FluentKit
+import QueueCore
+import SQLKit
+
+extension SQLQueueStore {
+    public func task(_ taskUID: String) async throws -> QueueTask? {
+        try await Self.load(taskUID.lowercased(), on: sql)
+    }
+
+    public func tasks(status: Set<TaskStatus>, since: Double?) async throws -> [QueueTask] {
+        guard !status.isEmpty else { return [] }
+        let statuses = SQLList(status.sorted { $0.rawValue < $1.rawValue }.map { SQLBind($0.rawValue) })
+        let sinceFilter: SQLQueryString = since.map { "AND created > \(bind: $0)" } ?? ""
+        return try await sql.raw("""
+            SELECT body FROM queue_tasks WHERE status IN (\(statuses)) \(sinceFilter)
+            ORDER BY CASE status WHEN 'failed' THEN 1 ELSE 0 END, top_rank, sort_key, context_uid
+            """).all().map(Self.decodeTask)
+    }
+
+    public func tasks(for uid: String, name: String?) async throws -> [QueueTask] {
+        let nameFilter: SQLQueryString = name.map { "AND t.name = \(bind: $0)" } ?? ""
+        return try await sql.raw("""
+            SELECT t.body FROM queue_tasks t
+            WHERE t.task_uid IN (SELECT u.task_uid FROM queue_task_uids u WHERE u.uid = \(bind: uid)) \(nameFilter)
+            ORDER BY t.top_rank, t.sort_key, t.context_uid
+            """).all().map(Self.decodeTask)
+    }
+
+    public func objectUIDs(status: Set<TaskStatus>) async throws -> Set<String> {
+        guard !status.isEmpty else { return [] }
+        let statuses = SQLList(status.sorted { $0.rawValue < $1.rawValue }.map { SQLBind($0.rawValue) })
+        let rows = try await sql.raw("""
+            SELECT DISTINCT u.uid FROM queue_task_uids u JOIN queue_tasks t ON t.task_uid = u.task_uid
+            WHERE t.status IN (\(statuses))
+            """).all()
+        return Set(try rows.map { try $0.decode(column: "uid", as: String.self) })
+    }
+
+    public func sinceTime() async throws -> Double {
+        let row = try await sql.raw("SELECT MIN(created) AS since FROM queue_tasks WHERE status <> 'failed'").first()
+        return try row?.decode(column: "since", as: Double?.self) ?? -1
+    }
+
+    public func nextAvailableAt() async throws -> Double? {
+        let row = try await sql.raw("SELECT MIN(available_at) AS next FROM queue_tasks WHERE status = 'queued'").first()
+        return try row?.decode(column: "next", as: Double?.self)
+    }
+
+    /// Number of tasks per status.
+    public func counts() async throws -> [TaskStatus: Int] {
+        let rows = try await sql.raw("SELECT status, COUNT(*) AS n FROM queue_tasks GROUP BY status").all()
+        var counts: [TaskStatus: Int] = [:]
+        for row in rows {
+            if let status = TaskStatus(rawValue: try row.decode(column: "status", as: String.self)) {
+                counts[status] = try row.decode(column: "n", as: Int.self)
+            }
+        }
+        return counts
+    }
+}

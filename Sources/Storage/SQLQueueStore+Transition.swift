@@ -1,0 +1,105 @@
+import FluentKit
+import QueueCore
+import SQLKit
+
+extension SQLQueueStore {
+    public func done(_ taskUID: String, lease: LeaseClaim, now: Double) async throws -> QueueTask {
+        let task = try await write(bumping: .changes) { sql -> QueueTask in
+            let task = try await Self.require(taskUID, lease: lease, on: sql)
+            let deleted = try await sql.raw("""
+                DELETE FROM queue_tasks
+                WHERE task_uid = \(bind: task.taskUID) AND status = 'running' AND \(Self.leaseMatch(task.leaseToken))
+                RETURNING task_uid
+                """).first()
+            guard deleted != nil else { throw QueueError(.leaseLost, "Task \(taskUID) changed while it was being finished") }
+            try await Self.recordHistory(task, outcome: .done, errorMessage: nil, now: now, on: sql)
+            return task
+        }
+        signal.notifyAll()
+        return task
+    }
+
+    public func fail(_ taskUID: String, message: String, lease: LeaseClaim, now: Double) async throws -> QueueTask {
+        try await finishAttempt(taskUID, lease: lease, now: now) { task in
+            let failed = task.failed(message: message, now: now)
+            return (failed, failed.status == .failed ? .failed : .retried)
+        }
+    }
+
+    public func timeout(_ taskUID: String, lease: LeaseClaim, now: Double) async throws -> QueueTask {
+        try await finishAttempt(taskUID, lease: lease, now: now) { task in
+            (task.timedOut(now: now), .timeout)
+        }
+    }
+
+    /// Shared path of fail and timeout: check the claim, apply the core transition, compare-and-set, record.
+    private func finishAttempt(
+        _ taskUID: String, lease: LeaseClaim, now: Double,
+        _ transition: @escaping @Sendable (QueueTask) -> (QueueTask, HistoryEntry.Outcome)
+    ) async throws -> QueueTask {
+        let topPriority = try await settings().topPriorityTasks
+        let task = try await write(bumping: .changes) { sql -> QueueTask in
+            let task = try await Self.require(taskUID, lease: lease, on: sql)
+            let (next, outcome) = transition(task)
+            try await Self.replace(task, with: next, outcome: outcome, now: now, topPriority: topPriority, on: sql)
+            return next
+        }
+        signal.notifyAll()
+        return task
+    }
+
+    public func requeue(_ taskUID: String, lease: LeaseClaim, now: Double) async throws -> QueueTask {
+        let settings = try await settings()
+        let task = try await write(bumping: .changes) { sql -> QueueTask in
+            let task: QueueTask
+            if lease.isEmpty {
+                guard let found = try await Self.load(taskUID, on: sql) else { throw QueueError(.notFound, "Task \(taskUID)") }
+                task = found
+            } else {
+                task = try await Self.require(taskUID, lease: lease, on: sql)
+            }
+            let requeued = task.requeued(maxRetries: settings.maxRetries)
+            try await Self.replace(task, with: requeued, outcome: task.status == .running ? .interrupted : nil,
+                                   now: now, topPriority: settings.topPriorityTasks, on: sql)
+            return requeued
+        }
+        signal.notifyAll()
+        return task
+    }
+
+    public func delete(_ taskUID: String, now: Double) async throws -> QueueTask {
+        let task = try await write(bumping: .changes) { sql -> QueueTask in
+            guard let task = try await Self.load(taskUID, on: sql) else {
+                throw QueueError(.notFound, "Task \(taskUID)")
+            }
+            try await sql.raw("DELETE FROM queue_tasks WHERE task_uid = \(bind: taskUID)").run()
+            if task.status == .running {
+                try await Self.recordHistory(task, outcome: .interrupted, errorMessage: "Deleted", now: now, on: sql)
+            }
+            return task
+        }
+        signal.notifyAll()
+        return task
+    }
+
+    /// Loads a task and checks that `lease` may finish it.
+    /// - Throws: `.notFound`, `.notRunning`, `.leaseLost`.
+    static func require(_ taskUID: String, lease: LeaseClaim, on sql: any SQLDatabase) async throws -> QueueTask {
+        guard let task = try await load(taskUID, on: sql) else {
+            if !lease.isEmpty, try await inHistory(taskUID, on: sql) {
+                throw QueueError(.leaseLost, "Lease lost: task \(taskUID) was already finished")
+            }
+            throw QueueError(.notFound, "Task \(taskUID)")
+        }
+        try lease.check(task)
+        return task
+    }
+
+    static func load(_ taskUID: String, on sql: any SQLDatabase) async throws -> QueueTask? {
+        try await sql.raw("SELECT body FROM queue_tasks WHERE task_uid = \(bind: taskUID)").first().map(decodeTask)
+    }
+
+    static func inHistory(_ taskUID: String, on sql: any SQLDatabase) async throws -> Bool {
+        try await sql.raw("SELECT task_uid FROM queue_history WHERE task_uid = \(bind: taskUID) LIMIT 1").first() != nil
+    }
+}

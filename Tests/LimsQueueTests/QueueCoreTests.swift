@@ -1,0 +1,208 @@
+import Foundation
+import QueueCore
+import QueueTesting
+import Testing
+
+@Suite("Queue core rules")
+struct QueueCoreTests {
+    let t0: Double = 1_767_225_600
+    let settings = QueueSettings()
+
+    @Test("fail: retries 3 -> 2 -> 1 -> 0 then failed; chunk halved; created = now; 5 s delay")
+    func failRetries() {
+        var task = TaskFactory.task(created: t0, retries: 3).claimed(by: "consumer-1", leaseToken: "a", now: t0)
+        task.chunkSize = 10
+        var retries: [Int] = []
+        for round in 1...3 {
+            task = task.failed(message: "boom", now: t0 + Double(round))
+            #expect(task.status == .queued)
+            #expect(task.delay == 5)
+            #expect(task.created == t0 + Double(round))
+            #expect(task.started == nil && task.consumerID == nil && task.leaseToken == nil)
+            retries.append(task.retries)
+            task = task.claimed(by: "consumer-1", leaseToken: "b", now: t0 + 10)
+        }
+        #expect(retries == [2, 1, 0])
+        #expect(task.chunkSize == 2) // 10 -> 5 -> 3 -> 2
+        task = task.failed(message: "final", now: t0 + 20)
+        #expect(task.status == .failed)
+        #expect(task.errorMessage == "final")
+    }
+
+    @Test("max_retries = 0 means no retry")
+    func noRetry() {
+        let task = TaskFactory.task(created: t0, retries: 0).claimed(by: "c-01", leaseToken: "x", now: t0)
+        #expect(task.failed(message: "x", now: t0).status == .failed)
+    }
+
+    @Test("timeout grows max_seconds by half: 120 -> 180 -> 270 -> 405 -> 608")
+    func timeoutGrowth() {
+        var task = TaskFactory.task(created: t0, retries: 10, maxSeconds: 120)
+        var seen: [Int] = []
+        for _ in 0..<4 {
+            task = task.claimed(by: "c-01", leaseToken: "x", now: t0).timedOut(now: t0)
+            seen.append(task.maxSeconds)
+            #expect(task.errorMessage == "Timeout")
+        }
+        #expect(seen == [180, 270, 405, 608])
+    }
+
+    @Test("requeue resets retries, keeps created, delay and error")
+    func requeue() {
+        var task = TaskFactory.task(created: t0, retries: 0)
+        task.status = .failed
+        task.delay = 5
+        task.errorMessage = "boom"
+        let requeued = task.requeued(maxRetries: 3)
+        #expect(requeued.status == .queued && requeued.retries == 3)
+        #expect(requeued.created == t0 && requeued.delay == 5 && requeued.errorMessage == "boom")
+    }
+
+    @Test("ordering: top-priority list, then created + 300 x priority, then context uid")
+    func ordering() {
+        let top = QueueSettings.defaultTopPriorityTasks
+        let early = TaskFactory.task("task_generic_action", context: "WS-1", created: t0, priority: 10)
+        let urgentLater = TaskFactory.task("task_generic_action", context: "WS-2", created: t0 + 200, priority: 9)
+        let topListed = TaskFactory.task("task_action_verify", context: "WS-3", created: t0 + 10_000, priority: 50)
+        let unassign = TaskFactory.task("task_action_unassign", context: "WS-4", created: t0 + 20_000, priority: 50)
+        var generic = TaskFactory.task("task_generic_action", context: "WS-5", created: t0 + 30_000, priority: 50)
+        generic.action = "task_action_submit" // matched by action
+        let all = [early, urgentLater, topListed, unassign, generic]
+        let sorted = all.sorted { TaskOrdering.precedes($0, $1, topPriority: top) }
+        #expect(sorted.map(\.contextPath.last) == ["4", "5", "3", "2", "1"].map(Character.init))
+        // Same sort key: context uid breaks the tie.
+        let a = TaskFactory.task(context: "A", contextUID: String(repeating: "a", count: 32), created: t0)
+        let b = TaskFactory.task(context: "B", contextUID: String(repeating: "b", count: 32), created: t0)
+        #expect(TaskOrdering.precedes(a, b, topPriority: []))
+        #expect(!TaskOrdering.precedes(b, a, topPriority: []))
+    }
+
+    @Test("path key is the third path segment", arguments: [
+        ("/senaite/worksheets/WS-001", "WS-001"),
+        ("/senaite/clients/client-1/W-0001", "client-1"),
+        ("/senaite/clients", ""),
+        ("/senaite", ""),
+    ])
+    func pathKey(path: String, key: String) {
+        let task = QueueTask(name: "x", contextUID: "u", contextPath: path, created: 0, username: "u")
+        #expect(task.pathKey == key)
+    }
+
+    @Test("claim gate: a consumer that still runs a task is answered nothing; stale ones (> 10 s) are purged")
+    func gate() {
+        let running = [
+            ClaimRules.RunningTask(taskUID: "a", name: "n", pathKey: "WS-1", started: t0, maxSeconds: 120, consumerID: "c-01"),
+        ]
+        #expect(ClaimRules.gate(running: running, consumerID: "c-01", maxConcurrent: 4, now: t0 + 5) == .consumerBusy(purge: []))
+        #expect(ClaimRules.gate(running: running, consumerID: "c-01", maxConcurrent: 4, now: t0 + 11) == .consumerBusy(purge: ["a"]))
+        #expect(ClaimRules.gate(running: running, consumerID: "c-02", maxConcurrent: 1, now: t0) == .saturated)
+        #expect(ClaimRules.gate(running: running, consumerID: "c-02", maxConcurrent: 2, now: t0) == .open)
+    }
+
+    @Test("claimable: delay respected; same name on same context blocked; other name or context allowed")
+    func claimable() {
+        let keys: Set<ClaimRules.SerialKey> = [.init(name: "submit", pathKey: "WS-1")]
+        let delayed = ClaimRules.Candidate(taskUID: "d", name: "x", pathKey: "WS-9", availableAt: t0 + 5)
+        let blocked = ClaimRules.Candidate(taskUID: "b", name: "submit", pathKey: "WS-1", availableAt: t0)
+        let otherName = ClaimRules.Candidate(taskUID: "o", name: "verify", pathKey: "WS-1", availableAt: t0)
+        #expect(ClaimRules.firstClaimable([delayed, blocked, otherName], runningKeys: keys, now: t0)?.taskUID == "o")
+        #expect(ClaimRules.firstClaimable([delayed, blocked], runningKeys: keys, now: t0) == nil)
+        #expect(ClaimRules.firstClaimable([delayed, blocked], runningKeys: keys, now: t0 + 5)?.taskUID == "d")
+        let rootless = ClaimRules.Candidate(taskUID: "r", name: "submit", pathKey: "", availableAt: t0)
+        #expect(ClaimRules.firstClaimable([rootless], runningKeys: [.init(name: "submit", pathKey: "")], now: t0)?.taskUID == "r")
+    }
+
+    @Test("expired leases: started + max_seconds < now")
+    func leases() {
+        let task = ClaimRules.RunningTask(taskUID: "a", name: "n", pathKey: "p", started: t0, maxSeconds: 120, consumerID: "c")
+        #expect(ClaimRules.expiredLeases([task], now: t0 + 120).isEmpty)
+        #expect(ClaimRules.expiredLeases([task], now: t0 + 121).map(\.taskUID) == ["a"])
+    }
+
+    @Test("wire: defaults from settings, flags, unknown keys kept, uid lowercased")
+    func wireDefaults() throws {
+        let uid = String(repeating: "AB", count: 16)
+        let task = try QueueTask(wire: [
+            "task_uid": .string(uid), "name": .string("task_assign_analyses"),
+            "context_uid": .string("c"), "context_path": .string("/senaite/worksheets/WS-1"),
+            "unique": .string("Yes"), "max_seconds": .int(10), "min_seconds": .int(-1),
+            "retries": .int(0), "slots": .array([.int(1), .string("")]), "custom": .object(["k": .bool(true)]),
+        ], settings: settings, now: t0, defaultUsername: "labman")
+        #expect(task.taskUID == uid.lowercased())
+        #expect(task.unique && task.retries == 0)
+        #expect(task.maxSeconds == 120 && task.minSeconds == 3)
+        #expect(task.chunkSize == 10 && task.priority == 10 && task.username == "labman" && task.created == t0)
+        #expect(task.extra["custom"] == .object(["k": .bool(true)]))
+        #expect(task.wireDictionary["custom"] == .object(["k": .bool(true)]))
+        #expect(try QueueTask(stored: task.wireDictionary) == task)
+    }
+
+    @Test("wire: each bad field is named", arguments: [
+        (["context_uid": JSONValue.string("c"), "context_path": .string("/a/b/c")], "name"),
+        (["name": .string("n"), "context_path": .string("/a/b/c")], "context_uid"),
+        (["name": .string("n"), "context_uid": .string("c")], "context_path"),
+        (["name": .int(3), "context_uid": .string("c"), "context_path": .string("/a/b/c")], "name"),
+        (["name": .string("n"), "context_uid": .string("c"), "context_path": .string("/a/b/c"), "uids": .string("x")], "uids"),
+        (["name": .string("n"), "context_uid": .string("c"), "context_path": .string("/a/b/c"), "priority": .string("high")], "priority"),
+        (["name": .string("n"), "context_uid": .string("c"), "context_path": .string("/a/b/c"), "task_uid": .string("zz")], "task_uid"),
+        (["name": .string("n"), "context_uid": .string("c"), "context_path": .string("/a/b/c"), "delay": .int(-3)], "delay"),
+    ])
+    func wireErrors(dict: [String: JSONValue], field: String) {
+        #expect {
+            _ = try QueueTask(wire: dict, settings: settings, now: t0, defaultUsername: "u")
+        } throws: { error in
+            guard let error = error as? QueueError else { return false }
+            return error.code == .invalidTask && error.message.contains("'\(field)'")
+        }
+    }
+
+    @Test("settings: ranges enforced with the key named; lists parsed")
+    func settingsRanges() throws {
+        var settings = QueueSettings()
+        try settings.set("default", to: "0")
+        #expect(settings.chunkSize == 0)
+        for (key, value) in [("default", "21"), ("max_retries", "-1"), ("min_seconds_task", "2"),
+                             ("max_seconds_unlock", "29"), ("max_consumers", "0"), ("history_days", "x"), ("server", "localhost")] {
+            #expect(throws: QueueError.self) { try settings.set(key, to: value) }
+            do { try settings.set(key, to: value) } catch let error as QueueError { #expect(error.message.contains(key)) }
+        }
+        try settings.set("top_priority_tasks", to: "a, b\nc")
+        #expect(settings.topPriorityTasks == ["a", "b", "c"])
+        #expect(throws: QueueError.self) { try settings.set("nope", to: "1") }
+        try settings.set("server", to: "http://localhost:8080/senaite")
+    }
+
+    @Test("lease claim: empty claim needs a running task; a stale claim is refused as lost")
+    func leaseClaim() throws {
+        let running = TaskFactory.task(created: t0).claimed(by: "c-01", leaseToken: "tok", now: t0)
+        try LeaseClaim.none.check(running)
+        try LeaseClaim(consumerID: "c-01", leaseToken: "tok").check(running)
+        #expect(throws: QueueError(.leaseLost, "Lease lost: task \(running.taskUID) is no longer held by this claim")) {
+            try LeaseClaim(consumerID: "c-02").check(running)
+        }
+        #expect(throws: QueueError(.notRunning, "Task is not running")) {
+            try LeaseClaim.none.check(TaskFactory.task(created: t0))
+        }
+    }
+
+    @Test("continuation keeps every property but uid, status, error and claim; keeps created")
+    func continuation() {
+        var task = TaskFactory.task(created: t0, priority: 50).claimed(by: "c-01", leaseToken: "x", now: t0 + 1)
+        task.ghost = true
+        task.delay = 5
+        task.errorMessage = "old"
+        task.chunkSize = 3
+        let next = task.continuation(uids: ["u1"])
+        #expect(next.taskUID != task.taskUID && next.status == nil && next.errorMessage == nil && next.leaseToken == nil)
+        #expect(next.created == t0 && next.priority == 50 && next.ghost && next.delay == 5 && next.chunkSize == 3)
+        #expect(next.username == task.username && next.uids == ["u1"])
+    }
+
+    @Test("task uids are 32 lowercase hex and unique")
+    func uids() {
+        let made = (0..<1000).map { _ in TaskUID.make() }
+        #expect(Set(made).count == 1000)
+        #expect(made.allSatisfy { TaskUID.isValid($0) && $0 == $0.lowercased() })
+        #expect(!TaskUID.isValid("dummy"))
+    }
+}
