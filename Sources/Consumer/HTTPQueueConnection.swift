@@ -51,10 +51,10 @@ public final class HTTPQueueConnection: QueueConnection {
         request.method = .POST
         request.headers.add(name: "Content-Type", value: "application/json")
         request.headers.add(name: QueueAuthToken.headerName, value: try token())
-        request.body = .bytes(ByteBuffer(data: try JSONEncoder().encode(body)))
+        request.body = .bytes(ByteBuffer(bytes: body.jsonBytes))
         let response = try await http.execute(request, timeout: .milliseconds(Int64(seconds * 1000)))
         let buffer = try await response.body.collect(upTo: 64 << 20)
-        let object = (try? JSONDecoder().decode(JSONValue.self, from: buffer))?.objectValue ?? [:]
+        let object = (try? JSONValue.parse(buffer.readableBytesView))?.objectValue ?? [:]
         guard (200..<300).contains(Int(response.status.code)) else {
             throw QueueServerError(status: Int(response.status.code),
                                    message: object["message"]?.stringValue ?? response.status.reasonPhrase)

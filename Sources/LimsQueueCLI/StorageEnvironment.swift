@@ -8,8 +8,9 @@ import QueueAuth
 import QueueCore
 import Storage
 
-/// The opened database of a data directory: Fluent databases on one event loop with one connection
-/// (SQLite has one writer; separate processes share the file through WAL), migrated, and the queue store.
+/// The opened database of a data directory, migrated, and the queue store. SQLite gets two connections, one
+/// per event loop of its own group: one for the process's single writer, one for reads (WAL lets readers and
+/// the writer work at once; separate processes share the file the same way).
 final class StorageEnvironment: Sendable {
     let databases: Databases
     let eventLoopGroup: MultiThreadedEventLoopGroup
@@ -23,17 +24,20 @@ final class StorageEnvironment: Sendable {
     static func open(dataDir: String, logger: Logger, migrate: Bool = true) async throws -> StorageEnvironment {
         try FileManager.default.createDirectory(atPath: dataDir, withIntermediateDirectories: true)
         let path = URL(fileURLWithPath: dataDir).appendingPathComponent("limsqueue.sqlite").path
-        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 2)
         let databases = Databases(threadPool: NIOThreadPool.singleton, on: group)
-        databases.use(.sqlite(.file(path), maxConnectionsPerEventLoop: 1), as: .sqlite)
-        guard let database = databases.database(logger: logger, on: group.any()) else {
+        databases.use(.sqlite(.file(path)), as: .sqlite)
+        let loops = Array(group.makeIterator())
+        guard let database = databases.database(logger: logger, on: loops[0]),
+              let writerDatabase = databases.database(logger: logger, on: loops[1]) else {
             throw CLIError("cannot open the database at \(path)")
         }
         try await StorageMigrations.tune(database)
+        try await StorageMigrations.tune(writerDatabase)
         if migrate {
-            try await StorageMigrations.migrate(databases, on: group.any(), logger: logger)
+            try await StorageMigrations.migrate(databases, on: loops[0], logger: logger)
         }
-        let store = SQLQueueStore(database: database, logger: logger)
+        let store = SQLQueueStore(database: database, writerDatabase: writerDatabase, logger: logger)
         return StorageEnvironment(databases: databases, group: group, store: store, logger: logger, path: path)
     }
 

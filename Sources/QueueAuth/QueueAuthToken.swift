@@ -39,6 +39,12 @@ public struct QueueAuthToken: Sendable {
     /// - Parameter now: epoch seconds.
     /// - Throws: ``Refusal``.
     public func verify(_ token: String, now: Double) throws -> String {
+        try verifyWithExpiry(token, now: now).userID
+    }
+
+    /// The user id and expiry (epoch seconds) of a valid, unexpired token.
+    /// - Throws: ``Refusal``.
+    public func verifyWithExpiry(_ token: String, now: Double) throws -> (userID: String, expiry: Double) {
         let plaintext: Data
         do {
             plaintext = try fernet.decrypt(token).plaintext
@@ -52,6 +58,6 @@ public struct QueueAuthToken: Sendable {
         let userID = String(text[text.index(after: colon)...])
         guard !userID.isEmpty else { throw Refusal.malformedPayload }
         guard expiry >= now else { throw Refusal.expired }
-        return userID
+        return (userID, expiry)
     }
 }

@@ -44,18 +44,11 @@ public struct QueueAPIError: Error, HTTPResponseError {
 
 /// JSON responses built from ``JSONValue`` dictionaries.
 enum JSONResponse {
-    static let encoder: JSONEncoder = {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys]
-        return encoder
-    }()
-
     static func make(status: HTTPResponse.Status = .ok, body: [String: JSONValue]) -> Response {
-        let data = (try? encoder.encode(body)) ?? Data("{}".utf8)
-        return Response(
+        Response(
             status: status,
             headers: [.contentType: "application/json"],
-            body: ResponseBody(byteBuffer: ByteBuffer(bytes: data))
+            body: ResponseBody(byteBuffer: ByteBuffer(bytes: JSONValue.object(body).jsonBytes))
         )
     }
 }

@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import HTTPTypes
 import Hummingbird
 import Logging
@@ -47,12 +48,47 @@ public struct QueueAuthenticator: Sendable {
         self.userExists = userExists
     }
 
-    /// The user id of a valid token, or nil.
+    /// The user id of a valid token, or nil. Tokens already verified under the current key are remembered
+    /// until they expire (consumers reuse a token for a few seconds), so the Fernet work is done once.
     public func authenticate(token: String) async -> String? {
-        guard let verifier = try? QueueAuthToken(key: await key()),
-              let userID = try? verifier.verify(token, now: clock.now()),
-              await userExists(userID)
+        let key = await key()
+        let now = clock.now()
+        if let known = cache.lookup(token: token, key: key, now: now) {
+            return await userExists(known) ? known : nil
+        }
+        guard let verifier = try? QueueAuthToken(key: key),
+              let verified = try? verifier.verifyWithExpiry(token, now: now),
+              await userExists(verified.userID)
         else { return nil }
-        return userID
+        cache.remember(token: token, key: key, userID: verified.userID, expiry: verified.expiry)
+        return verified.userID
+    }
+
+    let cache = VerifiedTokenCache()
+}
+
+/// Tokens verified recently, by token text: user id, expiry (epoch seconds) and the key that verified them.
+/// At most 4,096 entries; the whole cache is dropped when full.
+final class VerifiedTokenCache: Sendable {
+    private struct Entry {
+        let userID: String
+        let expiry: Double
+        let key: String
+    }
+
+    private let entries = Mutex<[String: Entry]>([:])
+
+    func lookup(token: String, key: String, now: Double) -> String? {
+        entries.withLock { entries in
+            guard let entry = entries[token], entry.key == key, entry.expiry >= now else { return nil }
+            return entry.userID
+        }
+    }
+
+    func remember(token: String, key: String, userID: String, expiry: Double) {
+        entries.withLock { entries in
+            if entries.count >= 4096 { entries.removeAll(keepingCapacity: true) }
+            entries[token] = Entry(userID: userID, expiry: expiry, key: key)
+        }
     }
 }

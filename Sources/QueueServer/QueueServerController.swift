@@ -236,10 +236,12 @@ public struct QueueServerController: Sendable {
     func popWaiting(consumerID: String, wait: Double) async throws -> QueueTask? {
         let start = ContinuousClock.now
         let deadline = start.advanced(by: .milliseconds(Int64(wait * 1000)))
+        if let task = try await store.pop(consumerID: consumerID, now: clock.now()) { return task }
+        guard wait > 0 else { return nil }
         var lastCounter = try await store.changeCounter()
         var lastAttempt = start
         while true {
-            if let task = try await store.pop(consumerID: consumerID, now: clock.now()) { return task }
+            if lastAttempt != start, let task = try await store.pop(consumerID: consumerID, now: clock.now()) { return task }
             lastAttempt = .now
             while true {
                 let remaining = Double((deadline - .now).components.seconds) + Double((deadline - .now).components.attoseconds) / 1e18

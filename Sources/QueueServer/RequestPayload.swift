@@ -28,7 +28,7 @@ struct RequestPayload {
         if bytes.contains(where: { !($0 == 32 || $0 == 9 || $0 == 10 || $0 == 13) }) {
             let value: JSONValue
             do {
-                value = try JSONDecoder().decode(JSONValue.self, from: Data(bytes))
+                value = try JSONValue.parse(bytes)
             } catch {
                 throw QueueAPIError(.badRequest, "Request body is not valid JSON")
             }

@@ -3,17 +3,25 @@ import QueueCore
 import SQLKit
 
 extension SQLQueueStore {
-    /// Records one ended attempt of `task` (its claim fields as they were while it ran).
-    static func recordHistory(_ task: QueueTask, outcome: HistoryEntry.Outcome, errorMessage: String?, now: Double,
-                              on sql: any SQLDatabase) async throws {
-        try await sql.raw("""
-            INSERT INTO queue_history (entry_uid, task_uid, name, context_uid, context_path, path_key, username,
-                consumer_id, outcome, error_message, created, started, finished)
-            VALUES (\(bind: TaskUID.make()), \(bind: task.taskUID), \(bind: task.name), \(bind: task.contextUID),
-                \(bind: task.contextPath), \(bind: task.pathKey), \(bind: task.username), \(bind: task.consumerID),
-                \(bind: outcome.rawValue), \(bind: errorMessage), \(bind: task.created), \(bind: task.started),
-                \(bind: now))
-            """).run()
+    /// Records ended attempts (each task with its claim fields as they were while it ran) in one statement.
+    static func recordHistory(_ entries: [(task: QueueTask, outcome: HistoryEntry.Outcome, errorMessage: String?)],
+                              now: Double, on sql: any SQLDatabase) async throws {
+        for start in stride(from: 0, to: entries.count, by: 50) {
+            let rows = entries[start..<min(start + 50, entries.count)].map { entry -> SQLQueryString in
+                let task = entry.task
+                return """
+                    (\(bind: TaskUID.make()), \(bind: task.taskUID), \(bind: task.name), \(bind: task.contextUID),
+                    \(bind: task.contextPath), \(bind: task.pathKey), \(bind: task.username), \(bind: task.consumerID),
+                    \(bind: entry.outcome.rawValue), \(bind: entry.errorMessage), \(bind: task.created), \(bind: task.started),
+                    \(bind: now))
+                    """
+            }
+            try await sql.raw("""
+                INSERT INTO queue_history (entry_uid, task_uid, name, context_uid, context_path, path_key, username,
+                    consumer_id, outcome, error_message, created, started, finished)
+                VALUES \(SQLList(rows))
+                """).run()
+        }
     }
 
     public func history(since: Double, limit: Int) async throws -> [HistoryEntry] {

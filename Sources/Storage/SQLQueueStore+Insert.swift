@@ -6,16 +6,8 @@ extension SQLQueueStore {
     public func add(_ tasks: [QueueTask], now: Double) async throws -> [AddOutcome] {
         guard !tasks.isEmpty else { return [] }
         let topPriority = try await settings().topPriorityTasks
-        let outcomes = try await write(bumping: .changes) { sql in
-            var outcomes: [AddOutcome] = []
-            for var task in tasks {
-                task.status = .queued
-                task.started = nil
-                task.consumerID = nil
-                task.leaseToken = nil
-                outcomes.append(try await Self.insert(task, topPriority: topPriority, on: sql))
-            }
-            return outcomes
+        let outcomes = try await transaction(.rows) { sql in
+            try await Self.insert(tasks, topPriority: topPriority, on: sql)
         }
         if outcomes.contains(.added) { signal.notifyAll() }
         return outcomes
@@ -32,35 +24,85 @@ extension SQLQueueStore {
                 """).first()
             if clash != nil { return .notUnique }
         }
-        let inserted = try await sql.raw("""
-            INSERT INTO queue_tasks (task_uid, name, context_uid, path_key, action, status, top_rank, sort_key,
-                available_at, created, ghost, started, lease_expires, consumer_id, lease_token, body)
-            VALUES (\(bind: task.taskUID), \(bind: task.name), \(bind: task.contextUID), \(bind: task.pathKey),
-                \(bind: task.action), \(bind: (task.status ?? .queued).rawValue),
-                \(bind: TaskOrdering.topRank(of: task, topPriority: topPriority)), \(bind: TaskOrdering.sortKey(of: task)),
-                \(bind: task.availableAt), \(bind: task.created), \(bind: task.ghost ? 1 : 0), \(bind: task.started),
-                \(bind: task.started.map { $0 + Double(task.maxSeconds) }), \(bind: task.consumerID),
-                \(bind: task.leaseToken), \(bind: try encodeBody(task)))
-            ON CONFLICT (task_uid) DO NOTHING
-            RETURNING task_uid
-            """).first()
-        guard inserted != nil else { return .duplicate }
-        try await insertObjectUIDs(of: task, on: sql)
+        guard try await insertRows([task], topPriority: topPriority, on: sql).contains(task.taskUID) else { return .duplicate }
+        try await insertObjectUIDs(of: [task], on: sql)
         return .added
     }
 
-    /// Indexes the task's context and `uids` in `queue_task_uids` (for `get_tasks_for`, `is_queued`).
-    static func insertObjectUIDs(of task: QueueTask, on sql: any SQLDatabase) async throws {
-        var seen: Set<String> = [task.contextUID]
-        var uids = [task.contextUID]
-        for uid in task.uids where seen.insert(uid).inserted { uids.append(uid) }
-        for start in stride(from: 0, to: uids.count, by: 400) {
-            let batch = uids[start..<min(start + 400, uids.count)]
-            let rows = batch.map { SQLGroupExpression([SQLBind(task.taskUID), SQLBind($0)]) }
-            try await sql.raw("""
-                INSERT INTO queue_task_uids (task_uid, uid) VALUES \(SQLList(rows))
-                ON CONFLICT DO NOTHING
-                """).run()
+    /// Inserts queued tasks inside the caller's transaction, in multi-row statements, applying the
+    /// duplicate-uid and `unique` rules in input order. Use it to enqueue in the same transaction as a LIMS
+    /// action; then call ``notifyChange()``.
+    public static func insert(_ tasks: [QueueTask], topPriority: [String], on sql: any SQLDatabase) async throws -> [AddOutcome] {
+        var outcomes = [AddOutcome?](repeating: nil, count: tasks.count)
+        var pending: [(index: Int, task: QueueTask)] = []
+        func flush() async throws {
+            for start in stride(from: 0, to: pending.count, by: 100) {
+                let chunk = Array(pending[start..<min(start + 100, pending.count)])
+                let inserted = try await insertRows(chunk.map(\.task), topPriority: topPriority, on: sql)
+                var seen: Set<String> = []
+                var added: [QueueTask] = []
+                for (index, task) in chunk {
+                    if inserted.contains(task.taskUID), seen.insert(task.taskUID).inserted {
+                        outcomes[index] = .added
+                        added.append(task)
+                    } else {
+                        outcomes[index] = .duplicate
+                    }
+                }
+                try await insertObjectUIDs(of: added, on: sql)
+            }
+            pending.removeAll()
+        }
+        for (index, original) in tasks.enumerated() {
+            var task = original
+            task.status = .queued
+            task.started = nil
+            task.consumerID = nil
+            task.leaseToken = nil
+            if task.unique {
+                try await flush()
+                outcomes[index] = try await insert(task, topPriority: topPriority, on: sql)
+            } else {
+                pending.append((index, task))
+            }
+        }
+        try await flush()
+        return outcomes.map { $0 ?? .duplicate }
+    }
+
+    /// One multi-row `INSERT ... ON CONFLICT DO NOTHING RETURNING task_uid`; returns the uids inserted.
+    static func insertRows(_ tasks: [QueueTask], topPriority: [String], on sql: any SQLDatabase) async throws -> Set<String> {
+        let rows = try tasks.map { task -> SQLQueryString in
+            """
+            (\(bind: task.taskUID), \(bind: task.name), \(bind: task.contextUID), \(bind: task.pathKey),
+            \(bind: task.action), \(bind: (task.status ?? .queued).rawValue),
+            \(bind: TaskOrdering.topRank(of: task, topPriority: topPriority)), \(bind: TaskOrdering.sortKey(of: task)),
+            \(bind: task.availableAt), \(bind: task.created), \(bind: task.maxSeconds), \(bind: task.ghost ? 1 : 0),
+            \(bind: task.started), \(bind: task.started.map { $0 + Double(task.maxSeconds) }), \(bind: task.consumerID),
+            \(bind: task.leaseToken), \(bind: try encodeBody(task)))
+            """
+        }
+        let inserted = try await sql.raw("""
+            INSERT INTO queue_tasks (task_uid, name, context_uid, path_key, action, status, top_rank, sort_key,
+                available_at, created, max_seconds, ghost, started, lease_expires, consumer_id, lease_token, body)
+            VALUES \(SQLList(rows))
+            ON CONFLICT (task_uid) DO NOTHING
+            RETURNING task_uid
+            """).all()
+        return Set(try inserted.map { try $0.decode(column: "task_uid", as: String.self) })
+    }
+
+    /// Indexes the tasks' contexts and `uids` in `queue_task_uids`, 400 rows per statement.
+    static func insertObjectUIDs(of tasks: [QueueTask], on sql: any SQLDatabase) async throws {
+        var pairs: [(String, String)] = []
+        for task in tasks {
+            var seen: Set<String> = [task.contextUID]
+            pairs.append((task.taskUID, task.contextUID))
+            for uid in task.uids where seen.insert(uid).inserted { pairs.append((task.taskUID, uid)) }
+        }
+        for start in stride(from: 0, to: pairs.count, by: 400) {
+            let rows = pairs[start..<min(start + 400, pairs.count)].map { SQLGroupExpression([SQLBind($0.0), SQLBind($0.1)]) }
+            try await sql.raw("INSERT INTO queue_task_uids (task_uid, uid) VALUES \(SQLList(rows)) ON CONFLICT DO NOTHING").run()
         }
     }
 }

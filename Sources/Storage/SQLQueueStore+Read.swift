@@ -12,7 +12,7 @@ extension SQLQueueStore {
         let statuses = SQLList(status.sorted { $0.rawValue < $1.rawValue }.map { SQLBind($0.rawValue) })
         let sinceFilter: SQLQueryString = since.map { "AND created > \(bind: $0)" } ?? ""
         return try await sql.raw("""
-            SELECT body FROM queue_tasks WHERE status IN (\(statuses)) \(sinceFilter)
+            SELECT \(Self.taskColumns) FROM queue_tasks WHERE status IN (\(statuses)) \(sinceFilter)
             ORDER BY CASE status WHEN 'failed' THEN 1 ELSE 0 END, top_rank, sort_key, context_uid
             """).all().map(Self.decodeTask)
     }
@@ -20,7 +20,7 @@ extension SQLQueueStore {
     public func tasks(for uid: String, name: String?) async throws -> [QueueTask] {
         let nameFilter: SQLQueryString = name.map { "AND t.name = \(bind: $0)" } ?? ""
         return try await sql.raw("""
-            SELECT t.body FROM queue_tasks t
+            SELECT t.body, t.status, t.started, t.consumer_id, t.lease_token FROM queue_tasks t
             WHERE t.task_uid IN (SELECT u.task_uid FROM queue_task_uids u WHERE u.uid = \(bind: uid)) \(nameFilter)
             ORDER BY t.top_rank, t.sort_key, t.context_uid
             """).all().map(Self.decodeTask)

@@ -3,22 +3,6 @@ import QueueCore
 import SQLKit
 
 extension SQLQueueStore {
-    public func done(_ taskUID: String, lease: LeaseClaim, now: Double) async throws -> QueueTask {
-        let task = try await write(bumping: .changes) { sql -> QueueTask in
-            let task = try await Self.require(taskUID, lease: lease, on: sql)
-            let deleted = try await sql.raw("""
-                DELETE FROM queue_tasks
-                WHERE task_uid = \(bind: task.taskUID) AND status = 'running' AND \(Self.leaseMatch(task.leaseToken))
-                RETURNING task_uid
-                """).first()
-            guard deleted != nil else { throw QueueError(.leaseLost, "Task \(taskUID) changed while it was being finished") }
-            try await Self.recordHistory(task, outcome: .done, errorMessage: nil, now: now, on: sql)
-            return task
-        }
-        signal.notifyAll()
-        return task
-    }
-
     public func fail(_ taskUID: String, message: String, lease: LeaseClaim, now: Double) async throws -> QueueTask {
         try await finishAttempt(taskUID, lease: lease, now: now) { task in
             let failed = task.failed(message: message, now: now)
@@ -38,7 +22,7 @@ extension SQLQueueStore {
         _ transition: @escaping @Sendable (QueueTask) -> (QueueTask, HistoryEntry.Outcome)
     ) async throws -> QueueTask {
         let topPriority = try await settings().topPriorityTasks
-        let task = try await write(bumping: .changes) { sql -> QueueTask in
+        let task = try await transaction(.rows) { sql -> QueueTask in
             let task = try await Self.require(taskUID, lease: lease, on: sql)
             let (next, outcome) = transition(task)
             try await Self.replace(task, with: next, outcome: outcome, now: now, topPriority: topPriority, on: sql)
@@ -50,7 +34,7 @@ extension SQLQueueStore {
 
     public func requeue(_ taskUID: String, lease: LeaseClaim, now: Double) async throws -> QueueTask {
         let settings = try await settings()
-        let task = try await write(bumping: .changes) { sql -> QueueTask in
+        let task = try await transaction(.rows) { sql -> QueueTask in
             let task: QueueTask
             if lease.isEmpty {
                 guard let found = try await Self.load(taskUID, on: sql) else { throw QueueError(.notFound, "Task \(taskUID)") }
@@ -68,13 +52,13 @@ extension SQLQueueStore {
     }
 
     public func delete(_ taskUID: String, now: Double) async throws -> QueueTask {
-        let task = try await write(bumping: .changes) { sql -> QueueTask in
+        let task = try await transaction(.rows) { sql -> QueueTask in
             guard let task = try await Self.load(taskUID, on: sql) else {
                 throw QueueError(.notFound, "Task \(taskUID)")
             }
             try await sql.raw("DELETE FROM queue_tasks WHERE task_uid = \(bind: taskUID)").run()
             if task.status == .running {
-                try await Self.recordHistory(task, outcome: .interrupted, errorMessage: "Deleted", now: now, on: sql)
+                try await Self.recordHistory([(task, .interrupted, "Deleted")], now: now, on: sql)
             }
             return task
         }
@@ -96,7 +80,7 @@ extension SQLQueueStore {
     }
 
     static func load(_ taskUID: String, on sql: any SQLDatabase) async throws -> QueueTask? {
-        try await sql.raw("SELECT body FROM queue_tasks WHERE task_uid = \(bind: taskUID)").first().map(decodeTask)
+        try await sql.raw("SELECT \(taskColumns) FROM queue_tasks WHERE task_uid = \(bind: taskUID)").first().map(decodeTask)
     }
 
     static func inHistory(_ taskUID: String, on sql: any SQLDatabase) async throws -> Bool {

@@ -16,46 +16,80 @@ public final class SQLQueueStore: QueueStore {
     let database: any Database
     let logger: Logger
     let signal = ChangeSignal()
+    /// Runs every write transaction of this store, coalescing concurrent pops and dones.
+    let writer: DatabaseWriter
     private let cachedSettings = Mutex<(settings: QueueSettings, read: ContinuousClock.Instant)?>(nil)
 
     /// Seconds settings read from the database are reused before they are read again (another process may
     /// have changed them). Default: 1 second.
     public let settingsCacheSeconds: Double
 
-    static let encoder: JSONEncoder = {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys]
-        return encoder
-    }()
-
     /// - Parameters:
-    ///   - database: a Fluent database whose schema ``StorageMigrations`` has migrated.
+    ///   - database: a Fluent database whose schema ``StorageMigrations`` has migrated, for reads.
+    ///   - writerDatabase: the database (its own connection pool) the process's single writer uses; default:
+    ///     `database`. With SQLite's one connection per pool, give it a pool of its own so reads never wait for
+    ///     a long group-commit run.
     ///   - logger: for warnings about unreadable rows.
     ///   - settingsCacheSeconds: seconds settings are reused before being read again. Default: 1 second.
-    public init(database: any Database, logger: Logger = Logger(label: "limsqueue.storage"), settingsCacheSeconds: Double = 1) {
+    public init(database: any Database, writerDatabase: (any Database)? = nil, logger: Logger = Logger(label: "limsqueue.storage"),
+                settingsCacheSeconds: Double = 1) {
         self.database = database
         self.settingsCacheSeconds = settingsCacheSeconds
         self.logger = logger
+        self.writer = DatabaseWriter(database: writerDatabase ?? database)
+        writer.setClaimRunner { [unowned self] requests, sql in await self.runBatch(requests, on: sql) }
     }
 
     // MARK: Transactions
 
-    /// Which `queue_state` row a write transaction bumps first.
-    enum StateRow: Int {
-        /// Serializes claims (pop) across every process and server.
-        case claimLock = 1
-        /// Counts changes that may make work claimable; long-polls in other processes watch it.
-        case changes = 2
+    /// What a write transaction must lock before it reads.
+    enum Lock {
+        /// Claims read the set of running tasks: they serialize on `queue_state` row 1 across every process.
+        case claims
+        /// Other writes rely on compare-and-set updates only.
+        case rows
     }
 
-    /// Runs `body` in one transaction that starts by bumping `row` (taking the write lock on SQLite and the
-    /// row lock on PostgreSQL before anything is read).
-    func write<T: Sendable>(bumping row: StateRow, _ body: @escaping @Sendable (any SQLDatabase) async throws -> T) async throws -> T {
-        try await database.transaction { db in
-            let sql = try db.sqlDatabase()
-            try await sql.raw("UPDATE queue_state SET counter = counter + 1 WHERE id = \(bind: row.rawValue)").run()
-            return try await body(sql)
+    /// True on SQLite: `BEGIN IMMEDIATE` takes the database write lock up front (waiting while another
+    /// process holds it), so no transaction ever upgrades from reader to writer and fails as busy.
+    var beginsImmediate: Bool {
+        (try? sql.dialect.name) == "sqlite"
+    }
+
+    /// Runs `body` in one write transaction on the process's writer connection. On SQLite it begins
+    /// `IMMEDIATE`; elsewhere claims first lock `queue_state` row 1 (a row lock every server instance waits on)
+    /// and other writes bump the change counter (row 2) that long-polls of other processes watch.
+    func transaction<T: Sendable>(_ lock: Lock, _ body: @escaping @Sendable (any SQLDatabase) async throws -> T) async throws -> T {
+        let immediate = beginsImmediate
+        return try await writer.write { sql in
+            try await Self.inTransaction(sql, lock: lock, immediate: immediate, body)
         }
+    }
+
+    /// Runs `body` between BEGIN and COMMIT on `sql` (a single connection), rolling back on error.
+    static func inTransaction<T: Sendable>(_ sql: any SQLDatabase, lock: Lock, immediate: Bool,
+                                           _ body: @Sendable (any SQLDatabase) async throws -> T) async throws -> T {
+        try await sql.raw(immediate ? "BEGIN IMMEDIATE" : "BEGIN").run()
+        do {
+            if !immediate {
+                let row = lock == .claims ? StateRow.claimLock : StateRow.changes
+                try await sql.raw("UPDATE queue_state SET counter = counter + 1 WHERE id = \(bind: row.rawValue)").run()
+            }
+            let result = try await body(sql)
+            try await sql.raw("COMMIT").run()
+            return result
+        } catch {
+            try? await sql.raw("ROLLBACK").run()
+            throw error
+        }
+    }
+
+    /// `queue_state` rows.
+    enum StateRow: Int {
+        /// Serializes claims across every process and server (databases without `BEGIN IMMEDIATE`).
+        case claimLock = 1
+        /// Counts changes on databases without SQLite's `data_version`.
+        case changes = 2
     }
 
     var sql: any SQLDatabase {
@@ -89,7 +123,7 @@ public final class SQLQueueStore: QueueStore {
     public func updateSettings(_ settings: QueueSettings) async throws {
         let previous = try await self.settings()
         let topChanged = previous.topPriorityTasks != settings.topPriorityTasks
-        try await write(bumping: .changes) { sql in
+        try await transaction(.rows) { sql in
             for field in QueueSettings.fields {
                 try await Self.upsertSetting(field.key, try settings.value(forKey: field.key), on: sql)
             }
@@ -128,7 +162,7 @@ public final class SQLQueueStore: QueueStore {
     public func authKey(generate: @Sendable () -> String) async throws -> String {
         if let key = try await storedAuthKey() { return key }
         let fresh = generate()
-        try await write(bumping: .changes) { sql in
+        try await transaction(.rows) { sql in
             try await sql.raw("""
                 INSERT INTO queue_settings (key, value) VALUES (\(bind: Self.authKeySetting), \(bind: fresh))
                 ON CONFLICT (key) DO NOTHING
@@ -139,7 +173,7 @@ public final class SQLQueueStore: QueueStore {
 
     /// Replaces the stored auth key.
     public func setAuthKey(_ key: String) async throws {
-        try await write(bumping: .changes) { sql in
+        try await transaction(.rows) { sql in
             try await Self.upsertSetting(Self.authKeySetting, key, on: sql)
         }
     }
@@ -151,7 +185,13 @@ public final class SQLQueueStore: QueueStore {
 
     // MARK: Change signalling
 
+    /// On SQLite, `PRAGMA data_version` (it changes when another connection, i.e. another process, commits);
+    /// elsewhere the `queue_state` change counter. Changes made in this process wake waiters directly.
     public func changeCounter() async throws -> Int {
+        if beginsImmediate {
+            let row = try await sql.raw("PRAGMA data_version").first()
+            return try row?.decode(column: "data_version", as: Int.self) ?? 0
+        }
         let row = try await sql.raw("SELECT counter FROM queue_state WHERE id = \(bind: StateRow.changes.rawValue)").first()
         return try row?.decode(column: "counter", as: Int.self) ?? 0
     }
@@ -168,17 +208,28 @@ public final class SQLQueueStore: QueueStore {
 
     // MARK: Row encoding
 
+    /// Task dict keys held in columns only (the columns are authoritative).
+    static let columnKeys: Set<String> = ["status", "started", "consumer_id", "lease_token"]
+
+    /// The columns every task read selects: the body and the column-held fields.
+    static let taskColumns: SQLQueryString = "body, status, started, consumer_id, lease_token"
+
     static func encodeBody(_ task: QueueTask) throws -> String {
-        let data = try encoder.encode(task.wireDictionary)
-        return String(decoding: data, as: UTF8.self)
+        JSONValue.object(task.wireDictionary.filter { !columnKeys.contains($0.key) }).jsonString
     }
 
-    static func decodeBody(_ body: String) throws -> QueueTask {
-        let dict = try JSONDecoder().decode([String: JSONValue].self, from: Data(body.utf8))
-        return try QueueTask(stored: dict)
-    }
-
+    /// A task from a row of ``taskColumns``.
     static func decodeTask(_ row: any SQLRow) throws -> QueueTask {
-        try decodeBody(try row.decode(column: "body", as: String.self))
+        let body = try row.decode(column: "body", as: String.self)
+        guard let dict = try JSONValue.parse(body).objectValue else { throw StorageError.corruptRow("queue_tasks.body") }
+        var task = try QueueTask(stored: dict)
+        guard let status = TaskStatus(rawValue: try row.decode(column: "status", as: String.self)) else {
+            throw StorageError.corruptRow("queue_tasks.status")
+        }
+        task.status = status
+        task.started = try row.decode(column: "started", as: Double?.self)
+        task.consumerID = try row.decode(column: "consumer_id", as: String?.self)
+        task.leaseToken = try row.decode(column: "lease_token", as: String?.self)
+        return task
     }
 }

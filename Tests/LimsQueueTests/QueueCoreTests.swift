@@ -206,3 +206,26 @@ struct QueueCoreTests {
         #expect(!TaskUID.isValid("dummy"))
     }
 }
+
+@Suite("JSON text")
+struct JSONTextTests {
+    @Test("round trip of every kind of value, escapes and surrogate pairs")
+    func roundTrip() throws {
+        let value = JSONValue.object([
+            "s": .string("a \"quoted\" \\ line\nnext\ttab \u{1} é 🧪"), "i": .int(-42), "d": .double(1767225600.5),
+            "big": .double(1e300), "b": .bool(true), "n": .null, "a": .array([.int(1), .string(""), .object([:])]),
+        ])
+        #expect(try JSONValue.parse(value.jsonString) == value)
+        #expect(try JSONValue.parse(#"{"x": "\ud83e\uddea \u00e9 \/"}"#) == .object(["x": .string("🧪 é /")]))
+        #expect(try JSONValue.parse(" [1, 2.0, 3e2, -0] ") == .array([.int(1), .double(2), .double(300), .int(0)]))
+        #expect(JSONValue.double(5).jsonString == "5.0")
+    }
+
+    @Test("malformed text is refused", arguments: [
+        "", "{", "[1,]", "{\"a\" 1}", "tru", "01", "1.", "\"\\x\"", "\"\\ud800\"", "[1] 2", "\"\u{1}\"", "nul",
+        String(repeating: "[", count: 300) + String(repeating: "]", count: 300),
+    ])
+    func malformed(text: String) {
+        #expect(throws: JSONValue.ParseError.self) { try JSONValue.parse(text) }
+    }
+}

@@ -6,6 +6,8 @@ import SQLKit
 ///
 /// Invariants in the schema: status is one of queued/running/failed; `started`, `consumer_id`, `lease_token`
 /// and `lease_expires` are set exactly while running; the history outcome is one of ``HistoryEntry/Outcome``.
+/// The columns `status`, `started`, `consumer_id` and `lease_token` are authoritative; `body` holds the rest of
+/// the task dict (so that a claim is one `UPDATE ... RETURNING` that never rewrites the body).
 public struct CreateQueueTables: AsyncMigration {
     public init() {}
 
@@ -25,6 +27,7 @@ public struct CreateQueueTables: AsyncMigration {
                 sort_key DOUBLE PRECISION NOT NULL,
                 available_at DOUBLE PRECISION NOT NULL,
                 created DOUBLE PRECISION NOT NULL,
+                max_seconds BIGINT NOT NULL CHECK (max_seconds > 0),
                 ghost BIGINT NOT NULL DEFAULT 0 CHECK (ghost IN (0, 1)),
                 started DOUBLE PRECISION,
                 lease_expires DOUBLE PRECISION,

@@ -1,0 +1,130 @@
+import FluentKit
+import QueueCore
+import SQLKit
+import Synchronization
+
+/// The single writer of a process: every write transaction of the store runs here, one at a time, on one
+/// connection held for as long as work is pending. Pops and dones that arrive while a transaction runs are
+/// coalesced into the next one (group commit); within it dones run before pops, so a consumer's done frees its
+/// slot before its next pop. One writer per process also keeps SQLite's busy waits out of the thread pool.
+final class DatabaseWriter: Sendable {
+    /// A pop or done, answered through its continuation.
+    enum ClaimRequest: Sendable {
+        case pop(consumerID: String, now: Double, continuation: CheckedContinuation<QueueTask?, any Error>)
+        case done(taskUID: String, lease: LeaseClaim, now: Double, continuation: CheckedContinuation<QueueTask, any Error>)
+
+        func fail(_ error: any Error) {
+            switch self {
+            case .pop(_, _, let continuation): continuation.resume(throwing: error)
+            case .done(_, _, _, let continuation): continuation.resume(throwing: error)
+            }
+        }
+    }
+
+    /// Work for the writer: claims (coalesced) or one write transaction (run alone).
+    enum Job: Sendable {
+        case claim(ClaimRequest)
+        case write(@Sendable (Result<any SQLDatabase, any Error>) async -> Void)
+    }
+
+    private struct State {
+        var pending: [Job] = []
+        var draining = false
+    }
+
+    private let database: any Database
+    private let state = Mutex(State())
+    /// Holds the claim runner. A class box: a closure kept directly in a `Mutex` is re-wrapped in a
+    /// reabstraction thunk on every read and write-back, so calls through it grow slower and slower.
+    private final class ClaimRunner: Sendable {
+        let run: @Sendable ([ClaimRequest], any SQLDatabase) async -> Void
+        init(_ run: @escaping @Sendable ([ClaimRequest], any SQLDatabase) async -> Void) { self.run = run }
+    }
+
+    private let claimRunner = Mutex<ClaimRunner?>(nil)
+
+    init(database: any Database) {
+        self.database = database
+    }
+
+    /// Sets what executes one batch of claim requests on the writer's connection and answers each.
+    func setClaimRunner(_ run: @escaping @Sendable ([ClaimRequest], any SQLDatabase) async -> Void) {
+        let box = ClaimRunner(run)
+        claimRunner.withLock { $0 = box }
+    }
+
+    /// Queues a job; starts the drain loop when none runs.
+    func submit(_ job: Job) {
+        let start = state.withLock { state -> Bool in
+            state.pending.append(job)
+            guard !state.draining else { return false }
+            state.draining = true
+            return true
+        }
+        if start {
+            Task { await self.drain() }
+        }
+    }
+
+    /// Runs `body` as one write transaction on the writer's connection and returns its result.
+    func write<T: Sendable>(_ body: @escaping @Sendable (any SQLDatabase) async throws -> T) async throws -> T {
+        try await withCheckedThrowingContinuation { continuation in
+            submit(.write { connection in
+                do {
+                    continuation.resume(returning: try await body(try connection.get()))
+                } catch {
+                    continuation.resume(throwing: error)
+                }
+            })
+        }
+    }
+
+    /// Takes everything pending, or ends the drain when nothing is.
+    private func takePending() -> [Job]? {
+        state.withLock { state -> [Job]? in
+            guard !state.pending.isEmpty else {
+                state.draining = false
+                return nil
+            }
+            defer { state.pending = [] }
+            return state.pending
+        }
+    }
+
+    private func drain() async {
+        do {
+            try await database.withConnection { connection in
+                let sql = try connection.sqlDatabase()
+                while let jobs = self.takePending() {
+                    await self.run(jobs, on: sql)
+                }
+            }
+        } catch {
+            // The connection could not be had: answer everything pending with the error.
+            while let jobs = takePending() {
+                for job in jobs {
+                    switch job {
+                    case .claim(let request): request.fail(error)
+                    case .write(let body): await body(.failure(error))
+                    }
+                }
+            }
+        }
+    }
+
+    private func run(_ jobs: [Job], on sql: any SQLDatabase) async {
+        var claims: [ClaimRequest] = []
+        for job in jobs {
+            switch job {
+            case .claim(let request): claims.append(request)
+            case .write(let body): await body(.success(sql))
+            }
+        }
+        guard !claims.isEmpty else { return }
+        if let runner = claimRunner.withLock({ $0 }) {
+            await runner.run(claims, sql)
+        } else {
+            for claim in claims { claim.fail(QueueError(.badRequest, "The store is not ready")) }
+        }
+    }
+}
