@@ -24,10 +24,23 @@ let package = Package(
         .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.37.0"),
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.0"),
         .package(url: "https://github.com/apple/swift-http-types.git", from: "1.8.0"),
+        .package(url: "https://github.com/weichsel/ZIPFoundation.git", from: "0.9.20"),
+        .package(url: "https://github.com/CoreOffice/XMLCoder.git", from: "0.18.2"),
     ],
     targets: [
         // Pure queue rules: task model, settings, ordering, claim rules, state changes. Foundation only.
         .target(name: "QueueCore", swiftSettings: swiftSettings),
+        // Pure SENAITE core: lab objects, workflows with guards, worksheet layout and templates, permissions.
+        .target(name: "LIMSCore", swiftSettings: swiftSettings),
+        // Reader of SENAITE's setup-data workbook (.xlsx).
+        .target(
+            name: "SetupWorkbook",
+            dependencies: [
+                .product(name: "ZIPFoundation", package: "ZIPFoundation"),
+                .product(name: "XMLCoder", package: "XMLCoder"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         // Fernet tokens (X-Queue-Auth-Token), shared by server and consumer.
         .target(
             name: "QueueAuth",
@@ -99,6 +112,12 @@ let package = Package(
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
             ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(name: "LIMSCoreTests", dependencies: ["LIMSCore"], swiftSettings: swiftSettings),
+        .testTarget(
+            name: "SetupWorkbookTests",
+            dependencies: ["SetupWorkbook", .product(name: "ZIPFoundation", package: "ZIPFoundation")],
             swiftSettings: swiftSettings
         ),
     ]

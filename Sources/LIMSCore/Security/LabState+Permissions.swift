@@ -1,0 +1,46 @@
+/// Permission checks and the `allowedRolesAndUsers` catalog index.
+///
+/// Source: Zope/CMF security as used by senaite.core (`rolemap.xml`, local roles on clients), reference 3.6.
+extension LabState {
+    /// Local roles `userid` holds on `uid`, inherited from the client whose subtree contains it.
+    public func localRoles(of userid: String, on uid: String) -> Set<Role> {
+        client(containing: uid)?.localRoles[userid] ?? []
+    }
+
+    /// Global roles plus local roles of `user` on `uid`.
+    public func effectiveRoles(of user: User, on uid: String) -> Set<Role> {
+        user.roles.union(localRoles(of: user.userid, on: uid))
+    }
+
+    /// True if `user` holds `permission` on `uid` through a global or a local role.
+    public func hasPermission(_ permission: Permission, on uid: String, user: User) -> Bool {
+        rolePermissions.grants(permission, to: effectiveRoles(of: user, on: uid))
+    }
+
+    /// True if `user` holds the permission `transition` requires on `uid` (true for automatic transitions,
+    /// which require none; false for transitions the object's workflow does not have). Guards are not evaluated.
+    public func canPerform(_ transition: String, on uid: String, user: User) -> Bool {
+        guard let object = object(uid), let definition = LabWorkflows.workflow(for: object)?.transition(transition)
+        else { return false }
+        guard let permission = definition.permission else { return true }
+        return hasPermission(permission, on: uid, user: user)
+    }
+
+    /// The `allowedRolesAndUsers` index value of `uid`: the names of the roles holding View site-wide, plus
+    /// `user:<id>` for each user holding a local role with View on the object's client.
+    ///
+    /// ```swift
+    /// lab.allowedRolesAndUsers(of: sample.uid)
+    /// // ["Analyst", "LabClerk", "LabManager", "Manager", "Owner", "Sampler", "Verifier", "user:jdoe"]
+    /// ```
+    public func allowedRolesAndUsers(of uid: String) -> Set<String> {
+        let viewRoles = rolePermissions.roles(for: .view)
+        var result = Set(viewRoles.map(\.rawValue))
+        if let client = client(containing: uid) {
+            for (userid, roles) in client.localRoles where !roles.isDisjoint(with: viewRoles) {
+                result.insert("user:\(userid)")
+            }
+        }
+        return result
+    }
+}
