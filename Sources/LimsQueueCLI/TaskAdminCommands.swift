@@ -14,8 +14,9 @@ struct RequeueCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
+        let uid = self.uid.lowercased()
         let task = try await StorageEnvironment.with(dataDir: common.dataDir, logger: common.logger("limsqueue.cli")) {
-            try await $0.store.requeue(uid.lowercased(), lease: .none, now: SystemWallClock().now())
+            environment in try await CLIError.explaining { try await environment.store.requeue(uid, lease: .none, now: SystemWallClock().now()) }
         }
         print("Task re-queued: \(task.taskUID) (\(task.name), retries \(task.retries))")
     }
@@ -33,8 +34,9 @@ struct DeleteCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
+        let uid = self.uid.lowercased()
         let task = try await StorageEnvironment.with(dataDir: common.dataDir, logger: common.logger("limsqueue.cli")) {
-            try await $0.store.delete(uid.lowercased(), now: SystemWallClock().now())
+            environment in try await CLIError.explaining { try await environment.store.delete(uid, now: SystemWallClock().now()) }
         }
         print("Task deleted: \(task.taskUID) (\(task.name))")
     }

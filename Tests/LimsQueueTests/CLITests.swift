@@ -1,0 +1,85 @@
+import Foundation
+import QueueCore
+import Testing
+@testable import LimsQueueCLI
+
+/// The `limsqueue` operator commands, run as the real binary on a fresh data directory.
+@Suite("Command line", .serialized)
+struct CLITests {
+    struct Run {
+        let status: Int32
+        let output: String
+    }
+
+    func run(_ arguments: [String], dataDir: String) throws -> Run {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: LimsProcess.binary)
+        process.arguments = arguments + ["--data-dir", dataDir, "--log-level", "warning"]
+        let pipe = Pipe()
+        process.standardOutput = pipe
+        process.standardError = pipe
+        try process.run()
+        let data = pipe.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return Run(status: process.terminationStatus, output: String(decoding: data, as: UTF8.self))
+    }
+
+    @Test("settings: show, get, set within range; out-of-range and unknown keys refused with the key named")
+    func settings() throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        let all = try run(["settings"], dataDir: directory.path)
+        #expect(all.status == 0 && all.output.contains("max_consumers = 4") && all.output.contains("default = 10"))
+        #expect(try run(["settings", "set", "default", "5"], dataDir: directory.path).output.contains("default = 5"))
+        #expect(try run(["settings", "get", "default"], dataDir: directory.path).output.trimmingCharacters(in: .whitespacesAndNewlines) == "5")
+        let outOfRange = try run(["settings", "set", "max_seconds_unlock", "10"], dataDir: directory.path)
+        #expect(outOfRange.status != 0 && outOfRange.output.contains("max_seconds_unlock") && outOfRange.output.contains("30...1800"))
+        let unknown = try run(["settings", "get", "colour"], dataDir: directory.path)
+        #expect(unknown.status != 0 && unknown.output.contains("unknown setting 'colour'"))
+        #expect(try run(["settings", "frobnicate"], dataDir: directory.path).status != 0)
+        #expect(try run(["settings", "get", "default"], dataDir: directory.path).output.contains("5"))
+    }
+
+    @Test("tasks, requeue, delete: listings and clear errors for bad or unknown uids")
+    func tasks() async throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        #expect(try run(["tasks"], dataDir: directory.path).output.contains("no tasks"))
+        let task = QueueTask(name: "noop", contextUID: TaskUID.make(), contextPath: "/senaite/worksheets/WS-1",
+                             created: Date().timeIntervalSince1970, username: "labman")
+        let environment = try await StorageEnvironment.open(dataDir: directory.path, logger: .init(label: "test"))
+        _ = try await environment.store.add([task], now: task.created)
+        await environment.close()
+        let listed = try run(["tasks", "--status", "queued"], dataDir: directory.path)
+        #expect(listed.output.contains(task.shortUID) && listed.output.contains("1 task(s)"))
+        let json = try run(["tasks", "--json"], dataDir: directory.path)
+        #expect(try JSONValue.parse(json.output).arrayValue?.first?.objectValue?["task_uid"] == .string(task.taskUID))
+        #expect(try run(["tasks", "--status", "done"], dataDir: directory.path).status != 0)
+        let badUID = try run(["requeue", "xyz"], dataDir: directory.path)
+        #expect(badUID.status != 0 && badUID.output.contains("32 hex"))
+        let unknown = try run(["delete", TaskUID.make()], dataDir: directory.path)
+        #expect(unknown.status != 0 && unknown.output.contains("no such task"))
+        #expect(try run(["requeue", task.taskUID], dataDir: directory.path).output.contains("Task re-queued"))
+        #expect(try run(["delete", task.taskUID], dataDir: directory.path).output.contains("Task deleted"))
+        #expect(try run(["tasks"], dataDir: directory.path).output.contains("no tasks"))
+    }
+
+    @Test("keygen prints a Fernet key; a bad LIMSQUEUE_AUTH_KEY is refused")
+    func keys() throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        let key = try run(["keygen"], dataDir: directory.path).output.trimmingCharacters(in: .whitespacesAndNewlines)
+        #expect(key.count == 44)
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: LimsProcess.binary)
+        process.arguments = ["consumer", "--server", "http://127.0.0.1:9", "--data-dir", directory.path]
+        process.environment = ["LIMSQUEUE_AUTH_KEY": "not-a-key"]
+        let pipe = Pipe()
+        process.standardError = pipe
+        process.standardOutput = pipe
+        try process.run()
+        let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        #expect(process.terminationStatus != 0 && output.contains("LIMSQUEUE_AUTH_KEY"))
+    }
+}
