@@ -54,7 +54,7 @@ let package = Package(
         .target(
             name: "Storage",
             dependencies: [
-                "QueueCore",
+                "QueueCore", "LIMSCore",
                 .product(name: "FluentKit", package: "fluent-kit"),
                 .product(name: "FluentSQL", package: "fluent-kit"),
                 .product(name: "SQLKit", package: "sql-kit"),

@@ -15,6 +15,8 @@ final class StorageEnvironment: Sendable {
     let databases: Databases
     let eventLoopGroup: MultiThreadedEventLoopGroup
     let store: SQLQueueStore
+    /// The LIMS objects, sharing the queue store's writer.
+    let lab: SQLLabStore
     let logger: Logger
     /// Path of the SQLite file.
     let path: String
@@ -45,6 +47,7 @@ final class StorageEnvironment: Sendable {
         self.databases = databases
         self.eventLoopGroup = group
         self.store = store
+        self.lab = SQLLabStore(database: databases.database(logger: logger, on: group.any()) ?? store.database, queue: store, logger: logger)
         self.logger = logger
         self.path = path
     }

@@ -13,7 +13,7 @@ import Synchronization
 /// hold across processes and servers. On SQLite every write transaction starts with a write so that the
 /// database lock is taken (waiting if busy) before anything is read.
 public final class SQLQueueStore: QueueStore {
-    let database: any Database
+    public let database: any Database
     let logger: Logger
     let signal = ChangeSignal()
     /// Runs every write transaction of this store, coalescing concurrent pops and dones.
