@@ -61,6 +61,7 @@ final class StorageEnvironment: Sendable {
 
     /// Closes the databases and the event loop.
     func close() async {
+        await store.quiesce()
         await databases.shutdownAsync()
         try? await eventLoopGroup.shutdownGracefully()
     }

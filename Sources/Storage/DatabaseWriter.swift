@@ -30,6 +30,9 @@ final class DatabaseWriter: Sendable {
     private struct State {
         var pending: [Job] = []
         var draining = false
+        /// True from the start of a drain until its connection is handed back.
+        var holdingConnection = false
+        var idleWaiters: [CheckedContinuation<Void, Never>] = []
     }
 
     private let database: any Database
@@ -59,6 +62,7 @@ final class DatabaseWriter: Sendable {
             state.pending.append(job)
             guard !state.draining else { return false }
             state.draining = true
+            state.holdingConnection = true
             return true
         }
         if start {
@@ -91,7 +95,28 @@ final class DatabaseWriter: Sendable {
         }
     }
 
+    /// Waits until no drain holds the writer's connection (before closing the databases).
+    func waitUntilIdle() async {
+        await withCheckedContinuation { continuation in
+            let idle = state.withLock { state -> Bool in
+                if !state.holdingConnection { return true }
+                state.idleWaiters.append(continuation)
+                return false
+            }
+            if idle { continuation.resume() }
+        }
+    }
+
     private func drain() async {
+        defer {
+            let waiters = state.withLock { state -> [CheckedContinuation<Void, Never>] in
+                guard !state.draining else { return [] }
+                state.holdingConnection = false
+                defer { state.idleWaiters = [] }
+                return state.idleWaiters
+            }
+            for waiter in waiters { waiter.resume() }
+        }
         do {
             try await database.withConnection { connection in
                 let sql = try connection.sqlDatabase()

@@ -40,6 +40,11 @@ public final class SQLQueueStore: QueueStore {
         writer.setClaimRunner { [unowned self] requests, sql in await self.runBatch(requests, on: sql) }
     }
 
+    /// Waits until the writer is idle; call before closing the databases.
+    public func quiesce() async {
+        await writer.waitUntilIdle()
+    }
+
     // MARK: Transactions
 
     /// What a write transaction must lock before it reads.
