@@ -25,6 +25,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.0"),
         .package(url: "https://github.com/apple/swift-http-types.git", from: "1.8.0"),
         .package(url: "https://github.com/weichsel/ZIPFoundation.git", from: "0.9.20"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird-auth.git", from: "2.5.0"),
         .package(url: "https://github.com/CoreOffice/XMLCoder.git", from: "0.18.2"),
     ],
     targets: [
@@ -41,6 +42,8 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // SENAITE setup-data workbook -> lab objects (validate everything, then apply; idempotent).
+        .target(name: "SetupImport", dependencies: ["LIMSCore", "SetupWorkbook"], swiftSettings: swiftSettings),
         // Fernet tokens (X-Queue-Auth-Token), shared by server and consumer.
         .target(
             name: "QueueAuth",
@@ -92,8 +95,9 @@ let package = Package(
         .executableTarget(
             name: "LimsQueueCLI",
             dependencies: [
-                "QueueCore", "QueueAuth", "Storage", "QueueServer", "Consumer",
+                "QueueCore", "QueueAuth", "Storage", "QueueServer", "Consumer", "LIMSCore", "SetupWorkbook", "SetupImport",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "HummingbirdBcrypt", package: "hummingbird-auth"),
                 .product(name: "FluentSQLiteDriver", package: "fluent-sqlite-driver"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -115,6 +119,11 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .testTarget(name: "LIMSCoreTests", dependencies: ["LIMSCore"], swiftSettings: swiftSettings),
+        .testTarget(
+            name: "SetupImportTests",
+            dependencies: ["SetupImport", "LIMSCore", "SetupWorkbook", .product(name: "ZIPFoundation", package: "ZIPFoundation")],
+            swiftSettings: swiftSettings
+        ),
         .testTarget(
             name: "SetupWorkbookTests",
             dependencies: ["SetupWorkbook", .product(name: "ZIPFoundation", package: "ZIPFoundation")],

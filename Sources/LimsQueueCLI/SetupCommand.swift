@@ -1,0 +1,126 @@
+import ArgumentParser
+import Foundation
+import HummingbirdBcrypt
+import LIMSCore
+import QueueCore
+import SetupImport
+import SetupWorkbook
+import Storage
+
+/// `limsqueue setup ...`: loads a lab's setup.
+struct SetupCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "setup",
+        abstract: "Load a lab's setup: SENAITE's setup-data workbook and reference samples.",
+        subcommands: [SetupImportCommand.self, SetupReferenceSamplesCommand.self]
+    )
+}
+
+/// `limsqueue setup import FILE.xlsx`: imports SENAITE's setup-data workbook.
+struct SetupImportCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "import",
+        abstract: "Import SENAITE's setup-data workbook (.xlsx).",
+        discussion: """
+            Every sheet is checked first; if any row is bad, every problem is listed (sheet, row, field) and nothing \
+            is imported. Importing the same workbook again updates the objects instead of duplicating them. Prints \
+            one line per imported type, `<portal type>: <count>`.
+            """
+    )
+
+    @OptionGroup var common: CommonOptions
+    @Argument(help: "The workbook, e.g. ../shared/data/senaite-setup-test.xlsx") var file: String
+
+    /// bcrypt cost of imported users' passwords. Default: 10.
+    @Option(name: .long, help: "bcrypt cost for imported passwords (4...14).") var bcryptCost: UInt8 = 10
+
+    func validate() throws {
+        guard FileManager.default.fileExists(atPath: file) else { throw ValidationError("no such file: \(file)") }
+        guard (4...14).contains(bcryptCost) else { throw ValidationError("--bcrypt-cost must be in 4...14") }
+    }
+
+    func run() async throws {
+        let logger = common.logger("limsqueue.setup")
+        let workbook: XLSXWorkbook
+        do {
+            workbook = try XLSXWorkbook(contentsOf: URL(fileURLWithPath: file))
+        } catch {
+            throw CLIError("cannot read \(file): \(error)")
+        }
+        let report = try await StorageEnvironment.with(dataDir: common.dataDir, logger: logger) { environment in
+            try await LabSetup.importWorkbook(workbook, into: environment, bcryptCost: bcryptCost, progress: ProgressBar())
+        }
+        for line in report.lines { print(line) }
+    }
+}
+
+/// `limsqueue setup reference-samples`: one valid reference sample per reference definition that has none.
+struct SetupReferenceSamplesCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "reference-samples",
+        abstract: "Create one valid blank or control reference sample per reference definition that has none."
+    )
+
+    @OptionGroup var common: CommonOptions
+
+    @Option(name: .long, help: "Days until the new reference samples expire.") var days: Int = 365
+
+    func validate() throws {
+        guard (1...3650).contains(days) else { throw ValidationError("--days must be in 1...3650") }
+    }
+
+    func run() async throws {
+        let days = self.days
+        let created = try await StorageEnvironment.with(dataDir: common.dataDir, logger: common.logger("limsqueue.setup")) {
+            try await LabSetup.createReferenceSamples(in: $0, validDays: days)
+        }
+        print("ReferenceSample: \(created.count)")
+        for line in created { print("  \(line)") }
+    }
+}
+
+/// Setup steps shared by the CLI, the main job's first start and the demo.
+enum LabSetup {
+    /// Imports a workbook in one unit of work, then re-indexes the security of every object (linked client
+    /// users must find their clients' objects).
+    /// - Throws: ``CLIError`` listing every problem of a bad workbook; storage errors.
+    static func importWorkbook(_ workbook: XLSXWorkbook, into environment: StorageEnvironment, bcryptCost: UInt8,
+                               progress: ProgressBar) async throws -> ImportReport {
+        let now = SystemWallClock().now()
+        let report: ImportReport
+        do {
+            report = try await environment.lab.perform { state in
+                try SetupImporter.importWorkbook(
+                    workbook, into: &state, uids: RandomUIDGenerator(), now: now,
+                    passwordHasher: { Bcrypt.hash($0, cost: bcryptCost) },
+                    progress: { sheet, done, total in progress.update(sheet, done: done, total: total) }
+                )
+            }
+        } catch let error as ImportError {
+            progress.finish()
+            throw CLIError("the workbook was not imported; fix these rows:\n" + error.problems.map { "  \($0)" }.joined(separator: "\n"))
+        }
+        progress.finish()
+        let state = try await environment.lab.load()
+        try await environment.lab.reindexSecurity(state.allObjects.map(\.uid))
+        return report
+    }
+
+    /// Creates a reference sample for every reference definition without a valid one.
+    /// - Returns: one description line per created sample.
+    static func createReferenceSamples(in environment: StorageEnvironment, validDays: Int) async throws -> [String] {
+        let now = SystemWallClock().now()
+        return try await environment.lab.perform { state in
+            var lines: [String] = []
+            for definition in state.referenceDefinitions.values.sorted(by: { $0.title < $1.title }) {
+                let covered = state.referenceSamples.values.contains { $0.definitionUID == definition.uid && $0.isValid(at: now) }
+                guard !covered else { continue }
+                let sample = try state.createReferenceSample(
+                    title: definition.title, definitionUID: definition.uid, expiryDate: now + Double(validDays) * 86_400,
+                    uids: RandomUIDGenerator(), now: now)
+                lines.append("\(sample.id) \(sample.blank ? "blank" : "control") of \(definition.title)")
+            }
+            return lines
+        }
+    }
+}
