@@ -121,6 +121,51 @@ struct LabStoreTests {
         await theirs.close()
     }
 
+    @Test("two concurrent transactions on one worksheet: the loser is retried and both analyses end on the worksheet")
+    func concurrentWorksheet() async throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        let first = try await open(directory)
+        let second = try await open(directory)
+        let seeded = try await seed(first)
+        let uids = self.uids, now = self.now
+        let worksheet = try await first.lab.perform { state -> Worksheet in
+            let manager = state.user(named: "labman")!
+            for sample in [seeded.sample.uid, seeded.otherSample.uid] {
+                if case .refused(let guardID, let reason) = WorkflowEngine.doTransition(
+                    "receive", on: sample, context: TransitionContext(user: manager, uids: uids), state: &state, now: now) {
+                    throw LabError(.refused, "\(guardID): \(reason)")
+                }
+            }
+            return try state.createWorksheet(analyst: "labman", uids: uids, now: now)
+        }
+        let state = try await first.lab.load()
+        let copper = try #require(state.analyses(ofSample: seeded.sample.uid).first { $0.keyword == "Cu" })
+        let other = try #require(state.analyses(ofSample: seeded.otherSample.uid).first)
+        // Both units of work read the worksheet before either writes: one of them must conflict and retry.
+        let barrier = Rendezvous(parties: 2)
+        let attempts = AttemptCounter()
+        func assign(_ environment: StorageEnvironment, _ analysisUID: String) async throws {
+            try await environment.lab.perform { state in
+                attempts.increment()
+                let context = TransitionContext(user: state.user(named: "labman")!, worksheetUID: worksheet.uid, uids: uids)
+                _ = try state.addAnalysis(analysisUID, to: worksheet.uid, context: context, now: now)
+                await barrier.arrive()
+            }
+        }
+        async let a: Void = assign(first, copper.uid)
+        async let b: Void = assign(second, other.uid)
+        _ = try await (a, b)
+        let final = try await first.lab.load()
+        let layout = try #require(final.worksheets[worksheet.uid]).layout
+        #expect(Set(layout.map(\.analysisUID)) == [copper.uid, other.uid])
+        #expect(final.analyses[copper.uid]?.workflowState == "assigned" && final.analyses[other.uid]?.workflowState == "assigned")
+        #expect((final.worksheets[worksheet.uid]?.version ?? 0) == 3)
+        #expect(attempts.value == 3, "one unit of work conflicted and was retried once")
+        await first.close()
+        await second.close()
+    }
+
     @Test("searches are filtered by allowedRolesAndUsers; linking a user shows its client's objects after the re-index")
     func security() async throws {
         let directory = try TemporaryDirectory()
@@ -151,4 +196,26 @@ final class AttemptCounter: @unchecked Sendable {
     private var count = 0
     var value: Int { lock.withLock { count } }
     func increment() { lock.withLock { count += 1 } }
+}
+
+/// Lets `parties` tasks wait for each other once; later arrivals pass at once.
+actor Rendezvous {
+    private let parties: Int
+    private var arrived = 0
+    private var waiting: [CheckedContinuation<Void, Never>] = []
+
+    init(parties: Int) {
+        self.parties = parties
+    }
+
+    func arrive() async {
+        arrived += 1
+        if arrived > parties { return }
+        if arrived == parties {
+            for waiter in waiting { waiter.resume() }
+            waiting = []
+            return
+        }
+        await withCheckedContinuation { waiting.append($0) }
+    }
 }
