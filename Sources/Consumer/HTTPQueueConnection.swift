@@ -80,6 +80,16 @@ public final class HTTPQueueConnection: QueueConnection {
         _ = try await post("done", .object(claimFields(task)))
     }
 
+    public func doneAndPop(_ task: QueueTask, consumerID: String, wait: Double) async throws -> QueueTask? {
+        var fields = claimFields(task)
+        fields["consumer_id"] = .string(consumerID)
+        fields["pop"] = .bool(true)
+        fields["wait"] = .number(wait)
+        let answer = try await post("done", .object(fields), timeout: wait + 15)
+        guard let next = answer["next"]?.objectValue, next["task_uid"] != nil else { return nil }
+        return try QueueTask(stored: next.filter { $0.key != "task_url" })
+    }
+
     public func fail(_ task: QueueTask, message: String) async throws {
         var fields = claimFields(task)
         fields["error_message"] = .string(message)

@@ -6,6 +6,9 @@ public protocol QueueConnection: Sendable {
     func pop(consumerID: String, wait: Double) async throws -> QueueTask?
     /// Reports a running task done, carrying its claim.
     func done(_ task: QueueTask) async throws
+    /// Reports a running task done and claims the consumer's next task in the same round trip, waiting up to
+    /// `wait` seconds for one. nil when none.
+    func doneAndPop(_ task: QueueTask, consumerID: String, wait: Double) async throws -> QueueTask?
     /// Reports a running task failed with `message`, carrying its claim.
     func fail(_ task: QueueTask, message: String) async throws
     /// Reports a running task timed out, carrying its claim.

@@ -62,8 +62,15 @@ public struct QueueConsumer: Service {
                 backoff = min(backoff * 2, 10)
                 continue
             }
-            guard let task else { continue }
-            await process(task)
+            var next = task
+            while let current = next {
+                next = await process(current)
+                if Task.isShuttingDownGracefully || Task.isCancelled, let unclaimed = next {
+                    // Claimed while shutting down: hand it back at once.
+                    await report("release", logger) { try await connection.release(unclaimed) }
+                    next = nil
+                }
+            }
         }
         logger.info("consumer stopped", metadata: ["lims.consumer": .string(configuration.consumerID)])
     }
@@ -76,8 +83,10 @@ public struct QueueConsumer: Service {
         case shutdown
     }
 
-    /// Runs the task's handler under its deadline and reports the outcome. Never throws.
-    public func process(_ task: QueueTask) async {
+    /// Runs the task's handler under its deadline and reports the outcome. After a success the report also
+    /// claims the next task (one round trip), which is returned. Never throws.
+    @discardableResult
+    public func process(_ task: QueueTask) async -> QueueTask? {
         var logger = self.logger
         logger[metadataKey: "lims.task.uid"] = .string(task.taskUID)
         logger[metadataKey: "lims.task.name"] = .string(task.name)
@@ -96,7 +105,15 @@ public struct QueueConsumer: Service {
             let booked = Duration.seconds(task.minSeconds)
             let elapsed = start.duration(to: .now)
             if elapsed < booked { try? await Task.sleep(for: booked - elapsed) }
-            await report("done", logger) { try await connection.done(task) }
+            if Task.isShuttingDownGracefully {
+                await report("done", logger) { try await connection.done(task) }
+                return nil
+            }
+            let next = NextTaskBox()
+            await report("done", logger) {
+                next.task = try await connection.doneAndPop(task, consumerID: configuration.consumerID, wait: 0)
+            }
+            return next.task
         case .failure(let message):
             logger.warning("task failed", metadata: ["lims.error": .string(message)])
             await report("fail", logger) { try await connection.fail(task, message: message) }
@@ -107,6 +124,7 @@ public struct QueueConsumer: Service {
             logger.notice("task released at shutdown")
             await report("release", logger) { try await connection.release(task) }
         }
+        return nil
     }
 
     /// Runs the handler racing its deadline and, after a graceful-shutdown request, the shutdown grace.
@@ -168,4 +186,9 @@ public struct QueueConsumer: Service {
             }
         }
     }
+}
+
+/// Carries the next task out of a report closure.
+final class NextTaskBox: @unchecked Sendable {
+    var task: QueueTask?
 }

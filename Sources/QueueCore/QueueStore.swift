@@ -19,6 +19,11 @@ public protocol QueueStore: Sendable {
     /// - Throws: `.notFound`, `.notRunning`, or `.leaseLost` when `lease` names a claim that no longer holds.
     func done(_ taskUID: String, lease: LeaseClaim, now: Double) async throws -> QueueTask
 
+    /// Finishes a running task and claims the next one for `consumerID` in the same transaction (a consumer's
+    /// acknowledgement and its next fetch in one round trip). The done is applied first, so the consumer's slot is
+    /// free for the claim. Throws as ``done(_:lease:now:)``; the claim is nil when nothing may be claimed.
+    func doneAndPop(_ taskUID: String, lease: LeaseClaim, consumerID: String, now: Double) async throws -> (done: QueueTask, next: QueueTask?)
+
     /// Fails a running task (``QueueTask/failed(message:now:)``). Throws as ``done(_:lease:now:)``.
     func fail(_ taskUID: String, message: String, lease: LeaseClaim, now: Double) async throws -> QueueTask
 

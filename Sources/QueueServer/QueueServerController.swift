@@ -266,12 +266,27 @@ public struct QueueServerController: Sendable {
         LeaseClaim(consumerID: try payload.string("consumer_id"), leaseToken: try payload.string("lease_token"))
     }
 
+    /// `done`; with `pop: true` (an extension) it also claims the consumer's next task in the same transaction and
+    /// answers it as `next` (a complete task dict, or `{}`), waiting up to `wait` seconds for one.
     @Sendable func done(_ request: Request, context: QueueRequestContext) async throws -> Response {
         let payload = try await RequestPayload.read(request, context: context)
         let uid = try Self.requireUID(try payload.string("task_uid"))
         let lease = try Self.lease(payload)
-        let task = try await perform { try await store.done(uid, lease: lease, now: clock.now()) }
-        return taskMessage("Task done: \(uid)", task, request: request, payload: payload)
+        guard payload.flag("pop") else {
+            let task = try await perform { try await store.done(uid, lease: lease, now: clock.now()) }
+            return taskMessage("Task done: \(uid)", task, request: request, payload: payload)
+        }
+        guard let consumerID = lease.consumerID, consumerID.count >= 4 else {
+            throw QueueAPIError(.preconditionRequired, "No valid consumer id")
+        }
+        let wait = min(max(try payload.number("wait") ?? 0, 0), configuration.maxPopWait)
+        var (task, next) = try await perform { try await store.doneAndPop(uid, lease: lease, consumerID: consumerID, now: clock.now()) }
+        if next == nil, wait > 0 {
+            next = try await perform { try await popWaiting(consumerID: consumerID, wait: wait) }
+        }
+        var body = taskMessageBody("Task done: \(uid)", task, request: request, payload: payload)
+        body["next"] = next.map { TaskInfo.complete($0, baseURL: Self.baseURL(request)) } ?? .object([:])
+        return JSONResponse.make(body: body)
     }
 
     @Sendable func fail(_ request: Request, context: QueueRequestContext) async throws -> Response {
@@ -307,11 +322,15 @@ public struct QueueServerController: Sendable {
     }
 
     func taskMessage(_ message: String, _ task: QueueTask, request: Request, payload: RequestPayload) -> Response {
-        JSONResponse.make(body: [
+        JSONResponse.make(body: taskMessageBody(message, task, request: request, payload: payload))
+    }
+
+    func taskMessageBody(_ message: String, _ task: QueueTask, request: Request, payload: RequestPayload) -> [String: JSONValue] {
+        [
             "message": .string(message),
             "task": TaskInfo.short(task, baseURL: Self.baseURL(request)),
             "url": .string(Self.routeURL(request)),
             "zeo": .string(payload.zeo),
-        ])
+        ]
     }
 }

@@ -12,11 +12,14 @@ final class DatabaseWriter: Sendable {
     enum ClaimRequest: Sendable {
         case pop(consumerID: String, now: Double, continuation: CheckedContinuation<QueueTask?, any Error>)
         case done(taskUID: String, lease: LeaseClaim, now: Double, continuation: CheckedContinuation<QueueTask, any Error>)
+        case doneAndPop(taskUID: String, lease: LeaseClaim, consumerID: String, now: Double,
+                        continuation: CheckedContinuation<(done: QueueTask, next: QueueTask?), any Error>)
 
         func fail(_ error: any Error) {
             switch self {
             case .pop(_, _, let continuation): continuation.resume(throwing: error)
             case .done(_, _, _, let continuation): continuation.resume(throwing: error)
+            case .doneAndPop(_, _, _, _, let continuation): continuation.resume(throwing: error)
             }
         }
     }
@@ -58,8 +61,13 @@ final class DatabaseWriter: Sendable {
 
     /// Queues a job; starts the drain loop when none runs.
     func submit(_ job: Job) {
+        submit([job])
+    }
+
+    /// Queues jobs together, in order: they land in the same batch (or in order across batches).
+    func submit(_ jobs: [Job]) {
         let start = state.withLock { state -> Bool in
-            state.pending.append(job)
+            state.pending.append(contentsOf: jobs)
             guard !state.draining else { return false }
             state.draining = true
             state.holdingConnection = true

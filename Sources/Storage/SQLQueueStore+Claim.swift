@@ -18,29 +18,52 @@ extension SQLQueueStore {
         }
     }
 
+    public func doneAndPop(_ taskUID: String, lease: LeaseClaim, consumerID: String, now: Double)
+        async throws -> (done: QueueTask, next: QueueTask?)
+    {
+        try await withCheckedThrowingContinuation { continuation in
+            writer.submit(.claim(.doneAndPop(taskUID: taskUID, lease: lease, consumerID: consumerID, now: now,
+                                             continuation: continuation)))
+        }
+    }
+
     /// Runs one batch of pops and dones in one claim transaction on the writer's connection and answers each.
+    /// Dones (including those of done-and-pop requests) run first; a done-and-pop whose done is refused claims
+    /// nothing.
     func runBatch(_ requests: [DatabaseWriter.ClaimRequest], on connection: any SQLDatabase) async {
         var dones: [(taskUID: String, lease: LeaseClaim)] = []
-        var pops: [String] = []
         var now = 0.0
         for request in requests {
             switch request {
-            case .pop(let consumerID, let at, _):
-                pops.append(consumerID)
+            case .pop(_, let at, _):
                 now = max(now, at)
-            case .done(let taskUID, let lease, let at, _):
+            case .done(let taskUID, let lease, let at, _), .doneAndPop(let taskUID, let lease, _, let at, _):
                 dones.append((taskUID, lease))
                 now = max(now, at)
             }
         }
         let at = now
-        let doneRequests = dones, popRequests = pops
+        let doneRequests = dones
         do {
             let settings = try await settings()
             let (doneResults, popResults, freed) = try await Self.inTransaction(connection, lock: .claims, immediate: beginsImmediate) { sql in
                 let doneResults = doneRequests.isEmpty ? [] : try await Self.finish(doneRequests, now: at, on: sql)
-                let (popResults, freed) = popRequests.isEmpty
-                    ? ([], false) : try await Self.claim(for: popRequests, now: at, settings: settings, on: sql)
+                // Pops in request order; a done-and-pop claims only if its done succeeded.
+                var consumers: [String] = []
+                var doneIndex = 0
+                for request in requests {
+                    switch request {
+                    case .pop(let consumerID, _, _):
+                        consumers.append(consumerID)
+                    case .done:
+                        doneIndex += 1
+                    case .doneAndPop(_, _, let consumerID, _, _):
+                        if case .success = doneResults[doneIndex] { consumers.append(consumerID) }
+                        doneIndex += 1
+                    }
+                }
+                let (popResults, freed) = consumers.isEmpty
+                    ? ([], false) : try await Self.claim(for: consumers, now: at, settings: settings, on: sql)
                 return (doneResults, popResults, freed)
             }
             var doneIndex = 0, popIndex = 0
@@ -51,6 +74,15 @@ extension SQLQueueStore {
                     popIndex += 1
                 case .done(_, _, _, let continuation):
                     continuation.resume(with: doneResults[doneIndex])
+                    doneIndex += 1
+                case .doneAndPop(_, _, _, _, let continuation):
+                    switch doneResults[doneIndex] {
+                    case .success(let task):
+                        continuation.resume(returning: (task, popResults[popIndex]))
+                        popIndex += 1
+                    case .failure(let error):
+                        continuation.resume(throwing: error)
+                    }
                     doneIndex += 1
                 }
             }

@@ -168,6 +168,21 @@ struct QueueServerHTTPTests {
             #expect(done.status == 200 && done.message == "Task done: \(task.taskUID)")
             #expect(try await api.call(task.taskUID).status == 404)
 
+            // done with pop: true answers the consumer's next task in the same round trip.
+            let a = TaskFactory.task(context: "WS-8", created: f.now - 2), b = TaskFactory.task(context: "WS-9", created: f.now - 1)
+            _ = try await api.add([a, b])
+            let claimedA = try await api.pop("consumer-9")
+            let chained = try await api.report("done", a.taskUID, extra: [
+                "consumer_id": .string("consumer-9"), "lease_token": claimedA.json["lease_token"]!, "pop": .bool(true),
+            ])
+            #expect(chained.status == 200 && chained.json["next"]?.objectValue?["task_uid"] == .string(b.taskUID))
+            let claimedB = chained.json["next"]!.objectValue!
+            let last = try await api.report("done", b.taskUID, extra: [
+                "consumer_id": .string("consumer-9"), "lease_token": claimedB["lease_token"]!, "pop": .bool(true),
+            ])
+            #expect(last.status == 200 && last.json["next"] == .object([:]))
+            #expect(try await api.report("done", b.taskUID, extra: ["pop": .bool(true)]).status == 428) // pop needs a consumer id
+
             let doomed = TaskFactory.task(context: "WS-7", created: f.now)
             _ = try await api.add([doomed])
             let deleted = try await api.report("delete", doomed.taskUID)

@@ -136,6 +136,29 @@ struct StoreTests {
         }
     }
 
+    @Test("done and pop in one transaction: the consumer's slot is freed first; a refused done claims nothing")
+    func doneAndPop() async throws {
+        try await StoreFixture.with { f in
+            let first = try await f.add(TaskFactory.task(context: "WS-1", created: f.now))
+            let second = try await f.add(TaskFactory.task(context: "WS-1", created: f.now + 1))
+            let popped = try #require(try await f.store.pop(consumerID: "consumer-1", now: f.now + 2))
+            #expect(popped.taskUID == first.taskUID)
+            let stale = LeaseClaim(consumerID: "consumer-1", leaseToken: "not-the-token")
+            await #expect { _ = try await f.store.doneAndPop(first.taskUID, lease: stale, consumerID: "consumer-1", now: f.now + 2) }
+                throws: { ($0 as? QueueError)?.code == .leaseLost }
+            #expect(try await f.store.task(second.taskUID)?.status == .queued) // nothing claimed
+            let lease = LeaseClaim(consumerID: "consumer-1", leaseToken: popped.leaseToken)
+            let (done, next) = try await f.store.doneAndPop(first.taskUID, lease: lease, consumerID: "consumer-1", now: f.now + 3)
+            #expect(done.taskUID == first.taskUID)
+            // Same name and context as the finished task: claimable only because the done ran first.
+            #expect(next?.taskUID == second.taskUID && next?.consumerID == "consumer-1")
+            let (_, none) = try await f.store.doneAndPop(second.taskUID, lease: LeaseClaim(consumerID: "consumer-1", leaseToken: next?.leaseToken),
+                                                         consumerID: "consumer-1", now: f.now + 4)
+            #expect(none == nil)
+            #expect(try await f.store.history(since: 0, limit: 5).map(\.outcome) == [.done, .done])
+        }
+    }
+
     @Test("order: top-priority list, then created + 300 x priority, and kept after fail/requeue")
     func ordering() async throws {
         try await StoreFixture.with { f in
