@@ -115,7 +115,12 @@ struct ConsumerPool: Service {
             return
         }
         guard let port = await ready.wait() else { return }
-        let connection = try HTTPQueueConnection(serverURL: "http://127.0.0.1:\(port)", authKey: key)
+        // A client of its own with a connection per consumer (long-polls hold theirs) plus spares.
+        var configuration = HTTPClient.Configuration()
+        configuration.connectionPool = .init(idleTimeout: .seconds(60), concurrentHTTP1ConnectionsPerHostSoftLimit: count * 2 + 2)
+        let http = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
+        defer { Task { try? await http.shutdown() } }
+        let connection = try HTTPQueueConnection(serverURL: "http://127.0.0.1:\(port)", authKey: key, http: http)
         let host = ProcessInfo.processInfo.hostName
         let pid = ProcessInfo.processInfo.processIdentifier
         try await withThrowingTaskGroup(of: Void.self) { group in

@@ -247,13 +247,16 @@ public struct QueueServerController: Sendable {
                 let remaining = Double((deadline - .now).components.seconds) + Double((deadline - .now).components.attoseconds) / 1e18
                 if remaining <= 0 || Task.isCancelled { return nil }
                 var sleep = min(remaining, configuration.pollFallbackSeconds)
-                let next = try await store.nextAvailableAt()
-                if let next { sleep = min(sleep, max(0.001, next - clock.now())) }
+                // A delayed task that becomes due while we wait (one already due but not claimable does not count:
+                // it waits for a change, else every waiter would spin).
+                let nowBefore = clock.now()
+                let upcoming = try await store.nextAvailableAt().flatMap { $0 > nowBefore ? $0 : nil }
+                if let upcoming { sleep = min(sleep, max(0.001, upcoming - nowBefore)) }
                 await store.waitForChange(seconds: sleep)
                 let counter = try await store.changeCounter()
-                let due = (try await store.nextAvailableAt()).map { $0 <= clock.now() } ?? false
-                // Pop again when something changed, a delayed task is due, or every 5 s for lease expiry.
-                if counter != lastCounter || due || lastAttempt.duration(to: .now) > .seconds(5) {
+                let becameDue = upcoming.map { $0 <= clock.now() } ?? false
+                // Pop again when something changed, a delayed task became due, or every 5 s for lease expiry.
+                if counter != lastCounter || becameDue || lastAttempt.duration(to: .now) > .seconds(5) {
                     lastCounter = counter
                     break
                 }
