@@ -77,6 +77,18 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // LIMS JSON API (senaite.jsonapi style) over a LabRepository; never imports Storage.
+        .target(
+            name: "LimsAPI",
+            dependencies: [
+                "LIMSCore", "QueueCore", "QueueAuth", "QueueServer",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdBcrypt", package: "hummingbird-auth"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         // Consumer: long-polls pop over HTTP and runs task handlers.
         .target(
             name: "Consumer",
@@ -96,6 +108,7 @@ let package = Package(
             name: "LimsQueueCLI",
             dependencies: [
                 "QueueCore", "QueueAuth", "Storage", "QueueServer", "Consumer", "LIMSCore", "SetupWorkbook", "SetupImport",
+                "LimsAPI",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "HummingbirdBcrypt", package: "hummingbird-auth"),
                 .product(name: "FluentSQLiteDriver", package: "fluent-sqlite-driver"),
@@ -110,6 +123,8 @@ let package = Package(
             name: "LimsQueueTests",
             dependencies: [
                 "QueueCore", "QueueAuth", "Storage", "QueueServer", "Consumer", "LimsQueueCLI", "QueueTesting",
+                "LIMSCore", "LimsAPI",
+                .product(name: "HummingbirdBcrypt", package: "hummingbird-auth"),
                 .product(name: "FluentKit", package: "fluent-kit"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "FluentSQLiteDriver", package: "fluent-sqlite-driver"),

@@ -3,6 +3,7 @@ import AsyncHTTPClient
 import Consumer
 import Foundation
 import Hummingbird
+import LimsAPI
 import Logging
 import QueueCore
 import QueueServer
@@ -78,8 +79,10 @@ enum QueueNode {
         let key = try await environment.authKey()
         let ready = ReadySignal()
         let pool = ConsumerPool(count: consumers, key: key, ready: ready, handlers: handlers(), logger: logger, onStart: onStart)
+        let lims = LimsAPIController(repository: environment.lab, authKey: { key }, clock: clock)
         let app = QueueServerApp.build(
             controller: controller, host: listen.host, port: listen.port, logger: logger,
+            addRoutes: { lims.addRoutes(to: $0) },
             onRunning: { port in
                 logger.notice("queue server listening", metadata: ["lims.url": .string("http://\(listen.host):\(port)")])
                 ready.set(port)

@@ -8,24 +8,31 @@ import ServiceLifecycle
 /// history every hour.
 public enum QueueServerApp {
     /// The router with every queue route (used as is by HummingbirdTesting).
-    public static func router(controller: QueueServerController) -> Router<QueueRequestContext> {
+    /// - Parameter addRoutes: mounts further routes on the same router (e.g. the LIMS JSON API). Default: none.
+    public static func router(
+        controller: QueueServerController,
+        addRoutes: (Router<QueueRequestContext>) -> Void = { _ in }
+    ) -> Router<QueueRequestContext> {
         let router = Router(context: QueueRequestContext.self)
         router.add(middleware: ErrorLoggingMiddleware())
         controller.addRoutes(to: router)
+        addRoutes(router)
         return router
     }
 
-    /// The application listening on `host:port` (port 0 picks a free port; `onRunning` receives the bound port).
+    /// The application listening on `host:port` (port 0 picks a free port; `onRunning` receives the bound port);
+    /// `addRoutes` mounts further routes on the same router (default: none).
     public static func build(
         controller: QueueServerController,
         host: String,
         port: Int,
         logger: Logger,
         services: [any Service] = [],
+        addRoutes: (Router<QueueRequestContext>) -> Void = { _ in },
         onRunning: @escaping @Sendable (Int) async -> Void = { _ in }
     ) -> some ApplicationProtocol {
         Application(
-            router: router(controller: controller),
+            router: router(controller: controller, addRoutes: addRoutes),
             configuration: .init(address: .hostname(host, port: port), serverName: "LimsQueue"),
             services: services,
             onServerRunning: { channel in await onRunning(channel.localAddress?.port ?? port) },

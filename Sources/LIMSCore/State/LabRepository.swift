@@ -1,0 +1,51 @@
+/// Where the lab lives: the storage layer seen by the web layer (the LIMS JSON API), which receives an instance
+/// and never imports the storage module.
+///
+/// Implemented by the package's SQL store (`SQLLabStore`); tests may use the same store on SQLite.
+public protocol LabRepository: Sendable {
+    /// The current lab, with stored versions and no recorded changes.
+    func load() async throws -> LabState
+
+    /// Runs a unit of work: loads the lab, runs `body` on it and writes what it changed atomically. On a write
+    /// conflict the whole unit of work runs again from a fresh load (a few times), then fails with
+    /// ``LabRepositoryError`` `conflict`.
+    /// - Returns: `body`'s result.
+    /// - Throws: `body`'s errors (nothing is written), ``LabRepositoryError``, storage errors.
+    func perform<T: Sendable>(_ body: @Sendable (inout LabState) async throws -> T) async throws -> T
+
+    /// Uids of the objects of `portalType` that `user` may see (the `allowedRolesAndUsers` catalog filter),
+    /// ordered by path.
+    func search(_ portalType: PortalType, visibleTo user: User) async throws -> [String]
+
+    /// Re-indexes `allowedRolesAndUsers` of the given objects.
+    func reindexSecurity(_ uids: [String]) async throws
+}
+
+/// A failure of a ``LabRepository`` the caller may report or retry.
+public struct LabRepositoryError: Error, Equatable, Sendable, CustomStringConvertible {
+    /// What went wrong.
+    public enum Code: String, Sendable, Equatable {
+        /// Concurrent units of work kept changing the same objects; every retry conflicted.
+        case conflict
+    }
+
+    /// What went wrong.
+    public let code: Code
+    /// The objects involved (for a conflict: the uids written concurrently).
+    public let uids: [String]
+
+    /// - Parameters:
+    ///   - code: what went wrong.
+    ///   - uids: the objects involved. Default: none.
+    public init(_ code: Code, uids: [String] = []) {
+        self.code = code
+        self.uids = uids
+    }
+
+    /// A message for logs and API answers.
+    public var description: String {
+        switch code {
+        case .conflict: "Concurrent changes to \(uids.joined(separator: ", ")); please try again"
+        }
+    }
+}

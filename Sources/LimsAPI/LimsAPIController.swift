@@ -1,0 +1,159 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+import LIMSCore
+import Logging
+import QueueCore
+import QueueServer
+
+/// The LIMS JSON API in senaite.jsonapi's style, under `/@@API/senaite/v1/` and `/senaite/@@API/senaite/v1/`.
+///
+/// Routes (every answer is JSON; errors are `{"success": false, "message": "<reason> - <detail>", "status"}`
+/// with the offending field named in the detail):
+/// - `POST login` {username, password} → sets the `__ac` session cookie; `POST|GET logout` clears it.
+/// - `GET <portal_type>` → listing `{count, pagesize, page, pages, items, next, previous, url, success}` with
+///   filters `review_state`, `getServiceUID`, `getClientUID`, `sort_on` (id, created, path), `sort_order`
+///   (ascending, descending), `page` (1-based), `limit` (1...500, default 50).
+/// - `GET <uid>` → the object (listing shape, one item).
+/// - `POST create` {portal_type: "AnalysisRequest", Client, Contact, SampleType, Analyses, Priority?}.
+/// - `POST update` {uid, Result} (also `update/<uid>`).
+/// - `POST workflow_action` {action, uids, context_uid?} → `{success, items: [{uid, success, message, guard}]}`.
+/// - `POST worksheet/create` {analyst, template?, instrument?}, `worksheet/add_analyses` {worksheet_uid, uids,
+///   slots?}, `worksheet/apply_template` {worksheet_uid, template_uid}.
+///
+/// Every route but `login`/`logout` needs a session cookie or HTTP Basic credentials (401 otherwise).
+/// The catch-all `<portal_type>`/`<uid>` route is a path capture, which Hummingbird's trie ranks below the
+/// constant routes (`version`, `login`, `queue_server/...`), so it shadows none of them.
+///
+/// Source: senaite.jsonapi routes (`routes/*.py`) and `api.get_batched`, reference 3.
+public struct LimsAPIController: Sendable {
+    /// Name of the session cookie (Plone's `__ac`).
+    public static let cookieName = "__ac"
+    /// Lifetime of a session cookie's token: 8 hours, in seconds. Default: 28,800 seconds.
+    public static let sessionLifetime: Double = 8 * 3600
+    /// The two API prefixes (the second for clients configured with a site path).
+    public static let prefixes = ["@@API/senaite/v1", "senaite/@@API/senaite/v1"]
+    /// Largest `limit` of a listing. Default page size: 50.
+    static let maxLimit = 500
+    static let defaultLimit = 50
+
+    let repository: any LabRepository
+    let authKey: @Sendable () async -> String
+    let clock: any WallClock
+    let uids: any UIDGenerator
+
+    /// - Parameters:
+    ///   - repository: the lab.
+    ///   - authKey: the queue auth key, read on each request; session tokens are Fernet tokens of this key.
+    ///   - clock: wall clock (token expiry, creation instants).
+    ///   - uids: generator of new object uids. Default: ``RandomUIDGenerator``.
+    public init(repository: any LabRepository, authKey: @escaping @Sendable () async -> String, clock: any WallClock,
+                uids: any UIDGenerator = RandomUIDGenerator()) {
+        self.repository = repository
+        self.authKey = authKey
+        self.clock = clock
+        self.uids = uids
+    }
+
+    /// Mounts the routes on `router` under both API prefixes.
+    public func addRoutes(to router: Router<QueueRequestContext>) {
+        for prefix in Self.prefixes {
+            let api = router.group(RouterPath(prefix))
+            api.post("login", use: login)
+            api.post("logout", use: logout)
+            api.get("logout", use: logout)
+            let secured = api.group().add(middleware: LimsAuthMiddleware(controller: self))
+            secured.post("create", use: create)
+            secured.post("create/:portal_type", use: create)
+            secured.post("update", use: update)
+            secured.post("update/:uid", use: update)
+            secured.post("workflow_action", use: workflowAction)
+            secured.post("worksheet/create", use: createWorksheet)
+            secured.post("worksheet/add_analyses", use: addAnalyses)
+            secured.post("worksheet/apply_template", use: applyTemplate)
+            secured.get(":name", use: getByName)
+        }
+    }
+
+    // MARK: Helpers
+
+    /// `scheme://host/<api prefix>` of the request, for item and page URLs.
+    static func apiURL(_ request: Request) -> String {
+        let host = request.head.authority ?? "localhost"
+        let scheme = request.head.scheme ?? "http"
+        let path = request.uri.path
+        let prefix = path.hasPrefix("/senaite/") ? "/senaite/@@API/senaite/v1" : "/@@API/senaite/v1"
+        return "\(scheme)://\(host)\(prefix)"
+    }
+
+    /// The authenticated user in `state`. - Throws: 401 when the request carries no (longer valid) user.
+    static func user(_ userID: String?, in state: LabState) throws -> User {
+        guard let userID, let user = state.user(named: userID) else {
+            throw QueueAPIError(.unauthorized, "Authentication required")
+        }
+        return user
+    }
+
+    /// True when `uid` is a well-formed object uid (32 lowercase hex characters).
+    static func isUID(_ text: String) -> Bool {
+        text.utf8.count == 32 && text.utf8.allSatisfy { (48...57).contains($0) || (97...102).contains($0) }
+    }
+
+    /// Whether `user` may see `uid` (the rule of the `allowedRolesAndUsers` index, evaluated on `state`).
+    static func isVisible(_ uid: String, to user: User, in state: LabState) -> Bool {
+        if user.isLabManager { return true }
+        let tokens = Set(user.roles.map(\.rawValue) + ["user:\(user.userid)"])
+        return !state.allowedRolesAndUsers(of: uid).isDisjoint(with: tokens)
+    }
+
+    /// Maps a lab rule error to HTTP, naming `field`: not found 404, invalid input 400, a refused permission
+    /// 403, another refusal or a duplicate 409.
+    static func apiError(_ error: LabError, field: String?) -> QueueAPIError {
+        let status: HTTPResponse.Status
+        switch error.code {
+        case .notFound: status = .notFound
+        case .invalidInput: status = .badRequest
+        case .refused: status = error.guardID == GuardID.permission ? .forbidden : .conflict
+        case .duplicate: status = .conflict
+        }
+        let guardText = error.guardID.map { " (guard \($0))" } ?? ""
+        return QueueAPIError(status, (field.map { "Field '\($0)': " } ?? "") + error.message + guardText)
+    }
+
+    /// Runs a unit of work on the repository, mapping a conflict that outlived the retries to 409.
+    func perform<T: Sendable>(_ body: @Sendable (inout LabState) async throws -> T) async throws -> T {
+        do {
+            return try await repository.perform(body)
+        } catch let error as LabRepositoryError {
+            throw QueueAPIError(.conflict, error.description)
+        } catch let error as LabError {
+            throw Self.apiError(error, field: nil)
+        }
+    }
+
+    /// The transition context of `user`, acting from `worksheetUID`.
+    func transitionContext(_ user: User, worksheetUID: String? = nil) -> TransitionContext {
+        TransitionContext(user: user, worksheetUID: worksheetUID, uids: uids)
+    }
+
+    /// A listing-shaped answer with one or more items (senaite.jsonapi answers single objects as listings).
+    static func items(_ items: [[String: JSONValue]], url: String, extra: [String: JSONValue] = [:]) -> Response {
+        var body: [String: JSONValue] = [
+            "success": .bool(true), "count": .int(items.count), "items": .array(items.map(JSONValue.object)),
+            "url": .string(url),
+        ]
+        body.merge(extra) { _, new in new }
+        return LimsResponse.make(body)
+    }
+
+    /// An object's item plus its children: a sample's analyses, a worksheet's analyses in layout order.
+    static func fullItem(_ object: any LabObject, state: LabState, baseURL: String) -> [String: JSONValue] {
+        var item = LabObjectJSON.item(object, baseURL: baseURL)
+        if let sample = object as? Sample {
+            item["Analyses"] = .array(state.analyses(ofSample: sample.uid).map { .object(LabObjectJSON.item($0, baseURL: baseURL)) })
+        } else if let worksheet = object as? Worksheet {
+            item["Analyses"] = .array(state.analyses(onWorksheet: worksheet.uid).map { .object(LabObjectJSON.item($0, baseURL: baseURL)) })
+        }
+        return item
+    }
+}

@@ -1,0 +1,124 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+import NIOCore
+import QueueCore
+import QueueServer
+
+/// The payload of a LIMS JSON API request: the JSON body object merged with the query string (body wins), as
+/// senaite.jsonapi's `get_json()` merges body and form. Every accessor names the field in its 400 message.
+struct LimsPayload: Sendable {
+    /// The body's members plus query parameters the body lacks.
+    var fields: [String: JSONValue]
+
+    /// Reads the body (at most the context's upload limit) and the query string.
+    /// - Throws: ``QueueAPIError`` 400 for a body that is not a JSON object, 413 for a body over the limit.
+    static func read(_ request: Request, context: QueueRequestContext) async throws -> LimsPayload {
+        var request = request
+        let buffer: ByteBuffer
+        do {
+            buffer = try await request.collectBody(upTo: context.maxUploadSize)
+        } catch {
+            throw QueueAPIError(.contentTooLarge, "Request body is larger than \(context.maxUploadSize) bytes")
+        }
+        var fields: [String: JSONValue] = [:]
+        let bytes = buffer.readableBytesView
+        if bytes.contains(where: { !($0 == 32 || $0 == 9 || $0 == 10 || $0 == 13) }) {
+            let value: JSONValue
+            do {
+                value = try JSONValue.parse(bytes)
+            } catch {
+                throw QueueAPIError(.badRequest, "Request body is not valid JSON")
+            }
+            guard let object = value.objectValue else {
+                throw QueueAPIError(.badRequest, "Request body must be a JSON object")
+            }
+            fields = object
+        }
+        fields.merge(query(request), uniquingKeysWith: { body, _ in body })
+        return LimsPayload(fields: fields)
+    }
+
+    /// The query string as fields (a repeated key becomes a list).
+    static func query(_ request: Request) -> [String: JSONValue] {
+        var query: [String: [String]] = [:]
+        for (key, value) in request.uri.queryParameters {
+            query[String(key), default: []].append(String(value))
+        }
+        return query.mapValues { $0.count == 1 ? .string($0[0]) : .array($0.map(JSONValue.string)) }
+    }
+
+    /// True when the field is present and not null.
+    func has(_ key: String) -> Bool {
+        if let value = fields[key], value != .null { return true }
+        return false
+    }
+
+    /// A string field, or nil when absent. - Throws: 400 naming the field if it is not a string.
+    func string(_ key: String) throws -> String? {
+        guard let value = fields[key], value != .null else { return nil }
+        guard let text = value.stringValue else { throw QueueAPIError(.badRequest, "Field '\(key)' must be a string") }
+        return text
+    }
+
+    /// A required, non-empty string field. - Throws: 400 naming the field when missing, empty or not a string.
+    func requiredString(_ key: String) throws -> String {
+        guard let text = try string(key)?.trimmingCharacters(in: .whitespaces), !text.isEmpty else {
+            throw QueueAPIError(.badRequest, "Field '\(key)' is required")
+        }
+        return text
+    }
+
+    /// An integer field (a JSON integer or a string of digits), or nil when absent.
+    /// - Throws: 400 naming the field otherwise.
+    func int(_ key: String) throws -> Int? {
+        guard let value = fields[key], value != .null else { return nil }
+        if let number = value.intValue { return number }
+        if let text = value.stringValue, let number = Int(text.trimmingCharacters(in: .whitespaces)) { return number }
+        throw QueueAPIError(.badRequest, "Field '\(key)' must be an integer")
+    }
+
+    /// A list of strings (a single string counts as a comma-separated list), or nil when absent.
+    /// - Throws: 400 naming the field otherwise.
+    func stringList(_ key: String) throws -> [String]? {
+        guard let value = fields[key], value != .null else { return nil }
+        if let text = value.stringValue {
+            return text.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+        }
+        guard let array = value.arrayValue else { throw QueueAPIError(.badRequest, "Field '\(key)' must be a list of strings") }
+        return try array.map { element in
+            guard let text = element.stringValue else { throw QueueAPIError(.badRequest, "Field '\(key)' must be a list of strings") }
+            return text
+        }
+    }
+
+    /// A required, non-empty list of strings. - Throws: 400 naming the field when missing, empty or mistyped.
+    func requiredStringList(_ key: String) throws -> [String] {
+        guard let list = try stringList(key), !list.isEmpty else {
+            throw QueueAPIError(.badRequest, "Field '\(key)' is required (a non-empty list)")
+        }
+        return list
+    }
+
+    /// A list of integers, or nil when absent. - Throws: 400 naming the field otherwise.
+    func intList(_ key: String) throws -> [Int]? {
+        guard let value = fields[key], value != .null else { return nil }
+        guard let array = value.arrayValue else { throw QueueAPIError(.badRequest, "Field '\(key)' must be a list of integers") }
+        return try array.map { element in
+            guard let number = element.intValue else { throw QueueAPIError(.badRequest, "Field '\(key)' must be a list of integers") }
+            return number
+        }
+    }
+}
+
+/// JSON answers of the LIMS API.
+enum LimsResponse {
+    /// `body` as a JSON response with `status`. Default status: 200.
+    static func make(status: HTTPResponse.Status = .ok, _ body: [String: JSONValue]) -> Response {
+        Response(
+            status: status,
+            headers: [.contentType: "application/json"],
+            body: ResponseBody(byteBuffer: ByteBuffer(bytes: JSONValue.object(body).jsonBytes))
+        )
+    }
+}
