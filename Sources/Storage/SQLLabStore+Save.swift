@@ -88,6 +88,33 @@ extension SQLLabStore {
             }
             if row == nil { conflicts.append("counter:\(key)") }
         }
+        // An analysis change also claims its sample and worksheet (their versions move even when their own
+        // fields do not), so two units of work on one worksheet or sample are serialized and every derived state
+        // (worksheet and sample auto-transitions) is computed from current data. ZODB would let two concurrent
+        // submits on one worksheet both leave it open.
+        var containers: Set<String> = []
+        for uid in state.changes.created.union(state.changes.changed).union(state.changes.deleted) {
+            for record in [state.analysisRecord(uid), original.analysisRecord(uid)].compactMap({ $0 }) {
+                if let sample = record.sampleUID { containers.insert(sample) }
+                if let worksheet = record.worksheetUID { containers.insert(worksheet) }
+            }
+        }
+        let written = state.changes.created.union(state.changes.changed).union(state.changes.deleted)
+        for uid in containers.subtracting(written).sorted() {
+            guard var object = original.object(uid) else { continue }
+            let touched = try await sql.raw("""
+                UPDATE lims_objects SET version = version + 1, seq = \(bind: seq)
+                WHERE uid = \(bind: uid) AND version = \(bind: object.version)
+                RETURNING version
+                """).first()
+            if touched == nil {
+                conflicts.append(uid)
+            } else if state.object(uid) != nil {
+                object = state.object(uid)!
+                object.version += 1
+                next.load(object)
+            }
+        }
         if !conflicts.isEmpty { throw ConflictError(uids: conflicts, attempts: 1) }
     }
 

@@ -166,6 +166,50 @@ struct LabStoreTests {
         await second.close()
     }
 
+    @Test("two concurrent submits of different analyses on one worksheet: serialized, and the worksheet moves on (bug #850)")
+    func concurrentSubmits() async throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        let first = try await open(directory)
+        let second = try await open(directory)
+        let seeded = try await seed(first)
+        let uids = self.uids, now = self.now
+        let worksheet = try await first.lab.perform { state -> Worksheet in
+            let manager = state.user(named: "labman")!
+            _ = WorkflowEngine.doTransition("receive", on: seeded.sample.uid, context: TransitionContext(user: manager, uids: uids),
+                                            state: &state, now: now)
+            let worksheet = try state.createWorksheet(analyst: "labman", uids: uids, now: now)
+            let context = TransitionContext(user: manager, worksheetUID: worksheet.uid, uids: uids)
+            for analysis in state.analyses(ofSample: seeded.sample.uid) {
+                _ = try state.addAnalysis(analysis.uid, to: worksheet.uid, context: context, now: now)
+                try state.setResult("12", on: analysis.uid, context: context)
+            }
+            return worksheet
+        }
+        let analyses = try await first.lab.load().analyses(ofSample: seeded.sample.uid).map(\.uid)
+        #expect(analyses.count == 2)
+        let barrier = Rendezvous(parties: 2)
+        func submit(_ environment: StorageEnvironment, _ analysisUID: String) async throws {
+            try await environment.lab.perform { state in
+                let context = TransitionContext(user: state.user(named: "labman")!, worksheetUID: worksheet.uid, uids: uids)
+                if case .refused(let guardID, let reason) = WorkflowEngine.doTransition("submit", on: analysisUID, context: context,
+                                                                                       state: &state, now: now) {
+                    throw LabError(.refused, "\(guardID): \(reason)")
+                }
+                await barrier.arrive()
+            }
+        }
+        async let a: Void = submit(first, analyses[0])
+        async let b: Void = submit(second, analyses[1])
+        _ = try await (a, b)
+        let final = try await first.lab.load()
+        #expect(analyses.allSatisfy { final.analyses[$0]?.workflowState == "to_be_verified" })
+        #expect(final.worksheets[worksheet.uid]?.workflowState == "to_be_verified")
+        #expect(final.samples[seeded.sample.uid]?.workflowState == "to_be_verified")
+        await first.close()
+        await second.close()
+    }
+
     @Test("searches are filtered by allowedRolesAndUsers; linking a user shows its client's objects after the re-index")
     func security() async throws {
         let directory = try TemporaryDirectory()
