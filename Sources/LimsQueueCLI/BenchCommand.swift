@@ -30,6 +30,7 @@ struct BenchQueueCommand: AsyncParsableCommand {
     )
 
     @Option(name: .long, help: "Tasks of the throughput phase.") var tasks: Int = 20_000
+    @Option(name: .long, help: "PostgreSQL URL of an empty database to benchmark instead of a fresh SQLite file.") var database: String?
     @Option(name: .long, help: "Consumers (each runs one task at a time).") var consumers: Int = 4
     @Option(name: .long, help: "Tasks of the latency phase.") var latencyTasks: Int = 200
     @Option(name: .long, help: "Data directory; default: a fresh temporary one (deleted afterwards).") var dataDir: String?
@@ -51,7 +52,7 @@ struct BenchQueueCommand: AsyncParsableCommand {
 
         let starts = Mutex<[String: Double]>([:])
         let clock = SystemWallClock()
-        try await StorageEnvironment.with(dataDir: directory, logger: logger) { environment in
+        try await StorageEnvironment.with(dataDir: directory, database: database, logger: logger) { environment in
             var settings = try await environment.store.settings()
             settings.maxConsumers = max(settings.maxConsumers, consumers)
             try await environment.store.updateSettings(settings)
@@ -72,7 +73,7 @@ struct BenchQueueCommand: AsyncParsableCommand {
                 tasks.addTask { try await group.run() }
                 guard let port = await ready.wait() else { return }
                 let client = try HTTPQueueConnection(serverURL: "http://127.0.0.1:\(port)", authKey: key, userID: "bench")
-                print("limsqueue bench queue: SQLite (WAL) at \(environment.path), \(consumers) consumer(s), HTTP on 127.0.0.1:\(port)")
+                print("limsqueue bench queue: \(database == nil ? "SQLite (WAL)" : "PostgreSQL") at \(environment.path), \(consumers) consumer(s), HTTP on 127.0.0.1:\(port)")
                 print("machine: \(ProcessInfo.processInfo.activeProcessorCount) cores")
 
                 // Phase 1: pickup latency on idle consumers.

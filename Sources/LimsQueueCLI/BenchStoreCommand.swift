@@ -13,6 +13,7 @@ struct BenchStoreCommand: AsyncParsableCommand {
     )
 
     @Option(name: .long, help: "Tasks.") var tasks: Int = 5_000
+    @Option(name: .long, help: "PostgreSQL URL of an empty database to benchmark instead of a fresh SQLite file.") var database: String?
 
     func validate() throws {
         guard (1...1_000_000).contains(tasks) else { throw ValidationError("--tasks must be in 1...1000000") }
@@ -25,7 +26,7 @@ struct BenchStoreCommand: AsyncParsableCommand {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("limsqueue-bench-\(TaskUID.make().prefix(8))").path
         defer { try? FileManager.default.removeItem(atPath: directory) }
         let clock = SystemWallClock()
-        try await StorageEnvironment.with(dataDir: directory, logger: logger) { environment in
+        try await StorageEnvironment.with(dataDir: directory, database: database, logger: logger) { environment in
             let store = environment.store
             if let sql = environment.databases.database(logger: logger, on: environment.eventLoopGroup.any()) as? any SQLDatabase {
                 let begin = clock.now()

@@ -29,7 +29,7 @@ struct ServeCommand: AsyncParsableCommand {
 
     func run() async throws {
         let logger = common.logger("limsqueue.serve")
-        try await StorageEnvironment.with(dataDir: common.dataDir, logger: logger) { environment in
+        try await StorageEnvironment.with(dataDir: common.dataDir, database: common.database, logger: logger) { environment in
             let count: Int
             if let consumers { count = consumers } else { count = try await environment.store.settings().maxConsumers }
             try await QueueNode.run(environment: environment, listen: listen, consumers: count, logger: logger)
@@ -49,7 +49,7 @@ struct ServerCommand: AsyncParsableCommand {
 
     func run() async throws {
         let logger = common.logger("limsqueue.server")
-        try await StorageEnvironment.with(dataDir: common.dataDir, logger: logger) { environment in
+        try await StorageEnvironment.with(dataDir: common.dataDir, database: common.database, logger: logger) { environment in
             try await QueueNode.run(environment: environment, listen: listen, consumers: 0, logger: logger)
         }
     }

@@ -1,4 +1,5 @@
 import FluentKit
+import FluentPostgresDriver
 import FluentSQLiteDriver
 import Foundation
 import Logging
@@ -18,17 +19,28 @@ final class StorageEnvironment: Sendable {
     /// The LIMS objects, sharing the queue store's writer.
     let lab: SQLLabStore
     let logger: Logger
-    /// Path of the SQLite file.
+    /// Path of the SQLite file, or the PostgreSQL URL without its password.
     let path: String
 
-    /// Opens (creating if needed) `<dataDir>/limsqueue.sqlite`, applies pending migrations and SQLite tuning.
+    /// Opens the database and applies pending migrations: PostgreSQL when `database` (a `postgres://` URL) is
+    /// given, else `<dataDir>/limsqueue.sqlite` (created if needed, with SQLite tuning).
     /// - Throws: when the directory cannot be created or the database cannot be opened or migrated.
-    static func open(dataDir: String, logger: Logger, migrate: Bool = true) async throws -> StorageEnvironment {
-        try FileManager.default.createDirectory(atPath: dataDir, withIntermediateDirectories: true)
-        let path = URL(fileURLWithPath: dataDir).appendingPathComponent("limsqueue.sqlite").path
+    static func open(dataDir: String, database url: String? = nil, logger: Logger, migrate: Bool = true) async throws -> StorageEnvironment {
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 2)
         let databases = Databases(threadPool: NIOThreadPool.singleton, on: group)
-        databases.use(.sqlite(.file(path)), as: .sqlite)
+        let path: String
+        if let url {
+            path = url.replacingOccurrences(of: #"//([^:@/]+):[^@/]*@"#, with: "//$1:***@", options: .regularExpression)
+            do {
+                databases.use(try .postgres(url: url), as: .psql)
+            } catch {
+                throw CLIError("cannot use the database URL \(path): \(error)")
+            }
+        } else {
+            try FileManager.default.createDirectory(atPath: dataDir, withIntermediateDirectories: true)
+            path = URL(fileURLWithPath: dataDir).appendingPathComponent("limsqueue.sqlite").path
+            databases.use(.sqlite(.file(path)), as: .sqlite)
+        }
         let loops = Array(group.makeIterator())
         guard let database = databases.database(logger: logger, on: loops[0]),
               let writerDatabase = databases.database(logger: logger, on: loops[1]) else {
@@ -67,8 +79,9 @@ final class StorageEnvironment: Sendable {
     }
 
     /// Opens the environment, runs `body`, and closes it whatever happens.
-    static func with<T: Sendable>(dataDir: String, logger: Logger, _ body: (StorageEnvironment) async throws -> T) async throws -> T {
-        let environment = try await open(dataDir: dataDir, logger: logger)
+    static func with<T: Sendable>(dataDir: String, database: String? = nil, logger: Logger,
+                                  _ body: (StorageEnvironment) async throws -> T) async throws -> T {
+        let environment = try await open(dataDir: dataDir, database: database, logger: logger)
         do {
             let result = try await body(environment)
             await environment.close()

@@ -18,7 +18,7 @@ struct StoreFixture {
         let directory = try TemporaryDirectory()
         var logger = Logger(label: "test")
         logger.logLevel = .warning
-        let environment = try await StorageEnvironment.open(dataDir: directory.path, logger: logger)
+        let environment = try await StorageEnvironment.open(dataDir: directory.path, database: try TestDatabase.url(for: directory), logger: logger)
         return StoreFixture(directory: directory, environment: environment, clock: ManualClock())
     }
 
@@ -44,7 +44,7 @@ struct StoreFixture {
         await environment.close()
         var logger = Logger(label: "test")
         logger.logLevel = .warning
-        let environment = try await StorageEnvironment.open(dataDir: directory.path, logger: logger)
+        let environment = try await StorageEnvironment.open(dataDir: directory.path, database: try TestDatabase.url(for: directory), logger: logger)
         return StoreFixture(directory: directory, environment: environment, clock: clock)
     }
 
