@@ -7,36 +7,28 @@ import QueueServer
 
 /// The payload of a LIMS JSON API request: the JSON body object merged with the query string (body wins), as
 /// senaite.jsonapi's `get_json()` merges body and form. Every accessor names the field in its 400 message.
+/// Reading and the common typed accessors are the queue server's ``RequestPayload``; this adds the LIMS ones.
 struct LimsPayload: Sendable {
+    let base: RequestPayload
+
+    init(base: RequestPayload) {
+        self.base = base
+    }
+
+    /// A payload of the given fields (e.g. a GET's query string).
+    init(fields: [String: JSONValue]) {
+        self.base = RequestPayload(fields: fields)
+    }
+
     /// The body's members plus query parameters the body lacks.
-    var fields: [String: JSONValue]
+    var fields: [String: JSONValue] { base.fields }
 
     /// Reads the body (at most the context's upload limit) and the query string.
     /// - Throws: ``QueueAPIError`` 400 for a body that is not a JSON object, 413 for a body over the limit.
     static func read(_ request: Request, context: QueueRequestContext) async throws -> LimsPayload {
-        var request = request
-        let buffer: ByteBuffer
-        do {
-            buffer = try await request.collectBody(upTo: context.maxUploadSize)
-        } catch {
-            throw QueueAPIError(.contentTooLarge, "Request body is larger than \(context.maxUploadSize) bytes")
-        }
-        var fields: [String: JSONValue] = [:]
-        let bytes = buffer.readableBytesView
-        if bytes.contains(where: { !($0 == 32 || $0 == 9 || $0 == 10 || $0 == 13) }) {
-            let value: JSONValue
-            do {
-                value = try JSONValue.parse(bytes)
-            } catch {
-                throw QueueAPIError(.badRequest, "Request body is not valid JSON")
-            }
-            guard let object = value.objectValue else {
-                throw QueueAPIError(.badRequest, "Request body must be a JSON object")
-            }
-            fields = object
-        }
-        fields.merge(query(request), uniquingKeysWith: { body, _ in body })
-        return LimsPayload(fields: fields)
+        let base = try await RequestPayload.read(request, context: context)
+        guard !base.bodyIsList else { throw QueueAPIError(.badRequest, "Request body must be a JSON object") }
+        return LimsPayload(base: base)
     }
 
     /// The query string as fields (a repeated key becomes a list).
@@ -55,11 +47,7 @@ struct LimsPayload: Sendable {
     }
 
     /// A string field, or nil when absent. - Throws: 400 naming the field if it is not a string.
-    func string(_ key: String) throws -> String? {
-        guard let value = fields[key], value != .null else { return nil }
-        guard let text = value.stringValue else { throw QueueAPIError(.badRequest, "Field '\(key)' must be a string") }
-        return text
-    }
+    func string(_ key: String) throws -> String? { try base.string(key) }
 
     /// A required, non-empty string field. - Throws: 400 naming the field when missing, empty or not a string.
     func requiredString(_ key: String) throws -> String {
@@ -80,17 +68,7 @@ struct LimsPayload: Sendable {
 
     /// A list of strings (a single string counts as a comma-separated list), or nil when absent.
     /// - Throws: 400 naming the field otherwise.
-    func stringList(_ key: String) throws -> [String]? {
-        guard let value = fields[key], value != .null else { return nil }
-        if let text = value.stringValue {
-            return text.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
-        }
-        guard let array = value.arrayValue else { throw QueueAPIError(.badRequest, "Field '\(key)' must be a list of strings") }
-        return try array.map { element in
-            guard let text = element.stringValue else { throw QueueAPIError(.badRequest, "Field '\(key)' must be a list of strings") }
-            return text
-        }
-    }
+    func stringList(_ key: String) throws -> [String]? { try base.stringList(key) }
 
     /// A required, non-empty list of strings. - Throws: 400 naming the field when missing, empty or mistyped.
     func requiredStringList(_ key: String) throws -> [String] {
@@ -111,14 +89,10 @@ struct LimsPayload: Sendable {
     }
 }
 
-/// JSON answers of the LIMS API.
+/// JSON answers of the LIMS API (the queue server's ``JSONResponse``).
 enum LimsResponse {
     /// `body` as a JSON response with `status`. Default status: 200.
     static func make(status: HTTPResponse.Status = .ok, _ body: [String: JSONValue]) -> Response {
-        Response(
-            status: status,
-            headers: [.contentType: "application/json"],
-            body: ResponseBody(byteBuffer: ByteBuffer(bytes: JSONValue.object(body).jsonBytes))
-        )
+        JSONResponse.make(status: status, body: body)
     }
 }

@@ -43,8 +43,9 @@ public struct QueueAPIError: Error, HTTPResponseError {
 }
 
 /// JSON responses built from ``JSONValue`` dictionaries.
-enum JSONResponse {
-    static func make(status: HTTPResponse.Status = .ok, body: [String: JSONValue]) -> Response {
+public enum JSONResponse {
+    /// `body` as a JSON response with `status`. Default status: 200.
+    public static func make(status: HTTPResponse.Status = .ok, body: [String: JSONValue]) -> Response {
         Response(
             status: status,
             headers: [.contentType: "application/json"],

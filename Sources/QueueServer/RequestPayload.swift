@@ -5,16 +5,25 @@ import QueueCore
 
 /// The payload of a senaite.jsonapi request: the JSON body (an object, or a list of objects for `add`) merged
 /// with the query string, as `get_json()` merges body and form (reference 1.3).
-struct RequestPayload {
+public struct RequestPayload: Sendable {
     /// The body's object, with query parameters added for keys the body lacks.
-    var fields: [String: JSONValue]
+    public var fields: [String: JSONValue]
     /// The body's objects when it is a list (queue_server `add` accepts one dict or a list of dicts).
-    var items: [[String: JSONValue]]
+    public var items: [[String: JSONValue]]
+    /// True when the body was a JSON list (only queue_server `add` accepts one).
+    public var bodyIsList = false
+
+    /// A payload of the given fields (a request without a body reads as its query string).
+    public init(fields: [String: JSONValue], items: [[String: JSONValue]] = [], bodyIsList: Bool = false) {
+        self.fields = fields
+        self.items = items
+        self.bodyIsList = bodyIsList
+    }
 
     /// Reads the body (at most the context's upload limit) and the query string.
     /// - Throws: ``QueueAPIError`` 400 for a body that is not JSON or not an object/list of objects,
     ///   413 for a body over the limit.
-    static func read(_ request: Request, context: QueueRequestContext) async throws -> RequestPayload {
+    public static func read(_ request: Request, context: QueueRequestContext) async throws -> RequestPayload {
         var request = request
         let buffer: ByteBuffer
         do {
@@ -24,6 +33,7 @@ struct RequestPayload {
         }
         var fields: [String: JSONValue] = [:]
         var items: [[String: JSONValue]] = []
+        var bodyIsList = false
         let bytes = buffer.readableBytesView
         if bytes.contains(where: { !($0 == 32 || $0 == 9 || $0 == 10 || $0 == 13) }) {
             let value: JSONValue
@@ -37,6 +47,7 @@ struct RequestPayload {
                 fields = object
                 items = [object]
             case .array(let array):
+                bodyIsList = true
                 items = try array.map { element in
                     guard let object = element.objectValue else {
                         throw QueueAPIError(.badRequest, "Request body must be a JSON object or a list of objects")
@@ -56,18 +67,18 @@ struct RequestPayload {
             fields[key] = values.count == 1 ? .string(values[0]) : .array(values.map(JSONValue.string))
         }
         if items.isEmpty, !query.isEmpty { items = [fields] }
-        return RequestPayload(fields: fields, items: items)
+        return RequestPayload(fields: fields, items: items, bodyIsList: bodyIsList)
     }
 
     /// A string field, or nil. - Throws: 400 naming the field if it is not a string.
-    func string(_ key: String) throws -> String? {
+    public func string(_ key: String) throws -> String? {
         guard let value = fields[key], value != .null else { return nil }
         guard let text = value.stringValue else { throw QueueAPIError(.badRequest, "Field '\(key)' must be a string") }
         return text
     }
 
     /// A boolean field: true/false, 1/0, or "1"/"true"/"yes"/"y" (any case).
-    func flag(_ key: String) -> Bool {
+    public func flag(_ key: String) -> Bool {
         switch fields[key] {
         case .bool(let flag)?: return flag
         case .int(let number)?: return number != 0
@@ -77,7 +88,7 @@ struct RequestPayload {
     }
 
     /// A number field, or nil. - Throws: 400 naming the field if it is not a number.
-    func number(_ key: String) throws -> Double? {
+    public func number(_ key: String) throws -> Double? {
         guard let value = fields[key], value != .null else { return nil }
         if let number = value.doubleValue, number.isFinite { return number }
         if let text = value.stringValue, let number = Double(text), number.isFinite { return number }
@@ -86,7 +97,7 @@ struct RequestPayload {
 
     /// A list of strings (a single string counts as a list of one), or nil.
     /// - Throws: 400 naming the field otherwise.
-    func stringList(_ key: String) throws -> [String]? {
+    public func stringList(_ key: String) throws -> [String]? {
         guard let value = fields[key], value != .null else { return nil }
         if let text = value.stringValue {
             return text.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
@@ -99,7 +110,7 @@ struct RequestPayload {
     }
 
     /// `scheme://netloc` of the `__zeo` field, or "" (reference 1.3 summaries).
-    var zeo: String {
+    public var zeo: String {
         guard let text = fields["__zeo"]?.stringValue, let url = URL(string: text),
               let scheme = url.scheme, let host = url.host else { return "" }
         return url.port.map { "\(scheme)://\(host):\($0)" } ?? "\(scheme)://\(host)"

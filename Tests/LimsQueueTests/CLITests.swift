@@ -6,22 +6,8 @@ import Testing
 /// The `limsqueue` operator commands, run as the real binary on a fresh data directory.
 @Suite("Command line", .serialized)
 struct CLITests {
-    struct Run {
-        let status: Int32
-        let output: String
-    }
-
-    func run(_ arguments: [String], dataDir: String) throws -> Run {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: LimsProcess.binary)
-        process.arguments = arguments + ["--data-dir", dataDir, "--log-level", "warning"]
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        process.standardError = pipe
-        try process.run()
-        let data = pipe.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return Run(status: process.terminationStatus, output: String(decoding: data, as: UTF8.self))
+    func run(_ arguments: [String], dataDir: String) throws -> (status: Int32, output: String) {
+        try runLimsQueue(arguments, dataDir: dataDir)
     }
 
     @Test("settings: show, get, set within range; out-of-range and unknown keys refused with the key named")
@@ -70,16 +56,8 @@ struct CLITests {
         defer { directory.remove() }
         let key = try run(["keygen"], dataDir: directory.path).output.trimmingCharacters(in: .whitespacesAndNewlines)
         #expect(key.count == 44)
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: LimsProcess.binary)
-        process.arguments = ["consumer", "--server", "http://127.0.0.1:9", "--data-dir", directory.path]
-        process.environment = ["LIMSQUEUE_AUTH_KEY": "not-a-key"]
-        let pipe = Pipe()
-        process.standardError = pipe
-        process.standardOutput = pipe
-        try process.run()
-        let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        process.waitUntilExit()
-        #expect(process.terminationStatus != 0 && output.contains("LIMSQUEUE_AUTH_KEY"))
+        let refused = try runLimsQueue(["consumer", "--server", "http://127.0.0.1:9"], dataDir: directory.path,
+                                       environment: ["LIMSQUEUE_AUTH_KEY": "not-a-key"])
+        #expect(refused.status != 0 && refused.output.contains("LIMSQUEUE_AUTH_KEY"))
     }
 }

@@ -13,16 +13,7 @@ struct SetupCLITests {
         .deletingLastPathComponent().appendingPathComponent("shared/data/senaite-setup-test.xlsx").path
 
     func run(_ arguments: [String], dataDir: String) throws -> (status: Int32, output: String) {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: LimsProcess.binary)
-        process.arguments = arguments + ["--data-dir", dataDir, "--log-level", "warning"]
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        process.standardError = pipe
-        try process.run()
-        let data = pipe.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return (process.terminationStatus, String(decoding: data, as: UTF8.self))
+        try runLimsQueue(arguments, dataDir: dataDir)
     }
 
     func objectCounts(_ directory: String) async throws -> [PortalType: Int] {
