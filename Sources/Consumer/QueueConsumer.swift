@@ -102,7 +102,7 @@ public struct QueueConsumer: Service {
         }
         switch outcome {
         case .success:
-            let booked = Duration.seconds(task.minSeconds)
+            let booked = Duration.seconds(min(max(task.minSeconds, 0), QueueTask.maxMinSeconds))
             let elapsed = start.duration(to: .now)
             if elapsed < booked { try? await Task.sleep(for: booked - elapsed) }
             if Task.isShuttingDownGracefully {
@@ -129,7 +129,7 @@ public struct QueueConsumer: Service {
 
     /// Runs the handler racing its deadline and, after a graceful-shutdown request, the shutdown grace.
     func run(_ handler: any TaskHandler, _ task: QueueTask, context: TaskContext) async -> RunOutcome {
-        let deadline = Double(task.maxSeconds)
+        let deadline = Double(min(max(task.maxSeconds, 1), QueueTask.maxLeaseSeconds))
         let grace = configuration.shutdownGraceSeconds
         return await withTaskGroup(of: RunOutcome?.self) { group in
             group.addTask {

@@ -34,7 +34,7 @@ struct ConsumerCommand: AsyncParsableCommand {
             throw ValidationError("--server must be an http(s) URL, e.g. http://127.0.0.1:8080")
         }
         if let consumerID, consumerID.count < 4 { throw ValidationError("--consumer-id must have at least 4 characters") }
-        guard shutdownGrace >= 0 else { throw ValidationError("--shutdown-grace must not be negative") }
+        guard (0...3600).contains(shutdownGrace) else { throw ValidationError("--shutdown-grace must be in 0...3600 seconds") }
     }
 
     func run() async throws {

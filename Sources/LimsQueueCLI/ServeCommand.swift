@@ -78,7 +78,10 @@ enum QueueNode {
         let controller = try await controller(environment: environment, clock: clock)
         let key = try await environment.authKey()
         let ready = ReadySignal()
-        let pool = ConsumerPool(count: consumers, key: key, ready: ready, handlers: handlers(), logger: logger, onStart: onStart)
+        // In-process consumers reach the server on the address it listens on (loopback for a wildcard address).
+        let connectHost = ["0.0.0.0", "::", ""].contains(listen.host) ? "127.0.0.1" : listen.host
+        let pool = ConsumerPool(count: consumers, key: key, ready: ready, handlers: handlers(), logger: logger,
+                                host: connectHost, onStart: onStart)
         let lims = LimsAPIController(repository: environment.lab, authKey: { key }, clock: clock)
         let app = QueueServerApp.build(
             controller: controller, host: listen.host, port: listen.port, logger: logger,
@@ -110,7 +113,20 @@ struct ConsumerPool: Service {
     let ready: ReadySignal
     let handlers: HandlerRegistry
     let logger: Logger
+    /// Host the consumers connect to. Default: 127.0.0.1.
+    var host: String = "127.0.0.1"
     let onStart: (@Sendable (QueueTask) -> Void)?
+
+    init(count: Int, key: String, ready: ReadySignal, handlers: HandlerRegistry, logger: Logger, host: String = "127.0.0.1",
+         onStart: (@Sendable (QueueTask) -> Void)?) {
+        self.count = count
+        self.key = key
+        self.ready = ready
+        self.handlers = handlers
+        self.logger = logger
+        self.host = host
+        self.onStart = onStart
+    }
 
     func run() async throws {
         guard count > 0 else {
@@ -123,14 +139,16 @@ struct ConsumerPool: Service {
         configuration.connectionPool = .init(idleTimeout: .seconds(60), concurrentHTTP1ConnectionsPerHostSoftLimit: count * 2 + 2)
         let http = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
         defer { Task { try? await http.shutdown() } }
-        let connection = try HTTPQueueConnection(serverURL: "http://127.0.0.1:\(port)", authKey: key, http: http)
-        let host = ProcessInfo.processInfo.hostName
-        let pid = ProcessInfo.processInfo.processIdentifier
+        let urlHost = host.contains(":") ? "[\(host)]" : host
+        let connection = try HTTPQueueConnection(serverURL: "http://\(urlHost):\(port)", authKey: key, http: http)
+        // Stable ids (host, port, index), like senaite.queue's consumer URL: after a crash, the restarted consumer
+        // with the same id pops again and its dead predecessor's task is purged after 10 s, not after its lease.
+        let machine = ProcessInfo.processInfo.hostName
         try await withThrowingTaskGroup(of: Void.self) { group in
             for index in 1...count {
                 let consumer = QueueConsumer(
                     connection: connection, handlers: handlers,
-                    configuration: .init(consumerID: "\(host)-\(pid)-\(index)"),
+                    configuration: .init(consumerID: "\(machine):\(port)/consumer-\(index)"),
                     logger: logger, onStart: onStart
                 )
                 group.addTask { try await consumer.run() }

@@ -38,10 +38,11 @@ extension QueueTask {
     }
 
     /// Timed out: `max_seconds` grows by half (rounded up), then fails with "Timeout".
-    /// Example: 120 → 180 → 270 → 405 → 608. Source: reference 1.2 `timeout`.
+    /// Example: 120 → 180 → 270 → 405 → 608; never beyond ``maxLeaseSeconds`` (7 days).
+    /// Source: reference 1.2 `timeout`.
     public func timedOut(now: Double) -> QueueTask {
         var task = self
-        task.maxSeconds = Int((Double(maxSeconds) * 1.5).rounded(.up))
+        task.maxSeconds = min(Int((Double(min(maxSeconds, Self.maxLeaseSeconds)) * 1.5).rounded(.up)), Self.maxLeaseSeconds)
         return task.failed(message: "Timeout", now: now)
     }
 

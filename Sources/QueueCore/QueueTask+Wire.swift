@@ -1,6 +1,13 @@
 import Foundation
 
 extension QueueTask {
+    /// Latest accepted `created`, epoch seconds (year 5138): beyond it times stop being dates.
+    public static let latestCreated: Double = 1e11
+    /// Longest lease a task may ask for or grow to by timeouts: 7 days, in seconds.
+    public static let maxLeaseSeconds = 604_800
+    /// Longest minimum booking a task may ask for: 1 hour, in seconds.
+    public static let maxMinSeconds = 3_600
+
     /// The keys this type models; any other key of a task dict goes to ``extra``.
     public static let modelledKeys: Set<String> = [
         "task_uid", "name", "context_uid", "context_path", "uids", "created", "status", "error_message",
@@ -98,13 +105,21 @@ extension QueueTask {
         }
         guard name.count <= 200 else { throw QueueError.invalidTask("name", "is longer than 200 characters") }
         let created = try reader.number("created") ?? now
-        guard created.isFinite, created >= 0 else { throw QueueError.invalidTask("created", "must be epoch seconds") }
+        guard created.isFinite, created >= 0, created <= Self.latestCreated else {
+            throw QueueError.invalidTask("created", "must be epoch seconds between 0 and \(Int(Self.latestCreated))")
+        }
         // The original turns any value < 1 into the setting; here an explicit 0 means "no minimum booking"
         // (benchmarks, fast internal tasks) and only negative values fall back to the setting.
         var minSeconds = try reader.int("min_seconds") ?? settings.minSeconds
         if minSeconds < 0 { minSeconds = settings.minSeconds }
         var maxSeconds = try reader.int("max_seconds") ?? settings.maxSeconds
         if maxSeconds < 30 { maxSeconds = settings.maxSeconds }
+        guard maxSeconds <= Self.maxLeaseSeconds else {
+            throw QueueError.invalidTask("max_seconds", "must be at most \(Self.maxLeaseSeconds) seconds")
+        }
+        guard minSeconds <= Self.maxMinSeconds else {
+            throw QueueError.invalidTask("min_seconds", "must be at most \(Self.maxMinSeconds) seconds")
+        }
         var retries = try reader.int("retries") ?? settings.maxRetries
         if retries < 0 { retries = settings.maxRetries }
         let delay = try reader.number("delay")
@@ -112,7 +127,10 @@ extension QueueTask {
             throw QueueError.invalidTask("delay", "must be seconds between 0 and one year")
         }
         let chunkSize = try reader.int("chunk_size") ?? settings.effectiveChunkSize
-        guard chunkSize >= 0 else { throw QueueError.invalidTask("chunk_size", "must not be negative") }
+        guard chunkSize >= 0, chunkSize <= 1_000_000 else { throw QueueError.invalidTask("chunk_size", "must be in 0...1000000") }
+        let priority = try reader.int("priority") ?? 10
+        guard abs(priority) <= 1_000_000 else { throw QueueError.invalidTask("priority", "must be in -1000000...1000000") }
+        guard retries <= 1_000 else { throw QueueError.invalidTask("retries", "must be at most 1000") }
         let username = try reader.string("username") ?? defaultUsername
         self.init(
             taskUID: taskUID,
@@ -125,7 +143,7 @@ extension QueueTask {
             errorMessage: try reader.string("error_message"),
             minSeconds: minSeconds,
             maxSeconds: maxSeconds,
-            priority: try reader.int("priority") ?? 10,
+            priority: priority,
             retries: retries,
             unique: reader.flag("unique"),
             chunkSize: chunkSize,

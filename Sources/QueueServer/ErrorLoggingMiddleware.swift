@@ -10,6 +10,11 @@ public struct ErrorLoggingMiddleware<Context: RequestContext>: RouterMiddleware 
     public func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         do {
             return try await next(request, context)
+        } catch let error as QueueAPIError {
+            throw error
+        } catch let error as HTTPError {
+            // Unknown routes and methods answer JSON too.
+            throw QueueAPIError(error.status, error.body ?? (error.status == .notFound ? "No such route: \(request.method) \(request.uri.path)" : error.status.reasonPhrase))
         } catch let error as any HTTPResponseError {
             throw error
         } catch {

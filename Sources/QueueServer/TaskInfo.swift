@@ -40,6 +40,7 @@ enum TaskInfo {
 
     /// Python's `time.ctime(seconds)` in the server's local time zone, e.g. `"Sun Nov 29 20:16:28 2026"`.
     static func ctime(_ seconds: Double) -> String {
+        guard seconds.isFinite, abs(seconds) < 1e15 else { return "?" }
         var time = time_t(seconds.rounded(.down))
         var parts = tm()
         localtime_r(&time, &parts)

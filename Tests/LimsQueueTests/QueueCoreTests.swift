@@ -45,6 +45,9 @@ struct QueueCoreTests {
             #expect(task.errorMessage == "Timeout")
         }
         #expect(seen == [180, 270, 405, 608])
+        var long = TaskFactory.task(created: t0, retries: 10, maxSeconds: 500_000)
+        long = long.claimed(by: "c-01", leaseToken: "x", now: t0).timedOut(now: t0)
+        #expect(long.maxSeconds == QueueTask.maxLeaseSeconds) // growth stops at 7 days
     }
 
     @Test("requeue resets retries, keeps created, delay and error")
@@ -146,6 +149,10 @@ struct QueueCoreTests {
         (["name": .string("n"), "context_uid": .string("c"), "context_path": .string("/a/b/c"), "priority": .string("high")], "priority"),
         (["name": .string("n"), "context_uid": .string("c"), "context_path": .string("/a/b/c"), "task_uid": .string("zz")], "task_uid"),
         (["name": .string("n"), "context_uid": .string("c"), "context_path": .string("/a/b/c"), "delay": .int(-3)], "delay"),
+        (["name": .string("n"), "context_uid": .string("c"), "context_path": .string("/a/b/c"), "created": .double(1e19)], "created"),
+        (["name": .string("n"), "context_uid": .string("c"), "context_path": .string("/a/b/c"), "max_seconds": .int(100_000_000_000)], "max_seconds"),
+        (["name": .string("n"), "context_uid": .string("c"), "context_path": .string("/a/b/c"), "min_seconds": .int(Int.max)], "min_seconds"),
+        (["name": .string("n"), "context_uid": .string("c"), "context_path": .string("/a/b/c"), "priority": .int(Int.max)], "priority"),
     ])
     func wireErrors(dict: [String: JSONValue], field: String) {
         #expect {

@@ -213,6 +213,8 @@ struct QueueServerHTTPTests {
             let oversized = try await api.call("add", rawBody: "{\"name\": \"\(huge)\"}")
             #expect(oversized.status == 413)
             #expect(try await api.call("pop", body: .object(["consumer_id": .string("consumer-1"), "wait": .string("soon")])).status == 400)
+            let unknownRoute = try await api.call("/no/such/route", method: .get)
+            #expect(unknownRoute.status == 404 && unknownRoute.json["success"] == .bool(false))
             #expect(try await api.call("tasks").status == 200)
             #expect(try await api.add([good]).status == 200)
         }
