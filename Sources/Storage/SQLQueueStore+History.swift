@@ -52,7 +52,9 @@ extension SQLQueueStore {
     public func pruneHistory(now: Double) async throws -> Int {
         let days = try await settings().historyDays
         let cutoff = now - Double(days) * 86_400
-        let rows = try await sql.raw("DELETE FROM queue_history WHERE finished < \(bind: cutoff) RETURNING entry_uid").all()
-        return rows.count
+        // Through the process's single writer, like every other write.
+        return try await transaction(.rows) { sql in
+            try await sql.raw("DELETE FROM queue_history WHERE finished < \(bind: cutoff) RETURNING entry_uid").all().count
+        }
     }
 }
