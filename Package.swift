@@ -33,7 +33,9 @@ let package = Package(
         // Pure queue rules: task model, settings, ordering, claim rules, state changes. Foundation only.
         .target(name: "QueueCore", swiftSettings: swiftSettings),
         // Pure SENAITE core: lab objects, workflows with guards, worksheet layout and templates, permissions.
-        .target(name: "LIMSCore", swiftSettings: swiftSettings),
+        .target(name: "LIMSCore", dependencies: ["QueueCore"], swiftSettings: swiftSettings),
+        // The LIMS task kinds: TaskHandlers acting on the lab through a LabRepository.
+        .target(name: "LimsTasks", dependencies: ["LIMSCore", "QueueCore", "Consumer"], swiftSettings: swiftSettings),
         // Reader of SENAITE's setup-data workbook (.xlsx).
         .target(
             name: "SetupWorkbook",
@@ -108,7 +110,7 @@ let package = Package(
         .executableTarget(
             name: "LimsQueueCLI",
             dependencies: [
-                "QueueCore", "QueueAuth", "Storage", "QueueServer", "Consumer", "LIMSCore", "SetupWorkbook", "SetupImport",
+                "QueueCore", "QueueAuth", "Storage", "QueueServer", "Consumer", "LIMSCore", "SetupWorkbook", "SetupImport", "LimsTasks",
                 "LimsAPI",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "HummingbirdBcrypt", package: "hummingbird-auth"),
@@ -124,7 +126,7 @@ let package = Package(
         .testTarget(
             name: "LimsQueueTests",
             dependencies: [
-                "QueueCore", "QueueAuth", "Storage", "QueueServer", "Consumer", "LimsQueueCLI", "QueueTesting",
+                "QueueCore", "QueueAuth", "Storage", "QueueServer", "Consumer", "LimsQueueCLI", "QueueTesting", "LimsTasks",
                 "LIMSCore", "LimsAPI",
                 .product(name: "HummingbirdBcrypt", package: "hummingbird-auth"),
                 .product(name: "FluentKit", package: "fluent-kit"),

@@ -8,13 +8,18 @@ struct CommonOptions: ParsableArguments {
     var dataDir: String = "./var"
 
     @Option(name: .long, help: "PostgreSQL URL (postgres://user:password@host:port/database) instead of the embedded SQLite; default: env LIMSQUEUE_DATABASE_URL, else SQLite in --data-dir.")
-    var database: String? = ProcessInfo.processInfo.environment["LIMSQUEUE_DATABASE_URL"].flatMap { $0.isEmpty ? nil : $0 }
+    var database: String?
+
+    /// `--database`, else env `LIMSQUEUE_DATABASE_URL`; nil for the embedded SQLite.
+    var databaseURL: String? {
+        database ?? ProcessInfo.processInfo.environment["LIMSQUEUE_DATABASE_URL"].flatMap { $0.isEmpty ? nil : $0 }
+    }
 
     @Option(name: .long, help: "Log level: trace, debug, info, notice, warning, error, critical.")
     var logLevel: String = ProcessInfo.processInfo.environment["LOG_LEVEL"] ?? "info"
 
     func validate() throws {
-        if let database, !(database.hasPrefix("postgres://") || database.hasPrefix("postgresql://")) {
+        if let database = databaseURL, !(database.hasPrefix("postgres://") || database.hasPrefix("postgresql://")) {
             throw ValidationError("--database must be a postgres:// URL, e.g. postgres://limsqueue:secret@127.0.0.1:5432/limsqueue")
         }
         guard Logger.Level(rawValue: logLevel) != nil else {

@@ -43,7 +43,7 @@ struct ConsumerCommand: AsyncParsableCommand {
         if let fromEnvironment = try AuthKeySource.fromEnvironment() {
             key = fromEnvironment
         } else {
-            key = try await StorageEnvironment.with(dataDir: common.dataDir, database: common.database, logger: logger) { try await $0.authKey() }
+            key = try await StorageEnvironment.with(dataDir: common.dataDir, database: common.databaseURL, logger: logger) { try await $0.authKey() }
         }
         let id = consumerID ?? "\(ProcessInfo.processInfo.hostName)-\(ProcessInfo.processInfo.processIdentifier)"
         let connection = try HTTPQueueConnection(serverURL: server, authKey: key, userID: user)

@@ -3,6 +3,8 @@ import AsyncHTTPClient
 import Consumer
 import Foundation
 import Hummingbird
+import LIMSCore
+import LimsTasks
 import LimsAPI
 import Logging
 import QueueCore
@@ -29,7 +31,7 @@ struct ServeCommand: AsyncParsableCommand {
 
     func run() async throws {
         let logger = common.logger("limsqueue.serve")
-        try await StorageEnvironment.with(dataDir: common.dataDir, database: common.database, logger: logger) { environment in
+        try await StorageEnvironment.with(dataDir: common.dataDir, database: common.databaseURL, logger: logger) { environment in
             let count: Int
             if let consumers { count = consumers } else { count = try await environment.store.settings().maxConsumers }
             try await QueueNode.run(environment: environment, listen: listen, consumers: count, logger: logger)
@@ -49,7 +51,7 @@ struct ServerCommand: AsyncParsableCommand {
 
     func run() async throws {
         let logger = common.logger("limsqueue.server")
-        try await StorageEnvironment.with(dataDir: common.dataDir, database: common.database, logger: logger) { environment in
+        try await StorageEnvironment.with(dataDir: common.dataDir, database: common.databaseURL, logger: logger) { environment in
             try await QueueNode.run(environment: environment, listen: listen, consumers: 0, logger: logger)
         }
     }
@@ -57,9 +59,14 @@ struct ServerCommand: AsyncParsableCommand {
 
 /// Wiring shared by `serve`, `server` and the benchmarks.
 enum QueueNode {
-    /// Handlers every consumer of this build knows.
-    static func handlers() -> HandlerRegistry {
-        HandlerRegistry([NoopHandler(), SleepHandler()])
+    /// Handlers every consumer of this build knows: `noop` and `sleep`, and with a lab the LIMS task kinds
+    /// (generic workflow actions so far).
+    static func handlers(lab: (any LabRepository)? = nil) -> HandlerRegistry {
+        var registry = HandlerRegistry([NoopHandler(), SleepHandler()])
+        if let lab {
+            for name in GenericActionHandler.names { registry.register(GenericActionHandler(name: name, repository: lab)) }
+        }
+        return registry
     }
 
     /// The controller over the environment's store, authenticating with its auth key.
@@ -80,7 +87,7 @@ enum QueueNode {
         let ready = ReadySignal()
         // In-process consumers reach the server on the address it listens on (loopback for a wildcard address).
         let connectHost = ["0.0.0.0", "::", ""].contains(listen.host) ? "127.0.0.1" : listen.host
-        let pool = ConsumerPool(count: consumers, key: key, ready: ready, handlers: handlers(), logger: logger,
+        let pool = ConsumerPool(count: consumers, key: key, ready: ready, handlers: handlers(lab: environment.lab), logger: logger,
                                 host: connectHost, onStart: onStart)
         let lims = LimsAPIController(repository: environment.lab, authKey: { key }, clock: clock)
         let app = QueueServerApp.build(

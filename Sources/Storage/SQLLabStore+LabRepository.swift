@@ -1,4 +1,5 @@
 import LIMSCore
+import QueueCore
 
 /// ``SQLLabStore`` as the ``LabRepository`` the web layer receives.
 extension SQLLabStore: LabRepository {
@@ -12,6 +13,15 @@ extension SQLLabStore: LabRepository {
     public func perform<T: Sendable>(_ body: @Sendable (inout LabState) async throws -> T) async throws -> T {
         do {
             return try await perform(maxRetries: 3, body, afterSave: nil)
+        } catch let conflict as ConflictError {
+            throw LabRepositoryError(.conflict, uids: conflict.uids)
+        }
+    }
+
+    @_disfavoredOverload
+    public func perform<T: Sendable>(enqueuing body: @Sendable (inout LabState) async throws -> (T, [QueueTask])) async throws -> T {
+        do {
+            return try await perform(maxRetries: 3, enqueuing: body)
         } catch let conflict as ConflictError {
             throw LabRepositoryError(.conflict, uids: conflict.uids)
         }

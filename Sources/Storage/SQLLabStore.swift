@@ -26,8 +26,12 @@ public final class SQLLabStore: Sendable {
     /// - Parameters:
     ///   - database: a migrated Fluent database, for reads.
     ///   - queue: the queue store whose writer this store shares (one writer per process).
+    /// The queue store tasks are enqueued into (same writer, same transaction).
+    let queue: SQLQueueStore
+
     public init(database: any Database, queue: SQLQueueStore, logger: Logger = Logger(label: "limsqueue.lims")) {
         self.database = database
+        self.queue = queue
         self.writer = queue.writer
         self.logger = logger
     }
@@ -100,6 +104,32 @@ public final class SQLLabStore: Sendable {
         _ body: @Sendable (inout LabState) async throws -> T,
         afterSave: (@Sendable (any SQLDatabase, LabState) async throws -> Void)? = nil
     ) async throws -> T {
+        var hook: (@Sendable (any SQLDatabase, LabState, T) async throws -> Void)?
+        if let afterSave {
+            hook = { @Sendable (sql: any SQLDatabase, state: LabState, _: T) async throws in try await afterSave(sql, state) }
+        }
+        return try await performCore(maxRetries: maxRetries, body, afterSave: hook)
+    }
+
+    /// A unit of work whose `body` also returns tasks to enqueue; they are inserted in the same transaction as
+    /// the lab's changes (rules of queue_server `add`), and the queue's long-polls are woken after the commit.
+    /// - Throws: ``ConflictError`` after the last retry; `body`'s and the database's errors.
+    public func perform<T: Sendable>(
+        maxRetries: Int = 3, enqueuing body: @Sendable (inout LabState) async throws -> (T, [QueueTask])
+    ) async throws -> T {
+        let topPriority = try await queue.settings().topPriorityTasks
+        let (result, tasks) = try await performCore(maxRetries: maxRetries, body) { sql, _, output in
+            _ = try await SQLQueueStore.insert(output.1, topPriority: topPriority, on: sql)
+        }
+        if !tasks.isEmpty { queue.notifyChange() }
+        return result
+    }
+
+    func performCore<T: Sendable>(
+        maxRetries: Int,
+        _ body: @Sendable (inout LabState) async throws -> T,
+        afterSave: (@Sendable (any SQLDatabase, LabState, T) async throws -> Void)?
+    ) async throws -> T {
         var attempt = 0
         while true {
             attempt += 1
@@ -108,7 +138,11 @@ public final class SQLLabStore: Sendable {
             let result = try await body(&state)
             if state.changes.isEmpty, afterSave == nil { return result }
             do {
-                try await save(state, original: original, loadedSeq: loadedSeq, afterSave: afterSave)
+                var hook: (@Sendable (any SQLDatabase, LabState) async throws -> Void)?
+                if let afterSave {
+                    hook = { @Sendable (sql: any SQLDatabase, saved: LabState) async throws in try await afterSave(sql, saved, result) }
+                }
+                try await save(state, original: original, loadedSeq: loadedSeq, afterSave: hook)
                 return result
             } catch let conflict as ConflictError {
                 logger.notice("conflict, retrying", metadata: ["lims.conflict.uids": .string(conflict.uids.joined(separator: ",")),

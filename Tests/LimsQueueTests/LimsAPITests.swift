@@ -500,4 +500,13 @@ final class SlowRepository: LabRepository {
     }
 
     func reindexSecurity(_ uids: [String]) async throws { try await base.reindexSecurity(uids) }
+
+    func perform<T: Sendable>(enqueuing body: @Sendable (inout LabState) async throws -> (T, [QueueTask])) async throws -> T {
+        try await base.perform(enqueuing: { state in
+            self.attempts.withLock { $0 += 1 }
+            let result = try await body(&state)
+            try await Task.sleep(for: .milliseconds(100))
+            return result
+        })
+    }
 }

@@ -2,6 +2,8 @@
 /// and never imports the storage module.
 ///
 /// Implemented by the package's SQL store (`SQLLabStore`); tests may use the same store on SQLite.
+import QueueCore
+
 public protocol LabRepository: Sendable {
     /// The current lab, with stored versions and no recorded changes.
     func load() async throws -> LabState
@@ -19,6 +21,12 @@ public protocol LabRepository: Sendable {
 
     /// Re-indexes `allowedRolesAndUsers` of the given objects.
     func reindexSecurity(_ uids: [String]) async throws
+
+    /// A unit of work that also enqueues tasks: the lab's changes and the tasks `body` returns are written in one
+    /// transaction (both or neither), so a task never refers to work that was not saved, and no saved action
+    /// lacks its task. Conflicts are retried like ``perform(_:)``.
+    /// - Returns: `body`'s first result.
+    func perform<T: Sendable>(enqueuing body: @Sendable (inout LabState) async throws -> (T, [QueueTask])) async throws -> T
 }
 
 /// A failure of a ``LabRepository`` the caller may report or retry.

@@ -1,0 +1,73 @@
+import Consumer
+import Foundation
+import LIMSCore
+import QueueCore
+
+/// `task_generic_action` and `task_action_{submit,verify,retract,reject,unassign}`: runs a workflow transition on
+/// the first chunk of the task's `uids` (the context itself when `uids` is empty), acting as the user who queued
+/// it, and queues the rest as a continuation in the same transaction.
+///
+/// - The transition is the task's `action`, else the name's suffix (`task_action_submit` → `submit`).
+/// - Objects deleted meanwhile are skipped, not retried (reference 4).
+/// - The queue's guards never block the task's own work (`insideQueuedTask`, reference 5.1).
+/// - Nothing runs elevated: when the user may not perform the transition on an object, the task fails with a
+///   message saying so (reference issue 4.4); other guard refusals are silent, as SENAITE's `doActionFor`.
+/// - The continuation keeps every property but uid, status and error, and the original `created`
+///   (reference 1.13, bug reports #14/#16/#18); its chunk size is the task's own.
+///
+/// Source: senaite.queue `adapters/__init__.py` generic action adapter, reference 1.13.
+public struct GenericActionHandler: TaskHandler {
+    /// Task names this handler serves.
+    public static let names = ["task_generic_action"] + ["submit", "verify", "retract", "reject", "unassign"].map { "task_action_\($0)" }
+
+    public let name: String
+    let repository: any LabRepository
+    let clock: any WallClock
+
+    /// - Parameters:
+    ///   - name: one of ``names``.
+    ///   - repository: the lab.
+    ///   - clock: wall clock for transition times.
+    public init(name: String, repository: any LabRepository, clock: any WallClock = SystemWallClock()) {
+        self.name = name
+        self.repository = repository
+        self.clock = clock
+    }
+
+    /// The transition a task asks for.
+    /// - Throws: ``TaskProcessingError`` when neither `action` nor the name gives one.
+    static func action(of task: QueueTask) throws -> String {
+        if let action = task.action, !action.isEmpty { return action }
+        if task.name.hasPrefix("task_action_") { return String(task.name.dropFirst("task_action_".count)) }
+        throw TaskProcessingError("Task \(task.shortUID) (\(task.name)) names no action")
+    }
+
+    public func process(_ task: QueueTask, context: TaskContext) async throws {
+        let action = try Self.action(of: task)
+        let now = clock.now()
+        let processed = try await repository.perform(enqueuing: { state -> (Int, [QueueTask]) in
+            guard let user = state.user(named: task.username) else {
+                throw TaskProcessingError("Task \(task.shortUID): user \(task.username) does not exist")
+            }
+            let targets = task.uids.isEmpty ? [task.contextUID] : task.uids
+            let (chunk, rest) = taskChunks(targets, size: task.chunkSize)
+            let worksheetUID = state.worksheets[task.contextUID] != nil ? task.contextUID : nil
+            let transitionContext = TransitionContext(user: user, worksheetUID: worksheetUID, insideQueuedTask: true,
+                                                      uids: RandomUIDGenerator())
+            var done = 0
+            for uid in chunk where state.object(uid) != nil {
+                switch WorkflowEngine.doTransition(action, on: uid, context: transitionContext, state: &state, now: now) {
+                case .done:
+                    done += 1
+                case .refused(let guardID, let reason) where guardID == GuardID.permission:
+                    throw TaskProcessingError("\(task.username) may not \(action) \(state.label(uid)): \(reason)")
+                case .refused:
+                    continue
+                }
+            }
+            let continuation = rest.isEmpty ? [] : [task.continuation(uids: rest)]
+            return (done, continuation)
+        })
+        context.logger.debug("generic action processed", metadata: ["lims.action": .string(action), "lims.count": .stringConvertible(processed)])
+    }
+}

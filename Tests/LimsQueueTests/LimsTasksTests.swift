@@ -1,0 +1,150 @@
+import Consumer
+import Foundation
+import LIMSCore
+import LimsTasks
+import Logging
+import QueueCore
+import Storage
+import Testing
+@testable import LimsQueueCLI
+
+/// The generic action task kind on the real store: chunks, continuations, acting as the user, atomic enqueue.
+@Suite("LIMS task kinds", .serialized)
+struct LimsTasksTests {
+    let uids = RandomUIDGenerator()
+    let now = Date().timeIntervalSince1970
+
+    struct Lab: Sendable {
+        let environment: StorageEnvironment
+        let worksheet: Worksheet
+        let analyses: [String]
+    }
+
+    /// A received sample with Cu and Fe, both on a worksheet with results, and a client user "rita".
+    func makeLab(_ directory: TemporaryDirectory) async throws -> Lab {
+        var logger = Logger(label: "test")
+        logger.logLevel = .warning
+        let environment = try await StorageEnvironment.open(dataDir: directory.path, database: try TestDatabase.url(for: directory), logger: logger)
+        let uids = self.uids, now = self.now
+        let (worksheet, analyses) = try await environment.lab.perform { state -> (Worksheet, [String]) in
+            let client = state.createClient(name: "Happy Hills", clientID: "HH", uids: uids, now: now)
+            let contact = try state.createContact(in: client.uid, firstname: "Rita", surname: "Mohale", uids: uids, now: now)
+            let water = try state.createSampleType(title: "Water", prefix: "H2O", uids: uids, now: now)
+            let cu = try state.createAnalysisService(title: "Copper", keyword: "Cu", unit: "mg/L", sortKey: 1, uids: uids, now: now)
+            let fe = try state.createAnalysisService(title: "Iron", keyword: "Fe", unit: "mg/L", sortKey: 2, uids: uids, now: now)
+            let manager = try state.createUser(userid: "labman", roles: [.labManager], uids: uids, now: now)
+            _ = try state.createUser(userid: "rita", roles: [.client], uids: uids, now: now)
+            let sample = try state.createSample(clientUID: client.uid, contactUID: contact.uid, sampleTypeUID: water.uid,
+                                                serviceUIDs: [cu.uid, fe.uid], uids: uids, now: now)
+            _ = WorkflowEngine.doTransition("receive", on: sample.uid, context: TransitionContext(user: manager, uids: uids), state: &state, now: now)
+            let worksheet = try state.createWorksheet(analyst: "labman", uids: uids, now: now)
+            let context = TransitionContext(user: manager, worksheetUID: worksheet.uid, uids: uids)
+            let analyses = state.analyses(ofSample: sample.uid).sorted { $0.keyword < $1.keyword }.map(\.uid)
+            for uid in analyses {
+                _ = try state.addAnalysis(uid, to: worksheet.uid, context: context, now: now)
+                try state.setResult("12", on: uid, context: context)
+            }
+            return (worksheet, analyses)
+        }
+        return Lab(environment: environment, worksheet: worksheet, analyses: analyses)
+    }
+
+    func context() throws -> TaskContext {
+        // The handler talks to the lab directly; the connection is the one a consumer would carry.
+        TaskContext(logger: Logger(label: "test"), consumerID: "consumer-1", deadlineSeconds: 120,
+                    queue: try HTTPQueueConnection(serverURL: "http://127.0.0.1:9", authKey: "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="))
+    }
+
+    func submitTask(_ lab: Lab, uids: [String], user: String = "labman", chunk: Int = 1) -> QueueTask {
+        QueueTask(name: "task_action_submit", contextUID: lab.worksheet.uid, contextPath: lab.worksheet.path, uids: uids,
+                  created: now - 60, minSeconds: 0, priority: 10, chunkSize: chunk, username: user, ghost: false)
+    }
+
+    @Test("submit in chunks of 1: first chunk processed, the rest continued with every property and created kept")
+    func chunkedSubmit() async throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        let lab = try await makeLab(directory)
+        let store = lab.environment.store
+        let handler = GenericActionHandler(name: "task_action_submit", repository: lab.environment.lab)
+        // Enqueued in the same transaction as a unit of work.
+        let task = submitTask(lab, uids: lab.analyses)
+        try await lab.environment.lab.perform(enqueuing: { _ in ((), [task]) })
+        let first = try #require(try await store.pop(consumerID: "consumer-1", now: now))
+        #expect(first.taskUID == task.taskUID)
+        try await handler.process(first, context: try context())
+        _ = try await store.done(first.taskUID, lease: .none, now: now)
+        var state = try await lab.environment.lab.load()
+        #expect(state.analyses[lab.analyses[0]]?.workflowState == "to_be_verified")
+        #expect(state.analyses[lab.analyses[1]]?.workflowState == "assigned")
+        #expect(state.worksheets[lab.worksheet.uid]?.workflowState == "open")
+        let continuation = try #require(try await store.tasks(status: [.queued], since: nil).first)
+        #expect(continuation.uids == [lab.analyses[1]] && continuation.taskUID != task.taskUID)
+        #expect(continuation.created == task.created && continuation.priority == 10 && continuation.chunkSize == 1)
+        #expect(continuation.username == "labman" && continuation.name == "task_action_submit")
+        let second = try #require(try await store.pop(consumerID: "consumer-1", now: now))
+        try await handler.process(second, context: try context())
+        _ = try await store.done(second.taskUID, lease: .none, now: now)
+        state = try await lab.environment.lab.load()
+        #expect(lab.analyses.allSatisfy { state.analyses[$0]?.workflowState == "to_be_verified" })
+        #expect(state.worksheets[lab.worksheet.uid]?.workflowState == "to_be_verified")
+        #expect(try await store.tasks(status: [.queued, .running], since: nil).isEmpty)
+        await lab.environment.close()
+    }
+
+    @Test("a task queued by a user who may not act fails with a clear message; nothing changes, nothing is queued")
+    func notPermitted() async throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        let lab = try await makeLab(directory)
+        let handler = GenericActionHandler(name: "task_action_submit", repository: lab.environment.lab)
+        let task = submitTask(lab, uids: lab.analyses, user: "rita")
+        await #expect {
+            try await handler.process(task, context: try context())
+        } throws: { error in
+            (error as? TaskProcessingError)?.description.contains("rita may not submit") == true
+        }
+        let state = try await lab.environment.lab.load()
+        #expect(lab.analyses.allSatisfy { state.analyses[$0]?.workflowState == "assigned" })
+        #expect(try await lab.environment.store.tasks(status: [.queued], since: nil).isEmpty)
+        await #expect(throws: TaskProcessingError.self) {
+            try await handler.process(submitTask(lab, uids: lab.analyses, user: "nobody"), context: try context())
+        }
+        await lab.environment.close()
+    }
+
+    @Test("objects deleted meanwhile are skipped, not retried")
+    func missingSkipped() async throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        let lab = try await makeLab(directory)
+        let handler = GenericActionHandler(name: "task_action_submit", repository: lab.environment.lab)
+        try await handler.process(submitTask(lab, uids: [TaskUID.make()] + lab.analyses, chunk: 10), context: try context())
+        let state = try await lab.environment.lab.load()
+        #expect(lab.analyses.allSatisfy { state.analyses[$0]?.workflowState == "to_be_verified" })
+        await lab.environment.close()
+    }
+
+    @Test("enqueue is atomic with the unit of work: a failing unit of work leaves neither its changes nor its tasks")
+    func atomicEnqueue() async throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        let lab = try await makeLab(directory)
+        let uids = self.uids, now = self.now
+        let task = submitTask(lab, uids: lab.analyses)
+        await #expect(throws: TaskProcessingError.self) {
+            try await lab.environment.lab.perform(enqueuing: { state -> ((), [QueueTask]) in
+                _ = state.createClient(name: "Ghost Client", clientID: "GC", uids: uids, now: now)
+                throw TaskProcessingError("abort")
+            })
+        }
+        #expect(try await lab.environment.lab.load().clients.values.contains { $0.name == "Ghost Client" } == false)
+        try await lab.environment.lab.perform(enqueuing: { state -> ((), [QueueTask]) in
+            _ = state.createClient(name: "Real Client", clientID: "RC", uids: uids, now: now)
+            return ((), [task])
+        })
+        #expect(try await lab.environment.lab.load().clients.values.contains { $0.name == "Real Client" })
+        #expect(try await lab.environment.store.task(task.taskUID)?.status == .queued)
+        await lab.environment.close()
+    }
+}
