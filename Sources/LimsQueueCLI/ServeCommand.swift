@@ -60,11 +60,12 @@ struct ServerCommand: AsyncParsableCommand {
 /// Wiring shared by `serve`, `server` and the benchmarks.
 enum QueueNode {
     /// Handlers every consumer of this build knows: `noop` and `sleep`, and with a lab the LIMS task kinds
-    /// (generic workflow actions so far).
+    /// (generic workflow actions and analysis assignment so far).
     static func handlers(lab: (any LabRepository)? = nil) -> HandlerRegistry {
         var registry = HandlerRegistry([NoopHandler(), SleepHandler()])
         if let lab {
             for name in GenericActionHandler.names { registry.register(GenericActionHandler(name: name, repository: lab)) }
+            registry.register(AssignAnalysesHandler(repository: lab))
         }
         return registry
     }

@@ -21,7 +21,7 @@ struct LimsTasksTests {
     }
 
     /// A received sample with Cu and Fe, both on a worksheet with results, and a client user "rita".
-    func makeLab(_ directory: TemporaryDirectory) async throws -> Lab {
+    func makeLab(_ directory: TemporaryDirectory, assign: Bool = true) async throws -> Lab {
         var logger = Logger(label: "test")
         logger.logLevel = .warning
         let environment = try await StorageEnvironment.open(dataDir: directory.path, database: try TestDatabase.url(for: directory), logger: logger)
@@ -40,7 +40,7 @@ struct LimsTasksTests {
             let worksheet = try state.createWorksheet(analyst: "labman", uids: uids, now: now)
             let context = TransitionContext(user: manager, worksheetUID: worksheet.uid, uids: uids)
             let analyses = state.analyses(ofSample: sample.uid).sorted { $0.keyword < $1.keyword }.map(\.uid)
-            for uid in analyses {
+            for uid in analyses where assign {
                 _ = try state.addAnalysis(uid, to: worksheet.uid, context: context, now: now)
                 try state.setResult("12", on: uid, context: context)
             }
@@ -89,6 +89,37 @@ struct LimsTasksTests {
         #expect(lab.analyses.allSatisfy { state.analyses[$0]?.workflowState == "to_be_verified" })
         #expect(state.worksheets[lab.worksheet.uid]?.workflowState == "to_be_verified")
         #expect(try await store.tasks(status: [.queued, .running], since: nil).isEmpty)
+        await lab.environment.close()
+    }
+
+    @Test("assign analyses: slots normalised and sorted, bad and repeated uids dropped, chunked with slots continued")
+    func assignAnalyses() async throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        let lab = try await makeLab(directory, assign: false)
+        let (cu, fe) = (lab.analyses[0], lab.analyses[1])
+        var task = QueueTask(name: "task_assign_analyses", contextUID: lab.worksheet.uid, contextPath: lab.worksheet.path,
+                             uids: [fe, cu, "bogus", cu], created: now - 60, minSeconds: 0, chunkSize: 1, username: "labman",
+                             slots: [.string(""), .int(2), .string(""), .string("1")])
+        #expect(AssignAnalysesHandler.pairs(of: task).map(\.uid) == [cu, fe])
+        #expect(AssignAnalysesHandler.pairs(of: task).map(\.slot) == [1, nil])
+        task.status = .running
+        let handler = AssignAnalysesHandler(repository: lab.environment.lab)
+        try await handler.process(task, context: try context())
+        var state = try await lab.environment.lab.load()
+        #expect(state.worksheets[lab.worksheet.uid]?.layout.map(\.analysisUID) == [cu])
+        #expect(state.worksheets[lab.worksheet.uid]?.layout.first?.position == 1)
+        let continuation = try #require(try await lab.environment.store.tasks(status: [.queued], since: nil).first)
+        #expect(continuation.uids == [fe] && continuation.slots == [.string("")] && continuation.created == task.created)
+        try await handler.process(continuation, context: try context())
+        state = try await lab.environment.lab.load()
+        let layout = try #require(state.worksheets[lab.worksheet.uid]?.layout)
+        #expect(Set(layout.map(\.analysisUID)) == [cu, fe] && Set(layout.map(\.position)) == [1]) // same sample, same slot
+        #expect(state.analyses[fe]?.workflowState == "assigned")
+        // Re-running a finished assignment (at-least-once delivery) changes nothing and queues nothing more.
+        try await handler.process(continuation, context: try context())
+        #expect(try await lab.environment.lab.load().worksheets[lab.worksheet.uid]?.layout.count == 2)
+        #expect(try await lab.environment.store.tasks(status: [.queued], since: nil).count == 1)
         await lab.environment.close()
     }
 
