@@ -60,12 +60,13 @@ struct ServerCommand: AsyncParsableCommand {
 /// Wiring shared by `serve`, `server` and the benchmarks.
 enum QueueNode {
     /// Handlers every consumer of this build knows: `noop` and `sleep`, and with a lab the LIMS task kinds
-    /// (generic workflow actions and analysis assignment so far).
+    /// (generic workflow actions, analysis assignment, security re-index).
     static func handlers(lab: (any LabRepository)? = nil) -> HandlerRegistry {
         var registry = HandlerRegistry([NoopHandler(), SleepHandler()])
         if let lab {
             for name in GenericActionHandler.names { registry.register(GenericActionHandler(name: name, repository: lab)) }
             registry.register(AssignAnalysesHandler(repository: lab))
+            registry.register(ReindexSecurityHandler(repository: lab))
         }
         return registry
     }

@@ -123,6 +123,39 @@ struct LimsTasksTests {
         await lab.environment.close()
     }
 
+    @Test("security re-index: chunked post-order walk of the client's subtree, ends with the client, then stops")
+    func reindexSecurity() async throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        let lab = try await makeLab(directory, assign: false)
+        let state = try await lab.environment.lab.load()
+        let client = try #require(state.clients.values.first)
+        let contact = try #require(state.contacts.values.first)
+        let rita = try #require(state.user(named: "rita"))
+        let sample = try #require(state.samples.values.first)
+        #expect(try await lab.environment.lab.search(.sample, visibleTo: rita).isEmpty)
+        // Link (the action) and queue the first task of the walk in the same transaction.
+        let now = self.now
+        try await lab.environment.lab.perform(enqueuing: { state -> ((), [QueueTask]) in
+            _ = try state.linkUser("rita", toContact: contact.uid)
+            return ((), [ReindexSecurityHandler.firstTask(for: client, username: "labman", chunkSize: 2, now: now)])
+        })
+        let handler = ReindexSecurityHandler(repository: lab.environment.lab)
+        let store = lab.environment.store
+        var runs = 0
+        while let task = try await store.pop(consumerID: "consumer-1", now: now + Double(runs)) {
+            #expect(task.priority == 50 && task.ghost && task.topUID == client.uid)
+            try await handler.process(task, context: try context())
+            _ = try await store.done(task.taskUID, lease: .none, now: now + Double(runs))
+            runs += 1
+            try #require(runs < 20, "the walk must end")
+        }
+        let walk = SecurityWalk.order(from: client.uid, in: state)
+        #expect(walk.last == client.uid && runs == (walk.count + 1) / 2)
+        #expect(try await lab.environment.lab.search(.sample, visibleTo: rita) == [sample.uid])
+        await lab.environment.close()
+    }
+
     @Test("a task queued by a user who may not act fails with a clear message; nothing changes, nothing is queued")
     func notPermitted() async throws {
         let directory = try TemporaryDirectory()
