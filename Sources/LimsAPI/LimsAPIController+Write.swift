@@ -111,6 +111,12 @@ extension LimsAPIController {
         let targets = try payload.requiredStringList("uids")
         let worksheetUID = try payload.string("context_uid")
         let now = clock.now(), userID = context.userID, controller = self
+        if let queue, let worksheetUID, Self.queuedWorksheetActions.contains(action), try await queue.settings().chunkSize > 0 {
+            return try await enqueueWorksheetAction(action, uids: targets, worksheetUID: worksheetUID, queue: queue,
+                                                    request: request, context: context)
+        }
+        // Objects in queued tasks are guarded (reference 1.11): no transition on their samples and worksheets.
+        let queuedUIDs = try await queue?.objectUIDs(status: [.queued]) ?? []
         let items = try await perform { state -> [JSONValue] in
             let user = try Self.user(userID, in: state)
             if let worksheetUID {
@@ -118,7 +124,7 @@ extension LimsAPIController {
                     throw QueueAPIError(.badRequest, "Field 'context_uid': no worksheet with uid '\(worksheetUID)'")
                 }
             }
-            let transitionContext = controller.transitionContext(user, worksheetUID: worksheetUID)
+            let transitionContext = controller.transitionContext(user, worksheetUID: worksheetUID, queuedUIDs: queuedUIDs)
             var items: [JSONValue] = []
             for uid in targets {
                 var refusal: (guardID: String, reason: String)?
@@ -151,6 +157,46 @@ extension LimsAPIController {
         let allDone = items.allSatisfy { $0.objectValue?["success"] == .bool(true) }
         return LimsResponse.make([
             "success": .bool(allDone), "action": .string(action), "items": .array(items),
+            "url": .string(Self.apiURL(request) + "/workflow_action"),
+        ])
+    }
+
+    /// Worksheet actions that go through the queue when it is ready (senaite.queue's worksheet action adapters,
+    /// reference 1.12).
+    static let queuedWorksheetActions: Set<String> = ["submit", "verify", "retract", "reject", "unassign"]
+
+    /// Queues `task_action_<action>` for `uids` on a worksheet in the same transaction as the request, and answers
+    /// at once with the task's uid. A second identical action while the first is still queued is answered 409 with
+    /// the queued task's uid (never silently dropped; reference 4).
+    func enqueueWorksheetAction(_ action: String, uids targets: [String], worksheetUID: String, queue: any QueueStore,
+                                request: Request, context: QueueRequestContext) async throws -> Response {
+        let settings = try await queue.settings()
+        let name = "task_action_\(action)"
+        if let queued = try await queue.tasks(for: worksheetUID, name: name).first(where: { $0.status == .queued && $0.contextUID == worksheetUID }) {
+            var body: [String: JSONValue] = [
+                "success": .bool(false), "status": .int(409), "task_uid": .string(queued.taskUID),
+                "message": .string("Conflict - \(action) is already queued for this worksheet (task \(queued.taskUID))"),
+            ]
+            body["url"] = .string(Self.apiURL(request) + "/workflow_action")
+            return LimsResponse.make(status: .conflict, body)
+        }
+        let now = clock.now(), userID = context.userID
+        let task = try await repository.perform(enqueuing: { state -> (QueueTask, [QueueTask]) in
+            let user = try Self.user(userID, in: state)
+            guard let worksheet = state.worksheets[worksheetUID], Self.isVisible(worksheetUID, to: user, in: state) else {
+                throw QueueAPIError(.badRequest, "Field 'context_uid': no worksheet with uid '\(worksheetUID)'")
+            }
+            var seen: Set<String> = []
+            let uids = targets.filter { seen.insert($0).inserted }
+            let task = QueueTask(name: name, contextUID: worksheet.uid, contextPath: worksheet.path, uids: uids, created: now,
+                                 minSeconds: settings.minSeconds, maxSeconds: settings.maxSeconds, retries: settings.maxRetries,
+                                 unique: true, chunkSize: settings.chunkSize, username: user.userid, action: action)
+            return (task, [task])
+        })
+        return LimsResponse.make([
+            "success": .bool(true), "queued": .bool(true), "action": .string(action), "task_uid": .string(task.taskUID),
+            "uids": .array(task.uids.map(JSONValue.string)),
+            "message": .string("\(task.uids.count) analyses are being processed in background"),
             "url": .string(Self.apiURL(request) + "/workflow_action"),
         ])
     }

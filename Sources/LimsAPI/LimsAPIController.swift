@@ -38,6 +38,10 @@ public struct LimsAPIController: Sendable {
     static let defaultLimit = 50
 
     let repository: any LabRepository
+
+    /// The queue worksheet actions go to (nil: synchronous).
+
+    let queue: (any QueueStore)?
     let authKey: @Sendable () async -> String
     let clock: any WallClock
     let uids: any UIDGenerator
@@ -47,9 +51,12 @@ public struct LimsAPIController: Sendable {
     ///   - authKey: the queue auth key, read on each request; session tokens are Fernet tokens of this key.
     ///   - clock: wall clock (token expiry, creation instants).
     ///   - uids: generator of new object uids. Default: ``RandomUIDGenerator``.
+    /// - Parameter queue: when given, worksheet actions are queued while the queue is ready (chunk size > 0) and
+    ///   every transition honours the queue's guards; nil runs everything synchronously.
     public init(repository: any LabRepository, authKey: @escaping @Sendable () async -> String, clock: any WallClock,
-                uids: any UIDGenerator = RandomUIDGenerator()) {
+                uids: any UIDGenerator = RandomUIDGenerator(), queue: (any QueueStore)? = nil) {
         self.repository = repository
+        self.queue = queue
         self.authKey = authKey
         self.clock = clock
         self.uids = uids
@@ -132,8 +139,8 @@ public struct LimsAPIController: Sendable {
     }
 
     /// The transition context of `user`, acting from `worksheetUID`.
-    func transitionContext(_ user: User, worksheetUID: String? = nil) -> TransitionContext {
-        TransitionContext(user: user, worksheetUID: worksheetUID, uids: uids)
+    func transitionContext(_ user: User, worksheetUID: String? = nil, queuedUIDs: Set<String> = []) -> TransitionContext {
+        TransitionContext(user: user, worksheetUID: worksheetUID, queuedUIDs: queuedUIDs, uids: uids)
     }
 
     /// A listing-shaped answer with one or more items (senaite.jsonapi answers single objects as listings).

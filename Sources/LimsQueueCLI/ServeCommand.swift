@@ -91,7 +91,7 @@ enum QueueNode {
         let connectHost = ["0.0.0.0", "::", ""].contains(listen.host) ? "127.0.0.1" : listen.host
         let pool = ConsumerPool(count: consumers, key: key, ready: ready, handlers: handlers(lab: environment.lab), logger: logger,
                                 host: connectHost, onStart: onStart)
-        let lims = LimsAPIController(repository: environment.lab, authKey: { key }, clock: clock)
+        let lims = LimsAPIController(repository: environment.lab, authKey: { key }, clock: clock, queue: environment.store)
         let app = QueueServerApp.build(
             controller: controller, host: listen.host, port: listen.port, logger: logger,
             addRoutes: { lims.addRoutes(to: $0) },

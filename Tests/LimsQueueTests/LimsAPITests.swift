@@ -122,7 +122,7 @@ struct LimsAPITests {
 
     /// Runs `body` against the queue routes plus the LIMS API on a fresh SQLite store (router test mode).
     /// With `slowUnitsOfWork`, the API's units of work pause 100 ms before saving (``SlowRepository``).
-    func withAPI(slowUnitsOfWork: Bool = false, _ body: @escaping @Sendable (API) async throws -> Void) async throws {
+    func withAPI(slowUnitsOfWork: Bool = false, queued: Bool = false, _ body: @escaping @Sendable (API) async throws -> Void) async throws {
         try await StoreFixture.with { fixture in
             let key = Fernet.generateKey()
             let clock = fixture.clock
@@ -132,7 +132,8 @@ struct LimsAPITests {
             let repository: any LabRepository = slow ?? store
             let authenticator = QueueAuthenticator(key: { key }, clock: clock, userExists: { !$0.isEmpty })
             let queue = QueueServerController(store: fixture.store, authenticator: authenticator, clock: clock)
-            let lims = LimsAPIController(repository: repository, authKey: { key }, clock: clock)
+            let lims = LimsAPIController(repository: repository, authKey: { key }, clock: clock,
+                                         queue: queued ? fixture.store : nil)
             let router = QueueServerApp.router(controller: queue, addRoutes: { lims.addRoutes(to: $0) })
             var logger = Logger(label: "test")
             logger.logLevel = .critical
@@ -432,6 +433,34 @@ struct LimsAPITests {
                 let answer = try await api.manager(path, body: body)
                 #expect(answer.status == status && answer.message.contains("'\(field)'"), "\(path) \(field): \(answer.status) \(answer.message)")
             }
+        }
+    }
+
+    @Test("worksheet actions are queued when the queue is ready: answered at once, 409 for a second identical one, guards apply")
+    func queuedWorksheetActions() async throws {
+        try await withAPI(queued: true) { api in
+            let created = try await api.manager("worksheet/create", body: .object(["analyst": .string("analyst1")]))
+            let worksheetUID = try #require(created.items.first?["uid"]?.stringValue)
+            let uids = try await api.manager("Analysis?review_state=unassigned", method: .get).items.compactMap { $0["uid"]?.stringValue }
+            // assign is not a queued action here: synchronous.
+            let assigned = try await api.manager("workflow_action", body: .object([
+                "action": .string("assign"), "uids": .array(uids.map(JSONValue.string)), "context_uid": .string(worksheetUID),
+            ]))
+            #expect(assigned.json["success"] == .bool(true) && assigned.json["queued"] == nil)
+            for uid in uids { _ = try await api.manager("update", body: .object(["uid": .string(uid), "Result": .string("5")])) }
+            let submit: JSONValue = .object(["action": .string("submit"), "uids": .array(uids.map(JSONValue.string)), "context_uid": .string(worksheetUID)])
+            let queued = try await api.manager("workflow_action", body: submit)
+            #expect(queued.status == 200 && queued.json["queued"] == .bool(true))
+            let taskUID = try #require(queued.json["task_uid"]?.stringValue)
+            let again = try await api.manager("workflow_action", body: submit)
+            #expect(again.status == 409 && again.json["task_uid"] == .string(taskUID))
+            // Nothing moved yet: the consumer does the work.
+            let analyses = try await api.manager("Analysis?review_state=assigned", method: .get)
+            #expect(analyses.json["count"] == .int(2))
+            // The sample of the queued analyses is guarded while the task waits.
+            let sampleUID = try #require(api.lab.happySamples.first?.uid)
+            let guarded = try await api.manager("workflow_action", body: .object(["action": .string("submit"), "uids": .array([.string(sampleUID)])]))
+            #expect(guarded.json["items"]?.arrayValue?.first?.objectValue?["guard"] == .string(GuardID.queueSample))
         }
     }
 
