@@ -47,6 +47,25 @@ struct LabStoreTests {
         }
     }
 
+    /// Two environments on one database (two processes), a seeded lab, both closed afterwards.
+    func withTwoProcesses(_ body: (StorageEnvironment, StorageEnvironment, Seeded) async throws -> Void) async throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        let first = try await open(directory)
+        let second = try await open(directory)
+        let seeded: Seeded
+        do {
+            seeded = try await seed(first)
+            try await body(first, second, seeded)
+        } catch {
+            await first.close()
+            await second.close()
+            throw error
+        }
+        await first.close()
+        await second.close()
+    }
+
     @Test("objects, counters and versions survive a restart; ids come from the sample type prefix")
     func roundTrip() async throws {
         let directory = try TemporaryDirectory()
@@ -78,136 +97,116 @@ struct LabStoreTests {
 
     @Test("two processes change one object at once: the loser retries from a fresh load; both changes land")
     func concurrentWriters() async throws {
-        let directory = try TemporaryDirectory()
-        defer { directory.remove() }
-        let first = try await open(directory)
-        let second = try await open(directory)
-        let seeded = try await seed(first)
-        async let a: Void = first.lab.perform { state in
-            try state.modify(Client.self, seeded.client.uid) { $0.email = "a@example.org" }
+        try await withTwoProcesses { first, second, seeded in
+            async let a: Void = first.lab.perform { state in
+                try state.modify(Client.self, seeded.client.uid) { $0.email = "a@example.org" }
+            }
+            async let b: Void = second.lab.perform { state in
+                try state.modify(Client.self, seeded.client.uid) { $0.clientID = "HH-2" }
+            }
+            _ = try await (a, b)
+            let client = try #require(try await first.lab.load().clients[seeded.client.uid])
+            #expect(client.email == "a@example.org" && client.clientID == "HH-2" && client.version == 3)
         }
-        async let b: Void = second.lab.perform { state in
-            try state.modify(Client.self, seeded.client.uid) { $0.clientID = "HH-2" }
-        }
-        _ = try await (a, b)
-        let client = try #require(try await first.lab.load().clients[seeded.client.uid])
-        #expect(client.email == "a@example.org" && client.clientID == "HH-2" && client.version == 3)
-        await first.close()
-        await second.close()
     }
 
     @Test("a unit of work that always loses is retried 3 times, then fails cleanly and writes nothing")
     func conflictGivesUp() async throws {
-        let directory = try TemporaryDirectory()
-        defer { directory.remove() }
-        let mine = try await open(directory)
-        let theirs = try await open(directory)
-        let seeded = try await seed(mine)
-        let attempts = AttemptCounter()
-        await #expect(throws: ConflictError.self) {
-            try await mine.lab.perform { state in
-                attempts.increment()
-                try state.modify(Client.self, seeded.client.uid) { $0.name = "mine" }
-                // Someone else writes the same client after we read it, every time.
-                try await theirs.lab.perform { other in
-                    try other.modify(Client.self, seeded.client.uid) { $0.email = "theirs-\(attempts.value)@example.org" }
+        try await withTwoProcesses { mine, theirs, seeded in
+            let attempts = AttemptCounter()
+            await #expect(throws: ConflictError.self) {
+                try await mine.lab.perform { state in
+                    attempts.increment()
+                    try state.modify(Client.self, seeded.client.uid) { $0.name = "mine" }
+                    // Someone else writes the same client after we read it, every time.
+                    try await theirs.lab.perform { other in
+                        try other.modify(Client.self, seeded.client.uid) { $0.email = "theirs-\(attempts.value)@example.org" }
+                    }
                 }
             }
+            #expect(attempts.value == 4)
+            let client = try #require(try await mine.lab.load().clients[seeded.client.uid])
+            #expect(client.name == "Happy Hills" && client.email == "theirs-4@example.org" && client.version == 5)
         }
-        #expect(attempts.value == 4)
-        let client = try #require(try await mine.lab.load().clients[seeded.client.uid])
-        #expect(client.name == "Happy Hills" && client.email == "theirs-4@example.org" && client.version == 5)
-        await mine.close()
-        await theirs.close()
     }
 
     @Test("two concurrent transactions on one worksheet: the loser is retried and both analyses end on the worksheet")
     func concurrentWorksheet() async throws {
-        let directory = try TemporaryDirectory()
-        defer { directory.remove() }
-        let first = try await open(directory)
-        let second = try await open(directory)
-        let seeded = try await seed(first)
-        let uids = self.uids, now = self.now
-        let worksheet = try await first.lab.perform { state -> Worksheet in
-            let manager = state.user(named: "labman")!
-            for sample in [seeded.sample.uid, seeded.otherSample.uid] {
-                if case .refused(let guardID, let reason) = WorkflowEngine.doTransition(
-                    "receive", on: sample, context: TransitionContext(user: manager, uids: uids), state: &state, now: now) {
-                    throw LabError(.refused, "\(guardID): \(reason)")
+        try await withTwoProcesses { first, second, seeded in
+            let uids = self.uids, now = self.now
+            let worksheet = try await first.lab.perform { state -> Worksheet in
+                let manager = state.user(named: "labman")!
+                for sample in [seeded.sample.uid, seeded.otherSample.uid] {
+                    if case .refused(let guardID, let reason) = WorkflowEngine.doTransition(
+                        "receive", on: sample, context: TransitionContext(user: manager, uids: uids), state: &state, now: now) {
+                        throw LabError(.refused, "\(guardID): \(reason)")
+                    }
+                }
+                return try state.createWorksheet(analyst: "labman", uids: uids, now: now)
+            }
+            let state = try await first.lab.load()
+            let copper = try #require(state.analyses(ofSample: seeded.sample.uid).first { $0.keyword == "Cu" })
+            let other = try #require(state.analyses(ofSample: seeded.otherSample.uid).first)
+            // Both units of work read the worksheet before either writes: one of them must conflict and retry.
+            let barrier = Rendezvous(parties: 2)
+            let attempts = AttemptCounter()
+            func assign(_ environment: StorageEnvironment, _ analysisUID: String) async throws {
+                try await environment.lab.perform { state in
+                    attempts.increment()
+                    let context = TransitionContext(user: state.user(named: "labman")!, worksheetUID: worksheet.uid, uids: uids)
+                    _ = try state.addAnalysis(analysisUID, to: worksheet.uid, context: context, now: now)
+                    await barrier.arrive()
                 }
             }
-            return try state.createWorksheet(analyst: "labman", uids: uids, now: now)
+            async let a: Void = assign(first, copper.uid)
+            async let b: Void = assign(second, other.uid)
+            _ = try await (a, b)
+            let final = try await first.lab.load()
+            let layout = try #require(final.worksheets[worksheet.uid]).layout
+            #expect(Set(layout.map(\.analysisUID)) == [copper.uid, other.uid])
+            #expect(final.analyses[copper.uid]?.workflowState == "assigned" && final.analyses[other.uid]?.workflowState == "assigned")
+            #expect((final.worksheets[worksheet.uid]?.version ?? 0) == 3)
+            #expect(attempts.value == 3, "one unit of work conflicted and was retried once")
         }
-        let state = try await first.lab.load()
-        let copper = try #require(state.analyses(ofSample: seeded.sample.uid).first { $0.keyword == "Cu" })
-        let other = try #require(state.analyses(ofSample: seeded.otherSample.uid).first)
-        // Both units of work read the worksheet before either writes: one of them must conflict and retry.
-        let barrier = Rendezvous(parties: 2)
-        let attempts = AttemptCounter()
-        func assign(_ environment: StorageEnvironment, _ analysisUID: String) async throws {
-            try await environment.lab.perform { state in
-                attempts.increment()
-                let context = TransitionContext(user: state.user(named: "labman")!, worksheetUID: worksheet.uid, uids: uids)
-                _ = try state.addAnalysis(analysisUID, to: worksheet.uid, context: context, now: now)
-                await barrier.arrive()
-            }
-        }
-        async let a: Void = assign(first, copper.uid)
-        async let b: Void = assign(second, other.uid)
-        _ = try await (a, b)
-        let final = try await first.lab.load()
-        let layout = try #require(final.worksheets[worksheet.uid]).layout
-        #expect(Set(layout.map(\.analysisUID)) == [copper.uid, other.uid])
-        #expect(final.analyses[copper.uid]?.workflowState == "assigned" && final.analyses[other.uid]?.workflowState == "assigned")
-        #expect((final.worksheets[worksheet.uid]?.version ?? 0) == 3)
-        #expect(attempts.value == 3, "one unit of work conflicted and was retried once")
-        await first.close()
-        await second.close()
     }
 
     @Test("two concurrent submits of different analyses on one worksheet: serialized, and the worksheet moves on (bug #850)")
     func concurrentSubmits() async throws {
-        let directory = try TemporaryDirectory()
-        defer { directory.remove() }
-        let first = try await open(directory)
-        let second = try await open(directory)
-        let seeded = try await seed(first)
-        let uids = self.uids, now = self.now
-        let worksheet = try await first.lab.perform { state -> Worksheet in
-            let manager = state.user(named: "labman")!
-            _ = WorkflowEngine.doTransition("receive", on: seeded.sample.uid, context: TransitionContext(user: manager, uids: uids),
-                                            state: &state, now: now)
-            let worksheet = try state.createWorksheet(analyst: "labman", uids: uids, now: now)
-            let context = TransitionContext(user: manager, worksheetUID: worksheet.uid, uids: uids)
-            for analysis in state.analyses(ofSample: seeded.sample.uid) {
-                _ = try state.addAnalysis(analysis.uid, to: worksheet.uid, context: context, now: now)
-                try state.setResult("12", on: analysis.uid, context: context)
-            }
-            return worksheet
-        }
-        let analyses = try await first.lab.load().analyses(ofSample: seeded.sample.uid).map(\.uid)
-        #expect(analyses.count == 2)
-        let barrier = Rendezvous(parties: 2)
-        func submit(_ environment: StorageEnvironment, _ analysisUID: String) async throws {
-            try await environment.lab.perform { state in
-                let context = TransitionContext(user: state.user(named: "labman")!, worksheetUID: worksheet.uid, uids: uids)
-                if case .refused(let guardID, let reason) = WorkflowEngine.doTransition("submit", on: analysisUID, context: context,
-                                                                                       state: &state, now: now) {
-                    throw LabError(.refused, "\(guardID): \(reason)")
+        try await withTwoProcesses { first, second, seeded in
+            let uids = self.uids, now = self.now
+            let worksheet = try await first.lab.perform { state -> Worksheet in
+                let manager = state.user(named: "labman")!
+                _ = WorkflowEngine.doTransition("receive", on: seeded.sample.uid, context: TransitionContext(user: manager, uids: uids),
+                                                state: &state, now: now)
+                let worksheet = try state.createWorksheet(analyst: "labman", uids: uids, now: now)
+                let context = TransitionContext(user: manager, worksheetUID: worksheet.uid, uids: uids)
+                for analysis in state.analyses(ofSample: seeded.sample.uid) {
+                    _ = try state.addAnalysis(analysis.uid, to: worksheet.uid, context: context, now: now)
+                    try state.setResult("12", on: analysis.uid, context: context)
                 }
-                await barrier.arrive()
+                return worksheet
             }
+            let analyses = try await first.lab.load().analyses(ofSample: seeded.sample.uid).map(\.uid)
+            #expect(analyses.count == 2)
+            let barrier = Rendezvous(parties: 2)
+            func submit(_ environment: StorageEnvironment, _ analysisUID: String) async throws {
+                try await environment.lab.perform { state in
+                    let context = TransitionContext(user: state.user(named: "labman")!, worksheetUID: worksheet.uid, uids: uids)
+                    if case .refused(let guardID, let reason) = WorkflowEngine.doTransition("submit", on: analysisUID, context: context,
+                                                                                           state: &state, now: now) {
+                        throw LabError(.refused, "\(guardID): \(reason)")
+                    }
+                    await barrier.arrive()
+                }
+            }
+            async let a: Void = submit(first, analyses[0])
+            async let b: Void = submit(second, analyses[1])
+            _ = try await (a, b)
+            let final = try await first.lab.load()
+            #expect(analyses.allSatisfy { final.analyses[$0]?.workflowState == "to_be_verified" })
+            #expect(final.worksheets[worksheet.uid]?.workflowState == "to_be_verified")
+            #expect(final.samples[seeded.sample.uid]?.workflowState == "to_be_verified")
         }
-        async let a: Void = submit(first, analyses[0])
-        async let b: Void = submit(second, analyses[1])
-        _ = try await (a, b)
-        let final = try await first.lab.load()
-        #expect(analyses.allSatisfy { final.analyses[$0]?.workflowState == "to_be_verified" })
-        #expect(final.worksheets[worksheet.uid]?.workflowState == "to_be_verified")
-        #expect(final.samples[seeded.sample.uid]?.workflowState == "to_be_verified")
-        await first.close()
-        await second.close()
     }
 
     @Test("searches are filtered by allowedRolesAndUsers; linking a user shows its client's objects after the re-index")
