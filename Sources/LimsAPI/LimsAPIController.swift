@@ -32,7 +32,7 @@ public struct LimsAPIController: Sendable {
     /// Lifetime of a session cookie's token: 8 hours, in seconds. Default: 28,800 seconds.
     public static let sessionLifetime: Double = 8 * 3600
     /// The two API prefixes (the second for clients configured with a site path).
-    public static let prefixes = ["@@API/senaite/v1", "senaite/@@API/senaite/v1"]
+    public static var prefixes: [String] { QueueServerController.apiPrefixes }
     /// Largest `limit` of a listing. Default page size: 50.
     static let maxLimit = 500
     static let defaultLimit = 50
@@ -86,11 +86,7 @@ public struct LimsAPIController: Sendable {
 
     /// `scheme://host/<api prefix>` of the request, for item and page URLs.
     static func apiURL(_ request: Request) -> String {
-        let host = request.head.authority ?? "localhost"
-        let scheme = request.head.scheme ?? "http"
-        let path = request.uri.path
-        let prefix = path.hasPrefix("/senaite/") ? "/senaite/@@API/senaite/v1" : "/@@API/senaite/v1"
-        return "\(scheme)://\(host)\(prefix)"
+        QueueServerController.apiURL(request)
     }
 
     /// The authenticated user in `state`. - Throws: 401 when the request carries no (longer valid) user.

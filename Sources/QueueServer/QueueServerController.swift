@@ -43,7 +43,7 @@ public struct QueueServerController: Sendable {
 
     /// Mounts the routes on `router` under both API prefixes.
     public func addRoutes(to router: Router<QueueRequestContext>) {
-        for prefix in ["@@API/senaite/v1", "senaite/@@API/senaite/v1"] {
+        for prefix in Self.apiPrefixes {
             let api = router.group(RouterPath(prefix))
             api.get("version", use: version)
             api.post("version", use: version)
@@ -70,8 +70,17 @@ public struct QueueServerController: Sendable {
 
     // MARK: Helpers
 
+    /// The API's two mount points: the root, and under SENAITE's site path for clients configured with one.
+    public static let apiPrefixes = ["@@API/senaite/v1", "senaite/@@API/senaite/v1"]
+
+    /// `scheme://host/<api prefix>` the client used (the site-path prefix when it came that way).
+    public static func apiURL(_ request: Request) -> String {
+        let prefix = request.uri.path.hasPrefix("/senaite/") ? apiPrefixes[1] : apiPrefixes[0]
+        return "\(baseURL(request))/\(prefix)"
+    }
+
     /// `scheme://host` the client used, for `task_url` and `url`.
-    static func baseURL(_ request: Request) -> String {
+    public static func baseURL(_ request: Request) -> String {
         let host = request.head.authority ?? "localhost"
         let scheme = request.head.scheme ?? "http"
         return "\(scheme)://\(host)"
