@@ -99,15 +99,7 @@ extension LimsAPIController {
         let targets = try payload.requiredStringList("uids")
         let worksheetUID = try payload.string("context_uid")
         let url = JSONValue.string(Self.apiURL(request) + "/workflow_action")
-        let outcome: ActionOutcome
-        do {
-            outcome = try await actions.workflowAction(userID: context.userID, action: action, uids: targets, contextUID: worksheetUID)
-        } catch let queued as AlreadyQueuedError {
-            return LimsResponse.make(status: .conflict, [
-                "success": .bool(false), "status": .int(409), "task_uid": .string(queued.taskUID),
-                "message": .string("Conflict - \(action) is already queued for this worksheet (task \(queued.taskUID))"), "url": url,
-            ])
-        }
+        let outcome = try await actions.workflowAction(userID: context.userID, action: action, uids: targets, contextUID: worksheetUID)
         if let task = outcome.queuedTask {
             return LimsResponse.make([
                 "success": .bool(true), "queued": .bool(true), "action": .string(action), "task_uid": .string(task.taskUID),
