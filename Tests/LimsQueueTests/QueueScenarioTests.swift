@@ -7,6 +7,7 @@ import HummingbirdBcrypt
 import HummingbirdTesting
 import LIMSCore
 import LimsAPI
+import LimsTasks
 import Logging
 import NIOCore
 import QueueAuth
@@ -396,6 +397,101 @@ struct QueueScenarioTests {
             #expect(failed.status == .failed)
             #expect(failed.errorMessage?.contains("rita may not submit") == true, "\(failed.errorMessage ?? "")")
             #expect(try await system.count("to_be_verified") == 0)
+        }
+    }
+}
+
+/// The security walk after linking a client contact to a user over HTTP, on a client with 1,000 objects
+/// (reference 1.13, 4, bugs 5.2 and 5.3).
+@Suite("Security walk of a large client")
+struct SecurityWalkScenarioTests {
+    /// Records the uids every `reindexSecurity` call receives.
+    final class RecordingRepository: LabRepository, @unchecked Sendable {
+        let base: any LabRepository
+        private let lock = NSLock()
+        private var calls: [[String]] = []
+        init(base: any LabRepository) { self.base = base }
+        var reindexed: [[String]] { lock.withLock { calls } }
+        func load() async throws -> LabState { try await base.load() }
+        func perform<T: Sendable>(_ body: @Sendable (inout LabState) async throws -> T) async throws -> T { try await base.perform(body) }
+        func search(_ portalType: PortalType, visibleTo user: User) async throws -> [String] { try await base.search(portalType, visibleTo: user) }
+        func reindexSecurity(_ uids: [String]) async throws {
+            lock.withLock { calls.append(uids) }
+            try await base.reindexSecurity(uids)
+        }
+        func perform<T: Sendable>(enqueuing body: @Sendable (inout LabState) async throws -> (T, [QueueTask])) async throws -> T {
+            try await base.perform(enqueuing: body)
+        }
+    }
+
+    @Test("link_user over HTTP queues a walk of 10 objects per task, priority 50, ghost, ending with the client; never leaves the subtree, never loops")
+    func walkOfThousandObjects() async throws {
+        try await StoreFixture.with { fixture in
+            let clock = fixture.clock, now = clock.now(), uids = RandomUIDGenerator()
+            let seeded = try await QueueScenarioTests.seed(fixture.environment.lab, now: now)
+            // A second client whose objects must never be touched, and 250 samples x 3 analyses on Happy Hills.
+            let (other, total) = try await fixture.environment.lab.perform { state -> (Client, Int) in
+                let other = state.createClient(name: "Klaymore", clientID: "KL", uids: uids, now: now)
+                let ken = try state.createContact(in: other.uid, firstname: "Ken", surname: "Lay", uids: uids, now: now)
+                let water = state.sampleTypes.values.first!
+                let services = try ["Fe", "Zn"].enumerated().map { index, keyword in
+                    try state.createAnalysisService(title: keyword, keyword: keyword, sortKey: 10 + index, uids: uids, now: now)
+                }
+                let cu = state.analysisServices.values.first { $0.keyword == "Cu" }!
+                for index in 0..<246 {
+                    _ = try state.createSample(clientUID: seeded.client.uid, contactUID: seeded.contact.uid, sampleTypeUID: water.uid,
+                                               serviceUIDs: [cu.uid] + services.map(\.uid), uids: uids, now: now + 100 + Double(index))
+                }
+                _ = try state.createSample(clientUID: other.uid, contactUID: ken.uid, sampleTypeUID: water.uid,
+                                           serviceUIDs: [cu.uid], uids: uids, now: now)
+                return (other, SecurityWalk.order(from: seeded.client.uid, in: state).count)
+            }
+            #expect(total >= 1_000)
+            var settings = try await fixture.store.settings()
+            settings.chunkSize = 10
+            try await fixture.store.updateSettings(settings)
+            let key = Fernet.generateKey()
+            let lims = LimsAPIController(repository: fixture.environment.lab, authKey: { key }, clock: clock, queue: fixture.store)
+            let authenticator = QueueAuthenticator(key: { key }, clock: clock, userExists: { !$0.isEmpty })
+            let router = QueueServerApp.router(controller: QueueServerController(store: fixture.store, authenticator: authenticator, clock: clock),
+                                               addRoutes: { lims.addRoutes(to: $0) })
+            let app = Application(router: router, configuration: .init(address: .hostname("127.0.0.1", port: 0)))
+            try await app.test(.live) { client in
+                let api = PlainLimsClient(client: client)
+                let linked = try await api.manager("contact/link_user", body: .object([
+                    "contact_uid": .string(seeded.contact.uid), "username": .string("rita2"), "password": .string("rita2-password"),
+                ]))
+                #expect(linked.status == 200 && linked.json["queued"] == .bool(true), "\(linked.json)")
+                let refused = try await api.analyst("contact/link_user", body: .object([
+                    "contact_uid": .string(seeded.contact.uid), "username": .string("x")]))
+                #expect(refused.status == 403 || refused.status == 400)
+            }
+            let recorder = RecordingRepository(base: fixture.environment.lab)
+            let handler = ReindexSecurityHandler(repository: recorder)
+            let context = TaskContext(logger: Logger(label: "test"), consumerID: "walker", deadlineSeconds: 60,
+                                      queue: try HTTPQueueConnection(serverURL: "http://127.0.0.1:9", authKey: key))
+            var runs = 0
+            while let task = try await fixture.store.pop(consumerID: "walker", now: clock.now()) {
+                #expect(task.name == "task_reindex_object_security" && task.priority == 50 && task.ghost)
+                try await handler.process(task, context: context)
+                _ = try await fixture.store.done(task.taskUID, lease: .none, now: clock.now())
+                runs += 1
+                try #require(runs <= total / 10 + 2, "the walk must end")
+            }
+            let calls = recorder.reindexed
+            let walked = calls.flatMap { $0 }
+            #expect(calls.allSatisfy { $0.count <= 10 })
+            #expect(runs == (total + 9) / 10)
+            #expect(walked.count == total && Set(walked).count == total, "each object once")
+            #expect(walked.last == seeded.client.uid)
+            let state = try await fixture.environment.lab.load()
+            let subtree = Set(SecurityWalk.order(from: seeded.client.uid, in: state))
+            #expect(walked.allSatisfy(subtree.contains))
+            #expect(!walked.contains(other.uid))
+            // The contact's new user now finds its client's samples, and none of the other client's.
+            let rita2 = try #require(state.user(named: "rita2"))
+            let visible = try await fixture.environment.lab.search(.sample, visibleTo: rita2)
+            #expect(visible.count == 15 + 246)
         }
     }
 }
