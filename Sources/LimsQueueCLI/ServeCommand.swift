@@ -106,8 +106,10 @@ enum QueueNode {
     /// - Parameters:
     ///   - queueRoutes: serve senaite.queue's `queue_server` routes (false for a web node). Default: true.
     ///   - lims: serve the LIMS JSON API (and pages). Default: true.
+    ///   - onListening: receives the bound port once the server listens. Default: none.
     static func run(environment: StorageEnvironment, listen: ListenOptions, consumers: Int, queueRoutes: Bool = true,
-                    lims limsRoutes: Bool = true, logger: Logger, onStart: (@Sendable (QueueTask) -> Void)? = nil) async throws {
+                    lims limsRoutes: Bool = true, logger: Logger, onStart: (@Sendable (QueueTask) -> Void)? = nil,
+                    onListening: (@Sendable (Int) -> Void)? = nil) async throws {
         let clock = SystemWallClock()
         let controller = try await controller(environment: environment, clock: clock)
         let key = try await environment.authKey()
@@ -123,6 +125,7 @@ enum QueueNode {
             onRunning: { port in
                 logger.notice("queue server listening", metadata: ["lims.url": .string("http://\(listen.host):\(port)")])
                 ready.set(port)
+                onListening?(port)
             }
         )
         let group = ServiceGroup(
