@@ -117,7 +117,8 @@ extension LimsAPIController {
     /// `assign`/`unassign` act from the worksheet `context_uid`. Answers `{success, action, items: [{uid, success,
     /// message, guard, review_state}]}`; `success` is true when every item succeeded; refused items name their guard.
     /// Worksheet actions queued while the queue is ready answer at once `{success, queued: true, task_uid, uids,
-    /// message}`; the same action still queued for the worksheet answers 409 with the queued `task_uid`.
+    /// message, items}` (`uids`: the ones this task took; items say which were already queued by an earlier request);
+    /// when every uid is already queued for the same action on the worksheet the answer is 409 with the queued `task_uid`.
     @Sendable func workflowAction(_ request: Request, context: QueueRequestContext) async throws -> Response {
         let payload = try await LimsPayload.read(request, context: context)
         let action = try payload.requiredString("action")
@@ -128,7 +129,7 @@ extension LimsAPIController {
         if let task = outcome.queuedTask {
             return LimsResponse.make([
                 "success": .bool(true), "queued": .bool(true), "action": .string(action), "task_uid": .string(task.taskUID),
-                "uids": .array(task.uids.map(JSONValue.string)),
+                "uids": .array(task.uids.map(JSONValue.string)), "items": .array(outcome.items.map(Self.itemJSON)),
                 "message": .string("\(task.uids.count) analyses are being processed in background"), "url": url,
             ])
         }

@@ -92,27 +92,30 @@ struct DemoDay: Sendable {
     }
 
     /// Runs `body` with the all-in-one server listening on a free loopback port, then stops it.
-    static func withLocalServer<T: Sendable>(environment: StorageEnvironment, logger: Logger,
+    /// - Parameter consumers: in-process consumers; default: the `max_consumers` setting.
+    static func withLocalServer<T: Sendable>(environment: StorageEnvironment, logger: Logger, consumers count: Int? = nil,
                                              _ body: @Sendable (String) async throws -> T) async throws -> T {
         let ready = ReadySignal()
-        let consumers = try await environment.store.settings().maxConsumers
+        let consumers: Int
+        if let count { consumers = count } else { consumers = try await environment.store.settings().maxConsumers }
         let listen = try ListenOptions.parse(["--host", "127.0.0.1", "--port", "0"])
+        let stopper = NodeStopper()
         let server = Task {
             try await QueueNode.run(environment: environment, listen: listen, consumers: consumers, logger: logger,
-                                    onListening: { ready.set($0) })
+                                    onListening: { ready.set($0) }, stopper: stopper)
         }
         guard let port = await ready.wait() else {
             server.cancel()
             throw CLIError("the local server did not start")
         }
-        print("local server on http://127.0.0.1:\(port) with \(consumers) consumers")
+        if logger.logLevel <= .notice { print("local server on http://127.0.0.1:\(port) with \(consumers) consumers") }
         do {
             let result = try await body("http://127.0.0.1:\(port)")
-            server.cancel()
+            await stopper.stop()
             _ = try? await server.value
             return result
         } catch {
-            server.cancel()
+            await stopper.stop()
             _ = try? await server.value
             throw error
         }
