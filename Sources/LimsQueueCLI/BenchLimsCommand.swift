@@ -55,6 +55,9 @@ struct BenchLimsCommand: AsyncParsableCommand {
             print(String(format: "    queue %@: %d requests, conflicts to users %d, failed %d, latency p50 %.1f ms p95 %.1f ms, all submitted after %.2f s (%d/%d)",
                          queued ? "on " : "off", figures.requests, figures.conflicts, figures.failed, figures.p50 * 1000, figures.p95 * 1000,
                          figures.done, figures.submitted, users * perUser))
+            if !figures.taskFailures.isEmpty {
+                print("      task attempts not done: \(figures.taskFailures.count); first: \(figures.taskFailures.prefix(3).joined(separator: " | "))")
+            }
         }
     }
 }
@@ -140,6 +143,9 @@ struct LimsBench: Sendable {
                 try await Task.sleep(for: .milliseconds(5))
             }
             let done = start.duration(to: .now)
+            while try await !environment.store.tasks(status: [.queued, .running], since: nil).isEmpty {
+                try await Task.sleep(for: .milliseconds(5)) // the last done report lands just after the last change
+            }
             let tasks = try await environment.store.history(since: 0, limit: 100_000).filter { $0.name == "task_assign_analyses" }.count
             return (Self.seconds(answered), Self.seconds(done), tasks)
         }
@@ -149,6 +155,8 @@ struct LimsBench: Sendable {
     struct UserFigures: Sendable {
         var requests = 0, conflicts = 0, failed = 0, submitted = 0
         var p50 = 0.0, p95 = 0.0, done = 0.0
+        /// Task attempts that failed or were retried, with their messages.
+        var taskFailures: [String] = []
     }
 
     /// (b): `users` analysts at once; each enters `perUser` results on a worksheet shared by `perWorksheet` users
@@ -210,7 +218,13 @@ struct LimsBench: Sendable {
                 let state = try await environment.lab.load()
                 submitted = all.filter { state.analyses[$0]?.reviewState == "to_be_verified" }.count
                 let active = try await environment.store.tasks(status: [.queued, .running], since: nil).count
-                if submitted == all.count || active == 0 { break }
+                if submitted == all.count { break }
+                if active == 0 {
+                    // Nothing left to run: read once more (the last unit of work commits before its done report).
+                    let final = try await environment.lab.load()
+                    submitted = all.filter { final.analyses[$0]?.reviewState == "to_be_verified" }.count
+                    break
+                }
                 try await Task.sleep(for: .milliseconds(10))
             }
             var figures = UserFigures()
@@ -223,6 +237,8 @@ struct LimsBench: Sendable {
             figures.conflicts = totals.conflicts
             figures.failed = totals.failed
             figures.submitted = submitted
+            figures.taskFailures = try await environment.store.history(since: 0, limit: 100_000)
+                .filter { $0.outcome != .done }.map { "\($0.name) \($0.outcome.rawValue): \($0.errorMessage ?? "")" }
             return figures
         }
     }

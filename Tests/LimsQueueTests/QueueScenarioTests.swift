@@ -214,6 +214,11 @@ struct QueueScenarioTests {
             #expect(try await system.store.tasks(status: [.queued, .running], since: nil).count == 1)
             #expect(try await system.queued(worksheetUID))
             #expect(try await system.queuedAnalyses() == 15)
+            // is_queued as the API shows it: the worksheet, its analyses, their samples.
+            let shown = try await system.api.manager(worksheetUID, method: .get).items.first
+            #expect(shown?["is_queued"] == .bool(true))
+            let samples = try await system.api.manager("AnalysisRequest", method: .get).items
+            #expect(samples.count == 15 && samples.allSatisfy { $0["is_queued"] == .bool(true) })
             #expect(try await system.count("assigned") == 0)
             for expected in [5, 10, 15] {
                 try await system.round()
@@ -222,6 +227,8 @@ struct QueueScenarioTests {
                 #expect(try await system.queued(worksheetUID) == (expected < 15))
             }
             #expect(try await system.store.tasks(status: [.queued, .running], since: nil).isEmpty)
+            let after = try await system.api.manager("AnalysisRequest", method: .get).items
+            #expect(after.allSatisfy { $0["is_queued"] == .bool(false) })
         }
     }
 
