@@ -44,8 +44,21 @@ struct ListenOptions: ParsableArguments {
     @Option(name: .long, help: "Port to listen on (0 picks a free one).")
     var port: Int = 8080
 
+    @Option(name: .long, help: "Longest wait a pop may ask for, seconds.")
+    var maxPopWait: Double = 30
+
+    @Option(name: .long, help: "Failed logins per user name within 5 minutes before further attempts get 429.")
+    var loginFailuresPerUser: Int = 5
+
+    @Option(name: .long, help: "Failed logins per client address within 5 minutes before further attempts get 429.")
+    var loginFailuresPerAddress: Int = 20
+
     func validate() throws {
         guard (0...65535).contains(port) else { throw ValidationError("--port must be in 0...65535") }
+        guard maxPopWait.isFinite, (0...3600).contains(maxPopWait) else { throw ValidationError("--max-pop-wait must be in 0...3600 seconds") }
+        guard loginFailuresPerUser >= 1, loginFailuresPerAddress >= 1 else {
+            throw ValidationError("--login-failures-per-user and --login-failures-per-address must be 1 or more")
+        }
     }
 }
 
