@@ -134,7 +134,10 @@ struct LimsAuthMiddleware: RouterMiddleware {
         }
         let sourceAuthority = url.port.map { "\(sourceHost):\($0)" } ?? sourceHost
         let defaultPort = url.scheme == "https" ? "443" : "80"
-        return sourceAuthority == host || "\(sourceAuthority):\(defaultPort)" == host
-            || sourceAuthority == host.replacingOccurrences(of: ":\(defaultPort)", with: "")
+        // A default port may be written or left out on either side.
+        func normalized(_ authority: String) -> String {
+            authority.hasSuffix(":\(defaultPort)") ? String(authority.dropLast(defaultPort.count + 1)) : authority
+        }
+        return normalized(sourceAuthority) == normalized(host)
     }
 }

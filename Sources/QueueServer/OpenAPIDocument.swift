@@ -119,7 +119,7 @@ public enum OpenAPIDocument {
             ok: object(["description": "The metrics page.",
                         "content": object(["text/plain": object(["schema": string])])]),
             errors: [])]
-        paths["/openapi.yaml"] = ["get": openAPIOperation("openapi")]
+        paths["/openapi.yaml"] = ["get": openAPIOperation("openapi_root")]
         return object([
             "openapi": "3.1.0",
             "info": object([
