@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Logging
+import Synchronization
 
 /// Options every subcommand shares.
 struct CommonOptions: ParsableArguments {
@@ -18,6 +19,9 @@ struct CommonOptions: ParsableArguments {
     @Option(name: .long, help: "Log level: trace, debug, info, notice, warning, error, critical.")
     var logLevel: String = ProcessInfo.processInfo.environment["LOG_LEVEL"] ?? "info"
 
+    @Option(name: .long, help: "Log format on standard error: text (key=value metadata) or json (one object per line).")
+    var logFormat: String = ProcessInfo.processInfo.environment["LOG_FORMAT"] ?? "text"
+
     func validate() throws {
         if let database = databaseURL, !(database.hasPrefix("postgres://") || database.hasPrefix("postgresql://")) {
             throw ValidationError("--database must be a postgres:// URL, e.g. postgres://limsqueue:secret@127.0.0.1:5432/limsqueue")
@@ -25,11 +29,12 @@ struct CommonOptions: ParsableArguments {
         guard Logger.Level(rawValue: logLevel) != nil else {
             throw ValidationError("--log-level must be one of trace, debug, info, notice, warning, error, critical")
         }
+        guard ["text", "json"].contains(logFormat) else { throw ValidationError("--log-format must be text or json") }
     }
 
     /// A logger at the chosen level, writing to standard error.
     func logger(_ label: String) -> Logger {
-        LogSetup.bootstrapOnce()
+        LogSetup.bootstrapOnce(json: logFormat == "json")
         var logger = Logger(label: label)
         logger.logLevel = Logger.Level(rawValue: logLevel) ?? .info
         return logger
@@ -62,10 +67,20 @@ struct ListenOptions: ParsableArguments {
     }
 }
 
+/// The process's logging backend: text (`StreamLogHandler`) or JSON lines on standard error, always behind
+/// ``RedactingLogHandler``. Bootstrapped once per process (by the first command that asks for a logger).
 enum LogSetup {
-    private static let once: Void = {
-        LoggingSystem.bootstrap { label in StreamLogHandler.standardError(label: label) }
-    }()
+    private static let done = Mutex(false)
 
-    static func bootstrapOnce() { _ = once }
+    static func bootstrapOnce(json: Bool = false) {
+        let first = done.withLock { done in
+            defer { done = true }
+            return !done
+        }
+        guard first else { return }
+        LoggingSystem.bootstrap { label in
+            let base: any LogHandler = json ? JSONLogHandler(label: label) : StreamLogHandler.standardError(label: label)
+            return RedactingLogHandler(base: base)
+        }
+    }
 }

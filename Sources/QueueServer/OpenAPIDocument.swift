@@ -33,6 +33,15 @@ public enum OpenAPIDocument {
     static let stringList: JSONValue = array(string)
     /// A string or a list of strings (senaite.jsonapi accepts both; a string may be comma-separated).
     static let stringOrList: JSONValue = object(["oneOf": .array([string, stringList])])
+    /// A task uid: 32 hexadecimal characters.
+    static let taskUID: JSONValue = object(["type": "string", "pattern": "^[0-9a-fA-F]{32}$"])
+    /// A LIMS object uid: 32 lowercase hexadecimal characters.
+    static let objectUID: JSONValue = object(["type": "string", "pattern": "^[0-9a-f]{32}$"])
+    /// A non-empty string.
+    static let text: JSONValue = object(["type": "string", "minLength": 1])
+    static func bounded(_ type: String, _ minimum: Double, _ maximum: Double) -> JSONValue {
+        object(["type": .string(type), "minimum": .number(minimum), "maximum": .number(maximum)])
+    }
     /// A JSON boolean or a 0/1, "true"/"false"... flag.
     static let flag: JSONValue = object(["type": .array(["boolean", "integer", "string"])])
 
@@ -165,7 +174,7 @@ public enum OpenAPIDocument {
             queryParameter("complete", "Complete task dicts instead of short ones.", schema: flag),
         ]
         let listBody = schema(["status": stringOrList, "since": number, "complete": flag, "__zeo": string])
-        let taskUIDParameter = pathParameter("task_uid", "A task uid (32 hexadecimal characters).")
+        let taskUIDParameter = pathParameter("task_uid", "A task uid (32 hexadecimal characters).", schema: taskUID)
         for method in ["get", "post"] {
             let body: JSONValue? = method == "post" ? listBody : nil
             let query: [JSONValue] = method == "get" ? listQuery : []
@@ -217,18 +226,20 @@ public enum OpenAPIDocument {
         add("queue_server/pop", "post", operation(
             "queue_pop\(suffix)", "Claims the next task for a consumer, waiting up to `wait` seconds; {} when none.",
             tags: ["queue"], security: queue,
-            body: schema(["consumer_id": object(["type": "string", "minLength": 4]), "wait": number], required: ["consumer_id"]),
+            body: schema(["consumer_id": object(["type": "string", "minLength": 4]), "wait": bounded("number", 0, 30)],
+                         required: ["consumer_id"]),
             ok: response("The claimed task (complete) or {}.", ref("TaskComplete")), errors: queueErrors + [428]))
-        let claim: KeyValuePairs<String, JSONValue> = ["task_uid": string, "consumer_id": string, "lease_token": string]
+        let claim: KeyValuePairs<String, JSONValue> = ["task_uid": taskUID, "consumer_id": string, "lease_token": string]
         add("queue_server/done", "post", operation(
             "queue_done\(suffix)", "Finishes a running task; with pop: true also claims the consumer's next task (next).",
             tags: ["queue"], security: queue,
-            body: schema(["task_uid": string, "consumer_id": string, "lease_token": string, "pop": flag, "wait": number],
+            body: schema(["task_uid": taskUID, "consumer_id": string, "lease_token": string, "pop": flag,
+                          "wait": bounded("number", 0, 30)],
                          required: ["task_uid"]),
             ok: response("Task message.", ref("TaskMessage")), errors: queueErrors + [404, 409, 412, 428]))
         add("queue_server/fail", "post", operation(
             "queue_fail\(suffix)", "Fails a running task (queued again while retries remain).", tags: ["queue"], security: queue,
-            body: schema(["task_uid": string, "consumer_id": string, "lease_token": string, "error_message": string],
+            body: schema(["task_uid": taskUID, "consumer_id": string, "lease_token": string, "error_message": string],
                          required: ["task_uid"]),
             ok: response("Task message.", ref("TaskMessage")), errors: queueErrors + [404, 409, 412]))
         add("queue_server/timeout", "post", operation(
@@ -241,7 +252,7 @@ public enum OpenAPIDocument {
             ok: response("Task message.", ref("TaskMessage")), errors: queueErrors + [404, 409, 412]))
         add("queue_server/delete", "post", operation(
             "queue_delete\(suffix)", "Removes a task of any status.", tags: ["queue"], security: queue,
-            body: schema(["task_uid": string], required: ["task_uid"]),
+            body: schema(["task_uid": taskUID], required: ["task_uid"]),
             ok: response("Task message.", ref("TaskMessage")), errors: queueErrors + [404, 412]))
 
         // LIMS JSON API
@@ -249,7 +260,7 @@ public enum OpenAPIDocument {
             "lims_login\(suffix)", "Checks a password and sets the __ac session cookie (8 hours). Failed logins are "
                 + "rate limited per user and per address (429 with Retry-After).",
             tags: ["lims"], security: nil,
-            body: schema(["username": string, "password": string], required: ["username", "password"]), bodyRequired: true,
+            body: schema(["username": text, "password": text], required: ["username", "password"]), bodyRequired: true,
             ok: response("Logged in.", ref("Login")), errors: [400, 401, 413, 429]))
         for method in ["get", "post"] {
             add("logout", method, operation(
@@ -277,7 +288,7 @@ public enum OpenAPIDocument {
             ok: response("The analysis.", ref("Items")), errors: limsErrors + [403, 404, 409]))
         add("update/{uid}", "post", operation(
             "lims_update_uid\(suffix)", "Sets (or clears with null) the result of the analysis in the path.", tags: ["lims"],
-            security: lims, parameters: [pathParameter("uid", "Analysis uid.")],
+            security: lims, parameters: [pathParameter("uid", "Analysis uid.", schema: objectUID)],
             body: schema(["Result": result], required: ["Result"]), bodyRequired: true,
             ok: response("The analysis.", ref("Items")), errors: limsErrors + [403, 404, 409]))
         add("workflow_action", "post", operation(
@@ -304,7 +315,10 @@ public enum OpenAPIDocument {
             "lims_get\(suffix)", "A listing when name is a portal type (filtered, sorted, paged; only objects the user may "
                 + "see), else the object with that uid.", tags: ["lims"], security: lims,
             parameters: [
-                pathParameter("name", "A portal type (Client, Contact, AnalysisRequest, Analysis, Worksheet, ...) or an object uid."),
+                pathParameter("name", "A portal type (Client, Contact, AnalysisRequest, Analysis, Worksheet, ...) or an object uid.",
+                              schema: object(["type": "string", "minLength": 1,
+                                              "examples": ["AnalysisRequest", "Analysis", "Client", "Contact", "Worksheet",
+                                                           "SampleType", "AnalysisService", "WorksheetTemplate", "User"]])),
                 queryParameter("review_state", "Workflow states (comma-separated)."),
                 queryParameter("getServiceUID", "Analysis service uids (analyses only)."),
                 queryParameter("getClientUID", "Client uids (AnalysisRequest and Contact only)."),
@@ -351,9 +365,12 @@ public enum OpenAPIDocument {
             "TaskShort": taskShort,
             "TaskComplete": taskComplete,
             "NewTask": schema([
-                "task_uid": string, "name": string, "context_uid": string, "context_path": string, "uids": stringList,
-                "created": number, "min_seconds": integer, "max_seconds": integer, "priority": integer, "retries": integer,
-                "unique": boolean, "chunk_size": integer, "username": string, "delay": number,
+                "task_uid": taskUID, "name": object(["type": "string", "minLength": 1, "maxLength": 200]),
+                "context_uid": text, "context_path": text, "uids": stringList,
+                "created": bounded("number", 0, 1e11), "min_seconds": bounded("integer", 0, 3600),
+                "max_seconds": bounded("integer", 0, 604_800), "priority": bounded("integer", -1_000_000, 1_000_000),
+                "retries": bounded("integer", 0, 1000), "unique": boolean, "chunk_size": bounded("integer", 0, 1_000_000),
+                "username": string, "delay": bounded("number", 0, 31_536_000),
             ], required: ["name", "context_uid", "context_path"]),
             "TaskSummary": schema([
                 "count": integer, "items": array(object(["oneOf": .array([ref("TaskShort"), ref("TaskComplete")])])),

@@ -261,4 +261,66 @@ struct ObservabilityTests {
             }
         }
     }
+
+    /// Runs the built `limsqueue` with exactly these arguments; standard output and standard error apart.
+    static func run(_ arguments: [String]) throws -> (status: Int32, stdout: String, stderr: String) {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: LimsProcess.binary)
+        process.arguments = arguments
+        var environment = ProcessInfo.processInfo.environment
+        environment["LIMSQUEUE_AUTH_KEY"] = nil
+        environment["LIMSQUEUE_DATABASE_URL"] = nil
+        process.environment = environment
+        let out = Pipe(), err = Pipe()
+        process.standardOutput = out
+        process.standardError = err
+        try process.run()
+        let errData = err.fileHandleForReading.readDataToEndOfFile()
+        let outData = out.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return (process.terminationStatus, String(decoding: outData, as: UTF8.self), String(decoding: errData, as: UTF8.self))
+    }
+
+    @Test("at trace level the auth key stored by the first start (an SQL bind) is redacted from the logs; --log-format json writes JSON lines")
+    func cliLogsRedactSecrets() async throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        let first = try Self.run(["key", "--data-dir", directory.path, "--log-level", "trace"])
+        let key = first.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        #expect(first.status == 0 && key.count == 44)
+        #expect(first.stderr.contains("queue_settings"), "SQL is logged at trace level")
+        #expect(!first.stderr.contains(key), "the auth key appears in the logs")
+        #expect(first.stderr.contains("binds=[redacted]"))
+
+        let json = try Self.run(["status", "--data-dir", directory.path, "--log-level", "debug", "--log-format", "json"])
+        #expect(json.status == 0)
+        let lines = json.stderr.split(separator: "\n").filter { !$0.isEmpty }
+        #expect(!lines.isEmpty)
+        for line in lines {
+            let object = try #require(try? JSONValue.parse(String(line)).objectValue, "not a JSON line: \(line)")
+            #expect(object["level"]?.stringValue != nil && object["message"]?.stringValue != nil && object["time"] != nil)
+        }
+        let refused = try Self.run(["status", "--data-dir", directory.path, "--log-format", "xml"])
+        #expect(refused.status != 0 && refused.stderr.contains("--log-format"))
+    }
+
+    @Test("a JSON log line carries the task uid and name as fields; sensitive metadata is redacted")
+    func jsonLogLines() throws {
+        var handler = JSONLogHandler(label: "limsqueue.serve")
+        handler[metadataKey: "lims.task.uid"] = "0123456789abcdef0123456789abcdef"
+        let line = handler.render(level: .warning, message: "task failed", metadata: ["lims.task.name": "noop"], source: "Consumer",
+                                  now: Date(timeIntervalSince1970: 0))
+        let object = try #require(try JSONValue.parse(line).objectValue)
+        #expect(object["lims.task.uid"] == "0123456789abcdef0123456789abcdef")
+        #expect(object["lims.task.name"] == "noop" && object["level"] == "warning" && object["message"] == "task failed")
+        #expect(object["time"] == "1970-01-01T00:00:00.000Z" && object["label"] == "limsqueue.serve")
+
+        let box = CapturingLogHandlerBox()
+        var redacting = RedactingLogHandler(base: CapturingLogHandler(box: box, label: "x"))
+        redacting[metadataKey: "session_cookie"] = "abc-cookie-value"
+        redacting.log(level: .info, message: "m", metadata: ["binds": ["hunter2"], "password": "hunter3", "lims.task.uid": "u1"],
+                      source: "s", file: #file, function: #function, line: #line)
+        #expect(!box.text.contains("hunter2") && !box.text.contains("hunter3") && !box.text.contains("abc-cookie-value"))
+        #expect(box.text.contains("lims.task.uid=u1"))
+    }
 }
