@@ -267,7 +267,7 @@ public enum OpenAPIDocument {
                 "lims_logout_\(method)\(suffix)", "Clears the session cookie.", tags: ["lims"], security: nil,
                 ok: response("Logged out.", ref("Success")), errors: method == "post" ? [400, 413] : []))
         }
-        let limsErrors = [400, 401, 413, 429]
+        let limsErrors = [400, 401, 403, 413, 429]
         let sampleBody = schema([
             "portal_type": object(["type": "string", "enum": ["AnalysisRequest"]]),
             "Client": string, "Contact": string, "SampleType": string, "Analyses": stringOrList,
