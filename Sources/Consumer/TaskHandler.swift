@@ -46,9 +46,12 @@ public struct HandlerRegistry: Sendable {
         handlers[handler.name] = handler
     }
 
-    /// The handler for a task name, or nil.
+    /// The handler for a task name, or nil. A `task_action_<transition>` without a handler of its own goes to
+    /// `task_generic_action` when that is registered (senaite.queue `add_task`'s fallback, reference 1.12).
     public func handler(for name: String) -> (any TaskHandler)? {
-        handlers[name]
+        if let handler = handlers[name] { return handler }
+        if name.hasPrefix("task_action_"), name.count > "task_action_".count { return handlers["task_generic_action"] }
+        return nil
     }
 
     /// Registered task names, sorted.

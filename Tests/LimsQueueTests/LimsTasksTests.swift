@@ -123,6 +123,27 @@ struct LimsTasksTests {
         await lab.environment.close()
     }
 
+    @Test("task_action_<transition> without a handler of its own runs as task_generic_action (receive a sample; API.rst 3)")
+    func genericFallback() async throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        let lab = try await makeLab(directory, assign: false)
+        let uids = self.uids, now = self.now
+        let sample = try await lab.environment.lab.perform { state -> Sample in
+            let client = state.clients.values.first!, contact = state.contacts.values.first!
+            return try state.createSample(clientUID: client.uid, contactUID: contact.uid, sampleTypeUID: state.sampleTypes.values.first!.uid,
+                                          serviceUIDs: [state.analysisServices.values.first!.uid], uids: uids, now: now)
+        }
+        let registry = HandlerRegistry(LimsTaskKinds.handlers(repository: lab.environment.lab, queue: nil))
+        let handler = try #require(registry.handler(for: "task_action_receive"))
+        #expect(handler.name == "task_generic_action")
+        #expect(registry.handler(for: "task_action_") == nil && registry.handler(for: "task_unknown") == nil)
+        let task = QueueTask(name: "task_action_receive", contextUID: sample.uid, contextPath: sample.path, created: now, username: "labman")
+        try await handler.process(task, context: try context())
+        #expect(try await lab.environment.lab.load().samples[sample.uid]?.reviewState == "sample_received")
+        await lab.environment.close()
+    }
+
     @Test("assign analyses: slots normalised and sorted, bad and repeated uids dropped, chunked with slots continued")
     func assignAnalyses() async throws {
         let directory = try TemporaryDirectory()
