@@ -134,20 +134,10 @@ public struct LimsAPIController: Sendable {
         return QueueAPIError(status, (field.map { "Field '\($0)': " } ?? "") + error.message + guardText)
     }
 
-    /// Runs a unit of work on the repository, mapping a conflict that outlived the retries to 409.
+    /// Runs a unit of work on the repository, mapping a conflict that outlived the retries to 409
+    /// (``LabActions``' rule).
     func perform<T: Sendable>(_ body: @Sendable (inout LabState) async throws -> T) async throws -> T {
-        do {
-            return try await repository.perform(body)
-        } catch let error as LabRepositoryError {
-            throw QueueAPIError(.conflict, error.description)
-        } catch let error as LabError {
-            throw Self.apiError(error, field: nil)
-        }
-    }
-
-    /// The transition context of `user`, acting from `worksheetUID`.
-    func transitionContext(_ user: User, worksheetUID: String? = nil, queuedUIDs: Set<String> = []) -> TransitionContext {
-        TransitionContext(user: user, worksheetUID: worksheetUID, queuedUIDs: queuedUIDs, uids: uids)
+        try await actions.perform(body)
     }
 
     /// A listing-shaped answer with one or more items (senaite.jsonapi answers single objects as listings).
