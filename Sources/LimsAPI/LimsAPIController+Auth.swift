@@ -27,27 +27,38 @@ extension LimsAPIController {
         guard let user = Self.checkPassword(username: username, password: password, in: state) else {
             throw QueueAPIError(.unauthorized, "Login failed: wrong user name or password")
         }
-        let now = clock.now()
-        let expiry = now + Self.sessionLifetime
-        let token = try QueueAuthToken(key: await authKey()).make(userID: user.userid, now: now, lifetime: Self.sessionLifetime)
+        let expiry = clock.now() + Self.sessionLifetime
+        let cookie = try await sessionCookie(userID: user.userid)
         var response = LimsResponse.make([
             "success": .bool(true), "userid": .string(user.userid), "fullname": .string(user.fullname),
             "roles": .array(user.roles.sorted().map { .string($0.rawValue) }), "expires": .number(expiry),
         ])
-        response.setCookie(Cookie(name: Self.cookieName, value: token, maxAge: Int(Self.sessionLifetime), path: "/",
-                                  httpOnly: true, sameSite: .lax))
+        response.setCookie(cookie)
         return response
+    }
+
+    /// The `__ac` session cookie for `userID`: a Fernet token (queue auth key) valid ``sessionLifetime`` seconds,
+    /// HTTP-only, SameSite=Lax, path `/`. Shared by the JSON API's `login` and the web pages' login form.
+    /// - Throws: when the auth key is not a valid Fernet key.
+    public func sessionCookie(userID: String) async throws -> Cookie {
+        let token = try QueueAuthToken(key: await authKey()).make(userID: userID, now: clock.now(), lifetime: Self.sessionLifetime)
+        return Cookie(name: Self.cookieName, value: token, maxAge: Int(Self.sessionLifetime), path: "/", httpOnly: true, sameSite: .lax)
+    }
+
+    /// A cookie that clears the session (empty `__ac`, max-age 0).
+    public static var expiredSessionCookie: Cookie {
+        Cookie(name: cookieName, value: "", maxAge: 0, path: "/", httpOnly: true, sameSite: .lax)
     }
 
     /// `POST|GET logout`: clears the session cookie. Answers `{success: true}`.
     @Sendable func logout(_ request: Request, context: QueueRequestContext) async throws -> Response {
         var response = LimsResponse.make(["success": .bool(true)])
-        response.setCookie(Cookie(name: Self.cookieName, value: "", maxAge: 0, path: "/", httpOnly: true, sameSite: .lax))
+        response.setCookie(Self.expiredSessionCookie)
         return response
     }
 
     /// The user whose bcrypt hash matches `password`, nil otherwise (also for unknown users and empty hashes).
-    static func checkPassword(username: String, password: String, in state: LabState) -> User? {
+    public static func checkPassword(username: String, password: String, in state: LabState) -> User? {
         guard let user = state.user(named: username), !user.passwordHash.isEmpty,
               Bcrypt.verify(password, hash: user.passwordHash)
         else { return nil }
@@ -57,7 +68,7 @@ extension LimsAPIController {
     /// The user id a request authenticates as: HTTP Basic when an `Authorization: Basic` header is present
     /// (a wrong one is refused even with a valid cookie), else the `__ac` session cookie.
     /// - Throws: 401 when neither authenticates.
-    func authenticate(_ request: Request) async throws -> String {
+    public func authenticate(_ request: Request) async throws -> String {
         if let authorization = request.headers[.authorization], authorization.hasPrefix("Basic ") {
             guard let data = Data(base64Encoded: String(authorization.dropFirst(6)).trimmingCharacters(in: .whitespaces)),
                   let text = String(data: data, encoding: .utf8), let colon = text.firstIndex(of: ":")
