@@ -81,123 +81,72 @@ extension LimsAPIController {
         case .null?: result = nil
         default: throw QueueAPIError(.badRequest, "Field 'Result' must be a string, a number or null")
         }
-        let userID = context.userID, controller = self
-        let (analysis, state) = try await perform { state -> (any AnalysisRecord, LabState) in
-            let user = try Self.user(userID, in: state)
-            guard state.object(uid) != nil, Self.isVisible(uid, to: user, in: state) else {
-                throw QueueAPIError(.notFound, "Field 'uid': no object with uid '\(uid)'")
-            }
-            guard state.analysisRecord(uid) != nil else {
-                throw QueueAPIError(.badRequest, "Field 'uid': '\(uid)' is not an analysis; only results can be updated")
-            }
-            do {
-                try state.setResult(result, on: uid, context: controller.transitionContext(user))
-            } catch let error as LabError {
-                throw Self.apiError(error, field: "Result")
-            }
-            return (state.analysisRecord(uid)!, state)
-        }
+        let state = try await actions.setResult(userID: context.userID, uid: uid, result: result)
+        let analysis = state.analysisRecord(uid)!
         let base = Self.apiURL(request)
         return Self.items([Self.fullItem(analysis, state: state, baseURL: base)], url: base + "/" + uid)
     }
 
     /// `POST workflow_action` {action, uids, context_uid?}: runs `action` on every uid in one unit of work
-    /// (atomic, conflict-retried). `assign`/`unassign` act from the worksheet `context_uid` (assign adds the
-    /// analysis to the worksheet layout). Answers `{success, action, items: [{uid, success, message, guard}]}`;
-    /// `success` is true when every item succeeded; refused items name their guard.
+    /// (atomic, conflict-retried) through ``LabActions/workflowAction(userID:action:uids:contextUID:)``.
+    /// `assign`/`unassign` act from the worksheet `context_uid`. Answers `{success, action, items: [{uid, success,
+    /// message, guard, review_state}]}`; `success` is true when every item succeeded; refused items name their guard.
+    /// Worksheet actions queued while the queue is ready answer at once `{success, queued: true, task_uid, uids,
+    /// message}`; the same action still queued for the worksheet answers 409 with the queued `task_uid`.
     @Sendable func workflowAction(_ request: Request, context: QueueRequestContext) async throws -> Response {
         let payload = try await LimsPayload.read(request, context: context)
         let action = try payload.requiredString("action")
         let targets = try payload.requiredStringList("uids")
         let worksheetUID = try payload.string("context_uid")
-        let now = clock.now(), userID = context.userID, controller = self
-        if let queue, let worksheetUID, Self.queuedWorksheetActions.contains(action), try await queue.settings().chunkSize > 0 {
-            return try await enqueueWorksheetAction(action, uids: targets, worksheetUID: worksheetUID, queue: queue,
-                                                    request: request, context: context)
+        let url = JSONValue.string(Self.apiURL(request) + "/workflow_action")
+        let outcome: ActionOutcome
+        do {
+            outcome = try await actions.workflowAction(userID: context.userID, action: action, uids: targets, contextUID: worksheetUID)
+        } catch let queued as AlreadyQueuedError {
+            return LimsResponse.make(status: .conflict, [
+                "success": .bool(false), "status": .int(409), "task_uid": .string(queued.taskUID),
+                "message": .string("Conflict - \(action) is already queued for this worksheet (task \(queued.taskUID))"), "url": url,
+            ])
         }
-        // Objects in queued tasks are guarded (reference 1.11): no transition on their samples and worksheets.
-        let queuedUIDs = try await queue?.objectUIDs(status: [.queued]) ?? []
-        let items = try await perform { state -> [JSONValue] in
-            let user = try Self.user(userID, in: state)
-            if let worksheetUID {
-                guard state.worksheets[worksheetUID] != nil, Self.isVisible(worksheetUID, to: user, in: state) else {
-                    throw QueueAPIError(.badRequest, "Field 'context_uid': no worksheet with uid '\(worksheetUID)'")
-                }
-            }
-            let transitionContext = controller.transitionContext(user, worksheetUID: worksheetUID, queuedUIDs: queuedUIDs)
-            var items: [JSONValue] = []
-            for uid in targets {
-                var refusal: (guardID: String, reason: String)?
-                if state.object(uid) == nil || !Self.isVisible(uid, to: user, in: state) {
-                    refusal = (GuardID.exists, "No object with uid \(uid)")
-                } else if action == "assign", let worksheetUID {
-                    do {
-                        try state.addAnalysis(uid, to: worksheetUID, context: transitionContext, now: now)
-                    } catch let error as LabError {
-                        refusal = (error.guardID ?? error.code.rawValue, error.message)
-                    }
-                } else if action == "unassign" {
-                    if case .refused(let guardID, let reason) = state.removeAnalysis(uid, context: transitionContext, now: now) {
-                        refusal = (guardID, reason)
-                    }
-                } else if case .refused(let guardID, let reason) = WorkflowEngine.doTransition(
-                    action, on: uid, context: transitionContext, state: &state, now: now) {
-                    refusal = (guardID, reason)
-                }
-                items.append(.object([
-                    "uid": .string(uid),
-                    "success": .bool(refusal == nil),
-                    "message": .string(refusal?.reason ?? "\(action): done"),
-                    "guard": refusal.map { .string($0.guardID) } ?? .null,
-                    "review_state": state.object(uid)?.workflowState.map(JSONValue.string) ?? .null,
-                ]))
-            }
-            return items
+        if let task = outcome.queuedTask {
+            return LimsResponse.make([
+                "success": .bool(true), "queued": .bool(true), "action": .string(action), "task_uid": .string(task.taskUID),
+                "uids": .array(task.uids.map(JSONValue.string)),
+                "message": .string("\(task.uids.count) analyses are being processed in background"), "url": url,
+            ])
         }
-        let allDone = items.allSatisfy { $0.objectValue?["success"] == .bool(true) }
         return LimsResponse.make([
-            "success": .bool(allDone), "action": .string(action), "items": .array(items),
-            "url": .string(Self.apiURL(request) + "/workflow_action"),
+            "success": .bool(outcome.success), "action": .string(action), "items": .array(outcome.items.map(Self.itemJSON)), "url": url,
         ])
     }
 
-    /// Worksheet actions that go through the queue when it is ready (senaite.queue's worksheet action adapters,
-    /// reference 1.12).
-    static let queuedWorksheetActions: Set<String> = ["submit", "verify", "retract", "reject", "unassign"]
+    /// `POST contact/link_user` {contact_uid, username, password?}: links a client contact to a login (created with
+    /// role Client when `username` is new; `password` then required), then re-indexes the client's subtree: queued
+    /// as `task_reindex_object_security` while the queue is ready (`task_uid` in the answer), else at once
+    /// (`reindexed`). Lab managers only.
+    @Sendable func linkUser(_ request: Request, context: QueueRequestContext) async throws -> Response {
+        let payload = try await LimsPayload.read(request, context: context)
+        let contactUID = try payload.requiredString("contact_uid")
+        let username = try payload.requiredString("username")
+        let password = try payload.string("password")
+        let outcome = try await actions.linkUser(userID: context.userID, contactUID: contactUID, username: username, password: password)
+        var body: [String: JSONValue] = [
+            "success": .bool(true), "username": .string(outcome.userid), "created": .bool(outcome.created),
+            "queued": .bool(outcome.queuedTask != nil), "reindexed": .int(outcome.reindexed),
+            "url": .string(Self.apiURL(request) + "/contact/link_user"),
+        ]
+        if let task = outcome.queuedTask { body["task_uid"] = .string(task.taskUID) }
+        return LimsResponse.make(body)
+    }
 
-    /// Queues `task_action_<action>` for `uids` on a worksheet in the same transaction as the request, and answers
-    /// at once with the task's uid. A second identical action while the first is still queued is answered 409 with
-    /// the queued task's uid (never silently dropped; reference 4).
-    func enqueueWorksheetAction(_ action: String, uids targets: [String], worksheetUID: String, queue: any QueueStore,
-                                request: Request, context: QueueRequestContext) async throws -> Response {
-        let settings = try await queue.settings()
-        let name = "task_action_\(action)"
-        if let queued = try await queue.tasks(for: worksheetUID, name: name).first(where: { $0.status == .queued && $0.contextUID == worksheetUID }) {
-            var body: [String: JSONValue] = [
-                "success": .bool(false), "status": .int(409), "task_uid": .string(queued.taskUID),
-                "message": .string("Conflict - \(action) is already queued for this worksheet (task \(queued.taskUID))"),
-            ]
-            body["url"] = .string(Self.apiURL(request) + "/workflow_action")
-            return LimsResponse.make(status: .conflict, body)
-        }
-        let now = clock.now(), userID = context.userID
-        let task = try await repository.perform(enqueuing: { state -> (QueueTask, [QueueTask]) in
-            let user = try Self.user(userID, in: state)
-            guard let worksheet = state.worksheets[worksheetUID], Self.isVisible(worksheetUID, to: user, in: state) else {
-                throw QueueAPIError(.badRequest, "Field 'context_uid': no worksheet with uid '\(worksheetUID)'")
-            }
-            var seen: Set<String> = []
-            let uids = targets.filter { seen.insert($0).inserted }
-            let task = QueueTask(name: name, contextUID: worksheet.uid, contextPath: worksheet.path, uids: uids, created: now,
-                                 minSeconds: settings.minSeconds, maxSeconds: settings.maxSeconds, retries: settings.maxRetries,
-                                 unique: true, chunkSize: settings.chunkSize, username: user.userid, action: action)
-            return (task, [task])
-        })
+    /// `GET queue_status` → `{status: ready|resuming|disabled, queued: <objects in queued or running tasks>}`
+    /// (senaite.queue `get_queue_status`, reference 0).
+    @Sendable func queueStatus(_ request: Request, context: QueueRequestContext) async throws -> Response {
+        let status = try await actions.queueStatus()
+        let queued = status.isEnabled ? try await actions.queuedObjectUIDs().count : 0
         return LimsResponse.make([
-            "success": .bool(true), "queued": .bool(true), "action": .string(action), "task_uid": .string(task.taskUID),
-            "uids": .array(task.uids.map(JSONValue.string)),
-            "message": .string("\(task.uids.count) analyses are being processed in background"),
-            "url": .string(Self.apiURL(request) + "/workflow_action"),
+            "success": .bool(true), "status": .string(status.rawValue), "queued": .int(queued),
+            "url": .string(Self.apiURL(request) + "/queue_status"),
         ])
     }
 }

@@ -19,7 +19,8 @@ import QueueServer
 /// - `POST update` {uid, Result} (also `update/<uid>`).
 /// - `POST workflow_action` {action, uids, context_uid?} → `{success, items: [{uid, success, message, guard}]}`.
 /// - `POST worksheet/create` {analyst, template?, instrument?}, `worksheet/add_analyses` {worksheet_uid, uids,
-///   slots?}, `worksheet/apply_template` {worksheet_uid, template_uid}.
+///   slots?}, `worksheet/apply_template` {worksheet_uid, template_uid} (routine parts queued while the queue is ready).
+/// - `POST contact/link_user` {contact_uid, username, password?}; `GET queue_status`.
 ///
 /// Every route but `login`/`logout` needs a session cookie or HTTP Basic credentials (401 otherwise).
 /// The catch-all `<portal_type>`/`<uid>` route is a path capture, which Hummingbird's trie ranks below the
@@ -38,9 +39,9 @@ public struct LimsAPIController: Sendable {
     static let defaultLimit = 50
 
     let repository: any LabRepository
-
+    /// The user actions (shared with the web pages).
+    let actions: LabActions
     /// The queue worksheet actions go to (nil: synchronous).
-
     let queue: (any QueueStore)?
     let authKey: @Sendable () async -> String
     let clock: any WallClock
@@ -60,6 +61,7 @@ public struct LimsAPIController: Sendable {
         self.authKey = authKey
         self.clock = clock
         self.uids = uids
+        self.actions = LabActions(repository: repository, queue: queue, clock: clock, uids: uids)
     }
 
     /// Mounts the routes on `router` under both API prefixes.
@@ -78,6 +80,8 @@ public struct LimsAPIController: Sendable {
             secured.post("worksheet/create", use: createWorksheet)
             secured.post("worksheet/add_analyses", use: addAnalyses)
             secured.post("worksheet/apply_template", use: applyTemplate)
+            secured.post("contact/link_user", use: linkUser)
+            secured.get("queue_status", use: queueStatus)
             secured.get(":name", use: getByName)
         }
     }

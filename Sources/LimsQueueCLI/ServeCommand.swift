@@ -60,13 +60,11 @@ struct ServerCommand: AsyncParsableCommand {
 /// Wiring shared by `serve`, `server` and the benchmarks.
 enum QueueNode {
     /// Handlers every consumer of this build knows: `noop` and `sleep`, and with a lab the LIMS task kinds
-    /// (generic workflow actions, analysis assignment, security re-index).
-    static func handlers(lab: (any LabRepository)? = nil) -> HandlerRegistry {
+    /// (``LimsTaskKinds``: workflow actions, analysis assignment, security re-index) honouring `queue`'s chunk size.
+    static func handlers(lab: (any LabRepository)? = nil, queue: (any QueueStore)? = nil) -> HandlerRegistry {
         var registry = HandlerRegistry([NoopHandler(), SleepHandler()])
         if let lab {
-            for name in GenericActionHandler.names { registry.register(GenericActionHandler(name: name, repository: lab)) }
-            registry.register(AssignAnalysesHandler(repository: lab))
-            registry.register(ReindexSecurityHandler(repository: lab))
+            for handler in LimsTaskKinds.handlers(repository: lab, queue: queue) { registry.register(handler) }
         }
         return registry
     }
@@ -89,7 +87,7 @@ enum QueueNode {
         let ready = ReadySignal()
         // In-process consumers reach the server on the address it listens on (loopback for a wildcard address).
         let connectHost = ["0.0.0.0", "::", ""].contains(listen.host) ? "127.0.0.1" : listen.host
-        let pool = ConsumerPool(count: consumers, key: key, ready: ready, handlers: handlers(lab: environment.lab), logger: logger,
+        let pool = ConsumerPool(count: consumers, key: key, ready: ready, handlers: handlers(lab: environment.lab, queue: environment.store), logger: logger,
                                 host: connectHost, onStart: onStart)
         let lims = LimsAPIController(repository: environment.lab, authKey: { key }, clock: clock, queue: environment.store)
         let app = QueueServerApp.build(

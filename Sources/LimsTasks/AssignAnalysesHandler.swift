@@ -17,10 +17,17 @@ public struct AssignAnalysesHandler: TaskHandler {
     public var name: String { "task_assign_analyses" }
     let repository: any LabRepository
     let clock: any WallClock
+    let chunkSetting: ChunkSizeSetting
 
-    public init(repository: any LabRepository, clock: any WallClock = SystemWallClock()) {
+    /// - Parameters:
+    ///   - repository: the lab.
+    ///   - clock: wall clock for assignment times.
+    ///   - chunkSetting: the queue's chunk size setting (a lower setting, or 0, takes effect on queued work).
+    ///     Default: the task's own chunk size only.
+    public init(repository: any LabRepository, clock: any WallClock = SystemWallClock(), chunkSetting: ChunkSizeSetting = .taskOnly) {
         self.repository = repository
         self.clock = clock
+        self.chunkSetting = chunkSetting
     }
 
     /// The task's (uid, slot) pairs after senaite.queue's normalisation: slots read as Int or nil, padded,
@@ -47,6 +54,7 @@ public struct AssignAnalysesHandler: TaskHandler {
 
     public func process(_ task: QueueTask, context: TaskContext) async throws {
         let now = clock.now()
+        let chunkSize = try await chunkSetting.chunkSize(for: task)
         let assigned = try await repository.perform(enqueuing: { state -> (Int, [QueueTask]) in
             guard let user = state.user(named: task.username) else {
                 throw TaskProcessingError("Task \(task.shortUID): user \(task.username) does not exist")
@@ -54,7 +62,7 @@ public struct AssignAnalysesHandler: TaskHandler {
             guard let worksheet = state.worksheets[task.contextUID] else { return (0, []) } // deleted: nothing to do
             let onWorksheet = Set(worksheet.layout.map(\.analysisUID))
             let pending = Self.pairs(of: task).filter { state.analysisRecord($0.uid) != nil && !onWorksheet.contains($0.uid) }
-            let (chunk, rest) = taskChunks(pending, size: task.chunkSize)
+            let (chunk, rest) = taskChunks(pending, size: chunkSize)
             let transitionContext = TransitionContext(user: user, worksheetUID: worksheet.uid, insideQueuedTask: true,
                                                       uids: RandomUIDGenerator())
             var done = 0

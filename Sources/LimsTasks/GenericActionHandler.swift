@@ -23,15 +23,20 @@ public struct GenericActionHandler: TaskHandler {
     public let name: String
     let repository: any LabRepository
     let clock: any WallClock
+    let chunkSetting: ChunkSizeSetting
 
     /// - Parameters:
     ///   - name: one of ``names``.
     ///   - repository: the lab.
     ///   - clock: wall clock for transition times.
-    public init(name: String, repository: any LabRepository, clock: any WallClock = SystemWallClock()) {
+    ///   - chunkSetting: the queue's chunk size setting (a lower setting, or 0, takes effect on queued work).
+    ///     Default: the task's own chunk size only.
+    public init(name: String, repository: any LabRepository, clock: any WallClock = SystemWallClock(),
+                chunkSetting: ChunkSizeSetting = .taskOnly) {
         self.name = name
         self.repository = repository
         self.clock = clock
+        self.chunkSetting = chunkSetting
     }
 
     /// The transition a task asks for.
@@ -45,12 +50,13 @@ public struct GenericActionHandler: TaskHandler {
     public func process(_ task: QueueTask, context: TaskContext) async throws {
         let action = try Self.action(of: task)
         let now = clock.now()
+        let chunkSize = try await chunkSetting.chunkSize(for: task)
         let processed = try await repository.perform(enqueuing: { state -> (Int, [QueueTask]) in
             guard let user = state.user(named: task.username) else {
                 throw TaskProcessingError("Task \(task.shortUID): user \(task.username) does not exist")
             }
             let targets = task.uids.isEmpty ? [task.contextUID] : task.uids
-            let (chunk, rest) = taskChunks(targets, size: task.chunkSize)
+            let (chunk, rest) = taskChunks(targets, size: chunkSize)
             let worksheetUID = state.worksheets[task.contextUID] != nil ? task.contextUID : nil
             let transitionContext = TransitionContext(user: user, worksheetUID: worksheetUID, insideQueuedTask: true,
                                                       uids: RandomUIDGenerator())

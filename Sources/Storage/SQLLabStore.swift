@@ -113,13 +113,25 @@ public final class SQLLabStore: Sendable {
 
     /// A unit of work whose `body` also returns tasks to enqueue; they are inserted in the same transaction as
     /// the lab's changes (rules of queue_server `add`), and the queue's long-polls are woken after the commit.
-    /// - Throws: ``ConflictError`` after the last retry; `body`'s and the database's errors.
+    /// - Throws: ``ConflictError`` after the last retry; ``LabRepositoryError`` `alreadyQueued` (nothing written)
+    ///   when a `unique` task meets a queued task of the same name and context; `body`'s and the database's errors.
     public func perform<T: Sendable>(
         maxRetries: Int = 3, enqueuing body: @Sendable (inout LabState) async throws -> (T, [QueueTask])
     ) async throws -> T {
         let topPriority = try await queue.settings().topPriorityTasks
         let (result, tasks) = try await performCore(maxRetries: maxRetries, body) { sql, _, output in
-            _ = try await SQLQueueStore.insert(output.1, topPriority: topPriority, on: sql)
+            let outcomes = try await SQLQueueStore.insert(output.1, topPriority: topPriority, on: sql)
+            // A unique task that meets a queued twin aborts the whole unit of work (reference 4: never silently
+            // dropped). The check runs inside the write transaction, so two racing identical actions cannot
+            // both pass it.
+            for (task, outcome) in zip(output.1, outcomes) where outcome == .notUnique {
+                let twin = try await sql.raw("""
+                    SELECT task_uid FROM queue_tasks
+                    WHERE context_uid = \(bind: task.contextUID) AND name = \(bind: task.name) AND status = 'queued'
+                    LIMIT 1
+                    """).first()?.decode(column: "task_uid", as: String.self)
+                throw LabRepositoryError(.alreadyQueued, uids: [twin ?? ""].filter { !$0.isEmpty })
+            }
         }
         if !tasks.isEmpty { queue.notifyChange() }
         return result

@@ -24,7 +24,8 @@ public protocol LabRepository: Sendable {
 
     /// A unit of work that also enqueues tasks: the lab's changes and the tasks `body` returns are written in one
     /// transaction (both or neither), so a task never refers to work that was not saved, and no saved action
-    /// lacks its task. Conflicts are retried like ``perform(_:)``.
+    /// lacks its task. Conflicts are retried like ``perform(_:)``. A `unique` task that meets a queued task of
+    /// the same name and context aborts the unit of work with ``LabRepositoryError`` `alreadyQueued`.
     /// - Returns: `body`'s first result.
     func perform<T: Sendable>(enqueuing body: @Sendable (inout LabState) async throws -> (T, [QueueTask])) async throws -> T
 }
@@ -35,6 +36,9 @@ public struct LabRepositoryError: Error, Equatable, Sendable, CustomStringConver
     public enum Code: String, Sendable, Equatable {
         /// Concurrent units of work kept changing the same objects; every retry conflicted.
         case conflict
+        /// A `unique` task met a queued task of the same name and context; nothing was written. `uids` holds
+        /// the queued task's uid. Source: reference 4 (a repeated action is never silently dropped).
+        case alreadyQueued
     }
 
     /// What went wrong.
@@ -54,6 +58,7 @@ public struct LabRepositoryError: Error, Equatable, Sendable, CustomStringConver
     public var description: String {
         switch code {
         case .conflict: "Concurrent changes to \(uids.joined(separator: ", ")); please try again"
+        case .alreadyQueued: "The same action is already queued (task \(uids.joined(separator: ", ")))"
         }
     }
 }

@@ -1,0 +1,112 @@
+import Foundation
+import LIMSCore
+import QueueCore
+import QueueServer
+
+/// Workflow actions and result entry.
+///
+/// Source: senaite.app.listing `workflow_action`, senaite.queue's worksheet action adapters (reference 1.12) and
+/// senaite.jsonapi `update`.
+extension LabActions {
+    /// Worksheet actions that go through the queue when it is ready (senaite.queue's worksheet action adapters,
+    /// reference 1.12).
+    public static let queuedWorksheetActions: Set<String> = ["submit", "verify", "retract", "reject", "unassign"]
+
+    /// Runs `action` on every uid, acting from the worksheet `contextUID` when given (`assign` adds the analysis
+    /// to its layout, `unassign` removes it).
+    ///
+    /// With a worksheet context, one of ``queuedWorksheetActions`` and the queue ready, the action becomes one
+    /// `task_action_<action>` (unique) written in the same transaction, and the outcome carries the task and no
+    /// items. Otherwise every uid is tried in one unit of work (atomic, conflict-retried) and refusals name their
+    /// guard; objects of queued tasks are guarded (reference 1.11).
+    /// - Throws: ``QueueServer/QueueAPIError`` 400 naming `context_uid` for an unknown worksheet;
+    ///   ``AlreadyQueuedError`` when the same action is still queued for the worksheet (reference 4).
+    public func workflowAction(userID: String?, action: String, uids targets: [String], contextUID: String?) async throws -> ActionOutcome {
+        if let contextUID, Self.queuedWorksheetActions.contains(action), let settings = try await readySettings() {
+            return try await enqueueWorksheetAction(action, uids: targets, worksheetUID: contextUID, settings: settings, userID: userID)
+        }
+        let now = clock.now(), uids = self.uids
+        let guarded = try await guardedUIDs()
+        let (items, state) = try await perform { state -> ([ActionItem], LabState) in
+            let user = try LimsAPIController.user(userID, in: state)
+            if let contextUID {
+                guard state.worksheets[contextUID] != nil, LimsAPIController.isVisible(contextUID, to: user, in: state) else {
+                    throw QueueAPIError(.badRequest, "Field 'context_uid': no worksheet with uid '\(contextUID)'")
+                }
+            }
+            let context = TransitionContext(user: user, worksheetUID: contextUID, queuedUIDs: guarded, uids: uids)
+            var items: [ActionItem] = []
+            for uid in targets {
+                var refusal: (guardID: String, reason: String)?
+                if state.object(uid) == nil || !LimsAPIController.isVisible(uid, to: user, in: state) {
+                    refusal = (GuardID.exists, "No object with uid \(uid)")
+                } else if action == "assign", let contextUID {
+                    do {
+                        try state.addAnalysis(uid, to: contextUID, context: context, now: now)
+                    } catch let error as LabError {
+                        refusal = (error.guardID ?? error.code.rawValue, error.message)
+                    }
+                } else if action == "unassign" {
+                    if case .refused(let guardID, let reason) = state.removeAnalysis(uid, context: context, now: now) {
+                        refusal = (guardID, reason)
+                    }
+                } else if case .refused(let guardID, let reason) = WorkflowEngine.doTransition(
+                    action, on: uid, context: context, state: &state, now: now) {
+                    refusal = (guardID, reason)
+                }
+                items.append(ActionItem(uid: uid, success: refusal == nil, message: refusal?.reason ?? "\(action): done",
+                                        guardID: refusal?.guardID, reviewState: state.object(uid)?.workflowState))
+            }
+            return (items, state)
+        }
+        return ActionOutcome(items: items, queuedTask: nil, state: state)
+    }
+
+    /// Queues `task_action_<action>` for `uids` on a worksheet in the same transaction as the request.
+    func enqueueWorksheetAction(_ action: String, uids targets: [String], worksheetUID: String, settings: QueueSettings,
+                                userID: String?) async throws -> ActionOutcome {
+        let now = clock.now()
+        let (task, state) = try await performEnqueuing(action: action, contextUID: worksheetUID) {
+            state -> ((QueueTask, LabState), [QueueTask]) in
+            let user = try LimsAPIController.user(userID, in: state)
+            guard let worksheet = state.worksheets[worksheetUID], LimsAPIController.isVisible(worksheetUID, to: user, in: state) else {
+                throw QueueAPIError(.badRequest, "Field 'context_uid': no worksheet with uid '\(worksheetUID)'")
+            }
+            var seen: Set<String> = []
+            let uids = targets.filter { seen.insert($0).inserted }
+            guard !uids.isEmpty else { throw QueueAPIError(.badRequest, "Field 'uids' must name at least one object") }
+            let task = Self.task("task_action_\(action)", on: worksheet, uids: uids, settings: settings, username: user.userid,
+                                 now: now, unique: true, action: action)
+            return ((task, state), [task])
+        }
+        return ActionOutcome(items: [], queuedTask: task, state: state)
+    }
+
+    /// Sets (or clears with nil) an analysis result, as `userID`.
+    /// - Throws: ``QueueServer/QueueAPIError`` 404 naming `uid` for an unknown or invisible object, 400 when it is
+    ///   not an analysis, 403 without Edit Results, 409 once submitted or while queued.
+    /// - Returns: the lab after the change.
+    @discardableResult
+    public func setResult(userID: String?, uid: String, result: String?) async throws -> LabState {
+        let uids = self.uids
+        let guarded = try await guardedUIDs()
+        return try await perform { state -> LabState in
+            let user = try LimsAPIController.user(userID, in: state)
+            guard state.object(uid) != nil, LimsAPIController.isVisible(uid, to: user, in: state) else {
+                throw QueueAPIError(.notFound, "Field 'uid': no object with uid '\(uid)'")
+            }
+            guard state.analysisRecord(uid) != nil else {
+                throw QueueAPIError(.badRequest, "Field 'uid': '\(uid)' is not an analysis; only results can be updated")
+            }
+            if guarded.contains(uid) {
+                throw QueueAPIError(.conflict, "Field 'uid': \(state.label(uid)) is being processed in background")
+            }
+            do {
+                try state.setResult(result, on: uid, context: TransitionContext(user: user, uids: uids))
+            } catch let error as LabError {
+                throw LimsAPIController.apiError(error, field: "Result")
+            }
+            return state
+        }
+    }
+}
