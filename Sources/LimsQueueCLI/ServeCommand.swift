@@ -11,6 +11,7 @@ import QueueCore
 import QueueServer
 import ServiceLifecycle
 import Storage
+import WebUI
 
 /// `limsqueue serve`: the queue server and N in-process consumers on the embedded database.
 struct ServeCommand: AsyncParsableCommand {
@@ -90,9 +91,11 @@ enum QueueNode {
         let pool = ConsumerPool(count: consumers, key: key, ready: ready, handlers: handlers(lab: environment.lab, queue: environment.store), logger: logger,
                                 host: connectHost, onStart: onStart)
         let lims = LimsAPIController(repository: environment.lab, authKey: { key }, clock: clock, queue: environment.store)
+        let web = WebUI(repository: environment.lab, queue: environment.store, authKey: { key }, clock: clock,
+                        authKeyControl: environment.webAuthKeyControl)
         let app = QueueServerApp.build(
             controller: controller, host: listen.host, port: listen.port, logger: logger,
-            addRoutes: { lims.addRoutes(to: $0) },
+            addRoutes: { lims.addRoutes(to: $0); web.addRoutes(to: $0) },
             onRunning: { port in
                 logger.notice("queue server listening", metadata: ["lims.url": .string("http://\(listen.host):\(port)")])
                 ready.set(port)

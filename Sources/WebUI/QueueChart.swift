@@ -23,30 +23,30 @@ enum QueueChart {
             buckets.count <= 1 ? left + plotWidth : left + plotWidth * Double(index) / Double(buckets.count - 1)
         }
         func y(_ value: Int) -> Double { top + plotHeight * (1 - Double(value) / Double(yMax)) }
-        var out = #"<svg xmlns="http://www.w3.org/2000/svg" id="queue-chart-svg" width="\#(Int(width))" height="\#(Int(height))" viewBox="0 0 \#(Int(width)) \#(Int(height))" role="img" aria-label="Tasks in queue, processed and failed over the last hour">"#
-        out += #"<rect x="\#(left)" y="\#(top)" width="\#(plotWidth)" height="\#(plotHeight)" fill="#fbfcfd" stroke="#d5dae1"/>"#
+        var out = ##"<svg xmlns="http://www.w3.org/2000/svg" id="queue-chart-svg" width="\##(Int(width))" height="\##(Int(height))" viewBox="0 0 \##(Int(width)) \##(Int(height))" role="img" aria-label="Tasks in queue, processed and failed over the last hour">"##
+        out += ##"<rect x="\##(left)" y="\##(top)" width="\##(plotWidth)" height="\##(plotHeight)" fill="#fbfcfd" stroke="#d5dae1"/>"##
         // Horizontal grid with labels: 0, half, max.
         for fraction in [0.0, 0.5, 1.0] {
             let value = Int((Double(yMax) * fraction).rounded())
             let gy = y(value)
-            out += #"<line x1="\#(left)" y1="\#(fmt(gy))" x2="\#(left + plotWidth)" y2="\#(fmt(gy))" stroke="#e3e7ec"/>"#
-            out += #"<text x="\#(left - 6)" y="\#(fmt(gy + 4))" font-size="11" text-anchor="end" fill="#555">\#(value)</text>"#
+            out += ##"<line x1="\##(left)" y1="\##(fmt(gy))" x2="\##(left + plotWidth)" y2="\##(fmt(gy))" stroke="#e3e7ec"/>"##
+            out += ##"<text x="\##(left - 6)" y="\##(fmt(gy + 4))" font-size="11" text-anchor="end" fill="#555">\##(value)</text>"##
         }
         // Time axis: minutes ago.
         let minutes = Int(windowSeconds / 60)
         for step in stride(from: 0, through: minutes, by: max(1, minutes / 6)) {
             let gx = left + plotWidth * Double(step) / Double(max(1, minutes))
             let label = step == minutes ? "now" : "-\(minutes - step) min"
-            out += #"<text x="\#(fmt(gx))" y="\#(fmt(height - 10))" font-size="11" text-anchor="middle" fill="#555">\#(label)</text>"#
+            out += ##"<text x="\##(fmt(gx))" y="\##(fmt(height - 10))" font-size="11" text-anchor="middle" fill="#555">\##(label)</text>"##
         }
         // Lines and legend.
         for (index, line) in series.enumerated() {
             let points = buckets.enumerated().map { "\(fmt(x($0.offset))),\(fmt(y(line.value($0.element))))" }.joined(separator: " ")
-            out += #"<polyline class="series-\#(line.key)" fill="none" stroke="\#(line.colour)" stroke-width="2" points="\#(points)"/>"#
+            out += ##"<polyline class="series-\##(line.key)" fill="none" stroke="\##(line.colour)" stroke-width="2" points="\##(points)"/>"##
             let ly = top + 14 + Double(index) * 18
-            out += #"<line x1="\#(width - right + 14)" y1="\#(fmt(ly - 4))" x2="\#(width - right + 34)" y2="\#(fmt(ly - 4))" stroke="\#(line.colour)" stroke-width="3"/>"#
+            out += ##"<line x1="\##(width - right + 14)" y1="\##(fmt(ly - 4))" x2="\##(width - right + 34)" y2="\##(fmt(ly - 4))" stroke="\##(line.colour)" stroke-width="3"/>"##
             let total = line.key == "queued" ? (buckets.last.map(line.value) ?? 0) : buckets.map(line.value).reduce(0, +)
-            out += #"<text x="\#(width - right + 40)" y="\#(fmt(ly))" font-size="12" fill="#333">\#(line.label) (\#(total))</text>"#
+            out += ##"<text x="\##(width - right + 40)" y="\##(fmt(ly))" font-size="12" fill="#333">\##(line.label) (\##(total))</text>"##
         }
         out += "</svg>"
         return out

@@ -37,9 +37,9 @@ enum ServerStatus: String, Sendable, Equatable {
 /// `server` setting means this process is the server (ok); an invalid URL is `not_configured`; otherwise the
 /// server's `{server}/@@API/senaite/v1/version` must answer within 1 s. Source: reference 1.9 (the original caches
 /// per server URL and minute, with a 1 s timeout).
-actor ServerStatusProbe {
+public actor ServerStatusProbe {
     /// Answers true when `url` answers 2xx within the timeout (seconds).
-    typealias Probe = @Sendable (_ url: String, _ timeoutSeconds: Double) async -> Bool
+    public typealias Probe = @Sendable (_ url: String, _ timeoutSeconds: Double) async -> Bool
 
     /// Timeout of the version request: 1 second.
     static let timeoutSeconds = 1.0
@@ -64,7 +64,7 @@ actor ServerStatusProbe {
     }
 
     /// GET with AsyncHTTPClient's shared client; true on a 2xx answer within `timeoutSeconds`.
-    static let httpProbe: Probe = { url, timeoutSeconds in
+    public static let httpProbe: Probe = { url, timeoutSeconds in
         do {
             var request = HTTPClientRequest(url: url)
             request.method = .GET

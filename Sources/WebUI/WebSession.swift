@@ -74,7 +74,7 @@ struct WebSessionMiddleware: RouterMiddleware {
         guard let user = try await session.user(request) else {
             let path = request.uri.path + (request.uri.query.map { "?" + $0 } ?? "")
             let target = request.method == .get ? path : "/"
-            return Response.redirect(to: "/login?came_from=" + WebForm.percentEncode(target), type: .seeOther)
+            return Response.redirect(to: "/login?came_from=" + WebForm.percentEncode(target), type: .normal)
         }
         var request = request
         if request.method == .post {

@@ -47,10 +47,10 @@ extension WebUI {
 
     /// A 303 redirect to `path` with a flash message.
     static func redirect(_ path: String, message: String? = nil, error: Bool = false) -> Response {
-        guard let message else { return Response.redirect(to: path, type: .seeOther) }
+        guard let message else { return Response.redirect(to: path, type: .normal) }
         let separator = path.contains("?") ? "&" : "?"
         let kind = error ? "&kind=error" : ""
-        return Response.redirect(to: path + separator + "msg=" + WebForm.percentEncode(message) + kind, type: .seeOther)
+        return Response.redirect(to: path + separator + "msg=" + WebForm.percentEncode(message) + kind, type: .normal)
     }
 
     /// `2026-11-29 22:50:01` (UTC) for epoch seconds.

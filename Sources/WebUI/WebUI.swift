@@ -26,6 +26,7 @@ public struct WebUI: Sendable {
     let session: WebSession
     let renderer: PageRenderer
     let serverStatus: ServerStatusProbe
+    let actions: LabActions
     let authKeyControl: AuthKeyControl
     let uids: any UIDGenerator
 
@@ -50,6 +51,7 @@ public struct WebUI: Sendable {
         self.session = WebSession(lims: lims, repository: repository, authKey: authKey, clock: clock)
         self.renderer = PageRenderer.shared
         self.serverStatus = ServerStatusProbe(probe: probe)
+        self.actions = LabActions(repository: repository, queue: queue, clock: clock, uids: uids)
         self.authKeyControl = authKeyControl
         self.uids = uids
     }
