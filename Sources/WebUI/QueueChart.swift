@@ -8,10 +8,11 @@ enum QueueChart {
     static let left = 44.0, right = 130.0, top = 14.0, bottom = 30.0
 
     /// The series: key, legend label, colour, value of a bucket.
-    static let series: [(key: String, label: String, colour: String, value: @Sendable (QueueStatistics.Bucket) -> Int)] = [
-        ("queued", "in queue", "#1565c0", { $0.inQueue }),
-        ("processed", "processed", "#2e7d32", { $0.processed }),
-        ("failed", "failed", "#c62828", { $0.failed }),
+    /// Failed is dashed, so that it stays readable where it meets another line.
+    static let series: [(key: String, label: String, colour: String, dash: String, value: @Sendable (QueueStatistics.Bucket) -> Int)] = [
+        ("queued", "in queue", "#1565c0", "", { $0.inQueue }),
+        ("processed", "processed", "#2e7d32", "", { $0.processed }),
+        ("failed", "failed", "#c62828", "6 4", { $0.failed }),
     ]
 
     /// The SVG markup for `buckets` (oldest first) ending at `now` over `windowSeconds`.
@@ -42,9 +43,9 @@ enum QueueChart {
         // Lines and legend.
         for (index, line) in series.enumerated() {
             let points = buckets.enumerated().map { "\(fmt(x($0.offset))),\(fmt(y(line.value($0.element))))" }.joined(separator: " ")
-            out += ##"<polyline class="series-\##(line.key)" fill="none" stroke="\##(line.colour)" stroke-width="2" points="\##(points)"/>"##
+            out += ##"<polyline class="series-\##(line.key)" fill="none" stroke="\##(line.colour)" stroke-width="2" stroke-dasharray="\##(line.dash)" points="\##(points)"/>"##
             let ly = top + 14 + Double(index) * 18
-            out += ##"<line x1="\##(width - right + 14)" y1="\##(fmt(ly - 4))" x2="\##(width - right + 34)" y2="\##(fmt(ly - 4))" stroke="\##(line.colour)" stroke-width="3"/>"##
+            out += ##"<line x1="\##(width - right + 14)" y1="\##(fmt(ly - 4))" x2="\##(width - right + 34)" y2="\##(fmt(ly - 4))" stroke="\##(line.colour)" stroke-width="3" stroke-dasharray="\##(line.dash)"/>"##
             let total = line.key == "queued" ? (buckets.last.map(line.value) ?? 0) : buckets.map(line.value).reduce(0, +)
             out += ##"<text x="\##(width - right + 40)" y="\##(fmt(ly))" font-size="12" fill="#333">\##(line.label) (\##(total))</text>"##
         }

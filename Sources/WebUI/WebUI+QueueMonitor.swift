@@ -71,7 +71,7 @@ extension WebUI {
         ]
         let data: [String: Any] = [
             "statusCards": counts.map { ["key": $0.0, "label": $0.1, "count": $0.2] },
-            "processedPerMinute": String(format: "%.1f", statistics.processedPerMinute),
+            "processedPerMinute": String(format: "%.2f", statistics.processedPerMinute),
             "processedLastHour": statistics.processedInWindow,
             "failuresLastHour": statistics.failuresInWindow,
             "chart": QueueChart.svg(statistics.buckets, windowSeconds: statistics.windowSeconds),
@@ -131,11 +131,11 @@ extension WebUI {
             var question = actionable.isEmpty
                 ? "None of the selected tasks can be changed."
                 : "\(verb) \(actionable.count) task\(actionable.count == 1 ? "" : "s")?"
-            if action == "requeue" { question += " Their retries are reset to the Maximum retries setting." }
+            if action == "requeue" { question += " Retries are reset to the Maximum retries setting." }
             if !running.isEmpty { question += " \(running.count) running task(s) are left as they are." }
             let data: [String: Any] = [
                 "heading": "\(verb) tasks", "question": question, "action": "/queue_tasks", "fields": fields,
-                "items": actionable.map { "\($0.shortUID)  \($0.name)  \($0.contextPath)  \(($0.status ?? .queued).rawValue)" },
+                "items": actionable.map { "\($0.shortUID) · \($0.name) · \($0.contextPath) · \(($0.status ?? .queued).rawValue)" },
                 "hasItems": !actionable.isEmpty,
                 "button": "Yes, \(verb.lowercased()) \(actionable.count)", "buttonClass": action == "remove" ? "danger" : "primary",
                 "cancel": back,

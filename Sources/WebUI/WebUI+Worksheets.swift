@@ -79,7 +79,7 @@ extension WebUI {
                 if let task = outcome.queuedTask {
                     message += " \(task.uids.count) analyses are being assigned in background."
                 } else if let application = outcome.application {
-                    message += " \(application.assigned.count) analyses assigned."
+                    message += " \(application.assigned.count) routine analyses assigned."
                 }
                 return Self.redirect("/worksheets/\(outcome.worksheetUID)", message: message)
             } catch {

@@ -42,7 +42,7 @@ table.listing tr.disabled td { color: #888; background: #fafafa; }
 @keyframes spin { to { transform: rotate(360deg); } }
 .filters a { margin-right: 12px; }
 .filters a.active { font-weight: 700; text-decoration: none; color: #222; }
-.buttons { margin: 8px 0; display: flex; gap: 8px; }
+.buttons { margin: 8px 0; display: flex; gap: 8px; align-items: center; }
 button, input[type=submit] { font: inherit; padding: 5px 12px; border: 1px solid #8a99b0; border-radius: 3px; background: #fff; cursor: pointer; }
 button.primary { background: #23395d; color: #fff; border-color: #23395d; }
 button.danger { background: #b71c1c; color: #fff; border-color: #b71c1c; }
@@ -64,12 +64,14 @@ input[type=text], input[type=password], input[type=number], select, textarea { f
 <body>
 <nav>
 <span class="brand">LimsQueue</span>
+{{#user}}
 <a href="/worksheets" {{#nav.worksheets}}class="active"{{/nav.worksheets}}>Worksheets</a>
 <a href="/samples" {{#nav.samples}}class="active"{{/nav.samples}}>Samples</a>
 {{#canManageQueue}}
 <a href="/queue_tasks" {{#nav.queue}}class="active"{{/nav.queue}}>Queue monitor</a>
 <a href="/queue-controlpanel" {{#nav.settings}}class="active"{{/nav.settings}}>Queue settings</a>
 {{/canManageQueue}}
+{{/user}}
 <span class="spacer"></span>
 {{#user}}
 <span id="current-user">{{fullname}} ({{userid}})</span>

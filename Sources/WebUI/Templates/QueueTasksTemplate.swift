@@ -22,7 +22,7 @@ extension PageTemplates {
 <h2>Consumers (last hour)</h2>
 <table class="listing" id="consumers">
 <tr><th>Consumer</th><th>Running now</th><th>Last seen</th></tr>
-{{#consumers}}<tr><td class="mono">{{id}}</td><td>{{#current}}{{name}} <span class="mono">{{shortUID}}</span> ({{since}}){{/current}}{{^current}}<span class="muted">idle</span>{{/current}}</td><td>{{lastSeen}}</td></tr>{{/consumers}}
+{{#consumers}}<tr><td class="mono" style="white-space: nowrap">{{id}}</td><td>{{#current}}{{name}} <span class="mono">{{shortUID}}</span> ({{since}}){{/current}}{{^current}}<span class="muted">idle</span>{{/current}}</td><td>{{lastSeen}}</td></tr>{{/consumers}}
 {{^consumers}}<tr><td colspan="3" class="muted">No consumer seen in the last hour.</td></tr>{{/consumers}}
 </table>
 </div>
