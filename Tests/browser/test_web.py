@@ -29,6 +29,7 @@ import pytest
 from cryptography.fernet import Fernet
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
+from selenium.common.exceptions import WebDriverException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions as EC
 from selenium.webdriver.support.ui import Select, WebDriverWait
@@ -132,7 +133,12 @@ def wait_for(driver, condition, timeout=WAIT, message=""):
 def submit(driver, element):
     """Clicks a submit button and waits for the next page to load."""
     html = driver.find_element(By.TAG_NAME, "html")
-    element.click()
+    driver.execute_script("arguments[0].scrollIntoView({block: 'center'})", element)
+    try:
+        element.click()
+    except WebDriverException as error:  # e.g. intercepted while the window settles after a screenshot resize
+        print("click fell back to script:", error.msg)
+        driver.execute_script("arguments[0].click()", element)
     WebDriverWait(driver, 20).until(EC.staleness_of(html))
     WebDriverWait(driver, 20).until(lambda d: d.execute_script("return document.readyState") == "complete")
 
