@@ -46,10 +46,11 @@ struct WebSession: Sendable {
         return value
     }
 
-    /// The signed-in user of `request`, nil when the session is missing, expired or names no user.
-    func user(_ request: Request) async throws -> User? {
-        guard Self.sessionToken(request) != nil, let userid = try? await lims.authenticate(request) else { return nil }
-        return try await repository.load().user(named: userid)
+    /// The signed-in user id of `request` (session cookie only), nil when the session is missing, expired or
+    /// names no user of the lab.
+    func userID(_ request: Request) async -> String? {
+        guard Self.sessionToken(request) != nil else { return nil }
+        return try? await lims.authenticate(request)
     }
 
     /// The user whose password matches, nil otherwise.
@@ -71,7 +72,7 @@ struct WebSessionMiddleware: RouterMiddleware {
     let session: WebSession
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
-        guard let user = try await session.user(request) else {
+        guard let userid = await session.userID(request) else {
             let path = request.uri.path + (request.uri.query.map { "?" + $0 } ?? "")
             let target = request.method == .get ? path : "/"
             return Response.redirect(to: "/login?came_from=" + WebForm.percentEncode(target), type: .normal)
@@ -84,8 +85,8 @@ struct WebSessionMiddleware: RouterMiddleware {
             }
         }
         var context = context
-        context.userID = user.userid
-        context.logger[metadataKey: "lims.user"] = .string(user.userid)
+        context.userID = userid
+        context.logger[metadataKey: "lims.user"] = .string(userid)
         return try await next(request, context)
     }
 }

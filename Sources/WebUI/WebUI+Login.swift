@@ -10,7 +10,7 @@ extension WebUI {
     /// `GET /login[?came_from=/path]`: the form; a signed-in user goes straight to `came_from`.
     @Sendable func loginPage(_ request: Request, context: QueueRequestContext) async throws -> Response {
         let cameFrom = Self.safeTarget(request.uri.queryParameters.get("came_from"))
-        if try await session.user(request) != nil { return Response.redirect(to: cameFrom, type: .normal) }
+        if await session.userID(request) != nil { return Response.redirect(to: cameFrom, type: .normal) }
         return await loginForm(request, cameFrom: cameFrom, username: "", error: nil, status: .ok)
     }
 
