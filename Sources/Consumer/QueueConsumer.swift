@@ -104,7 +104,10 @@ public struct QueueConsumer: Service {
         case .success:
             let booked = Duration.seconds(min(max(task.minSeconds, 0), QueueTask.maxMinSeconds))
             let elapsed = start.duration(to: .now)
-            if elapsed < booked { try? await Task.sleep(for: booked - elapsed) }
+            if elapsed < booked, !Task.isShuttingDownGracefully {
+                // The booking ends early on shutdown: the task is done, only the slot was reserved.
+                try? await cancelWhenGracefulShutdown { try await Task.sleep(for: booked - elapsed) }
+            }
             if Task.isShuttingDownGracefully {
                 await report("done", logger) { try await connection.done(task) }
                 return nil

@@ -67,6 +67,12 @@ extension LabActions {
     public func applyTemplate(userID: String?, worksheetUID: String, templateUID: String) async throws -> WorksheetOutcome {
         let now = clock.now(), uids = self.uids
         let settings = try await readySettings()
+        if settings != nil, let queue,
+           let queued = try await queue.tasks(for: worksheetUID, name: "task_assign_analyses")
+            .first(where: { $0.status == .queued && $0.contextUID == worksheetUID && $0.unique }) {
+            // Its analyses are left out of a new selection, so the insert-time check would not see the repeat.
+            throw AlreadyQueuedError(action: "apply_template", contextUID: worksheetUID, taskUID: queued.taskUID)
+        }
         let excluded = settings != nil ? try await queuedObjectUIDs() : []
         let guarded = try await guardedUIDs()
         let (application, task, state) = try await performEnqueuing(action: "assign", contextUID: worksheetUID) {

@@ -59,9 +59,12 @@ public struct LabActions: Sendable {
         try await queuedObjectUIDs().contains(uid)
     }
 
-    /// Uids the guards veto transitions for: objects of *queued* (not running) tasks (reference 1.11).
+    /// Uids the guards veto users' transitions for: objects of queued and running tasks (reference 1.11). Unlike
+    /// senaite.queue, running tasks count too: a consumer claims a task's continuation as it reports the chunk
+    /// before, so the rest of the work is "running" while it waits; the consumer itself is never blocked, as its
+    /// units of work act inside the task (reference 5.1).
     func guardedUIDs() async throws -> Set<String> {
-        try await queue?.objectUIDs(status: [.queued]) ?? []
+        try await queue?.objectUIDs(status: [.queued, .running]) ?? []
     }
 
     /// The settings the queued tasks are made with; nil when the queue is not ready (actions then run now).
@@ -118,7 +121,7 @@ public struct AlreadyQueuedError: Error, Sendable, CustomStringConvertible {
     /// The queued task that already does it.
     public let taskUID: String
 
-    public var description: String { "\(action) is already queued for this object (task \(taskUID))" }
+    public var description: String { "\(action) is already queued for this \(action == "link_user" ? "contact" : "worksheet") (task \(taskUID))" }
 }
 
 /// One object's result of an action: done, queued, or refused with the guard that refused.

@@ -17,8 +17,9 @@ extension LimsAPIController {
     @Sendable func create(_ request: Request, context: QueueRequestContext) async throws -> Response {
         let payload = try await LimsPayload.read(request, context: context)
         let portalType = try context.parameters.get("portal_type") ?? payload.requiredString("portal_type")
+        if portalType == PortalType.contact.rawValue { return try await createContact(payload, request: request, context: context) }
         guard portalType == PortalType.sample.rawValue else {
-            throw QueueAPIError(.badRequest, "Field 'portal_type': only AnalysisRequest can be created, not '\(portalType)'")
+            throw QueueAPIError(.badRequest, "Field 'portal_type': only AnalysisRequest and Contact can be created, not '\(portalType)'")
         }
         let clientUID = try payload.requiredString("Client")
         let contactUID = try payload.requiredString("Contact")
@@ -66,6 +67,30 @@ extension LimsAPIController {
         return Self.items([Self.fullItem(sample, state: state, baseURL: base)], url: base + "/" + sample.uid)
     }
 
+    /// `POST create` {portal_type: "Contact", Client: uid, Firstname, Surname, EmailAddress?} → the client contact.
+    /// Lab managers and managers only (403 otherwise); 400 naming the field for bad input.
+    func createContact(_ payload: LimsPayload, request: Request, context: QueueRequestContext) async throws -> Response {
+        let clientUID = try payload.requiredString("Client")
+        let firstname = try payload.requiredString("Firstname")
+        let surname = try payload.requiredString("Surname")
+        let email = try payload.string("EmailAddress") ?? ""
+        guard !firstname.isEmpty, firstname.count <= 100 else { throw QueueAPIError(.badRequest, "Field 'Firstname': 1-100 characters") }
+        guard !surname.isEmpty, surname.count <= 100 else { throw QueueAPIError(.badRequest, "Field 'Surname': 1-100 characters") }
+        guard email.isEmpty || (email.count <= 254 && email.contains("@")) else {
+            throw QueueAPIError(.badRequest, "Field 'EmailAddress': not an e-mail address")
+        }
+        let now = clock.now(), uids = self.uids, userID = context.userID
+        let (contact, state) = try await perform { state -> (Contact, LabState) in
+            let user = try Self.user(userID, in: state)
+            guard user.isLabManager else { throw QueueAPIError(.forbidden, "\(user.userid) may not create contacts") }
+            guard state.clients[clientUID] != nil else { throw QueueAPIError(.badRequest, "Field 'Client': no client with uid '\(clientUID)'") }
+            let contact = try state.createContact(in: clientUID, firstname: firstname, surname: surname, email: email, uids: uids, now: now)
+            return (contact, state)
+        }
+        let base = Self.apiURL(request)
+        return Self.items([Self.fullItem(contact, state: state, baseURL: base)], url: base + "/" + contact.uid)
+    }
+
     /// `POST update` {uid, Result} (or `update/<uid>` {Result}): sets (or clears with null) an analysis result.
     /// Refused 403 without `Edit Results`, 409 once the analysis is submitted or closed; the message names the
     /// field.
@@ -99,15 +124,7 @@ extension LimsAPIController {
         let targets = try payload.requiredStringList("uids")
         let worksheetUID = try payload.string("context_uid")
         let url = JSONValue.string(Self.apiURL(request) + "/workflow_action")
-        let outcome: ActionOutcome
-        do {
-            outcome = try await actions.workflowAction(userID: context.userID, action: action, uids: targets, contextUID: worksheetUID)
-        } catch let queued as AlreadyQueuedError {
-            return LimsResponse.make(status: .conflict, [
-                "success": .bool(false), "status": .int(409), "task_uid": .string(queued.taskUID),
-                "message": .string("Conflict - \(action) is already queued for this worksheet (task \(queued.taskUID))"), "url": url,
-            ])
-        }
+        let outcome = try await actions.workflowAction(userID: context.userID, action: action, uids: targets, contextUID: worksheetUID)
         if let task = outcome.queuedTask {
             return LimsResponse.make([
                 "success": .bool(true), "queued": .bool(true), "action": .string(action), "task_uid": .string(task.taskUID),

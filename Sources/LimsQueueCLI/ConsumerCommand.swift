@@ -10,6 +10,8 @@ struct ConsumerCommand: AsyncParsableCommand {
         commandName: "consumer",
         abstract: "Run one consumer against a queue server over HTTP.",
         discussion: """
+            The LIMS task kinds act on the lab's database: give the consumer the same --data-dir (same machine) or \
+            --database URL as the servers; with --no-lims it runs only the built-in noop and sleep kinds.
             The auth key comes from LIMSQUEUE_AUTH_KEY, else from the database in --data-dir (same machine).
             On SIGTERM the consumer claims nothing more and finishes (or, after the grace period, releases) its task.
             """
@@ -29,6 +31,9 @@ struct ConsumerCommand: AsyncParsableCommand {
     @Option(name: .long, help: "Seconds a running task may still take after SIGTERM before it is released.")
     var shutdownGrace: Double = 20
 
+    @Flag(name: .long, inversion: .prefixedNo, help: "Run the LIMS task kinds (needs the lab's database).")
+    var lims = true
+
     func validate() throws {
         guard server.hasPrefix("http://") || server.hasPrefix("https://") else {
             throw ValidationError("--server must be an http(s) URL, e.g. http://127.0.0.1:8080")
@@ -39,21 +44,20 @@ struct ConsumerCommand: AsyncParsableCommand {
 
     func run() async throws {
         let logger = common.logger("limsqueue.consumer")
-        let key: String
-        if let fromEnvironment = try AuthKeySource.fromEnvironment() {
-            key = fromEnvironment
-        } else {
-            key = try await StorageEnvironment.with(dataDir: common.dataDir, database: common.databaseURL, logger: logger) { try await $0.authKey() }
+        try await StorageEnvironment.with(dataDir: common.dataDir, database: common.databaseURL, logger: logger) { environment in
+            let key: String
+            if let fromEnvironment = try AuthKeySource.fromEnvironment() { key = fromEnvironment } else { key = try await environment.authKey() }
+            let id = consumerID ?? "\(ProcessInfo.processInfo.hostName)-\(ProcessInfo.processInfo.processIdentifier)"
+            let connection = try HTTPQueueConnection(serverURL: server, authKey: key, userID: user)
+            let handlers = lims ? QueueNode.handlers(lab: environment.lab, queue: environment.store) : QueueNode.handlers()
+            let consumer = QueueConsumer(
+                connection: connection, handlers: handlers,
+                configuration: .init(consumerID: id, shutdownGraceSeconds: shutdownGrace), logger: logger
+            )
+            let group = ServiceGroup(configuration: .init(
+                services: [.init(service: consumer)], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger
+            ))
+            try await group.run()
         }
-        let id = consumerID ?? "\(ProcessInfo.processInfo.hostName)-\(ProcessInfo.processInfo.processIdentifier)"
-        let connection = try HTTPQueueConnection(serverURL: server, authKey: key, userID: user)
-        let consumer = QueueConsumer(
-            connection: connection, handlers: QueueNode.handlers(),
-            configuration: .init(consumerID: id, shutdownGraceSeconds: shutdownGrace), logger: logger
-        )
-        let group = ServiceGroup(configuration: .init(
-            services: [.init(service: consumer)], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger
-        ))
-        try await group.run()
     }
 }

@@ -17,7 +17,8 @@ struct DemoCommand: AsyncParsableCommand {
 struct DemoSamplesCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "samples",
-        abstract: "Create N received samples over the imported clients, each with 3-8 analyses of lab services."
+        abstract: "Create N received samples over the imported clients, each with 3-8 analyses of lab services.",
+        discussion: "Half the samples include the worksheet templates' services; a template instrument no service allows is allowed for the template's services (the demo workbook leaves that sheet empty)."
     )
 
     @OptionGroup var common: CommonOptions
@@ -67,7 +68,30 @@ enum DemoLab {
         return ids
     }
 
+    /// Lets each worksheet template's instrument take the template's services when none of them allows it, so
+    /// the demo's templates select analyses: SENAITE's demo workbook names an instrument on its Hardness template
+    /// but leaves `AnalysisService Instruments` empty, and an instrument not allowed for a service keeps its
+    /// analyses off the template (reference 3.5). A lab's own workbook fills that sheet instead.
+    /// - Returns: the services changed.
+    @discardableResult
+    static func allowTemplateInstruments(in state: inout LabState) throws -> [String] {
+        var changed: [String] = []
+        for template in state.worksheetTemplates.values {
+            guard let instrument = template.instrumentUID,
+                  !template.serviceUIDs.contains(where: { state.analysisServices[$0]?.instrumentUIDs.contains(instrument) == true })
+            else { continue }
+            for uid in template.serviceUIDs where state.analysisServices[uid] != nil {
+                try state.modify(AnalysisService.self, uid) { $0.instrumentUIDs.append(instrument) }
+                changed.append(uid)
+            }
+        }
+        return changed
+    }
+
     static func makeSamples(_ count: Int, in state: inout LabState, random: inout SeededRandom) throws -> [String] {
+        try allowTemplateInstruments(in: &state)
+        // Half the samples ask for the worksheet templates' services, so template worksheets have work.
+        let templateServices = Set(state.worksheetTemplates.values.flatMap(\.serviceUIDs)).sorted()
         let contacts = state.contacts.values.sorted { $0.path < $1.path }
         let sampleTypes = state.sampleTypes.values.sorted { $0.prefix < $1.prefix }
         let services = state.analysisServices.values.sorted { $0.keyword < $1.keyword }
@@ -84,9 +108,9 @@ enum DemoLab {
             let contact = contacts[Int(random.next() % UInt64(contacts.count))]
             let sampleType = sampleTypes[Int(random.next() % UInt64(sampleTypes.count))]
             let wanted = 3 + Int(random.next() % 6)
-            var chosen: [String] = []
-            var pool = services
-            while chosen.count < min(wanted, services.count) {
+            var chosen: [String] = random.next() % 2 == 0 ? templateServices : []
+            var pool = services.filter { !chosen.contains($0.uid) }
+            while chosen.count < min(wanted, services.count), !pool.isEmpty {
                 chosen.append(pool.remove(at: Int(random.next() % UInt64(pool.count))).uid)
             }
             let sample = try state.createSample(clientUID: contact.clientUID, contactUID: contact.uid, sampleTypeUID: sampleType.uid,

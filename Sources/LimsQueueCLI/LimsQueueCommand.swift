@@ -7,7 +7,7 @@ struct LimsQueueCommand: AsyncParsableCommand {
         commandName: "limsqueue",
         abstract: "A durable, senaite.queue-compatible task queue for laboratory information systems.",
         subcommands: [
-            ServeCommand.self, ServerCommand.self, ConsumerCommand.self,
+            ServeCommand.self, ServerCommand.self, WebCommand.self, ConsumerCommand.self,
             TasksCommand.self, RequeueCommand.self, DeleteCommand.self, SettingsCommand.self,
             KeygenCommand.self, KeyCommand.self, MigrateCommand.self, BenchCommand.self, SetupCommand.self, DemoCommand.self,
         ]

@@ -5,7 +5,12 @@ import Glibc
 
 /// A one-line progress bar on standard error, drawn only when standard error is a terminal.
 struct ProgressBar: Sendable {
-    let enabled = isatty(STDERR_FILENO) == 1
+    let enabled: Bool
+
+    /// - Parameter enabled: draw at all. Default: when standard error is a terminal.
+    init(enabled: Bool = isatty(STDERR_FILENO) == 1) {
+        self.enabled = enabled
+    }
 
     /// Redraws the bar: `label [#####.....] done/total`.
     func update(_ label: String, done: Int, total: Int) {

@@ -13,11 +13,12 @@ import ServiceLifecycle
 import Storage
 import WebUI
 
-/// `limsqueue serve`: the queue server and N in-process consumers on the embedded database.
+/// `limsqueue serve`: the queue server, the LIMS API and N in-process consumers (the main job). On an empty lab
+/// it first imports the setup workbook and makes a demo lab (``LabSetup/firstStart(_:environment:logger:)``).
 struct ServeCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "serve",
-        abstract: "Run the queue server and in-process consumers on the embedded SQLite database (the main job)."
+        abstract: "Run the queue server, the LIMS API and in-process consumers (the main job); an empty lab gets the demo setup first."
     )
 
     @OptionGroup var common: CommonOptions
@@ -26,6 +27,8 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(name: .long, help: "In-process consumers to run (0 for none). Default: the max_consumers setting.")
     var consumers: Int?
 
+    @OptionGroup var firstStart: FirstStartOptions
+
     func validate() throws {
         if let consumers, !(0...64).contains(consumers) { throw ValidationError("--consumers must be in 0...64") }
     }
@@ -33,6 +36,7 @@ struct ServeCommand: AsyncParsableCommand {
     func run() async throws {
         let logger = common.logger("limsqueue.serve")
         try await StorageEnvironment.with(dataDir: common.dataDir, database: common.databaseURL, logger: logger) { environment in
+            try await LabSetup.firstStart(firstStart, environment: environment, logger: logger)
             let count: Int
             if let consumers { count = consumers } else { count = try await environment.store.settings().maxConsumers }
             try await QueueNode.run(environment: environment, listen: listen, consumers: count, logger: logger)
@@ -40,11 +44,11 @@ struct ServeCommand: AsyncParsableCommand {
     }
 }
 
-/// `limsqueue server`: the queue server alone.
+/// `limsqueue server`: the queue server alone (senaite.queue's routes; no LIMS pages or API).
 struct ServerCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "server",
-        abstract: "Run the queue server alone (consumers connect with `limsqueue consumer`)."
+        abstract: "Run the queue server alone (consumers connect with `limsqueue consumer`; the LIMS runs in `limsqueue web`)."
     )
 
     @OptionGroup var common: CommonOptions
@@ -53,7 +57,27 @@ struct ServerCommand: AsyncParsableCommand {
     func run() async throws {
         let logger = common.logger("limsqueue.server")
         try await StorageEnvironment.with(dataDir: common.dataDir, database: common.databaseURL, logger: logger) { environment in
-            try await QueueNode.run(environment: environment, listen: listen, consumers: 0, logger: logger)
+            try await QueueNode.run(environment: environment, listen: listen, consumers: 0, lims: false, logger: logger)
+        }
+    }
+}
+
+/// `limsqueue web`: the LIMS (JSON API and pages) alone, enqueueing into the shared database; no queue routes,
+/// no consumers. Any number of web nodes can serve one database.
+struct WebCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "web",
+        abstract: "Run the LIMS web node alone (JSON API and pages), enqueueing into the shared database.",
+        discussion: "Tasks are written to the database in the same transaction as the action; `limsqueue server` hands them to consumers."
+    )
+
+    @OptionGroup var common: CommonOptions
+    @OptionGroup var listen: ListenOptions
+
+    func run() async throws {
+        let logger = common.logger("limsqueue.web")
+        try await StorageEnvironment.with(dataDir: common.dataDir, database: common.databaseURL, logger: logger) { environment in
+            try await QueueNode.run(environment: environment, listen: listen, consumers: 0, queueRoutes: false, logger: logger)
         }
     }
 }
@@ -80,8 +104,11 @@ enum QueueNode {
     }
 
     /// Serves until SIGTERM/SIGINT, with `consumers` in-process consumers talking to it over loopback HTTP.
-    static func run(environment: StorageEnvironment, listen: ListenOptions, consumers: Int, logger: Logger,
-                    onStart: (@Sendable (QueueTask) -> Void)? = nil) async throws {
+    /// - Parameters:
+    ///   - queueRoutes: serve senaite.queue's `queue_server` routes (false for a web node). Default: true.
+    ///   - lims: serve the LIMS JSON API (and pages). Default: true.
+    static func run(environment: StorageEnvironment, listen: ListenOptions, consumers: Int, queueRoutes: Bool = true,
+                    lims limsRoutes: Bool = true, logger: Logger, onStart: (@Sendable (QueueTask) -> Void)? = nil) async throws {
         let clock = SystemWallClock()
         let controller = try await controller(environment: environment, clock: clock)
         let key = try await environment.authKey()
@@ -94,8 +121,8 @@ enum QueueNode {
         let web = WebUI(repository: environment.lab, queue: environment.store, authKey: { key }, clock: clock,
                         authKeyControl: environment.webAuthKeyControl)
         let app = QueueServerApp.build(
-            controller: controller, host: listen.host, port: listen.port, logger: logger,
-            addRoutes: { lims.addRoutes(to: $0); web.addRoutes(to: $0) },
+            controller: controller, host: listen.host, port: listen.port, logger: logger, queueRoutes: queueRoutes,
+            addRoutes: { if limsRoutes { lims.addRoutes(to: $0); web.addRoutes(to: $0) } },
             onRunning: { port in
                 logger.notice("queue server listening", metadata: ["lims.url": .string("http://\(listen.host):\(port)")])
                 ready.set(port)

@@ -8,31 +8,36 @@ import ServiceLifecycle
 /// history every hour.
 public enum QueueServerApp {
     /// The router with every queue route (used as is by HummingbirdTesting).
-    /// - Parameter addRoutes: mounts further routes on the same router (e.g. the LIMS JSON API). Default: none.
+    /// - Parameters:
+    ///   - queueRoutes: mount the `queue_server` routes (false for a web node: `version` only). Default: true.
+    ///   - addRoutes: mounts further routes on the same router (e.g. the LIMS JSON API). Default: none.
     public static func router(
         controller: QueueServerController,
+        queueRoutes: Bool = true,
         addRoutes: (Router<QueueRequestContext>) -> Void = { _ in }
     ) -> Router<QueueRequestContext> {
         let router = Router(context: QueueRequestContext.self)
         router.add(middleware: ErrorLoggingMiddleware())
-        controller.addRoutes(to: router)
+        controller.addRoutes(to: router, queueRoutes: queueRoutes)
         addRoutes(router)
         return router
     }
 
     /// The application listening on `host:port` (port 0 picks a free port; `onRunning` receives the bound port);
-    /// `addRoutes` mounts further routes on the same router (default: none).
+    /// `addRoutes` mounts further routes on the same router (default: none); `queueRoutes` false leaves out the
+    /// `queue_server` routes (a web node).
     public static func build(
         controller: QueueServerController,
         host: String,
         port: Int,
         logger: Logger,
         services: [any Service] = [],
+        queueRoutes: Bool = true,
         addRoutes: (Router<QueueRequestContext>) -> Void = { _ in },
         onRunning: @escaping @Sendable (Int) async -> Void = { _ in }
     ) -> some ApplicationProtocol {
         Application(
-            router: router(controller: controller, addRoutes: addRoutes),
+            router: router(controller: controller, queueRoutes: queueRoutes, addRoutes: addRoutes),
             configuration: .init(address: .hostname(host, port: port), serverName: "LimsQueue"),
             services: services,
             onServerRunning: { channel in await onRunning(channel.localAddress?.port ?? port) },

@@ -42,11 +42,12 @@ public struct QueueServerController: Sendable {
     }
 
     /// Mounts the routes on `router` under both API prefixes.
-    public func addRoutes(to router: Router<QueueRequestContext>) {
+    public func addRoutes(to router: Router<QueueRequestContext>, queueRoutes: Bool = true) {
         for prefix in Self.apiPrefixes {
             let api = router.group(RouterPath(prefix))
             api.get("version", use: version)
             api.post("version", use: version)
+            guard queueRoutes else { continue }
             let queue = api.group("queue_server").add(middleware: QueueAuthMiddleware(authenticator: authenticator))
             for method in [HTTPRequest.Method.get, .post] {
                 queue.on("tasks", method: method, use: tasks)

@@ -6,9 +6,10 @@ import QueueAuth
 import QueueCore
 import Testing
 
-/// The main job end to end: the demo lab imported from SENAITE's workbook, `limsqueue serve` as a separate
-/// process, a worksheet built through the LIMS API, and a submit that goes through the queue and is processed
-/// by serve's consumers acting as the user.
+/// The main job end to end, in both topologies (one `serve` process; or `server`, `web` and two `consumer`
+/// processes on one data dir): the demo lab from SENAITE's workbook, a worksheet from the Hardness template whose
+/// routine analyses are assigned through the queue, a queued submit, and a contact linked to a new user whose
+/// security walk runs through the queue — all through the LIMS API, processed by real consumers as the users.
 @Suite("End to end", .serialized)
 struct EndToEndTests {
     let key = Fernet.generateKey()
@@ -37,29 +38,93 @@ struct EndToEndTests {
         }
     }
 
-    @Test("demo lab: a queued worksheet submit is processed by serve's consumers as the user who asked")
-    func queuedSubmit() async throws {
+    /// How the processes are laid out on one data dir.
+    enum Topology: String, CaseIterable, Sendable, CustomTestStringConvertible {
+        /// `limsqueue serve` (queue server, LIMS and 2 consumers in one process), demo lab made on first start.
+        case allInOne
+        /// `limsqueue server`, `limsqueue web` and two `limsqueue consumer` processes.
+        case split
+        var testDescription: String { rawValue }
+    }
+
+    /// The running processes of a topology and the LIMS API's base URL.
+    struct Running: Sendable {
+        let processes: [LimsProcess]
+        let limsBase: String
+
+        /// Stops consumers first, then the servers (as an operator would), each with SIGTERM; their exit codes.
+        func stop() async -> [Int32?] {
+            var codes: [Int32?] = []
+            for process in processes.reversed() {
+                process.kill(SIGTERM)
+                codes.append(await process.waitForExit())
+            }
+            return codes
+        }
+    }
+
+    func start(_ topology: Topology, in directory: TemporaryDirectory) async throws -> Running {
+        let env = ["LIMSQUEUE_AUTH_KEY": key, "LOG_LEVEL": "info"]
+        switch topology {
+        case .allInOne:
+            let serve = try LimsProcess(["serve", "--data-dir", directory.path, "--port", "0", "--consumers", "2",
+                                         "--setup", SetupCLITests.workbook, "--demo-samples", "20"],
+                                        logDirectory: directory.path, name: "serve", environment: env)
+            let port = try await serve.listeningPort()
+            return Running(processes: [serve], limsBase: "http://127.0.0.1:\(port)")
+        case .split:
+            #expect(try runLimsQueue(["setup", "import", SetupCLITests.workbook, "--bcrypt-cost", "4"], dataDir: directory.path).status == 0)
+            #expect(try runLimsQueue(["setup", "reference-samples"], dataDir: directory.path).status == 0)
+            #expect(try runLimsQueue(["demo", "samples", "--count", "20"], dataDir: directory.path).status == 0)
+            let server = try LimsProcess(["server", "--data-dir", directory.path, "--port", "0"],
+                                         logDirectory: directory.path, name: "server", environment: env)
+            let serverPort = try await server.listeningPort()
+            let web = try LimsProcess(["web", "--data-dir", directory.path, "--port", "0"],
+                                      logDirectory: directory.path, name: "web", environment: env)
+            let webPort = try await web.listeningPort()
+            let consumers = try (1...2).map { index in
+                try LimsProcess(["consumer", "--data-dir", directory.path, "--server", "http://127.0.0.1:\(serverPort)",
+                                 "--consumer-id", "split-consumer-\(index)"],
+                                logDirectory: directory.path, name: "consumer-\(index)", environment: env)
+            }
+            return Running(processes: [server, web] + consumers, limsBase: "http://127.0.0.1:\(webPort)")
+        }
+    }
+
+    @Test("demo lab day in both topologies: worksheet from the Hardness template and a submit go through the queue; a contact's new user finds its samples",
+          arguments: Topology.allCases)
+    func labDay(topology: Topology) async throws {
         let directory = try TemporaryDirectory()
         defer { directory.remove() }
-        let workbook = SetupCLITests.workbook
-        #expect(try runLimsQueue(["setup", "import", workbook, "--bcrypt-cost", "4"], dataDir: directory.path).status == 0)
-        #expect(try runLimsQueue(["demo", "samples", "--count", "4"], dataDir: directory.path).status == 0)
-        let serve = try LimsProcess(["serve", "--data-dir", directory.path, "--port", "0", "--consumers", "2"],
-                                    logDirectory: directory.path, name: "serve", environment: ["LIMSQUEUE_AUTH_KEY": key, "LOG_LEVEL": "info"])
-        let port = try await serve.listeningPort()
+        let running = try await start(topology, in: directory)
         let http = HTTPClient(eventLoopGroupProvider: .singleton)
-        let api = Client(base: "http://127.0.0.1:\(port)", http: http, basic: Data("labman1:labman1".utf8).base64EncodedString())
+        let api = Client(base: running.limsBase, http: http, basic: Data("labman1:labman1".utf8).base64EncodedString())
         do {
-            let worksheet = try await api.call("worksheet/create", body: .object(["analyst": .string("analyst1")]))
-            #expect(worksheet.status == 200, "\(worksheet.json)")
-            let worksheetUID = try #require(api.items(worksheet).first?["uid"]?.stringValue)
-            let unassigned = api.items(try await api.call("Analysis?review_state=unassigned&limit=4"))
-            let uids = unassigned.compactMap { $0["uid"]?.stringValue }
-            #expect(uids.count == 4)
-            let assign = try await api.call("workflow_action", body: .object([
-                "action": .string("assign"), "uids": .array(uids.map(JSONValue.string)), "context_uid": .string(worksheetUID),
+            if topology == .split {
+                // The web node serves no queue routes; the server serves no LIMS.
+                #expect(try await api.call("queue_server/tasks").status == 404)
+            }
+            #expect(try await api.call("queue_status").json["status"] == .string("ready"))
+            let templates = api.items(try await api.call("WorksheetTemplate"))
+            let hardness = try #require(templates.first { ($0["title"]?.stringValue ?? "").localizedCaseInsensitiveContains("hardness") },
+                                        "templates: \(templates.map { $0["title"] ?? .null })")
+            let created = try await api.call("worksheet/create", body: .object([
+                "analyst": .string("analyst1"), "template": hardness["uid"] ?? .null,
             ]))
-            #expect(assign.json["success"] == .bool(true), "\(assign.json)")
+            #expect(created.status == 200, "\(created.json)")
+            let worksheetUID = try #require(api.items(created).first?["uid"]?.stringValue)
+            let queuedUIDs = created.json["queued_uids"]?.arrayValue?.compactMap(\.stringValue) ?? []
+            #expect(created.json["queued"] == .bool(true), "\(created.json)")
+            try #require(queuedUIDs.count >= 2, "the Hardness template selects the demo samples' Ca and Mg analyses")
+            // Blank and control slots were filled at once from the reference samples.
+            #expect(created.json["template_application"]?.objectValue?["references"]?.arrayValue?.isEmpty == false, "\(created.json)")
+            // The consumers assign them (after the 5 s delay).
+            try await eventually(90, "the template's routine analyses are assigned") {
+                let analyses = api.items(try await api.call(worksheetUID)).first?["Analyses"]?.arrayValue ?? []
+                let assigned = analyses.compactMap(\.objectValue).filter { $0["review_state"] == .string("assigned") }
+                return Set(assigned.compactMap { $0["uid"]?.stringValue }).isSuperset(of: queuedUIDs)
+            }
+            let uids = Array(queuedUIDs.prefix(6))
             for uid in uids {
                 #expect(try await api.call("update", body: .object(["uid": .string(uid), "Result": .string("7.5")])).status == 200)
             }
@@ -69,22 +134,38 @@ struct EndToEndTests {
             #expect(submit.json["queued"] == .bool(true), "\(submit.json)")
             try await eventually(60, "the queued submit is processed") {
                 var submitted = 0
-                for uid in uids {
-                    let state = api.items(try await api.call(uid)).first?["review_state"]?.stringValue
-                    if state == "to_be_verified" { submitted += 1 }
+                for uid in uids where api.items(try await api.call(uid)).first?["review_state"] == .string("to_be_verified") {
+                    submitted += 1
                 }
                 return submitted == uids.count
             }
-            let after = api.items(try await api.call(worksheetUID)).first
-            #expect(after?["review_state"] == .string("to_be_verified"))
+            // A client contact gets a user: the security walk runs through the queue; the user then sees its samples.
+            let clients = api.items(try await api.call("Client"))
+            let clientUID = try #require(clients.first?["uid"])
+            let newContact = try await api.call("create", body: .object([
+                "portal_type": .string("Contact"), "Client": clientUID, "Firstname": .string("Eve"), "Surname": .string("Tester"),
+            ]))
+            #expect(newContact.status == 200, "\(newContact.json)")
+            let contact = try #require(api.items(newContact).first)
+            let link = try await api.call("contact/link_user", body: .object([
+                "contact_uid": contact["uid"] ?? .null, "username": .string("e2e-client"), "password": .string("e2e-password"),
+            ]))
+            #expect(link.status == 200 && link.json["queued"] == .bool(true), "\(link.json)")
+            let clientUser = Client(base: running.limsBase, http: http, basic: Data("e2e-client:e2e-password".utf8).base64EncodedString())
+            try await eventually(60, "the client user finds its client's samples") {
+                let samples = try await clientUser.call("AnalysisRequest")
+                return (samples.json["count"]?.intValue ?? 0) > 0
+                    && clientUser.items(samples).allSatisfy { $0["getClientUID"] == contact["getClientUID"] || $0["getClientUID"] == nil }
+            }
+            #expect(try await api.call("queue_status").json["status"] == .string("ready"))
         } catch {
             try? await http.shutdown()
-            serve.kill(SIGTERM)
-            _ = await serve.waitForExit()
+            _ = await running.stop()
+            for process in running.processes { print(process.log.suffix(3000)) }
             throw error
         }
         try await http.shutdown()
-        serve.kill(SIGTERM)
-        #expect(await serve.waitForExit() == 0)
+        let codes = await running.stop()
+        #expect(codes.allSatisfy { $0 == 0 }, "exit codes \(codes)")
     }
 }

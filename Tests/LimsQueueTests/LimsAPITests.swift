@@ -34,51 +34,14 @@ struct LimsAPITests {
         let klaymoreSample: Sample
     }
 
-    /// An answer: status, parsed JSON body, headers.
-    struct Answer: Sendable {
-        let status: Int
-        let json: [String: JSONValue]
-        let headers: HTTPFields
-        var message: String { json["message"]?.stringValue ?? "" }
-        var items: [[String: JSONValue]] { json["items"]?.arrayValue?.compactMap(\.objectValue) ?? [] }
-    }
+    typealias Answer = LimsAnswer
 
-    /// A test client speaking JSON, with optional Basic credentials or cookie.
-    struct API: Sendable {
+    /// A test client of the seeded lab (``LimsTestClient``).
+    struct API: LimsTestClient {
         let client: any TestClientProtocol
         let lab: Lab
         /// The slowed repository, when the test asked for one.
         let slow: SlowRepository?
-
-        func call(_ path: String, method: HTTPRequest.Method = .post, body: JSONValue? = nil, raw: String? = nil,
-                  basic: (String, String)? = nil, cookie: String? = nil) async throws -> Answer {
-            var headers: HTTPFields = [.contentType: "application/json"]
-            if let basic {
-                headers[.authorization] = "Basic " + Data("\(basic.0):\(basic.1)".utf8).base64EncodedString()
-            }
-            if let cookie { headers[.cookie] = "__ac=\(cookie)" }
-            let uri = path.hasPrefix("/") ? path : "/@@API/senaite/v1/" + path
-            let bytes = raw.map { Array($0.utf8) } ?? body?.jsonBytes
-            let response = try await client.executeRequest(uri: uri, method: method, headers: headers,
-                                                           body: bytes.map { ByteBuffer(bytes: $0) })
-            let json = (try? JSONValue.parse(response.body.readableBytesView))?.objectValue ?? [:]
-            return Answer(status: Int(response.status.code), json: json, headers: response.headers)
-        }
-
-        /// As the lab manager (Basic).
-        func manager(_ path: String, method: HTTPRequest.Method = .post, body: JSONValue? = nil) async throws -> Answer {
-            try await call(path, method: method, body: body, basic: ("labman", "labpass"))
-        }
-
-        /// As the analyst (Basic).
-        func analyst(_ path: String, method: HTTPRequest.Method = .post, body: JSONValue? = nil) async throws -> Answer {
-            try await call(path, method: method, body: body, basic: ("analyst1", "anpass"))
-        }
-
-        /// As Rita, a client user of Happy Hills (Basic).
-        func rita(_ path: String, method: HTTPRequest.Method = .post, body: JSONValue? = nil) async throws -> Answer {
-            try await call(path, method: method, body: body, basic: ("rita", "ritapass"))
-        }
     }
 
     static let now: Double = 1_767_225_600

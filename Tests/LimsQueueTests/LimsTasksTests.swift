@@ -92,6 +92,37 @@ struct LimsTasksTests {
         await lab.environment.close()
     }
 
+    @Test("chunk size rules: a failed task's halved chunk governs its continuations over a higher setting (5.4); a lower setting or 0 takes effect at once")
+    func chunkSizeRules() async throws {
+        let base = QueueTask(name: "task_action_submit", contextUID: String(repeating: "a", count: 32), contextPath: "/x",
+                             created: now, chunkSize: 5, username: "labman")
+        #expect(base.effectiveChunkSize(setting: 10) == 5)
+        #expect(base.effectiveChunkSize(setting: 2) == 2)
+        #expect(base.effectiveChunkSize(setting: 0) == 0)
+        let halved = base.failed(message: "boom", now: now)
+        #expect(halved.chunkSize == 3 && halved.effectiveChunkSize(setting: 5) == 3)
+
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        let lab = try await makeLab(directory)
+        // Setting 5, task chunk 1 (as if halved down): one analysis per run, and the continuation keeps chunk 1.
+        let handler = GenericActionHandler(name: "task_action_submit", repository: lab.environment.lab,
+                                           chunkSetting: ChunkSizeSetting { 5 })
+        let task = submitTask(lab, uids: lab.analyses, chunk: 1)
+        try await lab.environment.lab.perform(enqueuing: { _ in ((), [task]) })
+        let first = try #require(try await lab.environment.store.pop(consumerID: "consumer-1", now: now))
+        try await handler.process(first, context: try context())
+        let continuation = try #require(try await lab.environment.store.tasks(status: [.queued], since: nil).first)
+        #expect(continuation.uids == [lab.analyses[1]] && continuation.chunkSize == 1)
+        // Setting 0 (queue resuming): the next run takes everything left.
+        let drain = GenericActionHandler(name: "task_action_submit", repository: lab.environment.lab, chunkSetting: ChunkSizeSetting { 0 })
+        _ = try await lab.environment.store.done(first.taskUID, lease: .none, now: now)
+        let second = try #require(try await lab.environment.store.pop(consumerID: "consumer-1", now: now))
+        try await drain.process(second, context: try context())
+        #expect(try await lab.environment.store.tasks(status: [.queued], since: nil).isEmpty)
+        await lab.environment.close()
+    }
+
     @Test("assign analyses: slots normalised and sorted, bad and repeated uids dropped, chunked with slots continued")
     func assignAnalyses() async throws {
         let directory = try TemporaryDirectory()
