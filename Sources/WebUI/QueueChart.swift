@@ -28,10 +28,11 @@ enum QueueChart {
         out += ##"<rect x="\##(left)" y="\##(top)" width="\##(plotWidth)" height="\##(plotHeight)" fill="#fbfcfd" stroke="#d5dae1"/>"##
         // Horizontal grid with labels: 0, half, max.
         for fraction in [0.0, 0.5, 1.0] {
-            let value = Int((Double(yMax) * fraction).rounded())
-            let gy = y(value)
+            let value = Double(yMax) * fraction
+            let gy = top + plotHeight * (1 - fraction)
+            let label = value == value.rounded() ? String(Int(value)) : String(format: "%.1f", value)
             out += ##"<line x1="\##(left)" y1="\##(fmt(gy))" x2="\##(left + plotWidth)" y2="\##(fmt(gy))" stroke="#e3e7ec"/>"##
-            out += ##"<text x="\##(left - 6)" y="\##(fmt(gy + 4))" font-size="11" text-anchor="end" fill="#555">\##(value)</text>"##
+            out += ##"<text x="\##(left - 6)" y="\##(fmt(gy + 4))" font-size="11" text-anchor="end" fill="#555">\##(label)</text>"##
         }
         // Time axis: minutes ago.
         let minutes = Int(windowSeconds / 60)
