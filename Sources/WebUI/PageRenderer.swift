@@ -52,6 +52,8 @@ struct PageChrome: Sendable {
     var user: (userid: String, fullname: String)?
     /// Shows the queue tabs and the banner.
     var canManageQueue = false
+    /// Shows the Worksheets tab (lab staff).
+    var isLabStaff = false
     /// The highlighted tab: `worksheets`, `samples`, `queue` or `settings`.
     var tab: String?
     var banner: ServerStatus?
@@ -61,7 +63,7 @@ struct PageChrome: Sendable {
     var refreshSeconds: Int?
 
     var layoutData: [String: Any] {
-        var data: [String: Any] = ["csrf": csrf, "canManageQueue": canManageQueue]
+        var data: [String: Any] = ["csrf": csrf, "canManageQueue": canManageQueue, "isLabStaff": isLabStaff]
         if let user { data["user"] = ["userid": user.userid, "fullname": user.fullname.isEmpty ? user.userid : user.fullname] }
         if let tab { data["nav"] = [tab: true] }
         if let banner {

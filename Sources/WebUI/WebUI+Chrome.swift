@@ -35,6 +35,7 @@ extension WebUI {
         let csrf = await session.csrfToken(for: WebSession.sessionToken(request) ?? "")
         var chrome = PageChrome(user: (user.userid, user.fullname), tab: tab, csrf: csrf, refreshSeconds: refreshSeconds)
         chrome.canManageQueue = state.hasPermission(.manageQueue, on: "", user: user)
+        chrome.isLabStaff = Self.isLabStaff(user, in: state)
         if chrome.canManageQueue {
             let settings = try? await queue.settings()
             chrome.banner = await serverStatus.status(settings: settings, now: clock.now())

@@ -77,8 +77,9 @@ public struct WebUI: Sendable {
         pages.get("samples/:uid", use: samplePage)
     }
 
-    /// `GET /`: the worksheets list.
+    /// `GET /`: the worksheets list for lab staff, the samples list for client users.
     @Sendable func home(_ request: Request, context: QueueRequestContext) async throws -> Response {
-        Response.redirect(to: "/worksheets", type: .found)
+        let (user, state) = try await signedIn(context)
+        return Response.redirect(to: Self.isLabStaff(user, in: state) ? "/worksheets" : "/samples", type: .found)
     }
 }

@@ -175,9 +175,10 @@ struct WebUITests {
         }
         try await withPages { browser in
             try await browser.login("rita", "ritapass")
+            #expect(try await browser.request("/").location == "/samples")
             #expect(try await browser.request("/worksheets").status == 403)
             let samples = try await browser.request("/samples")
-            #expect(samples.status == 200)
+            #expect(samples.status == 200 && !samples.html.contains(#"href="/worksheets""#))
             #expect(samples.html.contains(browser.lab.happySamples[0].id) && !samples.html.contains(browser.lab.klaymoreSample.id))
             #expect(try await browser.request("/samples/\(browser.lab.klaymoreSample.uid)").status == 404)
         }

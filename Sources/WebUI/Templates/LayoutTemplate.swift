@@ -65,7 +65,7 @@ input[type=text], input[type=password], input[type=number], select, textarea { f
 <nav>
 <span class="brand">LimsQueue</span>
 {{#user}}
-<a href="/worksheets" {{#nav.worksheets}}class="active"{{/nav.worksheets}}>Worksheets</a>
+{{#isLabStaff}}<a href="/worksheets" {{#nav.worksheets}}class="active"{{/nav.worksheets}}>Worksheets</a>{{/isLabStaff}}
 <a href="/samples" {{#nav.samples}}class="active"{{/nav.samples}}>Samples</a>
 {{#canManageQueue}}
 <a href="/queue_tasks" {{#nav.queue}}class="active"{{/nav.queue}}>Queue monitor</a>
