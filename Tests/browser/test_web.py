@@ -127,7 +127,9 @@ def shot(driver, name):
 
 
 def wait_for(driver, condition, timeout=WAIT, message=""):
-    return WebDriverWait(driver, timeout, poll_frequency=0.5).until(lambda d: condition(d), message)
+    # The pages reload themselves while work is in background: a command may meet a page being replaced.
+    wait = WebDriverWait(driver, timeout, poll_frequency=0.5, ignored_exceptions=(WebDriverException,))
+    return wait.until(lambda d: condition(d), message)
 
 
 def submit(driver, element):
@@ -139,8 +141,15 @@ def submit(driver, element):
     except WebDriverException as error:  # e.g. intercepted while the window settles after a screenshot resize
         print("click fell back to script:", error.msg)
         driver.execute_script("arguments[0].click()", element)
-    WebDriverWait(driver, 20).until(EC.staleness_of(html))
-    WebDriverWait(driver, 20).until(lambda d: d.execute_script("return document.readyState") == "complete")
+    # While Chromium navigates, commands may fail with transient errors (e.g. a detached frame): retry them.
+    wait = WebDriverWait(driver, 30, poll_frequency=0.2, ignored_exceptions=(WebDriverException,))
+    wait.until(EC.staleness_of(html))
+    wait.until(lambda d: d.execute_script("return document.readyState") == "complete")
+
+
+def loaded(driver):
+    """True once the current page has loaded completely (not while a self-refresh replaces it)."""
+    return driver.execute_script("return document.readyState") == "complete"
 
 
 def text_of(driver, element_id):
@@ -194,7 +203,7 @@ def test_worksheet_from_hardness_template_is_queued_then_processed(server, brows
     shot(browser, "05-worksheets-list-queued")
     browser.get(worksheet_url)
     # The page refreshes itself while work is in background; the notice goes when the consumers finish.
-    wait_for(browser, lambda d: not d.find_elements(By.ID, "queued-notice"), WAIT, "queued notice gone")
+    wait_for(browser, lambda d: loaded(d) and not d.find_elements(By.ID, "queued-notice"), WAIT, "queued notice gone")
     rows = browser.find_elements(By.CSS_SELECTOR, "#layout tr[data-uid]")
     assert rows, "the template's analyses were assigned"
     assert all(r.get_attribute("data-state") == "assigned" for r in rows), [r.get_attribute("data-state") for r in rows]
@@ -229,13 +238,13 @@ def test_enter_results_and_submit(server, browser):
         assert "being processed in background" in text_of(browser, "queued-notice")
     shot(browser, "09-sample-queued-notice")
     browser.get(worksheet_url)
-    wait_for(browser, lambda d: not d.find_elements(By.ID, "queued-notice"), WAIT, "submit processed")
+    wait_for(browser, lambda d: loaded(d) and not d.find_elements(By.ID, "queued-notice"), WAIT, "submit processed")
     states = {r.get_attribute("data-uid"): r.get_attribute("data-state")
               for r in browser.find_elements(By.CSS_SELECTOR, "#layout tr[data-uid]")}
     assert all(states[uid] == "to_be_verified" for uid in uids), states
     shot(browser, "10-worksheet-submitted")
     browser.get(sample_url)
-    wait_for(browser, lambda d: not d.find_elements(By.ID, "queued-notice"), WAIT, "sample notice gone")
+    wait_for(browser, lambda d: loaded(d) and not d.find_elements(By.ID, "queued-notice"), WAIT, "sample notice gone")
     assert uids[0] in [r.get_attribute("data-uid") for r in browser.find_elements(By.CSS_SELECTOR, "#analyses tr[data-uid]")]
     shot(browser, "11-sample")
     browser.get(base + "/samples")
