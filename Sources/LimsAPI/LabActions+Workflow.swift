@@ -16,8 +16,8 @@ extension LabActions {
     /// to its layout, `unassign` removes it).
     ///
     /// With a worksheet context, one of ``queuedWorksheetActions`` and the queue ready, the action becomes one
-    /// `task_action_<action>` (unique) written in the same transaction, and the outcome carries the task and no
-    /// items. Otherwise every uid is tried in one unit of work (atomic, conflict-retried) and refusals name their
+    /// `task_action_<action>` written in the same transaction, and the outcome carries the task and one item per
+    /// uid (queued, or already queued by an earlier request). Otherwise every uid is tried in one unit of work (atomic, conflict-retried) and refusals name their
     /// guard; objects of queued tasks are guarded (reference 1.11).
     /// - Throws: ``QueueServer/QueueAPIError`` 400 naming `context_uid` for an unknown worksheet;
     ///   ``AlreadyQueuedError`` when the same action is still queued for the worksheet (reference 4).
@@ -63,11 +63,17 @@ extension LabActions {
     }
 
     /// Queues `task_action_<action>` for `uids` on a worksheet in the same transaction as the request.
+    ///
+    /// Analyses already in a queued task of the same action for the worksheet are left out (the outcome's items say
+    /// so); when nothing is left the action is a repeat and ``AlreadyQueuedError`` names the queued task. The check
+    /// reads the queue inside the unit of work, which also claims the worksheet's version, so two racing requests
+    /// are serialized: the second one, retried after the conflict, sees the first one's task (reference 4).
     func enqueueWorksheetAction(_ action: String, uids targets: [String], worksheetUID: String, settings: QueueSettings,
                                 userID: String?) async throws -> ActionOutcome {
-        let now = clock.now()
-        let (task, state) = try await performEnqueuing(action: action, contextUID: worksheetUID) {
-            state -> ((QueueTask, LabState), [QueueTask]) in
+        let now = clock.now(), name = "task_action_\(action)"
+        guard let queue else { throw QueueAPIError(.internalServerError, "no queue") }
+        let (items, task, state) = try await performEnqueuing(action: action, contextUID: worksheetUID) {
+            state -> (([ActionItem], QueueTask, LabState), [QueueTask]) in
             let user = try LimsAPIController.user(userID, in: state)
             guard let worksheet = state.worksheets[worksheetUID], LimsAPIController.isVisible(worksheetUID, to: user, in: state) else {
                 throw QueueAPIError(.badRequest, "Field 'context_uid': no worksheet with uid '\(worksheetUID)'")
@@ -75,11 +81,24 @@ extension LabActions {
             var seen: Set<String> = []
             let uids = targets.filter { seen.insert($0).inserted }
             guard !uids.isEmpty else { throw QueueAPIError(.badRequest, "Field 'uids' must name at least one object") }
-            let task = Self.task("task_action_\(action)", on: worksheet, uids: uids, settings: settings, username: user.userid,
-                                 now: now, unique: true, action: action)
-            return ((task, state), [task])
+            let queued = try await queue.tasks(for: worksheetUID, name: name)
+                .filter { $0.status == .queued && $0.contextUID == worksheetUID }
+            var queuedIn: [String: String] = [:]
+            for task in queued { for uid in task.uids where queuedIn[uid] == nil { queuedIn[uid] = task.taskUID } }
+            let fresh = uids.filter { queuedIn[$0] == nil }
+            guard !fresh.isEmpty else {
+                throw AlreadyQueuedError(action: action, contextUID: worksheetUID, taskUID: queuedIn[uids[0]] ?? "")
+            }
+            try state.modify(Worksheet.self, worksheetUID) { _ in } // claims the worksheet's version
+            let task = Self.task(name, on: worksheet, uids: fresh, settings: settings, username: user.userid, now: now,
+                                 unique: false, action: action)
+            let items = uids.map { uid in
+                queuedIn[uid].map { ActionItem(uid: uid, success: true, message: "already queued (task \($0))") }
+                    ?? ActionItem(uid: uid, success: true, message: "queued (task \(task.taskUID))")
+            }
+            return ((items, task, state), [task])
         }
-        return ActionOutcome(items: [], queuedTask: task, state: state)
+        return ActionOutcome(items: items, queuedTask: task, state: state)
     }
 
     /// Sets (or clears with nil) an analysis result, as `userID`.

@@ -24,7 +24,33 @@ extension LimsAPIController {
               try await repository.search(type(of: object).portalType, visibleTo: user).contains(name)
         else { throw QueueAPIError(.notFound, "No object with uid \(name)") }
         let base = Self.apiURL(request)
-        return Self.items([Self.fullItem(object, state: state, baseURL: base)], url: base + "/" + name)
+        let queued = try await actions.queuedObjectUIDs()
+        var item = Self.fullItem(object, state: state, baseURL: base)
+        Self.markQueued(&item, object, queued: queued, state: state)
+        if var children = item["Analyses"]?.arrayValue {
+            for index in children.indices {
+                if var child = children[index].objectValue, let uid = child["uid"]?.stringValue, let analysis = state.object(uid) {
+                    Self.markQueued(&child, analysis, queued: queued, state: state)
+                    children[index] = .object(child)
+                }
+            }
+            item["Analyses"] = .array(children)
+        }
+        return Self.items([item], url: base + "/" + name)
+    }
+
+    /// Sets `is_queued` on items of samples, analyses and worksheets (senaite.queue `is_queued`, reference 0 and
+    /// 1.10): the object is the context of, or among the `uids` of, a queued or running task; a sample also when
+    /// one of its analyses is. `queued` is empty while the queue is disabled.
+    static func markQueued(_ item: inout [String: JSONValue], _ object: any LabObject, queued: Set<String>, state: LabState) {
+        switch object {
+        case let sample as Sample:
+            item["is_queued"] = .bool(queued.contains(sample.uid) || state.analyses(ofSample: sample.uid).contains { queued.contains($0.uid) })
+        case is any AnalysisRecord, is Worksheet:
+            item["is_queued"] = .bool(queued.contains(object.uid))
+        default:
+            break
+        }
     }
 
     /// The listing of `portalType`: only objects the user may see, filtered, sorted and paged.
@@ -83,13 +109,18 @@ extension LimsAPIController {
         let pageItems = objects[start..<min(count, start + limit)]
         let base = Self.apiURL(request)
         let url = base + "/" + portalType.rawValue
+        let queued = [.sample, .analysis, .worksheet].contains(portalType) ? try await actions.queuedObjectUIDs() : []
         return LimsResponse.make([
             "success": .bool(true),
             "count": .int(count),
             "pagesize": .int(limit),
             "page": .int(page),
             "pages": .int(pages),
-            "items": .array(pageItems.map { .object(LabObjectJSON.item($0, baseURL: base)) }),
+            "items": .array(pageItems.map { object in
+                var item = LabObjectJSON.item(object, baseURL: base)
+                Self.markQueued(&item, object, queued: queued, state: state)
+                return .object(item)
+            }),
             "next": page < pages ? .string(Self.pageURL(url, request: request, page: page + 1)) : .null,
             "previous": page > 1 ? .string(Self.pageURL(url, request: request, page: min(page - 1, pages))) : .null,
             "url": .string(url),

@@ -117,7 +117,8 @@ extension LimsAPIController {
     /// `assign`/`unassign` act from the worksheet `context_uid`. Answers `{success, action, items: [{uid, success,
     /// message, guard, review_state}]}`; `success` is true when every item succeeded; refused items name their guard.
     /// Worksheet actions queued while the queue is ready answer at once `{success, queued: true, task_uid, uids,
-    /// message}`; the same action still queued for the worksheet answers 409 with the queued `task_uid`.
+    /// message, items}` (`uids`: the ones this task took; items say which were already queued by an earlier request);
+    /// when every uid is already queued for the same action on the worksheet the answer is 409 with the queued `task_uid`.
     @Sendable func workflowAction(_ request: Request, context: QueueRequestContext) async throws -> Response {
         let payload = try await LimsPayload.read(request, context: context)
         let action = try payload.requiredString("action")
@@ -128,7 +129,7 @@ extension LimsAPIController {
         if let task = outcome.queuedTask {
             return LimsResponse.make([
                 "success": .bool(true), "queued": .bool(true), "action": .string(action), "task_uid": .string(task.taskUID),
-                "uids": .array(task.uids.map(JSONValue.string)),
+                "uids": .array(task.uids.map(JSONValue.string)), "items": .array(outcome.items.map(Self.itemJSON)),
                 "message": .string("\(task.uids.count) analyses are being processed in background"), "url": url,
             ])
         }
@@ -154,6 +155,35 @@ extension LimsAPIController {
         ]
         if let task = outcome.queuedTask { body["task_uid"] = .string(task.taskUID) }
         return LimsResponse.make(body)
+    }
+
+    /// `GET queue_statistics?since=EPOCH` (lab managers): per task name `{processed, failed, retried, wait_mean,
+    /// wait_p95, run_mean, run_p95}` (seconds) over the history since `since` (default: the last hour), and the
+    /// queued/running/failed task counts now. 403 for other users; 400 naming `since` when it is not a number.
+    @Sendable func queueStatistics(_ request: Request, context: QueueRequestContext) async throws -> Response {
+        let state = try await repository.load()
+        let user = try Self.user(context.userID, in: state)
+        guard user.isLabManager else { throw QueueAPIError(.forbidden, "\(user.userid) may not read queue statistics") }
+        guard let queue else { throw QueueAPIError(.notFound, "no queue on this node") }
+        let sinceText = request.uri.queryParameters.get("since")
+        guard sinceText == nil || Double(sinceText!) != nil else { throw QueueAPIError(.badRequest, "Field 'since' must be epoch seconds") }
+        let since = sinceText.flatMap(Double.init) ?? clock.now() - 3600
+        let history = try await queue.history(since: since, limit: 100_000)
+        let kinds = TaskKindStatistics.summarize(history)
+        let tasks = try await queue.tasks(status: [.queued, .running, .failed], since: nil)
+        func count(_ status: TaskStatus) -> JSONValue { .int(tasks.filter { $0.status == status }.count) }
+        return LimsResponse.make([
+            "success": .bool(true), "since": .double(since),
+            "queued": count(.queued), "running": count(.running), "failed": count(.failed),
+            "kinds": .object(Dictionary(uniqueKeysWithValues: kinds.map { kind in
+                (kind.name, JSONValue.object([
+                    "processed": .int(kind.processed), "failed": .int(kind.failed), "retried": .int(kind.retried),
+                    "wait_mean": .double(kind.waitMean), "wait_p95": .double(kind.waitP95),
+                    "run_mean": .double(kind.runMean), "run_p95": .double(kind.runP95),
+                ]))
+            })),
+            "url": .string(Self.apiURL(request) + "/queue_statistics"),
+        ])
     }
 
     /// `GET queue_status` → `{status: ready|resuming|disabled, queued: <objects in queued or running tasks>}`

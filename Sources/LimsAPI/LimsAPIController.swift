@@ -20,7 +20,7 @@ import QueueServer
 /// - `POST workflow_action` {action, uids, context_uid?} → `{success, items: [{uid, success, message, guard}]}`.
 /// - `POST worksheet/create` {analyst, template?, instrument?}, `worksheet/add_analyses` {worksheet_uid, uids,
 ///   slots?}, `worksheet/apply_template` {worksheet_uid, template_uid} (routine parts queued while the queue is ready).
-/// - `POST contact/link_user` {contact_uid, username, password?}; `GET queue_status`.
+/// - `POST contact/link_user` {contact_uid, username, password?}; `GET queue_status`; `GET queue_statistics?since=`.
 ///
 /// Every route but `login`/`logout` needs a session cookie or HTTP Basic credentials (401 otherwise).
 /// The catch-all `<portal_type>`/`<uid>` route is a path capture, which Hummingbird's trie ranks below the
@@ -82,6 +82,7 @@ public struct LimsAPIController: Sendable {
             secured.post("worksheet/apply_template", use: applyTemplate)
             secured.post("contact/link_user", use: linkUser)
             secured.get("queue_status", use: queueStatus)
+            secured.get("queue_statistics", use: queueStatistics)
             secured.get(":name", use: getByName)
         }
     }

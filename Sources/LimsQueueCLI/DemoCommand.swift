@@ -9,7 +9,7 @@ struct DemoCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "demo",
         abstract: "Demo data for a lab whose setup is loaded.",
-        subcommands: [DemoSamplesCommand.self]
+        subcommands: [DemoSamplesCommand.self, DemoRunCommand.self]
     )
 }
 

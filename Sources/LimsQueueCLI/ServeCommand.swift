@@ -11,6 +11,7 @@ import QueueCore
 import QueueServer
 import ServiceLifecycle
 import Storage
+import Synchronization
 import WebUI
 
 /// `limsqueue serve`: the queue server, the LIMS API and N in-process consumers (the main job). On an empty lab
@@ -107,8 +108,11 @@ enum QueueNode {
     /// - Parameters:
     ///   - queueRoutes: serve senaite.queue's `queue_server` routes (false for a web node). Default: true.
     ///   - lims: serve the LIMS JSON API (and pages). Default: true.
+    ///   - onListening: receives the bound port once the server listens. Default: none.
+    ///   - stopper: lets the caller stop the node gracefully (as SIGTERM does). Default: none.
     static func run(environment: StorageEnvironment, listen: ListenOptions, consumers: Int, queueRoutes: Bool = true,
-                    lims limsRoutes: Bool = true, logger: Logger, onStart: (@Sendable (QueueTask) -> Void)? = nil) async throws {
+                    lims limsRoutes: Bool = true, logger: Logger, onStart: (@Sendable (QueueTask) -> Void)? = nil,
+                    onListening: (@Sendable (Int) -> Void)? = nil, stopper: NodeStopper? = nil) async throws {
         let clock = SystemWallClock()
         let controller = try await controller(environment: environment, clock: clock)
         let key = try await environment.authKey()
@@ -126,6 +130,7 @@ enum QueueNode {
             onRunning: { port in
                 logger.notice("queue server listening", metadata: ["lims.url": .string("http://\(listen.host):\(port)")])
                 ready.set(port)
+                onListening?(port)
             }
         )
         let group = ServiceGroup(
@@ -139,7 +144,26 @@ enum QueueNode {
                 logger: logger
             )
         )
+        stopper?.attach(group)
         try await group.run()
+    }
+}
+
+/// Stops a node started by ``QueueNode/run(environment:listen:consumers:queueRoutes:lims:logger:onStart:onListening:stopper:)``
+/// gracefully from the same process (the in-process server of `demo run` and `bench lims`).
+final class NodeStopper: Sendable {
+    private let group = Mutex<ServiceGroup?>(nil)
+    private let requested = Mutex(false)
+
+    func attach(_ serviceGroup: ServiceGroup) {
+        group.withLock { $0 = serviceGroup }
+        if requested.withLock({ $0 }) { Task { await serviceGroup.triggerGracefulShutdown() } }
+    }
+
+    /// Asks the node to stop, as SIGTERM would.
+    func stop() async {
+        requested.withLock { $0 = true }
+        if let serviceGroup = group.withLock({ $0 }) { await serviceGroup.triggerGracefulShutdown() }
     }
 }
 

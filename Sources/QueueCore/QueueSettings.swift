@@ -12,7 +12,8 @@ public struct QueueSettings: Sendable, Equatable, Codable {
     public var chunkSize: Int
     /// Retries before a task is marked failed, 0...10; 0 means no retry (unlike the original). Default: 3.
     public var maxRetries: Int
-    /// Minimum seconds a task is booked for, 3...30. Default: 3 seconds.
+    /// Minimum seconds a task is booked for, 0...30. Default: 3 seconds (senaite.queue's value). senaite.queue's
+    /// floor is 3; LimsQueue allows 0 (no booking), as its transactions need no pause to settle (reference 1.7).
     public var minSeconds: Int
     /// Seconds after which a running task is considered stuck (its lease), 30...1800. Default: 120 seconds.
     public var maxSeconds: Int
@@ -67,7 +68,7 @@ public struct QueueSettings: Sendable, Equatable, Codable {
         Field(key: "max_retries", title: "Maximum retries",
               help: "Times a failed task is retried before it is marked failed. 0 means no retry.", range: 0...10),
         Field(key: "min_seconds_task", title: "Minimum seconds",
-              help: "Minimum seconds a task is booked for, so that the database can settle.", range: 3...30),
+              help: "Minimum seconds a consumer stays booked by each task (senaite.queue's pause between transactions). 0 books nothing: tasks follow each other at once.", range: 0...30),
         Field(key: "max_seconds_unlock", title: "Maximum seconds",
               help: "Seconds after which a running task is considered stuck and is timed out (its lease).", range: 30...1800),
         Field(key: "top_priority_tasks", title: "Tasks with top-priority",

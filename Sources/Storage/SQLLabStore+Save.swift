@@ -92,9 +92,14 @@ extension SQLLabStore {
         // fields do not), so two units of work on one worksheet or sample are serialized and every derived state
         // (worksheet and sample auto-transitions) is computed from current data. ZODB would let two concurrent
         // submits on one worksheet both leave it open.
+        // A change that moves no review state and no membership (a result entered) leaves them alone, so
+        // analysts entering results on one worksheet do not collide.
         var containers: Set<String> = []
         for uid in state.changes.created.union(state.changes.changed).union(state.changes.deleted) {
-            for record in [state.analysisRecord(uid), original.analysisRecord(uid)].compactMap({ $0 }) {
+            let before = original.analysisRecord(uid), after = state.analysisRecord(uid)
+            if let before, let after, before.reviewState == after.reviewState,
+               before.worksheetUID == after.worksheetUID, before.sampleUID == after.sampleUID { continue }
+            for record in [after, before].compactMap({ $0 }) {
                 if let sample = record.sampleUID { containers.insert(sample) }
                 if let worksheet = record.worksheetUID { containers.insert(worksheet) }
             }

@@ -161,6 +161,9 @@ public final class SQLLabStore: Sendable {
                                                                "lims.attempt": .stringConvertible(attempt)])
                 cache.withLock { $0 = nil }
                 guard attempt <= maxRetries else { throw ConflictError(uids: conflict.uids, attempts: attempt) }
+                // Jittered backoff (up to 2, 4, 8 ... 50 ms) so that writers of one worksheet stop colliding in step.
+                let ceiling = min(50.0, 2.0 * pow(2.0, Double(attempt - 1)))
+                try? await Task.sleep(nanoseconds: UInt64(Double.random(in: 0.5...ceiling) * 1_000_000))
             }
         }
     }

@@ -29,6 +29,8 @@ struct QueueScenarioTests {
         let client: Client
         let contact: Contact
         let template: WorksheetTemplate
+        /// Routine slots 1-2 and a duplicate of slot 1 in slot 3.
+        let duplicateTemplate: WorksheetTemplate
         let samples: [Sample]
         let analyses: [String]
     }
@@ -140,6 +142,10 @@ struct QueueScenarioTests {
             let template = try state.createWorksheetTemplate(
                 title: "Cu x 15", layout: (1...15).map { WorksheetTemplateRow(pos: $0, type: .routine) },
                 serviceUIDs: [cu.uid], uids: uids, now: now)
+            let duplicateTemplate = try state.createWorksheetTemplate(
+                title: "Cu with duplicate",
+                layout: [.init(pos: 1, type: .routine), .init(pos: 2, type: .routine), .init(pos: 3, type: .duplicate, dup: 1)],
+                serviceUIDs: [cu.uid], uids: uids, now: now)
             let manager = try state.createUser(userid: "labman", passwordHash: hashes.0, roles: [.labManager], uids: uids, now: now)
             _ = try state.createUser(userid: "analyst1", passwordHash: hashes.1, roles: [.analyst], uids: uids, now: now)
             _ = try state.createUser(userid: "rita", passwordHash: hashes.2, roles: [.client], uids: uids, now: now)
@@ -154,7 +160,7 @@ struct QueueScenarioTests {
                 samples.append(sample)
             }
             let analyses = samples.map { sample in state.analyses(ofSample: sample.uid).first!.uid }
-            return Lab(client: client, contact: contact, template: template, samples: samples, analyses: analyses)
+            return Lab(client: client, contact: contact, template: template, duplicateTemplate: duplicateTemplate, samples: samples, analyses: analyses)
         }
         try await repository.reindexSecurity(try await repository.load().allObjects.map(\.uid))
         return lab
@@ -208,6 +214,11 @@ struct QueueScenarioTests {
             #expect(try await system.store.tasks(status: [.queued, .running], since: nil).count == 1)
             #expect(try await system.queued(worksheetUID))
             #expect(try await system.queuedAnalyses() == 15)
+            // is_queued as the API shows it: the worksheet, its analyses, their samples.
+            let shown = try await system.api.manager(worksheetUID, method: .get).items.first
+            #expect(shown?["is_queued"] == .bool(true))
+            let samples = try await system.api.manager("AnalysisRequest", method: .get).items
+            #expect(samples.count == 15 && samples.allSatisfy { $0["is_queued"] == .bool(true) })
             #expect(try await system.count("assigned") == 0)
             for expected in [5, 10, 15] {
                 try await system.round()
@@ -216,6 +227,8 @@ struct QueueScenarioTests {
                 #expect(try await system.queued(worksheetUID) == (expected < 15))
             }
             #expect(try await system.store.tasks(status: [.queued, .running], since: nil).isEmpty)
+            let after = try await system.api.manager("AnalysisRequest", method: .get).items
+            #expect(after.allSatisfy { $0["is_queued"] == .bool(false) })
         }
     }
 
@@ -275,6 +288,25 @@ struct QueueScenarioTests {
             let state = try await system.repository.load()
             let slots = state.worksheets[worksheetUID]!.layout.map(\.position).sorted()
             #expect(slots == Array(1...15))
+        }
+    }
+
+    @Test("a template's duplicate follows once the queued assignment fills its source slot (reference 4)")
+    func templateDuplicateAfterQueuedAssignment() async throws {
+        try await Self.withSystem { system in
+            let created = try await system.api.manager("worksheet/create", body: .object([
+                "analyst": .string("analyst1"), "template": .string(system.lab.duplicateTemplate.uid),
+            ]))
+            #expect(created.json["queued"] == .bool(true), "\(created.json)")
+            let worksheetUID = try #require(created.items.first?["uid"]?.stringValue)
+            var state = try await system.repository.load()
+            #expect(state.worksheets[worksheetUID]?.layout.isEmpty == true)
+            try await system.drain()
+            state = try await system.repository.load()
+            let layout = try #require(state.worksheets[worksheetUID]?.layout)
+            #expect(layout.filter { $0.position <= 2 }.count == 2)
+            let duplicate = try #require(layout.first { $0.position == 3 })
+            #expect(state.duplicateAnalyses[duplicate.analysisUID] != nil, "slot 3: \(duplicate)")
         }
     }
 

@@ -1,0 +1,59 @@
+import AsyncHTTPClient
+import Foundation
+import NIOCore
+import QueueCore
+
+/// A client of the LIMS JSON API for the CLI's drivers (`demo run`, `bench lims`): JSON in and out, HTTP Basic
+/// credentials per call.
+struct LimsHTTPClient: Sendable {
+    /// One answer: HTTP status and the JSON object (empty when the body was not an object).
+    struct Answer: Sendable {
+        let status: Int
+        let json: [String: JSONValue]
+        var items: [[String: JSONValue]] { json["items"]?.arrayValue?.compactMap(\.objectValue) ?? [] }
+        var message: String { json["message"]?.stringValue ?? "" }
+    }
+
+    /// Server root, e.g. `http://127.0.0.1:8080` (a site path such as `/senaite` allowed).
+    let base: String
+    let http: HTTPClient
+
+    /// Calls `<base>/@@API/senaite/v1/<path>` as `user` (`(name, password)`): GET without `body`, POST with it.
+    /// - Throws: transport errors of AsyncHTTPClient (a 4xx/5xx is an answer, not an error).
+    func call(_ path: String, body: JSONValue? = nil, as user: (String, String), timeout: Int64 = 60) async throws -> Answer {
+        var request = HTTPClientRequest(url: "\(base)/@@API/senaite/v1/\(path)")
+        request.method = body == nil ? .GET : .POST
+        request.headers.add(name: "Authorization", value: "Basic " + Data("\(user.0):\(user.1)".utf8).base64EncodedString())
+        if let body {
+            request.headers.add(name: "Content-Type", value: "application/json")
+            request.body = .bytes(ByteBuffer(bytes: body.jsonBytes))
+        }
+        let response = try await http.execute(request, timeout: .seconds(timeout))
+        let buffer = try await response.body.collect(upTo: 64 << 20)
+        return Answer(status: Int(response.status.code), json: (try? JSONValue.parse(buffer.readableBytesView))?.objectValue ?? [:])
+    }
+
+    /// Like ``call(_:body:as:timeout:)`` but a non-2xx answer throws ``CLIError`` with the server's message.
+    func expect(_ path: String, body: JSONValue? = nil, as user: (String, String)) async throws -> Answer {
+        let answer = try await call(path, body: body, as: user)
+        guard (200..<300).contains(answer.status) else {
+            throw CLIError("\(body == nil ? "GET" : "POST") \(path) as \(user.0): HTTP \(answer.status) \(answer.message)")
+        }
+        return answer
+    }
+
+    /// Waits until the queue has no queued or running task (polling `queue_statistics` every 0.5 s), calling
+    /// `progress` with (queued, running) on each change. - Throws: ``CLIError`` after `timeout` seconds.
+    func waitForQueue(as user: (String, String), timeout: Double = 600, progress: (Int, Int) -> Void = { _, _ in }) async throws {
+        let deadline = Date().addingTimeInterval(timeout)
+        var last: (Int, Int)?
+        while Date() < deadline {
+            let stats = try await expect("queue_statistics", as: user)
+            let queued = stats.json["queued"]?.intValue ?? 0, running = stats.json["running"]?.intValue ?? 0
+            if last == nil || last! != (queued, running) { progress(queued, running); last = (queued, running) }
+            if queued == 0 && running == 0 { return }
+            try await Task.sleep(for: .milliseconds(500))
+        }
+        throw CLIError("the queue did not empty within \(Int(timeout)) s")
+    }
+}

@@ -1,0 +1,31 @@
+import FluentKit
+import Foundation
+import Logging
+import SQLKit
+
+extension StorageEnvironment {
+    /// Creates the PostgreSQL database `name` on the server of `serverURL` (a `postgres://` URL of any database
+    /// the user may connect to), for benchmarks that need a fresh database per run.
+    /// - Throws: ``CLIError`` for a name that is not `[a-z0-9_]+`; database errors.
+    static func createDatabase(named name: String, serverURL: String, logger: Logger) async throws {
+        guard !name.isEmpty, name.allSatisfy({ $0.isLowercase || $0.isNumber || $0 == "_" }) else {
+            throw CLIError("database name must be [a-z0-9_]+: \(name)")
+        }
+        let admin = try await open(dataDir: FileManager.default.temporaryDirectory.path, database: serverURL, logger: logger, migrate: false)
+        do {
+            guard let sql = admin.store.database as? any SQLDatabase else { throw CLIError("not an SQL database: \(serverURL)") }
+            try await sql.raw("CREATE DATABASE \(unsafeRaw: name)").run()
+            await admin.close()
+        } catch {
+            await admin.close()
+            throw error
+        }
+    }
+
+    /// `url` with its database name replaced by `name` (`postgres://u:p@h:5432/old?x` → `.../name?x`).
+    static func replacingDatabase(in url: String, with name: String) -> String {
+        guard var components = URLComponents(string: url) else { return url }
+        components.path = "/" + name
+        return components.string ?? url
+    }
+}
