@@ -5,24 +5,13 @@ import QueueCore
 ///
 /// - Status counts: tasks queued, running, failed, and ghosts (any status).
 /// - Processed per minute: attempts that ended `done` in the window, divided by the window's minutes.
-/// - Per task name: done and failed attempts (failed, retried, timeout, purged), mean and p95 (nearest rank) of the
-///   wait (`started - created`) and of the run time (`finished - started`), seconds.
+/// - Per task name: ``QueueCore/TaskKindStatistics`` of the window (done, failed and retried attempts; mean and p95
+///   of the wait `started - created` and of the run time `finished - started` of done attempts, seconds).
 /// - Consumers: every consumer id seen in the window's history or on a running task, what it runs now, and when it
 ///   was last seen (its latest finish or claim).
 /// - Chart buckets: per bucket, tasks in the queue at its end (queued or running, from each task's first creation
 ///   to its last finish), attempts processed and attempts failed in it.
 struct QueueStatistics: Sendable {
-    /// Figures of one task name.
-    struct NameFigures: Sendable, Equatable {
-        var name: String
-        var done = 0
-        var failures = 0
-        var waitMean: Double?
-        var waitP95: Double?
-        var runMean: Double?
-        var runP95: Double?
-    }
-
     /// One consumer and its current task.
     struct ConsumerFigures: Sendable, Equatable {
         var id: String
@@ -50,7 +39,8 @@ struct QueueStatistics: Sendable {
     var failuresInWindow = 0
     /// Window length, seconds.
     let windowSeconds: Double
-    var perName: [NameFigures] = []
+    /// Per task name, as the LIMS API's `queue_statistics` reports it (``QueueCore/TaskKindStatistics``).
+    var perName: [TaskKindStatistics] = []
     var consumers: [ConsumerFigures] = []
     var buckets: [Bucket] = []
 
@@ -78,21 +68,7 @@ struct QueueStatistics: Sendable {
         processedInWindow = recent.filter { $0.outcome == .done }.count
         failuresInWindow = recent.filter { Self.failureOutcomes.contains($0.outcome) }.count
 
-        // Per task name.
-        var byName: [String: [HistoryEntry]] = [:]
-        for entry in recent { byName[entry.name, default: []].append(entry) }
-        perName = byName.keys.sorted().map { name in
-            let entries = byName[name]!
-            var figures = NameFigures(name: name)
-            figures.done = entries.filter { $0.outcome == .done }.count
-            figures.failures = entries.filter { Self.failureOutcomes.contains($0.outcome) }.count
-            let started = entries.compactMap { entry in entry.started.map { (entry, $0) } }
-            let waits = started.map { max(0, $0.1 - $0.0.created) }
-            let runs = started.map { max(0, $0.0.finished - $0.1) }
-            (figures.waitMean, figures.waitP95) = (Self.mean(waits), Self.percentile95(waits))
-            (figures.runMean, figures.runP95) = (Self.mean(runs), Self.percentile95(runs))
-            return figures
-        }
+        perName = TaskKindStatistics.summarize(recent)
 
         // Consumers.
         var seen: [String: ConsumerFigures] = [:]
@@ -136,20 +112,6 @@ struct QueueStatistics: Sendable {
             let end = min(now, buckets[i].start + bucketSeconds)
             buckets[i].inQueue = spans.values.filter { $0.start <= end && $0.end > end }.count
         }
-    }
-
-    /// Mean of `values`, nil when empty.
-    static func mean(_ values: [Double]) -> Double? {
-        values.isEmpty ? nil : values.reduce(0, +) / Double(values.count)
-    }
-
-    /// 95th percentile by nearest rank (the smallest value with at least 95 % of values at or below it), nil when
-    /// empty.
-    static func percentile95(_ values: [Double]) -> Double? {
-        guard !values.isEmpty else { return nil }
-        let sorted = values.sorted()
-        let rank = Int((0.95 * Double(sorted.count)).rounded(.up))
-        return sorted[max(0, rank - 1)]
     }
 
     /// Seconds as `0.42 s`, `12.3 s`, `4 min 05 s`; `–` for nil.

@@ -76,10 +76,12 @@ extension WebUI {
             "failuresLastHour": statistics.failuresInWindow,
             "chart": QueueChart.svg(statistics.buckets, windowSeconds: statistics.windowSeconds),
             "perName": statistics.perName.map { figures -> [String: Any] in
-                [
-                    "name": figures.name, "done": figures.done, "failures": figures.failures,
-                    "waitMean": QueueStatistics.duration(figures.waitMean), "waitP95": QueueStatistics.duration(figures.waitP95),
-                    "runMean": QueueStatistics.duration(figures.runMean), "runP95": QueueStatistics.duration(figures.runP95),
+                // Times come from done attempts only: none done, no figure.
+                func time(_ seconds: Double) -> String { QueueStatistics.duration(figures.processed > 0 ? seconds : nil) }
+                return [
+                    "name": figures.name, "done": figures.processed, "failed": figures.failed, "retried": figures.retried,
+                    "waitMean": time(figures.waitMean), "waitP95": time(figures.waitP95),
+                    "runMean": time(figures.runMean), "runP95": time(figures.runP95),
                 ]
             },
             "consumers": statistics.consumers.map { consumer -> [String: Any] in

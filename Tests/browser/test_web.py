@@ -121,7 +121,7 @@ def browser():
 def shot(driver, name):
     """Saves a full-page screenshot as <SHOTS>/<name>.png."""
     height = driver.execute_script("return Math.max(document.body.scrollHeight, 1000)")
-    driver.set_window_size(1366, min(int(height) + 40, 4000))
+    driver.set_window_size(1366, min(int(height) + 160, 5000))
     driver.save_screenshot(os.path.join(SHOTS, name + ".png"))
     driver.set_window_size(1366, 1000)
 
@@ -265,6 +265,15 @@ def add_failing_task(base, data_dir):
     return answer["tasks"][0]["task_uid"] if "tasks" in answer else answer["items"][0]["task_uid"]
 
 
+def sleep_attempts(driver):
+    """Failed plus retried attempts of `sleep` in the monitor's per-name table."""
+    for row in driver.find_elements(By.CSS_SELECTOR, "#per-name tr"):
+        cells = [cell.text for cell in row.find_elements(By.TAG_NAME, "td")]
+        if cells and cells[0] == "sleep":
+            return int(cells[2]) + int(cells[3])
+    return 0
+
+
 def test_requeue_failed_task_from_monitor(server, browser):
     base, data_dir = server
     uid = add_failing_task(base, data_dir)
@@ -282,10 +291,7 @@ def test_requeue_failed_task_from_monitor(server, browser):
     assert "Requeued 1 task." in text_of(browser, "flash")
     # Requeued with the retries setting: it runs (and fails) again, which the statistics count.
     browser.get(base + "/queue_tasks?filter=all")
-    wait_for(browser, lambda d: "sleep" in text_of(d, "per-name") and
-             int(d.find_element(By.CSS_SELECTOR, "#per-name tr:nth-child(n+2) td:nth-child(3)").text or 0) >= 2
-             if d.find_elements(By.XPATH, "//table[@id='per-name']//td[text()='sleep']") else False,
-             WAIT, "the requeued task ran again")
+    wait_for(browser, lambda d: loaded(d) and sleep_attempts(d) >= 2, WAIT, "the requeued task ran again")
     assert browser.find_element(By.ID, "queue-chart-svg")
     shot(browser, "15-queue-monitor-statistics")
     browser.get(base + f"/queue_tasks/{uid}")

@@ -13,9 +13,9 @@ extension PageTemplates {
 <div style="flex: 2; min-width: 480px">
 <h2>Per task name (last hour)</h2>
 <table class="listing" id="per-name">
-<tr><th>Name</th><th>Done</th><th>Failures</th><th>Wait mean</th><th>Wait p95</th><th>Run mean</th><th>Run p95</th></tr>
-{{#perName}}<tr><td>{{name}}</td><td>{{done}}</td><td>{{failures}}</td><td>{{waitMean}}</td><td>{{waitP95}}</td><td>{{runMean}}</td><td>{{runP95}}</td></tr>{{/perName}}
-{{^perName}}<tr><td colspan="7" class="muted">No task finished in the last hour.</td></tr>{{/perName}}
+<tr><th>Name</th><th>Done</th><th>Failed</th><th>Retried</th><th>Wait mean</th><th>Wait p95</th><th>Run mean</th><th>Run p95</th></tr>
+{{#perName}}<tr><td>{{name}}</td><td>{{done}}</td><td>{{failed}}</td><td>{{retried}}</td><td>{{waitMean}}</td><td>{{waitP95}}</td><td>{{runMean}}</td><td>{{runP95}}</td></tr>{{/perName}}
+{{^perName}}<tr><td colspan="8" class="muted">No task finished in the last hour.</td></tr>{{/perName}}
 </table>
 </div>
 <div style="flex: 1; min-width: 320px">
