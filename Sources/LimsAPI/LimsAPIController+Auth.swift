@@ -9,9 +9,16 @@ import QueueServer
 
 /// Login, logout and request authentication.
 ///
-/// A session is the `__ac` cookie holding a Fernet token (the queue auth key) of `"<expiry>:<userid>"`, valid
-/// 8 hours; HTTP Basic credentials are accepted on every request and checked with bcrypt against
-/// ``User/passwordHash``. A wrong user name or password is answered 401 without saying which.
+/// A session is the `__ac` cookie holding a Fernet token of `"<expiry>:<userid>"`, valid 8 hours, under a key
+/// derived from the queue auth key for this purpose only (``sessionKeyPurpose``): a session cookie is never a valid
+/// `X-Queue-Auth-Token`, so logging in to the LIMS gives no access to the queue routes. HTTP Basic credentials are
+/// accepted on every request and checked with bcrypt against ``User/passwordHash``. A wrong user name or password
+/// is answered 401 without saying which; repeated failures are answered 429 (``LoginRateLimiter``).
+///
+/// CSRF: a state-changing request (any method but GET/HEAD/OPTIONS) authenticated by the cookie alone must show
+/// it comes from a page of this site: an `X-Requested-With` header (which browsers only let same-origin scripts
+/// set), or an `Origin` (else `Referer`) whose host and port are the request's `Host`. Otherwise it is refused
+/// 403. Basic-auth and token clients send no ambient credentials and are not affected.
 ///
 /// Source: Plone's `__ac` session cookie and senaite.jsonapi `login`/`logout` routes; reference 1.4 (tokens).
 extension LimsAPIController {
@@ -23,10 +30,7 @@ extension LimsAPIController {
         guard let password = try payload.string("password"), !password.isEmpty else {
             throw QueueAPIError(.badRequest, "Field 'password' is required")
         }
-        let state = try await repository.load()
-        guard let user = Self.checkPassword(username: username, password: password, in: state) else {
-            throw QueueAPIError(.unauthorized, "Login failed: wrong user name or password")
-        }
+        let user = try await checkLogin(username: username, password: password, address: context.remoteAddress)
         let expiry = clock.now() + Self.sessionLifetime
         let cookie = try await sessionCookie(userID: user.userid)
         var response = LimsResponse.make([
@@ -37,11 +41,27 @@ extension LimsAPIController {
         return response
     }
 
-    /// The `__ac` session cookie for `userID`: a Fernet token (queue auth key) valid ``sessionLifetime`` seconds,
-    /// HTTP-only, SameSite=Lax, path `/`. Shared by the JSON API's `login` and the web pages' login form.
+    /// Checks a login (the JSON API's and the web pages' login form): the rate limit first, then the password.
+    /// Failures count towards the limit; a success clears the user's count.
+    /// - Parameter address: the client's address (per-address limit), nil when unknown.
+    /// - Returns: the user. - Throws: 401 for a wrong user name or password (without saying which); 429 while the
+    ///   user or address is over the limit.
+    public func checkLogin(username: String, password: String, address: String?) async throws -> User {
+        let state = try await repository.load()
+        try loginLimiter.check(username: username, address: address)
+        guard let user = Self.checkPassword(username: username, password: password, in: state) else {
+            loginLimiter.recordFailure(username: username, address: address)
+            throw QueueAPIError(.unauthorized, "Login failed: wrong user name or password")
+        }
+        loginLimiter.recordSuccess(username: username)
+        return user
+    }
+
+    /// The `__ac` session cookie for `userID`: a session token (``sessionTokens()``) valid ``sessionLifetime``
+    /// seconds, HTTP-only, SameSite=Lax, path `/`. Shared by the JSON API's `login` and the web pages' login form.
     /// - Throws: when the auth key is not a valid Fernet key.
     public func sessionCookie(userID: String) async throws -> Cookie {
-        let token = try QueueAuthToken(key: await authKey()).make(userID: userID, now: clock.now(), lifetime: Self.sessionLifetime)
+        let token = try await sessionTokens().make(userID: userID, now: clock.now(), lifetime: Self.sessionLifetime)
         return Cookie(name: Self.cookieName, value: token, maxAge: Int(Self.sessionLifetime), path: "/", httpOnly: true, sameSite: .lax)
     }
 
@@ -65,27 +85,39 @@ extension LimsAPIController {
         return user
     }
 
+    /// HKDF info of the session cookie key (see the type's notes).
+    public static let sessionKeyPurpose = "limsqueue LIMS session cookie v1"
+
+    /// Tokens of the session cookie: Fernet under the key derived from the auth key for sessions.
+    func sessionTokens() async throws -> QueueAuthToken {
+        try QueueAuthToken(key: try Fernet.derivedKey(from: await authKey(), purpose: Self.sessionKeyPurpose))
+    }
+
     /// The user id a request authenticates as: HTTP Basic when an `Authorization: Basic` header is present
-    /// (a wrong one is refused even with a valid cookie), else the `__ac` session cookie.
-    /// - Throws: 401 when neither authenticates.
-    public func authenticate(_ request: Request) async throws -> String {
+    /// (a wrong one is refused even with a valid cookie; failures count towards the login rate limit), else the
+    /// `__ac` session cookie.
+    /// - Returns: the user id, and whether the session cookie (an ambient credential) authenticated it.
+    /// - Throws: 401 when neither authenticates; 429 while the user or address is over the login limit.
+    public func authenticate(_ request: Request, address: String? = nil) async throws -> (userid: String, byCookie: Bool) {
         if let authorization = request.headers[.authorization], authorization.hasPrefix("Basic ") {
             guard let data = Data(base64Encoded: String(authorization.dropFirst(6)).trimmingCharacters(in: .whitespaces)),
                   let text = String(data: data, encoding: .utf8), let colon = text.firstIndex(of: ":")
             else { throw QueueAPIError(.unauthorized, "Malformed Basic credentials") }
             let username = String(text[..<colon]), password = String(text[text.index(after: colon)...])
             let state = try await repository.load()
+            try loginLimiter.check(username: username, address: address)
             guard let user = Self.checkPassword(username: username, password: password, in: state) else {
+                loginLimiter.recordFailure(username: username, address: address)
                 throw QueueAPIError(.unauthorized, "Login failed: wrong user name or password")
             }
-            return user.userid
+            return (user.userid, false)
         }
         if let cookie = request.cookies[Self.cookieName]?.value, !cookie.isEmpty {
-            guard let verifier = try? QueueAuthToken(key: await authKey()),
+            guard let verifier = try? await sessionTokens(),
                   let userid = try? verifier.verify(cookie, now: clock.now()),
                   try await repository.load().user(named: userid) != nil
             else { throw QueueAPIError(.unauthorized, "Session expired or invalid; log in again") }
-            return userid
+            return (userid, true)
         }
         throw QueueAPIError(.unauthorized, "Authentication required (log in or send HTTP Basic credentials)")
     }
@@ -99,10 +131,34 @@ struct LimsAuthMiddleware: RouterMiddleware {
     let controller: LimsAPIController
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
-        let userid = try await controller.authenticate(request)
+        let (userid, byCookie) = try await controller.authenticate(request, address: context.remoteAddress)
+        if byCookie, ![.get, .head, .options].contains(request.method), !Self.isSameSite(request) {
+            throw QueueAPIError(.forbidden, "Cross-site request refused: a cookie session must send X-Requested-With "
+                                    + "or a same-origin Origin/Referer header")
+        }
         var context = context
         context.userID = userid
         context.logger[metadataKey: "lims.user"] = .string(userid)
         return try await next(request, context)
+    }
+
+    /// True when the request proves it comes from this site: `X-Requested-With` is present, or `Origin` (else
+    /// `Referer`) names the request's own host and port (`Host` / HTTP/2 authority).
+    static func isSameSite(_ request: Request) -> Bool {
+        if let requested = HTTPField.Name("X-Requested-With"), let value = request.headers[requested], !value.isEmpty {
+            return true
+        }
+        guard let host = request.head.authority?.lowercased(), !host.isEmpty else { return false }
+        let source = request.headers[.origin] ?? request.headers[.referer]
+        guard let source, source != "null", let url = URL(string: source), let sourceHost = url.host?.lowercased() else {
+            return false
+        }
+        let sourceAuthority = url.port.map { "\(sourceHost):\($0)" } ?? sourceHost
+        let defaultPort = url.scheme == "https" ? "443" : "80"
+        // A default port may be written or left out on either side.
+        func normalized(_ authority: String) -> String {
+            authority.hasSuffix(":\(defaultPort)") ? String(authority.dropLast(defaultPort.count + 1)) : authority
+        }
+        return normalized(sourceAuthority) == normalized(host)
     }
 }

@@ -46,6 +46,8 @@ public struct LimsAPIController: Sendable {
     let authKey: @Sendable () async -> String
     let clock: any WallClock
     let uids: any UIDGenerator
+    /// Failed-login counts (login route and HTTP Basic).
+    let loginLimiter: LoginRateLimiter
 
     /// - Parameters:
     ///   - repository: the lab.
@@ -54,8 +56,12 @@ public struct LimsAPIController: Sendable {
     ///   - uids: generator of new object uids. Default: ``RandomUIDGenerator``.
     /// - Parameter queue: when given, worksheet actions are queued while the queue is ready (chunk size > 0) and
     ///   every transition honours the queue's guards; nil runs everything synchronously.
+    /// - Parameter loginLimiter: the failed-login limits. Default: ``LoginRateLimiter`` with its default policy on
+    ///   `clock`.
     public init(repository: any LabRepository, authKey: @escaping @Sendable () async -> String, clock: any WallClock,
-                uids: any UIDGenerator = RandomUIDGenerator(), queue: (any QueueStore)? = nil) {
+                uids: any UIDGenerator = RandomUIDGenerator(), queue: (any QueueStore)? = nil,
+                loginLimiter: LoginRateLimiter? = nil) {
+        self.loginLimiter = loginLimiter ?? LoginRateLimiter(clock: clock)
         self.repository = repository
         self.queue = queue
         self.authKey = authKey

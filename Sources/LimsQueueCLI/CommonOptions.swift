@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Logging
+import Synchronization
 
 /// Options every subcommand shares.
 struct CommonOptions: ParsableArguments {
@@ -18,6 +19,9 @@ struct CommonOptions: ParsableArguments {
     @Option(name: .long, help: "Log level: trace, debug, info, notice, warning, error, critical.")
     var logLevel: String = ProcessInfo.processInfo.environment["LOG_LEVEL"] ?? "info"
 
+    @Option(name: .long, help: "Log format on standard error: text (key=value metadata) or json (one object per line).")
+    var logFormat: String = ProcessInfo.processInfo.environment["LOG_FORMAT"] ?? "text"
+
     func validate() throws {
         if let database = databaseURL, !(database.hasPrefix("postgres://") || database.hasPrefix("postgresql://")) {
             throw ValidationError("--database must be a postgres:// URL, e.g. postgres://limsqueue:secret@127.0.0.1:5432/limsqueue")
@@ -25,11 +29,12 @@ struct CommonOptions: ParsableArguments {
         guard Logger.Level(rawValue: logLevel) != nil else {
             throw ValidationError("--log-level must be one of trace, debug, info, notice, warning, error, critical")
         }
+        guard ["text", "json"].contains(logFormat) else { throw ValidationError("--log-format must be text or json") }
     }
 
     /// A logger at the chosen level, writing to standard error.
     func logger(_ label: String) -> Logger {
-        LogSetup.bootstrapOnce()
+        LogSetup.bootstrapOnce(json: logFormat == "json")
         var logger = Logger(label: label)
         logger.logLevel = Logger.Level(rawValue: logLevel) ?? .info
         return logger
@@ -44,15 +49,38 @@ struct ListenOptions: ParsableArguments {
     @Option(name: .long, help: "Port to listen on (0 picks a free one).")
     var port: Int = 8080
 
+    @Option(name: .long, help: "Longest wait a pop may ask for, seconds.")
+    var maxPopWait: Double = 30
+
+    @Option(name: .long, help: "Failed logins per user name within 5 minutes before further attempts get 429.")
+    var loginFailuresPerUser: Int = 5
+
+    @Option(name: .long, help: "Failed logins per client address within 5 minutes before further attempts get 429.")
+    var loginFailuresPerAddress: Int = 20
+
     func validate() throws {
         guard (0...65535).contains(port) else { throw ValidationError("--port must be in 0...65535") }
+        guard maxPopWait.isFinite, (0...3600).contains(maxPopWait) else { throw ValidationError("--max-pop-wait must be in 0...3600 seconds") }
+        guard loginFailuresPerUser >= 1, loginFailuresPerAddress >= 1 else {
+            throw ValidationError("--login-failures-per-user and --login-failures-per-address must be 1 or more")
+        }
     }
 }
 
+/// The process's logging backend: text (`StreamLogHandler`) or JSON lines on standard error, always behind
+/// ``RedactingLogHandler``. Bootstrapped once per process (by the first command that asks for a logger).
 enum LogSetup {
-    private static let once: Void = {
-        LoggingSystem.bootstrap { label in StreamLogHandler.standardError(label: label) }
-    }()
+    private static let done = Mutex(false)
 
-    static func bootstrapOnce() { _ = once }
+    static func bootstrapOnce(json: Bool = false) {
+        let first = done.withLock { done in
+            defer { done = true }
+            return !done
+        }
+        guard first else { return }
+        LoggingSystem.bootstrap { label in
+            let base: any LogHandler = json ? JSONLogHandler(label: label) : StreamLogHandler.standardError(label: label)
+            return RedactingLogHandler(base: base)
+        }
+    }
 }

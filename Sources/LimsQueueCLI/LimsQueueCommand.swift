@@ -8,7 +8,7 @@ struct LimsQueueCommand: AsyncParsableCommand {
         abstract: "A durable, senaite.queue-compatible task queue for laboratory information systems.",
         subcommands: [
             ServeCommand.self, ServerCommand.self, WebCommand.self, ConsumerCommand.self,
-            TasksCommand.self, RequeueCommand.self, DeleteCommand.self, SettingsCommand.self,
+            TasksCommand.self, StatusCommand.self, RequeueCommand.self, DeleteCommand.self, SettingsCommand.self,
             KeygenCommand.self, KeyCommand.self, MigrateCommand.self, BenchCommand.self, SetupCommand.self, DemoCommand.self,
         ]
     )

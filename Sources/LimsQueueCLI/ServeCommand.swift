@@ -7,6 +7,8 @@ import LIMSCore
 import LimsTasks
 import LimsAPI
 import Logging
+import Metrics
+import Prometheus
 import QueueCore
 import QueueServer
 import ServiceLifecycle
@@ -98,10 +100,21 @@ enum QueueNode {
     /// The controller over the environment's store, authenticating with its auth key.
     /// Every user id is accepted as long as its token is valid (the key is the shared secret); the LIMS user
     /// directory plugs in here.
-    static func controller(environment: StorageEnvironment, clock: any WallClock) async throws -> QueueServerController {
+    static func controller(environment: StorageEnvironment, clock: any WallClock,
+                           configuration: QueueServerController.Configuration = .init(),
+                           metrics: QueueMetrics = QueueMetrics()) async throws -> QueueServerController {
         let key = try await environment.authKey()
         let authenticator = QueueAuthenticator(key: { key }, clock: clock, userExists: { !$0.isEmpty })
-        return QueueServerController(store: environment.store, authenticator: authenticator, clock: clock)
+        return QueueServerController(store: environment.store, authenticator: authenticator, clock: clock,
+                                     configuration: configuration, metrics: metrics)
+    }
+
+    /// The process's metrics: the first serving node of the process also makes its registry the swift-metrics
+    /// backend (Hummingbird's HTTP request metrics then show on its `/metrics`).
+    static func processMetrics() -> QueueMetrics {
+        let metrics = QueueMetrics()
+        MetricsBootstrap.once(metrics.registry)
+        return metrics
     }
 
     /// Serves until SIGTERM/SIGINT, with `consumers` in-process consumers talking to it over loopback HTTP.
@@ -114,16 +127,20 @@ enum QueueNode {
                     lims limsRoutes: Bool = true, logger: Logger, onStart: (@Sendable (QueueTask) -> Void)? = nil,
                     onListening: (@Sendable (Int) -> Void)? = nil, stopper: NodeStopper? = nil) async throws {
         let clock = SystemWallClock()
-        let controller = try await controller(environment: environment, clock: clock)
+        let controller = try await controller(environment: environment, clock: clock,
+                                              configuration: .init(maxPopWait: listen.maxPopWait), metrics: processMetrics())
         let key = try await environment.authKey()
         let ready = ReadySignal()
         // In-process consumers reach the server on the address it listens on (loopback for a wildcard address).
         let connectHost = ["0.0.0.0", "::", ""].contains(listen.host) ? "127.0.0.1" : listen.host
         let pool = ConsumerPool(count: consumers, key: key, ready: ready, handlers: handlers(lab: environment.lab, queue: environment.store), logger: logger,
                                 host: connectHost, onStart: onStart)
-        let lims = LimsAPIController(repository: environment.lab, authKey: { key }, clock: clock, queue: environment.store)
+        let limiter = LoginRateLimiter(policy: .init(maxFailuresPerUser: listen.loginFailuresPerUser,
+                                                     maxFailuresPerAddress: listen.loginFailuresPerAddress), clock: clock)
+        let lims = LimsAPIController(repository: environment.lab, authKey: { key }, clock: clock, queue: environment.store,
+                                     loginLimiter: limiter)
         let web = WebUI(repository: environment.lab, queue: environment.store, authKey: { key }, clock: clock,
-                        authKeyControl: environment.webAuthKeyControl)
+                        lims: lims, authKeyControl: environment.webAuthKeyControl)
         let app = QueueServerApp.build(
             controller: controller, host: listen.host, port: listen.port, logger: logger, queueRoutes: queueRoutes,
             addRoutes: { if limsRoutes { lims.addRoutes(to: $0); web.addRoutes(to: $0) } },
@@ -216,5 +233,19 @@ struct ConsumerPool: Service {
             }
             try await group.waitForAll()
         }
+    }
+}
+
+/// Makes a Prometheus registry the process's swift-metrics backend, once (`MetricsSystem.bootstrap` may run only
+/// once per process; later calls are ignored).
+enum MetricsBootstrap {
+    private static let done = Mutex(false)
+
+    static func once(_ registry: PrometheusCollectorRegistry) {
+        let first = done.withLock { done in
+            defer { done = true }
+            return !done
+        }
+        if first { MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry)) }
     }
 }

@@ -95,3 +95,17 @@ public enum Base64URL {
         return Data(base64Encoded: base64)
     }
 }
+
+extension Fernet {
+    /// A Fernet key derived from `key` for one `purpose` (HKDF-SHA256 over the 32 key bytes, the purpose as info),
+    /// so that tokens made for one purpose (e.g. LIMS session cookies) are never valid for another (queue
+    /// `X-Queue-Auth-Token`s) although both come from the one auth key.
+    /// - Returns: 44 url-safe base64 characters of 32 bytes.
+    /// - Throws: ``Error/invalidKey`` when `key` is not 32 bytes of url-safe base64.
+    public static func derivedKey(from key: String, purpose: String) throws -> String {
+        guard let bytes = Base64URL.decode(key), bytes.count == 32 else { throw Error.invalidKey }
+        let derived = HKDF<SHA256>.deriveKey(inputKeyMaterial: SymmetricKey(data: bytes), info: Data(purpose.utf8),
+                                             outputByteCount: 32)
+        return Base64URL.encode(derived.withUnsafeBytes { Data($0) })
+    }
+}

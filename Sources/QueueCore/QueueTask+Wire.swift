@@ -103,7 +103,8 @@ extension QueueTask {
             guard TaskUID.isValid(given) else { throw QueueError.invalidTask("task_uid", "must be 32 hex characters") }
             taskUID = given.lowercased()
         }
-        guard name.count <= 200 else { throw QueueError.invalidTask("name", "is longer than 200 characters") }
+        // Unicode scalars, as the databases' length() counts them (a Swift Character may hold several).
+        guard name.unicodeScalars.count <= 200 else { throw QueueError.invalidTask("name", "is longer than 200 characters") }
         let created = try reader.number("created") ?? now
         guard created.isFinite, created >= 0, created <= Self.latestCreated else {
             throw QueueError.invalidTask("created", "must be epoch seconds between 0 and \(Int(Self.latestCreated))")

@@ -1,4 +1,5 @@
 import Hummingbird
+import NIOCore
 
 /// The request context of the queue server: Hummingbird's core storage plus the user id the
 /// `X-Queue-Auth-Token` authenticated (nil before ``QueueAuthMiddleware`` runs or on public routes).
@@ -6,10 +7,14 @@ public struct QueueRequestContext: RequestContext {
     public var coreContext: CoreRequestContextStorage
     /// Authenticated user id.
     public var userID: String?
+    /// IP address of the peer (the TCP connection's remote address; proxies' forwarding headers are not
+    /// trusted), nil when unknown (e.g. in-process router tests). Used by the login rate limit.
+    public var remoteAddress: String?
 
-    public init(source: Source) {
+    public init(source: ApplicationRequestContextSource) {
         self.coreContext = .init(source: source)
         self.userID = nil
+        self.remoteAddress = source.channel.remoteAddress?.ipAddress
     }
 
     /// Largest accepted request body: 4 MiB. Larger bodies are answered 413 with a JSON error.

@@ -18,6 +18,8 @@ public enum QueueServerApp {
     ) -> Router<QueueRequestContext> {
         let router = Router(context: QueueRequestContext.self)
         router.add(middleware: ErrorLoggingMiddleware())
+        // HTTP request counts and durations through swift-metrics (a no-op until the process bootstraps a backend).
+        router.add(middleware: MetricsMiddleware())
         controller.addRoutes(to: router, queueRoutes: queueRoutes)
         addRoutes(router)
         return router

@@ -32,21 +32,30 @@ public struct QueueServerController: Sendable {
     let authenticator: QueueAuthenticator
     let clock: any WallClock
     let configuration: Configuration
+    /// The Prometheus metrics this server records and exports on `GET /metrics`.
+    public let metrics: QueueMetrics
 
+    /// - Parameter metrics: where claims and reported ends are recorded. Default: a registry of its own.
     public init(store: any QueueStore, authenticator: QueueAuthenticator, clock: any WallClock,
-                configuration: Configuration = .init()) {
+                configuration: Configuration = .init(), metrics: QueueMetrics = QueueMetrics()) {
         self.store = store
         self.authenticator = authenticator
         self.clock = clock
         self.configuration = configuration
+        self.metrics = metrics
     }
 
-    /// Mounts the routes on `router` under both API prefixes.
+    /// Mounts the routes on `router` under both API prefixes, plus the public `GET /metrics` (Prometheus text
+    /// format, counts only) and `GET /openapi.yaml` (the API's OpenAPI 3.1 description; also under each prefix).
+    /// With `queueRoutes` false (a web node) only `version`, `/metrics` and `/openapi.yaml` are mounted.
     public func addRoutes(to router: Router<QueueRequestContext>, queueRoutes: Bool = true) {
+        router.get("metrics", use: metricsPage)
+        router.get("openapi.yaml", use: openAPI)
         for prefix in Self.apiPrefixes {
             let api = router.group(RouterPath(prefix))
             api.get("version", use: version)
             api.post("version", use: version)
+            api.get("openapi.yaml", use: openAPI)
             guard queueRoutes else { continue }
             let queue = api.group("queue_server").add(middleware: QueueAuthMiddleware(authenticator: authenticator))
             for method in [HTTPRequest.Method.get, .post] {
@@ -142,6 +151,28 @@ public struct QueueServerController: Sendable {
 
     // MARK: Routes
 
+    /// `GET /metrics`: refreshes the store gauges and answers the registry in Prometheus' text format 0.0.4.
+    /// Public (Prometheus scrapes without credentials): it exposes counts and durations only.
+    @Sendable func metricsPage(_ request: Request, context: QueueRequestContext) async throws -> Response {
+        metrics.update(from: try await store.statusSnapshot(now: clock.now()))
+        return Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
+                        body: ResponseBody(byteBuffer: ByteBuffer(bytes: metrics.exposition())))
+    }
+
+    /// `GET /openapi.yaml`: the OpenAPI 3.1 description of every route (``OpenAPIDocument``).
+    @Sendable func openAPI(_ request: Request, context: QueueRequestContext) async throws -> Response {
+        Response(status: .ok, headers: [.contentType: "application/yaml; charset=utf-8"],
+                 body: ResponseBody(byteBuffer: ByteBuffer(string: OpenAPIDocument.yaml)))
+    }
+
+    /// `logger` with the task's uid and name as metadata (`lims.task.uid`, `lims.task.name`).
+    static func taskLogger(_ logger: Logger, uid: String, name: String? = nil) -> Logger {
+        var logger = logger
+        logger[metadataKey: "lims.task.uid"] = .string(uid)
+        if let name { logger[metadataKey: "lims.task.name"] = .string(name) }
+        return logger
+    }
+
     @Sendable func version(_ request: Request, context: QueueRequestContext) async throws -> Response {
         JSONResponse.make(body: [
             "url": .string(Self.routeURL(request)),
@@ -218,6 +249,9 @@ public struct QueueServerController: Sendable {
             try payload.items.map { try QueueTask(wire: $0, settings: settings, now: now, defaultUsername: user) }
         }
         let outcomes = try await perform { try await store.add(tasks, now: now) }
+        for (task, outcome) in zip(tasks, outcomes) where outcome == .added {
+            Self.taskLogger(context.logger, uid: task.taskUID, name: task.name).debug("task added")
+        }
         let base = Self.baseURL(request)
         var added = tasks
         for index in added.indices { added[index].status = .queued }
@@ -233,9 +267,11 @@ public struct QueueServerController: Sendable {
             throw QueueAPIError(.preconditionRequired, "No valid consumer id")
         }
         let wait = min(max(try payload.number("wait") ?? 0, 0), configuration.maxPopWait)
+        metrics.polled(consumerID: consumerID, now: clock.now())
         let task = try await perform { try await popWaiting(consumerID: consumerID, wait: wait) }
         guard let task else { return JSONResponse.make(body: [:]) }
-        context.logger.debug("task claimed", metadata: ["lims.task.uid": .string(task.taskUID), "lims.task.name": .string(task.name)])
+        metrics.claimed(task, consumerID: consumerID, now: clock.now())
+        Self.taskLogger(context.logger, uid: task.taskUID, name: task.name).debug("task claimed", metadata: ["lims.consumer": .string(consumerID)])
         guard case .object(let dict) = TaskInfo.complete(task, baseURL: Self.baseURL(request)) else { return JSONResponse.make(body: [:]) }
         return JSONResponse.make(body: dict)
     }
@@ -287,15 +323,24 @@ public struct QueueServerController: Sendable {
         let lease = try Self.lease(payload)
         guard payload.flag("pop") else {
             let task = try await perform { try await store.done(uid, lease: lease, now: clock.now()) }
+            metrics.ended(task, outcome: .done, now: clock.now())
+            Self.taskLogger(context.logger, uid: uid, name: task.name).debug("task done")
             return taskMessage("Task done: \(uid)", task, request: request, payload: payload)
         }
         guard let consumerID = lease.consumerID, consumerID.count >= 4 else {
             throw QueueAPIError(.preconditionRequired, "No valid consumer id")
         }
         let wait = min(max(try payload.number("wait") ?? 0, 0), configuration.maxPopWait)
+        metrics.polled(consumerID: consumerID, now: clock.now())
         var (task, next) = try await perform { try await store.doneAndPop(uid, lease: lease, consumerID: consumerID, now: clock.now()) }
+        metrics.ended(task, outcome: .done, now: clock.now())
+        Self.taskLogger(context.logger, uid: uid, name: task.name).debug("task done")
         if next == nil, wait > 0 {
             next = try await perform { try await popWaiting(consumerID: consumerID, wait: wait) }
+        }
+        if let next {
+            metrics.claimed(next, consumerID: consumerID, now: clock.now())
+            Self.taskLogger(context.logger, uid: next.taskUID, name: next.name).debug("task claimed", metadata: ["lims.consumer": .string(consumerID)])
         }
         var body = taskMessageBody("Task done: \(uid)", task, request: request, payload: payload)
         body["next"] = next.map { TaskInfo.complete($0, baseURL: Self.baseURL(request)) } ?? .object([:])
@@ -307,7 +352,11 @@ public struct QueueServerController: Sendable {
         let uid = try Self.requireUID(try payload.string("task_uid"))
         let lease = try Self.lease(payload)
         let message = try payload.string("error_message") ?? "Unknown error"
+        let running = try await perform { try await store.task(uid) }
         let task = try await perform { try await store.fail(uid, message: String(message.prefix(4000)), lease: lease, now: clock.now()) }
+        if let running { metrics.ended(running, outcome: .failed, now: clock.now()) }
+        Self.taskLogger(context.logger, uid: uid, name: task.name)
+            .info("task failed", metadata: ["lims.task.status": .string(task.status?.rawValue ?? "-"), "lims.task.retries": .stringConvertible(task.retries)])
         return taskMessage("Task failed: \(uid)", task, request: request, payload: payload)
     }
 
@@ -315,7 +364,10 @@ public struct QueueServerController: Sendable {
         let payload = try await RequestPayload.read(request, context: context)
         let uid = try Self.requireUID(try payload.string("task_uid"))
         let lease = try Self.lease(payload)
+        let running = try await perform { try await store.task(uid) }
         let task = try await perform { try await store.timeout(uid, lease: lease, now: clock.now()) }
+        if let running { metrics.ended(running, outcome: .timeout, now: clock.now()) }
+        Self.taskLogger(context.logger, uid: uid, name: task.name).info("task timed out")
         return taskMessage(uid, task, request: request, payload: payload)
     }
 
@@ -324,6 +376,7 @@ public struct QueueServerController: Sendable {
         let uid = try Self.requireUID(context.parameters.get("task_uid") ?? (try payload.string("task_uid")))
         let lease = try Self.lease(payload)
         let task = try await perform { try await store.requeue(uid, lease: lease, now: clock.now()) }
+        Self.taskLogger(context.logger, uid: uid, name: task.name).info("task re-queued")
         return taskMessage("Task re-queued: \(uid)", task, request: request, payload: payload)
     }
 
@@ -331,6 +384,7 @@ public struct QueueServerController: Sendable {
         let payload = try await RequestPayload.read(request, context: context)
         let uid = try Self.requireUID(try payload.string("task_uid"))
         let task = try await perform { try await store.delete(uid, now: clock.now()) }
+        Self.taskLogger(context.logger, uid: uid, name: task.name).info("task deleted")
         return taskMessage("Task deleted: \(uid)", task, request: request, payload: payload)
     }
 

@@ -67,7 +67,27 @@ public struct RequestPayload: Sendable {
             fields[key] = values.count == 1 ? .string(values[0]) : .array(values.map(JSONValue.string))
         }
         if items.isEmpty, !query.isEmpty { items = [fields] }
+        for object in items + [fields] {
+            if let field = nulField(object) {
+                throw QueueAPIError(.badRequest, "Field '\(field)' must not contain NUL characters")
+            }
+        }
         return RequestPayload(fields: fields, items: items, bodyIsList: bodyIsList)
+    }
+
+    /// The top-level key of the first member whose key or text (at any depth) holds a NUL character, or nil.
+    /// Such text is refused outright: PostgreSQL cannot store or even compare it, and SQLite's `length()` stops
+    /// at it (both would otherwise end in a 500).
+    static func nulField(_ object: [String: JSONValue]) -> String? {
+        func hasNUL(_ value: JSONValue) -> Bool {
+            switch value {
+            case .string(let text): return text.utf8.contains(0)
+            case .array(let items): return items.contains(where: hasNUL)
+            case .object(let members): return members.contains { $0.key.utf8.contains(0) || hasNUL($0.value) }
+            default: return false
+            }
+        }
+        return object.keys.sorted().first { key in key.utf8.contains(0) || hasNUL(object[key]!) }
     }
 
     /// A string field, or nil. - Throws: 400 naming the field if it is not a string.

@@ -50,12 +50,13 @@ struct WebSession: Sendable {
     /// names no user of the lab.
     func userID(_ request: Request) async -> String? {
         guard Self.sessionToken(request) != nil else { return nil }
-        return try? await lims.authenticate(request)
+        return try? await lims.authenticate(request).userid
     }
 
-    /// The user whose password matches, nil otherwise.
-    func checkPassword(username: String, password: String) async throws -> User? {
-        LimsAPIController.checkPassword(username: username, password: password, in: try await repository.load())
+    /// The user whose password matches, through the JSON API's login check (same rate limit).
+    /// - Throws: ``QueueServer/QueueAPIError`` 401 for a wrong user name or password, 429 over the login limit.
+    func checkLogin(username: String, password: String, address: String?) async throws -> User {
+        try await lims.checkLogin(username: username, password: password, address: address)
     }
 
     /// A random nonce for the login form's CSRF cookie (32 hex characters).

@@ -23,11 +23,17 @@ extension WebUI {
             throw WebError.forbidden("The login form has expired or did not come from this site. Reload the login page and try again.")
         }
         let username = form.nonEmpty("username") ?? ""
-        guard let password = form.value("password"), !username.isEmpty, !password.isEmpty,
-              let user = try await session.checkPassword(username: username, password: password)
-        else {
-            return await loginForm(request, cameFrom: cameFrom, username: username,
-                                   error: "Login failed: wrong user name or password.", status: .unauthorized)
+        let failed = "Login failed: wrong user name or password."
+        guard let password = form.value("password"), !username.isEmpty, !password.isEmpty else {
+            return await loginForm(request, cameFrom: cameFrom, username: username, error: failed, status: .unauthorized)
+        }
+        let user: User
+        do {
+            user = try await session.checkLogin(username: username, password: password, address: context.remoteAddress)
+        } catch let error as QueueAPIError where error.status == .tooManyRequests {
+            return await loginForm(request, cameFrom: cameFrom, username: username, error: error.detail, status: .tooManyRequests)
+        } catch let error as QueueAPIError where error.status == .unauthorized {
+            return await loginForm(request, cameFrom: cameFrom, username: username, error: failed, status: .unauthorized)
         }
         var response = Response.redirect(to: cameFrom, type: .normal)
         response.setCookie(try await session.lims.sessionCookie(userID: user.userid))

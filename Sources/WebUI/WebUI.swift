@@ -36,18 +36,21 @@ public struct WebUI: Sendable {
     ///   - authKey: the queue auth key, read per request (session cookies are Fernet tokens of it; CSRF tokens
     ///     are HMACs keyed by it).
     ///   - clock: wall clock (epoch seconds).
+    ///   - lims: the LIMS JSON API controller whose sessions and login rate limit the pages share. Default: one of
+    ///     their own over the same repository, key and clock (sessions shared, login limits not).
     ///   - authKeyControl: how the settings page regenerates the auth key. Default: not possible.
     ///   - probe: how the server status banner checks `{server}/@@API/senaite/v1/version` (1 s timeout).
     ///     Default: an HTTP GET with AsyncHTTPClient.
     ///   - uids: generator of new object uids. Default: ``RandomUIDGenerator``.
     public init(repository: any LabRepository, queue: any QueueStore, authKey: @escaping @Sendable () async -> String,
-                clock: any WallClock, authKeyControl: AuthKeyControl = .unavailable("this server cannot store a new key"),
+                clock: any WallClock, lims: LimsAPIController? = nil,
+                authKeyControl: AuthKeyControl = .unavailable("this server cannot store a new key"),
                 probe: @escaping ServerStatusProbe.Probe = ServerStatusProbe.httpProbe,
                 uids: any UIDGenerator = RandomUIDGenerator()) {
         self.repository = repository
         self.queue = queue
         self.clock = clock
-        let lims = LimsAPIController(repository: repository, authKey: authKey, clock: clock, uids: uids, queue: queue)
+        let lims = lims ?? LimsAPIController(repository: repository, authKey: authKey, clock: clock, uids: uids, queue: queue)
         self.session = WebSession(lims: lims, repository: repository, authKey: authKey, clock: clock)
         self.renderer = PageRenderer.shared
         self.serverStatus = ServerStatusProbe(probe: probe)

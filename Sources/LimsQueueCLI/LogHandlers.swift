@@ -1,0 +1,92 @@
+import Foundation
+import Logging
+import QueueCore
+
+/// Wraps a log handler and blanks metadata that may carry secrets before anything is written: the bound values
+/// of SQL statements (`binds`, logged by SQLKit/FluentKit at debug level: they include the stored auth key and
+/// password hashes) and any key naming a password, token, cookie, secret or key value.
+/// Passwords and tokens must never reach the logs (issue 7, part 3).
+struct RedactingLogHandler: LogHandler {
+    var base: any LogHandler
+
+    /// Metadata keys whose values are replaced by `[redacted]`: exact `binds`, or containing one of these words.
+    static let sensitiveWords = ["password", "passwd", "token", "cookie", "secret", "authorization", "auth_key"]
+
+    static func isSensitive(_ key: String) -> Bool {
+        let lower = key.lowercased()
+        return lower == "binds" || sensitiveWords.contains { lower.contains($0) }
+    }
+
+    static func redact(_ metadata: Logger.Metadata?) -> Logger.Metadata? {
+        guard var metadata else { return nil }
+        for key in metadata.keys where isSensitive(key) { metadata[key] = "[redacted]" }
+        return metadata
+    }
+
+    var metadata: Logger.Metadata {
+        get { base.metadata }
+        set { base.metadata = Self.redact(newValue) ?? [:] }
+    }
+
+    var logLevel: Logger.Level {
+        get { base.logLevel }
+        set { base.logLevel = newValue }
+    }
+
+    subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+        get { base[metadataKey: key] }
+        set { base[metadataKey: key] = Self.isSensitive(key) && newValue != nil ? "[redacted]" : newValue }
+    }
+
+    func log(level: Logger.Level, message: Logger.Message, metadata: Logger.Metadata?, source: String,
+             file: String, function: String, line: UInt) {
+        base.log(level: level, message: message, metadata: Self.redact(metadata), source: source, file: file,
+                 function: function, line: line)
+    }
+}
+
+/// Writes one JSON object per line to standard error: `{"time": ISO 8601, "level", "label", "source", "message",
+/// <metadata key>: <value>...}` (metadata values as JSON strings, lists and objects), for log collectors.
+/// Selected with `--log-format json`.
+struct JSONLogHandler: LogHandler {
+    let label: String
+    var metadata: Logger.Metadata = [:]
+    var logLevel: Logger.Level = .info
+    /// Where lines go. Default: standard error.
+    var write: @Sendable (String) -> Void = { line in FileHandle.standardError.write(Data((line + "\n").utf8)) }
+
+    init(label: String) { self.label = label }
+
+    subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+        get { metadata[key] }
+        set { metadata[key] = newValue }
+    }
+
+    static func json(_ value: Logger.Metadata.Value) -> JSONValue {
+        switch value {
+        case .string(let text): return .string(text)
+        case .stringConvertible(let item): return .string(item.description)
+        case .array(let items): return .array(items.map(json))
+        case .dictionary(let members): return .object(members.mapValues(json))
+        }
+    }
+
+    /// The line for one entry (no newline).
+    func render(level: Logger.Level, message: Logger.Message, metadata explicit: Logger.Metadata?, source: String,
+                now: Date = Date()) -> String {
+        var object: [String: JSONValue] = [:]
+        for (key, value) in metadata.merging(explicit ?? [:], uniquingKeysWith: { _, new in new }) { object[key] = Self.json(value) }
+        object["time"] = .string(ISO8601DateFormatter.string(from: now, timeZone: .gmt,
+                                                             formatOptions: [.withInternetDateTime, .withFractionalSeconds]))
+        object["level"] = .string(level.rawValue)
+        object["label"] = .string(label)
+        object["source"] = .string(source)
+        object["message"] = .string(message.description)
+        return JSONValue.object(object).jsonString
+    }
+
+    func log(level: Logger.Level, message: Logger.Message, metadata explicit: Logger.Metadata?, source: String,
+             file: String, function: String, line: UInt) {
+        write(render(level: level, message: message, metadata: explicit, source: source))
+    }
+}

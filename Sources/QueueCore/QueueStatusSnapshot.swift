@@ -1,0 +1,166 @@
+/// The queue at a glance, read from the store (so it is the same whichever process asks): tasks per name and
+/// status, the attempts that ended in a recent window with their wait and run times, and the consumers seen.
+///
+/// Shown by `limsqueue status` and exported by the server's `/metrics` (gauges), so both print the same figures.
+/// Counts only: no task parameters, object uids or error messages.
+public struct QueueStatusSnapshot: Sendable, Equatable {
+    /// Tasks of one name by status.
+    public struct Counts: Sendable, Equatable {
+        public var queued = 0
+        public var running = 0
+        public var failed = 0
+
+        public init(queued: Int = 0, running: Int = 0, failed: Int = 0) {
+            self.queued = queued
+            self.running = running
+            self.failed = failed
+        }
+    }
+
+    /// Count, mean, median, 95th percentile and maximum of a set of durations, seconds.
+    public struct TimeSummary: Sendable, Equatable {
+        public var count: Int
+        public var mean: Double
+        public var p50: Double
+        public var p95: Double
+        public var max: Double
+
+        /// The summary of `values` (seconds; negative values, from clock skew, count as 0); nil when empty.
+        /// Percentiles are nearest-rank.
+        public init?(_ values: [Double]) {
+            guard !values.isEmpty else { return nil }
+            let sorted = values.map { Swift.max($0, 0) }.sorted()
+            func rank(_ fraction: Double) -> Double {
+                sorted[Swift.min(sorted.count - 1, Swift.max(0, Int((fraction * Double(sorted.count)).rounded(.up)) - 1))]
+            }
+            count = sorted.count
+            mean = sorted.reduce(0, +) / Double(sorted.count)
+            p50 = rank(0.5)
+            p95 = rank(0.95)
+            max = sorted[sorted.count - 1]
+        }
+    }
+
+    /// Attempts of one name that ended within the window.
+    public struct Activity: Sendable, Equatable {
+        /// Ended attempts by outcome (`done`, `retried`, `failed`, `timeout`, `purged`, `interrupted`).
+        public var outcomes: [HistoryEntry.Outcome: Int] = [:]
+        /// Seconds from creation to claim of the attempts that ran.
+        public var wait: TimeSummary?
+        /// Seconds from claim to end of the attempts that ran.
+        public var run: TimeSummary?
+
+        public init(outcomes: [HistoryEntry.Outcome: Int] = [:], wait: TimeSummary? = nil, run: TimeSummary? = nil) {
+            self.outcomes = outcomes
+            self.wait = wait
+            self.run = run
+        }
+    }
+
+    /// When the snapshot was taken, epoch seconds.
+    public var taken: Double
+    /// Length of the recent window, seconds.
+    public var windowSeconds: Double
+    /// Tasks in the queue by name (ghost markers excluded).
+    public var counts: [String: Counts]
+    /// Attempts ended in the window, by name.
+    public var activity: [String: Activity]
+    /// Consumer ids holding a running task now or having ended an attempt in the window, sorted.
+    public var consumers: [String]
+    /// Age of the oldest queued task, seconds; nil when none is queued.
+    public var oldestQueuedAge: Double?
+
+    /// Every task name in ``counts`` or ``activity``, sorted.
+    public var names: [String] { Set(counts.keys).union(activity.keys).sorted() }
+
+    /// Totals over all names.
+    public var totals: Counts {
+        counts.values.reduce(into: Counts()) { sum, item in
+            sum.queued += item.queued
+            sum.running += item.running
+            sum.failed += item.failed
+        }
+    }
+
+    /// Builds a snapshot from the queue's tasks and its history.
+    /// - Parameters:
+    ///   - tasks: tasks of every status.
+    ///   - history: ended attempts; only those finished at or after `now - windowSeconds` count.
+    ///   - now: epoch seconds.
+    ///   - windowSeconds: length of the recent window, seconds.
+    public static func make(tasks: [QueueTask], history: [HistoryEntry], now: Double, windowSeconds: Double) -> QueueStatusSnapshot {
+        var counts: [String: Counts] = [:]
+        var consumers: Set<String> = []
+        var oldest: Double?
+        for task in tasks where !task.ghost {
+            switch task.status ?? .queued {
+            case .queued:
+                counts[task.name, default: Counts()].queued += 1
+                oldest = min(oldest ?? task.created, task.created)
+            case .running:
+                counts[task.name, default: Counts()].running += 1
+                if let consumer = task.consumerID { consumers.insert(consumer) }
+            case .failed:
+                counts[task.name, default: Counts()].failed += 1
+            }
+        }
+        var outcomes: [String: [HistoryEntry.Outcome: Int]] = [:]
+        var waits: [String: [Double]] = [:]
+        var runs: [String: [Double]] = [:]
+        for entry in history where entry.finished >= now - windowSeconds {
+            outcomes[entry.name, default: [:]][entry.outcome, default: 0] += 1
+            if let consumer = entry.consumerID { consumers.insert(consumer) }
+            if let started = entry.started {
+                waits[entry.name, default: []].append(started - entry.created)
+                runs[entry.name, default: []].append(entry.finished - started)
+            }
+        }
+        var activity: [String: Activity] = [:]
+        for (name, byOutcome) in outcomes {
+            activity[name] = Activity(outcomes: byOutcome, wait: TimeSummary(waits[name] ?? []), run: TimeSummary(runs[name] ?? []))
+        }
+        return QueueStatusSnapshot(taken: now, windowSeconds: windowSeconds, counts: counts, activity: activity,
+                                   consumers: consumers.sorted(), oldestQueuedAge: oldest.map { max(0, now - $0) })
+    }
+
+    /// The snapshot as JSON: `{taken, window_seconds, totals: {queued, running, failed}, consumers: [..],
+    /// oldest_queued_age, tasks: {<name>: {queued, running, failed, recent: {<outcome>: n}, wait: {count, mean,
+    /// p50, p95, max}, run: {...}}}}` (times in seconds).
+    public var json: JSONValue {
+        func countsJSON(_ counts: Counts) -> [String: JSONValue] {
+            ["queued": .int(counts.queued), "running": .int(counts.running), "failed": .int(counts.failed)]
+        }
+        func summaryJSON(_ summary: TimeSummary?) -> JSONValue {
+            guard let summary else { return .null }
+            return .object(["count": .int(summary.count), "mean": .number(summary.mean), "p50": .number(summary.p50),
+                            "p95": .number(summary.p95), "max": .number(summary.max)])
+        }
+        var tasks: [String: JSONValue] = [:]
+        for name in names {
+            var item = countsJSON(counts[name] ?? Counts())
+            let recent = activity[name]
+            item["recent"] = .object((recent?.outcomes ?? [:]).reduce(into: [:]) { $0[$1.key.rawValue] = .int($1.value) })
+            item["wait"] = summaryJSON(recent?.wait)
+            item["run"] = summaryJSON(recent?.run)
+            tasks[name] = .object(item)
+        }
+        return .object([
+            "taken": .number(taken), "window_seconds": .number(windowSeconds), "totals": .object(countsJSON(totals)),
+            "consumers": .array(consumers.map(JSONValue.string)), "oldest_queued_age": oldestQueuedAge.map(JSONValue.number) ?? .null,
+            "tasks": .object(tasks),
+        ])
+    }
+}
+
+extension QueueStore {
+    /// The snapshot of this store now: every task and the history of the last `windowSeconds`.
+    /// - Parameters:
+    ///   - now: epoch seconds.
+    ///   - windowSeconds: recent window, seconds. Default: 3600 seconds.
+    /// - Throws: the store's errors.
+    public func statusSnapshot(now: Double, windowSeconds: Double = 3600) async throws -> QueueStatusSnapshot {
+        let tasks = try await tasks(status: Set(TaskStatus.allCases), since: nil)
+        let history = try await history(since: now - windowSeconds, limit: 100_000)
+        return QueueStatusSnapshot.make(tasks: tasks, history: history, now: now, windowSeconds: windowSeconds)
+    }
+}

@@ -1,0 +1,260 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+import HummingbirdTesting
+import LIMSCore
+import LimsAPI
+import Logging
+import NIOCore
+import QueueAuth
+import QueueCore
+import QueueServer
+import QueueTesting
+import Testing
+@testable import LimsQueueCLI
+
+/// Security of the HTTP API over a live server on loopback (so requests have a peer address), with the queue
+/// routes and the LIMS API mounted as `limsqueue serve` mounts them, on the real SQLite store and the seeded lab of
+/// ``LimsAPITests`` (labman, analyst1, rita = a user linked to Happy Hills' contact; Klaymore is another client).
+@Suite("Security over HTTP", .serialized)
+struct SecurityHTTPTests {
+    struct Answer: Sendable {
+        let status: Int
+        let json: [String: JSONValue]
+        let headers: HTTPFields
+        var message: String { json["message"]?.stringValue ?? "" }
+        var items: [[String: JSONValue]] { json["items"]?.arrayValue?.compactMap(\.objectValue) ?? [] }
+    }
+
+    struct Client: Sendable {
+        let client: any TestClientProtocol
+        let lab: LimsAPITests.Lab
+        let key: String
+        let clock: ManualClock
+        let store: any QueueStore
+
+        func call(_ path: String, method: HTTPRequest.Method = .post, body: JSONValue? = nil, basic: (String, String)? = nil,
+                  cookie: String? = nil, token: String? = nil, headers extra: [String: String] = [:]) async throws -> Answer {
+            var headers: HTTPFields = [.contentType: "application/json"]
+            if let basic { headers[.authorization] = "Basic " + Data("\(basic.0):\(basic.1)".utf8).base64EncodedString() }
+            if let cookie { headers[.cookie] = "__ac=\(cookie)" }
+            if let token { headers[HTTPField.Name(QueueAuthToken.headerName)!] = token }
+            for (name, value) in extra { headers[HTTPField.Name(name)!] = value }
+            let uri = path.hasPrefix("/") ? path : "/@@API/senaite/v1/" + path
+            let response = try await client.executeRequest(uri: uri, method: method, headers: headers,
+                                                           body: body.map { ByteBuffer(bytes: $0.jsonBytes) })
+            let json = (try? JSONValue.parse(response.body.readableBytesView))?.objectValue ?? [:]
+            return Answer(status: Int(response.status.code), json: json, headers: response.headers)
+        }
+
+        func login(_ user: String, _ password: String) async throws -> Answer {
+            try await call("login", body: ["username": .string(user), "password": .string(password)])
+        }
+
+        /// The session cookie of a successful login.
+        func session(_ user: String, _ password: String) async throws -> String {
+            let answer = try await login(user, password)
+            let value = try #require(answer.headers[values: .setCookie].first { $0.hasPrefix("__ac=") })
+            return String(value.dropFirst(5).prefix { $0 != ";" })
+        }
+
+        func token(user: String = "queue_consumer", now: Double? = nil, key: String? = nil) throws -> String {
+            try QueueAuthToken(key: key ?? self.key).make(userID: user, now: now ?? clock.now())
+        }
+    }
+
+    /// A live server on a fresh store with the seeded lab; login limits 3 per user and 5 per address in 300 s.
+    func withServer(_ body: @escaping @Sendable (Client) async throws -> Void) async throws {
+        try await StoreFixture.with { fixture in
+            let key = Fernet.generateKey()
+            let clock = fixture.clock
+            let lab = try await LimsAPITests.seed(fixture.environment.lab)
+            let authenticator = QueueAuthenticator(key: { key }, clock: clock, userExists: { !$0.isEmpty })
+            let queue = QueueServerController(store: fixture.store, authenticator: authenticator, clock: clock)
+            let limiter = LoginRateLimiter(policy: .init(maxFailuresPerUser: 3, maxFailuresPerAddress: 5, windowSeconds: 300), clock: clock)
+            let lims = LimsAPIController(repository: fixture.environment.lab, authKey: { key }, clock: clock,
+                                         queue: fixture.store, loginLimiter: limiter)
+            var logger = Logger(label: "test")
+            logger.logLevel = .critical
+            let app = QueueServerApp.build(controller: queue, host: "127.0.0.1", port: 0, logger: logger,
+                                           addRoutes: { lims.addRoutes(to: $0) })
+            try await app.test(.live) { client in
+                try await body(Client(client: client, lab: lab, key: key, clock: clock, store: fixture.store))
+            }
+        }
+    }
+
+    /// Forged, expired, tampered, wrong-key and replayed `X-Queue-Auth-Token`s are refused 401.
+    ///
+    /// "Replayed" here means a captured token presented again after its lifetime (10 seconds; the tokens are
+    /// bearer tokens without a server-side nonce, as in senaite.queue, so within its lifetime a copy is as good
+    /// as the original), and a token minted for one purpose presented for another: a LIMS session cookie (same
+    /// auth key, 8-hour lifetime) sent as a queue token.
+    @Test("forged, expired, tampered, wrong-key and replayed queue tokens are refused")
+    func queueTokens() async throws {
+        try await withServer { api in
+            let route = "queue_server/tasks"
+            let valid = try api.token()
+            #expect(try await api.call(route, token: valid).status == 200)
+            // Forged: the shape of a Fernet token (version byte, timestamp, IV, ciphertext, HMAC) with random bytes.
+            var forgedBytes: [UInt8] = [0x80] + (0..<8).map { _ in 0 } + (0..<(16 + 32 + 32)).map { _ in UInt8.random(in: 0...255) }
+            forgedBytes[8] = 1
+            let forged = Data(forgedBytes).base64EncodedString().replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_")
+            let expired = try api.token(now: api.clock.now() - 11)
+            var characters = Array(valid)
+            characters[50] = characters[50] == "A" ? "B" : "A"
+            let tampered = String(characters)
+            let wrongKey = try api.token(key: Fernet.generateKey())
+            for (label, token) in [("forged", forged), ("expired", expired), ("tampered", tampered), ("wrong key", wrongKey),
+                                   ("empty", ""), ("garbage", "not-a-token")] {
+                let answer = try await api.call(route, token: token)
+                #expect(answer.status == 401, "\(label) token answered \(answer.status)")
+                #expect(answer.json["success"] == .bool(false) && answer.message.contains(QueueAuthToken.headerName))
+            }
+            // Replayed after its lifetime: the same valid token, 11 s later.
+            api.clock.advance(by: 11)
+            #expect(try await api.call(route, token: valid).status == 401)
+            // A LIMS session cookie is not a queue token (derived key), nor the other way round.
+            let cookie = try await api.session("labman", "labpass")
+            #expect(try await api.call(route, token: cookie).status == 401)
+            #expect(try await api.call("Client", method: .get, cookie: try api.token(user: "labman")).status == 401)
+            // Never leaked into a refusal: the answer names the header, not the token.
+            let refused = try await api.call(route, token: tampered)
+            #expect(!refused.message.contains(tampered))
+        }
+    }
+
+    @Test("failed logins are limited per user and per address: 429 with Retry-After, even for the right password, until the window passes")
+    func loginRateLimit() async throws {
+        try await withServer { api in
+            for _ in 0..<3 { #expect(try await api.login("labman", "wrong").status == 401) }
+            // The user is blocked: even the right password is refused, and HTTP Basic too.
+            let blocked = try await api.login("labman", "labpass")
+            #expect(blocked.status == 429 && blocked.json["success"] == .bool(false))
+            let retryAfter = try #require(blocked.headers[.retryAfter].flatMap { Int($0) })
+            #expect((1...300).contains(retryAfter))
+            #expect(try await api.call("Client", method: .get, basic: ("labman", "labpass")).status == 429)
+            // Another user from the same address still may log in (address limit 5 not reached: 3 failures so far).
+            #expect(try await api.login("analyst1", "anpass").status == 200)
+            // Two more failures for other names reach the address limit: everyone from this address waits.
+            #expect(try await api.login("nobody1", "x").status == 401)
+            #expect(try await api.call("Client", method: .get, basic: ("nobody2", "x")).status == 401)
+            let addressBlocked = try await api.login("rita", "ritapass")
+            #expect(addressBlocked.status == 429 && addressBlocked.headers[.retryAfter] != nil)
+            // After the window, everything works again; a success clears the user's count.
+            api.clock.advance(by: 301)
+            #expect(try await api.login("labman", "labpass").status == 200)
+            #expect(try await api.call("Client", method: .get, basic: ("rita", "ritapass")).status == 200)
+        }
+    }
+
+    /// Rita is a user linked to Happy Hills' contact; Klaymore is another client.
+    @Test("a client contact cannot read or act on another client's objects, directly or by queueing a task")
+    func clientIsolation() async throws {
+        try await withServer { api in
+            let rita = ("rita", "ritapass"), manager = ("labman", "labpass")
+            let foreign = api.lab.klaymoreSample.uid
+            let foreignSample = try await api.call(foreign, method: .get, basic: manager)
+            let foreignAnalysis = try #require(foreignSample.items.first?["Analyses"]?.arrayValue?.first?.objectValue?["uid"]?.stringValue)
+            // Read: listings show only her client's samples; another client's objects are 404 by uid.
+            let samples = try await api.call("AnalysisRequest", method: .get, basic: rita)
+            #expect(samples.status == 200 && samples.json["count"] == .int(3))
+            #expect(samples.items.allSatisfy { $0["getClientUID"] == .string(api.lab.happy.uid) })
+            #expect(try await api.call(foreign, method: .get, basic: rita).status == 404)
+            #expect(try await api.call(foreignAnalysis, method: .get, basic: rita).status == 404)
+            #expect(try await api.call(api.lab.klaymore.uid, method: .get, basic: rita).status == 404)
+            #expect(try await api.call("Client", method: .get, basic: rita).items.map { $0["uid"] } == [.string(api.lab.happy.uid)])
+            // Act directly: results, transitions and samples for the other client are refused.
+            let update = try await api.call("update", body: ["uid": .string(foreignAnalysis), "Result": "1"], basic: rita)
+            #expect(update.status == 404)
+            let receive = try await api.call("workflow_action", body: ["action": "receive", "uids": [.string(foreign)]], basic: rita)
+            #expect(receive.json["success"] == .bool(false) && receive.items.first?["guard"] == .string(GuardID.exists))
+            let create = try await api.call("create", body: [
+                "portal_type": "AnalysisRequest", "Client": .string(api.lab.klaymore.uid), "Contact": .string(api.lab.ken.uid),
+                "SampleType": "Water", "Analyses": ["Cu"],
+            ], basic: rita)
+            #expect(create.status == 400 && create.message.contains("'Client'"))
+            // Act by queueing: a worksheet holding Klaymore's analysis, worksheet actions queued.
+            let worksheet = try await api.call("worksheet/create", body: ["analyst": "analyst1"], basic: manager)
+            let worksheetUID = try #require(worksheet.items.first?["uid"]?.stringValue)
+            let received = try await api.call("workflow_action", body: ["action": "receive", "uids": [.string(foreign)]], basic: manager)
+            #expect(received.json["success"] == .bool(true))
+            let assigned = try await api.call("workflow_action", body: [
+                "action": "assign", "uids": [.string(foreignAnalysis)], "context_uid": .string(worksheetUID),
+            ], basic: manager)
+            #expect(assigned.json["success"] == .bool(true))
+            let queuedAction = try await api.call("workflow_action", body: [
+                "action": "unassign", "uids": [.string(foreignAnalysis)], "context_uid": .string(worksheetUID),
+            ], basic: rita)
+            #expect(queuedAction.status == 400 && queuedAction.json["queued"] == nil)
+            #expect(try await api.store.tasks(status: Set(TaskStatus.allCases), since: nil).isEmpty)
+            // Her session gives no access to the queue routes (where tasks could be added under any user name).
+            let cookie = try await api.session("rita", "ritapass")
+            let add = try await api.call("queue_server/add", body: [
+                "name": "task_action_submit", "context_uid": .string(worksheetUID), "context_path": "/x", "username": "labman",
+            ], token: cookie)
+            #expect(add.status == 401)
+            #expect(try await api.call("queue_server/add", body: ["name": "noop", "context_uid": "x", "context_path": "/x"],
+                                       basic: rita).status == 401)
+            #expect(try await api.store.tasks(status: Set(TaskStatus.allCases), since: nil).isEmpty)
+        }
+    }
+
+    /// The queue settings have no HTTP route (they are changed with `limsqueue settings`, run by an operator on the
+    /// server; the web control panel is separate work): what an Analyst can reach is checked here.
+    @Test("an Analyst cannot change settings: no access to the queue routes, no LIMS write beyond results")
+    func analystCannotChangeSettings() async throws {
+        try await withServer { api in
+            let analyst = ("analyst1", "anpass")
+            let before = try await api.store.settings()
+            let cookie = try await api.session("analyst1", "anpass")
+            for path in ["queue_server/settings", "queue_server/tasks", "queue_server/add"] {
+                #expect(try await api.call(path, body: ["max_retries": 0], basic: analyst).status == 401)
+                #expect(try await api.call(path, body: ["max_retries": 0], token: cookie).status == 401)
+            }
+            // LIMS writes are results only; other objects (a client, the lab) cannot be updated or created.
+            let client = try await api.call("update", body: ["uid": .string(api.lab.happy.uid), "Result": "1"], basic: analyst)
+            #expect(client.status == 400 || client.status == 404)
+            let created = try await api.call("create/Client", body: ["Client": "x", "Contact": "x", "SampleType": "x", "Analyses": ["Cu"]],
+                                             basic: analyst)
+            #expect(created.status == 400 && created.message.contains("'portal_type'"))
+            #expect(try await api.store.settings() == before)
+        }
+    }
+
+    @Test("CSRF: cookie-authenticated writes need X-Requested-With or a same-origin Origin/Referer; reads, Basic and tokens are unaffected")
+    func csrf() async throws {
+        try await withServer { api in
+            let cookie = try await api.session("labman", "labpass")
+            let body: JSONValue = ["action": "receive", "uids": [.string(api.lab.happySamples[1].uid)]]
+            let bare = try await api.call("workflow_action", body: body, cookie: cookie)
+            #expect(bare.status == 403 && bare.message.contains("Cross-site"))
+            let evil = try await api.call("workflow_action", body: body, cookie: cookie, headers: ["Origin": "https://evil.example"])
+            #expect(evil.status == 403)
+            let evilReferer = try await api.call("workflow_action", body: body, cookie: cookie,
+                                                 headers: ["Referer": "http://evil.example/page"])
+            #expect(evilReferer.status == 403)
+            let nullOrigin = try await api.call("workflow_action", body: body, cookie: cookie, headers: ["Origin": "null"])
+            #expect(nullOrigin.status == 403)
+            // Nothing happened.
+            let sample = try await api.call(api.lab.happySamples[1].uid, method: .get, cookie: cookie)
+            #expect(sample.status == 200 && sample.items.first?["review_state"] == .string("sample_due"))
+            // Same-site proofs pass.
+            let ajax = try await api.call("workflow_action", body: body, cookie: cookie, headers: ["X-Requested-With": "XMLHttpRequest"])
+            #expect(ajax.status == 200 && ajax.json["success"] == .bool(true))
+            // The test client always sends Host: localhost.
+            let sameOrigin = try await api.call("update", body: ["uid": "0", "Result": "1"], cookie: cookie,
+                                                headers: ["Origin": "http://localhost:80"])
+            #expect(sameOrigin.status == 404)
+            let sameReferer = try await api.call("update", body: ["uid": "0", "Result": "1"], cookie: cookie,
+                                                 headers: ["Referer": "http://localhost/lims/page"])
+            #expect(sameReferer.status == 404)
+            let otherPort = try await api.call("update", body: ["uid": "0", "Result": "1"], cookie: cookie,
+                                               headers: ["Origin": "http://localhost:9090"])
+            #expect(otherPort.status == 403)
+            // Basic-auth clients carry no ambient credentials: no proof needed.
+            let basic = try await api.call("update", body: ["uid": "0", "Result": "1"], basic: ("labman", "labpass"))
+            #expect(basic.status == 404)
+        }
+    }
+}
