@@ -54,7 +54,8 @@ struct WebSession: Sendable {
     }
 
     /// The user whose password matches, through the JSON API's login check (same rate limit).
-    /// - Throws: ``QueueServer/QueueAPIError`` 401 for a wrong user name or password, 429 over the login limit.
+    /// - Throws: ``QueueServer/QueueAPIError`` 401 for a wrong user name or password;
+    ///   ``LimsAPI/LoginRateLimitedError`` (429) over the login limit.
     func checkLogin(username: String, password: String, address: String?) async throws -> User {
         try await lims.checkLogin(username: username, password: password, address: address)
     }

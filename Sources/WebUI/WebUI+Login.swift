@@ -30,8 +30,12 @@ extension WebUI {
         let user: User
         do {
             user = try await session.checkLogin(username: username, password: password, address: context.remoteAddress)
-        } catch let error as QueueAPIError where error.status == .tooManyRequests {
-            return await loginForm(request, cameFrom: cameFrom, username: username, error: error.detail, status: .tooManyRequests)
+        } catch let error as LoginRateLimitedError {
+            var response = await loginForm(request, cameFrom: cameFrom, username: username,
+                                           error: "Too many failed logins; try again in \(error.retryAfterSeconds) seconds.",
+                                           status: .tooManyRequests)
+            response.headers[.retryAfter] = String(error.retryAfterSeconds)
+            return response
         } catch let error as QueueAPIError where error.status == .unauthorized {
             return await loginForm(request, cameFrom: cameFrom, username: username, error: failed, status: .unauthorized)
         }

@@ -112,7 +112,7 @@ struct WebUITests {
             let queue = QueueServerController(store: fixture.store, authenticator: authenticator, clock: clock)
             let lims = LimsAPIController(repository: fixture.environment.lab, authKey: { key }, clock: clock, queue: fixture.store)
             let recorder = ProbeRecorder(up: serverUp)
-            let web = WebUI(repository: fixture.environment.lab, queue: fixture.store, authKey: { key }, clock: clock,
+            let web = WebUI(repository: fixture.environment.lab, queue: fixture.store, authKey: { key }, clock: clock, lims: lims,
                             authKeyControl: fixture.environment.webAuthKeyControl, probe: recorder.probe)
             let router = QueueServerApp.router(controller: queue, addRoutes: { lims.addRoutes(to: $0); web.addRoutes(to: $0) })
             var logger = Logger(label: "test")
@@ -158,6 +158,25 @@ struct WebUITests {
             let logout = try await browser.post("/logout", [("_csrf", sessionToken)])
             #expect(logout.status == 303 && logout.location?.hasPrefix("/login") == true)
             #expect(try await browser.request("/worksheets").status == 303)
+        }
+    }
+
+    @Test("the login form shares the JSON API's login rate limit: after 5 failures even the right password is answered 429")
+    func loginRateLimit() async throws {
+        try await withPages { browser in
+            let token = try #require(Browser.csrf(try await browser.request("/login").html))
+            for _ in 0..<5 {
+                let wrong = try await browser.post("/login", [("_csrf", token), ("username", "labman"), ("password", "nope")])
+                #expect(wrong.status == 401)
+            }
+            let limited = try await browser.post("/login", [("_csrf", token), ("username", "labman"), ("password", "labpass")])
+            #expect(limited.status == 429 && limited.html.contains(#"id="login-error">Too many failed logins"#))
+            let api = try await browser.client.executeRequest(
+                uri: "/@@API/senaite/v1/login", method: .post, headers: [.contentType: "application/json"],
+                body: ByteBuffer(string: #"{"username": "labman", "password": "labpass"}"#))
+            #expect(api.status == .tooManyRequests)
+            browser.fixture.clock.advance(by: 301)
+            #expect(try await browser.post("/login", [("_csrf", token), ("username", "labman"), ("password", "labpass")]).status == 303)
         }
     }
 
