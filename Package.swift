@@ -28,6 +28,7 @@ let package = Package(
         .package(url: "https://github.com/weichsel/ZIPFoundation.git", from: "0.9.20"),
         .package(url: "https://github.com/hummingbird-project/hummingbird-auth.git", from: "2.5.0"),
         .package(url: "https://github.com/CoreOffice/XMLCoder.git", from: "0.18.2"),
+        .package(url: "https://github.com/hummingbird-project/swift-mustache.git", from: "2.1.1"),
         .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
     ],
@@ -96,6 +97,20 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // Server-rendered web pages (swift-mustache): login, queue monitor and settings, worksheets, samples.
+        // Never imports Storage: it works on a LabRepository and a QueueStore.
+        .target(
+            name: "WebUI",
+            dependencies: [
+                "LIMSCore", "QueueCore", "QueueServer", "LimsAPI",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Mustache", package: "swift-mustache"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         // Consumer: long-polls pop over HTTP and runs task handlers.
         .target(
             name: "Consumer",
@@ -115,7 +130,7 @@ let package = Package(
             name: "LimsQueueCLI",
             dependencies: [
                 "QueueCore", "QueueAuth", "Storage", "QueueServer", "Consumer", "LIMSCore", "SetupWorkbook", "SetupImport", "LimsTasks",
-                "LimsAPI",
+                "LimsAPI", "WebUI",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "HummingbirdBcrypt", package: "hummingbird-auth"),
                 .product(name: "FluentSQLiteDriver", package: "fluent-sqlite-driver"),
@@ -133,7 +148,7 @@ let package = Package(
             name: "LimsQueueTests",
             dependencies: [
                 "QueueCore", "QueueAuth", "Storage", "QueueServer", "Consumer", "LimsQueueCLI", "QueueTesting", "LimsTasks",
-                "LIMSCore", "LimsAPI",
+                "LIMSCore", "LimsAPI", "WebUI",
                 .product(name: "HummingbirdBcrypt", package: "hummingbird-auth"),
                 .product(name: "FluentKit", package: "fluent-kit"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),

@@ -30,34 +30,55 @@ extension LimsAPIController {
         guard let password = try payload.string("password"), !password.isEmpty else {
             throw QueueAPIError(.badRequest, "Field 'password' is required")
         }
-        let state = try await repository.load()
-        try loginLimiter.check(username: username, address: context.remoteAddress)
-        guard let user = Self.checkPassword(username: username, password: password, in: state) else {
-            loginLimiter.recordFailure(username: username, address: context.remoteAddress)
-            throw QueueAPIError(.unauthorized, "Login failed: wrong user name or password")
-        }
-        loginLimiter.recordSuccess(username: username)
-        let now = clock.now()
-        let expiry = now + Self.sessionLifetime
-        let token = try await sessionTokens().make(userID: user.userid, now: now, lifetime: Self.sessionLifetime)
+        let user = try await checkLogin(username: username, password: password, address: context.remoteAddress)
+        let expiry = clock.now() + Self.sessionLifetime
+        let cookie = try await sessionCookie(userID: user.userid)
         var response = LimsResponse.make([
             "success": .bool(true), "userid": .string(user.userid), "fullname": .string(user.fullname),
             "roles": .array(user.roles.sorted().map { .string($0.rawValue) }), "expires": .number(expiry),
         ])
-        response.setCookie(Cookie(name: Self.cookieName, value: token, maxAge: Int(Self.sessionLifetime), path: "/",
-                                  httpOnly: true, sameSite: .lax))
+        response.setCookie(cookie)
         return response
+    }
+
+    /// Checks a login (the JSON API's and the web pages' login form): the rate limit first, then the password.
+    /// Failures count towards the limit; a success clears the user's count.
+    /// - Parameter address: the client's address (per-address limit), nil when unknown.
+    /// - Returns: the user. - Throws: 401 for a wrong user name or password (without saying which); 429 while the
+    ///   user or address is over the limit.
+    public func checkLogin(username: String, password: String, address: String?) async throws -> User {
+        let state = try await repository.load()
+        try loginLimiter.check(username: username, address: address)
+        guard let user = Self.checkPassword(username: username, password: password, in: state) else {
+            loginLimiter.recordFailure(username: username, address: address)
+            throw QueueAPIError(.unauthorized, "Login failed: wrong user name or password")
+        }
+        loginLimiter.recordSuccess(username: username)
+        return user
+    }
+
+    /// The `__ac` session cookie for `userID`: a session token (``sessionTokens()``) valid ``sessionLifetime``
+    /// seconds, HTTP-only, SameSite=Lax, path `/`. Shared by the JSON API's `login` and the web pages' login form.
+    /// - Throws: when the auth key is not a valid Fernet key.
+    public func sessionCookie(userID: String) async throws -> Cookie {
+        let token = try await sessionTokens().make(userID: userID, now: clock.now(), lifetime: Self.sessionLifetime)
+        return Cookie(name: Self.cookieName, value: token, maxAge: Int(Self.sessionLifetime), path: "/", httpOnly: true, sameSite: .lax)
+    }
+
+    /// A cookie that clears the session (empty `__ac`, max-age 0).
+    public static var expiredSessionCookie: Cookie {
+        Cookie(name: cookieName, value: "", maxAge: 0, path: "/", httpOnly: true, sameSite: .lax)
     }
 
     /// `POST|GET logout`: clears the session cookie. Answers `{success: true}`.
     @Sendable func logout(_ request: Request, context: QueueRequestContext) async throws -> Response {
         var response = LimsResponse.make(["success": .bool(true)])
-        response.setCookie(Cookie(name: Self.cookieName, value: "", maxAge: 0, path: "/", httpOnly: true, sameSite: .lax))
+        response.setCookie(Self.expiredSessionCookie)
         return response
     }
 
     /// The user whose bcrypt hash matches `password`, nil otherwise (also for unknown users and empty hashes).
-    static func checkPassword(username: String, password: String, in state: LabState) -> User? {
+    public static func checkPassword(username: String, password: String, in state: LabState) -> User? {
         guard let user = state.user(named: username), !user.passwordHash.isEmpty,
               Bcrypt.verify(password, hash: user.passwordHash)
         else { return nil }
@@ -77,7 +98,7 @@ extension LimsAPIController {
     /// `__ac` session cookie.
     /// - Returns: the user id, and whether the session cookie (an ambient credential) authenticated it.
     /// - Throws: 401 when neither authenticates; 429 while the user or address is over the login limit.
-    func authenticate(_ request: Request, address: String? = nil) async throws -> (userid: String, byCookie: Bool) {
+    public func authenticate(_ request: Request, address: String? = nil) async throws -> (userid: String, byCookie: Bool) {
         if let authorization = request.headers[.authorization], authorization.hasPrefix("Basic ") {
             guard let data = Data(base64Encoded: String(authorization.dropFirst(6)).trimmingCharacters(in: .whitespaces)),
                   let text = String(data: data, encoding: .utf8), let colon = text.firstIndex(of: ":")

@@ -14,6 +14,7 @@ import QueueServer
 import ServiceLifecycle
 import Storage
 import Synchronization
+import WebUI
 
 /// `limsqueue serve`: the queue server, the LIMS API and N in-process consumers (the main job). On an empty lab
 /// it first imports the setup workbook and makes a demo lab (``LabSetup/firstStart(_:environment:logger:)``).
@@ -138,9 +139,11 @@ enum QueueNode {
                                                      maxFailuresPerAddress: listen.loginFailuresPerAddress), clock: clock)
         let lims = LimsAPIController(repository: environment.lab, authKey: { key }, clock: clock, queue: environment.store,
                                      loginLimiter: limiter)
+        let web = WebUI(repository: environment.lab, queue: environment.store, authKey: { key }, clock: clock,
+                        lims: lims, authKeyControl: environment.webAuthKeyControl)
         let app = QueueServerApp.build(
             controller: controller, host: listen.host, port: listen.port, logger: logger, queueRoutes: queueRoutes,
-            addRoutes: { if limsRoutes { lims.addRoutes(to: $0) } },
+            addRoutes: { if limsRoutes { lims.addRoutes(to: $0); web.addRoutes(to: $0) } },
             onRunning: { port in
                 logger.notice("queue server listening", metadata: ["lims.url": .string("http://\(listen.host):\(port)")])
                 ready.set(port)

@@ -129,7 +129,7 @@ public struct QueueSettings: Sendable, Equatable, Codable {
             server = trimmed
             return
         }
-        let names = trimmed.split(whereSeparator: { $0 == "," || $0 == "\n" || $0 == "\r" })
+        let names = trimmed.split(whereSeparator: { $0 == "," || $0.isNewline })  // "\r\n" is one Character
             .map { $0.trimmingCharacters(in: .whitespaces) }
             .filter { !$0.isEmpty }
         guard names.allSatisfy({ name in name.unicodeScalars.allSatisfy { $0.isASCII && !$0.properties.isWhitespace } }) else {

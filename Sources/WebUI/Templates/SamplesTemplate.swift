@@ -1,0 +1,36 @@
+extension PageTemplates {
+    /// The samples list (queued samples shown as Queued with a spinner). Source: reference 1.10.
+    static let samples = #"""
+<h1>Samples</h1>
+<table class="listing" id="samples">
+<tr><th>Sample</th><th>Client</th><th>Sample type</th><th>Analyses</th><th>Created</th><th>State</th></tr>
+{{#rows}}
+<tr class="{{#queued}}disabled{{/queued}}" data-uid="{{uid}}">
+<td><a href="/samples/{{uid}}">{{id}}</a></td><td>{{client}}</td><td>{{sampleType}}</td><td>{{count}}</td><td>{{created}}</td>
+<td>{{#queued}}<span class="state state-queued"><span class="spinner"></span>Queued</span>{{/queued}}{{^queued}}<span class="state">{{state}}</span>{{/queued}}</td>
+</tr>
+{{/rows}}
+{{^rows}}<tr><td colspan="6" class="muted">No samples.</td></tr>{{/rows}}
+</table>
+<div class="pager" id="pager">{{total}} samples. {{#pages}}{{#current}}<span><b>{{number}}</b></span>{{/current}}{{^current}}<a href="{{href}}">{{number}}</a>{{/current}}{{/pages}}</div>
+"""#
+
+    /// One sample with its analyses and senaite.queue's queued notice. Source: reference 1.9-1.10.
+    static let sample = #"""
+<h1>Sample {{id}} <span class="state">{{state}}</span></h1>
+<p>Client: <b>{{client}}</b> · Contact: {{contact}} · Sample type: {{sampleType}} · Priority {{priority}} · Created {{created}}</p>
+{{#queuedCount}}
+<div class="notice" id="queued-notice"><span class="spinner"></span><span id="queued-count">{{queuedText}}</span> <a href="/samples/{{uid}}">Refresh</a></div>
+{{/queuedCount}}
+<table class="listing" id="analyses">
+<tr><th>Analysis</th><th>Keyword</th><th>Result</th><th>State</th><th>Worksheet</th><th>Analyst</th></tr>
+{{#rows}}
+<tr class="{{#queued}}disabled{{/queued}}" data-uid="{{uid}}" data-state="{{state}}">
+<td>{{title}}</td><td class="mono">{{keyword}}</td><td>{{result}}</td>
+<td>{{#queued}}<span class="state state-queued"><span class="spinner"></span>queued</span>{{/queued}}{{^queued}}<span class="state">{{state}}</span>{{/queued}}</td>
+<td>{{#worksheetUID}}<a href="/worksheets/{{worksheetUID}}">{{worksheetID}}</a>{{/worksheetUID}}</td><td>{{analyst}}</td>
+</tr>
+{{/rows}}
+</table>
+"""#
+}

@@ -1,0 +1,36 @@
+extension PageTemplates {
+    /// The worksheets list (queued worksheets shown as Queued with a spinner, not selectable) and the Add
+    /// worksheet form. Source: senaite.core worksheets folder with senaite.queue's listing adapter, reference 1.10.
+    static let worksheets = #"""
+<h1>Worksheets</h1>
+{{#canAdd}}
+<form method="post" action="/worksheets" class="card" id="add-worksheet" style="margin-bottom: 12px">
+<input type="hidden" name="_csrf" value="{{csrf}}">
+<input type="hidden" name="action" value="add">
+<b>Add worksheet</b>
+<div style="display: flex; gap: 12px; flex-wrap: wrap; align-items: flex-end; margin-top: 6px">
+<div class="form-row"><label for="analyst">Analyst</label><select id="analyst" name="analyst">{{#analysts}}<option value="{{userid}}" {{#selected}}selected{{/selected}}>{{label}}</option>{{/analysts}}</select></div>
+<div class="form-row"><label for="template">Template</label><select id="template" name="template"><option value="">(none)</option>{{#templates}}<option value="{{uid}}">{{title}}</option>{{/templates}}</select></div>
+<div class="form-row"><label for="instrument">Instrument</label><select id="instrument" name="instrument"><option value="">(none)</option>{{#instruments}}<option value="{{uid}}">{{title}}</option>{{/instruments}}</select></div>
+<div class="form-row"><button type="submit" class="primary" id="add-worksheet-submit">Add</button></div>
+</div>
+</form>
+{{/canAdd}}
+<form method="post" action="/worksheets" id="worksheets-form">
+<input type="hidden" name="_csrf" value="{{csrf}}">
+<table class="listing" id="worksheets">
+<tr><th></th><th>Worksheet</th><th>Analyst</th><th>Template</th><th>Instrument</th><th>Analyses</th><th>Created</th><th>State</th></tr>
+{{#rows}}
+<tr class="{{#queued}}disabled{{/queued}}" data-uid="{{uid}}" data-queued="{{#queued}}true{{/queued}}{{^queued}}false{{/queued}}">
+<td>{{^queued}}<input type="checkbox" name="uids" value="{{uid}}" aria-label="select {{id}}">{{/queued}}</td>
+<td><a href="/worksheets/{{uid}}">{{id}}</a></td>
+<td>{{analyst}}</td><td>{{template}}</td><td>{{instrument}}</td><td>{{count}}</td><td>{{created}}</td>
+<td>{{#queued}}<span class="state state-queued"><span class="spinner"></span>Queued</span>{{/queued}}{{^queued}}<span class="state">{{state}}</span>{{/queued}}</td>
+</tr>
+{{/rows}}
+{{^rows}}<tr><td colspan="8" class="muted">No worksheets yet.</td></tr>{{/rows}}
+</table>
+<div class="buttons"><button type="submit" name="action" value="remove" id="remove-worksheets">Remove</button></div>
+</form>
+"""#
+}

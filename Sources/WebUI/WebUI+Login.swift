@@ -1,0 +1,74 @@
+import Foundation
+import Hummingbird
+import LIMSCore
+import LimsAPI
+import QueueServer
+
+/// Login and logout pages. The login form's CSRF token is bound to a random `__csrf` nonce cookie (there is no
+/// session yet); a wrong user name or password is answered 401 on the form without saying which.
+extension WebUI {
+    /// `GET /login[?came_from=/path]`: the form; a signed-in user goes straight to `came_from`.
+    @Sendable func loginPage(_ request: Request, context: QueueRequestContext) async throws -> Response {
+        let cameFrom = Self.safeTarget(request.uri.queryParameters.get("came_from"))
+        if await session.userID(request) != nil { return Response.redirect(to: cameFrom, type: .normal) }
+        return await loginForm(request, cameFrom: cameFrom, username: "", error: nil, status: .ok)
+    }
+
+    /// `POST /login` {_csrf, username, password, came_from}: sets the session cookie and redirects.
+    @Sendable func login(_ request: Request, context: QueueRequestContext) async throws -> Response {
+        var request = request
+        let form = try await WebForm.read(&request, context: context)
+        let cameFrom = Self.safeTarget(form.value("came_from"))
+        guard await session.isValidCSRF(form.value(WebSession.csrfField), for: request.cookies[WebSession.nonceCookie]?.value) else {
+            throw WebError.forbidden("The login form has expired or did not come from this site. Reload the login page and try again.")
+        }
+        let username = form.nonEmpty("username") ?? ""
+        let failed = "Login failed: wrong user name or password."
+        guard let password = form.value("password"), !username.isEmpty, !password.isEmpty else {
+            return await loginForm(request, cameFrom: cameFrom, username: username, error: failed, status: .unauthorized)
+        }
+        let user: User
+        do {
+            user = try await session.checkLogin(username: username, password: password, address: context.remoteAddress)
+        } catch let error as LoginRateLimitedError {
+            var response = await loginForm(request, cameFrom: cameFrom, username: username,
+                                           error: "Too many failed logins; try again in \(error.retryAfterSeconds) seconds.",
+                                           status: .tooManyRequests)
+            response.headers[.retryAfter] = String(error.retryAfterSeconds)
+            return response
+        } catch let error as QueueAPIError where error.status == .unauthorized {
+            return await loginForm(request, cameFrom: cameFrom, username: username, error: failed, status: .unauthorized)
+        }
+        var response = Response.redirect(to: cameFrom, type: .normal)
+        response.setCookie(try await session.lims.sessionCookie(userID: user.userid))
+        return response
+    }
+
+    /// `POST /logout`: clears the session cookie.
+    @Sendable func logout(_ request: Request, context: QueueRequestContext) async throws -> Response {
+        var response = Self.redirect("/login", message: "You are logged out.")
+        response.setCookie(LimsAPIController.expiredSessionCookie)
+        return response
+    }
+
+    /// The login form, reusing or setting the nonce cookie.
+    func loginForm(_ request: Request, cameFrom: String, username: String, error: String?, status: HTTPResponse.Status) async -> Response {
+        let existing = request.cookies[WebSession.nonceCookie]?.value
+        let nonce = (existing?.count == 32) ? existing! : WebSession.makeNonce()
+        var chrome = PageChrome(csrf: await session.csrfToken(for: nonce))
+        if let text = request.uri.queryParameters.get("msg"), !text.isEmpty { chrome.flash = ("ok", String(text.prefix(200))) }
+        var data: [String: Any] = ["cameFrom": cameFrom, "username": username]
+        if let error { data["error"] = error }
+        var response = renderer.page("login", title: "Log in", chrome: chrome, data: data, status: status)
+        if nonce != existing {
+            response.setCookie(Cookie(name: WebSession.nonceCookie, value: nonce, path: "/", httpOnly: true, sameSite: .strict))
+        }
+        return response
+    }
+
+    /// `target` when it is a local path (`/...`, not `//host`), else `/`.
+    static func safeTarget(_ target: String?) -> String {
+        guard let target, target.hasPrefix("/"), !target.hasPrefix("//"), !target.hasPrefix("/\\") else { return "/" }
+        return target
+    }
+}

@@ -1,0 +1,189 @@
+import Foundation
+import Hummingbird
+import LIMSCore
+import QueueCore
+import QueueServer
+
+/// The queue monitor at `/queue_tasks` (Manage queue: Manager, LabManager): statistics, chart, filters, paged task
+/// list, Requeue and Remove with a confirmation step. Refreshes itself every 5 seconds.
+/// Source: senaite.queue `queue_tasks` view, reference 1.8.
+extension WebUI {
+    /// Rows per page (the original's page size).
+    static let monitorPageSize = 20
+    /// Seconds between the monitor's reloads.
+    static let monitorRefreshSeconds = 5
+
+    /// The list filters: key, label, which tasks.
+    enum MonitorFilter: String, CaseIterable {
+        case active, failed, all
+
+        var label: String {
+            switch self {
+            case .active: "Active tasks"
+            case .failed: "Failed tasks"
+            case .all: "All tasks +ghosts"
+            }
+        }
+
+        /// Whether `task` is listed: active = queued or running, failed = failed, all = every task with ghosts.
+        func includes(_ task: QueueTask) -> Bool {
+            switch self {
+            case .active: !task.ghost && (task.status == .queued || task.status == .running || task.status == nil)
+            case .failed: !task.ghost && task.status == .failed
+            case .all: true
+            }
+        }
+    }
+
+    /// `GET /queue_tasks[?filter=active|failed|all&page=N]`.
+    @Sendable func queueMonitor(_ request: Request, context: QueueRequestContext) async throws -> Response {
+        let (user, state) = try await signedIn(context)
+        try Self.require(.manageQueue, user, in: state, for: "The queue monitor")
+        let filter = MonitorFilter(rawValue: request.uri.queryParameters.get("filter") ?? "") ?? .active
+        let now = clock.now()
+        let tasks = try await queue.tasks(status: Set(TaskStatus.allCases), since: nil)
+        let history = try await queue.history(since: now - 3600, limit: 50_000)
+        let statistics = QueueStatistics(tasks: tasks, history: history, now: now)
+
+        // Priority: rank 1...n of queued and running tasks in queue order, 0 for the others (reference 1.8).
+        var rank: [String: Int] = [:]
+        for task in tasks where !task.ghost && task.status != .failed { rank[task.taskUID] = rank.count + 1 }
+        let listed = tasks.filter(filter.includes)
+        let pageCount = max(1, (listed.count + Self.monitorPageSize - 1) / Self.monitorPageSize)
+        let page = min(max(1, Int(request.uri.queryParameters.get("page") ?? "") ?? 1), pageCount)
+        let rows: [[String: Any]] = listed.dropFirst((page - 1) * Self.monitorPageSize).prefix(Self.monitorPageSize).map { task in
+            let status = task.status ?? .queued
+            var row: [String: Any] = [
+                "taskUID": task.taskUID, "shortUID": task.shortUID,
+                "priority": String(format: "%04d", rank[task.taskUID] ?? 0),
+                "created": Self.dateText(task.created), "name": task.name, "contextPath": task.contextPath,
+                "username": task.username, "status": status.rawValue,
+                "statusLabel": status.rawValue + (task.ghost ? " (ghost)" : ""), "ghost": task.ghost,
+                "retries": task.retries, "error": task.errorMessage ?? "",
+                "selectable": status != .running, "disabled": status == .running,
+            ]
+            if let href = Self.contextHref(task.contextUID, in: state) { row["contextHref"] = href }
+            return row
+        }
+        let counts: [(String, String, Int)] = [
+            ("queued", "queued", statistics.queued), ("running", "running", statistics.running),
+            ("failed", "failed", statistics.failed), ("ghost", "ghosts", statistics.ghosts),
+        ]
+        let data: [String: Any] = [
+            "statusCards": counts.map { ["key": $0.0, "label": $0.1, "count": $0.2] },
+            "processedPerMinute": String(format: "%.2f", statistics.processedPerMinute),
+            "processedLastHour": statistics.processedInWindow,
+            "failuresLastHour": statistics.failuresInWindow,
+            "chart": QueueChart.svg(statistics.buckets, windowSeconds: statistics.windowSeconds),
+            "perName": statistics.perName.map { figures -> [String: Any] in
+                // Times come from done attempts only: none done, no figure.
+                func time(_ seconds: Double) -> String { QueueStatistics.duration(figures.processed > 0 ? seconds : nil) }
+                return [
+                    "name": figures.name, "done": figures.processed, "failed": figures.failed, "retried": figures.retried,
+                    "waitMean": time(figures.waitMean), "waitP95": time(figures.waitP95),
+                    "runMean": time(figures.runMean), "runP95": time(figures.runP95),
+                ]
+            },
+            "consumers": statistics.consumers.map { consumer -> [String: Any] in
+                var item: [String: Any] = ["id": consumer.id, "lastSeen": Self.dateText(consumer.lastSeen)]
+                if let task = consumer.current {
+                    item["current"] = [
+                        "name": task.name, "shortUID": task.shortUID,
+                        "since": QueueStatistics.duration(task.started.map { max(0, now - $0) }),
+                    ]
+                }
+                return item
+            },
+            "filters": MonitorFilter.allCases.map { ["key": $0.rawValue, "label": $0.label, "href": "/queue_tasks?filter=\($0.rawValue)", "active": $0 == filter] },
+            "filter": filter.rawValue,
+            "rows": rows,
+            "total": listed.count,
+            "pages": Self.pages(total: listed.count, pageSize: Self.monitorPageSize, current: page) { "/queue_tasks?filter=\(filter.rawValue)&page=\($0)" },
+        ]
+        let chrome = await chrome(request, user: user, state: state, tab: "queue", refreshSeconds: Self.monitorRefreshSeconds)
+        return renderer.page("queue_tasks", title: "Queue monitor", chrome: chrome, data: data)
+    }
+
+    /// `POST /queue_tasks` {action: requeue|remove, uids, filter, confirm?}: without `confirm=yes` answers the
+    /// confirmation page; with it, requeues (retries reset to the setting) or removes each selected task and
+    /// redirects back to the list. Running tasks are refused (they are not selectable).
+    @Sendable func queueMonitorAction(_ request: Request, context: QueueRequestContext) async throws -> Response {
+        let (user, state) = try await signedIn(context)
+        try Self.require(.manageQueue, user, in: state, for: "Requeue and Remove")
+        var request = request
+        let form = try await WebForm.read(&request, context: context)
+        let filter = MonitorFilter(rawValue: form.value("filter") ?? "") ?? .active
+        let back = "/queue_tasks?filter=\(filter.rawValue)"
+        guard let action = form.value("action"), ["requeue", "remove"].contains(action) else {
+            throw WebError.badRequest("Field 'action' must be requeue or remove.")
+        }
+        var seen: Set<String> = []
+        let uids = form.values("uids").filter { !$0.isEmpty && seen.insert($0).inserted }
+        guard !uids.isEmpty else { return Self.redirect(back, message: "Select at least one task first.", error: true) }
+        var tasks: [QueueTask] = []
+        for uid in uids {
+            if let task = try await queue.task(uid) { tasks.append(task) }
+        }
+        let running = tasks.filter { $0.status == .running }
+        let actionable = tasks.filter { $0.status != .running }
+        let verb = action == "requeue" ? "Requeue" : "Remove"
+        if form.value("confirm") != "yes" {
+            var fields: [[String: Any]] = [["name": "action", "value": action], ["name": "filter", "value": filter.rawValue]]
+            fields += actionable.map { ["name": "uids", "value": $0.taskUID] }
+            var question = actionable.isEmpty
+                ? "None of the selected tasks can be changed."
+                : "\(verb) \(actionable.count) task\(actionable.count == 1 ? "" : "s")?"
+            if action == "requeue" { question += " Retries are reset to the Maximum retries setting." }
+            if !running.isEmpty { question += " \(running.count) running task(s) are left as they are." }
+            let data: [String: Any] = [
+                "heading": "\(verb) tasks", "question": question, "action": "/queue_tasks", "fields": fields,
+                "items": actionable.map { "\($0.shortUID) · \($0.name) · \($0.contextPath) · \(($0.status ?? .queued).rawValue)" },
+                "hasItems": !actionable.isEmpty,
+                "button": "Yes, \(verb.lowercased()) \(actionable.count)", "buttonClass": action == "remove" ? "danger" : "primary",
+                "cancel": back,
+            ]
+            let chrome = await chrome(request, user: user, state: state, tab: "queue")
+            return renderer.page("confirm", title: "\(verb) tasks", chrome: chrome, data: data)
+        }
+        let now = clock.now()
+        var changed = 0, missing = 0
+        for task in actionable {
+            do {
+                if action == "requeue" {
+                    _ = try await queue.requeue(task.taskUID, lease: .none, now: now)
+                } else {
+                    _ = try await queue.delete(task.taskUID, now: now)
+                }
+                changed += 1
+            } catch let error as QueueError where error.code == .notFound {
+                missing += 1
+            }
+        }
+        let done = action == "requeue" ? "Requeued" : "Removed"
+        var message = "\(done) \(changed) task\(changed == 1 ? "" : "s")."
+        if missing > 0 { message += " \(missing) had already left the queue." }
+        if !running.isEmpty { message += " \(running.count) running task(s) were left as they are." }
+        return Self.redirect(back, message: message)
+    }
+
+    /// `GET /queue_tasks/<task_uid>`: the task as stored (wire JSON).
+    @Sendable func queueTaskDetail(_ request: Request, context: QueueRequestContext) async throws -> Response {
+        let (user, state) = try await signedIn(context)
+        try Self.require(.manageQueue, user, in: state, for: "The queue monitor")
+        let uid = context.parameters.get("task_uid") ?? ""
+        guard let task = try await queue.task(uid) else { throw WebError.notFound("No task \(uid) in the queue.") }
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+        let json = String(decoding: try encoder.encode(JSONValue.object(task.wireDictionary)), as: UTF8.self)
+        let chrome = await chrome(request, user: user, state: state, tab: "queue")
+        return renderer.page("queue_task", title: "Task \(task.shortUID)", chrome: chrome,
+                             data: ["shortUID": task.shortUID, "json": json])
+    }
+
+    /// The page of a task's context: a worksheet or a sample of the lab; nil for other contexts.
+    static func contextHref(_ uid: String, in state: LabState) -> String? {
+        if state.worksheets[uid] != nil { return "/worksheets/\(uid)" }
+        if state.samples[uid] != nil { return "/samples/\(uid)" }
+        return nil
+    }
+}
