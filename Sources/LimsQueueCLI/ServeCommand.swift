@@ -100,9 +100,11 @@ enum QueueNode {
                 ready.set(port)
             }
         )
+        var services: [ServiceGroupConfiguration.ServiceConfiguration] = []
+        if let listener = try ChangeListener.make(for: environment, logger: logger) { services.append(.init(service: listener)) }
         let group = ServiceGroup(
             configuration: .init(
-                services: [
+                services: services + [
                     .init(service: app),
                     .init(service: HistoryPruner(store: environment.store, clock: clock, logger: logger)),
                     .init(service: pool),

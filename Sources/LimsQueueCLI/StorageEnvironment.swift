@@ -21,6 +21,8 @@ final class StorageEnvironment: Sendable {
     let logger: Logger
     /// Path of the SQLite file, or the PostgreSQL URL without its password.
     let path: String
+    /// The PostgreSQL URL (with its password), nil on SQLite.
+    let databaseURL: String?
 
     /// Opens the database and applies pending migrations: PostgreSQL when `database` (a `postgres://` URL) is
     /// given, else `<dataDir>/limsqueue.sqlite` (created if needed, with SQLite tuning).
@@ -52,10 +54,12 @@ final class StorageEnvironment: Sendable {
             try await StorageMigrations.migrate(databases, on: loops[0], logger: logger)
         }
         let store = SQLQueueStore(database: database, writerDatabase: writerDatabase, logger: logger)
-        return StorageEnvironment(databases: databases, group: group, store: store, logger: logger, path: path)
+        return StorageEnvironment(databases: databases, group: group, store: store, logger: logger, path: path, databaseURL: url)
     }
 
-    private init(databases: Databases, group: MultiThreadedEventLoopGroup, store: SQLQueueStore, logger: Logger, path: String) {
+    private init(databases: Databases, group: MultiThreadedEventLoopGroup, store: SQLQueueStore, logger: Logger, path: String,
+                 databaseURL: String?) {
+        self.databaseURL = databaseURL
         self.databases = databases
         self.eventLoopGroup = group
         self.store = store
