@@ -241,8 +241,9 @@ public final class SQLQueueStore: QueueStore {
             let row = try await sql.raw("PRAGMA data_version").first()
             return try row?.decode(column: "data_version", as: Int.self) ?? 0
         }
-        let row = try await sql.raw("SELECT last_value FROM queue_changes").first()
-        return try row?.decode(column: "last_value", as: Int.self) ?? 0
+        // A fresh sequence reads last_value 1 before and after its first nextval; is_called tells them apart.
+        let row = try await sql.raw("SELECT CASE WHEN is_called THEN last_value ELSE 0 END AS value FROM queue_changes").first()
+        return try row?.decode(column: "value", as: Int.self) ?? 0
     }
 
     public func waitForChange(seconds: Double) async {
