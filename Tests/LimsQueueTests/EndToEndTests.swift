@@ -44,7 +44,7 @@ struct EndToEndTests {
         let workbook = SetupCLITests.workbook
         #expect(try runLimsQueue(["setup", "import", workbook, "--bcrypt-cost", "4"], dataDir: directory.path).status == 0)
         #expect(try runLimsQueue(["demo", "samples", "--count", "4"], dataDir: directory.path).status == 0)
-        let serve = try LimsProcess(["serve", "--data-dir", directory.path, "--port", "0", "--consumers", "2"],
+        let serve = try LimsProcess(["serve", "--port", "0", "--consumers", "2"] + (try TestDatabase.arguments(dataDir: directory.path)),
                                     logDirectory: directory.path, name: "serve", environment: ["LIMSQUEUE_AUTH_KEY": key, "LOG_LEVEL": "info"])
         let port = try await serve.listeningPort()
         let http = HTTPClient(eventLoopGroupProvider: .singleton)

@@ -61,6 +61,24 @@ struct StoreConcurrencyTests {
         #expect(try await stores[1].store.add(tasks, now: clock.now()).allSatisfy { $0 == .added })
         let observed = Recorder()
         let maxConsumers = settings.maxConsumers
+        do {
+            try await claimAll(stores: stores, observed: observed, clock: clock)
+        } catch {
+            for environment in stores { await environment.close() }
+            throw error
+        }
+        let seen = observed.withLock { $0 }
+        #expect(seen.claimedTwice.isEmpty, "claimed twice: \(seen.claimedTwice)")
+        #expect(seen.overlaps.isEmpty, "two tasks of one name+context at once: \(seen.overlaps)")
+        #expect(seen.maxRunning <= maxConsumers, "max_consumers \(maxConsumers) exceeded: \(seen.maxRunning)")
+        #expect(seen.done == tasks.count && seen.claimed == Set(tasks.map(\.taskUID)))
+        let history = try await stores[2].store.history(since: 0, limit: 1000)
+        #expect(history.count == tasks.count && history.allSatisfy { $0.outcome == .done })
+        for environment in stores { await environment.close() }
+    }
+
+    /// Three claimers per store pop, record, hold briefly and finish tasks until none is left.
+    func claimAll(stores: [StorageEnvironment], observed: Recorder, clock: SystemWallClock) async throws {
         try await withThrowingTaskGroup(of: Void.self) { group in
             for (storeIndex, environment) in stores.enumerated() {
                 for claimer in 0..<3 {
@@ -100,14 +118,6 @@ struct StoreConcurrencyTests {
             }
             try await group.waitForAll()
         }
-        let seen = observed.withLock { $0 }
-        #expect(seen.claimedTwice.isEmpty, "claimed twice: \(seen.claimedTwice)")
-        #expect(seen.overlaps.isEmpty, "two tasks of one name+context at once: \(seen.overlaps)")
-        #expect(seen.maxRunning <= maxConsumers, "max_consumers \(maxConsumers) exceeded: \(seen.maxRunning)")
-        #expect(seen.done == tasks.count && seen.claimed == Set(tasks.map(\.taskUID)))
-        let history = try await stores[2].store.history(since: 0, limit: 1000)
-        #expect(history.count == tasks.count && history.allSatisfy { $0.outcome == .done })
-        for environment in stores { await environment.close() }
     }
 
     @Test("an expired lease is timed out once although every store's claim sees it; the old holder's done is refused")
