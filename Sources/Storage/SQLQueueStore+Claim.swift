@@ -165,8 +165,9 @@ extension SQLQueueStore {
     ///   index on running keys would also catch the second claim, but only by failing its whole transaction after
     ///   waiting for the first; the lock lets it pick another task instead. The index stays as a backstop.)
     ///   Transaction-scoped locks need no session state, so they work behind a pooler in transaction mode.
-    /// - the cap `max_consumers` is counted last, under one advisory lock held until the commit: claims that take
-    ///   tasks serialize only for that count and their commit, and each sees every claim committed before it.
+    /// - the cap `max_consumers` is counted last, under one advisory lock taken with the key locks and held until
+    ///   the commit: claims that take tasks serialize only for that re-read, their `UPDATE` and their commit, and
+    ///   each sees every claim committed before it.
     /// - leases expired or purged by two servers at once: each row is locked `FOR UPDATE SKIP LOCKED` and checked
     ///   again before it changes, so only one of them acts.
     static func claim(for consumers: [String], now: Double, settings: QueueSettings, concurrency: ClaimConcurrency,
@@ -218,6 +219,7 @@ extension SQLQueueStore {
         var taken: Set<String> = []
         var pages = CandidatePages(now: now, lockRows: concurrent, pageSize: concurrent ? max(8, 2 * open.count) : claimPageSize)
         var waiting = open
+        var runningNow = 0
         for _ in 0..<4 where !waiting.isEmpty {
             var picked: [(index: Int, candidate: ClaimRules.Candidate)] = []
             for index in waiting {
@@ -227,10 +229,11 @@ extension SQLQueueStore {
                 if !candidate.pathKey.isEmpty { keys.insert(ClaimRules.SerialKey(name: candidate.name, pathKey: candidate.pathKey)) }
             }
             var refused = false
-            if concurrent {
-                let held = try await lockSerialKeys(picked.map(\.candidate), on: sql)
-                refused = picked.contains { held.contains($0.candidate.taskUID) }
-                picked.removeAll { held.contains($0.candidate.taskUID) }
+            if concurrent, !picked.isEmpty {
+                let guarded = try await lockCapAndKeys(picked.map(\.candidate), on: sql)
+                refused = picked.contains { guarded.refused.contains($0.candidate.taskUID) }
+                picked.removeAll { guarded.refused.contains($0.candidate.taskUID) }
+                runningNow = guarded.running
             }
             for (index, candidate) in picked { choices[index] = candidate.taskUID }
             let served = Set(picked.map(\.index))
@@ -240,11 +243,8 @@ extension SQLQueueStore {
         var chosen = choices.enumerated().compactMap { index, uid in uid.map { (consumerID: consumers[index], taskUID: $0) } }
         guard !chosen.isEmpty else { return (choices.map { _ in nil }, freed) }
         if concurrent {
-            // The cap, counted under one lock held until the commit (see above).
-            try await sql.raw("SELECT pg_advisory_xact_lock(\(bind: AdvisoryLock.capNamespace), 0)").run()
-            let count = try await sql.raw("SELECT count(*) AS running FROM queue_tasks WHERE status = 'running'").first()?
-                .decode(column: "running", as: Int.self) ?? 0
-            let room = max(0, settings.maxConsumers - count)
+            // The cap, counted (in the last re-read) under the cap lock this claim holds until its commit.
+            let room = max(0, settings.maxConsumers - runningNow)
             if chosen.count > room {
                 for dropped in chosen[room...] {
                     if let index = choices.firstIndex(of: dropped.taskUID) { choices[index] = nil }
@@ -282,36 +282,41 @@ extension SQLQueueStore {
             """).first().map(decodeTask)
     }
 
-    /// PostgreSQL: takes the serialization-key lock of every candidate with a path key
-    /// (`pg_try_advisory_xact_lock`, never waiting), then re-reads running tasks of those keys in a new statement.
-    /// - Returns: the uids of candidates that may not be claimed: their key is locked by another claim, or a task
-    ///   of their key runs now.
-    static func lockSerialKeys(_ candidates: [ClaimRules.Candidate], on sql: any SQLDatabase) async throws -> Set<String> {
+    /// PostgreSQL: takes the cap lock (`pg_advisory_xact_lock`, waiting; held until the commit) and the
+    /// serialization-key lock of every candidate with a path key (`pg_try_advisory_xact_lock`, never waiting) in
+    /// one statement, then re-reads the running tasks in the next one (a fresh snapshot, so every claim that held
+    /// these locks before has committed and is seen).
+    /// - Returns: the uids of candidates that may not be claimed (their key is locked by another claim, or a task
+    ///   of their key runs now) and the number of running tasks now.
+    static func lockCapAndKeys(_ candidates: [ClaimRules.Candidate], on sql: any SQLDatabase) async throws
+        -> (refused: Set<String>, running: Int)
+    {
         let keyed = candidates.filter { !$0.pathKey.isEmpty }
-        guard !keyed.isEmpty else { return [] }
-        let locks = SQLList(keyed.enumerated().map { index, candidate in
-            SQLQueryString("""
+        var locks: [SQLQueryString] = ["pg_advisory_xact_lock(\(bind: AdvisoryLock.capNamespace), 0) AS cap"]
+        for (index, candidate) in keyed.enumerated() {
+            locks.append("""
                 pg_try_advisory_xact_lock(\(bind: AdvisoryLock.serialKeyNamespace), \
                 hashtext(\(bind: candidate.name + "\u{1F}" + candidate.pathKey))) AS \(ident: "k\(index)")
                 """)
-        })
-        guard let row = try await sql.raw("SELECT \(locks)").first() else { return Set(keyed.map(\.taskUID)) }
+        }
+        guard let row = try await sql.raw("SELECT \(SQLList(locks))").first() else {
+            throw StorageError.corruptRow("advisory locks answered no row")
+        }
         var refused: Set<String> = []
         var locked: [ClaimRules.Candidate] = []
         for (index, candidate) in keyed.enumerated() {
             if try row.decode(column: "k\(index)", as: Bool.self) { locked.append(candidate) } else { refused.insert(candidate.taskUID) }
         }
-        guard !locked.isEmpty else { return refused }
-        let paths = SQLList(Set(locked.map(\.pathKey)).sorted().map { SQLBind($0) })
-        let busy = try await sql.raw("""
-            SELECT name, path_key FROM queue_tasks WHERE status = 'running' AND path_key IN (\(paths))
-            """).all().map { ClaimRules.SerialKey(name: try $0.decode(column: "name", as: String.self),
-                                                  pathKey: try $0.decode(column: "path_key", as: String.self)) }
-        let busyKeys = Set(busy)
-        for candidate in locked where busyKeys.contains(ClaimRules.SerialKey(name: candidate.name, pathKey: candidate.pathKey)) {
+        let running = try await sql.raw("SELECT name, path_key FROM queue_tasks WHERE status = 'running'").all()
+        var busy: Set<ClaimRules.SerialKey> = []
+        for row in running {
+            busy.insert(ClaimRules.SerialKey(name: try row.decode(column: "name", as: String.self),
+                                             pathKey: try row.decode(column: "path_key", as: String.self)))
+        }
+        for candidate in locked where busy.contains(ClaimRules.SerialKey(name: candidate.name, pathKey: candidate.pathKey)) {
             refused.insert(candidate.taskUID)
         }
-        return refused
+        return (refused, running.count)
     }
 
     /// Marks the chosen queued tasks running with their consumer and a fresh lease token each.
