@@ -214,10 +214,11 @@ extension SQLQueueStore {
             }
         }
         guard !open.isEmpty else { return (choices.map { _ in nil }, freed) }
-        // Candidates in queue order; on PostgreSQL keys another claim holds are skipped and picking goes on.
+        // Candidates in queue order; on PostgreSQL keys another claim holds are skipped and picking goes on. Pages
+        // there start small (every row read is locked until the commit) and double as needed.
         var keys = ClaimRules.serialKeys(of: running)
         var taken: Set<String> = []
-        var pages = CandidatePages(now: now, lockRows: concurrent, pageSize: concurrent ? max(8, 2 * open.count) : claimPageSize)
+        var pages = CandidatePages(now: now, lockRows: concurrent, pageSize: concurrent ? open.count + 1 : claimPageSize)
         var waiting = open
         var runningNow = 0
         for _ in 0..<4 where !waiting.isEmpty {
