@@ -9,14 +9,28 @@ import Synchronization
 
 /// A queue server reached over HTTP with senaite.queue's JSON protocol and `X-Queue-Auth-Token` tokens
 /// (reference 1.3, 1.4), acting as one user (the reserved consumer user by default).
+///
+/// Several server URLs may be given (server instances on one database): requests go to the current one; when it
+/// cannot be reached (connection refused or lost, timeout, or an answer 502/503/504) the same request is sent to
+/// the next one at once, and that one becomes current. Every instance shares the database, so a lease taken
+/// through one server is finished through another. A request that was applied by a server that died before it
+/// answered is at-least-once, as the protocol is: a lost pop's task is purged or timed out and runs again, a
+/// repeated done is refused (409) and logged by the consumer.
 public final class HTTPQueueConnection: QueueConnection {
-    /// Base URL of the server, e.g. `http://127.0.0.1:8080`; routes go under `/@@API/senaite/v1/queue_server/`.
-    public let serverURL: String
+    /// Base URLs of the server instances, in failover order, e.g. `http://127.0.0.1:8080`; routes go under
+    /// `/@@API/senaite/v1/queue_server/`.
+    public let serverURLs: [String]
     let http: HTTPClient
     let tokens: QueueAuthToken
     let userID: String
     let clock: any WallClock
+    let logger: Logger
     private let cachedToken = Mutex<(token: String, madeAt: Double)?>(nil)
+    /// Index in ``serverURLs`` of the server requests go to first.
+    private let current = Mutex(0)
+
+    /// The server requests go to now.
+    public var serverURL: String { serverURLs[current.withLock { $0 }] }
 
     /// - Parameters:
     ///   - serverURL: scheme, host, port and optional site path (`http://host:8080` or `http://host:8080/senaite`).
@@ -24,15 +38,32 @@ public final class HTTPQueueConnection: QueueConnection {
     ///   - userID: the user every request acts as. Default: `queue_consumer`.
     ///   - http: the HTTP client to use. Default: the shared one.
     /// - Throws: ``Fernet/Error/invalidKey``.
-    public init(serverURL: String, authKey: String, userID: String = "queue_consumer",
-                http: HTTPClient = .shared, clock: any WallClock = SystemWallClock()) throws {
-        var url = serverURL
-        while url.hasSuffix("/") { url.removeLast() }
-        self.serverURL = url
+    public convenience init(serverURL: String, authKey: String, userID: String = "queue_consumer",
+                            http: HTTPClient = .shared, clock: any WallClock = SystemWallClock()) throws {
+        try self.init(serverURLs: [serverURL], authKey: authKey, userID: userID, http: http, clock: clock)
+    }
+
+    /// - Parameters:
+    ///   - serverURLs: one or more server instances on one database, in failover order (same form as `serverURL`).
+    ///   - authKey: the shared auth key.
+    ///   - userID: the user every request acts as. Default: `queue_consumer`.
+    ///   - http: the HTTP client to use. Default: the shared one.
+    ///   - logger: where failovers are logged (notice).
+    /// - Throws: ``Fernet/Error/invalidKey``; ``QueueServerError`` (status 400) when `serverURLs` is empty.
+    public init(serverURLs: [String], authKey: String, userID: String = "queue_consumer",
+                http: HTTPClient = .shared, clock: any WallClock = SystemWallClock(),
+                logger: Logger = Logger(label: "limsqueue.consumer")) throws {
+        guard !serverURLs.isEmpty else { throw QueueServerError(status: 400, message: "No queue server URL given") }
+        self.serverURLs = serverURLs.map { url in
+            var url = url
+            while url.hasSuffix("/") { url.removeLast() }
+            return url
+        }
         self.http = http
         self.tokens = try QueueAuthToken(key: authKey)
         self.userID = userID
         self.clock = clock
+        self.logger = logger
     }
 
     /// A token for this connection's user, reused for 5 of its 10 seconds.
@@ -44,9 +75,44 @@ public final class HTTPQueueConnection: QueueConnection {
         return token
     }
 
-    /// POSTs `body` to `queue_server/<route>` and returns the decoded JSON object.
-    /// - Throws: ``QueueServerError`` for non-2xx answers; transport errors of AsyncHTTPClient.
+    /// POSTs `body` to `queue_server/<route>` and returns the decoded JSON object, failing over to the next
+    /// server URL when the current one cannot be reached (each server is tried once per request).
+    /// - Parameter seconds: timeout of one attempt. Default: 15 seconds.
+    /// - Throws: ``QueueServerError`` for non-2xx answers; the last transport error of AsyncHTTPClient when no
+    ///   server could be reached.
     public func post(_ route: String, _ body: JSONValue, timeout seconds: Double = 15) async throws -> [String: JSONValue] {
+        let first = current.withLock { $0 }
+        var lastError: any Error = QueueServerError(status: 503, message: "No queue server reachable")
+        for attempt in 0..<serverURLs.count {
+            let index = (first + attempt) % serverURLs.count
+            do {
+                let answer = try await send(route, body, to: serverURLs[index], timeout: seconds)
+                if attempt > 0 {
+                    current.withLock { $0 = index }
+                    logger.notice("queue server failover", metadata: ["lims.server": .string(serverURLs[index])])
+                }
+                return answer
+            } catch let error as QueueServerError where !Self.unavailable.contains(error.status) {
+                throw error
+            } catch {
+                if Task.isCancelled { throw error }
+                lastError = error
+                if serverURLs.count > 1 {
+                    logger.notice("queue server unreachable", metadata: [
+                        "lims.server": .string(serverURLs[index]), "lims.error": .string(String(describing: error)),
+                    ])
+                }
+            }
+        }
+        current.withLock { $0 = (first + 1) % serverURLs.count }
+        throw lastError
+    }
+
+    /// HTTP statuses that mean "this server instance cannot serve now": try the next one.
+    static let unavailable: Set<Int> = [502, 503, 504]
+
+    /// One attempt of ``post(_:_:timeout:)`` against one server.
+    func send(_ route: String, _ body: JSONValue, to serverURL: String, timeout seconds: Double) async throws -> [String: JSONValue] {
         var request = HTTPClientRequest(url: "\(serverURL)/@@API/senaite/v1/queue_server/\(route)")
         request.method = .POST
         request.headers.add(name: "Content-Type", value: "application/json")

@@ -66,9 +66,9 @@ struct BenchQueueCommand: AsyncParsableCommand {
                                     })
             let app = QueueServerApp.build(controller: controller, host: "127.0.0.1", port: 0, logger: logger,
                                            onRunning: { ready.set($0) })
-            let group = ServiceGroup(configuration: .init(
-                services: [.init(service: app), .init(service: pool)], logger: logger
-            ))
+            var services: [ServiceGroupConfiguration.ServiceConfiguration] = [.init(service: app), .init(service: pool)]
+            if let listener = try ChangeListener.make(for: environment, logger: logger) { services.insert(.init(service: listener), at: 0) }
+            let group = ServiceGroup(configuration: .init(services: services, logger: logger))
             try await withThrowingTaskGroup(of: Void.self) { tasks in
                 tasks.addTask { try await group.run() }
                 guard let port = await ready.wait() else { return }

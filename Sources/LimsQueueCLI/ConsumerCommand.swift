@@ -14,13 +14,20 @@ struct ConsumerCommand: AsyncParsableCommand {
             --database URL as the servers; with --no-lims it runs only the built-in noop and sleep kinds.
             The auth key comes from LIMSQUEUE_AUTH_KEY, else from the database in --data-dir (same machine).
             On SIGTERM the consumer claims nothing more and finishes (or, after the grace period, releases) its task.
+            Give several server instances on one database (--server A --server B, or --server A,B): when the current \
+            one cannot be reached the consumer moves to the next and keeps going; its task's lease stays valid there.
             """
     )
 
     @OptionGroup var common: CommonOptions
 
-    @Option(name: .long, help: "Queue server URL, e.g. http://127.0.0.1:8080 (a site path such as /senaite is allowed).")
-    var server: String
+    @Option(name: .long, help: "Queue server URL, e.g. http://127.0.0.1:8080 (a site path such as /senaite is allowed); repeat it or separate with commas for several instances on one database (failover order).")
+    var server: [String]
+
+    /// Every `--server` URL, commas split, in order.
+    var serverURLs: [String] {
+        server.flatMap { $0.split(separator: ",") }.map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+    }
 
     @Option(name: .long, help: "This consumer's id (at least 4 characters). Default: <host>-<pid>.")
     var consumerID: String?
@@ -35,8 +42,9 @@ struct ConsumerCommand: AsyncParsableCommand {
     var lims = true
 
     func validate() throws {
-        guard server.hasPrefix("http://") || server.hasPrefix("https://") else {
-            throw ValidationError("--server must be an http(s) URL, e.g. http://127.0.0.1:8080")
+        guard !serverURLs.isEmpty else { throw ValidationError("--server is required, e.g. --server http://127.0.0.1:8080") }
+        for url in serverURLs where !(url.hasPrefix("http://") || url.hasPrefix("https://")) {
+            throw ValidationError("--server must be an http(s) URL, e.g. http://127.0.0.1:8080 (got \(url))")
         }
         if let consumerID, consumerID.count < 4 { throw ValidationError("--consumer-id must have at least 4 characters") }
         guard (0...3600).contains(shutdownGrace) else { throw ValidationError("--shutdown-grace must be in 0...3600 seconds") }
@@ -48,7 +56,7 @@ struct ConsumerCommand: AsyncParsableCommand {
             let key: String
             if let fromEnvironment = try AuthKeySource.fromEnvironment() { key = fromEnvironment } else { key = try await environment.authKey() }
             let id = consumerID ?? "\(ProcessInfo.processInfo.hostName)-\(ProcessInfo.processInfo.processIdentifier)"
-            let connection = try HTTPQueueConnection(serverURL: server, authKey: key, userID: user)
+            let connection = try HTTPQueueConnection(serverURLs: serverURLs, authKey: key, userID: user, logger: logger)
             let handlers = lims ? QueueNode.handlers(lab: environment.lab, queue: environment.store) : QueueNode.handlers()
             let consumer = QueueConsumer(
                 connection: connection, handlers: handlers,

@@ -150,9 +150,11 @@ enum QueueNode {
                 onListening?(port)
             }
         )
+        var services: [ServiceGroupConfiguration.ServiceConfiguration] = []
+        if let listener = try ChangeListener.make(for: environment, logger: logger) { services.append(.init(service: listener)) }
         let group = ServiceGroup(
             configuration: .init(
-                services: [
+                services: services + [
                     .init(service: app),
                     .init(service: HistoryPruner(store: environment.store, clock: clock, logger: logger)),
                     .init(service: pool),

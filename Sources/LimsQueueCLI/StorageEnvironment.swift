@@ -15,19 +15,28 @@ import Storage
 final class StorageEnvironment: Sendable {
     let databases: Databases
     let eventLoopGroup: MultiThreadedEventLoopGroup
+    /// Runs SQLite's blocking calls.
+    let threadPool: NIOThreadPool
     let store: SQLQueueStore
     /// The LIMS objects, sharing the queue store's writer.
     let lab: SQLLabStore
     let logger: Logger
     /// Path of the SQLite file, or the PostgreSQL URL without its password.
     let path: String
+    /// The PostgreSQL URL (with its password), nil on SQLite.
+    let databaseURL: String?
 
     /// Opens the database and applies pending migrations: PostgreSQL when `database` (a `postgres://` URL) is
     /// given, else `<dataDir>/limsqueue.sqlite` (created if needed, with SQLite tuning).
     /// - Throws: when the directory cannot be created or the database cannot be opened or migrated.
     static func open(dataDir: String, database url: String? = nil, logger: Logger, migrate: Bool = true) async throws -> StorageEnvironment {
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 2)
-        let databases = Databases(threadPool: NIOThreadPool.singleton, on: group)
+        // A thread pool of its own: SQLite waits for another writer's lock on a pool thread, so environments
+        // sharing one pool in a process (tests, benchmarks of several servers) could leave the lock holder
+        // without a thread.
+        let threadPool = NIOThreadPool(numberOfThreads: 2)
+        threadPool.start()
+        let databases = Databases(threadPool: threadPool, on: group)
         let path: String
         if let url {
             path = url.replacingOccurrences(of: #"//([^:@/]+):[^@/]*@"#, with: "//$1:***@", options: .regularExpression)
@@ -52,10 +61,14 @@ final class StorageEnvironment: Sendable {
             try await StorageMigrations.migrate(databases, on: loops[0], logger: logger)
         }
         let store = SQLQueueStore(database: database, writerDatabase: writerDatabase, logger: logger)
-        return StorageEnvironment(databases: databases, group: group, store: store, logger: logger, path: path)
+        return StorageEnvironment(databases: databases, group: group, threadPool: threadPool, store: store, logger: logger, path: path,
+                                  databaseURL: url)
     }
 
-    private init(databases: Databases, group: MultiThreadedEventLoopGroup, store: SQLQueueStore, logger: Logger, path: String) {
+    private init(databases: Databases, group: MultiThreadedEventLoopGroup, threadPool: NIOThreadPool, store: SQLQueueStore,
+                 logger: Logger, path: String, databaseURL: String?) {
+        self.threadPool = threadPool
+        self.databaseURL = databaseURL
         self.databases = databases
         self.eventLoopGroup = group
         self.store = store
@@ -79,6 +92,7 @@ final class StorageEnvironment: Sendable {
         // a stopped loop was seen to abort debug builds about once in 60 short runs).
         try? await Task.sleep(nanoseconds: 50_000_000)
         try? await eventLoopGroup.shutdownGracefully()
+        try? await threadPool.shutdownGracefully()
     }
 
     /// Opens the environment, runs `body`, and closes it whatever happens.

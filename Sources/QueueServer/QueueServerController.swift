@@ -282,9 +282,12 @@ public struct QueueServerController: Sendable {
     func popWaiting(consumerID: String, wait: Double) async throws -> QueueTask? {
         let start = ContinuousClock.now
         let deadline = start.advanced(by: .milliseconds(Int64(wait * 1000)))
+        // The counter is read before the first attempt: a change committed between that attempt and the wait
+        // below is then seen as a change (else it could be missed until the periodic retry).
+        let counterBefore = wait > 0 ? try await store.changeCounter() : 0
         if let task = try await store.pop(consumerID: consumerID, now: clock.now()) { return task }
         guard wait > 0 else { return nil }
-        var lastCounter = try await store.changeCounter()
+        var lastCounter = counterBefore
         var lastAttempt = start
         while true {
             if lastAttempt != start, let task = try await store.pop(consumerID: consumerID, now: clock.now()) { return task }

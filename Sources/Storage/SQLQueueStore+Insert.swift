@@ -6,8 +6,8 @@ extension SQLQueueStore {
     public func add(_ tasks: [QueueTask], now: Double) async throws -> [AddOutcome] {
         guard !tasks.isEmpty else { return [] }
         let topPriority = try await settings().topPriorityTasks
-        let outcomes = try await transaction(.rows) { sql in
-            try await Self.insert(tasks, topPriority: topPriority, on: sql)
+        let outcomes = try await transaction(.rows, announce: { $0.contains(.added) }) { sql in
+            try await Self.insertTasks(tasks, topPriority: topPriority, on: sql)
         }
         if outcomes.contains(.added) { signal.notifyAll() }
         return outcomes
@@ -15,7 +15,32 @@ extension SQLQueueStore {
 
     /// Inserts one queued task inside the caller's transaction, applying the duplicate-uid and `unique`
     /// rules. Use it to enqueue in the same transaction as a LIMS action; then call ``notifyChange()``.
+    /// On PostgreSQL an added task is announced to every server (`NOTIFY` at commit, change counter).
     public static func insert(_ task: QueueTask, topPriority: [String], on sql: any SQLDatabase) async throws -> AddOutcome {
+        let outcome = try await insertOne(task, topPriority: topPriority, on: sql)
+        if outcome == .added { try await announceInCallersTransaction(on: sql) }
+        return outcome
+    }
+
+    /// Inserts queued tasks inside the caller's transaction, in multi-row statements, applying the
+    /// duplicate-uid and `unique` rules in input order. Use it to enqueue in the same transaction as a LIMS
+    /// action; then call ``notifyChange()``. On PostgreSQL added tasks are announced to every server.
+    public static func insert(_ tasks: [QueueTask], topPriority: [String], on sql: any SQLDatabase) async throws -> [AddOutcome] {
+        let outcomes = try await insertTasks(tasks, topPriority: topPriority, on: sql)
+        if outcomes.contains(.added) { try await announceInCallersTransaction(on: sql) }
+        return outcomes
+    }
+
+    /// Announces inserted tasks from inside a transaction this store does not commit: `NOTIFY` (delivered at
+    /// the caller's commit) and the change counter, bumped before the commit here, so a poller that reads it
+    /// first may miss the tasks until its periodic retry (5 s); listeners are not affected.
+    static func announceInCallersTransaction(on sql: any SQLDatabase) async throws {
+        try await announceChange(on: sql)
+        await countChange(on: sql)
+    }
+
+    /// ``insert(_:topPriority:on:)`` for one task, without the announcement.
+    static func insertOne(_ task: QueueTask, topPriority: [String], on sql: any SQLDatabase) async throws -> AddOutcome {
         if task.unique {
             let clash = try await sql.raw("""
                 SELECT task_uid FROM queue_tasks
@@ -29,10 +54,8 @@ extension SQLQueueStore {
         return .added
     }
 
-    /// Inserts queued tasks inside the caller's transaction, in multi-row statements, applying the
-    /// duplicate-uid and `unique` rules in input order. Use it to enqueue in the same transaction as a LIMS
-    /// action; then call ``notifyChange()``.
-    public static func insert(_ tasks: [QueueTask], topPriority: [String], on sql: any SQLDatabase) async throws -> [AddOutcome] {
+    /// ``insert(_:topPriority:on:)`` for several tasks, without the announcement.
+    static func insertTasks(_ tasks: [QueueTask], topPriority: [String], on sql: any SQLDatabase) async throws -> [AddOutcome] {
         var outcomes = [AddOutcome?](repeating: nil, count: tasks.count)
         var pending: [(index: Int, task: QueueTask)] = []
         func flush() async throws {
@@ -61,7 +84,7 @@ extension SQLQueueStore {
             task.leaseToken = nil
             if task.unique {
                 try await flush()
-                outcomes[index] = try await insert(task, topPriority: topPriority, on: sql)
+                outcomes[index] = try await insertOne(task, topPriority: topPriority, on: sql)
             } else {
                 pending.append((index, task))
             }

@@ -22,7 +22,7 @@ extension SQLQueueStore {
         _ transition: @escaping @Sendable (QueueTask) -> (QueueTask, HistoryEntry.Outcome)
     ) async throws -> QueueTask {
         let topPriority = try await settings().topPriorityTasks
-        let task = try await transaction(.rows) { sql -> QueueTask in
+        let task = try await transaction(.rows, announce: { _ in true }) { sql -> QueueTask in
             let task = try await Self.require(taskUID, lease: lease, on: sql)
             let (next, outcome) = transition(task)
             try await Self.replace(task, with: next, outcome: outcome, now: now, topPriority: topPriority, on: sql)
@@ -34,7 +34,7 @@ extension SQLQueueStore {
 
     public func requeue(_ taskUID: String, lease: LeaseClaim, now: Double) async throws -> QueueTask {
         let settings = try await settings()
-        let task = try await transaction(.rows) { sql -> QueueTask in
+        let task = try await transaction(.rows, announce: { _ in true }) { sql -> QueueTask in
             let task: QueueTask
             if lease.isEmpty {
                 guard let found = try await Self.load(taskUID, on: sql) else { throw QueueError(.notFound, "Task \(taskUID)") }
@@ -52,7 +52,7 @@ extension SQLQueueStore {
     }
 
     public func delete(_ taskUID: String, now: Double) async throws -> QueueTask {
-        let task = try await transaction(.rows) { sql -> QueueTask in
+        let task = try await transaction(.rows, announce: { _ in true }) { sql -> QueueTask in
             guard let task = try await Self.load(taskUID, on: sql) else {
                 throw QueueError(.notFound, "Task \(taskUID)")
             }
@@ -68,8 +68,12 @@ extension SQLQueueStore {
 
     /// Loads a task and checks that `lease` may finish it.
     /// - Throws: `.notFound`, `.notRunning`, `.leaseLost`.
+    /// On PostgreSQL the row is locked `FOR UPDATE`, so a change another server makes at the same moment is
+    /// waited for and seen, and the compare-and-set that follows cannot miss.
     static func require(_ taskUID: String, lease: LeaseClaim, on sql: any SQLDatabase) async throws -> QueueTask {
-        guard let task = try await load(taskUID, on: sql) else {
+        let lock: SQLQueryString = isPostgres(sql) ? " FOR UPDATE" : ""
+        let found = try await sql.raw("SELECT \(taskColumns) FROM queue_tasks WHERE task_uid = \(bind: taskUID)\(lock)").first()
+        guard let task = try found.map(decodeTask) else {
             if !lease.isEmpty, try await inHistory(taskUID, on: sql) {
                 throw QueueError(.leaseLost, "Lease lost: task \(taskUID) was already finished")
             }

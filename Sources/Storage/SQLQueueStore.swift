@@ -8,10 +8,14 @@ import Synchronization
 /// The durable queue on any SQL database FluentKit drives (SQLite embedded, PostgreSQL to scale out),
 /// through one code path of SQLKit statements.
 ///
-/// Every change is one transaction and a compare-and-set on the task's status (and lease). Claims are
-/// serialized by a row lock on `queue_state` row 1, so the claim rules, which read the set of running tasks,
-/// hold across processes and servers. On SQLite every write transaction starts with a write so that the
-/// database lock is taken (waiting if busy) before anything is read.
+/// Every change is one transaction and a compare-and-set on the task's status (and lease). How claims of
+/// several processes stay correct depends on what the database offers (``ClaimConcurrency``): on SQLite every
+/// write transaction begins `IMMEDIATE`, so writers of every process take turns and a claim's reads are
+/// authoritative; on PostgreSQL claims of several server instances run side by side (candidate rows
+/// `FOR UPDATE SKIP LOCKED`, transaction-scoped advisory locks on serialization keys and on the concurrency
+/// cap, see `SQLQueueStore+Claim.swift`). Changes that can make a task claimable are announced to other
+/// processes: `NOTIFY limsqueue_changes` on PostgreSQL (a listener per process calls ``notifyChange()``), and a
+/// change counter every long-poll can also poll (``changeCounter()``).
 public final class SQLQueueStore: QueueStore {
     public let database: any Database
     let logger: Logger
@@ -47,12 +51,25 @@ public final class SQLQueueStore: QueueStore {
 
     // MARK: Transactions
 
-    /// What a write transaction must lock before it reads.
+    /// What a write transaction locks before it reads (kept for the callers that pass it; see ``inTransaction``).
     enum Lock {
-        /// Claims read the set of running tasks: they serialize on `queue_state` row 1 across every process.
+        /// A claim: on SQLite `BEGIN IMMEDIATE`; on PostgreSQL the claim takes its own row and advisory locks.
         case claims
         /// Other writes rely on compare-and-set updates only.
         case rows
+    }
+
+    /// How claims of several processes on one database are kept correct.
+    enum ClaimConcurrency {
+        /// SQLite: `BEGIN IMMEDIATE` takes the database write lock up front, so writers of every process take
+        /// turns and the claim's reads (running tasks, candidates) are authoritative. `FOR UPDATE` does not
+        /// exist there and is never used.
+        case serializedWriters
+        /// PostgreSQL: claims of several server instances run at once. Candidates are read `FOR UPDATE SKIP
+        /// LOCKED`, every serialization key a claim takes is guarded by a transaction-scoped advisory lock plus a
+        /// fresh re-check, and the concurrency cap (`max_consumers`) by one advisory lock held from the final
+        /// count to the commit.
+        case rowLocks
     }
 
     /// True on SQLite: `BEGIN IMMEDIATE` takes the database write lock up front (waiting while another
@@ -61,25 +78,40 @@ public final class SQLQueueStore: QueueStore {
         (try? sql.dialect.name) == "sqlite"
     }
 
-    /// Runs `body` in one write transaction on the process's writer connection. On SQLite it begins
-    /// `IMMEDIATE`; elsewhere claims first lock `queue_state` row 1 (a row lock every server instance waits on)
-    /// and other writes bump the change counter (row 2) that long-polls of other processes watch.
-    func transaction<T: Sendable>(_ lock: Lock, _ body: @escaping @Sendable (any SQLDatabase) async throws -> T) async throws -> T {
+    /// ``ClaimConcurrency/serializedWriters`` on SQLite, ``ClaimConcurrency/rowLocks`` on PostgreSQL.
+    var claimConcurrency: ClaimConcurrency {
+        beginsImmediate ? .serializedWriters : .rowLocks
+    }
+
+    /// True on PostgreSQL (`NOTIFY` and the `queue_changes` sequence exist).
+    static func isPostgres(_ sql: any SQLDatabase) -> Bool {
+        sql.dialect.name == "postgresql"
+    }
+
+    /// Runs `body` in one write transaction on the process's writer connection (`BEGIN IMMEDIATE` on SQLite).
+    /// When `announce` says so for the result, the change is announced to every process: `NOTIFY` inside the
+    /// transaction (delivered at commit) and a bump of the change counter after the commit.
+    func transaction<T: Sendable>(_ lock: Lock, announce: @escaping @Sendable (T) -> Bool = { _ in false },
+                                  _ body: @escaping @Sendable (any SQLDatabase) async throws -> T) async throws -> T {
         let immediate = beginsImmediate
         return try await writer.write { sql in
-            try await Self.inTransaction(sql, lock: lock, immediate: immediate, body)
+            let result = try await Self.inTransaction(sql, lock: lock, immediate: immediate) { sql in
+                let result = try await body(sql)
+                if announce(result) { try await Self.announceChange(on: sql) }
+                return result
+            }
+            if announce(result) { await Self.countChange(on: sql) }
+            return result
         }
     }
 
     /// Runs `body` between BEGIN and COMMIT on `sql` (a single connection), rolling back on error.
+    /// `immediate` (SQLite) begins `IMMEDIATE`. `lock` is not used on PostgreSQL any more: claims guard
+    /// themselves (``ClaimConcurrency/rowLocks``) and other writes are compare-and-set updates.
     static func inTransaction<T: Sendable>(_ sql: any SQLDatabase, lock: Lock, immediate: Bool,
                                            _ body: @Sendable (any SQLDatabase) async throws -> T) async throws -> T {
         try await sql.raw(immediate ? "BEGIN IMMEDIATE" : "BEGIN").run()
         do {
-            if !immediate {
-                let row = lock == .claims ? StateRow.claimLock : StateRow.changes
-                try await sql.raw("UPDATE queue_state SET counter = counter + 1 WHERE id = \(bind: row.rawValue)").run()
-            }
             let result = try await body(sql)
             try await sql.raw("COMMIT").run()
             return result
@@ -89,12 +121,23 @@ public final class SQLQueueStore: QueueStore {
         }
     }
 
-    /// `queue_state` rows.
-    enum StateRow: Int {
-        /// Serializes claims across every process and server (databases without `BEGIN IMMEDIATE`).
-        case claimLock = 1
-        /// Counts changes on databases without SQLite's `data_version`.
-        case changes = 2
+    /// The PostgreSQL notification channel on which every change that can make a task claimable is announced
+    /// (insert, requeue, done, fail, timeout, delete, a lease expired or purged, settings). Payload: empty.
+    public static let changeChannel = "limsqueue_changes"
+
+    /// Inside a transaction: `NOTIFY limsqueue_changes` on PostgreSQL (sent when the transaction commits,
+    /// never for a rollback); nothing on SQLite, whose other processes watch `PRAGMA data_version`.
+    static func announceChange(on sql: any SQLDatabase) async throws {
+        guard isPostgres(sql) else { return }
+        try await sql.raw("NOTIFY \(unsafeRaw: changeChannel)").run()
+    }
+
+    /// After a commit: bumps the PostgreSQL change counter (sequence `queue_changes`) that long-polls poll when
+    /// notifications cannot reach them. Bumped after the commit so that a poller that sees the new value also
+    /// sees the change. Best effort: a failure only delays pollers to their periodic retry.
+    static func countChange(on sql: any SQLDatabase) async {
+        guard isPostgres(sql) else { return }
+        _ = try? await sql.raw("SELECT nextval('queue_changes') AS value").run()
     }
 
     var sql: any SQLDatabase {
@@ -128,7 +171,7 @@ public final class SQLQueueStore: QueueStore {
     public func updateSettings(_ settings: QueueSettings) async throws {
         let previous = try await self.settings()
         let topChanged = previous.topPriorityTasks != settings.topPriorityTasks
-        try await transaction(.rows) { sql in
+        try await transaction(.rows, announce: { _ in true }) { sql in
             for field in QueueSettings.fields {
                 try await Self.upsertSetting(field.key, try settings.value(forKey: field.key), on: sql)
             }
@@ -191,14 +234,16 @@ public final class SQLQueueStore: QueueStore {
     // MARK: Change signalling
 
     /// On SQLite, `PRAGMA data_version` (it changes when another connection, i.e. another process, commits);
-    /// elsewhere the `queue_state` change counter. Changes made in this process wake waiters directly.
+    /// on PostgreSQL the `queue_changes` sequence, bumped after every commit that can make a task claimable.
+    /// Changes made in this process wake waiters directly; on PostgreSQL a listener wakes them on notifications.
     public func changeCounter() async throws -> Int {
         if beginsImmediate {
             let row = try await sql.raw("PRAGMA data_version").first()
             return try row?.decode(column: "data_version", as: Int.self) ?? 0
         }
-        let row = try await sql.raw("SELECT counter FROM queue_state WHERE id = \(bind: StateRow.changes.rawValue)").first()
-        return try row?.decode(column: "counter", as: Int.self) ?? 0
+        // A fresh sequence reads last_value 1 before and after its first nextval; is_called tells them apart.
+        let row = try await sql.raw("SELECT CASE WHEN is_called THEN last_value ELSE 0 END AS value FROM queue_changes").first()
+        return try row?.decode(column: "value", as: Int.self) ?? 0
     }
 
     public func waitForChange(seconds: Double) async {
@@ -206,7 +251,8 @@ public final class SQLQueueStore: QueueStore {
     }
 
     /// Wakes this process's long-polls; call after a change made outside this store's methods
-    /// (e.g. tasks inserted by a LIMS action in its own transaction).
+    /// (e.g. tasks inserted by a LIMS action in its own transaction) and when a notification on
+    /// ``changeChannel`` arrives from another process.
     public func notifyChange() {
         signal.notifyAll()
     }

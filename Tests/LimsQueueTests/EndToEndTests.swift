@@ -67,8 +67,8 @@ struct EndToEndTests {
         let env = ["LIMSQUEUE_AUTH_KEY": key, "LOG_LEVEL": "info"]
         switch topology {
         case .allInOne:
-            let serve = try LimsProcess(["serve", "--data-dir", directory.path, "--port", "0", "--consumers", "2",
-                                         "--setup", SetupCLITests.workbook, "--demo-samples", "20"],
+            let serve = try LimsProcess(["serve", "--port", "0", "--consumers", "2", "--setup", SetupCLITests.workbook, "--demo-samples", "20"]
+                                        + (try TestDatabase.arguments(dataDir: directory.path)),
                                         logDirectory: directory.path, name: "serve", environment: env)
             let port = try await serve.listeningPort()
             return Running(processes: [serve], limsBase: "http://127.0.0.1:\(port)")
@@ -76,15 +76,16 @@ struct EndToEndTests {
             #expect(try runLimsQueue(["setup", "import", SetupCLITests.workbook, "--bcrypt-cost", "4"], dataDir: directory.path).status == 0)
             #expect(try runLimsQueue(["setup", "reference-samples"], dataDir: directory.path).status == 0)
             #expect(try runLimsQueue(["demo", "samples", "--count", "20"], dataDir: directory.path).status == 0)
-            let server = try LimsProcess(["server", "--data-dir", directory.path, "--port", "0"],
+            let database = try TestDatabase.arguments(dataDir: directory.path)
+            let server = try LimsProcess(["server", "--port", "0"] + database,
                                          logDirectory: directory.path, name: "server", environment: env)
             let serverPort = try await server.listeningPort()
-            let web = try LimsProcess(["web", "--data-dir", directory.path, "--port", "0"],
+            let web = try LimsProcess(["web", "--port", "0"] + database,
                                       logDirectory: directory.path, name: "web", environment: env)
             let webPort = try await web.listeningPort()
             let consumers = try (1...2).map { index in
-                try LimsProcess(["consumer", "--data-dir", directory.path, "--server", "http://127.0.0.1:\(serverPort)",
-                                 "--consumer-id", "split-consumer-\(index)"],
+                try LimsProcess(["consumer", "--server", "http://127.0.0.1:\(serverPort)", "--consumer-id", "split-consumer-\(index)"]
+                                + database,
                                 logDirectory: directory.path, name: "consumer-\(index)", environment: env)
             }
             return Running(processes: [server, web] + consumers, limsBase: "http://127.0.0.1:\(webPort)")

@@ -92,12 +92,13 @@ func eventually(_ seconds: Double = 60, _ what: String, _ condition: () async th
     throw HarnessError("timed out after \(seconds) s waiting for: \(what)")
 }
 
-/// Runs `limsqueue` with `arguments` (plus `--data-dir` and a quiet log level) to completion.
+/// Runs `limsqueue` with `arguments` (plus the test database's storage options, see
+/// ``TestDatabase/arguments(dataDir:)``, and a quiet log level) to completion.
 /// - Returns: the exit status and standard output and error together.
 func runLimsQueue(_ arguments: [String], dataDir: String, environment: [String: String]? = nil) throws -> (status: Int32, output: String) {
     let process = Process()
     process.executableURL = URL(fileURLWithPath: LimsProcess.binary)
-    process.arguments = arguments + ["--data-dir", dataDir, "--log-level", "warning"]
+    process.arguments = arguments + (try TestDatabase.arguments(dataDir: dataDir)) + ["--log-level", "warning"]
     if let environment { process.environment = environment }
     let pipe = Pipe()
     process.standardOutput = pipe

@@ -8,7 +8,9 @@ import Storage
 import Testing
 @testable import LimsQueueCLI
 
-/// Separate `limsqueue` processes on one data directory: kills, restarts, serialization across consumers.
+/// Separate `limsqueue` processes on one database (SQLite data directory, or with
+/// `LIMSQUEUE_TEST_BACKEND=postgres` a PostgreSQL database per test): kills, restarts, serialization across
+/// consumers, several server instances with consumer failover.
 @Suite("Processes", .serialized)
 struct ProcessTests {
     let key = Fernet.generateKey()
@@ -17,7 +19,8 @@ struct ProcessTests {
     func openStore(_ directory: String) async throws -> StorageEnvironment {
         var logger = Logger(label: "test")
         logger.logLevel = .warning
-        return try await StorageEnvironment.open(dataDir: directory, logger: logger, migrate: false)
+        return try await StorageEnvironment.open(dataDir: directory, database: try TestDatabase.url(forDataDir: directory),
+                                                 logger: logger, migrate: false)
     }
 
     func sleepTask(context: String, seconds: Double, retrySeconds: Double? = nil, maxSeconds: Int = 120,
@@ -33,7 +36,7 @@ struct ProcessTests {
     func consumerKilled() async throws {
         let directory = try TemporaryDirectory()
         defer { directory.remove() }
-        let server = try LimsProcess(["server", "--data-dir", directory.path, "--port", "0"],
+        let server = try LimsProcess(["server", "--port", "0"] + (try TestDatabase.arguments(dataDir: directory.path)),
                                      logDirectory: directory.path, name: "server", environment: environment)
         let url = "http://127.0.0.1:\(try await server.listeningPort())"
         let store = try await openStore(directory.path)
@@ -66,14 +69,14 @@ struct ProcessTests {
     func serverRestart() async throws {
         let directory = try TemporaryDirectory()
         defer { directory.remove() }
-        var server = try LimsProcess(["server", "--data-dir", directory.path, "--port", "0"],
+        var server = try LimsProcess(["server", "--port", "0"] + (try TestDatabase.arguments(dataDir: directory.path)),
                                      logDirectory: directory.path, name: "server-1", environment: environment)
         var client = try HTTPQueueConnection(serverURL: "http://127.0.0.1:\(try await server.listeningPort())", authKey: key)
         let tasks = (1...3).map { sleepTask(context: "WS-\($0)", seconds: 0) }
         _ = try await client.add(tasks)
         server.kill(SIGKILL)
         _ = await server.waitForExit()
-        server = try LimsProcess(["server", "--data-dir", directory.path, "--port", "0"],
+        server = try LimsProcess(["server", "--port", "0"] + (try TestDatabase.arguments(dataDir: directory.path)),
                                  logDirectory: directory.path, name: "server-2", environment: environment)
         client = try HTTPQueueConnection(serverURL: "http://127.0.0.1:\(try await server.listeningPort())", authKey: key)
         let listed = try await client.post("tasks", .object([:]))
@@ -86,7 +89,7 @@ struct ProcessTests {
     func serialization() async throws {
         let directory = try TemporaryDirectory()
         defer { directory.remove() }
-        let server = try LimsProcess(["server", "--data-dir", directory.path, "--port", "0"],
+        let server = try LimsProcess(["server", "--port", "0"] + (try TestDatabase.arguments(dataDir: directory.path)),
                                      logDirectory: directory.path, name: "server", environment: environment)
         let url = "http://127.0.0.1:\(try await server.listeningPort())"
         let consumers = try (1...2).map { index in
@@ -124,11 +127,53 @@ struct ProcessTests {
         await store.close()
     }
 
+    @Test("two servers on one database, a consumer given both: SIGKILL the one it uses mid-run, every task still ends done")
+    func serverFailover() async throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        // One after the other: the first start migrates the database.
+        var servers: [LimsProcess] = []
+        var urls: [String] = []
+        for index in 1...2 {
+            let server = try LimsProcess(["server", "--port", "0"] + (try TestDatabase.arguments(dataDir: directory.path)),
+                                         logDirectory: directory.path, name: "server-\(index)", environment: environment)
+            servers.append(server)
+            urls.append("http://127.0.0.1:\(try await server.listeningPort())")
+        }
+        let consumer = try LimsProcess(["consumer", "--server", urls[0], "--server", urls[1], "--consumer-id", "consumer-f"],
+                                       logDirectory: directory.path, name: "consumer", environment: environment)
+        let store = try await openStore(directory.path)
+        let client = try HTTPQueueConnection(serverURL: urls[1], authKey: key, userID: "labman")
+        var tasks: [QueueTask] = []
+        for index in 0..<30 {
+            tasks.append(sleepTask(context: "WS-\(index % 5)", seconds: 0.1))
+        }
+        _ = try await client.add(tasks)
+        try await eventually(60, "some tasks done through the first server") {
+            try await store.store.history(since: 0, limit: 100).filter { $0.outcome == .done }.count >= 5
+        }
+        servers[0].kill(SIGKILL)
+        _ = await servers[0].waitForExit()
+        try await eventually(90, "every task done through the second server") {
+            try await store.store.tasks(status: [.queued, .running, .failed], since: nil).isEmpty
+        }
+        let history = try await store.store.history(since: 0, limit: 1000)
+        let done = history.filter { $0.outcome == .done }
+        #expect(Set(done.map(\.taskUID)) == Set(tasks.map(\.taskUID)), "every task ends done")
+        #expect(done.count == tasks.count, "no task done twice")
+        try await consumer.waitForLog("queue server failover")
+        consumer.kill(SIGTERM)
+        servers[1].kill(SIGTERM)
+        #expect(await consumer.waitForExit() == 0)
+        #expect(await servers[1].waitForExit() == 0)
+        await store.close()
+    }
+
     @Test("SIGTERM: a consumer claims nothing more and releases a task that outlives the grace period")
     func gracefulRelease() async throws {
         let directory = try TemporaryDirectory()
         defer { directory.remove() }
-        let server = try LimsProcess(["server", "--data-dir", directory.path, "--port", "0"],
+        let server = try LimsProcess(["server", "--port", "0"] + (try TestDatabase.arguments(dataDir: directory.path)),
                                      logDirectory: directory.path, name: "server", environment: environment)
         let url = "http://127.0.0.1:\(try await server.listeningPort())"
         let consumer = try LimsProcess(["consumer", "--server", url, "--consumer-id", "consumer-t", "--shutdown-grace", "0.5"],
