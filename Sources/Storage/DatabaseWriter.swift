@@ -39,6 +39,8 @@ final class DatabaseWriter: Sendable {
     }
 
     private let database: any Database
+    /// Seconds one statement of the writer may take before its connection is presumed dead (``BoundedSQLDatabase``).
+    static let statementTimeoutSeconds: Double = 30
     private let state = Mutex(State())
     /// Holds the claim runner. A class box: a closure kept directly in a `Mutex` is re-wrapped in a
     /// reabstraction thunk on every read and write-back, so calls through it grow slower and slower.
@@ -131,7 +133,7 @@ final class DatabaseWriter: Sendable {
             let started = Mutex(false)
             do {
                 try await database.withConnection { connection in
-                    let sql = try connection.sqlDatabase()
+                    let sql = BoundedSQLDatabase(base: try connection.sqlDatabase(), seconds: Self.statementTimeoutSeconds)
                     started.withLock { $0 = true }
                     await self.run(jobs, on: sql)
                 }
