@@ -168,15 +168,16 @@ public struct QueueConsumer: Service {
         }
     }
 
-    /// Sends a report, retrying transport errors for about 10 seconds (a lost report means the task runs
-    /// again after its lease: at-least-once). A refusal by the server (e.g. 409 lost lease) is logged only.
+    /// Sends a report, retrying transport errors and server errors (5xx: e.g. its database restarting) for
+    /// about 10 seconds (a lost report means the task runs again after its lease or purge: at-least-once). A
+    /// refusal by the server (4xx, e.g. 409 lost lease) is logged only.
     func report(_ what: String, _ logger: Logger, _ send: @Sendable () async throws -> Void) async {
         var delay = 0.1
         for attempt in 1...8 {
             do {
                 try await send()
                 return
-            } catch let error as QueueServerError {
+            } catch let error as QueueServerError where error.status < 500 {
                 logger.warning("report refused", metadata: ["lims.report": .string(what), "lims.error": .string(error.description)])
                 return
             } catch {

@@ -3,8 +3,8 @@ import QueueCore
 import SQLKit
 import Synchronization
 
-/// The single writer of a process: every write transaction of the store runs here, one at a time, on one
-/// connection held for as long as work is pending. Pops and dones that arrive while a transaction runs are
+/// The single writer of a process: every write transaction of the store runs here, one at a time, on a
+/// connection of its pool checked out per batch. Pops and dones that arrive while a transaction runs are
 /// coalesced into the next one (group commit); within it dones run before pops, so a consumer's done frees its
 /// slot before its next pop. One writer per process also keeps SQLite's busy waits out of the thread pool.
 final class DatabaseWriter: Sendable {
@@ -39,6 +39,8 @@ final class DatabaseWriter: Sendable {
     }
 
     private let database: any Database
+    /// Seconds one statement of the writer may take before its connection is presumed dead (``BoundedSQLDatabase``).
+    static let statementTimeoutSeconds: Double = 30
     private let state = Mutex(State())
     /// Holds the claim runner. A class box: a closure kept directly in a `Mutex` is re-wrapped in a
     /// reabstraction thunk on every read and write-back, so calls through it grow slower and slower.
@@ -125,16 +127,19 @@ final class DatabaseWriter: Sendable {
             }
             for waiter in waiters { waiter.resume() }
         }
-        do {
-            try await database.withConnection { connection in
-                let sql = try connection.sqlDatabase()
-                while let jobs = self.takePending() {
+        // One pool checkout per batch: the pool hands out a live connection each time, pruning one the database
+        // server closed (a PostgreSQL restart), where a connection held across batches would stay dead.
+        while let jobs = takePending() {
+            let started = Mutex(false)
+            do {
+                try await database.withConnection { connection in
+                    let sql = BoundedSQLDatabase(base: try connection.sqlDatabase(), seconds: Self.statementTimeoutSeconds)
+                    started.withLock { $0 = true }
                     await self.run(jobs, on: sql)
                 }
-            }
-        } catch {
-            // The connection could not be had: answer everything pending with the error.
-            while let jobs = takePending() {
+            } catch {
+                // The connection could not be had: answer this batch with the error (once run, it answered itself).
+                guard !started.withLock({ $0 }) else { continue }
                 for job in jobs {
                     switch job {
                     case .claim(let request): request.fail(error)

@@ -116,7 +116,7 @@ public final class SQLQueueStore: QueueStore {
             try await sql.raw("COMMIT").run()
             return result
         } catch {
-            try? await sql.raw("ROLLBACK").run()
+            await rollback(sql)
             throw error
         }
     }
@@ -138,6 +138,34 @@ public final class SQLQueueStore: QueueStore {
     static func countChange(on sql: any SQLDatabase) async {
         guard isPostgres(sql) else { return }
         _ = try? await sql.raw("SELECT nextval('queue_changes') AS value").run()
+    }
+
+    /// Seconds a ROLLBACK may take before the connection is given up (see ``rollback(_:)``).
+    static let rollbackTimeoutSeconds: Double = 5
+
+    /// Sends ROLLBACK, ignoring its error, and waits for it at most ``rollbackTimeoutSeconds``. After the database
+    /// server dropped the connection (e.g. PostgreSQL restarting), PostgresNIO 1.33 never completes a query sent
+    /// on the closed channel; without the bound the process's single writer would wait forever and every
+    /// later pop, done and write would hang (found by scripts/chaos). The abandoned query stays suspended.
+    static func rollback(_ sql: any SQLDatabase) async {
+        let finished = Mutex(false)
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            let once: @Sendable () -> Void = {
+                let first = finished.withLock { done -> Bool in
+                    defer { done = true }
+                    return !done
+                }
+                if first { continuation.resume() }
+            }
+            Task {
+                try? await sql.raw("ROLLBACK").run()
+                once()
+            }
+            Task {
+                try? await Task.sleep(nanoseconds: UInt64(rollbackTimeoutSeconds * 1_000_000_000))
+                once()
+            }
+        }
     }
 
     var sql: any SQLDatabase {

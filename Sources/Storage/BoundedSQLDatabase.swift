@@ -1,0 +1,58 @@
+import Foundation
+import Logging
+import NIOCore
+import SQLKit
+import Synchronization
+
+/// An `SQLDatabase` (one connection) whose statements each fail with ``StatementTimeoutError`` when they take
+/// longer than `seconds`, forwarding everything else to `base`.
+///
+/// Why: when the database server drops a connection (a PostgreSQL restart), PostgresNIO 1.33 never completes a
+/// statement sent on the closed channel (its write is sent without a promise). On the process's single writer
+/// that one statement would hang every later pop, done and write of the process for good (found by
+/// scripts/chaos). With the bound the statement fails, its transaction rolls back (also bounded), the batch's
+/// requests get the error, and the writer's next batch checks out a fresh connection. The abandoned statement
+/// stays suspended; it only ever happens on a dead connection.
+struct BoundedSQLDatabase: SQLDatabase {
+    let base: any SQLDatabase
+    /// Seconds a statement may take, far above any legitimate statement of the writer (milliseconds).
+    let seconds: Double
+
+    var logger: Logger { base.logger }
+    var eventLoop: any EventLoop { base.eventLoop }
+    var version: (any SQLDatabaseReportedVersion)? { base.version }
+    var dialect: any SQLDialect { base.dialect }
+    var queryLogLevel: Logger.Level? { base.queryLogLevel }
+
+    func execute(sql query: any SQLExpression, _ onRow: @escaping @Sendable (any SQLRow) -> ()) -> EventLoopFuture<Void> {
+        let promise = eventLoop.makePromise(of: Void.self)
+        let once = Mutex(false)
+        let complete: @Sendable (Result<Void, any Error>) -> Void = { result in
+            let first = once.withLock { done -> Bool in
+                defer { done = true }
+                return !done
+            }
+            if first { promise.completeWith(result) }
+        }
+        let timeout = eventLoop.scheduleTask(in: .milliseconds(Int64(seconds * 1000))) {
+            complete(.failure(StatementTimeoutError(seconds: seconds)))
+        }
+        base.execute(sql: query, onRow).whenComplete { result in
+            timeout.cancel()
+            complete(result)
+        }
+        return promise.futureResult
+    }
+
+    func execute(sql query: any SQLExpression, _ onRow: @escaping @Sendable (any SQLRow) -> ()) async throws {
+        try await execute(sql: query, onRow).get()
+    }
+}
+
+/// A statement did not complete within its bound (see ``BoundedSQLDatabase``); its connection is presumed dead.
+public struct StatementTimeoutError: Error, CustomStringConvertible, Sendable {
+    /// The bound, in seconds.
+    public let seconds: Double
+
+    public var description: String { "The database did not answer a statement within \(seconds) s (connection lost?)" }
+}
