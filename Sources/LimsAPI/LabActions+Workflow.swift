@@ -79,10 +79,19 @@ extension LabActions {
                 throw QueueAPIError(.badRequest, "Field 'context_uid': no worksheet with uid '\(worksheetUID)'")
             }
             var seen: Set<String> = []
-            let uids = targets.filter { seen.insert($0).inserted }
-            guard !uids.isEmpty else { throw QueueAPIError(.badRequest, "Field 'uids' must name at least one object") }
+            let requested = targets.filter { seen.insert($0).inserted }
+            guard !requested.isEmpty else { throw QueueAPIError(.badRequest, "Field 'uids' must name at least one object") }
+            // Only analyses of this worksheet the user may see are queued; the others are answered as refused.
+            let onWorksheet = Set(worksheet.layout.map(\.analysisUID))
+            let uids = requested.filter { onWorksheet.contains($0) && LimsAPIController.isVisible($0, to: user, in: state) }
+            let refused = requested.filter { !uids.contains($0) }.map {
+                ActionItem(uid: $0, success: false, message: "No analysis with uid \($0) on worksheet \(worksheet.id)", guardID: GuardID.exists)
+            }
+            guard !uids.isEmpty else {
+                throw QueueAPIError(.badRequest, "Field 'uids': none is an analysis on worksheet \(worksheet.id)")
+            }
             let queued = try await queue.tasks(for: worksheetUID, name: name)
-                .filter { $0.status == .queued && $0.contextUID == worksheetUID }
+                .filter { ($0.status == .queued || $0.status == .running) && $0.contextUID == worksheetUID }
             var queuedIn: [String: String] = [:]
             for task in queued { for uid in task.uids where queuedIn[uid] == nil { queuedIn[uid] = task.taskUID } }
             let fresh = uids.filter { queuedIn[$0] == nil }
@@ -95,7 +104,7 @@ extension LabActions {
             let items = uids.map { uid in
                 queuedIn[uid].map { ActionItem(uid: uid, success: true, message: "already queued (task \($0))") }
                     ?? ActionItem(uid: uid, success: true, message: "queued (task \(task.taskUID))")
-            }
+            } + refused
             return ((items, task, state), [task])
         }
         return ActionOutcome(items: items, queuedTask: task, state: state)

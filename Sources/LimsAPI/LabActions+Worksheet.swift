@@ -141,7 +141,13 @@ extension LabActions {
                     items.append(ActionItem(uid: uid, success: false, message: "No analysis with uid \(uid)", guardID: GuardID.exists))
                     continue
                 }
-                if settings != nil, state.analyses[uid] != nil, !guarded.contains(uid) {
+                if guarded.contains(uid) {
+                    // In a queued or running task (maybe for another worksheet): never added behind its back.
+                    items.append(ActionItem(uid: uid, success: false, message: "\(state.label(uid)) is being processed in background",
+                                            guardID: GuardID.queueWorksheet, reviewState: state.object(uid)?.workflowState))
+                    continue
+                }
+                if settings != nil, state.analyses[uid] != nil {
                     queued.append((uid, slot))
                     items.append(ActionItem(uid: uid, success: true, message: "queued", reviewState: state.object(uid)?.workflowState))
                     continue

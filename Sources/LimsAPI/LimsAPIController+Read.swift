@@ -105,7 +105,7 @@ extension LimsAPIController {
 
         let count = objects.count
         let pages = max(1, (count + limit - 1) / limit)
-        let start = min(count, (page - 1) * limit)
+        let start = min(count, min(page - 1, count) * limit) // no overflow for huge pages
         let pageItems = objects[start..<min(count, start + limit)]
         let base = Self.apiURL(request)
         let url = base + "/" + portalType.rawValue

@@ -166,7 +166,7 @@ extension LimsAPIController {
         guard user.isLabManager else { throw QueueAPIError(.forbidden, "\(user.userid) may not read queue statistics") }
         guard let queue else { throw QueueAPIError(.notFound, "no queue on this node") }
         let sinceText = request.uri.queryParameters.get("since")
-        guard sinceText == nil || Double(sinceText!) != nil else { throw QueueAPIError(.badRequest, "Field 'since' must be epoch seconds") }
+        guard sinceText == nil || Double(sinceText!)?.isFinite == true else { throw QueueAPIError(.badRequest, "Field 'since' must be epoch seconds") }
         let since = sinceText.flatMap(Double.init) ?? clock.now() - 3600
         let history = try await queue.history(since: since, limit: 100_000)
         let kinds = TaskKindStatistics.summarize(history)

@@ -5,8 +5,9 @@ import Foundation
 /// Keys, ranges and defaults are senaite.queue's control panel (registry prefix `senaite.queue.`),
 /// plus `max_consumers` and `history_days` of this project. Source: reference 1.7.
 public struct QueueSettings: Sendable, Equatable, Codable {
-    /// Queue server URL (scheme, host and path) that web nodes talk to. Optional; empty when this process
-    /// is its own queue server. Default: `http://localhost:8080/senaite`.
+    /// Queue server URL (scheme, host and path) that web nodes talk to and the status banner checks. Optional;
+    /// empty (the default) when every node shares the queue's database, as LimsQueue's nodes do. senaite.queue's
+    /// default is `http://localhost:8080/senaite`; set that form for a SENAITE client.
     public var server: String
     /// Number of objects to process per task ("chunk size"), 0...20; 0 disables queueing. Default: 10.
     public var chunkSize: Int
@@ -26,7 +27,7 @@ public struct QueueSettings: Sendable, Equatable, Codable {
     public var historyDays: Int
 
     public init(
-        server: String = "http://localhost:8080/senaite",
+        server: String = "",
         chunkSize: Int = 10,
         maxRetries: Int = 3,
         minSeconds: Int = 3,

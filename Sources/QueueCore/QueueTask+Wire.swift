@@ -130,7 +130,7 @@ extension QueueTask {
         let chunkSize = try reader.int("chunk_size") ?? settings.effectiveChunkSize
         guard chunkSize >= 0, chunkSize <= 1_000_000 else { throw QueueError.invalidTask("chunk_size", "must be in 0...1000000") }
         let priority = try reader.int("priority") ?? 10
-        guard abs(priority) <= 1_000_000 else { throw QueueError.invalidTask("priority", "must be in -1000000...1000000") }
+        guard (-1_000_000...1_000_000).contains(priority) else { throw QueueError.invalidTask("priority", "must be in -1000000...1000000") }
         guard retries <= 1_000 else { throw QueueError.invalidTask("retries", "must be at most 1000") }
         let username = try reader.string("username") ?? defaultUsername
         self.init(

@@ -14,6 +14,10 @@ import Synchronization
 /// requests get the error, and the writer's next batch checks out a fresh connection. The abandoned statement
 /// stays suspended; it only ever happens on a dead connection.
 struct BoundedSQLDatabase: SQLDatabase {
+    /// Bound of the stores' pooled reads, seconds: far above the longest legitimate read (loading a large lab, a
+    /// day of history), so that only a statement on a dropped connection meets it. Default: 60 seconds.
+    static let readerTimeoutSeconds: Double = 60
+
     let base: any SQLDatabase
     /// Seconds a statement may take, far above any legitimate statement of the writer (milliseconds).
     let seconds: Double

@@ -36,8 +36,10 @@ public final class SQLLabStore: Sendable {
         self.logger = logger
     }
 
+    /// The reader: pooled connections whose statements fail after ``BoundedSQLDatabase/readerTimeoutSeconds`` instead
+    /// of hanging on a connection the database server dropped (a PostgreSQL restart; see ``BoundedSQLDatabase``).
     var sql: any SQLDatabase {
-        get throws { try database.sqlDatabase() }
+        get throws { BoundedSQLDatabase(base: try database.sqlDatabase(), seconds: BoundedSQLDatabase.readerTimeoutSeconds) }
     }
 
     static let sequenceRow = 3

@@ -27,6 +27,19 @@ struct FuzzFindingsTests {
         }
     }
 
+    @Test("extreme integers are refused, never trapped: priority Int.min (abs overflowed and killed the process)")
+    func extremeIntegers() async throws {
+        try await withServer { api in
+            let minimum = try await api.call("add", body: ["name": "noop", "context_uid": "c", "context_path": "/c",
+                                                           "priority": .int(Int.min)])
+            #expect(minimum.status == 406 && minimum.message.contains("priority"), "\(minimum.status) \(minimum.message)")
+            let maximum = try await api.call("add", body: ["name": "noop", "context_uid": "c", "context_path": "/c",
+                                                           "priority": .int(Int.max)])
+            #expect(maximum.status == 406)
+            #expect(try await api.call("tasks").json["count"] == .int(0))
+        }
+    }
+
     @Test("NUL characters in any field are refused 400 naming the field (SQLite's length() stops at NUL: name \"\\u{0}\" broke a CHECK)")
     func nulCharacters() async throws {
         try await withServer { api in

@@ -395,6 +395,46 @@ struct QueueScenarioTests {
         }
     }
 
+    @Test("found by a fresh user: a repeat while the first task runs is 409; unknown uids are not queued; queued analyses are not added elsewhere; lab users are never linked to client contacts; no overflow on huge pages")
+    func tryoutFindings() async throws {
+        try await Self.withSystem { system in
+            let worksheetUID = try await system.worksheetWithAll()
+            try await system.results()
+            let first = try await system.action("submit", on: worksheetUID)
+            let taskUID = try #require(first.json["task_uid"]?.stringValue)
+            // The consumer claims it: the task is running, the repeat is still refused with its uid.
+            let claimed = try #require(try await system.connection.pop(consumerID: "scenario-consumer", wait: 0))
+            #expect(claimed.taskUID == taskUID)
+            let again = try await system.action("submit", on: worksheetUID)
+            #expect(again.status == 409 && again.json["task_uid"] == .string(taskUID), "\(again.json)")
+            // Uids that are no analyses of the worksheet are refused, not queued.
+            let sampleUID = system.lab.samples[0].uid
+            let bogus = try await system.api.manager("workflow_action", body: .object([
+                "action": .string("verify"), "uids": .array([.string(""), .string(sampleUID), .string(String(repeating: "e", count: 32))]),
+                "context_uid": .string(worksheetUID),
+            ]))
+            #expect(bogus.status == 400 && bogus.message.contains("'uids'"), "\(bogus.json)")
+            // Analyses in a task are not added to another worksheet behind its back.
+            let other = try await system.api.manager("worksheet/create", body: .object(["analyst": .string("analyst1")]))
+            let otherUID = try #require(other.items.first?["uid"]?.stringValue)
+            let moved = try await system.api.manager("worksheet/add_analyses", body: .object([
+                "worksheet_uid": .string(otherUID), "uids": .array([.string(system.lab.analyses[0])]),
+            ]))
+            #expect(moved.json["success"] == .bool(false) && moved.json["queued"] == .bool(false), "\(moved.json)")
+            // A lab user is never made a client contact's login.
+            let takeover = try await system.api.manager("contact/link_user", body: .object([
+                "contact_uid": .string(system.lab.contact.uid), "username": .string("analyst1"), "password": .string("whatever-123"),
+            ]))
+            #expect(takeover.status == 409, "\(takeover.json)")
+            let state = try await system.repository.load()
+            #expect(state.user(named: "analyst1")?.linkedContactUID == nil)
+            // Paging far beyond the end answers an empty page; odd `since` values are 400.
+            let far = try await system.api.manager("Analysis?page=9223372036854775807", method: .get)
+            #expect(far.status == 200 && far.items.isEmpty)
+            #expect(try await system.api.manager("queue_statistics?since=nan", method: .get).status == 400)
+        }
+    }
+
     @Test("a consumer is never blocked by its own task's guards; the worksheet moves on after the last chunk (5.1, 5.8)")
     func consumerNotBlockedByOwnGuards() async throws {
         try await Self.withSystem { system in

@@ -207,8 +207,12 @@ struct WebUITests {
     func serverBanner() async throws {
         try await withPages(serverUp: false) { browser in
             try await browser.login("labman", "labpass")
-            #expect(try await browser.request("/worksheets").html.contains(#"data-status="not_responding""#))
+            // The default `server` is empty (every node shares the database): ok.
+            #expect(try await browser.request("/worksheets").html.contains(#"data-status="ok""#))
             var settings = try await browser.fixture.store.settings()
+            try settings.set("server", to: "http://localhost:8080/senaite")
+            try await browser.fixture.store.updateSettings(settings)
+            #expect(try await browser.request("/worksheets").html.contains(#"data-status="not_responding""#))
             try settings.set("server", to: "")
             try await browser.fixture.store.updateSettings(settings)
             #expect(try await browser.request("/worksheets").html.contains(#"data-status="ok""#))

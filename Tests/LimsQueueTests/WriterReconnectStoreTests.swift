@@ -46,7 +46,8 @@ struct WriterReconnectStoreTests {
             try await Task.sleep(for: .milliseconds(500))
             counts.stop.withLock { $0 = true }
             // Every write sent must answer; a hung writer leaves some unanswered for good.
-            let deadline = ContinuousClock.now + .seconds(90) // a statement on a dropped connection fails after 30 s
+            // A writer statement on a dropped connection fails after 30 s, a pooled read after 60 s.
+            let deadline = ContinuousClock.now + .seconds(150)
             while counts.answered.withLock({ $0 }) < counts.started.withLock({ $0 }), ContinuousClock.now < deadline {
                 try await Task.sleep(for: .milliseconds(50))
             }

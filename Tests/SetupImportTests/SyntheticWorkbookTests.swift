@@ -15,7 +15,9 @@ struct SyntheticWorkbookTests {
                                   rows: [["Metals", "Trace metals"]])
 
     static func workbook(_ sheets: [Sheet]) throws -> XLSXWorkbook {
-        try XLSXWorkbook(contentsOf: try WorkbookBuilder.write(sheets))
+        let url = try WorkbookBuilder.write(sheets)
+        defer { try? FileManager.default.removeItem(at: url) } // the workbook keeps no file handle
+        return try XLSXWorkbook(contentsOf: url)
     }
 
     @discardableResult

@@ -20,6 +20,12 @@ extension LabState {
         if let other = user.linkedContactUID, other != contactUID {
             throw LabError(.duplicate, "User \(userid) is already linked to another contact")
         }
+        // A lab user (a lab contact's login, or any role beyond Client) never becomes a client contact's login:
+        // that would give lab staff a client's local roles and overwrite their identity.
+        if labContacts.values.contains(where: { $0.username == userid })
+            || !user.roles.isSubset(of: [.client, .owner]) {
+            throw LabError(.duplicate, "User \(userid) is a lab user and cannot be linked to a client contact")
+        }
         try modify(Contact.self, contactUID) { $0.username = userid }
         try modify(User.self, user.uid) { u in
             u.linkedContactUID = contactUID
