@@ -53,7 +53,8 @@ struct WriterReconnectStoreTests {
             }
             let waiting = counts.started.withLock { $0 } - counts.answered.withLock { $0 }
             #expect(waiting == 0, "writes still waiting: the writer hung")
-            #expect(counts.started.withLock { $0 } > 4)
+            // Writes were in flight when the connections went (on a loaded machine each writer may still be on its first).
+            #expect(counts.started.withLock { $0 } >= 4)
             // And a write after the drop succeeds (the pool reconnects).
             let after = TaskFactory.task(context: "after", created: now)
             #expect(try await store.add([after], now: now) == [.added])
