@@ -27,8 +27,8 @@ extension LabActions {
     public func createWorksheet(userID: String?, analyst: String, templateUID: String?, instrumentUID: String?) async throws -> WorksheetOutcome {
         let now = clock.now(), uids = self.uids
         let settings = try await readySettings()
-        let excluded = templateUID != nil && settings != nil ? try await queuedObjectUIDs() : []
-        let guarded = try await guardedUIDs()
+        let guarded = try await guardedUIDs() // also what a queued template selection leaves out
+        let excluded = templateUID != nil && settings != nil ? guarded : []
         let (uid, application, task, state) = try await performEnqueuing(action: "assign", contextUID: "") {
             state -> ((String, TemplateApplication?, QueueTask?, LabState), [QueueTask]) in
             let user = try LimsAPIController.user(userID, in: state)
@@ -73,8 +73,8 @@ extension LabActions {
             // Its analyses are left out of a new selection, so the insert-time check would not see the repeat.
             throw AlreadyQueuedError(action: "apply_template", contextUID: worksheetUID, taskUID: queued.taskUID)
         }
-        let excluded = settings != nil ? try await queuedObjectUIDs() : []
         let guarded = try await guardedUIDs()
+        let excluded = settings != nil ? guarded : []
         let (application, task, state) = try await performEnqueuing(action: "assign", contextUID: worksheetUID) {
             state -> ((TemplateApplication, QueueTask?, LabState), [QueueTask]) in
             let user = try LimsAPIController.user(userID, in: state)

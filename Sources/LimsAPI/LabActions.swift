@@ -64,7 +64,7 @@ public struct LabActions: Sendable {
     /// before, so the rest of the work is "running" while it waits; the consumer itself is never blocked, as its
     /// units of work act inside the task (reference 5.1).
     func guardedUIDs() async throws -> Set<String> {
-        try await queue?.objectUIDs(status: [.queued, .running]) ?? []
+        try await queuedObjectUIDs()
     }
 
     /// The settings the queued tasks are made with; nil when the queue is not ready (actions then run now).

@@ -33,26 +33,31 @@ public final class QueueMetrics: Sendable {
     /// Seconds a consumer counts as seen after its last poll of this server. Default: 300 seconds.
     static let consumerPollWindow: Double = 300
 
-    static var tasks: MetricNameDescriptor { MetricNameDescriptor(namespace: "limsqueue", metricName: "tasks", unitName: "",
-                                            helpText: "Tasks in the queue by name and status (queued, running, failed), read from the store at scrape time.") }
-    static var consumers: MetricNameDescriptor { MetricNameDescriptor(namespace: "limsqueue", metricName: "consumers", unitName: "",
-                                                helpText: "Consumers seen: running a task or ending one in the last hour, or polling this server in the last 5 minutes.") }
-    static var recent: MetricNameDescriptor { MetricNameDescriptor(namespace: "limsqueue", metricName: "recent_attempts", unitName: "",
-                                             helpText: "Task attempts ended in the last hour by name and outcome, read from the history at scrape time.") }
-    static var oldest: MetricNameDescriptor { MetricNameDescriptor(namespace: "limsqueue", metricName: "oldest_queued_age", unitName: "seconds",
-                                             helpText: "Age of the oldest queued task in seconds (0 when none is queued).") }
-    static var claimed: MetricNameDescriptor { MetricNameDescriptor(namespace: "limsqueue", metricName: "tasks_claimed", unitName: "total",
-                                              helpText: "Tasks claimed through this server since it started, by name.") }
-    static var processed: MetricNameDescriptor { MetricNameDescriptor(namespace: "limsqueue", metricName: "tasks_processed", unitName: "total",
-                                                helpText: "Tasks reported done to this server since it started, by name.") }
-    static var failed: MetricNameDescriptor { MetricNameDescriptor(namespace: "limsqueue", metricName: "tasks_failed", unitName: "total",
-                                             helpText: "Task attempts reported failed to this server since it started (retried or final), by name.") }
-    static var timedOut: MetricNameDescriptor { MetricNameDescriptor(namespace: "limsqueue", metricName: "tasks_timed_out", unitName: "total",
-                                               helpText: "Task attempts reported timed out to this server since it started, by name.") }
-    static var wait: MetricNameDescriptor { MetricNameDescriptor(namespace: "limsqueue", metricName: "task_wait", unitName: "seconds",
-                                           helpText: "Seconds from a task's creation to its claim, by name.") }
-    static var run: MetricNameDescriptor { MetricNameDescriptor(namespace: "limsqueue", metricName: "task_run", unitName: "seconds",
-                                          helpText: "Seconds from a task's claim to the end of the attempt, by name and outcome.") }
+    static var tasks: MetricNameDescriptor { descriptor("tasks", unit: "",
+        "Tasks in the queue by name and status (queued, running, failed), read from the store at scrape time.") }
+    static var consumers: MetricNameDescriptor { descriptor("consumers", unit: "",
+        "Consumers seen: running a task or ending one in the last hour, or polling this server in the last 5 minutes.") }
+    static var recent: MetricNameDescriptor { descriptor("recent_attempts", unit: "",
+        "Task attempts ended in the last hour by name and outcome, read from the history at scrape time.") }
+    static var oldest: MetricNameDescriptor { descriptor("oldest_queued_age", unit: "seconds",
+        "Age of the oldest queued task in seconds (0 when none is queued).") }
+    static var claimed: MetricNameDescriptor { descriptor("tasks_claimed", unit: "total",
+        "Tasks claimed through this server since it started, by name.") }
+    static var processed: MetricNameDescriptor { descriptor("tasks_processed", unit: "total",
+        "Tasks reported done to this server since it started, by name.") }
+    static var failed: MetricNameDescriptor { descriptor("tasks_failed", unit: "total",
+        "Task attempts reported failed to this server since it started (retried or final), by name.") }
+    static var timedOut: MetricNameDescriptor { descriptor("tasks_timed_out", unit: "total",
+        "Task attempts reported timed out to this server since it started, by name.") }
+    static var wait: MetricNameDescriptor { descriptor("task_wait", unit: "seconds",
+        "Seconds from a task's creation to its claim, by name.") }
+    static var run: MetricNameDescriptor { descriptor("task_run", unit: "seconds",
+        "Seconds from a task's claim to the end of the attempt, by name and outcome.") }
+
+    /// A `limsqueue_<name>` metric with its unit and help text.
+    static func descriptor(_ name: String, unit: String, _ help: String) -> MetricNameDescriptor {
+        MetricNameDescriptor(namespace: "limsqueue", metricName: name, unitName: unit, helpText: help)
+    }
 
     private struct State {
         var names: Set<String> = []
