@@ -45,8 +45,12 @@ extension LabActions {
         let now = clock.now(), uids = self.uids
         let settings = try await readySettings()
         let (outcome, order) = try await performEnqueuing(action: "link_user", contextUID: contactUID) {
-            state -> ((LinkOutcome, [String]), [QueueTask]) in
+            state, reader -> ((LinkOutcome, [String]), [QueueTask]) in
             let user = try LimsAPIController.user(userID, in: state)
+            try await reader.load([contactUID], into: &state)
+            if settings == nil, let clientUID = state.contacts.peek(contactUID)?.clientUID {
+                try await reader.loadSubtree(of: clientUID, into: &state) // the walk runs now
+            }
             guard user.isLabManager else { throw QueueAPIError(.forbidden, "\(user.userid) may not link contacts to users") }
             guard let contact = state.contacts[contactUID], let client = state.clients[contact.clientUID] else {
                 throw QueueAPIError(.badRequest, "Field 'contact_uid': no client contact with uid '\(contactUID)'")
@@ -64,7 +68,7 @@ extension LabActions {
             }
             let order: [String]
             do {
-                order = try state.linkUser(username, toContact: contactUID)
+                order = try state.linkUser(username, toContact: contactUID, walk: settings == nil)
             } catch let error as LabError {
                 throw LimsAPIController.apiError(error, field: "contact_uid")
             }

@@ -27,8 +27,9 @@ extension LabActions {
         }
         let now = clock.now(), uids = self.uids
         let guarded = try await guardedUIDs()
-        let (items, state) = try await perform { state -> ([ActionItem], LabState) in
+        let (items, state) = try await perform { state, reader -> ([ActionItem], LabState) in
             let user = try LimsAPIController.user(userID, in: state)
+            try await reader.loadClosure(of: targets + (contextUID.map { [$0] } ?? []), into: &state)
             if let contextUID {
                 guard state.worksheets[contextUID] != nil, LimsAPIController.isVisible(contextUID, to: user, in: state) else {
                     throw QueueAPIError(.badRequest, "Field 'context_uid': no worksheet with uid '\(contextUID)'")
@@ -73,8 +74,10 @@ extension LabActions {
         let now = clock.now(), name = "task_action_\(action)"
         guard let queue else { throw QueueAPIError(.internalServerError, "no queue") }
         let (items, task, state) = try await performEnqueuing(action: action, contextUID: worksheetUID) {
-            state -> (([ActionItem], QueueTask, LabState), [QueueTask]) in
+            state, reader -> (([ActionItem], QueueTask, LabState), [QueueTask]) in
             let user = try LimsAPIController.user(userID, in: state)
+            try await reader.load([worksheetUID], into: &state)
+            try await reader.load(state.worksheets.peek(worksheetUID)?.layout.map(\.analysisUID) ?? [], into: &state)
             guard let worksheet = state.worksheets[worksheetUID], LimsAPIController.isVisible(worksheetUID, to: user, in: state) else {
                 throw QueueAPIError(.badRequest, "Field 'context_uid': no worksheet with uid '\(worksheetUID)'")
             }
@@ -118,8 +121,9 @@ extension LabActions {
     public func setResult(userID: String?, uid: String, result: String?) async throws -> LabState {
         let uids = self.uids
         let guarded = try await guardedUIDs()
-        return try await perform { state -> LabState in
+        return try await perform { state, reader -> LabState in
             let user = try LimsAPIController.user(userID, in: state)
+            try await reader.load([uid], into: &state)
             guard state.object(uid) != nil, LimsAPIController.isVisible(uid, to: user, in: state) else {
                 throw QueueAPIError(.notFound, "Field 'uid': no object with uid '\(uid)'")
             }

@@ -30,7 +30,7 @@ extension LabActions {
         let guarded = try await guardedUIDs() // also what a queued template selection leaves out
         let excluded = templateUID != nil && settings != nil ? guarded : []
         let (uid, application, task, state) = try await performEnqueuing(action: "assign", contextUID: "") {
-            state -> ((String, TemplateApplication?, QueueTask?, LabState), [QueueTask]) in
+            state, reader -> ((String, TemplateApplication?, QueueTask?, LabState), [QueueTask]) in
             let user = try LimsAPIController.user(userID, in: state)
             try Self.requireWorksheetManagement(user, state: state)
             guard !analyst.isEmpty else { throw QueueAPIError(.badRequest, "Field 'analyst': Analyst must be specified.") }
@@ -50,6 +50,7 @@ extension LabActions {
                 throw LimsAPIController.apiError(error, field: "analyst")
             }
             guard let templateUID else { return ((worksheet.uid, nil, nil, state), []) }
+            try await reader.loadTemplateCandidates(templateUID, for: worksheet.uid, excluding: excluded, into: &state)
             let context = TransitionContext(user: user, worksheetUID: worksheet.uid, queuedUIDs: guarded, uids: uids)
             let (application, task) = try Self.applyTemplate(templateUID, to: worksheet.uid, user: user, context: context,
                                                              settings: settings, excluding: excluded, state: &state, now: now)
@@ -76,9 +77,13 @@ extension LabActions {
         let guarded = try await guardedUIDs()
         let excluded = settings != nil ? guarded : []
         let (application, task, state) = try await performEnqueuing(action: "assign", contextUID: worksheetUID) {
-            state -> ((TemplateApplication, QueueTask?, LabState), [QueueTask]) in
+            state, reader -> ((TemplateApplication, QueueTask?, LabState), [QueueTask]) in
             let user = try LimsAPIController.user(userID, in: state)
+            try await reader.loadClosure(of: [worksheetUID], into: &state)
             _ = try LimsAPIController.worksheet(worksheetUID, field: "worksheet_uid", user: user, in: state)
+            if state.worksheetTemplates[templateUID] != nil {
+                try await reader.loadTemplateCandidates(templateUID, for: worksheetUID, excluding: excluded, into: &state)
+            }
             guard state.worksheetTemplates[templateUID] != nil else {
                 throw QueueAPIError(.notFound, "Field 'template_uid': no worksheet template with uid '\(templateUID)'")
             }
@@ -128,8 +133,9 @@ extension LabActions {
         let settings = try await readySettings()
         let guarded = try await guardedUIDs()
         let (items, task, state) = try await performEnqueuing(action: "assign", contextUID: worksheetUID) {
-            state -> (([ActionItem], QueueTask?, LabState), [QueueTask]) in
+            state, reader -> (([ActionItem], QueueTask?, LabState), [QueueTask]) in
             let user = try LimsAPIController.user(userID, in: state)
+            try await reader.loadClosure(of: [worksheetUID] + analysisUIDs, into: &state)
             let worksheet = try LimsAPIController.worksheet(worksheetUID, field: "worksheet_uid", user: user, in: state)
             if settings != nil { try Self.requireWorksheetManagement(user, state: state) }
             let context = TransitionContext(user: user, worksheetUID: worksheetUID, queuedUIDs: guarded, uids: uids)

@@ -75,7 +75,7 @@ public struct LabActions: Sendable {
     }
 
     /// Runs a unit of work, mapping a conflict that outlived the retries to 409 and a lab rule error to HTTP.
-    func perform<T: Sendable>(_ body: @Sendable (inout LabState) async throws -> T) async throws -> T {
+    func perform<T: Sendable>(_ body: @Sendable (inout LabState, any LabReader) async throws -> T) async throws -> T {
         do {
             return try await repository.perform(body)
         } catch let error as LabRepositoryError {
@@ -87,7 +87,7 @@ public struct LabActions: Sendable {
 
     /// Runs a unit of work that enqueues tasks; a unique task meeting its queued twin → ``AlreadyQueuedError``.
     func performEnqueuing<T: Sendable>(action: String, contextUID: String,
-                                       _ body: @Sendable (inout LabState) async throws -> (T, [QueueTask])) async throws -> T {
+                                       _ body: @Sendable (inout LabState, any LabReader) async throws -> (T, [QueueTask])) async throws -> T {
         do {
             return try await repository.perform(enqueuing: body)
         } catch let error as LabRepositoryError where error.code == .alreadyQueued {

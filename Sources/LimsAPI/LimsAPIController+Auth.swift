@@ -47,13 +47,23 @@ extension LimsAPIController {
     /// - Returns: the user. - Throws: 401 for a wrong user name or password (without saying which); 429 while the
     ///   user or address is over the limit.
     public func checkLogin(username: String, password: String, address: String?) async throws -> User {
-        let state = try await repository.load()
         try loginLimiter.check(username: username, address: address)
-        guard let user = Self.checkPassword(username: username, password: password, in: state) else {
+        guard let user = try await verifiedUser(username: username, password: password) else {
             loginLimiter.recordFailure(username: username, address: address)
             throw QueueAPIError(.unauthorized, "Login failed: wrong user name or password")
         }
         loginLimiter.recordSuccess(username: username)
+        return user
+    }
+
+    /// The user whose password this is: from the credential cache when verified lately against the user's current
+    /// hash, else checked with bcrypt (and remembered). Nil for unknown users and wrong passwords.
+    func verifiedUser(username: String, password: String) async throws -> User? {
+        guard let user = try await repository.user(named: username), !user.passwordHash.isEmpty else { return nil }
+        let now = clock.now()
+        if credentials.lookup(username: username, password: password, user: user, now: now) { return user }
+        guard Bcrypt.verify(password, hash: user.passwordHash) else { return nil }
+        credentials.remember(username: username, password: password, user: user, now: now)
         return user
     }
 
@@ -104,9 +114,8 @@ extension LimsAPIController {
                   let text = String(data: data, encoding: .utf8), let colon = text.firstIndex(of: ":")
             else { throw QueueAPIError(.unauthorized, "Malformed Basic credentials") }
             let username = String(text[..<colon]), password = String(text[text.index(after: colon)...])
-            let state = try await repository.load()
             try loginLimiter.check(username: username, address: address)
-            guard let user = Self.checkPassword(username: username, password: password, in: state) else {
+            guard let user = try await verifiedUser(username: username, password: password) else {
                 loginLimiter.recordFailure(username: username, address: address)
                 throw QueueAPIError(.unauthorized, "Login failed: wrong user name or password")
             }
@@ -115,7 +124,7 @@ extension LimsAPIController {
         if let cookie = request.cookies[Self.cookieName]?.value, !cookie.isEmpty {
             guard let verifier = try? await sessionTokens(),
                   let userid = try? verifier.verify(cookie, now: clock.now()),
-                  try await repository.load().user(named: userid) != nil
+                  try await repository.user(named: userid) != nil
             else { throw QueueAPIError(.unauthorized, "Session expired or invalid; log in again") }
             return (userid, true)
         }

@@ -18,19 +18,23 @@ extension LimsAPIController {
         guard Self.isUID(name) else {
             throw QueueAPIError(.notFound, "'\(name)' is neither a portal type nor a uid")
         }
-        let state = try await repository.load()
-        let user = try Self.user(context.userID, in: state)
-        guard let object = state.object(name),
-              try await repository.search(type(of: object).portalType, visibleTo: user).contains(name)
-        else { throw QueueAPIError(.notFound, "No object with uid \(name)") }
+        let userID = context.userID
+        let (found, state) = try await repository.read { state, reader -> (Bool, LabState) in
+            let user = try Self.user(userID, in: state)
+            try await reader.loadClosure(of: [name], into: &state)
+            guard state.peekObject(name) != nil, Self.isVisible(name, to: user, in: state) else { return (false, state) }
+            return (true, state)
+        }
+        guard found, let object = state.peekObject(name) else { throw QueueAPIError(.notFound, "No object with uid \(name)") }
         let base = Self.apiURL(request)
-        let queued = try await actions.queuedObjectUIDs()
         var item = Self.fullItem(object, state: state, baseURL: base)
-        Self.markQueued(&item, object, queued: queued, state: state)
+        let children = item["Analyses"]?.arrayValue?.compactMap { $0.objectValue?["uid"]?.stringValue } ?? []
+        let queued = try await actions.queueStatus().isEnabled ? try await repository.queued(among: [name] + children) : []
+        Self.markQueued(&item, object, queued: queued)
         if var children = item["Analyses"]?.arrayValue {
             for index in children.indices {
-                if var child = children[index].objectValue, let uid = child["uid"]?.stringValue, let analysis = state.object(uid) {
-                    Self.markQueued(&child, analysis, queued: queued, state: state)
+                if var child = children[index].objectValue, let uid = child["uid"]?.stringValue, let analysis = state.peekObject(uid) {
+                    Self.markQueued(&child, analysis, queued: queued)
                     children[index] = .object(child)
                 }
             }
@@ -41,12 +45,11 @@ extension LimsAPIController {
 
     /// Sets `is_queued` on items of samples, analyses and worksheets (senaite.queue `is_queued`, reference 0 and
     /// 1.10): the object is the context of, or among the `uids` of, a queued or running task; a sample also when
-    /// one of its analyses is. `queued` is empty while the queue is disabled.
-    static func markQueued(_ item: inout [String: JSONValue], _ object: any LabObject, queued: Set<String>, state: LabState) {
+    /// one of its analyses is (``LIMSCore/LabRepository/queued(among:)`` answers both). `queued` is empty while
+    /// the queue is disabled.
+    static func markQueued(_ item: inout [String: JSONValue], _ object: any LabObject, queued: Set<String>) {
         switch object {
-        case let sample as Sample:
-            item["is_queued"] = .bool(queued.contains(sample.uid) || state.analyses(ofSample: sample.uid).contains { queued.contains($0.uid) })
-        case is any AnalysisRecord, is Worksheet:
+        case is Sample, is any AnalysisRecord, is Worksheet:
             item["is_queued"] = .bool(queued.contains(object.uid))
         default:
             break
@@ -82,34 +85,27 @@ extension LimsAPIController {
             throw QueueAPIError(.badRequest, "Field 'getClientUID' applies to AnalysisRequest and Contact, not \(portalType.rawValue)")
         }
 
-        let state = try await repository.load()
-        let user = try Self.user(context.userID, in: state)
-        var objects = try await repository.search(portalType, visibleTo: user).compactMap { state.object($0) }
-        if let states {
-            objects = objects.filter { object in object.workflowState.map { states.contains($0) } ?? false }
+        guard let user = try await repository.user(named: context.userID ?? "") else {
+            throw QueueAPIError(.unauthorized, "Authentication required")
         }
-        if let services {
-            objects = objects.filter { object in (object as? any AnalysisRecord).map { services.contains($0.serviceUID) } ?? false }
-        }
-        if let clients {
-            objects = objects.filter { object in LabObjectJSON.clientUID(of: object).map { clients.contains($0) } ?? false }
-        }
-        objects.sort { lhs, rhs in
-            switch sortOn {
-            case "id": (lhs.id, lhs.path) < (rhs.id, rhs.path)
-            case "created": (lhs.created, lhs.path) < (rhs.created, rhs.path)
-            default: lhs.path < rhs.path
-            }
-        }
-        if ["descending", "desc", "reverse"].contains(sortOrder) { objects.reverse() }
-
-        let count = objects.count
+        let sort = CatalogQuery.SortField(rawValue: sortOn) ?? .path
+        let query = CatalogQuery(portalType: portalType, reviewStates: states, clientUIDs: clients, serviceUIDs: services,
+                                 sortOn: sort, descending: ["descending", "desc", "reverse"].contains(sortOrder), limit: limit,
+                                 offset: page > Int.max / limit ? Int.max / 2 : (page - 1) * limit)
+        let result = try await repository.catalog(query, visibleTo: user)
+        let count = result.total
         let pages = max(1, (count + limit - 1) / limit)
-        let start = min(count, min(page - 1, count) * limit) // no overflow for huge pages
-        let pageItems = objects[start..<min(count, start + limit)]
+        let pageUIDs = result.uids
+        let pageItems = try await repository.read { state, reader -> [any LabObject] in
+            try await reader.load(pageUIDs, into: &state)
+            return pageUIDs.compactMap { state.peekObject($0) }
+        }
         let base = Self.apiURL(request)
         let url = base + "/" + portalType.rawValue
-        let queued = [.sample, .analysis, .worksheet].contains(portalType) ? try await actions.queuedObjectUIDs() : []
+        var queued: Set<String> = []
+        if [.sample, .analysis, .worksheet].contains(portalType), try await actions.queueStatus().isEnabled {
+            queued = try await repository.queued(among: pageUIDs)
+        }
         return LimsResponse.make([
             "success": .bool(true),
             "count": .int(count),
@@ -118,7 +114,7 @@ extension LimsAPIController {
             "pages": .int(pages),
             "items": .array(pageItems.map { object in
                 var item = LabObjectJSON.item(object, baseURL: base)
-                Self.markQueued(&item, object, queued: queued, state: state)
+                Self.markQueued(&item, object, queued: queued)
                 return .object(item)
             }),
             "next": page < pages ? .string(Self.pageURL(url, request: request, page: page + 1)) : .null,

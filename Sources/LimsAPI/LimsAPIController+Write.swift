@@ -28,8 +28,9 @@ extension LimsAPIController {
         let priority = try payload.int("Priority") ?? 3
         guard (1...5).contains(priority) else { throw QueueAPIError(.badRequest, "Field 'Priority' must be in 1...5") }
         let now = clock.now(), uids = self.uids, userID = context.userID
-        let (sample, state) = try await perform { state -> (Sample, LabState) in
+        let (sample, state) = try await perform { state, reader -> (Sample, LabState) in
             let user = try Self.user(userID, in: state)
+            try await reader.load([clientUID, contactUID], into: &state)
             guard let client = state.clients[clientUID], Self.isVisible(clientUID, to: user, in: state) else {
                 throw QueueAPIError(.badRequest, "Field 'Client': no client with uid '\(clientUID)'")
             }
@@ -80,8 +81,9 @@ extension LimsAPIController {
             throw QueueAPIError(.badRequest, "Field 'EmailAddress': not an e-mail address")
         }
         let now = clock.now(), uids = self.uids, userID = context.userID
-        let (contact, state) = try await perform { state -> (Contact, LabState) in
+        let (contact, state) = try await perform { state, reader -> (Contact, LabState) in
             let user = try Self.user(userID, in: state)
+            try await reader.load([clientUID], into: &state)
             guard user.isLabManager else { throw QueueAPIError(.forbidden, "\(user.userid) may not create contacts") }
             guard state.clients[clientUID] != nil else { throw QueueAPIError(.badRequest, "Field 'Client': no client with uid '\(clientUID)'") }
             let contact = try state.createContact(in: clientUID, firstname: firstname, surname: surname, email: email, uids: uids, now: now)
@@ -161,8 +163,9 @@ extension LimsAPIController {
     /// wait_p95, run_mean, run_p95}` (seconds) over the history since `since` (default: the last hour), and the
     /// queued/running/failed task counts now. 403 for other users; 400 naming `since` when it is not a number.
     @Sendable func queueStatistics(_ request: Request, context: QueueRequestContext) async throws -> Response {
-        let state = try await repository.load()
-        let user = try Self.user(context.userID, in: state)
+        guard let user = try await repository.user(named: context.userID ?? "") else {
+            throw QueueAPIError(.unauthorized, "Authentication required")
+        }
         guard user.isLabManager else { throw QueueAPIError(.forbidden, "\(user.userid) may not read queue statistics") }
         guard let queue else { throw QueueAPIError(.notFound, "no queue on this node") }
         let sinceText = request.uri.queryParameters.get("since")

@@ -48,6 +48,8 @@ public struct LimsAPIController: Sendable {
     let uids: any UIDGenerator
     /// Failed-login counts (login route and HTTP Basic).
     let loginLimiter: LoginRateLimiter
+    /// Verified HTTP Basic credentials (bcrypt once per lifetime, not per request).
+    let credentials = CredentialCache()
 
     /// - Parameters:
     ///   - repository: the lab.
@@ -115,9 +117,7 @@ public struct LimsAPIController: Sendable {
 
     /// Whether `user` may see `uid` (the rule of the `allowedRolesAndUsers` index, evaluated on `state`).
     static func isVisible(_ uid: String, to user: User, in state: LabState) -> Bool {
-        if user.isLabManager { return true }
-        let tokens = Set(user.roles.map(\.rawValue) + ["user:\(user.userid)"])
-        return !state.allowedRolesAndUsers(of: uid).isDisjoint(with: tokens)
+        state.isVisible(uid, to: user)
     }
 
     /// Maps a lab rule error to HTTP, naming `field`: not found 404, invalid input 400, a refused permission
@@ -129,6 +129,7 @@ public struct LimsAPIController: Sendable {
         case .invalidInput: status = .badRequest
         case .refused: status = error.guardID == GuardID.permission ? .forbidden : .conflict
         case .duplicate: status = .conflict
+        case .outsideWorkingSet: return QueueAPIError(.internalServerError, error.message)
         }
         let guardText = error.guardID.map { " (guard \($0))" } ?? ""
         return QueueAPIError(status, (field.map { "Field '\($0)': " } ?? "") + error.message + guardText)
@@ -136,7 +137,7 @@ public struct LimsAPIController: Sendable {
 
     /// Runs a unit of work on the repository, mapping a conflict that outlived the retries to 409
     /// (``LabActions``' rule).
-    func perform<T: Sendable>(_ body: @Sendable (inout LabState) async throws -> T) async throws -> T {
+    func perform<T: Sendable>(_ body: @Sendable (inout LabState, any LabReader) async throws -> T) async throws -> T {
         try await actions.perform(body)
     }
 

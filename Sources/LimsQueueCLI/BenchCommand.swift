@@ -13,7 +13,7 @@ struct BenchCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench",
         abstract: "Benchmarks that print figures.",
-        subcommands: [BenchQueueCommand.self, BenchStoreCommand.self, BenchLimsCommand.self]
+        subcommands: [BenchQueueCommand.self, BenchStoreCommand.self, BenchLimsCommand.self, BenchScaleCommand.self]
     )
 }
 

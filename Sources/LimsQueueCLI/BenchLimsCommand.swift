@@ -90,7 +90,7 @@ struct LimsBench: Sendable {
             let hash = Bcrypt.hash("labman", cost: 4)
             let analystHashes = (0..<analysts).map { Bcrypt.hash("analyst-\($0)", cost: 4) }
             let now = SystemWallClock().now(), uids = RandomUIDGenerator()
-            try await environment.lab.perform { state in
+            try await environment.lab.perform(wholeLab: { state in
                 let client = state.createClient(name: "Bench client", clientID: "BC", uids: uids, now: now)
                 let contact = try state.createContact(in: client.uid, firstname: "Bench", surname: "Contact", uids: uids, now: now)
                 let type = try state.createSampleType(title: "Water", prefix: "W", uids: uids, now: now)
@@ -105,7 +105,7 @@ struct LimsBench: Sendable {
                                                         serviceUIDs: [service.uid], uids: uids, now: now + Double(index) / 1000)
                     _ = WorkflowEngine.doTransition("receive", on: sample.uid, context: context, state: &state, now: now)
                 }
-            }
+            })
             try await environment.lab.reindexSecurity(try await environment.lab.load().allObjects.map(\.uid))
             let count = consumers
             return try await DemoDay.withLocalServer(environment: environment, logger: logger, consumers: count) { base in

@@ -81,11 +81,10 @@ struct DemoDay: Sendable {
     static func prepare(environment: StorageEnvironment, samples: Int) async throws {
         let references = try await LabSetup.createReferenceSamples(in: environment, validDays: 365)
         if !references.isEmpty { print("reference samples created: \(references.count)") }
-        let state = try await environment.lab.load()
-        let waiting = Set(state.analyses.values.filter { $0.reviewState == "unassigned" }.compactMap(\.sampleUID))
-            .filter { state.samples[$0]?.dateReceived != nil }.count
+        let waiting = try await environment.lab.samplesAwaitingAssignment()
         if waiting < samples {
-            let ids = try await DemoLab.createSamples(count: samples - waiting, seed: UInt64(state.samples.count + 1), in: environment,
+            let existing = try await environment.lab.count(.sample)
+            let ids = try await DemoLab.createSamples(count: samples - waiting, seed: UInt64(existing + 1), in: environment,
                                                       progress: ProgressBar())
             print("demo samples created: \(ids.count)")
         }

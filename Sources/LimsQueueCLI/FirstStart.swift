@@ -41,8 +41,7 @@ extension LabSetup {
     /// - Throws: ``CLIError`` for an unreadable or invalid workbook; storage errors.
     static func firstStart(_ options: FirstStartOptions, environment: StorageEnvironment, logger: Logger) async throws {
         guard !options.noSetup else { return }
-        let state = try await environment.lab.load()
-        guard state.users.isEmpty, state.clients.isEmpty else { return }
+        guard try await environment.lab.isEmptyLab() else { return }
         guard let path = options.workbookPath else {
             logger.warning("the lab is empty and no setup workbook was found; load one with `limsqueue setup import FILE.xlsx` or start with --setup FILE.xlsx")
             return

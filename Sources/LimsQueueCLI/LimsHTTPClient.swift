@@ -42,6 +42,32 @@ struct LimsHTTPClient: Sendable {
         return answer
     }
 
+    /// Logs in through the JSON API's `login` and returns the `__ac` session cookie (`name=value`).
+    /// - Throws: ``CLIError`` when the login is refused or sets no cookie.
+    func sessionCookie(as user: (String, String)) async throws -> String {
+        var request = HTTPClientRequest(url: "\(base)/@@API/senaite/v1/login")
+        request.method = .POST
+        request.headers.add(name: "Content-Type", value: "application/json")
+        request.body = .bytes(ByteBuffer(bytes: JSONValue.object(["username": .string(user.0), "password": .string(user.1)]).jsonBytes))
+        let response = try await http.execute(request, timeout: .seconds(60))
+        _ = try await response.body.collect(upTo: 1 << 20)
+        guard response.status.code == 200,
+              let cookie = response.headers["set-cookie"].first?.split(separator: ";").first.map(String.init) else {
+            throw CLIError("login as \(user.0): HTTP \(response.status.code), no session cookie")
+        }
+        return cookie
+    }
+
+    /// GETs a web page (`<base><path>`) with the session `cookie`.
+    /// - Throws: ``CLIError`` for a non-2xx answer; transport errors.
+    func page(_ path: String, cookie: String) async throws {
+        var request = HTTPClientRequest(url: base + path)
+        request.headers.add(name: "Cookie", value: cookie)
+        let response = try await http.execute(request, timeout: .seconds(60))
+        _ = try await response.body.collect(upTo: 64 << 20)
+        guard (200..<300).contains(Int(response.status.code)) else { throw CLIError("GET \(path): HTTP \(response.status.code)") }
+    }
+
     /// Waits until the queue has no queued or running task (polling `queue_statistics` every 0.5 s), calling
     /// `progress` with (queued, running) on each change. - Throws: ``CLIError`` after `timeout` seconds.
     func waitForQueue(as user: (String, String), timeout: Double = 600, progress: (Int, Int) -> Void = { _, _ in }) async throws {

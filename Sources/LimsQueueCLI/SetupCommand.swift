@@ -89,13 +89,13 @@ enum LabSetup {
         let now = SystemWallClock().now()
         let report: ImportReport
         do {
-            report = try await environment.lab.perform { state in
+            report = try await environment.lab.perform(wholeLab: { state in
                 try SetupImporter.importWorkbook(
                     workbook, into: &state, uids: RandomUIDGenerator(), now: now,
                     passwordHasher: { Bcrypt.hash($0, cost: bcryptCost) },
                     progress: { sheet, done, total in progress.update(sheet, done: done, total: total) }
                 )
-            }
+            })
         } catch let error as ImportError {
             progress.finish()
             throw CLIError("the workbook was not imported; fix these rows:\n" + error.problems.map { "  \($0)" }.joined(separator: "\n"))
@@ -110,7 +110,7 @@ enum LabSetup {
     /// - Returns: one description line per created sample.
     static func createReferenceSamples(in environment: StorageEnvironment, validDays: Int) async throws -> [String] {
         let now = SystemWallClock().now()
-        return try await environment.lab.perform { state in
+        return try await environment.lab.perform { state, _ in // reference definitions and samples are setup objects
             var lines: [String] = []
             for definition in state.referenceDefinitions.values.sorted(by: { $0.title < $1.title }) {
                 let covered = state.referenceSamples.values.contains { $0.definitionUID == definition.uid && $0.isValid(at: now) }

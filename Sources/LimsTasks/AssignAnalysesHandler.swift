@@ -55,14 +55,18 @@ public struct AssignAnalysesHandler: TaskHandler {
     public func process(_ task: QueueTask, context: TaskContext) async throws {
         let now = clock.now()
         let chunkSize = try await chunkSetting.chunkSize(for: task)
-        let assigned = try await repository.perform(enqueuing: { state -> (Int, [QueueTask]) in
+        let assigned = try await repository.perform(enqueuing: { state, reader -> (Int, [QueueTask]) in
             guard let user = state.user(named: task.username) else {
                 throw TaskProcessingError("Task \(task.shortUID): user \(task.username) does not exist")
             }
+            try await reader.loadClosure(of: [task.contextUID], into: &state)
             guard let worksheet = state.worksheets[task.contextUID] else { return (0, []) } // deleted: nothing to do
             let onWorksheet = Set(worksheet.layout.map(\.analysisUID))
-            let pending = Self.pairs(of: task).filter { state.analysisRecord($0.uid) != nil && !onWorksheet.contains($0.uid) }
+            let pairs = Self.pairs(of: task)
+            try await reader.load(pairs.map(\.uid), into: &state)
+            let pending = pairs.filter { state.analysisRecord($0.uid) != nil && !onWorksheet.contains($0.uid) }
             let (chunk, rest) = taskChunks(pending, size: chunkSize)
+            try await reader.loadClosure(of: chunk.map(\.uid), into: &state)
             let transitionContext = TransitionContext(user: user, worksheetUID: worksheet.uid, insideQueuedTask: true,
                                                       uids: RandomUIDGenerator())
             var done = 0

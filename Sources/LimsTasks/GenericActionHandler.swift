@@ -51,12 +51,13 @@ public struct GenericActionHandler: TaskHandler {
         let action = try Self.action(of: task)
         let now = clock.now()
         let chunkSize = try await chunkSetting.chunkSize(for: task)
-        let processed = try await repository.perform(enqueuing: { state -> (Int, [QueueTask]) in
+        let processed = try await repository.perform(enqueuing: { state, reader -> (Int, [QueueTask]) in
             guard let user = state.user(named: task.username) else {
                 throw TaskProcessingError("Task \(task.shortUID): user \(task.username) does not exist")
             }
             let targets = task.uids.isEmpty ? [task.contextUID] : task.uids
             let (chunk, rest) = taskChunks(targets, size: chunkSize)
+            try await reader.loadClosure(of: [task.contextUID] + chunk, into: &state)
             let worksheetUID = state.worksheets[task.contextUID] != nil ? task.contextUID : nil
             let transitionContext = TransitionContext(user: user, worksheetUID: worksheetUID, insideQueuedTask: true,
                                                       uids: RandomUIDGenerator())

@@ -27,13 +27,12 @@ public struct ReindexSecurityHandler: TaskHandler {
 
     public func process(_ task: QueueTask, context: TaskContext) async throws {
         let top = task.topUID ?? task.contextUID
-        let state = try await repository.load()
-        guard state.object(top) != nil else { return } // the client is gone: nothing to index
         var cursor: SecurityWalkCursor?
         if let last = task.extra["walk_last_uid"]?.stringValue, let offset = task.extra["walk_offset"]?.intValue {
             cursor = SecurityWalkCursor(topUID: top, lastUID: last, offset: offset)
         }
-        let chunk = SecurityWalk.chunk(from: top, cursor: cursor, size: max(1, task.chunkSize), in: state)
+        let chunk = try await SecurityWalk.chunk(from: top, cursor: cursor, size: max(1, task.chunkSize), tree: try repository.securityTree)
+        guard !chunk.uids.isEmpty else { return } // the client is gone: nothing to index
         try await repository.reindexSecurity(chunk.uids)
         guard let next = chunk.cursor else { return }
         var continuation = task.continuation(uids: [])
@@ -41,7 +40,7 @@ public struct ReindexSecurityHandler: TaskHandler {
         continuation.extra["walk_last_uid"] = .string(next.lastUID)
         continuation.extra["walk_offset"] = .int(next.offset)
         let queued = continuation
-        try await repository.perform(enqueuing: { _ in ((), [queued]) })
+        try await repository.perform(enqueuing: { _, _ in ((), [queued]) })
         context.logger.debug("security re-indexed", metadata: ["lims.count": .stringConvertible(chunk.uids.count)])
     }
 }

@@ -1,5 +1,6 @@
 import LIMSCore
 import QueueCore
+import SQLKit
 
 /// ``SQLLabStore`` as the ``LabRepository`` the web layer receives.
 extension SQLLabStore: LabRepository {
@@ -14,7 +15,7 @@ extension SQLLabStore: LabRepository {
     /// (which throws ``ConflictError``); calls through `any LabRepository` land here.
     /// - Throws: `body`'s errors, ``LabRepositoryError``, storage errors.
     @_disfavoredOverload
-    public func perform<T: Sendable>(_ body: @Sendable (inout LabState) async throws -> T) async throws -> T {
+    public func perform<T: Sendable>(_ body: @Sendable (inout LabState, any LabReader) async throws -> T) async throws -> T {
         do {
             return try await perform(maxRetries: Self.repositoryRetries, body, afterSave: nil)
         } catch let conflict as ConflictError {
@@ -23,11 +24,87 @@ extension SQLLabStore: LabRepository {
     }
 
     @_disfavoredOverload
-    public func perform<T: Sendable>(enqueuing body: @Sendable (inout LabState) async throws -> (T, [QueueTask])) async throws -> T {
+    public func perform<T: Sendable>(enqueuing body: @Sendable (inout LabState, any LabReader) async throws -> (T, [QueueTask])) async throws -> T {
         do {
             return try await perform(maxRetries: Self.repositoryRetries, enqueuing: body)
         } catch let conflict as ConflictError {
             throw LabRepositoryError(.conflict, uids: conflict.uids)
         }
+    }
+
+    public var securityTree: any SecurityTree {
+        get throws { SQLSecurityTree(sql: try sql) }
+    }
+
+    public func user(named userid: String) async throws -> User? {
+        try await setup().users.loaded.first { $0.userid == userid }
+    }
+
+    public func catalog(_ query: CatalogQuery, visibleTo user: User) async throws -> CatalogPage {
+        let sql = try self.sql
+        let filter = Self.catalogFilter(query, user: user)
+        let column: String
+        switch query.sortOn {
+        case .path: column = "path"
+        case .id: column = "object_id"
+        case .created: column = "created"
+        }
+        let direction = query.descending ? "DESC" : "ASC"
+        let order = column == "path" ? "o.path \(direction)" : "o.\(column) \(direction), o.path \(direction)"
+        let rows = try await sql.raw("""
+            SELECT o.uid FROM lims_objects o WHERE \(filter)
+            ORDER BY \(unsafeRaw: order) LIMIT \(bind: query.limit) OFFSET \(bind: query.offset)
+            """).all()
+        let uids = try rows.map { try $0.decode(column: "uid", as: String.self) }
+        let total: Int
+        if query.offset == 0, uids.count < query.limit {
+            total = uids.count
+        } else {
+            total = try await sql.raw("SELECT COUNT(*) AS n FROM lims_objects o WHERE \(filter)").first()?
+                .decode(column: "n", as: Int.self) ?? 0
+        }
+        return CatalogPage(uids: uids, total: total)
+    }
+
+    /// The WHERE clause of a catalog query, with the `allowedRolesAndUsers` filter for users who are not lab
+    /// managers (Managers and LabManagers see every object).
+    static func catalogFilter(_ query: CatalogQuery, user: User) -> SQLQueryString {
+        var filter: SQLQueryString = "o.portal_type = \(bind: query.portalType.rawValue)"
+        func list(_ values: Set<String>) -> SQLList { SQLList(values.sorted().map { SQLBind($0) }) }
+        if let states = query.reviewStates { filter = filter + " AND o.review_state IN (\(list(states)))" }
+        if let clients = query.clientUIDs { filter = filter + " AND o.client_uid IN (\(list(clients)))" }
+        if let services = query.serviceUIDs { filter = filter + " AND o.service_uid IN (\(list(services)))" }
+        if let sample = query.sampleUID { filter = filter + " AND o.sample_uid = \(bind: sample)" }
+        if let analyst = query.analyst { filter = filter + " AND o.lookup_key = \(bind: analyst)" }
+        if let text = query.text?.lowercased(), !text.isEmpty {
+            let pattern = "%" + text.replacingOccurrences(of: "%", with: "").replacingOccurrences(of: "_", with: "") + "%"
+            filter = filter + " AND LOWER(o.object_id) LIKE \(bind: pattern)"
+        }
+        if !user.isLabManager {
+            let tokens = SQLList(user.visibilityTokens.sorted().map { SQLBind($0) })
+            filter = filter + " AND EXISTS (SELECT 1 FROM lims_security s WHERE s.uid = o.uid AND s.token IN (\(tokens)))"
+        }
+        return filter
+    }
+
+    public func queued(among uids: [String]) async throws -> Set<String> {
+        guard !uids.isEmpty else { return [] }
+        let sql = try self.sql
+        let active = "t.status IN ('queued', 'running')"
+        var result: Set<String> = []
+        for row in try await SQLLabReader.rows(in: uids, { list in
+            """
+            SELECT u.uid AS uid FROM queue_task_uids u JOIN queue_tasks t ON t.task_uid = u.task_uid
+            WHERE \(unsafeRaw: active) AND u.uid IN (\(list))
+            UNION
+            SELECT a.sample_uid AS uid FROM lims_objects a
+            WHERE a.sample_uid IN (\(list)) AND EXISTS (
+                SELECT 1 FROM queue_task_uids u JOIN queue_tasks t ON t.task_uid = u.task_uid
+                WHERE u.uid = a.uid AND \(unsafeRaw: active))
+            """
+        }, on: sql) {
+            result.insert(try row.decode(column: "uid", as: String.self))
+        }
+        return result
     }
 }

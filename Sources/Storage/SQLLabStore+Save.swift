@@ -4,27 +4,48 @@ import LIMSCore
 import SQLKit
 
 extension SQLLabStore {
-    /// Writes the changes of `state` (relative to `original`) with compare-and-set on every version.
+    /// Writes the changes of `state` with compare-and-set on every version, the catalog columns and security
+    /// tokens of what changed, and bumps the setup sequence when a setup object changed.
+    ///
+    /// `original` is the lab as the unit of work read it: for a working set its ``LIMSCore/ReadScope``'s
+    /// originals (counters are reserved, never written here); for a whole lab the loaded state (counters
+    /// compare-and-set).
     /// - Throws: ``ConflictError`` (attempts 1) when a version moved or a path or counter clashed.
-    func save(_ state: LabState, original: LabState, loadedSeq: Int,
+    func save(_ state: LabState, original: LabState,
               afterSave: (@Sendable (any SQLDatabase, LabState) async throws -> Void)?) async throws {
-        let saved = try await writer.write { sql -> (LabState, Int) in
+        try await writer.write { sql in
             try await SQLQueueStore.inTransaction(sql, lock: .rows, immediate: sql.dialect.name == "sqlite") { sql in
                 let seq = try await Self.nextSequence(on: sql)
                 var next = state
                 try await Self.writeObjects(of: state, original: original, seq: seq, into: &next, on: sql)
                 let touched = Array(state.changes.created) + Array(state.changes.changed)
                 try await Self.writeSecurity(of: touched, in: next, on: sql)
+                try Self.checkScope(next) // the security tokens read the objects' ancestors too
                 for uid in state.changes.deleted {
                     try await sql.raw("DELETE FROM lims_security WHERE uid = \(bind: uid)").run()
                 }
+                let setupTypes = Set(Self.setupTypes)
+                let setupChanged = state.changes.created.union(state.changes.changed).contains { uid in
+                    state.peekObject(uid).map { setupTypes.contains(type(of: $0).portalType) } ?? false
+                } || state.changes.deleted.contains { uid in
+                    Self.originalObject(uid, in: original).map { setupTypes.contains(type(of: $0).portalType) } ?? true
+                }
+                if setupChanged { try await Self.bumpSetupSequence(on: sql) }
                 next.clearChanges()
                 if let afterSave { try await afterSave(sql, next) }
-                return (next, seq)
             }
         }
-        // Keep the cache only if nobody else wrote between our load and our save.
-        cache.withLock { $0 = saved.1 == loadedSeq + 1 ? (saved.0, saved.1) : nil }
+    }
+
+    /// The object as the unit of work read it: its working set's original, else (whole lab) the loaded state's.
+    static func originalObject(_ uid: String, in original: LabState) -> (any LabObject)? {
+        if let scope = original.scope { return scope.original(uid) }
+        return original.peekObject(uid)
+    }
+
+    /// Bumps the setup sequence (`queue_state` row 4): every process reloads its setup cache.
+    static func bumpSetupSequence(on sql: any SQLDatabase) async throws {
+        try await sql.raw("UPDATE queue_state SET counter = counter + 1 WHERE id = \(bind: setupSequenceRow)").run()
     }
 
     /// The next LIMS sequence number (this transaction's stamp).
@@ -38,32 +59,55 @@ extension SQLLabStore {
     static func writeObjects(of state: LabState, original: LabState, seq: Int, into next: inout LabState,
                              on sql: any SQLDatabase) async throws {
         var conflicts: [String] = []
-        for uid in state.changes.created.sorted() {
-            guard var object = state.object(uid) else { continue }
+        // New objects: multi-row inserts, 50 objects a statement (bulk creation costs a few statements per batch).
+        let created = state.changes.created.sorted().compactMap { uid -> (any LabObject)? in
+            guard var object = state.peekObject(uid) else { return nil }
             object.version = 1
-            let inserted = try await sql.raw("""
-                INSERT INTO lims_objects (uid, portal_type, path, parent_uid, review_state, version, seq, created, body)
-                VALUES (\(bind: uid), \(bind: type(of: object).portalType.rawValue), \(bind: object.path), \(bind: object.parentUID),
-                        \(bind: object.workflowState), 1, \(bind: seq), \(bind: object.created), \(bind: try LabObjectCoding.encode(object)))
+            return object
+        }
+        var start = 0
+        while start < created.count {
+            let slice = created[start..<min(created.count, start + 50)]
+            start += 50
+            var rows: [any SQLExpression] = []
+            for object in slice {
+                let c = CatalogColumns(object)
+                rows.append(SQLGroupExpression([
+                    SQLBind(object.uid), SQLBind(type(of: object).portalType.rawValue), SQLBind(object.path), SQLBind(object.parentUID),
+                    SQLBind(object.workflowState), SQLBind(1), SQLBind(seq), SQLBind(object.created), SQLBind(try LabObjectCoding.encode(object)),
+                    SQLBind(c.objectID), SQLBind(c.clientUID), SQLBind(c.sampleUID), SQLBind(c.worksheetUID), SQLBind(c.serviceUID),
+                    SQLBind(c.lookupKey), SQLBind(c.sortKey),
+                ] as [any SQLExpression]))
+            }
+            let inserted = Set(try await sql.raw("""
+                INSERT INTO lims_objects (uid, portal_type, path, parent_uid, review_state, version, seq, created, body,
+                                          object_id, client_uid, sample_uid, worksheet_uid, service_uid, lookup_key, sort_key)
+                VALUES \(SQLList(rows))
                 ON CONFLICT DO NOTHING
                 RETURNING uid
-                """).first()
-            if inserted == nil { conflicts.append(uid) } else { next.load(object) }
+                """).all().map { try $0.decode(column: "uid", as: String.self) })
+            for object in slice {
+                if inserted.contains(object.uid) { next.load(object) } else { conflicts.append(object.uid) }
+            }
         }
         for uid in state.changes.changed.sorted() {
-            guard var object = state.object(uid) else { continue }
-            let loadedVersion = original.object(uid)?.version ?? object.version
+            guard var object = state.peekObject(uid) else { continue }
+            let loadedVersion = originalObject(uid, in: original)?.version ?? object.version
             object.version = loadedVersion + 1
+            let c = CatalogColumns(object)
             let updated = try await sql.raw("""
                 UPDATE lims_objects SET body = \(bind: try LabObjectCoding.encode(object)), version = version + 1,
-                    seq = \(bind: seq), review_state = \(bind: object.workflowState), path = \(bind: object.path)
+                    seq = \(bind: seq), review_state = \(bind: object.workflowState), path = \(bind: object.path),
+                    object_id = \(bind: c.objectID), client_uid = \(bind: c.clientUID), sample_uid = \(bind: c.sampleUID),
+                    worksheet_uid = \(bind: c.worksheetUID), service_uid = \(bind: c.serviceUID), lookup_key = \(bind: c.lookupKey),
+                    sort_key = \(bind: c.sortKey)
                 WHERE uid = \(bind: uid) AND version = \(bind: loadedVersion)
                 RETURNING version
                 """).first()
             if updated == nil { conflicts.append(uid) } else { next.load(object) }
         }
         for uid in state.changes.deleted.sorted() {
-            let loadedVersion = original.object(uid)?.version ?? 0
+            let loadedVersion = originalObject(uid, in: original)?.version ?? 0
             let deleted = try await sql.raw("""
                 DELETE FROM lims_objects WHERE uid = \(bind: uid) AND version = \(bind: loadedVersion) RETURNING uid
                 """).first()
@@ -73,7 +117,8 @@ extension SQLLabStore {
                 ON CONFLICT (uid) DO UPDATE SET seq = excluded.seq
                 """).run()
         }
-        for key in state.changes.counters.sorted() {
+        // A working set's counters were reserved atomically before it ran; only a whole lab writes its counters.
+        for key in state.changes.counters.sorted() where !state.isPartial {
             let value = state.counters[key] ?? 0
             let loaded = original.counters[key]
             let row: (any SQLRow)?
@@ -96,7 +141,8 @@ extension SQLLabStore {
         // analysts entering results on one worksheet do not collide.
         var containers: Set<String> = []
         for uid in state.changes.created.union(state.changes.changed).union(state.changes.deleted) {
-            let before = original.analysisRecord(uid), after = state.analysisRecord(uid)
+            let before = originalObject(uid, in: original) as? any AnalysisRecord
+            let after = state.peekObject(uid) as? any AnalysisRecord
             if let before, let after, before.reviewState == after.reviewState,
                before.worksheetUID == after.worksheetUID, before.sampleUID == after.sampleUID { continue }
             for record in [after, before].compactMap({ $0 }) {
@@ -106,7 +152,12 @@ extension SQLLabStore {
         }
         let written = state.changes.created.union(state.changes.changed).union(state.changes.deleted)
         for uid in containers.subtracting(written).sorted() {
-            guard var object = original.object(uid) else { continue }
+            guard var object = originalObject(uid, in: original) else {
+                // Not read by this unit of work (cannot happen for the closure's containers): bump it anyway so
+                // that units of work that did read it conflict.
+                try await sql.raw("UPDATE lims_objects SET version = version + 1, seq = \(bind: seq) WHERE uid = \(bind: uid)").run()
+                continue
+            }
             let touched = try await sql.raw("""
                 UPDATE lims_objects SET version = version + 1, seq = \(bind: seq)
                 WHERE uid = \(bind: uid) AND version = \(bind: object.version)
@@ -114,8 +165,8 @@ extension SQLLabStore {
                 """).first()
             if touched == nil {
                 conflicts.append(uid)
-            } else if state.object(uid) != nil {
-                object = state.object(uid)!
+            } else if let current = state.peekObject(uid) {
+                object = current
                 object.version += 1
                 next.load(object)
             }
@@ -123,15 +174,27 @@ extension SQLLabStore {
         if !conflicts.isEmpty { throw ConflictError(uids: conflicts, attempts: 1) }
     }
 
-    /// Replaces the `allowedRolesAndUsers` rows of `uids` with what `state` computes for them.
+    /// Replaces the `allowedRolesAndUsers` rows of `uids` with what `state` computes for them (one delete and
+    /// multi-row inserts of 400 rows).
     static func writeSecurity(of uids: [String], in state: LabState, on sql: any SQLDatabase) async throws {
-        for uid in uids {
-            try await sql.raw("DELETE FROM lims_security WHERE uid = \(bind: uid)").run()
-            guard state.object(uid) != nil else { continue }
-            let tokens = state.allowedRolesAndUsers(of: uid).sorted()
-            guard !tokens.isEmpty else { continue }
-            let rows = tokens.map { SQLGroupExpression([SQLBind(uid), SQLBind($0)]) }
-            try await sql.raw("INSERT INTO lims_security (uid, token) VALUES \(SQLList(rows))").run()
+        let existing = uids.filter { state.changes.created.contains($0) == false }
+        var start = 0
+        while start < existing.count {
+            let slice = existing[start..<min(existing.count, start + 500)]
+            start += 500
+            try await sql.raw("DELETE FROM lims_security WHERE uid IN (\(SQLList(slice.map { SQLBind($0) })))").run()
+        }
+        var rows: [any SQLExpression] = []
+        for uid in uids where state.peekObject(uid) != nil {
+            for token in state.allowedRolesAndUsers(of: uid).sorted() {
+                rows.append(SQLGroupExpression([SQLBind(uid), SQLBind(token)] as [any SQLExpression]))
+            }
+        }
+        start = 0
+        while start < rows.count {
+            let slice = Array(rows[start..<min(rows.count, start + 400)])
+            start += 400
+            try await sql.raw("INSERT INTO lims_security (uid, token) VALUES \(SQLList(slice))").run()
         }
     }
 }

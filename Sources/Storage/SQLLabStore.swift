@@ -6,29 +6,34 @@ import QueueCore
 import SQLKit
 import Synchronization
 
-/// The LIMS objects on any SQL database FluentKit drives, with ZODB-like conflict control.
+/// The LIMS objects on any SQL database FluentKit drives, with a catalog and ZODB-like conflict control.
 ///
-/// A unit of work (``perform(maxRetries:_:afterSave:)``) loads the lab, applies pure `LIMSCore` operations to it
-/// and writes what changed in one transaction on the process's single writer (shared with the queue store, so
-/// that tasks can be enqueued in the same transaction). Every object row carries a version; a write over a
-/// version someone else changed since the unit of work read it fails, and the unit of work is run again from a
-/// fresh load, up to `maxRetries` times, then fails cleanly with ``ConflictError``.
+/// A unit of work (``perform(maxRetries:_:afterSave:)``) runs on a working set: a partial ``LIMSCore/LabState``
+/// holding the lab's setup objects (from a per-process cache) and what the body loads through its
+/// ``LIMSCore/LabReader`` (by uid and catalog query: a worksheet and its analyses, their samples, ...). The body
+/// applies pure `LIMSCore` rules to that set; its changes are written in one transaction on the process's single
+/// writer (shared with the queue store, so tasks are enqueued in the same transaction). Every object row carries
+/// a version; a write over a version someone else changed since the unit of work read it fails, and the unit of
+/// work runs again with fresh reads of its own working set, up to `maxRetries` times, then fails with
+/// ``ConflictError``. A read outside the working set fails the unit of work (``LIMSCore/LabError/Code/outsideWorkingSet``).
 ///
-/// The loaded lab is cached per process and kept current incrementally: each write transaction takes the next
-/// number of the LIMS sequence (`queue_state` row 3) and stamps the rows it writes; a load reads only rows
-/// (and deletions) stamped after the cached state.
+/// Id counters are reserved atomically outside the unit of work's transaction (gaps are possible, as with any
+/// database sequence), so two unrelated writes never conflict over an id.
+///
+/// Setup objects (users, services, templates, ...) are cached per process and reloaded when the setup sequence
+/// (`queue_state` row 4, bumped by every write of a setup object, by any process) moves.
 public final class SQLLabStore: Sendable {
     let database: any Database
     let writer: DatabaseWriter
     let logger: Logger
-    let cache = Mutex<(state: LabState, seq: Int)?>(nil)
+    /// The setup objects and lab settings, with the setup sequence they reflect.
+    let setupCache = Mutex<(setup: LabState, seq: Int)?>(nil)
+    /// The queue store tasks are enqueued into (same writer, same transaction).
+    let queue: SQLQueueStore
 
     /// - Parameters:
     ///   - database: a migrated Fluent database, for reads.
     ///   - queue: the queue store whose writer this store shares (one writer per process).
-    /// The queue store tasks are enqueued into (same writer, same transaction).
-    let queue: SQLQueueStore
-
     public init(database: any Database, queue: SQLQueueStore, logger: Logger = Logger(label: "limsqueue.lims")) {
         self.database = database
         self.queue = queue
@@ -43,67 +48,90 @@ public final class SQLLabStore: Sendable {
     }
 
     static let sequenceRow = 3
+    static let setupSequenceRow = 4
+
+    /// The portal types every working set holds whole (setup objects; their number does not grow with samples).
+    public static let setupTypes: [PortalType] = [
+        .user, .labContact, .sampleType, .analysisCategory, .analysisService, .method, .instrument,
+        .referenceDefinition, .referenceSample, .worksheetTemplate,
+    ]
 
     // MARK: Loading
 
-    /// The current lab: every object, counter and the lab settings, with stored versions; no changes recorded.
+    /// The whole lab: every object, counter and the lab settings, with stored versions; no changes recorded.
+    /// Reads every row: for the command line (import checks, admin) and tests, never on a request path.
     public func load() async throws -> LabState {
-        try await loadWithSequence().state
-    }
-
-    /// The current lab and the LIMS sequence number it reflects.
-    func loadWithSequence() async throws -> (state: LabState, seq: Int) {
         let sql = try self.sql
-        let seq = try await Self.currentSequence(on: sql)
-        var (state, cachedSeq) = cache.withLock { $0 } ?? (LabState(), -1)
-        if cachedSeq == seq { return (state, seq) }
-        let rows = try await sql.raw("""
-            SELECT portal_type, version, body FROM lims_objects WHERE seq > \(bind: cachedSeq)
-            """).all()
+        var state = LabState()
+        let rows = try await sql.raw("SELECT portal_type, version, body FROM lims_objects").all()
         for row in rows {
-            let object = try LabObjectCoding.decode(
-                try row.decode(column: "body", as: String.self),
-                portalType: try row.decode(column: "portal_type", as: String.self),
-                version: try row.decode(column: "version", as: Int.self)
-            )
-            state.load(object)
-        }
-        if cachedSeq >= 0 {
-            let deleted = try await sql.raw("SELECT uid FROM lims_deletions WHERE seq > \(bind: cachedSeq)").all()
-            for row in deleted { state.delete(try row.decode(column: "uid", as: String.self)) }
+            state.load(try LabObjectCoding.decode(try row.decode(column: "body", as: String.self),
+                                                  portalType: try row.decode(column: "portal_type", as: String.self),
+                                                  version: try row.decode(column: "version", as: Int.self)))
         }
         for row in try await sql.raw("SELECT key, value FROM lims_counters").all() {
             state.loadCounter(try row.decode(column: "key", as: String.self), value: try row.decode(column: "value", as: Int.self))
         }
-        if let settingsRow = try await sql.raw("SELECT value FROM lims_settings WHERE key = 'lab'").first() {
-            state.settings = try JSONDecoder().decode(LabSettings.self, from: Data(try settingsRow.decode(column: "value", as: String.self).utf8))
-        }
+        state.settings = try await Self.labSettings(on: sql)
         state.clearChanges()
-        let loaded = state
-        cache.withLock { $0 = (loaded, seq) }
-        return (state, seq)
+        return state
     }
 
-    static func currentSequence(on sql: any SQLDatabase) async throws -> Int {
-        try await sql.raw("SELECT counter FROM queue_state WHERE id = \(bind: sequenceRow)").first()?
-            .decode(column: "counter", as: Int.self) ?? 0
+    static func labSettings(on sql: any SQLDatabase) async throws -> LabSettings {
+        guard let row = try await sql.raw("SELECT value FROM lims_settings WHERE key = 'lab'").first() else { return LabSettings() }
+        return try JSONDecoder().decode(LabSettings.self, from: Data(try row.decode(column: "value", as: String.self).utf8))
+    }
+
+    /// The setup objects and lab settings (cached until the setup sequence moves).
+    func setup() async throws -> LabState {
+        let sql = try self.sql
+        let seq = try await sql.raw("SELECT counter FROM queue_state WHERE id = \(bind: Self.setupSequenceRow)").first()?
+            .decode(column: "counter", as: Int.self) ?? -1
+        if let cached = setupCache.withLock({ $0 }), cached.seq == seq, seq >= 0 { return cached.setup }
+        var state = LabState()
+        let types = SQLList(Self.setupTypes.map { SQLBind($0.rawValue) })
+        let rows = try await sql.raw("SELECT \(unsafeRaw: SQLLabReader.columns) FROM lims_objects WHERE portal_type IN (\(types))").all()
+        try SQLLabReader.put(rows, into: &state)
+        state.settings = try await Self.labSettings(on: sql)
+        state.clearChanges()
+        let loaded = state
+        setupCache.withLock { $0 = (loaded, seq) }
+        return state
+    }
+
+    /// A fresh working set: the setup objects (declared whole) and the lab settings, nothing else.
+    func workingSet(reservations: [String: ClosedRange<Int>]) async throws -> LabState {
+        let setup = try await setup()
+        let scope = ReadScope()
+        var state = LabState(scope: scope, settings: setup.settings, rolePermissions: setup.rolePermissions)
+        for object in setup.loadedObjects { state.load(object) }
+        for type in Self.setupTypes { scope.declareComplete("type:\(type.rawValue)") }
+        scope.declare(CollectionOfOne("")) // "no object" (the lab root) is known
+        for (key, range) in reservations {
+            state.loadCounter(key, value: range.lowerBound - 1)
+            scope.reserve(key, upTo: range.upperBound)
+        }
+        state.clearChanges()
+        return state
     }
 
     // MARK: Units of work
 
-    /// Runs a unit of work: loads the lab, runs `body` on it, and writes its changes (plus whatever
-    /// `afterSave` writes on the same transaction, e.g. queued tasks) atomically. On a conflict the whole unit of
-    /// work runs again from a fresh load, at most `maxRetries` more times.
+    /// Runs a unit of work on a working set: `body` loads what it needs through the reader and applies the rules;
+    /// its changes (plus whatever `afterSave` writes on the same transaction, e.g. queued tasks) are written
+    /// atomically. On a conflict the whole unit of work runs again on fresh reads, at most `maxRetries` more
+    /// times.
     ///
     /// - Parameters:
     ///   - maxRetries: retries after the first attempt. Default: 3 (as Zope).
-    ///   - body: the pure operations; it may throw to abort (nothing is written).
+    ///   - body: loads, then applies the pure operations; it may throw to abort (nothing is written).
     ///   - afterSave: runs inside the same transaction after the objects are written, with the saved lab.
     /// - Returns: `body`'s result.
-    /// - Throws: ``ConflictError`` after the last attempt; `body`'s and the database's errors as they come.
+    /// - Throws: ``ConflictError`` after the last attempt; ``LIMSCore/LabError`` `outsideWorkingSet` when the body
+    ///   read an object it did not load; `body`'s and the database's errors as they come.
     public func perform<T: Sendable>(
         maxRetries: Int = 3,
-        _ body: @Sendable (inout LabState) async throws -> T,
+        _ body: @Sendable (inout LabState, any LabReader) async throws -> T,
         afterSave: (@Sendable (any SQLDatabase, LabState) async throws -> Void)? = nil
     ) async throws -> T {
         var hook: (@Sendable (any SQLDatabase, LabState, T) async throws -> Void)?
@@ -118,7 +146,7 @@ public final class SQLLabStore: Sendable {
     /// - Throws: ``ConflictError`` after the last retry; ``LabRepositoryError`` `alreadyQueued` (nothing written)
     ///   when a `unique` task meets a queued task of the same name and context; `body`'s and the database's errors.
     public func perform<T: Sendable>(
-        maxRetries: Int = 3, enqueuing body: @Sendable (inout LabState) async throws -> (T, [QueueTask])
+        maxRetries: Int = 3, enqueuing body: @Sendable (inout LabState, any LabReader) async throws -> (T, [QueueTask])
     ) async throws -> T {
         let topPriority = try await queue.settings().topPriorityTasks
         let (result, tasks) = try await performCore(maxRetries: maxRetries, body) { sql, _, output in
@@ -139,29 +167,58 @@ public final class SQLLabStore: Sendable {
         return result
     }
 
+    /// A read-only look at a working set: `body` loads and reads; nothing is written.
+    /// - Throws: ``LIMSCore/LabError`` `outsideWorkingSet`; `body`'s and the database's errors.
+    public func read<T: Sendable>(_ body: @Sendable (inout LabState, any LabReader) async throws -> T) async throws -> T {
+        var state = try await workingSet(reservations: [:])
+        let result = try await body(&state, SQLLabReader(sql: try sql))
+        try Self.checkScope(state)
+        return result
+    }
+
+    /// Throws when the working set's scope recorded reads outside it.
+    static func checkScope(_ state: LabState) throws {
+        if let violations = state.scope?.violations, !violations.isEmpty {
+            throw LabError(.outsideWorkingSet, "Unit of work read outside its working set: " + violations.joined(separator: "; "))
+        }
+    }
+
     func performCore<T: Sendable>(
         maxRetries: Int,
-        _ body: @Sendable (inout LabState) async throws -> T,
+        _ body: @Sendable (inout LabState, any LabReader) async throws -> T,
         afterSave: (@Sendable (any SQLDatabase, LabState, T) async throws -> Void)?
     ) async throws -> T {
         var attempt = 0
+        var reservations: [String: ClosedRange<Int>] = [:]
+        var reruns = 0
         while true {
             attempt += 1
-            let (original, loadedSeq) = try await loadWithSequence()
-            var state = original
-            let result = try await body(&state)
+            var state = try await workingSet(reservations: reservations)
+            let reader = SQLLabReader(sql: try sql)
+            let result = try await body(&state, reader)
+            if let needs = state.scope?.counterNeeds, !needs.isEmpty, reruns < 4 {
+                // The body needed id numbers it was not given: reserve them (atomically, outside this unit of
+                // work's transaction) and run it again on fresh reads.
+                for (key, count) in needs {
+                    let already = reservations[key].map { $0.count } ?? 0
+                    reservations[key] = try await reserve(key, count: already + count)
+                }
+                reruns += 1
+                attempt -= 1
+                continue
+            }
+            try Self.checkScope(state)
             if state.changes.isEmpty, afterSave == nil { return result }
             do {
                 var hook: (@Sendable (any SQLDatabase, LabState) async throws -> Void)?
                 if let afterSave {
                     hook = { @Sendable (sql: any SQLDatabase, saved: LabState) async throws in try await afterSave(sql, saved, result) }
                 }
-                try await save(state, original: original, loadedSeq: loadedSeq, afterSave: hook)
+                try await save(state, original: state, afterSave: hook)
                 return result
             } catch let conflict as ConflictError {
                 logger.notice("conflict, retrying", metadata: ["lims.conflict.uids": .string(conflict.uids.joined(separator: ",")),
                                                                "lims.attempt": .stringConvertible(attempt)])
-                cache.withLock { $0 = nil }
                 guard attempt <= maxRetries else { throw ConflictError(uids: conflict.uids, attempts: attempt) }
                 // Jittered backoff (up to 2, 4, 8 ... 50 ms) so that writers of one worksheet stop colliding in step.
                 let ceiling = min(50.0, 2.0 * pow(2.0, Double(attempt - 1)))
@@ -170,32 +227,85 @@ public final class SQLLabStore: Sendable {
         }
     }
 
-    /// Re-indexes `allowedRolesAndUsers` of the given objects (a step of a security walk).
-    public func reindexSecurity(_ uids: [String]) async throws {
-        let state = try await load()
-        try await writer.write { sql in
+    /// Reserves `count` numbers of the id counter `key` (atomically, in a transaction of its own) and returns them.
+    /// A counter that does not exist yet starts at 0; a reference group counter starts after its reference
+    /// sample's highest stored group number.
+    func reserve(_ key: String, count: Int) async throws -> ClosedRange<Int> {
+        let seed = try await counterSeed(key)
+        let last = try await writer.write { sql -> Int in
             try await SQLQueueStore.inTransaction(sql, lock: .rows, immediate: sql.dialect.name == "sqlite") { sql in
-                try await Self.writeSecurity(of: uids, in: state, on: sql)
+                try await sql.raw("""
+                    INSERT INTO lims_counters (key, value) VALUES (\(bind: key), \(bind: seed)) ON CONFLICT (key) DO NOTHING
+                    """).run()
+                guard let row = try await sql.raw("""
+                    UPDATE lims_counters SET value = value + \(bind: count) WHERE key = \(bind: key) RETURNING value
+                    """).first() else { throw StorageError.corruptRow("lims_counters \(key)") }
+                return try row.decode(column: "value", as: Int.self)
+            }
+        }
+        return (last - count + 1)...last
+    }
+
+    /// Where a missing counter starts: 0, or for a reference sample's group numbers the highest stored one.
+    func counterSeed(_ key: String) async throws -> Int {
+        let prefix = LabState.referenceGroupCounter("")
+        guard key.hasPrefix(prefix) else { return 0 }
+        let referenceUID = String(key.dropFirst(prefix.count))
+        let rows = try await sql.raw("""
+            SELECT body FROM lims_objects WHERE parent_uid = \(bind: referenceUID) AND portal_type = 'ReferenceAnalysis'
+            """).all()
+        var highest = 0
+        for row in rows {
+            let analysis = try JSONDecoder().decode(ReferenceAnalysis.self, from: Data(try row.decode(column: "body", as: String.self).utf8))
+            highest = max(highest, Int(analysis.groupID.split(separator: "-").last ?? "") ?? 0)
+        }
+        return highest
+    }
+
+    // MARK: Whole-lab units of work (command line and tests)
+
+    /// Runs a unit of work on the whole lab (every row read; counters compare-and-set). For the setup import and
+    /// tests; request paths use working sets.
+    public func perform<T: Sendable>(maxRetries: Int = 3, wholeLab body: @Sendable (inout LabState) async throws -> T) async throws -> T {
+        var attempt = 0
+        while true {
+            attempt += 1
+            let original = try await load()
+            var state = original
+            let result = try await body(&state)
+            if state.changes.isEmpty { return result }
+            do {
+                try await save(state, original: original, afterSave: nil)
+                return result
+            } catch let conflict as ConflictError {
+                guard attempt <= maxRetries else { throw ConflictError(uids: conflict.uids, attempts: attempt) }
             }
         }
     }
 
-    /// Object uids of `portalType` the user may see (the `allowedRolesAndUsers` filter of SENAITE's catalog):
-    /// Managers and LabManagers see all; others see objects indexed with one of their roles or `user:<id>`.
+    /// ``perform(maxRetries:wholeLab:)`` with the default retries (command line and tests).
+    public func perform<T: Sendable>(_ body: @Sendable (inout LabState) async throws -> T) async throws -> T {
+        try await perform(maxRetries: 3, wholeLab: body)
+    }
+
+    /// Every object uid of `portalType` that `user` may see, ordered by path (command line and tests; listings
+    /// page with ``catalog(_:visibleTo:)``).
     public func search(_ portalType: PortalType, visibleTo user: User) async throws -> [String] {
-        let rows: [any SQLRow]
-        if user.isLabManager {
-            rows = try await sql.raw("SELECT uid FROM lims_objects WHERE portal_type = \(bind: portalType.rawValue) ORDER BY path").all()
-        } else {
-            let tokens = SQLList((user.roles.map(\.rawValue) + ["user:\(user.userid)"]).sorted().map { SQLBind($0) })
-            rows = try await sql.raw("""
-                SELECT o.uid FROM lims_objects o
-                WHERE o.portal_type = \(bind: portalType.rawValue)
-                  AND EXISTS (SELECT 1 FROM lims_security s WHERE s.uid = o.uid AND s.token IN (\(tokens)))
-                ORDER BY o.path
-                """).all()
+        try await catalog(CatalogQuery(portalType: portalType, limit: Int(Int32.max)), visibleTo: user).uids
+    }
+
+    /// Re-indexes `allowedRolesAndUsers` of the given objects (a step of a security walk).
+    public func reindexSecurity(_ uids: [String]) async throws {
+        var state = try await workingSet(reservations: [:])
+        let reader = SQLLabReader(sql: try sql)
+        try await reader.load(uids, into: &state)
+        try await reader.loadAncestors(into: &state)
+        let loaded = state
+        try await writer.write { sql in
+            try await SQLQueueStore.inTransaction(sql, lock: .rows, immediate: sql.dialect.name == "sqlite") { sql in
+                try await Self.writeSecurity(of: uids, in: loaded, on: sql)
+            }
         }
-        return try rows.map { try $0.decode(column: "uid", as: String.self) }
     }
 
     /// The stored `allowedRolesAndUsers` tokens of one object.
@@ -214,8 +324,8 @@ public final class SQLLabStore: Sendable {
                     ON CONFLICT (key) DO UPDATE SET value = excluded.value
                     """).run()
                 _ = try await Self.nextSequence(on: sql)
+                try await Self.bumpSetupSequence(on: sql)
             }
         }
-        cache.withLock { $0 = nil }
     }
 }

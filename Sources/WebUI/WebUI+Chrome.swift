@@ -6,10 +6,11 @@ import QueueServer
 
 /// What every page handler needs: the signed-in user, role checks, and the page chrome.
 extension WebUI {
-    /// The signed-in user (set by ``WebSessionMiddleware``) and the lab as loaded for this request.
+    /// The signed-in user (set by ``WebSessionMiddleware``) and a working set holding the lab's setup objects (pages
+    /// load the objects they show with ``LIMSCore/LabRepository/read(_:)``).
     /// - Throws: 403 when the session names no user of the lab.
     func signedIn(_ context: QueueRequestContext) async throws -> (user: User, state: LabState) {
-        let state = try await repository.load()
+        let state = try await repository.read { state, _ in state } // the setup objects: users, services, templates ...
         guard let userid = context.userID, let user = state.user(named: userid) else {
             throw WebError.forbidden("You are not signed in as a user of this lab.")
         }
@@ -71,6 +72,8 @@ extension WebUI {
     static func pages(total: Int, pageSize: Int, current: Int, href: (Int) -> String) -> [[String: Any]] {
         let count = max(1, (total + pageSize - 1) / pageSize)
         guard count > 1 else { return [] }
-        return (1...count).map { ["number": $0, "href": href($0), "current": $0 == current] }
+        // Compact: the first and last pages and two on each side of the current one.
+        let shown = Set([1, count] + Array(max(1, current - 2)...min(count, max(1, current + 2)))).sorted()
+        return shown.map { ["number": $0, "href": href($0), "current": $0 == current] }
     }
 }

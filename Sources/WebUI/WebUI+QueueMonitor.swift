@@ -51,7 +51,13 @@ extension WebUI {
         let listed = tasks.filter(filter.includes)
         let pageCount = max(1, (listed.count + Self.monitorPageSize - 1) / Self.monitorPageSize)
         let page = min(max(1, Int(request.uri.queryParameters.get("page") ?? "") ?? 1), pageCount)
-        let rows: [[String: Any]] = listed.dropFirst((page - 1) * Self.monitorPageSize).prefix(Self.monitorPageSize).map { task in
+        let shown = Array(listed.dropFirst((page - 1) * Self.monitorPageSize).prefix(Self.monitorPageSize))
+        let contexts = shown.map(\.contextUID)
+        let contextState = try await repository.read { state, reader -> LabState in
+            try await reader.load(contexts, into: &state)
+            return state
+        }
+        let rows: [[String: Any]] = shown.map { task in
             let status = task.status ?? .queued
             var row: [String: Any] = [
                 "taskUID": task.taskUID, "shortUID": task.shortUID,
@@ -62,7 +68,7 @@ extension WebUI {
                 "retries": task.retries, "error": task.errorMessage ?? "",
                 "selectable": status != .running, "disabled": status == .running,
             ]
-            if let href = Self.contextHref(task.contextUID, in: state) { row["contextHref"] = href }
+            if let href = Self.contextHref(task.contextUID, in: contextState) { row["contextHref"] = href }
             return row
         }
         let counts: [(String, String, Int)] = [
@@ -182,8 +188,8 @@ extension WebUI {
 
     /// The page of a task's context: a worksheet or a sample of the lab; nil for other contexts.
     static func contextHref(_ uid: String, in state: LabState) -> String? {
-        if state.worksheets[uid] != nil { return "/worksheets/\(uid)" }
-        if state.samples[uid] != nil { return "/samples/\(uid)" }
+        if state.worksheets.peek(uid) != nil { return "/worksheets/\(uid)" }
+        if state.samples.peek(uid) != nil { return "/samples/\(uid)" }
         return nil
     }
 }

@@ -11,47 +11,73 @@ extension WebUI {
     /// Rows per page of the samples list.
     static let samplesPageSize = 50
 
-    /// `GET /samples[?page=N]`: newest first; queued samples shown as Queued with a spinner.
+    /// `GET /samples[?page=N&q=TEXT&state=STATE&client=UID]`: newest first, searched by id, filtered by review
+    /// state and client, paged in the database; queued samples shown as Queued with a spinner.
     @Sendable func samplesList(_ request: Request, context: QueueRequestContext) async throws -> Response {
-        let (user, state) = try await signedIn(context)
-        let visible = try await repository.search(.sample, visibleTo: user).compactMap { state.samples[$0] }
-            .sorted { ($0.created, $0.id) > ($1.created, $1.id) }
-        let queued = try await queuedUIDs()
-        let pageCount = max(1, (visible.count + Self.samplesPageSize - 1) / Self.samplesPageSize)
-        let page = min(max(1, Int(request.uri.queryParameters.get("page") ?? "") ?? 1), pageCount)
-        let rows: [[String: Any]] = visible.dropFirst((page - 1) * Self.samplesPageSize).prefix(Self.samplesPageSize).map { sample in
+        let (user, setup) = try await signedIn(context)
+        let parameters = request.uri.queryParameters
+        let text = parameters.get("q").map { $0.trimmingCharacters(in: .whitespaces) } ?? ""
+        let reviewState = parameters.get("state").flatMap { $0.isEmpty ? nil : $0 }
+        let client = parameters.get("client").flatMap { $0.isEmpty ? nil : $0 }
+        let requested = max(1, min(Int(parameters.get("page") ?? "") ?? 1, 1_000_000))
+        let size = Self.samplesPageSize
+        var query = CatalogQuery(portalType: .sample, reviewStates: reviewState.map { [$0] }, clientUIDs: client.map { [$0] },
+                                 text: text, sortOn: .created, descending: true, limit: size, offset: (requested - 1) * size)
+        var result = try await repository.catalog(query, visibleTo: user)
+        let pageCount = max(1, (result.total + size - 1) / size)
+        let page = min(requested, pageCount)
+        if page != requested {
+            query.offset = (page - 1) * size
+            result = try await repository.catalog(query, visibleTo: user)
+        }
+        let uids = result.uids
+        let state = try await repository.read { state, reader -> LabState in
+            try await reader.load(uids, into: &state)
+            try await reader.loadChildren(of: uids, into: &state)
+            return state
+        }
+        let queued = try await queuedUIDs(among: uids)
+        let rows: [[String: Any]] = uids.compactMap { state.samples.peek($0) }.map { sample in
             [
-                "uid": sample.uid, "id": sample.id, "client": state.clients[sample.clientUID]?.name ?? "",
+                "uid": sample.uid, "id": sample.id, "client": state.clients.peek(sample.clientUID)?.name ?? "",
                 "sampleType": state.sampleTypes[sample.sampleTypeUID]?.title ?? "",
                 "count": state.analyses(ofSample: sample.uid).count, "created": Self.dateText(sample.created),
                 "state": sample.reviewState, "queued": queued.contains(sample.uid),
             ]
         }
+        var filters = URLComponents()
+        filters.queryItems = [("q", text), ("state", reviewState ?? ""), ("client", client ?? "")]
+            .filter { !$0.1.isEmpty }.map { URLQueryItem(name: $0.0, value: $0.1) }
+        let suffix = filters.percentEncodedQuery.map { "&" + $0 } ?? ""
         let data: [String: Any] = [
-            "rows": rows, "total": visible.count,
-            "pages": Self.pages(total: visible.count, pageSize: Self.samplesPageSize, current: page) { "/samples?page=\($0)" },
+            "rows": rows, "total": result.total, "q": text, "state": reviewState ?? "",
+            "pages": Self.pages(total: result.total, pageSize: size, current: page) { "/samples?page=\($0)\(suffix)" },
         ]
-        let chrome = await chrome(request, user: user, state: state, tab: "samples")
+        let chrome = await chrome(request, user: user, state: setup, tab: "samples")
         return renderer.page("samples", title: "Samples", chrome: chrome, data: data)
     }
 
     /// `GET /samples/<uid>`: the sample, its analyses, and "N analyses are being processed in background" while any
     /// of them is queued or running.
     @Sendable func samplePage(_ request: Request, context: QueueRequestContext) async throws -> Response {
-        let (user, state) = try await signedIn(context)
+        let (user, _) = try await signedIn(context)
         let uid = context.parameters.get("uid") ?? ""
-        guard let sample = state.samples[uid], try await repository.search(.sample, visibleTo: user).contains(uid) else {
+        let state = try await repository.read { state, reader -> LabState in
+            try await reader.loadClosure(of: [uid], into: &state)
+            return state
+        }
+        guard let sample = state.samples.peek(uid), state.isVisible(uid, to: user) else {
             throw WebError.notFound("No sample with uid \(uid).")
         }
-        let queued = try await queuedUIDs()
         let analyses = state.analyses(ofSample: uid)
+        let queued = try await queuedUIDs(among: [uid] + analyses.map(\.uid))
         let rows: [[String: Any]] = analyses.map { analysis in
             var row: [String: Any] = [
                 "uid": analysis.uid, "title": state.analysisServices[analysis.serviceUID]?.title ?? analysis.keyword,
                 "keyword": analysis.keyword, "result": analysis.result ?? "", "state": analysis.reviewState,
                 "analyst": analysis.analyst ?? "", "queued": queued.contains(analysis.uid),
             ]
-            if let worksheet = analysis.worksheetUID.flatMap({ state.worksheets[$0] }) {
+            if let worksheet = analysis.worksheetUID.flatMap({ state.worksheets.peek($0) }) {
                 row["worksheetUID"] = worksheet.uid
                 row["worksheetID"] = worksheet.id
             }
@@ -59,8 +85,8 @@ extension WebUI {
         }
         let count = analyses.filter { queued.contains($0.uid) }.count
         var data: [String: Any] = [
-            "uid": uid, "id": sample.id, "state": sample.reviewState, "client": state.clients[sample.clientUID]?.name ?? "",
-            "contact": state.contacts[sample.contactUID]?.fullname ?? "",
+            "uid": uid, "id": sample.id, "state": sample.reviewState, "client": state.clients.peek(sample.clientUID)?.name ?? "",
+            "contact": state.contacts.peek(sample.contactUID)?.fullname ?? "",
             "sampleType": state.sampleTypes[sample.sampleTypeUID]?.title ?? "", "priority": sample.priority,
             "created": Self.dateText(sample.created), "rows": rows,
         ]

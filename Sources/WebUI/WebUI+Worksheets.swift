@@ -13,13 +13,20 @@ extension WebUI {
     /// Seconds between reloads of a page with work in the background.
     static let backgroundRefreshSeconds = 3
 
+    /// Rows per page of the worksheets list.
+    static let worksheetsPageSize = 50
+
+    /// The review states the worksheets list shows unless filtered (removed worksheets are hidden).
+    static let listedWorksheetStates: Set<String> = [ReviewState.open, ReviewState.toBeVerified, ReviewState.verified]
+
     /// Buttons of the worksheet page and the workflow action each runs.
     static let worksheetButtons: Set<String> = ["submit", "verify", "retract", "reject", "unassign"]
 
-    /// Objects in queued or running tasks while the queue is enabled (ready or resuming); empty otherwise.
-    func queuedUIDs() async throws -> Set<String> {
+    /// Of `uids`, the objects in queued or running tasks (samples: also with such an analysis) while the queue is
+    /// enabled (ready or resuming); empty otherwise. One query.
+    func queuedUIDs(among uids: [String]) async throws -> Set<String> {
         guard try await actions.queueStatus().isEnabled else { return [] }
-        return try await actions.queuedObjectUIDs()
+        return try await repository.queued(among: uids)
     }
 
     /// The signed-in lab staff member. - Throws: 403 for other users.
@@ -34,9 +41,28 @@ extension WebUI {
     /// `GET /worksheets`: the list (newest first; removed worksheets hidden) and the Add worksheet form.
     @Sendable func worksheetsList(_ request: Request, context: QueueRequestContext) async throws -> Response {
         let (user, state) = try await labStaff(context, for: "The worksheets list")
-        let queued = try await queuedUIDs()
-        let worksheets = state.worksheets.values.filter { $0.reviewState != ReviewState.removed }
-            .sorted { ($0.created, $0.id) > ($1.created, $1.id) }
+        let parameters = request.uri.queryParameters
+        let text = parameters.get("q").map { $0.trimmingCharacters(in: .whitespaces) } ?? ""
+        let reviewState = parameters.get("state").flatMap { $0.isEmpty ? nil : $0 }
+        let analyst = parameters.get("mine") == "1" ? user.userid : parameters.get("analyst").flatMap { $0.isEmpty ? nil : $0 }
+        let requested = max(1, min(Int(parameters.get("page") ?? "") ?? 1, 1_000_000))
+        let size = Self.worksheetsPageSize
+        let states = reviewState.map { Set([$0]) } ?? Self.listedWorksheetStates
+        var query = CatalogQuery(portalType: .worksheet, reviewStates: states, analyst: analyst, text: text, sortOn: .created,
+                                 descending: true, limit: size, offset: (requested - 1) * size)
+        var result = try await repository.catalog(query, visibleTo: user)
+        let page = min(requested, max(1, (result.total + size - 1) / size))
+        if page != requested {
+            query.offset = (page - 1) * size
+            result = try await repository.catalog(query, visibleTo: user)
+        }
+        let uids = result.uids
+        let listed = try await repository.read { state, reader -> LabState in
+            try await reader.load(uids, into: &state)
+            return state
+        }
+        let queued = try await queuedUIDs(among: uids)
+        let worksheets = uids.compactMap { listed.worksheets.peek($0) }
         let rows: [[String: Any]] = worksheets.map { worksheet in
             [
                 "uid": worksheet.uid, "id": worksheet.id, "analyst": Self.userLabel(worksheet.analyst, in: state),
@@ -46,12 +72,18 @@ extension WebUI {
                 "state": worksheet.reviewState, "queued": queued.contains(worksheet.uid),
             ]
         }
+        var filters = URLComponents()
+        filters.queryItems = [("q", text), ("state", reviewState ?? ""), ("analyst", parameters.get("mine") == "1" ? "" : analyst ?? ""),
+                              ("mine", parameters.get("mine") == "1" ? "1" : "")]
+            .filter { !$0.1.isEmpty }.map { URLQueryItem(name: $0.0, value: $0.1) }
+        let suffix = filters.percentEncodedQuery.map { "&" + $0 } ?? ""
+        let pages = Self.pages(total: result.total, pageSize: size, current: page) { "/worksheets?page=\($0)\(suffix)" }
         let canAdd = state.hasPermission(.manageWorksheets, on: "", user: user)
             && (!state.settings.restrictWorksheetManagement || user.isLabManager)
         let analysts = state.users.values.filter { !$0.roles.isDisjoint(with: [.analyst, .labManager, .manager]) }
             .sorted { $0.userid < $1.userid }
         let data: [String: Any] = [
-            "rows": rows, "canAdd": canAdd,
+            "rows": rows, "canAdd": canAdd, "pages": pages, "total": result.total, "q": text,
             "analysts": analysts.map { ["userid": $0.userid, "label": Self.userLabel($0.userid, in: state), "selected": $0.userid == user.userid] },
             "templates": state.worksheetTemplates.values.sorted { $0.title < $1.title }.map { ["uid": $0.uid, "title": $0.title] },
             "instruments": state.instruments.values.sorted { $0.title < $1.title }.map { ["uid": $0.uid, "title": $0.title] },
@@ -101,10 +133,14 @@ extension WebUI {
 
     /// `GET /worksheets/<uid>`: the layout by position, each analysis's state and result, the queued notice.
     @Sendable func worksheetPage(_ request: Request, context: QueueRequestContext) async throws -> Response {
-        let (user, state) = try await labStaff(context, for: "Worksheets")
+        let (user, _) = try await labStaff(context, for: "Worksheets")
         let uid = context.parameters.get("uid") ?? ""
-        guard let worksheet = state.worksheets[uid] else { throw WebError.notFound("No worksheet with uid \(uid).") }
-        let queued = try await queuedUIDs()
+        let state = try await repository.read { state, reader -> LabState in
+            try await reader.loadClosure(of: [uid], into: &state)
+            return state
+        }
+        guard let worksheet = state.worksheets.peek(uid) else { throw WebError.notFound("No worksheet with uid \(uid).") }
+        let queued = try await queuedUIDs(among: [uid] + worksheet.layout.map(\.analysisUID))
         // senaite.queue's worksheet viewlet: the distinct uids of the worksheet's queued and running tasks.
         var inBackground: Set<String> = []
         if try await actions.queueStatus().isEnabled {
@@ -151,9 +187,13 @@ extension WebUI {
     /// the results typed in the selected rows, then submits them; `verify`, `retract`, `reject`, `unassign` run on
     /// the selected analyses. While the queue is ready the worksheet actions are queued.
     @Sendable func worksheetAction(_ request: Request, context: QueueRequestContext) async throws -> Response {
-        let (user, state) = try await labStaff(context, for: "Worksheets")
+        let (user, _) = try await labStaff(context, for: "Worksheets")
         let uid = context.parameters.get("uid") ?? ""
-        guard state.worksheets[uid] != nil else { throw WebError.notFound("No worksheet with uid \(uid).") }
+        let state = try await repository.read { state, reader -> LabState in
+            try await reader.loadClosure(of: [uid], into: &state)
+            return state
+        }
+        guard state.worksheets.peek(uid) != nil else { throw WebError.notFound("No worksheet with uid \(uid).") }
         var request = request
         let form = try await WebForm.read(&request, context: context)
         let back = "/worksheets/\(uid)"

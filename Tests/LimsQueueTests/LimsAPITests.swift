@@ -51,7 +51,7 @@ struct LimsAPITests {
     static func seed(_ repository: any LabRepository) async throws -> Lab {
         let uids = RandomUIDGenerator(), now = Self.now
         let hashes = (Bcrypt.hash("labpass", cost: 4), Bcrypt.hash("anpass", cost: 4), Bcrypt.hash("ritapass", cost: 4))
-        let lab = try await repository.perform { state -> Lab in
+        let lab = try await repository.perform { state, _ -> Lab in
             let happy = state.createClient(name: "Happy Hills", clientID: "HH", uids: uids, now: now)
             let klaymore = state.createClient(name: "Klaymore", clientID: "KL", uids: uids, now: now)
             let rita = try state.createContact(in: happy.uid, firstname: "Rita", surname: "Mohale", uids: uids, now: now)
@@ -469,34 +469,28 @@ struct LimsAPITests {
 
 /// A repository whose units of work pause 100 ms after their body ran (before saving) and count their attempts,
 /// so that two concurrent requests overlap and the later one must be retried.
-final class SlowRepository: LabRepository {
+final class SlowRepository: LabRepository, WrappingRepository {
     let base: any LabRepository
     /// Bodies run so far (first attempts plus retries).
     let attempts = Mutex<Int>(0)
 
     init(base: any LabRepository) { self.base = base }
 
-    func load() async throws -> LabState { try await base.load() }
-
-    func perform<T: Sendable>(_ body: @Sendable (inout LabState) async throws -> T) async throws -> T {
-        try await base.perform { state in
+    func perform<T: Sendable>(_ body: @Sendable (inout LabState, any LabReader) async throws -> T) async throws -> T {
+        try await base.perform { state, reader in
             self.attempts.withLock { $0 += 1 }
-            let result = try await body(&state)
+            let result = try await body(&state, reader)
             try await Task.sleep(for: .milliseconds(100))
             return result
         }
     }
 
-    func search(_ portalType: PortalType, visibleTo user: User) async throws -> [String] {
-        try await base.search(portalType, visibleTo: user)
-    }
-
     func reindexSecurity(_ uids: [String]) async throws { try await base.reindexSecurity(uids) }
 
-    func perform<T: Sendable>(enqueuing body: @Sendable (inout LabState) async throws -> (T, [QueueTask])) async throws -> T {
-        try await base.perform(enqueuing: { state in
+    func perform<T: Sendable>(enqueuing body: @Sendable (inout LabState, any LabReader) async throws -> (T, [QueueTask])) async throws -> T {
+        try await base.perform(enqueuing: { state, reader in
             self.attempts.withLock { $0 += 1 }
-            let result = try await body(&state)
+            let result = try await body(&state, reader)
             try await Task.sleep(for: .milliseconds(100))
             return result
         })

@@ -69,7 +69,7 @@ struct LimsTasksTests {
         let handler = GenericActionHandler(name: "task_action_submit", repository: lab.environment.lab)
         // Enqueued in the same transaction as a unit of work.
         let task = submitTask(lab, uids: lab.analyses)
-        try await lab.environment.lab.perform(enqueuing: { _ in ((), [task]) })
+        try await lab.environment.lab.perform(enqueuing: { _, _ in ((), [task]) })
         let first = try #require(try await store.pop(consumerID: "consumer-1", now: now))
         #expect(first.taskUID == task.taskUID)
         try await handler.process(first, context: try context())
@@ -109,7 +109,7 @@ struct LimsTasksTests {
         let handler = GenericActionHandler(name: "task_action_submit", repository: lab.environment.lab,
                                            chunkSetting: ChunkSizeSetting { 5 })
         let task = submitTask(lab, uids: lab.analyses, chunk: 1)
-        try await lab.environment.lab.perform(enqueuing: { _ in ((), [task]) })
+        try await lab.environment.lab.perform(enqueuing: { _, _ in ((), [task]) })
         let first = try #require(try await lab.environment.store.pop(consumerID: "consumer-1", now: now))
         try await handler.process(first, context: try context())
         let continuation = try #require(try await lab.environment.store.tasks(status: [.queued], since: nil).first)
@@ -188,7 +188,7 @@ struct LimsTasksTests {
         #expect(try await lab.environment.lab.search(.sample, visibleTo: rita).isEmpty)
         // Link (the action) and queue the first task of the walk in the same transaction.
         let now = self.now
-        try await lab.environment.lab.perform(enqueuing: { state -> ((), [QueueTask]) in
+        try await lab.environment.lab.perform(enqueuing: { state, _ -> ((), [QueueTask]) in
             _ = try state.linkUser("rita", toContact: contact.uid)
             return ((), [ReindexSecurityHandler.firstTask(for: client, username: "labman", chunkSize: 2, now: now)])
         })
@@ -249,13 +249,13 @@ struct LimsTasksTests {
         let uids = self.uids, now = self.now
         let task = submitTask(lab, uids: lab.analyses)
         await #expect(throws: TaskProcessingError.self) {
-            try await lab.environment.lab.perform(enqueuing: { state -> ((), [QueueTask]) in
+            try await lab.environment.lab.perform(enqueuing: { state, _ -> ((), [QueueTask]) in
                 _ = state.createClient(name: "Ghost Client", clientID: "GC", uids: uids, now: now)
                 throw TaskProcessingError("abort")
             })
         }
         #expect(try await lab.environment.lab.load().clients.values.contains { $0.name == "Ghost Client" } == false)
-        try await lab.environment.lab.perform(enqueuing: { state -> ((), [QueueTask]) in
+        try await lab.environment.lab.perform(enqueuing: { state, _ -> ((), [QueueTask]) in
             _ = state.createClient(name: "Real Client", clientID: "RC", uids: uids, now: now)
             return ((), [task])
         })

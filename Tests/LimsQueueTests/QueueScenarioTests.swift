@@ -133,7 +133,7 @@ struct QueueScenarioTests {
     static func seed(_ repository: any LabRepository, now: Double) async throws -> Lab {
         let uids = RandomUIDGenerator()
         let hashes = (Bcrypt.hash("labpass", cost: 4), Bcrypt.hash("anpass", cost: 4), Bcrypt.hash("ritapass", cost: 4))
-        let lab = try await repository.perform { state -> Lab in
+        let lab = try await repository.perform { state, _ -> Lab in
             state.settings.selfVerificationEnabled = true
             let client = state.createClient(name: "Happy Hills", clientID: "HH", uids: uids, now: now)
             let contact = try state.createContact(in: client.uid, firstname: "Rita", surname: "Mohale", uids: uids, now: now)
@@ -478,20 +478,20 @@ struct QueueScenarioTests {
 @Suite("Security walk of a large client")
 struct SecurityWalkScenarioTests {
     /// Records the uids every `reindexSecurity` call receives.
-    final class RecordingRepository: LabRepository, @unchecked Sendable {
+    final class RecordingRepository: LabRepository, WrappingRepository, @unchecked Sendable {
         let base: any LabRepository
         private let lock = NSLock()
         private var calls: [[String]] = []
         init(base: any LabRepository) { self.base = base }
         var reindexed: [[String]] { lock.withLock { calls } }
-        func load() async throws -> LabState { try await base.load() }
-        func perform<T: Sendable>(_ body: @Sendable (inout LabState) async throws -> T) async throws -> T { try await base.perform(body) }
-        func search(_ portalType: PortalType, visibleTo user: User) async throws -> [String] { try await base.search(portalType, visibleTo: user) }
+        func perform<T: Sendable>(_ body: @Sendable (inout LabState, any LabReader) async throws -> T) async throws -> T {
+            try await base.perform(body)
+        }
         func reindexSecurity(_ uids: [String]) async throws {
             lock.withLock { calls.append(uids) }
             try await base.reindexSecurity(uids)
         }
-        func perform<T: Sendable>(enqueuing body: @Sendable (inout LabState) async throws -> (T, [QueueTask])) async throws -> T {
+        func perform<T: Sendable>(enqueuing body: @Sendable (inout LabState, any LabReader) async throws -> (T, [QueueTask])) async throws -> T {
             try await base.perform(enqueuing: body)
         }
     }

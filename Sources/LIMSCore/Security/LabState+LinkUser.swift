@@ -11,7 +11,7 @@ extension LabState {
     /// - Throws: ``LabError`` `notFound` for an unknown user or contact; `duplicate` when the contact is
     ///   linked to another user or the user to another contact.
     @discardableResult
-    public mutating func linkUser(_ userid: String, toContact contactUID: String) throws -> [String] {
+    public mutating func linkUser(_ userid: String, toContact contactUID: String, walk: Bool = true) throws -> [String] {
         guard let user = user(named: userid) else { throw LabError(.notFound, "No user \(userid)") }
         guard let contact = contacts[contactUID] else { throw LabError.notFound("contact", contactUID) }
         if let linked = contact.username, linked != userid {
@@ -34,7 +34,7 @@ extension LabState {
             u.groups.insert("Clients")
         }
         try modify(Client.self, contact.clientUID) { c in c.localRoles[userid, default: []].insert(.owner) }
-        return securityReindexOrder(contact.clientUID, self)
+        return walk ? securityReindexOrder(contact.clientUID, self) : []
     }
 
     /// Unlinks the user of a client contact: removes the local role `Owner` on the client and membership of

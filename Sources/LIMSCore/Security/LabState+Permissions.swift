@@ -44,3 +44,21 @@ extension LabState {
         return result
     }
 }
+
+extension User {
+    /// The `allowedRolesAndUsers` tokens that let this user see an object: its roles and `user:<userid>`
+    /// (SENAITE's catalog filter). Managers and lab managers see every object whatever its tokens.
+    public var visibilityTokens: Set<String> {
+        Set(roles.map(\.rawValue) + ["user:\(userid)"])
+    }
+}
+
+extension LabState {
+    /// Whether `user` may see `uid`: lab managers and managers see all, others when one of their
+    /// ``User/visibilityTokens`` is among the object's ``allowedRolesAndUsers(of:)`` (the catalog rule the
+    /// storage layer applies to listings with the stored tokens).
+    public func isVisible(_ uid: String, to user: User) -> Bool {
+        if user.isLabManager { return true }
+        return !allowedRolesAndUsers(of: uid).isDisjoint(with: user.visibilityTokens)
+    }
+}

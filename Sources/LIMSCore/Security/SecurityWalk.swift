@@ -10,7 +10,8 @@ public enum SecurityWalk {
     public static func order(from topUID: String, in state: LabState) -> [String] {
         guard state.object(topUID) != nil else { return [] }
         var children: [String: [any LabObject]] = [:]
-        for object in state.allObjects {
+        state.scope?.requireComplete("subtree:\(topUID)", what: "the subtree of \(topUID)")
+        for object in state.loadedObjects {
             if let parent = object.parentUID { children[parent, default: []].append(object) }
         }
         for key in children.keys {

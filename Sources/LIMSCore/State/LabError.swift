@@ -13,6 +13,9 @@ public struct LabError: Error, Equatable, Sendable, CustomStringConvertible {
         case refused
         /// An id or a unique value already exists.
         case duplicate
+        /// A unit of work read outside its working set (a bug in the action's declared reads, never a user's
+        /// fault). Source: ``ReadScope``.
+        case outsideWorkingSet
     }
 
     public let code: Code

@@ -5,29 +5,42 @@
 import QueueCore
 
 public protocol LabRepository: Sendable {
-    /// The current lab, with stored versions and no recorded changes.
-    func load() async throws -> LabState
-
-    /// Runs a unit of work: loads the lab, runs `body` on it and writes what it changed atomically. On a write
-    /// conflict the whole unit of work runs again from a fresh load (a few times), then fails with
+    /// Runs a unit of work on a working set: `body` loads what it needs through the ``LabReader`` (the setup
+    /// objects are already there), applies the rules, and what it changed is written atomically. On a write
+    /// conflict the whole unit of work runs again on fresh reads (a few times), then fails with
     /// ``LabRepositoryError`` `conflict`.
     /// - Returns: `body`'s result.
-    /// - Throws: `body`'s errors (nothing is written), ``LabRepositoryError``, storage errors.
-    func perform<T: Sendable>(_ body: @Sendable (inout LabState) async throws -> T) async throws -> T
-
-    /// Uids of the objects of `portalType` that `user` may see (the `allowedRolesAndUsers` catalog filter),
-    /// ordered by path.
-    func search(_ portalType: PortalType, visibleTo user: User) async throws -> [String]
-
-    /// Re-indexes `allowedRolesAndUsers` of the given objects.
-    func reindexSecurity(_ uids: [String]) async throws
+    /// - Throws: `body`'s errors (nothing is written), ``LabError`` `outsideWorkingSet` when `body` read what it
+    ///   did not load, ``LabRepositoryError``, storage errors.
+    func perform<T: Sendable>(_ body: @Sendable (inout LabState, any LabReader) async throws -> T) async throws -> T
 
     /// A unit of work that also enqueues tasks: the lab's changes and the tasks `body` returns are written in one
     /// transaction (both or neither), so a task never refers to work that was not saved, and no saved action
     /// lacks its task. Conflicts are retried like ``perform(_:)``. A `unique` task that meets a queued task of
     /// the same name and context aborts the unit of work with ``LabRepositoryError`` `alreadyQueued`.
     /// - Returns: `body`'s first result.
-    func perform<T: Sendable>(enqueuing body: @Sendable (inout LabState) async throws -> (T, [QueueTask])) async throws -> T
+    func perform<T: Sendable>(enqueuing body: @Sendable (inout LabState, any LabReader) async throws -> (T, [QueueTask])) async throws -> T
+
+    /// A read-only working set: `body` loads and reads; nothing is written.
+    /// - Throws: ``LabError`` `outsideWorkingSet`; `body`'s and storage errors.
+    func read<T: Sendable>(_ body: @Sendable (inout LabState, any LabReader) async throws -> T) async throws -> T
+
+    /// One page of a catalog query, filtered by what `user` may see (the `allowedRolesAndUsers` index),
+    /// filtered, sorted and paged in the database.
+    func catalog(_ query: CatalogQuery, visibleTo user: User) async throws -> CatalogPage
+
+    /// Of `uids`, those that are the context of, or among the `uids` of, a queued or running task; for samples
+    /// also those with such an analysis. One query. Source: senaite.queue `is_queued`, reference 0.
+    func queued(among uids: [String]) async throws -> Set<String>
+
+    /// The user with login name `userid` (setup cache), nil when there is none.
+    func user(named userid: String) async throws -> User?
+
+    /// The lab's tree for security walks, read a step at a time.
+    var securityTree: any SecurityTree { get throws }
+
+    /// Re-indexes `allowedRolesAndUsers` of the given objects.
+    func reindexSecurity(_ uids: [String]) async throws
 }
 
 /// A failure of a ``LabRepository`` the caller may report or retry.

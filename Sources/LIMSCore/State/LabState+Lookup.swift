@@ -2,9 +2,10 @@
 extension LabState {
     /// The routine, duplicate or reference analysis with `uid`.
     public func analysisRecord(_ uid: String) -> (any AnalysisRecord)? {
-        if let a = analyses[uid] { return a }
-        if let d = duplicateAnalyses[uid] { return d }
-        if let r = referenceAnalyses[uid] { return r }
+        if let a = analyses.peek(uid) { return a }
+        if let d = duplicateAnalyses.peek(uid) { return d }
+        if let r = referenceAnalyses.peek(uid) { return r }
+        scope?.miss(uid, nil)
         return nil
     }
 
@@ -15,7 +16,8 @@ extension LabState {
 
     /// Routine analyses of a sample (retests and retracted ones included), ordered by creation then id.
     public func analyses(ofSample sampleUID: String) -> [Analysis] {
-        analyses.values.filter { $0.sampleUID == sampleUID }.sorted { ($0.created, $0.id) < ($1.created, $1.id) }
+        scope?.requireComplete("children:\(sampleUID)", what: "the analyses of sample \(sampleUID)")
+        return analyses.loaded.filter { $0.sampleUID == sampleUID }.sorted { ($0.created, $0.id) < ($1.created, $1.id) }
     }
 
     /// All analyses on a worksheet, in layout order.

@@ -9,23 +9,23 @@
 /// let client = lab.createClient(name: "Happy Hills", clientID: "HH", uids: generator, now: 0)
 /// ```
 public struct LabState: Sendable, Equatable, Codable {
-    public internal(set) var clients: [String: Client] = [:]
-    public internal(set) var contacts: [String: Contact] = [:]
-    public internal(set) var labContacts: [String: LabContact] = [:]
-    public internal(set) var users: [String: User] = [:]
-    public internal(set) var sampleTypes: [String: SampleType] = [:]
-    public internal(set) var analysisCategories: [String: AnalysisCategory] = [:]
-    public internal(set) var analysisServices: [String: AnalysisService] = [:]
-    public internal(set) var methods: [String: Method] = [:]
-    public internal(set) var instruments: [String: Instrument] = [:]
-    public internal(set) var referenceDefinitions: [String: ReferenceDefinition] = [:]
-    public internal(set) var referenceSamples: [String: ReferenceSample] = [:]
-    public internal(set) var samples: [String: Sample] = [:]
-    public internal(set) var analyses: [String: Analysis] = [:]
-    public internal(set) var duplicateAnalyses: [String: DuplicateAnalysis] = [:]
-    public internal(set) var referenceAnalyses: [String: ReferenceAnalysis] = [:]
-    public internal(set) var worksheets: [String: Worksheet] = [:]
-    public internal(set) var worksheetTemplates: [String: WorksheetTemplate] = [:]
+    public internal(set) var clients = ObjectTable<Client>()
+    public internal(set) var contacts = ObjectTable<Contact>()
+    public internal(set) var labContacts = ObjectTable<LabContact>()
+    public internal(set) var users = ObjectTable<User>()
+    public internal(set) var sampleTypes = ObjectTable<SampleType>()
+    public internal(set) var analysisCategories = ObjectTable<AnalysisCategory>()
+    public internal(set) var analysisServices = ObjectTable<AnalysisService>()
+    public internal(set) var methods = ObjectTable<Method>()
+    public internal(set) var instruments = ObjectTable<Instrument>()
+    public internal(set) var referenceDefinitions = ObjectTable<ReferenceDefinition>()
+    public internal(set) var referenceSamples = ObjectTable<ReferenceSample>()
+    public internal(set) var samples = ObjectTable<Sample>()
+    public internal(set) var analyses = ObjectTable<Analysis>()
+    public internal(set) var duplicateAnalyses = ObjectTable<DuplicateAnalysis>()
+    public internal(set) var referenceAnalyses = ObjectTable<ReferenceAnalysis>()
+    public internal(set) var worksheets = ObjectTable<Worksheet>()
+    public internal(set) var worksheetTemplates = ObjectTable<WorksheetTemplate>()
     /// Id counters by key (`Client`, `Worksheet`, `AnalysisRequest:H2O`, ...): the last number used.
     public internal(set) var counters: [String: Int] = [:]
     /// Lab settings (SENAITE bika_setup). Changing them is not recorded in ``changes``.
@@ -35,15 +35,47 @@ public struct LabState: Sendable, Equatable, Codable {
     /// What changed since load or the last ``clearChanges()``. Not encoded.
     public internal(set) var changes = LabChanges()
 
+    /// The working set's scope in a partial lab; nil for a whole lab. Not encoded.
+    public private(set) var scope: ReadScope?
+
     public init(settings: LabSettings = LabSettings(), rolePermissions: RolePermissionMap = .senaiteDefault) {
         self.settings = settings
         self.rolePermissions = rolePermissions
     }
 
+    /// A partial lab: a unit of work's working set, empty until the storage layer loads into it. Every read
+    /// outside what was loaded is recorded in `scope` (see ``ReadScope``).
+    public init(scope: ReadScope, settings: LabSettings = LabSettings(), rolePermissions: RolePermissionMap = .senaiteDefault) {
+        self.init(settings: settings, rolePermissions: rolePermissions)
+        self.scope = scope
+        clients.scope = scope; contacts.scope = scope; labContacts.scope = scope; users.scope = scope
+        sampleTypes.scope = scope; analysisCategories.scope = scope; analysisServices.scope = scope
+        methods.scope = scope; instruments.scope = scope; referenceDefinitions.scope = scope
+        referenceSamples.scope = scope; samples.scope = scope; analyses.scope = scope
+        duplicateAnalyses.scope = scope; referenceAnalyses.scope = scope; worksheets.scope = scope
+        worksheetTemplates.scope = scope
+    }
+
+    /// True for a partial lab (a working set).
+    public var isPartial: Bool { scope != nil }
+
     enum CodingKeys: String, CodingKey {
         case clients, contacts, labContacts, users, sampleTypes, analysisCategories, analysisServices, methods
         case instruments, referenceDefinitions, referenceSamples, samples, analyses, duplicateAnalyses
         case referenceAnalyses, worksheets, worksheetTemplates, counters, settings, rolePermissions
+    }
+
+    /// Equal labs hold the same objects, counters, settings, permissions and recorded changes (the scope is
+    /// bookkeeping of a unit of work and does not count).
+    public static func == (lhs: LabState, rhs: LabState) -> Bool {
+        lhs.clients == rhs.clients && lhs.contacts == rhs.contacts && lhs.labContacts == rhs.labContacts
+            && lhs.users == rhs.users && lhs.sampleTypes == rhs.sampleTypes && lhs.analysisCategories == rhs.analysisCategories
+            && lhs.analysisServices == rhs.analysisServices && lhs.methods == rhs.methods && lhs.instruments == rhs.instruments
+            && lhs.referenceDefinitions == rhs.referenceDefinitions && lhs.referenceSamples == rhs.referenceSamples
+            && lhs.samples == rhs.samples && lhs.analyses == rhs.analyses && lhs.duplicateAnalyses == rhs.duplicateAnalyses
+            && lhs.referenceAnalyses == rhs.referenceAnalyses && lhs.worksheets == rhs.worksheets
+            && lhs.worksheetTemplates == rhs.worksheetTemplates && lhs.counters == rhs.counters && lhs.settings == rhs.settings
+            && lhs.rolePermissions == rhs.rolePermissions && lhs.changes == rhs.changes
     }
 
     /// Forgets the recorded changes (call after the storage layer saved them).
@@ -53,51 +85,67 @@ public struct LabState: Sendable, Equatable, Codable {
 
     /// The object with `uid`, of any type.
     public func object(_ uid: String) -> (any LabObject)? {
-        if let o = analyses[uid] { return o }
-        if let o = samples[uid] { return o }
-        if let o = worksheets[uid] { return o }
-        if let o = duplicateAnalyses[uid] { return o }
-        if let o = referenceAnalyses[uid] { return o }
-        if let o = clients[uid] { return o }
-        if let o = contacts[uid] { return o }
-        if let o = users[uid] { return o }
-        if let o = labContacts[uid] { return o }
-        if let o = sampleTypes[uid] { return o }
-        if let o = analysisCategories[uid] { return o }
-        if let o = analysisServices[uid] { return o }
-        if let o = methods[uid] { return o }
-        if let o = instruments[uid] { return o }
-        if let o = referenceDefinitions[uid] { return o }
-        if let o = referenceSamples[uid] { return o }
-        if let o = worksheetTemplates[uid] { return o }
+        if let o = peekObject(uid) { return o }
+        scope?.miss(uid, nil)
+        return nil
+    }
+
+    /// The object with `uid` if this state holds it, without asking the scope.
+    public func peekObject(_ uid: String) -> (any LabObject)? {
+        if let o = analyses.peek(uid) { return o }
+        if let o = samples.peek(uid) { return o }
+        if let o = worksheets.peek(uid) { return o }
+        if let o = duplicateAnalyses.peek(uid) { return o }
+        if let o = referenceAnalyses.peek(uid) { return o }
+        if let o = clients.peek(uid) { return o }
+        if let o = contacts.peek(uid) { return o }
+        if let o = users.peek(uid) { return o }
+        if let o = labContacts.peek(uid) { return o }
+        if let o = sampleTypes.peek(uid) { return o }
+        if let o = analysisCategories.peek(uid) { return o }
+        if let o = analysisServices.peek(uid) { return o }
+        if let o = methods.peek(uid) { return o }
+        if let o = instruments.peek(uid) { return o }
+        if let o = referenceDefinitions.peek(uid) { return o }
+        if let o = referenceSamples.peek(uid) { return o }
+        if let o = worksheetTemplates.peek(uid) { return o }
         return nil
     }
 
     /// All objects, of every type (unordered).
     public var allObjects: [any LabObject] {
+        if let scope { scope.requireComplete("lab", what: "a scan of the whole lab") }
+        return loadedObjects
+    }
+
+    /// Every object this state holds, without the scan check (for callers that declared what they loaded).
+    public var loadedObjects: [any LabObject] {
         var result: [any LabObject] = []
-        result += clients.values.map { $0 as any LabObject }
-        result += contacts.values.map { $0 as any LabObject }
-        result += labContacts.values.map { $0 as any LabObject }
-        result += users.values.map { $0 as any LabObject }
-        result += sampleTypes.values.map { $0 as any LabObject }
-        result += analysisCategories.values.map { $0 as any LabObject }
-        result += analysisServices.values.map { $0 as any LabObject }
-        result += methods.values.map { $0 as any LabObject }
-        result += instruments.values.map { $0 as any LabObject }
-        result += referenceDefinitions.values.map { $0 as any LabObject }
-        result += referenceSamples.values.map { $0 as any LabObject }
-        result += samples.values.map { $0 as any LabObject }
-        result += analyses.values.map { $0 as any LabObject }
-        result += duplicateAnalyses.values.map { $0 as any LabObject }
-        result += referenceAnalyses.values.map { $0 as any LabObject }
-        result += worksheets.values.map { $0 as any LabObject }
-        result += worksheetTemplates.values.map { $0 as any LabObject }
+        result += clients.loaded.map { $0 as any LabObject }
+        result += contacts.loaded.map { $0 as any LabObject }
+        result += labContacts.loaded.map { $0 as any LabObject }
+        result += users.loaded.map { $0 as any LabObject }
+        result += sampleTypes.loaded.map { $0 as any LabObject }
+        result += analysisCategories.loaded.map { $0 as any LabObject }
+        result += analysisServices.loaded.map { $0 as any LabObject }
+        result += methods.loaded.map { $0 as any LabObject }
+        result += instruments.loaded.map { $0 as any LabObject }
+        result += referenceDefinitions.loaded.map { $0 as any LabObject }
+        result += referenceSamples.loaded.map { $0 as any LabObject }
+        result += samples.loaded.map { $0 as any LabObject }
+        result += analyses.loaded.map { $0 as any LabObject }
+        result += duplicateAnalyses.loaded.map { $0 as any LabObject }
+        result += referenceAnalyses.loaded.map { $0 as any LabObject }
+        result += worksheets.loaded.map { $0 as any LabObject }
+        result += worksheetTemplates.loaded.map { $0 as any LabObject }
         return result
     }
 
     /// Adds or replaces an object as loaded from storage, without recording a change.
-    public mutating func load(_ object: any LabObject) { put(object) }
+    public mutating func load(_ object: any LabObject) {
+        put(object)
+        scope?.loaded(object)
+    }
 
     /// Sets an id counter as loaded from storage, without recording a change.
     public mutating func loadCounter(_ key: String, value: Int) { counters[key] = value }
@@ -106,11 +154,17 @@ public struct LabState: Sendable, Equatable, Codable {
     /// Ids are not re-checked here: the `create…` functions derive them from counters and siblings.
     /// - Throws: ``LabError/Code/duplicate`` if the uid exists.
     public mutating func insert(_ object: any LabObject) throws {
-        if self.object(object.uid) != nil {
+        if peekObject(object.uid) != nil {
             throw LabError(.duplicate, "An object with uid \(object.uid) already exists")
         }
         put(object)
         changes.markCreated(object.uid)
+        if let scope {
+            // A new object's children and duplicates are all in this working set: none are stored yet.
+            scope.declare(CollectionOfOne(object.uid))
+            scope.declareComplete("children:\(object.uid)")
+            scope.declareComplete("duplicates:\(object.uid)")
+        }
     }
 
     /// Replaces an existing object (same uid) and records it as changed.
@@ -168,7 +222,22 @@ public struct LabState: Sendable, Equatable, Codable {
     }
 
     /// Increments the id counter `key` and returns the new value (first call: 1).
+    ///
+    /// In a partial lab the number must lie within the reservation the storage layer made for this unit of work
+    /// (``ReadScope/reserve(_:upTo:)``); beyond it the need is recorded (the unit of work is run again with a
+    /// larger reservation, its result discarded) and a number no real object gets is returned.
     mutating func nextCounter(_ key: String) -> Int {
+        if let scope {
+            let value = (counters[key] ?? 0) + 1
+            guard let last = scope.reservation(key), counters[key] != nil, value <= last else {
+                scope.need(key)
+                counters[key] = (counters[key] ?? 0) + 1
+                return 900_000_000 + (counters[key] ?? 0)
+            }
+            counters[key] = value
+            changes.counters.insert(key)
+            return value
+        }
         let value = (counters[key] ?? 0) + 1
         counters[key] = value
         changes.counters.insert(key)
@@ -177,10 +246,10 @@ public struct LabState: Sendable, Equatable, Codable {
 
     /// Sets the review state of a workflow-bound object. Returns false for objects without a workflow.
     mutating func setReviewState(_ uid: String, _ state: String) -> Bool {
-        if var s = samples[uid] {
+        if var s = samples.peek(uid) {
             s.reviewState = state
             samples[uid] = s
-        } else if var w = worksheets[uid] {
+        } else if var w = worksheets.peek(uid) {
             w.reviewState = state
             worksheets[uid] = w
         } else if var a = analysisRecord(uid) {

@@ -57,7 +57,10 @@ extension WorkflowEngine {
 
         case "before_unassign", "before_reject":
             // Duplicates of this analysis on its worksheet are unassigned (and so deleted) first.
-            let duplicates = state.duplicateAnalyses.values
+            if let sampleUID = state.analysisRecord(uid)?.sampleUID {
+                state.scope?.requireComplete("duplicates:\(sampleUID)", what: "the duplicates of sample \(sampleUID)")
+            }
+            let duplicates = state.duplicateAnalyses.loaded
                 .filter { $0.analysisUID == uid && $0.worksheetUID != nil }
                 .sorted { $0.id < $1.id }
             for duplicate in duplicates {

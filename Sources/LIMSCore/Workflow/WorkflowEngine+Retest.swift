@@ -34,7 +34,8 @@ extension WorkflowEngine {
             guard let worksheetUID = duplicate.worksheetUID, let worksheet = state.worksheets[worksheetUID],
                   let slot = worksheet.position(of: duplicate.uid), let sampleUID = duplicate.sampleUID
             else { return }
-            let siblings = Set(state.duplicateAnalyses.values
+            state.scope?.requireComplete("children:\(duplicate.containerWorksheetUID)", what: "the duplicates of a worksheet")
+            let siblings = Set(state.duplicateAnalyses.loaded
                 .filter { $0.containerWorksheetUID == duplicate.containerWorksheetUID }.map(\.id))
             let id = retestID(base: "\(duplicate.groupID)-\(duplicate.keyword)", siblings: siblings)
             let container = state.worksheets[duplicate.containerWorksheetUID]?.path ?? worksheet.path
@@ -52,7 +53,8 @@ extension WorkflowEngine {
                   let slot = worksheet.position(of: reference.uid),
                   let referenceSample = state.referenceSamples[reference.referenceSampleUID]
             else { return }
-            let siblings = Set(state.referenceAnalyses.values
+            state.scope?.requireComplete("children:\(reference.referenceSampleUID)", what: "the analyses of a reference sample")
+            let siblings = Set(state.referenceAnalyses.loaded
                 .filter { $0.referenceSampleUID == reference.referenceSampleUID }.map(\.id))
             let id = retestID(base: "\(reference.groupID)-\(reference.keyword)", siblings: siblings)
             let retest = ReferenceAnalysis(

@@ -53,7 +53,8 @@ extension LabState {
             throw LabError.notFound("worksheet template", templateUID)
         }
         let services = Set(template.serviceUIDs)
-        let candidates = analyses.values.filter { a in
+        scope?.requireComplete("candidates:\(templateUID)", what: "the routine analyses template \(template.title) may select")
+        let candidates = analyses.loaded.filter { a in
             guard services.contains(a.serviceUID), a.reviewState == ReviewState.unassigned, a.worksheetUID == nil,
                   !excluding.contains(a.uid), let sampleUID = a.sampleUID, !excluding.contains(sampleUID),
                   let sample = samples[sampleUID], sample.dateReceived != nil,

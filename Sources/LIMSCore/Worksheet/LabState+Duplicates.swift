@@ -68,7 +68,8 @@ extension LabState {
     /// `<sampleid>-D<nn>`: the next duplicate group number of `sample` across the lab.
     func nextDuplicateGroupID(for sample: Sample) -> String {
         let prefix = "\(sample.id)-D"
-        let used = duplicateAnalyses.values.compactMap { d -> Int? in
+        scope?.requireComplete("duplicates:\(sample.uid)", what: "the duplicates of sample \(sample.id)")
+        let used = duplicateAnalyses.loaded.compactMap { d -> Int? in
             guard d.groupID.hasPrefix(prefix) else { return nil }
             return Int(d.groupID.dropFirst(prefix.count))
         }

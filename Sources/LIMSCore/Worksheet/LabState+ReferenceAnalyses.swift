@@ -76,9 +76,17 @@ extension LabState {
         return created
     }
 
+    /// The id counter of a reference sample's group numbers (partial labs; see ``nextReferenceGroupID(for:)``).
+    public static func referenceGroupCounter(_ referenceSampleUID: String) -> String { "ReferenceGroup:\(referenceSampleUID)" }
+
     /// `<refsampleid>-<nnn>`: the next group number of `reference`.
-    func nextReferenceGroupID(for reference: ReferenceSample) -> String {
+    mutating func nextReferenceGroupID(for reference: ReferenceSample) -> String {
         let prefix = "\(reference.id)-"
+        if isPartial {
+            // A working set does not hold a reference sample's whole history: the group number comes from the
+            // counter the storage layer keeps (and reserves) per reference sample.
+            return prefix + LabPaths.padded(nextCounter(Self.referenceGroupCounter(reference.uid)), 3)
+        }
         let used = referenceAnalyses.values.compactMap { r -> Int? in
             guard r.referenceSampleUID == reference.uid, r.groupID.hasPrefix(prefix) else { return nil }
             return Int(r.groupID.dropFirst(prefix.count))

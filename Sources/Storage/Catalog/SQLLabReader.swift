@@ -1,0 +1,159 @@
+import Foundation
+import LIMSCore
+import SQLKit
+
+/// The ``LIMSCore/LabReader`` of ``SQLLabStore``: loads a unit of work's working set by uid and by catalog
+/// query, a few statements per call whatever the lab's size.
+struct SQLLabReader: LabReader {
+    let sql: any SQLDatabase
+
+    /// Columns every object read selects.
+    static let columns = "uid, portal_type, version, body"
+
+    /// Decodes rows of ``columns`` into `state`; returns the objects.
+    @discardableResult
+    static func put(_ rows: [any SQLRow], into state: inout LabState) throws -> [any LabObject] {
+        var objects: [any LabObject] = []
+        objects.reserveCapacity(rows.count)
+        for row in rows {
+            let object = try LabObjectCoding.decode(try row.decode(column: "body", as: String.self),
+                                                    portalType: try row.decode(column: "portal_type", as: String.self),
+                                                    version: try row.decode(column: "version", as: Int.self))
+            // An object this unit of work already holds keeps its (possibly changed) value.
+            if state.peekObject(object.uid) == nil { state.load(object) }
+            objects.append(object)
+        }
+        return objects
+    }
+
+    /// Runs `query` for each slice of at most 500 `values` (bind limits) and returns every row.
+    static func rows(in values: [String], _ query: (SQLList) -> SQLQueryString, on sql: any SQLDatabase) async throws -> [any SQLRow] {
+        var result: [any SQLRow] = []
+        var start = 0
+        while start < values.count {
+            let slice = values[start..<min(values.count, start + 500)]
+            result += try await sql.raw(query(SQLList(slice.map { SQLBind($0) }))).all()
+            start += 500
+        }
+        return result
+    }
+
+    func load(_ uids: [String], into state: inout LabState) async throws {
+        let missing = Array(Set(uids.filter { !$0.isEmpty && state.peekObject($0) == nil }))
+        state.scope?.declare(uids)
+        guard !missing.isEmpty else { return }
+        var objects = try await fetch(missing, into: &state)
+        // Their ancestors, up to the client: permissions and visibility read them.
+        for _ in 0..<4 {
+            let parents = Set(objects.compactMap(\.parentUID)).filter { state.peekObject($0) == nil && !(state.scope?.knows($0) ?? false) }
+            guard !parents.isEmpty else { break }
+            state.scope?.declare(parents)
+            objects = try await fetch(Array(parents), into: &state)
+        }
+    }
+
+    /// Reads the objects with `uids` into `state`.
+    func fetch(_ uids: [String], into state: inout LabState) async throws -> [any LabObject] {
+        let rows = try await Self.rows(in: uids, { "SELECT \(unsafeRaw: Self.columns) FROM lims_objects WHERE uid IN (\($0))" }, on: sql)
+        return try Self.put(rows, into: &state)
+    }
+
+    func loadChildren(of parentUIDs: [String], into state: inout LabState) async throws {
+        let parents = Array(Set(parentUIDs.filter { !$0.isEmpty && !(state.scope?.isComplete("children:\($0)") ?? false) }))
+        guard !parents.isEmpty else { return }
+        let children = try await Self.rows(in: parents, {
+            "SELECT \(unsafeRaw: Self.columns) FROM lims_objects WHERE parent_uid IN (\($0))"
+        }, on: sql)
+        try Self.put(children, into: &state)
+        state.scope?.declare(parents)
+        let duplicates = try await Self.rows(in: parents, {
+            "SELECT \(unsafeRaw: Self.columns) FROM lims_objects WHERE sample_uid IN (\($0)) AND portal_type = 'DuplicateAnalysis'"
+        }, on: sql)
+        try Self.put(duplicates, into: &state)
+        for parent in parents {
+            state.scope?.declareComplete("children:\(parent)")
+            state.scope?.declareComplete("duplicates:\(parent)")
+        }
+    }
+
+    func loadClosure(of uids: [String], into state: inout LabState) async throws {
+        try await load(uids, into: &state)
+        var worksheets: Set<String> = [], samples: Set<String> = []
+        func note(_ uid: String, in state: LabState) {
+            switch state.peekObject(uid) {
+            case let record as any AnalysisRecord:
+                if let sample = record.sampleUID { samples.insert(sample) }
+                if let worksheet = record.worksheetUID { worksheets.insert(worksheet) }
+                if let duplicate = record as? DuplicateAnalysis { worksheets.insert(duplicate.containerWorksheetUID) }
+            case let worksheet as Worksheet: worksheets.insert(worksheet.uid)
+            case let sample as Sample: samples.insert(sample.uid)
+            default: break
+            }
+        }
+        for uid in uids { note(uid, in: state) }
+        // The worksheets reached, and every analysis on them.
+        try await load(Array(worksheets), into: &state)
+        let onWorksheets = try await Self.rows(in: Array(worksheets), {
+            "SELECT \(unsafeRaw: Self.columns) FROM lims_objects WHERE worksheet_uid IN (\($0))"
+        }, on: sql)
+        for object in try Self.put(onWorksheets, into: &state) { note(object.uid, in: state) }
+        for worksheet in worksheets {
+            for row in state.worksheets.peek(worksheet)?.layout ?? [] { note(row.analysisUID, in: state) }
+        }
+        try await loadChildren(of: Array(worksheets), into: &state)
+        // Every sample reached, with its analyses and duplicates, and their clients.
+        try await load(Array(samples), into: &state)
+        try await loadChildren(of: Array(samples), into: &state)
+        try await loadAncestors(into: &state)
+    }
+
+    /// Loads the parents of every loaded object not yet loaded (clients of samples and contacts), up the tree.
+    func loadAncestors(into state: inout LabState) async throws {
+        let parents = Set(state.loadedObjects.compactMap(\.parentUID)).filter { state.peekObject($0) == nil && !(state.scope?.knows($0) ?? false) }
+        try await load(Array(parents), into: &state)
+    }
+
+    func loadTemplateCandidates(_ templateUID: String, for worksheetUID: String, excluding: Set<String>,
+                                into state: inout LabState) async throws {
+        defer { state.scope?.declareComplete("candidates:\(templateUID)") }
+        guard let template = state.worksheetTemplates.peek(templateUID) else { return }
+        let services = template.serviceUIDs.filter { uid in
+            guard let service = state.analysisServices.peek(uid) else { return false }
+            if let instrument = template.instrumentUID, !service.instrumentUIDs.contains(instrument) { return false }
+            if let method = template.restrictToMethodUID, !service.methodUIDs.contains(method) { return false }
+            return true
+        }
+        guard !services.isEmpty else { return }
+        let slots = template.layout.filter { $0.type == .routine }.count
+        let limit = slots + excluding.count
+        guard limit > 0 else { return }
+        let serviceList = SQLList(services.map { SQLBind($0) })
+        let rows = try await sql.raw("""
+            SELECT \(unsafeRaw: Self.columns) FROM lims_objects s
+            WHERE s.portal_type = 'AnalysisRequest' AND s.sort_key IS NOT NULL
+              AND EXISTS (SELECT 1 FROM lims_objects a
+                          WHERE a.sample_uid = s.uid AND a.portal_type = 'Analysis' AND a.review_state = 'unassigned'
+                            AND a.worksheet_uid IS NULL AND a.service_uid IN (\(serviceList)))
+            ORDER BY s.sort_key
+            LIMIT \(bind: limit)
+            """).all()
+        let samples = try Self.put(rows, into: &state).map(\.uid)
+        try await loadChildren(of: samples, into: &state)
+        try await loadAncestors(into: &state)
+    }
+
+    func loadSubtree(of uid: String, into state: inout LabState) async throws {
+        try await load([uid], into: &state)
+        guard let top = state.peekObject(uid) else { return }
+        let prefix = top.path + "/"
+        // Every path below `prefix`: the byte range [prefix, prefix with its last byte '/' raised to '0').
+        let upper = top.path + "0"
+        let rows = try await sql.raw("""
+            SELECT \(unsafeRaw: Self.columns) FROM lims_objects WHERE path >= \(bind: prefix) AND path < \(bind: upper)
+            """).all()
+        let objects = try Self.put(rows, into: &state)
+        for object in objects { state.scope?.declareComplete("children:\(object.uid)") }
+        state.scope?.declareComplete("children:\(uid)")
+        state.scope?.declareComplete("subtree:\(uid)")
+    }
+}
