@@ -43,6 +43,7 @@ extension LabActions {
             if let instrumentUID, state.instruments[instrumentUID] == nil {
                 throw QueueAPIError(.badRequest, "Field 'instrument': no instrument with uid '\(instrumentUID)'")
             }
+            try await reader.reserve(LabState.counterKey(.worksheet), count: 1, into: &state)
             let worksheet: Worksheet
             do {
                 worksheet = try state.createWorksheet(analyst: analystUser.userid, instrumentUID: instrumentUID, uids: uids, now: now)

@@ -46,6 +46,7 @@ extension LimsAPIController {
             guard let sampleType = state.sampleTypes[sampleTypeRef]
                 ?? state.sampleTypes.values.first(where: { $0.title == sampleTypeRef || $0.prefix == sampleTypeRef })
             else { throw QueueAPIError(.badRequest, "Field 'SampleType': no sample type '\(sampleTypeRef)'") }
+            try await reader.reserve(LabState.counterKey(.sample, sampleTypePrefix: sampleType.prefix), count: 1, into: &state)
             var serviceUIDs: [String] = []
             for reference in analyses {
                 guard let service = state.analysisServices[reference]
@@ -86,6 +87,7 @@ extension LimsAPIController {
             try await reader.load([clientUID], into: &state)
             guard user.isLabManager else { throw QueueAPIError(.forbidden, "\(user.userid) may not create contacts") }
             guard state.clients[clientUID] != nil else { throw QueueAPIError(.badRequest, "Field 'Client': no client with uid '\(clientUID)'") }
+            try await reader.reserve(LabState.counterKey(.contact), count: 1, into: &state)
             let contact = try state.createContact(in: clientUID, firstname: firstname, surname: surname, email: email, uids: uids, now: now)
             return (contact, state)
         }

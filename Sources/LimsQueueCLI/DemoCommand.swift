@@ -63,8 +63,13 @@ enum DemoLab {
             let batchSeed = random.next()
             let created = try await environment.lab.perform { state, reader -> [String] in
                 try await reader.load(contactUIDs, into: &state)
+                // Sample ids are reserved up front, per sample type, for the samples this batch will draw.
                 var generator = SeededRandom(seed: batchSeed) // a retry after a conflict draws the same samples
-                return try makeSamples(batch, contacts: contactUIDs.compactMap { state.contacts.peek($0) }, in: &state, random: &generator)
+                let plan = try plan(batch, contacts: contactUIDs.compactMap { state.contacts.peek($0) }, in: state, random: &generator)
+                for (prefix, count) in Dictionary(grouping: plan, by: \.sampleTypePrefix).mapValues(\.count) {
+                    try await reader.reserve(LabState.counterKey(.sample, sampleTypePrefix: prefix), count: count, into: &state)
+                }
+                return try makeSamples(plan, manager: manager, in: &state)
             }
             ids += created
             done += batch
@@ -93,23 +98,29 @@ enum DemoLab {
         return changed
     }
 
-    /// Creates and receives `count` samples for random `contacts` (3-8 analyses each; half of them with the
-    /// worksheet templates' services, so template worksheets have work).
-    static func makeSamples(_ count: Int, contacts: [Contact], in state: inout LabState, random: inout SeededRandom) throws -> [String] {
+    /// One demo sample to create: its contact, sample type, services, priority and creation time.
+    struct PlannedSample: Sendable {
+        let contact: Contact
+        let sampleTypeUID: String
+        let sampleTypePrefix: String
+        let serviceUIDs: [String]
+        let priority: Int
+        let created: Double
+    }
+
+    /// Draws `count` samples for random `contacts` (3-8 analyses each; half of them with the worksheet templates'
+    /// services, so template worksheets have work).
+    /// - Throws: ``CLIError`` when the lab lacks contacts, sample types or services.
+    static func plan(_ count: Int, contacts: [Contact], in state: LabState, random: inout SeededRandom) throws -> [PlannedSample] {
         let templateServices = Set(state.worksheetTemplates.values.flatMap(\.serviceUIDs)).sorted()
         let contacts = contacts.sorted { $0.path < $1.path }
         let sampleTypes = state.sampleTypes.values.sorted { $0.prefix < $1.prefix }
         let services = state.analysisServices.values.sorted { $0.keyword < $1.keyword }
-        guard let manager = state.users.values.sorted(by: { $0.userid < $1.userid }).first(where: \.isLabManager) else {
-            throw CLIError("no lab manager in the lab: import the setup first (limsqueue setup import FILE.xlsx)")
-        }
         guard !contacts.isEmpty, !sampleTypes.isEmpty, services.count >= 3 else {
             throw CLIError("the lab needs clients with contacts, sample types and at least 3 analysis services: import the setup first")
         }
         let now = SystemWallClock().now()
-        let uids = RandomUIDGenerator()
-        var ids: [String] = []
-        for _ in 0..<count {
+        return (0..<count).map { _ in
             let contact = contacts[Int(random.next() % UInt64(contacts.count))]
             let sampleType = sampleTypes[Int(random.next() % UInt64(sampleTypes.count))]
             let wanted = 3 + Int(random.next() % 6)
@@ -118,10 +129,22 @@ enum DemoLab {
             while chosen.count < min(wanted, services.count), !pool.isEmpty {
                 chosen.append(pool.remove(at: Int(random.next() % UInt64(pool.count))).uid)
             }
-            let sample = try state.createSample(clientUID: contact.clientUID, contactUID: contact.uid, sampleTypeUID: sampleType.uid,
-                                                serviceUIDs: chosen, priority: 1 + Int(random.next() % 5), uids: uids,
-                                                now: now - Double(random.next() % 86_400))
-            let context = TransitionContext(user: manager, uids: uids)
+            return PlannedSample(contact: contact, sampleTypeUID: sampleType.uid, sampleTypePrefix: sampleType.prefix, serviceUIDs: chosen,
+                                 priority: 1 + Int(random.next() % 5), created: now - Double(random.next() % 86_400))
+        }
+    }
+
+    /// Creates the planned samples and receives them as `manager`. - Returns: their ids.
+    /// - Throws: ``CLIError`` when a sample cannot be received; lab rule errors.
+    static func makeSamples(_ plan: [PlannedSample], manager: User, in state: inout LabState) throws -> [String] {
+        let now = SystemWallClock().now()
+        let uids = RandomUIDGenerator()
+        let context = TransitionContext(user: manager, uids: uids)
+        var ids: [String] = []
+        for planned in plan {
+            let sample = try state.createSample(clientUID: planned.contact.clientUID, contactUID: planned.contact.uid,
+                                                sampleTypeUID: planned.sampleTypeUID, serviceUIDs: planned.serviceUIDs,
+                                                priority: planned.priority, uids: uids, now: planned.created)
             if case .refused(let guardID, let reason) = WorkflowEngine.doTransition("receive", on: sample.uid, context: context,
                                                                                    state: &state, now: now) {
                 throw CLIError("sample \(sample.id) could not be received (\(guardID)): \(reason)")

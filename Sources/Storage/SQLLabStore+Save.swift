@@ -11,7 +11,9 @@ extension SQLLabStore {
     /// originals (counters are reserved, never written here); for a whole lab the loaded state (counters
     /// compare-and-set).
     /// - Throws: ``ConflictError`` (attempts 1) when a version moved or a path or counter clashed.
-    func save(_ state: LabState, original: LabState,
+    /// `settings`, when given, are the lab settings the unit of work changed; they are written in the same
+    /// transaction.
+    func save(_ state: LabState, original: LabState, settings: LabSettings? = nil,
               afterSave: (@Sendable (any SQLDatabase, LabState) async throws -> Void)?) async throws {
         try await writer.write { sql in
             try await SQLQueueStore.inTransaction(sql, lock: .rows, immediate: sql.dialect.name == "sqlite") { sql in
@@ -30,7 +32,14 @@ extension SQLLabStore {
                 } || state.changes.deleted.contains { uid in
                     Self.originalObject(uid, in: original).map { setupTypes.contains(type(of: $0).portalType) } ?? true
                 }
-                if setupChanged { try await Self.bumpSetupSequence(on: sql) }
+                if let settings {
+                    let text = String(decoding: try JSONEncoder().encode(settings), as: UTF8.self)
+                    try await sql.raw("""
+                        INSERT INTO lims_settings (key, value) VALUES ('lab', \(bind: text))
+                        ON CONFLICT (key) DO UPDATE SET value = excluded.value
+                        """).run()
+                }
+                if setupChanged || settings != nil { try await Self.bumpSetupSequence(on: sql) }
                 next.clearChanges()
                 if let afterSave { try await afterSave(sql, next) }
             }

@@ -171,7 +171,7 @@ public final class SQLLabStore: Sendable {
     /// - Throws: ``LIMSCore/LabError`` `outsideWorkingSet`; `body`'s and the database's errors.
     public func read<T: Sendable>(_ body: @Sendable (inout LabState, any LabReader) async throws -> T) async throws -> T {
         var state = try await workingSet(reservations: [:])
-        let result = try await body(&state, SQLLabReader(sql: try sql))
+        let result = try await body(&state, SQLLabReader(sql: try sql, store: self))
         try Self.checkScope(state)
         return result
     }
@@ -194,7 +194,8 @@ public final class SQLLabStore: Sendable {
         while true {
             attempt += 1
             var state = try await workingSet(reservations: reservations)
-            let reader = SQLLabReader(sql: try sql)
+            let loadedSettings = state.settings
+            let reader = SQLLabReader(sql: try sql, store: self)
             let result = try await body(&state, reader)
             if let needs = state.scope?.counterNeeds, !needs.isEmpty, reruns < 4 {
                 // The body needed id numbers it was not given: reserve them (atomically, outside this unit of
@@ -208,13 +209,14 @@ public final class SQLLabStore: Sendable {
                 continue
             }
             try Self.checkScope(state)
-            if state.changes.isEmpty, afterSave == nil { return result }
+            let settings = state.settings != loadedSettings ? state.settings : nil
+            if state.changes.isEmpty, afterSave == nil, settings == nil { return result }
             do {
                 var hook: (@Sendable (any SQLDatabase, LabState) async throws -> Void)?
                 if let afterSave {
                     hook = { @Sendable (sql: any SQLDatabase, saved: LabState) async throws in try await afterSave(sql, saved, result) }
                 }
-                try await save(state, original: state, afterSave: hook)
+                try await save(state, original: state, settings: settings, afterSave: hook)
                 return result
             } catch let conflict as ConflictError {
                 logger.notice("conflict, retrying", metadata: ["lims.conflict.uids": .string(conflict.uids.joined(separator: ",")),
@@ -273,9 +275,10 @@ public final class SQLLabStore: Sendable {
             let original = try await load()
             var state = original
             let result = try await body(&state)
-            if state.changes.isEmpty { return result }
+            let settings = state.settings != original.settings ? state.settings : nil
+            if state.changes.isEmpty, settings == nil { return result }
             do {
-                try await save(state, original: original, afterSave: nil)
+                try await save(state, original: original, settings: settings, afterSave: nil)
                 return result
             } catch let conflict as ConflictError {
                 guard attempt <= maxRetries else { throw ConflictError(uids: conflict.uids, attempts: attempt) }
@@ -297,7 +300,7 @@ public final class SQLLabStore: Sendable {
     /// Re-indexes `allowedRolesAndUsers` of the given objects (a step of a security walk).
     public func reindexSecurity(_ uids: [String]) async throws {
         var state = try await workingSet(reservations: [:])
-        let reader = SQLLabReader(sql: try sql)
+        let reader = SQLLabReader(sql: try sql, store: self)
         try await reader.load(uids, into: &state)
         try await reader.loadAncestors(into: &state)
         let loaded = state

@@ -188,8 +188,9 @@ struct LimsTasksTests {
         #expect(try await lab.environment.lab.search(.sample, visibleTo: rita).isEmpty)
         // Link (the action) and queue the first task of the walk in the same transaction.
         let now = self.now
-        try await lab.environment.lab.perform(enqueuing: { state, _ -> ((), [QueueTask]) in
-            _ = try state.linkUser("rita", toContact: contact.uid)
+        try await lab.environment.lab.perform(enqueuing: { state, reader -> ((), [QueueTask]) in
+            try await reader.load([contact.uid], into: &state)
+            _ = try state.linkUser("rita", toContact: contact.uid, walk: false) // the walk is the task's
             return ((), [ReindexSecurityHandler.firstTask(for: client, username: "labman", chunkSize: 2, now: now)])
         })
         let handler = ReindexSecurityHandler(repository: lab.environment.lab)

@@ -28,6 +28,10 @@ public protocol LabReader: Sendable {
     func loadTemplateCandidates(_ templateUID: String, for worksheetUID: String, excluding: Set<String>,
                                 into state: inout LabState) async throws
 
+    /// Reserves `count` numbers of the id counter `key` for this unit of work (atomically; numbers a unit of work
+    /// does not use are gaps), so that it creates objects without a second run. Keys: ``LabState/counterKey(_:)``.
+    func reserve(_ key: String, count: Int, into state: inout LabState) async throws
+
     /// Loads every object below `uid` (a client's contacts, samples and their analyses); declares
     /// `subtree:<uid>`.
     func loadSubtree(of uid: String, into state: inout LabState) async throws

@@ -233,3 +233,13 @@ extension LabState {
         return value
     }
 }
+
+extension LabState {
+    /// The id counter that numbers new objects of `type`: samples per sample type (`AnalysisRequest:H2O`), the
+    /// others per portal type (`Worksheet`, `Contact`, ...). A working set reserves numbers of it
+    /// (``LabReader/reserve(_:count:into:)``).
+    public static func counterKey(_ type: PortalType, sampleTypePrefix: String? = nil) -> String {
+        if type == .sample, let prefix = sampleTypePrefix { return "AnalysisRequest:\(prefix)" }
+        return type.rawValue
+    }
+}

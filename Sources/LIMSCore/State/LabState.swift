@@ -160,10 +160,11 @@ public struct LabState: Sendable, Equatable, Codable {
         put(object)
         changes.markCreated(object.uid)
         if let scope {
-            // A new object's children and duplicates are all in this working set: none are stored yet.
+            // A new object's children, duplicates and subtree are all in this working set: none are stored yet.
             scope.declare(CollectionOfOne(object.uid))
             scope.declareComplete("children:\(object.uid)")
             scope.declareComplete("duplicates:\(object.uid)")
+            scope.declareComplete("subtree:\(object.uid)")
         }
     }
 

@@ -6,6 +6,15 @@ import SQLKit
 /// query, a few statements per call whatever the lab's size.
 struct SQLLabReader: LabReader {
     let sql: any SQLDatabase
+    /// The store that reserves id numbers.
+    let store: SQLLabStore
+
+    func reserve(_ key: String, count: Int, into state: inout LabState) async throws {
+        guard count > 0, let scope = state.scope else { return }
+        let range = try await store.reserve(key, count: count)
+        state.loadCounter(key, value: range.lowerBound - 1)
+        scope.reserve(key, upTo: range.upperBound)
+    }
 
     /// Columns every object read selects.
     static let columns = "uid, portal_type, version, body"
