@@ -37,8 +37,11 @@ let package = Package(
         .target(name: "QueueCore", swiftSettings: swiftSettings),
         // Pure SENAITE core: lab objects, workflows with guards, worksheet layout and templates, permissions.
         .target(name: "LIMSCore", dependencies: ["QueueCore"], swiftSettings: swiftSettings),
+        // The use cases: what each lab action does and queues, over a LabRepository; domain errors without HTTP
+        // statuses; the LIMS task kinds. Used by the LIMS API, the web pages and the task handlers.
+        .target(name: "LabActions", dependencies: ["LIMSCore", "QueueCore"], swiftSettings: swiftSettings),
         // The LIMS task kinds: TaskHandlers acting on the lab through a LabRepository.
-        .target(name: "LimsTasks", dependencies: ["LIMSCore", "QueueCore", "Consumer"], swiftSettings: swiftSettings),
+        .target(name: "LimsTasks", dependencies: ["LIMSCore", "QueueCore", "Consumer", "LabActions"], swiftSettings: swiftSettings),
         // Reader of SENAITE's setup-data workbook (.xlsx).
         .target(
             name: "SetupWorkbook",
@@ -89,7 +92,7 @@ let package = Package(
         .target(
             name: "LimsAPI",
             dependencies: [
-                "LIMSCore", "QueueCore", "QueueAuth", "QueueServer",
+                "LIMSCore", "QueueCore", "QueueAuth", "QueueServer", "LabActions",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdBcrypt", package: "hummingbird-auth"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
@@ -103,7 +106,7 @@ let package = Package(
         .target(
             name: "WebUI",
             dependencies: [
-                "LIMSCore", "QueueCore", "QueueServer", "LimsAPI",
+                "LIMSCore", "QueueCore", "QueueServer", "LimsAPI", "LabActions",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Mustache", package: "swift-mustache"),
                 .product(name: "Crypto", package: "swift-crypto"),
@@ -131,7 +134,7 @@ let package = Package(
             name: "LimsQueueCLI",
             dependencies: [
                 "QueueCore", "QueueAuth", "Storage", "QueueServer", "Consumer", "LIMSCore", "SetupWorkbook", "SetupImport", "LimsTasks",
-                "LimsAPI", "WebUI",
+                "LimsAPI", "WebUI", "LabActions",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "HummingbirdBcrypt", package: "hummingbird-auth"),
                 .product(name: "FluentSQLiteDriver", package: "fluent-sqlite-driver"),
@@ -149,7 +152,7 @@ let package = Package(
             name: "LimsQueueTests",
             dependencies: [
                 "QueueCore", "QueueAuth", "Storage", "QueueServer", "Consumer", "LimsQueueCLI", "QueueTesting", "LimsTasks",
-                "LIMSCore", "LimsAPI", "WebUI",
+                "LIMSCore", "LimsAPI", "WebUI", "LabActions",
                 .product(name: "HummingbirdBcrypt", package: "hummingbird-auth"),
                 .product(name: "FluentKit", package: "fluent-kit"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),

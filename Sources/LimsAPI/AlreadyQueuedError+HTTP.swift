@@ -1,4 +1,5 @@
 import Hummingbird
+import LabActions
 import QueueCore
 import QueueServer
 

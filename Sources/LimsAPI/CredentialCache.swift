@@ -1,5 +1,6 @@
 import Crypto
 import Foundation
+import LabActions
 import LIMSCore
 import Synchronization
 

@@ -1,4 +1,5 @@
 import Foundation
+import LabActions
 import LIMSCore
 import QueueCore
 

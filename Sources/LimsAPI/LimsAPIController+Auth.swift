@@ -2,6 +2,7 @@ import Foundation
 import HTTPTypes
 import Hummingbird
 import HummingbirdBcrypt
+import LabActions
 import LIMSCore
 import QueueAuth
 import QueueCore

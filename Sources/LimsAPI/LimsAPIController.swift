@@ -1,6 +1,8 @@
 import Foundation
 import HTTPTypes
 import Hummingbird
+import HummingbirdBcrypt
+import LabActions
 import LIMSCore
 import Logging
 import QueueCore
@@ -36,11 +38,13 @@ public struct LimsAPIController: Sendable {
     public static var prefixes: [String] { QueueServerController.apiPrefixes }
     /// Largest `limit` of a listing. Default page size: 50.
     static let maxLimit = 500
+    /// bcrypt cost of passwords set through the API. Default: 10.
+    static let bcryptCost: UInt8 = 10
     static let defaultLimit = 50
 
     let repository: any LabRepository
     /// The user actions (shared with the web pages).
-    let actions: LabActions
+    public let actions: LabActions
     /// The queue worksheet actions go to (nil: synchronous).
     let queue: (any QueueStore)?
     let authKey: @Sendable () async -> String
@@ -69,7 +73,8 @@ public struct LimsAPIController: Sendable {
         self.authKey = authKey
         self.clock = clock
         self.uids = uids
-        self.actions = LabActions(repository: repository, queue: queue, clock: clock, uids: uids)
+        self.actions = LabActions(repository: repository, queue: queue, clock: clock, uids: uids,
+                                  passwordHasher: { Bcrypt.hash($0, cost: Self.bcryptCost) })
     }
 
     /// Mounts the routes on `router` under both API prefixes.

@@ -1,5 +1,6 @@
 import Consumer
 import Foundation
+import LabActions
 import LIMSCore
 import QueueCore
 
@@ -14,7 +15,7 @@ import QueueCore
 ///   also when those slots were filled by this queued assignment;
 /// - a user who may not manage the worksheet fails the task with a message saying so.
 public struct AssignAnalysesHandler: TaskHandler {
-    public var name: String { "task_assign_analyses" }
+    public var name: String { LimsTaskKind.assignAnalyses }
     let repository: any LabRepository
     let clock: any WallClock
     let chunkSetting: ChunkSizeSetting

@@ -1,5 +1,6 @@
 import Consumer
 import Foundation
+import LabActions
 import LIMSCore
 import QueueCore
 
@@ -18,7 +19,7 @@ import QueueCore
 /// Source: senaite.queue `adapters/__init__.py` generic action adapter, reference 1.13.
 public struct GenericActionHandler: TaskHandler {
     /// Task names this handler serves.
-    public static let names = ["task_generic_action"] + ["submit", "verify", "retract", "reject", "unassign"].map { "task_action_\($0)" }
+    public static let names = LimsTaskKind.workflowTaskNames
 
     public let name: String
     let repository: any LabRepository

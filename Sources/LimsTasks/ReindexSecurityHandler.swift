@@ -1,5 +1,6 @@
 import Consumer
 import Foundation
+import LabActions
 import LIMSCore
 import QueueCore
 
@@ -10,7 +11,7 @@ import QueueCore
 /// The walk position travels in the task as `top_uid` plus `walk_last_uid`/`walk_offset`; each continuation is
 /// queued after its chunk is indexed (re-indexing is idempotent, so a crash in between repeats a chunk at most).
 public struct ReindexSecurityHandler: TaskHandler {
-    public static let taskName = "task_reindex_object_security"
+    public static let taskName = LimsTaskKind.reindexObjectSecurity
     public var name: String { Self.taskName }
     let repository: any LabRepository
 

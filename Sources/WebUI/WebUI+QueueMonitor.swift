@@ -1,5 +1,6 @@
 import Foundation
 import Hummingbird
+import LabActions
 import LIMSCore
 import QueueCore
 import QueueServer

@@ -1,5 +1,6 @@
 import Foundation
 import Hummingbird
+import LabActions
 import LIMSCore
 import LimsAPI
 import QueueCore
@@ -20,7 +21,7 @@ extension WebUI {
     static let listedWorksheetStates: Set<String> = [ReviewState.open, ReviewState.toBeVerified, ReviewState.verified]
 
     /// Buttons of the worksheet page and the workflow action each runs.
-    static let worksheetButtons: Set<String> = ["submit", "verify", "retract", "reject", "unassign"]
+    static let worksheetButtons = Set(LimsTaskKind.queuedWorksheetActions)
 
     /// Of `uids`, the objects in queued or running tasks (samples: also with such an analysis) while the queue is
     /// enabled (ready or resuming); empty otherwise. One query.
@@ -78,8 +79,7 @@ extension WebUI {
             .filter { !$0.1.isEmpty }.map { URLQueryItem(name: $0.0, value: $0.1) }
         let suffix = filters.percentEncodedQuery.map { "&" + $0 } ?? ""
         let pages = Self.pages(total: result.total, pageSize: size, current: page) { "/worksheets?page=\($0)\(suffix)" }
-        let canAdd = state.hasPermission(.manageWorksheets, on: "", user: user)
-            && (!state.settings.restrictWorksheetManagement || user.isLabManager)
+        let canAdd = state.mayManageWorksheets(user)
         let analysts = state.users.values.filter { !$0.roles.isDisjoint(with: [.analyst, .labManager, .manager]) }
             .sorted { $0.userid < $1.userid }
         let data: [String: Any] = [
@@ -256,6 +256,7 @@ extension WebUI {
         switch error {
         case let error as QueueAPIError: error.detail
         case let error as AlreadyQueuedError: error.description.prefix(1).uppercased() + error.description.dropFirst() + "."
+        case let error as LabActionError: error.message
         default: String(describing: error)
         }
     }

@@ -1,5 +1,6 @@
 import Foundation
 import Hummingbird
+import LabActions
 import LIMSCore
 import LimsAPI
 import QueueCore
@@ -54,7 +55,7 @@ public struct WebUI: Sendable {
         self.session = WebSession(lims: lims, repository: repository, authKey: authKey, clock: clock)
         self.renderer = PageRenderer.shared
         self.serverStatus = ServerStatusProbe(probe: probe)
-        self.actions = LabActions(repository: repository, queue: queue, clock: clock, uids: uids)
+        self.actions = lims.actions
         self.authKeyControl = authKeyControl
         self.uids = uids
     }

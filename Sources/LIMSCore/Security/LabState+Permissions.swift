@@ -62,3 +62,12 @@ extension LabState {
         return !allowedRolesAndUsers(of: uid).isDisjoint(with: user.visibilityTokens)
     }
 }
+
+extension LabState {
+    /// Whether `user` may manage worksheets (create, apply templates, assign, remove): the Manage Worksheets
+    /// permission, and only lab managers when the lab restricts worksheet management (SENAITE's
+    /// `RestrictWorksheetManagement` setting). The one place this rule is written.
+    public func mayManageWorksheets(_ user: User) -> Bool {
+        hasPermission(.manageWorksheets, on: "", user: user) && (!settings.restrictWorksheetManagement || user.isLabManager)
+    }
+}

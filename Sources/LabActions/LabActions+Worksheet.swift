@@ -1,7 +1,6 @@
 import Foundation
 import LIMSCore
 import QueueCore
-import QueueServer
 
 /// Worksheet actions: create (optionally from a template), apply a template, add analyses.
 ///
@@ -14,15 +13,13 @@ extension LabActions {
     /// 403 unless `user` may manage worksheets (Manage Worksheets; only lab managers when the lab restricts
     /// worksheet management).
     static func requireWorksheetManagement(_ user: User, state: LabState) throws {
-        guard state.hasPermission(.manageWorksheets, on: "", user: user),
-              !state.settings.restrictWorksheetManagement || user.isLabManager
-        else { throw QueueAPIError(.forbidden, "\(user.userid) may not manage worksheets") }
+        guard state.mayManageWorksheets(user) else { throw LabActionError(.forbidden, "\(user.userid) may not manage worksheets") }
     }
 
     /// Creates a worksheet for `analyst` (a user with role Analyst or LabManager), optionally on an instrument,
     /// and applies `templateUID` to it (``applyTemplate(userID:worksheetUID:templateUID:)``'s rules), in one
     /// unit of work.
-    /// - Throws: ``QueueServer/QueueAPIError`` 400 naming `analyst`, `template` or `instrument`; 403 when the user
+    /// - Throws: ``LabActionError`` 400 naming `analyst`, `template` or `instrument`; 403 when the user
     ///   may not manage worksheets; ``AlreadyQueuedError`` cannot happen for a new worksheet.
     public func createWorksheet(userID: String?, analyst: String, templateUID: String?, instrumentUID: String?) async throws -> WorksheetOutcome {
         let now = clock.now(), uids = self.uids
@@ -31,24 +28,24 @@ extension LabActions {
         let excluded = templateUID != nil && settings != nil ? guarded : []
         let (uid, application, task, state) = try await performEnqueuing(action: "assign", contextUID: "") {
             state, reader -> ((String, TemplateApplication?, QueueTask?, LabState), [QueueTask]) in
-            let user = try LimsAPIController.user(userID, in: state)
+            let user = try Self.user(userID, in: state)
             try Self.requireWorksheetManagement(user, state: state)
-            guard !analyst.isEmpty else { throw QueueAPIError(.badRequest, "Field 'analyst': Analyst must be specified.") }
+            guard !analyst.isEmpty else { throw LabActionError(.invalidInput, "Field 'analyst': Analyst must be specified.") }
             guard let analystUser = state.user(named: analyst),
                   !analystUser.roles.isDisjoint(with: [.analyst, .labManager, .manager])
-            else { throw QueueAPIError(.badRequest, "Field 'analyst': '\(analyst)' is not a user with role Analyst or LabManager") }
+            else { throw LabActionError(.invalidInput, "Field 'analyst': '\(analyst)' is not a user with role Analyst or LabManager") }
             if let templateUID, state.worksheetTemplates[templateUID] == nil {
-                throw QueueAPIError(.badRequest, "Field 'template': no worksheet template with uid '\(templateUID)'")
+                throw LabActionError(.invalidInput, "Field 'template': no worksheet template with uid '\(templateUID)'")
             }
             if let instrumentUID, state.instruments[instrumentUID] == nil {
-                throw QueueAPIError(.badRequest, "Field 'instrument': no instrument with uid '\(instrumentUID)'")
+                throw LabActionError(.invalidInput, "Field 'instrument': no instrument with uid '\(instrumentUID)'")
             }
             try await reader.reserve(LabState.counterKey(.worksheet), count: 1, into: &state)
             let worksheet: Worksheet
             do {
                 worksheet = try state.createWorksheet(analyst: analystUser.userid, instrumentUID: instrumentUID, uids: uids, now: now)
             } catch let error as LabError {
-                throw LimsAPIController.apiError(error, field: "analyst")
+                throw LabActionError(error, field: "analyst")
             }
             guard let templateUID else { return ((worksheet.uid, nil, nil, state), []) }
             try await reader.loadTemplateCandidates(templateUID, for: worksheet.uid, excluding: excluded, into: &state)
@@ -64,13 +61,13 @@ extension LabActions {
     /// `task_assign_analyses` with `uids` and `slots` (unique, 5 s delay; analyses already queued are left out)
     /// and the duplicates, blanks and controls that can be added now are added at once (duplicates of slots the
     /// queued assignment fills follow when it runs, reference 4); else everything runs now.
-    /// - Throws: ``QueueServer/QueueAPIError`` 404 naming `worksheet_uid`/`template_uid`, 403/409 from the
+    /// - Throws: ``LabActionError`` 404 naming `worksheet_uid`/`template_uid`, 403/409 from the
     ///   worksheet's guards; ``AlreadyQueuedError`` while an assignment for this worksheet is still queued.
     public func applyTemplate(userID: String?, worksheetUID: String, templateUID: String) async throws -> WorksheetOutcome {
         let now = clock.now(), uids = self.uids
         let settings = try await readySettings()
         if settings != nil, let queue,
-           let queued = try await queue.tasks(for: worksheetUID, name: "task_assign_analyses")
+           let queued = try await queue.tasks(for: worksheetUID, name: LimsTaskKind.assignAnalyses)
             .first(where: { $0.status == .queued && $0.contextUID == worksheetUID && $0.unique }) {
             // Its analyses are left out of a new selection, so the insert-time check would not see the repeat.
             throw AlreadyQueuedError(action: "apply_template", contextUID: worksheetUID, taskUID: queued.taskUID)
@@ -79,14 +76,14 @@ extension LabActions {
         let excluded = settings != nil ? guarded : []
         let (application, task, state) = try await performEnqueuing(action: "assign", contextUID: worksheetUID) {
             state, reader -> ((TemplateApplication, QueueTask?, LabState), [QueueTask]) in
-            let user = try LimsAPIController.user(userID, in: state)
+            let user = try Self.user(userID, in: state)
             try await reader.loadClosure(of: [worksheetUID], into: &state)
-            _ = try LimsAPIController.worksheet(worksheetUID, field: "worksheet_uid", user: user, in: state)
+            _ = try Self.worksheet(worksheetUID, field: "worksheet_uid", user: user, in: state)
             if state.worksheetTemplates[templateUID] != nil {
                 try await reader.loadTemplateCandidates(templateUID, for: worksheetUID, excluding: excluded, into: &state)
             }
             guard state.worksheetTemplates[templateUID] != nil else {
-                throw QueueAPIError(.notFound, "Field 'template_uid': no worksheet template with uid '\(templateUID)'")
+                throw LabActionError(.notFound, "Field 'template_uid': no worksheet template with uid '\(templateUID)'")
             }
             let context = TransitionContext(user: user, worksheetUID: worksheetUID, queuedUIDs: guarded, uids: uids)
             let (application, task) = try Self.applyTemplate(templateUID, to: worksheetUID, user: user, context: context,
@@ -109,12 +106,12 @@ extension LabActions {
             let selection = try state.templateRoutineSelection(templateUID, for: worksheetUID, excluding: excluding)
             let extras = try state.addTemplateDuplicatesAndReferences(to: worksheetUID, context: context, now: now)
             guard !selection.isEmpty, let worksheet = state.worksheets[worksheetUID] else { return (extras, nil) }
-            let task = Self.task("task_assign_analyses", on: worksheet, uids: selection.map(\.analysisUID), settings: settings,
+            let task = Self.task(LimsTaskKind.assignAnalyses, on: worksheet, uids: selection.map(\.analysisUID), settings: settings,
                             username: user.userid, now: now, unique: true, slots: selection.map { .int($0.slot) },
                             delay: templateAssignmentDelay)
             return (extras, task)
         } catch let error as LabError {
-            throw LimsAPIController.apiError(error, field: "template")
+            throw LabActionError(error, field: "template")
         }
     }
 
@@ -122,29 +119,29 @@ extension LabActions {
     /// queue is ready the routine analyses become one `task_assign_analyses` (not unique, no delay) and the answer
     /// comes at once; reference analyses and everything while the queue is not ready are added now.
     /// Every analysis is tried; refusals name their guard.
-    /// - Throws: ``QueueServer/QueueAPIError`` 404 naming `worksheet_uid`; 400 when `slots` does not pair with `uids`.
+    /// - Throws: ``LabActionError`` 404 naming `worksheet_uid`; 400 when `slots` does not pair with `uids`.
     public func addAnalyses(userID: String?, worksheetUID: String, analysisUIDs: [String], slots: [Int]?) async throws -> ActionOutcome {
         if let slots {
             guard slots.count == analysisUIDs.count else {
-                throw QueueAPIError(.badRequest, "Field 'slots' must have one position per uid (\(analysisUIDs.count))")
+                throw LabActionError(.invalidInput, "Field 'slots' must have one position per uid (\(analysisUIDs.count))")
             }
-            guard slots.allSatisfy({ $0 >= 1 }) else { throw QueueAPIError(.badRequest, "Field 'slots': positions start at 1") }
+            guard slots.allSatisfy({ $0 >= 1 }) else { throw LabActionError(.invalidInput, "Field 'slots': positions start at 1") }
         }
         let now = clock.now(), uids = self.uids
         let settings = try await readySettings()
         let guarded = try await guardedUIDs()
         let (items, task, state) = try await performEnqueuing(action: "assign", contextUID: worksheetUID) {
             state, reader -> (([ActionItem], QueueTask?, LabState), [QueueTask]) in
-            let user = try LimsAPIController.user(userID, in: state)
+            let user = try Self.user(userID, in: state)
             try await reader.loadClosure(of: [worksheetUID] + analysisUIDs, into: &state)
-            let worksheet = try LimsAPIController.worksheet(worksheetUID, field: "worksheet_uid", user: user, in: state)
+            let worksheet = try Self.worksheet(worksheetUID, field: "worksheet_uid", user: user, in: state)
             if settings != nil { try Self.requireWorksheetManagement(user, state: state) }
             let context = TransitionContext(user: user, worksheetUID: worksheetUID, queuedUIDs: guarded, uids: uids)
             var items: [ActionItem] = []
             var queued: [(uid: String, slot: Int?)] = []
             for (index, uid) in analysisUIDs.enumerated() {
                 let slot = slots?[index]
-                guard state.object(uid) != nil, LimsAPIController.isVisible(uid, to: user, in: state) else {
+                guard state.object(uid) != nil, state.isVisible(uid, to: user) else {
                     items.append(ActionItem(uid: uid, success: false, message: "No analysis with uid \(uid)", guardID: GuardID.exists))
                     continue
                 }
@@ -168,7 +165,7 @@ extension LabActions {
                 }
             }
             guard let settings, !queued.isEmpty else { return ((items, nil, state), []) }
-            let task = Self.task("task_assign_analyses", on: worksheet, uids: queued.map(\.uid), settings: settings,
+            let task = Self.task(LimsTaskKind.assignAnalyses, on: worksheet, uids: queued.map(\.uid), settings: settings,
                             username: user.userid, now: now, unique: false,
                             slots: slots == nil ? nil : queued.map { $0.slot.map(JSONValue.int) ?? .string("") })
             return ((items, task, state), [task])

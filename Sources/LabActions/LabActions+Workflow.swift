@@ -1,7 +1,6 @@
 import Foundation
 import LIMSCore
 import QueueCore
-import QueueServer
 
 /// Workflow actions and result entry.
 ///
@@ -10,7 +9,7 @@ import QueueServer
 extension LabActions {
     /// Worksheet actions that go through the queue when it is ready (senaite.queue's worksheet action adapters,
     /// reference 1.12).
-    public static let queuedWorksheetActions: Set<String> = ["submit", "verify", "retract", "reject", "unassign"]
+    public static let queuedWorksheetActions = Set(LimsTaskKind.queuedWorksheetActions)
 
     /// Runs `action` on every uid, acting from the worksheet `contextUID` when given (`assign` adds the analysis
     /// to its layout, `unassign` removes it).
@@ -19,7 +18,7 @@ extension LabActions {
     /// `task_action_<action>` written in the same transaction, and the outcome carries the task and one item per
     /// uid (queued, or already queued by an earlier request). Otherwise every uid is tried in one unit of work (atomic, conflict-retried) and refusals name their
     /// guard; objects of queued tasks are guarded (reference 1.11).
-    /// - Throws: ``QueueServer/QueueAPIError`` 400 naming `context_uid` for an unknown worksheet;
+    /// - Throws: ``LabActionError`` 400 naming `context_uid` for an unknown worksheet;
     ///   ``AlreadyQueuedError`` when the same action is still queued for the worksheet (reference 4).
     public func workflowAction(userID: String?, action: String, uids targets: [String], contextUID: String?) async throws -> ActionOutcome {
         if let contextUID, Self.queuedWorksheetActions.contains(action), let settings = try await readySettings() {
@@ -28,18 +27,18 @@ extension LabActions {
         let now = clock.now(), uids = self.uids
         let guarded = try await guardedUIDs()
         let (items, state) = try await perform { state, reader -> ([ActionItem], LabState) in
-            let user = try LimsAPIController.user(userID, in: state)
+            let user = try Self.user(userID, in: state)
             try await reader.loadClosure(of: targets + (contextUID.map { [$0] } ?? []), into: &state)
             if let contextUID {
-                guard state.worksheets[contextUID] != nil, LimsAPIController.isVisible(contextUID, to: user, in: state) else {
-                    throw QueueAPIError(.badRequest, "Field 'context_uid': no worksheet with uid '\(contextUID)'")
+                guard state.worksheets[contextUID] != nil, state.isVisible(contextUID, to: user) else {
+                    throw LabActionError(.invalidInput, "Field 'context_uid': no worksheet with uid '\(contextUID)'")
                 }
             }
             let context = TransitionContext(user: user, worksheetUID: contextUID, queuedUIDs: guarded, uids: uids)
             var items: [ActionItem] = []
             for uid in targets {
                 var refusal: (guardID: String, reason: String)?
-                if state.object(uid) == nil || !LimsAPIController.isVisible(uid, to: user, in: state) {
+                if state.object(uid) == nil || !state.isVisible(uid, to: user) {
                     refusal = (GuardID.exists, "No object with uid \(uid)")
                 } else if action == "assign", let contextUID {
                     do {
@@ -71,27 +70,27 @@ extension LabActions {
     /// are serialized: the second one, retried after the conflict, sees the first one's task (reference 4).
     func enqueueWorksheetAction(_ action: String, uids targets: [String], worksheetUID: String, settings: QueueSettings,
                                 userID: String?) async throws -> ActionOutcome {
-        let now = clock.now(), name = "task_action_\(action)"
-        guard let queue else { throw QueueAPIError(.internalServerError, "no queue") }
+        let now = clock.now(), name = LimsTaskKind.worksheetAction(action)
+        guard let queue else { throw LabActionError(.internalFault, "no queue") }
         let (items, task, state) = try await performEnqueuing(action: action, contextUID: worksheetUID) {
             state, reader -> (([ActionItem], QueueTask, LabState), [QueueTask]) in
-            let user = try LimsAPIController.user(userID, in: state)
+            let user = try Self.user(userID, in: state)
             try await reader.load([worksheetUID], into: &state)
             try await reader.load(state.worksheets.peek(worksheetUID)?.layout.map(\.analysisUID) ?? [], into: &state)
-            guard let worksheet = state.worksheets[worksheetUID], LimsAPIController.isVisible(worksheetUID, to: user, in: state) else {
-                throw QueueAPIError(.badRequest, "Field 'context_uid': no worksheet with uid '\(worksheetUID)'")
+            guard let worksheet = state.worksheets[worksheetUID], state.isVisible(worksheetUID, to: user) else {
+                throw LabActionError(.invalidInput, "Field 'context_uid': no worksheet with uid '\(worksheetUID)'")
             }
             var seen: Set<String> = []
             let requested = targets.filter { seen.insert($0).inserted }
-            guard !requested.isEmpty else { throw QueueAPIError(.badRequest, "Field 'uids' must name at least one object") }
+            guard !requested.isEmpty else { throw LabActionError(.invalidInput, "Field 'uids' must name at least one object") }
             // Only analyses of this worksheet the user may see are queued; the others are answered as refused.
             let onWorksheet = Set(worksheet.layout.map(\.analysisUID))
-            let uids = requested.filter { onWorksheet.contains($0) && LimsAPIController.isVisible($0, to: user, in: state) }
+            let uids = requested.filter { onWorksheet.contains($0) && state.isVisible($0, to: user) }
             let refused = requested.filter { !uids.contains($0) }.map {
                 ActionItem(uid: $0, success: false, message: "No analysis with uid \($0) on worksheet \(worksheet.id)", guardID: GuardID.exists)
             }
             guard !uids.isEmpty else {
-                throw QueueAPIError(.badRequest, "Field 'uids': none is an analysis on worksheet \(worksheet.id)")
+                throw LabActionError(.invalidInput, "Field 'uids': none is an analysis on worksheet \(worksheet.id)")
             }
             let queued = try await queue.tasks(for: worksheetUID, name: name)
                 .filter { ($0.status == .queued || $0.status == .running) && $0.contextUID == worksheetUID }
@@ -114,7 +113,7 @@ extension LabActions {
     }
 
     /// Sets (or clears with nil) an analysis result, as `userID`.
-    /// - Throws: ``QueueServer/QueueAPIError`` 404 naming `uid` for an unknown or invisible object, 400 when it is
+    /// - Throws: ``LabActionError`` 404 naming `uid` for an unknown or invisible object, 400 when it is
     ///   not an analysis, 403 without Edit Results, 409 once submitted or while queued.
     /// - Returns: the lab after the change.
     @discardableResult
@@ -122,21 +121,21 @@ extension LabActions {
         let uids = self.uids
         let guarded = try await guardedUIDs()
         return try await perform { state, reader -> LabState in
-            let user = try LimsAPIController.user(userID, in: state)
+            let user = try Self.user(userID, in: state)
             try await reader.load([uid], into: &state)
-            guard state.object(uid) != nil, LimsAPIController.isVisible(uid, to: user, in: state) else {
-                throw QueueAPIError(.notFound, "Field 'uid': no object with uid '\(uid)'")
+            guard state.object(uid) != nil, state.isVisible(uid, to: user) else {
+                throw LabActionError(.notFound, "Field 'uid': no object with uid '\(uid)'")
             }
             guard state.analysisRecord(uid) != nil else {
-                throw QueueAPIError(.badRequest, "Field 'uid': '\(uid)' is not an analysis; only results can be updated")
+                throw LabActionError(.invalidInput, "Field 'uid': '\(uid)' is not an analysis; only results can be updated")
             }
             if guarded.contains(uid) {
-                throw QueueAPIError(.conflict, "Field 'uid': \(state.label(uid)) is being processed in background")
+                throw LabActionError(.conflict, "Field 'uid': \(state.label(uid)) is being processed in background")
             }
             do {
                 try state.setResult(result, on: uid, context: TransitionContext(user: user, uids: uids))
             } catch let error as LabError {
-                throw LimsAPIController.apiError(error, field: "Result")
+                throw LabActionError(error, field: "Result")
             }
             return state
         }

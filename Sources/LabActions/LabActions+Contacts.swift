@@ -1,8 +1,6 @@
 import Foundation
-import HummingbirdBcrypt
 import LIMSCore
 import QueueCore
-import QueueServer
 
 /// Linking a client contact to a login, with the security re-index of the client's subtree.
 ///
@@ -10,11 +8,8 @@ import QueueServer
 /// `_recursive_reindex_object_security` (reference 1.12): while the queue is ready the re-index becomes
 /// `task_reindex_object_security` (priority 50, ghost, chunk-size objects per task, ending with the client).
 extension LabActions {
-    /// bcrypt cost of passwords set through the API. Default: 10.
-    static let bcryptCost: UInt8 = 10
-
-    /// Task name of the security walk (``LimsTasks`` handles it).
-    public static let reindexSecurityTaskName = "task_reindex_object_security"
+    /// Task name of the security walk (``LimsTaskKind/reindexObjectSecurity``).
+    public static let reindexSecurityTaskName = LimsTaskKind.reindexObjectSecurity
 
     /// What linking did: the user, and either the queued walk or the number of objects re-indexed now.
     public struct LinkOutcome: Sendable {
@@ -31,38 +26,38 @@ extension LabActions {
     /// Links `username` to the client contact `contactUID` (creating the user with role Client and `password` when
     /// it does not exist), then re-indexes the client's subtree: queued while the queue is ready, else at once.
     /// Lab managers and managers only.
-    /// - Throws: ``QueueServer/QueueAPIError`` 403 for other users; 400 naming `contact_uid`, `username` or
+    /// - Throws: ``LabActionError`` 403 for other users; 400 naming `contact_uid`, `username` or
     ///   `password` (a new user needs a password of at least 8 characters); 409 when the contact or the user is
     ///   already linked elsewhere.
     public func linkUser(userID: String?, contactUID: String, username: String, password: String?) async throws -> LinkOutcome {
         guard !username.isEmpty, username.count <= 64, !username.contains(where: { $0.isWhitespace || $0 == "/" }) else {
-            throw QueueAPIError(.badRequest, "Field 'username': 1-64 characters without spaces or '/'")
+            throw LabActionError(.invalidInput, "Field 'username': 1-64 characters without spaces or '/'")
         }
         let hash = try password.map { password -> String in
-            guard password.count >= 8 else { throw QueueAPIError(.badRequest, "Field 'password': at least 8 characters") }
-            return Bcrypt.hash(password, cost: Self.bcryptCost)
+            guard password.count >= 8 else { throw LabActionError(.invalidInput, "Field 'password': at least 8 characters") }
+            return passwordHasher(password)
         }
         let now = clock.now(), uids = self.uids
         let settings = try await readySettings()
         let (outcome, order) = try await performEnqueuing(action: "link_user", contextUID: contactUID) {
             state, reader -> ((LinkOutcome, [String]), [QueueTask]) in
-            let user = try LimsAPIController.user(userID, in: state)
+            let user = try Self.user(userID, in: state)
             try await reader.load([contactUID], into: &state)
             if settings == nil, let clientUID = state.contacts.peek(contactUID)?.clientUID {
                 try await reader.loadSubtree(of: clientUID, into: &state) // the walk runs now
             }
-            guard user.isLabManager else { throw QueueAPIError(.forbidden, "\(user.userid) may not link contacts to users") }
+            guard user.isLabManager else { throw LabActionError(.forbidden, "\(user.userid) may not link contacts to users") }
             guard let contact = state.contacts[contactUID], let client = state.clients[contact.clientUID] else {
-                throw QueueAPIError(.badRequest, "Field 'contact_uid': no client contact with uid '\(contactUID)'")
+                throw LabActionError(.invalidInput, "Field 'contact_uid': no client contact with uid '\(contactUID)'")
             }
             var created = false
             if state.user(named: username) == nil {
-                guard let hash else { throw QueueAPIError(.badRequest, "Field 'password' is required for a new user") }
+                guard let hash else { throw LabActionError(.invalidInput, "Field 'password' is required for a new user") }
                 do {
                     _ = try state.createUser(userid: username, fullname: contact.fullname, email: contact.email, passwordHash: hash,
                                              roles: [.client], uids: uids, now: now)
                 } catch let error as LabError {
-                    throw LimsAPIController.apiError(error, field: "username")
+                    throw LabActionError(error, field: "username")
                 }
                 created = true
             }
@@ -70,7 +65,7 @@ extension LabActions {
             do {
                 order = try state.linkUser(username, toContact: contactUID, walk: settings == nil)
             } catch let error as LabError {
-                throw LimsAPIController.apiError(error, field: "contact_uid")
+                throw LabActionError(error, field: "contact_uid")
             }
             guard let settings else {
                 return ((LinkOutcome(userid: username, created: created, queuedTask: nil, reindexed: order.count), order), [])

@@ -1,8 +1,6 @@
 import Foundation
-import HTTPTypes
 import LIMSCore
 import QueueCore
-import QueueServer
 
 /// The lab's user actions (worksheet creation and template application, analysis assignment, workflow actions,
 /// result entry, linking a contact to a user), shared by the JSON API and the web pages.
@@ -12,8 +10,8 @@ import QueueServer
 /// answered at once with it; while it is resuming or disabled the action runs synchronously, as SENAITE does
 /// without senaite.queue. Objects in queued tasks are guarded (reference 1.11).
 ///
-/// Errors: ``QueueServer/QueueAPIError`` carrying the HTTP status and a message naming the field;
-/// ``AlreadyQueuedError`` when the same action is already queued for the object (reference 4).
+/// Errors: ``LabActionError`` (what kind of refusal, and a message naming the field; no HTTP status: the adapters
+/// map it); ``AlreadyQueuedError`` when the same action is already queued for the object (reference 4).
 public struct LabActions: Sendable {
     /// The lab.
     public let repository: any LabRepository
@@ -23,18 +21,38 @@ public struct LabActions: Sendable {
     public let clock: any WallClock
     /// Generator of new object uids.
     public let uids: any UIDGenerator
+    /// Hashes a new user's password (bcrypt in the adapters).
+    public let passwordHasher: @Sendable (String) -> String
 
     /// - Parameters:
     ///   - repository: the lab.
     ///   - queue: the queue the actions enqueue to and whose guards they honour; nil for none.
     ///   - clock: wall clock. Default: the system clock.
     ///   - uids: uid generator. Default: ``LIMSCore/RandomUIDGenerator``.
+    ///   - passwordHasher: hashes passwords of users the actions create (the stored ``LIMSCore/User/passwordHash``).
     public init(repository: any LabRepository, queue: (any QueueStore)?, clock: any WallClock = SystemWallClock(),
-                uids: any UIDGenerator = RandomUIDGenerator()) {
+                uids: any UIDGenerator = RandomUIDGenerator(), passwordHasher: @escaping @Sendable (String) -> String) {
         self.repository = repository
         self.queue = queue
         self.clock = clock
         self.uids = uids
+        self.passwordHasher = passwordHasher
+    }
+
+    /// The signed-in user of a unit of work. - Throws: ``LabActionError`` `unauthenticated` when there is none.
+    public static func user(_ userID: String?, in state: LabState) throws -> User {
+        guard let userID, let user = state.user(named: userID) else {
+            throw LabActionError(.unauthenticated, "Authentication required")
+        }
+        return user
+    }
+
+    /// The worksheet `uid` when `user` may see it. - Throws: ``LabActionError`` `notFound` naming `field`.
+    public static func worksheet(_ uid: String, field: String, user: User, in state: LabState) throws -> Worksheet {
+        guard let worksheet = state.worksheets[uid], state.isVisible(uid, to: user) else {
+            throw LabActionError(.notFound, "Field '\(field)': no worksheet with uid '\(uid)'")
+        }
+        return worksheet
     }
 
     /// The queue's status (reference 0): `disabled` without a queue.
@@ -74,14 +92,15 @@ public struct LabActions: Sendable {
         return settings.chunkSize > 0 ? settings : nil
     }
 
-    /// Runs a unit of work, mapping a conflict that outlived the retries to 409 and a lab rule error to HTTP.
-    func perform<T: Sendable>(_ body: @Sendable (inout LabState, any LabReader) async throws -> T) async throws -> T {
+    /// Runs a unit of work, mapping a conflict that outlived the retries to ``LabActionError`` `conflict` and a lab
+    /// rule error to ``LabActionError``.
+    public func perform<T: Sendable>(_ body: @Sendable (inout LabState, any LabReader) async throws -> T) async throws -> T {
         do {
             return try await repository.perform(body)
         } catch let error as LabRepositoryError {
-            throw QueueAPIError(.conflict, error.description)
+            throw LabActionError(.conflict, error.description)
         } catch let error as LabError {
-            throw LimsAPIController.apiError(error, field: nil)
+            throw LabActionError(error, field: nil)
         }
     }
 
@@ -93,9 +112,9 @@ public struct LabActions: Sendable {
         } catch let error as LabRepositoryError where error.code == .alreadyQueued {
             throw AlreadyQueuedError(action: action, contextUID: contextUID, taskUID: error.uids.first ?? "")
         } catch let error as LabRepositoryError {
-            throw QueueAPIError(.conflict, error.description)
+            throw LabActionError(.conflict, error.description)
         } catch let error as LabError {
-            throw LimsAPIController.apiError(error, field: nil)
+            throw LabActionError(error, field: nil)
         }
     }
 
