@@ -64,10 +64,13 @@ struct QueueScenarioTests {
             while try await round() { rounds += 1; if rounds > 50 { Issue.record("queue did not drain"); return } }
         }
 
-        /// Review states of the lab's analyses.
+        /// Review states of the lab's analyses (a working set of them: the lab around them may be large).
         func states() async throws -> [String] {
-            let state = try await repository.load()
-            return lab.analyses.map { state.object($0)?.workflowState ?? "?" }
+            let analyses = lab.analyses
+            return try await repository.read { state, reader in
+                try await reader.load(analyses, into: &state)
+                return analyses.map { state.peekObject($0)?.workflowState ?? "?" }
+            }
         }
 
         func count(_ reviewState: String) async throws -> Int { try await states().filter { $0 == reviewState }.count }
@@ -166,12 +169,14 @@ struct QueueScenarioTests {
         return lab
     }
 
-    /// Runs `body` with the system up: chunk size 5 (as the doctests), a live HTTP server, one real consumer.
-    static func withSystem(_ body: @escaping @Sendable (System) async throws -> Void) async throws {
+    /// Runs `body` with the system up: chunk size 5 (as the doctests), a live HTTP server, one real consumer;
+    /// `background` more received samples of another client (see ``LargeLab``) around the scenario's lab.
+    static func withSystem(background: Int = 0, _ body: @escaping @Sendable (System) async throws -> Void) async throws {
         try await StoreFixture.with { fixture in
             let key = Fernet.generateKey()
             let clock = fixture.clock
             let lab = try await seed(fixture.environment.lab, now: clock.now())
+            if background > 0 { try await LargeLab.addBackground(background, to: fixture.environment.lab, now: clock.now()) }
             var settings = try await fixture.store.settings()
             settings.chunkSize = 5
             try await fixture.store.updateSettings(settings)

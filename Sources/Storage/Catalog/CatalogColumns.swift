@@ -11,8 +11,8 @@ import LIMSCore
 ///   `getServiceUID`);
 /// - `lookup_key`: the unique name setup objects are found by (user id, service keyword, sample type prefix),
 ///   and a worksheet's analyst;
-/// - `sort_key`: for received samples, `<priority>|<id>`, the order worksheet templates pick samples in
-///   (reference 3.5); NULL for samples not received and for every other type.
+/// - `sort_key`: for samples in `sample_received` (the only ones with analyses to assign), `<priority>|<id>`, the
+///   order worksheet templates pick samples in (reference 3.5); NULL for other samples and every other type.
 /// The `allowedRolesAndUsers` tokens live in `lims_security`.
 struct CatalogColumns: Sendable, Equatable {
     var objectID: String
@@ -29,7 +29,10 @@ struct CatalogColumns: Sendable, Equatable {
         switch object {
         case let sample as Sample:
             clientUID = sample.clientUID
-            sortKey = sample.dateReceived == nil ? nil : Self.sampleSortKey(priority: sample.priority, id: sample.id)
+            // Only received samples still waiting for work can give a template routine analyses: the pick walks
+            // these alone, not the lab's history.
+            sortKey = sample.dateReceived != nil && sample.reviewState == ReviewState.sampleReceived
+                ? Self.sampleSortKey(priority: sample.priority, id: sample.id) : nil
         case let contact as Contact:
             clientUID = contact.clientUID
         case let record as any AnalysisRecord:
