@@ -12,6 +12,9 @@ extension WebUI {
     /// Rows per page of the samples list.
     static let samplesPageSize = 50
 
+    /// The review states the samples list filters on.
+    static let sampleStates = [ReviewState.sampleDue, ReviewState.sampleReceived, ReviewState.toBeVerified, ReviewState.verified]
+
     /// `GET /samples[?page=N&q=TEXT&state=STATE&client=UID]`: newest first, searched by id, filtered by review
     /// state and client, paged in the database; queued samples shown as Queued with a spinner.
     @Sendable func samplesList(_ request: Request, context: QueueRequestContext) async throws -> Response {
@@ -50,8 +53,15 @@ extension WebUI {
         filters.queryItems = [("q", text), ("state", reviewState ?? ""), ("client", client ?? "")]
             .filter { !$0.1.isEmpty }.map { URLQueryItem(name: $0.0, value: $0.1) }
         let suffix = filters.percentEncodedQuery.map { "&" + $0 } ?? ""
+        let clients = try await repository.catalog(CatalogQuery(portalType: .client, limit: 500), visibleTo: user).uids
+        let clientNames = try await repository.read { state, reader -> [(String, String)] in
+            try await reader.load(clients, into: &state)
+            return clients.compactMap { uid in state.clients.peek(uid).map { (uid, $0.name) } }.sorted { $0.1 < $1.1 }
+        }
         let data: [String: Any] = [
             "rows": rows, "total": result.total, "q": text, "state": reviewState ?? "",
+            "stateOptions": Self.sampleStates.map { ["value": $0, "label": $0.replacingOccurrences(of: "_", with: " "), "selected": $0 == reviewState] },
+            "clientOptions": clientNames.map { ["value": $0.0, "label": $0.1, "selected": $0.0 == client] },
             "pages": Self.pages(total: result.total, pageSize: size, current: page) { "/samples?page=\($0)\(suffix)" },
         ]
         let chrome = await chrome(request, user: user, state: setup, tab: "samples")

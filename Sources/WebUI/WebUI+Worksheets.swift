@@ -83,7 +83,13 @@ extension WebUI {
         let analysts = state.users.values.filter { !$0.roles.isDisjoint(with: [.analyst, .labManager, .manager]) }
             .sorted { $0.userid < $1.userid }
         let data: [String: Any] = [
-            "rows": rows, "canAdd": canAdd, "pages": pages, "total": result.total, "q": text,
+            "rows": rows, "canAdd": canAdd, "pages": pages, "total": result.total, "q": text, "mine": parameters.get("mine") == "1",
+            "stateOptions": [ReviewState.open, ReviewState.toBeVerified, ReviewState.verified, ReviewState.removed].map {
+                ["value": $0, "label": $0.replacingOccurrences(of: "_", with: " "), "selected": $0 == reviewState]
+            },
+            "analystOptions": analysts.map {
+                ["value": $0.userid, "label": Self.userLabel($0.userid, in: state), "selected": parameters.get("mine") != "1" && $0.userid == analyst]
+            },
             "analysts": analysts.map { ["userid": $0.userid, "label": Self.userLabel($0.userid, in: state), "selected": $0.userid == user.userid] },
             "templates": state.worksheetTemplates.values.sorted { $0.title < $1.title }.map { ["uid": $0.uid, "title": $0.title] },
             "instruments": state.instruments.values.sorted { $0.title < $1.title }.map { ["uid": $0.uid, "title": $0.title] },

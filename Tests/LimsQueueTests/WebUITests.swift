@@ -423,4 +423,37 @@ struct WebUITests {
         #expect(svg.contains("processed (20)") && svg.contains("failed (2)") && svg.contains("in queue (2)"))
         #expect(QueueChart.niceCeiling(7) == 10 && QueueChart.niceCeiling(11) == 20 && QueueChart.niceCeiling(1) == 1)
     }
+
+    @Test("samples and worksheets lists: search by id, filters by state, client, analyst and mine, paged in SQL with compact links")
+    func listFilters() async throws {
+        try await withPages { browser in
+            _ = try await browser.login("labman", "labpass")
+            let all = try await browser.request("/samples")
+            #expect(all.status == 200 && all.html.contains("4 samples."), "\(all.html.prefix(300))")
+            let received = try await browser.request("/samples?state=sample_received")
+            #expect(received.html.contains("1 samples.") && received.html.contains(browser.lab.happySamples[0].id))
+            let klaymore = try await browser.request("/samples?client=\(browser.lab.klaymore.uid)")
+            #expect(klaymore.html.contains("1 samples.") && klaymore.html.contains(browser.lab.klaymoreSample.id))
+            let searched = try await browser.request("/samples?q=\(browser.lab.happySamples[1].id.lowercased())")
+            #expect(searched.html.contains("1 samples.") && searched.html.contains(browser.lab.happySamples[1].id))
+            #expect(try await browser.request("/samples?q=nothing-like-it").html.contains("0 samples."))
+            // Worksheets: one for analyst1, one for labman; "mine" and the analyst filter.
+            for analyst in ["analyst1", "labman"] {
+                let page = try await browser.request("/worksheets")
+                let token = try #require(Browser.csrf(page.html))
+                _ = try await browser.post("/worksheets", [("_csrf", token), ("action", "add"), ("analyst", analyst)])
+            }
+            #expect(try await browser.request("/worksheets").html.contains("2 worksheets."))
+            #expect(try await browser.request("/worksheets?mine=1").html.contains("1 worksheets."))
+            #expect(try await browser.request("/worksheets?analyst=analyst1").html.contains("1 worksheets."))
+            #expect(try await browser.request("/worksheets?state=verified").html.contains("0 worksheets."))
+        }
+    }
+
+    @Test("page links are compact: first, last and two around the current page")
+    func compactPages() {
+        let links = WebUI.pages(total: 2_000 * 50, pageSize: 50, current: 1_000) { "/x?page=\($0)" }
+        #expect(links.compactMap { $0["number"] as? Int } == [1, 998, 999, 1_000, 1_001, 1_002, 2_000])
+        #expect(WebUI.pages(total: 50, pageSize: 50, current: 1) { "\($0)" }.isEmpty)
+    }
 }

@@ -2,6 +2,12 @@ extension PageTemplates {
     /// The samples list (queued samples shown as Queued with a spinner). Source: reference 1.10.
     static let samples = #"""
 <h1>Samples</h1>
+<form method="get" action="/samples" class="card filters" id="samples-filter" style="margin-bottom: 12px; display: flex; gap: 12px; flex-wrap: wrap; align-items: flex-end">
+<div class="form-row"><label for="q">Search id</label><input id="q" name="q" value="{{q}}" placeholder="H2O-0001"></div>
+<div class="form-row"><label for="state">State</label><select id="state" name="state"><option value="">(any)</option>{{#stateOptions}}<option value="{{value}}" {{#selected}}selected{{/selected}}>{{label}}</option>{{/stateOptions}}</select></div>
+<div class="form-row"><label for="client">Client</label><select id="client" name="client"><option value="">(any)</option>{{#clientOptions}}<option value="{{value}}" {{#selected}}selected{{/selected}}>{{label}}</option>{{/clientOptions}}</select></div>
+<div class="form-row"><button type="submit" id="samples-filter-submit">Filter</button></div>
+</form>
 <table class="listing" id="samples">
 <tr><th>Sample</th><th>Client</th><th>Sample type</th><th>Analyses</th><th>Created</th><th>State</th></tr>
 {{#rows}}

@@ -16,6 +16,13 @@ extension PageTemplates {
 </div>
 </form>
 {{/canAdd}}
+<form method="get" action="/worksheets" class="card filters" id="worksheets-filter" style="margin-bottom: 12px; display: flex; gap: 12px; flex-wrap: wrap; align-items: flex-end">
+<div class="form-row"><label for="q">Search id</label><input id="q" name="q" value="{{q}}" placeholder="WS-0001"></div>
+<div class="form-row"><label for="state">State</label><select id="state" name="state"><option value="">(open, to be verified, verified)</option>{{#stateOptions}}<option value="{{value}}" {{#selected}}selected{{/selected}}>{{label}}</option>{{/stateOptions}}</select></div>
+<div class="form-row"><label for="filter-analyst">Analyst</label><select id="filter-analyst" name="analyst"><option value="">(any)</option>{{#analystOptions}}<option value="{{value}}" {{#selected}}selected{{/selected}}>{{label}}</option>{{/analystOptions}}</select></div>
+<div class="form-row"><label><input type="checkbox" name="mine" value="1" id="mine" {{#mine}}checked{{/mine}}> Mine</label></div>
+<div class="form-row"><button type="submit" id="worksheets-filter-submit">Filter</button></div>
+</form>
 <form method="post" action="/worksheets" id="worksheets-form">
 <input type="hidden" name="_csrf" value="{{csrf}}">
 <table class="listing" id="worksheets">
@@ -32,5 +39,6 @@ extension PageTemplates {
 </table>
 <div class="buttons"><button type="submit" name="action" value="remove" id="remove-worksheets">Remove</button></div>
 </form>
+<div class="pager" id="pager">{{total}} worksheets. {{#pages}}{{#current}}<span><b>{{number}}</b></span>{{/current}}{{^current}}<a href="{{href}}">{{number}}</a>{{/current}}{{/pages}}</div>
 """#
 }
