@@ -129,15 +129,17 @@ struct LimsBench: Sendable {
             let manager = ("labman", "labman")
             let worksheet = try await api.expect("worksheet/create", body: .object(["analyst": .string("analyst-0")]), as: manager)
             let worksheetUID = worksheet.items.first?["uid"]?.stringValue ?? ""
-            let state = try await environment.lab.load()
-            let uids = state.analyses.values.filter { $0.reviewState == "unassigned" }.map(\.uid)
+            let uids = try await Self.unassigned(environment)
             let start = ContinuousClock.now
             _ = try await api.expect("worksheet/add_analyses", body: .object([
                 "worksheet_uid": .string(worksheetUID), "uids": .array(uids.map(JSONValue.string)),
             ]), as: manager)
             let answered = start.duration(to: .now)
             while true {
-                let layout = try await environment.lab.load().worksheets[worksheetUID]?.layout.count ?? 0
+                let layout = try await environment.lab.read { state, reader in
+                    try await reader.load([worksheetUID], into: &state)
+                    return state.worksheets.peek(worksheetUID)?.layout.count ?? 0
+                }
                 if layout >= uids.count { break }
                 if start.duration(to: .now) > .seconds(600) { throw CLIError("assignment did not finish within 600 s") }
                 try await Task.sleep(for: .milliseconds(5))
@@ -169,7 +171,7 @@ struct LimsBench: Sendable {
             let chunk = settings.chunkSize
             settings.chunkSize = 0
             try await environment.store.updateSettings(settings)
-            let pool = try await environment.lab.load().analyses.values.filter { $0.reviewState == "unassigned" }.map(\.uid).sorted()
+            let pool = try await Self.unassigned(environment).sorted()
             var plan: [(user: Int, worksheet: String, uids: [String])] = []
             var worksheetUID = ""
             for user in 0..<users {
@@ -215,14 +217,12 @@ struct LimsBench: Sendable {
             let all = Set(plan.flatMap(\.uids))
             var submitted = 0
             while start.duration(to: .now) < .seconds(600) {
-                let state = try await environment.lab.load()
-                submitted = all.filter { state.analyses[$0]?.reviewState == "to_be_verified" }.count
+                submitted = try await Self.count(all, in: "to_be_verified", environment)
                 let active = try await environment.store.tasks(status: [.queued, .running], since: nil).count
                 if submitted == all.count { break }
                 if active == 0 {
                     // Nothing left to run: read once more (the last unit of work commits before its done report).
-                    let final = try await environment.lab.load()
-                    submitted = all.filter { final.analyses[$0]?.reviewState == "to_be_verified" }.count
+                    submitted = try await Self.count(all, in: "to_be_verified", environment)
                     break
                 }
                 try await Task.sleep(for: .milliseconds(10))
@@ -247,6 +247,22 @@ struct LimsBench: Sendable {
     final class Tally: Sendable {
         let latencies = Mutex<[Double]>([])
         let counts = Mutex<(requests: Int, conflicts: Int, failed: Int)>((0, 0, 0))
+    }
+
+    /// Uids of the lab's unassigned routine analyses (catalog query, as the lab manager).
+    static func unassigned(_ environment: StorageEnvironment) async throws -> [String] {
+        guard let manager = try await environment.lab.user(named: "labman") else { throw CLIError("no labman") }
+        return try await environment.lab.catalog(CatalogQuery(portalType: .analysis, reviewStates: ["unassigned"], limit: 100_000),
+                                                 visibleTo: manager).uids
+    }
+
+    /// How many of `uids` are in `reviewState` (a working set of them).
+    static func count(_ uids: Set<String>, in reviewState: String, _ environment: StorageEnvironment) async throws -> Int {
+        let list = Array(uids)
+        return try await environment.lab.read { state, reader in
+            try await reader.load(list, into: &state)
+            return list.filter { state.analyses.peek($0)?.reviewState == reviewState }.count
+        }
     }
 
     static func seconds(_ duration: Duration) -> Double {
