@@ -170,6 +170,58 @@ public final class HTTPQueueConnection: QueueConnection {
         _ = try await post("requeue", .object(claimFields(task)))
     }
 
+    public func pop(consumerID: String, max: Int, wait: Double) async throws -> [QueueTask] {
+        let answer = try await post("pop", .object(["consumer_id": .string(consumerID), "wait": .number(wait), "max": .int(max)]),
+                                    timeout: wait + 15)
+        return try Self.tasks(answer["tasks"])
+    }
+
+    public func report(done tasks: [QueueTask], consumerID: String, popMax: Int?, wait: Double) async throws -> BatchReportAnswer {
+        var fields: [String: JSONValue] = ["consumer_id": .string(consumerID), "tasks": .array(tasks.map { .object(Self.reportItem($0)) })]
+        if let popMax {
+            fields["max"] = .int(popMax)
+            fields["wait"] = .number(wait)
+        }
+        let answer = try await post("done", .object(fields), timeout: wait + 15)
+        return BatchReportAnswer(refused: Self.refused(answer), next: try Self.tasks(answer["next"]))
+    }
+
+    public func report(failed tasks: [(task: QueueTask, message: String)], consumerID: String) async throws -> BatchReportAnswer {
+        let items = tasks.map { task, message -> JSONValue in
+            var item = Self.reportItem(task)
+            item["error_message"] = .string(message)
+            return .object(item)
+        }
+        let answer = try await post("fail", .object(["consumer_id": .string(consumerID), "tasks": .array(items)]))
+        return BatchReportAnswer(refused: Self.refused(answer))
+    }
+
+    /// One item of a batched report: `task_uid` and `lease_token`.
+    static func reportItem(_ task: QueueTask) -> [String: JSONValue] {
+        var item: [String: JSONValue] = ["task_uid": .string(task.taskUID)]
+        if let leaseToken = task.leaseToken { item["lease_token"] = .string(leaseToken) }
+        return item
+    }
+
+    /// Tasks of a batched answer (`tasks` or `next`: a list of complete task dicts).
+    static func tasks(_ value: JSONValue?) throws -> [QueueTask] {
+        try (value?.arrayValue ?? []).compactMap { item in
+            guard let object = item.objectValue, object["task_uid"] != nil else { return nil }
+            return try QueueTask(stored: object.filter { $0.key != "task_url" })
+        }
+    }
+
+    /// The `refused` list of a batched answer, by task uid.
+    static func refused(_ answer: [String: JSONValue]) -> [String: QueueServerError] {
+        var refused: [String: QueueServerError] = [:]
+        for item in answer["refused"]?.arrayValue ?? [] {
+            guard let object = item.objectValue, let uid = object["task_uid"]?.stringValue else { continue }
+            refused[uid] = QueueServerError(status: Int(object["status"]?.doubleValue ?? 409),
+                                            message: object["message"]?.stringValue ?? "refused")
+        }
+        return refused
+    }
+
     public func add(_ tasks: [QueueTask]) async throws -> [String: String] {
         let answer = try await post("add", .array(tasks.map { .object($0.wireDictionary) }))
         var outcomes: [String: String] = [:]

@@ -17,6 +17,57 @@ public protocol QueueConnection: Sendable {
     func release(_ task: QueueTask) async throws
     /// Adds tasks; returns what the server did with each.
     func add(_ tasks: [QueueTask]) async throws -> [String: String]
+    /// Claims up to `max` tasks for `consumerID` at once (a batched pop; the consumer's running tasks count
+    /// against `max`), waiting up to `wait` seconds when none is claimable. Empty when none.
+    func pop(consumerID: String, max: Int, wait: Double) async throws -> [QueueTask]
+    /// Reports running tasks done in one request, each with its claim, and, with `popMax`, claims up to that
+    /// many tasks (the consumer's held ones included) in the same round trip, waiting up to `wait` seconds for
+    /// some when none is claimable.
+    func report(done tasks: [QueueTask], consumerID: String, popMax: Int?, wait: Double) async throws -> BatchReportAnswer
+    /// Reports running tasks failed in one request, each with its claim and message.
+    func report(failed tasks: [(task: QueueTask, message: String)], consumerID: String) async throws -> BatchReportAnswer
+}
+
+/// The server's answer to a batched report: the reports it refused (by task uid) and the tasks claimed.
+public struct BatchReportAnswer: Sendable {
+    /// Reports not applied, by task uid, with the status and message a single report would have got (409 for a
+    /// lost lease).
+    public var refused: [String: QueueServerError]
+    /// Tasks claimed in the same round trip (running, each with its lease token), in queue order.
+    public var next: [QueueTask]
+
+    public init(refused: [String: QueueServerError] = [:], next: [QueueTask] = []) {
+        self.refused = refused
+        self.next = next
+    }
+}
+
+extension QueueConnection {
+    /// Fallback for connections without batches: plain pops, one task at most.
+    public func pop(consumerID: String, max: Int, wait: Double) async throws -> [QueueTask] {
+        try await pop(consumerID: consumerID, wait: wait).map { [$0] } ?? []
+    }
+
+    /// Fallback for connections without batches: one done per task, then a batched pop.
+    public func report(done tasks: [QueueTask], consumerID: String, popMax: Int?, wait: Double) async throws -> BatchReportAnswer {
+        var answer = BatchReportAnswer()
+        for task in tasks {
+            do { try await done(task) } catch let error as QueueServerError where error.status < 500 { answer.refused[task.taskUID] = error }
+        }
+        if let popMax { answer.next = try await pop(consumerID: consumerID, max: popMax, wait: wait) }
+        return answer
+    }
+
+    /// Fallback for connections without batches: one fail per task.
+    public func report(failed tasks: [(task: QueueTask, message: String)], consumerID: String) async throws -> BatchReportAnswer {
+        var answer = BatchReportAnswer()
+        for (task, message) in tasks {
+            do { try await fail(task, message: message) } catch let error as QueueServerError where error.status < 500 {
+                answer.refused[task.taskUID] = error
+            }
+        }
+        return answer
+    }
 }
 
 /// An error answered by the queue server.

@@ -23,12 +23,26 @@ public struct QueueConsumer: Service {
         /// Default: 0.5 seconds.
         public var retryDelaySeconds: Double
 
+        /// Batched mode (LimsQueue's extension of the protocol): claim up to ``concurrency`` tasks per request into
+        /// a local buffer, run up to ``concurrency`` at once, report completions in batches and refill the buffer
+        /// in the same round trip. Off: one task at a time with plain senaite.queue pops (and done-and-pop).
+        /// Default: false.
+        public var batched: Bool
+        /// Tasks run at once in batched mode; also the size of the local buffer. Default: 1 task.
+        public var concurrency: Int
+        /// Batched mode: completions are reported once ``concurrency`` of them wait, or this many seconds after the
+        /// first of them finished, whichever comes first (sooner when nothing else runs). Default: 0.002 seconds.
+        public var reportDelaySeconds: Double
+
         public init(consumerID: String, popWaitSeconds: Double = 5, shutdownGraceSeconds: Double = 20,
-                    retryDelaySeconds: Double = 0.5) {
+                    retryDelaySeconds: Double = 0.5, batched: Bool = false, concurrency: Int = 1, reportDelaySeconds: Double = 0.002) {
             self.consumerID = consumerID
             self.popWaitSeconds = popWaitSeconds
             self.shutdownGraceSeconds = shutdownGraceSeconds
             self.retryDelaySeconds = retryDelaySeconds
+            self.batched = batched
+            self.concurrency = max(1, concurrency)
+            self.reportDelaySeconds = reportDelaySeconds
         }
     }
 
@@ -49,6 +63,10 @@ public struct QueueConsumer: Service {
     }
 
     public func run() async throws {
+        if configuration.batched {
+            await runBatched()
+            return
+        }
         var backoff = configuration.retryDelaySeconds
         logger.info("consumer started", metadata: ["lims.consumer": .string(configuration.consumerID)])
         while !Task.isShuttingDownGracefully, !Task.isCancelled {
@@ -83,31 +101,42 @@ public struct QueueConsumer: Service {
         case shutdown
     }
 
-    /// Runs the task's handler under its deadline and reports the outcome. After a success the report also
-    /// claims the next task (one round trip), which is returned. Never throws.
-    @discardableResult
-    public func process(_ task: QueueTask) async -> QueueTask? {
+    /// `logger` with the task's uid and name as metadata.
+    func taskLogger(_ task: QueueTask) -> Logger {
         var logger = self.logger
         logger[metadataKey: "lims.task.uid"] = .string(task.taskUID)
         logger[metadataKey: "lims.task.name"] = .string(task.name)
+        return logger
+    }
+
+    /// Runs the task's handler under its deadline and, after a success, waits out the task's `min_seconds`
+    /// booking (cut short by a graceful shutdown). Never throws.
+    func execute(_ task: QueueTask, logger: Logger) async -> RunOutcome {
         let start = ContinuousClock.now
-        let outcome: RunOutcome
-        if let handler = handlers.handler(for: task.name) {
-            onStart?(task)
-            let context = TaskContext(logger: logger, consumerID: configuration.consumerID,
-                                      deadlineSeconds: Double(task.maxSeconds), queue: connection)
-            outcome = await run(handler, task, context: context)
-        } else {
-            outcome = .failure("No handler found for \(task.name)")
-        }
-        switch outcome {
-        case .success:
+        guard let handler = handlers.handler(for: task.name) else { return .failure("No handler found for \(task.name)") }
+        onStart?(task)
+        let context = TaskContext(logger: logger, consumerID: configuration.consumerID,
+                                  deadlineSeconds: Double(task.maxSeconds), queue: connection)
+        let outcome = await run(handler, task, context: context)
+        if case .success = outcome {
             let booked = Duration.seconds(min(max(task.minSeconds, 0), QueueTask.maxMinSeconds))
             let elapsed = start.duration(to: .now)
             if elapsed < booked, !Task.isShuttingDownGracefully {
                 // The booking ends early on shutdown: the task is done, only the slot was reserved.
                 try? await cancelWhenGracefulShutdown { try await Task.sleep(for: booked - elapsed) }
             }
+        }
+        return outcome
+    }
+
+    /// Runs the task's handler under its deadline and reports the outcome. After a success the report also
+    /// claims the next task (one round trip), which is returned. Never throws.
+    @discardableResult
+    public func process(_ task: QueueTask) async -> QueueTask? {
+        let logger = taskLogger(task)
+        let outcome = await execute(task, logger: logger)
+        switch outcome {
+        case .success:
             if Task.isShuttingDownGracefully {
                 await report("done", logger) { try await connection.done(task) }
                 return nil
@@ -190,6 +219,146 @@ public struct QueueConsumer: Service {
             }
         }
     }
+}
+
+extension QueueConsumer {
+    /// What a child of the batched loop reports: a task that ended, or the report delay that elapsed.
+    enum BatchEvent: Sendable {
+        case ended(QueueTask, RunOutcome)
+        case reportDue
+    }
+
+    /// Batched mode (``Configuration/batched``): keeps up to ``Configuration/concurrency`` tasks claimed (a local
+    /// buffer) and running, reports completions in batches (by count, or ``Configuration/reportDelaySeconds``
+    /// after the first one) and refills the buffer in the same request. When nothing runs and nothing is claimable
+    /// it long-polls a batched pop. On graceful shutdown it claims nothing more, lets running tasks finish within
+    /// the grace period, reports them, and releases the tasks it had claimed but not started.
+    func runBatched() async {
+        let capacity = configuration.concurrency
+        let consumerID = configuration.consumerID
+        logger.info("consumer started", metadata: ["lims.consumer": .string(consumerID), "lims.concurrency": .stringConvertible(capacity)])
+        await withTaskGroup(of: BatchEvent.self) { group in
+            var buffer: [QueueTask] = []
+            var running = 0
+            var doneReports: [QueueTask] = []
+            var failReports: [(task: QueueTask, message: String)] = []
+            var reportTimer = false
+            var backoff = configuration.retryDelaySeconds
+            var stopping: Bool { Task.isShuttingDownGracefully || Task.isCancelled }
+
+            while true {
+                // Start what the buffer holds, up to the concurrency.
+                while running < capacity, !buffer.isEmpty, !stopping {
+                    let task = buffer.removeFirst()
+                    running += 1
+                    group.addTask {
+                        let logger = self.taskLogger(task)
+                        return .ended(task, await self.execute(task, logger: logger))
+                    }
+                }
+                let waiting = doneReports.count + failReports.count
+                let idle = running == 0 && buffer.isEmpty
+                if stopping {
+                    if running == 0 {
+                        await flushBatch(&doneReports, &failReports, popMax: nil, wait: 0)
+                        for task in buffer { await report("release", taskLogger(task)) { try await connection.release(task) } }
+                        break
+                    }
+                } else if waiting >= capacity || (waiting > 0 && (idle || !reportTimer && configuration.reportDelaySeconds <= 0)) {
+                    // Report now and refill: wait for new work only when nothing else would wake us.
+                    let next = await flushBatch(&doneReports, &failReports, popMax: capacity,
+                                                wait: idle ? configuration.popWaitSeconds : 0)
+                    buffer.append(contentsOf: next)
+                    continue
+                } else if idle {
+                    do {
+                        buffer = try await connection.pop(consumerID: consumerID, max: capacity, wait: configuration.popWaitSeconds)
+                        backoff = configuration.retryDelaySeconds
+                    } catch {
+                        logger.warning("cannot pop", metadata: ["lims.error": .string(String(describing: error))])
+                        try? await Task.sleep(nanoseconds: UInt64(backoff * 1_000_000_000))
+                        backoff = min(backoff * 2, 10)
+                    }
+                    continue
+                } else if waiting > 0, !reportTimer {
+                    reportTimer = true
+                    let delay = configuration.reportDelaySeconds
+                    group.addTask {
+                        try? await Task.sleep(nanoseconds: UInt64(delay * 1_000_000_000))
+                        return .reportDue
+                    }
+                }
+                guard let event = await group.next() else { continue }
+                switch event {
+                case .reportDue:
+                    reportTimer = false
+                    if !doneReports.isEmpty || !failReports.isEmpty, !stopping {
+                        let next = await flushBatch(&doneReports, &failReports, popMax: capacity, wait: 0)
+                        buffer.append(contentsOf: next)
+                    }
+                case .ended(let task, let outcome):
+                    running -= 1
+                    switch outcome {
+                    case .success:
+                        doneReports.append(task)
+                    case .failure(let message):
+                        taskLogger(task).warning("task failed", metadata: ["lims.error": .string(message)])
+                        failReports.append((task, message))
+                    case .deadline:
+                        let logger = taskLogger(task)
+                        logger.warning("task timed out", metadata: ["lims.task.max_seconds": .stringConvertible(task.maxSeconds)])
+                        await report("timeout", logger) { try await connection.timeout(task) }
+                    case .shutdown:
+                        let logger = taskLogger(task)
+                        logger.notice("task released at shutdown")
+                        await report("release", logger) { try await connection.release(task) }
+                    }
+                }
+            }
+            group.cancelAll()
+        }
+        logger.info("consumer stopped", metadata: ["lims.consumer": .string(consumerID)])
+    }
+
+    /// Sends the waiting reports (fails first, then dones with the claim of up to `popMax` tasks) and returns the
+    /// tasks claimed. Transport and server errors are retried as ``report(_:_:_:)`` does; refusals are logged.
+    @discardableResult
+    func flushBatch(_ dones: inout [QueueTask], _ fails: inout [(task: QueueTask, message: String)], popMax: Int?,
+                    wait: Double) async -> [QueueTask] {
+        let consumerID = configuration.consumerID
+        if !fails.isEmpty {
+            let batch = fails
+            fails = []
+            let answer = AnswerBox()
+            await report("fail", logger) { answer.value = try await connection.report(failed: batch, consumerID: consumerID) }
+            logRefused(answer.value, what: "fail")
+        }
+        guard !dones.isEmpty || popMax != nil else { return [] }
+        let batch = dones
+        dones = []
+        let answer = AnswerBox()
+        if batch.isEmpty, let popMax {
+            await report("pop", logger) { answer.value = BatchReportAnswer(next: try await connection.pop(consumerID: consumerID, max: popMax, wait: wait)) }
+        } else {
+            await report("done", logger) {
+                answer.value = try await connection.report(done: batch, consumerID: consumerID, popMax: popMax, wait: wait)
+            }
+        }
+        logRefused(answer.value, what: "done")
+        return answer.value?.next ?? []
+    }
+
+    func logRefused(_ answer: BatchReportAnswer?, what: String) {
+        for (uid, error) in answer?.refused ?? [:] {
+            logger.warning("report refused", metadata: ["lims.report": .string(what), "lims.task.uid": .string(uid),
+                                                        "lims.error": .string(error.description)])
+        }
+    }
+}
+
+/// Carries a batched answer out of a report closure.
+final class AnswerBox: @unchecked Sendable {
+    var value: BatchReportAnswer?
 }
 
 /// Carries the next task out of a report closure.

@@ -23,22 +23,46 @@ struct BenchQueueCommand: AsyncParsableCommand {
         commandName: "queue",
         abstract: "End-to-end no-op tasks/s over HTTP and pickup latency (add -> handler start).",
         discussion: """
-            Phase 1 (latency): tasks are added one at a time, 10 ms apart, to idle consumers; pickup latency is the \
-            time from sending `add` to the handler's start. Phase 2 (throughput): --tasks tasks are added in batches \
-            of 500 while the consumers drain them; tasks/s = tasks / (first add -> last done).
+            Phase 1 (idle pickup): tasks are added one at a time, 10 ms apart, to idle consumers; pickup latency is \
+            the time from sending `add` to the handler's start. Phase 2 (throughput): --tasks tasks are added in \
+            batches of 500 while the consumers drain them; tasks/s = tasks / (first add -> last done). Phase 3 \
+            (pickup under load): 4 producers add tasks one at a time, back to back, while the consumers run them; \
+            pickup as in phase 1. Consumers take one task per pop (senaite.queue's protocol) or, with --batched, \
+            claim up to --concurrency tasks per request and report completions in batches. --matrix runs 1, 4 and \
+            16 consumers, one task per pop and batched, each on a fresh database, and prints a table.
             """
     )
 
     @Option(name: .long, help: "Tasks of the throughput phase.") var tasks: Int = 20_000
-    @Option(name: .long, help: "PostgreSQL URL of an empty database to benchmark instead of a fresh SQLite file.") var database: String?
-    @Option(name: .long, help: "Consumers (each runs one task at a time).") var consumers: Int = 4
-    @Option(name: .long, help: "Tasks of the latency phase.") var latencyTasks: Int = 200
+    @Option(name: .long, help: "PostgreSQL URL of a database to benchmark (its queue tables are emptied first) instead of a fresh SQLite file.") var database: String?
+    @Option(name: .long, help: "Consumers.") var consumers: Int = 4
+    @Flag(name: .long, help: "Batched consumers: each claims up to --concurrency tasks per request and reports in batches.") var batched = false
+    @Option(name: .long, help: "Tasks each batched consumer runs at once. Default: 64 / consumers, at most 16.") var concurrency: Int?
+    @Flag(name: .long, help: "Run 1, 4 and 16 consumers, one task per pop and batched, and print a table.") var matrix = false
+    @Option(name: .long, help: "Tasks of each latency phase (idle, and under load).") var latencyTasks: Int = 200
     @Option(name: .long, help: "Data directory; default: a fresh temporary one (deleted afterwards).") var dataDir: String?
+    @Option(name: .long, help: "Commit durability: normal or full (see `limsqueue serve --help`). Default: normal on SQLite, the server's setting on PostgreSQL.")
+    var durability: String?
 
     func validate() throws {
         guard tasks > 0, tasks <= 1_000_000 else { throw ValidationError("--tasks must be in 1...1000000") }
         guard (1...64).contains(consumers) else { throw ValidationError("--consumers must be in 1...64") }
+        if let durability, Durability(rawValue: durability) == nil { throw ValidationError("--durability must be normal or full") }
         guard (0...10_000).contains(latencyTasks) else { throw ValidationError("--latency-tasks must be in 0...10000") }
+        if let concurrency, !(1...64).contains(concurrency) { throw ValidationError("--concurrency must be in 1...64") }
+    }
+
+    /// What one run measured.
+    struct Figures {
+        var tasksPerSecond: Double
+        var idleP50: Double, idleP99: Double
+        var loadP50: Double, loadP99: Double
+    }
+
+    /// Tasks each batched consumer runs at once: --concurrency, else 64 / consumers (the `max_consumers` range
+    /// ends at 64), at most 16.
+    func concurrency(for consumers: Int) -> Int {
+        concurrency ?? max(1, min(16, 64 / consumers))
     }
 
     func run() async throws {
@@ -49,17 +73,44 @@ struct BenchQueueCommand: AsyncParsableCommand {
         let directory = dataDir ?? FileManager.default.temporaryDirectory
             .appendingPathComponent("limsqueue-bench-\(TaskUID.make().prefix(8))").path
         defer { if temporary { try? FileManager.default.removeItem(atPath: directory) } }
+        let level = durability.map { "durability \($0)" } ?? (database == nil ? "durability normal (default)" : "the server's synchronous_commit")
+        print("limsqueue bench queue: \(database == nil ? "SQLite (WAL)" : "PostgreSQL"), \(level), machine: \(ProcessInfo.processInfo.activeProcessorCount) cores")
+        guard matrix else {
+            _ = try await measure(consumers: consumers, batched: batched, directory: directory, logger: logger, verbose: true)
+            return
+        }
+        var rows: [String] = []
+        for count in [1, 4, 16] {
+            for batch in [false, true] {
+                let run = "\(directory)/run-\(count)-\(batch ? "batched" : "single")"
+                let figures = try await measure(consumers: count, batched: batch, directory: run, logger: logger, verbose: false)
+                let mode = batch ? "batched x\(concurrency(for: count))" : "one per pop"
+                rows.append(String(format: "| %2d | %-12@ | %8.0f | %6.2f / %6.2f | %6.2f / %6.2f |", count, mode as NSString,
+                                   figures.tasksPerSecond, figures.idleP50, figures.idleP99, figures.loadP50, figures.loadP99))
+                print(rows.last!)
+            }
+        }
+        print("\n| consumers | mode | tasks/s | pickup idle p50 / p99 ms | pickup under load p50 / p99 ms |")
+        print("|---|---|---|---|---|")
+        for row in rows { print(row) }
+    }
 
+    /// One run on a fresh database (SQLite: a data directory of its own; PostgreSQL: the queue tables emptied).
+    func measure(consumers: Int, batched: Bool, directory: String, logger: Logger, verbose: Bool) async throws -> Figures {
         let starts = Mutex<[String: Double]>([:])
         let clock = SystemWallClock()
-        try await StorageEnvironment.with(dataDir: directory, database: database, logger: logger) { environment in
+        let perConsumer = batched ? concurrency(for: consumers) : 1
+        return try await StorageEnvironment.with(dataDir: directory, database: database,
+                                                 durability: durability.flatMap(Durability.init(rawValue:)), logger: logger) { environment in
+            if database != nil { try await environment.store.deleteAllTasks() }
             var settings = try await environment.store.settings()
-            settings.maxConsumers = max(settings.maxConsumers, consumers)
+            settings.maxConsumers = min(64, max(settings.maxConsumers, consumers * perConsumer))
             try await environment.store.updateSettings(settings)
             let controller = try await QueueNode.controller(environment: environment, clock: clock)
             let key = try await environment.authKey()
             let ready = ReadySignal()
             let pool = ConsumerPool(count: consumers, key: key, ready: ready, handlers: QueueNode.handlers(), logger: logger,
+                                    batched: batched, concurrency: perConsumer,
                                     onStart: { task in
                                         let now = clock.now()
                                         starts.withLock { $0[task.taskUID] = now }
@@ -69,29 +120,31 @@ struct BenchQueueCommand: AsyncParsableCommand {
             var services: [ServiceGroupConfiguration.ServiceConfiguration] = [.init(service: app), .init(service: pool)]
             if let listener = try ChangeListener.make(for: environment, logger: logger) { services.insert(.init(service: listener), at: 0) }
             let group = ServiceGroup(configuration: .init(services: services, logger: logger))
-            try await withThrowingTaskGroup(of: Void.self) { tasks in
-                tasks.addTask { try await group.run() }
-                guard let port = await ready.wait() else { return }
+            return try await withThrowingTaskGroup(of: Figures?.self) { tasks in
+                tasks.addTask { try await group.run(); return nil }
+                guard let port = await ready.wait() else { return Figures(tasksPerSecond: 0, idleP50: 0, idleP99: 0, loadP50: 0, loadP99: 0) }
                 let client = try HTTPQueueConnection(serverURL: "http://127.0.0.1:\(port)", authKey: key, userID: "bench")
-                print("limsqueue bench queue: \(database == nil ? "SQLite (WAL)" : "PostgreSQL") at \(environment.path), \(consumers) consumer(s), HTTP on 127.0.0.1:\(port)")
-                print("machine: \(ProcessInfo.processInfo.activeProcessorCount) cores")
+                let mode = batched ? "batched, \(perConsumer) tasks per consumer" : "one task per pop"
+                print("\(consumers) consumer(s), \(mode), max_consumers \(settings.maxConsumers), HTTP on 127.0.0.1:\(port)")
+                func latencies(_ added: [String: Double]) -> [Double] {
+                    starts.withLock { starts in added.compactMap { uid, at in starts[uid].map { ($0 - at) * 1000 } } }.sorted()
+                }
 
                 // Phase 1: pickup latency on idle consumers.
-                var added: [String: Double] = [:]
+                var idle: [Double] = []
                 if latencyTasks > 0 {
                     try await Task.sleep(nanoseconds: 300_000_000)
+                    var added: [String: Double] = [:]
                     for index in 0..<latencyTasks {
-                        let task = benchTask(index, phase: "latency")
+                        let task = Self.benchTask(index, phase: "latency")
                         added[task.taskUID] = clock.now()
                         _ = try await client.add([task])
                         try await Task.sleep(nanoseconds: 10_000_000)
                     }
                     try await drain(environment.store)
-                    let latencies = starts.withLock { starts in
-                        added.compactMap { uid, at in starts[uid].map { ($0 - at) * 1000 } }
-                    }.sorted()
-                    print(String(format: "pickup latency (add -> handler start, %d tasks one by one): p50 %.2f ms, p99 %.2f ms, max %.2f ms",
-                                 latencies.count, percentile(latencies, 0.5), percentile(latencies, 0.99), latencies.last ?? 0))
+                    idle = latencies(added)
+                    print(String(format: "pickup latency, idle (add -> handler start, %d tasks one by one, 10 ms apart): p50 %.2f ms, p99 %.2f ms, max %.2f ms",
+                                 idle.count, percentile(idle, 0.5), percentile(idle, 0.99), idle.last ?? 0))
                 }
 
                 // Phase 2: throughput.
@@ -100,7 +153,7 @@ struct BenchQueueCommand: AsyncParsableCommand {
                 var index = 0
                 while index < self.tasks {
                     let count = min(500, self.tasks - index)
-                    let batch = (index..<(index + count)).map { benchTask($0, phase: "throughput") }
+                    let batch = (index..<(index + count)).map { Self.benchTask($0, phase: "throughput") }
                     let at = clock.now()
                     for task in batch { batchAdded[task.taskUID] = at }
                     _ = try await client.add(batch)
@@ -109,24 +162,49 @@ struct BenchQueueCommand: AsyncParsableCommand {
                 let addedAt = clock.now()
                 try await drain(environment.store)
                 let end = clock.now()
-                let waits = starts.withLock { starts in
-                    batchAdded.compactMap { uid, at in starts[uid].map { ($0 - at) * 1000 } }
-                }.sorted()
-                print(String(format: "enqueue: %d tasks in batches of 500 over HTTP in %.2f s (%.0f tasks/s, while consumers ran)",
-                             self.tasks, addedAt - begin, Double(self.tasks) / max(addedAt - begin, 1e-9)))
-                print(String(format: "throughput: %d no-op tasks end to end in %.2f s = %.0f tasks/s (%d consumers)",
-                             self.tasks, end - begin, Double(self.tasks) / (end - begin), consumers))
-                print(String(format: "queue wait under load (add -> start): p50 %.0f ms, p99 %.0f ms",
-                             percentile(waits, 0.5), percentile(waits, 0.99)))
-                let history = try await environment.store.history(since: begin, limit: self.tasks + 10)
-                print("history: \(history.filter { $0.outcome == .done }.count) done, \(history.filter { $0.outcome != .done }.count) other outcomes")
+                let waits = latencies(batchAdded)
+                let rate = Double(self.tasks) / (end - begin)
+                print(String(format: "throughput: %d no-op tasks end to end in %.2f s = %.0f tasks/s (enqueue in batches of 500 over HTTP took %.2f s)",
+                             self.tasks, end - begin, rate, addedAt - begin))
+                if verbose {
+                    print(String(format: "queue wait in the throughput phase (add -> start, includes the backlog): p50 %.0f ms, p99 %.0f ms",
+                                 percentile(waits, 0.5), percentile(waits, 0.99)))
+                    let history = try await environment.store.history(since: begin, limit: self.tasks + 10)
+                    print("history: \(history.filter { $0.outcome == .done }.count) done, \(history.filter { $0.outcome != .done }.count) other outcomes")
+                }
+
+                // Phase 3: pickup latency under load (4 producers adding one task at a time, back to back).
+                var load: [Double] = []
+                if latencyTasks > 0 {
+                    let producers = 4
+                    let perProducer = max(1, latencyTasks / producers)
+                    let added = AddTimes()
+                    try await withThrowingTaskGroup(of: Void.self) { group in
+                        for producer in 0..<producers {
+                            group.addTask {
+                                for index in 0..<perProducer {
+                                    let task = Self.benchTask(producer * perProducer + index, phase: "load")
+                                    added.record(task.taskUID, at: clock.now())
+                                    _ = try await client.add([task])
+                                }
+                            }
+                        }
+                        try await group.waitForAll()
+                    }
+                    try await drain(environment.store)
+                    load = latencies(added.all)
+                    print(String(format: "pickup latency, under load (%d producers adding one task at a time, %d tasks): p50 %.2f ms, p99 %.2f ms, max %.2f ms",
+                                 producers, load.count, percentile(load, 0.5), percentile(load, 0.99), load.last ?? 0))
+                }
                 await group.triggerGracefulShutdown()
                 try await tasks.waitForAll()
+                return Figures(tasksPerSecond: rate, idleP50: percentile(idle, 0.5), idleP99: percentile(idle, 0.99),
+                               loadP50: percentile(load, 0.5), loadP99: percentile(load, 0.99))
             }
         }
     }
 
-    func benchTask(_ index: Int, phase: String) -> QueueTask {
+    static func benchTask(_ index: Int, phase: String) -> QueueTask {
         QueueTask(name: "noop", contextUID: TaskUID.make(), contextPath: "/senaite/bench/\(phase)-\(index)",
                   created: SystemWallClock().now(), minSeconds: 0, retries: 0, username: "bench")
     }
@@ -144,4 +222,15 @@ struct BenchQueueCommand: AsyncParsableCommand {
         guard !sorted.isEmpty else { return 0 }
         return sorted[min(sorted.count - 1, Int((Double(sorted.count) * p).rounded(.down)))]
     }
+}
+
+/// Add times of tasks by uid, shared by concurrent producers.
+final class AddTimes: Sendable {
+    private let times = Mutex<[String: Double]>([:])
+
+    /// Records that `uid` was sent at `at` (epoch seconds).
+    func record(_ uid: String, at: Double) { times.withLock { $0[uid] = at } }
+
+    /// Every recorded add time.
+    var all: [String: Double] { times.withLock { $0 } }
 }

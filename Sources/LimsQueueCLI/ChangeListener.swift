@@ -52,7 +52,10 @@ struct ChangeListener: Service {
                     try await cancelWhenGracefulShutdown {
                         try await connection.listen(on: SQLQueueStore.changeChannel) { notifications in
                             store.notifyChange()
-                            for try await _ in notifications { store.notifyChange() }
+                            // This store's own changes woke its long-polls in memory already.
+                            for try await notification in notifications where store.isForeignChange(payload: notification.payload) {
+                                store.notifyChange()
+                            }
                         }
                     }
                 } catch {

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Logging
+import Storage
 import Synchronization
 
 /// Options every subcommand shares.
@@ -16,6 +17,12 @@ struct CommonOptions: ParsableArguments {
         database ?? ProcessInfo.processInfo.environment["LIMSQUEUE_DATABASE_URL"].flatMap { $0.isEmpty ? nil : $0 }
     }
 
+    @Option(name: .long, help: "Commit durability: normal (SQLite synchronous=NORMAL, PostgreSQL synchronous_commit=off) or full (SQLite synchronous=FULL, PostgreSQL synchronous_commit=on). Default: normal on SQLite, the server's setting (on) on PostgreSQL.")
+    var durability: String?
+
+    /// `--durability`, parsed (nil when not given; ``validate()`` refuses other values).
+    var durabilityLevel: Durability? { durability.flatMap(Durability.init(rawValue:)) }
+
     @Option(name: .long, help: "Log level: trace, debug, info, notice, warning, error, critical.")
     var logLevel: String = ProcessInfo.processInfo.environment["LOG_LEVEL"] ?? "info"
 
@@ -30,6 +37,9 @@ struct CommonOptions: ParsableArguments {
             throw ValidationError("--log-level must be one of trace, debug, info, notice, warning, error, critical")
         }
         guard ["text", "json"].contains(logFormat) else { throw ValidationError("--log-format must be text or json") }
+        if let durability, Durability(rawValue: durability) == nil {
+            throw ValidationError("--durability must be normal or full")
+        }
     }
 
     /// A logger at the chosen level, writing to standard error.

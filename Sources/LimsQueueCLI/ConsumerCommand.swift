@@ -41,6 +41,12 @@ struct ConsumerCommand: AsyncParsableCommand {
     @Flag(name: .long, inversion: .prefixedNo, help: "Run the LIMS task kinds (needs the lab's database).")
     var lims = true
 
+    @Flag(name: .long, help: "Batched mode: claim up to --concurrency tasks per request, run them at once, report completions in batches (LimsQueue servers only).")
+    var batched = false
+
+    @Option(name: .long, help: "Tasks run at once in batched mode (the size of the local buffer).")
+    var concurrency: Int = 4
+
     func validate() throws {
         guard !serverURLs.isEmpty else { throw ValidationError("--server is required, e.g. --server http://127.0.0.1:8080") }
         for url in serverURLs where !(url.hasPrefix("http://") || url.hasPrefix("https://")) {
@@ -48,11 +54,12 @@ struct ConsumerCommand: AsyncParsableCommand {
         }
         if let consumerID, consumerID.count < 4 { throw ValidationError("--consumer-id must have at least 4 characters") }
         guard (0...3600).contains(shutdownGrace) else { throw ValidationError("--shutdown-grace must be in 0...3600 seconds") }
+        guard (1...256).contains(concurrency) else { throw ValidationError("--concurrency must be in 1...256") }
     }
 
     func run() async throws {
         let logger = common.logger("limsqueue.consumer")
-        try await StorageEnvironment.with(dataDir: common.dataDir, database: common.databaseURL, logger: logger) { environment in
+        try await StorageEnvironment.with(dataDir: common.dataDir, database: common.databaseURL, durability: common.durabilityLevel, logger: logger) { environment in
             let key: String
             if let fromEnvironment = try AuthKeySource.fromEnvironment() { key = fromEnvironment } else { key = try await environment.authKey() }
             let id = consumerID ?? "\(ProcessInfo.processInfo.hostName)-\(ProcessInfo.processInfo.processIdentifier)"
@@ -60,7 +67,8 @@ struct ConsumerCommand: AsyncParsableCommand {
             let handlers = lims ? QueueNode.handlers(lab: environment.lab, queue: environment.store) : QueueNode.handlers()
             let consumer = QueueConsumer(
                 connection: connection, handlers: handlers,
-                configuration: .init(consumerID: id, shutdownGraceSeconds: shutdownGrace), logger: logger
+                configuration: .init(consumerID: id, shutdownGraceSeconds: shutdownGrace, batched: batched,
+                                     concurrency: batched ? concurrency : 1), logger: logger
             )
             let group = ServiceGroup(configuration: .init(
                 services: [.init(service: consumer)], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger

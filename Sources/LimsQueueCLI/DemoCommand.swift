@@ -32,7 +32,7 @@ struct DemoSamplesCommand: AsyncParsableCommand {
     func run() async throws {
         let (count, seed) = (self.count, self.seed)
         let progress = ProgressBar()
-        let ids = try await StorageEnvironment.with(dataDir: common.dataDir, database: common.databaseURL, logger: common.logger("limsqueue.demo")) {
+        let ids = try await StorageEnvironment.with(dataDir: common.dataDir, database: common.databaseURL, durability: common.durabilityLevel, logger: common.logger("limsqueue.demo")) {
             try await DemoLab.createSamples(count: count, seed: seed, in: $0, progress: progress)
         }
         progress.finish()

@@ -54,7 +54,7 @@ struct DemoRunCommand: AsyncParsableCommand {
         if let server {
             failed = try await day.run(base: server)
         } else {
-            failed = try await StorageEnvironment.with(dataDir: common.dataDir, database: common.databaseURL, logger: logger) { environment in
+            failed = try await StorageEnvironment.with(dataDir: common.dataDir, database: common.databaseURL, durability: common.durabilityLevel, logger: logger) { environment in
                 try await LabSetup.firstStart(firstStart, environment: environment, logger: logger)
                 try await DemoDay.prepare(environment: environment, samples: samples)
                 return try await DemoDay.withLocalServer(environment: environment, logger: logger) { base in

@@ -17,7 +17,7 @@ struct KeygenCommand: AsyncParsableCommand {
     func run() async throws {
         let key = Fernet.generateKey()
         if store {
-            try await StorageEnvironment.with(dataDir: common.dataDir, database: common.databaseURL, logger: common.logger("limsqueue.cli")) {
+            try await StorageEnvironment.with(dataDir: common.dataDir, database: common.databaseURL, durability: common.durabilityLevel, logger: common.logger("limsqueue.cli")) {
                 try await $0.store.setAuthKey(key)
             }
         }
@@ -32,7 +32,7 @@ struct MigrateCommand: AsyncParsableCommand {
     @OptionGroup var common: CommonOptions
 
     func run() async throws {
-        let path = try await StorageEnvironment.with(dataDir: common.dataDir, database: common.databaseURL, logger: common.logger("limsqueue.cli")) { $0.path }
+        let path = try await StorageEnvironment.with(dataDir: common.dataDir, database: common.databaseURL, durability: common.durabilityLevel, logger: common.logger("limsqueue.cli")) { $0.path }
         print("migrated: \(path)")
     }
 }

@@ -6,8 +6,18 @@ import QueueCore
 /// of SQL statements (`binds`, logged by SQLKit/FluentKit at debug level: they include the stored auth key and
 /// password hashes) and any key naming a password, token, cookie, secret or key value.
 /// Passwords and tokens must never reach the logs (issue 7, part 3).
+///
+/// The handler's own metadata (`logger[metadataKey:] = ...`, set per request and per task) is kept here, redacted,
+/// and handed to `base` only with a line that is actually written: setting it costs a dictionary insert, where
+/// the base (`StreamLogHandler`) re-renders all of its metadata on every change, also when the level drops every line.
 struct RedactingLogHandler: LogHandler {
     var base: any LogHandler
+    /// This handler's metadata, already redacted; merged under each line's own metadata when it is written.
+    private var ownMetadata: Logger.Metadata = [:]
+
+    init(base: any LogHandler) {
+        self.base = base
+    }
 
     /// Metadata keys whose values are replaced by `[redacted]`: exact `binds`, or containing one of these words.
     static let sensitiveWords = ["password", "passwd", "token", "cookie", "secret", "authorization", "auth_key"]
@@ -24,8 +34,8 @@ struct RedactingLogHandler: LogHandler {
     }
 
     var metadata: Logger.Metadata {
-        get { base.metadata }
-        set { base.metadata = Self.redact(newValue) ?? [:] }
+        get { base.metadata.merging(ownMetadata, uniquingKeysWith: { _, own in own }) }
+        set { ownMetadata = Self.redact(newValue) ?? [:] }
     }
 
     var logLevel: Logger.Level {
@@ -34,13 +44,15 @@ struct RedactingLogHandler: LogHandler {
     }
 
     subscript(metadataKey key: String) -> Logger.Metadata.Value? {
-        get { base[metadataKey: key] }
-        set { base[metadataKey: key] = Self.isSensitive(key) && newValue != nil ? "[redacted]" : newValue }
+        get { ownMetadata[key] ?? base[metadataKey: key] }
+        set { ownMetadata[key] = Self.isSensitive(key) && newValue != nil ? "[redacted]" : newValue }
     }
 
     func log(level: Logger.Level, message: Logger.Message, metadata: Logger.Metadata?, source: String,
              file: String, function: String, line: UInt) {
-        base.log(level: level, message: message, metadata: Self.redact(metadata), source: source, file: file,
+        var merged = ownMetadata
+        if let explicit = Self.redact(metadata) { merged.merge(explicit, uniquingKeysWith: { _, line in line }) }
+        base.log(level: level, message: message, metadata: merged.isEmpty ? nil : merged, source: source, file: file,
                  function: function, line: line)
     }
 }

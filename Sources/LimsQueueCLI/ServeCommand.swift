@@ -38,7 +38,7 @@ struct ServeCommand: AsyncParsableCommand {
 
     func run() async throws {
         let logger = common.logger("limsqueue.serve")
-        try await StorageEnvironment.with(dataDir: common.dataDir, database: common.databaseURL, logger: logger) { environment in
+        try await StorageEnvironment.with(dataDir: common.dataDir, database: common.databaseURL, durability: common.durabilityLevel, logger: logger) { environment in
             try await LabSetup.firstStart(firstStart, environment: environment, logger: logger)
             let count: Int
             if let consumers { count = consumers } else { count = try await environment.store.settings().maxConsumers }
@@ -59,7 +59,7 @@ struct ServerCommand: AsyncParsableCommand {
 
     func run() async throws {
         let logger = common.logger("limsqueue.server")
-        try await StorageEnvironment.with(dataDir: common.dataDir, database: common.databaseURL, logger: logger) { environment in
+        try await StorageEnvironment.with(dataDir: common.dataDir, database: common.databaseURL, durability: common.durabilityLevel, logger: logger) { environment in
             try await QueueNode.run(environment: environment, listen: listen, consumers: 0, lims: false, logger: logger)
         }
     }
@@ -79,7 +79,7 @@ struct WebCommand: AsyncParsableCommand {
 
     func run() async throws {
         let logger = common.logger("limsqueue.web")
-        try await StorageEnvironment.with(dataDir: common.dataDir, database: common.databaseURL, logger: logger) { environment in
+        try await StorageEnvironment.with(dataDir: common.dataDir, database: common.databaseURL, durability: common.durabilityLevel, logger: logger) { environment in
             try await QueueNode.run(environment: environment, listen: listen, consumers: 0, queueRoutes: false, logger: logger)
         }
     }
@@ -196,9 +196,16 @@ struct ConsumerPool: Service {
     /// Host the consumers connect to. Default: 127.0.0.1.
     var host: String = "127.0.0.1"
     let onStart: (@Sendable (QueueTask) -> Void)?
+    /// Batched consumers (``QueueConsumer/Configuration/batched``), each running `concurrency` tasks at once.
+    /// Default: plain consumers, one task at a time.
+    var batched = false
+    /// Tasks each batched consumer runs at once. Default: 1 task.
+    var concurrency = 1
 
     init(count: Int, key: String, ready: ReadySignal, handlers: HandlerRegistry, logger: Logger, host: String = "127.0.0.1",
-         onStart: (@Sendable (QueueTask) -> Void)?) {
+         batched: Bool = false, concurrency: Int = 1, onStart: (@Sendable (QueueTask) -> Void)?) {
+        self.batched = batched
+        self.concurrency = concurrency
         self.count = count
         self.key = key
         self.ready = ready
@@ -228,7 +235,8 @@ struct ConsumerPool: Service {
             for index in 1...count {
                 let consumer = QueueConsumer(
                     connection: connection, handlers: handlers,
-                    configuration: .init(consumerID: "\(machine):\(port)/consumer-\(index)"),
+                    configuration: .init(consumerID: "\(machine):\(port)/consumer-\(index)", batched: batched,
+                                         concurrency: batched ? concurrency : 1),
                     logger: logger, onStart: onStart
                 )
                 group.addTask { try await consumer.run() }

@@ -47,7 +47,7 @@ struct SetupImportCommand: AsyncParsableCommand {
         } catch {
             throw CLIError("cannot read \(file): \(error)")
         }
-        let report = try await StorageEnvironment.with(dataDir: common.dataDir, database: common.databaseURL, logger: logger) { environment in
+        let report = try await StorageEnvironment.with(dataDir: common.dataDir, database: common.databaseURL, durability: common.durabilityLevel, logger: logger) { environment in
             try await LabSetup.importWorkbook(workbook, into: environment, bcryptCost: bcryptCost, progress: ProgressBar())
         }
         for line in report.lines { print(line) }
@@ -71,7 +71,7 @@ struct SetupReferenceSamplesCommand: AsyncParsableCommand {
 
     func run() async throws {
         let days = self.days
-        let created = try await StorageEnvironment.with(dataDir: common.dataDir, database: common.databaseURL, logger: common.logger("limsqueue.setup")) {
+        let created = try await StorageEnvironment.with(dataDir: common.dataDir, database: common.databaseURL, durability: common.durabilityLevel, logger: common.logger("limsqueue.setup")) {
             try await LabSetup.createReferenceSamples(in: $0, validDays: days)
         }
         print("ReferenceSample: \(created.count)")

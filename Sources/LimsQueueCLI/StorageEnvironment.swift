@@ -29,7 +29,11 @@ final class StorageEnvironment: Sendable {
     /// Opens the database and applies pending migrations: PostgreSQL when `database` (a `postgres://` URL) is
     /// given, else `<dataDir>/limsqueue.sqlite` (created if needed, with SQLite tuning).
     /// - Throws: when the directory cannot be created or the database cannot be opened or migrated.
-    static func open(dataDir: String, database url: String? = nil, logger: Logger, migrate: Bool = true) async throws -> StorageEnvironment {
+    /// - Parameter durability: SQLite `synchronous` / PostgreSQL `synchronous_commit` (``Durability``). Default: nil,
+    ///   each database as it was before the option existed: SQLite ``Durability/normal``, PostgreSQL the server's
+    ///   own `synchronous_commit` (on, i.e. ``Durability/full``, unless its configuration says otherwise).
+    static func open(dataDir: String, database url: String? = nil, durability: Durability? = nil, logger: Logger,
+                     migrate: Bool = true) async throws -> StorageEnvironment {
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 2)
         // A thread pool of its own: SQLite waits for another writer's lock on a pool thread, so environments
         // sharing one pool in a process (tests, benchmarks of several servers) could leave the lock holder
@@ -41,7 +45,11 @@ final class StorageEnvironment: Sendable {
         if let url {
             path = url.replacingOccurrences(of: #"//([^:@/]+):[^@/]*@"#, with: "//$1:***@", options: .regularExpression)
             do {
-                databases.use(try .postgres(url: url), as: .psql)
+                var configuration = try SQLPostgresConfiguration(url: url)
+                if let durability {
+                    configuration.coreConfiguration.options.additionalStartupParameters.append(durability.postgresParameter)
+                }
+                databases.use(.postgres(configuration: configuration), as: .psql)
             } catch {
                 throw CLIError("cannot use the database URL \(path): \(error)")
             }
@@ -55,8 +63,8 @@ final class StorageEnvironment: Sendable {
               let writerDatabase = databases.database(logger: logger, on: loops[1]) else {
             throw CLIError("cannot open the database at \(path)")
         }
-        try await StorageMigrations.tune(database)
-        try await StorageMigrations.tune(writerDatabase)
+        try await StorageMigrations.tune(database, durability: durability ?? .normal)
+        try await StorageMigrations.tune(writerDatabase, durability: durability ?? .normal)
         if migrate {
             try await StorageMigrations.migrate(databases, on: loops[0], logger: logger)
         }
@@ -96,9 +104,9 @@ final class StorageEnvironment: Sendable {
     }
 
     /// Opens the environment, runs `body`, and closes it whatever happens.
-    static func with<T: Sendable>(dataDir: String, database: String? = nil, logger: Logger,
+    static func with<T: Sendable>(dataDir: String, database: String? = nil, durability: Durability? = nil, logger: Logger,
                                   _ body: (StorageEnvironment) async throws -> T) async throws -> T {
-        let environment = try await open(dataDir: dataDir, database: database, logger: logger)
+        let environment = try await open(dataDir: dataDir, database: database, durability: durability, logger: logger)
         do {
             let result = try await body(environment)
             await environment.close()

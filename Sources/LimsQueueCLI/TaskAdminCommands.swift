@@ -15,7 +15,7 @@ struct RequeueCommand: AsyncParsableCommand {
 
     func run() async throws {
         let uid = self.uid.lowercased()
-        let task = try await StorageEnvironment.with(dataDir: common.dataDir, database: common.databaseURL, logger: common.logger("limsqueue.cli")) {
+        let task = try await StorageEnvironment.with(dataDir: common.dataDir, database: common.databaseURL, durability: common.durabilityLevel, logger: common.logger("limsqueue.cli")) {
             environment in try await CLIError.explaining { try await environment.store.requeue(uid, lease: .none, now: SystemWallClock().now()) }
         }
         print("Task re-queued: \(task.taskUID) (\(task.name), retries \(task.retries))")
@@ -35,7 +35,7 @@ struct DeleteCommand: AsyncParsableCommand {
 
     func run() async throws {
         let uid = self.uid.lowercased()
-        let task = try await StorageEnvironment.with(dataDir: common.dataDir, database: common.databaseURL, logger: common.logger("limsqueue.cli")) {
+        let task = try await StorageEnvironment.with(dataDir: common.dataDir, database: common.databaseURL, durability: common.durabilityLevel, logger: common.logger("limsqueue.cli")) {
             environment in try await CLIError.explaining { try await environment.store.delete(uid, now: SystemWallClock().now()) }
         }
         print("Task deleted: \(task.taskUID) (\(task.name))")

@@ -24,6 +24,30 @@ public protocol QueueStore: Sendable {
     /// free for the claim. Throws as ``done(_:lease:now:)``; the claim is nil when nothing may be claimed.
     func doneAndPop(_ taskUID: String, lease: LeaseClaim, consumerID: String, now: Double) async throws -> (done: QueueTask, next: QueueTask?)
 
+    /// Claims up to `max` tasks for `consumerID` in one transaction (an extension for consumers that run several
+    /// tasks at once; plain senaite.queue clients use ``pop(consumerID:now:)``). The tasks are the ones `max`
+    /// one-by-one pops would have claimed, in the same order, under the same rules (leases expired first, one task
+    /// per name and context at a time, `max_consumers`), except the purge rule: the consumer's running tasks are
+    /// its buffer, not a sign that it restarted, and count against `max` (a consumer holding `max` tasks gets
+    /// none). Tasks of a consumer that died are freed by their lease.
+    /// - Parameter max: the most tasks the consumer may hold, its own running ones included; 1 or more.
+    /// - Returns: the claimed tasks (running, each with its own `lease_token`), in queue order; empty when none.
+    func pop(consumerID: String, max: Int, now: Double) async throws -> [QueueTask]
+
+    /// Finishes several running tasks in one transaction; each claim is checked on its own, so a stale lease
+    /// refuses only its task. Results are in input order: the finished task, or the error ``done(_:lease:now:)``
+    /// would have thrown (`.notFound`, `.notRunning`, `.leaseLost`).
+    func done(_ reports: [TaskLease], now: Double) async throws -> [Result<QueueTask, any Error>]
+
+    /// ``done(_:now:)`` and then ``pop(consumerID:max:now:)`` in the same transaction: a consumer reports its
+    /// finished tasks and refills its buffer in one round trip. The claim happens whatever the reports' results.
+    func doneAndPop(_ reports: [TaskLease], consumerID: String, max: Int, now: Double) async throws
+        -> (done: [Result<QueueTask, any Error>], next: [QueueTask])
+
+    /// Fails several running tasks in one transaction (``fail(_:message:lease:now:)`` for each). Results are in
+    /// input order: the task as it is now (queued again or failed), or the error for that task alone.
+    func fail(_ reports: [TaskFailureReport], now: Double) async throws -> [Result<QueueTask, any Error>]
+
     /// Fails a running task (``QueueTask/failed(message:now:)``). Throws as ``done(_:lease:now:)``.
     func fail(_ taskUID: String, message: String, lease: LeaseClaim, now: Double) async throws -> QueueTask
 
@@ -64,6 +88,11 @@ public protocol QueueStore: Sendable {
 
     /// Waits until this process signals a change, or `seconds` pass. Never throws; returns early on cancel.
     func waitForChange(seconds: Double) async
+
+    /// ``waitForChange(seconds:)`` that says why it returned: true when this process signalled a change (then
+    /// there is no need to look at ``changeCounter()`` before trying again), false when the time ran out or the
+    /// task was cancelled.
+    func waitForSignal(seconds: Double) async -> Bool
 
     /// Current settings.
     func settings() async throws -> QueueSettings
@@ -111,6 +140,32 @@ public struct LeaseClaim: Sendable, Equatable {
         guard holds else {
             throw QueueError(.leaseLost, "Lease lost: task \(task.taskUID) is no longer held by this claim")
         }
+    }
+}
+
+/// A task uid with the claim a report says it holds (one item of a batched done or fail).
+public struct TaskLease: Sendable, Equatable {
+    /// The task's uid (lowercase hex, 32 characters).
+    public var taskUID: String
+    /// The claim; ``LeaseClaim/none`` for a plain report.
+    public var lease: LeaseClaim
+
+    public init(taskUID: String, lease: LeaseClaim) {
+        self.taskUID = taskUID
+        self.lease = lease
+    }
+}
+
+/// One item of a batched fail: the task, its claim and the error message.
+public struct TaskFailureReport: Sendable, Equatable {
+    /// The task's uid and claim.
+    public var task: TaskLease
+    /// The error message recorded with the attempt (senaite.queue's `error_message`).
+    public var message: String
+
+    public init(task: TaskLease, message: String) {
+        self.task = task
+        self.message = message
     }
 }
 

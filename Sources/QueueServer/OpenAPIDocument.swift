@@ -223,25 +223,38 @@ public enum OpenAPIDocument {
             "queue_add\(suffix)", "Adds one task or a list of tasks; duplicates and non-unique ones are ignored (outcomes).",
             tags: ["queue"], security: queue, body: object(["oneOf": .array([taskBody, array(taskBody)])]),
             ok: response("Added tasks.", ref("TaskSummary")), errors: queueErrors + [406]))
+        let batchMax = bounded("integer", 1, 256)
         add("queue_server/pop", "post", operation(
-            "queue_pop\(suffix)", "Claims the next task for a consumer, waiting up to `wait` seconds; {} when none.",
+            "queue_pop\(suffix)", "Claims the next task for a consumer, waiting up to `wait` seconds; {} when none. With "
+                + "`max` (an extension for batched consumers) claims up to `max` tasks at once (the consumer's running "
+                + "tasks count against it; no purge rule) and answers them as `tasks`.",
             tags: ["queue"], security: queue,
-            body: schema(["consumer_id": object(["type": "string", "minLength": 4]), "wait": bounded("number", 0, 30)],
+            body: schema(["consumer_id": object(["type": "string", "minLength": 4]), "wait": bounded("number", 0, 30),
+                          "max": batchMax],
                          required: ["consumer_id"]),
-            ok: response("The claimed task (complete) or {}.", ref("TaskComplete")), errors: queueErrors + [428]))
+            ok: response("The claimed task (complete) or {}; with `max`, the claimed tasks.",
+                         object(["anyOf": .array([ref("TaskComplete"), ref("ClaimedTasks")])])),
+            errors: queueErrors + [428]))
         let claim: KeyValuePairs<String, JSONValue> = ["task_uid": taskUID, "consumer_id": string, "lease_token": string]
         add("queue_server/done", "post", operation(
-            "queue_done\(suffix)", "Finishes a running task; with pop: true also claims the consumer's next task (next).",
+            "queue_done\(suffix)", "Finishes a running task; with pop: true also claims the consumer's next task (next). "
+                + "With `tasks` (an extension for batched consumers) finishes every listed task whose lease holds, and "
+                + "with `max` claims up to `max` tasks in the same transaction (`next`, a list).",
             tags: ["queue"], security: queue,
             body: schema(["task_uid": taskUID, "consumer_id": string, "lease_token": string, "pop": flag,
-                          "wait": bounded("number", 0, 30)],
-                         required: ["task_uid"]),
-            ok: response("Task message.", ref("TaskMessage")), errors: queueErrors + [404, 409, 412, 428]))
+                          "wait": bounded("number", 0, 30), "tasks": array(ref("TaskReport")), "max": batchMax]),
+            ok: response("Task message; with `tasks`, the batch report.",
+                         object(["anyOf": .array([ref("TaskMessage"), ref("BatchReport")])])),
+            errors: queueErrors + [404, 409, 412, 428]))
         add("queue_server/fail", "post", operation(
-            "queue_fail\(suffix)", "Fails a running task (queued again while retries remain).", tags: ["queue"], security: queue,
-            body: schema(["task_uid": taskUID, "consumer_id": string, "lease_token": string, "error_message": string],
-                         required: ["task_uid"]),
-            ok: response("Task message.", ref("TaskMessage")), errors: queueErrors + [404, 409, 412]))
+            "queue_fail\(suffix)", "Fails a running task (queued again while retries remain). With `tasks` (an extension "
+                + "for batched consumers) fails every listed task whose lease holds, each with its own error_message.",
+            tags: ["queue"], security: queue,
+            body: schema(["task_uid": taskUID, "consumer_id": string, "lease_token": string, "error_message": string,
+                          "tasks": array(ref("TaskReport"))]),
+            ok: response("Task message; with `tasks`, the batch report.",
+                         object(["anyOf": .array([ref("TaskMessage"), ref("BatchReport")])])),
+            errors: queueErrors + [404, 409, 412]))
         add("queue_server/timeout", "post", operation(
             "queue_timeout\(suffix)", "Times out a running task (its max_seconds grows).", tags: ["queue"], security: queue,
             body: schema(claim, required: ["task_uid"]),
@@ -403,6 +416,14 @@ public enum OpenAPIDocument {
             ], required: ["count", "items", "url"]),
             "UIDSummary": schema(["count": integer, "items": stringList, "url": string, "zeo": string],
                                  required: ["count", "items", "url"]),
+            "TaskReport": schema(["task_uid": taskUID, "lease_token": string, "error_message": string], required: ["task_uid"]),
+            "ClaimedTasks": schema(["tasks": array(ref("TaskComplete")), "count": integer], required: ["tasks", "count"]),
+            "BatchReport": schema([
+                "done": stringList, "failed": stringList,
+                "refused": array(schema(["task_uid": string, "status": integer, "message": string],
+                                        required: ["task_uid", "status", "message"])),
+                "next": array(ref("TaskComplete")), "url": string,
+            ], required: ["refused"]),
             "TaskMessage": schema(["message": string, "task": ref("TaskShort"), "url": string, "zeo": string,
                                    "next": ref("TaskComplete")], required: ["message", "task", "url"]),
             "Login": schema(["success": boolean, "userid": string, "fullname": string, "roles": stringList, "expires": number],

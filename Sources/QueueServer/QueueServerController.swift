@@ -20,11 +20,15 @@ public struct QueueServerController: Sendable {
         public var pollFallbackSeconds: Double
         /// Version string answered by the `version` route.
         public var version: String
+        /// Largest `max` a batched pop may ask for, and most reports one batched done or fail may carry.
+        /// Default: 256 tasks.
+        public var maxBatch: Int
 
-        public init(maxPopWait: Double = 30, pollFallbackSeconds: Double = 0.5, version: String = "1.0.0") {
+        public init(maxPopWait: Double = 30, pollFallbackSeconds: Double = 0.5, version: String = "1.0.0", maxBatch: Int = 256) {
             self.maxPopWait = maxPopWait
             self.pollFallbackSeconds = pollFallbackSeconds
             self.version = version
+            self.maxBatch = maxBatch
         }
     }
 
@@ -173,6 +177,18 @@ public struct QueueServerController: Sendable {
         return logger
     }
 
+    /// Logs `message` at debug level with the task's uid and name (`lims.task.uid`, `lims.task.name`) and
+    /// `extra` as metadata. The hot path's form of ``taskLogger(_:uid:name:)``: nothing is built when the level
+    /// drops the line.
+    static func debug(_ logger: Logger, _ message: @autoclosure () -> Logger.Message, uid: String, name: String,
+                      _ extra: @autoclosure () -> Logger.Metadata = [:]) {
+        guard logger.logLevel <= .debug else { return }
+        var metadata = extra()
+        metadata["lims.task.uid"] = .string(uid)
+        metadata["lims.task.name"] = .string(name)
+        logger.debug(message(), metadata: metadata)
+    }
+
     @Sendable func version(_ request: Request, context: QueueRequestContext) async throws -> Response {
         JSONResponse.make(body: [
             "url": .string(Self.routeURL(request)),
@@ -250,7 +266,7 @@ public struct QueueServerController: Sendable {
         }
         let outcomes = try await perform { try await store.add(tasks, now: now) }
         for (task, outcome) in zip(tasks, outcomes) where outcome == .added {
-            Self.taskLogger(context.logger, uid: task.taskUID, name: task.name).debug("task added")
+            Self.debug(context.logger, "task added", uid: task.taskUID, name: task.name)
         }
         let base = Self.baseURL(request)
         var added = tasks
@@ -268,10 +284,14 @@ public struct QueueServerController: Sendable {
         }
         let wait = min(max(try payload.number("wait") ?? 0, 0), configuration.maxPopWait)
         metrics.polled(consumerID: consumerID, now: clock.now())
-        let task = try await perform { try await popWaiting(consumerID: consumerID, wait: wait) }
+        if let max = try batchMax(payload) {
+            let tasks = try await perform { try await popWaiting(consumerID: consumerID, max: max, wait: wait) }
+            return JSONResponse.make(body: claimedBody(tasks, consumerID: consumerID, request: request, context: context))
+        }
+        let task = try await perform { try await popWaiting(consumerID: consumerID, max: nil, wait: wait) }.first
         guard let task else { return JSONResponse.make(body: [:]) }
         metrics.claimed(task, consumerID: consumerID, now: clock.now())
-        Self.taskLogger(context.logger, uid: task.taskUID, name: task.name).debug("task claimed", metadata: ["lims.consumer": .string(consumerID)])
+        Self.debug(context.logger, "task claimed", uid: task.taskUID, name: task.name, ["lims.consumer": .string(consumerID)])
         guard case .object(let dict) = TaskInfo.complete(task, baseURL: Self.baseURL(request)) else { return JSONResponse.make(body: [:]) }
         return JSONResponse.make(body: dict)
     }
@@ -279,29 +299,41 @@ public struct QueueServerController: Sendable {
     /// Pops at once, or, with `wait` > 0, as soon as a task becomes claimable: woken by this process's change
     /// signal, by the due time of a delayed task, or by the database's change counter (changes made by other
     /// processes), whichever comes first; nil at the deadline.
-    func popWaiting(consumerID: String, wait: Double) async throws -> QueueTask? {
+    ///
+    /// With `max` (a batched pop) up to `max` tasks are claimed at once (``QueueStore/pop(consumerID:max:now:)``);
+    /// without it, one by senaite.queue's rules. Returns the claimed tasks, empty at the deadline.
+    func popWaiting(consumerID: String, max batch: Int?, wait: Double) async throws -> [QueueTask] {
+        @Sendable func attempt() async throws -> [QueueTask] {
+            if let batch { return try await store.pop(consumerID: consumerID, max: batch, now: clock.now()) }
+            return try await store.pop(consumerID: consumerID, now: clock.now()).map { [$0] } ?? []
+        }
         let start = ContinuousClock.now
         let deadline = start.advanced(by: .milliseconds(Int64(wait * 1000)))
         // The counter is read before the first attempt: a change committed between that attempt and the wait
         // below is then seen as a change (else it could be missed until the periodic retry).
         let counterBefore = wait > 0 ? try await store.changeCounter() : 0
-        if let task = try await store.pop(consumerID: consumerID, now: clock.now()) { return task }
-        guard wait > 0 else { return nil }
+        let first = try await attempt()
+        if !first.isEmpty { return first }
+        guard wait > 0 else { return [] }
         var lastCounter = counterBefore
         var lastAttempt = start
         while true {
-            if lastAttempt != start, let task = try await store.pop(consumerID: consumerID, now: clock.now()) { return task }
+            if lastAttempt != start {
+                let tasks = try await attempt()
+                if !tasks.isEmpty { return tasks }
+            }
             lastAttempt = .now
             while true {
                 let remaining = Double((deadline - .now).components.seconds) + Double((deadline - .now).components.attoseconds) / 1e18
-                if remaining <= 0 || Task.isCancelled { return nil }
+                if remaining <= 0 || Task.isCancelled { return [] }
                 var sleep = min(remaining, configuration.pollFallbackSeconds)
                 // A delayed task that becomes due while we wait (one already due but not claimable does not count:
                 // it waits for a change, else every waiter would spin).
                 let nowBefore = clock.now()
                 let upcoming = try await store.nextAvailableAt().flatMap { $0 > nowBefore ? $0 : nil }
                 if let upcoming { sleep = min(sleep, max(0.001, upcoming - nowBefore)) }
-                await store.waitForChange(seconds: sleep)
+                // Woken by this process's own change: pop at once (the counter tells only other processes' changes).
+                if await store.waitForSignal(seconds: sleep) { break }
                 let counter = try await store.changeCounter()
                 let becameDue = upcoming.map { $0 <= clock.now() } ?? false
                 // Pop again when something changed, a delayed task became due, or every 5 s for lease expiry.
@@ -322,12 +354,13 @@ public struct QueueServerController: Sendable {
     /// answers it as `next` (a complete task dict, or `{}`), waiting up to `wait` seconds for one.
     @Sendable func done(_ request: Request, context: QueueRequestContext) async throws -> Response {
         let payload = try await RequestPayload.read(request, context: context)
+        if payload.fields["tasks"] != nil { return try await doneBatch(payload, request: request, context: context) }
         let uid = try Self.requireUID(try payload.string("task_uid"))
         let lease = try Self.lease(payload)
         guard payload.flag("pop") else {
             let task = try await perform { try await store.done(uid, lease: lease, now: clock.now()) }
             metrics.ended(task, outcome: .done, now: clock.now())
-            Self.taskLogger(context.logger, uid: uid, name: task.name).debug("task done")
+            Self.debug(context.logger, "task done", uid: uid, name: task.name)
             return taskMessage("Task done: \(uid)", task, request: request, payload: payload)
         }
         guard let consumerID = lease.consumerID, consumerID.count >= 4 else {
@@ -337,13 +370,13 @@ public struct QueueServerController: Sendable {
         metrics.polled(consumerID: consumerID, now: clock.now())
         var (task, next) = try await perform { try await store.doneAndPop(uid, lease: lease, consumerID: consumerID, now: clock.now()) }
         metrics.ended(task, outcome: .done, now: clock.now())
-        Self.taskLogger(context.logger, uid: uid, name: task.name).debug("task done")
+        Self.debug(context.logger, "task done", uid: uid, name: task.name)
         if next == nil, wait > 0 {
-            next = try await perform { try await popWaiting(consumerID: consumerID, wait: wait) }
+            next = try await perform { try await popWaiting(consumerID: consumerID, max: nil, wait: wait) }.first
         }
         if let next {
             metrics.claimed(next, consumerID: consumerID, now: clock.now())
-            Self.taskLogger(context.logger, uid: next.taskUID, name: next.name).debug("task claimed", metadata: ["lims.consumer": .string(consumerID)])
+            Self.debug(context.logger, "task claimed", uid: next.taskUID, name: next.name, ["lims.consumer": .string(consumerID)])
         }
         var body = taskMessageBody("Task done: \(uid)", task, request: request, payload: payload)
         body["next"] = next.map { TaskInfo.complete($0, baseURL: Self.baseURL(request)) } ?? .object([:])
@@ -352,6 +385,7 @@ public struct QueueServerController: Sendable {
 
     @Sendable func fail(_ request: Request, context: QueueRequestContext) async throws -> Response {
         let payload = try await RequestPayload.read(request, context: context)
+        if payload.fields["tasks"] != nil { return try await failBatch(payload, request: request, context: context) }
         let uid = try Self.requireUID(try payload.string("task_uid"))
         let lease = try Self.lease(payload)
         let message = try payload.string("error_message") ?? "Unknown error"
@@ -389,6 +423,140 @@ public struct QueueServerController: Sendable {
         let task = try await perform { try await store.delete(uid, now: clock.now()) }
         Self.taskLogger(context.logger, uid: uid, name: task.name).info("task deleted")
         return taskMessage("Task deleted: \(uid)", task, request: request, payload: payload)
+    }
+
+    // MARK: Batches (an extension for LimsQueue's own consumers; plain senaite.queue requests are unchanged)
+
+    /// The `max` field of a batched pop or done: nil when absent.
+    /// - Throws: 400 naming `max` unless it is an integer from 1 to ``Configuration/maxBatch``.
+    func batchMax(_ payload: RequestPayload) throws -> Int? {
+        guard let value = payload.fields["max"], value != .null else { return nil }
+        let number: Double?
+        switch value {
+        case .int(let int): number = Double(int)
+        case .double(let double): number = double
+        case .string(let text): number = Double(text)
+        default: number = nil
+        }
+        guard let number, number.isFinite, number.rounded() == number, number >= 1, number <= Double(configuration.maxBatch) else {
+            throw QueueAPIError(.badRequest, "Field 'max' must be an integer from 1 to \(configuration.maxBatch)")
+        }
+        return Int(number)
+    }
+
+    /// The `tasks` field of a batched done or fail: a non-empty list of objects, each with a valid `task_uid` and an
+    /// optional `lease_token` (and, for fail, an optional `error_message`); the request's `consumer_id` applies to
+    /// every item.
+    /// - Throws: 400 naming the field (`tasks`, `tasks[i].task_uid`, ...) for a malformed list.
+    func batchReports(_ payload: RequestPayload) throws -> [(lease: TaskLease, message: String?)] {
+        guard let items = payload.fields["tasks"]?.arrayValue, !items.isEmpty else {
+            throw QueueAPIError(.badRequest, "Field 'tasks' must be a non-empty list of objects with task_uid and lease_token")
+        }
+        guard items.count <= configuration.maxBatch else {
+            throw QueueAPIError(.badRequest, "Field 'tasks' may hold at most \(configuration.maxBatch) items")
+        }
+        let consumerID = try payload.string("consumer_id")
+        return try items.enumerated().map { index, item in
+            guard let object = item.objectValue else {
+                throw QueueAPIError(.badRequest, "Field 'tasks[\(index)]' must be an object with task_uid and lease_token")
+            }
+            guard let uid = object["task_uid"]?.stringValue, TaskUID.isValid(uid) else {
+                throw QueueAPIError(.badRequest, "Field 'tasks[\(index)].task_uid' is missing or not a valid task uid")
+            }
+            func optionalString(_ key: String) throws -> String? {
+                guard let value = object[key], value != .null else { return nil }
+                guard let text = value.stringValue else { throw QueueAPIError(.badRequest, "Field 'tasks[\(index)].\(key)' must be a string") }
+                return text
+            }
+            let lease = LeaseClaim(consumerID: consumerID, leaseToken: try optionalString("lease_token"))
+            return (TaskLease(taskUID: uid.lowercased(), lease: lease), try optionalString("error_message"))
+        }
+    }
+
+    /// `claimed` as an answer's `tasks` (complete task dicts) and `count`, recording the claims.
+    func claimedBody(_ claimed: [QueueTask], consumerID: String, request: Request, context: QueueRequestContext) -> [String: JSONValue] {
+        let now = clock.now()
+        let base = Self.baseURL(request)
+        for task in claimed {
+            metrics.claimed(task, consumerID: consumerID, now: now)
+            Self.debug(context.logger, "task claimed", uid: task.taskUID, name: task.name, ["lims.consumer": .string(consumerID)])
+        }
+        return ["tasks": .array(claimed.map { TaskInfo.complete($0, baseURL: base) }), "count": .int(claimed.count)]
+    }
+
+    /// The per-item outcome of a batched report: `done`/`failed` lists the uids applied, `refused` the others
+    /// with the status and message a single report would have got.
+    static func reportBody(_ reports: [TaskLease], _ results: [Result<QueueTask, any Error>], appliedKey: String) -> [String: JSONValue] {
+        var applied: [JSONValue] = []
+        var refused: [JSONValue] = []
+        for (report, result) in zip(reports, results) {
+            switch result {
+            case .success:
+                applied.append(.string(report.taskUID))
+            case .failure(let error):
+                let apiError = (error as? QueueError).map(QueueAPIError.init) ?? QueueAPIError(.internalServerError, "Not applied")
+                refused.append(.object(["task_uid": .string(report.taskUID), "status": .int(apiError.status.code),
+                                        "message": .string(apiError.message)]))
+            }
+        }
+        return [appliedKey: .array(applied), "refused": .array(refused)]
+    }
+
+    /// Batched `done` (`tasks` given): finishes every listed task whose claim still holds (the others are answered
+    /// in `refused`, each with the status a single done would have got) and, with `max`, claims up to `max`
+    /// tasks for `consumer_id` in the same transaction (`next`), waiting up to `wait` seconds when none is
+    /// claimable. Answer: `{"done": [uid], "refused": [{task_uid, status, message}], "next": [task]}`.
+    func doneBatch(_ payload: RequestPayload, request: Request, context: QueueRequestContext) async throws -> Response {
+        let reports = try batchReports(payload).map(\.lease)
+        let max = try batchMax(payload)
+        let now = clock.now()
+        var body: [String: JSONValue]
+        if let max {
+            guard let consumerID = try payload.string("consumer_id"), consumerID.count >= 4 else {
+                throw QueueAPIError(.preconditionRequired, "No valid consumer id")
+            }
+            let wait = min(Swift.max(try payload.number("wait") ?? 0, 0), configuration.maxPopWait)
+            metrics.polled(consumerID: consumerID, now: now)
+            var (results, next) = try await perform { try await store.doneAndPop(reports, consumerID: consumerID, max: max, now: now) }
+            recordDone(reports, results, context: context)
+            if next.isEmpty, wait > 0 {
+                next = try await perform { try await popWaiting(consumerID: consumerID, max: max, wait: wait) }
+            }
+            body = Self.reportBody(reports, results, appliedKey: "done")
+            body["next"] = claimedBody(next, consumerID: consumerID, request: request, context: context)["tasks"]
+        } else {
+            let results = try await perform { try await store.done(reports, now: now) }
+            recordDone(reports, results, context: context)
+            body = Self.reportBody(reports, results, appliedKey: "done")
+        }
+        body["url"] = .string(Self.routeURL(request))
+        return JSONResponse.make(body: body)
+    }
+
+    func recordDone(_ reports: [TaskLease], _ results: [Result<QueueTask, any Error>], context: QueueRequestContext) {
+        let now = clock.now()
+        for case .success(let task) in results {
+            metrics.ended(task, outcome: .done, now: now)
+            Self.debug(context.logger, "task done", uid: task.taskUID, name: task.name)
+        }
+    }
+
+    /// Batched `fail` (`tasks` given, each with its own `error_message`): fails every listed task whose claim
+    /// still holds. Answer: `{"failed": [uid], "refused": [{task_uid, status, message}]}`.
+    func failBatch(_ payload: RequestPayload, request: Request, context: QueueRequestContext) async throws -> Response {
+        let reports = try batchReports(payload).map { item in
+            TaskFailureReport(task: item.lease, message: String((item.message ?? "Unknown error").prefix(4000)))
+        }
+        let results = try await perform { try await store.fail(reports, now: clock.now()) }
+        let now = clock.now()
+        for case .success(let task) in results {
+            metrics.ended(task, outcome: .failed, now: now)
+            Self.taskLogger(context.logger, uid: task.taskUID, name: task.name)
+                .info("task failed", metadata: ["lims.task.status": .string(task.status?.rawValue ?? "-"), "lims.task.retries": .stringConvertible(task.retries)])
+        }
+        var body = Self.reportBody(reports.map(\.task), results, appliedKey: "failed")
+        body["url"] = .string(Self.routeURL(request))
+        return JSONResponse.make(body: body)
     }
 
     func taskMessage(_ message: String, _ task: QueueTask, request: Request, payload: RequestPayload) -> Response {

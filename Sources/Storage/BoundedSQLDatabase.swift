@@ -21,6 +21,17 @@ struct BoundedSQLDatabase: SQLDatabase {
     let base: any SQLDatabase
     /// Seconds a statement may take, far above any legitimate statement of the writer (milliseconds).
     let seconds: Double
+    /// False on SQLite: statements go straight to `base`.
+    let bounded: Bool
+
+    /// - Parameters:
+    ///   - base: the connection (or pool) statements go to.
+    ///   - seconds: bound of one statement, seconds (ignored on SQLite). No default is provided.
+    init(base: any SQLDatabase, seconds: Double) {
+        self.base = base
+        self.seconds = seconds
+        self.bounded = base.dialect.name != "sqlite"
+    }
 
     var logger: Logger { base.logger }
     var eventLoop: any EventLoop { base.eventLoop }
@@ -29,6 +40,7 @@ struct BoundedSQLDatabase: SQLDatabase {
     var queryLogLevel: Logger.Level? { base.queryLogLevel }
 
     func execute(sql query: any SQLExpression, _ onRow: @escaping @Sendable (any SQLRow) -> ()) -> EventLoopFuture<Void> {
+        guard bounded else { return base.execute(sql: query, onRow) }
         let promise = eventLoop.makePromise(of: Void.self)
         let once = Mutex(false)
         let complete: @Sendable (Result<Void, any Error>) -> Void = { result in
@@ -49,6 +61,7 @@ struct BoundedSQLDatabase: SQLDatabase {
     }
 
     func execute(sql query: any SQLExpression, _ onRow: @escaping @Sendable (any SQLRow) -> ()) async throws {
+        guard bounded else { return try await base.execute(sql: query, onRow) }
         try await execute(sql: query, onRow).get()
     }
 }

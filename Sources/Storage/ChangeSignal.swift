@@ -10,6 +10,8 @@ final class ChangeSignal: Sendable {
         var waiters: [Int: CheckedContinuation<Void, Never>] = [:]
         /// Waiters resumed before their continuation was registered.
         var resolved: Set<Int> = []
+        /// Waiters resumed by ``notifyAll()`` (not by their time or a cancellation), until they look.
+        var signalled: Set<Int> = []
     }
 
     private let state = Mutex(State())
@@ -18,6 +20,7 @@ final class ChangeSignal: Sendable {
     func notifyAll() {
         let waiters = state.withLock { state -> [CheckedContinuation<Void, Never>] in
             let all = Array(state.waiters.values)
+            state.signalled.formUnion(state.waiters.keys)
             state.waiters.removeAll()
             return all
         }
@@ -25,13 +28,15 @@ final class ChangeSignal: Sendable {
     }
 
     /// Waits for ``notifyAll()`` or `seconds`, whichever comes first.
-    func wait(seconds: Double) async {
-        guard seconds > 0, !Task.isCancelled else { return }
+    /// - Returns: true when ``notifyAll()`` ended the wait.
+    @discardableResult
+    func wait(seconds: Double) async -> Bool {
+        guard seconds > 0, !Task.isCancelled else { return false }
         let id = state.withLock { state -> Int in
             state.nextID += 1
             return state.nextID
         }
-        await withTaskCancellationHandler {
+        return await withTaskCancellationHandler {
             await withTaskGroup(of: Void.self) { group in
                 group.addTask {
                     await withCheckedContinuation { continuation in
@@ -51,7 +56,10 @@ final class ChangeSignal: Sendable {
                 group.cancelAll()
                 self.resume(id)
             }
-            self.state.withLock { _ = $0.resolved.remove(id) }
+            return self.state.withLock { state -> Bool in
+                state.resolved.remove(id)
+                return state.signalled.remove(id) != nil
+            }
         } onCancel: {
             self.resume(id)
         }

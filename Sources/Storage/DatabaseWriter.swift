@@ -8,19 +8,36 @@ import Synchronization
 /// coalesced into the next one (group commit); within it dones run before pops, so a consumer's done frees its
 /// slot before its next pop. One writer per process also keeps SQLite's busy waits out of the thread pool.
 final class DatabaseWriter: Sendable {
-    /// A pop or done, answered through its continuation.
-    enum ClaimRequest: Sendable {
-        case pop(consumerID: String, now: Double, continuation: CheckedContinuation<QueueTask?, any Error>)
-        case done(taskUID: String, lease: LeaseClaim, now: Double, continuation: CheckedContinuation<QueueTask, any Error>)
-        case doneAndPop(taskUID: String, lease: LeaseClaim, consumerID: String, now: Double,
-                        continuation: CheckedContinuation<(done: QueueTask, next: QueueTask?), any Error>)
+    /// A pop, a done, or both (a consumer's reports and its next claim), answered through its continuation.
+    struct ClaimRequest: Sendable {
+        /// A claim: who claims, how many tasks at most, under which rules.
+        struct Pop: Sendable {
+            var consumerID: String
+            /// The most tasks the consumer may hold (its running ones included) with `batch`; 1 otherwise.
+            var max: Int
+            /// True for a batched pop (``QueueStore/pop(consumerID:max:now:)``): no purge rule; false for a plain
+            /// senaite.queue pop (the consumer's running tasks block it and are purged after 10 s).
+            var batch: Bool
+        }
+
+        /// What the request gets: one result per report, in order, and the claimed tasks.
+        struct Answer: Sendable {
+            var done: [Result<QueueTask, any Error>]
+            var claimed: [QueueTask]
+        }
+
+        /// Reports of finished tasks, applied before any claim of the batch.
+        var dones: [TaskLease]
+        /// The claim, if any.
+        var pop: Pop?
+        /// Claim only when every report succeeded (a plain done-and-pop).
+        var popOnlyIfDone: Bool
+        /// Epoch seconds.
+        var now: Double
+        var continuation: CheckedContinuation<Answer, any Error>
 
         func fail(_ error: any Error) {
-            switch self {
-            case .pop(_, _, let continuation): continuation.resume(throwing: error)
-            case .done(_, _, _, let continuation): continuation.resume(throwing: error)
-            case .doneAndPop(_, _, _, _, let continuation): continuation.resume(throwing: error)
-            }
+            continuation.resume(throwing: error)
         }
     }
 
@@ -28,6 +45,16 @@ final class DatabaseWriter: Sendable {
     enum Job: Sendable {
         case claim(ClaimRequest)
         case write(@Sendable (Result<any SQLDatabase, any Error>) async -> Void)
+    }
+
+    /// Submits a claim request and waits for its answer.
+    func claim(dones: [TaskLease], pop: ClaimRequest.Pop?, popOnlyIfDone: Bool = false, now: Double) async throws
+        -> ClaimRequest.Answer
+    {
+        try await withCheckedThrowingContinuation { continuation in
+            submit(.claim(ClaimRequest(dones: dones, pop: pop, popOnlyIfDone: popOnlyIfDone, now: now,
+                                       continuation: continuation)))
+        }
     }
 
     private struct State {
@@ -127,15 +154,21 @@ final class DatabaseWriter: Sendable {
             }
             for waiter in waiters { waiter.resume() }
         }
-        // One pool checkout per batch: the pool hands out a live connection each time, pruning one the database
-        // server closed (a PostgreSQL restart), where a connection held across batches would stay dead.
-        while let jobs = takePending() {
+        // PostgreSQL: one pool checkout per batch: the pool hands out a live connection each time, pruning one the
+        // database server closed (a PostgreSQL restart), where a connection held across batches would stay dead.
+        // SQLite (a file: its connection never drops): the connection is kept while batches keep coming, saving a
+        // pool checkout (two event-loop hops) per batch.
+        let drained = Mutex(false)
+        while !drained.withLock({ $0 }), let jobs = takePending() {
             let started = Mutex(false)
             do {
                 try await database.withConnection { connection in
                     let sql = BoundedSQLDatabase(base: try connection.sqlDatabase(), seconds: Self.statementTimeoutSeconds)
                     started.withLock { $0 = true }
                     await self.run(jobs, on: sql)
+                    guard !sql.bounded else { return }
+                    while let more = self.takePending() { await self.run(more, on: sql) }
+                    drained.withLock { $0 = true }
                 }
             } catch {
                 // The connection could not be had: answer this batch with the error (once run, it answered itself).

@@ -7,89 +7,84 @@ extension SQLQueueStore {
     static let claimPageSize = 32
 
     public func pop(consumerID: String, now: Double) async throws -> QueueTask? {
-        try await withCheckedThrowingContinuation { continuation in
-            writer.submit(.claim(.pop(consumerID: consumerID, now: now, continuation: continuation)))
-        }
+        try await writer.claim(dones: [], pop: .init(consumerID: consumerID, max: 1, batch: false), now: now).claimed.first
     }
 
     public func done(_ taskUID: String, lease: LeaseClaim, now: Double) async throws -> QueueTask {
-        try await withCheckedThrowingContinuation { continuation in
-            writer.submit(.claim(.done(taskUID: taskUID, lease: lease, now: now, continuation: continuation)))
-        }
+        try await writer.claim(dones: [TaskLease(taskUID: taskUID, lease: lease)], pop: nil, now: now).done[0].get()
     }
 
     public func doneAndPop(_ taskUID: String, lease: LeaseClaim, consumerID: String, now: Double)
         async throws -> (done: QueueTask, next: QueueTask?)
     {
-        try await withCheckedThrowingContinuation { continuation in
-            writer.submit(.claim(.doneAndPop(taskUID: taskUID, lease: lease, consumerID: consumerID, now: now,
-                                             continuation: continuation)))
-        }
+        let answer = try await writer.claim(dones: [TaskLease(taskUID: taskUID, lease: lease)],
+                                            pop: .init(consumerID: consumerID, max: 1, batch: false), popOnlyIfDone: true, now: now)
+        return (try answer.done[0].get(), answer.claimed.first)
+    }
+
+    public func pop(consumerID: String, max: Int, now: Double) async throws -> [QueueTask] {
+        guard max >= 1 else { throw QueueError(.badRequest, "max must be 1 or more") }
+        return try await writer.claim(dones: [], pop: .init(consumerID: consumerID, max: max, batch: true), now: now).claimed
+    }
+
+    public func done(_ reports: [TaskLease], now: Double) async throws -> [Result<QueueTask, any Error>] {
+        guard !reports.isEmpty else { return [] }
+        return try await writer.claim(dones: reports, pop: nil, now: now).done
+    }
+
+    public func doneAndPop(_ reports: [TaskLease], consumerID: String, max: Int, now: Double) async throws
+        -> (done: [Result<QueueTask, any Error>], next: [QueueTask])
+    {
+        guard max >= 1 else { throw QueueError(.badRequest, "max must be 1 or more") }
+        let answer = try await writer.claim(dones: reports, pop: .init(consumerID: consumerID, max: max, batch: true), now: now)
+        return (answer.done, answer.claimed)
     }
 
     /// Runs one batch of pops and dones in one claim transaction on the writer's connection and answers each.
-    /// Dones (including those of done-and-pop requests) run first; a done-and-pop whose done is refused claims
-    /// nothing. When work was freed (a done, an expired or purged lease) the change is announced to every process.
+    /// Every report of the batch is applied first (one `DELETE ... RETURNING`), then the claims in request order;
+    /// a plain done-and-pop whose done is refused claims nothing. When work was freed (a done, an expired or
+    /// purged lease) the change is announced to every process.
     func runBatch(_ requests: [DatabaseWriter.ClaimRequest], on connection: any SQLDatabase) async {
-        var dones: [(taskUID: String, lease: LeaseClaim)] = []
+        var dones: [TaskLease] = []
         var now = 0.0
         for request in requests {
-            switch request {
-            case .pop(_, let at, _):
-                now = max(now, at)
-            case .done(let taskUID, let lease, let at, _), .doneAndPop(let taskUID, let lease, _, let at, _):
-                dones.append((taskUID, lease))
-                now = max(now, at)
-            }
+            dones.append(contentsOf: request.dones)
+            now = max(now, request.now)
         }
         let at = now
         let doneRequests = dones
         let concurrency = claimConcurrency
+        let origin = instanceID
         do {
             let settings = try await settings()
             let (doneResults, popResults, announced) = try await Self.inTransaction(connection, lock: .claims, immediate: beginsImmediate) { sql in
-                let doneResults = doneRequests.isEmpty ? [] : try await Self.finish(doneRequests, now: at, on: sql)
-                // Pops in request order; a done-and-pop claims only if its done succeeded.
-                var consumers: [String] = []
+                let doneResults = doneRequests.isEmpty
+                    ? [] : try await Self.finish(doneRequests.map { ($0.taskUID, $0.lease) }, now: at, on: sql)
+                // Claims in request order; a plain done-and-pop claims only if its done succeeded.
+                var pops: [(request: Int, pop: DatabaseWriter.ClaimRequest.Pop)] = []
                 var doneIndex = 0
-                for request in requests {
-                    switch request {
-                    case .pop(let consumerID, _, _):
-                        consumers.append(consumerID)
-                    case .done:
-                        doneIndex += 1
-                    case .doneAndPop(_, _, let consumerID, _, _):
-                        if case .success = doneResults[doneIndex] { consumers.append(consumerID) }
-                        doneIndex += 1
-                    }
+                for (index, request) in requests.enumerated() {
+                    let results = doneResults[doneIndex..<(doneIndex + request.dones.count)]
+                    doneIndex += request.dones.count
+                    guard let pop = request.pop else { continue }
+                    if request.popOnlyIfDone, results.contains(where: { (try? $0.get()) == nil }) { continue }
+                    pops.append((index, pop))
                 }
-                let (popResults, freed) = consumers.isEmpty
+                let (claimed, freed) = pops.isEmpty
                     ? ([], false)
-                    : try await Self.claim(for: consumers, now: at, settings: settings, concurrency: concurrency, on: sql)
+                    : try await Self.claim(for: pops.map(\.pop), now: at, settings: settings, concurrency: concurrency, on: sql)
+                var popResults = [[QueueTask]](repeating: [], count: requests.count)
+                for (slot, pop) in pops.enumerated() { popResults[pop.request] = claimed[slot] }
                 let announce = freed || doneResults.contains { (try? $0.get()) != nil }
-                if announce { try await Self.announceChange(on: sql) }
+                if announce { try await Self.announceChange(on: sql, origin: origin) }
                 return (doneResults, popResults, announce)
             }
             if announced { await Self.countChange(on: connection) }
-            var doneIndex = 0, popIndex = 0
-            for request in requests {
-                switch request {
-                case .pop(_, _, let continuation):
-                    continuation.resume(returning: popResults[popIndex])
-                    popIndex += 1
-                case .done(_, _, _, let continuation):
-                    continuation.resume(with: doneResults[doneIndex])
-                    doneIndex += 1
-                case .doneAndPop(_, _, _, _, let continuation):
-                    switch doneResults[doneIndex] {
-                    case .success(let task):
-                        continuation.resume(returning: (task, popResults[popIndex]))
-                        popIndex += 1
-                    case .failure(let error):
-                        continuation.resume(throwing: error)
-                    }
-                    doneIndex += 1
-                }
+            var doneIndex = 0
+            for (index, request) in requests.enumerated() {
+                let results = Array(doneResults[doneIndex..<(doneIndex + request.dones.count)])
+                doneIndex += request.dones.count
+                request.continuation.resume(returning: .init(done: results, claimed: popResults[index]))
             }
             if announced { signal.notifyAll() }
         } catch {
@@ -97,48 +92,70 @@ extension SQLQueueStore {
         }
     }
 
-    /// Finishes running tasks (done): checks each claim, deletes the valid ones, records them in the history.
-    /// On PostgreSQL the rows are read `FOR UPDATE` (in uid order), so a lease another server expires at the same
-    /// moment is seen as it ends up, never half-way.
+    /// Finishes running tasks (done): deletes every task its claim still holds in one `DELETE ... RETURNING`
+    /// (the claim checked in the statement), records them in the history, and only then reads the tasks that
+    /// were not deleted to say why (not found, not running, lease lost). Results are in input order; a uid given
+    /// twice finishes once.
+    /// On PostgreSQL the rows are locked in uid order first (`FOR UPDATE` in a subquery), so a lease another
+    /// server expires at the same moment is seen as it ends up, never half-way, and two batches never deadlock.
     static func finish(_ dones: [(taskUID: String, lease: LeaseClaim)], now: Double, on sql: any SQLDatabase)
         async throws -> [Result<QueueTask, any Error>]
     {
-        let uids = SQLList(Set(dones.map(\.taskUID)).sorted().map { SQLBind($0) })
-        let lock: SQLQueryString = isPostgres(sql) ? " ORDER BY task_uid FOR UPDATE" : ""
-        let rows = try await sql.raw("SELECT \(taskColumns) FROM queue_tasks WHERE task_uid IN (\(uids))\(lock)").all()
-        var found: [String: QueueTask] = [:]
+        guard !dones.isEmpty else { return [] }
+        var conditions: [SQLQueryString] = []
+        var seen: Set<String> = []
+        for (uid, lease) in dones where seen.insert(uid).inserted {
+            var condition: SQLQueryString = "(task_uid = \(bind: uid)"
+            if let consumerID = lease.consumerID { condition = condition + " AND consumer_id = \(bind: consumerID)" }
+            if let token = lease.leaseToken { condition = condition + " AND lease_token = \(bind: token)" }
+            conditions.append(condition + ")")
+        }
+        let match = SQLList(conditions, separator: SQLRaw(" OR "))
+        let target: SQLQueryString = isPostgres(sql)
+            ? "task_uid IN (SELECT task_uid FROM queue_tasks WHERE status = 'running' AND (\(match)) ORDER BY task_uid FOR UPDATE) AND "
+            : ""
+        let rows = try await sql.raw("""
+            DELETE FROM queue_tasks WHERE \(target)status = 'running' AND (\(match)) RETURNING \(taskColumns)
+            """).all()
+        var deleted: [String: QueueTask] = [:]
         for row in rows {
             let task = try decodeTask(row)
-            found[task.taskUID] = task
+            deleted[task.taskUID] = task
+        }
+        if !deleted.isEmpty {
+            // In input order, so that history rows of one batch keep the order of the reports.
+            var recorded: Set<String> = []
+            let finished = dones.compactMap { done in recorded.insert(done.taskUID).inserted ? deleted[done.taskUID] : nil }
+            try await recordHistory(finished.map { ($0, HistoryEntry.Outcome.done, nil) }, now: now, on: sql)
+        }
+        // Why the others were refused: read only when some were.
+        let refusedUIDs = Set(dones.map(\.taskUID)).subtracting(deleted.keys)
+        var remaining: [String: QueueTask] = [:]
+        if !refusedUIDs.isEmpty {
+            let uids = SQLList(refusedUIDs.sorted().map { SQLBind($0) })
+            for row in try await sql.raw("SELECT \(taskColumns) FROM queue_tasks WHERE task_uid IN (\(uids))").all() {
+                let task = try decodeTask(row)
+                remaining[task.taskUID] = task
+            }
         }
         var results: [Result<QueueTask, any Error>] = []
-        var finished: [QueueTask] = []
         for (uid, lease) in dones {
-            guard let task = found.removeValue(forKey: uid) else {
-                if !lease.isEmpty, try await inHistory(uid, on: sql) {
-                    results.append(.failure(QueueError(.leaseLost, "Lease lost: task \(uid) was already finished")))
-                } else {
-                    results.append(.failure(QueueError(.notFound, "Task \(uid)")))
-                }
-                continue
-            }
-            do {
-                try lease.check(task)
-                finished.append(task)
+            if let task = deleted.removeValue(forKey: uid) {
                 results.append(.success(task))
-            } catch {
-                results.append(.failure(error))
+            } else if let task = remaining[uid] {
+                do {
+                    try lease.check(task)
+                    // The claim holds now but did not when the row was deleted: changed meanwhile.
+                    results.append(.failure(QueueError(.leaseLost, "Lease lost: task \(uid) changed while it was being finished")))
+                } catch {
+                    results.append(.failure(error))
+                }
+            } else if !lease.isEmpty, try await inHistory(uid, on: sql) {
+                results.append(.failure(QueueError(.leaseLost, "Lease lost: task \(uid) was already finished")))
+            } else {
+                results.append(.failure(QueueError(.notFound, "Task \(uid)")))
             }
         }
-        guard !finished.isEmpty else { return results }
-        let finishedUIDs = SQLList(finished.map { SQLBind($0.taskUID) })
-        let deleted = try await sql.raw("""
-            DELETE FROM queue_tasks WHERE task_uid IN (\(finishedUIDs)) AND status = 'running' RETURNING task_uid
-            """).all()
-        guard deleted.count == finished.count else {
-            throw QueueError(.leaseLost, "Tasks changed while they were being finished")
-        }
-        try await recordHistory(finished.map { ($0, HistoryEntry.Outcome.done, nil) }, now: now, on: sql)
         return results
     }
 
@@ -150,9 +167,10 @@ extension SQLQueueStore {
         static let capNamespace: Int32 = 0x4C51_0002
     }
 
-    /// Claims one task per consumer, in order (reference 1.2 pop, reference 4): expires leases, applies the
-    /// purge and concurrency gate per consumer, picks claimable candidates, and marks them running in one
-    /// `UPDATE ... RETURNING`. Returns a task or nil per consumer, and whether work was freed.
+    /// Claims tasks for each pop, in order (reference 1.2 pop, reference 4): expires leases, applies the purge
+    /// and concurrency gate per pop (a batched pop: the cap and its own `max`), picks claimable candidates in
+    /// queue order, and marks them running in one `UPDATE ... RETURNING`. Returns the tasks claimed per pop (at
+    /// most one for a plain pop), and whether work was freed.
     ///
     /// With ``ClaimConcurrency/rowLocks`` (PostgreSQL) several servers run this at the same moment, and the set of
     /// running tasks read first may be stale. What keeps the rules exact there:
@@ -170,12 +188,13 @@ extension SQLQueueStore {
     ///   each sees every claim committed before it.
     /// - leases expired or purged by two servers at once: each row is locked `FOR UPDATE SKIP LOCKED` and checked
     ///   again before it changes, so only one of them acts.
-    static func claim(for consumers: [String], now: Double, settings: QueueSettings, concurrency: ClaimConcurrency,
-                      on sql: any SQLDatabase) async throws -> ([QueueTask?], Bool)
+    static func claim(for pops: [DatabaseWriter.ClaimRequest.Pop], now: Double, settings: QueueSettings,
+                      concurrency: ClaimConcurrency, on sql: any SQLDatabase) async throws -> ([[QueueTask]], Bool)
     {
         let concurrent = concurrency == .rowLocks
         var running = try await runningTasks(on: sql)
         var freed = false
+        let none = [[QueueTask]](repeating: [], count: pops.count)
         // Leases first: a running task whose started + max_seconds has passed is timed out (reference 4).
         for expired in ClaimRules.expiredLeases(running, now: now) {
             if let task = try await lockRunning(expired.taskUID, concurrent: concurrent, on: sql),
@@ -186,12 +205,24 @@ extension SQLQueueStore {
             }
             running.removeAll { $0.taskUID == expired.taskUID }
         }
-        // Consumer gates (purge, cap) in request order; an open consumer counts as one more running task for
-        // the gates of the consumers after it (a candidate for one is a candidate for all).
-        var choices = [String?](repeating: nil, count: consumers.count)
-        var open: [Int] = []
+        // Consumer gates (purge, cap) in request order, one slot per task a request may claim; an open slot counts
+        // as one more running task for the gates after it (a candidate for one is a candidate for all). A batched
+        // pop gets as many slots as it may hold tasks beyond its running ones, within the cap; it is never purged.
+        var slots: [Int] = []
         var gated = running
-        for (index, consumerID) in consumers.enumerated() {
+        for (index, pop) in pops.enumerated() {
+            let consumerID = pop.consumerID
+            let placeholder = ClaimRules.RunningTask(taskUID: "", name: "", pathKey: "", started: now, maxSeconds: 1,
+                                                     consumerID: consumerID)
+            if pop.batch {
+                let held = gated.reduce(0) { $0 + ($1.consumerID == consumerID ? 1 : 0) }
+                let count = min(pop.max - held, settings.maxConsumers - gated.count)
+                for _ in 0..<max(0, count) {
+                    slots.append(index)
+                    gated.append(placeholder)
+                }
+                continue
+            }
             switch ClaimRules.gate(running: gated, consumerID: consumerID, maxConcurrent: settings.maxConsumers, now: now) {
             case .consumerBusy(let purge):
                 for uid in purge {
@@ -208,24 +239,25 @@ extension SQLQueueStore {
             case .saturated:
                 break
             case .open:
-                open.append(index)
-                gated.append(ClaimRules.RunningTask(taskUID: "", name: "", pathKey: "", started: now, maxSeconds: 1,
-                                                    consumerID: consumerID))
+                slots.append(index)
+                gated.append(placeholder)
             }
         }
-        guard !open.isEmpty else { return (choices.map { _ in nil }, freed) }
+        guard !slots.isEmpty else { return (none, freed) }
         // Candidates in queue order; on PostgreSQL keys another claim holds are skipped and picking goes on. Pages
         // there start small (every row read is locked until the commit) and double as needed.
         var keys = ClaimRules.serialKeys(of: running)
         var taken: Set<String> = []
-        var pages = CandidatePages(now: now, lockRows: concurrent, pageSize: concurrent ? open.count + 1 : claimPageSize)
-        var waiting = open
+        var choices = [String?](repeating: nil, count: slots.count)
+        var pages = CandidatePages(now: now, lockRows: concurrent,
+                                   pageSize: concurrent ? slots.count + 1 : min(claimPageSize, max(8, slots.count * 2)))
+        var waiting = Array(slots.indices)
         var runningNow = 0
         for _ in 0..<4 where !waiting.isEmpty {
-            var picked: [(index: Int, candidate: ClaimRules.Candidate)] = []
-            for index in waiting {
+            var picked: [(slot: Int, candidate: ClaimRules.Candidate)] = []
+            for slot in waiting {
                 guard let candidate = try await pages.first(claimableWith: keys, excluding: taken, on: sql) else { break }
-                picked.append((index, candidate))
+                picked.append((slot, candidate))
                 taken.insert(candidate.taskUID)
                 if !candidate.pathKey.isEmpty { keys.insert(ClaimRules.SerialKey(name: candidate.name, pathKey: candidate.pathKey)) }
             }
@@ -236,26 +268,30 @@ extension SQLQueueStore {
                 picked.removeAll { guarded.refused.contains($0.candidate.taskUID) }
                 runningNow = guarded.running
             }
-            for (index, candidate) in picked { choices[index] = candidate.taskUID }
-            let served = Set(picked.map(\.index))
+            for (slot, candidate) in picked { choices[slot] = candidate.taskUID }
+            let served = Set(picked.map(\.slot))
             waiting.removeAll { served.contains($0) }
             if !refused { break }
         }
-        var chosen = choices.enumerated().compactMap { index, uid in uid.map { (consumerID: consumers[index], taskUID: $0) } }
-        guard !chosen.isEmpty else { return (choices.map { _ in nil }, freed) }
+        var chosen = choices.enumerated().compactMap { slot, uid in uid.map { (consumerID: pops[slots[slot]].consumerID, taskUID: $0) } }
+        guard !chosen.isEmpty else { return (none, freed) }
         if concurrent {
             // The cap, counted (in the last re-read) under the cap lock this claim holds until its commit.
             let room = max(0, settings.maxConsumers - runningNow)
             if chosen.count > room {
                 for dropped in chosen[room...] {
-                    if let index = choices.firstIndex(of: dropped.taskUID) { choices[index] = nil }
+                    if let slot = choices.firstIndex(of: dropped.taskUID) { choices[slot] = nil }
                 }
                 chosen = Array(chosen.prefix(room))
-                guard !chosen.isEmpty else { return (choices.map { _ in nil }, freed) }
+                guard !chosen.isEmpty else { return (none, freed) }
             }
         }
         let claimed = try await markRunning(chosen, now: now, on: sql)
-        return (choices.map { uid in uid.flatMap { claimed[$0] } }, freed)
+        var result = none
+        for (slot, uid) in choices.enumerated() {
+            if let uid, let task = claimed[uid] { result[slots[slot]].append(task) }
+        }
+        return (result, freed)
     }
 
     /// Every running task (for the claim rules).

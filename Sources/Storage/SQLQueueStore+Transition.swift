@@ -10,6 +10,30 @@ extension SQLQueueStore {
         }
     }
 
+    public func fail(_ reports: [TaskFailureReport], now: Double) async throws -> [Result<QueueTask, any Error>] {
+        guard !reports.isEmpty else { return [] }
+        let topPriority = try await settings().topPriorityTasks
+        let results = try await transaction(.rows, announce: { $0.contains { (try? $0.get()) != nil } }) { sql in
+            var results: [Result<QueueTask, any Error>] = []
+            for report in reports {
+                // A refusal (unknown task, not running, lease lost) is decided before any row changes: it refuses
+                // this report alone. Database errors end the whole transaction.
+                do {
+                    let task = try await Self.require(report.task.taskUID, lease: report.task.lease, on: sql)
+                    let failed = task.failed(message: report.message, now: now)
+                    try await Self.replace(task, with: failed, outcome: failed.status == .failed ? .failed : .retried, now: now,
+                                           topPriority: topPriority, on: sql)
+                    results.append(.success(failed))
+                } catch let error as QueueError {
+                    results.append(.failure(error))
+                }
+            }
+            return results
+        }
+        if results.contains(where: { (try? $0.get()) != nil }) { signal.notifyAll() }
+        return results
+    }
+
     public func timeout(_ taskUID: String, lease: LeaseClaim, now: Double) async throws -> QueueTask {
         try await finishAttempt(taskUID, lease: lease, now: now) { task in
             (task.timedOut(now: now), .timeout)
@@ -64,6 +88,16 @@ extension SQLQueueStore {
         }
         signal.notifyAll()
         return task
+    }
+
+    /// Deletes every task, its object index entries and the whole attempt history (benchmarks that reuse one
+    /// PostgreSQL database). Settings stay.
+    public func deleteAllTasks() async throws {
+        try await transaction(.rows) { sql in
+            try await sql.raw("DELETE FROM queue_task_uids").run()
+            try await sql.raw("DELETE FROM queue_tasks").run()
+            try await sql.raw("DELETE FROM queue_history").run()
+        }
     }
 
     /// Loads a task and checks that `lease` may finish it.

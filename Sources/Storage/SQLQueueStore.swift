@@ -23,6 +23,10 @@ public final class SQLQueueStore: QueueStore {
     /// Runs every write transaction of this store, coalescing concurrent pops and dones.
     let writer: DatabaseWriter
     private let cachedSettings = Mutex<(settings: QueueSettings, read: ContinuousClock.Instant)?>(nil)
+    /// True on SQLite (read once: the dialect of a database never changes).
+    let isSQLite: Bool
+    /// This store's id in change notifications (``announceChange(on:origin:)``): a random 32-hex uid.
+    public let instanceID = TaskUID.make()
 
     /// Seconds settings read from the database are reused before they are read again (another process may
     /// have changed them). Default: 1 second.
@@ -40,6 +44,7 @@ public final class SQLQueueStore: QueueStore {
         self.database = database
         self.settingsCacheSeconds = settingsCacheSeconds
         self.logger = logger
+        self.isSQLite = (try? database.sqlDatabase().dialect.name) == "sqlite"
         self.writer = DatabaseWriter(database: writerDatabase ?? database)
         writer.setClaimRunner { [unowned self] requests, sql in await self.runBatch(requests, on: sql) }
     }
@@ -74,9 +79,7 @@ public final class SQLQueueStore: QueueStore {
 
     /// True on SQLite: `BEGIN IMMEDIATE` takes the database write lock up front (waiting while another
     /// process holds it), so no transaction ever upgrades from reader to writer and fails as busy.
-    var beginsImmediate: Bool {
-        (try? sql.dialect.name) == "sqlite"
-    }
+    var beginsImmediate: Bool { isSQLite }
 
     /// ``ClaimConcurrency/serializedWriters`` on SQLite, ``ClaimConcurrency/rowLocks`` on PostgreSQL.
     var claimConcurrency: ClaimConcurrency {
@@ -94,10 +97,11 @@ public final class SQLQueueStore: QueueStore {
     func transaction<T: Sendable>(_ lock: Lock, announce: @escaping @Sendable (T) -> Bool = { _ in false },
                                   _ body: @escaping @Sendable (any SQLDatabase) async throws -> T) async throws -> T {
         let immediate = beginsImmediate
+        let origin = instanceID
         return try await writer.write { sql in
             let result = try await Self.inTransaction(sql, lock: lock, immediate: immediate) { sql in
                 let result = try await body(sql)
-                if announce(result) { try await Self.announceChange(on: sql) }
+                if announce(result) { try await Self.announceChange(on: sql, origin: origin) }
                 return result
             }
             if announce(result) { await Self.countChange(on: sql) }
@@ -127,9 +131,22 @@ public final class SQLQueueStore: QueueStore {
 
     /// Inside a transaction: `NOTIFY limsqueue_changes` on PostgreSQL (sent when the transaction commits,
     /// never for a rollback); nothing on SQLite, whose other processes watch `PRAGMA data_version`.
-    static func announceChange(on sql: any SQLDatabase) async throws {
+    /// - Parameter origin: the announcing store's ``instanceID`` as the payload, so that its own listener skips the
+    ///   notification (the store wakes its own long-polls in memory); empty (every listener wakes) when the change
+    ///   is made in a transaction of another component. Default: empty.
+    static func announceChange(on sql: any SQLDatabase, origin: String = "") async throws {
         guard isPostgres(sql) else { return }
-        try await sql.raw("NOTIFY \(unsafeRaw: changeChannel)").run()
+        if origin.isEmpty {
+            try await sql.raw("NOTIFY \(unsafeRaw: changeChannel)").run()
+        } else {
+            try await sql.raw("SELECT pg_notify(\(bind: changeChannel), \(bind: origin))").run()
+        }
+    }
+
+    /// Whether a notification with `payload` on ``changeChannel`` must wake this store's long-polls: not when this
+    /// store sent it (it woke them in memory already).
+    public func isForeignChange(payload: String) -> Bool {
+        payload != instanceID
     }
 
     /// After a commit: bumps the PostgreSQL change counter (sequence `queue_changes`) that long-polls poll when
@@ -277,6 +294,10 @@ public final class SQLQueueStore: QueueStore {
     }
 
     public func waitForChange(seconds: Double) async {
+        await signal.wait(seconds: seconds)
+    }
+
+    public func waitForSignal(seconds: Double) async -> Bool {
         await signal.wait(seconds: seconds)
     }
 

@@ -18,13 +18,36 @@ public enum StorageMigrations {
     }
 
     /// SQLite only (no-op elsewhere): write-ahead log so that readers never block the writer and several
-    /// processes can share the file; `synchronous=NORMAL` (durable across process crashes, the last
-    /// transactions may be lost on power loss); foreign keys on.
-    public static func tune(_ database: any Database) async throws {
+    /// processes can share the file; `synchronous` after `durability` (``Durability/normal``: durable across
+    /// process crashes, the last transactions may be lost on power loss; ``Durability/full``: fsync at every
+    /// commit); foreign keys on. On PostgreSQL durability is a connection parameter (``Durability/postgresParameter``).
+    /// - Parameter durability: Default: ``Durability/normal``.
+    public static func tune(_ database: any Database, durability: Durability = .normal) async throws {
         let sql = try database.sqlDatabase()
         guard sql.dialect.name == "sqlite" else { return }
         try await sql.raw("PRAGMA journal_mode = WAL").run()
-        try await sql.raw("PRAGMA synchronous = NORMAL").run()
+        try await sql.raw("PRAGMA synchronous = \(unsafeRaw: durability == .full ? "FULL" : "NORMAL")").run()
         try await sql.raw("PRAGMA foreign_keys = ON").run()
+    }
+}
+
+/// How durable a commit is before the queue answers.
+///
+/// Both keep every committed transaction across a crash of the LimsQueue process; they differ on a crash of the
+/// machine (power loss) or of the database server. The process's single writer commits concurrent pops and
+/// dones together (group commit), so `full` pays one fsync per batch, not per request.
+public enum Durability: String, Sendable, CaseIterable {
+    /// SQLite `synchronous=NORMAL` (WAL: fsync at checkpoints; the last transactions may be lost on power loss);
+    /// PostgreSQL `synchronous_commit=off` (the last commits, at most about 3 x `wal_writer_delay`, may be lost
+    /// if the database server crashes; never corruption).
+    case normal
+    /// SQLite `synchronous=FULL` (fsync of the WAL at every commit); PostgreSQL `synchronous_commit=on` (the server's
+    /// default: the commit waits for the WAL flush).
+    case full
+
+    /// The PostgreSQL startup parameter that applies this durability to a connection.
+    /// Source: https://www.postgresql.org/docs/15/runtime-config-wal.html#GUC-SYNCHRONOUS-COMMIT
+    public var postgresParameter: (name: String, value: String) {
+        ("synchronous_commit", self == .full ? "on" : "off")
     }
 }
