@@ -138,7 +138,7 @@ enum QueueNode {
         let limiter = LoginRateLimiter(policy: .init(maxFailuresPerUser: listen.loginFailuresPerUser,
                                                      maxFailuresPerAddress: listen.loginFailuresPerAddress), clock: clock)
         let lims = LimsAPIController(repository: environment.lab, authKey: { key }, clock: clock, queue: environment.store,
-                                     loginLimiter: limiter)
+                                     loginLimiter: limiter, sessions: SQLSessionStore(store: environment.store))
         let web = WebUI(repository: environment.lab, queue: environment.store, authKey: { key }, clock: clock,
                         lims: lims, authKeyControl: environment.webAuthKeyControl)
         let app = QueueServerApp.build(

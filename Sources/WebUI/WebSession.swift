@@ -8,7 +8,7 @@ import QueueServer
 
 /// Sessions and CSRF tokens of the web pages.
 ///
-/// The session is the LIMS API's: the `__ac` cookie (a Fernet token of the queue auth key, 8 hours), checked by
+/// The session is the LIMS API's: the `__ac` cookie (the secret of a server-side session, 8 hours), checked by
 /// ``LimsAPIController/authenticate(_:)`` and set by ``LimsAPIController/sessionCookie(userID:)``, so one login
 /// serves both the pages and the JSON API.
 ///

@@ -44,9 +44,10 @@ extension WebUI {
         return response
     }
 
-    /// `POST /logout`: clears the session cookie.
+    /// `POST /logout`: ends the session on the server and clears the cookie.
     @Sendable func logout(_ request: Request, context: QueueRequestContext) async throws -> Response {
         var response = Self.redirect("/login", message: "You are logged out.")
+        try await session.lims.endSession(of: request)
         response.setCookie(LimsAPIController.expiredSessionCookie)
         return response
     }

@@ -10,6 +10,7 @@ import QueueAuth
 import QueueCore
 import QueueServer
 import QueueTesting
+import Storage
 import Testing
 @testable import LimsQueueCLI
 
@@ -73,7 +74,7 @@ struct SecurityHTTPTests {
             let queue = QueueServerController(store: fixture.store, authenticator: authenticator, clock: clock)
             let limiter = LoginRateLimiter(policy: .init(maxFailuresPerUser: 3, maxFailuresPerAddress: 5, windowSeconds: 300), clock: clock)
             let lims = LimsAPIController(repository: fixture.environment.lab, authKey: { key }, clock: clock,
-                                         queue: fixture.store, loginLimiter: limiter)
+                                         queue: fixture.store, loginLimiter: limiter, sessions: SQLSessionStore(store: fixture.store))
             var logger = Logger(label: "test")
             logger.logLevel = .critical
             let app = QueueServerApp.build(controller: queue, host: "127.0.0.1", port: 0, logger: logger,
@@ -219,6 +220,52 @@ struct SecurityHTTPTests {
                                              basic: analyst)
             #expect(created.status == 400 && created.message.contains("'portal_type'"))
             #expect(try await api.store.settings() == before)
+        }
+    }
+
+    /// Issue 13, finding 1: a session is ended on the server by logout, by a password change and by deactivating
+    /// the user; the old cookie then reads nothing (401), on every route.
+    @Test("logout, a password change and a deactivation end sessions on the server")
+    func sessionsAreRevocable() async throws {
+        try await withServer { api in
+            let manager = ("labman", "labpass")
+            let read = "AnalysisRequest"
+            // Logout: the old cookie no longer reads, even though the browser could keep it.
+            let first = try await api.session("analyst1", "anpass")
+            #expect(try await api.call(read, method: .get, cookie: first).status == 200)
+            #expect(try await api.call("logout", method: .get, cookie: first).status == 200)
+            #expect(try await api.call(read, method: .get, cookie: first).status == 401)
+            // A password change ends every session of the user, the one that asked included.
+            let second = try await api.session("analyst1", "anpass"), third = try await api.session("analyst1", "anpass")
+            let wrong = try await api.call("users/change_password", body: ["current_password": "nope", "new_password": "newpass99"],
+                                           cookie: second, headers: ["X-Requested-With": "test"])
+            #expect(wrong.status == 403 && wrong.message.contains("'current_password'"))
+            let short = try await api.call("users/change_password", body: ["current_password": "anpass", "new_password": "short"],
+                                           cookie: second, headers: ["X-Requested-With": "test"])
+            #expect(short.status == 400 && short.message.contains("'new_password'"))
+            #expect(try await api.call(read, method: .get, cookie: third).status == 200)
+            let changed = try await api.call("users/change_password", body: ["current_password": "anpass", "new_password": "newpass99"],
+                                             cookie: second, headers: ["X-Requested-With": "test"])
+            #expect(changed.status == 200)
+            #expect(try await api.call(read, method: .get, cookie: second).status == 401)
+            #expect(try await api.call(read, method: .get, cookie: third).status == 401)
+            #expect(try await api.login("analyst1", "anpass").status == 401)
+            // Deactivation by a lab manager ends the sessions, and the password no longer works (cookie or Basic).
+            let fourth = try await api.session("analyst1", "newpass99")
+            #expect(try await api.call(read, method: .get, cookie: fourth).status == 200)
+            let deactivated = try await api.call("users/update", body: ["username": "analyst1", "active": false], basic: manager)
+            #expect(deactivated.status == 200 && deactivated.json["ended_sessions"] == .int(1))
+            #expect(try await api.call(read, method: .get, cookie: fourth).status == 401)
+            #expect(try await api.login("analyst1", "newpass99").status == 401)
+            #expect(try await api.call(read, method: .get, basic: ("analyst1", "newpass99")).status == 401)
+            // Reactivated, the user logs in again; the manager's own session was never touched.
+            let manager2 = try await api.session("labman", "labpass")
+            #expect(try await api.call("users/update", body: ["username": "analyst1", "active": true], basic: manager).status == 200)
+            api.clock.advance(by: 301) // the three refused logins above reached the test's per-user limit
+            #expect(try await api.login("analyst1", "newpass99").status == 200)
+            #expect(try await api.call(read, method: .get, cookie: manager2).status == 200)
+            // A cookie that was never a session, or is a session's stored id rather than its secret, reads nothing.
+            #expect(try await api.call(read, method: .get, cookie: String(repeating: "a", count: 64)).status == 401)
         }
     }
 
