@@ -52,10 +52,10 @@ extension LimsAPIController {
         let state = try await repository.load()
         try loginLimiter.check(username: username, address: address)
         guard let user = Self.checkPassword(username: username, password: password, in: state) else {
-            loginLimiter.recordFailure(username: username, address: address)
+            loginLimiter.recordFailure(username: username, address: address, knownUser: state.user(named: username) != nil)
             throw QueueAPIError(.unauthorized, "Login failed: wrong user name or password")
         }
-        loginLimiter.recordSuccess(username: username)
+        loginLimiter.recordSuccess(username: username, address: address)
         return user
     }
 
@@ -125,7 +125,7 @@ extension LimsAPIController {
             let state = try await repository.load()
             try loginLimiter.check(username: username, address: address)
             guard let user = Self.checkPassword(username: username, password: password, in: state) else {
-                loginLimiter.recordFailure(username: username, address: address)
+                loginLimiter.recordFailure(username: username, address: address, knownUser: state.user(named: username) != nil)
                 throw QueueAPIError(.unauthorized, "Login failed: wrong user name or password")
             }
             return (user.userid, false)

@@ -143,6 +143,7 @@ enum QueueNode {
                         lims: lims, authKeyControl: environment.webAuthKeyControl)
         let app = QueueServerApp.build(
             controller: controller, host: listen.host, port: listen.port, logger: logger, queueRoutes: queueRoutes,
+            trustedProxies: Set(listen.trustedProxy),
             addRoutes: { if limsRoutes { lims.addRoutes(to: $0); web.addRoutes(to: $0) } },
             onRunning: { port in
                 logger.notice("queue server listening", metadata: ["lims.url": .string("http://\(listen.host):\(port)")])

@@ -48,8 +48,9 @@ struct SecurityHTTPTests {
             return Answer(status: Int(response.status.code), json: json, headers: response.headers)
         }
 
-        func login(_ user: String, _ password: String) async throws -> Answer {
-            try await call("login", body: ["username": .string(user), "password": .string(password)])
+        func login(_ user: String, _ password: String, from address: String? = nil) async throws -> Answer {
+            try await call("login", body: ["username": .string(user), "password": .string(password)],
+                           headers: address.map { ["X-Forwarded-For": $0] } ?? [:])
         }
 
         /// The session cookie of a successful login.
@@ -64,8 +65,10 @@ struct SecurityHTTPTests {
         }
     }
 
-    /// A live server on a fresh store with the seeded lab; login limits 3 per user and 5 per address in 300 s.
-    func withServer(_ body: @escaping @Sendable (Client) async throws -> Void) async throws {
+    /// A live server on a fresh store with the seeded lab; login limits 3 per user and address and 5 per address in
+    /// 300 s; `trustedProxies` as `--trusted-proxy`. Default: 127.0.0.1 (the test client), so that tests can speak
+    /// from several client addresses with `X-Forwarded-For`.
+    func withServer(trustedProxies: Set<String> = ["127.0.0.1"], _ body: @escaping @Sendable (Client) async throws -> Void) async throws {
         try await StoreFixture.with { fixture in
             let key = Fernet.generateKey()
             let clock = fixture.clock
@@ -77,7 +80,7 @@ struct SecurityHTTPTests {
                                          queue: fixture.store, loginLimiter: limiter, sessions: SQLSessionStore(store: fixture.store))
             var logger = Logger(label: "test")
             logger.logLevel = .critical
-            let app = QueueServerApp.build(controller: queue, host: "127.0.0.1", port: 0, logger: logger,
+            let app = QueueServerApp.build(controller: queue, host: "127.0.0.1", port: 0, logger: logger, trustedProxies: trustedProxies,
                                            addRoutes: { lims.addRoutes(to: $0) })
             try await app.test(.live) { client in
                 try await body(Client(client: client, lab: lab, key: key, clock: clock, store: fixture.store))
@@ -125,11 +128,11 @@ struct SecurityHTTPTests {
         }
     }
 
-    @Test("failed logins are limited per user and per address: 429 with Retry-After, even for the right password, until the window passes")
+    @Test("failed logins are limited per user and address and per address: 429 with Retry-After, even for the right password, until the window passes")
     func loginRateLimit() async throws {
         try await withServer { api in
             for _ in 0..<3 { #expect(try await api.login("labman", "wrong").status == 401) }
-            // The user is blocked: even the right password is refused, and HTTP Basic too.
+            // The user is blocked at this address: even the right password is refused, and HTTP Basic too.
             let blocked = try await api.login("labman", "labpass")
             #expect(blocked.status == 429 && blocked.json["success"] == .bool(false))
             let retryAfter = try #require(blocked.headers[.retryAfter].flatMap { Int($0) })
@@ -137,9 +140,9 @@ struct SecurityHTTPTests {
             #expect(try await api.call("Client", method: .get, basic: ("labman", "labpass")).status == 429)
             // Another user from the same address still may log in (address limit 5 not reached: 3 failures so far).
             #expect(try await api.login("analyst1", "anpass").status == 200)
-            // Two more failures for other names reach the address limit: everyone from this address waits.
-            #expect(try await api.login("nobody1", "x").status == 401)
-            #expect(try await api.call("Client", method: .get, basic: ("nobody2", "x")).status == 401)
+            // Two more failures for existing users reach the address limit: everyone from this address waits.
+            #expect(try await api.login("analyst1", "x").status == 401)
+            #expect(try await api.call("Client", method: .get, basic: ("rita", "x")).status == 401)
             let addressBlocked = try await api.login("rita", "ritapass")
             #expect(addressBlocked.status == 429 && addressBlocked.headers[.retryAfter] != nil)
             // After the window, everything works again; a success clears the user's count.
@@ -147,6 +150,47 @@ struct SecurityHTTPTests {
             #expect(try await api.login("labman", "labpass").status == 200)
             #expect(try await api.call("Client", method: .get, basic: ("rita", "ritapass")).status == 200)
         }
+    }
+
+    /// Issue 13, finding 2: nobody can lock other people out.
+    @Test("failures from one address never lock a user out elsewhere; random names lock out nobody; X-Forwarded-For only from trusted proxies")
+    func lockoutCannotBeAbused() async throws {
+        try await withServer { api in
+            // 5 wrong passwords for labman from one address (the user limit is 3 here): blocked there only.
+            for _ in 0..<3 { #expect(try await api.login("labman", "wrong", from: "198.51.100.7").status == 401) }
+            #expect(try await api.login("labman", "labpass", from: "198.51.100.7").status == 429)
+            #expect(try await api.login("labman", "labpass", from: "203.0.113.20").status == 200)
+            #expect(try await api.login("labman", "labpass").status == 200) // the proxy itself, no header
+            // A chain of proxies: the rightmost address that is not a trusted proxy is the client.
+            #expect(try await api.login("labman", "labpass", from: "198.51.100.7, 127.0.0.1").status == 429)
+            #expect(try await api.login("labman", "labpass", from: "198.51.100.7, 203.0.113.20").status == 200)
+            // 20 failures with random user names from one address (the address limit is 5 here): known users at that
+            // address still log in.
+            for index in 0..<20 {
+                let name = "random-\(index)-" + UUID().uuidString.prefix(6)
+                let answer = try await api.login(name, "x", from: "192.0.2.55")
+                #expect(answer.status == 401)
+            }
+            #expect(try await api.login("analyst1", "anpass", from: "192.0.2.55").status == 200)
+            #expect(try await api.call("Client", method: .get, basic: ("rita", "ritapass"),
+                                       headers: ["X-Forwarded-For": "192.0.2.55"]).status == 200)
+            // Spraying existing users from one address blocks that address, and no other.
+            for user in ["labman", "labman", "analyst1", "analyst1", "rita"] {
+                #expect(try await api.login(user, "wrong", from: "192.0.2.99").status == 401)
+            }
+            #expect(try await api.login("rita", "ritapass", from: "192.0.2.99").status == 429)
+            #expect(try await api.login("rita", "ritapass", from: "192.0.2.100").status == 200)
+        }
+        // Without a trusted proxy, X-Forwarded-For is ignored: a client cannot pick the address it is counted under.
+        let untrusted: @Sendable (Client) async throws -> Void = { api in
+            for address in ["198.51.100.1", "198.51.100.2", "198.51.100.3"] {
+                let answer = try await api.login("labman", "wrong", from: address)
+                #expect(answer.status == 401)
+            }
+            let blocked = try await api.login("labman", "labpass", from: "203.0.113.20")
+            #expect(blocked.status == 429)
+        }
+        try await withServer(trustedProxies: [], untrusted)
     }
 
     /// Rita is a user linked to Happy Hills' contact; Klaymore is another client.
