@@ -2,6 +2,7 @@ import ArgumentParser
 import Consumer
 import Foundation
 import Logging
+import QueueAuth
 import QueueCore
 import QueueServer
 import ServiceLifecycle
@@ -72,7 +73,7 @@ struct BenchQueueCommand: AsyncParsableCommand {
             try await withThrowingTaskGroup(of: Void.self) { tasks in
                 tasks.addTask { try await group.run() }
                 guard let port = await ready.wait() else { return }
-                let client = try HTTPQueueConnection(serverURL: "http://127.0.0.1:\(port)", authKey: key, userID: "bench")
+                let client = try HTTPQueueConnection(serverURL: "http://127.0.0.1:\(port)", authKey: key, userID: QueueAuthToken.consumerUserID)
                 print("limsqueue bench queue: \(database == nil ? "SQLite (WAL)" : "PostgreSQL") at \(environment.path), \(consumers) consumer(s), HTTP on 127.0.0.1:\(port)")
                 print("machine: \(ProcessInfo.processInfo.activeProcessorCount) cores")
 

@@ -9,6 +9,7 @@ import LimsAPI
 import Logging
 import Metrics
 import Prometheus
+import QueueAuth
 import QueueCore
 import QueueServer
 import ServiceLifecycle
@@ -97,16 +98,25 @@ enum QueueNode {
         return registry
     }
 
-    /// The controller over the environment's store, authenticating with its auth key.
-    /// Every user id is accepted as long as its token is valid (the key is the shared secret); the LIMS user
-    /// directory plugs in here.
+    /// The controller over the environment's store, authenticating with its auth key against the lab's users
+    /// (``userDirectory(lab:)``).
     static func controller(environment: StorageEnvironment, clock: any WallClock,
                            configuration: QueueServerController.Configuration = .init(),
                            metrics: QueueMetrics = QueueMetrics()) async throws -> QueueServerController {
         let key = try await environment.authKey()
-        let authenticator = QueueAuthenticator(key: { key }, clock: clock, userExists: { !$0.isEmpty })
+        let authenticator = QueueAuthenticator(key: { key }, clock: clock, userExists: userDirectory(lab: environment.lab))
         return QueueServerController(store: environment.store, authenticator: authenticator, clock: clock,
                                      configuration: configuration, metrics: metrics)
+    }
+
+    /// Whether a queue token's user id may act: an active user of the lab, or the reserved consumer user
+    /// (``QueueAuth/QueueAuthToken/consumerUserID``) the consumers report with. senaite.queue's PAS plugin requires
+    /// an existing user (reference 1.4); an unknown or deactivated user is answered 401.
+    static func userDirectory(lab: any LabRepository) -> @Sendable (String) async -> Bool {
+        { userid in
+            if userid == QueueAuthToken.consumerUserID { return true }
+            return (try? await lab.load().user(named: userid))?.isActive == true
+        }
     }
 
     /// The process's metrics: the first serving node of the process also makes its registry the swift-metrics

@@ -8,6 +8,9 @@ public struct QueueAuthToken: Sendable {
     /// Name of the HTTP header carrying the token.
     public static let headerName = "X-Queue-Auth-Token"
 
+    /// The reserved user the consumers act as when they report on tasks (`done`, `fail`, `timeout`, `pop`);
+    /// senaite.queue's consumer uses such a user too (reference 1.4). Default of ``Consumer/HTTPQueueConnection``.
+    public static let consumerUserID = "queue_consumer"
     /// Seconds a token we make stays valid. Source: reference 1.4 (`time.time() + 10`). Default: 10 seconds.
     public static let defaultLifetime: Double = 10
 

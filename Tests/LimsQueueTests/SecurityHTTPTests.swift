@@ -73,7 +73,7 @@ struct SecurityHTTPTests {
             let key = Fernet.generateKey()
             let clock = fixture.clock
             let lab = try await LimsAPITests.seed(fixture.environment.lab)
-            let authenticator = QueueAuthenticator(key: { key }, clock: clock, userExists: { !$0.isEmpty })
+            let authenticator = QueueAuthenticator(key: { key }, clock: clock, userExists: QueueNode.userDirectory(lab: fixture.environment.lab))
             let queue = QueueServerController(store: fixture.store, authenticator: authenticator, clock: clock)
             let limiter = LoginRateLimiter(policy: .init(maxFailuresPerUser: 3, maxFailuresPerAddress: 5, windowSeconds: 300), clock: clock)
             let lims = LimsAPIController(repository: fixture.environment.lab, authKey: { key }, clock: clock,
@@ -125,6 +125,25 @@ struct SecurityHTTPTests {
             // Never leaked into a refusal: the answer names the header, not the token.
             let refused = try await api.call(route, token: tampered)
             #expect(!refused.message.contains(tampered))
+        }
+    }
+
+    /// Issue 13, finding 3: senaite.queue's PAS plugin requires the token's user to exist; so do we.
+    @Test("a queue token naming a user that does not exist, or a deactivated one, is refused 401")
+    func queueTokenUserMustExist() async throws {
+        try await withServer { api in
+            let route = "queue_server/tasks"
+            #expect(try await api.call(route, token: try api.token(user: "labman")).status == 200)
+            #expect(try await api.call(route, token: try api.token(user: QueueAuthToken.consumerUserID)).status == 200)
+            for user in ["ghost-user", "x", "LABMAN", "labman "] {
+                let answer = try await api.call(route, token: try api.token(user: user))
+                #expect(answer.status == 401, "token for \(user) answered \(answer.status)")
+            }
+            // A token verified once is remembered, yet a user deactivated since is refused at once.
+            let token = try api.token(user: "analyst1")
+            #expect(try await api.call(route, token: token).status == 200)
+            #expect(try await api.call("users/update", body: ["username": "analyst1", "active": false], basic: ("labman", "labpass")).status == 200)
+            #expect(try await api.call(route, token: token).status == 401)
         }
     }
 
