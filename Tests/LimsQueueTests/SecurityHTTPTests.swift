@@ -147,6 +147,28 @@ struct SecurityHTTPTests {
         }
     }
 
+    /// Issue 13, finding 4: the Fernet timestamp bounds a token's life, whatever expiry its plaintext states.
+    @Test("a queue token made more than 60 s ago or ahead is refused, whatever expiry it states")
+    func queueTokenTimestampBounded() async throws {
+        try await withServer { api in
+            let route = "queue_server/tasks", fernet = try Fernet(key: api.key)
+            let now = api.clock.now()
+            func token(expiry: String, stamped: Double) throws -> String {
+                try fernet.encrypt(Data("\(expiry):labman".utf8), timestamp: UInt64(stamped))
+            }
+            let forever = try token(expiry: "1e300", stamped: now)
+            #expect(try await api.call(route, token: forever).status == 200)
+            let old = try token(expiry: "1e300", stamped: now - 61)
+            #expect(try await api.call(route, token: old).status == 401)
+            let future = try token(expiry: "1e300", stamped: now + 61)
+            #expect(try await api.call(route, token: future).status == 401)
+            #expect(try await api.call(route, token: try token(expiry: "1e300", stamped: now + 30)).status == 200)
+            // The token that was valid stops being valid 60 s after it was made (also once remembered as verified).
+            api.clock.advance(by: 61)
+            #expect(try await api.call(route, token: forever).status == 401)
+        }
+    }
+
     @Test("failed logins are limited per user and address and per address: 429 with Retry-After, even for the right password, until the window passes")
     func loginRateLimit() async throws {
         try await withServer { api in
