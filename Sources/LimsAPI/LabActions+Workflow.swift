@@ -38,7 +38,9 @@ extension LabActions {
             var items: [ActionItem] = []
             for uid in targets {
                 var refusal: (guardID: String, reason: String)?
-                if state.object(uid) == nil || !LimsAPIController.isVisible(uid, to: user, in: state) {
+                // An object the user may not see is answered exactly as one that does not exist (no review state).
+                let visible = state.object(uid) != nil && LimsAPIController.isVisible(uid, to: user, in: state)
+                if !visible {
                     refusal = (GuardID.exists, "No object with uid \(uid)")
                 } else if action == "assign", let contextUID {
                     do {
@@ -55,7 +57,7 @@ extension LabActions {
                     refusal = (guardID, reason)
                 }
                 items.append(ActionItem(uid: uid, success: refusal == nil, message: refusal?.reason ?? "\(action): done",
-                                        guardID: refusal?.guardID, reviewState: state.object(uid)?.workflowState))
+                                        guardID: refusal?.guardID, reviewState: visible ? state.object(uid)?.workflowState : nil))
             }
             return (items, state)
         }

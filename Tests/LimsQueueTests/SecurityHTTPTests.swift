@@ -234,6 +234,27 @@ struct SecurityHTTPTests {
         try await withServer(trustedProxies: [], untrusted)
     }
 
+    /// Issue 13, finding 5: another client's object is answered exactly as an object that does not exist.
+    @Test("workflow_action on a hidden uid answers exactly as on an unknown uid (no review_state)")
+    func hiddenUIDAnswersAsUnknown() async throws {
+        try await withServer { api in
+            let rita = ("rita", "ritapass")
+            let hidden = api.lab.klaymoreSample.uid, unknown = String(repeating: "ab", count: 16)
+            func answer(_ uid: String, _ action: String) async throws -> (Int, String) {
+                let reply = try await api.call("workflow_action", body: ["action": .string(action), "uids": [.string(uid)]], basic: rita)
+                let body = JSONValue.object(reply.json.filter { $0.key != "url" })
+                return (reply.status, String(decoding: body.jsonBytes, as: UTF8.self).replacingOccurrences(of: uid, with: "<uid>"))
+            }
+            for action in ["receive", "submit", "reject"] {
+                let (hiddenStatus, hiddenBody) = try await answer(hidden, action)
+                let (unknownStatus, unknownBody) = try await answer(unknown, action)
+                #expect(hiddenStatus == unknownStatus)
+                #expect(hiddenBody == unknownBody)
+                #expect(!hiddenBody.contains("sample_due"))
+            }
+        }
+    }
+
     /// Rita is a user linked to Happy Hills' contact; Klaymore is another client.
     @Test("a client contact cannot read or act on another client's objects, directly or by queueing a task")
     func clientIsolation() async throws {
