@@ -162,6 +162,14 @@ public final class HTTPQueueConnection: QueueConnection {
         _ = try await post("fail", .object(fields))
     }
 
+    /// Posts `fail` with `retry: false` (this server's addition to the protocol; senaite.queue ignores it).
+    public func failPermanently(_ task: QueueTask, message: String) async throws {
+        var fields = claimFields(task)
+        fields["error_message"] = .string(message)
+        fields["retry"] = .bool(false)
+        _ = try await post("fail", .object(fields))
+    }
+
     public func timeout(_ task: QueueTask) async throws {
         _ = try await post("timeout", .object(claimFields(task)))
     }

@@ -56,9 +56,7 @@ public struct AssignAnalysesHandler: TaskHandler {
         let now = clock.now()
         let chunkSize = try await chunkSetting.chunkSize(for: task)
         let assigned = try await repository.perform(enqueuing: { state -> (Int, [QueueTask]) in
-            guard let user = state.user(named: task.username) else {
-                throw TaskProcessingError("Task \(task.shortUID): user \(task.username) does not exist")
-            }
+            let user = try TaskUser.actingUser(of: task, in: state)
             guard let worksheet = state.worksheets[task.contextUID] else { return (0, []) } // deleted: nothing to do
             let onWorksheet = Set(worksheet.layout.map(\.analysisUID))
             let pending = Self.pairs(of: task).filter { state.analysisRecord($0.uid) != nil && !onWorksheet.contains($0.uid) }

@@ -24,8 +24,12 @@ public protocol QueueStore: Sendable {
     /// free for the claim. Throws as ``done(_:lease:now:)``; the claim is nil when nothing may be claimed.
     func doneAndPop(_ taskUID: String, lease: LeaseClaim, consumerID: String, now: Double) async throws -> (done: QueueTask, next: QueueTask?)
 
-    /// Fails a running task (``QueueTask/failed(message:now:)``). Throws as ``done(_:lease:now:)``.
+    /// Fails a running task (``QueueTask/failed(message:now:retry:)``). Throws as ``done(_:lease:now:)``.
     func fail(_ taskUID: String, message: String, lease: LeaseClaim, now: Double) async throws -> QueueTask
+
+    /// Fails a running task; `retry` false fails it for good whatever retries remain (a failure that cannot
+    /// succeed on a retry). Throws as ``done(_:lease:now:)``.
+    func fail(_ taskUID: String, message: String, lease: LeaseClaim, now: Double, retry: Bool) async throws -> QueueTask
 
     /// Times out a running task (``QueueTask/timedOut(now:)``). Throws as ``done(_:lease:now:)``.
     func timeout(_ taskUID: String, lease: LeaseClaim, now: Double) async throws -> QueueTask

@@ -355,8 +355,13 @@ public struct QueueServerController: Sendable {
         let uid = try Self.requireUID(try payload.string("task_uid"))
         let lease = try Self.lease(payload)
         let message = try payload.string("error_message") ?? "Unknown error"
+        // `retry: false` (this server's addition; senaite.queue ignores unknown fields): the failure cannot succeed
+        // on a retry, so the task fails now whatever retries remain.
+        let retry = payload.fields["retry"].map { $0 != .bool(false) } ?? true
         let running = try await perform { try await store.task(uid) }
-        let task = try await perform { try await store.fail(uid, message: String(message.prefix(4000)), lease: lease, now: clock.now()) }
+        let task = try await perform {
+            try await store.fail(uid, message: String(message.prefix(4000)), lease: lease, now: clock.now(), retry: retry)
+        }
         if let running { metrics.ended(running, outcome: .failed, now: clock.now()) }
         Self.taskLogger(context.logger, uid: uid, name: task.name)
             .info("task failed", metadata: ["lims.task.status": .string(task.status?.rawValue ?? "-"), "lims.task.retries": .stringConvertible(task.retries)])

@@ -218,7 +218,10 @@ struct LimsTasksTests {
         await #expect {
             try await handler.process(task, context: try context())
         } throws: { error in
-            (error as? TaskProcessingError)?.description.contains("rita may not submit") == true
+            // Said once, and not retried (a retry cannot succeed).
+            guard let error = error as? TaskProcessingError else { return false }
+            return error.description.contains("rita may not submit") && error.isPermanent
+                && error.description.components(separatedBy: "may not").count == 2
         }
         let state = try await lab.environment.lab.load()
         #expect(lab.analyses.allSatisfy { state.analyses[$0]?.workflowState == "assigned" })
@@ -263,4 +266,5 @@ struct LimsTasksTests {
         #expect(try await lab.environment.store.task(task.taskUID)?.status == .queued)
         await lab.environment.close()
     }
+
 }

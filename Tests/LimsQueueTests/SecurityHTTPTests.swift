@@ -1,3 +1,5 @@
+import AsyncHTTPClient
+import Consumer
 import Foundation
 import HTTPTypes
 import Hummingbird
@@ -33,6 +35,7 @@ struct SecurityHTTPTests {
         let key: String
         let clock: ManualClock
         let store: any QueueStore
+        let repository: any LabRepository
 
         func call(_ path: String, method: HTTPRequest.Method = .post, body: JSONValue? = nil, basic: (String, String)? = nil,
                   cookie: String? = nil, token: String? = nil, headers extra: [String: String] = [:]) async throws -> Answer {
@@ -83,7 +86,8 @@ struct SecurityHTTPTests {
             let app = QueueServerApp.build(controller: queue, host: "127.0.0.1", port: 0, logger: logger, trustedProxies: trustedProxies,
                                            addRoutes: { lims.addRoutes(to: $0) })
             try await app.test(.live) { client in
-                try await body(Client(client: client, lab: lab, key: key, clock: clock, store: fixture.store))
+                try await body(Client(client: client, lab: lab, key: key, clock: clock, store: fixture.store,
+                                      repository: fixture.environment.lab))
             }
         }
     }
@@ -252,6 +256,79 @@ struct SecurityHTTPTests {
                 #expect(hiddenBody == unknownBody)
                 #expect(!hiddenBody.contains("sample_due"))
             }
+        }
+    }
+
+    /// A worksheet (analyst: analyst1) holding both analyses of the received Happy Hills sample, with results.
+    func worksheetWithResults(_ api: Client) async throws -> (worksheet: String, analyses: [String]) {
+        let manager = ("labman", "labpass")
+        let created = try await api.call("worksheet/create", body: ["analyst": "analyst1"], basic: manager)
+        let worksheet = try #require(created.items.first?["uid"]?.stringValue)
+        let sample = try await api.call(api.lab.happySamples[0].uid, method: .get, basic: manager)
+        let analyses = try #require(sample.items.first?["Analyses"]?.arrayValue?.compactMap { $0.objectValue?["uid"]?.stringValue })
+        let assigned = try await api.call("workflow_action", body: [
+            "action": "assign", "uids": .array(analyses.map(JSONValue.string)), "context_uid": .string(worksheet),
+        ], basic: manager)
+        try #require(assigned.json["success"] == .bool(true))
+        for uid in analyses {
+            try #require(try await api.call("update", body: ["uid": .string(uid), "Result": "12"], basic: manager).status == 200)
+        }
+        return (worksheet, analyses)
+    }
+
+    /// Runs the next queued task on a consumer of the live server (as `limsqueue serve`'s consumers do).
+    func runNextTask(_ api: Client) async throws -> QueueTask {
+        let port = try #require(api.client.port)
+        let http = HTTPClient(eventLoopGroupProvider: .singleton)
+        do {
+            let connection = try HTTPQueueConnection(serverURL: "http://127.0.0.1:\(port)", authKey: api.key, http: http, clock: api.clock)
+            var logger = Logger(label: "test")
+            logger.logLevel = .critical
+            let consumer = QueueConsumer(connection: connection, handlers: QueueNode.handlers(lab: api.repository, queue: api.store),
+                                         configuration: .init(consumerID: "security-consumer"), logger: logger)
+            let task = try #require(try await connection.pop(consumerID: "security-consumer", wait: 0))
+            await consumer.process(task)
+            try await http.shutdown()
+            return try #require(try await api.store.task(task.taskUID))
+        } catch {
+            try? await http.shutdown()
+            throw error
+        }
+    }
+
+    /// Issue 13, finding 6: a queued worksheet action is checked per analysis when asked; a permission refusal
+    /// inside a task fails it once, for good.
+    @Test("queued worksheet actions refuse at once what the user may not do; a permission refusal in a task is not retried")
+    func queuedWorksheetActionPermissions() async throws {
+        try await withServer { api in
+            let (worksheet, analyses) = try await worksheetWithResults(api)
+            let uids = JSONValue.array(analyses.map(JSONValue.string))
+            // analyst1 may not verify: refused at once, as without a worksheet context, and nothing is queued.
+            let verify = try await api.call("workflow_action", body: ["action": "verify", "uids": uids, "context_uid": .string(worksheet)],
+                                            basic: ("analyst1", "anpass"))
+            #expect(verify.status == 200 && verify.json["success"] == .bool(false) && verify.json["queued"] == nil)
+            #expect(verify.items.count == 2 && verify.items.allSatisfy { $0["guard"] == .string(GuardID.permission) })
+            #expect(verify.items.first?["message"]?.stringValue?.contains("analyst1 may not verify") == true)
+            #expect(try await api.store.tasks(status: Set(TaskStatus.allCases), since: nil).isEmpty)
+            // What the user may do is queued.
+            let queued = try await api.call("workflow_action", body: ["action": "unassign", "uids": uids, "context_uid": .string(worksheet)],
+                                            basic: ("labman", "labpass"))
+            #expect(queued.json["queued"] == .bool(true))
+            let taskUID = try #require(queued.json["task_uid"]?.stringValue)
+            // Before it runs, labman loses the right to manage worksheets (a second manager makes him a lab clerk).
+            #expect(try await api.call("users/create", body: ["username": "labman2", "password": "secret-22", "roles": ["LabManager"]],
+                                       basic: ("labman", "labpass")).status == 201)
+            #expect(try await api.call("users/update", body: ["username": "labman", "roles": ["LabClerk"]],
+                                       basic: ("labman2", "secret-22")).status == 200)
+            let failed = try await runNextTask(api)
+            #expect(failed.taskUID == taskUID)
+            #expect(failed.status == .failed, "a permission refusal is not retried")
+            #expect(failed.retries == 3, "no retry was spent")
+            let message = failed.errorMessage ?? ""
+            #expect(message.contains("labman may not unassign"))
+            #expect(message.components(separatedBy: "may not").count == 2, "said once: \(message)")
+            let state = try await api.repository.load()
+            #expect(analyses.allSatisfy { state.analyses[$0]?.worksheetUID == worksheet })
         }
     }
 
