@@ -102,23 +102,25 @@ struct WebUITests {
         }
     }
 
-    /// Runs `body` against the queue routes, the LIMS API and the pages on a fresh SQLite store.
-    func withPages(serverUp: Bool = true, _ body: @escaping @Sendable (Browser) async throws -> Void) async throws {
+    /// Runs `body` against the queue routes, the LIMS API and the pages on a fresh SQLite store, sessions in the
+    /// database as `limsqueue serve` keeps them; `live` runs a real HTTP server on loopback. Default: router mode.
+    func withPages(serverUp: Bool = true, live: Bool = false, _ body: @escaping @Sendable (Browser) async throws -> Void) async throws {
         try await StoreFixture.with { fixture in
             let key = Fernet.generateKey()
             let clock = fixture.clock
             let lab = try await LimsAPITests.seed(fixture.environment.lab)
             let authenticator = QueueAuthenticator(key: { key }, clock: clock, userExists: { !$0.isEmpty })
             let queue = QueueServerController(store: fixture.store, authenticator: authenticator, clock: clock)
-            let lims = LimsAPIController(repository: fixture.environment.lab, authKey: { key }, clock: clock, queue: fixture.store)
+            let lims = LimsAPIController(repository: fixture.environment.lab, authKey: { key }, clock: clock, queue: fixture.store,
+                                         sessions: SQLSessionStore(store: fixture.store))
             let recorder = ProbeRecorder(up: serverUp)
             let web = WebUI(repository: fixture.environment.lab, queue: fixture.store, authKey: { key }, clock: clock, lims: lims,
                             authKeyControl: fixture.environment.webAuthKeyControl, probe: recorder.probe)
             let router = QueueServerApp.router(controller: queue, addRoutes: { lims.addRoutes(to: $0); web.addRoutes(to: $0) })
             var logger = Logger(label: "test")
             logger.logLevel = .critical
-            let app = Application(router: router, logger: logger)
-            try await app.test(.router) { client in
+            let app = Application(router: router, configuration: .init(address: .hostname("127.0.0.1", port: 0)), logger: logger)
+            try await app.test(live ? .live : .router) { client in
                 try await body(Browser(client: client, lab: lab, fixture: fixture))
             }
         }
@@ -423,4 +425,36 @@ struct WebUITests {
         #expect(svg.contains("processed (20)") && svg.contains("failed (2)") && svg.contains("in queue (2)"))
         #expect(QueueChart.niceCeiling(7) == 10 && QueueChart.niceCeiling(11) == 20 && QueueChart.niceCeiling(1) == 1)
     }
+    /// Issue 13, finding 7: removing a worksheet is managing worksheets; with RestrictWorksheetManagement (the
+    /// default) analysts may not, through the page or the API, whatever worksheet it is.
+    @Test("an analyst cannot remove an empty worksheet through the web form or the API; a lab manager can")
+    func worksheetRemovalFollowsManagementRule() async throws {
+        try await withPages(live: true) { browser in
+            let state = try await browser.fixture.environment.lab.load()
+            let (worksheet, _) = try await browser.fixture.environment.lab.perform { state -> (Worksheet, Int) in
+                (try state.createWorksheet(analyst: "analyst1", uids: RandomUIDGenerator(), now: 1_767_225_600), 0)
+            }
+            #expect(state.settings.restrictWorksheetManagement)
+            try await browser.login("analyst1", "anpass")
+            let list = try await browser.request("/worksheets")
+            #expect(list.status == 200 && list.html.contains(worksheet.id))
+            let token = try #require(Browser.csrf(list.html))
+            let refused = try await browser.post("/worksheets", [("_csrf", token), ("action", "remove"), ("uids", worksheet.uid)])
+            #expect(refused.status == 303)
+            let after = try await browser.request(refused.location ?? "/worksheets")
+            #expect(after.html.contains("Only lab managers may manage worksheets"))
+            #expect(try await browser.fixture.environment.lab.load().worksheets[worksheet.uid]?.reviewState == ReviewState.open)
+            // A lab manager may.
+            try await browser.post("/logout", [("_csrf", token)])
+            try await browser.login("labman", "labpass")
+            let managerToken = try #require(Browser.csrf(try await browser.request("/worksheets").html))
+            let removed = try await browser.post("/worksheets", [("_csrf", managerToken), ("action", "remove"), ("uids", worksheet.uid)])
+            #expect(removed.status == 303)
+            let message = try await browser.request(removed.location ?? "/worksheets").html
+            #expect(message.contains("Remove: 1 of 1 done."), "\(message.components(separatedBy: "flash").dropFirst(3).first ?? "")")
+            let gone = try await browser.fixture.environment.lab.load().worksheets[worksheet.uid]
+            #expect(gone == nil || gone?.reviewState == ReviewState.removed, "after_remove deletes the worksheet")
+        }
+    }
+
 }
