@@ -138,7 +138,8 @@ extension LabActions {
 
     /// Sets (or clears with nil) an analysis result, as `userID`.
     /// - Throws: ``QueueServer/QueueAPIError`` 404 naming `uid` for an unknown or invisible object, 400 when it is
-    ///   not an analysis, 403 without Edit Results, 409 once submitted or while queued.
+    ///   not an analysis, 400 naming `Result` for a result its service does not take (``validateResult(_:service:)``),
+    ///   403 without Edit Results, 409 once submitted or while queued.
     /// - Returns: the lab after the change.
     @discardableResult
     public func setResult(userID: String?, uid: String, result: String?) async throws -> LabState {
@@ -149,9 +150,10 @@ extension LabActions {
             guard state.object(uid) != nil, LimsAPIController.isVisible(uid, to: user, in: state) else {
                 throw QueueAPIError(.notFound, "Field 'uid': no object with uid '\(uid)'")
             }
-            guard state.analysisRecord(uid) != nil else {
+            guard let analysis = state.analysisRecord(uid) else {
                 throw QueueAPIError(.badRequest, "Field 'uid': '\(uid)' is not an analysis; only results can be updated")
             }
+            try Self.validateResult(result, service: state.analysisServices[analysis.serviceUID])
             if guarded.contains(uid) {
                 throw QueueAPIError(.conflict, "Field 'uid': \(state.label(uid)) is being processed in background")
             }

@@ -37,8 +37,9 @@ struct SecurityHTTPTests {
         let store: any QueueStore
         let repository: any LabRepository
 
-        func call(_ path: String, method: HTTPRequest.Method = .post, body: JSONValue? = nil, basic: (String, String)? = nil,
-                  cookie: String? = nil, token: String? = nil, headers extra: [String: String] = [:]) async throws -> Answer {
+        func call(_ path: String, method: HTTPRequest.Method = .post, body: JSONValue? = nil, rawBody: String? = nil,
+                  basic: (String, String)? = nil, cookie: String? = nil, token: String? = nil,
+                  headers extra: [String: String] = [:]) async throws -> Answer {
             var headers: HTTPFields = [.contentType: "application/json"]
             if let basic { headers[.authorization] = "Basic " + Data("\(basic.0):\(basic.1)".utf8).base64EncodedString() }
             if let cookie { headers[.cookie] = "__ac=\(cookie)" }
@@ -46,7 +47,7 @@ struct SecurityHTTPTests {
             for (name, value) in extra { headers[HTTPField.Name(name)!] = value }
             let uri = path.hasPrefix("/") ? path : "/@@API/senaite/v1/" + path
             let response = try await client.executeRequest(uri: uri, method: method, headers: headers,
-                                                           body: body.map { ByteBuffer(bytes: $0.jsonBytes) })
+                                                           body: rawBody.map { ByteBuffer(string: $0) } ?? body.map { ByteBuffer(bytes: $0.jsonBytes) })
             let json = (try? JSONValue.parse(response.body.readableBytesView))?.objectValue ?? [:]
             return Answer(status: Int(response.status.code), json: json, headers: response.headers)
         }
@@ -329,6 +330,41 @@ struct SecurityHTTPTests {
             #expect(message.components(separatedBy: "may not").count == 2, "said once: \(message)")
             let state = try await api.repository.load()
             #expect(analyses.allSatisfy { state.analyses[$0]?.worksheetUID == worksheet })
+        }
+    }
+
+    /// Issue 13, finding 8: results are numbers unless the service allows string results; bounded; 400 naming
+    /// the field.
+    @Test("results: non-finite numbers, text for numeric services and huge strings are refused 400 naming 'Result'")
+    func resultsValidated() async throws {
+        try await withServer { api in
+            let manager = ("labman", "labpass")
+            let sample = try await api.call(api.lab.happySamples[0].uid, method: .get, basic: manager)
+            let analyses = (sample.items.first?["Analyses"]?.arrayValue ?? []).compactMap(\.objectValue)
+            let copper = analyses.first { $0["keyword"] == "Cu" }
+            let cu = try #require(copper?["uid"]?.stringValue)
+            func update(_ uid: String, _ result: String) async throws -> Answer {
+                try await api.call("update", rawBody: "{\"uid\": \"\(uid)\", \"Result\": \(result)}", basic: manager)
+            }
+            for bad in ["1e400", "-1e400", "\"inf\"", "\"NaN\"", "\"1e400\"", "\"text\"", "\"12 mg\"", "\"0x1p3\"", "\"1,5\"",
+                        "\"\(String(repeating: "7", count: 65))\"", "\"\(String(repeating: "x", count: 1_000_000))\""] {
+                let answer = try await update(cu, bad)
+                #expect(answer.status == 400 && answer.message.contains("'Result'"), "\(bad.prefix(20)) answered \(answer.status) \(answer.message)")
+            }
+            let state = try await api.repository.load()
+            #expect(state.analysisRecord(cu)?.result == nil, "nothing stored")
+            for good in ["12.5", "\"-0.003\"", "\"1e-3\"", "7", "null"] {
+                #expect(try await update(cu, good).status == 200, "\(good) refused")
+            }
+            // A service allowing string results takes text, still bounded.
+            try await api.repository.perform { state in
+                let serviceUID = state.analysisRecord(cu)!.serviceUID
+                try state.modify(AnalysisService.self, serviceUID) { $0.stringResult = true }
+            }
+            #expect(try await update(cu, "\"positive\"").status == 200)
+            #expect(try await api.repository.load().analysisRecord(cu)?.result == "positive")
+            #expect(try await update(cu, "\"\(String(repeating: "x", count: 1001))\"").status == 400)
+            #expect(try await update(cu, "1e400").status == 400)
         }
     }
 
