@@ -89,6 +89,12 @@ struct WebSessionMiddleware: RouterMiddleware {
         var context = context
         context.userID = userid
         context.logger[metadataKey: "lims.user"] = .string(userid)
-        return try await next(request, context)
+        var response = try await next(request, context)
+        // A redirect's flash message goes into the session, never to the browser.
+        if let flash = WebUI.flash(of: response) {
+            response.headers[WebUI.flashHeader] = nil
+            try await session.lims.setFlash(flash, for: request)
+        }
+        return response
     }
 }

@@ -1,6 +1,8 @@
 import Foundation
+import HTTPTypes
 import Hummingbird
 import LIMSCore
+import LimsAPI
 import QueueCore
 import QueueServer
 
@@ -30,7 +32,7 @@ extension WebUI {
     }
 
     /// The chrome of a page for `user`: CSRF token of the session, queue tabs and the server status banner for
-    /// users who manage the queue, the flash message from the `msg`/`kind` query (set by redirects after a POST).
+    /// users who manage the queue, the session's flash message (set by the redirect after a POST; shown once).
     func chrome(_ request: Request, user: User, state: LabState, tab: String?, refreshSeconds: Int? = nil) async -> PageChrome {
         let csrf = await session.csrfToken(for: WebSession.sessionToken(request) ?? "")
         var chrome = PageChrome(user: (user.userid, user.fullname), tab: tab, csrf: csrf, refreshSeconds: refreshSeconds)
@@ -40,18 +42,31 @@ extension WebUI {
             let settings = try? await queue.settings()
             chrome.banner = await serverStatus.status(settings: settings, now: clock.now())
         }
-        if let text = request.uri.queryParameters.get("msg"), !text.isEmpty {
-            chrome.flash = (request.uri.queryParameters.get("kind") == "error" ? "error" : "ok", String(text.prefix(500)))
+        if let flash = try? await session.lims.takeFlash(for: request) {
+            chrome.flash = (flash.kind, flash.text)
         }
         return chrome
     }
 
-    /// A 303 redirect to `path` with a flash message.
+    /// A 303 redirect to `path` with a flash message. The message travels to ``WebSessionMiddleware`` in an
+    /// internal header (``flashHeader``), which stores it in the session and removes the header: it never
+    /// reaches the browser or the URL.
     static func redirect(_ path: String, message: String? = nil, error: Bool = false) -> Response {
-        guard let message else { return Response.redirect(to: path, type: .normal) }
-        let separator = path.contains("?") ? "&" : "?"
-        let kind = error ? "&kind=error" : ""
-        return Response.redirect(to: path + separator + "msg=" + WebForm.percentEncode(message) + kind, type: .normal)
+        var response = Response.redirect(to: path, type: .normal)
+        if let message {
+            response.headers[flashHeader] = (error ? "error:" : "ok:") + WebForm.percentEncode(String(message.prefix(500)))
+        }
+        return response
+    }
+
+    /// The internal header carrying a redirect's flash message to ``WebSessionMiddleware``.
+    static let flashHeader = HTTPField.Name("X-LimsQueue-Flash")!
+
+    /// The flash message a handler's response carries in ``flashHeader``, nil when none.
+    static func flash(of response: Response) -> FlashMessage? {
+        guard let value = response.headers[flashHeader], let colon = value.firstIndex(of: ":") else { return nil }
+        let text = String(value[value.index(after: colon)...]).removingPercentEncoding ?? ""
+        return FlashMessage(kind: String(value[..<colon]), text: text)
     }
 
     /// `2026-11-29 22:50:01` (UTC) for epoch seconds.
