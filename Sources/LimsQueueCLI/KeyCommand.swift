@@ -12,7 +12,7 @@ struct KeyCommand: AsyncParsableCommand {
     @OptionGroup var common: CommonOptions
 
     func run() async throws {
-        let key = try await StorageEnvironment.with(dataDir: common.dataDir, database: common.databaseURL, logger: common.logger("limsqueue.cli")) {
+        let key = try await StorageEnvironment.with(dataDir: common.dataDir, database: common.databaseURL, existing: true, logger: common.logger("limsqueue.cli")) {
             try await $0.authKey()
         }
         print(key)

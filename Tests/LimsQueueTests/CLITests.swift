@@ -14,6 +14,7 @@ struct CLITests {
     func settings() throws {
         let directory = try TemporaryDirectory()
         defer { directory.remove() }
+        #expect(try run(["migrate"], dataDir: directory.path).status == 0)
         let all = try run(["settings"], dataDir: directory.path)
         #expect(all.status == 0 && all.output.contains("max_consumers = 4") && all.output.contains("default = 10"))
         #expect(try run(["settings", "set", "default", "5"], dataDir: directory.path).output.contains("default = 5"))
@@ -30,6 +31,7 @@ struct CLITests {
     func tasks() async throws {
         let directory = try TemporaryDirectory()
         defer { directory.remove() }
+        #expect(try run(["migrate"], dataDir: directory.path).status == 0)
         #expect(try run(["tasks"], dataDir: directory.path).output.contains("no tasks"))
         let task = QueueTask(name: "noop", contextUID: TaskUID.make(), contextPath: "/senaite/worksheets/WS-1",
                              created: Date().timeIntervalSince1970, username: "labman")
@@ -60,4 +62,43 @@ struct CLITests {
                                        environment: ["LIMSQUEUE_AUTH_KEY": "not-a-key"])
         #expect(refused.status != 0 && refused.output.contains("LIMSQUEUE_AUTH_KEY"))
     }
+
+    /// Issue 13, finding 10: a wrong `--data-dir` (or none, in another directory) must not silently start an empty
+    /// queue.
+    @Test("status, tasks, key, settings, requeue and delete refuse a data dir without a database, naming the path; migrate creates it")
+    func missingDatabaseRefused() throws {
+        guard !TestDatabase.isPostgres else { return } // the check is for the SQLite file of a data directory
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        let dataDir = directory.path + "/typo"
+        let path = dataDir + "/limsqueue.sqlite"
+        for arguments in [["status"], ["tasks"], ["key"], ["settings"], ["settings", "get", "default"],
+                          ["requeue", TaskUID.make()], ["delete", TaskUID.make()]] {
+            let refused = try run(arguments, dataDir: dataDir)
+            #expect(refused.status != 0, "\(arguments) succeeded")
+            #expect(refused.output.contains("no LimsQueue database at \(path)"), "\(arguments): \(refused.output)")
+            #expect(!FileManager.default.fileExists(atPath: path), "\(arguments) created the database")
+        }
+        #expect(try run(["migrate"], dataDir: dataDir).status == 0)
+        #expect(FileManager.default.fileExists(atPath: path))
+        #expect(try run(["status"], dataDir: dataDir).status == 0)
+    }
+
+    /// Issue 13, finding 11: `serve` on an empty lab without a workbook fails with a clear message instead of serving
+    /// a lab where every login gets 401.
+    @Test("serve without users or a setup workbook exits with a message saying where it looked and what to do")
+    func serveWithoutUsersRefused() throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        let elsewhere = directory.path + "/elsewhere"
+        try FileManager.default.createDirectory(atPath: elsewhere, withIntermediateDirectories: true)
+        var environment = ProcessInfo.processInfo.environment
+        environment["SENAITE_SETUP_XLSX"] = nil
+        let refused = try runLimsQueue(["serve", "--port", "0"], dataDir: directory.path + "/data", environment: environment,
+                                       directory: elsewhere, timeoutSeconds: 60)
+        #expect(refused.status != 0)
+        #expect(refused.output.contains("has no users") && refused.output.contains("--setup FILE.xlsx"), "\(refused.output)")
+        #expect(refused.output.contains("elsewhere/data/senaite-setup-test.xlsx"), "says where it looked: \(refused.output)")
+    }
+
 }
