@@ -21,11 +21,14 @@ public enum QueueServerApp {
     ) -> Router<QueueRequestContext> {
         let router = Router(context: QueueRequestContext.self)
         if !trustedProxies.isEmpty { router.add(middleware: ClientAddressMiddleware(trustedProxies: trustedProxies)) }
+        let routeTable = MethodNotAllowedMiddleware<QueueRequestContext>.RouteTable()
+        router.add(middleware: MethodNotAllowedMiddleware(table: routeTable))
         router.add(middleware: ErrorLoggingMiddleware())
         // HTTP request counts and durations through swift-metrics (a no-op until the process bootstraps a backend).
         router.add(middleware: MetricsMiddleware())
         controller.addRoutes(to: router, queueRoutes: queueRoutes)
         addRoutes(router)
+        routeTable.set(router.routes)
         return router
     }
 

@@ -129,7 +129,8 @@ public struct QueueServerController: Sendable {
             }
             statuses.insert(status)
         }
-        if statuses.isEmpty { statuses = [.queued, .running] }
+        // `["ghost"]` alone names no status: senaite.queue filters tasks by status, and no task's status is "ghost",
+        // so it answers none (diff still adds the running tasks, as it always does). Source: issue 13, finding 19.
         return (statuses, ghosts)
     }
 
@@ -187,8 +188,8 @@ public struct QueueServerController: Sendable {
         let (statuses, ghosts) = try Self.statuses(request, context, payload)
         let since = try payload.number("since")
         let complete = payload.flag("complete")
-        let base = Self.baseURL(request)
-        let found = try await perform { try await store.tasks(status: statuses, since: since) }
+        let base = Self.apiURL(request)
+        let found = statuses.isEmpty ? [] : try await perform { try await store.tasks(status: statuses, since: since) }
         let items = found.filter { ghosts || !$0.ghost }.map { TaskInfo.info($0, complete: complete, baseURL: base) }
         let sinceTime = try await perform { try await store.sinceTime() }
         return summary(items, request: request, payload: payload, extra: ["since_time": .double(sinceTime)])
@@ -197,9 +198,14 @@ public struct QueueServerController: Sendable {
     @Sendable func diff(_ request: Request, context: QueueRequestContext) async throws -> Response {
         let payload = try await RequestPayload.read(request, context: context)
         let (statuses, ghosts) = try Self.statuses(request, context, payload)
+        // `uids` is the client's list of queued task uids: a JSON list (senaite.queue's client always sends one). A
+        // single string would otherwise read as a list of no valid uid and answer every task.
+        if let uids = payload.fields["uids"], uids != .null, uids.arrayValue == nil {
+            throw QueueAPIError(.badRequest, "Field 'uids' must be a list of task uids")
+        }
         let clientUIDs = Set((try payload.stringList("uids") ?? []).filter(TaskUID.isValid).map { $0.lowercased() })
         let complete = payload.flag("complete")
-        let base = Self.baseURL(request)
+        let base = Self.apiURL(request)
         let found = try await perform { try await store.tasks(status: statuses.union([.running]), since: nil) }
         let serverUIDs = Set(found.filter { statuses.contains($0.status ?? .queued) }.map(\.taskUID))
         let items = found.filter { task in
@@ -214,7 +220,7 @@ public struct QueueServerController: Sendable {
     @Sendable func uids(_ request: Request, context: QueueRequestContext) async throws -> Response {
         let payload = try await RequestPayload.read(request, context: context)
         let (statuses, _) = try Self.statuses(request, context, payload)
-        let uids = try await perform { try await store.objectUIDs(status: statuses) }
+        let uids = statuses.isEmpty ? [] : try await perform { try await store.objectUIDs(status: statuses) }
         return summary(uids.sorted().map(JSONValue.string), request: request, payload: payload)
     }
 
@@ -225,7 +231,7 @@ public struct QueueServerController: Sendable {
         }
         let name = try payload.string("name")
         let complete = payload.flag("complete")
-        let base = Self.baseURL(request)
+        let base = Self.apiURL(request)
         let found = try await perform { try await store.tasks(for: uid, name: name) }
         return summary(found.map { TaskInfo.info($0, complete: complete, baseURL: base) }, request: request, payload: payload)
     }
@@ -235,7 +241,7 @@ public struct QueueServerController: Sendable {
         guard let task = try await perform({ try await store.task(uid) }) else {
             throw QueueAPIError(.notFound, "Task \(uid)")
         }
-        guard case .object(let dict) = TaskInfo.complete(task, baseURL: Self.baseURL(request)) else { return JSONResponse.make(body: [:]) }
+        guard case .object(let dict) = TaskInfo.complete(task, baseURL: Self.apiURL(request)) else { return JSONResponse.make(body: [:]) }
         return JSONResponse.make(body: dict)
     }
 
@@ -252,7 +258,7 @@ public struct QueueServerController: Sendable {
         for (task, outcome) in zip(tasks, outcomes) where outcome == .added {
             Self.taskLogger(context.logger, uid: task.taskUID, name: task.name).debug("task added")
         }
-        let base = Self.baseURL(request)
+        let base = Self.apiURL(request)
         var added = tasks
         for index in added.indices { added[index].status = .queued }
         var outcomeMap: [String: JSONValue] = [:]
@@ -272,7 +278,7 @@ public struct QueueServerController: Sendable {
         guard let task else { return JSONResponse.make(body: [:]) }
         metrics.claimed(task, consumerID: consumerID, now: clock.now())
         Self.taskLogger(context.logger, uid: task.taskUID, name: task.name).debug("task claimed", metadata: ["lims.consumer": .string(consumerID)])
-        guard case .object(let dict) = TaskInfo.complete(task, baseURL: Self.baseURL(request)) else { return JSONResponse.make(body: [:]) }
+        guard case .object(let dict) = TaskInfo.complete(task, baseURL: Self.apiURL(request)) else { return JSONResponse.make(body: [:]) }
         return JSONResponse.make(body: dict)
     }
 
@@ -403,7 +409,7 @@ public struct QueueServerController: Sendable {
     func taskMessageBody(_ message: String, _ task: QueueTask, request: Request, payload: RequestPayload) -> [String: JSONValue] {
         [
             "message": .string(message),
-            "task": TaskInfo.short(task, baseURL: Self.baseURL(request)),
+            "task": TaskInfo.short(task, baseURL: Self.apiURL(request)),
             "url": .string(Self.routeURL(request)),
             "zeo": .string(payload.zeo),
         ]
