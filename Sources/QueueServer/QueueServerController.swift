@@ -274,12 +274,24 @@ public struct QueueServerController: Sendable {
         }
         let wait = min(max(try payload.number("wait") ?? 0, 0), configuration.maxPopWait)
         metrics.polled(consumerID: consumerID, now: clock.now())
-        let task = try await perform { try await popWaiting(consumerID: consumerID, wait: wait) }
-        guard let task else { return JSONResponse.make(body: [:]) }
+        let popped = try await perform { try await popWaiting(consumerID: consumerID, wait: wait) }
+        guard let popped else { return JSONResponse.make(body: [:]) }
+        let task = try await withCurrentMinimum(popped)
         metrics.claimed(task, consumerID: consumerID, now: clock.now())
         Self.taskLogger(context.logger, uid: task.taskUID, name: task.name).debug("task claimed", metadata: ["lims.consumer": .string(consumerID)])
         guard case .object(let dict) = TaskInfo.complete(task, baseURL: Self.apiURL(request)) else { return JSONResponse.make(body: [:]) }
         return JSONResponse.make(body: dict)
+    }
+
+    /// `task` with its `min_seconds` lowered to the current `min_seconds_task` setting when that is lower: a
+    /// lowered setting applies to tasks already queued (their booked minimum was copied from the setting when they
+    /// were added). A higher setting never raises a task's own value. Source: issue 13, finding 16.
+    func withCurrentMinimum(_ task: QueueTask) async throws -> QueueTask {
+        let setting = try await store.settings().minSeconds
+        guard setting < task.minSeconds else { return task }
+        var task = task
+        task.minSeconds = setting
+        return task
     }
 
     /// Pops at once, or, with `wait` > 0, as soon as a task becomes claimable: woken by this process's change
@@ -352,7 +364,9 @@ public struct QueueServerController: Sendable {
             Self.taskLogger(context.logger, uid: next.taskUID, name: next.name).debug("task claimed", metadata: ["lims.consumer": .string(consumerID)])
         }
         var body = taskMessageBody("Task done: \(uid)", task, request: request, payload: payload)
-        body["next"] = next.map { TaskInfo.complete($0, baseURL: Self.baseURL(request)) } ?? .object([:])
+        var nextTask = next
+        if let claimed = next { nextTask = try await withCurrentMinimum(claimed) }
+        body["next"] = nextTask.map { TaskInfo.complete($0, baseURL: Self.apiURL(request)) } ?? .object([:])
         return JSONResponse.make(body: body)
     }
 

@@ -320,4 +320,27 @@ struct QueueServerHTTPTests {
         }
     }
 
+    /// Issue 13, finding 16: lowering `min_seconds_task` applies to tasks already queued (never raises them).
+    @Test("a lowered min_seconds_task applies to tasks already queued when they are popped; a higher one does not raise them")
+    func lowerMinimumApplies() async throws {
+        try await withServer { api, f in
+            let added = try await api.call("add", body: ["name": "noop", "context_uid": .string(TaskUID.make()), "context_path": "/senaite/a"])
+            #expect(added.status == 200)
+            _ = try await api.call("add", body: ["name": "noop", "context_uid": .string(TaskUID.make()), "context_path": "/senaite/b",
+                                                  "min_seconds": 1])
+            #expect(try await f.store.tasks(status: [.queued], since: nil).map(\.minSeconds).sorted() == [1, 3])
+            var settings = try await f.store.settings()
+            settings.minSeconds = 0
+            try await f.store.updateSettings(settings)
+            let first = try await api.pop("http://consumer-1")
+            let second = try await api.pop("http://consumer-2")
+            #expect(first.json["min_seconds"] == .int(0) && second.json["min_seconds"] == .int(0))
+            // A raised setting leaves a task's own lower value.
+            settings.minSeconds = 10
+            try await f.store.updateSettings(settings)
+            _ = try await api.call("add", body: ["name": "noop", "context_uid": .string(TaskUID.make()), "context_path": "/senaite/c",
+                                                  "min_seconds": 2])
+            #expect(try await api.pop("http://consumer-3").json["min_seconds"] == .int(2))
+        }
+    }
 }
