@@ -137,8 +137,9 @@ enum QueueNode {
                     lims limsRoutes: Bool = true, logger: Logger, onStart: (@Sendable (QueueTask) -> Void)? = nil,
                     onListening: (@Sendable (Int) -> Void)? = nil, stopper: NodeStopper? = nil) async throws {
         let clock = SystemWallClock()
+        let metrics = processMetrics()
         let controller = try await controller(environment: environment, clock: clock,
-                                              configuration: .init(maxPopWait: listen.maxPopWait), metrics: processMetrics())
+                                              configuration: .init(maxPopWait: listen.maxPopWait), metrics: metrics)
         let key = try await environment.authKey()
         let ready = ReadySignal()
         // In-process consumers reach the server on the address it listens on (loopback for a wildcard address).
@@ -150,7 +151,7 @@ enum QueueNode {
         let lims = LimsAPIController(repository: environment.lab, authKey: { key }, clock: clock, queue: environment.store,
                                      loginLimiter: limiter, sessions: SQLSessionStore(store: environment.store))
         let web = WebUI(repository: environment.lab, queue: environment.store, authKey: { key }, clock: clock,
-                        lims: lims, authKeyControl: environment.webAuthKeyControl)
+                        lims: lims, authKeyControl: environment.webAuthKeyControl, consumerPolls: { metrics.consumerPolls() })
         let app = QueueServerApp.build(
             controller: controller, host: listen.host, port: listen.port, logger: logger, queueRoutes: queueRoutes,
             trustedProxies: Set(listen.trustedProxy),

@@ -82,10 +82,20 @@ extension WebUI {
         "\(count) \(count == 1 ? "analysis is" : "analyses are") being processed in background."
     }
 
-    /// Page links of a listing: 1-based numbers, `query` builds the href of a page.
+    /// Page links of a listing, compact: the first and last pages, the current one with two on each side, and a
+    /// gap (`gap: true`, shown as "…") for the pages left out, so that 100 pages make at most 9 entries.
+    /// 1-based numbers; `href` builds the link of a page.
     static func pages(total: Int, pageSize: Int, current: Int, href: (Int) -> String) -> [[String: Any]] {
         let count = max(1, (total + pageSize - 1) / pageSize)
         guard count > 1 else { return [] }
-        return (1...count).map { ["number": $0, "href": href($0), "current": $0 == current] }
+        let shown = Set([1, count] + Array(max(1, current - 2)...min(count, current + 2)))
+        var entries: [[String: Any]] = []
+        var previous = 0
+        for number in shown.sorted() {
+            if number > previous + 1 { entries.append(["gap": true]) }
+            entries.append(["number": number, "href": href(number), "current": number == current])
+            previous = number
+        }
+        return entries
     }
 }

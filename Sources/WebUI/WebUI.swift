@@ -29,6 +29,8 @@ public struct WebUI: Sendable {
     let actions: LabActions
     let authKeyControl: AuthKeyControl
     let uids: any UIDGenerator
+    /// When each consumer last polled this process's queue server (empty on a web node).
+    let consumerPolls: @Sendable () -> [String: Double]
 
     /// - Parameters:
     ///   - repository: the lab.
@@ -42,11 +44,15 @@ public struct WebUI: Sendable {
     ///   - probe: how the server status banner checks `{server}/@@API/senaite/v1/version` (1 s timeout).
     ///     Default: an HTTP GET with AsyncHTTPClient.
     ///   - uids: generator of new object uids. Default: ``RandomUIDGenerator``.
+    ///   - consumerPolls: when each consumer last asked the queue server of this process for work (the monitor's
+    ///     "last seen" of idle consumers). Default: none known.
     public init(repository: any LabRepository, queue: any QueueStore, authKey: @escaping @Sendable () async -> String,
                 clock: any WallClock, lims: LimsAPIController? = nil,
                 authKeyControl: AuthKeyControl = .unavailable("this server cannot store a new key"),
                 probe: @escaping ServerStatusProbe.Probe = ServerStatusProbe.httpProbe,
-                uids: any UIDGenerator = RandomUIDGenerator()) {
+                uids: any UIDGenerator = RandomUIDGenerator(),
+                consumerPolls: @escaping @Sendable () -> [String: Double] = { [:] }) {
+        self.consumerPolls = consumerPolls
         self.repository = repository
         self.queue = queue
         self.clock = clock

@@ -104,6 +104,26 @@ struct CLITests {
         #expect(refused.output.contains("elsewhere/data/senaite-setup-test.xlsx"), "says where it looked: \(refused.output)")
     }
 
+    /// Issue 13, finding 14: requeue and delete take several uids and filters.
+    @Test("requeue and delete take several uids, or --status/--name filters")
+    func bulkTaskCommands() async throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        let now = Date().timeIntervalSince1970
+        let environment = try await StorageEnvironment.open(dataDir: directory.path, database: try TestDatabase.url(for: directory), logger: .init(label: "test"))
+        let tasks = (0..<4).map { QueueTask(name: $0 < 3 ? "task_a" : "task_b", contextUID: TaskUID.make(), contextPath: "/senaite/x/\($0)",
+                                            created: now + Double($0), username: "labman") }
+        _ = try await environment.store.add(tasks, now: now)
+        await environment.close()
+        let two = try run(["requeue", tasks[0].taskUID, tasks[1].taskUID], dataDir: directory.path)
+        #expect(two.status == 0 && two.output.contains("2 of 2 task(s) re-queued"), "\(two.output)")
+        let byName = try run(["delete", "--status", "queued", "--name", "task_a"], dataDir: directory.path)
+        #expect(byName.status == 0 && byName.output.contains("3 of 3 task(s) deleted"), "\(byName.output)")
+        #expect(try run(["tasks"], dataDir: directory.path).output.contains("1 task(s)"))
+        #expect(try run(["delete"], dataDir: directory.path).status != 0, "nothing selected")
+        #expect(try run(["delete", "--status", "done"], dataDir: directory.path).output.contains("--status must be"))
+    }
+
     /// Issue 13, finding 16: `demo run > file` shows its progress as it goes, not when it ends.
     @Test("demo run writes its progress lines into a pipe while it still runs")
     func demoRunFlushesProgress() async throws {

@@ -303,12 +303,13 @@ struct WebUITests {
             #expect(!active.html.contains(#"data-task="\#(failing.taskUID)""#))
             #expect(!active.html.contains(#"value="\#(running.taskUID)""#), "running rows have no checkbox")
             #expect(active.html.contains(#"name="uids" value="\#(queued.taskUID)""#))
-            #expect(active.html.contains(">0001<") && active.html.contains(">0002<"))
+            #expect(active.html.contains(#"<td class="mono">10</td>"#), "the task's own priority")
+            #expect(active.html.contains(#"<td class="mono">1</td>"#) && active.html.contains(#"<td class="mono">2</td>"#), "queue positions")
             #expect(active.html.contains("consumer-2") && active.html.contains("task_running"))
             #expect(active.html.contains("<svg") && active.html.contains("setInterval"))
             let failed = try await browser.request("/queue_tasks?filter=failed")
             #expect(failed.html.contains(#"data-task="\#(failing.taskUID)""#) && failed.html.contains("boom &lt;b&gt;"))
-            #expect(failed.html.contains("task_failing") && failed.html.contains(">0000<"))
+            #expect(failed.html.contains("task_failing"))
 
             let token = try #require(Browser.csrf(active.html))
             let ask = try await browser.post("/queue_tasks", [("_csrf", token), ("action", "remove"), ("filter", "active"),
@@ -482,6 +483,53 @@ struct WebUITests {
             #expect(out.location == "/login?logged_out=1")
             #expect(try await browser.request(out.location ?? "/login").html.contains("You are logged out."))
         }
+    }
+
+    /// Issue 13, finding 14: the monitor with many tasks.
+    @Test("monitor with 2,000 tasks: compact paging, select-all, bulk requeue/remove of every listed task, the priority shown, idle consumers seen, legend fits")
+    func monitorAtScale() async throws {
+        try await withPages(live: true) { browser in
+            let f = browser.fixture
+            var tasks: [QueueTask] = []
+            for index in 0..<2000 {
+                tasks.append(TaskFactory.task("task_bulk", context: "WS-\(index)", created: f.now + Double(index), priority: 7, retries: 0))
+            }
+            _ = try await f.store.add(tasks, now: f.now)
+            try await browser.login("labman", "labpass")
+            let page = try await browser.request("/queue_tasks?filter=active&page=50")
+            #expect(page.status == 200)
+            let pager = try #require(page.html.range(of: #"<div class="pager" id="pager">.*?</div>"#, options: .regularExpression).map { String(page.html[$0]) })
+            let links = pager.components(separatedBy: "<a href=").count - 1
+            #expect(links <= 8, "compact paging: \(links) links")
+            #expect(pager.contains(">1<") && pager.contains(">100<") && pager.contains("<b>50</b>") && pager.contains(">48<") && pager.contains(">52<"))
+            #expect(pager.contains("…"))
+            #expect(page.html.contains(#"id="select-all""#) && page.html.contains(#"id="remove-all""#))
+            #expect(page.html.contains(#"<td class="mono">7</td>"#), "the task's priority, not its rank")
+            // Bulk: remove every listed (active) task after the confirmation.
+            let token = try #require(Browser.csrf(page.html))
+            let ask = try await browser.post("/queue_tasks", [("_csrf", token), ("scope", "remove-all"), ("filter", "active")])
+            #expect(ask.status == 200 && ask.html.contains("Remove 2000 tasks?") && ask.html.contains("and 1950 more"))
+            #expect(try await f.store.tasks(status: [.queued], since: nil).count == 2000, "nothing before the confirmation")
+            let done = try await browser.post("/queue_tasks", [("_csrf", token), ("scope", "remove-all"), ("filter", "active"), ("confirm", "yes")])
+            #expect(done.status == 303)
+            #expect(try await f.store.tasks(status: [.queued], since: nil).isEmpty)
+            #expect(try await browser.request(done.location ?? "/queue_tasks").html.contains("Removed 2000 tasks."))
+        }
+    }
+
+    @Test("an idle consumer that polls shows a recent last seen; the chart legend has room for large totals")
+    func idleConsumerAndLegend() {
+        let now = 1_767_225_600.0
+        let stats = QueueStatistics(tasks: [], history: [], now: now, polls: ["idle-consumer": now - 2, "gone": now - 7200])
+        #expect(stats.consumers.map(\.id) == ["idle-consumer"])
+        #expect(stats.consumers.first?.lastSeen == now - 2)
+        var buckets = stats.buckets
+        buckets[0].processed = 1_234_567
+        let svg = QueueChart.svg(buckets, windowSeconds: 3600)
+        // The legend's text starts at width - right + 40 and needs about 7 px per character at 12 px.
+        let room = QueueChart.width - (QueueChart.width - QueueChart.right + 40)
+        #expect(Double("processed (1234567)".count) * 7 <= room)
+        #expect(svg.contains("processed (1234567)"))
     }
 
 }
