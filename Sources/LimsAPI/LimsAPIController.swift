@@ -22,6 +22,7 @@ import QueueServer
 ///   slots?}, `worksheet/apply_template` {worksheet_uid, template_uid} (routine parts queued while the queue is ready).
 /// - `POST contact/link_user` {contact_uid, username, password?}; `GET queue_status`; `GET queue_statistics?since=`.
 /// - `GET users`, `POST users/create`, `users/update`, `users/change_password` (``UserAccounts``).
+/// - `GET my_tasks`, `POST my_tasks/retry`, `my_tasks/dismiss`: the user's own background work (``OwnTasks``).
 ///
 /// Every route but `login`/`logout` needs a session cookie or HTTP Basic credentials (401 otherwise).
 /// The catch-all `<portal_type>`/`<uid>` route is a path capture, which Hummingbird's trie ranks below the
@@ -98,6 +99,9 @@ public struct LimsAPIController: Sendable {
             secured.post("users/create", use: createUser)
             secured.post("users/update", use: updateUser)
             secured.post("users/change_password", use: changePassword)
+            secured.get("my_tasks", use: myTasks)
+            secured.post("my_tasks/retry") { try await self.actOnMyTask(.retry, $0, context: $1) }
+            secured.post("my_tasks/dismiss") { try await self.actOnMyTask(.dismiss, $0, context: $1) }
             secured.get(":name", use: getByName)
         }
     }

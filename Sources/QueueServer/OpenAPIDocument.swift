@@ -359,6 +359,18 @@ public enum OpenAPIDocument {
             tags: ["lims"], security: lims,
             body: schema(["current_password": string, "new_password": string], required: ["current_password", "new_password"]),
             bodyRequired: true, ok: response("Changed.", object(["type": "object"])), errors: limsErrors + [403]))
+        // The user's own background work (issue 13, finding 12).
+        add("my_tasks", "get", operation(
+            "lims_my_tasks\(suffix)", "The signed-in user's own queued, running and failed tasks.", tags: ["lims"], security: lims,
+            parameters: [queryParameter("status", "Statuses (comma-separated): queued, running, failed.")],
+            ok: response("The tasks.", object(["type": "object"])), errors: [400, 401, 404, 429]))
+        for action in ["retry", "dismiss"] {
+            add("my_tasks/\(action)", "post", operation(
+                "lims_my_tasks_\(action)\(suffix)", action == "retry" ? "Requeues a failed task of the user (retries reset)."
+                    : "Removes a failed task of the user from the queue.", tags: ["lims"], security: lims,
+                body: schema(["task_uid": string], required: ["task_uid"]), bodyRequired: true,
+                ok: response("The task.", object(["type": "object"])), errors: limsErrors + [404, 409]))
+        }
         add("{name}", "get", operation(
             "lims_get\(suffix)", "A listing when name is a portal type (filtered, sorted, paged; only objects the user may "
                 + "see), else the object with that uid.", tags: ["lims"], security: lims,

@@ -45,6 +45,10 @@ extension WebUI {
         if let flash = try? await session.lims.takeFlash(for: request) {
             chrome.flash = (flash.kind, flash.text)
         }
+        let failed = await failedWork(of: user.userid)
+        chrome.failedWork = failed.items
+        chrome.failedWorkTotal = failed.total
+        chrome.path = request.uri.path
         return chrome
     }
 

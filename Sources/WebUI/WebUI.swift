@@ -17,6 +17,7 @@ import QueueServer
 /// - `GET|POST /queue-controlpanel`, `POST /queue-controlpanel/auth-key` (Manage queue).
 /// - `GET|POST /worksheets`, `GET|POST /worksheets/<uid>` (lab staff).
 /// - `GET /samples`, `GET /samples/<uid>` (users who may see them).
+/// - `GET|POST /my_tasks`: the user's own background work (every signed-in user).
 ///
 /// Source: senaite.queue's views and viewlets, reference 1.7-1.10.
 public struct WebUI: Sendable {
@@ -84,6 +85,8 @@ public struct WebUI: Sendable {
         pages.post("worksheets/:uid", use: worksheetAction)
         pages.get("samples", use: samplesList)
         pages.get("samples/:uid", use: samplePage)
+        pages.get("my_tasks", use: myTasksPage)
+        pages.post("my_tasks", use: myTasksAction)
     }
 
     /// `GET /`: the worksheets list for lab staff, the samples list for client users.

@@ -368,6 +368,32 @@ struct SecurityHTTPTests {
         }
     }
 
+    /// Issue 13, finding 12 (API): `my_tasks` lists the user's own work; retry and dismiss act on their failed tasks only.
+    @Test("my_tasks lists the user's own queued, running and failed work; retry and dismiss only their own failed tasks")
+    func myTasksRoute() async throws {
+        try await withServer { api in
+            var failing = QueueTask(name: "task_action_submit", contextUID: TaskUID.make(), contextPath: "/senaite/worksheets/WS-1",
+                                    created: api.clock.now(), retries: 0, username: "analyst1")
+            failing.minSeconds = 0
+            let others = QueueTask(name: "task_action_verify", contextUID: TaskUID.make(), contextPath: "/senaite/worksheets/WS-2",
+                                   created: api.clock.now(), username: "labman")
+            _ = try await api.store.add([failing, others], now: api.clock.now())
+            _ = try #require(try await api.store.pop(consumerID: "consumer-1", now: api.clock.now()))
+            _ = try await api.store.fail(failing.taskUID, message: "boom", lease: .none, now: api.clock.now())
+            let analyst = ("analyst1", "anpass")
+            let mine = try await api.call("my_tasks", method: .get, basic: analyst)
+            #expect(mine.status == 200 && mine.items.map { $0["task_uid"] } == [.string(failing.taskUID)])
+            #expect(mine.items.first?["status"] == "failed" && mine.items.first?["error_message"] == "boom")
+            #expect(try await api.call("my_tasks?status=failed", method: .get, basic: ("labman", "labpass")).items.isEmpty)
+            let notMine = try await api.call("my_tasks/dismiss", body: ["task_uid": .string(others.taskUID)], basic: analyst)
+            #expect(notMine.status == 404 && notMine.message.contains("'task_uid'"))
+            let notFailed = try await api.call("my_tasks/retry", body: ["task_uid": .string(others.taskUID)], basic: ("labman", "labpass"))
+            #expect(notFailed.status == 409)
+            #expect(try await api.call("my_tasks/retry", body: ["task_uid": .string(failing.taskUID)], basic: analyst).status == 200)
+            #expect(try await api.store.task(failing.taskUID)?.status == .queued)
+        }
+    }
+
     /// Rita is a user linked to Happy Hills' contact; Klaymore is another client.
     @Test("a client contact cannot read or act on another client's objects, directly or by queueing a task")
     func clientIsolation() async throws {

@@ -532,4 +532,38 @@ struct WebUITests {
         #expect(svg.contains("processed (1234567)"))
     }
 
+    /// Issue 13, finding 12: the user who asked sees their background work fail, with Retry and Dismiss; a page and
+    /// an API route list their own work.
+    @Test("a user's failed background work shows on their next page with Retry and Dismiss; my_tasks lists their own work only")
+    func ownFailedWorkShown() async throws {
+        try await withPages(live: true) { browser in
+            let f = browser.fixture
+            var mine: [QueueTask] = []
+            for index in 0..<2 {
+                let task = try await f.add(TaskFactory.task("task_action_submit", context: "WS-00\(index)", created: f.now + Double(index),
+                                                            retries: 0, username: "analyst1"))
+                _ = try #require(try await f.store.pop(consumerID: "consumer-1", now: f.now + 5))
+                _ = try await f.store.fail(task.taskUID, message: "analyst1 may not submit Cu of H2O-000\(index)", lease: .none, now: f.now + 6)
+                mine.append(task)
+            }
+            let queuedOther = try await f.add(TaskFactory.task("task_action_verify", context: "WS-0099", created: f.now, username: "labman"))
+            try await browser.login("analyst1", "anpass")
+            let page = try await browser.request("/worksheets")
+            #expect(page.html.contains(#"id="failed-work""#) && page.html.contains("analyst1 may not submit Cu of H2O-0000"))
+            #expect(page.html.contains(#"value="retry""#) && page.html.contains(#"value="dismiss""#))
+            let list = try await browser.request("/my_tasks")
+            #expect(list.html.contains(mine[0].taskUID) && list.html.contains(mine[1].taskUID) && !list.html.contains(queuedOther.taskUID))
+            let token = try #require(Browser.csrf(page.html))
+            // Dismiss one, retry the other; another user's task cannot be touched.
+            let dismissed = try await browser.post("/my_tasks", [("_csrf", token), ("action", "dismiss"), ("task_uid", mine[0].taskUID), ("back", "/worksheets")])
+            #expect(dismissed.status == 303 && dismissed.location == "/worksheets")
+            #expect(try await f.store.task(mine[0].taskUID) == nil)
+            _ = try await browser.post("/my_tasks", [("_csrf", token), ("action", "retry"), ("task_uid", mine[1].taskUID)])
+            #expect(try await f.store.task(mine[1].taskUID)?.status == .queued)
+            _ = try await browser.post("/my_tasks", [("_csrf", token), ("action", "dismiss"), ("task_uid", queuedOther.taskUID)])
+            #expect(try await f.store.task(queuedOther.taskUID) != nil)
+            #expect(!(try await browser.request("/worksheets").html.contains(#"id="failed-work""#)))
+        }
+    }
+
 }
