@@ -15,7 +15,7 @@ import QueueServer
 /// - `GET|POST /login`, `POST /logout`, `GET /` (home: worksheets).
 /// - `GET|POST /queue_tasks`, `GET /queue_tasks/<task_uid>` (Manage queue: Manager, LabManager).
 /// - `GET|POST /queue-controlpanel`, `POST /queue-controlpanel/auth-key` (Manage queue).
-/// - `GET|POST /worksheets`, `GET|POST /worksheets/<uid>` (lab staff).
+/// - `GET|POST /worksheets`, `GET|POST /worksheets/<uid>`, `GET|POST /worksheets/<uid>/add` (lab staff).
 /// - `GET /samples`, `GET /samples/<uid>` (users who may see them).
 /// - `GET|POST /my_tasks`: the user's own background work (every signed-in user).
 ///
@@ -68,6 +68,7 @@ public struct WebUI: Sendable {
 
     /// Mounts every page on `router`.
     public func addRoutes(to router: Router<QueueRequestContext>) {
+        router.add(middleware: PageNotFoundMiddleware())
         router.get("login", use: loginPage)
         router.post("login", use: login)
         let pages = router.group().add(middleware: WebSessionMiddleware(session: session))
@@ -83,6 +84,8 @@ public struct WebUI: Sendable {
         pages.post("worksheets", use: worksheetsAction)
         pages.get("worksheets/:uid", use: worksheetPage)
         pages.post("worksheets/:uid", use: worksheetAction)
+        pages.get("worksheets/:uid/add", use: addAnalysesPage)
+        pages.post("worksheets/:uid/add", use: addAnalysesAction)
         pages.get("samples", use: samplesList)
         pages.get("samples/:uid", use: samplePage)
         pages.get("my_tasks", use: myTasksPage)

@@ -566,4 +566,51 @@ struct WebUITests {
         }
     }
 
+    /// Issue 13, finding 13: the worksheet pages.
+    @Test("pages: Submit with no row selected keeps typed results; Reject asks first; Add analyses page; unknown URLs get an HTML page")
+    func worksheetPageUsability() async throws {
+        try await withPages(live: true) { browser in
+            let f = browser.fixture
+            var settings = try await f.store.settings()
+            settings.chunkSize = 0 // synchronous: the page's effects are visible at once
+            try await f.store.updateSettings(settings)
+            try await browser.login("labman", "labpass")
+            let token = try #require(Browser.csrf(try await browser.request("/worksheets").html))
+            let created = try await browser.post("/worksheets", [("_csrf", token), ("action", "add"), ("analyst", "analyst1")])
+            let path = try #require(created.location)
+            let uid = String(path.dropFirst("/worksheets/".count))
+            // Add analyses page: the received sample's two unassigned analyses, filterable.
+            let page = try await browser.request(path)
+            #expect(page.html.contains(#"id="add-analyses""#))
+            let add = try await browser.request("\(path)/add")
+            let state = try await f.environment.lab.load()
+            let analyses = state.analyses(ofSample: browser.lab.happySamples[0].uid).map(\.uid)
+            #expect(add.status == 200 && analyses.allSatisfy { add.html.contains(#"value="\#($0)""#) })
+            let filtered = try await browser.request("\(path)/add?filter=Fe")
+            #expect(filtered.html.contains("Iron") && !filtered.html.contains("Copper"))
+            let added = try await browser.post("\(path)/add", [("_csrf", token)] + analyses.map { ("uids", $0) })
+            #expect(added.status == 303 && added.location == path)
+            #expect(try await f.environment.lab.load().analyses(onWorksheet: uid).count == 2)
+            // Submit with nothing selected: the typed results are saved, and the page says so.
+            let submit = try await browser.post(path, [("_csrf", token), ("action", "submit"),
+                                                       ("result.\(analyses[0])", "12"), ("result.\(analyses[1])", "13")])
+            let after = try await browser.request(submit.location ?? path)
+            #expect(after.html.contains("Select at least one analysis first. 2 typed results were saved."))
+            let saved = try await f.environment.lab.load()
+            #expect(saved.analysisRecord(analyses[0])?.result == "12" && saved.analysisRecord(analyses[1])?.result == "13")
+            // Reject asks first; nothing is rejected before the confirmation.
+            let ask = try await browser.post(path, [("_csrf", token), ("action", "reject"), ("uids", analyses[0])])
+            #expect(ask.status == 200 && ask.html.contains("cannot be brought back") && ask.html.contains(#"id="confirm-yes""#))
+            #expect(try await f.environment.lab.load().analysisRecord(analyses[0])?.reviewState == ReviewState.assigned)
+            let rejected = try await browser.post(path, [("_csrf", token), ("action", "reject"), ("uids", analyses[0]), ("confirm", "yes")])
+            #expect(rejected.status == 303)
+            #expect(try await f.environment.lab.load().analysisRecord(analyses[0])?.reviewState == ReviewState.rejected)
+            // Unknown page URLs: an HTML page, not JSON; the JSON API keeps JSON.
+            let unknown = try await browser.request("/worksheetz")
+            #expect(unknown.status == 404 && unknown.html.contains("<html") && unknown.html.contains("There is no page at /worksheetz"))
+            let api = try await browser.request("/@@API/senaite/v1/nothing/here")
+            #expect(api.status == 404 && !api.html.contains("<html"))
+        }
+    }
+
 }
