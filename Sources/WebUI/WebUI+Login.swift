@@ -59,6 +59,7 @@ extension WebUI {
         let nonce = (existing?.count == 32) ? existing! : WebSession.makeNonce()
         var chrome = PageChrome(csrf: await session.csrfToken(for: nonce))
         if request.uri.queryParameters.get("logged_out") == "1" { chrome.flash = ("ok", "You are logged out.") }
+        if request.uri.queryParameters.get("password_changed") == "1" { chrome.flash = ("ok", "Your password is changed; log in with it.") }
         var data: [String: Any] = ["cameFrom": cameFrom, "username": username]
         if let error { data["error"] = error }
         var response = renderer.page("login", title: "Log in", chrome: chrome, data: data, status: status)

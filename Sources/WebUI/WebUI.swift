@@ -18,6 +18,7 @@ import QueueServer
 /// - `GET|POST /worksheets`, `GET|POST /worksheets/<uid>`, `GET|POST /worksheets/<uid>/add` (lab staff).
 /// - `GET /samples`, `GET /samples/<uid>` (users who may see them).
 /// - `GET|POST /my_tasks`: the user's own background work (every signed-in user).
+/// - `GET|POST /users` (lab managers), `GET|POST /password` (every user): user accounts.
 ///
 /// Source: senaite.queue's views and viewlets, reference 1.7-1.10.
 public struct WebUI: Sendable {
@@ -88,6 +89,10 @@ public struct WebUI: Sendable {
         pages.post("worksheets/:uid/add", use: addAnalysesAction)
         pages.get("samples", use: samplesList)
         pages.get("samples/:uid", use: samplePage)
+        pages.get("users", use: usersPage)
+        pages.post("users", use: usersAction)
+        pages.get("password", use: passwordPage)
+        pages.post("password", use: passwordAction)
         pages.get("my_tasks", use: myTasksPage)
         pages.post("my_tasks", use: myTasksAction)
     }

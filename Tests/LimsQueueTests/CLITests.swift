@@ -104,6 +104,33 @@ struct CLITests {
         #expect(refused.output.contains("elsewhere/data/senaite-setup-test.xlsx"), "says where it looked: \(refused.output)")
     }
 
+    /// Issue 13, finding 18: user accounts from the command line.
+    @Test("users: add (random password printed once), list, set roles, reset password, deactivate and activate; bad roles named")
+    func users() throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        #expect(try run(["users", "list"], dataDir: directory.path).status != 0, "no database yet")
+        #expect(try run(["migrate"], dataDir: directory.path).status == 0)
+        #expect(try run(["users", "list"], dataDir: directory.path).output.contains("no users"))
+        let added = try run(["users", "add", "boss", "--role", "LabManager", "--fullname", "Lab Boss"], dataDir: directory.path)
+        #expect(added.status == 0 && added.output.contains("added: boss\tLabManager\tactive\tLab Boss"), "\(added.output)")
+        let password = added.output.split(separator: "\n").first { $0.hasPrefix("password: ") }.map { String($0.dropFirst(10)) }
+        #expect(password?.count == 16)
+        let badRole = try run(["users", "add", "x", "--role", "Wizard"], dataDir: directory.path)
+        #expect(badRole.status != 0 && badRole.output.contains("unknown role 'Wizard'"))
+        let client = try run(["users", "add", "y", "--role", "Client"], dataDir: directory.path)
+        #expect(client.status != 0 && client.output.contains("'roles'"))
+        #expect(try run(["users", "add", "boss", "--role", "Analyst"], dataDir: directory.path).status != 0, "taken")
+        #expect(try run(["users", "set", "boss", "--role", "Analyst", "--role", "Verifier"], dataDir: directory.path)
+                    .output.contains("boss\tAnalyst,Verifier\tactive"))
+        let reset = try run(["users", "reset-password", "boss"], dataDir: directory.path)
+        #expect(reset.status == 0 && reset.output.contains("password reset for boss") && reset.output.contains("password: "))
+        #expect(try run(["users", "deactivate", "boss"], dataDir: directory.path).output.contains("deactivated boss"))
+        #expect(try run(["users", "list"], dataDir: directory.path).output.contains("boss\tAnalyst,Verifier\tdeactivated"))
+        #expect(try run(["users", "activate", "boss"], dataDir: directory.path).output.contains("activated boss"))
+        #expect(try run(["users", "deactivate", "nobody"], dataDir: directory.path).output.contains("no user 'nobody'"))
+    }
+
     /// Issue 13, finding 14: requeue and delete take several uids and filters.
     @Test("requeue and delete take several uids, or --status/--name filters")
     func bulkTaskCommands() async throws {

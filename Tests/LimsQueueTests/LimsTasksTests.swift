@@ -267,4 +267,25 @@ struct LimsTasksTests {
         await lab.environment.close()
     }
 
+    /// Issue 13, finding 18: a deactivated user's queued tasks fail with a clear message instead of acting for them.
+    @Test("a task queued by a user deactivated since fails for good with a message saying so; nothing changes")
+    func deactivatedUserTaskFails() async throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        let lab = try await makeLab(directory)
+        try await lab.environment.lab.perform { state in
+            let uid = state.user(named: "labman")!.uid
+            try state.modify(User.self, uid) { $0.deactivated = 1 }
+        }
+        let handler = GenericActionHandler(name: "task_action_submit", repository: lab.environment.lab)
+        await #expect {
+            try await handler.process(submitTask(lab, uids: lab.analyses), context: try context())
+        } throws: { error in
+            guard let error = error as? TaskProcessingError else { return false }
+            return error.isPermanent && error.description.contains("user labman was deactivated")
+        }
+        let state = try await lab.environment.lab.load()
+        #expect(lab.analyses.allSatisfy { state.analyses[$0]?.workflowState == "assigned" })
+        await lab.environment.close()
+    }
 }

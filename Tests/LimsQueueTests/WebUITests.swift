@@ -613,4 +613,43 @@ struct WebUITests {
         }
     }
 
+    /// Issue 13, finding 18 (page): lab managers manage users; every user changes their own password.
+    @Test("users page: a lab manager adds a user, sets roles, resets the password and deactivates; others get 403; /password changes one's own")
+    func usersPage() async throws {
+        try await withPages(live: true) { browser in
+            try await browser.login("analyst1", "anpass")
+            #expect(try await browser.request("/users").status == 403)
+            let form = try await browser.request("/password")
+            let token = try #require(Browser.csrf(form.html))
+            let wrong = try await browser.post("/password", [("_csrf", token), ("current_password", "nope"), ("new_password", "newpass77"),
+                                                            ("confirm_password", "newpass77")])
+            #expect(try await browser.request(wrong.location ?? "/password").html.contains("wrong password"))
+            let changed = try await browser.post("/password", [("_csrf", token), ("current_password", "anpass"), ("new_password", "newpass77"),
+                                                              ("confirm_password", "newpass77")])
+            #expect(changed.location == "/login?password_changed=1")
+            #expect(try await browser.request("/worksheets").location?.hasPrefix("/login") == true, "logged out everywhere")
+            #expect(try await browser.login("analyst1", "newpass77").status == 303)
+            try await browser.post("/logout", [("_csrf", try #require(Browser.csrf(try await browser.request("/worksheets").html)))])
+
+            try await browser.login("labman", "labpass")
+            let page = try await browser.request("/users")
+            #expect(page.status == 200 && page.html.contains(#"data-user="analyst1""#) && page.html.contains(#"data-user="rita""#))
+            let managerToken = try #require(Browser.csrf(page.html))
+            let added = try await browser.post("/users", [("_csrf", managerToken), ("action", "add"), ("username", "clerk9"),
+                                                          ("password", "clerkpass9"), ("roles", "LabClerk"), ("fullname", "Clerk Nine")])
+            #expect(try await browser.request(added.location ?? "/users").html.contains("User clerk9 added."))
+            let short = try await browser.post("/users", [("_csrf", managerToken), ("action", "add"), ("username", "clerk10"),
+                                                          ("password", "x"), ("roles", "LabClerk")])
+            #expect(try await browser.request(short.location ?? "/users").html.contains("password&#39;: 8 characters"))
+            _ = try await browser.post("/users", [("_csrf", managerToken), ("action", "roles"), ("username", "clerk9"),
+                                                  ("roles", "LabClerk"), ("roles", "Sampler")])
+            _ = try await browser.post("/users", [("_csrf", managerToken), ("action", "deactivate"), ("username", "clerk9")])
+            let state = try await browser.fixture.environment.lab.load()
+            let clerk = try #require(state.user(named: "clerk9"))
+            #expect(clerk.roles == [.labClerk, .sampler] && !clerk.isActive && clerk.fullname == "Clerk Nine")
+            let reset = try await browser.post("/users", [("_csrf", managerToken), ("action", "reset"), ("username", "analyst1"),
+                                                          ("password", "resetpass1")])
+            #expect(try await browser.request(reset.location ?? "/users").html.contains("Password of analyst1 reset"))
+        }
+    }
 }

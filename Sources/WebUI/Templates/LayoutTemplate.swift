@@ -75,7 +75,8 @@ input[type=text], input[type=password], input[type=number], select, textarea { f
 {{/user}}
 <span class="spacer"></span>
 {{#user}}
-<span id="current-user">{{fullname}} ({{userid}})</span>
+{{#canManageQueue}}<a href="/users" {{#nav.users}}class="active"{{/nav.users}}>Users</a>{{/canManageQueue}}
+<a href="/password" id="current-user" {{#nav.password}}class="active"{{/nav.password}} title="Change password">{{fullname}} ({{userid}})</a>
 <form method="post" action="/logout"><input type="hidden" name="_csrf" value="{{csrf}}"><button type="submit" id="logout">Log out</button></form>
 {{/user}}
 </nav>
