@@ -38,7 +38,7 @@ public final class HTTPQueueConnection: QueueConnection {
     ///   - userID: the user every request acts as. Default: `queue_consumer`.
     ///   - http: the HTTP client to use. Default: the shared one.
     /// - Throws: ``Fernet/Error/invalidKey``.
-    public convenience init(serverURL: String, authKey: String, userID: String = "queue_consumer",
+    public convenience init(serverURL: String, authKey: String, userID: String = QueueAuthToken.consumerUserID,
                             http: HTTPClient = .shared, clock: any WallClock = SystemWallClock()) throws {
         try self.init(serverURLs: [serverURL], authKey: authKey, userID: userID, http: http, clock: clock)
     }
@@ -50,7 +50,7 @@ public final class HTTPQueueConnection: QueueConnection {
     ///   - http: the HTTP client to use. Default: the shared one.
     ///   - logger: where failovers are logged (notice).
     /// - Throws: ``Fernet/Error/invalidKey``; ``QueueServerError`` (status 400) when `serverURLs` is empty.
-    public init(serverURLs: [String], authKey: String, userID: String = "queue_consumer",
+    public init(serverURLs: [String], authKey: String, userID: String = QueueAuthToken.consumerUserID,
                 http: HTTPClient = .shared, clock: any WallClock = SystemWallClock(),
                 logger: Logger = Logger(label: "limsqueue.consumer")) throws {
         guard !serverURLs.isEmpty else { throw QueueServerError(status: 400, message: "No queue server URL given") }
@@ -159,6 +159,14 @@ public final class HTTPQueueConnection: QueueConnection {
     public func fail(_ task: QueueTask, message: String) async throws {
         var fields = claimFields(task)
         fields["error_message"] = .string(message)
+        _ = try await post("fail", .object(fields))
+    }
+
+    /// Posts `fail` with `retry: false` (this server's addition to the protocol; senaite.queue ignores it).
+    public func failPermanently(_ task: QueueTask, message: String) async throws {
+        var fields = claimFields(task)
+        fields["error_message"] = .string(message)
+        fields["retry"] = .bool(false)
         _ = try await post("fail", .object(fields))
     }
 

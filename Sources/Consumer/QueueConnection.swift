@@ -11,6 +11,8 @@ public protocol QueueConnection: Sendable {
     func doneAndPop(_ task: QueueTask, consumerID: String, wait: Double) async throws -> QueueTask?
     /// Reports a running task failed with `message`, carrying its claim.
     func fail(_ task: QueueTask, message: String) async throws
+    /// Reports a running task failed with `message` for good: a retry cannot succeed (``PermanentTaskFailure``).
+    func failPermanently(_ task: QueueTask, message: String) async throws
     /// Reports a running task timed out, carrying its claim.
     func timeout(_ task: QueueTask) async throws
     /// Releases a running task back to the queue (retries reset), carrying its claim; for shutdown.
@@ -83,4 +85,18 @@ public struct QueueServerError: Error, CustomStringConvertible, Sendable {
     }
 
     public var description: String { "\(status) \(message)" }
+}
+
+extension QueueConnection {
+    /// Default: an ordinary failure (retried while retries remain), for connections that cannot say more.
+    public func failPermanently(_ task: QueueTask, message: String) async throws {
+        try await fail(task, message: message)
+    }
+}
+
+/// An error of a task handler that a retry cannot cure (e.g. the user who queued the task may not do it): the
+/// consumer reports the task failed for good, with the error's description as the message.
+public protocol PermanentTaskFailure: Error, CustomStringConvertible {
+    /// False when the failure may pass on a retry after all.
+    var isPermanent: Bool { get }
 }

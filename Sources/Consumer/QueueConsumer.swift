@@ -97,6 +97,8 @@ public struct QueueConsumer: Service {
     enum RunOutcome: Sendable {
         case success
         case failure(String)
+        /// A failure a retry cannot cure (``PermanentTaskFailure``).
+        case permanentFailure(String)
         case deadline
         case shutdown
     }
@@ -149,6 +151,9 @@ public struct QueueConsumer: Service {
         case .failure(let message):
             logger.warning("task failed", metadata: ["lims.error": .string(message)])
             await report("fail", logger) { try await connection.fail(task, message: message) }
+        case .permanentFailure(let message):
+            logger.warning("task failed for good", metadata: ["lims.error": .string(message)])
+            await report("fail", logger) { try await connection.failPermanently(task, message: message) }
         case .deadline:
             logger.warning("task timed out", metadata: ["lims.task.max_seconds": .stringConvertible(task.maxSeconds)])
             await report("timeout", logger) { try await connection.timeout(task) }
@@ -170,6 +175,8 @@ public struct QueueConsumer: Service {
                     return .success
                 } catch is CancellationError {
                     return nil
+                } catch let error as any PermanentTaskFailure where error.isPermanent {
+                    return .permanentFailure(error.description)
                 } catch {
                     return .failure("\(type(of: error)): \(error)")
                 }
@@ -304,6 +311,11 @@ extension QueueConsumer {
                     case .failure(let message):
                         taskLogger(task).warning("task failed", metadata: ["lims.error": .string(message)])
                         failReports.append((task, message))
+                    case .permanentFailure(let message):
+                        // Rare (a retry cannot cure it): reported at once, outside the batch.
+                        let logger = taskLogger(task)
+                        logger.warning("task failed for good", metadata: ["lims.error": .string(message)])
+                        await report("fail", logger) { try await connection.failPermanently(task, message: message) }
                     case .deadline:
                         let logger = taskLogger(task)
                         logger.warning("task timed out", metadata: ["lims.task.max_seconds": .stringConvertible(task.maxSeconds)])

@@ -38,7 +38,9 @@ extension LabActions {
             var items: [ActionItem] = []
             for uid in targets {
                 var refusal: (guardID: String, reason: String)?
-                if state.object(uid) == nil || !state.isVisible(uid, to: user) {
+                // An object the user may not see is answered exactly as one that does not exist (no review state).
+                let visible = state.object(uid) != nil && state.isVisible(uid, to: user)
+                if !visible {
                     refusal = (GuardID.exists, "No object with uid \(uid)")
                 } else if action == "assign", let contextUID {
                     do {
@@ -55,7 +57,7 @@ extension LabActions {
                     refusal = (guardID, reason)
                 }
                 items.append(ActionItem(uid: uid, success: refusal == nil, message: refusal?.reason ?? "\(action): done",
-                                        guardID: refusal?.guardID, reviewState: state.object(uid)?.workflowState))
+                                        guardID: refusal?.guardID, reviewState: visible ? state.object(uid)?.workflowState : nil))
             }
             return (items, state)
         }
@@ -63,6 +65,10 @@ extension LabActions {
     }
 
     /// Queues `task_action_<action>` for `uids` on a worksheet in the same transaction as the request.
+    ///
+    /// The user's permission is checked for every analysis now: what they may not do is refused at once (items
+    /// with guard `permission`) and only the rest is queued; when nothing is left, nothing is queued and the
+    /// outcome carries the refusals only (as the same action without a worksheet would).
     ///
     /// Analyses already in a queued task of the same action for the worksheet are left out (the outcome's items say
     /// so); when nothing is left the action is a repeat and ``AlreadyQueuedError`` names the queued task. The check
@@ -73,7 +79,7 @@ extension LabActions {
         let now = clock.now(), name = LimsTaskKind.worksheetAction(action)
         guard let queue else { throw LabActionError(.internalFault, "no queue") }
         let (items, task, state) = try await performEnqueuing(action: action, contextUID: worksheetUID) {
-            state, reader -> (([ActionItem], QueueTask, LabState), [QueueTask]) in
+            state, reader -> (([ActionItem], QueueTask?, LabState), [QueueTask]) in
             let user = try Self.user(userID, in: state)
             try await reader.load([worksheetUID], into: &state)
             try await reader.load(state.worksheets.peek(worksheetUID)?.layout.map(\.analysisUID) ?? [], into: &state)
@@ -92,29 +98,50 @@ extension LabActions {
             guard !uids.isEmpty else {
                 throw LabActionError(.invalidInput, "Field 'uids': none is an analysis on worksheet \(worksheet.id)")
             }
+            // What the user may not do at all is refused now, as without the queue; only the rest is queued.
+            let (permitted, forbidden) = Self.splitByPermission(action, uids: uids, user: user, worksheetUID: worksheetUID, state: state)
+            guard !permitted.isEmpty else { return ((forbidden + refused, nil, state), []) }
             let queued = try await queue.tasks(for: worksheetUID, name: name)
                 .filter { ($0.status == .queued || $0.status == .running) && $0.contextUID == worksheetUID }
             var queuedIn: [String: String] = [:]
             for task in queued { for uid in task.uids where queuedIn[uid] == nil { queuedIn[uid] = task.taskUID } }
-            let fresh = uids.filter { queuedIn[$0] == nil }
+            let fresh = permitted.filter { queuedIn[$0] == nil }
             guard !fresh.isEmpty else {
-                throw AlreadyQueuedError(action: action, contextUID: worksheetUID, taskUID: queuedIn[uids[0]] ?? "")
+                throw AlreadyQueuedError(action: action, contextUID: worksheetUID, taskUID: queuedIn[permitted[0]] ?? "")
             }
             try state.modify(Worksheet.self, worksheetUID) { _ in } // claims the worksheet's version
             let task = Self.task(name, on: worksheet, uids: fresh, settings: settings, username: user.userid, now: now,
                                  unique: false, action: action)
-            let items = uids.map { uid in
+            let items = permitted.map { uid in
                 queuedIn[uid].map { ActionItem(uid: uid, success: true, message: "already queued (task \($0))") }
                     ?? ActionItem(uid: uid, success: true, message: "queued (task \(task.taskUID))")
-            } + refused
+            } + forbidden + refused
             return ((items, task, state), [task])
         }
         return ActionOutcome(items: items, queuedTask: task, state: state)
     }
 
+    /// `uids` split into those `user`'s permission allows `action` on (in order) and refusals (guard
+    /// ``LIMSCore/GuardID/permission``) for the others. Source: issue 13, finding 6.
+    static func splitByPermission(_ action: String, uids: [String], user: User, worksheetUID: String,
+                                  state: LabState) -> (permitted: [String], forbidden: [ActionItem]) {
+        let context = TransitionContext(user: user, worksheetUID: worksheetUID, uids: RandomUIDGenerator())
+        var permitted: [String] = [], forbidden: [ActionItem] = []
+        for uid in uids {
+            if let refusal = WorkflowEngine.permissionRefusal(action, on: uid, context: context, state: state) {
+                forbidden.append(ActionItem(uid: uid, success: false, message: refusal.reason, guardID: refusal.guardID,
+                                            reviewState: state.object(uid)?.workflowState))
+            } else {
+                permitted.append(uid)
+            }
+        }
+        return (permitted, forbidden)
+    }
+
     /// Sets (or clears with nil) an analysis result, as `userID`.
-    /// - Throws: ``LabActionError`` 404 naming `uid` for an unknown or invisible object, 400 when it is
-    ///   not an analysis, 403 without Edit Results, 409 once submitted or while queued.
+    /// - Throws: ``LabActionError`` not found naming `uid` for an unknown or invisible object, invalid input when it
+    ///   is not an analysis, invalid input naming `Result` for a result its service does not take
+    ///   (``validateResult(_:service:)``), forbidden without Edit Results, conflict once submitted or while queued.
     /// - Returns: the lab after the change.
     @discardableResult
     public func setResult(userID: String?, uid: String, result: String?) async throws -> LabState {
@@ -126,9 +153,10 @@ extension LabActions {
             guard state.object(uid) != nil, state.isVisible(uid, to: user) else {
                 throw LabActionError(.notFound, "Field 'uid': no object with uid '\(uid)'")
             }
-            guard state.analysisRecord(uid) != nil else {
+            guard let analysis = state.analysisRecord(uid) else {
                 throw LabActionError(.invalidInput, "Field 'uid': '\(uid)' is not an analysis; only results can be updated")
             }
+            try Self.validateResult(result, service: state.analysisServices[analysis.serviceUID])
             if guarded.contains(uid) {
                 throw LabActionError(.conflict, "Field 'uid': \(state.label(uid)) is being processed in background")
             }

@@ -10,11 +10,13 @@ import QueueServer
 
 /// Login, logout and request authentication.
 ///
-/// A session is the `__ac` cookie holding a Fernet token of `"<expiry>:<userid>"`, valid 8 hours, under a key
-/// derived from the queue auth key for this purpose only (``sessionKeyPurpose``): a session cookie is never a valid
-/// `X-Queue-Auth-Token`, so logging in to the LIMS gives no access to the queue routes. HTTP Basic credentials are
-/// accepted on every request and checked with bcrypt against ``User/passwordHash``. A wrong user name or password
-/// is answered 401 without saying which; repeated failures are answered 429 (``LoginRateLimiter``).
+/// A session is kept on the server (``LIMSCore/SessionStore``): the `__ac` cookie holds a random secret
+/// (``QueueAuth/SessionSecret``), the server its SHA-256 with the user and the end (8 hours after login). Logout
+/// ends the session; a password change or a deactivation ends every session of the user (``endSessions(of:)``).
+/// A session cookie is never a valid `X-Queue-Auth-Token`, so logging in to the LIMS gives no access to the queue
+/// routes. HTTP Basic credentials are accepted on every request and checked with bcrypt against
+/// ``User/passwordHash``. A wrong user name or password, or a deactivated user, is answered 401 without saying
+/// which; repeated failures are answered 429 (``LoginRateLimiter``).
 ///
 /// CSRF: a state-changing request (any method but GET/HEAD/OPTIONS) authenticated by the cookie alone must show
 /// it comes from a page of this site: an `X-Requested-With` header (which browsers only let same-origin scripts
@@ -50,17 +52,18 @@ extension LimsAPIController {
     public func checkLogin(username: String, password: String, address: String?) async throws -> User {
         try loginLimiter.check(username: username, address: address)
         guard let user = try await verifiedUser(username: username, password: password) else {
-            loginLimiter.recordFailure(username: username, address: address)
+            loginLimiter.recordFailure(username: username, address: address, knownUser: try await repository.user(named: username) != nil)
             throw QueueAPIError(.unauthorized, "Login failed: wrong user name or password")
         }
-        loginLimiter.recordSuccess(username: username)
+        loginLimiter.recordSuccess(username: username, address: address)
         return user
     }
 
-    /// The user whose password this is: from the credential cache when verified lately against the user's current
-    /// hash, else checked with bcrypt (and remembered). Nil for unknown users and wrong passwords.
+    /// The active user whose password this is: from the credential cache when verified lately against the user's
+    /// current hash, else checked with bcrypt (and remembered). Nil for unknown and deactivated users and wrong
+    /// passwords.
     func verifiedUser(username: String, password: String) async throws -> User? {
-        guard let user = try await repository.user(named: username), !user.passwordHash.isEmpty else { return nil }
+        guard let user = try await repository.user(named: username), user.isActive, !user.passwordHash.isEmpty else { return nil }
         let now = clock.now()
         if credentials.lookup(username: username, password: password, user: user, now: now) { return user }
         guard Bcrypt.verify(password, hash: user.passwordHash) else { return nil }
@@ -68,12 +71,34 @@ extension LimsAPIController {
         return user
     }
 
-    /// The `__ac` session cookie for `userID`: a session token (``sessionTokens()``) valid ``sessionLifetime``
-    /// seconds, HTTP-only, SameSite=Lax, path `/`. Shared by the JSON API's `login` and the web pages' login form.
-    /// - Throws: when the auth key is not a valid Fernet key.
+    /// Starts a server-side session for `userID` and answers its `__ac` cookie: the session's secret, valid
+    /// ``sessionLifetime`` seconds, HTTP-only, SameSite=Lax, path `/`. Shared by the JSON API's `login` and the web
+    /// pages' login form.
+    /// - Throws: storage errors.
     public func sessionCookie(userID: String) async throws -> Cookie {
-        let token = try await sessionTokens().make(userID: userID, now: clock.now(), lifetime: Self.sessionLifetime)
-        return Cookie(name: Self.cookieName, value: token, maxAge: Int(Self.sessionLifetime), path: "/", httpOnly: true, sameSite: .lax)
+        let secret = SessionSecret.make(), now = clock.now()
+        try await sessions.createSession(UserSession(id: SessionSecret.id(of: secret), userid: userID, created: now,
+                                                     expires: now + Self.sessionLifetime))
+        return Cookie(name: Self.cookieName, value: secret, maxAge: Int(Self.sessionLifetime), path: "/", httpOnly: true, sameSite: .lax)
+    }
+
+    /// The server-side session of `request`'s `__ac` cookie, nil when there is none or it has ended.
+    public func session(of request: Request) async throws -> UserSession? {
+        guard let secret = request.cookies[Self.cookieName]?.value, SessionSecret.isWellFormed(secret) else { return nil }
+        return try await sessions.session(id: SessionSecret.id(of: secret), now: clock.now())
+    }
+
+    /// Ends every session of `userid` (after a password change or a deactivation).
+    /// - Returns: how many sessions ended.
+    @discardableResult
+    public func endSessions(of userid: String) async throws -> Int {
+        try await sessions.deleteSessions(userid: userid)
+    }
+
+    /// Ends the session of `request`'s cookie, if any.
+    public func endSession(of request: Request) async throws {
+        guard let secret = request.cookies[Self.cookieName]?.value, SessionSecret.isWellFormed(secret) else { return }
+        try await sessions.deleteSession(id: SessionSecret.id(of: secret))
     }
 
     /// A cookie that clears the session (empty `__ac`, max-age 0).
@@ -81,27 +106,21 @@ extension LimsAPIController {
         Cookie(name: cookieName, value: "", maxAge: 0, path: "/", httpOnly: true, sameSite: .lax)
     }
 
-    /// `POST|GET logout`: clears the session cookie. Answers `{success: true}`.
+    /// `POST|GET logout`: ends the session on the server and clears the cookie. Answers `{success: true}`.
     @Sendable func logout(_ request: Request, context: QueueRequestContext) async throws -> Response {
+        try await endSession(of: request)
         var response = LimsResponse.make(["success": .bool(true)])
         response.setCookie(Self.expiredSessionCookie)
         return response
     }
 
-    /// The user whose bcrypt hash matches `password`, nil otherwise (also for unknown users and empty hashes).
+    /// The active user whose bcrypt hash matches `password`, nil otherwise (also for unknown and deactivated
+    /// users and empty hashes).
     public static func checkPassword(username: String, password: String, in state: LabState) -> User? {
-        guard let user = state.user(named: username), !user.passwordHash.isEmpty,
+        guard let user = state.user(named: username), user.isActive, !user.passwordHash.isEmpty,
               Bcrypt.verify(password, hash: user.passwordHash)
         else { return nil }
         return user
-    }
-
-    /// HKDF info of the session cookie key (see the type's notes).
-    public static let sessionKeyPurpose = "limsqueue LIMS session cookie v1"
-
-    /// Tokens of the session cookie: Fernet under the key derived from the auth key for sessions.
-    func sessionTokens() async throws -> QueueAuthToken {
-        try QueueAuthToken(key: try Fernet.derivedKey(from: await authKey(), purpose: Self.sessionKeyPurpose))
     }
 
     /// The user id a request authenticates as: HTTP Basic when an `Authorization: Basic` header is present
@@ -117,17 +136,16 @@ extension LimsAPIController {
             let username = String(text[..<colon]), password = String(text[text.index(after: colon)...])
             try loginLimiter.check(username: username, address: address)
             guard let user = try await verifiedUser(username: username, password: password) else {
-                loginLimiter.recordFailure(username: username, address: address)
+                loginLimiter.recordFailure(username: username, address: address, knownUser: try await repository.user(named: username) != nil)
                 throw QueueAPIError(.unauthorized, "Login failed: wrong user name or password")
             }
             return (user.userid, false)
         }
         if let cookie = request.cookies[Self.cookieName]?.value, !cookie.isEmpty {
-            guard let verifier = try? await sessionTokens(),
-                  let userid = try? verifier.verify(cookie, now: clock.now()),
-                  try await repository.user(named: userid) != nil
+            guard let session = try await session(of: request),
+                  try await repository.user(named: session.userid)?.isActive == true
             else { throw QueueAPIError(.unauthorized, "Session expired or invalid; log in again") }
-            return (userid, true)
+            return (session.userid, true)
         }
         throw QueueAPIError(.unauthorized, "Authentication required (log in or send HTTP Basic credentials)")
     }

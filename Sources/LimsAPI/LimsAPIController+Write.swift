@@ -107,7 +107,9 @@ extension LimsAPIController {
         switch payload.fields["Result"] {
         case .string(let text)?: result = text
         case .int(let number)?: result = String(number)
-        case .double(let number)?: result = String(number)
+        case .double(let number)?:
+            guard number.isFinite else { throw QueueAPIError(.badRequest, "Field 'Result' must be a finite number") }
+            result = String(number)
         case .null?: result = nil
         default: throw QueueAPIError(.badRequest, "Field 'Result' must be a string, a number or null")
         }

@@ -23,6 +23,8 @@ import QueueServer
 /// - `POST worksheet/create` {analyst, template?, instrument?}, `worksheet/add_analyses` {worksheet_uid, uids,
 ///   slots?}, `worksheet/apply_template` {worksheet_uid, template_uid} (routine parts queued while the queue is ready).
 /// - `POST contact/link_user` {contact_uid, username, password?}; `GET queue_status`; `GET queue_statistics?since=`.
+/// - `GET users`, `POST users/create`, `users/update`, `users/change_password` (``UserAccounts``).
+/// - `GET my_tasks`, `POST my_tasks/retry`, `my_tasks/dismiss`: the user's own background work (``OwnTasks``).
 ///
 /// Every route but `login`/`logout` needs a session cookie or HTTP Basic credentials (401 otherwise).
 /// The catch-all `<portal_type>`/`<uid>` route is a path capture, which Hummingbird's trie ranks below the
@@ -54,6 +56,8 @@ public struct LimsAPIController: Sendable {
     let loginLimiter: LoginRateLimiter
     /// Verified HTTP Basic credentials (bcrypt once per lifetime, not per request).
     let credentials = CredentialCache()
+    /// The server-side sessions (login, logout, password change and deactivation end them).
+    let sessions: any SessionStore
 
     /// - Parameters:
     ///   - repository: the lab.
@@ -64,10 +68,12 @@ public struct LimsAPIController: Sendable {
     ///   every transition honours the queue's guards; nil runs everything synchronously.
     /// - Parameter loginLimiter: the failed-login limits. Default: ``LoginRateLimiter`` with its default policy on
     ///   `clock`.
+    /// - Parameter sessions: where sessions live. Default: a ``LIMSCore/MemorySessionStore`` of this controller.
     public init(repository: any LabRepository, authKey: @escaping @Sendable () async -> String, clock: any WallClock,
                 uids: any UIDGenerator = RandomUIDGenerator(), queue: (any QueueStore)? = nil,
-                loginLimiter: LoginRateLimiter? = nil) {
+                loginLimiter: LoginRateLimiter? = nil, sessions: (any SessionStore)? = nil) {
         self.loginLimiter = loginLimiter ?? LoginRateLimiter(clock: clock)
+        self.sessions = sessions ?? MemorySessionStore()
         self.repository = repository
         self.queue = queue
         self.authKey = authKey
@@ -96,6 +102,13 @@ public struct LimsAPIController: Sendable {
             secured.post("contact/link_user", use: linkUser)
             secured.get("queue_status", use: queueStatus)
             secured.get("queue_statistics", use: queueStatistics)
+            secured.get("users", use: listUsers)
+            secured.post("users/create", use: createUser)
+            secured.post("users/update", use: updateUser)
+            secured.post("users/change_password", use: changePassword)
+            secured.get("my_tasks", use: myTasks)
+            secured.post("my_tasks/retry") { try await self.actOnMyTask(.retry, $0, context: $1) }
+            secured.post("my_tasks/dismiss") { try await self.actOnMyTask(.dismiss, $0, context: $1) }
             secured.get(":name", use: getByName)
         }
     }
@@ -109,7 +122,15 @@ public struct LimsAPIController: Sendable {
 
     /// The authenticated user in `state`. - Throws: 401 when the request carries no (longer valid) user.
     static func user(_ userID: String?, in state: LabState) throws -> User {
-        guard let userID, let user = state.user(named: userID) else {
+        guard let userID, let user = state.user(named: userID), user.isActive else {
+            throw QueueAPIError(.unauthorized, "Authentication required")
+        }
+        return user
+    }
+
+    /// The signed-in user, from the repository's setup cache. - Throws: 401 when there is none.
+    static func signedInUser(_ userID: String?, repository: any LabRepository) async throws -> User {
+        guard let userID, let user = try await repository.user(named: userID) else {
             throw QueueAPIError(.unauthorized, "Authentication required")
         }
         return user

@@ -5,20 +5,35 @@ import QueueCore
 import QueueServer
 import Synchronization
 
-/// Slows password guessing: failed logins (the `login` route and wrong HTTP Basic credentials) are counted per
-/// user name and per client address over a sliding window; once either count reaches its limit, every password
-/// attempt for that user or from that address is answered 429 with `Retry-After` until the oldest counted failure
-/// leaves the window (correct passwords too, so that a guesser learns nothing while blocked). A successful login
-/// clears the user's count (not the address's).
+/// Slows password guessing without letting anyone lock other people out.
+///
+/// Failed logins (the `login` route, the login page and wrong HTTP Basic credentials) are counted over a sliding
+/// window under two keys:
+/// - the user name *and* the client address: once it reaches ``Policy/maxFailuresPerUser``, that user name is
+///   refused from that address only (a guesser elsewhere never locks the user out where they log in);
+/// - the client address, counting failures for user names that exist: once it reaches
+///   ``Policy/maxFailuresPerAddress``, every attempt from that address is refused (password spraying over many
+///   users from one place). Failures for names that do not exist never count here, so random names lock out
+///   nobody.
+/// While refused, every attempt (correct passwords too, so that a guesser learns nothing) is answered 429 with
+/// `Retry-After` until the oldest counted failure leaves the window. A successful login clears the user's count
+/// at that address (not the address's count).
+///
+/// Behind a reverse proxy the client address is the one the proxy forwards, read from `X-Forwarded-For` only when
+/// the connection comes from a trusted proxy (``QueueServer/ClientAddressMiddleware``); otherwise every user
+/// behind the proxy would share one address.
 ///
 /// Counts live in memory (one server process); at most 10,000 keys are tracked, the stalest dropped first.
-/// Source: OWASP authentication guidance (throttle per account and per source); limits are this project's.
+/// Source: OWASP Authentication Cheat Sheet, "Account lockout" (lock per account and source, beware of denial of
+/// service); limits are this project's.
 public final class LoginRateLimiter: Sendable {
     /// The limits.
     public struct Policy: Sendable, Equatable {
-        /// Failures per user name within the window before attempts are refused. Default: 5.
+        /// Failures of one user name from one client address within the window before that user name is refused
+        /// from that address. Default: 5.
         public var maxFailuresPerUser: Int
-        /// Failures per client address within the window before attempts are refused. Default: 20.
+        /// Failures for existing user names from one client address within the window before that address is
+        /// refused. Default: 20.
         public var maxFailuresPerAddress: Int
         /// Length of the sliding window, seconds. Default: 300 seconds.
         public var windowSeconds: Double
@@ -43,14 +58,15 @@ public final class LoginRateLimiter: Sendable {
         self.clock = clock
     }
 
-    static func userKey(_ username: String) -> String { "user:" + username.lowercased() }
+    /// The key of one user name at one address (nil: an unknown peer, counted together).
+    static func pairKey(_ username: String, _ address: String?) -> String { "pair:" + (address ?? "-") + "|" + username.lowercased() }
     static func addressKey(_ address: String) -> String { "addr:" + address }
 
-    /// Seconds to wait before `username` may try again from `address` (nil address: unknown peer, not counted),
-    /// or nil when an attempt is allowed now.
+    /// Seconds to wait before `username` may try again from `address` (nil address: unknown peer), or nil when
+    /// an attempt is allowed now.
     public func retryAfter(username: String, address: String?) -> Double? {
         let now = clock.now()
-        var keys = [(Self.userKey(username), policy.maxFailuresPerUser)]
+        var keys = [(Self.pairKey(username, address), policy.maxFailuresPerUser)]
         if let address { keys.append((Self.addressKey(address), policy.maxFailuresPerAddress)) }
         return failures.withLock { table -> Double? in
             var wait: Double?
@@ -66,8 +82,9 @@ public final class LoginRateLimiter: Sendable {
         }
     }
 
-    /// Counts a failed attempt for `username` from `address`.
-    public func recordFailure(username: String, address: String?) {
+    /// Counts a failed attempt for `username` from `address`; `knownUser` false (no such user) counts only
+    /// towards that name at that address, never towards the address.
+    public func recordFailure(username: String, address: String?, knownUser: Bool = true) {
         let now = clock.now()
         failures.withLock { table in
             if table.count >= Self.maxKeys {
@@ -76,7 +93,9 @@ public final class LoginRateLimiter: Sendable {
                 for key in stale { table[key] = nil }
             }
             let cap = max(policy.maxFailuresPerUser, policy.maxFailuresPerAddress) + 1
-            for key in [Self.userKey(username)] + (address.map { [Self.addressKey($0)] } ?? []) {
+            var keys = [Self.pairKey(username, address)]
+            if knownUser, let address { keys.append(Self.addressKey(address)) }
+            for key in keys {
                 var list = table[key] ?? []
                 list.append(now)
                 if list.count > cap { list.removeFirst(list.count - cap) }
@@ -85,9 +104,9 @@ public final class LoginRateLimiter: Sendable {
         }
     }
 
-    /// Clears the failures of `username` after a successful login.
-    public func recordSuccess(username: String) {
-        _ = failures.withLock { $0.removeValue(forKey: Self.userKey(username)) }
+    /// Clears the failures of `username` at `address` after a successful login.
+    public func recordSuccess(username: String, address: String?) {
+        _ = failures.withLock { $0.removeValue(forKey: Self.pairKey(username, address)) }
     }
 
     /// 429 for `username`/`address` when over the limit. - Throws: ``LoginRateLimitedError``.

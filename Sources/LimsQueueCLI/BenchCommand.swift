@@ -2,6 +2,7 @@ import ArgumentParser
 import Consumer
 import Foundation
 import Logging
+import QueueAuth
 import QueueCore
 import QueueServer
 import ServiceLifecycle
@@ -123,7 +124,7 @@ struct BenchQueueCommand: AsyncParsableCommand {
             return try await withThrowingTaskGroup(of: Figures?.self) { tasks in
                 tasks.addTask { try await group.run(); return nil }
                 guard let port = await ready.wait() else { return Figures(tasksPerSecond: 0, idleP50: 0, idleP99: 0, loadP50: 0, loadP99: 0) }
-                let client = try HTTPQueueConnection(serverURL: "http://127.0.0.1:\(port)", authKey: key, userID: "bench")
+                let client = try HTTPQueueConnection(serverURL: "http://127.0.0.1:\(port)", authKey: key, userID: QueueAuthToken.consumerUserID)
                 let mode = batched ? "batched, \(perConsumer) tasks per consumer" : "one task per pop"
                 print("\(consumers) consumer(s), \(mode), max_consumers \(settings.maxConsumers), HTTP on 127.0.0.1:\(port)")
                 func latencies(_ added: [String: Double]) -> [Double] {

@@ -62,15 +62,21 @@ struct ListenOptions: ParsableArguments {
     @Option(name: .long, help: "Longest wait a pop may ask for, seconds.")
     var maxPopWait: Double = 30
 
-    @Option(name: .long, help: "Failed logins per user name within 5 minutes before further attempts get 429.")
+    @Option(name: .long, help: "Failed logins of one user name from one client address within 5 minutes before that name gets 429 from that address.")
     var loginFailuresPerUser: Int = 5
 
-    @Option(name: .long, help: "Failed logins per client address within 5 minutes before further attempts get 429.")
+    @Option(name: .long, help: "Failed logins for existing user names from one client address within 5 minutes before that address gets 429.")
     var loginFailuresPerAddress: Int = 20
+
+    @Option(name: .long, help: "A reverse proxy (IP address, repeatable) whose X-Forwarded-For header names the client address; default: none (the connection's address is the client's).")
+    var trustedProxy: [String] = []
 
     func validate() throws {
         guard (0...65535).contains(port) else { throw ValidationError("--port must be in 0...65535") }
         guard maxPopWait.isFinite, (0...3600).contains(maxPopWait) else { throw ValidationError("--max-pop-wait must be in 0...3600 seconds") }
+        for proxy in trustedProxy where proxy.isEmpty || proxy.contains(where: { !($0.isHexDigit || $0 == "." || $0 == ":") }) {
+            throw ValidationError("--trusted-proxy must be an IP address, not '\(proxy)'")
+        }
         guard loginFailuresPerUser >= 1, loginFailuresPerAddress >= 1 else {
             throw ValidationError("--login-failures-per-user and --login-failures-per-address must be 1 or more")
         }

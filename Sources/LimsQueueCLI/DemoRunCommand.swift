@@ -269,3 +269,10 @@ struct DemoDay: Sendable {
         return failed
     }
 }
+
+/// The demo's lines go straight to standard output (file descriptor 1), unbuffered: `demo run > file` shows its
+/// progress as it goes, not when the run ends (C's stdout is block-buffered when it is not a terminal).
+/// Source: issue 13, finding 16.
+private func print(_ text: String = "") {
+    FileHandle.standardOutput.write(Data((text + "\n").utf8))
+}

@@ -29,22 +29,32 @@ struct FirstStartOptions: ParsableArguments {
         if let setup { return setup }
         if let fromEnvironment = ProcessInfo.processInfo.environment["SENAITE_SETUP_XLSX"], !fromEnvironment.isEmpty,
            FileManager.default.fileExists(atPath: fromEnvironment) { return fromEnvironment }
-        return ["../shared/data/senaite-setup-test.xlsx", "data/senaite-setup-test.xlsx"]
-            .first { FileManager.default.fileExists(atPath: $0) }
+        return Self.demoWorkbookCandidates.first { FileManager.default.fileExists(atPath: $0) }
     }
+
+    /// Where a demo workbook is looked for, relative to the current directory (not to the binary or the data dir).
+    static let demoWorkbookCandidates = ["../shared/data/senaite-setup-test.xlsx", "data/senaite-setup-test.xlsx"]
 }
 
 extension LabSetup {
     /// On an empty lab (no users, no clients), imports the setup workbook, creates reference samples and
     /// `demoSamples` received samples, so `serve` on a fresh data dir serves a working demo lab. Does nothing when
-    /// the lab has data, or when no workbook is given or found (then it logs how to load one).
-    /// - Throws: ``CLIError`` for an unreadable or invalid workbook; storage errors.
+    /// the lab has data, or with `--no-setup`.
+    /// - Throws: ``CLIError`` for an unreadable or invalid workbook; ``CLIError`` saying where it looked and what to
+    ///   do when the lab has no users and no workbook is given or found (a lab without users answers every login
+    ///   401); storage errors.
     static func firstStart(_ options: FirstStartOptions, environment: StorageEnvironment, logger: Logger) async throws {
         guard !options.noSetup else { return }
         guard try await environment.lab.isEmptyLab() else { return }
         guard let path = options.workbookPath else {
-            logger.warning("the lab is empty and no setup workbook was found; load one with `limsqueue setup import FILE.xlsx` or start with --setup FILE.xlsx")
-            return
+            let directory = URL(fileURLWithPath: FileManager.default.currentDirectoryPath, isDirectory: true)
+            let looked = FirstStartOptions.demoWorkbookCandidates
+                .map { URL(fileURLWithPath: $0, relativeTo: directory).standardized.path }
+            throw CLIError("the lab at \(environment.path) has no users, so every login would fail, and no setup workbook was found "
+                           + "(--setup not given, SENAITE_SETUP_XLSX not set, none at \(looked.joined(separator: " or "))). "
+                           + "Start with --setup FILE.xlsx, or run `limsqueue setup import FILE.xlsx` first, or add a lab manager "
+                           + "(`limsqueue migrate`, then `limsqueue users add NAME --role LabManager`); --no-setup serves the "
+                           + "empty lab anyway.")
         }
         logger.notice("empty lab: importing the setup workbook", metadata: ["lims.setup": .string(path)])
         let workbook: XLSXWorkbook

@@ -9,6 +9,7 @@ import LimsAPI
 import Logging
 import Metrics
 import Prometheus
+import QueueAuth
 import QueueCore
 import QueueServer
 import ServiceLifecycle
@@ -97,16 +98,25 @@ enum QueueNode {
         return registry
     }
 
-    /// The controller over the environment's store, authenticating with its auth key.
-    /// Every user id is accepted as long as its token is valid (the key is the shared secret); the LIMS user
-    /// directory plugs in here.
+    /// The controller over the environment's store, authenticating with its auth key against the lab's users
+    /// (``userDirectory(lab:)``).
     static func controller(environment: StorageEnvironment, clock: any WallClock,
                            configuration: QueueServerController.Configuration = .init(),
                            metrics: QueueMetrics = QueueMetrics()) async throws -> QueueServerController {
         let key = try await environment.authKey()
-        let authenticator = QueueAuthenticator(key: { key }, clock: clock, userExists: { !$0.isEmpty })
+        let authenticator = QueueAuthenticator(key: { key }, clock: clock, userExists: userDirectory(lab: environment.lab))
         return QueueServerController(store: environment.store, authenticator: authenticator, clock: clock,
                                      configuration: configuration, metrics: metrics)
+    }
+
+    /// Whether a queue token's user id may act: an active user of the lab, or the reserved consumer user
+    /// (``QueueAuth/QueueAuthToken/consumerUserID``) the consumers report with. senaite.queue's PAS plugin requires
+    /// an existing user (reference 1.4); an unknown or deactivated user is answered 401.
+    static func userDirectory(lab: any LabRepository) -> @Sendable (String) async -> Bool {
+        { userid in
+            if userid == QueueAuthToken.consumerUserID { return true }
+            return (try? await lab.user(named: userid))?.isActive == true
+        }
     }
 
     /// The process's metrics: the first serving node of the process also makes its registry the swift-metrics
@@ -127,8 +137,9 @@ enum QueueNode {
                     lims limsRoutes: Bool = true, logger: Logger, onStart: (@Sendable (QueueTask) -> Void)? = nil,
                     onListening: (@Sendable (Int) -> Void)? = nil, stopper: NodeStopper? = nil) async throws {
         let clock = SystemWallClock()
+        let metrics = processMetrics()
         let controller = try await controller(environment: environment, clock: clock,
-                                              configuration: .init(maxPopWait: listen.maxPopWait), metrics: processMetrics())
+                                              configuration: .init(maxPopWait: listen.maxPopWait), metrics: metrics)
         let key = try await environment.authKey()
         let ready = ReadySignal()
         // In-process consumers reach the server on the address it listens on (loopback for a wildcard address).
@@ -138,11 +149,12 @@ enum QueueNode {
         let limiter = LoginRateLimiter(policy: .init(maxFailuresPerUser: listen.loginFailuresPerUser,
                                                      maxFailuresPerAddress: listen.loginFailuresPerAddress), clock: clock)
         let lims = LimsAPIController(repository: environment.lab, authKey: { key }, clock: clock, queue: environment.store,
-                                     loginLimiter: limiter)
+                                     loginLimiter: limiter, sessions: SQLSessionStore(store: environment.store))
         let web = WebUI(repository: environment.lab, queue: environment.store, authKey: { key }, clock: clock,
-                        lims: lims, authKeyControl: environment.webAuthKeyControl)
+                        lims: lims, authKeyControl: environment.webAuthKeyControl, consumerPolls: { metrics.consumerPolls() })
         let app = QueueServerApp.build(
             controller: controller, host: listen.host, port: listen.port, logger: logger, queueRoutes: queueRoutes,
+            trustedProxies: Set(listen.trustedProxy),
             addRoutes: { if limsRoutes { lims.addRoutes(to: $0); web.addRoutes(to: $0) } },
             onRunning: { port in
                 logger.notice("queue server listening", metadata: ["lims.url": .string("http://\(listen.host):\(port)")])

@@ -31,7 +31,7 @@ struct SettingsCommand: AsyncParsableCommand {
 
     func run() async throws {
         let words = self.words
-        let output = try await StorageEnvironment.with(dataDir: common.dataDir, database: common.databaseURL, durability: common.durabilityLevel, logger: common.logger("limsqueue.cli")) { environment in
+        let output = try await StorageEnvironment.with(dataDir: common.dataDir, database: common.databaseURL, durability: common.durabilityLevel, existing: true, logger: common.logger("limsqueue.cli")) { environment in
             var settings = try await environment.store.settings()
             switch words.first {
             case "get":

@@ -24,7 +24,7 @@ struct StatusCommand: AsyncParsableCommand {
 
     func run() async throws {
         let window = self.window
-        let snapshot = try await StorageEnvironment.with(dataDir: common.dataDir, database: common.databaseURL, durability: common.durabilityLevel,
+        let snapshot = try await StorageEnvironment.with(dataDir: common.dataDir, database: common.databaseURL, durability: common.durabilityLevel, existing: true,
                                                          logger: common.logger("limsqueue.cli")) {
             try await $0.store.statusSnapshot(now: SystemWallClock().now(), windowSeconds: window)
         }

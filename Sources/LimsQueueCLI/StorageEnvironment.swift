@@ -28,12 +28,16 @@ final class StorageEnvironment: Sendable {
 
     /// Opens the database and applies pending migrations: PostgreSQL when `database` (a `postgres://` URL) is
     /// given, else `<dataDir>/limsqueue.sqlite` (created if needed, with SQLite tuning).
-    /// - Throws: when the directory cannot be created or the database cannot be opened or migrated.
     /// - Parameter durability: SQLite `synchronous` / PostgreSQL `synchronous_commit` (``Durability``). Default: nil,
     ///   each database as it was before the option existed: SQLite ``Durability/normal``, PostgreSQL the server's
     ///   own `synchronous_commit` (on, i.e. ``Durability/full``, unless its configuration says otherwise).
+    /// - Parameter existing: refuse, instead of creating, a data directory without a database (the admin
+    ///   commands: a wrong `--data-dir` must not silently start an empty queue). Default: false.
+    /// - Throws: when the directory cannot be created or the database cannot be opened or migrated; ``CLIError``
+    ///   naming the path when `existing` and there is no database.
     static func open(dataDir: String, database url: String? = nil, durability: Durability? = nil, logger: Logger,
-                     migrate: Bool = true) async throws -> StorageEnvironment {
+                     migrate: Bool = true, existing: Bool = false) async throws -> StorageEnvironment {
+        if existing, url == nil { try requireDatabase(dataDir: dataDir) }
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 2)
         // A thread pool of its own: SQLite waits for another writer's lock on a pool thread, so environments
         // sharing one pool in a process (tests, benchmarks of several servers) could leave the lock holder
@@ -55,7 +59,7 @@ final class StorageEnvironment: Sendable {
             }
         } else {
             try FileManager.default.createDirectory(atPath: dataDir, withIntermediateDirectories: true)
-            path = URL(fileURLWithPath: dataDir).appendingPathComponent("limsqueue.sqlite").path
+            path = sqlitePath(dataDir: dataDir)
             databases.use(.sqlite(.file(path)), as: .sqlite)
         }
         let loops = Array(group.makeIterator())
@@ -103,10 +107,26 @@ final class StorageEnvironment: Sendable {
         try? await threadPool.shutdownGracefully()
     }
 
+    /// The SQLite file of `dataDir`.
+    static func sqlitePath(dataDir: String) -> String {
+        URL(fileURLWithPath: dataDir).appendingPathComponent("limsqueue.sqlite").path
+    }
+
+    /// - Throws: ``CLIError`` naming the path when `dataDir` holds no database.
+    static func requireDatabase(dataDir: String) throws {
+        let path = sqlitePath(dataDir: dataDir)
+        guard FileManager.default.fileExists(atPath: path) else {
+            throw CLIError("no LimsQueue database at \(path): pass --data-dir with the directory `limsqueue serve` uses "
+                           + "(default ./var, relative to the current directory), or create one with `limsqueue serve`, "
+                           + "`limsqueue migrate` or `limsqueue setup import`")
+        }
+    }
+
     /// Opens the environment, runs `body`, and closes it whatever happens.
-    static func with<T: Sendable>(dataDir: String, database: String? = nil, durability: Durability? = nil, logger: Logger,
-                                  _ body: (StorageEnvironment) async throws -> T) async throws -> T {
-        let environment = try await open(dataDir: dataDir, database: database, durability: durability, logger: logger)
+    /// - Parameter existing: as in ``open(dataDir:database:durability:logger:migrate:existing:)``. Default: false.
+    static func with<T: Sendable>(dataDir: String, database: String? = nil, durability: Durability? = nil, existing: Bool = false,
+                                  logger: Logger, _ body: (StorageEnvironment) async throws -> T) async throws -> T {
+        let environment = try await open(dataDir: dataDir, database: database, durability: durability, logger: logger, existing: existing)
         do {
             let result = try await body(environment)
             await environment.close()

@@ -23,7 +23,7 @@ struct TasksCommand: AsyncParsableCommand {
 
     func run() async throws {
         let statuses: Set<TaskStatus> = status.flatMap(TaskStatus.init(rawValue:)).map { [$0] } ?? Set(TaskStatus.allCases)
-        let tasks = try await StorageEnvironment.with(dataDir: common.dataDir, database: common.databaseURL, durability: common.durabilityLevel, logger: common.logger("limsqueue.cli")) {
+        let tasks = try await StorageEnvironment.with(dataDir: common.dataDir, database: common.databaseURL, durability: common.durabilityLevel, existing: true, logger: common.logger("limsqueue.cli")) {
             try await $0.store.tasks(status: statuses, since: nil)
         }
         if json {

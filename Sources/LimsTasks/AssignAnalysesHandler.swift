@@ -57,9 +57,7 @@ public struct AssignAnalysesHandler: TaskHandler {
         let now = clock.now()
         let chunkSize = try await chunkSetting.chunkSize(for: task)
         let assigned = try await repository.perform(enqueuing: { state, reader -> (Int, [QueueTask]) in
-            guard let user = state.user(named: task.username) else {
-                throw TaskProcessingError("Task \(task.shortUID): user \(task.username) does not exist")
-            }
+            let user = try TaskUser.actingUser(of: task, in: state)
             try await reader.loadClosure(of: [task.contextUID], into: &state)
             guard let worksheet = state.worksheets[task.contextUID] else { return (0, []) } // deleted: nothing to do
             let onWorksheet = Set(worksheet.layout.map(\.analysisUID))

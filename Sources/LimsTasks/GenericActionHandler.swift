@@ -11,8 +11,9 @@ import QueueCore
 /// - The transition is the task's `action`, else the name's suffix (`task_action_submit` → `submit`).
 /// - Objects deleted meanwhile are skipped, not retried (reference 4).
 /// - The queue's guards never block the task's own work (`insideQueuedTask`, reference 5.1).
-/// - Nothing runs elevated: when the user may not perform the transition on an object, the task fails with a
-///   message saying so (reference issue 4.4); other guard refusals are silent, as SENAITE's `doActionFor`.
+/// - Nothing runs elevated: when the user may not perform the transition on an object, the task fails for good
+///   (not retried) with a message saying so once (reference issue 4.4); other guard refusals are silent, as
+///   SENAITE's `doActionFor`. A user who no longer exists or was deactivated fails the task the same way.
 /// - The continuation keeps every property but uid, status and error, and the original `created`
 ///   (reference 1.13, bug reports #14/#16/#18); its chunk size is the task's own.
 ///
@@ -53,9 +54,7 @@ public struct GenericActionHandler: TaskHandler {
         let now = clock.now()
         let chunkSize = try await chunkSetting.chunkSize(for: task)
         let processed = try await repository.perform(enqueuing: { state, reader -> (Int, [QueueTask]) in
-            guard let user = state.user(named: task.username) else {
-                throw TaskProcessingError("Task \(task.shortUID): user \(task.username) does not exist")
-            }
+            let user = try TaskUser.actingUser(of: task, in: state)
             let targets = task.uids.isEmpty ? [task.contextUID] : task.uids
             let (chunk, rest) = taskChunks(targets, size: chunkSize)
             try await reader.loadClosure(of: [task.contextUID] + chunk, into: &state)
@@ -68,7 +67,8 @@ public struct GenericActionHandler: TaskHandler {
                 case .done:
                     done += 1
                 case .refused(let guardID, let reason) where guardID == GuardID.permission:
-                    throw TaskProcessingError("\(task.username) may not \(action) \(state.label(uid)): \(reason)")
+                    // The reason names the user, the action and the object once; a retry cannot succeed.
+                    throw TaskProcessingError(reason, permanent: true)
                 case .refused:
                     continue
                 }

@@ -8,6 +8,10 @@ public struct QueueAuthToken: Sendable {
     /// Name of the HTTP header carrying the token.
     public static let headerName = "X-Queue-Auth-Token"
 
+    /// The reserved user the consumers act as when they report on tasks (`done`, `fail`, `timeout`, `pop`);
+    /// senaite.queue's consumer uses such a user too (reference 1.4). Default of ``Consumer/HTTPQueueConnection``.
+    public static let consumerUserID = "queue_consumer"
+
     /// Seconds a token we make stays valid. Source: reference 1.4 (`time.time() + 10`). Default: 10 seconds.
     public static let defaultLifetime: Double = 10
 
@@ -19,7 +23,15 @@ public struct QueueAuthToken: Sendable {
         case malformedPayload
         /// The expiry has passed.
         case expired
+        /// The token was made more than ``maxTimestampSkew`` seconds ago or ahead of now, whatever expiry it states.
+        case timestampOutOfRange
     }
+
+    /// How far the Fernet timestamp of a token may lie from now, either way: 60 seconds. A token lives at most this
+    /// long whatever expiry its plaintext states (senaite.queue's tokens state 10 s), and one stamped in the future
+    /// beyond it is refused. Source: the Fernet specification's TTL and clock-skew check (github.com/fernet/spec,
+    /// "Verifying"); issue 13, finding 4.
+    public static let maxTimestampSkew: Double = 60
 
     private let fernet: Fernet
 
@@ -42,15 +54,20 @@ public struct QueueAuthToken: Sendable {
         try verifyWithExpiry(token, now: now).userID
     }
 
-    /// The user id and expiry (epoch seconds) of a valid, unexpired token.
+    /// The user id and expiry (epoch seconds) of a valid, unexpired token whose Fernet timestamp is within
+    /// ``maxTimestampSkew`` of `now`. The expiry returned is the earlier of the stated one and the timestamp plus
+    /// ``maxTimestampSkew``.
     /// - Throws: ``Refusal``.
     public func verifyWithExpiry(_ token: String, now: Double) throws -> (userID: String, expiry: Double) {
-        let plaintext: Data
+        let plaintext: Data, timestamp: Double
         do {
-            plaintext = try fernet.decrypt(token).plaintext
+            let decrypted = try fernet.decrypt(token)
+            plaintext = decrypted.plaintext
+            timestamp = Double(decrypted.timestamp)
         } catch {
             throw Refusal.invalid
         }
+        guard abs(now - timestamp) <= Self.maxTimestampSkew else { throw Refusal.timestampOutOfRange }
         guard let text = String(data: plaintext, encoding: .utf8),
               let colon = text.firstIndex(of: ":"),
               let expiry = Double(text[..<colon]), expiry.isFinite
@@ -58,6 +75,6 @@ public struct QueueAuthToken: Sendable {
         let userID = String(text[text.index(after: colon)...])
         guard !userID.isEmpty else { throw Refusal.malformedPayload }
         guard expiry >= now else { throw Refusal.expired }
-        return (userID, expiry)
+        return (userID, min(expiry, timestamp + Self.maxTimestampSkew))
     }
 }

@@ -48,8 +48,12 @@ public protocol QueueStore: Sendable {
     /// input order: the task as it is now (queued again or failed), or the error for that task alone.
     func fail(_ reports: [TaskFailureReport], now: Double) async throws -> [Result<QueueTask, any Error>]
 
-    /// Fails a running task (``QueueTask/failed(message:now:)``). Throws as ``done(_:lease:now:)``.
+    /// Fails a running task (``QueueTask/failed(message:now:retry:)``). Throws as ``done(_:lease:now:)``.
     func fail(_ taskUID: String, message: String, lease: LeaseClaim, now: Double) async throws -> QueueTask
+
+    /// Fails a running task; `retry` false fails it for good whatever retries remain (a failure that cannot
+    /// succeed on a retry). Throws as ``done(_:lease:now:)``.
+    func fail(_ taskUID: String, message: String, lease: LeaseClaim, now: Double, retry: Bool) async throws -> QueueTask
 
     /// Times out a running task (``QueueTask/timedOut(now:)``). Throws as ``done(_:lease:now:)``.
     func timeout(_ taskUID: String, lease: LeaseClaim, now: Double) async throws -> QueueTask

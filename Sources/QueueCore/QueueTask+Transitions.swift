@@ -19,13 +19,15 @@ extension QueueTask {
     /// Failed with `message`: while retries remain, back to queued with one retry less, `created = now`,
     /// chunk size halved (rounded up; 0 stays 0) and a 5 s delay; else status failed.
     /// Source: reference 1.2 `fail`; `max_retries = 0` means no retry (reference 4).
-    public func failed(message: String, now: Double) -> QueueTask {
+    /// - Parameter retry: false for a failure that cannot succeed on a retry (e.g. the user may not do it): the
+    ///   task fails now whatever retries remain. Default: true.
+    public func failed(message: String, now: Double, retry: Bool = true) -> QueueTask {
         var task = self
         task.errorMessage = message
         task.started = nil
         task.consumerID = nil
         task.leaseToken = nil
-        if retries > 0 {
+        if retry, retries > 0 {
             task.retries = retries - 1
             task.created = now
             task.chunkSize = Int((Double(chunkSize) / 2).rounded(.up))

@@ -80,8 +80,10 @@ extension QueueTask {
     /// with the current settings (reference 1.1):
     /// - `name`, `context_uid` and `context_path` are required;
     /// - `task_uid` must be 32 hex characters when given, else a new one is made;
-    /// - `min_seconds` < 0 and `max_seconds` < 30 fall back to the settings (0 means no minimum booking);
-    /// - `retries` missing or negative falls back to `max_retries`; 0 stays 0 (no retry, unlike the original);
+    /// - whole-number fields (`min_seconds`, `max_seconds`, `priority`, `retries`, `chunk_size`) must be JSON
+    ///   numbers, not strings, and never negative except `priority` (as the OpenAPI document says);
+    /// - `max_seconds` below 30 falls back to the settings (0 `min_seconds` means no minimum booking);
+    /// - `retries` missing falls back to `max_retries`; 0 stays 0 (no retry, unlike the original);
     /// - `unique` and `ghost` accept true/false or "y"/"yes"/"1"/"true" (any case);
     /// - `chunk_size` missing takes the setting (0 when the queue is disabled);
     /// - `username` missing takes `defaultUsername` (the authenticated user);
@@ -111,9 +113,8 @@ extension QueueTask {
         }
         // The original turns any value < 1 into the setting; here an explicit 0 means "no minimum booking"
         // (benchmarks, fast internal tasks) and only negative values fall back to the setting.
-        var minSeconds = try reader.int("min_seconds") ?? settings.minSeconds
-        if minSeconds < 0 { minSeconds = settings.minSeconds }
-        var maxSeconds = try reader.int("max_seconds") ?? settings.maxSeconds
+        let minSeconds = try reader.wireCount("min_seconds") ?? settings.minSeconds
+        var maxSeconds = try reader.wireCount("max_seconds") ?? settings.maxSeconds
         if maxSeconds < 30 { maxSeconds = settings.maxSeconds }
         guard maxSeconds <= Self.maxLeaseSeconds else {
             throw QueueError.invalidTask("max_seconds", "must be at most \(Self.maxLeaseSeconds) seconds")
@@ -121,15 +122,14 @@ extension QueueTask {
         guard minSeconds <= Self.maxMinSeconds else {
             throw QueueError.invalidTask("min_seconds", "must be at most \(Self.maxMinSeconds) seconds")
         }
-        var retries = try reader.int("retries") ?? settings.maxRetries
-        if retries < 0 { retries = settings.maxRetries }
+        let retries = try reader.wireCount("retries") ?? settings.maxRetries
         let delay = try reader.number("delay")
         if let delay, !(delay.isFinite && delay >= 0 && delay <= 86_400 * 365) {
             throw QueueError.invalidTask("delay", "must be seconds between 0 and one year")
         }
-        let chunkSize = try reader.int("chunk_size") ?? settings.effectiveChunkSize
+        let chunkSize = try reader.wireCount("chunk_size") ?? settings.effectiveChunkSize
         guard chunkSize >= 0, chunkSize <= 1_000_000 else { throw QueueError.invalidTask("chunk_size", "must be in 0...1000000") }
-        let priority = try reader.int("priority") ?? 10
+        let priority = try reader.wireInt("priority") ?? 10
         guard (-1_000_000...1_000_000).contains(priority) else { throw QueueError.invalidTask("priority", "must be in -1000000...1000000") }
         guard retries <= 1_000 else { throw QueueError.invalidTask("retries", "must be at most 1000") }
         let username = try reader.string("username") ?? defaultUsername
@@ -192,6 +192,21 @@ struct FieldReader {
         if let number = value.intValue { return number }
         if let text = value.stringValue, let number = Int(text) { return number }
         throw QueueError.invalidTask(key, "must be a whole number")
+    }
+
+    /// A whole number sent as a JSON number (a new task from a client: strings are refused, as the OpenAPI
+    /// document says). Source: issue 13, finding 15.
+    func wireInt(_ key: String) throws -> Int? {
+        guard let value = value(key) else { return nil }
+        guard let number = value.intValue else { throw QueueError.invalidTask(key, "must be a whole number (a JSON number, not a string)") }
+        return number
+    }
+
+    /// A whole number 0 or more sent as a JSON number.
+    func wireCount(_ key: String) throws -> Int? {
+        guard let number = try wireInt(key) else { return nil }
+        guard number >= 0 else { throw QueueError.invalidTask(key, "must be 0 or more") }
+        return number
     }
 
     func stringList(_ key: String) throws -> [String]? {

@@ -348,6 +348,42 @@ public enum OpenAPIDocument {
             tags: ["lims"], security: lims,
             parameters: [queryParameter("since", "Epoch seconds.", schema: object(["type": "number"]))],
             ok: response("The statistics.", object(["type": "object"])), errors: [400, 401, 403, 404, 429]))
+        // User accounts (issue 13, finding 18).
+        let userObject = schema(["success": flag, "user": object(["type": "object"]), "ended_sessions": integer, "url": string],
+                                required: ["success"])
+        add("users", "get", operation(
+            "lims_users\(suffix)", "The lab's users (no password hashes). Lab managers only.", tags: ["lims"], security: lims,
+            ok: response("The users.", object(["type": "object"])), errors: [401, 403, 429]))
+        add("users/create", "post", operation(
+            "lims_users_create\(suffix)", "Adds a user with lab roles. Lab managers only (a Manager to grant Manager).",
+            tags: ["lims"], security: lims,
+            body: schema(["username": string, "password": string, "roles": stringOrList, "fullname": string, "email": string],
+                         required: ["username", "password", "roles"]),
+            bodyRequired: true, ok: response("The user.", userObject), errors: limsErrors + [403, 409]))
+        add("users/update", "post", operation(
+            "lims_users_update\(suffix)", "Changes a user's roles, name, e-mail, password (a reset) or active flag; a reset or "
+                + "a deactivation ends the user's sessions. Lab managers only.",
+            tags: ["lims"], security: lims,
+            body: schema(["username": string, "roles": stringOrList, "fullname": string, "email": string, "password": string,
+                          "active": flag], required: ["username"]),
+            bodyRequired: true, ok: response("The user.", userObject), errors: limsErrors + [403, 404]))
+        add("users/change_password", "post", operation(
+            "lims_users_change_password\(suffix)", "Changes the signed-in user's own password; ends every session of the user.",
+            tags: ["lims"], security: lims,
+            body: schema(["current_password": string, "new_password": string], required: ["current_password", "new_password"]),
+            bodyRequired: true, ok: response("Changed.", object(["type": "object"])), errors: limsErrors + [403]))
+        // The user's own background work (issue 13, finding 12).
+        add("my_tasks", "get", operation(
+            "lims_my_tasks\(suffix)", "The signed-in user's own queued, running and failed tasks.", tags: ["lims"], security: lims,
+            parameters: [queryParameter("status", "Statuses (comma-separated): queued, running, failed.")],
+            ok: response("The tasks.", object(["type": "object"])), errors: [400, 401, 404, 429]))
+        for action in ["retry", "dismiss"] {
+            add("my_tasks/\(action)", "post", operation(
+                "lims_my_tasks_\(action)\(suffix)", action == "retry" ? "Requeues a failed task of the user (retries reset)."
+                    : "Removes a failed task of the user from the queue.", tags: ["lims"], security: lims,
+                body: schema(["task_uid": string], required: ["task_uid"]), bodyRequired: true,
+                ok: response("The task.", object(["type": "object"])), errors: limsErrors + [404, 409]))
+        }
         add("{name}", "get", operation(
             "lims_get\(suffix)", "A listing when name is a portal type (filtered, sorted, paged; only objects the user may "
                 + "see), else the object with that uid.", tags: ["lims"], security: lims,

@@ -111,6 +111,11 @@ public final class QueueMetrics: Sendable {
         }
     }
 
+    /// When each consumer last asked this server for work (epoch seconds), for the monitor's "last seen".
+    public func consumerPolls() -> [String: Double] {
+        state.withLock { $0.polls }
+    }
+
     /// How an attempt ended, for ``ended(_:outcome:now:)``.
     public enum Outcome: String, Sendable {
         case done, failed, timeout

@@ -7,8 +7,9 @@ public struct QueueRequestContext: RequestContext {
     public var coreContext: CoreRequestContextStorage
     /// Authenticated user id.
     public var userID: String?
-    /// IP address of the peer (the TCP connection's remote address; proxies' forwarding headers are not
-    /// trusted), nil when unknown (e.g. in-process router tests). Used by the login rate limit.
+    /// IP address of the client: the TCP connection's remote address, or behind a trusted reverse proxy the
+    /// address it forwards (``ClientAddressMiddleware``); nil when unknown (e.g. in-process router tests). Used by
+    /// the login rate limit.
     public var remoteAddress: String?
 
     public init(source: ApplicationRequestContextSource) {

@@ -11,23 +11,30 @@ public enum QueueServerApp {
     /// - Parameters:
     ///   - queueRoutes: mount the `queue_server` routes (false for a web node: `version` only). Default: true.
     ///   - addRoutes: mounts further routes on the same router (e.g. the LIMS JSON API). Default: none.
+    ///   - trustedProxies: reverse proxies whose `X-Forwarded-For` names the client (``ClientAddressMiddleware``).
+    ///     Default: none.
     public static func router(
         controller: QueueServerController,
         queueRoutes: Bool = true,
+        trustedProxies: Set<String> = [],
         addRoutes: (Router<QueueRequestContext>) -> Void = { _ in }
     ) -> Router<QueueRequestContext> {
         let router = Router(context: QueueRequestContext.self)
+        if !trustedProxies.isEmpty { router.add(middleware: ClientAddressMiddleware(trustedProxies: trustedProxies)) }
+        let routeTable = MethodNotAllowedMiddleware<QueueRequestContext>.RouteTable()
+        router.add(middleware: MethodNotAllowedMiddleware(table: routeTable))
         router.add(middleware: ErrorLoggingMiddleware())
         // HTTP request counts and durations through swift-metrics (a no-op until the process bootstraps a backend).
         router.add(middleware: MetricsMiddleware())
         controller.addRoutes(to: router, queueRoutes: queueRoutes)
         addRoutes(router)
+        routeTable.set(router.routes)
         return router
     }
 
     /// The application listening on `host:port` (port 0 picks a free port; `onRunning` receives the bound port);
     /// `addRoutes` mounts further routes on the same router (default: none); `queueRoutes` false leaves out the
-    /// `queue_server` routes (a web node).
+    /// `queue_server` routes (a web node); `trustedProxies` as in ``router(controller:queueRoutes:trustedProxies:addRoutes:)``.
     public static func build(
         controller: QueueServerController,
         host: String,
@@ -35,11 +42,12 @@ public enum QueueServerApp {
         logger: Logger,
         services: [any Service] = [],
         queueRoutes: Bool = true,
+        trustedProxies: Set<String> = [],
         addRoutes: (Router<QueueRequestContext>) -> Void = { _ in },
         onRunning: @escaping @Sendable (Int) async -> Void = { _ in }
     ) -> some ApplicationProtocol {
         Application(
-            router: router(controller: controller, queueRoutes: queueRoutes, addRoutes: addRoutes),
+            router: router(controller: controller, queueRoutes: queueRoutes, trustedProxies: trustedProxies, addRoutes: addRoutes),
             configuration: .init(address: .hostname(host, port: port), serverName: "LimsQueue"),
             services: services,
             onServerRunning: { channel in await onRunning(channel.localAddress?.port ?? port) },

@@ -133,7 +133,8 @@ public struct QueueServerController: Sendable {
             }
             statuses.insert(status)
         }
-        if statuses.isEmpty { statuses = [.queued, .running] }
+        // `["ghost"]` alone names no status: senaite.queue filters tasks by status, and no task's status is "ghost",
+        // so it answers none (diff still adds the running tasks, as it always does). Source: issue 13, finding 19.
         return (statuses, ghosts)
     }
 
@@ -203,8 +204,8 @@ public struct QueueServerController: Sendable {
         let (statuses, ghosts) = try Self.statuses(request, context, payload)
         let since = try payload.number("since")
         let complete = payload.flag("complete")
-        let base = Self.baseURL(request)
-        let found = try await perform { try await store.tasks(status: statuses, since: since) }
+        let base = Self.apiURL(request)
+        let found = statuses.isEmpty ? [] : try await perform { try await store.tasks(status: statuses, since: since) }
         let items = found.filter { ghosts || !$0.ghost }.map { TaskInfo.info($0, complete: complete, baseURL: base) }
         let sinceTime = try await perform { try await store.sinceTime() }
         return summary(items, request: request, payload: payload, extra: ["since_time": .double(sinceTime)])
@@ -213,9 +214,14 @@ public struct QueueServerController: Sendable {
     @Sendable func diff(_ request: Request, context: QueueRequestContext) async throws -> Response {
         let payload = try await RequestPayload.read(request, context: context)
         let (statuses, ghosts) = try Self.statuses(request, context, payload)
+        // `uids` is the client's list of queued task uids: a JSON list (senaite.queue's client always sends one). A
+        // single string would otherwise read as a list of no valid uid and answer every task.
+        if let uids = payload.fields["uids"], uids != .null, uids.arrayValue == nil {
+            throw QueueAPIError(.badRequest, "Field 'uids' must be a list of task uids")
+        }
         let clientUIDs = Set((try payload.stringList("uids") ?? []).filter(TaskUID.isValid).map { $0.lowercased() })
         let complete = payload.flag("complete")
-        let base = Self.baseURL(request)
+        let base = Self.apiURL(request)
         let found = try await perform { try await store.tasks(status: statuses.union([.running]), since: nil) }
         let serverUIDs = Set(found.filter { statuses.contains($0.status ?? .queued) }.map(\.taskUID))
         let items = found.filter { task in
@@ -230,7 +236,7 @@ public struct QueueServerController: Sendable {
     @Sendable func uids(_ request: Request, context: QueueRequestContext) async throws -> Response {
         let payload = try await RequestPayload.read(request, context: context)
         let (statuses, _) = try Self.statuses(request, context, payload)
-        let uids = try await perform { try await store.objectUIDs(status: statuses) }
+        let uids = statuses.isEmpty ? [] : try await perform { try await store.objectUIDs(status: statuses) }
         return summary(uids.sorted().map(JSONValue.string), request: request, payload: payload)
     }
 
@@ -241,7 +247,7 @@ public struct QueueServerController: Sendable {
         }
         let name = try payload.string("name")
         let complete = payload.flag("complete")
-        let base = Self.baseURL(request)
+        let base = Self.apiURL(request)
         let found = try await perform { try await store.tasks(for: uid, name: name) }
         return summary(found.map { TaskInfo.info($0, complete: complete, baseURL: base) }, request: request, payload: payload)
     }
@@ -251,7 +257,7 @@ public struct QueueServerController: Sendable {
         guard let task = try await perform({ try await store.task(uid) }) else {
             throw QueueAPIError(.notFound, "Task \(uid)")
         }
-        guard case .object(let dict) = TaskInfo.complete(task, baseURL: Self.baseURL(request)) else { return JSONResponse.make(body: [:]) }
+        guard case .object(let dict) = TaskInfo.complete(task, baseURL: Self.apiURL(request)) else { return JSONResponse.make(body: [:]) }
         return JSONResponse.make(body: dict)
     }
 
@@ -268,7 +274,7 @@ public struct QueueServerController: Sendable {
         for (task, outcome) in zip(tasks, outcomes) where outcome == .added {
             Self.debug(context.logger, "task added", uid: task.taskUID, name: task.name)
         }
-        let base = Self.baseURL(request)
+        let base = Self.apiURL(request)
         var added = tasks
         for index in added.indices { added[index].status = .queued }
         var outcomeMap: [String: JSONValue] = [:]
@@ -285,15 +291,29 @@ public struct QueueServerController: Sendable {
         let wait = min(max(try payload.number("wait") ?? 0, 0), configuration.maxPopWait)
         metrics.polled(consumerID: consumerID, now: clock.now())
         if let max = try batchMax(payload) {
-            let tasks = try await perform { try await popWaiting(consumerID: consumerID, max: max, wait: wait) }
+            let claimed = try await perform { try await popWaiting(consumerID: consumerID, max: max, wait: wait) }
+            var tasks: [QueueTask] = []
+            for task in claimed { tasks.append(try await withCurrentMinimum(task)) }
             return JSONResponse.make(body: claimedBody(tasks, consumerID: consumerID, request: request, context: context))
         }
-        let task = try await perform { try await popWaiting(consumerID: consumerID, max: nil, wait: wait) }.first
-        guard let task else { return JSONResponse.make(body: [:]) }
+        let popped = try await perform { try await popWaiting(consumerID: consumerID, max: nil, wait: wait) }.first
+        guard let popped else { return JSONResponse.make(body: [:]) }
+        let task = try await withCurrentMinimum(popped)
         metrics.claimed(task, consumerID: consumerID, now: clock.now())
         Self.debug(context.logger, "task claimed", uid: task.taskUID, name: task.name, ["lims.consumer": .string(consumerID)])
-        guard case .object(let dict) = TaskInfo.complete(task, baseURL: Self.baseURL(request)) else { return JSONResponse.make(body: [:]) }
+        guard case .object(let dict) = TaskInfo.complete(task, baseURL: Self.apiURL(request)) else { return JSONResponse.make(body: [:]) }
         return JSONResponse.make(body: dict)
+    }
+
+    /// `task` with its `min_seconds` lowered to the current `min_seconds_task` setting when that is lower: a
+    /// lowered setting applies to tasks already queued (their booked minimum was copied from the setting when they
+    /// were added). A higher setting never raises a task's own value. Source: issue 13, finding 16.
+    func withCurrentMinimum(_ task: QueueTask) async throws -> QueueTask {
+        let setting = try await store.settings().minSeconds
+        guard setting < task.minSeconds else { return task }
+        var task = task
+        task.minSeconds = setting
+        return task
     }
 
     /// Pops at once, or, with `wait` > 0, as soon as a task becomes claimable: woken by this process's change
@@ -379,7 +399,9 @@ public struct QueueServerController: Sendable {
             Self.debug(context.logger, "task claimed", uid: next.taskUID, name: next.name, ["lims.consumer": .string(consumerID)])
         }
         var body = taskMessageBody("Task done: \(uid)", task, request: request, payload: payload)
-        body["next"] = next.map { TaskInfo.complete($0, baseURL: Self.baseURL(request)) } ?? .object([:])
+        var nextTask = next
+        if let claimed = next { nextTask = try await withCurrentMinimum(claimed) }
+        body["next"] = nextTask.map { TaskInfo.complete($0, baseURL: Self.apiURL(request)) } ?? .object([:])
         return JSONResponse.make(body: body)
     }
 
@@ -389,8 +411,13 @@ public struct QueueServerController: Sendable {
         let uid = try Self.requireUID(try payload.string("task_uid"))
         let lease = try Self.lease(payload)
         let message = try payload.string("error_message") ?? "Unknown error"
+        // `retry: false` (this server's addition; senaite.queue ignores unknown fields): the failure cannot succeed
+        // on a retry, so the task fails now whatever retries remain.
+        let retry = payload.fields["retry"].map { $0 != .bool(false) } ?? true
         let running = try await perform { try await store.task(uid) }
-        let task = try await perform { try await store.fail(uid, message: String(message.prefix(4000)), lease: lease, now: clock.now()) }
+        let task = try await perform {
+            try await store.fail(uid, message: String(message.prefix(4000)), lease: lease, now: clock.now(), retry: retry)
+        }
         if let running { metrics.ended(running, outcome: .failed, now: clock.now()) }
         Self.taskLogger(context.logger, uid: uid, name: task.name)
             .info("task failed", metadata: ["lims.task.status": .string(task.status?.rawValue ?? "-"), "lims.task.retries": .stringConvertible(task.retries)])
@@ -476,7 +503,7 @@ public struct QueueServerController: Sendable {
     /// `claimed` as an answer's `tasks` (complete task dicts) and `count`, recording the claims.
     func claimedBody(_ claimed: [QueueTask], consumerID: String, request: Request, context: QueueRequestContext) -> [String: JSONValue] {
         let now = clock.now()
-        let base = Self.baseURL(request)
+        let base = Self.apiURL(request)
         for task in claimed {
             metrics.claimed(task, consumerID: consumerID, now: now)
             Self.debug(context.logger, "task claimed", uid: task.taskUID, name: task.name, ["lims.consumer": .string(consumerID)])
@@ -566,7 +593,7 @@ public struct QueueServerController: Sendable {
     func taskMessageBody(_ message: String, _ task: QueueTask, request: Request, payload: RequestPayload) -> [String: JSONValue] {
         [
             "message": .string(message),
-            "task": TaskInfo.short(task, baseURL: Self.baseURL(request)),
+            "task": TaskInfo.short(task, baseURL: Self.apiURL(request)),
             "url": .string(Self.routeURL(request)),
             "zeo": .string(payload.zeo),
         ]

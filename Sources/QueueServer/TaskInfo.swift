@@ -33,9 +33,11 @@ enum TaskInfo {
         complete ? Self.complete(task, baseURL: baseURL) : short(task, baseURL: baseURL)
     }
 
-    /// `{base}/@@API/senaite/v1/queue_server/{task_uid}`.
+    /// `{api URL}/queue_server/{task_uid}`: `baseURL` is the API URL the request came in on
+    /// (``QueueServerController/apiURL(_:)``), so a client that uses the site path (`/senaite/@@API/...`) gets it
+    /// back (issue 13, finding 20).
     static func taskURL(_ uid: String, baseURL: String) -> String {
-        "\(baseURL)/@@API/senaite/v1/queue_server/\(uid)"
+        "\(baseURL)/queue_server/\(uid)"
     }
 
     /// Python's `time.ctime(seconds)` in the server's local time zone, e.g. `"Sun Nov 29 20:16:28 2026"`.

@@ -80,6 +80,10 @@ extension SQLLabStore: LabRepository {
             let pattern = "%" + text.replacingOccurrences(of: "%", with: "").replacingOccurrences(of: "_", with: "") + "%"
             filter = filter + " AND LOWER(o.object_id) LIKE \(bind: pattern)"
         }
+        if let text = query.pathText?.lowercased(), !text.isEmpty {
+            let pattern = "%" + text.replacingOccurrences(of: "%", with: "").replacingOccurrences(of: "_", with: "") + "%"
+            filter = filter + " AND LOWER(o.path) LIKE \(bind: pattern)"
+        }
         if !user.isLabManager {
             let tokens = SQLList(user.visibilityTokens.sorted().map { SQLBind($0) })
             filter = filter + " AND EXISTS (SELECT 1 FROM lims_security s WHERE s.uid = o.uid AND s.token IN (\(tokens)))"

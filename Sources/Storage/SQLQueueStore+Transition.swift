@@ -4,8 +4,12 @@ import SQLKit
 
 extension SQLQueueStore {
     public func fail(_ taskUID: String, message: String, lease: LeaseClaim, now: Double) async throws -> QueueTask {
+        try await fail(taskUID, message: message, lease: lease, now: now, retry: true)
+    }
+
+    public func fail(_ taskUID: String, message: String, lease: LeaseClaim, now: Double, retry: Bool) async throws -> QueueTask {
         try await finishAttempt(taskUID, lease: lease, now: now) { task in
-            let failed = task.failed(message: message, now: now)
+            let failed = task.failed(message: message, now: now, retry: retry)
             return (failed, failed.status == .failed ? .failed : .retried)
         }
     }

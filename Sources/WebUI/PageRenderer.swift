@@ -47,7 +47,7 @@ struct PageRenderer: Sendable {
 
 /// What every page shows around its body: the user, the navigation, the server status banner, a flash
 /// message, the CSRF token, and the auto-refresh interval.
-struct PageChrome: Sendable {
+struct PageChrome: @unchecked Sendable {
     /// Signed-in user id and full name; nil on the login page.
     var user: (userid: String, fullname: String)?
     /// Shows the queue tabs and the banner.
@@ -61,6 +61,11 @@ struct PageChrome: Sendable {
     var csrf: String
     /// Seconds between reloads; nil for none.
     var refreshSeconds: Int?
+    /// The user's failed background work shown on every page (``WebUI/failedWork(of:)``), and how many in all.
+    var failedWork: [[String: Any]] = []
+    var failedWorkTotal = 0
+    /// The path of the page, where Retry and Dismiss come back to.
+    var path = "/"
 
     var layoutData: [String: Any] {
         var data: [String: Any] = ["csrf": csrf, "canManageQueue": canManageQueue, "isLabStaff": isLabStaff]
@@ -73,6 +78,12 @@ struct PageChrome: Sendable {
         }
         if let flash { data["flash"] = ["kind": flash.kind, "text": flash.text] }
         if let refreshSeconds { data["refreshSeconds"] = refreshSeconds }
+        if !failedWork.isEmpty {
+            data["failedWork"] = [
+                "items": failedWork.map { item in item.merging(["csrf": csrf, "back": path]) { current, _ in current } },
+                "total": failedWorkTotal, "more": failedWorkTotal > failedWork.count,
+            ] as [String: Any]
+        }
         return data
     }
 }

@@ -3,9 +3,10 @@ import Foundation
 /// The monitor's chart, drawn by the server as inline SVG: tasks in the queue, attempts processed and attempts
 /// failed per bucket over the last hour, as three lines on one scale.
 enum QueueChart {
-    static let width = 760.0
+    static let width = 820.0
     static let height = 220.0
-    static let left = 44.0, right = 130.0, top = 14.0, bottom = 30.0
+    /// Right margin, room for the legend with totals up to 7 digits ("processed (1234567)"). Default: 190 points.
+    static let left = 44.0, right = 190.0, top = 14.0, bottom = 30.0
 
     /// The series: key, legend label, colour, value of a bucket.
     /// Failed is dashed, so that it stays readable where it meets another line.

@@ -53,7 +53,10 @@ struct QueueStatistics: Sendable {
     ///   - now: epoch seconds.
     ///   - windowSeconds: how far back the figures go. Default: 3600 seconds.
     ///   - bucketSeconds: chart bucket width. Default: 120 seconds (30 buckets in an hour).
-    init(tasks: [QueueTask], history: [HistoryEntry], now: Double, windowSeconds: Double = 3600, bucketSeconds: Double = 120) {
+    /// - Parameter polls: when each consumer last asked this server for work (epoch seconds), so that an idle
+    ///   consumer that is alive shows a recent "last seen". Default: none.
+    init(tasks: [QueueTask], history: [HistoryEntry], now: Double, windowSeconds: Double = 3600, bucketSeconds: Double = 120,
+         polls: [String: Double] = [:]) {
         self.windowSeconds = windowSeconds
         let windowStart = now - windowSeconds
         for task in tasks {
@@ -81,6 +84,11 @@ struct QueueStatistics: Sendable {
             var figures = seen[id] ?? ConsumerFigures(id: id, lastSeen: task.started ?? now)
             figures.current = task
             figures.lastSeen = max(figures.lastSeen, task.started ?? 0)
+            seen[id] = figures
+        }
+        for (id, polled) in polls where polled >= windowStart && !id.isEmpty {
+            var figures = seen[id] ?? ConsumerFigures(id: id, lastSeen: polled)
+            figures.lastSeen = max(figures.lastSeen, polled)
             seen[id] = figures
         }
         consumers = seen.values.sorted { $0.id < $1.id }

@@ -9,7 +9,7 @@ import QueueServer
 
 /// Sessions and CSRF tokens of the web pages.
 ///
-/// The session is the LIMS API's: the `__ac` cookie (a Fernet token of the queue auth key, 8 hours), checked by
+/// The session is the LIMS API's: the `__ac` cookie (the secret of a server-side session, 8 hours), checked by
 /// ``LimsAPIController/authenticate(_:)`` and set by ``LimsAPIController/sessionCookie(userID:)``, so one login
 /// serves both the pages and the JSON API.
 ///
@@ -90,6 +90,12 @@ struct WebSessionMiddleware: RouterMiddleware {
         var context = context
         context.userID = userid
         context.logger[metadataKey: "lims.user"] = .string(userid)
-        return try await next(request, context)
+        var response = try await next(request, context)
+        // A redirect's flash message goes into the session, never to the browser.
+        if let flash = WebUI.flash(of: response) {
+            response.headers[WebUI.flashHeader] = nil
+            try await session.lims.setFlash(flash, for: request)
+        }
+        return response
     }
 }

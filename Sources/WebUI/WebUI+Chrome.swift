@@ -1,7 +1,9 @@
 import Foundation
+import HTTPTypes
 import Hummingbird
 import LabActions
 import LIMSCore
+import LimsAPI
 import QueueCore
 import QueueServer
 
@@ -32,7 +34,7 @@ extension WebUI {
     }
 
     /// The chrome of a page for `user`: CSRF token of the session, queue tabs and the server status banner for
-    /// users who manage the queue, the flash message from the `msg`/`kind` query (set by redirects after a POST).
+    /// users who manage the queue, the session's flash message (set by the redirect after a POST; shown once).
     func chrome(_ request: Request, user: User, state: LabState, tab: String?, refreshSeconds: Int? = nil) async -> PageChrome {
         let csrf = await session.csrfToken(for: WebSession.sessionToken(request) ?? "")
         var chrome = PageChrome(user: (user.userid, user.fullname), tab: tab, csrf: csrf, refreshSeconds: refreshSeconds)
@@ -42,18 +44,35 @@ extension WebUI {
             let settings = try? await queue.settings()
             chrome.banner = await serverStatus.status(settings: settings, now: clock.now())
         }
-        if let text = request.uri.queryParameters.get("msg"), !text.isEmpty {
-            chrome.flash = (request.uri.queryParameters.get("kind") == "error" ? "error" : "ok", String(text.prefix(500)))
+        if let flash = try? await session.lims.takeFlash(for: request) {
+            chrome.flash = (flash.kind, flash.text)
         }
+        let failed = await failedWork(of: user.userid)
+        chrome.failedWork = failed.items
+        chrome.failedWorkTotal = failed.total
+        chrome.path = request.uri.path
         return chrome
     }
 
-    /// A 303 redirect to `path` with a flash message.
+    /// A 303 redirect to `path` with a flash message. The message travels to ``WebSessionMiddleware`` in an
+    /// internal header (``flashHeader``), which stores it in the session and removes the header: it never
+    /// reaches the browser or the URL.
     static func redirect(_ path: String, message: String? = nil, error: Bool = false) -> Response {
-        guard let message else { return Response.redirect(to: path, type: .normal) }
-        let separator = path.contains("?") ? "&" : "?"
-        let kind = error ? "&kind=error" : ""
-        return Response.redirect(to: path + separator + "msg=" + WebForm.percentEncode(message) + kind, type: .normal)
+        var response = Response.redirect(to: path, type: .normal)
+        if let message {
+            response.headers[flashHeader] = (error ? "error:" : "ok:") + WebForm.percentEncode(String(message.prefix(500)))
+        }
+        return response
+    }
+
+    /// The internal header carrying a redirect's flash message to ``WebSessionMiddleware``.
+    static let flashHeader = HTTPField.Name("X-LimsQueue-Flash")!
+
+    /// The flash message a handler's response carries in ``flashHeader``, nil when none.
+    static func flash(of response: Response) -> FlashMessage? {
+        guard let value = response.headers[flashHeader], let colon = value.firstIndex(of: ":") else { return nil }
+        let text = String(value[value.index(after: colon)...]).removingPercentEncoding ?? ""
+        return FlashMessage(kind: String(value[..<colon]), text: text)
     }
 
     /// `2026-11-29 22:50:01` (UTC) for epoch seconds.
@@ -69,12 +88,20 @@ extension WebUI {
         "\(count) \(count == 1 ? "analysis is" : "analyses are") being processed in background."
     }
 
-    /// Page links of a listing: 1-based numbers, `query` builds the href of a page.
+    /// Page links of a listing, compact: the first and last pages, the current one with two on each side, and a
+    /// gap (`gap: true`, shown as "…") for the pages left out, so that 100 pages make at most 9 entries.
+    /// 1-based numbers; `href` builds the link of a page.
     static func pages(total: Int, pageSize: Int, current: Int, href: (Int) -> String) -> [[String: Any]] {
         let count = max(1, (total + pageSize - 1) / pageSize)
         guard count > 1 else { return [] }
-        // Compact: the first and last pages and two on each side of the current one.
-        let shown = Set([1, count] + Array(max(1, current - 2)...min(count, max(1, current + 2)))).sorted()
-        return shown.map { ["number": $0, "href": href($0), "current": $0 == current] }
+        let shown = Set([1, count] + Array(max(1, current - 2)...max(max(1, current - 2), min(count, current + 2))))
+        var entries: [[String: Any]] = []
+        var previous = 0
+        for number in shown.sorted() {
+            if number > previous + 1 { entries.append(["gap": true]) }
+            entries.append(["number": number, "href": href(number), "current": number == current])
+            previous = number
+        }
+        return entries
     }
 }

@@ -45,9 +45,11 @@ extension WebUI {
         return response
     }
 
-    /// `POST /logout`: clears the session cookie.
+    /// `POST /logout`: ends the session on the server and clears the cookie.
     @Sendable func logout(_ request: Request, context: QueueRequestContext) async throws -> Response {
-        var response = Self.redirect("/login", message: "You are logged out.")
+        try await session.lims.endSession(of: request)
+        // The session has ended, so the message is a fixed one the login page knows (nothing from the URL is shown).
+        var response = Response.redirect(to: "/login?logged_out=1", type: .normal)
         response.setCookie(LimsAPIController.expiredSessionCookie)
         return response
     }
@@ -57,7 +59,8 @@ extension WebUI {
         let existing = request.cookies[WebSession.nonceCookie]?.value
         let nonce = (existing?.count == 32) ? existing! : WebSession.makeNonce()
         var chrome = PageChrome(csrf: await session.csrfToken(for: nonce))
-        if let text = request.uri.queryParameters.get("msg"), !text.isEmpty { chrome.flash = ("ok", String(text.prefix(200))) }
+        if request.uri.queryParameters.get("logged_out") == "1" { chrome.flash = ("ok", "You are logged out.") }
+        if request.uri.queryParameters.get("password_changed") == "1" { chrome.flash = ("ok", "Your password is changed; log in with it.") }
         var data: [String: Any] = ["cameFrom": cameFrom, "username": username]
         if let error { data["error"] = error }
         var response = renderer.page("login", title: "Log in", chrome: chrome, data: data, status: status)

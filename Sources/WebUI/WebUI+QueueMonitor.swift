@@ -44,9 +44,10 @@ extension WebUI {
         let now = clock.now()
         let tasks = try await queue.tasks(status: Set(TaskStatus.allCases), since: nil)
         let history = try await queue.history(since: now - 3600, limit: 50_000)
-        let statistics = QueueStatistics(tasks: tasks, history: history, now: now)
+        let statistics = QueueStatistics(tasks: tasks, history: history, now: now, polls: consumerPolls())
 
-        // Priority: rank 1...n of queued and running tasks in queue order, 0 for the others (reference 1.8).
+        // Position: rank 1...n of queued and running tasks in queue order, empty for the others (senaite.queue shows
+        // this rank as "Priority", reference 1.8; the task's own priority has its column).
         var rank: [String: Int] = [:]
         for task in tasks where !task.ghost && task.status != .failed { rank[task.taskUID] = rank.count + 1 }
         let listed = tasks.filter(filter.includes)
@@ -62,7 +63,7 @@ extension WebUI {
             let status = task.status ?? .queued
             var row: [String: Any] = [
                 "taskUID": task.taskUID, "shortUID": task.shortUID,
-                "priority": String(format: "%04d", rank[task.taskUID] ?? 0),
+                "priority": task.priority, "position": rank[task.taskUID].map(String.init) ?? "",
                 "created": Self.dateText(task.created), "name": task.name, "contextPath": task.contextPath,
                 "username": task.username, "status": status.rawValue,
                 "statusLabel": status.rawValue + (task.ghost ? " (ghost)" : ""), "ghost": task.ghost,
@@ -111,8 +112,8 @@ extension WebUI {
         return renderer.page("queue_tasks", title: "Queue monitor", chrome: chrome, data: data)
     }
 
-    /// `POST /queue_tasks` {action: requeue|remove, uids, filter, confirm?}: without `confirm=yes` answers the
-    /// confirmation page; with it, requeues (retries reset to the setting) or removes each selected task and
+    /// `POST /queue_tasks` {action: requeue|remove, uids, filter, confirm?} (or {scope: requeue-all|remove-all,
+    /// filter}: every task the filter lists): without `confirm=yes` answers the confirmation page; with it, requeues (retries reset to the setting) or removes each selected task and
     /// redirects back to the list. Running tasks are refused (they are not selectable).
     @Sendable func queueMonitorAction(_ request: Request, context: QueueRequestContext) async throws -> Response {
         let (user, state) = try await signedIn(context)
@@ -121,22 +122,34 @@ extension WebUI {
         let form = try await WebForm.read(&request, context: context)
         let filter = MonitorFilter(rawValue: form.value("filter") ?? "") ?? .active
         let back = "/queue_tasks?filter=\(filter.rawValue)"
-        guard let action = form.value("action"), ["requeue", "remove"].contains(action) else {
+        // `scope=requeue-all|remove-all`: every task the filter lists (bulk), else the selected `uids`.
+        let scope = form.value("scope")
+        let bulk = scope == "requeue-all" || scope == "remove-all"
+        guard let action = bulk ? scope.map({ String($0.dropLast(4)) }) : form.value("action"), ["requeue", "remove"].contains(action) else {
             throw WebError.badRequest("Field 'action' must be requeue or remove.")
         }
-        var seen: Set<String> = []
-        let uids = form.values("uids").filter { !$0.isEmpty && seen.insert($0).inserted }
-        guard !uids.isEmpty else { return Self.redirect(back, message: "Select at least one task first.", error: true) }
         var tasks: [QueueTask] = []
-        for uid in uids {
-            if let task = try await queue.task(uid) { tasks.append(task) }
+        if bulk {
+            tasks = try await queue.tasks(status: Set(TaskStatus.allCases), since: nil).filter(filter.includes)
+            guard !tasks.isEmpty else { return Self.redirect(back, message: "No task is listed.", error: true) }
+        } else {
+            var seen: Set<String> = []
+            let uids = form.values("uids").filter { !$0.isEmpty && seen.insert($0).inserted }
+            guard !uids.isEmpty else { return Self.redirect(back, message: "Select at least one task first.", error: true) }
+            for uid in uids {
+                if let task = try await queue.task(uid) { tasks.append(task) }
+            }
         }
         let running = tasks.filter { $0.status == .running }
         let actionable = tasks.filter { $0.status != .running }
         let verb = action == "requeue" ? "Requeue" : "Remove"
         if form.value("confirm") != "yes" {
             var fields: [[String: Any]] = [["name": "action", "value": action], ["name": "filter", "value": filter.rawValue]]
-            fields += actionable.map { ["name": "uids", "value": $0.taskUID] }
+            if let scope, bulk {
+                fields.append(["name": "scope", "value": scope])
+            } else {
+                fields += actionable.map { ["name": "uids", "value": $0.taskUID] }
+            }
             var question = actionable.isEmpty
                 ? "None of the selected tasks can be changed."
                 : "\(verb) \(actionable.count) task\(actionable.count == 1 ? "" : "s")?"
@@ -144,7 +157,8 @@ extension WebUI {
             if !running.isEmpty { question += " \(running.count) running task(s) are left as they are." }
             let data: [String: Any] = [
                 "heading": "\(verb) tasks", "question": question, "action": "/queue_tasks", "fields": fields,
-                "items": actionable.map { "\($0.shortUID) · \($0.name) · \($0.contextPath) · \(($0.status ?? .queued).rawValue)" },
+                "items": actionable.prefix(50).map { "\($0.shortUID) · \($0.name) · \($0.contextPath) · \(($0.status ?? .queued).rawValue)" }
+                    + (actionable.count > 50 ? ["… and \(actionable.count - 50) more"] : []),
                 "hasItems": !actionable.isEmpty,
                 "button": "Yes, \(verb.lowercased()) \(actionable.count)", "buttonClass": action == "remove" ? "danger" : "primary",
                 "cancel": back,

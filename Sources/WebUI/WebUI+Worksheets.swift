@@ -178,6 +178,7 @@ extension WebUI {
             "uid": uid, "id": worksheet.id, "state": worksheet.reviewState,
             "analyst": Self.userLabel(worksheet.analyst, in: state), "created": Self.dateText(worksheet.created), "rows": rows,
         ]
+        data["canAddAnalyses"] = worksheet.reviewState == ReviewState.open && state.mayManageWorksheets(user)
         if let title = worksheet.templateUID.flatMap({ state.worksheetTemplates[$0]?.title }) { data["template"] = title }
         if let title = worksheet.instrumentUID.flatMap({ state.instruments[$0]?.title }) { data["instrument"] = title }
         if !inBackground.isEmpty {
@@ -210,8 +211,23 @@ extension WebUI {
         var seen: Set<String> = []
         let selected = form.values("uids").filter { !$0.isEmpty && seen.insert($0).inserted }
         let typed = form.fields(prefixed: "result.")
-        // Results that changed: all rows for `save`, the selected rows for `submit`.
-        let candidates = action == "save" ? Array(typed.keys) : action == "submit" ? selected : []
+        // Reject cannot be undone: it asks first (the confirmation repeats the request with confirm=yes).
+        if action == "reject", !selected.isEmpty, form.value("confirm") != "yes" {
+            let labels = selected.map { state.label($0) }
+            let data: [String: Any] = [
+                "heading": "Reject analyses", "action": back,
+                "question": "Reject \(selected.count) analys\(selected.count == 1 ? "is" : "es")? A rejected analysis cannot be brought back.",
+                "items": labels, "hasItems": true,
+                "fields": [["name": "action", "value": "reject"]] + selected.map { ["name": "uids", "value": $0] },
+                "button": "Yes, reject \(selected.count)", "buttonClass": "danger", "cancel": back,
+            ]
+            let chrome = await chrome(request, user: user, state: state, tab: "worksheets")
+            return renderer.page("confirm", title: "Reject analyses", chrome: chrome, data: data)
+        }
+        // Results that changed: all rows for `save` (and for `submit` with no row selected, so that nothing typed
+        // is lost), the selected rows for `submit`.
+        let saveAll = action == "save" || (action == "submit" && selected.isEmpty)
+        let candidates = saveAll ? Array(typed.keys) : action == "submit" ? selected : []
         var saved = 0
         var refused: [String] = []
         for analysisUID in candidates.sorted() {
@@ -228,7 +244,11 @@ extension WebUI {
             let message = "\(saved) result\(saved == 1 ? "" : "s") saved." + (refused.isEmpty ? "" : " Refused: " + refused.joined(separator: "; "))
             return Self.redirect(back, message: message, error: !refused.isEmpty)
         }
-        guard !selected.isEmpty else { return Self.redirect(back, message: "Select at least one analysis first.", error: true) }
+        guard !selected.isEmpty else {
+            let kept = saved > 0 ? " \(saved) typed result\(saved == 1 ? " was" : "s were") saved." : ""
+            let refusedText = refused.isEmpty ? "" : " Results refused: " + refused.joined(separator: "; ")
+            return Self.redirect(back, message: "Select at least one analysis first." + kept + refusedText, error: true)
+        }
         let prefix = saved > 0 ? "\(saved) result\(saved == 1 ? "" : "s") saved. " : ""
         let refusedText = refused.isEmpty ? "" : " Results refused: " + refused.joined(separator: "; ")
         do {

@@ -16,8 +16,10 @@ import QueueServer
 /// - `GET|POST /login`, `POST /logout`, `GET /` (home: worksheets).
 /// - `GET|POST /queue_tasks`, `GET /queue_tasks/<task_uid>` (Manage queue: Manager, LabManager).
 /// - `GET|POST /queue-controlpanel`, `POST /queue-controlpanel/auth-key` (Manage queue).
-/// - `GET|POST /worksheets`, `GET|POST /worksheets/<uid>` (lab staff).
+/// - `GET|POST /worksheets`, `GET|POST /worksheets/<uid>`, `GET|POST /worksheets/<uid>/add` (lab staff).
 /// - `GET /samples`, `GET /samples/<uid>` (users who may see them).
+/// - `GET|POST /my_tasks`: the user's own background work (every signed-in user).
+/// - `GET|POST /users` (lab managers), `GET|POST /password` (every user): user accounts.
 ///
 /// Source: senaite.queue's views and viewlets, reference 1.7-1.10.
 public struct WebUI: Sendable {
@@ -30,6 +32,8 @@ public struct WebUI: Sendable {
     let actions: LabActions
     let authKeyControl: AuthKeyControl
     let uids: any UIDGenerator
+    /// When each consumer last polled this process's queue server (empty on a web node).
+    let consumerPolls: @Sendable () -> [String: Double]
 
     /// - Parameters:
     ///   - repository: the lab.
@@ -43,11 +47,15 @@ public struct WebUI: Sendable {
     ///   - probe: how the server status banner checks `{server}/@@API/senaite/v1/version` (1 s timeout).
     ///     Default: an HTTP GET with AsyncHTTPClient.
     ///   - uids: generator of new object uids. Default: ``RandomUIDGenerator``.
+    ///   - consumerPolls: when each consumer last asked the queue server of this process for work (the monitor's
+    ///     "last seen" of idle consumers). Default: none known.
     public init(repository: any LabRepository, queue: any QueueStore, authKey: @escaping @Sendable () async -> String,
                 clock: any WallClock, lims: LimsAPIController? = nil,
                 authKeyControl: AuthKeyControl = .unavailable("this server cannot store a new key"),
                 probe: @escaping ServerStatusProbe.Probe = ServerStatusProbe.httpProbe,
-                uids: any UIDGenerator = RandomUIDGenerator()) {
+                uids: any UIDGenerator = RandomUIDGenerator(),
+                consumerPolls: @escaping @Sendable () -> [String: Double] = { [:] }) {
+        self.consumerPolls = consumerPolls
         self.repository = repository
         self.queue = queue
         self.clock = clock
@@ -62,6 +70,7 @@ public struct WebUI: Sendable {
 
     /// Mounts every page on `router`.
     public func addRoutes(to router: Router<QueueRequestContext>) {
+        router.add(middleware: PageNotFoundMiddleware())
         router.get("login", use: loginPage)
         router.post("login", use: login)
         let pages = router.group().add(middleware: WebSessionMiddleware(session: session))
@@ -77,8 +86,16 @@ public struct WebUI: Sendable {
         pages.post("worksheets", use: worksheetsAction)
         pages.get("worksheets/:uid", use: worksheetPage)
         pages.post("worksheets/:uid", use: worksheetAction)
+        pages.get("worksheets/:uid/add", use: addAnalysesPage)
+        pages.post("worksheets/:uid/add", use: addAnalysesAction)
         pages.get("samples", use: samplesList)
         pages.get("samples/:uid", use: samplePage)
+        pages.get("users", use: usersPage)
+        pages.post("users", use: usersAction)
+        pages.get("password", use: passwordPage)
+        pages.post("password", use: passwordAction)
+        pages.get("my_tasks", use: myTasksPage)
+        pages.post("my_tasks", use: myTasksAction)
     }
 
     /// `GET /`: the worksheets list for lab staff, the samples list for client users.

@@ -52,7 +52,7 @@ struct FernetTests {
     @Test("expired, tampered, wrong-key, malformed and empty-user tokens are refused")
     func refusals() throws {
         let tokens = try QueueAuthToken(key: key)
-        let expired = try tokens.make(userID: "u", now: now - 60)
+        let expired = try tokens.make(userID: "u", now: now - 30)
         #expect(throws: QueueAuthToken.Refusal.expired) { try tokens.verify(expired, now: now) }
 
         let good = try tokens.make(userID: "u", now: now)
@@ -70,6 +70,19 @@ struct FernetTests {
         #expect(throws: QueueAuthToken.Refusal.malformedPayload) { try tokens.verify(noUser, now: now) }
         let noExpiry = try fernet.encrypt(Data("soon:user".utf8))
         #expect(throws: QueueAuthToken.Refusal.malformedPayload) { try tokens.verify(noExpiry, now: now) }
+    }
+
+    @Test("the Fernet timestamp bounds a token to 60 s either way, whatever expiry it states")
+    func timestampBounded() throws {
+        let tokens = try QueueAuthToken(key: key), fernet = try Fernet(key: key)
+        let forever = try fernet.encrypt(Data("1e300:u".utf8), timestamp: UInt64(now))
+        let verified = try tokens.verifyWithExpiry(forever, now: now)
+        #expect(verified.userID == "u" && verified.expiry == Double(UInt64(now)) + QueueAuthToken.maxTimestampSkew)
+        #expect(throws: QueueAuthToken.Refusal.timestampOutOfRange) { try tokens.verify(forever, now: now + 61) }
+        let ahead = try fernet.encrypt(Data("1e300:u".utf8), timestamp: UInt64(now + 61))
+        #expect(throws: QueueAuthToken.Refusal.timestampOutOfRange) { try tokens.verify(ahead, now: now) }
+        let stale = try fernet.encrypt(Data("\(now + 10):u".utf8), timestamp: UInt64(now - 61))
+        #expect(throws: QueueAuthToken.Refusal.timestampOutOfRange) { try tokens.verify(stale, now: now) }
     }
 
     @Test("bad keys are refused")

@@ -219,7 +219,10 @@ struct LimsTasksTests {
         await #expect {
             try await handler.process(task, context: try context())
         } throws: { error in
-            (error as? TaskProcessingError)?.description.contains("rita may not submit") == true
+            // Said once, and not retried (a retry cannot succeed).
+            guard let error = error as? TaskProcessingError else { return false }
+            return error.description.contains("rita may not submit") && error.isPermanent
+                && error.description.components(separatedBy: "may not").count == 2
         }
         let state = try await lab.environment.lab.load()
         #expect(lab.analyses.allSatisfy { state.analyses[$0]?.workflowState == "assigned" })
@@ -262,6 +265,28 @@ struct LimsTasksTests {
         })
         #expect(try await lab.environment.lab.load().clients.values.contains { $0.name == "Real Client" })
         #expect(try await lab.environment.store.task(task.taskUID)?.status == .queued)
+        await lab.environment.close()
+    }
+
+    /// Issue 13, finding 18: a deactivated user's queued tasks fail with a clear message instead of acting for them.
+    @Test("a task queued by a user deactivated since fails for good with a message saying so; nothing changes")
+    func deactivatedUserTaskFails() async throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        let lab = try await makeLab(directory)
+        try await lab.environment.lab.perform { state in
+            let uid = state.user(named: "labman")!.uid
+            try state.modify(User.self, uid) { $0.deactivated = 1 }
+        }
+        let handler = GenericActionHandler(name: "task_action_submit", repository: lab.environment.lab)
+        await #expect {
+            try await handler.process(submitTask(lab, uids: lab.analyses), context: try context())
+        } throws: { error in
+            guard let error = error as? TaskProcessingError else { return false }
+            return error.isPermanent && error.description.contains("user labman was deactivated")
+        }
+        let state = try await lab.environment.lab.load()
+        #expect(lab.analyses.allSatisfy { state.analyses[$0]?.workflowState == "assigned" })
         await lab.environment.close()
     }
 }

@@ -146,6 +146,7 @@ struct ObservabilityTests {
     func statusCommand() async throws {
         let directory = try TemporaryDirectory()
         defer { directory.remove() }
+        #expect(try runLimsQueue(["migrate"], dataDir: directory.path).status == 0)
         let empty = try runLimsQueue(["status"], dataDir: directory.path)
         #expect(empty.status == 0 && empty.output.contains("queued 0  running 0  failed 0") && empty.output.contains("no tasks"))
         let key = try runLimsQueue(["key"], dataDir: directory.path).output.trimmingCharacters(in: .whitespacesAndNewlines)
@@ -285,6 +286,7 @@ struct ObservabilityTests {
     func cliLogsRedactSecrets() async throws {
         let directory = try TemporaryDirectory()
         defer { directory.remove() }
+        #expect(try Self.run(["migrate", "--data-dir", directory.path]).status == 0)
         let first = try Self.run(["key", "--data-dir", directory.path, "--log-level", "trace"])
         let key = first.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
         #expect(first.status == 0 && key.count == 44)

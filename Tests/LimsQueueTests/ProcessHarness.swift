@@ -95,15 +95,21 @@ func eventually(_ seconds: Double = 60, _ what: String, _ condition: () async th
 /// Runs `limsqueue` with `arguments` (plus the test database's storage options, see
 /// ``TestDatabase/arguments(dataDir:)``, and a quiet log level) to completion.
 /// - Returns: the exit status and standard output and error together.
-func runLimsQueue(_ arguments: [String], dataDir: String, environment: [String: String]? = nil) throws -> (status: Int32, output: String) {
+func runLimsQueue(_ arguments: [String], dataDir: String, environment: [String: String]? = nil, directory: String? = nil,
+                  timeoutSeconds: Double? = nil) throws -> (status: Int32, output: String) {
     let process = Process()
     process.executableURL = URL(fileURLWithPath: LimsProcess.binary)
     process.arguments = arguments + (try TestDatabase.arguments(dataDir: dataDir)) + ["--log-level", "warning"]
     if let environment { process.environment = environment }
+    if let directory { process.currentDirectoryURL = URL(fileURLWithPath: directory) }
     let pipe = Pipe()
     process.standardOutput = pipe
     process.standardError = pipe
     try process.run()
+    if let timeoutSeconds {
+        // A command that should have exited (e.g. a server that should have refused to start) is stopped.
+        DispatchQueue.global().asyncAfter(deadline: .now() + timeoutSeconds) { if process.isRunning { process.terminate() } }
+    }
     let data = pipe.fileHandleForReading.readDataToEndOfFile()
     process.waitUntilExit()
     return (process.terminationStatus, String(decoding: data, as: UTF8.self))

@@ -42,7 +42,7 @@ struct ProcessTests {
         let store = try await openStore(directory.path)
         let first = try LimsProcess(["consumer", "--server", url, "--consumer-id", "consumer-a"],
                                     logDirectory: directory.path, name: "consumer-a", environment: environment)
-        let client = try HTTPQueueConnection(serverURL: url, authKey: key, userID: "labman")
+        let client = try HTTPQueueConnection(serverURL: url, authKey: key, userID: QueueAuthToken.consumerUserID)
         // Lease 30 s (the smallest max_seconds); the first run would sleep 2 minutes, a retry 0.1 s.
         let task = sleepTask(context: "WS-1", seconds: 120, retrySeconds: 0.1, maxSeconds: 30)
         _ = try await client.add([task])
@@ -96,7 +96,7 @@ struct ProcessTests {
             try LimsProcess(["consumer", "--server", url, "--consumer-id", "consumer-\(index)"],
                             logDirectory: directory.path, name: "consumer-\(index)", environment: environment)
         }
-        let client = try HTTPQueueConnection(serverURL: url, authKey: key, userID: "labman")
+        let client = try HTTPQueueConnection(serverURL: url, authKey: key, userID: QueueAuthToken.consumerUserID)
         var tasks: [QueueTask] = []
         for round in 0..<6 {
             for context in ["WS-1", "WS-2"] {
@@ -143,7 +143,7 @@ struct ProcessTests {
         let consumer = try LimsProcess(["consumer", "--server", urls[0], "--server", urls[1], "--consumer-id", "consumer-f"],
                                        logDirectory: directory.path, name: "consumer", environment: environment)
         let store = try await openStore(directory.path)
-        let client = try HTTPQueueConnection(serverURL: urls[1], authKey: key, userID: "labman")
+        let client = try HTTPQueueConnection(serverURL: urls[1], authKey: key, userID: QueueAuthToken.consumerUserID)
         var tasks: [QueueTask] = []
         for index in 0..<30 {
             tasks.append(sleepTask(context: "WS-\(index % 5)", seconds: 0.1))
@@ -178,7 +178,7 @@ struct ProcessTests {
         let url = "http://127.0.0.1:\(try await server.listeningPort())"
         let consumer = try LimsProcess(["consumer", "--server", url, "--consumer-id", "consumer-t", "--shutdown-grace", "0.5"],
                                        logDirectory: directory.path, name: "consumer", environment: environment)
-        let client = try HTTPQueueConnection(serverURL: url, authKey: key, userID: "labman")
+        let client = try HTTPQueueConnection(serverURL: url, authKey: key, userID: QueueAuthToken.consumerUserID)
         let store = try await openStore(directory.path)
         let task = sleepTask(context: "WS-1", seconds: 60)
         _ = try await client.add([task])

@@ -19,6 +19,7 @@ struct QueueAPIClient {
     struct Answer {
         let status: Int
         let json: [String: JSONValue]
+        var headers: HTTPFields = [:]
         var message: String { json["message"]?.stringValue ?? "" }
         var items: [[String: JSONValue]] { json["items"]?.arrayValue?.compactMap(\.objectValue) ?? [] }
     }
@@ -39,7 +40,7 @@ struct QueueAPIClient {
         let uri = route.hasPrefix("/") ? route : "/@@API/senaite/v1/queue_server/\(route)"
         let response = try await client.execute(uri: uri, method: method, headers: headers, body: buffer)
         let json = (try? JSONDecoder().decode(JSONValue.self, from: response.body))?.objectValue ?? [:]
-        return Answer(status: Int(response.status.code), json: json)
+        return Answer(status: Int(response.status.code), json: json, headers: response.headers)
     }
 
     func add(_ tasks: [QueueTask]) async throws -> Answer {

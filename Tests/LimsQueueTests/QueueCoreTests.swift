@@ -128,7 +128,7 @@ struct QueueCoreTests {
         let task = try QueueTask(wire: [
             "task_uid": .string(uid), "name": .string("task_assign_analyses"),
             "context_uid": .string("c"), "context_path": .string("/senaite/worksheets/WS-1"),
-            "unique": .string("Yes"), "max_seconds": .int(10), "min_seconds": .int(-1),
+            "unique": .string("Yes"), "max_seconds": .int(10),
             "retries": .int(0), "slots": .array([.int(1), .string("")]), "custom": .object(["k": .bool(true)]),
         ], settings: settings, now: t0, defaultUsername: "labman")
         #expect(task.taskUID == uid.lowercased())

@@ -242,4 +242,105 @@ struct QueueServerHTTPTests {
             #expect(latency < .seconds(2), "woken by notification, not by the 20 s deadline (took \(latency))")
         }
     }
+
+    /// Issue 13, finding 15: `add` refuses what the OpenAPI document refuses; `diff` refuses a `uids` that is not a
+    /// list; a wrong method on a route is 405 with `Allow`.
+    @Test("add refuses negative seconds and numbers as strings; diff refuses uids that is not a list; a wrong method is 405")
+    func apiEdges() async throws {
+        try await withServer { api, f in
+            let base: [String: JSONValue] = ["name": "noop", "context_uid": .string(TaskUID.make()), "context_path": "/senaite/x"]
+            for (field, value) in [("max_seconds", JSONValue.int(-1)), ("min_seconds", .int(-5)), ("retries", .int(-1)),
+                                   ("priority", .string("5")), ("max_seconds", .string("60"))] {
+                var task = base
+                task[field] = value
+                let answer = try await api.call("add", body: .object(task))
+                #expect(answer.status == 406 && answer.message.contains("'\(field)'"), "\(field)=\(value): \(answer.status) \(answer.message)")
+            }
+            #expect(try await f.store.tasks(status: Set(TaskStatus.allCases), since: nil).isEmpty)
+            var good = base
+            good["priority"] = .int(5)
+            good["max_seconds"] = .int(60)
+            #expect(try await api.call("add", body: .object(good)).status == 200)
+            // diff: a single string is not the client's list of uids.
+            let notAList = try await api.call("diff", body: ["uids": "notalist"])
+            #expect(notAList.status == 400 && notAList.message.contains("'uids'"))
+            let empty = try await api.call("diff", body: ["uids": []])
+            #expect(empty.status == 200 && empty.json["count"] == .int(1))
+            // A route that exists for other methods: 405 naming them; an unknown path stays 404.
+            let wrongMethod = try await api.call("tasks", method: .delete)
+            #expect(wrongMethod.status == 405 && wrongMethod.json["success"] == .bool(false), "\(wrongMethod.status) \(wrongMethod.json)")
+            #expect(wrongMethod.headers[.allow]?.contains("GET") == true && wrongMethod.headers[.allow]?.contains("POST") == true)
+            #expect(try await api.call("/@@API/senaite/v1/version", method: .delete).status == 405)
+            #expect(try await api.call("/no/such/route", method: .get).status == 404)
+        }
+    }
+
+    /// Issue 13, finding 19: `status: ["ghost"]` alone names no status, so no task matches, as in senaite.queue.
+    @Test("tasks, uids and diff with status [ghost] alone answer no queued task, as senaite.queue does")
+    func ghostStatusAlone() async throws {
+        try await withServer { api, f in
+            var ghost = TaskFactory.task("task_reindex_object_security", context: "client-1", created: f.now)
+            ghost.ghost = true
+            _ = try await api.add([TaskFactory.task(created: f.now), ghost])
+            for route in ["tasks", "uids", "diff"] {
+                let answer = try await api.call(route, body: ["status": ["ghost"], "uids": []])
+                #expect(answer.status == 200 && answer.json["count"] == .int(0), "\(route): \(answer.json)")
+            }
+            let withGhosts = try await api.call("tasks", body: ["status": ["queued", "ghost"]])
+            #expect(withGhosts.json["count"] == .int(2))
+            #expect(try await api.call("tasks", body: ["status": ["queued"]]).json["count"] == .int(1))
+        }
+    }
+
+    /// Issue 13, finding 20: requeueing a unique task beside a queued twin keeps it (senaite.queue deletes and
+    /// re-adds it, and the re-add is refused as not unique, so the task is lost); `task_url` keeps the site path.
+    @Test("requeueing a unique task while its twin is queued keeps it; task_url keeps the site path the request came in on")
+    func requeueUniqueKeptAndTaskURL() async throws {
+        try await withServer { api, f in
+            let first = TaskFactory.task("task_assign_analyses", created: f.now, retries: 0, unique: true)
+            _ = try await api.add([first])
+            let popped = try await api.pop("http://nohost")
+            let lease = popped.json["lease_token"]?.stringValue.map { ["lease_token": JSONValue.string($0)] } ?? [:]
+            #expect(try await api.report("fail", first.taskUID, extra: lease).status == 200)
+            #expect(try await f.store.task(first.taskUID)?.status == .failed)
+            let twin = TaskFactory.task("task_assign_analyses", created: f.now + 1, unique: true)
+            _ = try await api.add([twin])
+            #expect(try await f.store.task(twin.taskUID)?.status == .queued)
+            let requeued = try await api.report("requeue", first.taskUID)
+            #expect(requeued.status == 200)
+            #expect(try await f.store.task(first.taskUID)?.status == .queued, "the requeued task is kept")
+            #expect(try await f.store.task(twin.taskUID)?.status == .queued)
+            // task_url: the API URL the request came in on.
+            let plain = try await api.call("tasks")
+            #expect(plain.items.first?["task_url"]?.stringValue?.contains("://") == true)
+            #expect(plain.items.allSatisfy { $0["task_url"]?.stringValue?.contains("/senaite/@@API") == false })
+            let site = try await api.call("/senaite/@@API/senaite/v1/queue_server/tasks")
+            #expect(site.items.count == 2)
+            #expect(site.items.allSatisfy { $0["task_url"]?.stringValue?.hasSuffix("/senaite/@@API/senaite/v1/queue_server/\($0["task_uid"]?.stringValue ?? "")") == true })
+        }
+    }
+
+    /// Issue 13, finding 16: lowering `min_seconds_task` applies to tasks already queued (never raises them).
+    @Test("a lowered min_seconds_task applies to tasks already queued when they are popped; a higher one does not raise them")
+    func lowerMinimumApplies() async throws {
+        try await withServer { api, f in
+            let added = try await api.call("add", body: ["name": "noop", "context_uid": .string(TaskUID.make()), "context_path": "/senaite/a"])
+            #expect(added.status == 200)
+            _ = try await api.call("add", body: ["name": "noop", "context_uid": .string(TaskUID.make()), "context_path": "/senaite/b",
+                                                  "min_seconds": 1])
+            #expect(try await f.store.tasks(status: [.queued], since: nil).map(\.minSeconds).sorted() == [1, 3])
+            var settings = try await f.store.settings()
+            settings.minSeconds = 0
+            try await f.store.updateSettings(settings)
+            let first = try await api.pop("http://consumer-1")
+            let second = try await api.pop("http://consumer-2")
+            #expect(first.json["min_seconds"] == .int(0) && second.json["min_seconds"] == .int(0))
+            // A raised setting leaves a task's own lower value.
+            settings.minSeconds = 10
+            try await f.store.updateSettings(settings)
+            _ = try await api.call("add", body: ["name": "noop", "context_uid": .string(TaskUID.make()), "context_path": "/senaite/c",
+                                                  "min_seconds": 2])
+            #expect(try await api.pop("http://consumer-3").json["min_seconds"] == .int(2))
+        }
+    }
 }

@@ -102,23 +102,25 @@ struct WebUITests {
         }
     }
 
-    /// Runs `body` against the queue routes, the LIMS API and the pages on a fresh SQLite store.
-    func withPages(serverUp: Bool = true, _ body: @escaping @Sendable (Browser) async throws -> Void) async throws {
+    /// Runs `body` against the queue routes, the LIMS API and the pages on a fresh SQLite store, sessions in the
+    /// database as `limsqueue serve` keeps them; `live` runs a real HTTP server on loopback. Default: router mode.
+    func withPages(serverUp: Bool = true, live: Bool = false, _ body: @escaping @Sendable (Browser) async throws -> Void) async throws {
         try await StoreFixture.with { fixture in
             let key = Fernet.generateKey()
             let clock = fixture.clock
             let lab = try await LimsAPITests.seed(fixture.environment.lab)
             let authenticator = QueueAuthenticator(key: { key }, clock: clock, userExists: { !$0.isEmpty })
             let queue = QueueServerController(store: fixture.store, authenticator: authenticator, clock: clock)
-            let lims = LimsAPIController(repository: fixture.environment.lab, authKey: { key }, clock: clock, queue: fixture.store)
+            let lims = LimsAPIController(repository: fixture.environment.lab, authKey: { key }, clock: clock, queue: fixture.store,
+                                         sessions: SQLSessionStore(store: fixture.store))
             let recorder = ProbeRecorder(up: serverUp)
             let web = WebUI(repository: fixture.environment.lab, queue: fixture.store, authKey: { key }, clock: clock, lims: lims,
                             authKeyControl: fixture.environment.webAuthKeyControl, probe: recorder.probe)
             let router = QueueServerApp.router(controller: queue, addRoutes: { lims.addRoutes(to: $0); web.addRoutes(to: $0) })
             var logger = Logger(label: "test")
             logger.logLevel = .critical
-            let app = Application(router: router, logger: logger)
-            try await app.test(.router) { client in
+            let app = Application(router: router, configuration: .init(address: .hostname("127.0.0.1", port: 0)), logger: logger)
+            try await app.test(live ? .live : .router) { client in
                 try await body(Browser(client: client, lab: lab, fixture: fixture))
             }
         }
@@ -257,7 +259,8 @@ struct WebUITests {
                 ("_csrf", token), ("max_retries", "2"), ("default", "5"),
                 ("top_priority_tasks", "task_action_submit\r\ntask_action_verify\r\n"),
             ])
-            #expect(good.status == 303 && good.location == "/queue-controlpanel?msg=Settings%20saved.")
+            #expect(good.status == 303 && good.location == "/queue-controlpanel")
+            #expect(try await browser.request("/queue-controlpanel").html.contains("Settings saved."))
             let stored = try await browser.fixture.store.settings()
             #expect(stored.maxRetries == 2 && stored.chunkSize == 5)
             #expect(stored.topPriorityTasks == ["task_action_submit", "task_action_verify"])
@@ -277,7 +280,7 @@ struct WebUITests {
             #expect(done.status == 303)
             let after = try await browser.fixture.store.authKey(generate: Fernet.generateKey)
             #expect(after != before && (try? Fernet(key: after)) != nil)
-            #expect(done.location?.contains(WebUI.fingerprint(after)) == true)
+            #expect(try await browser.request(done.location ?? "/queue-controlpanel").html.contains(WebUI.fingerprint(after)))
         }
     }
 
@@ -300,12 +303,13 @@ struct WebUITests {
             #expect(!active.html.contains(#"data-task="\#(failing.taskUID)""#))
             #expect(!active.html.contains(#"value="\#(running.taskUID)""#), "running rows have no checkbox")
             #expect(active.html.contains(#"name="uids" value="\#(queued.taskUID)""#))
-            #expect(active.html.contains(">0001<") && active.html.contains(">0002<"))
+            #expect(active.html.contains(#"<td class="mono">10</td>"#), "the task's own priority")
+            #expect(active.html.contains(#"<td class="mono">1</td>"#) && active.html.contains(#"<td class="mono">2</td>"#), "queue positions")
             #expect(active.html.contains("consumer-2") && active.html.contains("task_running"))
             #expect(active.html.contains("<svg") && active.html.contains("setInterval"))
             let failed = try await browser.request("/queue_tasks?filter=failed")
             #expect(failed.html.contains(#"data-task="\#(failing.taskUID)""#) && failed.html.contains("boom &lt;b&gt;"))
-            #expect(failed.html.contains("task_failing") && failed.html.contains(">0000<"))
+            #expect(failed.html.contains("task_failing"))
 
             let token = try #require(Browser.csrf(active.html))
             let ask = try await browser.post("/queue_tasks", [("_csrf", token), ("action", "remove"), ("filter", "active"),
@@ -314,7 +318,8 @@ struct WebUITests {
             #expect(try await f.store.task(queued.taskUID) != nil, "nothing removed before the confirmation")
             let removed = try await browser.post("/queue_tasks", [("_csrf", token), ("action", "remove"), ("filter", "active"),
                                                                  ("uids", queued.taskUID), ("confirm", "yes")])
-            #expect(removed.status == 303 && removed.location?.hasPrefix("/queue_tasks?filter=active&msg=Removed%201%20task.") == true)
+            #expect(removed.status == 303 && removed.location == "/queue_tasks?filter=active")
+            #expect(try await browser.request("/queue_tasks?filter=active").html.contains("Removed 1 task."))
             #expect(try await f.store.task(queued.taskUID) == nil)
 
             let requeued = try await browser.post("/queue_tasks", [("_csrf", token), ("action", "requeue"), ("filter", "failed"),
@@ -324,7 +329,7 @@ struct WebUITests {
             #expect(task.status == .queued && task.retries == 3, "retries reset to the setting")
             let refused = try await browser.post("/queue_tasks", [("_csrf", token), ("action", "requeue"),
                                                                  ("uids", running.taskUID), ("confirm", "yes")])
-            #expect(refused.location?.contains("Requeued%200%20tasks.") == true)
+            #expect(try await browser.request(refused.location ?? "/").html.contains("Requeued 0 tasks."))
             #expect(try await f.store.task(running.taskUID)?.status == .running)
             #expect(try await browser.request("/queue_tasks/\(failing.taskUID)").html.contains(failing.taskUID))
         }
@@ -341,10 +346,10 @@ struct WebUITests {
                                                                 ("template", lab.template.uid), ("instrument", "")])
             #expect(created.status == 303)
             let location = try #require(created.location)
-            #expect(location.contains("analyses%20are%20being%20assigned%20in%20background"))
             let path = String(location.prefix { $0 != "?" })
             let uid = String(path.dropFirst("/worksheets/".count))
             let page = try await browser.request(path)
+            #expect(page.html.contains("analyses are being assigned in background"), "the flash message, from the session")
             #expect(page.html.contains(#"id="queued-notice""#) && page.html.contains("2 analyses are being processed in background."))
             let queuedList = try await browser.request("/worksheets")
             #expect(queuedList.html.contains(#"data-uid="\#(uid)" data-queued="true""#))
@@ -366,15 +371,16 @@ struct WebUITests {
             let submit = try await browser.post(path, [("_csrf", token), ("action", "submit"), ("uids", analyses[0]),
                                                        ("result.\(analyses[0])", "12"), ("result.\(analyses[1])", "13")])
             #expect(submit.status == 303)
-            #expect(submit.location?.contains("1%20result%20saved.%20Submit%3A%201%20analysis%20is%20being%20processed") == true)
+            #expect(submit.location == path)
             let state = try await f.environment.lab.load()
             #expect(state.analysisRecord(analyses[0])?.result == "12")
             #expect(state.analysisRecord(analyses[1])?.result == nil, "only the selected rows' results are saved by Submit")
             let queuedPage = try await browser.request(path)
+            #expect(queuedPage.html.contains("1 result saved. Submit: 1 analysis is being processed"))
             #expect(queuedPage.html.contains("1 analysis is being processed in background."))
             #expect(queuedPage.html.contains(#"data-uid="\#(analyses[0])" data-state="assigned" data-queued="true""#))
             let noSelection = try await browser.post(path, [("_csrf", token), ("action", "verify")])
-            #expect(noSelection.location?.contains("Select%20at%20least%20one%20analysis") == true)
+            #expect(try await browser.request(noSelection.location ?? path).html.contains("Select at least one analysis"))
         }
     }
 
@@ -455,5 +461,228 @@ struct WebUITests {
         let links = WebUI.pages(total: 2_000 * 50, pageSize: 50, current: 1_000) { "/x?page=\($0)" }
         #expect(links.compactMap { $0["number"] as? Int } == [1, 998, 999, 1_000, 1_001, 1_002, 2_000])
         #expect(WebUI.pages(total: 50, pageSize: 50, current: 1) { "\($0)" }.isEmpty)
+    }
+
+    /// Issue 13, finding 7: removing a worksheet is managing worksheets; with RestrictWorksheetManagement (the
+    /// default) analysts may not, through the page or the API, whatever worksheet it is.
+    @Test("an analyst cannot remove an empty worksheet through the web form or the API; a lab manager can")
+    func worksheetRemovalFollowsManagementRule() async throws {
+        try await withPages(live: true) { browser in
+            let state = try await browser.fixture.environment.lab.load()
+            let (worksheet, _) = try await browser.fixture.environment.lab.perform { state -> (Worksheet, Int) in
+                (try state.createWorksheet(analyst: "analyst1", uids: RandomUIDGenerator(), now: 1_767_225_600), 0)
+            }
+            #expect(state.settings.restrictWorksheetManagement)
+            try await browser.login("analyst1", "anpass")
+            let list = try await browser.request("/worksheets")
+            #expect(list.status == 200 && list.html.contains(worksheet.id))
+            let token = try #require(Browser.csrf(list.html))
+            let refused = try await browser.post("/worksheets", [("_csrf", token), ("action", "remove"), ("uids", worksheet.uid)])
+            #expect(refused.status == 303)
+            let after = try await browser.request(refused.location ?? "/worksheets")
+            #expect(after.html.contains("Only lab managers may manage worksheets"))
+            #expect(try await browser.fixture.environment.lab.load().worksheets[worksheet.uid]?.reviewState == ReviewState.open)
+            // A lab manager may.
+            try await browser.post("/logout", [("_csrf", token)])
+            try await browser.login("labman", "labpass")
+            let managerToken = try #require(Browser.csrf(try await browser.request("/worksheets").html))
+            let removed = try await browser.post("/worksheets", [("_csrf", managerToken), ("action", "remove"), ("uids", worksheet.uid)])
+            #expect(removed.status == 303)
+            let message = try await browser.request(removed.location ?? "/worksheets").html
+            #expect(message.contains("Remove: 1 of 1 done."), "\(message.components(separatedBy: "flash").dropFirst(3).first ?? "")")
+            let gone = try await browser.fixture.environment.lab.load().worksheets[worksheet.uid]
+            #expect(gone == nil || gone?.reviewState == ReviewState.removed, "after_remove deletes the worksheet")
+        }
+    }
+
+    /// Issue 13, finding 9: the banner's text comes from the session, never from the URL.
+    @Test("flash messages live in the session: ?msg= in a link shows nothing; an action's message shows once")
+    func flashMessagesInSession() async throws {
+        try await withPages(live: true) { browser in
+            try await browser.login("labman", "labpass")
+            let spoofed = try await browser.request("/worksheets?msg=Your%20password%20expired%2C%20enter%20it%20at%20evil.example&kind=error")
+            #expect(spoofed.status == 200 && !spoofed.html.contains("evil.example") && !spoofed.html.contains(#"id="flash""#))
+            let login = try await browser.request("/login?msg=Call%20555-EVIL&came_from=/worksheets")
+            #expect(!login.html.contains("555-EVIL"))
+            // An action's message: not in the redirect's URL, shown on the next page, then gone.
+            let token = try #require(Browser.csrf(spoofed.html))
+            let nothing = try await browser.post("/worksheets", [("_csrf", token), ("action", "remove")])
+            #expect(nothing.status == 303 && nothing.location == "/worksheets")
+            let shown = try await browser.request("/worksheets")
+            #expect(shown.html.contains("Select at least one worksheet first.") && shown.html.contains(#"class="flash flash-error" id="flash""#))
+            #expect(!(try await browser.request("/worksheets").html.contains("Select at least one worksheet first.")))
+            // Logging out shows the page's own fixed message; the session is gone.
+            let out = try await browser.post("/logout", [("_csrf", token)])
+            #expect(out.location == "/login?logged_out=1")
+            #expect(try await browser.request(out.location ?? "/login").html.contains("You are logged out."))
+        }
+    }
+
+    /// Issue 13, finding 14: the monitor with many tasks.
+    @Test("monitor with 2,000 tasks: compact paging, select-all, bulk requeue/remove of every listed task, the priority shown, idle consumers seen, legend fits")
+    func monitorAtScale() async throws {
+        try await withPages(live: true) { browser in
+            let f = browser.fixture
+            var tasks: [QueueTask] = []
+            for index in 0..<2000 {
+                tasks.append(TaskFactory.task("task_bulk", context: "WS-\(index)", created: f.now + Double(index), priority: 7, retries: 0))
+            }
+            _ = try await f.store.add(tasks, now: f.now)
+            try await browser.login("labman", "labpass")
+            let page = try await browser.request("/queue_tasks?filter=active&page=50")
+            #expect(page.status == 200)
+            let pager = try #require(page.html.range(of: #"<div class="pager" id="pager">.*?</div>"#, options: .regularExpression).map { String(page.html[$0]) })
+            let links = pager.components(separatedBy: "<a href=").count - 1
+            #expect(links <= 8, "compact paging: \(links) links")
+            #expect(pager.contains(">1<") && pager.contains(">100<") && pager.contains("<b>50</b>") && pager.contains(">48<") && pager.contains(">52<"))
+            #expect(pager.contains("…"))
+            #expect(page.html.contains(#"id="select-all""#) && page.html.contains(#"id="remove-all""#))
+            #expect(page.html.contains(#"<td class="mono">7</td>"#), "the task's priority, not its rank")
+            // Bulk: remove every listed (active) task after the confirmation.
+            let token = try #require(Browser.csrf(page.html))
+            let ask = try await browser.post("/queue_tasks", [("_csrf", token), ("scope", "remove-all"), ("filter", "active")])
+            #expect(ask.status == 200 && ask.html.contains("Remove 2000 tasks?") && ask.html.contains("and 1950 more"))
+            #expect(try await f.store.tasks(status: [.queued], since: nil).count == 2000, "nothing before the confirmation")
+            let done = try await browser.post("/queue_tasks", [("_csrf", token), ("scope", "remove-all"), ("filter", "active"), ("confirm", "yes")])
+            #expect(done.status == 303)
+            #expect(try await f.store.tasks(status: [.queued], since: nil).isEmpty)
+            #expect(try await browser.request(done.location ?? "/queue_tasks").html.contains("Removed 2000 tasks."))
+        }
+    }
+
+    @Test("an idle consumer that polls shows a recent last seen; the chart legend has room for large totals")
+    func idleConsumerAndLegend() {
+        let now = 1_767_225_600.0
+        let stats = QueueStatistics(tasks: [], history: [], now: now, polls: ["idle-consumer": now - 2, "gone": now - 7200])
+        #expect(stats.consumers.map(\.id) == ["idle-consumer"])
+        #expect(stats.consumers.first?.lastSeen == now - 2)
+        var buckets = stats.buckets
+        buckets[0].processed = 1_234_567
+        let svg = QueueChart.svg(buckets, windowSeconds: 3600)
+        // The legend's text starts at width - right + 40 and needs about 7 px per character at 12 px.
+        let room = QueueChart.width - (QueueChart.width - QueueChart.right + 40)
+        #expect(Double("processed (1234567)".count) * 7 <= room)
+        #expect(svg.contains("processed (1234567)"))
+    }
+
+    /// Issue 13, finding 12: the user who asked sees their background work fail, with Retry and Dismiss; a page and
+    /// an API route list their own work.
+    @Test("a user's failed background work shows on their next page with Retry and Dismiss; my_tasks lists their own work only")
+    func ownFailedWorkShown() async throws {
+        try await withPages(live: true) { browser in
+            let f = browser.fixture
+            var mine: [QueueTask] = []
+            for index in 0..<2 {
+                let task = try await f.add(TaskFactory.task("task_action_submit", context: "WS-00\(index)", created: f.now + Double(index),
+                                                            retries: 0, username: "analyst1"))
+                _ = try #require(try await f.store.pop(consumerID: "consumer-1", now: f.now + 5))
+                _ = try await f.store.fail(task.taskUID, message: "analyst1 may not submit Cu of H2O-000\(index)", lease: .none, now: f.now + 6)
+                mine.append(task)
+            }
+            let queuedOther = try await f.add(TaskFactory.task("task_action_verify", context: "WS-0099", created: f.now, username: "labman"))
+            try await browser.login("analyst1", "anpass")
+            let page = try await browser.request("/worksheets")
+            #expect(page.html.contains(#"id="failed-work""#) && page.html.contains("analyst1 may not submit Cu of H2O-0000"))
+            #expect(page.html.contains(#"value="retry""#) && page.html.contains(#"value="dismiss""#))
+            let list = try await browser.request("/my_tasks")
+            #expect(list.html.contains(mine[0].taskUID) && list.html.contains(mine[1].taskUID) && !list.html.contains(queuedOther.taskUID))
+            let token = try #require(Browser.csrf(page.html))
+            // Dismiss one, retry the other; another user's task cannot be touched.
+            let dismissed = try await browser.post("/my_tasks", [("_csrf", token), ("action", "dismiss"), ("task_uid", mine[0].taskUID), ("back", "/worksheets")])
+            #expect(dismissed.status == 303 && dismissed.location == "/worksheets")
+            #expect(try await f.store.task(mine[0].taskUID) == nil)
+            _ = try await browser.post("/my_tasks", [("_csrf", token), ("action", "retry"), ("task_uid", mine[1].taskUID)])
+            #expect(try await f.store.task(mine[1].taskUID)?.status == .queued)
+            _ = try await browser.post("/my_tasks", [("_csrf", token), ("action", "dismiss"), ("task_uid", queuedOther.taskUID)])
+            #expect(try await f.store.task(queuedOther.taskUID) != nil)
+            #expect(!(try await browser.request("/worksheets").html.contains(#"id="failed-work""#)))
+        }
+    }
+
+    /// Issue 13, finding 13: the worksheet pages.
+    @Test("pages: Submit with no row selected keeps typed results; Reject asks first; Add analyses page; unknown URLs get an HTML page")
+    func worksheetPageUsability() async throws {
+        try await withPages(live: true) { browser in
+            let f = browser.fixture
+            var settings = try await f.store.settings()
+            settings.chunkSize = 0 // synchronous: the page's effects are visible at once
+            try await f.store.updateSettings(settings)
+            try await browser.login("labman", "labpass")
+            let token = try #require(Browser.csrf(try await browser.request("/worksheets").html))
+            let created = try await browser.post("/worksheets", [("_csrf", token), ("action", "add"), ("analyst", "analyst1")])
+            let path = try #require(created.location)
+            let uid = String(path.dropFirst("/worksheets/".count))
+            // Add analyses page: the received sample's two unassigned analyses, filterable.
+            let page = try await browser.request(path)
+            #expect(page.html.contains(#"id="add-analyses""#))
+            let add = try await browser.request("\(path)/add")
+            let state = try await f.environment.lab.load()
+            let analyses = state.analyses(ofSample: browser.lab.happySamples[0].uid).map(\.uid)
+            #expect(add.status == 200 && analyses.allSatisfy { add.html.contains(#"value="\#($0)""#) })
+            let filtered = try await browser.request("\(path)/add?filter=Fe")
+            #expect(filtered.html.contains("Iron") && !filtered.html.contains("Copper"))
+            let added = try await browser.post("\(path)/add", [("_csrf", token)] + analyses.map { ("uids", $0) })
+            #expect(added.status == 303 && added.location == path)
+            #expect(try await f.environment.lab.load().analyses(onWorksheet: uid).count == 2)
+            // Submit with nothing selected: the typed results are saved, and the page says so.
+            let submit = try await browser.post(path, [("_csrf", token), ("action", "submit"),
+                                                       ("result.\(analyses[0])", "12"), ("result.\(analyses[1])", "13")])
+            let after = try await browser.request(submit.location ?? path)
+            #expect(after.html.contains("Select at least one analysis first. 2 typed results were saved."))
+            let saved = try await f.environment.lab.load()
+            #expect(saved.analysisRecord(analyses[0])?.result == "12" && saved.analysisRecord(analyses[1])?.result == "13")
+            // Reject asks first; nothing is rejected before the confirmation.
+            let ask = try await browser.post(path, [("_csrf", token), ("action", "reject"), ("uids", analyses[0])])
+            #expect(ask.status == 200 && ask.html.contains("cannot be brought back") && ask.html.contains(#"id="confirm-yes""#))
+            #expect(try await f.environment.lab.load().analysisRecord(analyses[0])?.reviewState == ReviewState.assigned)
+            let rejected = try await browser.post(path, [("_csrf", token), ("action", "reject"), ("uids", analyses[0]), ("confirm", "yes")])
+            #expect(rejected.status == 303)
+            #expect(try await f.environment.lab.load().analysisRecord(analyses[0])?.reviewState == ReviewState.rejected)
+            // Unknown page URLs: an HTML page, not JSON; the JSON API keeps JSON.
+            let unknown = try await browser.request("/worksheetz")
+            #expect(unknown.status == 404 && unknown.html.contains("<html") && unknown.html.contains("There is no page at /worksheetz"))
+            let api = try await browser.request("/@@API/senaite/v1/nothing/here")
+            #expect(api.status == 404 && !api.html.contains("<html"))
+        }
+    }
+
+    /// Issue 13, finding 18 (page): lab managers manage users; every user changes their own password.
+    @Test("users page: a lab manager adds a user, sets roles, resets the password and deactivates; others get 403; /password changes one's own")
+    func usersPage() async throws {
+        try await withPages(live: true) { browser in
+            try await browser.login("analyst1", "anpass")
+            #expect(try await browser.request("/users").status == 403)
+            let form = try await browser.request("/password")
+            let token = try #require(Browser.csrf(form.html))
+            let wrong = try await browser.post("/password", [("_csrf", token), ("current_password", "nope"), ("new_password", "newpass77"),
+                                                            ("confirm_password", "newpass77")])
+            #expect(try await browser.request(wrong.location ?? "/password").html.contains("wrong password"))
+            let changed = try await browser.post("/password", [("_csrf", token), ("current_password", "anpass"), ("new_password", "newpass77"),
+                                                              ("confirm_password", "newpass77")])
+            #expect(changed.location == "/login?password_changed=1")
+            #expect(try await browser.request("/worksheets").location?.hasPrefix("/login") == true, "logged out everywhere")
+            #expect(try await browser.login("analyst1", "newpass77").status == 303)
+            try await browser.post("/logout", [("_csrf", try #require(Browser.csrf(try await browser.request("/worksheets").html)))])
+
+            try await browser.login("labman", "labpass")
+            let page = try await browser.request("/users")
+            #expect(page.status == 200 && page.html.contains(#"data-user="analyst1""#) && page.html.contains(#"data-user="rita""#))
+            let managerToken = try #require(Browser.csrf(page.html))
+            let added = try await browser.post("/users", [("_csrf", managerToken), ("action", "add"), ("username", "clerk9"),
+                                                          ("password", "clerkpass9"), ("roles", "LabClerk"), ("fullname", "Clerk Nine")])
+            #expect(try await browser.request(added.location ?? "/users").html.contains("User clerk9 added."))
+            let short = try await browser.post("/users", [("_csrf", managerToken), ("action", "add"), ("username", "clerk10"),
+                                                          ("password", "x"), ("roles", "LabClerk")])
+            #expect(try await browser.request(short.location ?? "/users").html.contains("password&#39;: 8 characters"))
+            _ = try await browser.post("/users", [("_csrf", managerToken), ("action", "roles"), ("username", "clerk9"),
+                                                  ("roles", "LabClerk"), ("roles", "Sampler")])
+            _ = try await browser.post("/users", [("_csrf", managerToken), ("action", "deactivate"), ("username", "clerk9")])
+            let state = try await browser.fixture.environment.lab.load()
+            let clerk = try #require(state.user(named: "clerk9"))
+            #expect(clerk.roles == [.labClerk, .sampler] && !clerk.isActive && clerk.fullname == "Clerk Nine")
+            let reset = try await browser.post("/users", [("_csrf", managerToken), ("action", "reset"), ("username", "analyst1"),
+                                                          ("password", "resetpass1")])
+            #expect(try await browser.request(reset.location ?? "/users").html.contains("Password of analyst1 reset"))
+        }
     }
 }

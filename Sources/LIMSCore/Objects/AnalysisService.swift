@@ -19,6 +19,9 @@ public struct AnalysisService: LabObject {
     public var instrumentUIDs: [String]
     /// Listing order, lower first. Default: 0.
     public var sortKey: Int
+    /// SENAITE's `StringResult`: results of this service may be any text; otherwise they must be numbers.
+    /// nil (as stored before this option existed) means false, SENAITE's default. Default: nil.
+    public var stringResult: Bool?
 
     public var parentUID: String? { nil }
     public var workflowState: String? { nil }
@@ -26,7 +29,7 @@ public struct AnalysisService: LabObject {
     public init(
         uid: String, id: String, path: String, version: Int = 0, created: Double, title: String, keyword: String,
         unit: String = "", categoryUID: String? = nil, methodUIDs: [String] = [], instrumentUIDs: [String] = [],
-        sortKey: Int = 0
+        sortKey: Int = 0, stringResult: Bool? = nil
     ) {
         self.uid = uid
         self.id = id
@@ -40,5 +43,9 @@ public struct AnalysisService: LabObject {
         self.methodUIDs = methodUIDs
         self.instrumentUIDs = instrumentUIDs
         self.sortKey = sortKey
+        self.stringResult = stringResult
     }
+
+    /// True when results may be any text (``stringResult``), false when they must be numbers.
+    public var allowsStringResult: Bool { stringResult ?? false }
 }

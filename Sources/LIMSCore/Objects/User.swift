@@ -24,6 +24,9 @@ public struct User: LabObject {
     public var groups: Set<String>
     /// UID of the linked client contact, if any.
     public var linkedContactUID: String?
+    /// When a lab manager deactivated the login (Unix epoch seconds, UTC); nil while active. A deactivated user
+    /// cannot log in, has no sessions, and their queued tasks fail instead of acting for them. Default: nil.
+    public var deactivated: Double?
 
     public var parentUID: String? { nil }
     public var workflowState: String? { nil }
@@ -31,7 +34,7 @@ public struct User: LabObject {
     public init(
         uid: String, id: String, path: String, version: Int = 0, created: Double, userid: String,
         fullname: String = "", email: String = "", passwordHash: String = "", roles: Set<Role> = [],
-        groups: Set<String> = [], linkedContactUID: String? = nil
+        groups: Set<String> = [], linkedContactUID: String? = nil, deactivated: Double? = nil
     ) {
         self.uid = uid
         self.id = id
@@ -45,7 +48,11 @@ public struct User: LabObject {
         self.roles = roles
         self.groups = groups
         self.linkedContactUID = linkedContactUID
+        self.deactivated = deactivated
     }
+
+    /// True unless a lab manager deactivated the login.
+    public var isActive: Bool { deactivated == nil }
 
     /// True if the user holds LabManager or Manager globally.
     public var isLabManager: Bool { roles.contains(.labManager) || roles.contains(.manager) }

@@ -23,6 +23,9 @@ public struct CatalogQuery: Sendable, Equatable {
     public var analyst: String?
     /// Objects whose id contains this text (case-insensitive; nil or empty: any).
     public var text: String?
+    /// Objects whose path contains this text (case-insensitive; nil or empty: any): an analysis by its sample's id
+    /// or its keyword.
+    public var pathText: String?
     /// The sort field. Default: path.
     public var sortOn: SortField
     /// Descending order. Default: false.
@@ -34,7 +37,7 @@ public struct CatalogQuery: Sendable, Equatable {
 
     public init(portalType: PortalType, reviewStates: Set<String>? = nil, clientUIDs: Set<String>? = nil,
                 serviceUIDs: Set<String>? = nil, sampleUID: String? = nil, analyst: String? = nil, text: String? = nil,
-                sortOn: SortField = .path, descending: Bool = false, limit: Int = 50, offset: Int = 0) {
+                pathText: String? = nil, sortOn: SortField = .path, descending: Bool = false, limit: Int = 50, offset: Int = 0) {
         self.portalType = portalType
         self.reviewStates = reviewStates
         self.clientUIDs = clientUIDs
@@ -42,6 +45,7 @@ public struct CatalogQuery: Sendable, Equatable {
         self.sampleUID = sampleUID
         self.analyst = analyst
         self.text = text
+        self.pathText = pathText
         self.sortOn = sortOn
         self.descending = descending
         self.limit = max(1, limit)

@@ -99,8 +99,12 @@ extension WorkflowEngine {
 
         case GuardID.worksheetRemove:
             guard let worksheet = state.worksheets[uid] else { return nil }
-            return worksheet.layout.isEmpty ? nil
-                : GuardRefusal(guardID, "Worksheet \(worksheet.id) still holds analyses; remove them first")
+            guard worksheet.layout.isEmpty else {
+                return GuardRefusal(guardID, "Worksheet \(worksheet.id) still holds analyses; remove them first")
+            }
+            // Removing a worksheet is managing worksheets: with RestrictWorksheetManagement, lab managers only
+            // (whoever the worksheet's analyst is), as for creating one.
+            return worksheetManagementRefusal(guardID, user: user, context: context, state: state)
 
         case GuardID.worksheetRetract:
             guard let worksheet = state.worksheets[uid] else { return nil }

@@ -67,6 +67,7 @@ input[type=text], input[type=password], input[type=number], select, textarea { f
 {{#user}}
 {{#isLabStaff}}<a href="/worksheets" {{#nav.worksheets}}class="active"{{/nav.worksheets}}>Worksheets</a>{{/isLabStaff}}
 <a href="/samples" {{#nav.samples}}class="active"{{/nav.samples}}>Samples</a>
+<a href="/my_tasks" {{#nav.my_tasks}}class="active"{{/nav.my_tasks}}>My work</a>
 {{#canManageQueue}}
 <a href="/queue_tasks" {{#nav.queue}}class="active"{{/nav.queue}}>Queue monitor</a>
 <a href="/queue-controlpanel" {{#nav.settings}}class="active"{{/nav.settings}}>Queue settings</a>
@@ -74,13 +75,19 @@ input[type=text], input[type=password], input[type=number], select, textarea { f
 {{/user}}
 <span class="spacer"></span>
 {{#user}}
-<span id="current-user">{{fullname}} ({{userid}})</span>
+{{#canManageQueue}}<a href="/users" {{#nav.users}}class="active"{{/nav.users}}>Users</a>{{/canManageQueue}}
+<a href="/password" id="current-user" {{#nav.password}}class="active"{{/nav.password}} title="Change password">{{fullname}} ({{userid}})</a>
 <form method="post" action="/logout"><input type="hidden" name="_csrf" value="{{csrf}}"><button type="submit" id="logout">Log out</button></form>
 {{/user}}
 </nav>
 {{#banner}}<div class="banner banner-{{level}}" id="server-status" data-status="{{status}}">{{message}}{{#settingsLink}} <a href="/queue-controlpanel">Queue settings</a>{{/settingsLink}}</div>{{/banner}}
 <main>
 {{#flash}}<div class="flash flash-{{kind}}" id="flash">{{text}}</div>{{/flash}}
+{{#failedWork}}<div class="flash flash-error" id="failed-work"><b>Your background work failed ({{total}}):</b>
+<ul>{{#items}}<li data-task="{{taskUID}}">{{name}} on {{context}} (task <span class="mono">{{shortUID}}</span>): {{error}}
+<form method="post" action="/my_tasks" style="display: inline"><input type="hidden" name="_csrf" value="{{csrf}}"><input type="hidden" name="task_uid" value="{{taskUID}}"><input type="hidden" name="back" value="{{back}}">
+<button type="submit" name="action" value="retry">Retry</button> <button type="submit" name="action" value="dismiss">Dismiss</button></form></li>{{/items}}</ul>
+{{#more}}<a href="/my_tasks">All of it</a>{{/more}}</div>{{/failedWork}}
 {{{body}}}
 </main>
 {{#refreshSeconds}}

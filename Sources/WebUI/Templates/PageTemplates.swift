@@ -7,7 +7,7 @@ enum PageTemplates {
         [
             "layout": layout, "login": login, "error": error, "confirm": confirm,
             "queue_tasks": queueTasks, "queue_task": queueTask, "controlpanel": controlPanel,
-            "worksheets": worksheets, "worksheet": worksheet, "samples": samples, "sample": sample,
+            "worksheets": worksheets, "worksheet": worksheet, "samples": samples, "sample": sample, "my_tasks": myTasks, "add_analyses": addAnalyses, "users": users, "password": password,
         ]
     }
 }

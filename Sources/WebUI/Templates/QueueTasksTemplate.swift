@@ -33,12 +33,13 @@ extension PageTemplates {
 <input type="hidden" name="_csrf" value="{{csrf}}">
 <input type="hidden" name="filter" value="{{filter}}">
 <table class="listing" id="tasks">
-<tr><th></th><th>Task UID</th><th>Priority</th><th>Created</th><th>Name</th><th>Context</th><th>Username</th><th>Status</th><th>Retries</th><th>Error</th></tr>
+<tr><th><input type="checkbox" id="select-all" aria-label="select every task on this page"></th><th>Task UID</th><th>Priority</th><th>Position</th><th>Created</th><th>Name</th><th>Context</th><th>Username</th><th>Status</th><th>Retries</th><th>Error</th></tr>
 {{#rows}}
 <tr class="{{#disabled}}disabled{{/disabled}}" data-task="{{taskUID}}" data-status="{{status}}">
 <td>{{#selectable}}<input type="checkbox" name="uids" value="{{taskUID}}" aria-label="select {{shortUID}}">{{/selectable}}</td>
 <td class="mono"><a href="/queue_tasks/{{taskUID}}">{{shortUID}}</a></td>
 <td class="mono">{{priority}}</td>
+<td class="mono">{{position}}</td>
 <td>{{created}}</td>
 <td>{{name}}</td>
 <td>{{#contextHref}}<a href="{{contextHref}}">{{contextPath}}</a>{{/contextHref}}{{^contextHref}}{{contextPath}}{{/contextHref}}</td>
@@ -48,14 +49,22 @@ extension PageTemplates {
 <td>{{error}}</td>
 </tr>
 {{/rows}}
-{{^rows}}<tr><td colspan="10" class="muted">No tasks.</td></tr>{{/rows}}
+{{^rows}}<tr><td colspan="11" class="muted">No tasks.</td></tr>{{/rows}}
 </table>
-<div class="pager" id="pager">{{total}} tasks. {{#pages}}{{#current}}<span><b>{{number}}</b></span>{{/current}}{{^current}}<a href="{{href}}">{{number}}</a>{{/current}}{{/pages}}</div>
+<div class="pager" id="pager">{{total}} tasks. {{#pages}}{{#gap}}<span class="gap">…</span>{{/gap}}{{^gap}}{{#current}}<span><b>{{number}}</b></span>{{/current}}{{^current}}<a href="{{href}}">{{number}}</a>{{/current}}{{/gap}}{{/pages}}</div>
 <div class="buttons">
 <button type="submit" name="action" value="requeue" id="requeue">Requeue</button>
 <button type="submit" name="action" value="remove" id="remove" class="danger">Remove</button>
+<span class="muted">or every listed task ({{total}}, running ones left as they are):</span>
+<button type="submit" name="scope" value="requeue-all" id="requeue-all">Requeue all listed</button>
+<button type="submit" name="scope" value="remove-all" id="remove-all" class="danger">Remove all listed</button>
 </div>
 </form>
+<script>
+document.getElementById("select-all").addEventListener("change", function (event) {
+  document.querySelectorAll('#tasks input[name="uids"]').forEach(function (box) { box.checked = event.target.checked; });
+});
+</script>
 """#
 
     /// One task as stored (wire JSON), linked from the monitor's Task UID column.

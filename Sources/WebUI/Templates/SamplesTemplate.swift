@@ -18,7 +18,7 @@ extension PageTemplates {
 {{/rows}}
 {{^rows}}<tr><td colspan="6" class="muted">No samples.</td></tr>{{/rows}}
 </table>
-<div class="pager" id="pager">{{total}} samples. {{#pages}}{{#current}}<span><b>{{number}}</b></span>{{/current}}{{^current}}<a href="{{href}}">{{number}}</a>{{/current}}{{/pages}}</div>
+<div class="pager" id="pager">{{total}} samples. {{#pages}}{{#gap}}<span class="gap">…</span>{{/gap}}{{^gap}}{{#current}}<span><b>{{number}}</b></span>{{/current}}{{^current}}<a href="{{href}}">{{number}}</a>{{/current}}{{/gap}}{{/pages}}</div>
 """#
 
     /// One sample with its analyses and senaite.queue's queued notice. Source: reference 1.9-1.10.

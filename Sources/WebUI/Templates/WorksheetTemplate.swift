@@ -32,6 +32,7 @@ extension PageTemplates {
 <button type="submit" name="action" value="retract" id="action-retract">Retract</button>
 <button type="submit" name="action" value="reject" id="action-reject">Reject</button>
 <button type="submit" name="action" value="unassign" id="action-unassign">Unassign</button>
+{{#canAddAnalyses}}<a href="/worksheets/{{uid}}/add" id="add-analyses">Add analyses</a>{{/canAddAnalyses}}
 </div>
 <p class="muted">Submit saves the results typed in the selected rows, then submits them.</p>
 </form>

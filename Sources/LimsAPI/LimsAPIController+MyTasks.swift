@@ -1,0 +1,44 @@
+import Foundation
+import Hummingbird
+import QueueCore
+import QueueServer
+
+/// The signed-in user's own background work (``OwnTasks``):
+/// - `GET my_tasks[?status=failed]` → `{count, items: [{task_uid, name, status, context_uid, context_path, objects,
+///   created, error_message, retries}]}` (queued, running and failed by default);
+/// - `POST my_tasks/retry` {task_uid} and `POST my_tasks/dismiss` {task_uid}: a failed task of theirs is requeued
+///   or removed (404 for another user's task, 409 when it is not failed).
+extension LimsAPIController {
+    /// `GET my_tasks`.
+    @Sendable func myTasks(_ request: Request, context: QueueRequestContext) async throws -> Response {
+        guard let queue else { throw QueueAPIError(.notFound, "no queue on this node") }
+        let userid = try await Self.signedInUser(context.userID, repository: repository).userid
+        var statuses = Set(TaskStatus.allCases)
+        if let text = request.uri.queryParameters.get("status"), !text.isEmpty {
+            statuses = Set(try text.split(separator: ",").map { name in
+                guard let status = TaskStatus(rawValue: String(name)) else {
+                    throw QueueAPIError(.badRequest, "Field 'status' has unknown value '\(name)'; use queued, running or failed")
+                }
+                return status
+            })
+        }
+        let tasks = try await OwnTasks(queue: queue, clock: clock).tasks(of: userid, status: statuses)
+        return LimsResponse.make([
+            "success": .bool(true), "count": .int(tasks.count), "items": .array(tasks.map(OwnTasks.json)),
+            "url": .string(Self.apiURL(request) + "/my_tasks"),
+        ])
+    }
+
+    /// `POST my_tasks/retry` and `my_tasks/dismiss`.
+    func actOnMyTask(_ action: OwnTasks.Action, _ request: Request, context: QueueRequestContext) async throws -> Response {
+        guard let queue else { throw QueueAPIError(.notFound, "no queue on this node") }
+        let userid = try await Self.signedInUser(context.userID, repository: repository).userid
+        let payload = try await LimsPayload.read(request, context: context)
+        let taskUID = try payload.requiredString("task_uid")
+        let task = try await OwnTasks(queue: queue, clock: clock).act(action, taskUID: taskUID, userid: userid)
+        return LimsResponse.make([
+            "success": .bool(true), "action": .string(action.rawValue), "task": OwnTasks.json(task),
+            "url": .string(Self.apiURL(request) + "/my_tasks/" + action.rawValue),
+        ])
+    }
+}
