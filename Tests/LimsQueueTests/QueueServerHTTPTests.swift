@@ -239,7 +239,7 @@ struct QueueServerHTTPTests {
             let answer = try await waiting
             let latency = added.duration(to: .now)
             #expect(answer.json["task_uid"] == .string(task.taskUID))
-            #expect(latency < .seconds(2), "woken by notification, not by the 20 s deadline (took \(latency))")
+            #expect(latency < .seconds(10), "woken by notification, not by the 20 s deadline (took \(latency))")
         }
     }
 
