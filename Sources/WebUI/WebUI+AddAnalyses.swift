@@ -31,15 +31,9 @@ extension WebUI {
         }
         let filter = (request.uri.queryParameters.get("filter") ?? "").trimmingCharacters(in: .whitespaces)
         let size = Self.addAnalysesPageSize
-        let requested = max(1, min(Int(request.uri.queryParameters.get("page") ?? "") ?? 1, 1_000_000))
-        var query = CatalogQuery(portalType: .analysis, reviewStates: [ReviewState.unassigned], pathText: filter, sortOn: .path,
-                                 limit: size, offset: (requested - 1) * size)
-        var result = try await repository.catalog(query, visibleTo: user)
-        let page = min(requested, max(1, (result.total + size - 1) / size))
-        if page != requested {
-            query.offset = (page - 1) * size
-            result = try await repository.catalog(query, visibleTo: user)
-        }
+        let query = CatalogQuery(portalType: .analysis, reviewStates: [ReviewState.unassigned], pathText: filter, sortOn: .path,
+                                 limit: size)
+        let (result, page) = try await catalogPage(query, requested: Self.requestedPage(request), user: user)
         let uids = result.uids
         let queued = try await queuedUIDs(among: uids)
         let state = try await repository.read { state, reader -> LabState in

@@ -91,6 +91,23 @@ extension WebUI {
     /// Page links of a listing, compact: the first and last pages, the current one with two on each side, and a
     /// gap (`gap: true`, shown as "…") for the pages left out, so that 100 pages make at most 9 entries.
     /// 1-based numbers; `href` builds the link of a page.
+    /// Page `requested` of a catalog query for `user` (query's `limit` rows a page), or its last page when
+    /// `requested` lies beyond it. - Returns: the page's uids and total, and the page number shown.
+    func catalogPage(_ query: CatalogQuery, requested: Int, user: User) async throws -> (result: CatalogPage, page: Int) {
+        var query = query
+        query.offset = (max(1, requested) - 1) * query.limit
+        let result = try await repository.catalog(query, visibleTo: user)
+        let page = min(max(1, requested), max(1, (result.total + query.limit - 1) / query.limit))
+        guard page != requested else { return (result, page) }
+        query.offset = (page - 1) * query.limit
+        return (try await repository.catalog(query, visibleTo: user), page)
+    }
+
+    /// The requested page number of a list (`page` query parameter), 1 when absent or bad.
+    static func requestedPage(_ request: Request) -> Int {
+        max(1, min(Int(request.uri.queryParameters.get("page") ?? "") ?? 1, 1_000_000))
+    }
+
     static func pages(total: Int, pageSize: Int, current: Int, href: (Int) -> String) -> [[String: Any]] {
         let count = max(1, (total + pageSize - 1) / pageSize)
         guard count > 1 else { return [] }

@@ -23,17 +23,10 @@ extension WebUI {
         let text = parameters.get("q").map { $0.trimmingCharacters(in: .whitespaces) } ?? ""
         let reviewState = parameters.get("state").flatMap { $0.isEmpty ? nil : $0 }
         let client = parameters.get("client").flatMap { $0.isEmpty ? nil : $0 }
-        let requested = max(1, min(Int(parameters.get("page") ?? "") ?? 1, 1_000_000))
         let size = Self.samplesPageSize
-        var query = CatalogQuery(portalType: .sample, reviewStates: reviewState.map { [$0] }, clientUIDs: client.map { [$0] },
-                                 text: text, sortOn: .created, descending: true, limit: size, offset: (requested - 1) * size)
-        var result = try await repository.catalog(query, visibleTo: user)
-        let pageCount = max(1, (result.total + size - 1) / size)
-        let page = min(requested, pageCount)
-        if page != requested {
-            query.offset = (page - 1) * size
-            result = try await repository.catalog(query, visibleTo: user)
-        }
+        let query = CatalogQuery(portalType: .sample, reviewStates: reviewState.map { [$0] }, clientUIDs: client.map { [$0] },
+                                 text: text, sortOn: .created, descending: true, limit: size)
+        let (result, page) = try await catalogPage(query, requested: Self.requestedPage(request), user: user)
         let uids = result.uids
         let state = try await repository.read { state, reader -> LabState in
             try await reader.load(uids, into: &state)

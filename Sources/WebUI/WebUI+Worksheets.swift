@@ -46,17 +46,11 @@ extension WebUI {
         let text = parameters.get("q").map { $0.trimmingCharacters(in: .whitespaces) } ?? ""
         let reviewState = parameters.get("state").flatMap { $0.isEmpty ? nil : $0 }
         let analyst = parameters.get("mine") == "1" ? user.userid : parameters.get("analyst").flatMap { $0.isEmpty ? nil : $0 }
-        let requested = max(1, min(Int(parameters.get("page") ?? "") ?? 1, 1_000_000))
         let size = Self.worksheetsPageSize
         let states = reviewState.map { Set([$0]) } ?? Self.listedWorksheetStates
-        var query = CatalogQuery(portalType: .worksheet, reviewStates: states, analyst: analyst, text: text, sortOn: .created,
-                                 descending: true, limit: size, offset: (requested - 1) * size)
-        var result = try await repository.catalog(query, visibleTo: user)
-        let page = min(requested, max(1, (result.total + size - 1) / size))
-        if page != requested {
-            query.offset = (page - 1) * size
-            result = try await repository.catalog(query, visibleTo: user)
-        }
+        let query = CatalogQuery(portalType: .worksheet, reviewStates: states, analyst: analyst, text: text, sortOn: .created,
+                                 descending: true, limit: size)
+        let (result, page) = try await catalogPage(query, requested: Self.requestedPage(request), user: user)
         let uids = result.uids
         let listed = try await repository.read { state, reader -> LabState in
             try await reader.load(uids, into: &state)
