@@ -1,6 +1,7 @@
 import ArgumentParser
 import AsyncHTTPClient
 import Foundation
+import LabActions
 import LIMSCore
 import Logging
 import NIOCore
@@ -33,6 +34,10 @@ struct BenchScaleCommand: AsyncParsableCommand {
     @Option(name: .long, help: "Directory for the SQLite labs (kept when --keep). Default: a temporary directory.")
     var directory: String?
     @Flag(name: .long, help: "Keep the labs after the run.") var keep = false
+    @Flag(name: .long, help: "Reuse a lab of that size kept in --directory by an earlier run instead of building it (SQLite).")
+    var reuse = false
+    @Option(name: .long, help: "Seconds the contact link's walk is followed to measure its rate (objects re-indexed per second).")
+    var walkSeconds: Double = 60
 
     var sizes: [Int] { samples.split(separator: ",").compactMap { Int($0.trimmingCharacters(in: .whitespaces)) } }
 
@@ -58,10 +63,11 @@ struct BenchScaleCommand: AsyncParsableCommand {
         try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
         defer { if !keep { try? FileManager.default.removeItem(atPath: root) } }
         print("bench scale: \(database == nil ? "SQLite" : "PostgreSQL"), sizes \(sizes.map(String.init).joined(separator: ", ")) samples")
+        fflush(nil)
         var results: [(size: Int, figures: ScaleFigures)] = []
         for size in sizes {
             let bench = ScaleBench(size: size, workbook: workbook, root: root, database: database, repeats: repeats,
-                                   queuedRepeats: queuedRepeats, logger: logger)
+                                   queuedRepeats: queuedRepeats, reuse: reuse, walkSeconds: walkSeconds, logger: logger)
             let figures = try await bench.run()
             results.append((size, figures))
             figures.print(size: size)
@@ -102,6 +108,7 @@ struct ScaleFigures: Sendable {
 
     func print(size: Int) {
         Swift.print(String(format: "  %d samples (demo samples built at %.0f samples/s)", size, buildRate))
+        defer { fflush(nil) }
         for (name, figure) in rows {
             let scale = figure.unit == "ms" ? 1000.0 : 1.0
             Swift.print(String(format: "    %-44@ median %9.1f %@   p95 %9.1f %@", name as NSString, figure.median * scale,
@@ -118,6 +125,8 @@ struct ScaleBench: Sendable {
     let database: String?
     let repeats: Int
     let queuedRepeats: Int
+    let reuse: Bool
+    let walkSeconds: Double
     let logger: Logger
 
     /// What the driver needs from the built lab.
@@ -139,7 +148,9 @@ struct ScaleBench: Sendable {
         }
         var figures = ScaleFigures()
         let needed = 30 + repeats * 2 + queuedRepeats * 40 + 100
+        let kept = reuse && database == nil && FileManager.default.fileExists(atPath: dataDir + "/limsqueue.sqlite")
         let fixture = try await StorageEnvironment.with(dataDir: dataDir, database: url, logger: logger) { environment -> Fixture in
+            if kept { return try await Self.fixture(environment, unassigned: needed) }
             let book = try XLSXWorkbook(contentsOf: URL(fileURLWithPath: workbook))
             _ = try await LabSetup.importWorkbook(book, into: environment, bcryptCost: 10, progress: ProgressBar(enabled: false))
             _ = try await LabSetup.createReferenceSamples(in: environment, validDays: 365)
@@ -289,27 +300,6 @@ struct ScaleBench: Sendable {
         figures.add("worksheet from template: answer", answers)
         figures.add("worksheet from template: processed (less 5 s delay)", processed)
 
-        // A new contact linked to a new user: the walk over its client's subtree (once: the walk re-indexes every
-        // object of the client, so its time grows with the client by nature; the answer must not).
-        answers = []
-        processed = []
-        for index in 0..<1 {
-            let clientUID = fixture.clientUIDs[index % max(1, fixture.clientUIDs.count)]
-            let contact = try await api.expect("create", body: .object([
-                "portal_type": "Contact", "Client": .string(clientUID), "Firstname": "Bench", "Surname": .string("Contact \(index)"),
-            ]), as: manager)
-            let contactUID = contact.items.first?["uid"]?.stringValue ?? ""
-            let start = ContinuousClock.now
-            _ = try await api.expect("contact/link_user", body: .object([
-                "contact_uid": .string(contactUID), "username": .string("bench\(TaskUID.make().prefix(8))"), "password": "bench-password",
-            ]), as: manager)
-            answers.append(LimsBench.seconds(start.duration(to: .now)))
-            try await api.waitForQueue(as: manager, timeout: 3600)
-            processed.append(LimsBench.seconds(start.duration(to: .now)))
-        }
-        figures.add("link a contact to a user: answer", answers)
-        figures.add("link a contact to a user: walk processed", processed)
-
         // The web lists, signed in with the session cookie.
         let cookie = try await api.sessionCookie(as: manager)
         for (name, path) in [("web: worksheets list", "/worksheets"), ("web: samples list", "/samples")] {
@@ -319,6 +309,31 @@ struct ScaleBench: Sendable {
             }
             figures.add(name, times)
         }
+        // A new contact linked to a new user: the answer, and the walk over its client's subtree followed for
+        // --walk-seconds (its total time grows with the client by nature: every object is re-indexed; what must not
+        // grow is the answer and the rate).
+        let clientUID = fixture.clientUIDs.first ?? fixture.clientUID
+        let contact = try await api.expect("create", body: .object([
+            "portal_type": "Contact", "Client": .string(clientUID), "Firstname": "Bench", "Surname": "Contact",
+        ]), as: manager)
+        let contactUID = contact.items.first?["uid"]?.stringValue ?? ""
+        let before = try await api.expect("queue_statistics?since=0", as: manager)
+        let processedBefore = before.json["kinds"]?.objectValue?[LimsTaskKind.reindexObjectSecurity]?.objectValue?["processed"]?.intValue ?? 0
+        let start = ContinuousClock.now
+        _ = try await api.expect("contact/link_user", body: .object([
+            "contact_uid": .string(contactUID), "username": .string("bench\(TaskUID.make().prefix(8))"), "password": "bench-password",
+        ]), as: manager)
+        figures.add("link a contact to a user: answer", [LimsBench.seconds(start.duration(to: .now))])
+        var walked = 0, elapsed = 0.0
+        while elapsed < walkSeconds {
+            try await Task.sleep(for: .milliseconds(500))
+            let stats = try await api.expect("queue_statistics?since=0", as: manager)
+            let processed = stats.json["kinds"]?.objectValue?[LimsTaskKind.reindexObjectSecurity]?.objectValue?["processed"]?.intValue ?? 0
+            walked = processed - processedBefore
+            elapsed = LimsBench.seconds(start.duration(to: .now))
+            if (stats.json["queued"]?.intValue ?? 0) + (stats.json["running"]?.intValue ?? 0) == 0 { break }
+        }
+        figures.add("link: walk, ms per chunk of 10 objects", [elapsed / Double(max(1, walked))])
     }
 
     /// Polls the worksheet until `done` holds for its analyses (at most 600 s).
