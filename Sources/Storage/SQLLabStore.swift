@@ -233,19 +233,28 @@ public final class SQLLabStore: Sendable {
     /// A counter that does not exist yet starts at 0; a reference group counter starts after its reference
     /// sample's highest stored group number.
     func reserve(_ key: String, count: Int) async throws -> ClosedRange<Int> {
+        if let last = try await increment(key, by: count, seed: nil) { return (last - count + 1)...last }
+        // First use of this counter: seed it (a reference sample's highest stored group number), then increment.
         let seed = try await counterSeed(key)
-        let last = try await writer.write { sql -> Int in
+        guard let last = try await increment(key, by: count, seed: seed) else { throw StorageError.corruptRow("lims_counters \(key)") }
+        return (last - count + 1)...last
+    }
+
+    /// Adds `count` to the counter `key` in a transaction of its own and returns its new value; nil when the
+    /// counter does not exist and no `seed` is given (with a seed it is created first).
+    func increment(_ key: String, by count: Int, seed: Int?) async throws -> Int? {
+        try await writer.write { sql -> Int? in
             try await SQLQueueStore.inTransaction(sql, lock: .rows, immediate: sql.dialect.name == "sqlite") { sql in
-                try await sql.raw("""
-                    INSERT INTO lims_counters (key, value) VALUES (\(bind: key), \(bind: seed)) ON CONFLICT (key) DO NOTHING
-                    """).run()
-                guard let row = try await sql.raw("""
+                if let seed {
+                    try await sql.raw("""
+                        INSERT INTO lims_counters (key, value) VALUES (\(bind: key), \(bind: seed)) ON CONFLICT (key) DO NOTHING
+                        """).run()
+                }
+                return try await sql.raw("""
                     UPDATE lims_counters SET value = value + \(bind: count) WHERE key = \(bind: key) RETURNING value
-                    """).first() else { throw StorageError.corruptRow("lims_counters \(key)") }
-                return try row.decode(column: "value", as: Int.self)
+                    """).first()?.decode(column: "value", as: Int.self)
             }
         }
-        return (last - count + 1)...last
     }
 
     /// Where a missing counter starts: 0, or for a reference sample's group numbers the highest stored one.
