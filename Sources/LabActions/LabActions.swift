@@ -71,11 +71,6 @@ public struct LabActions: Sendable {
         return try await queue.objectUIDs(status: [.queued, .running])
     }
 
-    /// Whether `uid` is the context of, or among the `uids` of, a queued or running task.
-    /// Source: senaite.queue `is_queued(obj)`, reference 0.
-    public func isQueued(_ uid: String) async throws -> Bool {
-        try await queuedObjectUIDs().contains(uid)
-    }
 
     /// Uids the guards veto users' transitions for: objects of queued and running tasks (reference 1.11). Unlike
     /// senaite.queue, running tasks count too: a consumer claims a task's continuation as it reports the chunk

@@ -149,17 +149,10 @@ public struct LimsAPIController: Sendable {
     /// Maps a lab rule error to HTTP, naming `field`: not found 404, invalid input 400, a refused permission
     /// 403, another refusal or a duplicate 409.
     static func apiError(_ error: LabError, field: String?) -> QueueAPIError {
-        let status: HTTPResponse.Status
-        switch error.code {
-        case .notFound: status = .notFound
-        case .invalidInput: status = .badRequest
-        case .refused: status = error.guardID == GuardID.permission ? .forbidden : .conflict
-        case .duplicate: status = .conflict
-        case .outsideWorkingSet: return QueueAPIError(.internalServerError, error.message)
-        }
-        let guardText = error.guardID.map { " (guard \($0))" } ?? ""
-        return QueueAPIError(status, (field.map { "Field '\($0)': " } ?? "") + error.message + guardText)
+        let refusal = LabActionError(error, field: field) // the one mapping of lab rule errors (LabActions)
+        return QueueAPIError(refusal.status, refusal.message)
     }
+
 
     /// Runs a unit of work on the repository, mapping a conflict that outlived the retries to 409
     /// (``LabActions``' rule).
