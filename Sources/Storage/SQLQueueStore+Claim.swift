@@ -54,6 +54,7 @@ extension SQLQueueStore {
         let at = now
         let doneRequests = dones
         let concurrency = claimConcurrency
+        let oneStatement = claimsInOneStatement
         let origin = instanceID
         do {
             let settings = try await settings()
@@ -72,7 +73,8 @@ extension SQLQueueStore {
                 }
                 let (claimed, freed) = pops.isEmpty
                     ? ([], false)
-                    : try await Self.claim(for: pops.map(\.pop), now: at, settings: settings, concurrency: concurrency, on: sql)
+                    : try await Self.claimEach(pops.map(\.pop), now: at, settings: settings, concurrency: concurrency,
+                                             oneStatement: oneStatement, on: sql)
                 var popResults = [[QueueTask]](repeating: [], count: requests.count)
                 for (slot, pop) in pops.enumerated() { popResults[pop.request] = claimed[slot] }
                 let announce = freed || doneResults.contains { (try? $0.get()) != nil }
@@ -416,9 +418,11 @@ extension SQLQueueStore {
 
         mutating func loadPage(on sql: any SQLDatabase) async throws {
             let lock: SQLQueryString = lockRows ? " FOR UPDATE SKIP LOCKED" : ""
+            // `+available_at`: the due time is a filter here, never the index (`queue_tasks_due` would make the
+            // planner read every due task and sort them; the queue order index reads only the page).
             let rows = try await sql.raw("""
                 SELECT task_uid, name, path_key, available_at, max_seconds FROM queue_tasks
-                WHERE status = 'queued' AND available_at <= \(bind: now)
+                WHERE status = 'queued' AND +available_at <= \(bind: now)
                 ORDER BY top_rank, sort_key, context_uid
                 LIMIT \(bind: pageSize) OFFSET \(bind: loaded.count)\(lock)
                 """).all()

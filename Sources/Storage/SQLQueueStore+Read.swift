@@ -46,6 +46,16 @@ extension SQLQueueStore {
         return try row?.decode(column: "next", as: Double?.self)
     }
 
+    /// True while a task is queued or running: two index seeks, whatever the queue's length (``counts()`` reads
+    /// every row's index entry).
+    public func hasActiveTasks() async throws -> Bool {
+        let row = try await sql.raw("""
+            SELECT EXISTS (SELECT 1 FROM queue_tasks WHERE status = 'queued')
+                OR EXISTS (SELECT 1 FROM queue_tasks WHERE status = 'running') AS active
+            """).first()
+        return try row?.decode(column: "active", as: Bool.self) ?? false
+    }
+
     /// Number of tasks per status.
     public func counts() async throws -> [TaskStatus: Int] {
         let rows = try await sql.raw("SELECT status, COUNT(*) AS n FROM queue_tasks GROUP BY status").all()

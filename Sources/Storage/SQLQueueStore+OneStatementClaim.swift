@@ -1,0 +1,124 @@
+import QueueCore
+import SQLKit
+
+extension SQLQueueStore {
+    /// Candidates one statement claim looks at, at least (queued, due, in queue order); a batched pop of `max`
+    /// tasks looks at `2 x max` when that is more.
+    static let oneStatementWindow = 8
+
+    /// Claims for each pop, in request order. With `oneStatement` each pop first tries
+    /// ``claimInOneStatement(_:now:cap:on:)``; when that claims fewer than the pop's `max` (or without
+    /// `oneStatement`), the stepwise claim (``claim(for:now:settings:concurrency:on:)``) claims the rest; it also
+    /// expires leases, purges and answers "busy" or "saturated" exactly as reference 1.2 says. On PostgreSQL the
+    /// claims of every server are serialized by the cap lock (`pg_advisory_xact_lock`, held until the commit),
+    /// taken once before the first claim, so each claim statement's snapshot sees every claim committed before it.
+    /// - Returns: the tasks claimed per pop, in queue order, and whether work was freed (a lease expired or a task
+    ///   was purged).
+    static func claimEach(_ pops: [DatabaseWriter.ClaimRequest.Pop], now: Double, settings: QueueSettings,
+                          concurrency: ClaimConcurrency, oneStatement: Bool, on sql: any SQLDatabase) async throws
+        -> ([[QueueTask]], Bool)
+    {
+        var claimed: [[QueueTask]] = []
+        var freed = false
+        if concurrency == .rowLocks {
+            try await sql.raw("SELECT pg_advisory_xact_lock(\(bind: AdvisoryLock.capNamespace), 0)").run()
+        }
+        for pop in pops {
+            let tasks = oneStatement ? try await claimInOneStatement(pop, now: now, cap: settings.maxConsumers, on: sql) : []
+            guard tasks.count < pop.max else {
+                claimed.append(tasks)
+                continue
+            }
+            // Fewer than asked: the stepwise claim looks further (past the window, or after expiring leases) and
+            // claims what may still be claimed; what it finds comes after these in queue order (every claimable
+            // task of the window was taken).
+            let (stepwise, stepFreed) = try await claim(for: [pop], now: now, settings: settings, concurrency: concurrency, on: sql)
+            claimed.append(tasks + stepwise[0])
+            freed = freed || stepFreed
+        }
+        return (claimed, freed)
+    }
+
+    /// The common claim in one `UPDATE ... RETURNING` (the same SQL on SQLite and PostgreSQL but for a few
+    /// functions): the first due queued tasks in queue order whose serialization key (name, non-empty path key)
+    /// no running task holds, at most one per key, as many as the pop may take: `max` less the tasks its consumer
+    /// runs, within `max_consumers` (`cap`) less every running task. A plain pop (`max` 1) of a consumer that still
+    /// runs a task therefore claims nothing, as does any pop while a lease has expired: then the stepwise claim
+    /// runs, which handles these cases (reference 1.2 pop steps 2-4, reference 4). Candidates are looked for among
+    /// the first ``oneStatementWindow`` (or `2 x max`) due tasks, so it may claim fewer than it could (when
+    /// more of those are blocked by running keys), never others and never out of order; the caller then claims the
+    /// rest stepwise.
+    ///
+    /// Each task gets a fresh lease token: 16 hex digits random per claim (from Swift) and 16 of the task's uid.
+    /// On PostgreSQL candidate rows are read `FOR UPDATE SKIP LOCKED`, so rows another transaction is changing
+    /// (a delete, a requeue) are left for the next claim; the caller holds the cap lock (see
+    /// ``claimEach(_:now:settings:concurrency:on:)``).
+    /// - Returns: the claimed tasks in queue order (empty when none could be claimed this way).
+    static func claimInOneStatement(_ pop: DatabaseWriter.ClaimRequest.Pop, now: Double, cap: Int,
+                                    on sql: any SQLDatabase) async throws -> [QueueTask]
+    {
+        let postgres = isPostgres(sql)
+        let least: SQLQueryString = postgres ? "LEAST" : "MIN"
+        let greatest: SQLQueryString = postgres ? "GREATEST" : "MAX"
+        // `+available_at` (valid on both): the due time is a filter, never the index, so the queue order index reads
+        // only the window. SQLite: `+status` keeps its planner on the primary key for `task_uid IN (...)` (without statistics it
+        // would walk the status index over every queued task).
+        let statusTerm: SQLQueryString = postgres ? "status" : "+status"
+        let lock: SQLQueryString = postgres ? " FOR UPDATE SKIP LOCKED" : ""
+        let nonce = String(TaskUID.make().prefix(16))
+        let rows = try await sql.raw("""
+            WITH budget AS (
+                SELECT CASE
+                    WHEN EXISTS (SELECT 1 FROM queue_tasks WHERE status = 'running' AND lease_expires < \(bind: now)) THEN 0
+                    ELSE \(least)(
+                        \(bind: pop.max) - (SELECT COUNT(*) FROM queue_tasks WHERE status = 'running' AND consumer_id = \(bind: pop.consumerID)),
+                        \(bind: cap) - (SELECT COUNT(*) FROM queue_tasks WHERE status = 'running'))
+                END AS n
+            ),
+            due AS (
+                SELECT task_uid, name, path_key, top_rank, sort_key, context_uid FROM queue_tasks
+                WHERE status = 'queued' AND +available_at <= \(bind: now)
+                ORDER BY top_rank, sort_key, context_uid
+                LIMIT \(bind: max(oneStatementWindow, 2 * pop.max))\(lock)
+            ),
+            free AS (
+                SELECT d.task_uid, d.top_rank, d.sort_key, d.context_uid,
+                    ROW_NUMBER() OVER (
+                        PARTITION BY d.name, CASE WHEN d.path_key = '' THEN d.task_uid ELSE d.path_key END
+                        ORDER BY d.top_rank, d.sort_key, d.context_uid) AS turn
+                FROM due d
+                WHERE d.path_key = '' OR NOT EXISTS (
+                    SELECT 1 FROM queue_tasks r
+                    WHERE r.status = 'running' AND r.path_key <> '' AND r.name = d.name AND r.path_key = d.path_key)
+            ),
+            picked AS (
+                SELECT task_uid FROM free WHERE turn = 1
+                ORDER BY top_rank, sort_key, context_uid
+                LIMIT (SELECT \(greatest)(n, 0) FROM budget)
+            )
+            UPDATE queue_tasks SET status = 'running', started = \(bind: now), lease_expires = \(bind: now) + max_seconds,
+                consumer_id = \(bind: pop.consumerID), lease_token = \(bind: nonce) || substr(task_uid, 1, 16)
+            WHERE task_uid IN (SELECT task_uid FROM picked) AND \(statusTerm) = 'queued'
+            RETURNING \(taskColumns), top_rank, sort_key, context_uid
+            """).all()
+        var claimed: [(order: TaskOrder, task: QueueTask)] = []
+        for row in rows {
+            let order = TaskOrder(topRank: try row.decode(column: "top_rank", as: Int.self),
+                                  sortKey: try row.decode(column: "sort_key", as: Double.self),
+                                  contextUID: try row.decode(column: "context_uid", as: String.self))
+            claimed.append((order, try decodeTask(row)))
+        }
+        return claimed.sorted { $0.order < $1.order }.map(\.task)
+    }
+
+    /// A queued task's place in queue order: `(top_rank, sort_key, context_uid)` ascending, as the claim reads.
+    struct TaskOrder: Comparable {
+        var topRank: Int
+        var sortKey: Double
+        var contextUID: String
+
+        static func < (lhs: TaskOrder, rhs: TaskOrder) -> Bool {
+            (lhs.topRank, lhs.sortKey, lhs.contextUID) < (rhs.topRank, rhs.sortKey, rhs.contextUID)
+        }
+    }
+}
