@@ -83,8 +83,9 @@ public protocol QueueStore: Sendable {
     /// Source: reference 1.2 `since_time`.
     func sinceTime() async throws -> Double
 
-    /// Earliest `created + delay` of queued tasks, epoch seconds; nil when none is queued.
-    func nextAvailableAt() async throws -> Double?
+    /// Earliest `created + delay` after `now` of queued tasks (when the next delayed task becomes due), epoch
+    /// seconds; nil when no queued task becomes due after `now`. Tasks due at or before `now` are not counted.
+    func nextAvailableAt(after now: Double) async throws -> Double?
 
     /// A number that grows whenever work may have become claimable (add, requeue, done, fail, delete),
     /// in this process or another one on the same database.

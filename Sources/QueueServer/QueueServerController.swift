@@ -350,7 +350,7 @@ public struct QueueServerController: Sendable {
                 // A delayed task that becomes due while we wait (one already due but not claimable does not count:
                 // it waits for a change, else every waiter would spin).
                 let nowBefore = clock.now()
-                let upcoming = try await store.nextAvailableAt().flatMap { $0 > nowBefore ? $0 : nil }
+                let upcoming = try await store.nextAvailableAt(after: nowBefore)
                 if let upcoming { sleep = min(sleep, max(0.001, upcoming - nowBefore)) }
                 // Woken by this process's own change: pop at once (the counter tells only other processes' changes).
                 if await store.waitForSignal(seconds: sleep) { break }

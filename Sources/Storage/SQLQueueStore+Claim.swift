@@ -418,11 +418,9 @@ extension SQLQueueStore {
 
         mutating func loadPage(on sql: any SQLDatabase) async throws {
             let lock: SQLQueryString = lockRows ? " FOR UPDATE SKIP LOCKED" : ""
-            // `+available_at`: the due time is a filter here, never the index (`queue_tasks_due` would make the
-            // planner read every due task and sort them; the queue order index reads only the page).
             let rows = try await sql.raw("""
                 SELECT task_uid, name, path_key, available_at, max_seconds FROM queue_tasks
-                WHERE status = 'queued' AND +available_at <= \(bind: now)
+                WHERE status = 'queued' AND available_at <= \(bind: now)
                 ORDER BY top_rank, sort_key, context_uid
                 LIMIT \(bind: pageSize) OFFSET \(bind: loaded.count)\(lock)
                 """).all()

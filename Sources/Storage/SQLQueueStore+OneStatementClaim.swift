@@ -60,8 +60,7 @@ extension SQLQueueStore {
         let postgres = isPostgres(sql)
         let least: SQLQueryString = postgres ? "LEAST" : "MIN"
         let greatest: SQLQueryString = postgres ? "GREATEST" : "MAX"
-        // `+available_at` (valid on both): the due time is a filter, never the index, so the queue order index reads
-        // only the window. SQLite: `+status` keeps its planner on the primary key for `task_uid IN (...)` (without statistics it
+        // SQLite: `+status` keeps its planner on the primary key for `task_uid IN (...)` (without statistics it
         // would walk the status index over every queued task).
         let statusTerm: SQLQueryString = postgres ? "status" : "+status"
         let lock: SQLQueryString = postgres ? " FOR UPDATE SKIP LOCKED" : ""
@@ -77,7 +76,7 @@ extension SQLQueueStore {
             ),
             due AS (
                 SELECT task_uid, name, path_key, top_rank, sort_key, context_uid FROM queue_tasks
-                WHERE status = 'queued' AND +available_at <= \(bind: now)
+                WHERE status = 'queued' AND available_at <= \(bind: now)
                 ORDER BY top_rank, sort_key, context_uid
                 LIMIT \(bind: max(oneStatementWindow, 2 * pop.max))\(lock)
             ),

@@ -41,9 +41,18 @@ extension SQLQueueStore {
         return try row?.decode(column: "since", as: Double?.self) ?? -1
     }
 
-    public func nextAvailableAt() async throws -> Double? {
-        let row = try await sql.raw("SELECT MIN(available_at) AS next FROM queue_tasks WHERE status = 'queued'").first()
-        return try row?.decode(column: "next", as: Double?.self)
+    /// One seek in the partial index `queue_tasks_delayed` (``AddDelayedTaskIndex``), whatever the queue's length.
+    public func nextAvailableAt(after now: Double) async throws -> Double? {
+        let sql = try self.sql
+        // SQLite: `+status` leaves the queue order index out, so its planner (without statistics) takes the
+        // partial index, whose condition the query repeats.
+        let status: SQLQueryString = Self.isPostgres(sql) ? "status" : "+status"
+        let row = try await sql.raw("""
+            SELECT available_at FROM queue_tasks
+            WHERE available_at > created AND available_at > \(bind: now) AND \(status) = 'queued'
+            ORDER BY available_at LIMIT 1
+            """).first()
+        return try row?.decode(column: "available_at", as: Double.self)
     }
 
     /// True while a task is queued or running: two index seeks, whatever the queue's length (``counts()`` reads
