@@ -22,7 +22,11 @@ struct RedactingLogHandler: LogHandler {
     /// Metadata keys whose values are replaced by `[redacted]`: exact `binds`, or containing one of these words.
     static let sensitiveWords = ["password", "passwd", "token", "cookie", "secret", "authorization", "auth_key"]
 
+    /// Keys set on every task and request, known not to be sensitive: answered without the word search.
+    static let knownSafeKeys: Set<String> = ["lims.task.uid", "lims.task.name", "lims.user"]
+
     static func isSensitive(_ key: String) -> Bool {
+        if knownSafeKeys.contains(key) { return false }
         let lower = key.lowercased()
         return lower == "binds" || sensitiveWords.contains { lower.contains($0) }
     }

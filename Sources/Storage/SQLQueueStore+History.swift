@@ -3,6 +3,16 @@ import QueueCore
 import SQLKit
 
 extension SQLQueueStore {
+    /// A history row's key, 32 hex digits: `now` in microseconds (13 digits), then 19 random ones. Rows written at
+    /// one moment sort together, so each insert lands at the right edge of the key's index, not on a random page
+    /// (one random page write less per finished task).
+    static func historyEntryUID(now: Double) -> String {
+        let micros = UInt64(max(0, now) * 1_000_000)
+        let time = String(micros, radix: 16)
+        let padded = String(repeating: "0", count: max(0, 13 - time.count)) + time.suffix(13)
+        return padded + TaskUID.make().prefix(19)
+    }
+
     /// Records ended attempts (each task with its claim fields as they were while it ran) in one statement.
     static func recordHistory(_ entries: [(task: QueueTask, outcome: HistoryEntry.Outcome, errorMessage: String?)],
                               now: Double, on sql: any SQLDatabase) async throws {
@@ -10,7 +20,7 @@ extension SQLQueueStore {
             let rows = entries[start..<min(start + 50, entries.count)].map { entry -> SQLQueryString in
                 let task = entry.task
                 return """
-                    (\(bind: TaskUID.make()), \(bind: task.taskUID), \(bind: task.name), \(bind: task.contextUID),
+                    (\(bind: historyEntryUID(now: now)), \(bind: task.taskUID), \(bind: task.name), \(bind: task.contextUID),
                     \(bind: task.contextPath), \(bind: task.pathKey), \(bind: task.username), \(bind: task.consumerID),
                     \(bind: entry.outcome.rawValue), \(bind: entry.errorMessage), \(bind: task.created), \(bind: task.started),
                     \(bind: now))
