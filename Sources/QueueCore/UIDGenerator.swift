@@ -1,6 +1,7 @@
 import Foundation
 
-/// Where new object uids come from. Injected so that LIMSCore holds no randomness and tests are deterministic.
+/// Where new uids come from (task uids and lab object uids). Injected so that the core holds no randomness and
+/// tests are deterministic.
 ///
 /// A uid is 32 lowercase hexadecimal characters (SENAITE `api.is_uid`, reference 1.1).
 public protocol UIDGenerator: Sendable {
