@@ -110,14 +110,81 @@ public final class ManualClock: WallClock {
             if spins < 100 { await Task.yield() } else { try await Task.sleep(for: .milliseconds(1)) }
         }
     }
+
+    /// Runs `body` and, while it runs, advances the clock to the instant of every sleeper that waits at most
+    /// `horizon` seconds past the clock's time when `body` started (a consumer's `min_seconds` booking, report
+    /// retries), never further: longer waits (a handler's deadline) are left alone.
+    ///
+    /// ```swift
+    /// let start = clock.now()
+    /// await clock.advancingSleepers(within: 3) { await consumer.process(task) }
+    /// // clock.now() - start is 3 after a success (the booking), 0 after a failure
+    /// ```
+    /// - Parameters:
+    ///   - horizon: seconds past the start a sleeper may wait for and still be advanced to.
+    ///   - body: the code under test.
+    /// - Returns: what `body` returns.
+    @discardableResult
+    public func advancingSleepers<T: Sendable>(within horizon: Double, _ body: @escaping @Sendable () async -> T) async -> T {
+        let limit = now() + horizon
+        return await withTaskGroup(of: T?.self) { group in
+            group.addTask { await body() }
+            group.addTask {
+                var spins = 0
+                while !Task.isCancelled {
+                    let due = self.state.withLock { state in
+                        state.sleepers.values.map(\.instant).filter { $0 <= limit }.min()
+                    }
+                    if let due {
+                        self.advance(by: max(0, due - self.now()))
+                        spins = 0
+                        continue
+                    }
+                    spins += 1
+                    if spins < 100 { await Task.yield() } else { try? await Task.sleep(for: .milliseconds(1)) }
+                }
+                return nil
+            }
+            var result: T?
+            while let next = await group.next() {
+                if let value = next {
+                    result = value
+                    group.cancelAll()
+                }
+            }
+            return result!
+        }
+    }
+
+    /// Waits (in real time, yielding) until a task sleeps on this clock until `instant` (epoch seconds, within a
+    /// microsecond): e.g. a consumer's booking, told apart from its handler's deadline by the instant.
+    /// - Parameters:
+    ///   - instant: the instant the sleeper waits for.
+    ///   - timeout: real time allowed. Default: 10 seconds.
+    /// - Throws: ``ManualClockTimeout`` when no such sleeper appears within `timeout`.
+    public func waitForSleeper(until instant: Double, timeout: Duration = .seconds(10)) async throws {
+        let real = ContinuousClock()
+        let deadline = real.now.advanced(by: timeout)
+        var spins = 0
+        while !state.withLock({ $0.sleepers.values.contains { abs($0.instant - instant) < 1e-6 } }) {
+            guard real.now < deadline else { throw ManualClockTimeout(expected: 1, found: 0, instant: instant) }
+            spins += 1
+            if spins < 100 { await Task.yield() } else { try await Task.sleep(for: .milliseconds(1)) }
+        }
+    }
 }
 
-/// ``ManualClock/waitForSleepers(_:timeout:)`` ran out of real time.
+/// ``ManualClock/waitForSleepers(_:timeout:)`` or ``ManualClock/waitForSleeper(until:timeout:)`` ran out of real time.
 public struct ManualClockTimeout: Error, CustomStringConvertible {
     /// Sleepers waited for.
     public let expected: Int
     /// Sleepers found at the timeout.
     public let found: Int
 
-    public var description: String { "expected \(expected) sleeper(s) on the manual clock, found \(found)" }
+    /// The instant waited for, when one was (epoch seconds).
+    public var instant: Double? = nil
+
+    public var description: String {
+        "expected \(expected) sleeper(s) on the manual clock\(instant.map { " until \($0)" } ?? ""), found \(found)"
+    }
 }

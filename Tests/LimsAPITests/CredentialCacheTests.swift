@@ -1,5 +1,6 @@
 import Foundation
 import LIMSCore
+import TestSupport
 import Testing
 @testable import LimsAPI
 

@@ -13,26 +13,15 @@ import QueueServer
 import QueueTesting
 import Storage
 import Synchronization
+import TestSupport
 import Testing
 @testable import LimsQueueCLI
 
 /// The LIMS JSON API (senaite.jsonapi style) on the real SQLite store, mounted beside the queue routes.
 @Suite("LIMS JSON API", .serialized)
 struct LimsAPITests {
-    /// What the seeded lab holds.
-    struct Lab: Sendable {
-        let happy: Client
-        let klaymore: Client
-        let rita: Contact
-        let ken: Contact
-        let water: SampleType
-        let cu: AnalysisService
-        let fe: AnalysisService
-        let template: WorksheetTemplate
-        /// Samples of Happy Hills (3, the first received) and of Klaymore (1).
-        let happySamples: [Sample]
-        let klaymoreSample: Sample
-    }
+    /// What the seeded lab holds (``SeededLab``).
+    typealias Lab = SeededLab
 
     typealias Answer = LimsAnswer
 
@@ -44,43 +33,11 @@ struct LimsAPITests {
         let slow: SlowRepository?
     }
 
-    static let now: Double = 1_767_225_600
+    static let now = SeededLab.now
 
-    /// Seeds a small lab: two clients with a contact each, Water, Cu and Fe, a two-slot routine template, a lab
-    /// manager, an analyst and a client user (bcrypt cost 4), 3 + 1 samples.
+    /// Seeds the small lab of these tests (``SeededLab/seed(_:)``).
     static func seed(_ repository: any LabRepository) async throws -> Lab {
-        let uids = RandomUIDGenerator(), now = Self.now
-        let hashes = (Bcrypt.hash("labpass", cost: 4), Bcrypt.hash("anpass", cost: 4), Bcrypt.hash("ritapass", cost: 4))
-        let lab = try await repository.perform { state, _ -> Lab in
-            let happy = state.createClient(name: "Happy Hills", clientID: "HH", uids: uids, now: now)
-            let klaymore = state.createClient(name: "Klaymore", clientID: "KL", uids: uids, now: now)
-            let rita = try state.createContact(in: happy.uid, firstname: "Rita", surname: "Mohale", uids: uids, now: now)
-            let ken = try state.createContact(in: klaymore.uid, firstname: "Ken", surname: "Lay", uids: uids, now: now)
-            let water = try state.createSampleType(title: "Water", prefix: "H2O", uids: uids, now: now)
-            let cu = try state.createAnalysisService(title: "Copper", keyword: "Cu", sortKey: 1, uids: uids, now: now)
-            let fe = try state.createAnalysisService(title: "Iron", keyword: "Fe", sortKey: 2, uids: uids, now: now)
-            let template = try state.createWorksheetTemplate(
-                title: "Two routine", layout: [.init(pos: 1, type: .routine), .init(pos: 2, type: .routine)],
-                serviceUIDs: [cu.uid, fe.uid], uids: uids, now: now)
-            let manager = try state.createUser(userid: "labman", passwordHash: hashes.0, roles: [.labManager], uids: uids, now: now)
-            _ = try state.createUser(userid: "analyst1", passwordHash: hashes.1, roles: [.analyst], uids: uids, now: now)
-            _ = try state.createUser(userid: "rita", passwordHash: hashes.2, roles: [.client], uids: uids, now: now)
-            try state.linkUser("rita", toContact: rita.uid)
-            var happySamples: [Sample] = []
-            for index in 0..<3 {
-                happySamples.append(try state.createSample(clientUID: happy.uid, contactUID: rita.uid, sampleTypeUID: water.uid,
-                                                           serviceUIDs: [cu.uid, fe.uid], uids: uids, now: now + Double(index)))
-            }
-            let klaymoreSample = try state.createSample(clientUID: klaymore.uid, contactUID: ken.uid, sampleTypeUID: water.uid,
-                                                        serviceUIDs: [cu.uid], uids: uids, now: now + 10)
-            let context = TransitionContext(user: manager, uids: uids)
-            let received = WorkflowEngine.doTransition("receive", on: happySamples[0].uid, context: context, state: &state, now: now)
-            guard received.isDone else { throw LabError(.refused, "receive refused: \(received)") }
-            return Lab(happy: happy, klaymore: klaymore, rita: rita, ken: ken, water: water, cu: cu, fe: fe,
-                       template: template, happySamples: happySamples, klaymoreSample: klaymoreSample)
-        }
-        try await repository.reindexSecurity(try await repository.load().allObjects.map(\.uid))
-        return lab
+        try await SeededLab.seed(repository)
     }
 
     /// Runs `body` against the queue routes plus the LIMS API on a fresh SQLite store (router test mode).
@@ -89,7 +46,7 @@ struct LimsAPITests {
         try await StoreFixture.with { fixture in
             let key = Fernet.generateKey()
             let clock = fixture.clock
-            let store: any LabRepository = fixture.environment.lab
+            let store: any LabRepository = fixture.lab
             let lab = try await Self.seed(store)
             let slow = slowUnitsOfWork ? SlowRepository(base: store) : nil
             let repository: any LabRepository = slow ?? store

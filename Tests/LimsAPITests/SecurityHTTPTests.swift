@@ -13,6 +13,7 @@ import QueueCore
 import QueueServer
 import QueueTesting
 import Storage
+import TestSupport
 import Testing
 @testable import LimsQueueCLI
 
@@ -31,7 +32,7 @@ struct SecurityHTTPTests {
 
     struct Client: Sendable {
         let client: any TestClientProtocol
-        let lab: LimsAPITests.Lab
+        let lab: SeededLab
         let key: String
         let clock: ManualClock
         let store: any QueueStore
@@ -76,11 +77,11 @@ struct SecurityHTTPTests {
         try await StoreFixture.with { fixture in
             let key = Fernet.generateKey()
             let clock = fixture.clock
-            let lab = try await LimsAPITests.seed(fixture.environment.lab)
-            let authenticator = QueueAuthenticator(key: { key }, clock: clock, userExists: QueueNode.userDirectory(lab: fixture.environment.lab))
+            let lab = try await SeededLab.seed(fixture.lab)
+            let authenticator = QueueAuthenticator(key: { key }, clock: clock, userExists: QueueNode.userDirectory(lab: fixture.lab))
             let queue = QueueServerController(store: fixture.store, authenticator: authenticator, clock: clock)
             let limiter = LoginRateLimiter(policy: .init(maxFailuresPerUser: 3, maxFailuresPerAddress: 5, windowSeconds: 300), clock: clock)
-            let lims = LimsAPIController(repository: fixture.environment.lab, authKey: { key }, clock: clock,
+            let lims = LimsAPIController(repository: fixture.lab, authKey: { key }, clock: clock,
                                          queue: fixture.store, loginLimiter: limiter, sessions: SQLSessionStore(store: fixture.store))
             var logger = Logger(label: "test")
             logger.logLevel = .critical
@@ -88,7 +89,7 @@ struct SecurityHTTPTests {
                                            addRoutes: { lims.addRoutes(to: $0) })
             try await app.test(.live) { client in
                 try await body(Client(client: client, lab: lab, key: key, clock: clock, store: fixture.store,
-                                      repository: fixture.environment.lab))
+                                      repository: fixture.lab))
             }
         }
     }
@@ -286,9 +287,10 @@ struct SecurityHTTPTests {
             var logger = Logger(label: "test")
             logger.logLevel = .critical
             let consumer = QueueConsumer(connection: connection, handlers: QueueNode.handlers(lab: api.repository, queue: api.store),
-                                         configuration: .init(consumerID: "security-consumer"), logger: logger)
+                                         configuration: .init(consumerID: "security-consumer"), logger: logger, clock: api.clock)
             let task = try #require(try await connection.pop(consumerID: "security-consumer", wait: 0))
-            await consumer.process(task)
+            // The min_seconds booking after a success runs on the manual clock, advanced past it.
+            await api.clock.advancingSleepers(within: Double(task.minSeconds)) { await consumer.process(task) }
             try await http.shutdown()
             return try #require(try await api.store.task(task.taskUID))
         } catch {

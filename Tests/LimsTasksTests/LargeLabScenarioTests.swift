@@ -2,6 +2,7 @@ import Foundation
 import LIMSCore
 import QueueCore
 import Storage
+import TestSupport
 import Testing
 @testable import LimsQueueCLI
 

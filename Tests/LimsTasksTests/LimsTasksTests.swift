@@ -5,6 +5,7 @@ import LimsTasks
 import Logging
 import QueueCore
 import Storage
+import TestSupport
 import Testing
 @testable import LimsQueueCLI
 

@@ -15,13 +15,15 @@ import QueueCore
 import QueueServer
 import QueueTesting
 import Storage
+import TestSupport
 import Testing
 @testable import LimsQueueCLI
 
 /// senaite.queue's doctest scenarios (reference section 2) and public bug cases (reference section 5) over real
 /// HTTP: the queue server and the LIMS API on a live port, and a real consumer (``Consumer/QueueConsumer`` over
 /// ``Consumer/HTTPQueueConnection`` with the LIMS task kinds) processing one task per round, so the state between
-/// rounds can be checked. Each round books the task's `min_seconds` (3 s), as consumers do.
+/// rounds can be checked. Each round books the task's `min_seconds` (3 s), as consumers do, in virtual time: the
+/// consumer waits on the test's manual clock, which the round advances past the booking.
 @Suite("Queue scenarios over HTTP (reference 2 and 5)")
 struct QueueScenarioTests {
     /// A lab of 15 received samples with one Cu analysis each, a 15-slot Cu template, a lab manager and two analysts.
@@ -54,7 +56,11 @@ struct QueueScenarioTests {
             let task: QueueTask?
             if let claimed = next.take() { task = claimed } else { task = try await connection.pop(consumerID: "scenario-consumer", wait: 0) }
             guard let task else { return false }
-            next.put(await consumer.process(task))
+            let consumer = self.consumer, start = clock.now()
+            next.put(await clock.advancingSleepers(within: Double(task.minSeconds)) { await consumer.process(task) })
+            // A success books min_seconds on the clock (which the round advanced); a failure books nothing.
+            let booked = clock.now() - start
+            #expect(booked == 0 || booked == Double(task.minSeconds), "booked \(booked) s of \(task.minSeconds)")
             return true
         }
 
@@ -175,14 +181,14 @@ struct QueueScenarioTests {
         try await StoreFixture.with { fixture in
             let key = Fernet.generateKey()
             let clock = fixture.clock
-            let lab = try await seed(fixture.environment.lab, now: clock.now())
-            if background > 0 { try await LargeLab.addBackground(background, to: fixture.environment.lab, now: clock.now()) }
+            let lab = try await seed(fixture.lab, now: clock.now())
+            if background > 0 { try await LargeLab.addBackground(background, to: fixture.lab, now: clock.now()) }
             var settings = try await fixture.store.settings()
             settings.chunkSize = 5
             try await fixture.store.updateSettings(settings)
             let authenticator = QueueAuthenticator(key: { key }, clock: clock, userExists: { !$0.isEmpty })
             let queue = QueueServerController(store: fixture.store, authenticator: authenticator, clock: clock)
-            let lims = LimsAPIController(repository: fixture.environment.lab, authKey: { key }, clock: clock, queue: fixture.store)
+            let lims = LimsAPIController(repository: fixture.lab, authKey: { key }, clock: clock, queue: fixture.store)
             let router = QueueServerApp.router(controller: queue, addRoutes: { lims.addRoutes(to: $0) })
             let logger = { var logger = Logger(label: "test"); logger.logLevel = .critical; return logger }()
             let app = Application(router: router, configuration: .init(address: .hostname("127.0.0.1", port: 0)), logger: logger)
@@ -193,10 +199,10 @@ struct QueueScenarioTests {
                     let connection = try HTTPQueueConnection(serverURL: "http://127.0.0.1:\(port)", authKey: key, http: http, clock: clock)
                     let consumer = QueueConsumer(
                         connection: connection,
-                        handlers: QueueNode.handlers(lab: fixture.environment.lab, queue: fixture.store),
-                        configuration: .init(consumerID: "scenario-consumer"), logger: logger)
+                        handlers: QueueNode.handlers(lab: fixture.lab, queue: fixture.store),
+                        configuration: .init(consumerID: "scenario-consumer"), logger: logger, clock: clock)
                     let api = PlainLimsClient(client: client)
-                    try await body(System(api: api, lab: lab, store: fixture.store, repository: fixture.environment.lab, clock: clock,
+                    try await body(System(api: api, lab: lab, store: fixture.store, repository: fixture.lab, clock: clock,
                                           consumer: consumer, connection: connection))
                 } catch {
                     try? await http.shutdown()
@@ -505,9 +511,9 @@ struct SecurityWalkScenarioTests {
     func walkOfThousandObjects() async throws {
         try await StoreFixture.with { fixture in
             let clock = fixture.clock, now = clock.now(), uids = RandomUIDGenerator()
-            let seeded = try await QueueScenarioTests.seed(fixture.environment.lab, now: now)
+            let seeded = try await QueueScenarioTests.seed(fixture.lab, now: now)
             // A second client whose objects must never be touched, and 250 samples x 3 analyses on Happy Hills.
-            let (other, total) = try await fixture.environment.lab.perform { state -> (Client, Int) in
+            let (other, total) = try await fixture.lab.perform { state -> (Client, Int) in
                 let other = state.createClient(name: "Klaymore", clientID: "KL", uids: uids, now: now)
                 let ken = try state.createContact(in: other.uid, firstname: "Ken", surname: "Lay", uids: uids, now: now)
                 let water = state.sampleTypes.values.first!
@@ -528,7 +534,7 @@ struct SecurityWalkScenarioTests {
             settings.chunkSize = 10
             try await fixture.store.updateSettings(settings)
             let key = Fernet.generateKey()
-            let lims = LimsAPIController(repository: fixture.environment.lab, authKey: { key }, clock: clock, queue: fixture.store)
+            let lims = LimsAPIController(repository: fixture.lab, authKey: { key }, clock: clock, queue: fixture.store)
             let authenticator = QueueAuthenticator(key: { key }, clock: clock, userExists: { !$0.isEmpty })
             let router = QueueServerApp.router(controller: QueueServerController(store: fixture.store, authenticator: authenticator, clock: clock),
                                                addRoutes: { lims.addRoutes(to: $0) })
@@ -543,7 +549,7 @@ struct SecurityWalkScenarioTests {
                     "contact_uid": .string(seeded.contact.uid), "username": .string("x")]))
                 #expect(refused.status == 403 || refused.status == 400)
             }
-            let recorder = RecordingRepository(base: fixture.environment.lab)
+            let recorder = RecordingRepository(base: fixture.lab)
             let handler = ReindexSecurityHandler(repository: recorder)
             let context = TaskContext(logger: Logger(label: "test"), consumerID: "walker", deadlineSeconds: 60,
                                       queue: try HTTPQueueConnection(serverURL: "http://127.0.0.1:9", authKey: key))
@@ -561,13 +567,13 @@ struct SecurityWalkScenarioTests {
             #expect(runs == (total + 9) / 10)
             #expect(walked.count == total && Set(walked).count == total, "each object once")
             #expect(walked.last == seeded.client.uid)
-            let state = try await fixture.environment.lab.load()
+            let state = try await fixture.lab.load()
             let subtree = Set(SecurityWalk.order(from: seeded.client.uid, in: state))
             #expect(walked.allSatisfy(subtree.contains))
             #expect(!walked.contains(other.uid))
             // The contact's new user now finds its client's samples, and none of the other client's.
             let rita2 = try #require(state.user(named: "rita2"))
-            let visible = try await fixture.environment.lab.search(.sample, visibleTo: rita2)
+            let visible = try await fixture.lab.search(.sample, visibleTo: rita2)
             #expect(visible.count == 15 + 246)
         }
     }

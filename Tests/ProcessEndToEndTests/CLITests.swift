@@ -3,6 +3,7 @@ import Hummingbird
 import HummingbirdTesting
 import Logging
 import QueueCore
+import TestSupport
 import Testing
 @testable import LimsQueueCLI
 

@@ -4,6 +4,7 @@ import NIOCore
 import NIOFoundationCompat
 import QueueAuth
 import QueueCore
+import TestSupport
 import Testing
 
 /// The main job end to end, in both topologies (one `serve` process; or `server`, `web` and two `consumer`

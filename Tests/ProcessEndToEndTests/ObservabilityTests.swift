@@ -11,6 +11,7 @@ import QueueCore
 import QueueServer
 import QueueTesting
 import Synchronization
+import TestSupport
 import Testing
 @testable import LimsQueueCLI
 
@@ -44,13 +45,13 @@ struct CapturingLogHandler: LogHandler {
 struct ObservabilityTests {
     /// The router `limsqueue serve` builds (queue routes + LIMS API) on a fresh store with the seeded lab.
     func withApp(logs: CapturingLogHandlerBox? = nil,
-                 _ body: @escaping @Sendable (any TestClientProtocol, String, StoreFixture, LimsAPITests.Lab) async throws -> Void) async throws {
+                 _ body: @escaping @Sendable (any TestClientProtocol, String, StoreFixture, SeededLab) async throws -> Void) async throws {
         try await StoreFixture.with { fixture in
             let key = Fernet.generateKey()
-            let lab = try await LimsAPITests.seed(fixture.environment.lab)
+            let lab = try await SeededLab.seed(fixture.lab)
             let authenticator = QueueAuthenticator(key: { key }, clock: fixture.clock, userExists: { !$0.isEmpty })
             let queue = QueueServerController(store: fixture.store, authenticator: authenticator, clock: fixture.clock)
-            let lims = LimsAPIController(repository: fixture.environment.lab, authKey: { key }, clock: fixture.clock, queue: fixture.store)
+            let lims = LimsAPIController(repository: fixture.lab, authKey: { key }, clock: fixture.clock, queue: fixture.store)
             let router = QueueServerApp.router(controller: queue, addRoutes: { lims.addRoutes(to: $0) })
             var logger: Logger
             if let logs {
@@ -182,7 +183,7 @@ struct ObservabilityTests {
             let key = Fernet.generateKey()
             let authenticator = QueueAuthenticator(key: { key }, clock: fixture.clock, userExists: { !$0.isEmpty })
             let queue = QueueServerController(store: fixture.store, authenticator: authenticator, clock: fixture.clock)
-            let lims = LimsAPIController(repository: fixture.environment.lab, authKey: { key }, clock: fixture.clock)
+            let lims = LimsAPIController(repository: fixture.lab, authKey: { key }, clock: fixture.clock)
             let router = QueueServerApp.router(controller: queue, addRoutes: { lims.addRoutes(to: $0) })
             let routed = Set(router.routes.map { "\($0.method.rawValue.lowercased()) \($0.path.description)" })
             let paths = try #require(OpenAPIDocument.document.objectValue?["paths"]?.objectValue)

@@ -5,6 +5,7 @@ import QueueAuth
 import QueueCore
 import QueueTesting
 import Storage
+import TestSupport
 import Testing
 @testable import LimsQueueCLI
 

@@ -2,13 +2,14 @@ import Foundation
 import LIMSCore
 import Logging
 import Storage
+import TestSupport
 import Testing
 @testable import LimsQueueCLI
 
 /// `limsqueue setup import`, `setup reference-samples` and `demo samples` on SENAITE's demo workbook.
 @Suite("Setup and demo commands", .serialized)
 struct SetupCLITests {
-    static let workbook = URL(fileURLWithPath: #filePath)   // <repo>/Tests/LimsQueueTests/SetupCLITests.swift
+    static let workbook = URL(fileURLWithPath: #filePath)   // <repo>/Tests/ProcessEndToEndTests/SetupCLITests.swift
         .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
         .deletingLastPathComponent().appendingPathComponent("shared/data/senaite-setup-test.xlsx").path
 

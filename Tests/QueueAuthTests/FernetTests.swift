@@ -1,5 +1,6 @@
 import Foundation
 import QueueAuth
+import TestSupport
 import Testing
 
 @Suite("Fernet and X-Queue-Auth-Token")

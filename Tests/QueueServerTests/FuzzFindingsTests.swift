@@ -7,6 +7,7 @@ import NIOCore
 import QueueAuth
 import QueueCore
 import QueueServer
+import TestSupport
 import Testing
 
 /// Regressions for what `scripts/api-fuzz` (schemathesis) found, on the real store (SQLite, or PostgreSQL in the

@@ -5,6 +5,7 @@ import Logging
 import QueueCore
 import QueueTesting
 import ServiceLifecycle
+import TestSupport
 import Testing
 
 /// The batch extension of `pop`, `done` and `fail` over real HTTP (LimsQueue's own consumers); plain
@@ -106,6 +107,14 @@ struct QueueServerBatchHTTPTests {
                     try await Task.sleep(for: .milliseconds(10))
                 }
                 await group.triggerGracefulShutdown()
+                // The consumer's last long-poll waits on the server's manual clock: move the clock until it ends.
+                let ticker = Task {
+                    while !Task.isCancelled {
+                        f.clock.advance(by: 0.25)
+                        try? await Task.sleep(for: .milliseconds(5))
+                    }
+                }
+                defer { ticker.cancel() }
                 try await running.waitForAll()
             }
             #expect(try await f.store.tasks(status: [.queued, .running, .failed], since: nil).isEmpty)

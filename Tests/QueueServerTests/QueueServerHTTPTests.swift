@@ -8,6 +8,7 @@ import QueueAuth
 import QueueCore
 import QueueServer
 import QueueTesting
+import TestSupport
 import Testing
 
 /// Every queue_server route over real HTTP (a live server on loopback) on the real SQLite store.
@@ -220,17 +221,24 @@ struct QueueServerHTTPTests {
         }
     }
 
-    @Test("pop with wait: answered as soon as a task is added, or empty at the deadline")
+    @Test("pop with wait: empty exactly at the deadline of the server's clock, not before; answered as soon as a task is added")
     func popWait() async throws {
         try await withServer { api, f in
-            let start = ContinuousClock.now
-            let empty = try await api.pop("consumer-1", wait: 0.3)
+            // The long-poll's deadline is measured on the server's (manual) clock.
+            let start = f.now
+            let polling = Task { try await api.pop("consumer-1", wait: 20) }
+            try await f.clock.waitForSleepers(1)
+            f.clock.advance(by: 19.5)
+            // Still waiting: it sleeps again, until the deadline (what is left of it, or its poll interval).
+            try await f.clock.waitForSleeper(until: start + 20)
+            f.clock.advance(by: 0.5)
+            let empty = try await polling.value
             #expect(empty.status == 200 && empty.json.isEmpty)
-            #expect(start.duration(to: .now) >= .milliseconds(290))
+            #expect(f.now - start == 20)
 
             let task = TaskFactory.task(created: f.now)
             async let waiting = api.pop("consumer-1", wait: 20)
-            try await Task.sleep(for: .milliseconds(200))
+            try await f.clock.waitForSleepers(1)
             // The test client has one connection, busy with the long-poll: add through a second client.
             let other = try HTTPQueueConnection(serverURL: "http://127.0.0.1:\(try #require(api.client.port))", authKey: api.key,
                                                 userID: "labman", clock: api.clock)

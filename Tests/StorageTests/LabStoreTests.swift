@@ -3,6 +3,7 @@ import LIMSCore
 import Logging
 import QueueCore
 import Storage
+import TestSupport
 import Testing
 @testable import LimsQueueCLI
 

@@ -2,10 +2,12 @@ import Foundation
 import QueueCore
 import QueueTesting
 import Storage
+import TestSupport
 import Testing
 
-/// Batched pops and reports (LimsQueue's extension for its own consumers), on the store conformance fixture:
-/// SQLite by default, PostgreSQL with `LIMSQUEUE_TEST_BACKEND=postgres`. Time is the fixture's manual clock.
+/// Batched pops and reports (LimsQueue's extension for its own consumers), part of the store conformance suite:
+/// every test runs on each ``TestSupport/StoreBackend`` (PostgreSQL when `LIMSQUEUE_TEST_POSTGRES_URL` is set,
+/// skipped with the reason otherwise). Time is the fixture's manual clock.
 @Suite("Queue store: batched pop, done and fail")
 struct StoreBatchTests {
     /// A mix of names, contexts and priorities: two tasks of one name on one context (serialized), one of another
@@ -29,19 +31,19 @@ struct StoreBatchTests {
         try await f.store.updateSettings(settings)
     }
 
-    @Test("a batched pop claims what one-by-one pops would have claimed, in the same order")
-    func orderingMatchesSinglePops() async throws {
+    @Test("a batched pop claims what one-by-one pops would have claimed, in the same order", arguments: StoreBackend.available)
+    func orderingMatchesSinglePops(backend: StoreBackend) async throws {
         let tasks = Self.mixedTasks(at: 1_700_000_000)
         let now = 1_700_000_100.0
         var single: [String] = []
-        try await StoreFixture.with { f in
+        try await StoreFixture.with(backend: backend) { f in
             try await Self.setMaxConsumers(64, f)
             _ = try await f.store.add(tasks, now: now)
             for index in 1...8 {
                 if let task = try await f.store.pop(consumerID: "consumer-\(index)", now: now) { single.append(task.taskUID) }
             }
         }
-        try await StoreFixture.with { f in
+        try await StoreFixture.with(backend: backend) { f in
             try await Self.setMaxConsumers(64, f)
             _ = try await f.store.add(tasks, now: now)
             let batch = try await f.store.pop(consumerID: "consumer-b", max: 8, now: now)
@@ -56,9 +58,9 @@ struct StoreBatchTests {
         }
     }
 
-    @Test("cap: max counts the consumer's running tasks; max_consumers caps the batch")
-    func cap() async throws {
-        try await StoreFixture.with { f in
+    @Test("cap: max counts the consumer's running tasks; max_consumers caps the batch", arguments: StoreBackend.available)
+    func cap(backend: StoreBackend) async throws {
+        try await StoreFixture.with(backend: backend) { f in
             try await Self.setMaxConsumers(5, f)
             let tasks = (0..<10).map { TaskFactory.task("task_generic_action", context: "WS-\($0)", created: f.now + Double($0)) }
             _ = try await f.store.add(tasks, now: f.now)
@@ -77,9 +79,9 @@ struct StoreBatchTests {
         }
     }
 
-    @Test("batched done: every valid report applied, stale leases refused one by one, the rest untouched")
-    func doneBatch() async throws {
-        try await StoreFixture.with { f in
+    @Test("batched done: every valid report applied, stale leases refused one by one, the rest untouched", arguments: StoreBackend.available)
+    func doneBatch(backend: StoreBackend) async throws {
+        try await StoreFixture.with(backend: backend) { f in
             try await Self.setMaxConsumers(10, f)
             let tasks = (0..<4).map { TaskFactory.task("task_generic_action", context: "WS-\($0)", created: f.now + Double($0)) }
             _ = try await f.store.add(tasks, now: f.now)
@@ -113,9 +115,9 @@ struct StoreBatchTests {
         }
     }
 
-    @Test("batched done and pop: reports free their slots and keys before the claim, in one transaction")
-    func doneAndPopBatch() async throws {
-        try await StoreFixture.with { f in
+    @Test("batched done and pop: reports free their slots and keys before the claim, in one transaction", arguments: StoreBackend.available)
+    func doneAndPopBatch(backend: StoreBackend) async throws {
+        try await StoreFixture.with(backend: backend) { f in
             try await Self.setMaxConsumers(2, f)
             let a = TaskFactory.task("task_generic_action", context: "WS-1", created: f.now)
             let b = TaskFactory.task("task_generic_action", context: "WS-1", created: f.now + 1)
@@ -138,14 +140,17 @@ struct StoreBatchTests {
         }
     }
 
-    @Test("leases: an expired lease is timed out by a batched pop; its holder's batched done is refused")
-    func expiredLeases() async throws {
-        try await StoreFixture.with { f in
+    @Test("leases: an expired lease is timed out by a batched pop; its holder's batched done is refused", arguments: StoreBackend.available)
+    func expiredLeases(backend: StoreBackend) async throws {
+        try await StoreFixture.with(backend: backend) { f in
             let task = try await f.add(TaskFactory.task(created: f.now, maxSeconds: 60))
             let first = try await f.store.pop(consumerID: "consumer-1", max: 4, now: f.now)
             #expect(first.count == 1)
-            // Virtual time: the lease ends without anyone waiting for it.
-            f.clock.advance(by: 61)
+            // Virtual time: the lease ends without anyone waiting for it; at exactly max_seconds it still holds.
+            f.clock.advance(by: 60)
+            #expect(try await f.store.pop(consumerID: "consumer-2", max: 4, now: f.now).isEmpty)
+            #expect(try await f.store.task(task.taskUID)?.leaseToken == first[0].leaseToken)
+            f.clock.advance(by: 1)
             #expect(try await f.store.pop(consumerID: "consumer-2", max: 4, now: f.now).isEmpty) // timed out, 5 s delay
             #expect(try await f.store.task(task.taskUID)?.errorMessage == "Timeout")
             f.clock.advance(by: 5)
@@ -159,9 +164,9 @@ struct StoreBatchTests {
         }
     }
 
-    @Test("batched fail: each report fails its task (retried or failed); stale ones refused alone")
-    func failBatch() async throws {
-        try await StoreFixture.with { f in
+    @Test("batched fail: each report fails its task (retried or failed); stale ones refused alone", arguments: StoreBackend.available)
+    func failBatch(backend: StoreBackend) async throws {
+        try await StoreFixture.with(backend: backend) { f in
             let retried = try await f.add(TaskFactory.task("task_generic_action", context: "WS-1", created: f.now))
             let final = try await f.add(TaskFactory.task("task_generic_action", context: "WS-2", created: f.now + 1, retries: 0))
             let other = try await f.add(TaskFactory.task("task_generic_action", context: "WS-3", created: f.now + 2))
@@ -180,5 +185,14 @@ struct StoreBatchTests {
             let outcomes = try await f.store.history(since: 0, limit: 10).map(\.outcome)
             #expect(outcomes.sorted { $0.rawValue < $1.rawValue } == [.failed, .retried])
         }
+    }
+
+    /// Shows, when PostgreSQL is not configured, that this suite's PostgreSQL cases were skipped and why; when it
+    /// is, checks that the server answers (the cases above then also ran on it).
+    @Test("PostgreSQL cases of this suite", StoreBackend.postgresSkipped)
+    func postgresAvailable() async throws {
+        let fixture = try await StoreFixture.make(backend: .postgres)
+        #expect(try await fixture.store.tasks(status: [.queued, .running, .failed], since: nil).isEmpty)
+        await fixture.close()
     }
 }

@@ -5,6 +5,7 @@ import QueueTesting
 import ServiceLifecycle
 import Storage
 import Synchronization
+import TestSupport
 import Testing
 @testable import LimsQueueCLI
 

@@ -2,15 +2,17 @@ import Foundation
 import QueueCore
 import QueueTesting
 import Storage
+import TestSupport
 import Testing
 
-/// senaite.queue's ServerQueueUtility scenarios (reference section 2) on the real SQLite store, with the
-/// clock injected so that nothing sleeps.
-@Suite("Queue store on SQLite")
+/// The queue store conformance suite: senaite.queue's ServerQueueUtility scenarios (reference section 2) on each
+/// ``TestSupport/StoreBackend`` (the backend is the test argument; PostgreSQL cases are skipped with the reason
+/// unless `LIMSQUEUE_TEST_POSTGRES_URL` is set), with the clock injected so that nothing sleeps.
+@Suite("Queue store conformance (SQLite and PostgreSQL)")
 struct StoreTests {
-    @Test("add: duplicate uid ignored; same name+context accepted; unique rejected while one is queued")
-    func addRules() async throws {
-        try await StoreFixture.with { f in
+    @Test("add: duplicate uid ignored; same name+context accepted; unique rejected while one is queued", arguments: StoreBackend.available)
+    func addRules(backend: StoreBackend) async throws {
+        try await StoreFixture.with(backend: backend) { f in
             let task = TaskFactory.task(created: f.now)
             let added = try await f.add(task)
             #expect(added.status == .queued)
@@ -23,18 +25,18 @@ struct StoreTests {
         }
     }
 
-    @Test("unique ignores running and failed tasks (#17)")
-    func uniqueIgnoresRunning() async throws {
-        try await StoreFixture.with { f in
+    @Test("unique ignores running and failed tasks (#17)", arguments: StoreBackend.available)
+    func uniqueIgnoresRunning(backend: StoreBackend) async throws {
+        try await StoreFixture.with(backend: backend) { f in
             try await f.add(TaskFactory.task(created: f.now))
             _ = try await f.store.pop(consumerID: "http://nohost", now: f.now)
             #expect(try await f.store.add([TaskFactory.task(created: f.now, unique: true)], now: f.now) == [.added])
         }
     }
 
-    @Test("delete, get, status filters, tasks for an object, object uids")
-    func reads() async throws {
-        try await StoreFixture.with { f in
+    @Test("delete, get, status filters, tasks for an object, object uids", arguments: StoreBackend.available)
+    func reads(backend: StoreBackend) async throws {
+        try await StoreFixture.with(backend: backend) { f in
             let sample = TaskFactory.uid(for: "sample-1")
             let task = try await f.add(TaskFactory.task(created: f.now, uids: [sample, sample]))
             #expect(try await f.store.task(task.taskUID) == task)
@@ -56,9 +58,9 @@ struct StoreTests {
         }
     }
 
-    @Test("pop: running; a second pop by the same consumer gets nothing; after 10 s it is purged, retried after 5 s")
-    func popAndPurge() async throws {
-        try await StoreFixture.with { f in
+    @Test("pop: running; a second pop by the same consumer gets nothing; after 10 s it is purged, retried after 5 s", arguments: StoreBackend.available)
+    func popAndPurge(backend: StoreBackend) async throws {
+        try await StoreFixture.with(backend: backend) { f in
             let first = try await f.add(TaskFactory.task(context: "WS-1", created: f.now))
             f.clock.advance(by: 1)
             let second = try await f.add(TaskFactory.task(context: "WS-2", created: f.now))
@@ -82,9 +84,9 @@ struct StoreTests {
         }
     }
 
-    @Test("timeout: back to queued with error 'Timeout' and max_seconds grown")
-    func timeout() async throws {
-        try await StoreFixture.with { f in
+    @Test("timeout: back to queued with error 'Timeout' and max_seconds grown", arguments: StoreBackend.available)
+    func timeout(backend: StoreBackend) async throws {
+        try await StoreFixture.with(backend: backend) { f in
             let task = try await f.add(TaskFactory.task(created: f.now))
             _ = try await f.store.pop(consumerID: "consumer-1", now: f.now)
             let timedOut = try await f.store.timeout(task.taskUID, lease: .none, now: f.now)
@@ -93,9 +95,9 @@ struct StoreTests {
         }
     }
 
-    @Test("fail: retries 3 -> 2 -> 1 -> 0, then failed and never popped again")
-    func failures() async throws {
-        try await StoreFixture.with { f in
+    @Test("fail: retries 3 -> 2 -> 1 -> 0, then failed and never popped again", arguments: StoreBackend.available)
+    func failures(backend: StoreBackend) async throws {
+        try await StoreFixture.with(backend: backend) { f in
             let task = try await f.add(TaskFactory.task(created: f.now))
             var retries: [Int] = []
             for _ in 0..<3 {
@@ -118,9 +120,9 @@ struct StoreTests {
         }
     }
 
-    @Test("done: the task leaves the queue for the history")
-    func done() async throws {
-        try await StoreFixture.with { f in
+    @Test("done: the task leaves the queue for the history", arguments: StoreBackend.available)
+    func done(backend: StoreBackend) async throws {
+        try await StoreFixture.with(backend: backend) { f in
             let task = try await f.add(TaskFactory.task(created: f.now))
             await #expect(throws: QueueError(.notRunning, "Task is not running")) {
                 try await f.store.done(task.taskUID, lease: .none, now: f.now)
@@ -136,9 +138,9 @@ struct StoreTests {
         }
     }
 
-    @Test("done and pop in one transaction: the consumer's slot is freed first; a refused done claims nothing")
-    func doneAndPop() async throws {
-        try await StoreFixture.with { f in
+    @Test("done and pop in one transaction: the consumer's slot is freed first; a refused done claims nothing", arguments: StoreBackend.available)
+    func doneAndPop(backend: StoreBackend) async throws {
+        try await StoreFixture.with(backend: backend) { f in
             let first = try await f.add(TaskFactory.task(context: "WS-1", created: f.now))
             let second = try await f.add(TaskFactory.task(context: "WS-1", created: f.now + 1))
             let popped = try #require(try await f.store.pop(consumerID: "consumer-1", now: f.now + 2))
@@ -159,9 +161,9 @@ struct StoreTests {
         }
     }
 
-    @Test("order: top-priority list, then created + 300 x priority, and kept after fail/requeue")
-    func ordering() async throws {
-        try await StoreFixture.with { f in
+    @Test("order: top-priority list, then created + 300 x priority, and kept after fail/requeue", arguments: StoreBackend.available)
+    func ordering(backend: StoreBackend) async throws {
+        try await StoreFixture.with(backend: backend) { f in
             let low = try await f.add(TaskFactory.task("task_generic_action", context: "WS-1", created: f.now, priority: 10))
             let urgent = try await f.add(TaskFactory.task("task_generic_action", context: "WS-2", created: f.now + 200, priority: 9))
             let top = try await f.add(TaskFactory.task("task_action_verify", context: "WS-3", created: f.now + 9000, priority: 50))
@@ -181,9 +183,9 @@ struct StoreTests {
         }
     }
 
-    @Test("no two tasks of one name on one context run at once; max concurrent holds")
-    func serialization() async throws {
-        try await StoreFixture.with { f in
+    @Test("no two tasks of one name on one context run at once; max concurrent holds", arguments: StoreBackend.available)
+    func serialization(backend: StoreBackend) async throws {
+        try await StoreFixture.with(backend: backend) { f in
             // Names outside the top-priority list, so that creation time alone orders them.
             let a = try await f.add(TaskFactory.task("task_generic_action", context: "WS-1", created: f.now))
             let b = try await f.add(TaskFactory.task("task_generic_action", context: "WS-1", created: f.now + 1))
@@ -205,12 +207,17 @@ struct StoreTests {
         }
     }
 
-    @Test("leases: an expired lease is timed out on the next pop; the old holder's done is refused (409)")
-    func leases() async throws {
-        try await StoreFixture.with { f in
+    @Test("leases: an expired lease is timed out on the next pop; the old holder's done is refused (409)", arguments: StoreBackend.available)
+    func leases(backend: StoreBackend) async throws {
+        try await StoreFixture.with(backend: backend) { f in
             let task = try await f.add(TaskFactory.task(created: f.now, maxSeconds: 60))
             let first = try #require(try await f.store.pop(consumerID: "consumer-1", now: f.now))
-            f.clock.advance(by: 61)
+            // Virtual time: at exactly max_seconds the lease still holds (it ends when the clock passes it).
+            f.clock.advance(by: 60)
+            #expect(try await f.store.pop(consumerID: "consumer-2", now: f.now) == nil)
+            let held = try #require(try await f.store.task(task.taskUID))
+            #expect(held.status == .running && held.leaseToken == first.leaseToken && held.errorMessage == nil)
+            f.clock.advance(by: 1)
             // Another consumer pops: the lease has ended, the task is timed out (5 s retry delay).
             #expect(try await f.store.pop(consumerID: "consumer-2", now: f.now) == nil)
             let expired = try #require(try await f.store.task(task.taskUID))
@@ -237,9 +244,9 @@ struct StoreTests {
         }
     }
 
-    @Test("requeue: any status back to queued with retries reset; a release needs the holder's lease")
-    func requeue() async throws {
-        try await StoreFixture.with { f in
+    @Test("requeue: any status back to queued with retries reset; a release needs the holder's lease", arguments: StoreBackend.available)
+    func requeue(backend: StoreBackend) async throws {
+        try await StoreFixture.with(backend: backend) { f in
             let task = try await f.add(TaskFactory.task(created: f.now, retries: 0))
             let popped = try #require(try await f.store.pop(consumerID: "consumer-1", now: f.now))
             _ = try await f.store.fail(task.taskUID, message: "x", lease: .none, now: f.now)
@@ -252,9 +259,9 @@ struct StoreTests {
         }
     }
 
-    @Test("tasks, settings and history survive a restart")
-    func restart() async throws {
-        let f = try await StoreFixture.make()
+    @Test("tasks, settings and history survive a restart", arguments: StoreBackend.available)
+    func restart(backend: StoreBackend) async throws {
+        let f = try await StoreFixture.make(backend: backend)
         let task = try await f.add(TaskFactory.task(created: f.now))
         var settings = try await f.store.settings()
         settings.chunkSize = 5
@@ -267,14 +274,23 @@ struct StoreTests {
         await g.close()
     }
 
-    @Test("history is pruned after history_days")
-    func pruning() async throws {
-        try await StoreFixture.with { f in
+    @Test("history is pruned after history_days", arguments: StoreBackend.available)
+    func pruning(backend: StoreBackend) async throws {
+        try await StoreFixture.with(backend: backend) { f in
             let task = try await f.add(TaskFactory.task(created: f.now))
             _ = try await f.store.pop(consumerID: "consumer-1", now: f.now)
             _ = try await f.store.done(task.taskUID, lease: .none, now: f.now)
             #expect(try await f.store.pruneHistory(now: f.now + 6 * 86_400) == 0)
             #expect(try await f.store.pruneHistory(now: f.now + 7 * 86_400 + 1) == 1)
         }
+    }
+
+    /// Shows, when PostgreSQL is not configured, that this suite's PostgreSQL cases were skipped and why; when it
+    /// is, checks that the server answers (the cases above then also ran on it).
+    @Test("PostgreSQL cases of this suite", StoreBackend.postgresSkipped)
+    func postgresAvailable() async throws {
+        let fixture = try await StoreFixture.make(backend: .postgres)
+        #expect(try await fixture.store.tasks(status: [.queued, .running, .failed], since: nil).isEmpty)
+        await fixture.close()
     }
 }

@@ -2,6 +2,7 @@ import Foundation
 import QueueCore
 import QueueTesting
 import Synchronization
+import TestSupport
 import Testing
 
 /// The process's single writer survives the database server dropping its connections mid-work (a PostgreSQL

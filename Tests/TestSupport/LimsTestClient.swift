@@ -5,22 +5,33 @@ import NIOCore
 import QueueCore
 
 /// An answer of the LIMS JSON API: status, parsed JSON body, headers.
-struct LimsAnswer: Sendable {
-    let status: Int
-    let json: [String: JSONValue]
-    let headers: HTTPFields
-    var message: String { json["message"]?.stringValue ?? "" }
-    var items: [[String: JSONValue]] { json["items"]?.arrayValue?.compactMap(\.objectValue) ?? [] }
+package struct LimsAnswer: Sendable {
+    package let status: Int
+    package let json: [String: JSONValue]
+    package let headers: HTTPFields
+
+    package init(status: Int, json: [String: JSONValue], headers: HTTPFields) {
+        self.status = status
+        self.json = json
+        self.headers = headers
+    }
+
+    /// The `message` field, or "".
+    package var message: String { json["message"]?.stringValue ?? "" }
+    /// The `items` field's objects.
+    package var items: [[String: JSONValue]] { json["items"]?.arrayValue?.compactMap(\.objectValue) ?? [] }
 }
 
 /// A test client of the LIMS JSON API speaking JSON, with optional Basic credentials or cookie. The users are the
 /// test labs' own: `labman`/`labpass` (LabManager), `analyst1`/`anpass`, `rita`/`ritapass` (a client user).
-protocol LimsTestClient: Sendable {
+package protocol LimsTestClient: Sendable {
+    /// The Hummingbird test client requests go through.
     var client: any TestClientProtocol { get }
 }
 
 extension LimsTestClient {
-    func call(_ path: String, method: HTTPRequest.Method = .post, body: JSONValue? = nil, raw: String? = nil,
+    /// Calls `path` under the API prefix (or any path starting with "/") with optional Basic credentials or cookie.
+    package func call(_ path: String, method: HTTPRequest.Method = .post, body: JSONValue? = nil, raw: String? = nil,
               basic: (String, String)? = nil, cookie: String? = nil) async throws -> LimsAnswer {
         var headers: HTTPFields = [.contentType: "application/json"]
         if let basic {
@@ -36,22 +47,26 @@ extension LimsTestClient {
     }
 
     /// As the lab manager (Basic).
-    func manager(_ path: String, method: HTTPRequest.Method = .post, body: JSONValue? = nil) async throws -> LimsAnswer {
+    package func manager(_ path: String, method: HTTPRequest.Method = .post, body: JSONValue? = nil) async throws -> LimsAnswer {
         try await call(path, method: method, body: body, basic: ("labman", "labpass"))
     }
 
     /// As the analyst (Basic).
-    func analyst(_ path: String, method: HTTPRequest.Method = .post, body: JSONValue? = nil) async throws -> LimsAnswer {
+    package func analyst(_ path: String, method: HTTPRequest.Method = .post, body: JSONValue? = nil) async throws -> LimsAnswer {
         try await call(path, method: method, body: body, basic: ("analyst1", "anpass"))
     }
 
     /// As Rita, a client user of Happy Hills (Basic).
-    func rita(_ path: String, method: HTTPRequest.Method = .post, body: JSONValue? = nil) async throws -> LimsAnswer {
+    package func rita(_ path: String, method: HTTPRequest.Method = .post, body: JSONValue? = nil) async throws -> LimsAnswer {
         try await call(path, method: method, body: body, basic: ("rita", "ritapass"))
     }
 }
 
 /// A plain LIMS test client.
-struct PlainLimsClient: LimsTestClient {
-    let client: any TestClientProtocol
+package struct PlainLimsClient: LimsTestClient {
+    package let client: any TestClientProtocol
+
+    package init(client: any TestClientProtocol) {
+        self.client = client
+    }
 }

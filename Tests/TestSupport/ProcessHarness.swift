@@ -1,12 +1,14 @@
 import Foundation
 
 /// Runs the built `limsqueue` binary as separate processes for kill and restart tests.
-final class LimsProcess: @unchecked Sendable {
-    let process = Process()
-    let logPath: String
+package final class LimsProcess: @unchecked Sendable {
+    /// The running process.
+    package let process = Process()
+    /// Where its standard output and error go.
+    package let logPath: String
 
     /// The `limsqueue` binary next to the test bundle (built by `swift build`/`swift test`).
-    static var binary: String {
+    package static var binary: String {
         let exe = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
         var directory = URL(fileURLWithPath: exe).deletingLastPathComponent()
         if directory.lastPathComponent.hasSuffix(".xctest") || directory.path.contains(".xctest/") {
@@ -17,7 +19,8 @@ final class LimsProcess: @unchecked Sendable {
         return directory.appendingPathComponent("limsqueue").path
     }
 
-    init(_ arguments: [String], logDirectory: String, name: String, environment: [String: String] = [:]) throws {
+    /// Starts `limsqueue` with `arguments`, logging to `<logDirectory>/<name>.log`.
+    package init(_ arguments: [String], logDirectory: String, name: String, environment: [String: String] = [:]) throws {
         logPath = URL(fileURLWithPath: logDirectory).appendingPathComponent("\(name).log").path
         FileManager.default.createFile(atPath: logPath, contents: nil)
         let log = try FileHandle(forWritingTo: URL(fileURLWithPath: logPath))
@@ -31,11 +34,12 @@ final class LimsProcess: @unchecked Sendable {
         try process.run()
     }
 
-    var log: String { (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? "" }
+    /// The log so far.
+    package var log: String { (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? "" }
 
     /// Waits until the log contains `text`; returns the log. Throws after `seconds`.
     @discardableResult
-    func waitForLog(_ text: String, seconds: Double = 30) async throws -> String {
+    package func waitForLog(_ text: String, seconds: Double = 30) async throws -> String {
         let deadline = Date().addingTimeInterval(seconds)
         while Date() < deadline {
             let current = log
@@ -47,7 +51,7 @@ final class LimsProcess: @unchecked Sendable {
     }
 
     /// The port a server logged (`queue server listening ... http://127.0.0.1:PORT`).
-    func listeningPort() async throws -> Int {
+    package func listeningPort() async throws -> Int {
         let text = try await waitForLog("queue server listening")
         guard let range = text.range(of: #"http://127\.0\.0\.1:(\d+)"#, options: .regularExpression),
               let port = Int(text[range].split(separator: ":").last ?? "") else {
@@ -56,12 +60,13 @@ final class LimsProcess: @unchecked Sendable {
         return port
     }
 
-    func kill(_ signal: Int32) {
+    /// Sends `signal` when the process still runs.
+    package func kill(_ signal: Int32) {
         if process.isRunning { Foundation.kill(process.processIdentifier, signal) }
     }
 
     /// Waits for the process to exit (up to `seconds`), then SIGKILLs it.
-    func waitForExit(seconds: Double = 30) async -> Int32? {
+    package func waitForExit(seconds: Double = 30) async -> Int32? {
         let deadline = Date().addingTimeInterval(seconds)
         while process.isRunning && Date() < deadline { try? await Task.sleep(for: .milliseconds(50)) }
         if process.isRunning {
@@ -77,13 +82,14 @@ final class LimsProcess: @unchecked Sendable {
     }
 }
 
-struct HarnessError: Error, CustomStringConvertible {
-    let description: String
-    init(_ description: String) { self.description = description }
+/// A test harness gave up (a timeout, a process that exited, a missing setting).
+package struct HarnessError: Error, CustomStringConvertible {
+    package let description: String
+    package init(_ description: String) { self.description = description }
 }
 
 /// Polls `condition` every 50 ms until it holds or `seconds` pass.
-func eventually(_ seconds: Double = 60, _ what: String, _ condition: () async throws -> Bool) async throws {
+package func eventually(_ seconds: Double = 60, _ what: String, _ condition: () async throws -> Bool) async throws {
     let deadline = Date().addingTimeInterval(seconds)
     while Date() < deadline {
         if try await condition() { return }
@@ -95,7 +101,7 @@ func eventually(_ seconds: Double = 60, _ what: String, _ condition: () async th
 /// Runs `limsqueue` with `arguments` (plus the test database's storage options, see
 /// ``TestDatabase/arguments(dataDir:)``, and a quiet log level) to completion.
 /// - Returns: the exit status and standard output and error together.
-func runLimsQueue(_ arguments: [String], dataDir: String, environment: [String: String]? = nil, directory: String? = nil,
+package func runLimsQueue(_ arguments: [String], dataDir: String, environment: [String: String]? = nil, directory: String? = nil,
                   timeoutSeconds: Double? = nil) throws -> (status: Int32, output: String) {
     let process = Process()
     process.executableURL = URL(fileURLWithPath: LimsProcess.binary)

@@ -2,12 +2,14 @@ import Foundation
 
 /// Runs python3 with a script; returns its standard output (trimmed).
 /// The Python interop tests need python3 with `cryptography` (.ci/run installs it).
-enum Python {
-    struct Failure: Error, CustomStringConvertible {
-        let description: String
+package enum Python {
+    /// python3 exited with an error.
+    package struct Failure: Error, CustomStringConvertible {
+        package let description: String
     }
 
-    static func run(_ script: String, _ arguments: [String] = []) throws -> String {
+    /// Runs `script` with `arguments`; returns its standard output, trimmed.
+    package static func run(_ script: String, _ arguments: [String] = []) throws -> String {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
         process.arguments = ["python3", "-c", script] + arguments
@@ -26,15 +28,16 @@ enum Python {
 }
 
 /// A fresh temporary directory, removed by `remove()`.
-struct TemporaryDirectory {
-    let path: String
+package struct TemporaryDirectory {
+    /// The directory's absolute path.
+    package let path: String
 
-    init() throws {
+    package init() throws {
         path = FileManager.default.temporaryDirectory.appendingPathComponent("limsqueue-test-\(UUID().uuidString)").path
         try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
     }
 
-    func remove() {
+    package func remove() {
         try? FileManager.default.removeItem(atPath: path)
     }
 }

@@ -3,35 +3,36 @@ import QueueCore
 import Storage
 
 /// A test repository that wraps another (the SQL store): what it does not override goes to `base`.
-protocol WrappingRepository: LabRepository {
+package protocol WrappingRepository: LabRepository {
+    /// The repository wrapped.
     var base: any LabRepository { get }
 }
 
 extension WrappingRepository {
-    func read<T: Sendable>(_ body: @Sendable (inout LabState, any LabReader) async throws -> T) async throws -> T {
+    package func read<T: Sendable>(_ body: @Sendable (inout LabState, any LabReader) async throws -> T) async throws -> T {
         try await base.read(body)
     }
-    func catalog(_ query: CatalogQuery, visibleTo user: User) async throws -> CatalogPage {
+    package func catalog(_ query: CatalogQuery, visibleTo user: User) async throws -> CatalogPage {
         try await base.catalog(query, visibleTo: user)
     }
-    func queued(among uids: [String]) async throws -> Set<String> { try await base.queued(among: uids) }
-    func user(named userid: String) async throws -> User? { try await base.user(named: userid) }
-    var securityTree: any SecurityTree { get throws { try base.securityTree } }
+    package func queued(among uids: [String]) async throws -> Set<String> { try await base.queued(among: uids) }
+    package func user(named userid: String) async throws -> User? { try await base.user(named: userid) }
+    package var securityTree: any SecurityTree { get throws { try base.securityTree } }
 }
 
 extension LabRepository {
     /// Tests only: the SQL store under any test wrappers.
-    var sqlStore: SQLLabStore {
+    package var sqlStore: SQLLabStore {
         if let store = self as? SQLLabStore { return store }
         if let wrapper = self as? any WrappingRepository { return wrapper.base.sqlStore }
         fatalError("not an SQL store: \(type(of: self))")
     }
 
     /// Tests only: the whole lab, read from the SQL store (request paths never do this).
-    func load() async throws -> LabState { try await sqlStore.load() }
+    package func load() async throws -> LabState { try await sqlStore.load() }
 
     /// Tests only: every uid of `portalType` `user` may see, by path.
-    func search(_ portalType: PortalType, visibleTo user: User) async throws -> [String] {
+    package func search(_ portalType: PortalType, visibleTo user: User) async throws -> [String] {
         try await sqlStore.search(portalType, visibleTo: user)
     }
 }

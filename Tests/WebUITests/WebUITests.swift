@@ -14,6 +14,7 @@ import QueueServer
 import QueueTesting
 import Storage
 import Synchronization
+import TestSupport
 import Testing
 @testable import LimsQueueCLI
 @testable import WebUI
@@ -25,11 +26,11 @@ struct WebUITests {
     /// A browser-like client: keeps the cookies it is given, posts url-encoded forms.
     final class Browser: @unchecked Sendable {
         let client: any TestClientProtocol
-        let lab: LimsAPITests.Lab
+        let lab: SeededLab
         let fixture: StoreFixture
         private let cookies = Mutex<[String: String]>([:])
 
-        init(client: any TestClientProtocol, lab: LimsAPITests.Lab, fixture: StoreFixture) {
+        init(client: any TestClientProtocol, lab: SeededLab, fixture: StoreFixture) {
             self.client = client
             self.lab = lab
             self.fixture = fixture
@@ -108,14 +109,14 @@ struct WebUITests {
         try await StoreFixture.with { fixture in
             let key = Fernet.generateKey()
             let clock = fixture.clock
-            let lab = try await LimsAPITests.seed(fixture.environment.lab)
+            let lab = try await SeededLab.seed(fixture.lab)
             let authenticator = QueueAuthenticator(key: { key }, clock: clock, userExists: { !$0.isEmpty })
             let queue = QueueServerController(store: fixture.store, authenticator: authenticator, clock: clock)
-            let lims = LimsAPIController(repository: fixture.environment.lab, authKey: { key }, clock: clock, queue: fixture.store,
+            let lims = LimsAPIController(repository: fixture.lab, authKey: { key }, clock: clock, queue: fixture.store,
                                          sessions: SQLSessionStore(store: fixture.store))
             let recorder = ProbeRecorder(up: serverUp)
-            let web = WebUI(repository: fixture.environment.lab, queue: fixture.store, authKey: { key }, clock: clock, lims: lims,
-                            authKeyControl: fixture.environment.webAuthKeyControl, probe: recorder.probe)
+            let web = WebUI(repository: fixture.lab, queue: fixture.store, authKey: { key }, clock: clock, lims: lims,
+                            authKeyControl: fixture.webAuthKeyControl, probe: recorder.probe)
             let router = QueueServerApp.router(controller: queue, addRoutes: { lims.addRoutes(to: $0); web.addRoutes(to: $0) })
             var logger = Logger(label: "test")
             logger.logLevel = .critical
@@ -362,17 +363,17 @@ struct WebUITests {
             #expect(task.name == "task_assign_analyses")
             let context = TaskContext(logger: Logger(label: "test"), consumerID: "consumer-1", deadlineSeconds: 120,
                                       queue: try HTTPQueueConnection(serverURL: "http://127.0.0.1:9", authKey: Fernet.generateKey()))
-            try await AssignAnalysesHandler(repository: f.environment.lab).process(task, context: context)
+            try await AssignAnalysesHandler(repository: f.lab).process(task, context: context)
             _ = try await f.store.done(task.taskUID, lease: .none, now: f.now)
             let assigned = try await browser.request(path)
             #expect(!assigned.html.contains(#"id="queued-notice""#))
-            let analyses = try await f.environment.lab.load().analyses(onWorksheet: uid).map(\.uid)
+            let analyses = try await f.lab.load().analyses(onWorksheet: uid).map(\.uid)
             #expect(analyses.count == 2)
             let submit = try await browser.post(path, [("_csrf", token), ("action", "submit"), ("uids", analyses[0]),
                                                        ("result.\(analyses[0])", "12"), ("result.\(analyses[1])", "13")])
             #expect(submit.status == 303)
             #expect(submit.location == path)
-            let state = try await f.environment.lab.load()
+            let state = try await f.lab.load()
             #expect(state.analysisRecord(analyses[0])?.result == "12")
             #expect(state.analysisRecord(analyses[1])?.result == nil, "only the selected rows' results are saved by Submit")
             let queuedPage = try await browser.request(path)
@@ -468,8 +469,8 @@ struct WebUITests {
     @Test("an analyst cannot remove an empty worksheet through the web form or the API; a lab manager can")
     func worksheetRemovalFollowsManagementRule() async throws {
         try await withPages(live: true) { browser in
-            let state = try await browser.fixture.environment.lab.load()
-            let (worksheet, _) = try await browser.fixture.environment.lab.perform { state -> (Worksheet, Int) in
+            let state = try await browser.fixture.lab.load()
+            let (worksheet, _) = try await browser.fixture.lab.perform { state -> (Worksheet, Int) in
                 (try state.createWorksheet(analyst: "analyst1", uids: RandomUIDGenerator(), now: 1_767_225_600), 0)
             }
             #expect(state.settings.restrictWorksheetManagement)
@@ -481,7 +482,7 @@ struct WebUITests {
             #expect(refused.status == 303)
             let after = try await browser.request(refused.location ?? "/worksheets")
             #expect(after.html.contains("Only lab managers may manage worksheets"))
-            #expect(try await browser.fixture.environment.lab.load().worksheets[worksheet.uid]?.reviewState == ReviewState.open)
+            #expect(try await browser.fixture.lab.load().worksheets[worksheet.uid]?.reviewState == ReviewState.open)
             // A lab manager may.
             try await browser.post("/logout", [("_csrf", token)])
             try await browser.login("labman", "labpass")
@@ -490,7 +491,7 @@ struct WebUITests {
             #expect(removed.status == 303)
             let message = try await browser.request(removed.location ?? "/worksheets").html
             #expect(message.contains("Remove: 1 of 1 done."), "\(message.components(separatedBy: "flash").dropFirst(3).first ?? "")")
-            let gone = try await browser.fixture.environment.lab.load().worksheets[worksheet.uid]
+            let gone = try await browser.fixture.lab.load().worksheets[worksheet.uid]
             #expect(gone == nil || gone?.reviewState == ReviewState.removed, "after_remove deletes the worksheet")
         }
     }
@@ -616,28 +617,28 @@ struct WebUITests {
             let page = try await browser.request(path)
             #expect(page.html.contains(#"id="add-analyses""#))
             let add = try await browser.request("\(path)/add")
-            let state = try await f.environment.lab.load()
+            let state = try await f.lab.load()
             let analyses = state.analyses(ofSample: browser.lab.happySamples[0].uid).map(\.uid)
             #expect(add.status == 200 && analyses.allSatisfy { add.html.contains(#"value="\#($0)""#) })
             let filtered = try await browser.request("\(path)/add?filter=Fe")
             #expect(filtered.html.contains("Iron") && !filtered.html.contains("Copper"))
             let added = try await browser.post("\(path)/add", [("_csrf", token)] + analyses.map { ("uids", $0) })
             #expect(added.status == 303 && added.location == path)
-            #expect(try await f.environment.lab.load().analyses(onWorksheet: uid).count == 2)
+            #expect(try await f.lab.load().analyses(onWorksheet: uid).count == 2)
             // Submit with nothing selected: the typed results are saved, and the page says so.
             let submit = try await browser.post(path, [("_csrf", token), ("action", "submit"),
                                                        ("result.\(analyses[0])", "12"), ("result.\(analyses[1])", "13")])
             let after = try await browser.request(submit.location ?? path)
             #expect(after.html.contains("Select at least one analysis first. 2 typed results were saved."))
-            let saved = try await f.environment.lab.load()
+            let saved = try await f.lab.load()
             #expect(saved.analysisRecord(analyses[0])?.result == "12" && saved.analysisRecord(analyses[1])?.result == "13")
             // Reject asks first; nothing is rejected before the confirmation.
             let ask = try await browser.post(path, [("_csrf", token), ("action", "reject"), ("uids", analyses[0])])
             #expect(ask.status == 200 && ask.html.contains("cannot be brought back") && ask.html.contains(#"id="confirm-yes""#))
-            #expect(try await f.environment.lab.load().analysisRecord(analyses[0])?.reviewState == ReviewState.assigned)
+            #expect(try await f.lab.load().analysisRecord(analyses[0])?.reviewState == ReviewState.assigned)
             let rejected = try await browser.post(path, [("_csrf", token), ("action", "reject"), ("uids", analyses[0]), ("confirm", "yes")])
             #expect(rejected.status == 303)
-            #expect(try await f.environment.lab.load().analysisRecord(analyses[0])?.reviewState == ReviewState.rejected)
+            #expect(try await f.lab.load().analysisRecord(analyses[0])?.reviewState == ReviewState.rejected)
             // Unknown page URLs: an HTML page, not JSON; the JSON API keeps JSON.
             let unknown = try await browser.request("/worksheetz")
             #expect(unknown.status == 404 && unknown.html.contains("<html") && unknown.html.contains("There is no page at /worksheetz"))
@@ -677,7 +678,7 @@ struct WebUITests {
             _ = try await browser.post("/users", [("_csrf", managerToken), ("action", "roles"), ("username", "clerk9"),
                                                   ("roles", "LabClerk"), ("roles", "Sampler")])
             _ = try await browser.post("/users", [("_csrf", managerToken), ("action", "deactivate"), ("username", "clerk9")])
-            let state = try await browser.fixture.environment.lab.load()
+            let state = try await browser.fixture.lab.load()
             let clerk = try #require(state.user(named: "clerk9"))
             #expect(clerk.roles == [.labClerk, .sampler] && !clerk.isActive && clerk.fullname == "Clerk Nine")
             let reset = try await browser.post("/users", [("_csrf", managerToken), ("action", "reset"), ("username", "analyst1"),
