@@ -1,9 +1,13 @@
+import AsyncHTTPClient
 import Consumer
+import FluentKit
 import Foundation
 import Logging
+import NIOCore
 import QueueAuth
 import QueueCore
 import QueueTesting
+import SQLKit
 import Storage
 import TestSupport
 import Testing
@@ -33,7 +37,26 @@ struct ProcessTests {
                          username: "labman", extra: extra)
     }
 
-    @Test("a consumer killed with SIGKILL mid-task: the task runs again after its lease, nothing is lost")
+    /// `limsqueue_consumers` from the server's `GET /metrics`: consumers running a task, or polling it lately.
+    func consumersSeen(_ url: String) async throws -> Int? {
+        let response = try await HTTPClient.shared.execute(HTTPClientRequest(url: url + "/metrics"), timeout: .seconds(10))
+        let text = String(buffer: try await response.body.collect(upTo: 1 << 20))
+        let line = text.split(separator: "\n").first { $0.hasPrefix("limsqueue_consumers ") }
+        return line.flatMap { Double($0.split(separator: " ").last ?? "") }.map { Int($0) }
+    }
+
+    /// Moves a running task's claim `seconds` into the past, as if that much time had passed since it was claimed:
+    /// the separate server process reads the system clock, so its lease is expired by moving the claim instead of
+    /// waiting for it.
+    func moveClaimBack(_ uid: String, by seconds: Double, in environment: StorageEnvironment) async throws {
+        let sql = try #require(environment.store.database as? any SQLDatabase)
+        try await sql.raw("""
+            UPDATE queue_tasks SET started = started - \(bind: seconds), lease_expires = lease_expires - \(bind: seconds)
+            WHERE task_uid = \(bind: uid) AND status = 'running'
+            """).run()
+    }
+
+    @Test("a consumer killed with SIGKILL mid-task: the task runs again once its lease has passed, not before; nothing is lost")
     func consumerKilled() async throws {
         let directory = try TemporaryDirectory()
         defer { directory.remove() }
@@ -53,9 +76,16 @@ struct ProcessTests {
         }
         first.kill(SIGKILL)
         _ = await first.waitForExit()
+        let held = try #require(try await store.store.task(task.taskUID))
         let second = try LimsProcess(["consumer", "--server", url, "--consumer-id", "consumer-b"],
                                      logDirectory: directory.path, name: "consumer-b", environment: environment)
-        try await eventually(75, "the task is done by consumer-b") { try await store.store.task(task.taskUID) == nil }
+        // consumer-b asks for work (the server has seen both consumers) and does not get the task: its lease holds.
+        try await eventually(30, "consumer-b polls the server") { try await consumersSeen(url) == 2 }
+        let stillHeld = try #require(try await store.store.task(task.taskUID))
+        #expect(stillHeld.status == .running && stillHeld.consumerID == "consumer-a" && stillHeld.leaseToken == held.leaseToken)
+        // The lease (30 s) passes without waiting for it: the claim moves 31 s back.
+        try await moveClaimBack(task.taskUID, by: 31, in: store)
+        try await eventually(45, "the task is done by consumer-b") { try await store.store.task(task.taskUID) == nil }
         let attempts = try await store.store.history(since: 0, limit: 10).filter { $0.taskUID == task.taskUID }.reversed()
         #expect(attempts.map(\.outcome) == [.timeout, .done])
         #expect(attempts.map(\.consumerID) == ["consumer-a", "consumer-b"])
