@@ -1,3 +1,7 @@
+// The store is opened through the composition root's `StorageEnvironment` (internal to LimsQueueCLI), which only a
+// testable build exposes: a debug build, as tests are built. `swift build -c release` (no tests) builds this target
+// without it.
+#if DEBUG
 import Foundation
 import Logging
 import QueueCore
@@ -78,3 +82,4 @@ package struct StoreFixture {
         return try await store.task(task.taskUID)!
     }
 }
+#endif
