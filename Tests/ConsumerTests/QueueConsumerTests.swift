@@ -42,6 +42,17 @@ final class RecordingConnection: QueueConnection {
         return answer
     }
 
+    func pop(consumerID: String, max: Int, wait: Double) async throws -> [QueueTask] {
+        let answer = state.withLock { state -> [QueueTask] in
+            state.pops += 1
+            let taken = Array(state.queue.prefix(max))
+            state.queue.removeFirst(taken.count)
+            return taken
+        }
+        if answer.isEmpty, wait > 0 { try await clock.sleep(for: .seconds(wait)) }
+        return answer
+    }
+
     func record(_ what: String, _ task: QueueTask) {
         state.withLock { $0.reports.append("\(what) \(task.taskUID)") }
     }
@@ -140,6 +151,34 @@ struct QueueConsumerTests {
         // Timed out: reported as such, and no min_seconds booking after a failure.
         #expect(connection.reports == ["timeout \(task.taskUID)"])
         #expect(clock.sleepers == 0)
+    }
+
+    @Test("batched: a completion waits for the report timer, reported when the clock passes the report delay, not before")
+    func batchReportTimer() async throws {
+        let clock = ManualClock()
+        let quick = task("instant", clock: clock), long = task("hour_long", clock: clock)
+        let connection = RecordingConnection(clock: clock, tasks: [quick, long])
+        let consumer = QueueConsumer(connection: connection, handlers: HandlerRegistry([InstantHandler(), HourLongHandler(clock: clock)]),
+                                     configuration: .init(consumerID: "consumer-batched", popWaitSeconds: 5, batched: true,
+                                                          concurrency: 2, reportDelaySeconds: 1),
+                                     logger: Self.quiet, clock: clock)
+        let start = clock.now()
+        let running = Task { try await consumer.run() }
+        // The quick task ended while the long one runs: its done waits for the report delay (1 s of the clock).
+        try await clock.waitForSleeper(until: start + 1)
+        clock.advance(by: 0.5)
+        #expect(connection.reports.isEmpty)
+        clock.advance(by: 0.5)
+        try await eventuallyReported(connection, ["done \(quick.taskUID)"])
+        running.cancel()
+        _ = try? await running.value
+    }
+
+    /// Waits (real time, yielding; at most 10 s) until the connection recorded exactly `expected`.
+    func eventuallyReported(_ connection: RecordingConnection, _ expected: [String]) async throws {
+        let real = ContinuousClock(), deadline = real.now + .seconds(10)
+        while connection.reports != expected, real.now < deadline { try await Task.sleep(for: .milliseconds(1)) }
+        #expect(connection.reports == expected)
     }
 
     @Test("failed pops back off 0.5, 1, 2, 4 s on the clock: no pop before each backoff has passed")
