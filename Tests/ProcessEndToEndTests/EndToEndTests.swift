@@ -99,6 +99,9 @@ struct EndToEndTests {
         let directory = try TemporaryDirectory()
         defer { directory.remove() }
         let running = try await start(topology, in: directory)
+        // No min_seconds booking: the consumers' booking is proven in virtual time (ConsumerTests); here it would
+        // only be waited out. A lowered setting also applies to tasks already queued.
+        #expect(try runLimsQueue(["settings", "set", "min_seconds_task", "0"], dataDir: directory.path).status == 0)
         let http = HTTPClient(eventLoopGroupProvider: .singleton)
         let api = Client(base: running.limsBase, http: http, basic: Data("labman1:labman1".utf8).base64EncodedString())
         do {
