@@ -5,6 +5,18 @@ let swiftSettings: [SwiftSetting] = [
     .enableUpcomingFeature("ExistentialAny"),
 ]
 
+/// What the test targets that run the real store and the HTTP stack import.
+let integrationTestDependencies: [Target.Dependency] = [
+    "TestSupport", "QueueCore", "QueueAuth", "Storage", "QueueServer", "Consumer", "LimsQueueCLI", "QueueTesting", "LimsTasks",
+    "LIMSCore", "LimsAPI", "WebUI", "LabActions",
+    .product(name: "HummingbirdBcrypt", package: "hummingbird-auth"),
+    .product(name: "FluentKit", package: "fluent-kit"),
+    .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+    .product(name: "FluentSQLiteDriver", package: "fluent-sqlite-driver"),
+    .product(name: "HummingbirdTesting", package: "hummingbird"),
+    .product(name: "AsyncHTTPClient", package: "async-http-client"),
+]
+
 let package = Package(
     name: "LimsQueue",
     platforms: [.macOS(.v15)],
@@ -148,20 +160,34 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
-        .testTarget(
-            name: "LimsQueueTests",
+        // Test helpers shared by the test targets (store fixture and backends, HTTP test clients, the seeded lab,
+        // the `limsqueue` process harness). Test-only: built with the tests, never a product's dependency.
+        .target(
+            name: "TestSupport",
             dependencies: [
-                "QueueCore", "QueueAuth", "Storage", "QueueServer", "Consumer", "LimsQueueCLI", "QueueTesting", "LimsTasks",
-                "LIMSCore", "LimsAPI", "WebUI", "LabActions",
-                .product(name: "HummingbirdBcrypt", package: "hummingbird-auth"),
-                .product(name: "FluentKit", package: "fluent-kit"),
-                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
-                .product(name: "FluentSQLiteDriver", package: "fluent-sqlite-driver"),
+                "QueueCore", "QueueTesting", "Storage", "LIMSCore", "LimsAPI", "WebUI", "LimsQueueCLI",
+                .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
-                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "HummingbirdBcrypt", package: "hummingbird-auth"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOFoundationCompat", package: "swift-nio"),
             ],
+            path: "Tests/TestSupport",
             swiftSettings: swiftSettings
         ),
+        // One test target per library; the storage conformance suites take the backend as a test argument.
+        .testTarget(name: "QueueCoreTests", dependencies: ["QueueCore", "QueueTesting"], swiftSettings: swiftSettings),
+        .testTarget(name: "QueueAuthTests", dependencies: ["QueueAuth", "TestSupport"], swiftSettings: swiftSettings),
+        .testTarget(name: "StorageTests", dependencies: integrationTestDependencies, swiftSettings: swiftSettings),
+        .testTarget(name: "QueueServerTests", dependencies: integrationTestDependencies, swiftSettings: swiftSettings),
+        .testTarget(name: "ConsumerTests", dependencies: integrationTestDependencies, swiftSettings: swiftSettings),
+        .testTarget(name: "LimsAPITests", dependencies: integrationTestDependencies, swiftSettings: swiftSettings),
+        .testTarget(name: "LimsTasksTests", dependencies: integrationTestDependencies, swiftSettings: swiftSettings),
+        .testTarget(name: "WebUITests", dependencies: integrationTestDependencies, swiftSettings: swiftSettings),
+        // Separate `limsqueue` processes (kill, restart, failover), the command line and end-to-end runs.
+        .testTarget(name: "ProcessEndToEndTests", dependencies: integrationTestDependencies, swiftSettings: swiftSettings),
         .testTarget(name: "LIMSCoreTests", dependencies: ["LIMSCore"], swiftSettings: swiftSettings),
         .testTarget(
             name: "SetupImportTests",

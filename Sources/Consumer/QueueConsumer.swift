@@ -52,13 +52,26 @@ public struct QueueConsumer: Service {
     let logger: Logger
     /// Called when a handler starts, with the task (benchmarks measure pickup latency with it).
     let onStart: (@Sendable (QueueTask) -> Void)?
+    /// Measures every wait: backoffs, the `min_seconds` booking, a handler's deadline, the shutdown grace, report
+    /// retries and the batch report timer.
+    let clock: any WallClock
 
+    /// - Parameters:
+    ///   - connection: the queue server(s) to pop from and report to.
+    ///   - handlers: the task handlers by task name.
+    ///   - configuration: the consumer's tunables.
+    ///   - logger: where the consumer logs. Default: label `limsqueue.consumer`.
+    ///   - clock: the clock every wait is measured on. Default: ``QueueCore/SystemWallClock`` (tests pass a manual
+    ///     clock, so that no test sleeps out a booking or a backoff).
+    ///   - onStart: called when a handler starts, with the task. Default: none.
     public init(connection: any QueueConnection, handlers: HandlerRegistry, configuration: Configuration,
-                logger: Logger = Logger(label: "limsqueue.consumer"), onStart: (@Sendable (QueueTask) -> Void)? = nil) {
+                logger: Logger = Logger(label: "limsqueue.consumer"), clock: any WallClock = SystemWallClock(),
+                onStart: (@Sendable (QueueTask) -> Void)? = nil) {
         self.connection = connection
         self.handlers = handlers
         self.configuration = configuration
         self.logger = logger
+        self.clock = clock
         self.onStart = onStart
     }
 
@@ -76,7 +89,7 @@ public struct QueueConsumer: Service {
                 backoff = configuration.retryDelaySeconds
             } catch {
                 logger.warning("cannot pop", metadata: ["lims.error": .string(String(describing: error))])
-                try? await Task.sleep(nanoseconds: UInt64(backoff * 1_000_000_000))
+                try? await clock.sleep(for: .seconds(backoff))
                 backoff = min(backoff * 2, 10)
                 continue
             }
@@ -114,18 +127,18 @@ public struct QueueConsumer: Service {
     /// Runs the task's handler under its deadline and, after a success, waits out the task's `min_seconds`
     /// booking (cut short by a graceful shutdown). Never throws.
     func execute(_ task: QueueTask, logger: Logger) async -> RunOutcome {
-        let start = ContinuousClock.now
+        let start = clock.now()
         guard let handler = handlers.handler(for: task.name) else { return .failure("No handler found for \(task.name)") }
         onStart?(task)
         let context = TaskContext(logger: logger, consumerID: configuration.consumerID,
                                   deadlineSeconds: Double(task.maxSeconds), queue: connection)
         let outcome = await run(handler, task, context: context)
         if case .success = outcome {
-            let booked = Duration.seconds(min(max(task.minSeconds, 0), QueueTask.maxMinSeconds))
-            let elapsed = start.duration(to: .now)
+            let booked = Double(min(max(task.minSeconds, 0), QueueTask.maxMinSeconds))
+            let elapsed = clock.now() - start
             if elapsed < booked, !Task.isShuttingDownGracefully {
                 // The booking ends early on shutdown: the task is done, only the slot was reserved.
-                try? await cancelWhenGracefulShutdown { try await Task.sleep(for: booked - elapsed) }
+                try? await cancelWhenGracefulShutdown { try await clock.sleep(for: .seconds(booked - elapsed)) }
             }
         }
         return outcome
@@ -182,14 +195,14 @@ public struct QueueConsumer: Service {
                 }
             }
             group.addTask {
-                try? await Task.sleep(nanoseconds: UInt64(deadline * 1_000_000_000))
+                try? await clock.sleep(for: .seconds(deadline))
                 return Task.isCancelled ? nil : .deadline
             }
             group.addTask {
                 // Completes only when a graceful shutdown is requested, then waits out the grace period.
                 try? await gracefulShutdown()
                 guard !Task.isCancelled else { return nil }
-                try? await Task.sleep(nanoseconds: UInt64(grace * 1_000_000_000))
+                try? await clock.sleep(for: .seconds(grace))
                 return Task.isCancelled ? nil : .shutdown
             }
             var outcome: RunOutcome = .failure("Cancelled")
@@ -221,7 +234,7 @@ public struct QueueConsumer: Service {
                     logger.error("report lost", metadata: ["lims.report": .string(what), "lims.error": .string(String(describing: error))])
                     return
                 }
-                try? await Task.sleep(nanoseconds: UInt64(delay * 1_000_000_000))
+                try? await clock.sleep(for: .seconds(delay))
                 delay = min(delay * 2, 3)
             }
         }
@@ -283,7 +296,7 @@ extension QueueConsumer {
                         backoff = configuration.retryDelaySeconds
                     } catch {
                         logger.warning("cannot pop", metadata: ["lims.error": .string(String(describing: error))])
-                        try? await Task.sleep(nanoseconds: UInt64(backoff * 1_000_000_000))
+                        try? await clock.sleep(for: .seconds(backoff))
                         backoff = min(backoff * 2, 10)
                     }
                     continue
@@ -291,7 +304,7 @@ extension QueueConsumer {
                     reportTimer = true
                     let delay = configuration.reportDelaySeconds
                     group.addTask {
-                        try? await Task.sleep(nanoseconds: UInt64(delay * 1_000_000_000))
+                        try? await clock.sleep(for: .seconds(delay))
                         return .reportDue
                     }
                 }

@@ -230,8 +230,27 @@ public struct HistoryEntry: Sendable, Equatable {
     }
 }
 
-/// Wall-clock time, injected so that tests control it.
+/// The clock of the queue: wall-clock instants and the in-process waits measured on them (a consumer's backoff,
+/// `min_seconds` booking and deadline, the batch report timer, a long-poll's deadline). Injected so that tests
+/// control it: with `QueueTesting`'s `ManualClock` no test sleeps out a lease, a booking or a backoff.
+///
+/// One protocol rather than a Swift `Clock` beside it: leases, bookings and delays are compared against ``now()``,
+/// so the waits must move with it; a manual clock that advances wakes exactly the sleepers whose instant it
+/// passed.
 public protocol WallClock: Sendable {
     /// Now, epoch seconds.
     func now() -> Double
+
+    /// Suspends the current task until `duration` of this clock's time has passed.
+    /// - Parameter duration: how long; zero or less returns at once.
+    /// - Throws: `CancellationError` when the task is cancelled first.
+    func sleep(for duration: Duration) async throws
+}
+
+extension Duration {
+    /// This duration in seconds, as a `Double` (epoch-seconds arithmetic with ``WallClock/now()``).
+    public var inSeconds: Double {
+        let parts = components
+        return Double(parts.seconds) + Double(parts.attoseconds) / 1e18
+    }
 }

@@ -94,16 +94,20 @@ extension QueueTask {
     ///   - settings: current settings for defaults.
     ///   - now: epoch seconds, the default `created`.
     ///   - defaultUsername: user id of the requester.
+    ///   - uids: where the task uid comes from when the dict has none. Default: ``RandomUIDGenerator``.
     /// - Throws: ``QueueError`` `.invalidTask` naming the missing or mistyped field.
-    public init(wire dict: [String: JSONValue], settings: QueueSettings, now: Double, defaultUsername: String) throws {
+    public init(wire dict: [String: JSONValue], settings: QueueSettings, now: Double, defaultUsername: String,
+                uids: any UIDGenerator = RandomUIDGenerator()) throws {
         let reader = FieldReader(dict: dict)
         let name = try reader.requiredString("name")
         let contextUID = try reader.requiredString("context_uid")
         let contextPath = try reader.requiredString("context_path")
-        var taskUID = TaskUID.make()
+        let taskUID: String
         if let given = try reader.string("task_uid") {
             guard TaskUID.isValid(given) else { throw QueueError.invalidTask("task_uid", "must be 32 hex characters") }
             taskUID = given.lowercased()
+        } else {
+            taskUID = uids.makeUID()
         }
         // Unicode scalars, as the databases' length() counts them (a Swift Character may hold several).
         guard name.unicodeScalars.count <= 200 else { throw QueueError.invalidTask("name", "is longer than 200 characters") }

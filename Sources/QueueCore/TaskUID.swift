@@ -2,7 +2,8 @@
 ///
 /// Source: senaite.queue `tmpID()` (`binascii.hexlify(os.urandom(16))`) and SENAITE's `api.is_uid`, reference 1.1.
 public enum TaskUID {
-    /// A new random uid: 32 lowercase hex characters from 16 random bytes.
+    /// A new random uid: 32 lowercase hex characters from 16 random bytes. Code that tests must control takes an
+    /// injected ``UIDGenerator`` instead (``RandomUIDGenerator`` in production).
     public static func make() -> String {
         var generator = SystemRandomNumberGenerator()
         return make(using: &generator)

@@ -80,7 +80,7 @@ public struct HistoryPruner: Service {
                 logger.warning("history prune failed", metadata: ["lims.error": .string(String(describing: error))])
             }
             try? await cancelWhenGracefulShutdown {
-                try await Task.sleep(nanoseconds: UInt64(intervalSeconds * 1_000_000_000))
+                try await clock.sleep(for: .seconds(intervalSeconds))
             }
         }
     }

@@ -35,16 +35,26 @@ public struct QueueServerController: Sendable {
     let store: any QueueStore
     let authenticator: QueueAuthenticator
     let clock: any WallClock
+    /// Where the uids of added tasks that bring none come from.
+    let uids: any UIDGenerator
     let configuration: Configuration
     /// The Prometheus metrics this server records and exports on `GET /metrics`.
     public let metrics: QueueMetrics
 
-    /// - Parameter metrics: where claims and reported ends are recorded. Default: a registry of its own.
+    /// - Parameters:
+    ///   - store: the queue.
+    ///   - authenticator: checks every `queue_server` request's token.
+    ///   - clock: now for every change, and the clock a long-poll's deadline is measured on.
+    ///   - configuration: the routes' tunables. Default: ``Configuration/init(maxPopWait:pollFallbackSeconds:version:maxBatch:)``.
+    ///   - metrics: where claims and reported ends are recorded. Default: a registry of its own.
+    ///   - uids: the uids of added tasks that bring none. Default: ``QueueCore/RandomUIDGenerator``.
     public init(store: any QueueStore, authenticator: QueueAuthenticator, clock: any WallClock,
-                configuration: Configuration = .init(), metrics: QueueMetrics = QueueMetrics()) {
+                configuration: Configuration = .init(), metrics: QueueMetrics = QueueMetrics(),
+                uids: any UIDGenerator = RandomUIDGenerator()) {
         self.store = store
         self.authenticator = authenticator
         self.clock = clock
+        self.uids = uids
         self.configuration = configuration
         self.metrics = metrics
     }
@@ -268,7 +278,7 @@ public struct QueueServerController: Sendable {
         let now = clock.now()
         let user = context.userID ?? ""
         let tasks = try await perform {
-            try payload.items.map { try QueueTask(wire: $0, settings: settings, now: now, defaultUsername: user) }
+            try payload.items.map { try QueueTask(wire: $0, settings: settings, now: now, defaultUsername: user, uids: uids) }
         }
         let outcomes = try await perform { try await store.add(tasks, now: now) }
         for (task, outcome) in zip(tasks, outcomes) where outcome == .added {
@@ -327,8 +337,8 @@ public struct QueueServerController: Sendable {
             if let batch { return try await store.pop(consumerID: consumerID, max: batch, now: clock.now()) }
             return try await store.pop(consumerID: consumerID, now: clock.now()).map { [$0] } ?? []
         }
-        let start = ContinuousClock.now
-        let deadline = start.advanced(by: .milliseconds(Int64(wait * 1000)))
+        let start = clock.now()
+        let deadline = start + wait
         // The counter is read before the first attempt: a change committed between that attempt and the wait
         // below is then seen as a change (else it could be missed until the periodic retry).
         let counterBefore = wait > 0 ? try await store.changeCounter() : 0
@@ -336,15 +346,17 @@ public struct QueueServerController: Sendable {
         if !first.isEmpty { return first }
         guard wait > 0 else { return [] }
         var lastCounter = counterBefore
+        var attempted = true
         var lastAttempt = start
         while true {
-            if lastAttempt != start {
+            if !attempted {
                 let tasks = try await attempt()
                 if !tasks.isEmpty { return tasks }
             }
-            lastAttempt = .now
+            attempted = false
+            lastAttempt = clock.now()
             while true {
-                let remaining = Double((deadline - .now).components.seconds) + Double((deadline - .now).components.attoseconds) / 1e18
+                let remaining = deadline - clock.now()
                 if remaining <= 0 || Task.isCancelled { return [] }
                 var sleep = min(remaining, configuration.pollFallbackSeconds)
                 // A delayed task that becomes due while we wait (one already due but not claimable does not count:
@@ -353,15 +365,34 @@ public struct QueueServerController: Sendable {
                 let upcoming = try await store.nextAvailableAt(after: nowBefore)
                 if let upcoming { sleep = min(sleep, max(0.001, upcoming - nowBefore)) }
                 // Woken by this process's own change: pop at once (the counter tells only other processes' changes).
-                if await store.waitForSignal(seconds: sleep) { break }
+                if await waitForSignal(seconds: sleep) { break }
                 let counter = try await store.changeCounter()
                 let becameDue = upcoming.map { $0 <= clock.now() } ?? false
                 // Pop again when something changed, a delayed task became due, or every 5 s for lease expiry.
-                if counter != lastCounter || becameDue || lastAttempt.duration(to: .now) > .seconds(5) {
+                if counter != lastCounter || becameDue || clock.now() - lastAttempt > 5 {
                     lastCounter = counter
                     break
                 }
             }
+        }
+    }
+
+    /// Waits for this process's change signal or `seconds` of ``clock`` time, whichever comes first: the store's
+    /// wait (real time, the same length) races a sleep on the injected clock, so that a long-poll's deadline, a
+    /// delayed task's due time and the periodic lease check follow a manual clock in tests.
+    /// - Returns: true when the change signal ended the wait.
+    func waitForSignal(seconds: Double) async -> Bool {
+        await withTaskGroup(of: Bool.self) { group in
+            group.addTask { await store.waitForSignal(seconds: seconds) }
+            group.addTask {
+                try? await clock.sleep(for: .seconds(seconds))
+                return false
+            }
+            var signalled = await group.next() ?? false
+            group.cancelAll()
+            // A signal that came as the time ran out still counts (the store's wait says so when cancelled).
+            for await result in group { signalled = signalled || result }
+            return signalled
         }
     }
 

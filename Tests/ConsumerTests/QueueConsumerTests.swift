@@ -1,0 +1,205 @@
+import Consumer
+import Foundation
+import Logging
+import QueueCore
+import QueueTesting
+import Synchronization
+import Testing
+
+/// A queue connection in memory: pops answer the tasks given (after `failingPops` transport errors), an empty
+/// long-poll waits out its `wait` on the manual clock, and every report is recorded.
+final class RecordingConnection: QueueConnection {
+    struct TransportError: Error {}
+
+    struct State {
+        var queue: [QueueTask] = []
+        var failingPops = 0
+        var pops = 0
+        var reports: [String] = []
+    }
+
+    let state: Mutex<State>
+    let clock: ManualClock
+
+    init(clock: ManualClock, tasks: [QueueTask] = [], failingPops: Int = 0) {
+        self.clock = clock
+        self.state = Mutex(State(queue: tasks, failingPops: failingPops))
+    }
+
+    var pops: Int { state.withLock { $0.pops } }
+    var reports: [String] { state.withLock { $0.reports } }
+
+    func pop(consumerID: String, wait: Double) async throws -> QueueTask? {
+        let answer = try state.withLock { state -> QueueTask? in
+            state.pops += 1
+            if state.failingPops > 0 {
+                state.failingPops -= 1
+                throw TransportError()
+            }
+            return state.queue.isEmpty ? nil : state.queue.removeFirst()
+        }
+        if answer == nil, wait > 0 { try await clock.sleep(for: .seconds(wait)) }
+        return answer
+    }
+
+    func pop(consumerID: String, max: Int, wait: Double) async throws -> [QueueTask] {
+        let answer = state.withLock { state -> [QueueTask] in
+            state.pops += 1
+            let taken = Array(state.queue.prefix(max))
+            state.queue.removeFirst(taken.count)
+            return taken
+        }
+        if answer.isEmpty, wait > 0 { try await clock.sleep(for: .seconds(wait)) }
+        return answer
+    }
+
+    func record(_ what: String, _ task: QueueTask) {
+        state.withLock { $0.reports.append("\(what) \(task.taskUID)") }
+    }
+
+    func done(_ task: QueueTask) async throws { record("done", task) }
+    func doneAndPop(_ task: QueueTask, consumerID: String, wait: Double) async throws -> QueueTask? {
+        record("done", task)
+        return nil
+    }
+    func fail(_ task: QueueTask, message: String) async throws { record("fail", task) }
+    func timeout(_ task: QueueTask) async throws { record("timeout", task) }
+    func release(_ task: QueueTask) async throws { record("release", task) }
+    func add(_ tasks: [QueueTask]) async throws -> [String: String] { [:] }
+}
+
+/// Succeeds at once.
+struct InstantHandler: TaskHandler {
+    var name: String { "instant" }
+    func process(_ task: QueueTask, context: TaskContext) async throws {}
+}
+
+/// Runs for an hour of the manual clock (longer than any deadline of these tests).
+struct HourLongHandler: TaskHandler {
+    let clock: ManualClock
+    var name: String { "hour_long" }
+    func process(_ task: QueueTask, context: TaskContext) async throws {
+        try await clock.sleep(for: .seconds(3600))
+    }
+}
+
+/// The consumer's waits in virtual time (issue 12, item 6): the `min_seconds` booking, a handler's deadline and
+/// the backoff after failed pops all run on an injected ``QueueTesting/ManualClock``; each ends exactly when the
+/// clock passes it, not before, and no test sleeps them out.
+@Suite("Consumer in virtual time")
+struct QueueConsumerTests {
+    static var quiet: Logger {
+        var logger = Logger(label: "test")
+        logger.logLevel = .critical
+        return logger
+    }
+
+    func consumer(_ connection: RecordingConnection, handlers: [any TaskHandler], clock: ManualClock) -> QueueConsumer {
+        QueueConsumer(connection: connection, handlers: HandlerRegistry(handlers),
+                      configuration: .init(consumerID: "consumer-virtual", popWaitSeconds: 5, retryDelaySeconds: 0.5),
+                      logger: Self.quiet, clock: clock)
+    }
+
+    func task(_ name: String, minSeconds: Int = 0, maxSeconds: Int = 120, clock: ManualClock) -> QueueTask {
+        QueueTask(name: name, contextUID: TaskFactory.uid(for: "WS-1"), contextPath: "/senaite/worksheets/WS-1",
+                  created: clock.now(), minSeconds: minSeconds, maxSeconds: maxSeconds, username: "analyst1")
+    }
+
+    @Test("after a success the consumer books min_seconds: done is reported when the clock passes the booking, not before")
+    func bookingEndsExactlyAtMinSeconds() async throws {
+        let clock = ManualClock()
+        let connection = RecordingConnection(clock: clock)
+        let consumer = consumer(connection, handlers: [InstantHandler()], clock: clock)
+        let task = task("instant", minSeconds: 3, clock: clock)
+        let start = clock.now()
+        let processing = Task { await consumer.process(task) }
+        try await clock.waitForSleeper(until: start + 3)
+        clock.advance(by: 2.5)
+        // The booking still sleeps (it resumes only when the clock reaches its instant) and nothing was reported.
+        #expect(clock.sleepers == 1 && clock.nextWakeUp == start + 3)
+        #expect(connection.reports.isEmpty)
+        clock.advance(by: 0.5)
+        _ = await processing.value
+        #expect(connection.reports == ["done \(task.taskUID)"])
+        #expect(clock.now() - start == 3)
+    }
+
+    @Test("no booking without min_seconds: done is reported at once, the clock never moved")
+    func noBookingWithoutMinSeconds() async throws {
+        let clock = ManualClock()
+        let connection = RecordingConnection(clock: clock)
+        let task = task("instant", minSeconds: 0, clock: clock)
+        _ = await consumer(connection, handlers: [InstantHandler()], clock: clock).process(task)
+        #expect(connection.reports == ["done \(task.taskUID)"])
+        #expect(clock.sleepers == 0)
+    }
+
+    @Test("a handler still running at max_seconds is timed out exactly then, not before")
+    func deadlineAtMaxSeconds() async throws {
+        let clock = ManualClock()
+        let connection = RecordingConnection(clock: clock)
+        let consumer = consumer(connection, handlers: [HourLongHandler(clock: clock)], clock: clock)
+        let task = task("hour_long", minSeconds: 3, maxSeconds: 60, clock: clock)
+        let start = clock.now()
+        let processing = Task { await consumer.process(task) }
+        try await clock.waitForSleeper(until: start + 60)
+        clock.advance(by: 59.5)
+        #expect(connection.reports.isEmpty)
+        try await clock.waitForSleeper(until: start + 60)
+        clock.advance(by: 0.5)
+        _ = await processing.value
+        // Timed out: reported as such, and no min_seconds booking after a failure.
+        #expect(connection.reports == ["timeout \(task.taskUID)"])
+        #expect(clock.sleepers == 0)
+    }
+
+    @Test("batched: a completion waits for the report timer, reported when the clock passes the report delay, not before")
+    func batchReportTimer() async throws {
+        let clock = ManualClock()
+        let quick = task("instant", clock: clock), long = task("hour_long", clock: clock)
+        let connection = RecordingConnection(clock: clock, tasks: [quick, long])
+        let consumer = QueueConsumer(connection: connection, handlers: HandlerRegistry([InstantHandler(), HourLongHandler(clock: clock)]),
+                                     configuration: .init(consumerID: "consumer-batched", popWaitSeconds: 5, batched: true,
+                                                          concurrency: 2, reportDelaySeconds: 1),
+                                     logger: Self.quiet, clock: clock)
+        let start = clock.now()
+        let running = Task { try await consumer.run() }
+        // The quick task ended while the long one runs: its done waits for the report delay (1 s of the clock).
+        try await clock.waitForSleeper(until: start + 1)
+        clock.advance(by: 0.5)
+        #expect(connection.reports.isEmpty)
+        clock.advance(by: 0.5)
+        try await eventuallyReported(connection, ["done \(quick.taskUID)"])
+        running.cancel()
+        _ = try? await running.value
+    }
+
+    /// Waits (real time, yielding; at most 10 s) until the connection recorded exactly `expected`.
+    func eventuallyReported(_ connection: RecordingConnection, _ expected: [String]) async throws {
+        let real = ContinuousClock(), deadline = real.now + .seconds(10)
+        while connection.reports != expected, real.now < deadline { try await Task.sleep(for: .milliseconds(1)) }
+        #expect(connection.reports == expected)
+    }
+
+    @Test("failed pops back off 0.5, 1, 2, 4 s on the clock: no pop before each backoff has passed")
+    func backoffAfterFailedPops() async throws {
+        let clock = ManualClock()
+        let connection = RecordingConnection(clock: clock, failingPops: 4)
+        let consumer = consumer(connection, handlers: [InstantHandler()], clock: clock)
+        let running = Task { try await consumer.run() }
+        var elapsed = 0.0
+        for (index, backoff) in [0.5, 1, 2, 4].enumerated() {
+            try await clock.waitForSleeper(until: clock.now() + backoff)
+            #expect(connection.pops == index + 1)
+            clock.advance(by: backoff / 2)
+            #expect(connection.pops == index + 1, "no pop before the backoff of \(backoff) s passed")
+            clock.advance(by: backoff / 2)
+            elapsed += backoff
+        }
+        // The fifth pop succeeds and long-polls (popWaitSeconds) on the clock.
+        try await clock.waitForSleeper(until: clock.now() + 5)
+        #expect(connection.pops == 5 && elapsed == 7.5)
+        running.cancel()
+        _ = try? await running.value
+    }
+}

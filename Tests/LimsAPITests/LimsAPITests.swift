@@ -1,0 +1,455 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+import HummingbirdBcrypt
+import HummingbirdTesting
+import LIMSCore
+import LimsAPI
+import Logging
+import NIOCore
+import QueueAuth
+import QueueCore
+import QueueServer
+import QueueTesting
+import Storage
+import Synchronization
+import TestSupport
+import Testing
+@testable import LimsQueueCLI
+
+/// The LIMS JSON API (senaite.jsonapi style) on the real SQLite store, mounted beside the queue routes.
+@Suite("LIMS JSON API", .serialized)
+struct LimsAPITests {
+    /// What the seeded lab holds (``SeededLab``).
+    typealias Lab = SeededLab
+
+    typealias Answer = LimsAnswer
+
+    /// A test client of the seeded lab (``LimsTestClient``).
+    struct API: LimsTestClient {
+        let client: any TestClientProtocol
+        let lab: Lab
+        /// The slowed repository, when the test asked for one.
+        let slow: SlowRepository?
+    }
+
+    static let now = SeededLab.now
+
+    /// Seeds the small lab of these tests (``SeededLab/seed(_:)``).
+    static func seed(_ repository: any LabRepository) async throws -> Lab {
+        try await SeededLab.seed(repository)
+    }
+
+    /// Runs `body` against the queue routes plus the LIMS API on a fresh SQLite store (router test mode).
+    /// With `slowUnitsOfWork`, the API's units of work pause 100 ms before saving (``SlowRepository``).
+    func withAPI(slowUnitsOfWork: Bool = false, queued: Bool = false, _ body: @escaping @Sendable (API) async throws -> Void) async throws {
+        try await StoreFixture.with { fixture in
+            let key = Fernet.generateKey()
+            let clock = fixture.clock
+            let store: any LabRepository = fixture.lab
+            let lab = try await Self.seed(store)
+            let slow = slowUnitsOfWork ? SlowRepository(base: store) : nil
+            let repository: any LabRepository = slow ?? store
+            let authenticator = QueueAuthenticator(key: { key }, clock: clock, userExists: { !$0.isEmpty })
+            let queue = QueueServerController(store: fixture.store, authenticator: authenticator, clock: clock)
+            let lims = LimsAPIController(repository: repository, authKey: { key }, clock: clock,
+                                         queue: queued ? fixture.store : nil)
+            let router = QueueServerApp.router(controller: queue, addRoutes: { lims.addRoutes(to: $0) })
+            var logger = Logger(label: "test")
+            logger.logLevel = .critical
+            let app = Application(router: router, logger: logger)
+            try await app.test(.router) { client in
+                try await body(API(client: client, lab: lab, slow: slow))
+            }
+        }
+    }
+
+    /// The `__ac` value a response sets, nil when none.
+    static func sessionCookie(_ answer: Answer) -> String? {
+        for value in answer.headers[values: .setCookie] where value.hasPrefix("__ac=") {
+            return String(value.dropFirst(5).prefix { $0 != ";" })
+        }
+        return nil
+    }
+
+    @Test("login sets an HttpOnly cookie that authenticates; Basic works; wrong passwords are 401 without a hint; logout clears")
+    func authentication() async throws {
+        try await withAPI { api in
+            let anonymous = try await api.call("AnalysisRequest", method: .get)
+            #expect(anonymous.status == 401 && anonymous.json["success"] == .bool(false))
+            #expect(anonymous.message.hasPrefix("Unauthorized - "))
+
+            let login = try await api.call("login", body: .object(["username": .string("labman"), "password": .string("labpass")]))
+            #expect(login.status == 200 && login.json["userid"] == .string("labman"))
+            let setCookie = try #require(login.headers[values: .setCookie].first { $0.hasPrefix("__ac=") })
+            #expect(setCookie.contains("HttpOnly") && setCookie.contains("SameSite=Lax") && setCookie.contains("Path=/"))
+            #expect(setCookie.contains("Max-Age=28800"))
+            let cookie = try #require(Self.sessionCookie(login))
+            let withCookie = try await api.call("AnalysisRequest", method: .get, cookie: cookie)
+            #expect(withCookie.status == 200 && withCookie.json["count"] == .int(4))
+            #expect(try await api.call("AnalysisRequest", method: .get, cookie: "garbage").status == 401)
+
+            let wrongPassword = try await api.call("login", body: .object(["username": .string("labman"), "password": .string("nope")]))
+            let unknownUser = try await api.call("login", body: .object(["username": .string("nobody"), "password": .string("labpass")]))
+            #expect(wrongPassword.status == 401 && unknownUser.status == 401)
+            #expect(wrongPassword.message == unknownUser.message)
+            #expect(Self.sessionCookie(wrongPassword) == nil)
+
+            #expect(try await api.manager("AnalysisRequest", method: .get).status == 200)
+            let badBasic = try await api.call("AnalysisRequest", method: .get, basic: ("labman", "wrong"))
+            #expect(badBasic.status == 401 && badBasic.message == wrongPassword.message)
+            #expect(try await api.call("AnalysisRequest", method: .get, basic: ("labman", "wrong"), cookie: cookie).status == 401)
+
+            let missing = try await api.call("login", body: .object(["username": .string("labman")]))
+            #expect(missing.status == 400 && missing.message.contains("'password'"))
+            let malformed = try await api.call("login", raw: "{\"username\": ")
+            #expect(malformed.status == 400 && malformed.json["success"] == .bool(false))
+
+            let logout = try await api.call("logout", cookie: cookie)
+            #expect(logout.status == 200 && Self.sessionCookie(logout) == "")
+            #expect(logout.headers[values: .setCookie].contains { $0.contains("Max-Age=0") })
+        }
+    }
+
+    @Test("the LIMS catch-all shadows no queue route: version stays public, queue_server keeps its token auth")
+    func routePriority() async throws {
+        try await withAPI { api in
+            let version = try await api.call("version", method: .get)
+            #expect(version.status == 200 && version.json["version"] != nil)
+            let tasks = try await api.call("queue_server/tasks", method: .get, basic: ("labman", "labpass"))
+            #expect(tasks.status == 401 && tasks.message.contains("X-Queue-Auth-Token"))
+            let unknown = try await api.manager("NoSuchType", method: .get)
+            #expect(unknown.status == 404 && unknown.json["success"] == .bool(false))
+            let prefixed = try await api.call("/senaite/@@API/senaite/v1/Client", method: .get, basic: ("labman", "labpass"))
+            #expect(prefixed.status == 200 && prefixed.json["count"] == .int(2))
+        }
+    }
+
+    @Test("listings: filters, sorting, paging, visibility; GET <uid>; bad values are 400 naming the field")
+    func listings() async throws {
+        try await withAPI { api in
+            let lab = api.lab
+            let all = try await api.manager("AnalysisRequest", method: .get)
+            #expect(all.json["count"] == .int(4) && all.json["page"] == .int(1) && all.json["pages"] == .int(1))
+            #expect(all.json["pagesize"] == .int(50) && all.json["next"] == .null && all.json["previous"] == .null)
+            let first = try #require(all.items.first)
+            for key in ["uid", "id", "path", "portal_type", "review_state", "url", "getClientUID"] { #expect(first[key] != nil, "\(key)") }
+            #expect(first["portal_type"] == .string("AnalysisRequest"))
+
+            let paged = try await api.manager("AnalysisRequest?limit=3&sort_on=id&sort_order=descending", method: .get)
+            #expect(paged.json["pages"] == .int(2) && paged.items.count == 3)
+            #expect(paged.items.first?["id"] == .string("H2O-0004"))
+            let next = try #require(paged.json["next"]?.stringValue)
+            #expect(next.contains("page=2") && next.contains("limit=3"))
+            let second = try await api.manager("AnalysisRequest?limit=3&sort_on=id&sort_order=descending&page=2", method: .get)
+            #expect(second.items.map { $0["id"] } == [.string("H2O-0001")] && second.json["previous"] != .null)
+
+            let happy = try await api.manager("AnalysisRequest?getClientUID=\(lab.happy.uid)", method: .get)
+            #expect(happy.json["count"] == .int(3))
+            let received = try await api.manager("AnalysisRequest?review_state=sample_received", method: .get)
+            #expect(received.items.map { $0["uid"] } == [.string(lab.happySamples[0].uid)])
+            let copper = try await api.manager("Analysis?getServiceUID=\(lab.cu.uid)", method: .get)
+            #expect(copper.json["count"] == .int(4))
+            #expect(copper.items.allSatisfy { $0["getServiceUID"] == .string(lab.cu.uid) })
+
+            // A client user sees only its client's samples, and not the other client's by uid.
+            let ritas = try await api.rita("AnalysisRequest", method: .get)
+            #expect(ritas.json["count"] == .int(3))
+            #expect(ritas.items.allSatisfy { $0["getClientUID"] == .string(lab.happy.uid) })
+            #expect(try await api.rita(lab.klaymoreSample.uid, method: .get).status == 404)
+            let own = try await api.rita(lab.happySamples[0].uid, method: .get)
+            #expect(own.status == 200 && own.items.first?["Analyses"]?.arrayValue?.count == 2)
+
+            for (query, field) in [("limit=0", "limit"), ("limit=501", "limit"), ("limit=abc", "limit"), ("page=0", "page"),
+                                   ("sort_on=title", "sort_on"), ("sort_order=up", "sort_order")] {
+                let bad = try await api.manager("AnalysisRequest?\(query)", method: .get)
+                #expect(bad.status == 400 && bad.message.contains("'\(field)'"), "\(query): \(bad.message)")
+            }
+            let wrongFilter = try await api.manager("Client?getServiceUID=\(lab.cu.uid)", method: .get)
+            #expect(wrongFilter.status == 400 && wrongFilter.message.contains("'getServiceUID'"))
+            #expect(try await api.manager(String(repeating: "0", count: 32), method: .get).status == 404)
+        }
+    }
+
+    @Test("create a sample with analyses by keyword; results via update; submit via workflow_action; self-verification refused")
+    func sampleLifecycle() async throws {
+        try await withAPI { api in
+            let lab = api.lab
+            let created = try await api.manager("create", body: .object([
+                "portal_type": .string("AnalysisRequest"), "Client": .string(lab.happy.uid), "Contact": .string(lab.rita.uid),
+                "SampleType": .string("Water"), "Analyses": .array([.string("Cu"), .string(lab.fe.uid)]), "Priority": .int(1),
+            ]))
+            #expect(created.status == 200, "\(created.message)")
+            let sample = try #require(created.items.first)
+            #expect(sample["id"] == .string("H2O-0005") && sample["priority"] == .int(1))
+            let analyses = try #require(sample["Analyses"]?.arrayValue?.compactMap { $0.objectValue })
+            #expect(Set(analyses.compactMap { $0["id"]?.stringValue }) == ["Cu", "Fe"])
+            let sampleUID = try #require(sample["uid"]?.stringValue)
+            let analysisUIDs = analyses.compactMap { $0["uid"]?.stringValue }
+
+            // The client user may add samples to its own client only.
+            let ritaCreate = try await api.rita("create", body: .object([
+                "portal_type": .string("AnalysisRequest"), "Client": .string(lab.happy.uid), "Contact": .string(lab.rita.uid),
+                "SampleType": .string(lab.water.uid), "Analyses": .array([.string("Cu")]),
+            ]))
+            #expect(ritaCreate.status == 200, "\(ritaCreate.message)")
+
+            let receive = try await api.manager("workflow_action", body: .object(["action": .string("receive"), "uids": .array([.string(sampleUID)])]))
+            #expect(receive.json["success"] == .bool(true), "\(receive.json)")
+
+            for uid in analysisUIDs {
+                let update = try await api.analyst("update", body: .object(["uid": .string(uid), "Result": .double(1.5)]))
+                #expect(update.status == 200 && update.items.first?["result"] == .string("1.5"), "\(update.message)")
+            }
+            let ritaUpdate = try await api.rita("update", body: .object(["uid": .string(analysisUIDs[0]), "Result": .string("9")]))
+            #expect(ritaUpdate.status == 403 && ritaUpdate.message.contains("'Result'"))
+
+            let submit = try await api.manager("workflow_action", body: .object(["action": .string("submit"), "uids": .array(analysisUIDs.map(JSONValue.string))]))
+            #expect(submit.json["success"] == .bool(true), "\(submit.json)")
+            #expect(submit.items.allSatisfy { $0["review_state"] == .string("to_be_verified") })
+
+            let verify = try await api.manager("workflow_action", body: .object([
+                "action": .string("verify"), "uids": .array([.string(analysisUIDs[0]), .string(String(repeating: "f", count: 32))]),
+            ]))
+            #expect(verify.status == 200 && verify.json["success"] == .bool(false))
+            #expect(verify.items.map { $0["guard"] } == [.string("analysis.verify"), .string("exists")])
+            #expect(verify.items.first?["success"] == .bool(false))
+
+            let closed = try await api.analyst("update", body: .object(["uid": .string(analysisUIDs[0]), "Result": .string("2")]))
+            #expect(closed.status == 409 && closed.message.contains("'Result'"), "\(closed.message)")
+        }
+    }
+
+    @Test("bad input to create, update and workflow_action: 4xx JSON naming the field")
+    func writeValidation() async throws {
+        try await withAPI { api in
+            let lab = api.lab
+            func sample(_ overrides: [String: JSONValue], removing: String? = nil) -> JSONValue {
+                var body: [String: JSONValue] = [
+                    "portal_type": .string("AnalysisRequest"), "Client": .string(lab.happy.uid), "Contact": .string(lab.rita.uid),
+                    "SampleType": .string("H2O"), "Analyses": .array([.string("Cu")]),
+                ]
+                body.merge(overrides) { _, new in new }
+                if let removing { body[removing] = nil }
+                return .object(body)
+            }
+            let cases: [(JSONValue, String, Int)] = [
+                (sample([:], removing: "Client"), "Client", 400),
+                (sample(["Client": .string(String(repeating: "a", count: 32))]), "Client", 400),
+                (sample(["Contact": .string(lab.ken.uid)]), "Contact", 400),
+                (sample(["SampleType": .string("Soil")]), "SampleType", 400),
+                (sample(["Analyses": .array([.string("Zn")])]), "Analyses", 400),
+                (sample(["Analyses": .array([])]), "Analyses", 400),
+                (sample(["Analyses": .int(3)]), "Analyses", 400),
+                (sample(["Analyses": .array([.string("Cu"), .string("Cu")])]), "Analyses", 400),
+                (sample(["Priority": .int(9)]), "Priority", 400),
+                (sample(["portal_type": .string("Client")]), "portal_type", 400),
+                (sample(["Client": .int(5)]), "Client", 400),
+            ]
+            for (body, field, status) in cases {
+                let answer = try await api.manager("create", body: body)
+                #expect(answer.status == status && answer.message.contains("'\(field)'"), "\(field): \(answer.status) \(answer.message)")
+                #expect(answer.json["success"] == .bool(false))
+            }
+            let foreign = try await api.rita("create", body: sample(["Client": .string(lab.klaymore.uid), "Contact": .string(lab.ken.uid)]))
+            #expect((400...403).contains(foreign.status) && foreign.message.contains("'Client'"))
+            let malformed = try await api.call("create", raw: "[1, 2", basic: ("labman", "labpass"))
+            #expect(malformed.status == 400 && malformed.message.contains("JSON"))
+            let notObject = try await api.call("create", raw: "[1, 2]", basic: ("labman", "labpass"))
+            #expect(notObject.status == 400)
+
+            let analysis = lab.happySamples[0].uid
+            let updates: [(JSONValue, String, Int)] = [
+                (.object(["Result": .string("1")]), "uid", 400),
+                (.object(["uid": .string(String(repeating: "b", count: 32)), "Result": .string("1")]), "uid", 404),
+                (.object(["uid": .string(analysis), "Result": .string("1")]), "uid", 400),
+                (.object(["uid": .string(analysis)]), "Result", 400),
+                (.object(["uid": .string(analysis), "Result": .bool(true)]), "Result", 400),
+            ]
+            for (body, field, status) in updates {
+                let answer = try await api.manager("update", body: body)
+                #expect(answer.status == status && answer.message.contains("'\(field)'"), "\(field): \(answer.status) \(answer.message)")
+            }
+            let actions: [(JSONValue, String, Int)] = [
+                (.object(["uids": .array([.string(analysis)])]), "action", 400),
+                (.object(["action": .string("submit")]), "uids", 400),
+                (.object(["action": .string("submit"), "uids": .int(1)]), "uids", 400),
+                (.object(["action": .int(1), "uids": .array([.string(analysis)])]), "action", 400),
+                (.object(["action": .string("assign"), "uids": .array([.string(analysis)]), "context_uid": .string("x")]), "context_uid", 400),
+            ]
+            for (body, field, status) in actions {
+                let answer = try await api.manager("workflow_action", body: body)
+                #expect(answer.status == status && answer.message.contains("'\(field)'"), "\(field): \(answer.status) \(answer.message)")
+            }
+        }
+    }
+
+    @Test("worksheets: create from a template, add analyses with slots, apply a template; bad input names the field")
+    func worksheets() async throws {
+        try await withAPI { api in
+            let lab = api.lab
+            // Receive the other Happy Hills samples so that their analyses can be assigned.
+            let receive = try await api.manager("workflow_action", body: .object([
+                "action": .string("receive"), "uids": .array([.string(lab.happySamples[1].uid), .string(lab.happySamples[2].uid)]),
+            ]))
+            #expect(receive.json["success"] == .bool(true))
+
+            let created = try await api.manager("worksheet/create", body: .object([
+                "analyst": .string("analyst1"), "template": .string(lab.template.uid),
+            ]))
+            #expect(created.status == 200, "\(created.message)")
+            let worksheet = try #require(created.items.first)
+            let worksheetUID = try #require(worksheet["uid"]?.stringValue)
+            let layout = try #require(worksheet["layout"]?.arrayValue?.compactMap { $0.objectValue })
+            // Two routine slots: the two lowest sample ids, both analyses each.
+            #expect(layout.count == 4)
+            #expect(Set(layout.compactMap { $0["position"]?.intValue }) == [1, 2])
+            #expect(created.json["template_application"]?.objectValue?["assigned"]?.arrayValue?.count == 4)
+            #expect(worksheet["analyst"] == .string("analyst1") && worksheet["templateUID"] == .string(lab.template.uid))
+
+            // The third sample's analyses go to slot 5 by hand.
+            let third = try await api.manager("Analysis?review_state=unassigned", method: .get)
+            let thirdUIDs = third.items.compactMap { $0["uid"]?.stringValue }
+            #expect(thirdUIDs.count == 2)
+            let added = try await api.manager("worksheet/add_analyses", body: .object([
+                "worksheet_uid": .string(worksheetUID), "uids": .array(thirdUIDs.map(JSONValue.string)), "slots": .array([.int(5), .int(5)]),
+            ]))
+            #expect(added.json["success"] == .bool(true), "\(added.json)")
+            let rows = added.json["worksheet"]?.objectValue?["layout"]?.arrayValue?.compactMap(\.objectValue) ?? []
+            #expect(rows.filter { $0["position"] == .int(5) }.count == 2)
+            // Adding again is refused per item with its guard.
+            let again = try await api.manager("worksheet/add_analyses", body: .object([
+                "worksheet_uid": .string(worksheetUID), "uids": .array([.string(thirdUIDs[0])]),
+            ]))
+            #expect(again.json["success"] == .bool(false) && again.items.first?["guard"] != .null)
+
+            // A new empty worksheet, then the template applied to it: nothing left to assign.
+            let empty = try await api.manager("worksheet/create", body: .object(["analyst": .string("labman")]))
+            let emptyUID = try #require(empty.items.first?["uid"]?.stringValue)
+            let applied = try await api.manager("worksheet/apply_template", body: .object([
+                "worksheet_uid": .string(emptyUID), "template_uid": .string(lab.template.uid),
+            ]))
+            #expect(applied.status == 200 && applied.items.first?["templateUID"] == .string(lab.template.uid))
+            #expect(applied.json["template_application"]?.objectValue?["assigned"]?.arrayValue?.isEmpty == true)
+
+            // The analyst may not manage worksheets (restricted to lab managers).
+            #expect(try await api.analyst("worksheet/create", body: .object(["analyst": .string("analyst1")])).status == 403)
+
+            let bad: [(String, JSONValue, String, Int)] = [
+                ("worksheet/create", .object([:]), "analyst", 400),
+                ("worksheet/create", .object(["analyst": .string("rita")]), "analyst", 400),
+                ("worksheet/create", .object(["analyst": .int(1)]), "analyst", 400),
+                ("worksheet/create", .object(["analyst": .string("analyst1"), "template": .string("nope")]), "template", 400),
+                ("worksheet/create", .object(["analyst": .string("analyst1"), "instrument": .string("nope")]), "instrument", 400),
+                ("worksheet/add_analyses", .object(["uids": .array([.string(thirdUIDs[0])])]), "worksheet_uid", 400),
+                ("worksheet/add_analyses", .object(["worksheet_uid": .string(String(repeating: "c", count: 32)), "uids": .array([.string(thirdUIDs[0])])]), "worksheet_uid", 404),
+                ("worksheet/add_analyses", .object(["worksheet_uid": .string(worksheetUID)]), "uids", 400),
+                ("worksheet/add_analyses", .object(["worksheet_uid": .string(worksheetUID), "uids": .array([.string(thirdUIDs[0])]), "slots": .array([.int(1), .int(2)])]), "slots", 400),
+                ("worksheet/add_analyses", .object(["worksheet_uid": .string(worksheetUID), "uids": .array([.string(thirdUIDs[0])]), "slots": .string("x")]), "slots", 400),
+                ("worksheet/apply_template", .object(["worksheet_uid": .string(worksheetUID)]), "template_uid", 400),
+                ("worksheet/apply_template", .object(["worksheet_uid": .string(worksheetUID), "template_uid": .string("nope")]), "template_uid", 404),
+            ]
+            for (path, body, field, status) in bad {
+                let answer = try await api.manager(path, body: body)
+                #expect(answer.status == status && answer.message.contains("'\(field)'"), "\(path) \(field): \(answer.status) \(answer.message)")
+            }
+        }
+    }
+
+    @Test("worksheet actions are queued when the queue is ready: answered at once, 409 for a second identical one, guards apply")
+    func queuedWorksheetActions() async throws {
+        try await withAPI(queued: true) { api in
+            let created = try await api.manager("worksheet/create", body: .object(["analyst": .string("analyst1")]))
+            let worksheetUID = try #require(created.items.first?["uid"]?.stringValue)
+            let uids = try await api.manager("Analysis?review_state=unassigned", method: .get).items.compactMap { $0["uid"]?.stringValue }
+            // assign is not a queued action here: synchronous.
+            let assigned = try await api.manager("workflow_action", body: .object([
+                "action": .string("assign"), "uids": .array(uids.map(JSONValue.string)), "context_uid": .string(worksheetUID),
+            ]))
+            #expect(assigned.json["success"] == .bool(true) && assigned.json["queued"] == nil)
+            for uid in uids { _ = try await api.manager("update", body: .object(["uid": .string(uid), "Result": .string("5")])) }
+            let submit: JSONValue = .object(["action": .string("submit"), "uids": .array(uids.map(JSONValue.string)), "context_uid": .string(worksheetUID)])
+            let queued = try await api.manager("workflow_action", body: submit)
+            #expect(queued.status == 200 && queued.json["queued"] == .bool(true))
+            let taskUID = try #require(queued.json["task_uid"]?.stringValue)
+            let again = try await api.manager("workflow_action", body: submit)
+            #expect(again.status == 409 && again.json["task_uid"] == .string(taskUID))
+            // Nothing moved yet: the consumer does the work.
+            let analyses = try await api.manager("Analysis?review_state=assigned", method: .get)
+            #expect(analyses.json["count"] == .int(2))
+            // The sample of the queued analyses is guarded while the task waits.
+            let sampleUID = try #require(api.lab.happySamples.first?.uid)
+            let guarded = try await api.manager("workflow_action", body: .object(["action": .string("submit"), "uids": .array([.string(sampleUID)])]))
+            #expect(guarded.json["items"]?.arrayValue?.first?.objectValue?["guard"] == .string(GuardID.queueSample))
+        }
+    }
+
+    @Test("concurrent workflow_action requests on one worksheet both take effect (conflicts are retried)")
+    func concurrentAssign() async throws {
+        try await withAPI(slowUnitsOfWork: true) { api in
+            let empty = try await api.manager("worksheet/create", body: .object(["analyst": .string("analyst1")]))
+            let worksheetUID = try #require(empty.items.first?["uid"]?.stringValue)
+            let analyses = try await api.manager("Analysis?review_state=unassigned", method: .get)
+            let uids = analyses.items.compactMap { $0["uid"]?.stringValue }
+            #expect(uids.count == 2) // the received sample's Cu and Fe
+            async let first = api.manager("workflow_action", body: .object([
+                "action": .string("assign"), "uids": .array([.string(uids[0])]), "context_uid": .string(worksheetUID),
+            ]))
+            async let second = api.manager("workflow_action", body: .object([
+                "action": .string("assign"), "uids": .array([.string(uids[1])]), "context_uid": .string(worksheetUID),
+            ]))
+            let answers = try await [first, second]
+            #expect(answers.allSatisfy { $0.json["success"] == .bool(true) }, "\(answers.map(\.json))")
+            let worksheet = try await api.manager(worksheetUID, method: .get)
+            let layout = worksheet.items.first?["layout"]?.arrayValue ?? []
+            #expect(layout.count == 2)
+            #expect(Set(layout.compactMap { $0.objectValue?["analysis_uid"]?.stringValue }) == Set(uids))
+            // worksheet/create once, then both assigns, one of them twice (it lost the race and was retried).
+            #expect(api.slow?.attempts.withLock { $0 } == 4)
+            // A concurrent result entry and a submit of the other analysis both take effect too.
+            api.slow?.attempts.withLock { $0 = 0 }
+            _ = try await api.manager("update", body: .object(["uid": .string(uids[1]), "Result": .string("3")]))
+            async let update = api.analyst("update", body: .object(["uid": .string(uids[0]), "Result": .string("7")]))
+            async let submit = api.manager("workflow_action", body: .object(["action": .string("submit"), "uids": .array([.string(uids[1])])]))
+            let (updated, submitted) = try await (update, submit)
+            #expect(updated.status == 200 && submitted.json["success"] == .bool(true), "\(updated.json) \(submitted.json)")
+            let states = try await api.manager(worksheetUID, method: .get).items.first?["Analyses"]?.arrayValue ?? []
+            let byUID = Dictionary(uniqueKeysWithValues: states.compactMap(\.objectValue).compactMap { item in
+                item["uid"]?.stringValue.map { ($0, item) }
+            })
+            #expect(byUID[uids[0]]?["result"] == .string("7"))
+            #expect(byUID[uids[1]]?["review_state"] == .string("to_be_verified"))
+
+        }
+    }
+}
+
+/// A repository whose units of work pause 100 ms after their body ran (before saving) and count their attempts,
+/// so that two concurrent requests overlap and the later one must be retried.
+final class SlowRepository: LabRepository, WrappingRepository {
+    let base: any LabRepository
+    /// Bodies run so far (first attempts plus retries).
+    let attempts = Mutex<Int>(0)
+
+    init(base: any LabRepository) { self.base = base }
+
+    func perform<T: Sendable>(_ body: @Sendable (inout LabState, any LabReader) async throws -> T) async throws -> T {
+        try await base.perform { state, reader in
+            self.attempts.withLock { $0 += 1 }
+            let result = try await body(&state, reader)
+            try await Task.sleep(for: .milliseconds(100))
+            return result
+        }
+    }
+
+    func reindexSecurity(_ uids: [String]) async throws { try await base.reindexSecurity(uids) }
+
+    func perform<T: Sendable>(enqueuing body: @Sendable (inout LabState, any LabReader) async throws -> (T, [QueueTask])) async throws -> T {
+        try await base.perform(enqueuing: { state, reader in
+            self.attempts.withLock { $0 += 1 }
+            let result = try await body(&state, reader)
+            try await Task.sleep(for: .milliseconds(100))
+            return result
+        })
+    }
+}

@@ -1,0 +1,192 @@
+import Foundation
+import Hummingbird
+import HummingbirdTesting
+import Logging
+import QueueCore
+import TestSupport
+import Testing
+@testable import LimsQueueCLI
+
+/// The `limsqueue` operator commands, run as the real binary on a fresh data directory.
+@Suite("Command line", .serialized)
+struct CLITests {
+    func run(_ arguments: [String], dataDir: String) throws -> (status: Int32, output: String) {
+        try runLimsQueue(arguments, dataDir: dataDir)
+    }
+
+    @Test("settings: show, get, set within range; out-of-range and unknown keys refused with the key named")
+    func settings() throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        #expect(try run(["migrate"], dataDir: directory.path).status == 0)
+        let all = try run(["settings"], dataDir: directory.path)
+        #expect(all.status == 0 && all.output.contains("max_consumers = 4") && all.output.contains("default = 10"))
+        #expect(try run(["settings", "set", "default", "5"], dataDir: directory.path).output.contains("default = 5"))
+        #expect(try run(["settings", "get", "default"], dataDir: directory.path).output.trimmingCharacters(in: .whitespacesAndNewlines) == "5")
+        let outOfRange = try run(["settings", "set", "max_seconds_unlock", "10"], dataDir: directory.path)
+        #expect(outOfRange.status != 0 && outOfRange.output.contains("max_seconds_unlock") && outOfRange.output.contains("30...1800"))
+        let unknown = try run(["settings", "get", "colour"], dataDir: directory.path)
+        #expect(unknown.status != 0 && unknown.output.contains("unknown setting 'colour'"))
+        #expect(try run(["settings", "frobnicate"], dataDir: directory.path).status != 0)
+        #expect(try run(["settings", "get", "default"], dataDir: directory.path).output.contains("5"))
+    }
+
+    @Test("tasks, requeue, delete: listings and clear errors for bad or unknown uids")
+    func tasks() async throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        #expect(try run(["migrate"], dataDir: directory.path).status == 0)
+        #expect(try run(["tasks"], dataDir: directory.path).output.contains("no tasks"))
+        let task = QueueTask(name: "noop", contextUID: TaskUID.make(), contextPath: "/senaite/worksheets/WS-1",
+                             created: Date().timeIntervalSince1970, username: "labman")
+        let environment = try await StorageEnvironment.open(dataDir: directory.path, logger: .init(label: "test"))
+        _ = try await environment.store.add([task], now: task.created)
+        await environment.close()
+        let listed = try run(["tasks", "--status", "queued"], dataDir: directory.path)
+        #expect(listed.output.contains(task.shortUID) && listed.output.contains("1 task(s)"))
+        let json = try run(["tasks", "--json"], dataDir: directory.path)
+        #expect(try JSONValue.parse(json.output).arrayValue?.first?.objectValue?["task_uid"] == .string(task.taskUID))
+        #expect(try run(["tasks", "--status", "done"], dataDir: directory.path).status != 0)
+        let badUID = try run(["requeue", "xyz"], dataDir: directory.path)
+        #expect(badUID.status != 0 && badUID.output.contains("32 hex"))
+        let unknown = try run(["delete", TaskUID.make()], dataDir: directory.path)
+        #expect(unknown.status != 0 && unknown.output.contains("no such task"))
+        #expect(try run(["requeue", task.taskUID], dataDir: directory.path).output.contains("Task re-queued"))
+        #expect(try run(["delete", task.taskUID], dataDir: directory.path).output.contains("Task deleted"))
+        #expect(try run(["tasks"], dataDir: directory.path).output.contains("no tasks"))
+    }
+
+    @Test("keygen prints a Fernet key; a bad LIMSQUEUE_AUTH_KEY is refused")
+    func keys() throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        let key = try run(["keygen"], dataDir: directory.path).output.trimmingCharacters(in: .whitespacesAndNewlines)
+        #expect(key.count == 44)
+        let refused = try runLimsQueue(["consumer", "--server", "http://127.0.0.1:9"], dataDir: directory.path,
+                                       environment: ["LIMSQUEUE_AUTH_KEY": "not-a-key"])
+        #expect(refused.status != 0 && refused.output.contains("LIMSQUEUE_AUTH_KEY"))
+    }
+
+    /// Issue 13, finding 10: a wrong `--data-dir` (or none, in another directory) must not silently start an empty
+    /// queue.
+    @Test("status, tasks, key, settings, requeue and delete refuse a data dir without a database, naming the path; migrate creates it")
+    func missingDatabaseRefused() throws {
+        guard !TestDatabase.isPostgres else { return } // the check is for the SQLite file of a data directory
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        let dataDir = directory.path + "/typo"
+        let path = dataDir + "/limsqueue.sqlite"
+        for arguments in [["status"], ["tasks"], ["key"], ["settings"], ["settings", "get", "default"],
+                          ["requeue", TaskUID.make()], ["delete", TaskUID.make()]] {
+            let refused = try run(arguments, dataDir: dataDir)
+            #expect(refused.status != 0, "\(arguments) succeeded")
+            #expect(refused.output.contains("no LimsQueue database at \(path)"), "\(arguments): \(refused.output)")
+            #expect(!FileManager.default.fileExists(atPath: path), "\(arguments) created the database")
+        }
+        #expect(try run(["migrate"], dataDir: dataDir).status == 0)
+        #expect(FileManager.default.fileExists(atPath: path))
+        #expect(try run(["status"], dataDir: dataDir).status == 0)
+    }
+
+    /// Issue 13, finding 11: `serve` on an empty lab without a workbook fails with a clear message instead of serving
+    /// a lab where every login gets 401.
+    @Test("serve without users or a setup workbook exits with a message saying where it looked and what to do")
+    func serveWithoutUsersRefused() throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        let elsewhere = directory.path + "/elsewhere"
+        try FileManager.default.createDirectory(atPath: elsewhere, withIntermediateDirectories: true)
+        var environment = ProcessInfo.processInfo.environment
+        environment["SENAITE_SETUP_XLSX"] = nil
+        let refused = try runLimsQueue(["serve", "--port", "0"], dataDir: directory.path + "/data", environment: environment,
+                                       directory: elsewhere, timeoutSeconds: 60)
+        #expect(refused.status != 0)
+        #expect(refused.output.contains("has no users") && refused.output.contains("--setup FILE.xlsx"), "\(refused.output)")
+        #expect(refused.output.contains("elsewhere/data/senaite-setup-test.xlsx"), "says where it looked: \(refused.output)")
+    }
+
+    /// Issue 13, finding 18: user accounts from the command line.
+    @Test("users: add (random password printed once), list, set roles, reset password, deactivate and activate; bad roles named")
+    func users() throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        #expect(try run(["users", "list"], dataDir: directory.path).status != 0, "no database yet")
+        #expect(try run(["migrate"], dataDir: directory.path).status == 0)
+        #expect(try run(["users", "list"], dataDir: directory.path).output.contains("no users"))
+        let added = try run(["users", "add", "boss", "--role", "LabManager", "--fullname", "Lab Boss"], dataDir: directory.path)
+        #expect(added.status == 0 && added.output.contains("added: boss\tLabManager\tactive\tLab Boss"), "\(added.output)")
+        let password = added.output.split(separator: "\n").first { $0.hasPrefix("password: ") }.map { String($0.dropFirst(10)) }
+        #expect(password?.count == 16)
+        let badRole = try run(["users", "add", "x", "--role", "Wizard"], dataDir: directory.path)
+        #expect(badRole.status != 0 && badRole.output.contains("unknown role 'Wizard'"))
+        let client = try run(["users", "add", "y", "--role", "Client"], dataDir: directory.path)
+        #expect(client.status != 0 && client.output.contains("'roles'"))
+        #expect(try run(["users", "add", "boss", "--role", "Analyst"], dataDir: directory.path).status != 0, "taken")
+        #expect(try run(["users", "set", "boss", "--role", "Analyst", "--role", "Verifier"], dataDir: directory.path)
+                    .output.contains("boss\tAnalyst,Verifier\tactive"))
+        let reset = try run(["users", "reset-password", "boss"], dataDir: directory.path)
+        #expect(reset.status == 0 && reset.output.contains("password reset for boss") && reset.output.contains("password: "))
+        #expect(try run(["users", "deactivate", "boss"], dataDir: directory.path).output.contains("deactivated boss"))
+        #expect(try run(["users", "list"], dataDir: directory.path).output.contains("boss\tAnalyst,Verifier\tdeactivated"))
+        #expect(try run(["users", "activate", "boss"], dataDir: directory.path).output.contains("activated boss"))
+        #expect(try run(["users", "deactivate", "nobody"], dataDir: directory.path).output.contains("no user 'nobody'"))
+    }
+
+    /// Issue 13, finding 14: requeue and delete take several uids and filters.
+    @Test("requeue and delete take several uids, or --status/--name filters")
+    func bulkTaskCommands() async throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        let now = Date().timeIntervalSince1970
+        let environment = try await StorageEnvironment.open(dataDir: directory.path, database: try TestDatabase.url(for: directory), logger: .init(label: "test"))
+        let tasks = (0..<4).map { QueueTask(name: $0 < 3 ? "task_a" : "task_b", contextUID: TaskUID.make(), contextPath: "/senaite/x/\($0)",
+                                            created: now + Double($0), username: "labman") }
+        _ = try await environment.store.add(tasks, now: now)
+        await environment.close()
+        let two = try run(["requeue", tasks[0].taskUID, tasks[1].taskUID], dataDir: directory.path)
+        #expect(two.status == 0 && two.output.contains("2 of 2 task(s) re-queued"), "\(two.output)")
+        let byName = try run(["delete", "--status", "queued", "--name", "task_a"], dataDir: directory.path)
+        #expect(byName.status == 0 && byName.output.contains("3 of 3 task(s) deleted"), "\(byName.output)")
+        #expect(try run(["tasks"], dataDir: directory.path).output.contains("1 task(s)"))
+        #expect(try run(["delete"], dataDir: directory.path).status != 0, "nothing selected")
+        #expect(try run(["delete", "--status", "done"], dataDir: directory.path).output.contains("--status must be"))
+    }
+
+    /// Issue 13, finding 16: `demo run > file` shows its progress as it goes, not when it ends.
+    @Test("demo run > file: the progress lines reach the file while the run still goes")
+    func demoRunFlushesProgress() async throws {
+        let router = Router()
+        router.get("/@@API/senaite/v1/queue_status") { _, _ in
+            Response(status: .ok, headers: [.contentType: "application/json"],
+                     body: .init(byteBuffer: .init(string: #"{"success": true, "status": "ready", "queued": 0}"#)))
+        }
+        router.get("/@@API/senaite/v1/User") { _, _ -> Response in
+            try await Task.sleep(for: .seconds(5)) // the demo then waits here, still running
+            return Response(status: .ok)
+        }
+        var logger = Logger(label: "test")
+        logger.logLevel = .critical
+        let app = Application(router: router, configuration: .init(address: .hostname("127.0.0.1", port: 0)), logger: logger)
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        let path = directory.path + "/demo.txt"
+        FileManager.default.createFile(atPath: path, contents: nil)
+        try await app.test(.live) { client in
+            let port = try #require(client.port)
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: LimsProcess.binary)
+            process.arguments = ["demo", "run", "--server", "http://127.0.0.1:\(port)", "--log-level", "error"]
+            process.standardOutput = try FileHandle(forWritingTo: URL(fileURLWithPath: path)) // as `demo run > file`
+            process.standardError = FileHandle.nullDevice
+            try process.run()
+            defer { if process.isRunning { process.terminate() } }
+            var output = ""
+            for _ in 0..<100 where !output.contains("queue status") {
+                try await Task.sleep(for: .milliseconds(100))
+                output = (try? String(contentsOfFile: path, encoding: .utf8)) ?? ""
+            }
+            #expect(output.contains("• queue status: ready"), "got: \(output)")
+            #expect(process.isRunning, "the line reached the file while the run was still going")
+        }
+    }
+}

@@ -1,0 +1,221 @@
+import Foundation
+import LIMSCore
+import Logging
+import QueueCore
+import SQLKit
+import TestSupport
+import Testing
+@testable import LimsQueueCLI
+@testable import Storage
+
+/// The lab's catalog on the real store (SQLite, and PostgreSQL with LIMSQUEUE_TEST_BACKEND=postgres): listings
+/// paged, filtered and sorted in SQL agree with a brute-force filter of the same data; a unit of work that reads
+/// outside its working set fails; the step-by-step security walk follows the stored tree; an existing database
+/// gets its catalog built by the migration.
+@Suite("Lab catalog and working sets", .serialized)
+struct CatalogTests {
+    let now: Double = 1_767_225_600
+
+    func open(_ directory: TemporaryDirectory) async throws -> StorageEnvironment {
+        var logger = Logger(label: "test")
+        logger.logLevel = .warning
+        return try await StorageEnvironment.open(dataDir: directory.path, database: try TestDatabase.url(for: directory), logger: logger)
+    }
+
+    struct Lab: Sendable {
+        let clients: [Client]
+        let contacts: [Contact]
+        let labman: User
+        let rita: User
+        let samples: [Sample]
+    }
+
+    /// Three clients with a contact each, 90 samples (Cu, Fe) with distinct creation times, two thirds of them
+    /// received, some with priority 1; rita is linked to the first client.
+    func seed(_ environment: StorageEnvironment) async throws -> Lab {
+        let now = self.now
+        let lab = try await environment.lab.perform { state -> Lab in
+            let uids = RandomUIDGenerator()
+            let clients = (0..<3).map { state.createClient(name: "Client \($0)", clientID: "C\($0)", uids: uids, now: now) }
+            let contacts = try clients.map { try state.createContact(in: $0.uid, firstname: "Contact", surname: $0.name, uids: uids, now: now) }
+            let water = try state.createSampleType(title: "Water", prefix: "H2O", uids: uids, now: now)
+            let soil = try state.createSampleType(title: "Soil", prefix: "SOI", uids: uids, now: now)
+            let cu = try state.createAnalysisService(title: "Copper", keyword: "Cu", sortKey: 1, uids: uids, now: now)
+            let fe = try state.createAnalysisService(title: "Iron", keyword: "Fe", sortKey: 2, uids: uids, now: now)
+            let labman = try state.createUser(userid: "labman", roles: [.labManager], uids: uids, now: now)
+            let rita = try state.createUser(userid: "rita", roles: [.client], uids: uids, now: now)
+            var samples: [Sample] = []
+            for index in 0..<90 {
+                let sample = try state.createSample(
+                    clientUID: clients[index % 3].uid, contactUID: contacts[index % 3].uid,
+                    sampleTypeUID: index % 4 == 0 ? soil.uid : water.uid, serviceUIDs: index % 2 == 0 ? [cu.uid, fe.uid] : [fe.uid],
+                    priority: index % 5 == 0 ? 1 : 3, uids: uids, now: now + Double((index * 37) % 90))
+                if index % 3 != 2 {
+                    _ = WorkflowEngine.doTransition("receive", on: sample.uid, context: TransitionContext(user: labman, uids: uids),
+                                                    state: &state, now: now)
+                }
+                samples.append(sample)
+            }
+            try state.linkUser("rita", toContact: contacts[0].uid)
+            return Lab(clients: clients, contacts: contacts, labman: labman, rita: rita, samples: samples)
+        }
+        try await environment.lab.reindexSecurity(try await environment.lab.load().allObjects.map(\.uid))
+        return lab
+    }
+
+    /// The brute-force answer: every visible object of the type, filtered and sorted in Swift.
+    static func bruteForce(_ query: CatalogQuery, state: LabState, visible: Set<String>) -> [String] {
+        var objects = state.allObjects.filter { type(of: $0).portalType == query.portalType && visible.contains($0.uid) }
+        if let states = query.reviewStates { objects = objects.filter { $0.workflowState.map(states.contains) ?? false } }
+        if let clients = query.clientUIDs {
+            objects = objects.filter { object in
+                ((object as? Sample)?.clientUID ?? (object as? Contact)?.clientUID).map(clients.contains) ?? false
+            }
+        }
+        if let services = query.serviceUIDs { objects = objects.filter { ($0 as? any AnalysisRecord).map { services.contains($0.serviceUID) } ?? false } }
+        if let text = query.text?.lowercased(), !text.isEmpty { objects = objects.filter { $0.id.lowercased().contains(text) } }
+        objects.sort { lhs, rhs in
+            switch query.sortOn {
+            case .id: (lhs.id, lhs.path) < (rhs.id, rhs.path)
+            case .created: (lhs.created, lhs.path) < (rhs.created, rhs.path)
+            case .path: lhs.path < rhs.path
+            }
+        }
+        if query.descending { objects.reverse() }
+        return objects.map(\.uid)
+    }
+
+    @Test("listings page, filter and sort in SQL exactly as a brute-force filter of the same data")
+    func listingsMatchBruteForce() async throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        let environment = try await open(directory)
+        let lab = try await seed(environment)
+        let state = try await environment.lab.load()
+        let cu = try #require(state.analysisServices.values.first { $0.keyword == "Cu" })
+        var queries: [CatalogQuery] = []
+        for sort in CatalogQuery.SortField.allCases {
+            for descending in [false, true] {
+                queries.append(CatalogQuery(portalType: .sample, sortOn: sort, descending: descending, limit: 7))
+                queries.append(CatalogQuery(portalType: .sample, reviewStates: [ReviewState.sampleReceived], sortOn: sort,
+                                            descending: descending, limit: 10))
+            }
+        }
+        queries.append(CatalogQuery(portalType: .sample, clientUIDs: [lab.clients[1].uid], sortOn: .created, descending: true, limit: 5))
+        queries.append(CatalogQuery(portalType: .sample, text: "soi", sortOn: .id, limit: 4))
+        queries.append(CatalogQuery(portalType: .analysis, serviceUIDs: [cu.uid], sortOn: .id, limit: 8))
+        queries.append(CatalogQuery(portalType: .analysis, reviewStates: ["unassigned"], sortOn: .created, limit: 25))
+        for user in [lab.labman, lab.rita] {
+            let visible = Set(state.allObjects.map(\.uid).filter { uid in
+                user.isLabManager || !state.allowedRolesAndUsers(of: uid).isDisjoint(with: Set(user.roles.map(\.rawValue) + ["user:\(user.userid)"]))
+            })
+            for query in queries {
+                let expected = Self.bruteForce(query, state: state, visible: visible)
+                var collected: [String] = []
+                var page = query
+                while true {
+                    let answer = try await environment.lab.catalog(page, visibleTo: user)
+                    #expect(answer.total == expected.count, "total of \(query) for \(user.userid)")
+                    collected += answer.uids
+                    if answer.uids.count < page.limit { break }
+                    page.offset += page.limit
+                }
+                #expect(collected == expected, "pages of \(query) for \(user.userid)")
+            }
+        }
+        await environment.close()
+    }
+
+    @Test("a unit of work that reads an object it did not load fails and writes nothing")
+    func readOutsideTheWorkingSetFails() async throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        let environment = try await open(directory)
+        let lab = try await seed(environment)
+        let (mine, other) = (lab.samples[0], lab.samples[1])
+        await #expect {
+            try await environment.lab.perform { state, reader in
+                try await reader.load([mine.uid], into: &state)
+                try state.modify(Sample.self, mine.uid) { $0.priority = 5 }
+                _ = state.samples[other.uid] // never loaded
+            }
+        } throws: { error in (error as? LabError)?.code == .outsideWorkingSet }
+        let after = try await environment.lab.load()
+        #expect(after.samples[mine.uid]?.priority == mine.priority)
+        // The same unit of work with its read declared passes.
+        try await environment.lab.perform { state, reader in
+            try await reader.load([mine.uid, other.uid], into: &state)
+            try state.modify(Sample.self, mine.uid) { $0.priority = 5 }
+            _ = state.samples[other.uid]
+        }
+        #expect(try await environment.lab.load().samples[mine.uid]?.priority == 5)
+        await environment.close()
+    }
+
+    @Test("two units of work creating samples at once never conflict over the id counter; ids stay unique")
+    func idCountersAreReserved() async throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        let environment = try await open(directory)
+        let lab = try await seed(environment)
+        let water = try #require(try await environment.lab.load().sampleTypes.values.first { $0.prefix == "H2O" })
+        let fe = try #require(try await environment.lab.load().analysisServices.values.first { $0.keyword == "Fe" })
+        let ids = try await withThrowingTaskGroup(of: [String].self) { group in
+            for worker in 0..<4 {
+                group.addTask {
+                    var ids: [String] = []
+                    for _ in 0..<5 {
+                        ids.append(try await environment.lab.perform(maxRetries: 0, { state, reader -> String in
+                            let contact = lab.contacts[worker % 3]
+                            try await reader.load([contact.uid], into: &state)
+                            return try state.createSample(clientUID: contact.clientUID, contactUID: contact.uid, sampleTypeUID: water.uid,
+                                                          serviceUIDs: [fe.uid], uids: RandomUIDGenerator(), now: now).id
+                        }))
+                    }
+                    return ids
+                }
+            }
+            return try await group.reduce(into: []) { $0 += $1 }
+        }
+        #expect(ids.count == 20 && Set(ids).count == 20)
+        await environment.close()
+    }
+
+    @Test("the step-by-step security walk over the stored tree gives the whole-lab post-order")
+    func storedWalk() async throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        let environment = try await open(directory)
+        let lab = try await seed(environment)
+        let state = try await environment.lab.load()
+        let expected = SecurityWalk.order(from: lab.clients[0].uid, in: state)
+        var walked: [String] = []
+        var cursor: SecurityWalkCursor?
+        repeat {
+            let chunk = try await SecurityWalk.chunk(from: lab.clients[0].uid, cursor: cursor, size: 10, tree: try environment.lab.securityTree)
+            walked += chunk.uids
+            cursor = chunk.cursor
+        } while cursor != nil && walked.count <= expected.count
+        #expect(walked == expected)
+        await environment.close()
+    }
+
+    @Test("the migration builds the catalog of a database that had none")
+    func migrationBuildsTheCatalog() async throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        let environment = try await open(directory)
+        let lab = try await seed(environment)
+        let query = CatalogQuery(portalType: .sample, reviewStates: [ReviewState.sampleReceived], sortOn: .id, limit: 200)
+        let before = try await environment.lab.catalog(query, visibleTo: lab.labman)
+        let sql = try #require(environment.databases.database(logger: environment.logger, on: environment.eventLoopGroup.any())).sqlDatabase()
+        try await sql.raw("""
+            UPDATE lims_objects SET object_id = NULL, client_uid = NULL, sample_uid = NULL, worksheet_uid = NULL,
+                service_uid = NULL, lookup_key = NULL, sort_key = NULL
+            """).run()
+        #expect(try await environment.lab.catalog(query, visibleTo: lab.labman).uids != before.uids)
+        try await AddLabCatalog().backfill(sql)
+        #expect(try await environment.lab.catalog(query, visibleTo: lab.labman) == before)
+        await environment.close()
+    }
+}

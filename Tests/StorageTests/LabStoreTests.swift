@@ -1,0 +1,265 @@
+import Foundation
+import LIMSCore
+import Logging
+import QueueCore
+import Storage
+import TestSupport
+import Testing
+@testable import LimsQueueCLI
+
+/// LIMS objects on the real SQLite store: round trips, versions, conflict control, the security index.
+@Suite("LIMS store on SQLite", .serialized)
+struct LabStoreTests {
+    let now: Double = 1_767_225_600
+    let uids = RandomUIDGenerator()
+
+    func open(_ directory: TemporaryDirectory) async throws -> StorageEnvironment {
+        var logger = Logger(label: "test")
+        logger.logLevel = .warning
+        return try await StorageEnvironment.open(dataDir: directory.path, database: try TestDatabase.url(for: directory), logger: logger)
+    }
+
+    struct Seeded: Sendable {
+        let client: Client
+        let other: Client
+        let contact: Contact
+        let sample: Sample
+        let otherSample: Sample
+    }
+
+    /// Two clients, a contact, two samples with Cu/Fe analyses, a lab manager and a client user.
+    func seed(_ environment: StorageEnvironment) async throws -> Seeded {
+        let uids = self.uids, now = self.now
+        return try await environment.lab.perform { state in
+            let client = state.createClient(name: "Happy Hills", clientID: "HH", uids: uids, now: now)
+            let other = state.createClient(name: "Klaymore", clientID: "KL", uids: uids, now: now)
+            let contact = try state.createContact(in: client.uid, firstname: "Rita", surname: "Mohale", uids: uids, now: now)
+            let otherContact = try state.createContact(in: other.uid, firstname: "Ken", surname: "Lay", uids: uids, now: now)
+            let water = try state.createSampleType(title: "Water", prefix: "H2O", uids: uids, now: now)
+            let cu = try state.createAnalysisService(title: "Copper", keyword: "Cu", unit: "mg/L", sortKey: 1, uids: uids, now: now)
+            let fe = try state.createAnalysisService(title: "Iron", keyword: "Fe", unit: "mg/L", sortKey: 2, uids: uids, now: now)
+            _ = try state.createUser(userid: "labman", roles: [.labManager], uids: uids, now: now)
+            _ = try state.createUser(userid: "rita", roles: [.client], uids: uids, now: now)
+            let sample = try state.createSample(clientUID: client.uid, contactUID: contact.uid, sampleTypeUID: water.uid,
+                                                serviceUIDs: [cu.uid, fe.uid], uids: uids, now: now)
+            let otherSample = try state.createSample(clientUID: other.uid, contactUID: otherContact.uid, sampleTypeUID: water.uid,
+                                                     serviceUIDs: [cu.uid], uids: uids, now: now)
+            return Seeded(client: client, other: other, contact: contact, sample: sample, otherSample: otherSample)
+        }
+    }
+
+    /// Two environments on one database (two processes), a seeded lab, both closed afterwards.
+    func withTwoProcesses(_ body: (StorageEnvironment, StorageEnvironment, Seeded) async throws -> Void) async throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        let first = try await open(directory)
+        let second = try await open(directory)
+        let seeded: Seeded
+        do {
+            seeded = try await seed(first)
+            try await body(first, second, seeded)
+        } catch {
+            await first.close()
+            await second.close()
+            throw error
+        }
+        await first.close()
+        await second.close()
+    }
+
+    @Test("objects, counters and versions survive a restart; ids come from the sample type prefix")
+    func roundTrip() async throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        let first = try await open(directory)
+        let seeded = try await seed(first)
+        #expect(seeded.sample.id == "H2O-0001" && seeded.otherSample.id == "H2O-0002")
+        #expect(seeded.sample.path == "/senaite/clients/client-1/H2O-0001")
+        await first.close()
+        let second = try await open(directory)
+        let state = try await second.lab.load()
+        #expect(state.samples.count == 2 && state.analyses.count == 3 && state.clients.count == 2)
+        #expect(state.samples[seeded.sample.uid]?.version == 1)
+        #expect(state.counters["AnalysisRequest:H2O"] == 2)
+        let uids = self.uids, now = self.now
+        let third = try await second.lab.perform { state in
+            let water = state.sampleTypes.values.first!
+            let cu = state.analysisServices.values.first { $0.keyword == "Cu" }!
+            return try state.createSample(clientUID: seeded.client.uid, contactUID: seeded.contact.uid,
+                                          sampleTypeUID: water.uid, serviceUIDs: [cu.uid], uids: uids, now: now)
+        }
+        #expect(third.id == "H2O-0003")
+        try await second.lab.perform { state in
+            try state.modify(Client.self, seeded.client.uid) { $0.name = "Happy Hills Ltd" }
+        }
+        #expect(try await second.lab.load().clients[seeded.client.uid]?.version == 2)
+        await second.close()
+    }
+
+    @Test("two processes change one object at once: the loser retries from a fresh load; both changes land")
+    func concurrentWriters() async throws {
+        try await withTwoProcesses { first, second, seeded in
+            async let a: Void = first.lab.perform { state in
+                try state.modify(Client.self, seeded.client.uid) { $0.email = "a@example.org" }
+            }
+            async let b: Void = second.lab.perform { state in
+                try state.modify(Client.self, seeded.client.uid) { $0.clientID = "HH-2" }
+            }
+            _ = try await (a, b)
+            let client = try #require(try await first.lab.load().clients[seeded.client.uid])
+            #expect(client.email == "a@example.org" && client.clientID == "HH-2" && client.version == 3)
+        }
+    }
+
+    @Test("a unit of work that always loses is retried 3 times, then fails cleanly and writes nothing")
+    func conflictGivesUp() async throws {
+        try await withTwoProcesses { mine, theirs, seeded in
+            let attempts = AttemptCounter()
+            await #expect(throws: ConflictError.self) {
+                try await mine.lab.perform { state in
+                    attempts.increment()
+                    try state.modify(Client.self, seeded.client.uid) { $0.name = "mine" }
+                    // Someone else writes the same client after we read it, every time.
+                    try await theirs.lab.perform { other in
+                        try other.modify(Client.self, seeded.client.uid) { $0.email = "theirs-\(attempts.value)@example.org" }
+                    }
+                }
+            }
+            #expect(attempts.value == 4)
+            let client = try #require(try await mine.lab.load().clients[seeded.client.uid])
+            #expect(client.name == "Happy Hills" && client.email == "theirs-4@example.org" && client.version == 5)
+        }
+    }
+
+    @Test("two concurrent transactions on one worksheet: the loser is retried and both analyses end on the worksheet")
+    func concurrentWorksheet() async throws {
+        try await withTwoProcesses { first, second, seeded in
+            let uids = self.uids, now = self.now
+            let worksheet = try await first.lab.perform { state -> Worksheet in
+                let manager = state.user(named: "labman")!
+                for sample in [seeded.sample.uid, seeded.otherSample.uid] {
+                    if case .refused(let guardID, let reason) = WorkflowEngine.doTransition(
+                        "receive", on: sample, context: TransitionContext(user: manager, uids: uids), state: &state, now: now) {
+                        throw LabError(.refused, "\(guardID): \(reason)")
+                    }
+                }
+                return try state.createWorksheet(analyst: "labman", uids: uids, now: now)
+            }
+            let state = try await first.lab.load()
+            let copper = try #require(state.analyses(ofSample: seeded.sample.uid).first { $0.keyword == "Cu" })
+            let other = try #require(state.analyses(ofSample: seeded.otherSample.uid).first)
+            // Both units of work read the worksheet before either writes: one of them must conflict and retry.
+            let barrier = Rendezvous(parties: 2)
+            let attempts = AttemptCounter()
+            func assign(_ environment: StorageEnvironment, _ analysisUID: String) async throws {
+                try await environment.lab.perform { state in
+                    attempts.increment()
+                    let context = TransitionContext(user: state.user(named: "labman")!, worksheetUID: worksheet.uid, uids: uids)
+                    _ = try state.addAnalysis(analysisUID, to: worksheet.uid, context: context, now: now)
+                    await barrier.arrive()
+                }
+            }
+            async let a: Void = assign(first, copper.uid)
+            async let b: Void = assign(second, other.uid)
+            _ = try await (a, b)
+            let final = try await first.lab.load()
+            let layout = try #require(final.worksheets[worksheet.uid]).layout
+            #expect(Set(layout.map(\.analysisUID)) == [copper.uid, other.uid])
+            #expect(final.analyses[copper.uid]?.workflowState == "assigned" && final.analyses[other.uid]?.workflowState == "assigned")
+            #expect((final.worksheets[worksheet.uid]?.version ?? 0) == 3)
+            #expect(attempts.value == 3, "one unit of work conflicted and was retried once")
+        }
+    }
+
+    @Test("two concurrent submits of different analyses on one worksheet: serialized, and the worksheet moves on (bug #850)")
+    func concurrentSubmits() async throws {
+        try await withTwoProcesses { first, second, seeded in
+            let uids = self.uids, now = self.now
+            let worksheet = try await first.lab.perform { state -> Worksheet in
+                let manager = state.user(named: "labman")!
+                _ = WorkflowEngine.doTransition("receive", on: seeded.sample.uid, context: TransitionContext(user: manager, uids: uids),
+                                                state: &state, now: now)
+                let worksheet = try state.createWorksheet(analyst: "labman", uids: uids, now: now)
+                let context = TransitionContext(user: manager, worksheetUID: worksheet.uid, uids: uids)
+                for analysis in state.analyses(ofSample: seeded.sample.uid) {
+                    _ = try state.addAnalysis(analysis.uid, to: worksheet.uid, context: context, now: now)
+                    try state.setResult("12", on: analysis.uid, context: context)
+                }
+                return worksheet
+            }
+            let analyses = try await first.lab.load().analyses(ofSample: seeded.sample.uid).map(\.uid)
+            #expect(analyses.count == 2)
+            let barrier = Rendezvous(parties: 2)
+            func submit(_ environment: StorageEnvironment, _ analysisUID: String) async throws {
+                try await environment.lab.perform { state in
+                    let context = TransitionContext(user: state.user(named: "labman")!, worksheetUID: worksheet.uid, uids: uids)
+                    if case .refused(let guardID, let reason) = WorkflowEngine.doTransition("submit", on: analysisUID, context: context,
+                                                                                           state: &state, now: now) {
+                        throw LabError(.refused, "\(guardID): \(reason)")
+                    }
+                    await barrier.arrive()
+                }
+            }
+            async let a: Void = submit(first, analyses[0])
+            async let b: Void = submit(second, analyses[1])
+            _ = try await (a, b)
+            let final = try await first.lab.load()
+            #expect(analyses.allSatisfy { final.analyses[$0]?.workflowState == "to_be_verified" })
+            #expect(final.worksheets[worksheet.uid]?.workflowState == "to_be_verified")
+            #expect(final.samples[seeded.sample.uid]?.workflowState == "to_be_verified")
+        }
+    }
+
+    @Test("searches are filtered by allowedRolesAndUsers; linking a user shows its client's objects after the re-index")
+    func security() async throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        let environment = try await open(directory)
+        let seeded = try await seed(environment)
+        let state = try await environment.lab.load()
+        let labman = try #require(state.user(named: "labman"))
+        let rita = try #require(state.user(named: "rita"))
+        #expect(try await environment.lab.search(.sample, visibleTo: labman).count == 2)
+        #expect(try await environment.lab.search(.sample, visibleTo: rita).isEmpty)
+        let walk = try await environment.lab.perform { state in
+            try state.linkUser("rita", toContact: seeded.contact.uid)
+        }
+        #expect(walk.last == seeded.client.uid && walk.contains(seeded.sample.uid))
+        #expect(!walk.contains(seeded.otherSample.uid))
+        try await environment.lab.reindexSecurity(walk)
+        #expect(try await environment.lab.search(.sample, visibleTo: rita) == [seeded.sample.uid])
+        #expect(try await environment.lab.securityTokens(of: seeded.sample.uid).contains("user:rita"))
+        #expect(try await environment.lab.securityTokens(of: seeded.otherSample.uid).contains("user:rita") == false)
+        await environment.close()
+    }
+}
+
+/// A thread-safe counter for test closures.
+final class AttemptCounter: @unchecked Sendable {
+    private let lock = NSLock()
+    private var count = 0
+    var value: Int { lock.withLock { count } }
+    func increment() { lock.withLock { count += 1 } }
+}
+
+/// Lets `parties` tasks wait for each other once; later arrivals pass at once.
+actor Rendezvous {
+    private let parties: Int
+    private var arrived = 0
+    private var waiting: [CheckedContinuation<Void, Never>] = []
+
+    init(parties: Int) {
+        self.parties = parties
+    }
+
+    func arrive() async {
+        arrived += 1
+        if arrived > parties { return }
+        if arrived == parties {
+            for waiter in waiting { waiter.resume() }
+            waiting = []
+            return
+        }
+        await withCheckedContinuation { waiting.append($0) }
+    }
+}

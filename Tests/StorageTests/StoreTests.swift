@@ -1,0 +1,296 @@
+import Foundation
+import QueueCore
+import QueueTesting
+import Storage
+import TestSupport
+import Testing
+
+/// The queue store conformance suite: senaite.queue's ServerQueueUtility scenarios (reference section 2) on each
+/// ``TestSupport/StoreBackend`` (the backend is the test argument; PostgreSQL cases are skipped with the reason
+/// unless `LIMSQUEUE_TEST_POSTGRES_URL` is set), with the clock injected so that nothing sleeps.
+@Suite("Queue store conformance (SQLite and PostgreSQL)")
+struct StoreTests {
+    @Test("add: duplicate uid ignored; same name+context accepted; unique rejected while one is queued", arguments: StoreBackend.available)
+    func addRules(backend: StoreBackend) async throws {
+        try await StoreFixture.with(backend: backend) { f in
+            let task = TaskFactory.task(created: f.now)
+            let added = try await f.add(task)
+            #expect(added.status == .queued)
+            #expect(try await f.store.add([task], now: f.now) == [.duplicate])
+            let same = TaskFactory.task(created: f.now)
+            #expect(try await f.store.add([same], now: f.now) == [.added])
+            let unique = TaskFactory.task(created: f.now, unique: true)
+            #expect(try await f.store.add([unique], now: f.now) == [.notUnique])
+            #expect(try await f.store.tasks(status: [.queued, .running], since: nil).count == 2)
+        }
+    }
+
+    @Test("unique ignores running and failed tasks (#17)", arguments: StoreBackend.available)
+    func uniqueIgnoresRunning(backend: StoreBackend) async throws {
+        try await StoreFixture.with(backend: backend) { f in
+            try await f.add(TaskFactory.task(created: f.now))
+            _ = try await f.store.pop(consumerID: "http://nohost", now: f.now)
+            #expect(try await f.store.add([TaskFactory.task(created: f.now, unique: true)], now: f.now) == [.added])
+        }
+    }
+
+    @Test("delete, get, status filters, tasks for an object, object uids", arguments: StoreBackend.available)
+    func reads(backend: StoreBackend) async throws {
+        try await StoreFixture.with(backend: backend) { f in
+            let sample = TaskFactory.uid(for: "sample-1")
+            let task = try await f.add(TaskFactory.task(created: f.now, uids: [sample, sample]))
+            #expect(try await f.store.task(task.taskUID) == task)
+            #expect(try await f.store.task(TaskUID.make()) == nil)
+            #expect(try await f.store.tasks(status: [.queued], since: nil).count == 1)
+            #expect(try await f.store.tasks(status: [.running], since: nil).isEmpty)
+            #expect(try await f.store.tasks(status: [.queued], since: f.now).isEmpty)
+            #expect(try await f.store.tasks(status: [.queued], since: f.now - 1).count == 1)
+            #expect(try await f.store.tasks(for: sample, name: nil).map(\.taskUID) == [task.taskUID])
+            #expect(try await f.store.tasks(for: task.contextUID, name: "task_action_submit").count == 1)
+            #expect(try await f.store.tasks(for: task.contextUID, name: "other").isEmpty)
+            #expect(try await f.store.tasks(for: task.taskUID, name: nil).isEmpty)
+            #expect(try await f.store.objectUIDs(status: [.queued, .running]) == [sample, task.contextUID])
+            #expect(try await f.store.sinceTime() == f.now)
+            _ = try await f.store.delete(task.taskUID, now: f.now)
+            #expect(try await f.store.task(task.taskUID) == nil)
+            #expect(try await f.store.sinceTime() == -1)
+            await #expect(throws: QueueError.self) { try await f.store.delete(task.taskUID, now: f.now) }
+        }
+    }
+
+    @Test("pop: running; a second pop by the same consumer gets nothing; after 10 s it is purged, retried after 5 s", arguments: StoreBackend.available)
+    func popAndPurge(backend: StoreBackend) async throws {
+        try await StoreFixture.with(backend: backend) { f in
+            let first = try await f.add(TaskFactory.task(context: "WS-1", created: f.now))
+            f.clock.advance(by: 1)
+            let second = try await f.add(TaskFactory.task(context: "WS-2", created: f.now))
+            let popped = try #require(try await f.store.pop(consumerID: "http://nohost", now: f.now))
+            #expect(popped.taskUID == first.taskUID)
+            #expect(popped.status == .running && popped.consumerID == "http://nohost" && popped.started == f.now)
+            #expect(popped.leaseToken?.count == 32)
+            #expect(try await f.store.pop(consumerID: "http://nohost", now: f.now) == nil)
+            #expect(try await f.store.pop(consumerID: "http://nohost", now: f.now + 5) == nil)
+            f.clock.advance(by: 11)
+            #expect(try await f.store.pop(consumerID: "http://nohost", now: f.now) == nil)
+            let purged = try #require(try await f.store.task(first.taskUID))
+            #expect(purged.status == .queued)
+            #expect(purged.errorMessage == "Purged on pop (http://nohost)")
+            #expect(purged.delay == 5 && purged.retries == 2)
+            let next = try #require(try await f.store.pop(consumerID: "http://nohost", now: f.now))
+            #expect(next.taskUID == second.taskUID)
+            _ = try await f.store.done(next.taskUID, lease: .none, now: f.now)
+            #expect(try await f.store.pop(consumerID: "http://nohost", now: f.now + 4) == nil)
+            #expect(try await f.store.pop(consumerID: "http://nohost", now: f.now + 5)?.taskUID == first.taskUID)
+        }
+    }
+
+    @Test("timeout: back to queued with error 'Timeout' and max_seconds grown", arguments: StoreBackend.available)
+    func timeout(backend: StoreBackend) async throws {
+        try await StoreFixture.with(backend: backend) { f in
+            let task = try await f.add(TaskFactory.task(created: f.now))
+            _ = try await f.store.pop(consumerID: "consumer-1", now: f.now)
+            let timedOut = try await f.store.timeout(task.taskUID, lease: .none, now: f.now)
+            #expect(timedOut.status == .queued && timedOut.errorMessage == "Timeout" && timedOut.maxSeconds == 180)
+            #expect(try await f.store.history(since: 0, limit: 10).map(\.outcome) == [.timeout])
+        }
+    }
+
+    @Test("fail: retries 3 -> 2 -> 1 -> 0, then failed and never popped again", arguments: StoreBackend.available)
+    func failures(backend: StoreBackend) async throws {
+        try await StoreFixture.with(backend: backend) { f in
+            let task = try await f.add(TaskFactory.task(created: f.now))
+            var retries: [Int] = []
+            for _ in 0..<3 {
+                let popped = try #require(try await f.store.pop(consumerID: "consumer-1", now: f.now))
+                let failed = try await f.store.fail(popped.taskUID, message: "boom", lease: .none, now: f.now)
+                retries.append(failed.retries)
+                #expect(failed.status == .queued)
+                #expect(try await f.store.pop(consumerID: "consumer-1", now: f.now) == nil) // 5 s delay
+                f.clock.advance(by: 5)
+            }
+            #expect(retries == [2, 1, 0])
+            let last = try #require(try await f.store.pop(consumerID: "consumer-1", now: f.now))
+            let failed = try await f.store.fail(last.taskUID, message: "final", lease: .none, now: f.now)
+            #expect(failed.status == .failed && failed.retries == 0)
+            f.clock.advance(by: 60)
+            #expect(try await f.store.pop(consumerID: "consumer-1", now: f.now) == nil)
+            #expect(try await f.store.tasks(status: [.failed], since: nil).map(\.taskUID) == [task.taskUID])
+            let outcomes = try await f.store.history(since: 0, limit: 10).map(\.outcome)
+            #expect(outcomes.filter { $0 == .retried }.count == 3 && outcomes.contains(.failed))
+        }
+    }
+
+    @Test("done: the task leaves the queue for the history", arguments: StoreBackend.available)
+    func done(backend: StoreBackend) async throws {
+        try await StoreFixture.with(backend: backend) { f in
+            let task = try await f.add(TaskFactory.task(created: f.now))
+            await #expect(throws: QueueError(.notRunning, "Task is not running")) {
+                try await f.store.done(task.taskUID, lease: .none, now: f.now)
+            }
+            _ = try await f.store.pop(consumerID: "consumer-1", now: f.now)
+            f.clock.advance(by: 2)
+            _ = try await f.store.done(task.taskUID, lease: .none, now: f.now)
+            #expect(try await f.store.task(task.taskUID) == nil)
+            let history = try await f.store.history(since: 0, limit: 10)
+            #expect(history.count == 1)
+            #expect(history[0].outcome == .done && history[0].finished == f.now && history[0].consumerID == "consumer-1")
+            await #expect(throws: QueueError.self) { try await f.store.done(task.taskUID, lease: .none, now: f.now) }
+        }
+    }
+
+    @Test("done and pop in one transaction: the consumer's slot is freed first; a refused done claims nothing", arguments: StoreBackend.available)
+    func doneAndPop(backend: StoreBackend) async throws {
+        try await StoreFixture.with(backend: backend) { f in
+            let first = try await f.add(TaskFactory.task(context: "WS-1", created: f.now))
+            let second = try await f.add(TaskFactory.task(context: "WS-1", created: f.now + 1))
+            let popped = try #require(try await f.store.pop(consumerID: "consumer-1", now: f.now + 2))
+            #expect(popped.taskUID == first.taskUID)
+            let stale = LeaseClaim(consumerID: "consumer-1", leaseToken: "not-the-token")
+            await #expect { _ = try await f.store.doneAndPop(first.taskUID, lease: stale, consumerID: "consumer-1", now: f.now + 2) }
+                throws: { ($0 as? QueueError)?.code == .leaseLost }
+            #expect(try await f.store.task(second.taskUID)?.status == .queued) // nothing claimed
+            let lease = LeaseClaim(consumerID: "consumer-1", leaseToken: popped.leaseToken)
+            let (done, next) = try await f.store.doneAndPop(first.taskUID, lease: lease, consumerID: "consumer-1", now: f.now + 3)
+            #expect(done.taskUID == first.taskUID)
+            // Same name and context as the finished task: claimable only because the done ran first.
+            #expect(next?.taskUID == second.taskUID && next?.consumerID == "consumer-1")
+            let (_, none) = try await f.store.doneAndPop(second.taskUID, lease: LeaseClaim(consumerID: "consumer-1", leaseToken: next?.leaseToken),
+                                                         consumerID: "consumer-1", now: f.now + 4)
+            #expect(none == nil)
+            #expect(try await f.store.history(since: 0, limit: 5).map(\.outcome) == [.done, .done])
+        }
+    }
+
+    @Test("order: top-priority list, then created + 300 x priority, and kept after fail/requeue", arguments: StoreBackend.available)
+    func ordering(backend: StoreBackend) async throws {
+        try await StoreFixture.with(backend: backend) { f in
+            let low = try await f.add(TaskFactory.task("task_generic_action", context: "WS-1", created: f.now, priority: 10))
+            let urgent = try await f.add(TaskFactory.task("task_generic_action", context: "WS-2", created: f.now + 200, priority: 9))
+            let top = try await f.add(TaskFactory.task("task_action_verify", context: "WS-3", created: f.now + 9000, priority: 50))
+            let order = try await f.store.tasks(status: [.queued], since: nil).map(\.taskUID)
+            #expect(order == [top.taskUID, urgent.taskUID, low.taskUID])
+            // The order holds after a failure (the original only re-sorted on add).
+            let popped = try #require(try await f.store.pop(consumerID: "consumer-1", now: f.now + 10_000))
+            #expect(popped.taskUID == top.taskUID)
+            _ = try await f.store.fail(popped.taskUID, message: "x", lease: .none, now: f.now + 10_000)
+            let after = try await f.store.tasks(status: [.queued], since: nil).map(\.taskUID)
+            #expect(after.first == top.taskUID) // still top-priority by name
+            // Changing the top-priority list re-ranks queued tasks.
+            var settings = try await f.store.settings()
+            settings.topPriorityTasks = []
+            try await f.store.updateSettings(settings)
+            #expect(try await f.store.tasks(status: [.queued], since: nil).map(\.taskUID) == [urgent.taskUID, low.taskUID, top.taskUID])
+        }
+    }
+
+    @Test("no two tasks of one name on one context run at once; max concurrent holds", arguments: StoreBackend.available)
+    func serialization(backend: StoreBackend) async throws {
+        try await StoreFixture.with(backend: backend) { f in
+            // Names outside the top-priority list, so that creation time alone orders them.
+            let a = try await f.add(TaskFactory.task("task_generic_action", context: "WS-1", created: f.now))
+            let b = try await f.add(TaskFactory.task("task_generic_action", context: "WS-1", created: f.now + 1))
+            let c = try await f.add(TaskFactory.task("task_reindex_object_security", context: "WS-1", created: f.now + 2))
+            let d = try await f.add(TaskFactory.task("task_generic_action", context: "WS-2", created: f.now + 3))
+            let e = try await f.add(TaskFactory.task("task_generic_action", context: "WS-3", created: f.now + 4))
+            var settings = try await f.store.settings()
+            settings.maxConsumers = 3
+            try await f.store.updateSettings(settings)
+            let now = f.now + 10
+            #expect(try await f.store.pop(consumerID: "consumer-1", now: now)?.taskUID == a.taskUID)
+            #expect(try await f.store.pop(consumerID: "consumer-2", now: now)?.taskUID == c.taskUID)
+            #expect(try await f.store.pop(consumerID: "consumer-3", now: now)?.taskUID == d.taskUID)
+            #expect(try await f.store.pop(consumerID: "consumer-4", now: now) == nil) // 3 running: saturated
+            _ = try await f.store.done(a.taskUID, lease: .none, now: now)
+            #expect(try await f.store.pop(consumerID: "consumer-4", now: now)?.taskUID == b.taskUID)
+            _ = try await f.store.done(c.taskUID, lease: .none, now: now)
+            #expect(try await f.store.pop(consumerID: "consumer-5", now: now)?.taskUID == e.taskUID)
+        }
+    }
+
+    @Test("leases: an expired lease is timed out on the next pop; the old holder's done is refused (409)", arguments: StoreBackend.available)
+    func leases(backend: StoreBackend) async throws {
+        try await StoreFixture.with(backend: backend) { f in
+            let task = try await f.add(TaskFactory.task(created: f.now, maxSeconds: 60))
+            let first = try #require(try await f.store.pop(consumerID: "consumer-1", now: f.now))
+            // Virtual time: at exactly max_seconds the lease still holds (it ends when the clock passes it).
+            f.clock.advance(by: 60)
+            #expect(try await f.store.pop(consumerID: "consumer-2", now: f.now) == nil)
+            let held = try #require(try await f.store.task(task.taskUID))
+            #expect(held.status == .running && held.leaseToken == first.leaseToken && held.errorMessage == nil)
+            f.clock.advance(by: 1)
+            // Another consumer pops: the lease has ended, the task is timed out (5 s retry delay).
+            #expect(try await f.store.pop(consumerID: "consumer-2", now: f.now) == nil)
+            let expired = try #require(try await f.store.task(task.taskUID))
+            #expect(expired.status == .queued && expired.errorMessage == "Timeout" && expired.maxSeconds == 90)
+            f.clock.advance(by: 5)
+            let second = try #require(try await f.store.pop(consumerID: "consumer-2", now: f.now))
+            #expect(second.leaseToken != first.leaseToken)
+            let stale = LeaseClaim(consumerID: first.consumerID, leaseToken: first.leaseToken)
+            for attempt in 0..<3 {
+                await #expect {
+                    switch attempt {
+                    case 0: _ = try await f.store.done(task.taskUID, lease: stale, now: f.now)
+                    case 1: _ = try await f.store.fail(task.taskUID, message: "x", lease: stale, now: f.now)
+                    default: _ = try await f.store.timeout(task.taskUID, lease: stale, now: f.now)
+                    }
+                } throws: { ($0 as? QueueError)?.code == .leaseLost }
+            }
+            #expect(try await f.store.task(task.taskUID)?.leaseToken == second.leaseToken) // nothing changed
+            let fresh = LeaseClaim(consumerID: second.consumerID, leaseToken: second.leaseToken)
+            _ = try await f.store.done(task.taskUID, lease: fresh, now: f.now)
+            await #expect { _ = try await f.store.done(task.taskUID, lease: fresh, now: f.now) } throws: {
+                ($0 as? QueueError)?.code == .leaseLost
+            }
+        }
+    }
+
+    @Test("requeue: any status back to queued with retries reset; a release needs the holder's lease", arguments: StoreBackend.available)
+    func requeue(backend: StoreBackend) async throws {
+        try await StoreFixture.with(backend: backend) { f in
+            let task = try await f.add(TaskFactory.task(created: f.now, retries: 0))
+            let popped = try #require(try await f.store.pop(consumerID: "consumer-1", now: f.now))
+            _ = try await f.store.fail(task.taskUID, message: "x", lease: .none, now: f.now)
+            let requeued = try await f.store.requeue(task.taskUID, lease: .none, now: f.now)
+            #expect(requeued.status == .queued && requeued.retries == 3 && requeued.errorMessage == "x")
+            await #expect { _ = try await f.store.requeue(task.taskUID, lease: LeaseClaim(leaseToken: popped.leaseToken), now: f.now) }
+                throws: { ($0 as? QueueError)?.code == .leaseLost }
+            await #expect { _ = try await f.store.requeue(TaskUID.make(), lease: .none, now: f.now) }
+                throws: { ($0 as? QueueError)?.code == .notFound }
+        }
+    }
+
+    @Test("tasks, settings and history survive a restart", arguments: StoreBackend.available)
+    func restart(backend: StoreBackend) async throws {
+        let f = try await StoreFixture.make(backend: backend)
+        let task = try await f.add(TaskFactory.task(created: f.now))
+        var settings = try await f.store.settings()
+        settings.chunkSize = 5
+        try await f.store.updateSettings(settings)
+        let key = try await f.store.authKey { "generated-key" }
+        let g = try await f.reopened()
+        #expect(try await g.store.task(task.taskUID) == task)
+        #expect(try await g.store.settings().chunkSize == 5)
+        #expect(try await g.store.authKey { "another" } == key)
+        await g.close()
+    }
+
+    @Test("history is pruned after history_days", arguments: StoreBackend.available)
+    func pruning(backend: StoreBackend) async throws {
+        try await StoreFixture.with(backend: backend) { f in
+            let task = try await f.add(TaskFactory.task(created: f.now))
+            _ = try await f.store.pop(consumerID: "consumer-1", now: f.now)
+            _ = try await f.store.done(task.taskUID, lease: .none, now: f.now)
+            #expect(try await f.store.pruneHistory(now: f.now + 6 * 86_400) == 0)
+            #expect(try await f.store.pruneHistory(now: f.now + 7 * 86_400 + 1) == 1)
+        }
+    }
+
+    /// Shows, when PostgreSQL is not configured, that this suite's PostgreSQL cases were skipped and why; when it
+    /// is, checks that the server answers (the cases above then also ran on it).
+    @Test("PostgreSQL cases of this suite", StoreBackend.postgresSkipped)
+    func postgresAvailable() async throws {
+        let fixture = try await StoreFixture.make(backend: .postgres)
+        #expect(try await fixture.store.tasks(status: [.queued, .running, .failed], since: nil).isEmpty)
+        await fixture.close()
+    }
+}

@@ -1,0 +1,122 @@
+import Foundation
+
+/// Runs the built `limsqueue` binary as separate processes for kill and restart tests.
+package final class LimsProcess: @unchecked Sendable {
+    /// The running process.
+    package let process = Process()
+    /// Where its standard output and error go.
+    package let logPath: String
+
+    /// The `limsqueue` binary next to the test bundle (built by `swift build`/`swift test`).
+    package static var binary: String {
+        let exe = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
+        var directory = URL(fileURLWithPath: exe).deletingLastPathComponent()
+        if directory.lastPathComponent.hasSuffix(".xctest") || directory.path.contains(".xctest/") {
+            while directory.lastPathComponent != "debug" && directory.lastPathComponent != "release" && directory.path != "/" {
+                directory.deleteLastPathComponent()
+            }
+        }
+        return directory.appendingPathComponent("limsqueue").path
+    }
+
+    /// Starts `limsqueue` with `arguments`, logging to `<logDirectory>/<name>.log`.
+    package init(_ arguments: [String], logDirectory: String, name: String, environment: [String: String] = [:]) throws {
+        logPath = URL(fileURLWithPath: logDirectory).appendingPathComponent("\(name).log").path
+        FileManager.default.createFile(atPath: logPath, contents: nil)
+        let log = try FileHandle(forWritingTo: URL(fileURLWithPath: logPath))
+        process.executableURL = URL(fileURLWithPath: Self.binary)
+        process.arguments = arguments
+        var env = ProcessInfo.processInfo.environment
+        for (key, value) in environment { env[key] = value }
+        process.environment = env
+        process.standardOutput = log
+        process.standardError = log
+        try process.run()
+    }
+
+    /// The log so far.
+    package var log: String { (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? "" }
+
+    /// Waits until the log contains `text`; returns the log. Throws after `seconds`.
+    @discardableResult
+    package func waitForLog(_ text: String, seconds: Double = 30) async throws -> String {
+        let deadline = Date().addingTimeInterval(seconds)
+        while Date() < deadline {
+            let current = log
+            if current.contains(text) { return current }
+            if !process.isRunning { throw HarnessError("process exited before logging '\(text)':\n\(current)") }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        throw HarnessError("timed out waiting for '\(text)':\n\(log)")
+    }
+
+    /// The port a server logged (`queue server listening ... http://127.0.0.1:PORT`).
+    package func listeningPort() async throws -> Int {
+        let text = try await waitForLog("queue server listening")
+        guard let range = text.range(of: #"http://127\.0\.0\.1:(\d+)"#, options: .regularExpression),
+              let port = Int(text[range].split(separator: ":").last ?? "") else {
+            throw HarnessError("no port in log:\n\(text)")
+        }
+        return port
+    }
+
+    /// Sends `signal` when the process still runs.
+    package func kill(_ signal: Int32) {
+        if process.isRunning { Foundation.kill(process.processIdentifier, signal) }
+    }
+
+    /// Waits for the process to exit (up to `seconds`), then SIGKILLs it.
+    package func waitForExit(seconds: Double = 30) async -> Int32? {
+        let deadline = Date().addingTimeInterval(seconds)
+        while process.isRunning && Date() < deadline { try? await Task.sleep(for: .milliseconds(50)) }
+        if process.isRunning {
+            kill(SIGKILL)
+            process.waitUntilExit()
+            return nil
+        }
+        return process.terminationStatus
+    }
+
+    deinit {
+        if process.isRunning { Foundation.kill(process.processIdentifier, SIGKILL) }
+    }
+}
+
+/// A test harness gave up (a timeout, a process that exited, a missing setting).
+package struct HarnessError: Error, CustomStringConvertible {
+    package let description: String
+    package init(_ description: String) { self.description = description }
+}
+
+/// Polls `condition` every 50 ms until it holds or `seconds` pass.
+package func eventually(_ seconds: Double = 60, _ what: String, _ condition: () async throws -> Bool) async throws {
+    let deadline = Date().addingTimeInterval(seconds)
+    while Date() < deadline {
+        if try await condition() { return }
+        try await Task.sleep(for: .milliseconds(50))
+    }
+    throw HarnessError("timed out after \(seconds) s waiting for: \(what)")
+}
+
+/// Runs `limsqueue` with `arguments` (plus the test database's storage options, see
+/// ``TestDatabase/arguments(dataDir:)``, and a quiet log level) to completion.
+/// - Returns: the exit status and standard output and error together.
+package func runLimsQueue(_ arguments: [String], dataDir: String, environment: [String: String]? = nil, directory: String? = nil,
+                  timeoutSeconds: Double? = nil) throws -> (status: Int32, output: String) {
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: LimsProcess.binary)
+    process.arguments = arguments + (try TestDatabase.arguments(dataDir: dataDir)) + ["--log-level", "warning"]
+    if let environment { process.environment = environment }
+    if let directory { process.currentDirectoryURL = URL(fileURLWithPath: directory) }
+    let pipe = Pipe()
+    process.standardOutput = pipe
+    process.standardError = pipe
+    try process.run()
+    if let timeoutSeconds {
+        // A command that should have exited (e.g. a server that should have refused to start) is stopped.
+        DispatchQueue.global().asyncAfter(deadline: .now() + timeoutSeconds) { if process.isRunning { process.terminate() } }
+    }
+    let data = pipe.fileHandleForReading.readDataToEndOfFile()
+    process.waitUntilExit()
+    return (process.terminationStatus, String(decoding: data, as: UTF8.self))
+}

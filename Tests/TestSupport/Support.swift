@@ -1,0 +1,43 @@
+import Foundation
+
+/// Runs python3 with a script; returns its standard output (trimmed).
+/// The Python interop tests need python3 with `cryptography` (.ci/run installs it).
+package enum Python {
+    /// python3 exited with an error.
+    package struct Failure: Error, CustomStringConvertible {
+        package let description: String
+    }
+
+    /// Runs `script` with `arguments`; returns its standard output, trimmed.
+    package static func run(_ script: String, _ arguments: [String] = []) throws -> String {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        process.arguments = ["python3", "-c", script] + arguments
+        let output = Pipe(), errors = Pipe()
+        process.standardOutput = output
+        process.standardError = errors
+        try process.run()
+        let data = output.fileHandleForReading.readDataToEndOfFile()
+        let errorData = errors.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        guard process.terminationStatus == 0 else {
+            throw Failure(description: "python3 failed: \(String(decoding: errorData, as: UTF8.self))")
+        }
+        return String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+}
+
+/// A fresh temporary directory, removed by `remove()`.
+package struct TemporaryDirectory {
+    /// The directory's absolute path.
+    package let path: String
+
+    package init() throws {
+        path = FileManager.default.temporaryDirectory.appendingPathComponent("limsqueue-test-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+    }
+
+    package func remove() {
+        try? FileManager.default.removeItem(atPath: path)
+    }
+}
