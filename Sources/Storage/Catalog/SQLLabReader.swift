@@ -136,43 +136,25 @@ struct SQLLabReader: LabReader {
         let slots = template.layout.filter { $0.type == .routine }.count
         let limit = slots + excluding.count
         guard limit > 0 else { return }
-        let samples = try await pickSamples(services: services, limit: limit)
-        _ = try await fetch(samples.filter { state.peekObject($0) == nil }, into: &state)
+        let serviceList = SQLList(services.map { SQLBind($0) })
+        // The pick index in order, one probe of the sample index per sample passed, stopping at `limit`: the work
+        // test is a scalar subquery with LIMIT, which the planner never turns into a join. Written as EXISTS,
+        // PostgreSQL planned it as a hash of every unassigned analysis of the services whenever the statistics of
+        // `lims_objects` were missing or stale, as after a bulk load (0.3-0.5 s at 20,000 samples, growing with
+        // the lab).
+        let rows = try await sql.raw("""
+            SELECT \(unsafeRaw: Self.columns) FROM lims_objects s
+            WHERE s.portal_type = 'AnalysisRequest' AND s.sort_key IS NOT NULL
+              AND (SELECT 1 FROM lims_objects a
+                   WHERE a.sample_uid = s.uid AND a.portal_type = 'Analysis' AND a.review_state = 'unassigned'
+                     AND a.worksheet_uid IS NULL AND a.service_uid IN (\(serviceList))
+                   LIMIT 1) IS NOT NULL
+            ORDER BY s.sort_key
+            LIMIT \(bind: limit)
+            """).all()
+        let samples = try Self.put(rows, into: &state).map(\.uid)
         try await loadChildren(of: samples, into: &state)
         try await loadAncestors(into: &state)
-    }
-
-    /// The first `limit` received samples in the template pick order (`sort_key`) with an unassigned routine
-    /// analysis of one of `services` not yet on a worksheet, walked a batch of 100 samples at a time: one
-    /// statement on the pick index, one on the sample index per batch.
-    ///
-    /// Written as a walk rather than one statement with `EXISTS` because the planner may turn that statement
-    /// into a hash of every unassigned analysis of the services (PostgreSQL does when its statistics of
-    /// `lims_objects` are missing or stale, as after a bulk load: 0.3-0.5 s at 20,000 samples, growing with the
-    /// lab); the walk costs what the samples it passes cost, on both databases.
-    func pickSamples(services: [String], limit: Int) async throws -> [String] {
-        let serviceList = SQLList(services.map { SQLBind($0) })
-        let batch = 100
-        var picked: [String] = []
-        var after = ""
-        while picked.count < limit {
-            let rows = try await sql.raw("""
-                SELECT uid, sort_key FROM lims_objects
-                WHERE portal_type = 'AnalysisRequest' AND sort_key IS NOT NULL AND sort_key > \(bind: after)
-                ORDER BY sort_key LIMIT \(bind: batch)
-                """).all()
-            guard let last = rows.last else { break }
-            after = try last.decode(column: "sort_key", as: String.self)
-            let uids = try rows.map { try $0.decode(column: "uid", as: String.self) }
-            let withWork = Set(try await sql.raw("""
-                SELECT DISTINCT sample_uid FROM lims_objects
-                WHERE sample_uid IN (\(SQLList(uids.map { SQLBind($0) }))) AND portal_type = 'Analysis'
-                  AND review_state = 'unassigned' AND worksheet_uid IS NULL AND service_uid IN (\(serviceList))
-                """).all().map { try $0.decode(column: "sample_uid", as: String.self) })
-            picked += uids.filter(withWork.contains).prefix(limit - picked.count)
-            if rows.count < batch { break }
-        }
-        return picked
     }
 
     func loadSubtree(of uid: String, into state: inout LabState) async throws {
