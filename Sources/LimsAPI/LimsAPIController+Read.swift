@@ -95,7 +95,8 @@ extension LimsAPIController {
                                  offset: page > Int.max / limit ? Int.max / 2 : (page - 1) * limit)
         let result = try await repository.catalog(query, visibleTo: user)
         let count = result.total
-        let pages = max(1, (count + limit - 1) / limit)
+        // A lower-bound total (more than `count` match) makes `pages` the pages known to exist: `next` stays right.
+        let pages = result.pageCount(pageSize: limit)
         let pageUIDs = result.uids
         let pageItems = try await repository.read { state, reader -> [any LabObject] in
             try await reader.load(pageUIDs, into: &state)
@@ -110,6 +111,7 @@ extension LimsAPIController {
         return LimsResponse.make([
             "success": .bool(true),
             "count": .int(count),
+            "count_exact": .bool(result.totalIsExact),
             "pagesize": .int(limit),
             "page": .int(page),
             "pages": .int(pages),

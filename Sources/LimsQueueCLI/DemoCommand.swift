@@ -42,9 +42,19 @@ struct DemoSamplesCommand: AsyncParsableCommand {
 
 /// Demo data generation.
 enum DemoLab {
-    /// Creates `count` samples in batches of 500 (one unit of work each, written with multi-row inserts),
-    /// received by a lab manager. The cost per sample does not depend on the lab's size: each batch reads only the
-    /// setup objects and the contacts with their clients, and reserves its sample ids.
+    /// Samples a unit of work of `createSamples` creates: 500.
+    static let batchSize = 500
+    /// Seconds between the creation times of consecutive demo samples: 0.1 ms.
+    static let createdStep = 0.000_1
+    /// Batches `createSamples` runs at once: 2 (the process's single writer writes one while the other is drawn).
+    static let batchesInFlight = 2
+
+    /// Creates `count` samples in batches of ``batchSize`` (one unit of work each, written with multi-row
+    /// inserts; ``batchesInFlight`` at once), received by a lab manager, then refreshes the database's planner
+    /// statistics. - Returns: the sample ids, in batch order. The cost per sample
+    /// does not depend on the lab's size: each batch reads only the setup objects and the contacts with their
+    /// clients, reserves its sample ids, and writes rows whose uids and creation times sort after every stored
+    /// one (``DemoUIDGenerator``), so that each index grows at its end.
     /// - Throws: ``CLIError`` when the lab has no clients with contacts, no sample types, no lab-analysis
     ///   services or no lab manager.
     static func createSamples(count: Int, seed: UInt64, in environment: StorageEnvironment, progress: ProgressBar) async throws -> [String] {
@@ -57,24 +67,51 @@ enum DemoLab {
             throw CLIError("no lab manager in the lab: import the setup first (limsqueue setup import FILE.xlsx)")
         }
         let contactUIDs = try await environment.lab.catalog(CatalogQuery(portalType: .contact, limit: 100_000), visibleTo: manager).uids
-        var done = 0
-        while done < count {
-            let batch = min(500, count - done)
-            let batchSeed = random.next()
-            let created = try await environment.lab.perform { state, reader -> [String] in
+        let clock = SystemWallClock()
+        let uids = DemoUIDGenerator(start: clock.now())
+        // Creation times follow creation order (0.1 ms apart), so the date indexes also grow at their end.
+        let firstCreated = clock.now()
+        var batches: [(offset: Int, size: Int, seed: UInt64)] = []
+        while batches.reduce(0, { $0 + $1.size }) < count {
+            let offset = batches.last.map { $0.offset + $0.size } ?? 0
+            batches.append((offset, min(batchSize, count - offset), random.next()))
+        }
+        let lab = environment.lab
+        @Sendable func create(_ batch: (offset: Int, size: Int, seed: UInt64)) async throws -> (Int, [String]) {
+            let created = try await lab.perform { state, reader -> [String] in
                 try await reader.load(contactUIDs, into: &state)
                 // Sample ids are reserved up front, per sample type, for the samples this batch will draw.
-                var generator = SeededRandom(seed: batchSeed) // a retry after a conflict draws the same samples
-                let plan = try plan(batch, contacts: contactUIDs.compactMap { state.contacts.peek($0) }, in: state, random: &generator)
+                var generator = SeededRandom(seed: batch.seed) // a retry after a conflict draws the same samples
+                let plan = try plan(batch.size, contacts: contactUIDs.compactMap { state.contacts.peek($0) }, in: state,
+                                    random: &generator, firstCreated: firstCreated + Double(batch.offset) * createdStep)
                 for (prefix, count) in Dictionary(grouping: plan, by: \.sampleTypePrefix).mapValues(\.count) {
                     try await reader.reserve(LabState.counterKey(.sample, sampleTypePrefix: prefix), count: count, into: &state)
                 }
-                return try makeSamples(plan, manager: manager, in: &state)
+                return try makeSamples(plan, manager: manager, uids: uids, in: &state)
             }
-            ids += created
-            done += batch
-            progress.update("Samples", done: done, total: count)
+            return (batch.offset, created)
         }
+        // Two batches in flight: one is drawn and run through the lab rules while the other is written.
+        var created: [Int: [String]] = [:]
+        try await withThrowingTaskGroup(of: (Int, [String]).self) { group in
+            var next = 0
+            while next < min(batchesInFlight, batches.count) {
+                let batch = batches[next]
+                group.addTask { try await create(batch) }
+                next += 1
+            }
+            while let (offset, ids) = try await group.next() {
+                created[offset] = ids
+                progress.update("Samples", done: created.values.reduce(0) { $0 + $1.count }, total: count)
+                if next < batches.count {
+                    let batch = batches[next]
+                    group.addTask { try await create(batch) }
+                    next += 1
+                }
+            }
+        }
+        ids = created.keys.sorted().flatMap { created[$0] ?? [] }
+        try await environment.lab.refreshPlannerStatistics()
         return ids
     }
 
@@ -109,9 +146,10 @@ enum DemoLab {
     }
 
     /// Draws `count` samples for random `contacts` (3-8 analyses each; half of them with the worksheet templates'
-    /// services, so template worksheets have work).
+    /// services, so template worksheets have work), created ``createdStep`` apart from `firstCreated` (epoch seconds).
     /// - Throws: ``CLIError`` when the lab lacks contacts, sample types or services.
-    static func plan(_ count: Int, contacts: [Contact], in state: LabState, random: inout SeededRandom) throws -> [PlannedSample] {
+    static func plan(_ count: Int, contacts: [Contact], in state: LabState, random: inout SeededRandom,
+                     firstCreated: Double) throws -> [PlannedSample] {
         let templateServices = Set(state.worksheetTemplates.values.flatMap(\.serviceUIDs)).sorted()
         let contacts = contacts.sorted { $0.path < $1.path }
         let sampleTypes = state.sampleTypes.values.sorted { $0.prefix < $1.prefix }
@@ -119,8 +157,7 @@ enum DemoLab {
         guard !contacts.isEmpty, !sampleTypes.isEmpty, services.count >= 3 else {
             throw CLIError("the lab needs clients with contacts, sample types and at least 3 analysis services: import the setup first")
         }
-        let now = SystemWallClock().now()
-        return (0..<count).map { _ in
+        return (0..<count).map { index in
             let contact = contacts[Int(random.next() % UInt64(contacts.count))]
             let sampleType = sampleTypes[Int(random.next() % UInt64(sampleTypes.count))]
             let wanted = 3 + Int(random.next() % 6)
@@ -130,15 +167,14 @@ enum DemoLab {
                 chosen.append(pool.remove(at: Int(random.next() % UInt64(pool.count))).uid)
             }
             return PlannedSample(contact: contact, sampleTypeUID: sampleType.uid, sampleTypePrefix: sampleType.prefix, serviceUIDs: chosen,
-                                 priority: 1 + Int(random.next() % 5), created: now - Double(random.next() % 86_400))
+                                 priority: 1 + Int(random.next() % 5), created: firstCreated + Double(index) * createdStep)
         }
     }
 
-    /// Creates the planned samples and receives them as `manager`. - Returns: their ids.
+    /// Creates the planned samples with uids from `uids` and receives them as `manager`. - Returns: their ids.
     /// - Throws: ``CLIError`` when a sample cannot be received; lab rule errors.
-    static func makeSamples(_ plan: [PlannedSample], manager: User, in state: inout LabState) throws -> [String] {
+    static func makeSamples(_ plan: [PlannedSample], manager: User, uids: any UIDGenerator, in state: inout LabState) throws -> [String] {
         let now = SystemWallClock().now()
-        let uids = RandomUIDGenerator()
         let context = TransitionContext(user: manager, uids: uids)
         var ids: [String] = []
         for planned in plan {

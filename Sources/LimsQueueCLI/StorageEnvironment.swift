@@ -68,7 +68,7 @@ final class StorageEnvironment: Sendable {
             throw CLIError("cannot open the database at \(path)")
         }
         try await StorageMigrations.tune(database, durability: durability ?? .normal)
-        try await StorageMigrations.tune(writerDatabase, durability: durability ?? .normal)
+        try await StorageMigrations.tune(writerDatabase, durability: durability ?? .normal, cacheMiB: StorageMigrations.writerCacheMiB)
         if migrate {
             try await StorageMigrations.migrate(databases, on: loops[0], logger: logger)
         }

@@ -386,7 +386,9 @@ public enum OpenAPIDocument {
         }
         add("{name}", "get", operation(
             "lims_get\(suffix)", "A listing when name is a portal type (filtered, sorted, paged; only objects the user may "
-                + "see), else the object with that uid.", tags: ["lims"], security: lims,
+                + "see), else the object with that uid. A listing's `count` is exact up to 1,000 objects past its page; "
+                + "past that `count_exact` is false, `count` is a lower bound and `pages` the pages known to exist "
+                + "(`next` is always right).", tags: ["lims"], security: lims,
             parameters: [
                 pathParameter("name", "A portal type (Client, Contact, AnalysisRequest, Analysis, Worksheet, ...) or an object uid.",
                               schema: object(["type": "string", "minLength": 1,
@@ -466,7 +468,7 @@ public enum OpenAPIDocument {
                             required: ["success", "userid", "expires"]),
             "LabItem": labItem,
             "Listing": schema([
-                "success": boolean, "count": integer, "pagesize": integer, "page": integer, "pages": integer,
+                "success": boolean, "count": integer, "count_exact": boolean, "pagesize": integer, "page": integer, "pages": integer,
                 "items": array(ref("LabItem")), "next": nullable("string"), "previous": nullable("string"), "url": string,
             ], required: ["success", "count", "items", "url"]),
             "Items": schema(["success": boolean, "count": integer, "items": array(ref("LabItem")), "url": string,

@@ -40,6 +40,10 @@ extension SQLLabStore: LabRepository {
         try await setup().users.loaded.first { $0.userid == userid }
     }
 
+    /// The page of `query` visible to `user`, with its total: exact up to `offset + limit + countWindow` matches,
+    /// a lower bound past that (``LIMSCore/CatalogPage/totalIsExact`` false). Two statements at most, each reading
+    /// at most `offset + limit + countWindow + 1` index entries.
+    /// - Throws: storage errors.
     public func catalog(_ query: CatalogQuery, visibleTo user: User) async throws -> CatalogPage {
         let sql = try self.sql
         let filter = Self.catalogFilter(query, user: user)
@@ -56,14 +60,19 @@ extension SQLLabStore: LabRepository {
             ORDER BY \(unsafeRaw: order) LIMIT \(bind: query.limit) OFFSET \(bind: query.offset)
             """).all()
         let uids = try rows.map { try $0.decode(column: "uid", as: String.self) }
-        let total: Int
-        if query.offset == 0, uids.count < query.limit {
-            total = uids.count
-        } else {
-            total = try await sql.raw("SELECT COUNT(*) AS n FROM lims_objects o WHERE \(filter)").first()?
-                .decode(column: "n", as: Int.self) ?? 0
+        if uids.count < query.limit, query.offset == 0 || !uids.isEmpty {
+            // The last page: its total needs no count.
+            return CatalogPage(uids: uids, total: query.offset + uids.count)
         }
-        return CatalogPage(uids: uids, total: total)
+        // A capped count: at most `offset + limit + countWindow + 1` index entries, whatever the lab's size (a
+        // COUNT(*) of every match walks them all: every received sample of a 200,000-sample lab).
+        let (past, overflow) = query.limit.addingReportingOverflow(query.countWindow)
+        let (cap, overflowed) = query.offset.addingReportingOverflow(past)
+        let bound = overflow || overflowed ? Int.max - 1 : min(cap, Int.max - 1)
+        let counted = try await sql.raw("""
+            SELECT COUNT(*) AS n FROM (SELECT 1 AS one FROM lims_objects o WHERE \(filter) LIMIT \(bind: bound + 1)) capped
+            """).first()?.decode(column: "n", as: Int.self) ?? 0
+        return counted > bound ? CatalogPage(uids: uids, total: bound, totalIsExact: false) : CatalogPage(uids: uids, total: counted)
     }
 
     /// The WHERE clause of a catalog query, with the `allowedRolesAndUsers` filter for users who are not lab

@@ -50,8 +50,8 @@ extension WebUI {
             ]
         }
         let data: [String: Any] = [
-            "uid": uid, "id": worksheet.id, "filter": filter, "rows": rows, "total": result.total,
-            "pages": Self.pages(total: result.total, pageSize: size, current: page) { "/worksheets/\(uid)/add?\(encoded)page=\($0)" },
+            "uid": uid, "id": worksheet.id, "filter": filter, "rows": rows, "total": result.totalText,
+            "pages": Self.pages(total: result.total, pageSize: size, current: page, exact: result.totalIsExact) { "/worksheets/\(uid)/add?\(encoded)page=\($0)" },
         ]
         let chrome = await chrome(request, user: user, state: setup, tab: "worksheets")
         return renderer.page("add_analyses", title: "Add analyses to \(worksheet.id)", chrome: chrome, data: data)

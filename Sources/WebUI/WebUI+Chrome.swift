@@ -88,16 +88,13 @@ extension WebUI {
         "\(count) \(count == 1 ? "analysis is" : "analyses are") being processed in background."
     }
 
-    /// Page links of a listing, compact: the first and last pages, the current one with two on each side, and a
-    /// gap (`gap: true`, shown as "…") for the pages left out, so that 100 pages make at most 9 entries.
-    /// 1-based numbers; `href` builds the link of a page.
     /// Page `requested` of a catalog query for `user` (query's `limit` rows a page), or its last page when
     /// `requested` lies beyond it. - Returns: the page's uids and total, and the page number shown.
     func catalogPage(_ query: CatalogQuery, requested: Int, user: User) async throws -> (result: CatalogPage, page: Int) {
         var query = query
         query.offset = (max(1, requested) - 1) * query.limit
         let result = try await repository.catalog(query, visibleTo: user)
-        let page = min(max(1, requested), max(1, (result.total + query.limit - 1) / query.limit))
+        let page = min(max(1, requested), result.pageCount(pageSize: query.limit))
         guard page != requested else { return (result, page) }
         query.offset = (page - 1) * query.limit
         return (try await repository.catalog(query, visibleTo: user), page)
@@ -108,10 +105,15 @@ extension WebUI {
         max(1, min(Int(request.uri.queryParameters.get("page") ?? "") ?? 1, 1_000_000))
     }
 
-    static func pages(total: Int, pageSize: Int, current: Int, href: (Int) -> String) -> [[String: Any]] {
-        let count = max(1, (total + pageSize - 1) / pageSize)
+    /// Page links of a listing, compact: the first and last pages, the current one with two on each side, and a
+    /// gap (`gap: true`, shown as "…") for the pages left out, so that 100 pages make at most 9 entries.
+    /// 1-based numbers; `href` builds the link of a page. A total that is a lower bound (`exact` false: more
+    /// objects match than counted) shows no last page: its links end on a gap.
+    static func pages(total: Int, pageSize: Int, current: Int, exact: Bool = true, href: (Int) -> String) -> [[String: Any]] {
+        let count = max(1, ((exact ? total : total + 1) + pageSize - 1) / pageSize)
         guard count > 1 else { return [] }
-        let shown = Set([1, count] + Array(max(1, current - 2)...max(max(1, current - 2), min(count, current + 2))))
+        let around = Array(max(1, current - 2)...max(max(1, current - 2), min(count, current + 2)))
+        let shown = Set([1] + (exact ? [count] : []) + around)
         var entries: [[String: Any]] = []
         var previous = 0
         for number in shown.sorted() {
@@ -119,6 +121,7 @@ extension WebUI {
             entries.append(["number": number, "href": href(number), "current": number == current])
             previous = number
         }
+        if !exact { entries.append(["gap": true]) }
         return entries
     }
 }

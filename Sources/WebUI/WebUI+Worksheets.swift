@@ -72,12 +72,12 @@ extension WebUI {
                               ("mine", parameters.get("mine") == "1" ? "1" : "")]
             .filter { !$0.1.isEmpty }.map { URLQueryItem(name: $0.0, value: $0.1) }
         let suffix = filters.percentEncodedQuery.map { "&" + $0 } ?? ""
-        let pages = Self.pages(total: result.total, pageSize: size, current: page) { "/worksheets?page=\($0)\(suffix)" }
+        let pages = Self.pages(total: result.total, pageSize: size, current: page, exact: result.totalIsExact) { "/worksheets?page=\($0)\(suffix)" }
         let canAdd = state.mayManageWorksheets(user)
         let analysts = state.users.values.filter { !$0.roles.isDisjoint(with: [.analyst, .labManager, .manager]) }
             .sorted { $0.userid < $1.userid }
         let data: [String: Any] = [
-            "rows": rows, "canAdd": canAdd, "pages": pages, "total": result.total, "q": text, "mine": parameters.get("mine") == "1",
+            "rows": rows, "canAdd": canAdd, "pages": pages, "total": result.totalText, "q": text, "mine": parameters.get("mine") == "1",
             "stateOptions": [ReviewState.open, ReviewState.toBeVerified, ReviewState.verified, ReviewState.removed].map {
                 ["value": $0, "label": $0.replacingOccurrences(of: "_", with: " "), "selected": $0 == reviewState]
             },

@@ -126,6 +126,44 @@ struct CatalogTests {
         await environment.close()
     }
 
+    @Test("page totals are exact up to the count window past the page and an honest lower bound beyond it")
+    func cappedTotalsMatchBruteForce() async throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        let environment = try await open(directory)
+        let lab = try await seed(environment)
+        let state = try await environment.lab.load()
+        for user in [lab.labman, lab.rita] {
+            let visible = Set(state.allObjects.map(\.uid).filter { uid in
+                user.isLabManager || !state.allowedRolesAndUsers(of: uid).isDisjoint(with: Set(user.roles.map(\.rawValue) + ["user:\(user.userid)"]))
+            })
+            for window in [0, 3, 25] {
+                for base in [CatalogQuery(portalType: .sample, sortOn: .created, descending: true, limit: 7),
+                             CatalogQuery(portalType: .sample, reviewStates: [ReviewState.sampleReceived], sortOn: .created, limit: 10),
+                             CatalogQuery(portalType: .sample, clientUIDs: [lab.clients[0].uid], sortOn: .id, limit: 4)] {
+                    let expected = Self.bruteForce(base, state: state, visible: visible)
+                    var query = base
+                    query.countWindow = window
+                    // Every page, and one past the last.
+                    for offset in stride(from: 0, through: expected.count + base.limit, by: base.limit) {
+                        query.offset = offset
+                        let answer = try await environment.lab.catalog(query, visibleTo: user)
+                        let label = "\(user.userid) window \(window) offset \(offset) of \(base)"
+                        #expect(answer.uids == Array(expected.dropFirst(offset).prefix(base.limit)), "\(label)")
+                        let bound = offset + base.limit + window
+                        if expected.count <= bound {
+                            #expect(answer.totalIsExact && answer.total == expected.count, "\(label)")
+                        } else {
+                            #expect(!answer.totalIsExact && answer.total == bound && expected.count > answer.total, "\(label)")
+                            #expect(answer.pageCount(pageSize: base.limit) > offset / base.limit + 1, "a next page: \(label)")
+                        }
+                    }
+                }
+            }
+        }
+        await environment.close()
+    }
+
     @Test("a unit of work that reads an object it did not load fails and writes nothing")
     func readOutsideTheWorkingSetFails() async throws {
         let directory = try TemporaryDirectory()

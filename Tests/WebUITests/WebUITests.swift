@@ -462,6 +462,10 @@ struct WebUITests {
         let links = WebUI.pages(total: 2_000 * 50, pageSize: 50, current: 1_000) { "/x?page=\($0)" }
         #expect(links.compactMap { $0["number"] as? Int } == [1, 998, 999, 1_000, 1_001, 1_002, 2_000])
         #expect(WebUI.pages(total: 50, pageSize: 50, current: 1) { "\($0)" }.isEmpty)
+        // A lower-bound total (more match than counted): no last page, the links end on a gap.
+        let open = WebUI.pages(total: 1_100, pageSize: 50, current: 1, exact: false) { "/x?page=\($0)" }
+        #expect(open.compactMap { $0["number"] as? Int } == [1, 2, 3])
+        #expect(open.last?["gap"] as? Bool == true)
     }
 
     /// Issue 13, finding 7: removing a worksheet is managing worksheets; with RestrictWorksheetManagement (the

@@ -34,10 +34,21 @@ public struct CatalogQuery: Sendable, Equatable {
     public var limit: Int
     /// Objects skipped before the page.
     public var offset: Int
+    /// How many matches past the page's end the total counts, at most (objects; at least 0; `Int.max` for an
+    /// exact total whatever it costs, for the command line and tests). Default: ``defaultCountWindow``.
+    ///
+    /// The total of a page then costs at most `offset + limit + countWindow` index entries whatever the lab's
+    /// size; a query with more matches gets a lower bound (``CatalogPage/totalIsExact`` false), as search
+    /// catalogs do (Elasticsearch `track_total_hits`, 10,000 by default).
+    public var countWindow: Int
+
+    /// How many matches past a page's end its total counts by default: 1,000 objects (20 pages of 50).
+    public static let defaultCountWindow = 1_000
 
     public init(portalType: PortalType, reviewStates: Set<String>? = nil, clientUIDs: Set<String>? = nil,
                 serviceUIDs: Set<String>? = nil, sampleUID: String? = nil, analyst: String? = nil, text: String? = nil,
-                pathText: String? = nil, sortOn: SortField = .path, descending: Bool = false, limit: Int = 50, offset: Int = 0) {
+                pathText: String? = nil, sortOn: SortField = .path, descending: Bool = false, limit: Int = 50, offset: Int = 0,
+                countWindow: Int = CatalogQuery.defaultCountWindow) {
         self.portalType = portalType
         self.reviewStates = reviewStates
         self.clientUIDs = clientUIDs
@@ -50,18 +61,38 @@ public struct CatalogQuery: Sendable, Equatable {
         self.descending = descending
         self.limit = max(1, limit)
         self.offset = max(0, offset)
+        self.countWindow = max(0, countWindow)
     }
 }
 
 /// One page of a ``CatalogQuery``: the uids in order, and how many objects match in all.
+///
+/// Invariant: when ``totalIsExact`` is false, more than ``total`` objects match and ``total`` is at least the
+/// query's `offset + limit` (so a next page exists); when true, ``total`` is the exact number of matches.
 public struct CatalogPage: Sendable, Equatable {
     /// The page's object uids, in the query's order.
     public let uids: [String]
-    /// Objects matching the query (all pages).
+    /// Objects matching the query (all pages): exact when ``totalIsExact``, else a lower bound (more match).
     public let total: Int
+    /// False when the query matched more than `offset + limit + countWindow` objects and ``total`` is that bound.
+    /// Default: true.
+    public let totalIsExact: Bool
 
-    public init(uids: [String], total: Int) {
+    public init(uids: [String], total: Int, totalIsExact: Bool = true) {
         self.uids = uids
         self.total = total
+        self.totalIsExact = totalIsExact
+    }
+
+    /// The number of pages of `pageSize` objects the total spans (at least 1): all of them when the total is
+    /// exact, else those known to exist (more than ``total`` match: at least `total + 1`).
+    public func pageCount(pageSize: Int) -> Int {
+        let known = totalIsExact ? total : total + 1
+        return max(1, (known + max(1, pageSize) - 1) / max(1, pageSize))
+    }
+
+    /// The total as a list shows it: "1234", or "More than 1050" when it is a lower bound.
+    public var totalText: String {
+        totalIsExact ? "\(total)" : "More than \(total)"
     }
 }

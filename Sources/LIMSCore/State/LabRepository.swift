@@ -26,7 +26,8 @@ public protocol LabRepository: Sendable {
     func read<T: Sendable>(_ body: @Sendable (inout LabState, any LabReader) async throws -> T) async throws -> T
 
     /// One page of a catalog query, filtered by what `user` may see (the `allowedRolesAndUsers` index),
-    /// filtered, sorted and paged in the database.
+    /// filtered, sorted and paged in the database. Its total is exact up to `offset + limit + countWindow`
+    /// matches and a lower bound past that (``CatalogPage/totalIsExact``), so its cost does not grow with the lab.
     func catalog(_ query: CatalogQuery, visibleTo user: User) async throws -> CatalogPage
 
     /// Of `uids`, those that are the context of, or among the `uids` of, a queued or running task; for samples

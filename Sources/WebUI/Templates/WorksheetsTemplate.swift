@@ -39,6 +39,6 @@ extension PageTemplates {
 </table>
 <div class="buttons"><button type="submit" name="action" value="remove" id="remove-worksheets">Remove</button></div>
 </form>
-<div class="pager" id="pager">{{total}} worksheets. {{#pages}}{{#current}}<span><b>{{number}}</b></span>{{/current}}{{^current}}<a href="{{href}}">{{number}}</a>{{/current}}{{/pages}}</div>
+<div class="pager" id="pager">{{total}} worksheets. {{#pages}}{{#gap}}<span class="gap">…</span>{{/gap}}{{^gap}}{{#current}}<span><b>{{number}}</b></span>{{/current}}{{^current}}<a href="{{href}}">{{number}}</a>{{/current}}{{/gap}}{{/pages}}</div>
 """#
 }
