@@ -41,7 +41,7 @@ struct BenchQueueCommand: AsyncParsableCommand {
     @Option(name: .long, help: "Tasks each batched consumer runs at once. Default: 64 / consumers, at most 16.") var concurrency: Int?
     @Flag(name: .long, help: "Run 1, 4 and 16 consumers, one task per pop and batched, and print a table.") var matrix = false
     @Option(name: .long, help: "Tasks of each latency phase (idle, and under load).") var latencyTasks: Int = 200
-    @Option(name: .long, help: "Data directory; default: a fresh temporary one (deleted afterwards).") var dataDir: String?
+    @Option(name: .long, help: "A new data directory (kept afterwards); default: a fresh temporary one (deleted afterwards). A directory that already holds a database is refused: the bench would run its no-op tasks beside that lab's.") var dataDir: String?
     @Option(name: .long, help: "Commit durability: normal or full (see `limsqueue serve --help`). Default: normal on SQLite, the server's setting on PostgreSQL.")
     var durability: String?
 
@@ -51,6 +51,10 @@ struct BenchQueueCommand: AsyncParsableCommand {
         if let durability, Durability(rawValue: durability) == nil { throw ValidationError("--durability must be normal or full") }
         guard (0...10_000).contains(latencyTasks) else { throw ValidationError("--latency-tasks must be in 0...10000") }
         if let concurrency, !(1...64).contains(concurrency) { throw ValidationError("--concurrency must be in 1...64") }
+        if let dataDir, FileManager.default.fileExists(atPath: StorageEnvironment.sqlitePath(dataDir: dataDir)) {
+            throw ValidationError("--data-dir \(dataDir) already holds a database: bench queue needs a new directory (its consumers "
+                                  + "run only no-op tasks and would fail that queue's tasks)")
+        }
     }
 
     /// What one run measured.

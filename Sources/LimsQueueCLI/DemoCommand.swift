@@ -22,21 +22,26 @@ struct DemoSamplesCommand: AsyncParsableCommand {
     )
 
     @OptionGroup var common: CommonOptions
-    @Option(name: .long, help: "Samples to create.") var count: Int = 20
+    @Option(name: .long, help: "Samples to create, 1...1000000 (written in batches of 500).") var count: Int = 20
     @Option(name: .long, help: "Random seed (same seed, same samples).") var seed: UInt64 = 1
 
     func validate() throws {
-        guard (1...10_000).contains(count) else { throw ValidationError("--count must be in 1...10000") }
+        guard (1...1_000_000).contains(count) else { throw ValidationError("--count must be in 1...1000000") }
     }
 
     func run() async throws {
         let (count, seed) = (self.count, self.seed)
         let progress = ProgressBar()
-        let ids = try await StorageEnvironment.with(dataDir: common.dataDir, database: common.databaseURL, durability: common.durabilityLevel, logger: common.logger("limsqueue.demo")) {
+        let started = ContinuousClock.now
+        let ids = try await StorageEnvironment.with(dataDir: common.dataDir, database: common.databaseURL, durability: common.durabilityLevel,
+                                                    existing: true, logger: common.logger("limsqueue.demo")) {
             try await DemoLab.createSamples(count: count, seed: seed, in: $0, progress: progress)
         }
         progress.finish()
-        print("AnalysisRequest: \(ids.count) (\(ids.first ?? "-") ... \(ids.last ?? "-"))")
+        let elapsed = started.duration(to: .now)
+        let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+        print("AnalysisRequest: \(ids.count) (\(ids.first ?? "-") ... \(ids.last ?? "-"))"
+              + String(format: " in %.1f s, %.0f samples/s", seconds, Double(ids.count) / max(seconds, 0.001)))
     }
 }
 

@@ -17,7 +17,8 @@ struct KeygenCommand: AsyncParsableCommand {
     func run() async throws {
         let key = Fernet.generateKey()
         if store {
-            try await StorageEnvironment.with(dataDir: common.dataDir, database: common.databaseURL, durability: common.durabilityLevel, logger: common.logger("limsqueue.cli")) {
+            try await StorageEnvironment.with(dataDir: common.dataDir, database: common.databaseURL, durability: common.durabilityLevel,
+                                              existing: true, logger: common.logger("limsqueue.cli")) {
                 try await $0.store.setAuthKey(key)
             }
         }

@@ -71,7 +71,8 @@ struct SetupReferenceSamplesCommand: AsyncParsableCommand {
 
     func run() async throws {
         let days = self.days
-        let created = try await StorageEnvironment.with(dataDir: common.dataDir, database: common.databaseURL, durability: common.durabilityLevel, logger: common.logger("limsqueue.setup")) {
+        let created = try await StorageEnvironment.with(dataDir: common.dataDir, database: common.databaseURL, durability: common.durabilityLevel,
+                                                        existing: true, logger: common.logger("limsqueue.setup")) {
             try await LabSetup.createReferenceSamples(in: $0, validDays: days)
         }
         print("ReferenceSample: \(created.count)")

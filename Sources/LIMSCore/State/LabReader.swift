@@ -17,8 +17,9 @@ public protocol LabReader: Sendable {
     func loadChildren(of parentUIDs: [String], into state: inout LabState) async throws
 
     /// Loads what workflow rules on `uids` read: the objects, their ancestors (up to the client), for analyses
-    /// their samples and worksheets, for worksheets every analysis on them, and for every sample reached its
-    /// analyses and duplicates.
+    /// their samples and worksheets, for worksheets every analysis on them, for every sample reached its
+    /// analyses and duplicates, and for reference analyses among `uids` their reference sample's analyses (a
+    /// retracted blank or control takes its retest id among them).
     func loadClosure(of uids: [String], into state: inout LabState) async throws
 
     /// Loads the routine analyses `templateUID` may select for `worksheetUID` (the first received samples, in

@@ -100,6 +100,14 @@ struct SQLLabReader: LabReader {
             }
         }
         for uid in uids { note(uid, in: state) }
+        // The reference samples of the reference analyses asked for, with their analyses: a retracted blank or
+        // control gets its retest id among them (WorkflowEngine.createRetest). Their number grows with the
+        // reference sample's use, not with the lab.
+        let referenceSamples = Set(uids.compactMap { (state.peekObject($0) as? ReferenceAnalysis)?.referenceSampleUID })
+        if !referenceSamples.isEmpty {
+            try await load(Array(referenceSamples), into: &state)
+            try await loadChildren(of: Array(referenceSamples), into: &state)
+        }
         // The worksheets reached, and every analysis on them.
         try await load(Array(worksheets), into: &state)
         let onWorksheets = try await Self.rows(in: Array(worksheets), {
