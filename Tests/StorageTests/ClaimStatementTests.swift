@@ -10,21 +10,9 @@ import Testing
 /// order, whichever claim runs. Part of the store conformance suite: runs on each ``TestSupport/StoreBackend``.
 @Suite("Queue store: the claim in one statement equals the stepwise claim")
 struct ClaimStatementTests {
-    /// A seeded generator (SplitMix64), so both runs of a script draw the same choices.
-    struct SeededGenerator: RandomNumberGenerator {
-        var state: UInt64
-        mutating func next() -> UInt64 {
-            state &+= 0x9E37_79B9_7F4A_7C15
-            var z = state
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            return z ^ (z >> 31)
-        }
-    }
-
     /// 60 tasks over 3 names and 6 contexts (many share a serialization key), mixed priorities, some delayed.
     static func tasks(seed: UInt64, at now: Double) -> [QueueTask] {
-        var random = SeededGenerator(state: seed)
+        var random = SeededRandom(seed: seed)
         let names = ["task_action_submit", "task_generic_action", "task_assign_analyses"]
         return (0..<60).map { index in
             var task = TaskFactory.task(names[Int.random(in: 0..<3, using: &random)],
@@ -49,7 +37,7 @@ struct ClaimStatementTests {
             try await store.updateSettings(settings)
             var now = f.now
             _ = try await store.add(tasks(seed: seed, at: now), now: now)
-            var random = SeededGenerator(state: seed ^ 0xABCD)
+            var random = SeededRandom(seed: seed ^ 0xABCD)
             var held: [String: [QueueTask]] = [:]
             let consumers = ["consumer-1", "consumer-2", "consumer-3"]
             for step in 0..<80 {
