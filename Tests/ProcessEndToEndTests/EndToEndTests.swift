@@ -144,7 +144,18 @@ struct EndToEndTests {
                 }
                 return submitted == uids.count
             }
-            // A client contact gets a user: the security walk runs through the queue; the user then sees its samples.
+            // A blank or control is submitted and retracted like any analysis (found by a fresh user: its retract read
+            // outside the unit of work's working set and answered 500).
+            let referenceUID = try #require(created.json["template_application"]?.objectValue?["references"]?.arrayValue?.first?.stringValue)
+            #expect(try await api.call("update", body: .object(["uid": .string(referenceUID), "Result": .string("0.1")])).status == 200)
+            for action in ["submit", "retract"] {
+                let answer = try await api.call("workflow_action", body: .object([
+                    "action": .string(action), "uids": .array([.string(referenceUID)]),
+                ]))
+                #expect(answer.status == 200 && answer.json["success"] == .bool(true), "\(action): \(answer.json)")
+            }
+            #expect(api.items(try await api.call(referenceUID)).first?["review_state"] == .string("retracted"))
+                        // A client contact gets a user: the security walk runs through the queue; the user then sees its samples.
             let clients = api.items(try await api.call("Client"))
             let clientUID = try #require(clients.first?["uid"])
             let newContact = try await api.call("create", body: .object([
