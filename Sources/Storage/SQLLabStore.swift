@@ -191,11 +191,12 @@ public final class SQLLabStore: Sendable {
         var attempt = 0
         var reservations: [String: ClosedRange<Int>] = [:]
         var reruns = 0
+        let kept = KeptReservations()
         while true {
             attempt += 1
             var state = try await workingSet(reservations: reservations)
             let loadedSettings = state.settings
-            let reader = SQLLabReader(sql: try sql, store: self)
+            let reader = SQLLabReader(sql: try sql, store: self, kept: kept)
             let result = try await body(&state, reader)
             if let needs = state.scope?.counterNeeds, !needs.isEmpty, reruns < 4 {
                 // The body needed id numbers it was not given: reserve them (atomically, outside this unit of

@@ -118,6 +118,9 @@ struct EndToEndTests {
             ]))
             #expect(created.status == 200, "\(created.json)")
             let worksheetUID = try #require(api.items(created).first?["uid"]?.stringValue)
+            // The lab's first worksheet, numbered without a gap although its template's blank and control made the
+            // unit of work run again for their reference group numbers (found by a fresh user: WS-0002).
+            #expect(api.items(created).first?["id"] == .string("WS-0001"), "\(created.json)")
             let queuedUIDs = created.json["queued_uids"]?.arrayValue?.compactMap(\.stringValue) ?? []
             #expect(created.json["queued"] == .bool(true), "\(created.json)")
             try #require(queuedUIDs.count >= 2, "the Hardness template selects the demo samples' Ca and Mg analyses")

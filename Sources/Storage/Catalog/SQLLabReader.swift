@@ -1,6 +1,7 @@
 import Foundation
 import LIMSCore
 import SQLKit
+import Synchronization
 
 /// The ``LIMSCore/LabReader`` of ``SQLLabStore``: loads a unit of work's working set by uid and by catalog
 /// query, a few statements per call whatever the lab's size.
@@ -8,10 +9,19 @@ struct SQLLabReader: LabReader {
     let sql: any SQLDatabase
     /// The store that reserves id numbers.
     let store: SQLLabStore
+    /// Numbers reserved by earlier runs of the same unit of work (a run discarded for a conflict or a counter it
+    /// lacked never used them): a new run takes them again instead of leaving them as gaps. Default: none.
+    var kept: KeptReservations? = nil
 
     func reserve(_ key: String, count: Int, into state: inout LabState) async throws {
         guard count > 0, let scope = state.scope else { return }
-        let range = try await store.reserve(key, count: count)
+        let range: ClosedRange<Int>
+        if let earlier = kept?.range(key), earlier.count >= count {
+            range = earlier.lowerBound...(earlier.lowerBound + count - 1)
+        } else {
+            range = try await store.reserve(key, count: count)
+            kept?.keep(key, range)
+        }
         state.loadCounter(key, value: range.lowerBound - 1)
         scope.reserve(key, upTo: range.upperBound)
     }
@@ -179,4 +189,16 @@ struct SQLLabReader: LabReader {
         state.scope?.declareComplete("children:\(uid)")
         state.scope?.declareComplete("subtree:\(uid)")
     }
+}
+
+/// Id numbers a unit of work reserved through ``SQLLabReader/reserve(_:count:into:)``, kept across its runs (see
+/// ``SQLLabReader/kept``).
+final class KeptReservations: Sendable {
+    private let ranges = Mutex<[String: ClosedRange<Int>]>([:])
+
+    /// The range reserved earlier for `key`, if any.
+    func range(_ key: String) -> ClosedRange<Int>? { ranges.withLock { $0[key] } }
+
+    /// Remembers `range` as reserved for `key`.
+    func keep(_ key: String, _ range: ClosedRange<Int>) { ranges.withLock { $0[key] = range } }
 }
