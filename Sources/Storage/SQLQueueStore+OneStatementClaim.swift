@@ -7,8 +7,9 @@ extension SQLQueueStore {
     static let oneStatementWindow = 8
 
     /// Claims for each pop, in request order. With `oneStatement` each pop first tries
-    /// ``claimInOneStatement(_:now:cap:on:)``; when that claims fewer than the pop's `max` (or without
-    /// `oneStatement`), the stepwise claim (``claim(for:now:settings:concurrency:on:)``) claims the rest; it also
+    /// ``claimInOneStatement(_:now:cap:on:)``; when that claims fewer than the pop's `max`, the stepwise claim
+    /// (``claim(for:now:settings:concurrency:on:)``) claims the rest. Without `oneStatement` the stepwise claim serves
+    /// every pop of the batch at once. The stepwise claim also
     /// expires leases, purges and answers "busy" or "saturated" exactly as reference 1.2 says. On PostgreSQL the
     /// claims of every server are serialized by the cap lock (`pg_advisory_xact_lock`, held until the commit),
     /// taken once before the first claim, so each claim statement's snapshot sees every claim committed before it;
@@ -19,6 +20,10 @@ extension SQLQueueStore {
                           concurrency: ClaimConcurrency, oneStatement: Bool, on sql: any SQLDatabase) async throws
         -> ([[QueueTask]], Bool)
     {
+        // Stepwise only: one claim for every pop of the batch (one read of the running tasks, shared candidate pages).
+        guard oneStatement else {
+            return try await claim(for: pops, now: now, settings: settings, concurrency: concurrency, on: sql)
+        }
         var claimed: [[QueueTask]] = []
         var freed = false
         if concurrency == .rowLocks {
@@ -31,7 +36,7 @@ extension SQLQueueStore {
                 """).run()
         }
         for pop in pops {
-            let tasks = oneStatement ? try await claimInOneStatement(pop, now: now, cap: settings.maxConsumers, on: sql) : []
+            let tasks = try await claimInOneStatement(pop, now: now, cap: settings.maxConsumers, on: sql)
             guard tasks.count < pop.max else {
                 claimed.append(tasks)
                 continue
@@ -59,7 +64,7 @@ extension SQLQueueStore {
     /// Each task gets a fresh lease token: 16 hex digits random per claim (from Swift) and 16 of the task's uid.
     /// On PostgreSQL candidate rows are read `FOR UPDATE SKIP LOCKED`, so rows another transaction is changing
     /// (a delete, a requeue) are left for the next claim; the caller holds the cap lock (see
-    /// ``claimEach(_:now:settings:concurrency:on:)``).
+    /// ``claimEach(_:now:settings:concurrency:oneStatement:on:)``).
     /// - Returns: the claimed tasks in queue order (empty when none could be claimed this way).
     static func claimInOneStatement(_ pop: DatabaseWriter.ClaimRequest.Pop, now: Double, cap: Int,
                                     on sql: any SQLDatabase) async throws -> [QueueTask]
@@ -67,9 +72,7 @@ extension SQLQueueStore {
         let postgres = isPostgres(sql)
         let least: SQLQueryString = postgres ? "LEAST" : "MIN"
         let greatest: SQLQueryString = postgres ? "GREATEST" : "MAX"
-        // SQLite: `+status` keeps its planner on the primary key for `task_uid IN (...)` (without statistics it
-        // would walk the status index over every queued task).
-        let statusTerm: SQLQueryString = postgres ? "status" : "+status"
+
         let lock: SQLQueryString = postgres ? " FOR UPDATE SKIP LOCKED" : ""
         let nonce = String(TaskUID.make().prefix(16))
         let rows = try await sql.raw("""
@@ -104,7 +107,7 @@ extension SQLQueueStore {
             )
             UPDATE queue_tasks SET status = 'running', started = \(bind: now), lease_expires = \(bind: now) + max_seconds,
                 consumer_id = \(bind: pop.consumerID), lease_token = \(bind: nonce) || substr(task_uid, 1, 16)
-            WHERE task_uid IN (SELECT task_uid FROM picked) AND \(statusTerm) = 'queued'
+            WHERE task_uid IN (SELECT task_uid FROM picked) AND \(filterOnly("status", on: sql)) = 'queued'
             RETURNING \(taskColumns), top_rank, sort_key, context_uid
             """).all()
         var claimed: [(order: TaskOrder, task: QueueTask)] = []

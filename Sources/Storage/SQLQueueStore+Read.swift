@@ -44,9 +44,8 @@ extension SQLQueueStore {
     /// One seek in the partial index `queue_tasks_delayed` (``AddDelayedTaskIndex``), whatever the queue's length.
     public func nextAvailableAt(after now: Double) async throws -> Double? {
         let sql = try self.sql
-        // SQLite: `+status` leaves the queue order index out, so its planner (without statistics) takes the
-        // partial index, whose condition the query repeats.
-        let status: SQLQueryString = Self.isPostgres(sql) ? "status" : "+status"
+        // The queue order index left out, so SQLite's planner takes the partial index, whose condition the query repeats.
+        let status = Self.filterOnly("status", on: sql)
         let row = try await sql.raw("""
             SELECT available_at FROM queue_tasks
             WHERE available_at > created AND available_at > \(bind: now) AND \(status) = 'queued'

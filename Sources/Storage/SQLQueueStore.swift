@@ -95,6 +95,13 @@ public final class SQLQueueStore: QueueStore {
         beginsImmediate ? .serializedWriters : .rowLocks
     }
 
+    /// `column` as a term SQLite's planner uses as a filter only, never to choose an index: `+column` on SQLite
+    /// (which plans without statistics), the plain column elsewhere (PostgreSQL has no unary plus on text and plans
+    /// from statistics). For a query whose best index the planner would otherwise pass over.
+    static func filterOnly(_ column: String, on sql: any SQLDatabase) -> SQLQueryString {
+        isPostgres(sql) ? SQLQueryString(column) : SQLQueryString("+" + column)
+    }
+
     /// True on PostgreSQL (`NOTIFY` and the `queue_changes` sequence exist).
     static func isPostgres(_ sql: any SQLDatabase) -> Bool {
         sql.dialect.name == "postgresql"
