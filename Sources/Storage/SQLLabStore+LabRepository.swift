@@ -42,11 +42,16 @@ extension SQLLabStore: LabRepository {
 
     /// The page of `query` visible to `user`, with its total: exact up to `offset + limit + countWindow` matches,
     /// a lower bound past that (``LIMSCore/CatalogPage/totalIsExact`` false). Two statements at most, each reading
-    /// at most `offset + limit + countWindow + 1` index entries.
+    /// at most `offset + limit + countWindow + 1` index entries of the part of the catalog the user can reach
+    /// (``CatalogReach``: a client contact's clients, everything for lab staff), after at most two small reads
+    /// that find that reach.
     /// - Throws: storage errors.
     public func catalog(_ query: CatalogQuery, visibleTo user: User) async throws -> CatalogPage {
         let sql = try self.sql
-        let filter = Self.catalogFilter(query, user: user)
+        let reach = try await CatalogReach.of(user, on: sql)
+        if reach == .clients([]) { return CatalogPage(uids: [], total: 0) }
+        var filter = Self.catalogFilter(query, user: user)
+        if let narrowed = reach.filter(for: query.portalType, sortedOn: query.sortOn) { filter = filter + " AND " + narrowed }
         let column: String
         switch query.sortOn {
         case .path: column = "path"

@@ -27,11 +27,18 @@ struct CatalogTests {
         let contacts: [Contact]
         let labman: User
         let rita: User
+        /// An analyst: sees every object through a role token.
+        let analyst: User
+        /// A client user with the Owner local role on clients 1 and 2 (no contact link).
+        let olga: User
+        /// A client user with no local role anywhere: sees nothing.
+        let nobody: User
         let samples: [Sample]
     }
 
     /// Three clients with a contact each, 90 samples (Cu, Fe) with distinct creation times, two thirds of them
-    /// received, some with priority 1; rita is linked to the first client.
+    /// received, some with priority 1; rita is linked to the first client, olga holds Owner on the other two, anna
+    /// is an analyst and nobody holds no role anywhere.
     func seed(_ environment: StorageEnvironment) async throws -> Lab {
         let now = self.now
         let lab = try await environment.lab.perform { state -> Lab in
@@ -44,6 +51,12 @@ struct CatalogTests {
             let fe = try state.createAnalysisService(title: "Iron", keyword: "Fe", sortKey: 2, uids: uids, now: now)
             let labman = try state.createUser(userid: "labman", roles: [.labManager], uids: uids, now: now)
             let rita = try state.createUser(userid: "rita", roles: [.client], uids: uids, now: now)
+            let analyst = try state.createUser(userid: "anna", roles: [.analyst], uids: uids, now: now)
+            let olga = try state.createUser(userid: "olga", roles: [.client], uids: uids, now: now)
+            let nobody = try state.createUser(userid: "nobody", roles: [.client], uids: uids, now: now)
+            for client in clients.dropFirst() {
+                try state.modify(Client.self, client.uid) { $0.localRoles["olga", default: []].insert(.owner) }
+            }
             var samples: [Sample] = []
             for index in 0..<90 {
                 let sample = try state.createSample(
@@ -57,7 +70,8 @@ struct CatalogTests {
                 samples.append(sample)
             }
             try state.linkUser("rita", toContact: contacts[0].uid)
-            return Lab(clients: clients, contacts: contacts, labman: labman, rita: rita, samples: samples)
+            return Lab(clients: clients, contacts: contacts, labman: labman, rita: rita, analyst: analyst, olga: olga,
+                       nobody: nobody, samples: samples)
         }
         try await environment.lab.reindexSecurity(try await environment.lab.load().allObjects.map(\.uid))
         return lab
@@ -105,7 +119,13 @@ struct CatalogTests {
         queries.append(CatalogQuery(portalType: .sample, text: "soi", sortOn: .id, limit: 4))
         queries.append(CatalogQuery(portalType: .analysis, serviceUIDs: [cu.uid], sortOn: .id, limit: 8))
         queries.append(CatalogQuery(portalType: .analysis, reviewStates: ["unassigned"], sortOn: .created, limit: 25))
-        for user in [lab.labman, lab.rita] {
+        // What a client user's API lists ask by default (sorted by path), and the types outside clients.
+        for type in [PortalType.analysis, .contact, .client, .analysisService, .user] {
+            for sort in CatalogQuery.SortField.allCases {
+                queries.append(CatalogQuery(portalType: type, sortOn: sort, descending: sort == .created, limit: 11))
+            }
+        }
+        for user in [lab.labman, lab.rita, lab.analyst, lab.olga, lab.nobody] {
             let visible = Set(state.allObjects.map(\.uid).filter { uid in
                 user.isLabManager || !state.allowedRolesAndUsers(of: uid).isDisjoint(with: Set(user.roles.map(\.rawValue) + ["user:\(user.userid)"]))
             })
@@ -123,6 +143,22 @@ struct CatalogTests {
                 #expect(collected == expected, "pages of \(query) for \(user.userid)")
             }
         }
+        await environment.close()
+    }
+
+    @Test("a client user's listings reach only the clients carrying its token; lab staff reach everything")
+    func reachOfUsers() async throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        let environment = try await open(directory)
+        let lab = try await seed(environment)
+        let sql = try environment.lab.sql
+        func subtree(_ client: Client) -> CatalogReach.ClientSubtree { .init(uid: client.uid, path: client.path) }
+        #expect(try await CatalogReach.of(lab.labman, on: sql) == .everywhere)
+        #expect(try await CatalogReach.of(lab.analyst, on: sql) == .everywhere)
+        #expect(try await CatalogReach.of(lab.rita, on: sql) == .clients([subtree(lab.clients[0])]))
+        #expect(try await CatalogReach.of(lab.olga, on: sql) == .clients(lab.clients.dropFirst().map(subtree).sorted { $0.path < $1.path }))
+        #expect(try await CatalogReach.of(lab.nobody, on: sql) == .clients([]))
         await environment.close()
     }
 
