@@ -189,6 +189,7 @@ let package = Package(
         // Separate `limsqueue` processes (kill, restart, failover), the command line and end-to-end runs.
         .testTarget(name: "ProcessEndToEndTests", dependencies: integrationTestDependencies, swiftSettings: swiftSettings),
         .testTarget(name: "LIMSCoreTests", dependencies: ["LIMSCore"], swiftSettings: swiftSettings),
+        .testTarget(name: "LabActionsTests", dependencies: ["LabActions"], swiftSettings: swiftSettings),
         .testTarget(
             name: "SetupImportTests",
             dependencies: ["SetupImport", "LIMSCore", "SetupWorkbook", .product(name: "ZIPFoundation", package: "ZIPFoundation")],

@@ -26,7 +26,7 @@ extension LabActions {
         }
         let now = clock.now(), uids = self.uids
         let guarded = try await guardedUIDs()
-        let (items, state) = try await perform { state, reader -> ([ActionItem], LabState) in
+        let (items, state) = try await perform(serializedOn: contextUID) { state, reader -> ([ActionItem], LabState) in
             let user = try Self.user(userID, in: state)
             try await reader.loadClosure(of: targets + (contextUID.map { [$0] } ?? []), into: &state)
             if let contextUID {

@@ -23,6 +23,8 @@ public struct LabActions: Sendable {
     public let uids: any UIDGenerator
     /// Hashes a new user's password (bcrypt in the adapters).
     public let passwordHasher: @Sendable (String) -> String
+    /// The line the units of work on one worksheet wait in, in this process (``KeyedSerializer``).
+    public let worksheetLine: KeyedSerializer
 
     /// - Parameters:
     ///   - repository: the lab.
@@ -37,6 +39,7 @@ public struct LabActions: Sendable {
         self.clock = clock
         self.uids = uids
         self.passwordHasher = passwordHasher
+        self.worksheetLine = KeyedSerializer()
     }
 
     /// The signed-in user of a unit of work. - Throws: ``LabActionError`` `unauthenticated` when there is none.
@@ -90,8 +93,16 @@ public struct LabActions: Sendable {
     /// Runs a unit of work, mapping a conflict that outlived the retries to ``LabActionError`` `conflict` and a lab
     /// rule error to ``LabActionError``.
     public func perform<T: Sendable>(_ body: @Sendable (inout LabState, any LabReader) async throws -> T) async throws -> T {
+        try await perform(serializedOn: nil, body)
+    }
+
+    /// ``perform(_:)``, one at a time in this process with every other unit of work on `key` (a worksheet's uid;
+    /// ``worksheetLine``) when given.
+    func perform<T: Sendable>(serializedOn key: String?,
+                              _ body: @Sendable (inout LabState, any LabReader) async throws -> T) async throws -> T {
         do {
-            return try await repository.perform(body)
+            guard let key, !key.isEmpty else { return try await repository.perform(body) }
+            return try await worksheetLine.run(key) { try await repository.perform(body) }
         } catch let error as LabRepositoryError {
             throw LabActionError(.conflict, error.description)
         } catch let error as LabError {
@@ -100,10 +111,13 @@ public struct LabActions: Sendable {
     }
 
     /// Runs a unit of work that enqueues tasks; a unique task meeting its queued twin → ``AlreadyQueuedError``.
+    /// Units of work on one existing context (a worksheet; `contextUID` not empty) run one at a time in this process
+    /// (``worksheetLine``).
     func performEnqueuing<T: Sendable>(action: String, contextUID: String,
                                        _ body: @Sendable (inout LabState, any LabReader) async throws -> (T, [QueueTask])) async throws -> T {
         do {
-            return try await repository.perform(enqueuing: body)
+            if contextUID.isEmpty { return try await repository.perform(enqueuing: body) }
+            return try await worksheetLine.run(contextUID) { try await repository.perform(enqueuing: body) }
         } catch let error as LabRepositoryError where error.code == .alreadyQueued {
             throw AlreadyQueuedError(action: action, contextUID: contextUID, taskUID: error.uids.first ?? "")
         } catch let error as LabRepositoryError {

@@ -55,6 +55,8 @@ struct BenchLimsCommand: AsyncParsableCommand {
             print(String(format: "    queue %@: %d requests, conflicts to users %d, failed %d, latency p50 %.1f ms p95 %.1f ms, all submitted after %.2f s (%d/%d)",
                          queued ? "on " : "off", figures.requests, figures.conflicts, figures.failed, figures.p50 * 1000, figures.p95 * 1000,
                          figures.done, figures.submitted, users * perUser))
+            print(String(format: "      results p50 %.1f ms p95 %.1f ms; worksheet submits p50 %.1f ms p95 %.1f ms",
+                         figures.results.p50 * 1000, figures.results.p95 * 1000, figures.submits.p50 * 1000, figures.submits.p95 * 1000))
             if !figures.taskFailures.isEmpty {
                 print("      task attempts not done: \(figures.taskFailures.count); first: \(figures.taskFailures.prefix(3).joined(separator: " | "))")
             }
@@ -157,6 +159,8 @@ struct LimsBench: Sendable {
     struct UserFigures: Sendable {
         var requests = 0, conflicts = 0, failed = 0, submitted = 0
         var p50 = 0.0, p95 = 0.0, done = 0.0
+        /// p50 and p95 (seconds) of the result entries alone and of the worksheet submits alone.
+        var results = (p50: 0.0, p95: 0.0), submits = (p50: 0.0, p95: 0.0)
         /// Task attempts that failed or were retried, with their messages.
         var taskFailures: [String] = []
     }
@@ -200,6 +204,11 @@ struct LimsBench: Sendable {
                             let status = (try? await api.call(path, body: body, as: me).status) ?? 0
                             let elapsed = Self.seconds(begin.duration(to: .now))
                             tally.latencies.withLock { $0.append(elapsed) }
+                            if path == "update" {
+                                tally.results.withLock { $0.append(elapsed) }
+                            } else {
+                                tally.submits.withLock { $0.append(elapsed) }
+                            }
                             tally.counts.withLock { value in
                                 value.requests += 1
                                 if status == 409 { value.conflicts += 1 } else if !(200..<300).contains(status) { value.failed += 1 }
@@ -232,6 +241,9 @@ struct LimsBench: Sendable {
             let sorted = tally.latencies.withLock { $0 }
             figures.p50 = TaskKindStatistics.percentile(sorted, 0.5)
             figures.p95 = TaskKindStatistics.percentile(sorted, 0.95)
+            let results = tally.results.withLock { $0 }, submits = tally.submits.withLock { $0 }
+            figures.results = (TaskKindStatistics.percentile(results, 0.5), TaskKindStatistics.percentile(results, 0.95))
+            figures.submits = (TaskKindStatistics.percentile(submits, 0.5), TaskKindStatistics.percentile(submits, 0.95))
             let totals = tally.counts.withLock { $0 }
             figures.requests = totals.requests
             figures.conflicts = totals.conflicts
@@ -246,6 +258,8 @@ struct LimsBench: Sendable {
     /// Request latencies (seconds) and answer counts of (b), shared by the users' tasks.
     final class Tally: Sendable {
         let latencies = Mutex<[Double]>([])
+        let results = Mutex<[Double]>([])
+        let submits = Mutex<[Double]>([])
         let counts = Mutex<(requests: Int, conflicts: Int, failed: Int)>((0, 0, 0))
     }
 

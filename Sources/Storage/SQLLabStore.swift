@@ -220,7 +220,9 @@ public final class SQLLabStore: Sendable {
                 try await save(state, original: state, settings: settings, afterSave: hook)
                 return result
             } catch let conflict as ConflictError {
+                let types = conflict.uids.map { uid in state.peekObject(uid).map { type(of: $0).portalType.rawValue } ?? "?" }
                 logger.notice("conflict, retrying", metadata: ["lims.conflict.uids": .string(conflict.uids.joined(separator: ",")),
+                                                               "lims.conflict.types": .string(types.joined(separator: ",")),
                                                                "lims.attempt": .stringConvertible(attempt)])
                 guard attempt <= maxRetries else { throw ConflictError(uids: conflict.uids, attempts: attempt) }
                 // Jittered backoff (up to 2, 4, 8 ... 50 ms) so that writers of one worksheet stop colliding in step.
