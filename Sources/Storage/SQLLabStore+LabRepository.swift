@@ -48,9 +48,10 @@ extension SQLLabStore: LabRepository {
     /// - Throws: storage errors.
     public func catalog(_ query: CatalogQuery, visibleTo user: User) async throws -> CatalogPage {
         let sql = try self.sql
-        let reach = try await CatalogReach.of(user, on: sql)
+        let viewRoles = try await setup().rolePermissions.roles(for: .view)
+        let reach = try await CatalogReach.of(user, viewRoles: viewRoles, on: sql)
         if reach == .clients([]) { return CatalogPage(uids: [], total: 0) }
-        var filter = Self.catalogFilter(query, user: user)
+        var filter = Self.catalogFilter(query, user: user, viewRoles: viewRoles)
         if let narrowed = reach.filter(for: query.portalType, sortedOn: query.sortOn) { filter = filter + " AND " + narrowed }
         let column: String
         switch query.sortOn {
@@ -80,9 +81,10 @@ extension SQLLabStore: LabRepository {
         return counted > bound ? CatalogPage(uids: uids, total: bound, totalIsExact: false) : CatalogPage(uids: uids, total: counted)
     }
 
-    /// The WHERE clause of a catalog query, with the `allowedRolesAndUsers` filter for users who are not lab
-    /// managers (Managers and LabManagers see every object).
-    static func catalogFilter(_ query: CatalogQuery, user: User) -> SQLQueryString {
+    /// The WHERE clause of a catalog query, with the `allowedRolesAndUsers` filter: none for lab managers and
+    /// managers (they see every object) and for users holding one of `viewRoles` (the role map's View roles, on
+    /// every object alike); else the object must carry the user's stored `user:<id>` token (``writeSecurity``).
+    static func catalogFilter(_ query: CatalogQuery, user: User, viewRoles: Set<Role>) -> SQLQueryString {
         var filter: SQLQueryString = "o.portal_type = \(bind: query.portalType.rawValue)"
         func list(_ values: Set<String>) -> SQLList { SQLList(values.sorted().map { SQLBind($0) }) }
         if let states = query.reviewStates { filter = filter + " AND o.review_state IN (\(list(states)))" }
@@ -98,8 +100,8 @@ extension SQLLabStore: LabRepository {
             let pattern = "%" + text.replacingOccurrences(of: "%", with: "").replacingOccurrences(of: "_", with: "") + "%"
             filter = filter + " AND LOWER(o.path) LIKE \(bind: pattern)"
         }
-        if !user.isLabManager {
-            let tokens = SQLList(user.visibilityTokens.sorted().map { SQLBind($0) })
+        if !user.isLabManager, user.roles.isDisjoint(with: viewRoles) {
+            let tokens = SQLList(user.visibilityTokens.filter(storedToken).sorted().map { SQLBind($0) })
             filter = filter + " AND EXISTS (SELECT 1 FROM lims_security s WHERE s.uid = o.uid AND s.token IN (\(tokens)))"
         }
         return filter

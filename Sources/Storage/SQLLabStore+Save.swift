@@ -183,8 +183,13 @@ extension SQLLabStore {
         if !conflicts.isEmpty { throw ConflictError(uids: conflicts, attempts: 1) }
     }
 
-    /// Replaces the `allowedRolesAndUsers` rows of `uids` with what `state` computes for them (one delete and
+    /// Replaces the stored `allowedRolesAndUsers` rows of `uids` with what `state` computes for them (one delete and
     /// multi-row inserts of 400 rows).
+    ///
+    /// Only the `user:<id>` tokens are stored (``storedToken(_:)``): the role part of the index is the role map's
+    /// View roles, the same on every object, and listings apply it from the role map (``catalogFilter(_:user:roles:)``).
+    /// Stored per object it was 7 of the 8-9 rows of every object, written twice (table and token index) on every
+    /// write of the object.
     static func writeSecurity(of uids: [String], in state: LabState, on sql: any SQLDatabase) async throws {
         let existing = uids.filter { state.changes.created.contains($0) == false }
         var start = 0
@@ -195,7 +200,7 @@ extension SQLLabStore {
         }
         var rows: [any SQLExpression] = []
         for uid in uids where state.peekObject(uid) != nil {
-            for token in state.allowedRolesAndUsers(of: uid).sorted() {
+            for token in state.allowedRolesAndUsers(of: uid).sorted() where storedToken(token) {
                 rows.append(SQLGroupExpression([SQLBind(uid), SQLBind(token)] as [any SQLExpression]))
             }
         }
@@ -206,4 +211,11 @@ extension SQLLabStore {
             try await sql.raw("INSERT INTO lims_security (uid, token) VALUES \(SQLList(slice))").run()
         }
     }
+
+    /// Whether `token` of an object's `allowedRolesAndUsers` is stored in `lims_security`: the `user:<id>` tokens of
+    /// local roles; never a role name (the role map's View roles hold on every object alike).
+    static func storedToken(_ token: String) -> Bool { token.hasPrefix(userTokenPrefix) }
+
+    /// The prefix of the per-user tokens of `allowedRolesAndUsers` (Plone's `user:<id>`).
+    static let userTokenPrefix = "user:"
 }

@@ -323,10 +323,12 @@ public final class SQLLabStore: Sendable {
         }
     }
 
-    /// The stored `allowedRolesAndUsers` tokens of one object.
+    /// The `allowedRolesAndUsers` tokens of one object as listings apply them: its stored `user:<id>` tokens and
+    /// the role map's View roles (the same on every object, not stored per object).
     public func securityTokens(of uid: String) async throws -> Set<String> {
-        Set(try await sql.raw("SELECT token FROM lims_security WHERE uid = \(bind: uid)").all()
-            .map { try $0.decode(column: "token", as: String.self) })
+        let stored = try await sql.raw("SELECT token FROM lims_security WHERE uid = \(bind: uid)").all()
+            .map { try $0.decode(column: "token", as: String.self) }
+        return Set(stored).union(try await setup().rolePermissions.roles(for: .view).map(\.rawValue))
     }
 
     /// Stores the lab settings (self-verification and the like).

@@ -6,7 +6,8 @@ import SQLKit
 /// The schema migrations of LimsQueue, in order, and the SQLite tuning applied when a database is opened.
 public enum StorageMigrations {
     /// Every migration, oldest first. Never edit a shipped one; append.
-    public static var all: [any Migration] { [CreateQueueTables(), CreateLabTables(), AddScaleOutSupport(), AddLabCatalog(), CreateSessionTable(), AddDelayedTaskIndex()] }
+    public static var all: [any Migration] { [CreateQueueTables(), CreateLabTables(), AddScaleOutSupport(), AddLabCatalog(), CreateSessionTable(), AddDelayedTaskIndex(),
+                                          LeanLabIndexes()] }
 
     /// Applies pending migrations. Safe to call on every start (migrations already applied are skipped).
     public static func migrate(_ databases: Databases, on eventLoop: any EventLoop, logger: Logger) async throws {

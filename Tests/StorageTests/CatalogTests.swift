@@ -154,11 +154,12 @@ struct CatalogTests {
         let lab = try await seed(environment)
         let sql = try environment.lab.sql
         func subtree(_ client: Client) -> CatalogReach.ClientSubtree { .init(uid: client.uid, path: client.path) }
-        #expect(try await CatalogReach.of(lab.labman, on: sql) == .everywhere)
-        #expect(try await CatalogReach.of(lab.analyst, on: sql) == .everywhere)
-        #expect(try await CatalogReach.of(lab.rita, on: sql) == .clients([subtree(lab.clients[0])]))
-        #expect(try await CatalogReach.of(lab.olga, on: sql) == .clients(lab.clients.dropFirst().map(subtree).sorted { $0.path < $1.path }))
-        #expect(try await CatalogReach.of(lab.nobody, on: sql) == .clients([]))
+        let views = RolePermissionMap.senaiteDefault.roles(for: .view)
+        #expect(try await CatalogReach.of(lab.labman, viewRoles: views, on: sql) == .everywhere)
+        #expect(try await CatalogReach.of(lab.analyst, viewRoles: views, on: sql) == .everywhere)
+        #expect(try await CatalogReach.of(lab.rita, viewRoles: views, on: sql) == .clients([subtree(lab.clients[0])]))
+        #expect(try await CatalogReach.of(lab.olga, viewRoles: views, on: sql) == .clients(lab.clients.dropFirst().map(subtree).sorted { $0.path < $1.path }))
+        #expect(try await CatalogReach.of(lab.nobody, viewRoles: views, on: sql) == .clients([]))
         await environment.close()
     }
 
@@ -290,6 +291,38 @@ struct CatalogTests {
         #expect(try await environment.lab.catalog(query, visibleTo: lab.labman).uids != before.uids)
         try await AddLabCatalog().backfill(sql)
         #expect(try await environment.lab.catalog(query, visibleTo: lab.labman) == before)
+        await environment.close()
+    }
+
+    @Test("the lean-index migration keeps only user tokens; every user's listings answer as before it")
+    func leanIndexMigration() async throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        let environment = try await open(directory)
+        let lab = try await seed(environment)
+        let sql = try #require(environment.databases.database(logger: environment.logger, on: environment.eventLoopGroup.any())).sqlDatabase()
+        func count(_ condition: String) async throws -> Int {
+            try await sql.raw("SELECT COUNT(*) AS n FROM lims_security WHERE \(unsafeRaw: condition)").first()?.decode(column: "n", as: Int.self) ?? -1
+        }
+        let users = [lab.labman, lab.rita, lab.analyst, lab.olga, lab.nobody]
+        let queries = [CatalogQuery(portalType: .sample, sortOn: .created, limit: 500), CatalogQuery(portalType: .analysis, limit: 500)]
+        var before: [CatalogPage] = []
+        for user in users { for query in queries { before.append(try await environment.lab.catalog(query, visibleTo: user)) } }
+        #expect(try await count("SUBSTR(token, 1, 5) <> 'user:'") == 0, "writes store no role names")
+        let userRows = try await count("1 = 1")
+        #expect(userRows > 0)
+        // A database of schema 5: role rows on every object.
+        try await LeanLabIndexes().revert(on: try #require(environment.databases.database(logger: environment.logger,
+                                                                                          on: environment.eventLoopGroup.any())))
+        #expect(try await count("SUBSTR(token, 1, 5) <> 'user:'") > 0)
+        try await LeanLabIndexes().prepare(on: try #require(environment.databases.database(logger: environment.logger,
+                                                                                           on: environment.eventLoopGroup.any())))
+        #expect(try await count("SUBSTR(token, 1, 5) <> 'user:'") == 0)
+        #expect(try await count("1 = 1") == userRows)
+        var after: [CatalogPage] = []
+        for user in users { for query in queries { after.append(try await environment.lab.catalog(query, visibleTo: user)) } }
+        #expect(after == before)
+        #expect(try await environment.lab.securityTokens(of: lab.samples[0].uid).contains("Analyst"))
         await environment.close()
     }
 }

@@ -6,8 +6,8 @@ import SQLKit
 /// The `allowedRolesAndUsers` index of an object (``LIMSCore/LabState/allowedRolesAndUsers(of:)``, reference 3.6)
 /// holds the roles with View site-wide, the same on every object, and `user:<id>` for the users holding a local
 /// role with View on the object's client; a `user:` token therefore only ever sits on a client and the objects in
-/// its subtree. So a user none of whose roles is stored as a token on any object (a client contact: `Client`, with
-/// `Owner` local on its client) can only see objects inside the clients that carry its `user:` token.
+/// its subtree. So a user holding none of the View roles (a client contact: `Client`, with `Owner` local on its
+/// client) can only see objects inside the clients that carry its `user:` token.
 ///
 /// A listing for such a user walks those clients' part of the catalog instead of the whole lab in sort order,
 /// probing each object's tokens: on a 20,000-sample lab a client contact's first page of analyses sorted by path
@@ -26,18 +26,11 @@ enum CatalogReach: Sendable, Equatable {
         var path: String
     }
 
-    /// The reach of `user`: at most two index reads (one seek in `lims_security_token`, then one probe per client
-    /// on the client list, whose size does not grow with samples or analyses).
+    /// The reach of `user`, given the role map's View roles: no read for lab staff, else one probe per client of
+    /// the client list (whose size does not grow with samples or analyses).
     /// - Throws: storage errors.
-    static func of(_ user: User, on sql: any SQLDatabase) async throws -> CatalogReach {
-        if user.isLabManager { return .everywhere }
-        let roles = user.roles.map(\.rawValue).sorted()
-        if !roles.isEmpty {
-            let held = try await sql.raw("""
-                SELECT 1 AS one FROM lims_security WHERE token IN (\(SQLList(roles.map { SQLBind($0) }))) LIMIT 1
-                """).first()
-            if held != nil { return .everywhere }
-        }
+    static func of(_ user: User, viewRoles: Set<Role>, on sql: any SQLDatabase) async throws -> CatalogReach {
+        if user.isLabManager || !user.roles.isDisjoint(with: viewRoles) { return .everywhere }
         let rows = try await sql.raw("""
             SELECT o.uid, o.path FROM lims_objects o
             WHERE o.portal_type = \(bind: PortalType.client.rawValue) AND EXISTS (
@@ -68,7 +61,7 @@ enum CatalogReach: Sendable, Equatable {
         for (index, subtree) in subtrees.enumerated() {
             let prefix = subtree.path + "/"
             filter = filter + (index == 0 ? "" : " OR ")
-                + "o.path = \(bind: subtree.path) OR SUBSTR(o.path, 1, \(bind: prefix.unicodeScalars.count)) = \(bind: prefix)"
+                + "o.path = \(bind: subtree.path) OR SUBSTR(o.path, 1, \(unsafeRaw: String(prefix.unicodeScalars.count))) = \(bind: prefix)"
         }
         return filter + ")"
     }
