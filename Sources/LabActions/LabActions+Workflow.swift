@@ -25,10 +25,10 @@ extension LabActions {
             return try await enqueueWorksheetAction(action, uids: targets, worksheetUID: contextUID, settings: settings, userID: userID)
         }
         let now = clock.now(), uids = self.uids
-        let guarded = try await guardedUIDs()
         let (items, state) = try await perform(serializedOn: contextUID) { state, reader -> ([ActionItem], LabState) in
             let user = try Self.user(userID, in: state)
             try await reader.loadClosure(of: targets + (contextUID.map { [$0] } ?? []), into: &state)
+            let guarded = try await guardedUIDs(in: state)
             if let contextUID {
                 guard state.worksheets[contextUID] != nil, state.isVisible(contextUID, to: user) else {
                     throw LabActionError(.invalidInput, "Field 'context_uid': no worksheet with uid '\(contextUID)'")
@@ -146,7 +146,6 @@ extension LabActions {
     @discardableResult
     public func setResult(userID: String?, uid: String, result: String?) async throws -> LabState {
         let uids = self.uids
-        let guarded = try await guardedUIDs()
         return try await perform { state, reader -> LabState in
             let user = try Self.user(userID, in: state)
             try await reader.load([uid], into: &state)
@@ -157,7 +156,7 @@ extension LabActions {
                 throw LabActionError(.invalidInput, "Field 'uid': '\(uid)' is not an analysis; only results can be updated")
             }
             try Self.validateResult(result, service: state.analysisServices[analysis.serviceUID])
-            if guarded.contains(uid) {
+            if try await guardedUIDs(among: [uid]).contains(uid) {
                 throw LabActionError(.conflict, "Field 'uid': \(state.label(uid)) is being processed in background")
             }
             do {

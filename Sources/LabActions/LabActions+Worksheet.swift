@@ -24,8 +24,6 @@ extension LabActions {
     public func createWorksheet(userID: String?, analyst: String, templateUID: String?, instrumentUID: String?) async throws -> WorksheetOutcome {
         let now = clock.now(), uids = self.uids
         let settings = try await readySettings()
-        let guarded = try await guardedUIDs() // also what a queued template selection leaves out
-        let excluded = templateUID != nil && settings != nil ? guarded : []
         let (uid, application, task, state) = try await performEnqueuing(action: "assign", contextUID: "") {
             state, reader -> ((String, TemplateApplication?, QueueTask?, LabState), [QueueTask]) in
             let user = try Self.user(userID, in: state)
@@ -48,7 +46,10 @@ extension LabActions {
                 throw LabActionError(error, field: "analyst")
             }
             guard let templateUID else { return ((worksheet.uid, nil, nil, state), []) }
-            try await reader.loadTemplateCandidates(templateUID, for: worksheet.uid, excluding: excluded, into: &state)
+            // While the queue is ready a template selection leaves out what is queued (reference 4).
+            try await reader.loadTemplateCandidates(templateUID, for: worksheet.uid, excludingQueued: settings != nil, into: &state)
+            let guarded = try await guardedUIDs(in: state)
+            let excluded = settings != nil ? guarded : []
             let context = TransitionContext(user: user, worksheetUID: worksheet.uid, queuedUIDs: guarded, uids: uids)
             let (application, task) = try Self.applyTemplate(templateUID, to: worksheet.uid, user: user, context: context,
                                                              settings: settings, excluding: excluded, state: &state, now: now)
@@ -72,16 +73,16 @@ extension LabActions {
             // Its analyses are left out of a new selection, so the insert-time check would not see the repeat.
             throw AlreadyQueuedError(action: "apply_template", contextUID: worksheetUID, taskUID: queued.taskUID)
         }
-        let guarded = try await guardedUIDs()
-        let excluded = settings != nil ? guarded : []
         let (application, task, state) = try await performEnqueuing(action: "assign", contextUID: worksheetUID) {
             state, reader -> ((TemplateApplication, QueueTask?, LabState), [QueueTask]) in
             let user = try Self.user(userID, in: state)
             try await reader.loadClosure(of: [worksheetUID], into: &state)
             _ = try Self.worksheet(worksheetUID, field: "worksheet_uid", user: user, in: state)
             if state.worksheetTemplates[templateUID] != nil {
-                try await reader.loadTemplateCandidates(templateUID, for: worksheetUID, excluding: excluded, into: &state)
+                try await reader.loadTemplateCandidates(templateUID, for: worksheetUID, excludingQueued: settings != nil, into: &state)
             }
+            let guarded = try await guardedUIDs(in: state)
+            let excluded = settings != nil ? guarded : []
             guard state.worksheetTemplates[templateUID] != nil else {
                 throw LabActionError(.notFound, "Field 'template_uid': no worksheet template with uid '\(templateUID)'")
             }
@@ -129,11 +130,11 @@ extension LabActions {
         }
         let now = clock.now(), uids = self.uids
         let settings = try await readySettings()
-        let guarded = try await guardedUIDs()
         let (items, task, state) = try await performEnqueuing(action: "assign", contextUID: worksheetUID) {
             state, reader -> (([ActionItem], QueueTask?, LabState), [QueueTask]) in
             let user = try Self.user(userID, in: state)
             try await reader.loadClosure(of: [worksheetUID] + analysisUIDs, into: &state)
+            let guarded = try await guardedUIDs(in: state)
             let worksheet = try Self.worksheet(worksheetUID, field: "worksheet_uid", user: user, in: state)
             if settings != nil { try Self.requireWorksheetManagement(user, state: state) }
             let context = TransitionContext(user: user, worksheetUID: worksheetUID, queuedUIDs: guarded, uids: uids)

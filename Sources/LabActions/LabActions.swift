@@ -75,13 +75,28 @@ public struct LabActions: Sendable {
     }
 
 
-    /// Uids the guards veto users' transitions for: objects of queued and running tasks (reference 1.11). Unlike
-    /// senaite.queue, running tasks count too: a consumer claims a task's continuation as it reports the chunk
-    /// before, so the rest of the work is "running" while it waits; the consumer itself is never blocked, as its
-    /// units of work act inside the task (reference 5.1).
-    func guardedUIDs() async throws -> Set<String> {
-        try await queuedObjectUIDs()
+    /// Those of `uids` the guards veto users' transitions for: objects of queued and running tasks (reference
+    /// 1.11). Unlike senaite.queue, running tasks count too: a consumer claims a task's continuation as it reports
+    /// the chunk before, so the rest of the work is "running" while it waits; the consumer itself is never blocked,
+    /// as its units of work act inside the task (reference 5.1). Empty without a queue.
+    ///
+    /// Asked for the objects a unit of work holds, never for the whole queue: the cost follows the working set,
+    /// not the number of queued tasks.
+    func guardedUIDs(among uids: [String]) async throws -> Set<String> {
+        guard let queue, !uids.isEmpty else { return [] }
+        return try await queue.objectUIDs(status: [.queued, .running], among: uids)
     }
+
+    /// ``guardedUIDs(among:)`` for every object `state` holds that a task can name (samples, analyses, worksheets,
+    /// clients, contacts): what the guards of the unit of work look up.
+    func guardedUIDs(in state: LabState) async throws -> Set<String> {
+        try await guardedUIDs(among: state.loadedObjects.filter { Self.taskObjectTypes.contains(type(of: $0).portalType) }.map(\.uid))
+    }
+
+    /// The types of objects a task can have as its context or among its `uids`.
+    static let taskObjectTypes: Set<PortalType> = [
+        .sample, .analysis, .duplicateAnalysis, .referenceAnalysis, .worksheet, .client, .contact,
+    ]
 
     /// The settings the queued tasks are made with; nil when the queue is not ready (actions then run now).
     func readySettings() async throws -> QueueSettings? {

@@ -79,6 +79,10 @@ public protocol QueueStore: Sendable {
     /// Object uids (contexts and `uids`) of tasks of the given statuses. Source: reference 1.2 `get_uids`.
     func objectUIDs(status: Set<TaskStatus>) async throws -> Set<String>
 
+    /// Those of `uids` that are an object (context or one of `uids`) of a task of the given statuses: the guards'
+    /// question for the objects a unit of work holds, at a cost that follows `uids`, not the queue's length.
+    func objectUIDs(status: Set<TaskStatus>, among uids: [String]) async throws -> Set<String>
+
     /// Smallest `created` of queued and running tasks, or -1 when there are none.
     /// Source: reference 1.2 `since_time`.
     func sinceTime() async throws -> Double

@@ -36,6 +36,22 @@ extension SQLQueueStore {
         return Set(try rows.map { try $0.decode(column: "uid", as: String.self) })
     }
 
+    /// One probe of `queue_task_uids_uid` per uid, 500 uids a statement.
+    public func objectUIDs(status: Set<TaskStatus>, among uids: [String]) async throws -> Set<String> {
+        guard !status.isEmpty, !uids.isEmpty else { return [] }
+        let statuses = SQLList(status.sorted { $0.rawValue < $1.rawValue }.map { SQLBind($0.rawValue) })
+        var result: Set<String> = []
+        for row in try await SQLLabReader.rows(in: Array(Set(uids)), { list in
+            """
+            SELECT DISTINCT u.uid FROM queue_task_uids u JOIN queue_tasks t ON t.task_uid = u.task_uid
+            WHERE u.uid IN (\(list)) AND t.status IN (\(statuses))
+            """
+        }, on: try sql) {
+            result.insert(try row.decode(column: "uid", as: String.self))
+        }
+        return result
+    }
+
     public func sinceTime() async throws -> Double {
         let row = try await sql.raw("SELECT MIN(created) AS since FROM queue_tasks WHERE status <> 'failed'").first()
         return try row?.decode(column: "since", as: Double?.self) ?? -1

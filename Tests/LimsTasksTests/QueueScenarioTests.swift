@@ -291,6 +291,13 @@ struct QueueScenarioTests {
                 "worksheet_uid": .string(worksheetUID), "template_uid": .string(system.lab.template.uid),
             ]))
             #expect(again.status == 409 && again.json["task_uid"] == .string(taskUID), "\(again.json)")
+            // A second worksheet from the template meanwhile: every candidate is in the queued assignment, so its
+            // selection leaves them all out and nothing is queued for it.
+            let second = try await system.api.manager("worksheet/create", body: .object([
+                "analyst": .string("analyst1"), "template": .string(system.lab.template.uid),
+            ]))
+            #expect(second.status == 200 && second.json["task_uid"] == nil, "\(second.json)")
+            #expect(try await system.queuedAnalyses() == 15)
             for expected in [5, 10, 15] {
                 try await system.round()
                 #expect(try await system.count("assigned") == expected)

@@ -50,6 +50,11 @@ struct StoreTests {
             #expect(try await f.store.tasks(for: task.contextUID, name: "other").isEmpty)
             #expect(try await f.store.tasks(for: task.taskUID, name: nil).isEmpty)
             #expect(try await f.store.objectUIDs(status: [.queued, .running]) == [sample, task.contextUID])
+            // The guards' question, for the objects a unit of work holds.
+            #expect(try await f.store.objectUIDs(status: [.queued, .running], among: [sample, "other", sample]) == [sample])
+            #expect(try await f.store.objectUIDs(status: [.queued], among: [task.contextUID]) == [task.contextUID])
+            #expect(try await f.store.objectUIDs(status: [.failed], among: [sample, task.contextUID]).isEmpty)
+            #expect(try await f.store.objectUIDs(status: [.queued, .running], among: []).isEmpty)
             #expect(try await f.store.sinceTime() == f.now)
             _ = try await f.store.delete(task.taskUID, now: f.now)
             #expect(try await f.store.task(task.taskUID) == nil)

@@ -23,10 +23,10 @@ public protocol LabReader: Sendable {
     func loadClosure(of uids: [String], into state: inout LabState) async throws
 
     /// Loads the routine analyses `templateUID` may select for `worksheetUID` (the first received samples, in
-    /// the template's pick order, with an unassigned analysis of its services, enough to fill its routine slots
-    /// even when `excluding` leaves some out), with their samples; declares `candidates:<templateUID>`.
-    /// The worksheet's own closure must be loaded first.
-    func loadTemplateCandidates(_ templateUID: String, for worksheetUID: String, excluding: Set<String>,
+    /// the template's pick order, with an unassigned analysis of its services, as many as its routine slots),
+    /// with their samples; declares `candidates:<templateUID>`. With `excludingQueued`, analyses in queued or
+    /// running tasks do not count (the selection leaves them out). The worksheet's own closure must be loaded first.
+    func loadTemplateCandidates(_ templateUID: String, for worksheetUID: String, excludingQueued: Bool,
                                 into state: inout LabState) async throws
 
     /// Reserves `count` numbers of the id counter `key` for this unit of work (atomically; numbers a unit of work

@@ -140,7 +140,7 @@ struct SQLLabReader: LabReader {
         try await load(Array(parents), into: &state)
     }
 
-    func loadTemplateCandidates(_ templateUID: String, for worksheetUID: String, excluding: Set<String>,
+    func loadTemplateCandidates(_ templateUID: String, for worksheetUID: String, excludingQueued: Bool,
                                 into state: inout LabState) async throws {
         defer { state.scope?.declareComplete("candidates:\(templateUID)") }
         guard let template = state.worksheetTemplates.peek(templateUID) else { return }
@@ -152,8 +152,14 @@ struct SQLLabReader: LabReader {
         }
         guard !services.isEmpty else { return }
         let slots = template.layout.filter { $0.type == .routine }.count
-        let limit = slots + excluding.count
+        let limit = slots
         guard limit > 0 else { return }
+        // Analyses of queued or running tasks are left out here, in the probe, so that a long queue (a large
+        // assignment waiting) does not make the pick read more samples.
+        let notQueued: SQLQueryString = excludingQueued ? """
+             AND NOT EXISTS (SELECT 1 FROM queue_task_uids q JOIN queue_tasks t ON t.task_uid = q.task_uid
+                             WHERE q.uid = a.uid AND t.status IN ('queued', 'running'))
+            """ : ""
         let serviceList = SQLList(services.map { SQLBind($0) })
         // The pick index in order, one probe of the sample index per sample passed, stopping at `limit`: the work
         // test is a scalar subquery with LIMIT, which the planner never turns into a join. Written as EXISTS,
@@ -165,7 +171,7 @@ struct SQLLabReader: LabReader {
             WHERE s.portal_type = 'AnalysisRequest' AND s.sort_key IS NOT NULL
               AND (SELECT 1 FROM lims_objects a
                    WHERE a.sample_uid = s.uid AND a.portal_type = 'Analysis' AND a.review_state = 'unassigned'
-                     AND a.worksheet_uid IS NULL AND a.service_uid IN (\(serviceList))
+                     AND a.worksheet_uid IS NULL AND a.service_uid IN (\(serviceList))\(notQueued)
                    LIMIT 1) IS NOT NULL
             ORDER BY s.sort_key
             LIMIT \(bind: limit)
