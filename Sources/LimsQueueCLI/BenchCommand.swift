@@ -124,6 +124,7 @@ struct BenchQueueCommand: AsyncParsableCommand {
                                            onRunning: { ready.set($0) })
             var services: [ServiceGroupConfiguration.ServiceConfiguration] = [.init(service: app), .init(service: pool)]
             if let listener = try ChangeListener.make(for: environment, logger: logger) { services.insert(.init(service: listener), at: 0) }
+            if let checkpoints = CheckpointService.make(for: environment, clock: clock, logger: logger) { services.insert(.init(service: checkpoints), at: 0) }
             let group = ServiceGroup(configuration: .init(services: services, logger: logger))
             return try await withThrowingTaskGroup(of: Figures?.self) { tasks in
                 tasks.addTask { try await group.run(); return nil }

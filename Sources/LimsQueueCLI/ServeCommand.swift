@@ -163,6 +163,7 @@ enum QueueNode {
             }
         )
         var services: [ServiceGroupConfiguration.ServiceConfiguration] = []
+        if let checkpoints = CheckpointService.make(for: environment, clock: clock, logger: logger) { services.append(.init(service: checkpoints)) }
         if let listener = try ChangeListener.make(for: environment, logger: logger) { services.append(.init(service: listener)) }
         let group = ServiceGroup(
             configuration: .init(

@@ -41,8 +41,9 @@ final class StorageEnvironment: Sendable {
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 2)
         // A thread pool of its own: SQLite waits for another writer's lock on a pool thread, so environments
         // sharing one pool in a process (tests, benchmarks of several servers) could leave the lock holder
-        // without a thread.
-        let threadPool = NIOThreadPool(numberOfThreads: 2)
+        // without a thread. Three threads: the writer's connection, the readers', and the checkpointer's
+        // (``CheckpointService``: a checkpoint holds its thread while it copies pages and fsyncs).
+        let threadPool = NIOThreadPool(numberOfThreads: 3)
         threadPool.start()
         let databases = Databases(threadPool: threadPool, on: group)
         let path: String

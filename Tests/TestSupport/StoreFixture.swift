@@ -40,6 +40,18 @@ package struct StoreFixture {
                              claimInOneStatement: claimInOneStatement)
     }
 
+    /// SQLite only: a checkpointer of ``store`` on a connection of its own, as `limsqueue serve` runs it, waiting on
+    /// ``clock``; and what closes its connection (call it after the checkpointer's `run()` ended).
+    /// - Parameters:
+    ///   - configuration: Default: the production defaults.
+    ///   - onCheckpoint: receives what each checkpoint of `run()` did. Default: nothing.
+    package func checkpointer(configuration: SQLiteCheckpointer.Configuration = .init(),
+                              onCheckpoint: @escaping @Sendable (SQLiteCheckpointer.Outcome) -> Void = { _ in })
+        async throws -> (checkpointer: SQLiteCheckpointer, close: @Sendable () async -> Void)
+    {
+        try await environment.checkpointer(clock: clock, configuration: configuration, logger: Self.quietLogger, onCheckpoint: onCheckpoint)
+    }
+
     /// Opens a fresh store on `backend`.
     /// - Parameter backend: the database. Default: ``StoreBackend/fromEnvironment``.
     /// - Throws: the cancellation of the current test case when `backend` is not available (``StoreBackend/requireAvailable()``).
