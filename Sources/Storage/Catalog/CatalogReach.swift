@@ -44,24 +44,27 @@ enum CatalogReach: Sendable, Equatable {
 
     /// The filter that keeps a listing of `type` sorted on `sort` inside the reach, or nil for ``everywhere``.
     ///
-    /// Types with a `client_uid` catalog column (samples, contacts) not sorted by path are narrowed by it, so that
-    /// `lims_catalog_client (client_uid, portal_type, created)` serves them. Everything else is narrowed to one
-    /// range of `path` from the first client's path to just past the last one's subtree (a single range, so
-    /// `lims_catalog_type_path (portal_type, path)` seeks to it and keeps path order), and the exact subtree test
-    /// (`path` is a client's path or starts with it and `/`) on each row in that range.
+    /// - Clients: their own paths.
+    /// - Types with a `client_uid` catalog column (samples, contacts) not sorted by path: that column, so that
+    ///   `lims_catalog_client (client_uid, portal_type, created)` serves them.
+    /// - Everything else: per client, the range of paths of its subtree, `[P + "/", P + "0")` ("/" is 0x2F and "0"
+    ///   0x30, so exactly the paths that start with `P/`, byte-wise: SQLite's BINARY collation, PostgreSQL's
+    ///   `path` is COLLATE "C"). One client gives one range of `lims_catalog_type_path (portal_type, path)`, read
+    ///   in path order. No other test on the path: PostgreSQL took a residual `SUBSTR` test as selective and
+    ///   sorted a client's 29,000 samples for a page of 20 (327 ms at 200,000 samples, against 1 ms without it).
     func filter(for type: PortalType, sortedOn sort: CatalogQuery.SortField) -> SQLQueryString? {
         guard case .clients(let subtrees) = self else { return nil }
-        guard let first = subtrees.first, let last = subtrees.last else { return "1 = 0" }
+        guard !subtrees.isEmpty else { return "1 = 0" }
+        if type == .client {
+            return "o.path IN (\(SQLList(subtrees.map { SQLBind($0.path) })))"
+        }
         if type == .sample || type == .contact, sort != .path {
             return "o.client_uid IN (\(SQLList(subtrees.map { SQLBind($0.uid) })))"
         }
-        // "/" is 0x2F and "0" is 0x30: every path in the subtree of P sorts in [P, P + "0") byte-wise (SQLite's
-        // BINARY collation, PostgreSQL's `path` column is COLLATE "C"). SUBSTR counts characters on both.
-        var filter: SQLQueryString = "o.path >= \(bind: first.path) AND o.path < \(bind: last.path + "0") AND ("
+        var filter: SQLQueryString = "("
         for (index, subtree) in subtrees.enumerated() {
-            let prefix = subtree.path + "/"
             filter = filter + (index == 0 ? "" : " OR ")
-                + "o.path = \(bind: subtree.path) OR SUBSTR(o.path, 1, \(unsafeRaw: String(prefix.unicodeScalars.count))) = \(bind: prefix)"
+                + "(o.path >= \(bind: subtree.path + "/") AND o.path < \(bind: subtree.path + "0"))"
         }
         return filter + ")"
     }
