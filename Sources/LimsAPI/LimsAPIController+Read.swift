@@ -75,9 +75,11 @@ extension LimsAPIController {
         guard ["ascending", "descending", "asc", "desc", "reverse"].contains(sortOrder) else {
             throw QueueAPIError(.badRequest, "Field 'sort_order' must be ascending or descending")
         }
-        let states = try payload.stringList("review_state").map(Set.init)
-        let services = try payload.stringList("getServiceUID").map(Set.init)
-        let clients = try payload.stringList("getClientUID").map(Set.init)
+        // An empty filter (`review_state=`) is no filter, as in senaite.jsonapi.
+        func filter(_ key: String) throws -> Set<String>? { try payload.stringList(key).flatMap { $0.isEmpty ? nil : Set($0) } }
+        let states = try filter("review_state")
+        let services = try filter("getServiceUID")
+        let clients = try filter("getClientUID")
         let analysisTypes: Set<PortalType> = [.analysis, .duplicateAnalysis, .referenceAnalysis]
         if services != nil, !analysisTypes.contains(portalType) {
             throw QueueAPIError(.badRequest, "Field 'getServiceUID' applies to analyses, not \(portalType.rawValue)")

@@ -24,6 +24,7 @@ public enum QueueServerApp {
         let routeTable = MethodNotAllowedMiddleware<QueueRequestContext>.RouteTable()
         router.add(middleware: MethodNotAllowedMiddleware(table: routeTable))
         router.add(middleware: ErrorLoggingMiddleware())
+        router.add(middleware: QueryTextMiddleware())
         // HTTP request counts and durations through swift-metrics (a no-op until the process bootstraps a backend).
         router.add(middleware: MetricsMiddleware())
         controller.addRoutes(to: router, queueRoutes: queueRoutes)

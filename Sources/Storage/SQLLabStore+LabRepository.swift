@@ -86,25 +86,37 @@ extension SQLLabStore: LabRepository {
     /// every object alike); else the object must carry the user's stored `user:<id>` token (``writeSecurity``).
     static func catalogFilter(_ query: CatalogQuery, user: User, viewRoles: Set<Role>) -> SQLQueryString {
         var filter: SQLQueryString = "o.portal_type = \(bind: query.portalType.rawValue)"
-        func list(_ values: Set<String>) -> SQLList { SQLList(values.sorted().map { SQLBind($0) }) }
+        // An empty set matches nothing (`IN ()` is not SQL PostgreSQL takes).
+        func list(_ values: Set<String>) -> SQLQueryString {
+            values.isEmpty ? "NULL" : "\(SQLList(values.sorted().map { SQLBind($0) }))"
+        }
         if let states = query.reviewStates { filter = filter + " AND o.review_state IN (\(list(states)))" }
         if let clients = query.clientUIDs { filter = filter + " AND o.client_uid IN (\(list(clients)))" }
         if let services = query.serviceUIDs { filter = filter + " AND o.service_uid IN (\(list(services)))" }
         if let sample = query.sampleUID { filter = filter + " AND o.sample_uid = \(bind: sample)" }
         if let analyst = query.analyst { filter = filter + " AND o.lookup_key = \(bind: analyst)" }
         if let text = query.text?.lowercased(), !text.isEmpty {
-            let pattern = "%" + text.replacingOccurrences(of: "%", with: "").replacingOccurrences(of: "_", with: "") + "%"
-            filter = filter + " AND LOWER(o.object_id) LIKE \(bind: pattern)"
+            filter = filter + " AND LOWER(o.object_id) LIKE \(bind: likePattern(containing: text)) ESCAPE '!'"
         }
         if let text = query.pathText?.lowercased(), !text.isEmpty {
-            let pattern = "%" + text.replacingOccurrences(of: "%", with: "").replacingOccurrences(of: "_", with: "") + "%"
-            filter = filter + " AND LOWER(o.path) LIKE \(bind: pattern)"
+            filter = filter + " AND LOWER(o.path) LIKE \(bind: likePattern(containing: text)) ESCAPE '!'"
         }
         if !user.isLabManager, user.roles.isDisjoint(with: viewRoles) {
             let tokens = SQLList(user.visibilityTokens.filter(storedToken).sorted().map { SQLBind($0) })
             filter = filter + " AND EXISTS (SELECT 1 FROM lims_security s WHERE s.uid = o.uid AND s.token IN (\(tokens)))"
         }
         return filter
+    }
+
+    /// A `LIKE ... ESCAPE '!'` pattern matching text that contains `text` literally: `%`, `_` and `!` in it are
+    /// escaped, so a search for "%" finds ids with a percent sign, not every object.
+    static func likePattern(containing text: String) -> String {
+        var escaped = ""
+        for character in text {
+            if character == "%" || character == "_" || character == "!" { escaped.append("!") }
+            escaped.append(character)
+        }
+        return "%" + escaped + "%"
     }
 
     public func queued(among uids: [String]) async throws -> Set<String> {

@@ -161,9 +161,16 @@ struct LimsAPITests {
             #expect(own.status == 200 && own.items.first?["Analyses"]?.arrayValue?.count == 2)
 
             for (query, field) in [("limit=0", "limit"), ("limit=501", "limit"), ("limit=abc", "limit"), ("page=0", "page"),
-                                   ("sort_on=title", "sort_on"), ("sort_order=up", "sort_order")] {
+                                   ("sort_on=title", "sort_on"), ("sort_order=up", "sort_order"),
+                                   ("review_state=%00", "review_state"), ("getClientUID=a%00b", "getClientUID")] {
                 let bad = try await api.manager("AnalysisRequest?\(query)", method: .get)
                 #expect(bad.status == 400 && bad.message.contains("'\(field)'"), "\(query): \(bad.message)")
+            }
+            // An empty filter is no filter (senaite.jsonapi), on both databases.
+            let everySample = try await api.manager("AnalysisRequest", method: .get)
+            for query in ["review_state=", "getClientUID=", "getClientUID=,"] {
+                let unfiltered = try await api.manager("AnalysisRequest?\(query)", method: .get)
+                #expect(unfiltered.status == 200 && unfiltered.json["count"] == everySample.json["count"], "\(query): \(unfiltered.json)")
             }
             let wrongFilter = try await api.manager("Client?getServiceUID=\(lab.cu.uid)", method: .get)
             #expect(wrongFilter.status == 400 && wrongFilter.message.contains("'getServiceUID'"))

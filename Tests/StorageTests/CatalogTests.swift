@@ -117,6 +117,8 @@ struct CatalogTests {
         }
         queries.append(CatalogQuery(portalType: .sample, clientUIDs: [lab.clients[1].uid], sortOn: .created, descending: true, limit: 5))
         queries.append(CatalogQuery(portalType: .sample, text: "soi", sortOn: .id, limit: 4))
+        // LIKE's wildcards and the escape character are searched literally: no id holds them.
+        for text in ["%", "_", "!", "h2o%", "h_o"] { queries.append(CatalogQuery(portalType: .sample, text: text, sortOn: .id, limit: 4)) }
         queries.append(CatalogQuery(portalType: .analysis, serviceUIDs: [cu.uid], sortOn: .id, limit: 8))
         queries.append(CatalogQuery(portalType: .analysis, reviewStates: ["unassigned"], sortOn: .created, limit: 25))
         // What a client user's API lists ask by default (sorted by path), and the types outside clients.

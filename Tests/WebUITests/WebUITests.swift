@@ -444,6 +444,11 @@ struct WebUITests {
             let searched = try await browser.request("/samples?q=\(browser.lab.happySamples[1].id.lowercased())")
             #expect(searched.html.contains("1 samples.") && searched.html.contains(browser.lab.happySamples[1].id))
             #expect(try await browser.request("/samples?q=nothing-like-it").html.contains("0 samples."))
+            // A percent sign or underscore is searched for, not a wildcard; a NUL is refused, naming the parameter.
+            #expect(try await browser.request("/samples?q=%25").html.contains("0 samples."))
+            #expect(try await browser.request("/samples?q=_").html.contains("0 samples."))
+            let nul = try await browser.request("/samples?q=%00")
+            #expect(nul.status == 400 && nul.html.contains("'q'"), "\(nul.status) \(nul.html)")
             // Worksheets: one for analyst1, one for labman; "mine" and the analyst filter.
             for analyst in ["analyst1", "labman"] {
                 let page = try await browser.request("/worksheets")
