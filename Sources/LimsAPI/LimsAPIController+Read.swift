@@ -64,8 +64,15 @@ extension LimsAPIController {
         guard (1...Self.maxLimit).contains(limit) else {
             throw QueueAPIError(.badRequest, "Field 'limit' must be in 1...\(Self.maxLimit)")
         }
-        let page = try payload.int("page") ?? 1
-        guard page >= 1 else { throw QueueAPIError(.badRequest, "Field 'page' must be 1 or more") }
+        // senaite.jsonapi pages by `b_start` (the first item's index) as well as by `page`; `b_start` wins.
+        let bStart = try payload.int("b_start")
+        if let bStart, bStart < 0 { throw QueueAPIError(.badRequest, "Field 'b_start' must be 0 or more") }
+        let requestedPage = try payload.int("page") ?? 1
+        guard requestedPage >= 1 else { throw QueueAPIError(.badRequest, "Field 'page' must be 1 or more") }
+        let offset = bStart ?? (requestedPage > Int.max / limit ? Int.max / 2 : (requestedPage - 1) * limit)
+        let page = bStart.map { $0 / limit + 1 } ?? requestedPage
+        // `q`: senaite.jsonapi's text search; here the object's id contains it (case-insensitive).
+        let text = try payload.string("q").flatMap { $0.trimmingCharacters(in: .whitespaces).isEmpty ? nil : $0 }
         let sortField = payload.has("sort_on") ? "sort_on" : "sort"
         let sortOn = try payload.string(sortField) ?? "path"
         guard ["id", "created", "path"].contains(sortOn) else {
@@ -93,8 +100,8 @@ extension LimsAPIController {
         }
         let sort = CatalogQuery.SortField(rawValue: sortOn) ?? .path
         let query = CatalogQuery(portalType: portalType, reviewStates: states, clientUIDs: clients, serviceUIDs: services,
-                                 sortOn: sort, descending: ["descending", "desc", "reverse"].contains(sortOrder), limit: limit,
-                                 offset: page > Int.max / limit ? Int.max / 2 : (page - 1) * limit)
+                                 text: text, sortOn: sort, descending: ["descending", "desc", "reverse"].contains(sortOrder),
+                                 limit: limit, offset: offset)
         let result = try await repository.catalog(query, visibleTo: user)
         let count = result.total
         // A lower-bound total (more than `count` match) makes `pages` the pages known to exist: `next` stays right.
@@ -122,18 +129,23 @@ extension LimsAPIController {
                 Self.markQueued(&item, object, queued: queued)
                 return .object(item)
             }),
-            "next": page < pages ? .string(Self.pageURL(url, request: request, page: page + 1)) : .null,
-            "previous": page > 1 ? .string(Self.pageURL(url, request: request, page: min(page - 1, pages))) : .null,
+            "next": page < pages ? .string(Self.pageURL(url, request: request, page: page + 1, bStart: bStart.map { $0 + limit })) : .null,
+            "previous": offset > 0 ? .string(Self.pageURL(url, request: request, page: min(page - 1, pages),
+                                                          bStart: bStart.map { max(0, $0 - limit) })) : .null,
             "url": .string(url),
         ])
     }
 
-    /// `url` with the request's query and `page` replaced.
-    static func pageURL(_ url: String, request: Request, page: Int) -> String {
+    /// `url` with the request's query and its position replaced: `b_start` when the request paged by it, else `page`.
+    static func pageURL(_ url: String, request: Request, page: Int, bStart: Int? = nil) -> String {
         var components = URLComponents()
         components.percentEncodedQuery = request.uri.query
-        var items = (components.queryItems ?? []).filter { $0.name != "page" }
-        items.append(URLQueryItem(name: "page", value: String(page)))
+        var items = (components.queryItems ?? []).filter { $0.name != "page" && $0.name != "b_start" }
+        if let bStart {
+            items.append(URLQueryItem(name: "b_start", value: String(bStart)))
+        } else {
+            items.append(URLQueryItem(name: "page", value: String(page)))
+        }
         components.queryItems = items
         return url + "?" + (components.percentEncodedQuery ?? "")
     }

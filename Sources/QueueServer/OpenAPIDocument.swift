@@ -401,6 +401,9 @@ public enum OpenAPIDocument {
                 queryParameter("sort_order", "ascending or descending.",
                                schema: object(["type": "string", "enum": ["ascending", "descending", "asc", "desc", "reverse"]])),
                 queryParameter("page", "Page, from 1.", schema: object(["type": "integer", "minimum": 1])),
+                queryParameter("b_start", "Index of the page's first item, from 0 (senaite.jsonapi; wins over page).",
+                               schema: object(["type": "integer", "minimum": 0])),
+                queryParameter("q", "Text the object's id contains (case-insensitive)."),
                 queryParameter("limit", "Page size, 1...500 (default 50).", schema: object(["type": "integer", "minimum": 1, "maximum": 500])),
             ],
             ok: response("A listing, or the object as a one-item listing.", ref("Listing")), errors: [400, 401, 404, 429]))

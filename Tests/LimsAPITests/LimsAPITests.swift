@@ -166,6 +166,18 @@ struct LimsAPITests {
                 let bad = try await api.manager("AnalysisRequest?\(query)", method: .get)
                 #expect(bad.status == 400 && bad.message.contains("'\(field)'"), "\(query): \(bad.message)")
             }
+            // senaite.jsonapi's b_start pages by the first item's index, and next/previous keep paging by it; q
+            // searches ids.
+            let byIndex = try await api.manager("AnalysisRequest?limit=2&b_start=1", method: .get)
+            let byPage = try await api.manager("AnalysisRequest?limit=4", method: .get)
+            #expect(byIndex.items.compactMap { $0["uid"]?.stringValue } == Array(byPage.items.compactMap { $0["uid"]?.stringValue }[1...2]))
+            #expect(byIndex.json["next"]?.stringValue?.contains("b_start=3") == true, "\(byIndex.json)")
+            #expect(byIndex.json["previous"]?.stringValue?.contains("b_start=0") == true, "\(byIndex.json)")
+            let negative = try await api.manager("AnalysisRequest?b_start=-10", method: .get)
+            #expect(negative.status == 400 && negative.message.contains("'b_start'"))
+            let sampleID = try #require(byPage.items.first?["id"]?.stringValue)
+            let searched = try await api.manager("AnalysisRequest?q=\(sampleID.lowercased())", method: .get)
+            #expect(searched.json["count"] == .int(1) && searched.items.first?["id"] == .string(sampleID), "\(searched.json)")
             // An empty filter is no filter (senaite.jsonapi), on both databases.
             let everySample = try await api.manager("AnalysisRequest", method: .get)
             for query in ["review_state=", "getClientUID=", "getClientUID=,"] {
