@@ -47,11 +47,13 @@ extension LabSetup {
         guard !options.noSetup else { return }
         guard try await environment.lab.isEmptyLab() else { return }
         guard let path = options.workbookPath else {
-            let directory = URL(fileURLWithPath: FileManager.default.currentDirectoryPath, isDirectory: true)
+            let directory = FileManager.default.currentDirectoryPath as NSString
             let looked = FirstStartOptions.demoWorkbookCandidates
-                .map { URL(fileURLWithPath: $0, relativeTo: directory).standardized.path }
+                .map { (directory.appendingPathComponent($0) as NSString).standardizingPath }
+            let variable = ProcessInfo.processInfo.environment["SENAITE_SETUP_XLSX"] ?? ""
+            let fromVariable = variable.isEmpty ? "SENAITE_SETUP_XLSX not set" : "no file at SENAITE_SETUP_XLSX=\(variable)"
             throw CLIError("the lab at \(environment.path) has no users, so every login would fail, and no setup workbook was found "
-                           + "(--setup not given, SENAITE_SETUP_XLSX not set, none at \(looked.joined(separator: " or "))). "
+                           + "(--setup not given, \(fromVariable), none at \(looked.joined(separator: " or "))). "
                            + "Start with --setup FILE.xlsx, or run `limsqueue setup import FILE.xlsx` first, or add a lab manager "
                            + "(`limsqueue migrate`, then `limsqueue users add NAME --role LabManager`); --no-setup serves the "
                            + "empty lab anyway.")
