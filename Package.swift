@@ -182,7 +182,9 @@ let package = Package(
         .testTarget(name: "QueueAuthTests", dependencies: ["QueueAuth", "TestSupport"], swiftSettings: swiftSettings),
         .testTarget(name: "StorageTests", dependencies: integrationTestDependencies, swiftSettings: swiftSettings),
         .testTarget(name: "QueueServerTests", dependencies: integrationTestDependencies, swiftSettings: swiftSettings),
-        .testTarget(name: "ConsumerTests", dependencies: integrationTestDependencies, swiftSettings: swiftSettings),
+        .testTarget(name: "ConsumerTests", dependencies: integrationTestDependencies + [
+            .product(name: "ServiceLifecycleTestKit", package: "swift-service-lifecycle"),
+        ], swiftSettings: swiftSettings),
         .testTarget(name: "LimsAPITests", dependencies: integrationTestDependencies, swiftSettings: swiftSettings),
         .testTarget(name: "LimsTasksTests", dependencies: integrationTestDependencies, swiftSettings: swiftSettings),
         .testTarget(name: "WebUITests", dependencies: integrationTestDependencies, swiftSettings: swiftSettings),

@@ -94,6 +94,12 @@ public struct QueueConsumer: Service {
                 continue
             }
             var next = task
+            if Task.isShuttingDownGracefully || Task.isCancelled, let unclaimed = next {
+                // The long-poll answered after SIGTERM: hand the task back at once, unrun (found by a fresh user: three
+                // tasks claimed 23-108 ms after SIGTERM were run).
+                await report("release", taskLogger(unclaimed)) { try await connection.release(unclaimed) }
+                next = nil
+            }
             while let current = next {
                 next = await process(current)
                 if Task.isShuttingDownGracefully || Task.isCancelled, let unclaimed = next {

@@ -3,6 +3,7 @@ import Foundation
 import Logging
 import QueueCore
 import QueueTesting
+import ServiceLifecycleTestKit
 import Synchronization
 import Testing
 
@@ -14,6 +15,8 @@ final class RecordingConnection: QueueConnection {
     struct State {
         var queue: [QueueTask] = []
         var failingPops = 0
+        /// Answered by a pop that found the queue empty, once its wait has passed (work arriving while it waits).
+        var arrivingDuringWait: QueueTask?
         var pops = 0
         var reports: [String] = []
     }
@@ -38,7 +41,13 @@ final class RecordingConnection: QueueConnection {
             }
             return state.queue.isEmpty ? nil : state.queue.removeFirst()
         }
-        if answer == nil, wait > 0 { try await clock.sleep(for: .seconds(wait)) }
+        if answer == nil, wait > 0 {
+            try await clock.sleep(for: .seconds(wait))
+            return state.withLock { state in
+                defer { state.arrivingDuringWait = nil }
+                return state.arrivingDuringWait
+            }
+        }
         return answer
     }
 
@@ -122,6 +131,23 @@ struct QueueConsumerTests {
         _ = await processing.value
         #expect(connection.reports == ["done \(task.taskUID)"])
         #expect(clock.now() - start == 3)
+    }
+
+    @Test("a task the long-poll answers after SIGTERM is released at once, never run")
+    func noTaskRunAfterShutdown() async throws {
+        let clock = ManualClock()
+        let connection = RecordingConnection(clock: clock)
+        let consumer = consumer(connection, handlers: [InstantHandler()], clock: clock)
+        let late = task("instant", clock: clock)
+        connection.state.withLock { $0.arrivingDuringWait = late }
+        try await testGracefulShutdown { shutdown in
+            async let running: Void = consumer.run()
+            try await clock.waitForSleepers(1) // the long-poll waits
+            shutdown.triggerGracefulShutdown()
+            clock.advance(by: 5) // ... and answers with a task claimed meanwhile
+            try await running
+        }
+        #expect(connection.reports == ["release \(late.taskUID)"])
     }
 
     @Test("no booking without min_seconds: done is reported at once, the clock never moved")
