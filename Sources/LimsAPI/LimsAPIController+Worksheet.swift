@@ -66,7 +66,7 @@ extension LimsAPIController {
     @Sendable func addAnalyses(_ request: Request, context: QueueRequestContext) async throws -> Response {
         let payload = try await LimsPayload.read(request, context: context)
         let worksheetUID = try payload.requiredString("worksheet_uid")
-        let analysisUIDs = try payload.requiredStringList("uids")
+        let analysisUIDs = try payload.actionUIDs()
         let slots = try payload.intList("slots")
         let outcome = try await actions.addAnalyses(userID: context.userID, worksheetUID: worksheetUID,
                                                     analysisUIDs: analysisUIDs, slots: slots)

@@ -129,7 +129,7 @@ extension LimsAPIController {
     @Sendable func workflowAction(_ request: Request, context: QueueRequestContext) async throws -> Response {
         let payload = try await LimsPayload.read(request, context: context)
         let action = try payload.requiredString("action")
-        let targets = try payload.requiredStringList("uids")
+        let targets = try payload.actionUIDs()
         let worksheetUID = try payload.string("context_uid")
         let url = JSONValue.string(Self.apiURL(request) + "/workflow_action")
         let outcome = try await actions.workflowAction(userID: context.userID, action: action, uids: targets, contextUID: worksheetUID)

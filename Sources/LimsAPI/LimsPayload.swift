@@ -78,6 +78,20 @@ struct LimsPayload: Sendable {
         return list
     }
 
+    /// Most uids one request may act on: a worksheet holds tens to a few hundred analyses, and every uid is answered
+    /// with an item, so a request naming tens of thousands (2-3 s of work answering "no such object") is refused.
+    static let maxUIDsPerRequest = 5_000
+
+    /// The required `uids` of an action, at most ``maxUIDsPerRequest``.
+    /// - Throws: 400 naming `uids` when missing, empty, mistyped or too long.
+    func actionUIDs() throws -> [String] {
+        let uids = try requiredStringList("uids")
+        guard uids.count <= Self.maxUIDsPerRequest else {
+            throw QueueAPIError(.badRequest, "Field 'uids' names \(uids.count) objects; at most \(Self.maxUIDsPerRequest) per request")
+        }
+        return uids
+    }
+
     /// A list of integers, or nil when absent. - Throws: 400 naming the field otherwise.
     func intList(_ key: String) throws -> [Int]? {
         guard let value = fields[key], value != .null else { return nil }
