@@ -24,7 +24,7 @@ extension LabActions {
     public func createWorksheet(userID: String?, analyst: String, templateUID: String?, instrumentUID: String?) async throws -> WorksheetOutcome {
         let now = clock.now(), uids = self.uids
         let settings = try await readySettings()
-        let (uid, application, task, state) = try await performEnqueuing(action: "assign", contextUID: "") {
+        let (uid, application, task, state) = try await templateSelection(templateUID != nil) { try await performEnqueuing(action: "assign", contextUID: "") {
             state, reader -> ((String, TemplateApplication?, QueueTask?, LabState), [QueueTask]) in
             let user = try Self.user(userID, in: state)
             try Self.requireWorksheetManagement(user, state: state)
@@ -54,7 +54,7 @@ extension LabActions {
             let (application, task) = try Self.applyTemplate(templateUID, to: worksheet.uid, user: user, context: context,
                                                              settings: settings, excluding: excluded, state: &state, now: now)
             return ((worksheet.uid, application, task, state), task.map { [$0] } ?? [])
-        }
+        } }
         return WorksheetOutcome(worksheetUID: uid, application: application, queuedTask: task, state: state)
     }
 
@@ -73,7 +73,7 @@ extension LabActions {
             // Its analyses are left out of a new selection, so the insert-time check would not see the repeat.
             throw AlreadyQueuedError(action: "apply_template", contextUID: worksheetUID, taskUID: queued.taskUID)
         }
-        let (application, task, state) = try await performEnqueuing(action: "assign", contextUID: worksheetUID) {
+        let (application, task, state) = try await templateSelection(true) { try await performEnqueuing(action: "assign", contextUID: worksheetUID) {
             state, reader -> ((TemplateApplication, QueueTask?, LabState), [QueueTask]) in
             let user = try Self.user(userID, in: state)
             try await reader.loadClosure(of: [worksheetUID], into: &state)
@@ -90,8 +90,19 @@ extension LabActions {
             let (application, task) = try Self.applyTemplate(templateUID, to: worksheetUID, user: user, context: context,
                                                              settings: settings, excluding: excluded, state: &state, now: now)
             return ((application, task, state), task.map { [$0] } ?? [])
-        }
+        } }
         return WorksheetOutcome(worksheetUID: worksheetUID, application: application, queuedTask: task, state: state)
+    }
+
+    /// Runs `body` (a unit of work that selects analyses for a template) after every other template selection of
+    /// this process, when `selecting`: each selection then sees the analyses the ones before it queued, and leaves
+    /// them out. Two worksheets created from a template at the same moment had queued the same analyses, and all
+    /// but one ended without routine analyses (found by a fresh user). Taken before a worksheet's own line, never
+    /// inside it. Between processes two selections can still overlap; the later assignment then skips what is
+    /// taken.
+    func templateSelection<T: Sendable>(_ selecting: Bool, _ body: () async throws -> T) async throws -> T {
+        guard selecting else { return try await body() }
+        return try await worksheetLine.run("template-selection") { try await body() }
     }
 
     /// The template application rule shared by creation and application: synchronous without `settings`, else

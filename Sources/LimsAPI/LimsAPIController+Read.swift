@@ -113,6 +113,9 @@ extension LimsAPIController {
         }
         let base = Self.apiURL(request)
         let url = base + "/" + portalType.rawValue
+        // By b_start (any offset): more items exist past this page. By page: a later page exists.
+        let hasNext = bStart == nil ? page < pages
+            : pageUIDs.count == limit && (offset + limit < count || !result.totalIsExact)
         var queued: Set<String> = []
         if [.sample, .analysis, .worksheet].contains(portalType), try await actions.queueStatus().isEnabled {
             queued = try await repository.queued(among: pageUIDs)
@@ -129,9 +132,10 @@ extension LimsAPIController {
                 Self.markQueued(&item, object, queued: queued)
                 return .object(item)
             }),
-            "next": page < pages ? .string(Self.pageURL(url, request: request, page: page + 1, bStart: bStart.map { $0 + limit })) : .null,
+            "next": hasNext ? .string(Self.pageURL(url, request: request, page: page + 1, bStart: bStart.map { $0 + limit })) : .null,
+            // Paging by b_start, `previous` starts one page earlier, and never past the last item.
             "previous": offset > 0 ? .string(Self.pageURL(url, request: request, page: min(page - 1, pages),
-                                                          bStart: bStart.map { max(0, $0 - limit) })) : .null,
+                                                          bStart: bStart.map { max(0, min($0 - limit, count - limit)) })) : .null,
             "url": .string(url),
         ])
     }

@@ -173,6 +173,12 @@ struct LimsAPITests {
             #expect(byIndex.items.compactMap { $0["uid"]?.stringValue } == Array(byPage.items.compactMap { $0["uid"]?.stringValue }[1...2]))
             #expect(byIndex.json["next"]?.stringValue?.contains("b_start=3") == true, "\(byIndex.json)")
             #expect(byIndex.json["previous"]?.stringValue?.contains("b_start=0") == true, "\(byIndex.json)")
+            // The last items from an offset that is not a multiple of the page size: no next; far past the end,
+            // previous goes back to the last page's start.
+            let tail = try await api.manager("AnalysisRequest?limit=3&b_start=2", method: .get)
+            #expect(tail.items.count == 2 && tail.json["next"] == .null, "\(tail.json)")
+            let beyond = try await api.manager("AnalysisRequest?limit=3&b_start=300", method: .get)
+            #expect(beyond.items.isEmpty && beyond.json["previous"]?.stringValue?.contains("b_start=1") == true, "\(beyond.json)")
             let negative = try await api.manager("AnalysisRequest?b_start=-10", method: .get)
             #expect(negative.status == 400 && negative.message.contains("'b_start'"))
             let sampleID = try #require(byPage.items.first?["id"]?.stringValue)
@@ -401,6 +407,21 @@ struct LimsAPITests {
             let sampleUID = try #require(api.lab.happySamples.first?.uid)
             let guarded = try await api.manager("workflow_action", body: .object(["action": .string("submit"), "uids": .array([.string(sampleUID)])]))
             #expect(guarded.json["items"]?.arrayValue?.first?.objectValue?["guard"] == .string(GuardID.queueSample))
+        }
+    }
+
+    @Test("worksheets created from a template at the same moment never queue the same analyses")
+    func concurrentTemplateWorksheets() async throws {
+        try await withAPI(slowUnitsOfWork: true, queued: true) { api in
+            let body: JSONValue = .object(["analyst": .string("analyst1"), "template": .string(api.lab.template.uid)])
+            // Each unit of work pauses before saving: without one selection after the other, both read the same
+            // candidates before either queues them.
+            async let first = api.manager("worksheet/create", body: body)
+            async let second = api.manager("worksheet/create", body: body)
+            let answers = try await [first, second]
+            #expect(answers.allSatisfy { $0.status == 200 }, "\(answers.map(\.json))")
+            let queued = answers.flatMap { $0.json["queued_uids"]?.arrayValue?.compactMap(\.stringValue) ?? [] }
+            #expect(!queued.isEmpty && Set(queued).count == queued.count, "\(answers.map(\.json))")
         }
     }
 
