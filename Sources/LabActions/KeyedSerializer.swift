@@ -25,6 +25,13 @@ public final class KeyedSerializer: Sendable {
         return try await body()
     }
 
+    /// Runs `body` in the line of `key`, or at once when `key` is nil or empty (nothing to serialize on).
+    /// - Throws: what `body` throws.
+    public func run<T: Sendable>(ifAny key: String?, _ body: () async throws -> T) async throws -> T {
+        guard let key, !key.isEmpty else { return try await body() }
+        return try await run(key, body)
+    }
+
     /// Number of keys held now (for tests and diagnostics).
     public var heldKeys: Int { waiters.withLock { $0.count } }
 

@@ -101,8 +101,7 @@ extension LabActions {
     /// inside it. Between processes two selections can still overlap; the later assignment then skips what is
     /// taken.
     func templateSelection<T: Sendable>(_ selecting: Bool, _ body: () async throws -> T) async throws -> T {
-        guard selecting else { return try await body() }
-        return try await worksheetLine.run("template-selection") { try await body() }
+        try await worksheetLine.run(ifAny: selecting ? "template-selection" : nil, body)
     }
 
     /// The template application rule shared by creation and application: synchronous without `settings`, else

@@ -116,8 +116,7 @@ public struct LabActions: Sendable {
     func perform<T: Sendable>(serializedOn key: String?,
                               _ body: @Sendable (inout LabState, any LabReader) async throws -> T) async throws -> T {
         do {
-            guard let key, !key.isEmpty else { return try await repository.perform(body) }
-            return try await worksheetLine.run(key) { try await repository.perform(body) }
+            return try await worksheetLine.run(ifAny: key) { try await repository.perform(body) }
         } catch let error as LabRepositoryError {
             throw LabActionError(.conflict, error.description)
         } catch let error as LabError {
@@ -131,8 +130,7 @@ public struct LabActions: Sendable {
     func performEnqueuing<T: Sendable>(action: String, contextUID: String,
                                        _ body: @Sendable (inout LabState, any LabReader) async throws -> (T, [QueueTask])) async throws -> T {
         do {
-            if contextUID.isEmpty { return try await repository.perform(enqueuing: body) }
-            return try await worksheetLine.run(contextUID) { try await repository.perform(enqueuing: body) }
+            return try await worksheetLine.run(ifAny: contextUID) { try await repository.perform(enqueuing: body) }
         } catch let error as LabRepositoryError where error.code == .alreadyQueued {
             throw AlreadyQueuedError(action: action, contextUID: contextUID, taskUID: error.uids.first ?? "")
         } catch let error as LabRepositoryError {

@@ -302,7 +302,8 @@ struct CatalogTests {
         defer { directory.remove() }
         let environment = try await open(directory)
         let lab = try await seed(environment)
-        let sql = try #require(environment.databases.database(logger: environment.logger, on: environment.eventLoopGroup.any())).sqlDatabase()
+        let database = try #require(environment.databases.database(logger: environment.logger, on: environment.eventLoopGroup.any()))
+        let sql = try database.sqlDatabase()
         func count(_ condition: String) async throws -> Int {
             try await sql.raw("SELECT COUNT(*) AS n FROM lims_security WHERE \(unsafeRaw: condition)").first()?.decode(column: "n", as: Int.self) ?? -1
         }
@@ -314,11 +315,9 @@ struct CatalogTests {
         let userRows = try await count("1 = 1")
         #expect(userRows > 0)
         // A database of schema 5: role rows on every object.
-        try await LeanLabIndexes().revert(on: try #require(environment.databases.database(logger: environment.logger,
-                                                                                          on: environment.eventLoopGroup.any())))
+        try await LeanLabIndexes().revert(on: database)
         #expect(try await count("SUBSTR(token, 1, 5) <> 'user:'") > 0)
-        try await LeanLabIndexes().prepare(on: try #require(environment.databases.database(logger: environment.logger,
-                                                                                           on: environment.eventLoopGroup.any())))
+        try await LeanLabIndexes().prepare(on: database)
         #expect(try await count("SUBSTR(token, 1, 5) <> 'user:'") == 0)
         #expect(try await count("1 = 1") == userRows)
         var after: [CatalogPage] = []
