@@ -89,6 +89,10 @@ struct LimsPayload: Sendable {
         guard uids.count <= Self.maxUIDsPerRequest else {
             throw QueueAPIError(.badRequest, "Field 'uids' names \(uids.count) objects; at most \(Self.maxUIDsPerRequest) per request")
         }
+        // A uid is 32 hex characters (SENAITE's); anything past 64 is not one, and each is echoed in the answer.
+        if let long = uids.first(where: { $0.utf8.count > 64 }) {
+            throw QueueAPIError(.badRequest, "Field 'uids': '\(long.prefix(16))...' is not a uid (\(long.utf8.count) characters; at most 64)")
+        }
         return uids
     }
 

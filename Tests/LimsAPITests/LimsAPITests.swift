@@ -300,6 +300,7 @@ struct LimsAPITests {
                 (.object(["action": .string("submit")]), "uids", 400),
                 (.object(["action": .string("submit"), "uids": .int(1)]), "uids", 400),
                 (.object(["action": .string("submit"), "uids": .array((0...5_000).map { .string(String(format: "%032x", $0)) })]), "uids", 400),
+                (.object(["action": .string("submit"), "uids": .array([.string(String(repeating: "a", count: 65))])]), "uids", 400),
                 (.object(["action": .int(1), "uids": .array([.string(analysis)])]), "action", 400),
                 (.object(["action": .string("assign"), "uids": .array([.string(analysis)]), "context_uid": .string("x")]), "context_uid", 400),
             ]
