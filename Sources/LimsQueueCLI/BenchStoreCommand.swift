@@ -32,6 +32,12 @@ struct BenchStoreCommand: AsyncParsableCommand {
                 let begin = clock.now()
                 for _ in 0..<1000 { try await sql.raw("SELECT 1").run() }
                 print(String(format: "statement overhead (SELECT 1 through the pool): %.0f us", (clock.now() - begin) * 1000))
+                // On one connection held throughout, as the store's single writer runs its transactions.
+                try await sql.withSession { session in
+                    let held = clock.now()
+                    for _ in 0..<1000 { try await session.raw("SELECT 1").run() }
+                    print(String(format: "statement overhead (SELECT 1 on one held connection): %.0f us", (clock.now() - held) * 1000))
+                }
             }
             let batch = (0..<tasks).map { index in
                 QueueTask(name: "noop", contextUID: TaskUID.make(), contextPath: "/senaite/bench/store-\(index)",

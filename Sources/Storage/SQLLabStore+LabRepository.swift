@@ -129,10 +129,13 @@ extension SQLLabStore: LabRepository {
             SELECT u.uid AS uid FROM queue_task_uids u JOIN queue_tasks t ON t.task_uid = u.task_uid
             WHERE \(unsafeRaw: active) AND u.uid IN (\(list))
             UNION
+            SELECT t.context_uid AS uid FROM queue_tasks t WHERE \(unsafeRaw: active) AND t.context_uid IN (\(list))
+            UNION
             SELECT a.sample_uid AS uid FROM lims_objects a
-            WHERE a.sample_uid IN (\(list)) AND EXISTS (
+            WHERE a.sample_uid IN (\(list)) AND (EXISTS (
                 SELECT 1 FROM queue_task_uids u JOIN queue_tasks t ON t.task_uid = u.task_uid
                 WHERE u.uid = a.uid AND \(unsafeRaw: active))
+                OR EXISTS (SELECT 1 FROM queue_tasks t WHERE t.context_uid = a.uid AND \(unsafeRaw: active)))
             """
         }, on: sql) {
             result.insert(try row.decode(column: "uid", as: String.self))

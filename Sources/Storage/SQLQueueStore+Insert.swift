@@ -115,12 +115,12 @@ extension SQLQueueStore {
         return Set(try inserted.map { try $0.decode(column: "task_uid", as: String.self) })
     }
 
-    /// Indexes the tasks' contexts and `uids` in `queue_task_uids`, 400 rows per statement.
+    /// Indexes the tasks' `uids` other than their context in `queue_task_uids`, 400 rows per statement. The
+    /// context is found through `queue_tasks_context` (``LeanTaskUIDs``), so a task without uids writes no row here.
     static func insertObjectUIDs(of tasks: [QueueTask], on sql: any SQLDatabase) async throws {
         var pairs: [(String, String)] = []
         for task in tasks {
             var seen: Set<String> = [task.contextUID]
-            pairs.append((task.taskUID, task.contextUID))
             for uid in task.uids where seen.insert(uid).inserted { pairs.append((task.taskUID, uid)) }
         }
         for start in stride(from: 0, to: pairs.count, by: 400) {

@@ -21,7 +21,8 @@ extension SQLQueueStore {
         let nameFilter: SQLQueryString = name.map { "AND t.name = \(bind: $0)" } ?? ""
         return try await sql.raw("""
             SELECT t.body, t.status, t.started, t.consumer_id, t.lease_token FROM queue_tasks t
-            WHERE t.task_uid IN (SELECT u.task_uid FROM queue_task_uids u WHERE u.uid = \(bind: uid)) \(nameFilter)
+            WHERE t.task_uid IN (SELECT u.task_uid FROM queue_task_uids u WHERE u.uid = \(bind: uid)
+                                 UNION SELECT c.task_uid FROM queue_tasks c WHERE c.context_uid = \(bind: uid)) \(nameFilter)
             ORDER BY t.top_rank, t.sort_key, t.context_uid
             """).all().map(Self.decodeTask)
     }
@@ -30,21 +31,23 @@ extension SQLQueueStore {
         guard !status.isEmpty else { return [] }
         let statuses = SQLList(status.sorted { $0.rawValue < $1.rawValue }.map { SQLBind($0.rawValue) })
         let rows = try await sql.raw("""
-            SELECT DISTINCT u.uid FROM queue_task_uids u JOIN queue_tasks t ON t.task_uid = u.task_uid
+            SELECT u.uid FROM queue_task_uids u JOIN queue_tasks t ON t.task_uid = u.task_uid
             WHERE t.status IN (\(statuses))
+            UNION SELECT t.context_uid FROM queue_tasks t WHERE t.status IN (\(statuses))
             """).all()
         return Set(try rows.map { try $0.decode(column: "uid", as: String.self) })
     }
 
-    /// One probe of `queue_task_uids_uid` per uid, 500 uids a statement.
+    /// Two probes per uid (`queue_task_uids_uid` and `queue_tasks_context`), 500 uids a statement.
     public func objectUIDs(status: Set<TaskStatus>, among uids: [String]) async throws -> Set<String> {
         guard !status.isEmpty, !uids.isEmpty else { return [] }
         let statuses = SQLList(status.sorted { $0.rawValue < $1.rawValue }.map { SQLBind($0.rawValue) })
         var result: Set<String> = []
         for row in try await SQLLabReader.rows(in: Array(Set(uids)), { list in
             """
-            SELECT DISTINCT u.uid FROM queue_task_uids u JOIN queue_tasks t ON t.task_uid = u.task_uid
+            SELECT u.uid FROM queue_task_uids u JOIN queue_tasks t ON t.task_uid = u.task_uid
             WHERE u.uid IN (\(list)) AND t.status IN (\(statuses))
+            UNION SELECT t.context_uid FROM queue_tasks t WHERE t.context_uid IN (\(list)) AND t.status IN (\(statuses))
             """
         }, on: try sql) {
             result.insert(try row.decode(column: "uid", as: String.self))

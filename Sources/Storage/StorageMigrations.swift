@@ -7,7 +7,7 @@ import SQLKit
 public enum StorageMigrations {
     /// Every migration, oldest first. Never edit a shipped one; append.
     public static var all: [any Migration] { [CreateQueueTables(), CreateLabTables(), AddScaleOutSupport(), AddLabCatalog(), CreateSessionTable(), AddDelayedTaskIndex(),
-                                          LeanLabIndexes()] }
+                                          LeanLabIndexes(), LeanTaskUIDs()] }
 
     /// Applies pending migrations. Safe to call on every start (migrations already applied are skipped).
     public static func migrate(_ databases: Databases, on eventLoop: any EventLoop, logger: Logger) async throws {

@@ -1,6 +1,7 @@
 import Foundation
 import QueueCore
 import QueueTesting
+import SQLKit
 import Storage
 import TestSupport
 import Testing
@@ -22,6 +23,49 @@ struct StoreTests {
             let unique = TaskFactory.task(created: f.now, unique: true)
             #expect(try await f.store.add([unique], now: f.now) == [.notUnique])
             #expect(try await f.store.tasks(status: [.queued, .running], since: nil).count == 2)
+        }
+    }
+
+    @Test("object uids: a task's context is found without a row of its own in queue_task_uids; the migration drops and revert restores those rows", arguments: StoreBackend.available)
+    func leanTaskUIDs(backend: StoreBackend) async throws {
+        try await StoreFixture.with(backend: backend) { f in
+            guard let sql = f.store.database as? any SQLDatabase else { Issue.record("not an SQL database"); return }
+            func contextRows() async throws -> Int {
+                try await sql.raw("""
+                    SELECT COUNT(*) AS n FROM queue_task_uids u JOIN queue_tasks t ON t.task_uid = u.task_uid
+                    WHERE u.uid = t.context_uid
+                    """).first()?.decode(column: "n", as: Int.self) ?? -1
+            }
+            let sample = TaskFactory.uid(for: "sample-1")
+            let withUIDs = try await f.add(TaskFactory.task(context: "WS-0001", created: f.now, uids: [sample]))
+            let plain = try await f.add(TaskFactory.task(context: "WS-0002", created: f.now))
+            // A task whose uids repeat its own context.
+            let selfListed = try await f.add(TaskFactory.task(context: "WS-0003", created: f.now, uids: [TaskFactory.uid(for: "WS-0003")]))
+            let own = selfListed
+            func answers() async throws -> [String] {
+                var lines: [String] = []
+                lines.append("all: \(try await f.store.objectUIDs(status: [.queued]).sorted())")
+                for uid in [sample, withUIDs.contextUID, plain.contextUID, own.contextUID, "other"] {
+                    lines.append("\(uid): \(try await f.store.objectUIDs(status: [.queued], among: [uid]).sorted()) "
+                                 + "\(try await f.store.tasks(for: uid, name: nil).map(\.taskUID).sorted())")
+                }
+                return lines
+            }
+            let expected = try await answers()
+            #expect(try await contextRows() == 0, "no row for a task's own context")
+            #expect(try await f.store.objectUIDs(status: [.queued]) == [sample, withUIDs.contextUID, plain.contextUID, own.contextUID])
+            #expect(try await f.store.tasks(for: own.contextUID, name: nil).map(\.taskUID) == [selfListed.taskUID])
+            #expect(try await f.store.tasks(for: plain.contextUID, name: nil).map(\.taskUID) == [plain.taskUID])
+            // A database of schema 6 held the context rows.
+            try await LeanTaskUIDs().revert(on: f.store.database)
+            #expect(try await contextRows() == 3)
+            #expect(try await answers() == expected)
+            try await LeanTaskUIDs().prepare(on: f.store.database)
+            #expect(try await contextRows() == 0)
+            #expect(try await answers() == expected)
+            // Done: the task's rows go with it.
+            _ = try await f.store.delete(withUIDs.taskUID, now: f.now)
+            #expect(try await f.store.objectUIDs(status: [.queued], among: [sample, withUIDs.contextUID]).isEmpty)
         }
     }
 

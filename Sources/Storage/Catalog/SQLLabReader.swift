@@ -159,6 +159,7 @@ struct SQLLabReader: LabReader {
         let notQueued: SQLQueryString = excludingQueued ? """
              AND NOT EXISTS (SELECT 1 FROM queue_task_uids q JOIN queue_tasks t ON t.task_uid = q.task_uid
                              WHERE q.uid = a.uid AND t.status IN ('queued', 'running'))
+             AND NOT EXISTS (SELECT 1 FROM queue_tasks t WHERE t.context_uid = a.uid AND t.status IN ('queued', 'running'))
             """ : ""
         let serviceList = SQLList(services.map { SQLBind($0) })
         // The pick index in order, one probe of the sample index per sample passed, stopping at `limit`: the work
