@@ -33,10 +33,12 @@ extension LabActions {
         guard !username.isEmpty, username.count <= 64, !username.contains(where: { $0.isWhitespace || $0 == "/" }) else {
             throw LabActionError(.invalidInput, "Field 'username': 1-64 characters without spaces or '/'")
         }
-        let hash = try password.map { password -> String in
+        var newHash: String?
+        if let password {
             guard password.count >= 8 else { throw LabActionError(.invalidInput, "Field 'password': at least 8 characters") }
-            return passwordHasher(password)
+            newHash = await passwordHasher(password)
         }
+        let hash = newHash
         let now = clock.now(), uids = self.uids
         let settings = try await readySettings()
         let (outcome, order) = try await performEnqueuing(action: "link_user", contextUID: contactUID) {

@@ -21,8 +21,8 @@ public struct LabActions: Sendable {
     public let clock: any WallClock
     /// Generator of new object uids.
     public let uids: any UIDGenerator
-    /// Hashes a new user's password (bcrypt in the adapters).
-    public let passwordHasher: @Sendable (String) -> String
+    /// Hashes a new user's password (bcrypt in the adapters, off the caller's executor: tens of milliseconds).
+    public let passwordHasher: @Sendable (String) async -> String
     /// The line the units of work on one worksheet wait in, in this process (``KeyedSerializer``).
     public let worksheetLine: KeyedSerializer
 
@@ -33,7 +33,7 @@ public struct LabActions: Sendable {
     ///   - uids: uid generator. Default: ``LIMSCore/RandomUIDGenerator``.
     ///   - passwordHasher: hashes passwords of users the actions create (the stored ``LIMSCore/User/passwordHash``).
     public init(repository: any LabRepository, queue: (any QueueStore)?, clock: any WallClock = SystemWallClock(),
-                uids: any UIDGenerator = RandomUIDGenerator(), passwordHasher: @escaping @Sendable (String) -> String) {
+                uids: any UIDGenerator = RandomUIDGenerator(), passwordHasher: @escaping @Sendable (String) async -> String) {
         self.repository = repository
         self.queue = queue
         self.clock = clock

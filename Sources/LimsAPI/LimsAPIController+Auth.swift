@@ -66,7 +66,7 @@ extension LimsAPIController {
         guard let user = try await repository.user(named: username), user.isActive, !user.passwordHash.isEmpty else { return nil }
         let now = clock.now()
         if credentials.lookup(username: username, password: password, user: user, now: now) { return user }
-        guard Bcrypt.verify(password, hash: user.passwordHash) else { return nil }
+        guard await PasswordHashing.verify(password, hash: user.passwordHash) else { return nil }
         credentials.remember(username: username, password: password, user: user, now: now)
         return user
     }
@@ -116,9 +116,9 @@ extension LimsAPIController {
 
     /// The active user whose bcrypt hash matches `password`, nil otherwise (also for unknown and deactivated
     /// users and empty hashes).
-    public static func checkPassword(username: String, password: String, in state: LabState) -> User? {
+    public static func checkPassword(username: String, password: String, in state: LabState) async -> User? {
         guard let user = state.user(named: username), user.isActive, !user.passwordHash.isEmpty,
-              Bcrypt.verify(password, hash: user.passwordHash)
+              await PasswordHashing.verify(password, hash: user.passwordHash)
         else { return nil }
         return user
     }

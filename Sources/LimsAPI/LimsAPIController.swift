@@ -42,7 +42,7 @@ public struct LimsAPIController: Sendable {
     /// Largest `limit` of a listing. Default page size: 50.
     static let maxLimit = 500
     /// bcrypt cost of passwords set through the API. Default: 10.
-    static let bcryptCost: UInt8 = 10
+    public static let bcryptCost: UInt8 = 10
     static let defaultLimit = 50
 
     let repository: any LabRepository
@@ -81,7 +81,7 @@ public struct LimsAPIController: Sendable {
         self.clock = clock
         self.uids = uids
         self.actions = LabActions(repository: repository, queue: queue, clock: clock, uids: uids,
-                                  passwordHasher: { Bcrypt.hash($0, cost: Self.bcryptCost) })
+                                  passwordHasher: { await PasswordHashing.hash($0, cost: Self.bcryptCost) })
     }
 
     /// Mounts the routes on `router` under both API prefixes.

@@ -88,7 +88,7 @@ public struct UserAccounts: Sendable {
         try Self.validateUsername(username)
         try Self.validateRoles(roles)
         try Self.validateText(fullname: fullname, email: email)
-        let hash = try Self.hash(password, field: "password")
+        let hash = try await Self.hash(password, field: "password")
         let now = clock.now(), uids = self.uids
         return try await perform { state, _ in
             if let actor {
@@ -115,7 +115,9 @@ public struct UserAccounts: Sendable {
     public func update(actor: String?, username: String, _ change: Change) async throws -> (user: User, endedSessions: Int) {
         if let roles = change.roles { try Self.validateRoles(roles) }
         try Self.validateText(fullname: change.fullname ?? "", email: change.email ?? "")
-        let hash = try change.password.map { try Self.hash($0, field: "password") }
+        var newHash: String?
+        if let password = change.password { newHash = try await Self.hash(password, field: "password") }
+        let hash = newHash
         let now = clock.now()
         let user = try await perform { state, _ -> User in
             guard let target = state.user(named: username) else {
@@ -159,10 +161,10 @@ public struct UserAccounts: Sendable {
     /// - Throws: ``QueueServer/QueueAPIError`` 403 naming `current_password` when it is wrong; 400 naming
     ///   `new_password`.
     public func changeOwnPassword(username: String, current: String, new: String) async throws {
-        let hash = try Self.hash(new, field: "new_password")
+        let hash = try await Self.hash(new, field: "new_password")
         guard current != new else { throw QueueAPIError(.badRequest, "Field 'new_password' must differ from the current password") }
         try await perform { state, _ in
-            guard let user = LimsAPIController.checkPassword(username: username, password: current, in: state) else {
+            guard let user = await LimsAPIController.checkPassword(username: username, password: current, in: state) else {
                 throw QueueAPIError(.forbidden, "Field 'current_password': wrong password")
             }
             try state.modify(User.self, user.uid) { $0.passwordHash = hash }
@@ -203,12 +205,13 @@ public struct UserAccounts: Sendable {
         }
     }
 
-    /// The bcrypt hash of a new password. - Throws: 400 naming `field` unless 8 characters to 72 bytes.
-    static func hash(_ password: String, field: String) throws -> String {
+    /// The bcrypt hash of a new password (computed off the caller's executor: ``PasswordHashing``).
+    /// - Throws: 400 naming `field` unless 8 characters to 72 bytes.
+    static func hash(_ password: String, field: String) async throws -> String {
         guard password.count >= minPasswordLength, password.utf8.count <= maxPasswordBytes else {
             throw QueueAPIError(.badRequest, "Field '\(field)': \(minPasswordLength) characters to \(maxPasswordBytes) bytes")
         }
-        return Bcrypt.hash(password, cost: LimsAPIController.bcryptCost)
+        return await PasswordHashing.hash(password, cost: LimsAPIController.bcryptCost)
     }
 
     /// Parses role names (SENAITE's, e.g. `LabManager`). - Throws: 400 naming `roles` for an unknown name.
