@@ -35,9 +35,10 @@ struct SQLLabReader: LabReader {
         var objects: [any LabObject] = []
         objects.reserveCapacity(rows.count)
         for row in rows {
-            let object = try LabObjectCoding.decode(try row.decode(column: "body", as: String.self),
-                                                    portalType: try row.decode(column: "portal_type", as: String.self),
-                                                    version: try row.decode(column: "version", as: Int.self))
+            let object = try LabObjectCache.shared.object(uid: try row.decode(column: "uid", as: String.self),
+                                                          body: try row.decode(column: "body", as: String.self),
+                                                          portalType: try row.decode(column: "portal_type", as: String.self),
+                                                          version: try row.decode(column: "version", as: Int.self))
             // An object this unit of work already holds keeps its (possibly changed) value.
             if state.peekObject(object.uid) == nil { state.load(object) }
             objects.append(object)
