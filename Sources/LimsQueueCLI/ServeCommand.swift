@@ -144,8 +144,10 @@ enum QueueNode {
         let ready = ReadySignal()
         // In-process consumers reach the server on the address it listens on (loopback for a wildcard address).
         let connectHost = ["0.0.0.0", "::", ""].contains(listen.host) ? "127.0.0.1" : listen.host
+        let store = environment.store
         let pool = ConsumerPool(count: consumers, key: key, ready: ready, handlers: handlers(lab: environment.lab, queue: environment.store), logger: logger,
-                                host: connectHost, onStart: onStart)
+                                host: connectHost, onStart: onStart,
+                                onGracefulShutdown: { controller.longPolls.close(); store.notifyChange() })
         let limiter = LoginRateLimiter(policy: .init(maxFailuresPerUser: listen.loginFailuresPerUser,
                                                      maxFailuresPerAddress: listen.loginFailuresPerAddress), clock: clock)
         let lims = LimsAPIController(repository: environment.lab, authKey: { key }, clock: clock, queue: environment.store,
@@ -214,9 +216,14 @@ struct ConsumerPool: Service {
     var batched = false
     /// Tasks each batched consumer runs at once. Default: 1 task.
     var concurrency = 1
+    /// Called when the pool's graceful shutdown begins (before its consumers stop): ends the in-process server's
+    /// long-polls so that idle consumers stop at once. Default: nothing.
+    var onGracefulShutdown: @Sendable () -> Void = {}
 
     init(count: Int, key: String, ready: ReadySignal, handlers: HandlerRegistry, logger: Logger, host: String = "127.0.0.1",
-         batched: Bool = false, concurrency: Int = 1, onStart: (@Sendable (QueueTask) -> Void)?) {
+         batched: Bool = false, concurrency: Int = 1, onStart: (@Sendable (QueueTask) -> Void)?,
+         onGracefulShutdown: @escaping @Sendable () -> Void = {}) {
+        self.onGracefulShutdown = onGracefulShutdown
         self.batched = batched
         self.concurrency = concurrency
         self.count = count
@@ -244,17 +251,21 @@ struct ConsumerPool: Service {
         // Stable ids (host, port, index), like senaite.queue's consumer URL: after a crash, the restarted consumer
         // with the same id pops again and its dead predecessor's task is purged after 10 s, not after its lease.
         let machine = ProcessInfo.processInfo.hostName
-        try await withThrowingTaskGroup(of: Void.self) { group in
-            for index in 1...count {
-                let consumer = QueueConsumer(
-                    connection: connection, handlers: handlers,
-                    configuration: .init(consumerID: "\(machine):\(port)/consumer-\(index)", batched: batched,
-                                         concurrency: batched ? concurrency : 1),
-                    logger: logger, onStart: onStart
-                )
-                group.addTask { try await consumer.run() }
+        try await withGracefulShutdownHandler {
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for index in 1...count {
+                    let consumer = QueueConsumer(
+                        connection: connection, handlers: handlers,
+                        configuration: .init(consumerID: "\(machine):\(port)/consumer-\(index)", batched: batched,
+                                             concurrency: batched ? concurrency : 1),
+                        logger: logger, onStart: onStart
+                    )
+                    group.addTask { try await consumer.run() }
+                }
+                try await group.waitForAll()
             }
-            try await group.waitForAll()
+        } onGracefulShutdown: {
+            onGracefulShutdown()
         }
     }
 }

@@ -40,6 +40,8 @@ public struct QueueServerController: Sendable {
     let configuration: Configuration
     /// The Prometheus metrics this server records and exports on `GET /metrics`.
     public let metrics: QueueMetrics
+    /// Closed when the process stops: long-polls then answer "no task" at once (``LongPollGate``).
+    public let longPolls = LongPollGate()
 
     /// - Parameters:
     ///   - store: the queue.
@@ -344,11 +346,12 @@ public struct QueueServerController: Sendable {
         let counterBefore = wait > 0 ? try await store.changeCounter() : 0
         let first = try await attempt()
         if !first.isEmpty { return first }
-        guard wait > 0 else { return [] }
+        guard wait > 0, !longPolls.isClosed else { return [] }
         var lastCounter = counterBefore
         var attempted = true
         var lastAttempt = start
         while true {
+            if longPolls.isClosed { return [] }
             if !attempted {
                 let tasks = try await attempt()
                 if !tasks.isEmpty { return tasks }
@@ -357,7 +360,7 @@ public struct QueueServerController: Sendable {
             lastAttempt = clock.now()
             while true {
                 let remaining = deadline - clock.now()
-                if remaining <= 0 || Task.isCancelled { return [] }
+                if remaining <= 0 || Task.isCancelled || longPolls.isClosed { return [] }
                 var sleep = min(remaining, configuration.pollFallbackSeconds)
                 // A delayed task that becomes due while we wait (one already due but not claimable does not count:
                 // it waits for a change, else every waiter would spin).

@@ -251,6 +251,33 @@ struct QueueServerHTTPTests {
         }
     }
 
+    @Test("a closed long-poll gate (the process stopping): a waiting pop answers no task as soon as it is woken and claims nothing; pops still claim what is there", .timeLimit(.minutes(1)))
+    func closedGateEndsLongPolls() async throws {
+        try await StoreFixture.with { f in
+            let key = Fernet.generateKey()
+            let authenticator = QueueAuthenticator(key: { key }, clock: f.clock, userExists: { _ in true })
+            let controller = QueueServerController(store: f.store, authenticator: authenticator, clock: f.clock)
+            var logger = Logger(label: "test")
+            logger.logLevel = .critical
+            let app = QueueServerApp.build(controller: controller, host: "127.0.0.1", port: 0, logger: logger)
+            try await app.test(.live) { client in
+                let api = QueueAPIClient(client: client, key: key, clock: f.clock)
+                let polling = Task { try await api.pop("consumer-1", wait: 20) }
+                try await f.clock.waitForSleepers(1)
+                controller.longPolls.close()
+                // The add wakes the waiting long-poll (the manual clock never moves): it must not take the task.
+                let task = TaskFactory.task(created: f.now)
+                _ = try await f.store.add([task], now: f.now)
+                let answer = try await polling.value
+                #expect(answer.status == 200 && answer.json.isEmpty)
+                #expect(try await f.store.task(task.taskUID)?.status == .queued)
+                // The gate ends waiting, not work: a pop still claims a queued task, and an empty one answers at once.
+                #expect(try await api.pop("consumer-2", wait: 20).json["task_uid"] == .string(task.taskUID))
+                #expect(try await api.pop("consumer-3", wait: 20).json.isEmpty)
+            }
+        }
+    }
+
     /// Issue 13, finding 15: `add` refuses what the OpenAPI document refuses; `diff` refuses a `uids` that is not a
     /// list; a wrong method on a route is 405 with `Allow`.
     @Test("add refuses negative seconds and numbers as strings; diff refuses uids that is not a list; a wrong method is 405")
