@@ -68,6 +68,7 @@ final class StorageEnvironment: Sendable {
               let writerDatabase = databases.database(logger: logger, on: loops[1]) else {
             throw CLIError("cannot open the database at \(path)")
         }
+        try await StorageMigrations.requireKnownSchema(database)
         try await StorageMigrations.tune(database, durability: durability ?? .normal)
         try await StorageMigrations.tune(writerDatabase, durability: durability ?? .normal, cacheMiB: StorageMigrations.writerCacheMiB)
         if migrate {

@@ -9,6 +9,26 @@ public enum StorageMigrations {
     public static var all: [any Migration] { [CreateQueueTables(), CreateLabTables(), AddScaleOutSupport(), AddLabCatalog(), CreateSessionTable(), AddDelayedTaskIndex(),
                                           LeanLabIndexes(), LeanTaskUIDs()] }
 
+    /// Refuses a database that a newer LimsQueue migrated: a schema change this build does not know (for
+    /// example `limsqueue-0007-lean-task-uids`, after which a task's context is found through `queue_tasks_context`
+    /// only) would make it read the data wrongly, e.g. see a worksheet with a queued task as free and let an
+    /// action through that the queue's guard must refuse. Every node of one database runs the same version.
+    /// - Throws: ``StorageError/newerSchema(_:)`` naming the unknown migrations; storage errors. A database
+    ///   without the migrations table (new) passes.
+    public static func requireKnownSchema(_ database: any Database) async throws {
+        let sql = try database.sqlDatabase()
+        let rows: [any SQLRow]
+        do {
+            rows = try await sql.raw("SELECT name FROM _fluent_migrations").all()
+        } catch {
+            // No migrations table yet: a new database (any other error shows again at the migration).
+            return
+        }
+        let known = Set(all.map(\.name))
+        let unknown = try rows.map { try $0.decode(column: "name", as: String.self) }.filter { !known.contains($0) }.sorted()
+        if !unknown.isEmpty { throw StorageError.newerSchema(unknown) }
+    }
+
     /// Applies pending migrations. Safe to call on every start (migrations already applied are skipped).
     public static func migrate(_ databases: Databases, on eventLoop: any EventLoop, logger: Logger) async throws {
         let migrations = Migrations()

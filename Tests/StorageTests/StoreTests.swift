@@ -69,6 +69,26 @@ struct StoreTests {
         }
     }
 
+    @Test("a database migrated by a newer version is refused, naming the unknown migration", arguments: StoreBackend.available)
+    func newerSchemaRefused(backend: StoreBackend) async throws {
+        try await StoreFixture.with(backend: backend) { f in
+            guard let sql = f.store.database as? any SQLDatabase else { Issue.record("not an SQL database"); return }
+            try await StorageMigrations.requireKnownSchema(f.store.database)
+            try await sql.raw("""
+                INSERT INTO _fluent_migrations (id, name, batch, created_at, updated_at)
+                VALUES (\(bind: UUID()), 'limsqueue-9999-from-the-future', 99, NULL, NULL)
+                """).run()
+            do {
+                try await StorageMigrations.requireKnownSchema(f.store.database)
+                Issue.record("a newer schema was accepted")
+            } catch let error as StorageError {
+                #expect(error.description.contains("limsqueue-9999-from-the-future"), "\(error)")
+            }
+            try await sql.raw("DELETE FROM _fluent_migrations WHERE name = 'limsqueue-9999-from-the-future'").run()
+            try await StorageMigrations.requireKnownSchema(f.store.database)
+        }
+    }
+
     @Test("unique ignores running and failed tasks (#17)", arguments: StoreBackend.available)
     func uniqueIgnoresRunning(backend: StoreBackend) async throws {
         try await StoreFixture.with(backend: backend) { f in

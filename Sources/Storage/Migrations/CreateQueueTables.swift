@@ -106,11 +106,16 @@ public enum StorageError: Error, CustomStringConvertible {
     case notSQL
     /// A stored row could not be read.
     case corruptRow(String)
+    /// The database was migrated by a newer LimsQueue: the names of the migrations this build does not know.
+    case newerSchema([String])
 
     public var description: String {
         switch self {
         case .notSQL: return "the database driver is not SQL-based"
         case .corruptRow(let detail): return "a stored row could not be read: \(detail)"
+        case .newerSchema(let names):
+            return "the database was upgraded by a newer LimsQueue (schema changes this version does not know: "
+                + names.joined(separator: ", ") + "); run the newer version on every node of this database"
         }
     }
 }
