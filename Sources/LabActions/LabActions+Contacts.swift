@@ -27,15 +27,15 @@ extension LabActions {
     /// it does not exist), then re-indexes the client's subtree: queued while the queue is ready, else at once.
     /// Lab managers and managers only.
     /// - Throws: ``LabActionError`` 403 for other users; 400 naming `contact_uid`, `username` or
-    ///   `password` (a new user needs a password of at least 8 characters); 409 when the contact or the user is
+    ///   `password` (rules of ``LoginRules``: a new user needs a password of 8 characters to 72 bytes); 409 when the contact or the user is
     ///   already linked elsewhere.
     public func linkUser(userID: String?, contactUID: String, username: String, password: String?) async throws -> LinkOutcome {
-        guard !username.isEmpty, username.count <= 64, !username.contains(where: { $0.isWhitespace || $0 == "/" }) else {
-            throw LabActionError(.invalidInput, "Field 'username': 1-64 characters without spaces or '/'")
+        if let problem = LoginRules.usernameProblem(username) {
+            throw LabActionError(.invalidInput, "Field 'username': \(problem)")
         }
         var newHash: String?
         if let password {
-            guard password.count >= 8 else { throw LabActionError(.invalidInput, "Field 'password': at least 8 characters") }
+            if let problem = LoginRules.passwordProblem(password) { throw LabActionError(.invalidInput, "Field 'password': \(problem)") }
             newHash = await passwordHasher(password)
         }
         let hash = newHash

@@ -101,7 +101,7 @@ extension LimsAPIController {
     /// field.
     @Sendable func update(_ request: Request, context: QueueRequestContext) async throws -> Response {
         let payload = try await LimsPayload.read(request, context: context)
-        let uid = try context.parameters.get("uid") ?? payload.requiredString("uid")
+        let uid = try payload.checkedName("uid", context.parameters.get("uid") ?? payload.requiredString("uid"))
         guard payload.fields.keys.contains("Result") else { throw QueueAPIError(.badRequest, "Field 'Result' is required") }
         let result: String?
         switch payload.fields["Result"] {
@@ -128,9 +128,9 @@ extension LimsAPIController {
     /// when every uid is already queued for the same action on the worksheet the answer is 409 with the queued `task_uid`.
     @Sendable func workflowAction(_ request: Request, context: QueueRequestContext) async throws -> Response {
         let payload = try await LimsPayload.read(request, context: context)
-        let action = try payload.requiredString("action")
+        let action = try payload.requiredName("action")
         let targets = try payload.actionUIDs()
-        let worksheetUID = try payload.string("context_uid")
+        let worksheetUID = try payload.name("context_uid")
         let url = JSONValue.string(Self.apiURL(request) + "/workflow_action")
         let outcome = try await actions.workflowAction(userID: context.userID, action: action, uids: targets, contextUID: worksheetUID)
         if let task = outcome.queuedTask {
@@ -151,7 +151,7 @@ extension LimsAPIController {
     /// (`reindexed`). Lab managers only.
     @Sendable func linkUser(_ request: Request, context: QueueRequestContext) async throws -> Response {
         let payload = try await LimsPayload.read(request, context: context)
-        let contactUID = try payload.requiredString("contact_uid")
+        let contactUID = try payload.requiredName("contact_uid")
         let username = try payload.requiredString("username")
         let password = try payload.string("password")
         let outcome = try await actions.linkUser(userID: context.userID, contactUID: contactUID, username: username, password: password)

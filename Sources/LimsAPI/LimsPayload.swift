@@ -57,6 +57,29 @@ struct LimsPayload: Sendable {
         return text
     }
 
+    /// Longest uid or name a request may give (SENAITE uids are 32 characters, action and user names shorter):
+    /// longer values are refused, not looked up and echoed back (a 1 MB `action` came back twice in a 2 MB answer).
+    static let maxNameLength = 64
+
+    /// A required uid or name of at most ``maxNameLength`` characters.
+    /// - Throws: 400 naming the field when missing, empty, not a string or longer.
+    func requiredName(_ key: String) throws -> String {
+        try checkedName(key, requiredString(key))
+    }
+
+    /// An optional uid or name of at most ``maxNameLength`` characters, nil when absent.
+    /// - Throws: 400 naming the field when not a string or longer.
+    func name(_ key: String) throws -> String? {
+        try string(key).map { try checkedName(key, $0) }
+    }
+
+    func checkedName(_ key: String, _ value: String) throws -> String {
+        guard value.utf8.count <= Self.maxNameLength else {
+            throw QueueAPIError(.badRequest, "Field '\(key)': '\(value.prefix(16))...' is too long (\(value.utf8.count) characters; at most \(Self.maxNameLength))")
+        }
+        return value
+    }
+
     /// An integer field (a JSON integer or a string of digits), or nil when absent.
     /// - Throws: 400 naming the field otherwise.
     func int(_ key: String) throws -> Int? {

@@ -30,10 +30,8 @@ public struct UserAccounts: Sendable {
 
     /// Roles a user may be given here.
     public static let labRoles: Set<Role> = [.manager, .labManager, .labClerk, .analyst, .verifier, .sampler]
-    /// Shortest password: 8 characters. Longest: 72 bytes (bcrypt reads no further).
-    public static let minPasswordLength = 8
-    /// Longest password in UTF-8 bytes: 72 (bcrypt ignores the rest).
-    public static let maxPasswordBytes = 72
+    /// Shortest password (``LabActions/LoginRules``).
+    public static let minPasswordLength = LoginRules.minPasswordLength
 
     /// - Parameters:
     ///   - repository: the lab.
@@ -183,9 +181,7 @@ public struct UserAccounts: Sendable {
 
     /// - Throws: 400 naming `username` unless it is 1-64 characters without spaces, '/' or ':'.
     static func validateUsername(_ username: String) throws {
-        guard !username.isEmpty, username.count <= 64, !username.contains(where: { $0.isWhitespace || $0 == "/" || $0 == ":" }) else {
-            throw QueueAPIError(.badRequest, "Field 'username': 1-64 characters without spaces, '/' or ':'")
-        }
+        if let problem = LoginRules.usernameProblem(username) { throw QueueAPIError(.badRequest, "Field 'username': \(problem)") }
     }
 
     /// - Throws: 400 naming `roles` unless every role is a lab role.
@@ -208,9 +204,7 @@ public struct UserAccounts: Sendable {
     /// The bcrypt hash of a new password (computed off the caller's executor: ``PasswordHashing``).
     /// - Throws: 400 naming `field` unless 8 characters to 72 bytes.
     static func hash(_ password: String, field: String) async throws -> String {
-        guard password.count >= minPasswordLength, password.utf8.count <= maxPasswordBytes else {
-            throw QueueAPIError(.badRequest, "Field '\(field)': \(minPasswordLength) characters to \(maxPasswordBytes) bytes")
-        }
+        if let problem = LoginRules.passwordProblem(password) { throw QueueAPIError(.badRequest, "Field '\(field)': \(problem)") }
         return await PasswordHashing.hash(password, cost: LimsAPIController.bcryptCost)
     }
 

@@ -25,6 +25,8 @@ public enum OpenAPIDocument {
 
     static func ref(_ schema: String) -> JSONValue { object(["$ref": .string("#/components/schemas/\(schema)")]) }
     static let string: JSONValue = object(["type": "string"])
+    /// A uid or name given to the LIMS API: at most 64 characters (longer ones are refused with 400).
+    static let name: JSONValue = object(["type": "string", "maxLength": 64])
     static let integer: JSONValue = object(["type": "integer"])
     static let number: JSONValue = object(["type": "number"])
     static let boolean: JSONValue = object(["type": "boolean"])
@@ -303,7 +305,7 @@ public enum OpenAPIDocument {
         let result = object(["type": .array(["string", "number", "null"])])
         add("update", "post", operation(
             "lims_update\(suffix)", "Sets (or clears with null) an analysis result.", tags: ["lims"], security: lims,
-            body: schema(["uid": string, "Result": result], required: ["uid", "Result"]), bodyRequired: true,
+            body: schema(["uid": name, "Result": result], required: ["uid", "Result"]), bodyRequired: true,
             ok: response("The analysis.", ref("Items")), errors: limsErrors + [403, 404, 409]))
         add("update/{uid}", "post", operation(
             "lims_update_uid\(suffix)", "Sets (or clears with null) the result of the analysis in the path.", tags: ["lims"],
@@ -313,7 +315,7 @@ public enum OpenAPIDocument {
         add("workflow_action", "post", operation(
             "lims_workflow_action\(suffix)", "Runs a transition on objects; worksheet actions may be queued (task_uid).",
             tags: ["lims"], security: lims,
-            body: schema(["action": string, "uids": stringOrList, "context_uid": string], required: ["action", "uids"]),
+            body: schema(["action": name, "uids": stringOrList, "context_uid": name], required: ["action", "uids"]),
             bodyRequired: true,
             ok: response("Per-object outcomes, or the queued task.", ref("WorkflowAction")), errors: limsErrors + [409]))
         add("worksheet/create", "post", operation(
@@ -334,7 +336,7 @@ public enum OpenAPIDocument {
             "lims_contact_link_user\(suffix)", "Links a client contact to a login (created with role Client when new) and "
                 + "re-indexes the client's security, queued while the queue is ready (task_uid). Lab managers only.",
             tags: ["lims"], security: lims,
-            body: schema(["contact_uid": string, "username": string, "password": string], required: ["contact_uid", "username"]),
+            body: schema(["contact_uid": name, "username": name, "password": object(["type": "string", "maxLength": 72])], required: ["contact_uid", "username"]),
             bodyRequired: true, ok: response("The link.", object(["type": "object"])), errors: limsErrors + [403, 409]))
         add("queue_status", "get", operation(
             "lims_queue_status\(suffix)", "The queue's status: ready, resuming or disabled, and the objects in queued or running tasks.",

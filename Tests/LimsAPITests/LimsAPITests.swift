@@ -290,6 +290,8 @@ struct LimsAPITests {
                 (.object(["uid": .string(analysis), "Result": .string("1")]), "uid", 400),
                 (.object(["uid": .string(analysis)]), "Result", 400),
                 (.object(["uid": .string(analysis), "Result": .bool(true)]), "Result", 400),
+                // Refused, not looked up and echoed back.
+                (.object(["uid": .string(String(repeating: "b", count: 100_000)), "Result": .string("1")]), "uid", 400),
             ]
             for (body, field, status) in updates {
                 let answer = try await api.manager("update", body: body)
@@ -298,6 +300,9 @@ struct LimsAPITests {
             let actions: [(JSONValue, String, Int)] = [
                 (.object(["uids": .array([.string(analysis)])]), "action", 400),
                 (.object(["action": .string("submit")]), "uids", 400),
+                (.object(["action": .string(String(repeating: "x", count: 100_000)), "uids": .array([.string(analysis)])]), "action", 400),
+                (.object(["action": .string("submit"), "uids": .array([.string(analysis)]),
+                          "context_uid": .string(String(repeating: "w", count: 100_000))]), "context_uid", 400),
                 (.object(["action": .string("submit"), "uids": .int(1)]), "uids", 400),
                 (.object(["action": .string("submit"), "uids": .array((0...5_000).map { .string(String(format: "%032x", $0)) })]), "uids", 400),
                 (.object(["action": .string("submit"), "uids": .array([.string(String(repeating: "a", count: 65))])]), "uids", 400),

@@ -548,6 +548,19 @@ struct SecurityWalkScenarioTests {
             let app = Application(router: router, configuration: .init(address: .hostname("127.0.0.1", port: 0)))
             try await app.test(.live) { client in
                 let api = PlainLimsClient(client: client)
+                // The login rules of users/create (LoginRules): bcrypt reads 72 bytes, HTTP Basic splits at ':'.
+                for (field, body) in [
+                    ("password", ["username": JSONValue.string("rita3"), "password": .string(String(repeating: "p", count: 73))]),
+                    ("username", ["username": .string("col:on"), "password": .string("long-enough")]),
+                    ("contact_uid", ["username": .string("rita3"), "password": .string("long-enough"),
+                                     "contact_uid": .string(String(repeating: "u", count: 100_000))]),
+                ] {
+                    var fields = body
+                    if fields["contact_uid"] == nil { fields["contact_uid"] = .string(seeded.contact.uid) }
+                    let bad = try await api.manager("contact/link_user", body: .object(fields))
+                    let message = bad.json["message"]?.stringValue ?? ""
+                    #expect(bad.status == 400 && message.contains("'\(field)'") && message.count < 1_000, "\(field): \(bad.status) \(message.prefix(200))")
+                }
                 let linked = try await api.manager("contact/link_user", body: .object([
                     "contact_uid": .string(seeded.contact.uid), "username": .string("rita2"), "password": .string("rita2-password"),
                 ]))

@@ -1,0 +1,29 @@
+/// What a login's user name and password must be, wherever a login is created or changed (the user accounts
+/// routes, a contact linked to a new user, the web pages): written once here.
+public enum LoginRules {
+    /// Shortest password: 8 characters.
+    public static let minPasswordLength = 8
+    /// Longest password in UTF-8 bytes: 72 (bcrypt reads no further, so a longer one would be accepted by its
+    /// first 72 bytes alone).
+    public static let maxPasswordBytes = 72
+    /// Longest user name: 64 characters.
+    public static let maxUsernameLength = 64
+
+    /// Why `username` cannot be a login, or nil. A user name is 1-64 characters without spaces, '/' (it is a path
+    /// segment) or ':' (HTTP Basic separates name and password with it, so such a user could never sign in).
+    public static func usernameProblem(_ username: String) -> String? {
+        guard !username.isEmpty, username.count <= maxUsernameLength,
+              !username.contains(where: { $0.isWhitespace || $0 == "/" || $0 == ":" }) else {
+            return "1-\(maxUsernameLength) characters without spaces, '/' or ':'"
+        }
+        return nil
+    }
+
+    /// Why `password` cannot be a new password, or nil: 8 characters to 72 bytes.
+    public static func passwordProblem(_ password: String) -> String? {
+        guard password.count >= minPasswordLength, password.utf8.count <= maxPasswordBytes else {
+            return "\(minPasswordLength) characters to \(maxPasswordBytes) bytes"
+        }
+        return nil
+    }
+}
