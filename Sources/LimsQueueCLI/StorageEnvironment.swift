@@ -64,19 +64,30 @@ final class StorageEnvironment: Sendable {
             databases.use(.sqlite(.file(path)), as: .sqlite)
         }
         let loops = Array(group.makeIterator())
-        guard let database = databases.database(logger: logger, on: loops[0]),
-              let writerDatabase = databases.database(logger: logger, on: loops[1]) else {
-            throw CLIError("cannot open the database at \(path)")
+        do {
+            guard let database = databases.database(logger: logger, on: loops[0]),
+                  let writerDatabase = databases.database(logger: logger, on: loops[1]) else {
+                throw CLIError("cannot open the database at \(path)")
+            }
+            try await StorageMigrations.requireKnownSchema(database)
+            try await StorageMigrations.tune(database, durability: durability ?? .normal)
+            try await StorageMigrations.tune(writerDatabase, durability: durability ?? .normal, cacheMiB: StorageMigrations.writerCacheMiB)
+            if migrate {
+                try await StorageMigrations.migrate(databases, on: loops[0], logger: logger)
+            }
+            let store = SQLQueueStore(database: database, writerDatabase: writerDatabase, logger: logger)
+            return StorageEnvironment(databases: databases, group: group, threadPool: threadPool, store: store, logger: logger, path: path,
+                                      databaseURL: url)
+        } catch {
+            // Refused or failed before anything ran (a newer schema, a migration error): close what was opened, as
+            // ``close()`` does, so the process ends with the error's message (debug builds assert on a connection
+            // pool that was never shut down).
+            await databases.shutdownAsync()
+            try? await Task.sleep(nanoseconds: 50_000_000)
+            try? await group.shutdownGracefully()
+            try? await threadPool.shutdownGracefully()
+            throw error
         }
-        try await StorageMigrations.requireKnownSchema(database)
-        try await StorageMigrations.tune(database, durability: durability ?? .normal)
-        try await StorageMigrations.tune(writerDatabase, durability: durability ?? .normal, cacheMiB: StorageMigrations.writerCacheMiB)
-        if migrate {
-            try await StorageMigrations.migrate(databases, on: loops[0], logger: logger)
-        }
-        let store = SQLQueueStore(database: database, writerDatabase: writerDatabase, logger: logger)
-        return StorageEnvironment(databases: databases, group: group, threadPool: threadPool, store: store, logger: logger, path: path,
-                                  databaseURL: url)
     }
 
     private init(databases: Databases, group: MultiThreadedEventLoopGroup, threadPool: NIOThreadPool, store: SQLQueueStore,

@@ -3,6 +3,7 @@ import Hummingbird
 import HummingbirdTesting
 import Logging
 import QueueCore
+import SQLKit
 import TestSupport
 import Testing
 @testable import LimsQueueCLI
@@ -29,6 +30,25 @@ struct CLITests {
         #expect(unknown.status != 0 && unknown.output.contains("unknown setting 'colour'"))
         #expect(try run(["settings", "frobnicate"], dataDir: directory.path).status != 0)
         #expect(try run(["settings", "get", "default"], dataDir: directory.path).output.contains("5"))
+    }
+
+    @Test("a database a newer version migrated: every command refuses it with a message naming the migration and exit 1 (no crash)")
+    func newerSchema() async throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        #expect(try run(["migrate"], dataDir: directory.path).status == 0)
+        let environment = try await StorageEnvironment.open(dataDir: directory.path, logger: .init(label: "test"))
+        let sql = try #require(environment.store.database as? any SQLDatabase)
+        try await sql.raw("""
+            INSERT INTO _fluent_migrations (id, name, batch, created_at, updated_at)
+            VALUES ('00000000-0000-0000-0000-000000000001', 'limsqueue-9999-future', 99, NULL, NULL)
+            """).run()
+        await environment.close()
+        for command in [["status"], ["migrate"], ["tasks"]] {
+            let refused = try run(command, dataDir: directory.path)
+            #expect(refused.status == 1 && refused.output.contains("limsqueue-9999-future") && refused.output.contains("newer"),
+                    "\(command): \(refused.status) \(refused.output.suffix(300))")
+        }
     }
 
     @Test("tasks, requeue, delete: listings and clear errors for bad or unknown uids")
