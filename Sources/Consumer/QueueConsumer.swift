@@ -225,9 +225,12 @@ public struct QueueConsumer: Service {
 
     /// Sends a report, retrying transport errors and server errors (5xx: e.g. its database restarting) for
     /// about 10 seconds (a lost report means the task runs again after its lease or purge: at-least-once). A
-    /// refusal by the server (4xx, e.g. 409 lost lease) is logged only.
+    /// refusal by the server (4xx, e.g. 409 lost lease) is logged only. While the consumer stops, retries end once
+    /// the report has taken ``Configuration/shutdownGraceSeconds``: a server that is gone made each attempt wait for
+    /// its request timeout (15 s), and a stopping consumer took over two minutes to exit.
     func report(_ what: String, _ logger: Logger, _ send: @Sendable () async throws -> Void) async {
         var delay = 0.1
+        let start = clock.now()
         for attempt in 1...8 {
             do {
                 try await send()
@@ -236,7 +239,9 @@ public struct QueueConsumer: Service {
                 logger.warning("report refused", metadata: ["lims.report": .string(what), "lims.error": .string(error.description)])
                 return
             } catch {
-                if attempt == 8 {
+                let pastGrace = Task.isShuttingDownGracefully
+                    && clock.now() - start + delay > configuration.shutdownGraceSeconds
+                if attempt == 8 || pastGrace {
                     logger.error("report lost", metadata: ["lims.report": .string(what), "lims.error": .string(String(describing: error))])
                     return
                 }

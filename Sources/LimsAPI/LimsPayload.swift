@@ -57,7 +57,8 @@ struct LimsPayload: Sendable {
         return text
     }
 
-    /// Longest uid or name a request may give (SENAITE uids are 32 characters, action and user names shorter):
+    /// Longest uid or name a request may give, in UTF-8 bytes (SENAITE uids are 32 ASCII characters, action names
+    /// shorter):
     /// longer values are refused, not looked up and echoed back (a 1 MB `action` came back twice in a 2 MB answer).
     static let maxNameLength = 64
 
@@ -75,7 +76,7 @@ struct LimsPayload: Sendable {
 
     func checkedName(_ key: String, _ value: String) throws -> String {
         guard value.utf8.count <= Self.maxNameLength else {
-            throw QueueAPIError(.badRequest, "Field '\(key)': '\(value.prefix(16))...' is too long (\(value.utf8.count) characters; at most \(Self.maxNameLength))")
+            throw QueueAPIError(.badRequest, "Field '\(key)': '\(value.prefix(16))...' is too long (\(value.utf8.count) bytes of UTF-8; at most \(Self.maxNameLength))")
         }
         return value
     }
@@ -114,7 +115,7 @@ struct LimsPayload: Sendable {
         }
         // A uid is 32 hex characters (SENAITE's); anything past 64 is not one, and each is echoed in the answer.
         if let long = uids.first(where: { $0.utf8.count > 64 }) {
-            throw QueueAPIError(.badRequest, "Field 'uids': '\(long.prefix(16))...' is not a uid (\(long.utf8.count) characters; at most 64)")
+            throw QueueAPIError(.badRequest, "Field 'uids': '\(long.prefix(16))...' is not a uid (\(long.utf8.count) bytes of UTF-8; at most 64)")
         }
         return uids
     }

@@ -19,6 +19,10 @@ final class RecordingConnection: QueueConnection {
         var arrivingDuringWait: QueueTask?
         var pops = 0
         var reports: [String] = []
+        /// When set, every release fails with a transport error after this many seconds of the clock (a server
+        /// that is gone: connection attempts until the request's timeout).
+        var failingReleaseSeconds: Double?
+        var releaseAttempts = 0
     }
 
     let state: Mutex<State>
@@ -73,7 +77,16 @@ final class RecordingConnection: QueueConnection {
     }
     func fail(_ task: QueueTask, message: String) async throws { record("fail", task) }
     func timeout(_ task: QueueTask) async throws { record("timeout", task) }
-    func release(_ task: QueueTask) async throws { record("release", task) }
+    func release(_ task: QueueTask) async throws {
+        if let seconds = state.withLock({ state -> Double? in
+            if state.failingReleaseSeconds != nil { state.releaseAttempts += 1 }
+            return state.failingReleaseSeconds
+        }) {
+            try await clock.sleep(for: .seconds(seconds))
+            throw TransportError()
+        }
+        record("release", task)
+    }
     func add(_ tasks: [QueueTask]) async throws -> [String: String] { [:] }
 }
 
@@ -148,6 +161,31 @@ struct QueueConsumerTests {
             try await running
         }
         #expect(connection.reports == ["release \(late.taskUID)"])
+    }
+
+    @Test("while stopping, a report to a server that cannot be reached is given up after the shutdown grace, not retried 8 times (was 130 s)")
+    func unreachableReportWhileStopping() async throws {
+        let clock = ManualClock()
+        let connection = RecordingConnection(clock: clock)
+        let consumer = consumer(connection, handlers: [InstantHandler()], clock: clock)
+        let late = task("instant", clock: clock)
+        connection.state.withLock {
+            $0.arrivingDuringWait = late
+            $0.failingReleaseSeconds = 5
+        }
+        let start = clock.now()
+        try await testGracefulShutdown { shutdown in
+            let running = Task { try await consumer.run() }
+            try await clock.waitForSleepers(1) // the long-poll waits
+            shutdown.triggerGracefulShutdown()
+            await clock.advancingSleepers(within: 600) { _ = try? await running.value }
+        }
+        let attempts = connection.state.withLock { $0.releaseAttempts }
+        let elapsed = clock.now() - start
+        // 5 s of long-poll, then attempts of 5 s each until the 20 s grace has passed: 4 attempts, not 8 (45 s more).
+        #expect(attempts == 4, "\(attempts) attempts")
+        #expect(elapsed <= 5 + 20 + 5, "\(elapsed) s")
+        #expect(connection.reports.isEmpty)
     }
 
     @Test("no booking without min_seconds: done is reported at once, the clock never moved")
