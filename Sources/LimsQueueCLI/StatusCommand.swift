@@ -52,6 +52,12 @@ enum StatusTable {
         var lines = [
             "queued \(totals.queued)  running \(totals.running)  failed \(totals.failed)"
                 + (snapshot.oldestQueuedAge.map { "  oldest queued \(duration($0))" } ?? ""),
+        ]
+        let ghosts = snapshot.ghosts
+        if ghosts != .init() {
+            lines.append("system tasks (ghost: security walks): queued \(ghosts.queued)  running \(ghosts.running)  failed \(ghosts.failed)")
+        }
+        lines += [
             "consumers seen (last \(windowText)): \(snapshot.consumers.count)"
                 + (snapshot.consumers.isEmpty ? "" : "  " + snapshot.consumers.joined(separator: ", ")),
         ]

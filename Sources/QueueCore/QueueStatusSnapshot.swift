@@ -63,6 +63,9 @@ public struct QueueStatusSnapshot: Sendable, Equatable {
     public var windowSeconds: Double
     /// Tasks in the queue by name (ghost markers excluded).
     public var counts: [String: Counts]
+    /// Ghost tasks (system work the listings hide, e.g. a client's security walk) by status: not in ``counts`` or
+    /// ``totals``, shown apart so that an operator sees work the queue is doing. Default: none.
+    public var ghosts = Counts()
     /// Attempts ended in the window, by name.
     public var activity: [String: Activity]
     /// Consumer ids holding a running task now or having ended an attempt in the window, sorted.
@@ -92,6 +95,16 @@ public struct QueueStatusSnapshot: Sendable, Equatable {
         var counts: [String: Counts] = [:]
         var consumers: Set<String> = []
         var oldest: Double?
+        var ghosts = Counts()
+        for task in tasks where task.ghost {
+            switch task.status ?? .queued {
+            case .queued: ghosts.queued += 1
+            case .running:
+                ghosts.running += 1
+                if let consumer = task.consumerID { consumers.insert(consumer) }
+            case .failed: ghosts.failed += 1
+            }
+        }
         for task in tasks where !task.ghost {
             switch task.status ?? .queued {
             case .queued:
@@ -119,11 +132,12 @@ public struct QueueStatusSnapshot: Sendable, Equatable {
         for (name, byOutcome) in outcomes {
             activity[name] = Activity(outcomes: byOutcome, wait: TimeSummary(waits[name] ?? []), run: TimeSummary(runs[name] ?? []))
         }
-        return QueueStatusSnapshot(taken: now, windowSeconds: windowSeconds, counts: counts, activity: activity,
+        return QueueStatusSnapshot(taken: now, windowSeconds: windowSeconds, counts: counts, ghosts: ghosts, activity: activity,
                                    consumers: consumers.sorted(), oldestQueuedAge: oldest.map { max(0, now - $0) })
     }
 
-    /// The snapshot as JSON: `{taken, window_seconds, totals: {queued, running, failed}, consumers: [..],
+    /// The snapshot as JSON: `{taken, window_seconds, totals: {queued, running, failed}, ghosts: {queued, running,
+    /// failed}, consumers: [..],
     /// oldest_queued_age, tasks: {<name>: {queued, running, failed, recent: {<outcome>: n}, wait: {count, mean,
     /// p50, p95, max}, run: {...}}}}` (times in seconds).
     public var json: JSONValue {
@@ -146,6 +160,7 @@ public struct QueueStatusSnapshot: Sendable, Equatable {
         }
         return .object([
             "taken": .number(taken), "window_seconds": .number(windowSeconds), "totals": .object(countsJSON(totals)),
+            "ghosts": .object(countsJSON(ghosts)),
             "consumers": .array(consumers.map(JSONValue.string)), "oldest_queued_age": oldestQueuedAge.map(JSONValue.number) ?? .null,
             "tasks": .object(tasks),
         ])

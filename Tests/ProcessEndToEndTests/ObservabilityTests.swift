@@ -165,14 +165,20 @@ struct ObservabilityTests {
             }
             _ = try await store.add(tasks, now: now - 10)
             _ = try await store.pop(consumerID: "worker-1", now: now - 4)
+            // A system task (a client's security walk): hidden from the counts, shown apart.
+            let walk = QueueTask(name: "task_reindex_object_security", contextUID: "client-1", contextPath: "/clients/client-1",
+                                 created: now, priority: 50, username: "labman", ghost: true)
+            _ = try await store.add([walk], now: now)
         }
         let table = try runLimsQueue(["status"], dataDir: directory.path)
         #expect(table.status == 0)
         #expect(table.output.contains("queued 1  running 1  failed 0"))
+        #expect(table.output.contains("system tasks (ghost: security walks): queued 1  running 0  failed 0"), "\(table.output)")
         #expect(table.output.contains("task_assign_analyses") && table.output.contains("worker-1"))
         let json = try runLimsQueue(["status", "--json"], dataDir: directory.path)
         let parsed = try #require(try JSONValue.parse(json.output).objectValue)
         #expect(parsed["totals"] == ["queued": 1, "running": 1, "failed": 0])
+        #expect(parsed["ghosts"] == ["queued": 1, "running": 0, "failed": 0])
         #expect(parsed["tasks"]?.objectValue?["task_assign_analyses"]?.objectValue?["running"] == .int(1))
         #expect(parsed["consumers"] == ["worker-1"])
     }
