@@ -30,8 +30,6 @@ public struct UserAccounts: Sendable {
 
     /// Roles a user may be given here.
     public static let labRoles: Set<Role> = [.manager, .labManager, .labClerk, .analyst, .verifier, .sampler]
-    /// Shortest password (``LabActions/LoginRules``).
-    public static let minPasswordLength = LoginRules.minPasswordLength
 
     /// - Parameters:
     ///   - repository: the lab.

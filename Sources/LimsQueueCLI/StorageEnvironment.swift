@@ -79,13 +79,9 @@ final class StorageEnvironment: Sendable {
             return StorageEnvironment(databases: databases, group: group, threadPool: threadPool, store: store, logger: logger, path: path,
                                       databaseURL: url)
         } catch {
-            // Refused or failed before anything ran (a newer schema, a migration error): close what was opened, as
-            // ``close()`` does, so the process ends with the error's message (debug builds assert on a connection
-            // pool that was never shut down).
-            await databases.shutdownAsync()
-            try? await Task.sleep(nanoseconds: 50_000_000)
-            try? await group.shutdownGracefully()
-            try? await threadPool.shutdownGracefully()
+            // Refused or failed before anything ran (a newer schema, a migration error): close what was opened, so
+            // the process ends with the error's message (debug builds assert on a connection pool never shut down).
+            await shutDown(databases, group, threadPool)
             throw error
         }
     }
@@ -112,11 +108,16 @@ final class StorageEnvironment: Sendable {
     /// Closes the databases and the event loop.
     func close() async {
         await store.quiesce()
+        await Self.shutDown(databases, eventLoopGroup, threadPool)
+    }
+
+    /// Shuts down the database pools, then the event loops and the thread pool they run on.
+    private static func shutDown(_ databases: Databases, _ group: MultiThreadedEventLoopGroup, _ threadPool: NIOThreadPool) async {
         await databases.shutdownAsync()
         // Let connection closes finish their hop back to the event loops before those stop (a close completing on
         // a stopped loop was seen to abort debug builds about once in 60 short runs).
         try? await Task.sleep(nanoseconds: 50_000_000)
-        try? await eventLoopGroup.shutdownGracefully()
+        try? await group.shutdownGracefully()
         try? await threadPool.shutdownGracefully()
     }
 

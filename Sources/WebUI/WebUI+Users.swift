@@ -74,7 +74,7 @@ extension WebUI {
     @Sendable func passwordPage(_ request: Request, context: QueueRequestContext) async throws -> Response {
         let (user, state) = try await signedIn(context)
         let chrome = await chrome(request, user: user, state: state, tab: "password")
-        return renderer.page("password", title: "Change password", chrome: chrome, data: ["minLength": UserAccounts.minPasswordLength])
+        return renderer.page("password", title: "Change password", chrome: chrome, data: ["minLength": LoginRules.minPasswordLength])
     }
 
     /// `POST /password` {current_password, new_password, confirm_password}: changes it, ends every session of the

@@ -146,13 +146,18 @@ struct QueueConsumerTests {
         #expect(clock.now() - start == 3)
     }
 
-    @Test("a task the long-poll answers after SIGTERM is released at once, never run")
-    func noTaskRunAfterShutdown() async throws {
+    /// A consumer whose idle long-poll will answer `late`, a task claimed while it waited.
+    func consumerWithLateTask() -> (clock: ManualClock, connection: RecordingConnection, consumer: QueueConsumer, late: QueueTask) {
         let clock = ManualClock()
         let connection = RecordingConnection(clock: clock)
-        let consumer = consumer(connection, handlers: [InstantHandler()], clock: clock)
         let late = task("instant", clock: clock)
         connection.state.withLock { $0.arrivingDuringWait = late }
+        return (clock, connection, consumer(connection, handlers: [InstantHandler()], clock: clock), late)
+    }
+
+    @Test("a task the long-poll answers after SIGTERM is released at once, never run")
+    func noTaskRunAfterShutdown() async throws {
+        let (clock, connection, consumer, late) = consumerWithLateTask()
         try await testGracefulShutdown { shutdown in
             async let running: Void = consumer.run()
             try await clock.waitForSleepers(1) // the long-poll waits
@@ -165,14 +170,8 @@ struct QueueConsumerTests {
 
     @Test("while stopping, a report to a server that cannot be reached is given up after the shutdown grace, not retried 8 times (was 130 s)")
     func unreachableReportWhileStopping() async throws {
-        let clock = ManualClock()
-        let connection = RecordingConnection(clock: clock)
-        let consumer = consumer(connection, handlers: [InstantHandler()], clock: clock)
-        let late = task("instant", clock: clock)
-        connection.state.withLock {
-            $0.arrivingDuringWait = late
-            $0.failingReleaseSeconds = 5
-        }
+        let (clock, connection, consumer, _) = consumerWithLateTask()
+        connection.state.withLock { $0.failingReleaseSeconds = 5 }
         let start = clock.now()
         try await testGracefulShutdown { shutdown in
             let running = Task { try await consumer.run() }
