@@ -9,9 +9,11 @@ import QueueAuth
 import QueueCore
 import Storage
 
-/// The opened database of a data directory, migrated, and the queue store. SQLite gets two connections, one
-/// per event loop of its own group: one for the process's single writer, one for reads (WAL lets readers and
-/// the writer work at once; separate processes share the file the same way).
+/// The opened database of a data directory, migrated, and the queue store. Each connection has an event loop of
+/// its own group (the database drivers keep one connection per loop): the process's single writer, the queue's
+/// reads (status, listings, statistics), and ``labReaderCount`` connections the lab's reads take in turn. Lab
+/// reads never wait behind the writer's connection, and concurrent requests read in parallel (WAL lets readers
+/// and the writer work at once; separate processes share the file the same way).
 final class StorageEnvironment: Sendable {
     let databases: Databases
     let eventLoopGroup: MultiThreadedEventLoopGroup
@@ -38,12 +40,12 @@ final class StorageEnvironment: Sendable {
     static func open(dataDir: String, database url: String? = nil, durability: Durability? = nil, logger: Logger,
                      migrate: Bool = true, existing: Bool = false) async throws -> StorageEnvironment {
         if existing, url == nil { try requireDatabase(dataDir: dataDir) }
-        let group = MultiThreadedEventLoopGroup(numberOfThreads: 2)
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 2 + labReaderCount)
         // A thread pool of its own: SQLite waits for another writer's lock on a pool thread, so environments
         // sharing one pool in a process (tests, benchmarks of several servers) could leave the lock holder
-        // without a thread. Three threads: the writer's connection, the readers', and the checkpointer's
-        // (``CheckpointService``: a checkpoint holds its thread while it copies pages and fsyncs).
-        let threadPool = NIOThreadPool(numberOfThreads: 3)
+        // without a thread. A thread per connection, and the checkpointer's (``CheckpointService``: a checkpoint
+        // holds its thread while it copies pages and fsyncs).
+        let threadPool = NIOThreadPool(numberOfThreads: 3 + labReaderCount)
         threadPool.start()
         let databases = Databases(threadPool: threadPool, on: group)
         let path: String
@@ -69,15 +71,20 @@ final class StorageEnvironment: Sendable {
                   let writerDatabase = databases.database(logger: logger, on: loops[1]) else {
                 throw CLIError("cannot open the database at \(path)")
             }
+            let labReaders = loops.dropFirst(2).compactMap { databases.database(logger: logger, on: $0) }
             try await StorageMigrations.requireKnownSchema(database)
-            try await StorageMigrations.tune(database, durability: durability ?? .normal)
+            // Per connection: SQLite's `synchronous`, `temp_store` and cache size belong to a connection, not the file.
+            for reader in [database] + labReaders {
+                try await StorageMigrations.tune(reader, durability: durability ?? .normal)
+            }
             try await StorageMigrations.tune(writerDatabase, durability: durability ?? .normal, cacheMiB: StorageMigrations.writerCacheMiB)
             if migrate {
                 try await StorageMigrations.migrate(databases, on: loops[0], logger: logger)
             }
             let store = SQLQueueStore(database: database, writerDatabase: writerDatabase, logger: logger)
-            return StorageEnvironment(databases: databases, group: group, threadPool: threadPool, store: store, logger: logger, path: path,
-                                      databaseURL: url)
+            let lab = SQLLabStore(readers: labReaders, queue: store, logger: logger)
+            return StorageEnvironment(databases: databases, group: group, threadPool: threadPool, store: store, lab: lab, logger: logger,
+                                      path: path, databaseURL: url)
         } catch {
             // Refused or failed before anything ran (a newer schema, a migration error): close what was opened, so
             // the process ends with the error's message (debug builds assert on a connection pool never shut down).
@@ -87,16 +94,20 @@ final class StorageEnvironment: Sendable {
     }
 
     private init(databases: Databases, group: MultiThreadedEventLoopGroup, threadPool: NIOThreadPool, store: SQLQueueStore,
-                 logger: Logger, path: String, databaseURL: String?) {
+                 lab: SQLLabStore, logger: Logger, path: String, databaseURL: String?) {
         self.threadPool = threadPool
         self.databaseURL = databaseURL
         self.databases = databases
         self.eventLoopGroup = group
         self.store = store
-        self.lab = SQLLabStore(database: databases.database(logger: logger, on: group.any()) ?? store.database, queue: store, logger: logger)
+        self.lab = lab
         self.logger = logger
         self.path = path
     }
+
+    /// Connections the lab's reads take in turn: the machine's cores, at least 2 and at most 8. More readers than
+    /// cores only queue on the CPU; fewer leave a core idle while one read runs (a page of samples, a working set).
+    static let labReaderCount = min(8, max(2, System.coreCount))
 
     /// The auth key: env `LIMSQUEUE_AUTH_KEY` when set, else the database's (generated on first start).
     /// - Throws: ``CLIError`` when the env key is not 32 bytes of url-safe base64.

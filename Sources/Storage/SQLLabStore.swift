@@ -23,7 +23,10 @@ import Synchronization
 /// Setup objects (users, services, templates, ...) are cached per process and reloaded when the setup sequence
 /// (`queue_state` row 4, bumped by every write of a setup object, by any process) moves.
 public final class SQLLabStore: Sendable {
-    let database: any Database
+    /// The reader connections (pools of one), taken in turn by ``sql``.
+    let readers: [any Database]
+    /// The number of reads started, for the turn.
+    let readTurn = Atomic<Int>(0)
     let writer: DatabaseWriter
     let logger: Logger
     /// The setup objects and lab settings, with the setup sequence they reflect.
@@ -32,19 +35,25 @@ public final class SQLLabStore: Sendable {
     let queue: SQLQueueStore
 
     /// - Parameters:
-    ///   - database: a migrated Fluent database, for reads.
+    ///   - readers: migrated Fluent databases for reads, each on a connection of its own (one is enough; several let
+    ///     concurrent requests read in parallel). Must not be empty; the writer's connection should not be among them.
     ///   - queue: the queue store whose writer this store shares (one writer per process).
-    public init(database: any Database, queue: SQLQueueStore, logger: Logger = Logger(label: "limsqueue.lims")) {
-        self.database = database
+    public init(readers: [any Database], queue: SQLQueueStore, logger: Logger = Logger(label: "limsqueue.lims")) {
+        precondition(!readers.isEmpty, "SQLLabStore needs a reader")
+        self.readers = readers
         self.queue = queue
         self.writer = queue.writer
         self.logger = logger
     }
 
-    /// The reader: pooled connections whose statements fail after ``BoundedSQLDatabase/readerTimeoutSeconds`` instead
-    /// of hanging on a connection the database server dropped (a PostgreSQL restart; see ``BoundedSQLDatabase``).
+    /// A reader: the next of ``readers`` in turn, whose statements fail after ``BoundedSQLDatabase/readerTimeoutSeconds``
+    /// instead of hanging on a connection the database server dropped (a PostgreSQL restart; see ``BoundedSQLDatabase``).
     var sql: any SQLDatabase {
-        get throws { BoundedSQLDatabase(base: try database.sqlDatabase(), seconds: BoundedSQLDatabase.readerTimeoutSeconds) }
+        get throws {
+            let turn = readTurn.wrappingAdd(1, ordering: .relaxed).oldValue
+            let reader = readers[Int(UInt(bitPattern: turn) % UInt(readers.count))]
+            return BoundedSQLDatabase(base: try reader.sqlDatabase(), seconds: BoundedSQLDatabase.readerTimeoutSeconds)
+        }
     }
 
     static let sequenceRow = 3

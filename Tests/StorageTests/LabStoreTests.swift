@@ -2,7 +2,7 @@ import Foundation
 import LIMSCore
 import Logging
 import QueueCore
-import Storage
+@testable import Storage
 import TestSupport
 import Testing
 @testable import LimsQueueCLI
@@ -94,6 +94,36 @@ struct LabStoreTests {
         }
         #expect(try await second.lab.load().clients[seeded.client.uid]?.version == 2)
         await second.close()
+    }
+
+    @Test("lab reads have connections of their own: they answer while a write transaction holds the writer's connection")
+    func readsBesideTheWriter() async throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        let environment = try await open(directory)
+        let (entered, enter) = AsyncStream<Void>.makeStream()
+        let (released, release) = AsyncStream<Void>.makeStream()
+        do {
+            _ = try await seed(environment)
+            let holder = Task {
+                try await environment.store.writer.write { _ in
+                    enter.yield()
+                    for await _ in released { break }
+                }
+            }
+            for await _ in entered { break }
+            // Every reader in turn, twice: a reader on the writer's connection would wait for it (10 s, then fail).
+            for _ in 0..<(2 * StorageEnvironment.labReaderCount) {
+                #expect(try await environment.lab.user(named: "labman")?.userid == "labman")
+            }
+            release.yield()
+            try await holder.value
+        } catch {
+            release.yield()
+            await environment.close()
+            throw error
+        }
+        await environment.close()
     }
 
     @Test("two processes change one object at once: the loser retries from a fresh load; both changes land")
