@@ -76,21 +76,46 @@ enum DemoLab {
         let uids = DemoUIDGenerator(start: clock.now())
         // Creation times follow creation order (0.1 ms apart), so the date indexes also grow at their end.
         let firstCreated = clock.now()
-        var batches: [(offset: Int, size: Int, seed: UInt64)] = []
-        while batches.reduce(0, { $0 + $1.size }) < count {
-            let offset = batches.last.map { $0.offset + $0.size } ?? 0
-            batches.append((offset, min(batchSize, count - offset), random.next()))
+        var drawn: [(offset: Int, size: Int, seed: UInt64)] = []
+        while drawn.reduce(0, { $0 + $1.size }) < count {
+            let offset = drawn.last.map { $0.offset + $0.size } ?? 0
+            drawn.append((offset, min(batchSize, count - offset), random.next()))
         }
+        let batches = drawn
         let lab = environment.lab
-        @Sendable func create(_ batch: (offset: Int, size: Int, seed: UInt64)) async throws -> (Int, [String]) {
+        // Sample ids are reserved before any batch runs, per sample type, for every batch at once: a reservation of
+        // its own per batch would wait behind the other batch's write on the process's single writer, and the lab
+        // rules of one batch would no longer run while the other is written. Each batch's draw is seeded, so
+        // drawing it here (to count its sample types) and again in its unit of work gives the same samples.
+        let perBatch: [[String: Int]] = try await lab.read { state, reader in
+            try await reader.load(contactUIDs, into: &state)
+            let contacts = contactUIDs.compactMap { state.contacts.peek($0) }
+            return try batches.map { batch in
+                var generator = SeededRandom(seed: batch.seed)
+                let plan = try plan(batch.size, contacts: contacts, in: state, random: &generator, firstCreated: 0)
+                return Dictionary(grouping: plan, by: \.sampleTypePrefix).mapValues(\.count)
+            }
+        }
+        var nextNumber: [String: Int] = [:]
+        for (prefix, total) in perBatch.reduce(into: [String: Int](), { $0.merge($1, uniquingKeysWith: +) }).sorted(by: { $0.key < $1.key }) {
+            nextNumber[prefix] = try await lab.reserve(LabState.counterKey(.sample, sampleTypePrefix: prefix), count: total).lowerBound
+        }
+        let reservations: [[String: ClosedRange<Int>]] = perBatch.map { counts in
+            counts.reduce(into: [:]) { ranges, entry in
+                let first = nextNumber[entry.key] ?? 1
+                ranges[entry.key] = first...(first + entry.value - 1)
+                nextNumber[entry.key] = first + entry.value
+            }
+        }
+        @Sendable func create(_ index: Int) async throws -> (Int, [String]) {
+            let batch = batches[index]
             let created = try await lab.perform { state, reader -> [String] in
                 try await reader.load(contactUIDs, into: &state)
-                // Sample ids are reserved up front, per sample type, for the samples this batch will draw.
                 var generator = SeededRandom(seed: batch.seed) // a retry after a conflict draws the same samples
                 let plan = try plan(batch.size, contacts: contactUIDs.compactMap { state.contacts.peek($0) }, in: state,
                                     random: &generator, firstCreated: firstCreated + Double(batch.offset) * createdStep)
-                for (prefix, count) in Dictionary(grouping: plan, by: \.sampleTypePrefix).mapValues(\.count) {
-                    try await reader.reserve(LabState.counterKey(.sample, sampleTypePrefix: prefix), count: count, into: &state)
+                for (prefix, range) in reservations[index] {
+                    state.takeReserved(LabState.counterKey(.sample, sampleTypePrefix: prefix), range)
                 }
                 return try makeSamples(plan, manager: manager, uids: uids, in: &state)
             }
@@ -101,16 +126,16 @@ enum DemoLab {
         try await withThrowingTaskGroup(of: (Int, [String]).self) { group in
             var next = 0
             while next < min(batchesInFlight, batches.count) {
-                let batch = batches[next]
-                group.addTask { try await create(batch) }
+                let index = next
+                group.addTask { try await create(index) }
                 next += 1
             }
             while let (offset, ids) = try await group.next() {
                 created[offset] = ids
                 progress.update("Samples", done: created.values.reduce(0) { $0 + $1.count }, total: count)
                 if next < batches.count {
-                    let batch = batches[next]
-                    group.addTask { try await create(batch) }
+                    let index = next
+                    group.addTask { try await create(index) }
                     next += 1
                 }
             }

@@ -15,14 +15,18 @@ extension SQLLabStore {
     /// transaction.
     func save(_ state: LabState, original: LabState, settings: LabSettings? = nil,
               afterSave: (@Sendable (any SQLDatabase, LabState) async throws -> Void)?) async throws {
+        // What does not depend on the transaction is computed before it, outside the process's single writer:
+        // every write of the process waits while the writer works.
+        let prepared = try PreparedObjects(state, original: original)
+        let touched = Array(state.changes.created) + Array(state.changes.changed)
+        let tokens = Self.securityRows(of: touched, in: state)
+        try Self.checkScope(state) // the security tokens read the objects' ancestors too
         try await writer.write { sql in
             try await SQLQueueStore.inTransaction(sql, lock: .rows, immediate: sql.dialect.name == "sqlite") { sql in
                 let seq = try await Self.nextSequence(on: sql)
                 var next = state
-                try await Self.writeObjects(of: state, original: original, seq: seq, into: &next, on: sql)
-                let touched = Array(state.changes.created) + Array(state.changes.changed)
-                try await Self.writeSecurity(of: touched, in: next, on: sql)
-                try Self.checkScope(next) // the security tokens read the objects' ancestors too
+                try await Self.writeObjects(of: state, original: original, prepared: prepared, seq: seq, into: &next, on: sql)
+                try await Self.writeSecurity(tokens, replacing: touched, in: state, on: sql)
                 for uid in state.changes.deleted {
                     try await sql.raw("DELETE FROM lims_security WHERE uid = \(bind: uid)").run()
                 }
@@ -65,25 +69,54 @@ extension SQLLabStore {
         return try row.decode(column: "counter", as: Int.self)
     }
 
-    static func writeObjects(of state: LabState, original: LabState, seq: Int, into next: inout LabState,
+    /// The objects a save writes, as they will be stored: versions set, bodies encoded, catalog columns computed.
+    struct PreparedObjects: Sendable {
+        struct Row: Sendable {
+            var object: any LabObject
+            /// The stored body (``LabObjectCoding/encode(_:)``), with ``object``'s version.
+            var body: String
+            var columns: CatalogColumns
+            /// The version the unit of work read (changed objects; 0 for new ones): the compare-and-set's.
+            var loadedVersion: Int
+        }
+
+        /// New objects, in uid order, at version 1.
+        var created: [Row] = []
+        /// Changed objects, in uid order, at their loaded version + 1.
+        var changed: [Row] = []
+
+        /// - Throws: encoding errors.
+        init(_ state: LabState, original: LabState) throws {
+            for uid in state.changes.created.sorted() {
+                guard var object = state.peekObject(uid) else { continue }
+                object.version = 1
+                created.append(Row(object: object, body: try LabObjectCoding.encode(object), columns: CatalogColumns(object), loadedVersion: 0))
+            }
+            for uid in state.changes.changed.sorted() {
+                guard var object = state.peekObject(uid) else { continue }
+                let loadedVersion = originalObject(uid, in: original)?.version ?? object.version
+                object.version = loadedVersion + 1
+                changed.append(Row(object: object, body: try LabObjectCoding.encode(object), columns: CatalogColumns(object),
+                                   loadedVersion: loadedVersion))
+            }
+        }
+    }
+
+    static func writeObjects(of state: LabState, original: LabState, prepared: PreparedObjects, seq: Int, into next: inout LabState,
                              on sql: any SQLDatabase) async throws {
         var conflicts: [String] = []
         // New objects: multi-row inserts, 50 objects a statement (bulk creation costs a few statements per batch).
-        let created = state.changes.created.sorted().compactMap { uid -> (any LabObject)? in
-            guard var object = state.peekObject(uid) else { return nil }
-            object.version = 1
-            return object
-        }
+        let created = prepared.created
         var start = 0
         while start < created.count {
             let slice = created[start..<min(created.count, start + 50)]
             start += 50
             var rows: [any SQLExpression] = []
-            for object in slice {
-                let c = CatalogColumns(object)
+            for row in slice {
+                let object = row.object, c = row.columns
                 rows.append(SQLGroupExpression([
                     SQLBind(object.uid), SQLBind(type(of: object).portalType.rawValue), SQLBind(object.path), SQLBind(object.parentUID),
-                    SQLBind(object.workflowState), SQLBind(1), SQLBind(seq), SQLBind(object.created), SQLBind(try LabObjectCoding.encode(object)),
+                    SQLBind(object.workflowState), SQLBind(1), SQLBind(seq), SQLBind(object.created), SQLBind(row.body),
                     SQLBind(c.objectID), SQLBind(c.clientUID), SQLBind(c.sampleUID), SQLBind(c.worksheetUID), SQLBind(c.serviceUID),
                     SQLBind(c.lookupKey), SQLBind(c.sortKey),
                 ] as [any SQLExpression]))
@@ -95,17 +128,14 @@ extension SQLLabStore {
                 ON CONFLICT DO NOTHING
                 RETURNING uid
                 """).all().map { try $0.decode(column: "uid", as: String.self) })
-            for object in slice {
-                if inserted.contains(object.uid) { next.load(object) } else { conflicts.append(object.uid) }
+            for row in slice {
+                if inserted.contains(row.object.uid) { next.load(row.object) } else { conflicts.append(row.object.uid) }
             }
         }
-        for uid in state.changes.changed.sorted() {
-            guard var object = state.peekObject(uid) else { continue }
-            let loadedVersion = originalObject(uid, in: original)?.version ?? object.version
-            object.version = loadedVersion + 1
-            let c = CatalogColumns(object)
+        for row in prepared.changed {
+            let object = row.object, uid = object.uid, c = row.columns, loadedVersion = row.loadedVersion
             let updated = try await sql.raw("""
-                UPDATE lims_objects SET body = \(bind: try LabObjectCoding.encode(object)), version = version + 1,
+                UPDATE lims_objects SET body = \(bind: row.body), version = version + 1,
                     seq = \(bind: seq), review_state = \(bind: object.workflowState), path = \(bind: object.path),
                     object_id = \(bind: c.objectID), client_uid = \(bind: c.clientUID), sample_uid = \(bind: c.sampleUID),
                     worksheet_uid = \(bind: c.worksheetUID), service_uid = \(bind: c.serviceUID), lookup_key = \(bind: c.lookupKey),
@@ -191,6 +221,23 @@ extension SQLLabStore {
     /// Stored per object it was 7 of the 8-9 rows of every object, written twice (table and token index) on every
     /// write of the object.
     static func writeSecurity(of uids: [String], in state: LabState, on sql: any SQLDatabase) async throws {
+        try await writeSecurity(securityRows(of: uids, in: state), replacing: uids, in: state, on: sql)
+    }
+
+    /// The stored `allowedRolesAndUsers` rows (uid, token) of `uids` as `state` computes them (``storedToken(_:)``).
+    static func securityRows(of uids: [String], in state: LabState) -> [(uid: String, token: String)] {
+        var rows: [(uid: String, token: String)] = []
+        for uid in uids where state.peekObject(uid) != nil {
+            for token in state.allowedRolesAndUsers(of: uid).sorted() where storedToken(token) {
+                rows.append((uid, token))
+            }
+        }
+        return rows
+    }
+
+    /// Replaces the stored rows of `uids` (those `state` did not create) with `tokens` (``securityRows(of:in:)``).
+    static func writeSecurity(_ tokens: [(uid: String, token: String)], replacing uids: [String], in state: LabState,
+                              on sql: any SQLDatabase) async throws {
         let existing = uids.filter { state.changes.created.contains($0) == false }
         var start = 0
         while start < existing.count {
@@ -198,12 +245,7 @@ extension SQLLabStore {
             start += 500
             try await sql.raw("DELETE FROM lims_security WHERE uid IN (\(SQLList(slice.map { SQLBind($0) })))").run()
         }
-        var rows: [any SQLExpression] = []
-        for uid in uids where state.peekObject(uid) != nil {
-            for token in state.allowedRolesAndUsers(of: uid).sorted() where storedToken(token) {
-                rows.append(SQLGroupExpression([SQLBind(uid), SQLBind(token)] as [any SQLExpression]))
-            }
-        }
+        let rows: [any SQLExpression] = tokens.map { SQLGroupExpression([SQLBind($0.uid), SQLBind($0.token)] as [any SQLExpression]) }
         start = 0
         while start < rows.count {
             let slice = Array(rows[start..<min(rows.count, start + 400)])

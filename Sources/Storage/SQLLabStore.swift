@@ -241,10 +241,12 @@ public final class SQLLabStore: Sendable {
         }
     }
 
-    /// Reserves `count` numbers of the id counter `key` (atomically, in a transaction of its own) and returns them.
-    /// A counter that does not exist yet starts at 0; a reference group counter starts after its reference
-    /// sample's highest stored group number.
-    func reserve(_ key: String, count: Int) async throws -> ClosedRange<Int> {
+    /// Reserves `count` numbers of the id counter `key` (atomically, in a transaction of its own) and returns them;
+    /// units of work take them with ``LIMSCore/LabState/takeReserved(_:_:)``. Numbers never used are gaps, as with
+    /// any database sequence. A counter that does not exist yet starts at 0; a reference group counter starts after
+    /// its reference sample's highest stored group number.
+    /// - Throws: the database's errors.
+    public func reserve(_ key: String, count: Int) async throws -> ClosedRange<Int> {
         if let last = try await increment(key, by: count, seed: nil) { return (last - count + 1)...last }
         // First use of this counter: seed it (a reference sample's highest stored group number), then increment.
         let seed = try await counterSeed(key)

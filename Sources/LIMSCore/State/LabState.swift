@@ -150,6 +150,15 @@ public struct LabState: Sendable, Equatable, Codable {
     /// Sets an id counter as loaded from storage, without recording a change.
     public mutating func loadCounter(_ key: String, value: Int) { counters[key] = value }
 
+    /// Gives a working set the numbers `range` of the id counter `key`, reserved atomically by the storage layer
+    /// (``LabReader/reserve(_:count:into:)``, or by a bulk creation for all its units of work at once): its new
+    /// objects take them in order. A whole lab (no scope) is left as it is.
+    public mutating func takeReserved(_ key: String, _ range: ClosedRange<Int>) {
+        guard let scope else { return }
+        loadCounter(key, value: range.lowerBound - 1)
+        scope.reserve(key, upTo: range.upperBound)
+    }
+
     /// Adds a new object and records it as created.
     /// Ids are not re-checked here: the `create…` functions derive them from counters and siblings.
     /// - Throws: ``LabError/Code/duplicate`` if the uid exists.

@@ -14,7 +14,7 @@ struct SQLLabReader: LabReader {
     var kept: KeptReservations? = nil
 
     func reserve(_ key: String, count: Int, into state: inout LabState) async throws {
-        guard count > 0, let scope = state.scope else { return }
+        guard count > 0, state.scope != nil else { return }
         let range: ClosedRange<Int>
         if let earlier = kept?.range(key), earlier.count >= count {
             range = earlier.lowerBound...(earlier.lowerBound + count - 1)
@@ -22,8 +22,7 @@ struct SQLLabReader: LabReader {
             range = try await store.reserve(key, count: count)
             kept?.keep(key, range)
         }
-        state.loadCounter(key, value: range.lowerBound - 1)
-        scope.reserve(key, upTo: range.upperBound)
+        state.takeReserved(key, range)
     }
 
     /// Columns every object read selects.
