@@ -7,7 +7,9 @@ import Synchronization
 ///
 /// Two kinds of figures:
 /// - from the store, refreshed on each scrape (the same whichever process changed the queue, and the same as
-///   `limsqueue status`): `limsqueue_tasks{name,status}` (queued, running, failed), `limsqueue_consumers`
+///   `limsqueue status`): `limsqueue_tasks{name,status}` (queued, running, failed; the monitor's tasks, without
+///   system tasks), `limsqueue_ghost_tasks{status}` (system tasks such as a client's security walk, which the
+///   monitor hides as senaite.queue does), `limsqueue_consumers`
 ///   (consumers running a task or ending one in the last hour, plus those that polled this server in the last
 ///   5 minutes), `limsqueue_recent_attempts{name,outcome}` (attempts ended in the last hour),
 ///   `limsqueue_oldest_queued_age_seconds`;
@@ -35,6 +37,8 @@ public final class QueueMetrics: Sendable {
 
     static var tasks: MetricNameDescriptor { descriptor("tasks", unit: "",
         "Tasks in the queue by name and status (queued, running, failed), read from the store at scrape time.") }
+    static var ghosts: MetricNameDescriptor { descriptor("ghost_tasks", unit: "",
+        "System (ghost) tasks in the queue by status (queued, running, failed): a client's security walk; not in limsqueue_tasks.") }
     static var consumers: MetricNameDescriptor { descriptor("consumers", unit: "",
         "Consumers seen: running a task or ending one in the last hour, or polling this server in the last 5 minutes.") }
     static var recent: MetricNameDescriptor { descriptor("recent_attempts", unit: "",
@@ -76,6 +80,7 @@ public final class QueueMetrics: Sendable {
         // Families exist from the start, so a scrape before any activity already names them.
         _ = registry.makeGauge(descriptor: Self.consumers)
         _ = registry.makeGauge(descriptor: Self.oldest)
+        for status in ["queued", "running", "failed"] { _ = registry.makeGauge(descriptor: Self.ghosts, labels: [("status", status)]) }
     }
 
     /// The label value of a task name (see the type's notes on cardinality).
@@ -176,6 +181,9 @@ public final class QueueMetrics: Sendable {
         }
         for (key, value) in recentValues {
             registry.makeGauge(descriptor: Self.recent, labels: [("name", key[0]), ("outcome", key[1])]).set(value)
+        }
+        for (status, count) in [("queued", snapshot.ghosts.queued), ("running", snapshot.ghosts.running), ("failed", snapshot.ghosts.failed)] {
+            registry.makeGauge(descriptor: Self.ghosts, labels: [("status", status)]).set(Double(count))
         }
         registry.makeGauge(descriptor: Self.consumers).set(Double(pollers.union(snapshot.consumers).count))
         registry.makeGauge(descriptor: Self.oldest).set(snapshot.oldestQueuedAge ?? 0)

@@ -101,6 +101,8 @@ struct ObservabilityTests {
             }
             #expect(try await Self.call(client, "add", body: ["name": "sleep", "context_uid": "s", "context_path": "/s", "retries": 0],
                                         headers: auth).status == 200)
+            #expect(try await Self.call(client, "add", body: ["name": "walk", "context_uid": "w", "context_path": "/w", "ghost": true,
+                                                              "delay": 3600], headers: auth).status == 200)
             clock.advance(by: 2)
             let popped = try await Self.call(client, "pop", body: ["consumer_id": "consumer-a"], headers: auth)
             let first = try #require(popped.json["task_uid"]?.stringValue)
@@ -129,6 +131,10 @@ struct ObservabilityTests {
                 ?? Self.sample(text, #"limsqueue_task_run_seconds_sum{outcome="done",name="noop"}"#)
             #expect(runDone == 3)
             #expect(Self.sample(text, "limsqueue_consumers") == 1)
+            // The system (ghost) task: its own gauge, not among the monitor's tasks.
+            #expect(Self.sample(text, #"limsqueue_ghost_tasks{status="queued"}"#) == 1)
+            #expect(Self.sample(text, #"limsqueue_ghost_tasks{status="running"}"#) == 0)
+            #expect(!text.contains(#"name="walk""#))
             // Counts only: no uids, paths, users or error messages.
             for secret in [first, second, "/c/0", "boom", "consumer-a", "username", key] { #expect(!text.contains(secret), "\(secret) exported") }
 
