@@ -27,8 +27,9 @@ extension LabActions {
     /// it does not exist), then re-indexes the client's subtree: queued while the queue is ready, else at once.
     /// Lab managers and managers only.
     /// - Throws: ``LabActionError`` 403 for other users; 400 naming `contact_uid`, `username` or
-    ///   `password` (rules of ``LoginRules``: a new user needs a password of 8 characters to 72 bytes); 409 when the contact or the user is
-    ///   already linked elsewhere.
+    ///   `password` (rules of ``LoginRules``: a new user needs a password of 8 characters to 72 bytes; an existing
+    ///   user takes none, its password is never changed here); 409 when the contact or the user is already linked
+    ///   elsewhere.
     public func linkUser(userID: String?, contactUID: String, username: String, password: String?) async throws -> LinkOutcome {
         if let problem = LoginRules.usernameProblem(username) {
             throw LabActionError(.invalidInput, "Field 'username': \(problem)")
@@ -68,6 +69,11 @@ extension LabActions {
                 order = try state.linkUser(username, toContact: contactUID, walk: settings == nil)
             } catch let error as LabError {
                 throw LabActionError(error, field: "contact_uid")
+            }
+            // A password with an existing user would be dropped without a word: linking never changes a password.
+            if !created, hash != nil {
+                throw LabActionError(.invalidInput, "Field 'password': user '\(username)' already exists and linking does not change "
+                                     + "its password; link without a password, or change it on the user's password page")
             }
             guard let settings else {
                 return ((LinkOutcome(userid: username, created: created, queuedTask: nil, reindexed: order.count), order), [])

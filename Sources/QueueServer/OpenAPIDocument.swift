@@ -334,7 +334,8 @@ public enum OpenAPIDocument {
             bodyRequired: true, ok: response("The worksheet.", ref("Items")), errors: limsErrors + [404, 409]))
         add("contact/link_user", "post", operation(
             "lims_contact_link_user\(suffix)", "Links a client contact to a login (created with role Client when new) and "
-                + "re-indexes the client's security, queued while the queue is ready (task_uid). Lab managers only.",
+                + "re-indexes the client's security, queued while the queue is ready (task_uid). Lab managers only. "
+                + "password: required for a new user, refused for an existing one (linking never changes a password).",
             tags: ["lims"], security: lims,
             body: schema(["contact_uid": name, "username": name, "password": object(["type": "string", "maxLength": 72])], required: ["contact_uid", "username"]),
             bodyRequired: true, ok: response("The link.", object(["type": "object"])), errors: limsErrors + [403, 409]))

@@ -565,6 +565,13 @@ struct SecurityWalkScenarioTests {
                     "contact_uid": .string(seeded.contact.uid), "username": .string("rita2"), "password": .string("rita2-password"),
                 ]))
                 #expect(linked.status == 200 && linked.json["queued"] == .bool(true), "\(linked.json)")
+                // Linking an existing user never changes its password: a password given with it is refused, not dropped.
+                let relinked = try await api.manager("contact/link_user", body: .object([
+                    "contact_uid": .string(seeded.contact.uid), "username": .string("rita2"), "password": .string("another-password"),
+                ]))
+                #expect(relinked.status == 400 && (relinked.json["message"]?.stringValue ?? "").contains("'password'"), "\(relinked.json)")
+                let user = try #require(try await fixture.lab.user(named: "rita2"))
+                #expect(await PasswordHashing.verify("rita2-password", hash: user.passwordHash))
                 let refused = try await api.analyst("contact/link_user", body: .object([
                     "contact_uid": .string(seeded.contact.uid), "username": .string("x")]))
                 #expect(refused.status == 403 || refused.status == 400)
