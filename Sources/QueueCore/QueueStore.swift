@@ -112,6 +112,14 @@ public protocol QueueStore: Sendable {
     /// Finished attempts recorded since `since` (epoch seconds), newest first, at most `limit`.
     func history(since: Double, limit: Int) async throws -> [HistoryEntry]
 
+    /// ``TaskKindStatistics`` of every attempt finished since `since` (epoch seconds), sorted by name: what
+    /// ``TaskKindStatistics/summarize(_:)`` gives for that history, aggregated where the history is stored
+    /// (no attempt is read into the process, however long the window).
+    func kindStatistics(since: Double) async throws -> [TaskKindStatistics]
+
+    /// Number of tasks per status (ghost tasks included).
+    func counts() async throws -> [TaskStatus: Int]
+
     /// Deletes history entries finished before `now - history_days`. Returns how many were deleted.
     func pruneHistory(now: Double) async throws -> Int
 }

@@ -68,3 +68,51 @@ extension SQLQueueStore {
         }
     }
 }
+
+extension SQLQueueStore {
+    /// One aggregate over the window (counts and means per name, through the `queue_history_finished` index), then
+    /// per name the two 95th percentiles by the nearest-rank method (one ordered seek each): a window of a
+    /// million attempts is summarized in the database, never decoded here. Equal to
+    /// ``QueueCore/TaskKindStatistics/summarize(_:)`` of the window's history (means up to rounding).
+    public func kindStatistics(since: Double) async throws -> [TaskKindStatistics] {
+        let sql = try self.sql
+        let wait: SQLQueryString = "CASE WHEN started > created THEN started - created ELSE 0.0 END"
+        let run: SQLQueryString = "CASE WHEN finished > started THEN finished - started ELSE 0.0 END"
+        let rows = try await sql.raw("""
+            SELECT name, COUNT(*) AS attempts,
+                SUM(CASE WHEN outcome = 'done' THEN 1 ELSE 0 END) AS processed,
+                SUM(CASE WHEN outcome = 'failed' THEN 1 ELSE 0 END) AS failed,
+                SUM(CASE WHEN outcome = 'done' AND started IS NOT NULL THEN 1 ELSE 0 END) AS timed,
+                AVG(CASE WHEN outcome = 'done' AND started IS NOT NULL THEN \(wait) END) AS wait_mean,
+                AVG(CASE WHEN outcome = 'done' AND started IS NOT NULL THEN \(run) END) AS run_mean
+            FROM queue_history WHERE finished >= \(bind: since)
+            GROUP BY name ORDER BY name
+            """).all()
+        var result: [TaskKindStatistics] = []
+        for row in rows {
+            var stats = TaskKindStatistics(name: try row.decode(column: "name", as: String.self))
+            let attempts = try row.decode(column: "attempts", as: Int.self)
+            stats.processed = try row.decode(column: "processed", as: Int.self)
+            stats.failed = try row.decode(column: "failed", as: Int.self)
+            stats.retried = attempts - stats.processed - stats.failed
+            let timed = try row.decode(column: "timed", as: Int.self)
+            if timed > 0 {
+                stats.waitMean = try row.decode(column: "wait_mean", as: Double?.self) ?? 0
+                stats.runMean = try row.decode(column: "run_mean", as: Double?.self) ?? 0
+                // Nearest rank: the ceil(0.95 n)-th smallest.
+                let offset = min(max(Int((0.95 * Double(timed)).rounded(.up)), 1), timed) - 1
+                for (expression, keyPath) in [(wait, \TaskKindStatistics.waitP95), (run, \TaskKindStatistics.runP95)] {
+                    let row = try await sql.raw("""
+                        SELECT v FROM (
+                            SELECT \(expression) AS v FROM queue_history
+                            WHERE finished >= \(bind: since) AND name = \(bind: stats.name) AND outcome = 'done' AND started IS NOT NULL
+                        ) AS window_values ORDER BY v LIMIT 1 OFFSET \(bind: offset)
+                        """).first()
+                    stats[keyPath: keyPath] = try row?.decode(column: "v", as: Double.self) ?? 0
+                }
+            }
+            result.append(stats)
+        }
+        return result.sorted { $0.name < $1.name } // Swift's order on every database's collation
+    }
+}

@@ -354,6 +354,36 @@ struct StoreTests {
         }
     }
 
+    @Test("queue statistics aggregated by the database equal the history's summary, for a whole and a partial window", arguments: StoreBackend.available)
+    func kindStatistics(backend: StoreBackend) async throws {
+        try await StoreFixture.with(backend: backend) { f in
+            var clock = f.now
+            for index in 0..<40 {
+                let name = ["task_a", "task_b", "task_assign_analyses"][index % 3]
+                _ = try await f.add(TaskFactory.task(name, context: "WS-\(index)", created: clock - Double(index % 7) * 1.5))
+                clock += Double((index * 37) % 11) / 4
+                guard let task = try await f.store.pop(consumerID: "consumer-1", now: clock) else { continue }
+                clock += Double((index * 13) % 9) / 8
+                switch index % 5 {
+                case 3: _ = try await f.store.fail(task.taskUID, message: "no", lease: .none, now: clock, retry: index % 2 == 0)
+                default: _ = try await f.store.done(task.taskUID, lease: .none, now: clock)
+                }
+            }
+            for since in [0, f.now + (clock - f.now) / 2] {
+                let expected = TaskKindStatistics.summarize(try await f.store.history(since: since, limit: 10_000))
+                let actual = try await f.store.kindStatistics(since: since)
+                #expect(actual.map(\.name) == expected.map(\.name) && !actual.isEmpty)
+                for (a, e) in zip(actual, expected) {
+                    #expect(a.processed == e.processed && a.failed == e.failed && a.retried == e.retried, "\(a) \(e)")
+                    #expect(a.waitP95 == e.waitP95 && a.runP95 == e.runP95, "\(a) \(e)")
+                    #expect(abs(a.waitMean - e.waitMean) < 1e-9 && abs(a.runMean - e.runMean) < 1e-9, "\(a) \(e)")
+                }
+            }
+            let counts = try await f.store.counts()
+            #expect(counts[.failed, default: 0] + counts[.queued, default: 0] == (try await f.store.tasks(status: [.queued, .failed], since: nil).count))
+        }
+    }
+
     /// Shows, when PostgreSQL is not configured, that this suite's PostgreSQL cases were skipped and why; when it
     /// is, checks that the server answers (the cases above then also ran on it).
     @Test("PostgreSQL cases of this suite", StoreBackend.postgresSkipped)
