@@ -115,6 +115,8 @@ extension LabActions {
             }
             try state.setWorksheetTemplate(templateUID, on: worksheetUID, context: context)
             let selection = try state.templateRoutineSelection(templateUID, for: worksheetUID, excluding: excluding)
+            // Claimed: a selection in another process at the same moment conflicts and is made again.
+            for item in selection { try state.claim(item.analysisUID) }
             let extras = try state.addTemplateDuplicatesAndReferences(to: worksheetUID, context: context, now: now)
             guard !selection.isEmpty, let worksheet = state.worksheets[worksheetUID] else { return (extras, nil) }
             let task = Self.task(LimsTaskKind.assignAnalyses, on: worksheet, uids: selection.map(\.analysisUID), settings: settings,
@@ -129,7 +131,9 @@ extension LabActions {
     /// Adds analyses to a worksheet, in order (`slots`, when given, one preferred position per uid). While the
     /// queue is ready the routine analyses become one `task_assign_analyses` (not unique, no delay) and the answer
     /// comes at once; reference analyses and everything while the queue is not ready are added now.
-    /// Every analysis is tried; refusals name their guard.
+    /// Every analysis is tried; refusals name their guard. A queued analysis is checked against the same guards
+    /// first (one already on a worksheet, or in another queued assignment, is refused here rather than skipped by
+    /// the task later) and claimed (``LIMSCore/LabState/claim(_:)``): two concurrent requests cannot both queue it.
     /// - Throws: ``LabActionError`` 404 naming `worksheet_uid`; 400 when `slots` does not pair with `uids`.
     public func addAnalyses(userID: String?, worksheetUID: String, analysisUIDs: [String], slots: [Int]?) async throws -> ActionOutcome {
         if let slots {
@@ -162,12 +166,21 @@ extension LabActions {
                                             guardID: GuardID.queueWorksheet, reviewState: state.object(uid)?.workflowState))
                     continue
                 }
-                if settings != nil, state.analyses[uid] != nil {
-                    queued.append((uid, slot))
-                    items.append(ActionItem(uid: uid, success: true, message: "queued", reviewState: state.object(uid)?.workflowState))
-                    continue
-                }
                 do {
+                    if settings != nil, state.analyses[uid] != nil {
+                        // Queued: refused now when the task could not assign it (already on a worksheet, sample
+                        // not received, ...), and claimed, so a concurrent assignment of it elsewhere conflicts.
+                        try state.checkAddAnalysis(uid, to: worksheetUID, context: context)
+                        guard !queued.contains(where: { $0.uid == uid }) else {
+                            items.append(ActionItem(uid: uid, success: false, message: "\(state.label(uid)) is given twice",
+                                                    guardID: GuardID.analysisAssign, reviewState: state.object(uid)?.workflowState))
+                            continue
+                        }
+                        try state.claim(uid)
+                        queued.append((uid, slot))
+                        items.append(ActionItem(uid: uid, success: true, message: "queued", reviewState: state.object(uid)?.workflowState))
+                        continue
+                    }
                     try state.addAnalysis(uid, to: worksheetUID, slot: slot, context: context, now: now)
                     items.append(ActionItem(uid: uid, success: true, message: "added", reviewState: state.object(uid)?.workflowState))
                 } catch let error as LabError {

@@ -34,7 +34,7 @@ extension LimsAPIController {
         guard let queue else { throw QueueAPIError(.notFound, "no queue on this node") }
         let userid = try await Self.signedInUser(context.userID, repository: repository).userid
         let payload = try await LimsPayload.read(request, context: context)
-        let taskUID = try payload.requiredString("task_uid")
+        let taskUID = try payload.requiredName("task_uid")
         let task = try await OwnTasks(queue: queue, clock: clock).act(action, taskUID: taskUID, userid: userid)
         return LimsResponse.make([
             "success": .bool(true), "action": .string(action.rawValue), "task": OwnTasks.json(task),

@@ -28,7 +28,7 @@ extension LimsAPIController {
     /// `task_uid` and `template_application` with what was added now; else everything is added now.
     @Sendable func createWorksheet(_ request: Request, context: QueueRequestContext) async throws -> Response {
         let payload = try await LimsPayload.read(request, context: context)
-        let analyst = try payload.requiredString("analyst")
+        let analyst = try payload.requiredName("analyst")
         let templateUID = try payload.string("template")
         let instrumentUID = try payload.string("instrument")
         let outcome = try await actions.createWorksheet(userID: context.userID, analyst: analyst, templateUID: templateUID,
@@ -65,7 +65,7 @@ extension LimsAPIController {
     /// `task_uid` say so).
     @Sendable func addAnalyses(_ request: Request, context: QueueRequestContext) async throws -> Response {
         let payload = try await LimsPayload.read(request, context: context)
-        let worksheetUID = try payload.requiredString("worksheet_uid")
+        let worksheetUID = try payload.requiredName("worksheet_uid")
         let analysisUIDs = try payload.actionUIDs()
         let slots = try payload.intList("slots")
         let outcome = try await actions.addAnalyses(userID: context.userID, worksheetUID: worksheetUID,
@@ -96,8 +96,8 @@ extension LimsAPIController {
     /// `template_application`.
     @Sendable func applyTemplate(_ request: Request, context: QueueRequestContext) async throws -> Response {
         let payload = try await LimsPayload.read(request, context: context)
-        let worksheetUID = try payload.requiredString("worksheet_uid")
-        let templateUID = try payload.requiredString("template_uid")
+        let worksheetUID = try payload.requiredName("worksheet_uid")
+        let templateUID = try payload.requiredName("template_uid")
         let outcome = try await actions.applyTemplate(userID: context.userID, worksheetUID: worksheetUID, templateUID: templateUID)
         return Self.worksheetAnswer(outcome, request: request)
     }

@@ -17,15 +17,15 @@ extension LimsAPIController {
     /// users as Owner); 403 otherwise.
     @Sendable func create(_ request: Request, context: QueueRequestContext) async throws -> Response {
         let payload = try await LimsPayload.read(request, context: context)
-        let portalType = try context.parameters.get("portal_type") ?? payload.requiredString("portal_type")
+        let portalType = try payload.checkedName("portal_type", context.parameters.get("portal_type") ?? payload.requiredString("portal_type"))
         if portalType == PortalType.contact.rawValue { return try await createContact(payload, request: request, context: context) }
         guard portalType == PortalType.sample.rawValue else {
             throw QueueAPIError(.badRequest, "Field 'portal_type': only AnalysisRequest and Contact can be created, not '\(portalType)'")
         }
-        let clientUID = try payload.requiredString("Client")
-        let contactUID = try payload.requiredString("Contact")
-        let sampleTypeRef = try payload.requiredString("SampleType")
-        let analyses = try payload.requiredStringList("Analyses")
+        let clientUID = try payload.requiredName("Client")
+        let contactUID = try payload.requiredName("Contact")
+        let sampleTypeRef = try payload.checkedName("SampleType", payload.requiredString("SampleType"), maxLength: LimsPayload.maxTitleLength)
+        let analyses = try payload.requiredStringList("Analyses").map { try payload.checkedName("Analyses", $0) }
         let priority = try payload.int("Priority") ?? 3
         guard (1...5).contains(priority) else { throw QueueAPIError(.badRequest, "Field 'Priority' must be in 1...5") }
         let now = clock.now(), uids = self.uids, userID = context.userID
@@ -73,7 +73,7 @@ extension LimsAPIController {
     /// `POST create` {portal_type: "Contact", Client: uid, Firstname, Surname, EmailAddress?} → the client contact.
     /// Lab managers and managers only (403 otherwise); 400 naming the field for bad input.
     func createContact(_ payload: LimsPayload, request: Request, context: QueueRequestContext) async throws -> Response {
-        let clientUID = try payload.requiredString("Client")
+        let clientUID = try payload.requiredName("Client")
         let firstname = try payload.requiredString("Firstname")
         let surname = try payload.requiredString("Surname")
         let email = try payload.string("EmailAddress") ?? ""
@@ -176,10 +176,10 @@ extension LimsAPIController {
         let sinceText = request.uri.queryParameters.get("since")
         guard sinceText == nil || Double(sinceText!)?.isFinite == true else { throw QueueAPIError(.badRequest, "Field 'since' must be epoch seconds") }
         let since = sinceText.flatMap(Double.init) ?? clock.now() - 3600
-        let history = try await queue.history(since: since, limit: 100_000)
-        let kinds = TaskKindStatistics.summarize(history)
-        let tasks = try await queue.tasks(status: [.queued, .running, .failed], since: nil)
-        func count(_ status: TaskStatus) -> JSONValue { .int(tasks.filter { $0.status == status }.count) }
+        // Aggregated by the database: the window's attempts and the queue's tasks are counted there, not read here.
+        let kinds = try await queue.kindStatistics(since: since)
+        let counts = try await queue.counts()
+        func count(_ status: TaskStatus) -> JSONValue { .int(counts[status] ?? 0) }
         return LimsResponse.make([
             "success": .bool(true), "since": .double(since),
             "queued": count(.queued), "running": count(.running), "failed": count(.failed),

@@ -74,12 +74,17 @@ struct LimsPayload: Sendable {
         try string(key).map { try checkedName(key, $0) }
     }
 
-    func checkedName(_ key: String, _ value: String) throws -> String {
-        guard value.utf8.count <= Self.maxNameLength else {
-            throw QueueAPIError(.badRequest, "Field '\(key)': '\(value.prefix(16))...' is too long (\(value.utf8.count) bytes of UTF-8; at most \(Self.maxNameLength))")
+    /// `value` when it has at most `maxLength` bytes of UTF-8 (default ``maxNameLength``).
+    /// - Throws: 400 naming `key`, quoting only the value's first 16 characters, when longer.
+    func checkedName(_ key: String, _ value: String, maxLength: Int = maxNameLength) throws -> String {
+        guard value.utf8.count <= maxLength else {
+            throw QueueAPIError(.badRequest, "Field '\(key)': '\(value.prefix(16))...' is too long (\(value.utf8.count) bytes of UTF-8; at most \(maxLength))")
         }
         return value
     }
+
+    /// Longest title a request may name an object by (a sample type's title), in UTF-8 bytes.
+    static let maxTitleLength = 256
 
     /// An integer field (a JSON integer or a string of digits), or nil when absent.
     /// - Throws: 400 naming the field otherwise.

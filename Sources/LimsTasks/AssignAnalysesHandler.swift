@@ -13,7 +13,9 @@ import QueueCore
 /// - each analysis goes to its sample's slot, else its slot, else the first free one (`LabState.addAnalysis`);
 /// - once assigned, the template's duplicates, blanks and controls whose source slots are now filled are added,
 ///   also when those slots were filled by this queued assignment;
-/// - a user who may not manage the worksheet fails the task with a message saying so.
+/// - a user who may not manage the worksheet fails the task with a message saying so;
+/// - a task none of whose analyses could be assigned (all refused by guards, for example taken by another
+///   worksheet meanwhile) fails for good with the guards' messages, instead of ending done with nothing done.
 public struct AssignAnalysesHandler: TaskHandler {
     public var name: String { LimsTaskKind.assignAnalyses }
     let repository: any LabRepository
@@ -69,15 +71,28 @@ public struct AssignAnalysesHandler: TaskHandler {
             let transitionContext = TransitionContext(user: user, worksheetUID: worksheet.uid, insideQueuedTask: true,
                                                       uids: RandomUIDGenerator())
             var done = 0
+            var refusals: [String] = []
             for (uid, slot) in chunk {
                 do {
                     _ = try state.addAnalysis(uid, to: worksheet.uid, slot: slot, context: transitionContext, now: now)
                     done += 1
                 } catch let error as LabError where error.guardID == GuardID.permission {
                     throw TaskProcessingError("\(task.username) may not assign \(state.label(uid)) to \(worksheet.id): \(error.message)")
-                } catch is LabError {
-                    continue // refused by a guard (already on a worksheet, not received...): skipped, as SENAITE
+                } catch let error as LabError {
+                    refusals.append(error.message) // refused by a guard (already on a worksheet, ...): skipped, as SENAITE
                 }
+            }
+            if done == 0, !refusals.isEmpty, rest.isEmpty {
+                // Nothing of the whole task could be assigned: it fails, saying why, instead of ending done with
+                // an empty worksheet. A retry cannot help.
+                let shown = refusals.prefix(3).joined(separator: "; ")
+                let more = refusals.count > 3 ? " (and \(refusals.count - 3) more)" : ""
+                throw TaskProcessingError("No analysis could be assigned to \(worksheet.id): \(shown)\(more)", permanent: true)
+            }
+            if !refusals.isEmpty {
+                context.logger.notice("analyses skipped", metadata: [
+                    "lims.count": .stringConvertible(refusals.count), "lims.reason": .string(refusals[0]),
+                ])
             }
             if worksheet.templateUID != nil {
                 _ = try state.addTemplateDuplicatesAndReferences(to: worksheet.uid, context: transitionContext, now: now)

@@ -189,6 +189,8 @@ extension SQLLabStore {
                 if let worksheet = record.worksheetUID { containers.insert(worksheet) }
             }
         }
+        // Claimed objects (read, unchanged, relied on: ``LabState/claim(_:)``) move the same way.
+        containers.formUnion(state.changes.claimed)
         let written = state.changes.created.union(state.changes.changed).union(state.changes.deleted)
         for uid in containers.subtracting(written).sorted() {
             guard var object = originalObject(uid, in: original) else {

@@ -271,10 +271,15 @@ struct LimsAPITests {
                 (sample(["portal_type": .string("Client")]), "portal_type", 400),
                 (sample(["Client": .int(5)]), "Client", 400),
             ]
-            for (body, field, status) in cases {
+            // A huge value is refused without being echoed back.
+            let huge = JSONValue.string(String(repeating: "z", count: 1_000_000))
+            let hugeCases: [(JSONValue, String, Int)] = ["Client", "Contact", "SampleType", "portal_type"].map { (sample([$0: huge]), $0, 400) }
+                + [(sample(["Analyses": .array([.string("Cu"), huge])]), "Analyses", 400)]
+            for (body, field, status) in cases + hugeCases {
                 let answer = try await api.manager("create", body: body)
-                #expect(answer.status == status && answer.message.contains("'\(field)'"), "\(field): \(answer.status) \(answer.message)")
+                #expect(answer.status == status && answer.message.contains("'\(field)'"), "\(field): \(answer.status) \(answer.message.prefix(200))")
                 #expect(answer.json["success"] == .bool(false))
+                #expect(answer.message.utf8.count < 1_000, "\(field): the answer echoes the value")
             }
             let foreign = try await api.rita("create", body: sample(["Client": .string(lab.klaymore.uid), "Contact": .string(lab.ken.uid)]))
             #expect((400...403).contains(foreign.status) && foreign.message.contains("'Client'"))
@@ -428,6 +433,42 @@ struct LimsAPITests {
             #expect(answers.allSatisfy { $0.status == 200 }, "\(answers.map(\.json))")
             let queued = answers.flatMap { $0.json["queued_uids"]?.arrayValue?.compactMap(\.stringValue) ?? [] }
             #expect(!queued.isEmpty && Set(queued).count == queued.count, "\(answers.map(\.json))")
+        }
+    }
+
+    @Test("a queued add_analyses refuses what its task could not assign; two at once never queue one analysis twice")
+    func queuedAddAnalysesGuards() async throws {
+        try await withAPI(slowUnitsOfWork: true, queued: true) { api in
+            var worksheets: [String] = []
+            for _ in 0..<3 {
+                let created = try await api.manager("worksheet/create", body: .object(["analyst": .string("analyst1")]))
+                worksheets.append(try #require(created.items.first?["uid"]?.stringValue))
+            }
+            let uids = try await api.manager("Analysis?review_state=unassigned", method: .get).items.compactMap { $0["uid"]?.stringValue }
+            #expect(uids.count == 2)
+            // An analysis already on a worksheet is refused by its guard now, and no task is queued for it.
+            let assigned = try await api.manager("workflow_action", body: .object([
+                "action": .string("assign"), "uids": .array([.string(uids[0])]), "context_uid": .string(worksheets[0]),
+            ]))
+            #expect(assigned.json["success"] == .bool(true), "\(assigned.json)")
+            let taken = try await api.manager("worksheet/add_analyses", body: .object([
+                "worksheet_uid": .string(worksheets[1]), "uids": .array([.string(uids[0])]),
+            ]))
+            #expect(taken.json["queued"] == .bool(false) && taken.items.first?["guard"] == .string(GuardID.analysisAssign),
+                    "\(taken.json)")
+            // Both requests read the analysis before either saves (slow units of work, two worksheets, so no
+            // in-process line between them): the claims make one of them conflict, run again and see the other's task.
+            let second = uids[1], (target1, target2) = (worksheets[1], worksheets[2])
+            async let first = api.manager("worksheet/add_analyses", body: .object([
+                "worksheet_uid": .string(target1), "uids": .array([.string(second)]),
+            ]))
+            async let other = api.manager("worksheet/add_analyses", body: .object([
+                "worksheet_uid": .string(target2), "uids": .array([.string(second)]),
+            ]))
+            let answers = try await [first, other]
+            #expect(answers.filter { $0.json["queued"] == .bool(true) }.count == 1, "\(answers.map(\.json))")
+            let refused = answers.flatMap { answer in answer.items.filter { $0["success"] == .bool(false) } }
+            #expect(refused.count == 1 && refused.first?["guard"] == .string(GuardID.queueWorksheet), "\(answers.map(\.json))")
         }
     }
 

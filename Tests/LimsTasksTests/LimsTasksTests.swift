@@ -173,6 +173,22 @@ struct LimsTasksTests {
         try await handler.process(continuation, context: try context())
         #expect(try await lab.environment.lab.load().worksheets[lab.worksheet.uid]?.layout.count == 2)
         #expect(try await lab.environment.store.tasks(status: [.queued], since: nil).count == 1)
+        // An assignment to another worksheet of analyses taken meanwhile assigns nothing: it fails for good, saying
+        // why, instead of ending done with an empty worksheet.
+        let uids = self.uids, now = self.now
+        let other = try await lab.environment.lab.perform { state in
+            try state.createWorksheet(analyst: "labman", uids: uids, now: now)
+        }
+        let late = QueueTask(name: "task_assign_analyses", contextUID: other.uid, contextPath: other.path, uids: [cu, fe],
+                             created: now, minSeconds: 0, chunkSize: 10, username: "labman")
+        do {
+            try await handler.process(late, context: try context())
+            Issue.record("an assignment that assigned nothing ended done")
+        } catch let error as TaskProcessingError {
+            #expect(error.isPermanent && error.description.contains("No analysis could be assigned") && error.description.contains("already on worksheet"),
+                    "\(error)")
+        }
+        #expect(try await lab.environment.lab.load().worksheets[other.uid]?.layout.isEmpty == true)
         await lab.environment.close()
     }
 

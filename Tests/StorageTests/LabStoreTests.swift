@@ -201,6 +201,30 @@ struct LabStoreTests {
         }
     }
 
+    @Test("two units of work that claim one unchanged analysis at once: the loser is retried, each claim moves its version")
+    func concurrentClaims() async throws {
+        try await withTwoProcesses { first, second, seeded in
+            let state = try await first.lab.load()
+            let copper = try #require(state.analyses(ofSample: seeded.sample.uid).first { $0.keyword == "Cu" })
+            let barrier = Rendezvous(parties: 2)
+            let attempts = AttemptCounter()
+            func claim(_ environment: StorageEnvironment) async throws {
+                try await environment.lab.perform { state in
+                    attempts.increment()
+                    try state.claim(copper.uid)
+                    await barrier.arrive()
+                }
+            }
+            async let a: Void = claim(first)
+            async let b: Void = claim(second)
+            _ = try await (a, b)
+            let final = try await first.lab.load()
+            #expect(final.analyses[copper.uid]?.version == copper.version + 2, "each claim moved the version once")
+            #expect(final.analyses[copper.uid]?.reviewState == copper.reviewState, "a claim changes nothing else")
+            #expect(attempts.value == 3, "one unit of work conflicted and was retried once")
+        }
+    }
+
     @Test("two concurrent submits of different analyses on one worksheet: serialized, and the worksheet moves on (bug #850)")
     func concurrentSubmits() async throws {
         try await withTwoProcesses { first, second, seeded in

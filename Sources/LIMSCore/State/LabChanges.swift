@@ -8,11 +8,16 @@ public struct LabChanges: Sendable, Equatable, Codable {
     public internal(set) var changed: Set<String> = []
     public internal(set) var deleted: Set<String> = []
     public internal(set) var counters: Set<String> = []
+    /// Objects read and left unchanged whose versions the save still moves with compare-and-set
+    /// (``LabState/claim(_:)``): a unit of work that relied on them as read conflicts with any other that did.
+    public internal(set) var claimed: Set<String> = []
 
     public init() {}
 
     /// True when nothing needs writing.
-    public var isEmpty: Bool { created.isEmpty && changed.isEmpty && deleted.isEmpty && counters.isEmpty }
+    public var isEmpty: Bool {
+        created.isEmpty && changed.isEmpty && deleted.isEmpty && counters.isEmpty && claimed.isEmpty
+    }
 
     mutating func markCreated(_ uid: String) {
         deleted.remove(uid)

@@ -213,6 +213,16 @@ public struct LabState: Sendable, Equatable, Codable {
         return found
     }
 
+    /// Records that this unit of work relies on `uid` staying as it read it, without changing it: the save moves
+    /// its version with compare-and-set, so two units of work that claim the same object (two queued
+    /// assignments of one analysis to two worksheets) cannot both commit; the later one is run again on
+    /// current data. Objects created, changed or deleted here are claimed already.
+    /// - Throws: ``LabError/Code/notFound`` if no object has that uid.
+    public mutating func claim(_ uid: String) throws {
+        guard object(uid) != nil else { throw LabError.notFound("object", uid) }
+        changes.claimed.insert(uid)
+    }
+
     /// Mutates the object `uid` of type `T` in place and records it as changed.
     /// - Throws: ``LabError/Code/notFound`` if there is no `T` with that uid.
     public mutating func modify<T: LabObject>(_ type: T.Type, _ uid: String, _ body: (inout T) -> Void) throws {

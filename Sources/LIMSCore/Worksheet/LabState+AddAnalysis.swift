@@ -51,10 +51,10 @@ extension LabState {
                                            state: &self, now: now)
     }
 
-    mutating func addAnalysis(
-        _ analysisUID: String, to worksheetUID: String, slot: Int?, context: TransitionContext, now: Double,
-        events: inout [LabEvent]
-    ) throws {
+    /// Checks rules 1-3 of ``addAnalysis(_:to:slot:context:now:)`` without changing anything: what a queued
+    /// assignment asks before it is queued, so the request refuses what the task could not do.
+    /// - Throws: the ``LabError`` ``addAnalysis(_:to:slot:context:now:)`` would throw for them.
+    public func checkAddAnalysis(_ analysisUID: String, to worksheetUID: String, context: TransitionContext) throws {
         guard let worksheet = worksheets[worksheetUID] else { throw LabError.notFound("worksheet", worksheetUID) }
         guard let analysis = analyses[analysisUID] else {
             if analysisRecord(analysisUID) != nil {
@@ -71,10 +71,20 @@ extension LabState {
         if let other = analysis.worksheetUID {
             throw LabError.refused(GuardID.analysisAssign, "\(label(analysisUID)) is already on worksheet \(label(other))")
         }
-        let context = context.onWorksheet(worksheetUID)
-        if let refusal = WorkflowEngine.check("assign", on: analysisUID, context: context, state: self) {
+        if let refusal = WorkflowEngine.check("assign", on: analysisUID, context: context.onWorksheet(worksheetUID), state: self) {
             throw refusal.labError
         }
+    }
+
+    mutating func addAnalysis(
+        _ analysisUID: String, to worksheetUID: String, slot: Int?, context: TransitionContext, now: Double,
+        events: inout [LabEvent]
+    ) throws {
+        try checkAddAnalysis(analysisUID, to: worksheetUID, context: context)
+        guard let worksheet = worksheets[worksheetUID], let analysis = analyses[analysisUID] else {
+            throw LabError.notFound("analysis", analysisUID)
+        }
+        let context = context.onWorksheet(worksheetUID)
         let service = analysisServices[analysis.serviceUID]
         let instrumentMethod = worksheet.instrumentUID.flatMap { instruments[$0]?.methodUIDs.first }
         try modifyAnalysis(analysisUID) { a in
