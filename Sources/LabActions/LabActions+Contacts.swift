@@ -25,7 +25,9 @@ extension LabActions {
 
     /// Links `username` to the client contact `contactUID` (creating the user with role Client and `password` when
     /// it does not exist), then re-indexes the client's subtree: queued while the queue is ready, else at once.
-    /// Lab managers and managers only.
+    /// Lab managers and managers only. A link that is already in place changes nothing and re-indexes nothing; while
+    /// a walk of the client is queued and not started, no second one is queued (``LinkOutcome/queuedTask`` is
+    /// that walk).
     /// - Throws: ``LabActionError`` 403 for other users; 400 naming `contact_uid`, `username` or
     ///   `password` (rules of ``LoginRules``: a new user needs a password of 8 characters to 72 bytes; an existing
     ///   user takes none, its password is never changed here); 409 when the contact or the user is already linked
@@ -64,9 +66,12 @@ extension LabActions {
                 }
                 created = true
             }
+            // Already linked so: nothing changes, nothing is re-indexed (a repeated call queued a whole walk each time).
+            let unchanged = !created && contact.username == username && state.user(named: username)?.linkedContactUID == contactUID
+                && client.localRoles[username]?.contains(.owner) == true
             let order: [String]
             do {
-                order = try state.linkUser(username, toContact: contactUID, walk: settings == nil)
+                order = unchanged ? [] : try state.linkUser(username, toContact: contactUID, walk: settings == nil)
             } catch let error as LabError {
                 throw LabActionError(error, field: "contact_uid")
             }
@@ -75,8 +80,14 @@ extension LabActions {
                 throw LabActionError(.invalidInput, "Field 'password': user '\(username)' already exists and linking does not change "
                                      + "its password; link without a password, or change it on the user's password page")
             }
-            guard let settings else {
+            guard let settings, !unchanged else {
                 return ((LinkOutcome(userid: username, created: created, queuedTask: nil, reindexed: order.count), order), [])
+            }
+            // A walk of this client that has not started yet reads the links when it runs: it covers this one too.
+            if let queue, let pending = try await queue.tasks(for: client.uid, name: Self.reindexSecurityTaskName).first(where: {
+                $0.status == .queued && $0.contextUID == client.uid && $0.extra["walk_last_uid"] == nil
+            }) {
+                return ((LinkOutcome(userid: username, created: created, queuedTask: pending, reindexed: 0), []), [])
             }
             let task = QueueTask(name: Self.reindexSecurityTaskName, contextUID: client.uid, contextPath: client.path, created: now,
                                  minSeconds: settings.minSeconds, maxSeconds: settings.maxSeconds, priority: 50,

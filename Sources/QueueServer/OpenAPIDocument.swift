@@ -335,7 +335,9 @@ public enum OpenAPIDocument {
         add("contact/link_user", "post", operation(
             "lims_contact_link_user\(suffix)", "Links a client contact to a login (created with role Client when new) and "
                 + "re-indexes the client's security, queued while the queue is ready (task_uid). Lab managers only. "
-                + "password: required for a new user, refused for an existing one (linking never changes a password).",
+                + "password: required for a new user, refused for an existing one (linking never changes a password). "
+                + "A link already in place re-indexes nothing (queued: false); while a walk of the client waits, its task_uid is given "
+                + "instead of a second walk.",
             tags: ["lims"], security: lims,
             body: schema(["contact_uid": name, "username": name, "password": object(["type": "string", "maxLength": 72])], required: ["contact_uid", "username"]),
             bodyRequired: true, ok: response("The link.", object(["type": "object"])), errors: limsErrors + [403, 409]))

@@ -520,8 +520,9 @@ struct SecurityWalkScenarioTests {
             let clock = fixture.clock, now = clock.now(), uids = RandomUIDGenerator()
             let seeded = try await QueueScenarioTests.seed(fixture.lab, now: now)
             // A second client whose objects must never be touched, and 250 samples x 3 analyses on Happy Hills.
-            let (other, total) = try await fixture.lab.perform { state -> (Client, Int) in
+            let (other, total, sam) = try await fixture.lab.perform { state -> (Client, Int, Contact) in
                 let other = state.createClient(name: "Klaymore", clientID: "KL", uids: uids, now: now)
+                let sam = try state.createContact(in: seeded.client.uid, firstname: "Sam", surname: "Second", uids: uids, now: now)
                 let ken = try state.createContact(in: other.uid, firstname: "Ken", surname: "Lay", uids: uids, now: now)
                 let water = state.sampleTypes.values.first!
                 let services = try ["Fe", "Zn"].enumerated().map { index, keyword in
@@ -534,7 +535,7 @@ struct SecurityWalkScenarioTests {
                 }
                 _ = try state.createSample(clientUID: other.uid, contactUID: ken.uid, sampleTypeUID: water.uid,
                                            serviceUIDs: [cu.uid], uids: uids, now: now)
-                return (other, SecurityWalk.order(from: seeded.client.uid, in: state).count)
+                return (other, SecurityWalk.order(from: seeded.client.uid, in: state).count, sam)
             }
             #expect(total >= 1_000)
             var settings = try await fixture.store.settings()
@@ -575,6 +576,15 @@ struct SecurityWalkScenarioTests {
                 let refused = try await api.analyst("contact/link_user", body: .object([
                     "contact_uid": .string(seeded.contact.uid), "username": .string("x")]))
                 #expect(refused.status == 403 || refused.status == 400)
+                // The same link again changes nothing and queues nothing; another contact of the client linked while
+                // the walk waits gets that walk (one walk, counted below), not a second one.
+                let again = try await api.manager("contact/link_user", body: .object([
+                    "contact_uid": .string(seeded.contact.uid), "username": .string("rita2")]))
+                #expect(again.status == 200 && again.json["queued"] == .bool(false) && again.json["reindexed"] == .int(0), "\(again.json)")
+                let second = try await api.manager("contact/link_user", body: .object([
+                    "contact_uid": .string(sam.uid), "username": .string("sam2"), "password": .string("sam2-password")]))
+                #expect(second.status == 200 && second.json["queued"] == .bool(true), "\(second.json)")
+                #expect(second.json["task_uid"] != nil && second.json["task_uid"] == linked.json["task_uid"], "\(second.json) \(linked.json)")
             }
             let recorder = RecordingRepository(base: fixture.lab)
             let handler = ReindexSecurityHandler(repository: recorder)
