@@ -35,7 +35,7 @@ struct BenchScaleCommand: AsyncParsableCommand {
     var database: String?
     @Option(name: .long, help: "Directory for the SQLite labs (kept when --keep). Default: a temporary directory.")
     var directory: String?
-    @Flag(name: .long, help: "Keep the labs after the run.") var keep = false
+    @Flag(name: .long, help: "Keep the labs after the run (SQLite files in --directory; PostgreSQL databases lq_scale_<size>_<id>).") var keep = false
     @Flag(name: .long, help: "Reuse a lab of that size kept in --directory by an earlier run instead of building it (SQLite).")
     var reuse = false
     @Option(name: .long, help: "Seconds the contact link's walk is followed to measure its rate (objects re-indexed per second).")
@@ -69,7 +69,7 @@ struct BenchScaleCommand: AsyncParsableCommand {
         var results: [(size: Int, figures: ScaleFigures)] = []
         for size in sizes {
             let bench = ScaleBench(size: size, workbook: workbook, root: root, database: database, repeats: repeats,
-                                   queuedRepeats: queuedRepeats, reuse: reuse, walkSeconds: walkSeconds, logger: logger)
+                                   queuedRepeats: queuedRepeats, reuse: reuse, keep: keep, walkSeconds: walkSeconds, logger: logger)
             let figures = try await bench.run()
             results.append((size, figures))
             figures.print(size: size)
@@ -129,6 +129,8 @@ struct ScaleBench: Sendable {
     let repeats: Int
     let queuedRepeats: Int
     let reuse: Bool
+    /// Keep the lab (its PostgreSQL database) after the run.
+    let keep: Bool
     let walkSeconds: Double
     let logger: Logger
 
@@ -142,13 +144,23 @@ struct ScaleBench: Sendable {
     }
 
     func run() async throws -> ScaleFigures {
-        let dataDir = root + "/lab-\(size)"
-        var url: String?
-        if let database {
-            let name = "lq_scale_\(size)_\(TaskUID.make().prefix(6))"
-            try await StorageEnvironment.createDatabase(named: name, serverURL: database, logger: logger)
-            url = StorageEnvironment.replacingDatabase(in: database, with: name)
+        guard let database else { return try await run(url: nil) }
+        // One database per size, dropped afterwards unless kept (a 200,000-sample lab holds gigabytes).
+        let name = "lq_scale_\(size)_\(TaskUID.make().prefix(6))"
+        try await StorageEnvironment.createDatabase(named: name, serverURL: database, logger: logger)
+        do {
+            let figures = try await run(url: StorageEnvironment.replacingDatabase(in: database, with: name))
+            if !keep { try await StorageEnvironment.dropDatabase(named: name, serverURL: database, logger: logger) }
+            return figures
+        } catch {
+            if !keep { try? await StorageEnvironment.dropDatabase(named: name, serverURL: database, logger: logger) }
+            throw error
         }
+    }
+
+    /// ``run()`` on the lab at `url` (PostgreSQL), else on SQLite in this size's directory.
+    func run(url: String?) async throws -> ScaleFigures {
+        let dataDir = root + "/lab-\(size)"
         var figures = ScaleFigures()
         let needed = 30 + repeats * 2 + queuedRepeats * 40 + 100
         let kept = reuse && database == nil && FileManager.default.fileExists(atPath: dataDir + "/limsqueue.sqlite")

@@ -102,15 +102,18 @@ extension SQLLabStore {
         }
     }
 
+    /// New objects per multi-row INSERT (16 values each: 3,200 parameters, within both databases' limits).
+    static let insertRowsPerStatement = 200
+
     static func writeObjects(of state: LabState, original: LabState, prepared: PreparedObjects, seq: Int, into next: inout LabState,
                              on sql: any SQLDatabase) async throws {
         var conflicts: [String] = []
-        // New objects: multi-row inserts, 50 objects a statement (bulk creation costs a few statements per batch).
+        // New objects: multi-row inserts (bulk creation costs a few statements per batch).
         let created = prepared.created
         var start = 0
         while start < created.count {
-            let slice = created[start..<min(created.count, start + 50)]
-            start += 50
+            let slice = created[start..<min(created.count, start + Self.insertRowsPerStatement)]
+            start += Self.insertRowsPerStatement
             var rows: [any SQLExpression] = []
             for row in slice {
                 let object = row.object, c = row.columns
@@ -227,12 +230,15 @@ extension SQLLabStore {
     }
 
     /// The stored `allowedRolesAndUsers` rows (uid, token) of `uids` as `state` computes them (``storedToken(_:)``).
+    /// Only the client's user tokens are stored (``LIMSCore/LabState/userTokens(of:)``), computed once per client.
     static func securityRows(of uids: [String], in state: LabState) -> [(uid: String, token: String)] {
         var rows: [(uid: String, token: String)] = []
+        var tokensOfClient: [String: [String]] = [:]
         for uid in uids where state.peekObject(uid) != nil {
-            for token in state.allowedRolesAndUsers(of: uid).sorted() where storedToken(token) {
-                rows.append((uid, token))
-            }
+            guard let client = state.client(containing: uid) else { continue }
+            let tokens = tokensOfClient[client.uid] ?? state.userTokens(of: client)
+            tokensOfClient[client.uid] = tokens
+            for token in tokens where storedToken(token) { rows.append((uid, token)) }
         }
         return rows
     }

@@ -29,6 +29,29 @@ struct LabStateTests {
         #expect(RandomUIDGenerator().makeUID().wholeMatch(of: uidPattern) != nil)
     }
 
+    @Test("a sample's analyses come from the table's parent index, equal to a filter of every analysis, after creates, deletes and a decode")
+    func analysesOfSampleByParentIndex() throws {
+        var lab = try LabFixture()
+        var samples: [Sample] = []
+        for _ in 0..<4 { samples.append(try lab.sample([lab.cu, lab.fe])) }
+        func bruteForce(_ state: LabState, _ sampleUID: String) -> [String] {
+            state.analyses.loaded.filter { $0.sampleUID == sampleUID }.sorted { ($0.created, $0.id) < ($1.created, $1.id) }.map(\.uid)
+        }
+        #expect(samples.allSatisfy { lab.state.analyses(ofSample: $0.uid).count == 2 })
+        let removed = lab.analysis("Cu", of: samples[1]).uid
+        let fe = lab.analysis("Fe", of: samples[2]).uid
+        let deleted = [lab.state.delete(removed), lab.state.delete(fe)]
+        #expect(deleted == [true, true])
+        let decoded = try JSONDecoder().decode(LabState.self, from: JSONEncoder().encode(lab.state))
+        for state in [lab.state, decoded] {
+            for sample in samples {
+                #expect(state.analyses(ofSample: sample.uid).map(\.uid) == bruteForce(state, sample.uid))
+            }
+            #expect(state.analyses(ofSample: samples[1].uid).map(\.uid).contains(removed) == false)
+            #expect(state.analyses(ofSample: samples[3].uid).count == 2)
+        }
+    }
+
     @Test func inputsAreValidated() throws {
         var lab = try LabFixture()
         #expect(throws: LabError.self) { try lab.state.createWorksheet(analyst: "", uids: lab.uids, now: lab.now) }

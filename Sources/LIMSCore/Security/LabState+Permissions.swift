@@ -34,14 +34,16 @@ extension LabState {
     /// // ["Analyst", "LabClerk", "LabManager", "Manager", "Owner", "Sampler", "Verifier", "user:jdoe"]
     /// ```
     public func allowedRolesAndUsers(of uid: String) -> Set<String> {
-        let viewRoles = rolePermissions.roles(for: .view)
-        var result = Set(viewRoles.map(\.rawValue))
-        if let client = client(containing: uid) {
-            for (userid, roles) in client.localRoles where !roles.isDisjoint(with: viewRoles) {
-                result.insert("user:\(userid)")
-            }
-        }
+        var result = Set(rolePermissions.roles(for: .view).map(\.rawValue))
+        if let client = client(containing: uid) { result.formUnion(userTokens(of: client)) }
         return result
+    }
+
+    /// The `user:<id>` part of ``allowedRolesAndUsers(of:)`` of every object in `client`'s subtree (the client
+    /// included): one per user holding a local role with View on the client, sorted.
+    public func userTokens(of client: Client) -> [String] {
+        let viewRoles = rolePermissions.roles(for: .view)
+        return client.localRoles.compactMap { userid, roles in roles.isDisjoint(with: viewRoles) ? nil : "user:\(userid)" }.sorted()
     }
 }
 

@@ -17,7 +17,7 @@ extension LabState {
     /// Routine analyses of a sample (retests and retracted ones included), ordered by creation then id.
     public func analyses(ofSample sampleUID: String) -> [Analysis] {
         scope?.requireComplete("children:\(sampleUID)", what: "the analyses of sample \(sampleUID)")
-        return analyses.loaded.filter { $0.sampleUID == sampleUID }.sorted { ($0.created, $0.id) < ($1.created, $1.id) }
+        return analyses.loadedChildren(of: sampleUID).sorted { ($0.created, $0.id) < ($1.created, $1.id) }
     }
 
     /// All analyses on a worksheet, in layout order.

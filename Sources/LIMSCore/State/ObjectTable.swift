@@ -5,7 +5,10 @@
 /// never read, and a scan (``values``, iteration, ``count``) of a type that was not loaded whole, are violations.
 /// ``loaded`` gives what was loaded without that check, for code that declared its own completeness key.
 public struct ObjectTable<T: LabObject>: Sendable, Equatable, Codable, Sequence {
-    var storage: [String: T] = [:]
+    private(set) var storage: [String: T] = [:]
+    /// The uids of the held objects by parent uid, kept with `storage`: a sample's analyses without a scan of
+    /// every analysis held (a batch of 500 demo samples scanned its 2,750 analyses once per sample).
+    private var byParent: [String: Set<String>] = [:]
     var scope: ReadScope?
 
     /// An empty table.
@@ -13,6 +16,23 @@ public struct ObjectTable<T: LabObject>: Sendable, Equatable, Codable, Sequence 
 
     public init(from decoder: any Decoder) throws {
         storage = try [String: T](from: decoder)
+        for (uid, object) in storage { if let parent = object.parentUID { byParent[parent, default: []].insert(uid) } }
+    }
+
+    /// Moves `uid` from `old`'s parent to `new`'s in ``byParent``.
+    private mutating func reindex(_ uid: String, from old: String?, to new: String?) {
+        guard old != new else { return }
+        if let old {
+            byParent[old]?.remove(uid)
+            if byParent[old]?.isEmpty == true { byParent[old] = nil }
+        }
+        if let new { byParent[new, default: []].insert(uid) }
+    }
+
+    /// The held objects whose parent is `parentUID`, in no order, without the scan check (for callers that declared
+    /// the parent's children complete).
+    public func loadedChildren(of parentUID: String) -> [T] {
+        byParent[parentUID].map { $0.compactMap { storage[$0] } } ?? []
     }
 
     public func encode(to encoder: any Encoder) throws {
@@ -28,7 +48,15 @@ public struct ObjectTable<T: LabObject>: Sendable, Equatable, Codable, Sequence 
             scope?.miss(uid, T.portalType)
             return nil
         }
-        set { storage[uid] = newValue }
+        set {
+            let old: String?
+            if let newValue {
+                old = storage.updateValue(newValue, forKey: uid)?.parentUID
+            } else {
+                old = storage.removeValue(forKey: uid)?.parentUID
+            }
+            reindex(uid, from: old, to: newValue?.parentUID)
+        }
     }
 
     /// The object with `uid` if loaded, without asking the scope (for lookups across several tables).
@@ -63,7 +91,11 @@ public struct ObjectTable<T: LabObject>: Sendable, Equatable, Codable, Sequence 
 
     /// Removes and returns the object with `uid`.
     @discardableResult
-    public mutating func removeValue(forKey uid: String) -> T? { storage.removeValue(forKey: uid) }
+    public mutating func removeValue(forKey uid: String) -> T? {
+        let removed = storage.removeValue(forKey: uid)
+        reindex(uid, from: removed?.parentUID, to: nil)
+        return removed
+    }
 
     public func makeIterator() -> Dictionary<String, T>.Iterator {
         scope?.scan(T.portalType)
