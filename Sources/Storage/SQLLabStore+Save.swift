@@ -195,24 +195,34 @@ extension SQLLabStore {
         // Claimed objects (read, unchanged, relied on: ``LabState/claim(_:)``) move the same way.
         containers.formUnion(state.changes.claimed)
         let written = state.changes.created.union(state.changes.changed).union(state.changes.deleted)
+        var expected: [(uid: String, version: Int)] = []
         for uid in containers.subtracting(written).sorted() {
-            guard var object = originalObject(uid, in: original) else {
+            guard let object = originalObject(uid, in: original) else {
                 // Not read by this unit of work (cannot happen for the closure's containers): bump it anyway so
                 // that units of work that did read it conflict.
                 try await sql.raw("UPDATE lims_objects SET version = version + 1, seq = \(bind: seq) WHERE uid = \(bind: uid)").run()
                 continue
             }
-            let touched = try await sql.raw("""
-                UPDATE lims_objects SET version = version + 1, seq = \(bind: seq)
-                WHERE uid = \(bind: uid) AND version = \(bind: object.version)
-                RETURNING version
-                """).first()
-            if touched == nil {
-                conflicts.append(uid)
-            } else if let current = state.peekObject(uid) {
-                object = current
-                object.version += 1
-                next.load(object)
+            expected.append((uid, object.version))
+        }
+        // Compare-and-set of many versions in one statement per 400 (a queued assignment of 500 analyses claims them all).
+        for start in stride(from: 0, to: expected.count, by: 400) {
+            let slice = expected[start..<min(start + 400, expected.count)]
+            let pairs = SQLList(slice.map { SQLGroupExpression([SQLBind($0.uid), SQLBind($0.version)] as [any SQLExpression]) })
+            // A join with the VALUES list (its columns are column1, column2 on both databases): each row is one
+            // primary-key seek, where `(uid, version) IN (VALUES ...)` made SQLite scan the table.
+            let moved = Set(try await sql.raw("""
+                UPDATE lims_objects SET version = lims_objects.version + 1, seq = \(bind: seq)
+                FROM (VALUES \(pairs)) AS expected
+                WHERE lims_objects.uid = expected.column1 AND lims_objects.version = expected.column2
+                RETURNING lims_objects.uid
+                """).all().map { try $0.decode(column: "uid", as: String.self) })
+            for (uid, _) in slice {
+                guard moved.contains(uid) else { conflicts.append(uid); continue }
+                if var current = state.peekObject(uid) {
+                    current.version += 1
+                    next.load(current)
+                }
             }
         }
         if !conflicts.isEmpty { throw ConflictError(uids: conflicts, attempts: 1) }
