@@ -135,18 +135,30 @@ extension SQLLabStore {
                 if inserted.contains(row.object.uid) { next.load(row.object) } else { conflicts.append(row.object.uid) }
             }
         }
-        for row in prepared.changed {
-            let object = row.object, uid = object.uid, c = row.columns, loadedVersion = row.loadedVersion
-            let updated = try await sql.raw("""
-                UPDATE lims_objects SET body = \(bind: row.body), version = version + 1,
-                    seq = \(bind: seq), review_state = \(bind: object.workflowState), path = \(bind: object.path),
-                    object_id = \(bind: c.objectID), client_uid = \(bind: c.clientUID), sample_uid = \(bind: c.sampleUID),
-                    worksheet_uid = \(bind: c.worksheetUID), service_uid = \(bind: c.serviceUID), lookup_key = \(bind: c.lookupKey),
-                    sort_key = \(bind: c.sortKey)
-                WHERE uid = \(bind: uid) AND version = \(bind: loadedVersion)
-                RETURNING version
-                """).first()
-            if updated == nil { conflicts.append(uid) } else { next.load(object) }
+        // Changed objects: compare-and-set updates, one statement per 100 (a join with a VALUES list whose columns
+        // are column1...column13 on both databases; each row one primary-key seek).
+        for start in stride(from: 0, to: prepared.changed.count, by: 100) {
+            let slice = prepared.changed[start..<min(start + 100, prepared.changed.count)]
+            let rows = SQLList(slice.map { row -> any SQLExpression in
+                let object = row.object, c = row.columns
+                return SQLGroupExpression([
+                    SQLBind(object.uid), SQLBind(row.loadedVersion), SQLBind(row.body), SQLBind(object.workflowState),
+                    SQLBind(object.path), SQLBind(c.objectID), SQLBind(c.clientUID), SQLBind(c.sampleUID), SQLBind(c.worksheetUID),
+                    SQLBind(c.serviceUID), SQLBind(c.lookupKey), SQLBind(c.sortKey), SQLBind(seq),
+                ] as [any SQLExpression])
+            })
+            let updated = Set(try await sql.raw("""
+                UPDATE lims_objects SET version = lims_objects.version + 1, body = v.column3, review_state = v.column4,
+                    path = v.column5, object_id = v.column6, client_uid = v.column7, sample_uid = v.column8,
+                    worksheet_uid = v.column9, service_uid = v.column10, lookup_key = v.column11, sort_key = v.column12,
+                    seq = v.column13
+                FROM (VALUES \(rows)) AS v
+                WHERE lims_objects.uid = v.column1 AND lims_objects.version = v.column2
+                RETURNING lims_objects.uid
+                """).all().map { try $0.decode(column: "uid", as: String.self) })
+            for row in slice {
+                if updated.contains(row.object.uid) { next.load(row.object) } else { conflicts.append(row.object.uid) }
+            }
         }
         for uid in state.changes.deleted.sorted() {
             let loadedVersion = originalObject(uid, in: original)?.version ?? 0
