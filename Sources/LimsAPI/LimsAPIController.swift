@@ -59,6 +59,8 @@ public struct LimsAPIController: Sendable {
     let credentials = CredentialCache()
     /// The server-side sessions (login, logout, password change and deactivation end them).
     let sessions: any SessionStore
+    /// `queue_statistics` answers by `since` (nil: the last hour), shared for 2 seconds.
+    let statistics = RecentResults<Double?, QueueStatisticsFigures>()
 
     /// - Parameters:
     ///   - repository: the lab.
