@@ -38,9 +38,9 @@ extension LimsAPIController {
 
     @Sendable func createUser(_ request: Request, context: QueueRequestContext) async throws -> Response {
         let payload = try await LimsPayload.read(request, context: context)
-        let username = try payload.requiredString("username")
+        let username = try payload.checkedName("username", payload.requiredString("username"), maxLength: LoginRules.maxUsernameLength * 4)
         let password = try payload.requiredString("password")
-        let roles = try UserAccounts.roles(try payload.requiredStringList("roles"))
+        let roles = try UserAccounts.roles(try payload.requiredStringList("roles").map { try payload.checkedName("roles", $0) })
         let user = try await accounts.create(actor: context.userID ?? "", username: username, password: password, roles: roles,
                                              fullname: try payload.string("fullname") ?? "", email: try payload.string("email") ?? "")
         return LimsResponse.make(status: .created, ["success": .bool(true), "user": Self.userJSON(user),
@@ -49,9 +49,9 @@ extension LimsAPIController {
 
     @Sendable func updateUser(_ request: Request, context: QueueRequestContext) async throws -> Response {
         let payload = try await LimsPayload.read(request, context: context)
-        let username = try payload.requiredString("username")
+        let username = try payload.checkedName("username", payload.requiredString("username"), maxLength: LoginRules.maxUsernameLength * 4)
         var change = UserAccounts.Change()
-        if payload.has("roles") { change.roles = try UserAccounts.roles(try payload.stringList("roles") ?? []) }
+        if payload.has("roles") { change.roles = try UserAccounts.roles(try (payload.stringList("roles") ?? []).map { try payload.checkedName("roles", $0) }) }
         change.fullname = try payload.string("fullname")
         change.email = try payload.string("email")
         change.password = try payload.string("password")

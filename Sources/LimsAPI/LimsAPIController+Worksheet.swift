@@ -29,8 +29,8 @@ extension LimsAPIController {
     @Sendable func createWorksheet(_ request: Request, context: QueueRequestContext) async throws -> Response {
         let payload = try await LimsPayload.read(request, context: context)
         let analyst = try payload.requiredName("analyst")
-        let templateUID = try payload.string("template")
-        let instrumentUID = try payload.string("instrument")
+        let templateUID = try payload.name("template")
+        let instrumentUID = try payload.name("instrument")
         let outcome = try await actions.createWorksheet(userID: context.userID, analyst: analyst, templateUID: templateUID,
                                                         instrumentUID: instrumentUID)
         return Self.worksheetAnswer(outcome, request: request)
