@@ -64,12 +64,16 @@ struct BenchScaleCommand: AsyncParsableCommand {
         let root = directory ?? FileManager.default.temporaryDirectory.appendingPathComponent("limsqueue-bench-scale-\(TaskUID.make().prefix(8))").path
         try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
         defer { if !keep { try? FileManager.default.removeItem(atPath: root) } }
+        let cleanup = BenchInterruptCleanup(logger: logger)
+        if !keep { cleanup.remember(directory: root) }
+        cleanup.install()
         print("bench scale: \(database == nil ? "SQLite" : "PostgreSQL"), sizes \(sizes.map(String.init).joined(separator: ", ")) samples")
         fflush(nil)
         var results: [(size: Int, figures: ScaleFigures)] = []
         for size in sizes {
             let bench = ScaleBench(size: size, workbook: workbook, root: root, database: database, repeats: repeats,
-                                   queuedRepeats: queuedRepeats, reuse: reuse, keep: keep, walkSeconds: walkSeconds, logger: logger)
+                                   queuedRepeats: queuedRepeats, reuse: reuse, keep: keep, walkSeconds: walkSeconds, cleanup: cleanup,
+                                   logger: logger)
             let figures = try await bench.run()
             results.append((size, figures))
             figures.print(size: size)
@@ -132,6 +136,8 @@ struct ScaleBench: Sendable {
     /// Keep the lab (its PostgreSQL database) after the run.
     let keep: Bool
     let walkSeconds: Double
+    /// What an interrupt undoes (the server child, the database).
+    let cleanup: BenchInterruptCleanup
     let logger: Logger
 
     /// What the driver needs from the built lab.
@@ -148,6 +154,8 @@ struct ScaleBench: Sendable {
         // One database per size, dropped afterwards unless kept (a 200,000-sample lab holds gigabytes).
         let name = "lq_scale_\(size)_\(TaskUID.make().prefix(6))"
         try await StorageEnvironment.createDatabase(named: name, serverURL: database, logger: logger)
+        if !keep { cleanup.remember(database: name, serverURL: database) }
+        defer { cleanup.forget(database: name) }
         do {
             let figures = try await run(url: StorageEnvironment.replacingDatabase(in: database, with: name))
             if !keep { try await StorageEnvironment.dropDatabase(named: name, serverURL: database, logger: logger) }
@@ -182,7 +190,11 @@ struct ScaleBench: Sendable {
             return try await Self.fixture(environment, unassigned: needed)
         }
         let server = try ServeProcess(dataDir: dataDir, database: url)
-        defer { server.stop() }
+        let registration = cleanup.remember(server.process)
+        defer {
+            server.stop()
+            cleanup.forget(process: registration)
+        }
         let base = try await server.waitUntilReady()
         figures.add("serve: start until answering", [server.startSeconds], unit: "ms")
         figures.add("serve: RSS after start (MB)", [server.residentMB().current], unit: "MB")
