@@ -62,7 +62,7 @@ enum StatusTable {
                 + (snapshot.consumers.isEmpty ? "" : "  " + snapshot.consumers.joined(separator: ", ")),
         ]
         guard !snapshot.names.isEmpty else { return (lines + ["no tasks"]).joined(separator: "\n") }
-        let header = ["NAME", "QUEUED", "RUNNING", "FAILED", "DONE", "RETRIED", "FAILED*", "TIMEOUT", "WAIT p50/p95", "RUN p50/p95"]
+        let header = ["NAME", "QUEUED", "RUNNING", "FAILED", "DONE", "RETRIED", "FAILED*", "TIMEOUT", "PURGED", "WAIT p50/p95", "RUN p50/p95"]
         let rows = snapshot.names.map { name -> [String] in
             let counts = snapshot.counts[name] ?? .init()
             let activity = snapshot.activity[name]
@@ -71,7 +71,8 @@ enum StatusTable {
                 summary.map { "\(duration($0.p50))/\(duration($0.p95))" } ?? "-"
             }
             return [name, String(counts.queued), String(counts.running), String(counts.failed), outcome(.done),
-                    outcome(.retried), outcome(.failed), outcome(.timeout), times(activity?.wait), times(activity?.run)]
+                    outcome(.retried), outcome(.failed), outcome(.timeout),
+                    String((activity?.outcomes[.purged] ?? 0) + (activity?.outcomes[.interrupted] ?? 0)), times(activity?.wait), times(activity?.run)]
         }
         let widths = header.indices.map { column in ([header] + rows).map { $0[column].count }.max() ?? 0 }
         func line(_ cells: [String]) -> String {
@@ -81,7 +82,8 @@ enum StatusTable {
         lines.append("")
         lines.append(line(header))
         lines.append(contentsOf: rows.map(line))
-        lines.append("DONE, RETRIED, FAILED* (final), TIMEOUT, WAIT and RUN: attempts ended in the last \(windowText)")
+        lines.append("DONE, RETRIED, FAILED* (final), TIMEOUT, PURGED, WAIT and RUN: attempts ended in the last \(windowText)")
+        lines.append("PURGED: ended because their consumer popped again (died and came back) or an operator removed or requeued them")
         return lines.joined(separator: "\n")
     }
 }

@@ -25,14 +25,26 @@ public struct QueueStatusSnapshot: Sendable, Equatable {
         public var p95: Double
         public var max: Double
 
+        /// A summary computed elsewhere (by the database). Times in seconds.
+        public init(count: Int, mean: Double, p50: Double, p95: Double, max: Double) {
+            self.count = count
+            self.mean = mean
+            self.p50 = p50
+            self.p95 = p95
+            self.max = max
+        }
+
+        /// The nearest-rank index (0-based) of the `fraction` quantile among `count` sorted values.
+        public static func rankIndex(_ fraction: Double, count: Int) -> Int {
+            Swift.min(count - 1, Swift.max(0, Int((fraction * Double(count)).rounded(.up)) - 1))
+        }
+
         /// The summary of `values` (seconds; negative values, from clock skew, count as 0); nil when empty.
         /// Percentiles are nearest-rank.
         public init?(_ values: [Double]) {
             guard !values.isEmpty else { return nil }
             let sorted = values.map { Swift.max($0, 0) }.sorted()
-            func rank(_ fraction: Double) -> Double {
-                sorted[Swift.min(sorted.count - 1, Swift.max(0, Int((fraction * Double(sorted.count)).rounded(.up)) - 1))]
-            }
+            func rank(_ fraction: Double) -> Double { sorted[Self.rankIndex(fraction, count: sorted.count)] }
             count = sorted.count
             mean = sorted.reduce(0, +) / Double(sorted.count)
             p50 = rank(0.5)
@@ -72,6 +84,18 @@ public struct QueueStatusSnapshot: Sendable, Equatable {
     public var consumers: [String]
     /// Age of the oldest queued task, seconds; nil when none is queued.
     public var oldestQueuedAge: Double?
+
+    /// A snapshot computed elsewhere (by the database; ``make(tasks:history:now:windowSeconds:)`` is its reference).
+    public init(taken: Double, windowSeconds: Double, counts: [String: Counts], ghosts: Counts, activity: [String: Activity],
+                consumers: [String], oldestQueuedAge: Double?) {
+        self.taken = taken
+        self.windowSeconds = windowSeconds
+        self.counts = counts
+        self.ghosts = ghosts
+        self.activity = activity
+        self.consumers = consumers
+        self.oldestQueuedAge = oldestQueuedAge
+    }
 
     /// Every task name in ``counts`` or ``activity``, sorted.
     public var names: [String] { Set(counts.keys).union(activity.keys).sorted() }
@@ -123,7 +147,7 @@ public struct QueueStatusSnapshot: Sendable, Equatable {
         for entry in history where entry.finished >= now - windowSeconds {
             outcomes[entry.name, default: [:]][entry.outcome, default: 0] += 1
             if let consumer = entry.consumerID { consumers.insert(consumer) }
-            if let started = entry.started {
+            if entry.outcome == .done, let started = entry.started { // times of processed attempts, as queue_statistics
                 waits[entry.name, default: []].append(started - entry.created)
                 runs[entry.name, default: []].append(entry.finished - started)
             }
@@ -168,14 +192,8 @@ public struct QueueStatusSnapshot: Sendable, Equatable {
 }
 
 extension QueueStore {
-    /// The snapshot of this store now: every task and the history of the last `windowSeconds`.
-    /// - Parameters:
-    ///   - now: epoch seconds.
-    ///   - windowSeconds: recent window, seconds. Default: 3600 seconds.
-    /// - Throws: the store's errors.
-    public func statusSnapshot(now: Double, windowSeconds: Double = 3600) async throws -> QueueStatusSnapshot {
-        let tasks = try await tasks(status: Set(TaskStatus.allCases), since: nil)
-        let history = try await history(since: now - windowSeconds, limit: 100_000)
-        return QueueStatusSnapshot.make(tasks: tasks, history: history, now: now, windowSeconds: windowSeconds)
+    /// ``statusSnapshot(now:windowSeconds:)`` over the last hour.
+    public func statusSnapshot(now: Double) async throws -> QueueStatusSnapshot {
+        try await statusSnapshot(now: now, windowSeconds: 3600)
     }
 }

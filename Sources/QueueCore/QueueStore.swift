@@ -120,6 +120,12 @@ public protocol QueueStore: Sendable {
     /// Number of tasks per status (ghost tasks included).
     func counts() async throws -> [TaskStatus: Int]
 
+    /// The queue now and the attempts that ended in the last `windowSeconds` (``QueueStatusSnapshot``), aggregated
+    /// where they are stored: what ``QueueStatusSnapshot/make(tasks:history:now:windowSeconds:)`` gives for every
+    /// task and that history (means up to rounding), without reading them into the process.
+    /// - Parameter now: epoch seconds.
+    func statusSnapshot(now: Double, windowSeconds: Double) async throws -> QueueStatusSnapshot
+
     /// Deletes history entries finished before `now - history_days`. Returns how many were deleted.
     func pruneHistory(now: Double) async throws -> Int
 }

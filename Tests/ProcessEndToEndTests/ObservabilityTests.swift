@@ -165,11 +165,15 @@ struct ObservabilityTests {
             let store = environment.store
             let now = Date().timeIntervalSince1970
             let settings = try await store.settings()
-            let tasks = try (0..<2).map { index in
+            let tasks = try (0..<3).map { index in
                 try QueueTask(wire: ["name": "task_assign_analyses", "context_uid": .string("w\(index)"), "context_path": "/ws"],
-                              settings: settings, now: now - 10, defaultUsername: "labman")
+                              settings: settings, now: now - 30, defaultUsername: "labman")
             }
-            _ = try await store.add(tasks, now: now - 10)
+            _ = try await store.add(tasks, now: now - 30)
+            _ = try await store.pop(consumerID: "worker-1", now: now - 25)
+            // worker-1 died and came back over 10 s later: its first pop purges the task it held (queued again),
+            // the next claims one.
+            #expect(try await store.pop(consumerID: "worker-1", now: now - 5) == nil)
             _ = try await store.pop(consumerID: "worker-1", now: now - 4)
             // A system task (a client's security walk): hidden from the counts, shown apart.
             let walk = QueueTask(name: "task_reindex_object_security", contextUID: "client-1", contextPath: "/clients/client-1",
@@ -178,12 +182,16 @@ struct ObservabilityTests {
         }
         let table = try runLimsQueue(["status"], dataDir: directory.path)
         #expect(table.status == 0)
-        #expect(table.output.contains("queued 1  running 1  failed 0"))
+        #expect(table.output.contains("queued 2  running 1  failed 0"))
         #expect(table.output.contains("system tasks (ghost: security walks): queued 1  running 0  failed 0"), "\(table.output)")
         #expect(table.output.contains("task_assign_analyses") && table.output.contains("worker-1"))
+        let header = try #require(table.output.split(separator: "\n").first { $0.hasPrefix("NAME") })
+        let row = try #require(table.output.split(separator: "\n").first { $0.hasPrefix("task_assign_analyses") })
+        let column = try #require(header.range(of: "PURGED")).lowerBound.utf16Offset(in: header)
+        #expect(row.dropFirst(column).prefix(1) == "1", "\(table.output)")
         let json = try runLimsQueue(["status", "--json"], dataDir: directory.path)
         let parsed = try #require(try JSONValue.parse(json.output).objectValue)
-        #expect(parsed["totals"] == ["queued": 1, "running": 1, "failed": 0])
+        #expect(parsed["totals"] == ["queued": 2, "running": 1, "failed": 0])
         #expect(parsed["ghosts"] == ["queued": 1, "running": 0, "failed": 0])
         #expect(parsed["tasks"]?.objectValue?["task_assign_analyses"]?.objectValue?["running"] == .int(1))
         #expect(parsed["consumers"] == ["worker-1"])

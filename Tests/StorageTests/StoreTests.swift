@@ -384,6 +384,45 @@ struct StoreTests {
         }
     }
 
+    @Test("the status snapshot aggregated by the database equals the one made from every task and the window's history", arguments: StoreBackend.available)
+    func statusSnapshot(backend: StoreBackend) async throws {
+        try await StoreFixture.with(backend: backend) { f in
+            var clock = f.now
+            for index in 0..<45 {
+                let name = ["task_a", "task_b", "task_assign_analyses"][index % 3]
+                var task = TaskFactory.task(name, context: "WS-\(index)", created: clock - Double(index % 7) * 1.5)
+                task.ghost = index % 11 == 4
+                _ = try await f.add(task)
+                clock += Double((index * 37) % 11) / 4
+                guard index % 9 != 8, let popped = try await f.store.pop(consumerID: "consumer-\(index % 4)", now: clock) else { continue }
+                clock += Double((index * 13) % 9) / 8
+                switch index % 6 {
+                case 3: _ = try await f.store.fail(popped.taskUID, message: "no", lease: .none, now: clock, retry: index % 2 == 0)
+                case 5: continue // left running
+                default: _ = try await f.store.done(popped.taskUID, lease: .none, now: clock)
+                }
+            }
+            for window in [3600, (clock - f.now) / 2] {
+                let tasks = try await f.store.tasks(status: Set(TaskStatus.allCases), since: nil)
+                let history = try await f.store.history(since: clock - window, limit: 100_000)
+                let expected = QueueStatusSnapshot.make(tasks: tasks, history: history, now: clock, windowSeconds: window)
+                let actual = try await f.store.statusSnapshot(now: clock, windowSeconds: window)
+                #expect(!history.isEmpty && !expected.counts.isEmpty && expected.ghosts != .init())
+                #expect(actual.counts == expected.counts && actual.ghosts == expected.ghosts, "\(actual) \(expected)")
+                #expect(actual.consumers == expected.consumers && actual.oldestQueuedAge == expected.oldestQueuedAge)
+                #expect(actual.activity.keys.sorted() == expected.activity.keys.sorted())
+                for (name, e) in expected.activity {
+                    let a = try #require(actual.activity[name])
+                    #expect(a.outcomes == e.outcomes, "\(name)")
+                    for (x, y) in [(a.wait, e.wait), (a.run, e.run)] {
+                        #expect(x?.count == y?.count && x?.p50 == y?.p50 && x?.p95 == y?.p95 && x?.max == y?.max, "\(name) \(String(describing: x)) \(String(describing: y))")
+                        #expect(abs((x?.mean ?? 0) - (y?.mean ?? 0)) < 1e-9, "\(name)")
+                    }
+                }
+            }
+        }
+    }
+
     /// Shows, when PostgreSQL is not configured, that this suite's PostgreSQL cases were skipped and why; when it
     /// is, checks that the server answers (the cases above then also ran on it).
     @Test("PostgreSQL cases of this suite", StoreBackend.postgresSkipped)
