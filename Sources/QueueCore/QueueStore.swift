@@ -126,6 +126,22 @@ public protocol QueueStore: Sendable {
     /// - Parameter now: epoch seconds.
     func statusSnapshot(now: Double, windowSeconds: Double) async throws -> QueueStatusSnapshot
 
+    /// The monitor's chart of the last `windowSeconds` (``QueueActivity``), aggregated where the tasks and the history
+    /// are stored: what ``QueueActivity/make(tasks:history:now:windowSeconds:bucketSeconds:)`` gives for every task
+    /// and the window's history.
+    /// - Parameters: now: epoch seconds; windowSeconds, bucketSeconds: seconds.
+    func activity(now: Double, windowSeconds: Double, bucketSeconds: Double) async throws -> QueueActivity
+
+    /// When each consumer was last seen in the history: its latest attempt that ended within `since...now` (epoch
+    /// seconds), by consumer id (empty ids left out).
+    func consumersLastSeen(since: Double, now: Double) async throws -> [String: Double]
+
+    /// One page of the tasks `filter` lists, in queue order (as ``tasks(status:since:)``), with the total and each
+    /// task's position: what ``TaskPage/make(_:filter:offset:limit:)`` gives for every task. Reads the page's rows
+    /// only (and, for `.all`, the index entries before it).
+    /// - Parameters: offset: tasks skipped (0...); limit: tasks at most.
+    func taskPage(_ filter: TaskListFilter, offset: Int, limit: Int) async throws -> TaskPage
+
     /// Deletes history entries finished before `now - history_days`. Returns how many were deleted.
     func pruneHistory(now: Double) async throws -> Int
 }

@@ -13,7 +13,7 @@ extension SQLQueueStore {
         let sinceFilter: SQLQueryString = since.map { "AND created > \(bind: $0)" } ?? ""
         return try await sql.raw("""
             SELECT \(Self.taskColumns) FROM queue_tasks WHERE status IN (\(statuses)) \(sinceFilter)
-            ORDER BY CASE status WHEN 'failed' THEN 1 ELSE 0 END, top_rank, sort_key, context_uid
+            ORDER BY CASE status WHEN 'failed' THEN 1 ELSE 0 END, top_rank, sort_key, context_uid, task_uid
             """).all().map(Self.decodeTask)
     }
 

@@ -20,16 +20,7 @@ struct QueueStatistics: Sendable {
     }
 
     /// One bucket of the chart.
-    struct Bucket: Sendable, Equatable {
-        /// Bucket start, epoch seconds.
-        var start: Double
-        var inQueue = 0
-        var processed = 0
-        var failed = 0
-    }
-
-    /// Outcomes counted as failures.
-    static let failureOutcomes: Set<HistoryEntry.Outcome> = [.failed, .retried, .timeout, .purged]
+    typealias Bucket = QueueActivity.Bucket
 
     var queued = 0
     var running = 0
@@ -47,79 +38,67 @@ struct QueueStatistics: Sendable {
     /// Done attempts per minute over the window.
     var processedPerMinute: Double { Double(processedInWindow) / (windowSeconds / 60) }
 
+    /// The figures from what the store aggregates.
     /// - Parameters:
-    ///   - tasks: every task in the queue (any status).
-    ///   - history: finished attempts (any age; those before the window are ignored).
-    ///   - now: epoch seconds.
-    ///   - windowSeconds: how far back the figures go. Default: 3600 seconds.
-    ///   - bucketSeconds: chart bucket width. Default: 120 seconds (30 buckets in an hour).
-    /// - Parameter polls: when each consumer last asked this server for work (epoch seconds), so that an idle
-    ///   consumer that is alive shows a recent "last seen". Default: none.
-    init(tasks: [QueueTask], history: [HistoryEntry], now: Double, windowSeconds: Double = 3600, bucketSeconds: Double = 120,
-         polls: [String: Double] = [:]) {
-        self.windowSeconds = windowSeconds
-        let windowStart = now - windowSeconds
-        for task in tasks {
-            if task.ghost { ghosts += 1 }
-            switch task.status {
-            case .running?: running += 1
-            case .failed?: failed += 1
-            default: queued += 1
-            }
-        }
-        let recent = history.filter { $0.finished >= windowStart && $0.finished <= now }
-        processedInWindow = recent.filter { $0.outcome == .done }.count
-        failuresInWindow = recent.filter { Self.failureOutcomes.contains($0.outcome) }.count
-
-        perName = TaskKindStatistics.summarize(recent)
-
-        // Consumers.
+    ///   - counts: tasks per status, ghosts included; `ghosts`: ghost tasks of any status.
+    ///   - activity: the window's chart (``QueueCore/QueueActivity``); the window and `now` are its own.
+    ///   - perName: ``QueueCore/TaskKindStatistics`` of the window.
+    ///   - running: the running tasks (what each consumer runs now).
+    ///   - lastSeen: each consumer's latest attempt end in the window, epoch seconds.
+    ///   - polls: when each consumer last asked this server for work (epoch seconds), so that an idle consumer
+    ///     that is alive shows a recent "last seen". Default: none.
+    init(counts: [TaskStatus: Int], ghosts: Int, activity: QueueActivity, perName: [TaskKindStatistics], running: [QueueTask],
+         lastSeen: [String: Double], polls: [String: Double] = [:]) {
+        let now = activity.now
+        windowSeconds = now - activity.windowStart
+        self.queued = counts[.queued] ?? 0
+        self.running = counts[.running] ?? 0
+        self.failed = counts[.failed] ?? 0
+        self.ghosts = ghosts
+        buckets = activity.buckets
+        processedInWindow = buckets.map(\.processed).reduce(0, +)
+        failuresInWindow = buckets.map(\.failed).reduce(0, +)
+        self.perName = perName
         var seen: [String: ConsumerFigures] = [:]
-        for entry in recent {
-            guard let id = entry.consumerID, !id.isEmpty else { continue }
-            seen[id, default: ConsumerFigures(id: id, lastSeen: entry.finished)].lastSeen = max(seen[id]?.lastSeen ?? 0, entry.finished)
-        }
-        for task in tasks where task.status == .running {
+        for (id, time) in lastSeen where !id.isEmpty { seen[id] = ConsumerFigures(id: id, lastSeen: time) }
+        for task in running where task.status == .running {
             guard let id = task.consumerID, !id.isEmpty else { continue }
             var figures = seen[id] ?? ConsumerFigures(id: id, lastSeen: task.started ?? now)
             figures.current = task
             figures.lastSeen = max(figures.lastSeen, task.started ?? 0)
             seen[id] = figures
         }
-        for (id, polled) in polls where polled >= windowStart && !id.isEmpty {
+        for (id, polled) in polls where polled >= activity.windowStart && !id.isEmpty {
             var figures = seen[id] ?? ConsumerFigures(id: id, lastSeen: polled)
             figures.lastSeen = max(figures.lastSeen, polled)
             seen[id] = figures
         }
         consumers = seen.values.sorted { $0.id < $1.id }
+    }
 
-        // Chart buckets.
-        let count = max(1, Int((windowSeconds / bucketSeconds).rounded(.up)))
-        buckets = (0..<count).map { Bucket(start: windowStart + Double($0) * bucketSeconds) }
-        func index(_ time: Double) -> Int? {
-            guard time >= windowStart, time <= now else { return nil }
-            return min(count - 1, Int((time - windowStart) / bucketSeconds))
-        }
+    /// The reference: the figures of `tasks` (every task in the queue, any status) and `history` (finished attempts
+    /// of any age; those outside the window are ignored), as a store aggregates them.
+    /// - Parameters:
+    ///   - now: epoch seconds.
+    ///   - windowSeconds: how far back the figures go. Default: 3600 seconds.
+    ///   - bucketSeconds: chart bucket width. Default: 120 seconds (30 buckets in an hour).
+    ///   - polls: as in ``init(counts:ghosts:activity:perName:running:lastSeen:polls:)``.
+    init(tasks: [QueueTask], history: [HistoryEntry], now: Double, windowSeconds: Double = 3600, bucketSeconds: Double = 120,
+         polls: [String: Double] = [:]) {
+        let windowStart = now - windowSeconds
+        var counts: [TaskStatus: Int] = [:]
+        for task in tasks { counts[task.status ?? .queued, default: 0] += 1 }
+        let recent = history.filter { $0.finished >= windowStart && $0.finished <= now }
+        var lastSeen: [String: Double] = [:]
         for entry in recent {
-            guard let i = index(entry.finished) else { continue }
-            if entry.outcome == .done { buckets[i].processed += 1 }
-            if Self.failureOutcomes.contains(entry.outcome) { buckets[i].failed += 1 }
+            guard let id = entry.consumerID, !id.isEmpty else { continue }
+            lastSeen[id] = max(lastSeen[id] ?? entry.finished, entry.finished)
         }
-        // A task is in the queue from its first creation until its last finish; tasks still queued or running stay
-        // in it until now. Failed tasks left the active queue at their last finish.
-        var spans: [String: (start: Double, end: Double)] = [:]
-        for entry in history {
-            let span = spans[entry.taskUID] ?? (entry.created, entry.finished)
-            spans[entry.taskUID] = (min(span.start, entry.created), max(span.end, entry.finished))
-        }
-        for task in tasks where task.status != .failed {
-            let span = spans[task.taskUID] ?? (task.created, now)
-            spans[task.taskUID] = (min(span.start, task.created), .infinity)
-        }
-        for i in 0..<count {
-            let end = min(now, buckets[i].start + bucketSeconds)
-            buckets[i].inQueue = spans.values.filter { $0.start <= end && $0.end > end }.count
-        }
+        self.init(counts: counts, ghosts: tasks.filter(\.ghost).count,
+                  activity: QueueActivity.make(tasks: tasks, history: history, now: now, windowSeconds: windowSeconds,
+                                               bucketSeconds: bucketSeconds),
+                  perName: TaskKindStatistics.summarize(history.filter { $0.finished >= windowStart }),
+                  running: tasks.filter { $0.status == .running }, lastSeen: lastSeen, polls: polls)
     }
 
     /// Seconds as `0.42 s`, `12.3 s`, `4 min 05 s`; `–` for nil.

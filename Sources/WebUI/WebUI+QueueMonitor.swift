@@ -14,27 +14,9 @@ extension WebUI {
     /// Seconds between the monitor's reloads.
     static let monitorRefreshSeconds = 5
 
-    /// The list filters: key, label, which tasks.
-    enum MonitorFilter: String, CaseIterable {
-        case active, failed, all
-
-        var label: String {
-            switch self {
-            case .active: "Active tasks"
-            case .failed: "Failed tasks"
-            case .all: "All tasks +ghosts"
-            }
-        }
-
-        /// Whether `task` is listed: active = queued or running, failed = failed, all = every task with ghosts.
-        func includes(_ task: QueueTask) -> Bool {
-            switch self {
-            case .active: !task.ghost && (task.status == .queued || task.status == .running || task.status == nil)
-            case .failed: !task.ghost && task.status == .failed
-            case .all: true
-            }
-        }
-    }
+    /// The list filters (``QueueCore/TaskListFilter``: active = queued or running, failed = failed, all = every task
+    /// with ghosts).
+    typealias MonitorFilter = TaskListFilter
 
     /// `GET /queue_tasks[?filter=active|failed|all&page=N]`.
     @Sendable func queueMonitor(_ request: Request, context: QueueRequestContext) async throws -> Response {
@@ -42,28 +24,34 @@ extension WebUI {
         try Self.require(.manageQueue, user, in: state, for: "The queue monitor")
         let filter = MonitorFilter(rawValue: request.uri.queryParameters.get("filter") ?? "") ?? .active
         let now = clock.now()
-        let tasks = try await queue.tasks(status: Set(TaskStatus.allCases), since: nil)
-        let history = try await queue.history(since: now - 3600, limit: 50_000)
-        let statistics = QueueStatistics(tasks: tasks, history: history, now: now, polls: consumerPolls())
-
-        // Position: rank 1...n of queued and running tasks in queue order, empty for the others (senaite.queue shows
-        // this rank as "Priority", reference 1.8; the task's own priority has its column).
-        var rank: [String: Int] = [:]
-        for task in tasks where !task.ghost && task.status != .failed { rank[task.taskUID] = rank.count + 1 }
-        let listed = tasks.filter(filter.includes)
-        let pageCount = max(1, (listed.count + Self.monitorPageSize - 1) / Self.monitorPageSize)
-        let page = min(max(1, Int(request.uri.queryParameters.get("page") ?? "") ?? 1), pageCount)
-        let shown = Array(listed.dropFirst((page - 1) * Self.monitorPageSize).prefix(Self.monitorPageSize))
+        // Aggregates and one page of rows: nothing here reads the whole queue or the window's history.
+        let windowSeconds = 3600.0
+        let requested = max(1, Int(request.uri.queryParameters.get("page") ?? "") ?? 1)
+        var listing = try await queue.taskPage(filter, offset: (requested - 1) * Self.monitorPageSize, limit: Self.monitorPageSize)
+        let pageCount = max(1, (listing.total + Self.monitorPageSize - 1) / Self.monitorPageSize)
+        let page = min(requested, pageCount)
+        if page != requested {
+            listing = try await queue.taskPage(filter, offset: (page - 1) * Self.monitorPageSize, limit: Self.monitorPageSize)
+        }
+        let statistics = QueueStatistics(
+            counts: try await queue.counts(),
+            ghosts: listing.totals[.all, default: 0] - listing.totals[.active, default: 0] - listing.totals[.failed, default: 0],
+            activity: try await queue.activity(now: now, windowSeconds: windowSeconds, bucketSeconds: 120),
+            perName: try await queue.kindStatistics(since: now - windowSeconds),
+            running: try await queue.tasks(status: [.running], since: nil),
+            lastSeen: try await queue.consumersLastSeen(since: now - windowSeconds, now: now),
+            polls: consumerPolls())
+        let shown = listing.tasks
         let contexts = shown.map(\.contextUID)
         let contextState = try await repository.read { state, reader -> LabState in
             try await reader.load(contexts, into: &state)
             return state
         }
-        let rows: [[String: Any]] = shown.map { task in
+        let rows: [[String: Any]] = zip(shown, listing.positions).map { task, position in
             let status = task.status ?? .queued
             var row: [String: Any] = [
                 "taskUID": task.taskUID, "shortUID": task.shortUID,
-                "priority": task.priority, "position": rank[task.taskUID].map(String.init) ?? "",
+                "priority": task.priority, "position": position.map(String.init) ?? "",
                 "created": Self.dateText(task.created), "name": task.name, "contextPath": task.contextPath,
                 "username": task.username, "status": status.rawValue,
                 "statusLabel": status.rawValue + (task.ghost ? " (ghost)" : ""), "ghost": task.ghost,
@@ -105,8 +93,8 @@ extension WebUI {
             "filters": MonitorFilter.allCases.map { ["key": $0.rawValue, "label": $0.label, "href": "/queue_tasks?filter=\($0.rawValue)", "active": $0 == filter] },
             "filter": filter.rawValue,
             "rows": rows,
-            "total": listed.count,
-            "pages": Self.pages(total: listed.count, pageSize: Self.monitorPageSize, current: page) { "/queue_tasks?filter=\(filter.rawValue)&page=\($0)" },
+            "total": listing.total,
+            "pages": Self.pages(total: listing.total, pageSize: Self.monitorPageSize, current: page) { "/queue_tasks?filter=\(filter.rawValue)&page=\($0)" },
         ]
         let chrome = await chrome(request, user: user, state: state, tab: "queue", refreshSeconds: Self.monitorRefreshSeconds)
         return renderer.page("queue_tasks", title: "Queue monitor", chrome: chrome, data: data)
@@ -130,7 +118,12 @@ extension WebUI {
         }
         var tasks: [QueueTask] = []
         if bulk {
-            tasks = try await queue.tasks(status: Set(TaskStatus.allCases), since: nil).filter(filter.includes)
+            let statuses: Set<TaskStatus> = switch filter {
+            case .active: [.queued, .running]
+            case .failed: [.failed]
+            case .all: Set(TaskStatus.allCases)
+            }
+            tasks = try await queue.tasks(status: statuses, since: nil).filter(filter.includes)
             guard !tasks.isEmpty else { return Self.redirect(back, message: "No task is listed.", error: true) }
         } else {
             var seen: Set<String> = []
@@ -206,5 +199,16 @@ extension WebUI {
         if state.worksheets.peek(uid) != nil { return "/worksheets/\(uid)" }
         if state.samples.peek(uid) != nil { return "/samples/\(uid)" }
         return nil
+    }
+}
+
+extension TaskListFilter {
+    /// The monitor's tab label.
+    var label: String {
+        switch self {
+        case .active: "Active tasks"
+        case .failed: "Failed tasks"
+        case .all: "All tasks +ghosts"
+        }
     }
 }

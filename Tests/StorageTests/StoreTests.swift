@@ -423,6 +423,52 @@ struct StoreTests {
         }
     }
 
+    @Test("the monitor's chart, consumers and task pages read by the database equal the references over every task and the history", arguments: StoreBackend.available)
+    func monitorAggregates(backend: StoreBackend) async throws {
+        try await StoreFixture.with(backend: backend) { f in
+            var clock = f.now
+            for index in 0..<70 {
+                let name = ["task_a", "task_b", "task_assign_analyses"][index % 3]
+                var task = TaskFactory.task(name, context: "WS-\(index % 50)", created: clock - Double(index % 5) * 7.3,
+                                            priority: [10, 20, 30][index % 3], retries: index % 4)
+                task.ghost = index % 13 == 6
+                _ = try await f.add(task)
+                clock += Double((index * 37) % 23) + 0.25 + (index == 10 ? 700 : 0)
+                guard index % 7 != 6, let popped = try await f.store.pop(consumerID: "consumer-\(index % 3)", now: clock) else { continue }
+                clock += Double((index * 13) % 17) / 2
+                switch index % 6 {
+                case 2, 3: _ = try await f.store.fail(popped.taskUID, message: "no", lease: .none, now: clock, retry: index % 2 == 0)
+                case 5: continue // left running
+                default: _ = try await f.store.done(popped.taskUID, lease: .none, now: clock)
+                }
+            }
+            for consumer in ["late-1", "late-2"] { _ = try await f.store.pop(consumerID: consumer, now: clock) }
+            let tasks = try await f.store.tasks(status: Set(TaskStatus.allCases), since: nil)
+            let history = try await f.store.history(since: 0, limit: 100_000)
+            #expect(Set(tasks.compactMap(\.status)) == Set(TaskStatus.allCases) && tasks.contains(where: \.ghost), "\(tasks.map { ($0.status, $0.ghost) }) \(clock - f.now)")
+            #expect(history.contains { $0.finished < clock - 600 }, "attempts before the window")
+            for (now, window, bucket) in [(clock, 600.0, 60.0), (clock + 5, 300.0, 45.0), (clock - 200, 3600.0, 120.0)] {
+                let expected = QueueActivity.make(tasks: tasks, history: history, now: now, windowSeconds: window, bucketSeconds: bucket)
+                #expect(expected.buckets.contains { $0.inQueue > 0 && $0.processed > 0 } && expected.buckets.contains { $0.failed > 0 })
+                let actual = try await f.store.activity(now: now, windowSeconds: window, bucketSeconds: bucket)
+                #expect(actual == expected, "\(now - f.now) \(window)")
+                var seen: [String: Double] = [:]
+                for entry in history where entry.finished >= now - window && entry.finished <= now {
+                    if let id = entry.consumerID { seen[id] = max(seen[id] ?? 0, entry.finished) }
+                }
+                #expect(try await f.store.consumersLastSeen(since: now - window, now: now) == seen)
+            }
+            for filter in TaskListFilter.allCases {
+                for (offset, limit) in [(0, 7), (5, 7), (12, 20), (60, 20), (0, 100)] {
+                    let expected = TaskPage.make(tasks, filter: filter, offset: offset, limit: limit)
+                    let actual = try await f.store.taskPage(filter, offset: offset, limit: limit)
+                    #expect(actual == expected, "\(filter) \(offset) \(limit)")
+                }
+            }
+            #expect(TaskPage.make(tasks, filter: .all, offset: 0, limit: 100).positions.compactMap { $0 } == Array(1...(tasks.filter { !$0.ghost && $0.status != .failed }.count)))
+        }
+    }
+
     /// Shows, when PostgreSQL is not configured, that this suite's PostgreSQL cases were skipped and why; when it
     /// is, checks that the server answers (the cases above then also ran on it).
     @Test("PostgreSQL cases of this suite", StoreBackend.postgresSkipped)
