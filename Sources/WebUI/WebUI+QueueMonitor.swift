@@ -33,14 +33,16 @@ extension WebUI {
         if page != requested {
             listing = try await queue.taskPage(filter, offset: (page - 1) * Self.monitorPageSize, limit: Self.monitorPageSize)
         }
-        let statistics = QueueStatistics(
-            counts: try await queue.counts(),
-            ghosts: listing.totals[.all, default: 0] - listing.totals[.active, default: 0] - listing.totals[.failed, default: 0],
-            activity: try await queue.activity(now: now, windowSeconds: windowSeconds, bucketSeconds: 120),
-            perName: try await queue.kindStatistics(since: now - windowSeconds),
-            running: try await queue.tasks(status: [.running], since: nil),
-            lastSeen: try await queue.consumersLastSeen(since: now - windowSeconds, now: now),
-            polls: consumerPolls())
+        let ghosts = listing.totals[.all, default: 0] - listing.totals[.active, default: 0] - listing.totals[.failed, default: 0]
+        let queue = queue
+        let window = try await monitorWindow.value(for: 0, now: now) {
+            MonitorWindow(activity: try await queue.activity(now: now, windowSeconds: windowSeconds, bucketSeconds: 120),
+                          perName: try await queue.kindStatistics(since: now - windowSeconds),
+                          lastSeen: try await queue.consumersLastSeen(since: now - windowSeconds, now: now))
+        }
+        let statistics = QueueStatistics(counts: try await queue.counts(), ghosts: ghosts, activity: window.activity,
+                                         perName: window.perName, running: try await queue.tasks(status: [.running], since: nil),
+                                         lastSeen: window.lastSeen, polls: consumerPolls())
         let shown = listing.tasks
         let contexts = shown.map(\.contextUID)
         let contextState = try await repository.read { state, reader -> LabState in
@@ -200,6 +202,13 @@ extension WebUI {
         if state.samples.peek(uid) != nil { return "/samples/\(uid)" }
         return nil
     }
+}
+
+/// The monitor's aggregates of the recent history (``WebUI/monitorWindow``).
+struct MonitorWindow: Sendable {
+    var activity: QueueActivity
+    var perName: [TaskKindStatistics]
+    var lastSeen: [String: Double]
 }
 
 extension TaskListFilter {

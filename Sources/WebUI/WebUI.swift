@@ -34,6 +34,9 @@ public struct WebUI: Sendable {
     let uids: any UIDGenerator
     /// When each consumer last polled this process's queue server (empty on a web node).
     let consumerPolls: @Sendable () -> [String: Double]
+    /// The monitor's aggregates of the last hour's history (chart, per task name, consumers last seen), shared by the
+    /// views of the same 3 seconds: every open monitor reloads every 5.
+    let monitorWindow = RecentResults<Int, MonitorWindow>(maxAge: 3)
 
     /// - Parameters:
     ///   - repository: the lab.

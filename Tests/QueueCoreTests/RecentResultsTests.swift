@@ -1,6 +1,6 @@
 import Synchronization
 import Testing
-@testable import LimsAPI
+import QueueCore
 
 /// An expensive read shared by the requests of the same moment (`queue_statistics`).
 @Suite("Recent results")
