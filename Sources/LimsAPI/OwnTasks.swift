@@ -21,7 +21,7 @@ public struct OwnTasks: Sendable {
     /// The tasks `userid` queued, by status (queued, running, failed), newest first; ghost tasks (the system's
     /// follow-ups, e.g. the security re-index) included, since they act for the user too.
     public func tasks(of userid: String, status: Set<TaskStatus> = Set(TaskStatus.allCases)) async throws -> [QueueTask] {
-        try await queue.tasks(status: status, since: nil).filter { $0.username == userid }.sorted { $0.created > $1.created }
+        try await queue.tasks(username: userid, status: status)
     }
 
     /// Requeues (`retry`) or removes (`dismiss`) a failed task of `userid`.

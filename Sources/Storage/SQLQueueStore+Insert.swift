@@ -102,12 +102,12 @@ extension SQLQueueStore {
             \(bind: TaskOrdering.topRank(of: task, topPriority: topPriority)), \(bind: TaskOrdering.sortKey(of: task)),
             \(bind: task.availableAt), \(bind: task.created), \(bind: task.maxSeconds), \(bind: task.ghost ? 1 : 0),
             \(bind: task.started), \(bind: task.started.map { $0 + Double(task.maxSeconds) }), \(bind: task.consumerID),
-            \(bind: task.leaseToken), \(bind: try encodeBody(task)))
+            \(bind: task.leaseToken), \(bind: task.username), \(bind: try encodeBody(task)))
             """
         }
         let inserted = try await sql.raw("""
             INSERT INTO queue_tasks (task_uid, name, context_uid, path_key, action, status, top_rank, sort_key,
-                available_at, created, max_seconds, ghost, started, lease_expires, consumer_id, lease_token, body)
+                available_at, created, max_seconds, ghost, started, lease_expires, consumer_id, lease_token, username, body)
             VALUES \(SQLList(rows))
             ON CONFLICT (task_uid) DO NOTHING
             RETURNING task_uid

@@ -27,6 +27,25 @@ extension SQLQueueStore {
             """).all().map(Self.decodeTask)
     }
 
+    /// Failed tasks through `queue_tasks_failed_user`; queued and running ones through `queue_tasks_order`,
+    /// compared on the `username` column (``AddTaskUsername``).
+    public func tasks(username: String, status: Set<TaskStatus>) async throws -> [QueueTask] {
+        var found: [QueueTask] = []
+        if status.contains(.failed) {
+            found += try await sql.raw("""
+                SELECT \(Self.taskColumns) FROM queue_tasks WHERE status = 'failed' AND username = \(bind: username)
+                """).all().map(Self.decodeTask)
+        }
+        let active = status.subtracting([.failed]).sorted { $0.rawValue < $1.rawValue }
+        if !active.isEmpty {
+            found += try await sql.raw("""
+                SELECT \(Self.taskColumns) FROM queue_tasks
+                WHERE status IN (\(SQLList(active.map { SQLBind($0.rawValue) }))) AND username = \(bind: username)
+                """).all().map(Self.decodeTask)
+        }
+        return found.sorted { ($0.created, $0.taskUID) > ($1.created, $1.taskUID) }
+    }
+
     public func objectUIDs(status: Set<TaskStatus>) async throws -> Set<String> {
         guard !status.isEmpty else { return [] }
         let statuses = SQLList(status.sorted { $0.rawValue < $1.rawValue }.map { SQLBind($0.rawValue) })

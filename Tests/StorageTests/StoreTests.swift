@@ -69,6 +69,42 @@ struct StoreTests {
         }
     }
 
+    @Test("a user's tasks by status, newest first, read by the username column; a migrated database fills it from the bodies", arguments: StoreBackend.available)
+    func tasksOfUser(backend: StoreBackend) async throws {
+        try await StoreFixture.with(backend: backend) { f in
+            for index in 0..<24 {
+                var task = TaskFactory.task(["task_a", "task_b"][index % 2], context: "WS-\(index)", created: f.now + Double(index % 9),
+                                            retries: 0, username: ["analyst1", "labman1", "analyst2"][index % 3])
+                task.ghost = index % 5 == 0
+                _ = try await f.add(task)
+            }
+            for index in 0..<10 {
+                guard let popped = try await f.store.pop(consumerID: "consumer-\(index)", now: f.now + 20) else { continue }
+                if index % 2 == 0 { _ = try await f.store.fail(popped.taskUID, message: "no", lease: .none, now: f.now + 21, retry: false) }
+            }
+            func answers() async throws -> [String] {
+                var lines: [String] = []
+                let all = try await f.store.tasks(status: Set(TaskStatus.allCases), since: nil)
+                for user in ["analyst1", "labman1", "analyst2", "nobody"] {
+                    for status in [Set(TaskStatus.allCases), [.failed], [.queued, .running], [.running]] as [Set<TaskStatus>] {
+                        let actual = try await f.store.tasks(username: user, status: status)
+                        let expected = all.filter { $0.username == user && status.contains($0.status ?? .queued) }
+                        #expect(Set(actual.map(\.taskUID)) == Set(expected.map(\.taskUID)) && actual.count == expected.count, "\(user) \(status)")
+                        #expect(actual.map(\.created) == actual.map(\.created).sorted(by: >), "newest first")
+                        lines.append("\(user) \(status.map(\.rawValue).sorted()): \(actual.map(\.taskUID))")
+                    }
+                }
+                #expect(Set(all.compactMap(\.status)) == Set(TaskStatus.allCases))
+                return lines
+            }
+            let expected = try await answers()
+            // A database of schema 7 had no username column: the migration fills it from the stored bodies.
+            try await AddTaskUsername().revert(on: f.store.database)
+            try await AddTaskUsername().prepare(on: f.store.database)
+            #expect(try await answers() == expected)
+        }
+    }
+
     @Test("a database migrated by a newer version is refused, naming the unknown migration", arguments: StoreBackend.available)
     func newerSchemaRefused(backend: StoreBackend) async throws {
         try await StoreFixture.with(backend: backend) { f in
