@@ -21,7 +21,13 @@ public struct OwnTasks: Sendable {
     /// The tasks `userid` queued, by status (queued, running, failed), newest first; ghost tasks (the system's
     /// follow-ups, e.g. the security re-index) included, since they act for the user too.
     public func tasks(of userid: String, status: Set<TaskStatus> = Set(TaskStatus.allCases)) async throws -> [QueueTask] {
-        try await queue.tasks(username: userid, status: status)
+        try await queue.tasks(username: userid, status: status, limit: nil)
+    }
+
+    /// The newest `limit` failed tasks of `userid` and how many they are in all (the notice of every page).
+    public func failed(of userid: String, limit: Int) async throws -> (tasks: [QueueTask], total: Int) {
+        (try await queue.tasks(username: userid, status: [.failed], limit: limit),
+         try await queue.taskCount(username: userid, status: [.failed]))
     }
 
     /// Requeues (`retry`) or removes (`dismiss`) a failed task of `userid`.

@@ -29,21 +29,37 @@ extension SQLQueueStore {
 
     /// Failed tasks through `queue_tasks_failed_user`; queued and running ones through `queue_tasks_order`,
     /// compared on the `username` column (``AddTaskUsername``).
-    public func tasks(username: String, status: Set<TaskStatus>) async throws -> [QueueTask] {
+    public func tasks(username: String, status: Set<TaskStatus>, limit: Int?) async throws -> [QueueTask] {
         var found: [QueueTask] = []
-        if status.contains(.failed) {
+        let limiting: SQLQueryString = limit.map { "LIMIT \(bind: max(0, $0))" } ?? ""
+        for filter in try userFilters(username: username, status: status) {
             found += try await sql.raw("""
-                SELECT \(Self.taskColumns) FROM queue_tasks WHERE status = 'failed' AND username = \(bind: username)
+                SELECT \(Self.taskColumns) FROM queue_tasks WHERE \(filter) ORDER BY created DESC, task_uid DESC \(limiting)
                 """).all().map(Self.decodeTask)
         }
+        let sorted = found.sorted { ($0.created, $0.taskUID) > ($1.created, $1.taskUID) }
+        return limit.map { Array(sorted.prefix(max(0, $0))) } ?? sorted
+    }
+
+    public func taskCount(username: String, status: Set<TaskStatus>) async throws -> Int {
+        var count = 0
+        for filter in try userFilters(username: username, status: status) {
+            count += try await sql.raw("SELECT COUNT(*) AS n FROM queue_tasks WHERE \(filter)").first()?
+                .decode(column: "n", as: Int.self) ?? 0
+        }
+        return count
+    }
+
+    /// The conditions of a user's tasks: failed ones (`status = 'failed'`, so that the partial index applies) and
+    /// the others, apart.
+    private func userFilters(username: String, status: Set<TaskStatus>) throws -> [SQLQueryString] {
+        var filters: [SQLQueryString] = []
+        if status.contains(.failed) { filters.append("status = 'failed' AND username = \(bind: username)") }
         let active = status.subtracting([.failed]).sorted { $0.rawValue < $1.rawValue }
         if !active.isEmpty {
-            found += try await sql.raw("""
-                SELECT \(Self.taskColumns) FROM queue_tasks
-                WHERE status IN (\(SQLList(active.map { SQLBind($0.rawValue) }))) AND username = \(bind: username)
-                """).all().map(Self.decodeTask)
+            filters.append("status IN (\(SQLList(active.map { SQLBind($0.rawValue) }))) AND username = \(bind: username)")
         }
-        return found.sorted { ($0.created, $0.taskUID) > ($1.created, $1.taskUID) }
+        return filters
     }
 
     public func objectUIDs(status: Set<TaskStatus>) async throws -> Set<String> {

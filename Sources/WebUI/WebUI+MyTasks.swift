@@ -15,9 +15,10 @@ extension WebUI {
 
     /// The notice items for `user`'s failed work: `{taskUID, shortUID, name, context, error}`.
     func failedWork(of userid: String) async -> (items: [[String: Any]], total: Int) {
-        guard let failed = try? await OwnTasks(queue: queue, clock: clock).tasks(of: userid, status: [.failed]) else { return ([], 0) }
-        let items = failed.prefix(Self.failedWorkShown).map(Self.taskRow)
-        return (Array(items), failed.count)
+        guard let failed = try? await OwnTasks(queue: queue, clock: clock).failed(of: userid, limit: Self.failedWorkShown) else {
+            return ([], 0)
+        }
+        return (failed.tasks.map(Self.taskRow), failed.total)
     }
 
     /// A task as a row of the pages.
