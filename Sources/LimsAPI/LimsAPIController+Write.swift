@@ -166,8 +166,8 @@ extension LimsAPIController {
 
     /// `GET queue_statistics?since=EPOCH` (lab managers): per task name `{processed, failed, retried, wait_mean,
     /// wait_p95, run_mean, run_p95}` (seconds) over the history since `since` (default: the last hour), and the
-    /// queued/running/failed task counts now (figures up to 2 seconds old: requests for the same `since` within
-    /// 2 seconds share one computation). 403 for other users; 400 naming `since` when it is not a number.
+    /// queued/running/failed task counts now (the per-name figures may be up to 2 seconds old: requests for the same
+    /// `since` within 2 seconds share one computation; the counts are always current). 403 for other users; 400 naming `since` when it is not a number.
     @Sendable func queueStatistics(_ request: Request, context: QueueRequestContext) async throws -> Response {
         guard let user = try await repository.user(named: context.userID ?? "") else {
             throw QueueAPIError(.unauthorized, "Authentication required")
@@ -180,12 +180,14 @@ extension LimsAPIController {
         let given = sinceText.flatMap(Double.init)
         // Aggregated by the database (the window's attempts and the queue's tasks are counted there, not read here),
         // and shared by the requests of the same 2 seconds.
+        // The counts are live (one GROUP BY): a client polling until the queue is empty never sees an old answer.
         let figures = try await statistics.value(for: given, now: now) {
             let since = given ?? now - 3600
-            return QueueStatisticsFigures(since: since, kinds: try await queue.kindStatistics(since: since), counts: try await queue.counts())
+            return QueueStatisticsFigures(since: since, kinds: try await queue.kindStatistics(since: since))
         }
+        let counts = try await queue.counts()
         let since = figures.since, kinds = figures.kinds
-        func count(_ status: TaskStatus) -> JSONValue { .int(figures.counts[status] ?? 0) }
+        func count(_ status: TaskStatus) -> JSONValue { .int(counts[status] ?? 0) }
         return LimsResponse.make([
             "success": .bool(true), "since": .double(since),
             "queued": count(.queued), "running": count(.running), "failed": count(.failed),
@@ -218,6 +220,4 @@ struct QueueStatisticsFigures: Sendable {
     let since: Double
     /// Per task name, over the window.
     let kinds: [TaskKindStatistics]
-    /// Tasks per status now.
-    let counts: [TaskStatus: Int]
 }

@@ -381,10 +381,13 @@ struct ScaleBench: Sendable {
             hashes.append(LimsBench.seconds(begin.duration(to: .now)))
         }
         figures.add("link: of which bcrypt of the new password", hashes)
-        var walked = 0, elapsed = 0.0
+        var walked = 0, elapsed = 0.0, polls = 0
         while elapsed < walkSeconds {
             try await Task.sleep(for: .milliseconds(500))
-            let stats = try await api.expect("queue_statistics?since=0", as: manager)
+            // A `since` of its own per poll (all history either way): the per-name figures of one `since` are
+            // shared for 2 seconds, and this counts chunks as they end.
+            polls += 1
+            let stats = try await api.expect("queue_statistics?since=-\(polls)", as: manager)
             let processed = stats.json["kinds"]?.objectValue?[LimsTaskKind.reindexObjectSecurity]?.objectValue?["processed"]?.intValue ?? 0
             walked = processed - processedBefore
             elapsed = LimsBench.seconds(start.duration(to: .now))

@@ -450,6 +450,13 @@ struct QueueScenarioTests {
             let far = try await system.api.manager("Analysis?page=9223372036854775807", method: .get)
             #expect(far.status == 200 && far.items.isEmpty)
             #expect(try await system.api.manager("queue_statistics?since=nan", method: .get).status == 400)
+            // The per-name figures of one moment are shared; the counts are current: a client polling until the
+            // queue is empty never gets an answer from before its last change (the manual clock stands still).
+            let statistics = try await system.api.manager("queue_statistics", method: .get)
+            #expect(statistics.json["running"] == .int(1) && statistics.json["queued"] == .int(0), "\(statistics.json)")
+            _ = try await system.store.add([TaskFactory.task("task_noop", context: "WS-9999", created: system.clock.now())], now: system.clock.now())
+            let current = try await system.api.manager("queue_statistics", method: .get)
+            #expect(current.json["queued"] == .int(1), "\(current.json)")
         }
     }
 
