@@ -395,18 +395,7 @@ struct StoreTests {
     @Test("queue statistics aggregated by the database equal the history's summary, for a whole and a partial window", arguments: StoreBackend.available)
     func kindStatistics(backend: StoreBackend) async throws {
         try await StoreFixture.with(backend: backend) { f in
-            var clock = f.now
-            for index in 0..<40 {
-                let name = ["task_a", "task_b", "task_assign_analyses"][index % 3]
-                _ = try await f.add(TaskFactory.task(name, context: "WS-\(index)", created: clock - Double(index % 7) * 1.5))
-                clock += Double((index * 37) % 11) / 4
-                guard let task = try await f.store.pop(consumerID: "consumer-1", now: clock) else { continue }
-                clock += Double((index * 13) % 9) / 8
-                switch index % 5 {
-                case 3: _ = try await f.store.fail(task.taskUID, message: "no", lease: .none, now: clock, retry: index % 2 == 0)
-                default: _ = try await f.store.done(task.taskUID, lease: .none, now: clock)
-                }
-            }
+            let clock = try await Self.mixedWork(f)
             for since in [0, f.now + (clock - f.now) / 2] {
                 let expected = TaskKindStatistics.summarize(try await f.store.history(since: since, limit: 10_000))
                 let actual = try await f.store.kindStatistics(since: since)
@@ -425,21 +414,7 @@ struct StoreTests {
     @Test("the status snapshot aggregated by the database equals the one made from every task and the window's history", arguments: StoreBackend.available)
     func statusSnapshot(backend: StoreBackend) async throws {
         try await StoreFixture.with(backend: backend) { f in
-            var clock = f.now
-            for index in 0..<45 {
-                let name = ["task_a", "task_b", "task_assign_analyses"][index % 3]
-                var task = TaskFactory.task(name, context: "WS-\(index)", created: clock - Double(index % 7) * 1.5)
-                task.ghost = index % 11 == 4
-                _ = try await f.add(task)
-                clock += Double((index * 37) % 11) / 4
-                guard index % 9 != 8, let popped = try await f.store.pop(consumerID: "consumer-\(index % 4)", now: clock) else { continue }
-                clock += Double((index * 13) % 9) / 8
-                switch index % 6 {
-                case 3: _ = try await f.store.fail(popped.taskUID, message: "no", lease: .none, now: clock, retry: index % 2 == 0)
-                case 5: continue // left running
-                default: _ = try await f.store.done(popped.taskUID, lease: .none, now: clock)
-                }
-            }
+            let clock = try await Self.mixedWork(f)
             for window in [3600, (clock - f.now) / 2] {
                 let tasks = try await f.store.tasks(status: Set(TaskStatus.allCases), since: nil)
                 let history = try await f.store.history(since: clock - window, limit: 100_000)
@@ -464,23 +439,7 @@ struct StoreTests {
     @Test("the monitor's chart, consumers and task pages read by the database equal the references over every task and the history", arguments: StoreBackend.available)
     func monitorAggregates(backend: StoreBackend) async throws {
         try await StoreFixture.with(backend: backend) { f in
-            var clock = f.now
-            for index in 0..<70 {
-                let name = ["task_a", "task_b", "task_assign_analyses"][index % 3]
-                var task = TaskFactory.task(name, context: "WS-\(index % 50)", created: clock - Double(index % 5) * 7.3,
-                                            priority: [10, 20, 30][index % 3], retries: index % 4)
-                task.ghost = index % 13 == 6
-                _ = try await f.add(task)
-                clock += Double((index * 37) % 23) + 0.25 + (index == 10 ? 700 : 0)
-                guard index % 7 != 6, let popped = try await f.store.pop(consumerID: "consumer-\(index % 3)", now: clock) else { continue }
-                clock += Double((index * 13) % 17) / 2
-                switch index % 6 {
-                case 2, 3: _ = try await f.store.fail(popped.taskUID, message: "no", lease: .none, now: clock, retry: index % 2 == 0)
-                case 5: continue // left running
-                default: _ = try await f.store.done(popped.taskUID, lease: .none, now: clock)
-                }
-            }
-            for consumer in ["late-1", "late-2"] { _ = try await f.store.pop(consumerID: consumer, now: clock) }
+            let clock = try await Self.mixedWork(f)
             let tasks = try await f.store.tasks(status: Set(TaskStatus.allCases), since: nil)
             let history = try await f.store.history(since: 0, limit: 100_000)
             #expect(Set(tasks.compactMap(\.status)) == Set(TaskStatus.allCases) && tasks.contains(where: \.ghost), "\(tasks.map { ($0.status, $0.ghost) }) \(clock - f.now)")
@@ -505,6 +464,30 @@ struct StoreTests {
             }
             #expect(TaskPage.make(tasks, filter: .all, offset: 0, limit: 100).positions.compactMap { $0 } == Array(1...(tasks.filter { !$0.ghost && $0.status != .failed }.count)))
         }
+    }
+
+    /// A queue with a history for the aggregate tests: 70 tasks of three names and priorities on 50 contexts, some
+    /// ghosts, claimed by 3 consumers on an advancing clock (with a 700 s gap after the 11th), then done, failed
+    /// (retried or for good) or left running; two more claimed at the end. Returns the clock's last time.
+    static func mixedWork(_ f: StoreFixture) async throws -> Double {
+        var clock = f.now
+        for index in 0..<70 {
+            let name = ["task_a", "task_b", "task_assign_analyses"][index % 3]
+            var task = TaskFactory.task(name, context: "WS-\(index % 50)", created: clock - Double(index % 5) * 7.3,
+                                        priority: [10, 20, 30][index % 3], retries: index % 4)
+            task.ghost = index % 13 == 6
+            _ = try await f.add(task)
+            clock += Double((index * 37) % 23) + 0.25 + (index == 10 ? 700 : 0)
+            guard index % 7 != 6, let popped = try await f.store.pop(consumerID: "consumer-\(index % 3)", now: clock) else { continue }
+            clock += Double((index * 13) % 17) / 2
+            switch index % 6 {
+            case 2, 3: _ = try await f.store.fail(popped.taskUID, message: "no", lease: .none, now: clock, retry: index % 2 == 0)
+            case 5: continue // left running
+            default: _ = try await f.store.done(popped.taskUID, lease: .none, now: clock)
+            }
+        }
+        for consumer in ["late-1", "late-2"] { _ = try await f.store.pop(consumerID: consumer, now: clock) }
+        return clock
     }
 
     /// Shows, when PostgreSQL is not configured, that this suite's PostgreSQL cases were skipped and why; when it
