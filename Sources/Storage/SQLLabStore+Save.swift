@@ -18,7 +18,7 @@ extension SQLLabStore {
         // What does not depend on the transaction is computed before it, outside the process's single writer:
         // every write of the process waits while the writer works.
         let prepared = try PreparedObjects(state, original: original)
-        let touched = Array(state.changes.created) + Array(state.changes.changed)
+        let touched = Self.securityRewrites(of: state, original: original, settingsChanged: settings != nil)
         let tokens = Self.securityRows(of: touched, in: state)
         try Self.checkScope(state) // the security tokens read the objects' ancestors too
         try await writer.write { sql in
@@ -249,6 +249,21 @@ extension SQLLabStore {
     /// write of the object.
     static func writeSecurity(of uids: [String], in state: LabState, on sql: any SQLDatabase) async throws {
         try await writeSecurity(securityRows(of: uids, in: state), replacing: uids, in: state, on: sql)
+    }
+
+    /// The objects of a save whose stored `allowedRolesAndUsers` rows are written again: every new object, and the
+    /// changed ones whose rows may differ from the stored ones. An object's rows are its client's user tokens
+    /// (``LIMSCore/LabState/userTokens(of:)``: the client's local roles), so they change only when a client changes
+    /// (every changed object is rewritten then, as when the settings change) or when the object moves to another
+    /// parent. A result entered, a transition or an assignment rewrites no rows: two statements fewer per save on
+    /// the single writer. (A client's new local roles reach the rest of its subtree through the security walk.)
+    static func securityRewrites(of state: LabState, original: LabState, settingsChanged: Bool) -> [String] {
+        let changed = Array(state.changes.changed)
+        let clientChanged = state.changes.created.union(state.changes.changed).contains { state.clients.peek($0) != nil }
+        let moved = (settingsChanged || clientChanged) ? changed : changed.filter { uid in
+            state.peekObject(uid)?.parentUID != originalObject(uid, in: original)?.parentUID
+        }
+        return Array(state.changes.created) + moved
     }
 
     /// The stored `allowedRolesAndUsers` rows (uid, token) of `uids` as `state` computes them (``storedToken(_:)``).
