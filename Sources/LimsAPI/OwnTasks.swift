@@ -20,13 +20,20 @@ public struct OwnTasks: Sendable {
 
     /// The tasks `userid` queued, by status (queued, running, failed), newest first; ghost tasks (the system's
     /// follow-ups, e.g. the security re-index) included, since they act for the user too.
-    public func tasks(of userid: String, status: Set<TaskStatus> = Set(TaskStatus.allCases)) async throws -> [QueueTask] {
-        try await queue.tasks(username: userid, status: status, limit: nil)
+    /// - Parameters: offset: tasks skipped; limit: tasks at most (nil: all).
+    public func tasks(of userid: String, status: Set<TaskStatus> = Set(TaskStatus.allCases), offset: Int = 0,
+                      limit: Int? = nil) async throws -> [QueueTask] {
+        try await queue.tasks(username: userid, status: status, offset: offset, limit: limit)
+    }
+
+    /// How many tasks `userid` has with a status in `status`.
+    public func count(of userid: String, status: Set<TaskStatus> = Set(TaskStatus.allCases)) async throws -> Int {
+        try await queue.taskCount(username: userid, status: status)
     }
 
     /// The newest `limit` failed tasks of `userid` and how many they are in all (the notice of every page).
     public func failed(of userid: String, limit: Int) async throws -> (tasks: [QueueTask], total: Int) {
-        (try await queue.tasks(username: userid, status: [.failed], limit: limit),
+        (try await queue.tasks(username: userid, status: [.failed], offset: 0, limit: limit),
          try await queue.taskCount(username: userid, status: [.failed]))
     }
 

@@ -142,10 +142,10 @@ public protocol QueueStore: Sendable {
     /// - Parameters: offset: tasks skipped (0...); limit: tasks at most.
     func taskPage(_ filter: TaskListFilter, offset: Int, limit: Int) async throws -> TaskPage
 
-    /// The tasks `username` acts for (ghosts included) with a status in `status`, newest first, at most `limit`
-    /// (nil: all). Reads the user's rows only: failed ones by index, queued and running ones from the active queue
-    /// without parsing the others.
-    func tasks(username: String, status: Set<TaskStatus>, limit: Int?) async throws -> [QueueTask]
+    /// The tasks `username` acts for (ghosts included) with a status in `status`, newest first, skipping `offset`,
+    /// at most `limit` (nil: all). Reads the user's rows only: failed ones by index, queued and running ones from
+    /// the active queue without parsing the others.
+    func tasks(username: String, status: Set<TaskStatus>, offset: Int, limit: Int?) async throws -> [QueueTask]
 
     /// How many tasks `username` acts for (ghosts included) have a status in `status`.
     func taskCount(username: String, status: Set<TaskStatus>) async throws -> Int

@@ -380,7 +380,12 @@ public enum OpenAPIDocument {
         // The user's own background work (issue 13, finding 12).
         add("my_tasks", "get", operation(
             "lims_my_tasks\(suffix)", "The signed-in user's own queued, running and failed tasks.", tags: ["lims"], security: lims,
-            parameters: [queryParameter("status", "Statuses (comma-separated): queued, running, failed.")],
+            parameters: [
+                queryParameter("status", "Statuses (comma-separated): queued, running, failed."),
+                queryParameter("limit", "Tasks at most, 1...500 (default: every task).",
+                               schema: object(["type": "integer", "minimum": 1, "maximum": 500])),
+                queryParameter("b_start", "Tasks skipped, newest first (default 0).", schema: object(["type": "integer", "minimum": 0])),
+            ],
             ok: response("The tasks.", object(["type": "object"])), errors: [400, 401, 404, 429]))
         for action in ["retry", "dismiss"] {
             add("my_tasks/\(action)", "post", operation(

@@ -29,16 +29,18 @@ extension SQLQueueStore {
 
     /// Failed tasks through `queue_tasks_failed_user`; queued and running ones through `queue_tasks_order`,
     /// compared on the `username` column (``AddTaskUsername``).
-    public func tasks(username: String, status: Set<TaskStatus>, limit: Int?) async throws -> [QueueTask] {
+    /// Each of the two reads takes `offset + limit` rows at most; they are merged, then `offset` dropped.
+    public func tasks(username: String, status: Set<TaskStatus>, offset: Int, limit: Int?) async throws -> [QueueTask] {
         var found: [QueueTask] = []
-        let limiting: SQLQueryString = limit.map { "LIMIT \(bind: max(0, $0))" } ?? ""
+        let offset = max(0, offset)
+        let limiting: SQLQueryString = limit.map { "LIMIT \(bind: offset + max(0, $0))" } ?? ""
         for filter in try userFilters(username: username, status: status) {
             found += try await sql.raw("""
                 SELECT \(Self.taskColumns) FROM queue_tasks WHERE \(filter) ORDER BY created DESC, task_uid DESC \(limiting)
                 """).all().map(Self.decodeTask)
         }
-        let sorted = found.sorted { ($0.created, $0.taskUID) > ($1.created, $1.taskUID) }
-        return limit.map { Array(sorted.prefix(max(0, $0))) } ?? sorted
+        let sorted = found.sorted { ($0.created, $0.taskUID) > ($1.created, $1.taskUID) }.dropFirst(offset)
+        return Array(limit.map { sorted.prefix(max(0, $0)) } ?? sorted)
     }
 
     public func taskCount(username: String, status: Set<TaskStatus>) async throws -> Int {

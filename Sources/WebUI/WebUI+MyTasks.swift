@@ -31,15 +31,25 @@ extension WebUI {
     }
 
     /// `GET /my_tasks`: the user's queued, running and failed work.
+    /// `GET /my_tasks[?page=N]`: the user's queued, running and failed work, newest first, ``myTasksPageSize`` a page.
     @Sendable func myTasksPage(_ request: Request, context: QueueRequestContext) async throws -> Response {
         let (user, state) = try await signedIn(context)
-        let tasks = try await OwnTasks(queue: queue, clock: clock).tasks(of: user.userid)
-        let active = tasks.contains { $0.status != .failed }
+        let own = OwnTasks(queue: queue, clock: clock)
+        let total = try await own.count(of: user.userid)
+        let pageCount = max(1, (total + Self.myTasksPageSize - 1) / Self.myTasksPageSize)
+        let page = min(max(1, Int(request.uri.queryParameters.get("page") ?? "") ?? 1), pageCount)
+        let tasks = try await own.tasks(of: user.userid, offset: (page - 1) * Self.myTasksPageSize, limit: Self.myTasksPageSize)
+        let active = try await own.count(of: user.userid, status: [.queued, .running]) > 0
         let chrome = await chrome(request, user: user, state: state, tab: "my_tasks",
                                   refreshSeconds: active ? Self.backgroundRefreshSeconds : nil)
-        return renderer.page("my_tasks", title: "My background work", chrome: chrome,
-                             data: ["rows": tasks.map(Self.taskRow), "hasRows": !tasks.isEmpty])
+        return renderer.page("my_tasks", title: "My background work", chrome: chrome, data: [
+            "rows": tasks.map(Self.taskRow), "hasRows": !tasks.isEmpty, "total": total,
+            "pages": Self.pages(total: total, pageSize: Self.myTasksPageSize, current: page) { "/my_tasks?page=\($0)" },
+        ])
     }
+
+    /// Rows of a `/my_tasks` page.
+    static let myTasksPageSize = 50
 
     /// `POST /my_tasks` {action: retry|dismiss, task_uid, back?}: acts on a failed task of the user's own and
     /// returns to `back` (a local path) or `/my_tasks`.

@@ -394,6 +394,19 @@ struct SecurityHTTPTests {
             #expect(notFailed.status == 409)
             #expect(try await api.call("my_tasks/retry", body: ["task_uid": .string(failing.taskUID)], basic: analyst).status == 200)
             #expect(try await api.store.task(failing.taskUID)?.status == .queued)
+            // Paged: newest first, `limit` from `b_start`, with the total; bad values are 400 naming the field.
+            let more = (1...4).map { index in
+                QueueTask(name: "task_action_submit", contextUID: TaskUID.make(), contextPath: "/senaite/worksheets/WS-\(index + 2)",
+                          created: api.clock.now() + Double(index), username: "analyst1")
+            }
+            _ = try await api.store.add(more, now: api.clock.now())
+            let page = try await api.call("my_tasks?limit=2&b_start=1", method: .get, basic: analyst)
+            #expect(page.status == 200 && page.json["total"] == .int(5) && page.json["count"] == .int(2), "\(page.json)")
+            #expect(page.items.map { $0["task_uid"] } == [.string(more[2].taskUID), .string(more[1].taskUID)])
+            for bad in ["limit=0", "limit=501", "limit=x", "b_start=-1"] {
+                let refused = try await api.call("my_tasks?\(bad)", method: .get, basic: analyst)
+                #expect(refused.status == 400 && refused.message.contains("'\(bad.prefix { $0 != "=" })'"), "\(bad) \(refused.json)")
+            }
         }
     }
 

@@ -87,10 +87,12 @@ struct StoreTests {
                 let all = try await f.store.tasks(status: Set(TaskStatus.allCases), since: nil)
                 for user in ["analyst1", "labman1", "analyst2", "nobody"] {
                     for status in [Set(TaskStatus.allCases), [.failed], [.queued, .running], [.running]] as [Set<TaskStatus>] {
-                        let actual = try await f.store.tasks(username: user, status: status, limit: nil)
+                        let actual = try await f.store.tasks(username: user, status: status, offset: 0, limit: nil)
                         let expected = all.filter { $0.username == user && status.contains($0.status ?? .queued) }
                         #expect(try await f.store.taskCount(username: user, status: status) == expected.count)
-                        #expect(try await f.store.tasks(username: user, status: status, limit: 2) == Array(actual.prefix(2)))
+                        #expect(try await f.store.tasks(username: user, status: status, offset: 0, limit: 2) == Array(actual.prefix(2)))
+                        #expect(try await f.store.tasks(username: user, status: status, offset: 1, limit: 2) == Array(actual.dropFirst(1).prefix(2)))
+                        #expect(try await f.store.tasks(username: user, status: status, offset: 3, limit: nil) == Array(actual.dropFirst(3)))
                         #expect(Set(actual.map(\.taskUID)) == Set(expected.map(\.taskUID)) && actual.count == expected.count, "\(user) \(status)")
                         #expect(actual.map(\.created) == actual.map(\.created).sorted(by: >), "newest first")
                         lines.append("\(user) \(status.map(\.rawValue).sorted()): \(actual.map(\.taskUID))")

@@ -606,6 +606,13 @@ struct WebUITests {
             _ = try await browser.post("/my_tasks", [("_csrf", token), ("action", "dismiss"), ("task_uid", queuedOther.taskUID)])
             #expect(try await f.store.task(queuedOther.taskUID) != nil)
             #expect(!(try await browser.request("/worksheets").html.contains(#"id="failed-work""#)))
+            // Many tasks: 50 a page, newest first, with page links.
+            let many = (0..<60).map { TaskFactory.task("task_action_submit", context: "WS-1\($0)", created: f.now + 100 + Double($0), username: "analyst1") }
+            _ = try await f.store.add(many, now: f.now)
+            let first = try await browser.request("/my_tasks")
+            #expect(first.html.contains("61 tasks.") && first.html.contains(many[59].taskUID) && !first.html.contains(many[9].taskUID), "\(first.html.suffix(800))")
+            let second = try await browser.request("/my_tasks?page=2")
+            #expect(second.html.contains(many[9].taskUID) && second.html.contains(mine[1].taskUID) && !second.html.contains(many[10].taskUID))
         }
     }
 

@@ -18,5 +18,6 @@ extension PageTemplates {
 {{/rows}}
 {{^hasRows}}<tr><td colspan="8" class="muted">You have no work in the background.</td></tr>{{/hasRows}}
 </table>
+{{#hasRows}}<div class="pager" id="pager">{{total}} tasks. {{#pages}}{{#gap}}<span class="gap">…</span>{{/gap}}{{^gap}}{{#current}}<span><b>{{number}}</b></span>{{/current}}{{^current}}<a href="{{href}}">{{number}}</a>{{/current}}{{/gap}}{{/pages}}</div>{{/hasRows}}
 """#
 }
