@@ -15,11 +15,16 @@ struct StatusCommand: AsyncParsableCommand {
     @Flag(name: .long, help: "Print JSON instead of a table.")
     var json = false
 
-    @Option(name: .long, help: "Recent window, seconds.")
+    /// The longest `--window`: one year, seconds.
+    static let maxWindowSeconds = 366.0 * 86_400
+
+    @Option(name: .long, help: "Recent window, seconds (up to one year).")
     var window: Double = 3600
 
     func validate() throws {
-        guard window.isFinite, window > 0 else { throw ValidationError("--window must be a positive number of seconds") }
+        guard window.isFinite, window > 0, window <= Self.maxWindowSeconds else {
+            throw ValidationError("--window must be seconds in 1...\(Int(Self.maxWindowSeconds)) (one year)")
+        }
     }
 
     func run() async throws {

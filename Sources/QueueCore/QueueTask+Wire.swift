@@ -111,6 +111,10 @@ extension QueueTask {
         }
         // Unicode scalars, as the databases' length() counts them (a Swift Character may hold several).
         guard name.unicodeScalars.count <= 200 else { throw QueueError.invalidTask("name", "is longer than 200 characters") }
+        // Indexed fields, in UTF-8 bytes: a PostgreSQL b-tree entry holds at most about 2,700 bytes, and a longer one
+        // fails its statement (the claim that marks the task running, or the fail that records it), again and again.
+        try Self.checkIndexed("context_uid", contextUID, maxBytes: Self.maxKeyBytes)
+        try Self.checkIndexed("context_path", contextPath, maxBytes: Self.maxPathBytes)
         let created = try reader.number("created") ?? now
         guard created.isFinite, created >= 0, created <= Self.latestCreated else {
             throw QueueError.invalidTask("created", "must be epoch seconds between 0 and \(Int(Self.latestCreated))")
@@ -137,12 +141,15 @@ extension QueueTask {
         guard (-1_000_000...1_000_000).contains(priority) else { throw QueueError.invalidTask("priority", "must be in -1000000...1000000") }
         guard retries <= 1_000 else { throw QueueError.invalidTask("retries", "must be at most 1000") }
         let username = try reader.string("username") ?? defaultUsername
+        try Self.checkIndexed("username", username, maxBytes: Self.maxKeyBytes)
+        let uids = try reader.stringList("uids") ?? []
+        for uid in uids { try Self.checkIndexed("uids", uid, maxBytes: Self.maxKeyBytes, item: true) }
         self.init(
             taskUID: taskUID,
             name: name,
             contextUID: contextUID,
             contextPath: contextPath,
-            uids: try reader.stringList("uids") ?? [],
+            uids: uids,
             created: created,
             status: nil,
             errorMessage: try reader.string("error_message"),
@@ -160,6 +167,22 @@ extension QueueTask {
             topUID: try reader.string("top_uid"),
             extra: dict.filter { !Self.modelledKeys.contains($0.key) }
         )
+    }
+}
+
+extension QueueTask {
+    /// The most UTF-8 bytes of an indexed key a client may send (`context_uid`, `username`, each of `uids`).
+    /// SENAITE's are 32-character uids and short user ids.
+    public static let maxKeyBytes = 256
+    /// The most UTF-8 bytes of `context_path` (its third segment is the serialization key, indexed with the name).
+    public static let maxPathBytes = 1024
+
+    /// Refuses `value` of field `field` when it has more than `maxBytes` UTF-8 bytes.
+    /// - Throws: ``QueueError`` `.invalidTask` naming the field.
+    static func checkIndexed(_ field: String, _ value: String, maxBytes: Int, item: Bool = false) throws {
+        guard value.utf8.count <= maxBytes else {
+            throw QueueError.invalidTask(field, item ? "has an item longer than \(maxBytes) bytes" : "is longer than \(maxBytes) bytes")
+        }
     }
 }
 

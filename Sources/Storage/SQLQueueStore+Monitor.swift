@@ -87,7 +87,7 @@ extension SQLQueueStore {
             guard try row.decode(column: "ghost", as: Int.self) == 0 else { continue }
             totals[try row.decode(column: "status", as: String.self) == TaskStatus.failed.rawValue ? .failed : .active, default: 0] += n
         }
-        let offset = max(0, offset), limit = max(0, limit)
+        let offset = min(max(0, offset), Self.maxOffset), limit = min(max(0, limit), Self.maxOffset)
         let active: SQLQueryString = "ghost = 0 AND status <> 'failed'"
         let filtering: SQLQueryString
         switch filter {

@@ -32,8 +32,8 @@ extension SQLQueueStore {
     /// Each of the two reads takes `offset + limit` rows at most; they are merged, then `offset` dropped.
     public func tasks(username: String, status: Set<TaskStatus>, offset: Int, limit: Int?) async throws -> [QueueTask] {
         var found: [QueueTask] = []
-        let offset = max(0, offset)
-        let limiting: SQLQueryString = limit.map { "LIMIT \(bind: offset + max(0, $0))" } ?? ""
+        let offset = min(max(0, offset), Self.maxOffset)
+        let limiting: SQLQueryString = limit.map { "LIMIT \(bind: offset + min(max(0, $0), Self.maxOffset))" } ?? ""
         for filter in try userFilters(username: username, status: status) {
             found += try await sql.raw("""
                 SELECT \(Self.taskColumns) FROM queue_tasks WHERE \(filter) ORDER BY created DESC, task_uid DESC \(limiting)

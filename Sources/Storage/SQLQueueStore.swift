@@ -332,6 +332,9 @@ public final class SQLQueueStore: QueueStore {
     /// The columns every task read selects: the body and the column-held fields.
     static let taskColumns: SQLQueryString = "body, status, started, consumer_id, lease_token"
 
+    /// The largest offset or limit a listing reads with (larger ones are capped; no sum of two overflows).
+    static let maxOffset = Int(Int32.max)
+
     static func encodeBody(_ task: QueueTask) throws -> String {
         JSONValue.object(task.wireDictionary.filter { !columnKeys.contains($0.key) }).jsonString
     }

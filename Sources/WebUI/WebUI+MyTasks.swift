@@ -37,7 +37,7 @@ extension WebUI {
         let own = OwnTasks(queue: queue, clock: clock)
         let total = try await own.count(of: user.userid)
         let pageCount = max(1, (total + Self.myTasksPageSize - 1) / Self.myTasksPageSize)
-        let page = min(max(1, Int(request.uri.queryParameters.get("page") ?? "") ?? 1), pageCount)
+        let page = min(Self.requestedPage(request), pageCount)
         let tasks = try await own.tasks(of: user.userid, offset: (page - 1) * Self.myTasksPageSize, limit: Self.myTasksPageSize)
         let active = try await own.count(of: user.userid, status: [.queued, .running]) > 0
         let chrome = await chrome(request, user: user, state: state, tab: "my_tasks",

@@ -26,7 +26,8 @@ extension WebUI {
         let now = clock.now()
         // Aggregates and one page of rows: nothing here reads the whole queue or the window's history.
         let windowSeconds = 3600.0
-        let requested = max(1, Int(request.uri.queryParameters.get("page") ?? "") ?? 1)
+        // Capped before any arithmetic: a page number near Int.max overflowed the offset and stopped the process.
+        let requested = Self.requestedPage(request)
         var listing = try await queue.taskPage(filter, offset: (requested - 1) * Self.monitorPageSize, limit: Self.monitorPageSize)
         let pageCount = max(1, (listing.total + Self.monitorPageSize - 1) / Self.monitorPageSize)
         let page = min(requested, pageCount)
@@ -113,8 +114,9 @@ extension WebUI {
         let filter = MonitorFilter(rawValue: form.value("filter") ?? "") ?? .active
         let back = "/queue_tasks?filter=\(filter.rawValue)"
         // `scope=requeue-all|remove-all`: every task the filter lists (bulk), else the selected `uids`.
-        let scope = form.value("scope")
+        let scope = form.value("scope").flatMap { $0.isEmpty ? nil : $0 }
         let bulk = scope == "requeue-all" || scope == "remove-all"
+        if scope != nil, !bulk { throw WebError.badRequest("Field 'scope' must be requeue-all or remove-all.") }
         guard let action = bulk ? scope.map({ String($0.dropLast(4)) }) : form.value("action"), ["requeue", "remove"].contains(action) else {
             throw WebError.badRequest("Field 'action' must be requeue or remove.")
         }
@@ -131,6 +133,9 @@ extension WebUI {
             var seen: Set<String> = []
             let uids = form.values("uids").filter { !$0.isEmpty && seen.insert($0).inserted }
             guard !uids.isEmpty else { return Self.redirect(back, message: "Select at least one task first.", error: true) }
+            if let bad = uids.first(where: { !TaskUID.isValid($0) }) {
+                throw WebError.badRequest("Field 'uids' has '\(bad.prefix(40))', not a task uid (32 hex characters).")
+            }
             for uid in uids {
                 if let task = try await queue.task(uid) { tasks.append(task) }
             }

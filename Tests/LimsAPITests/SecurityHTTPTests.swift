@@ -403,6 +403,8 @@ struct SecurityHTTPTests {
             let page = try await api.call("my_tasks?limit=2&b_start=1", method: .get, basic: analyst)
             #expect(page.status == 200 && page.json["total"] == .int(5) && page.json["count"] == .int(2), "\(page.json)")
             #expect(page.items.map { $0["task_uid"] } == [.string(more[2].taskUID), .string(more[1].taskUID)])
+            let beyond = try await api.call("my_tasks?limit=500&b_start=9223372036854775807", method: .get, basic: analyst)
+            #expect(beyond.status == 200 && beyond.items.isEmpty && beyond.json["total"] == .int(5))
             for bad in ["limit=0", "limit=501", "limit=x", "b_start=-1"] {
                 let refused = try await api.call("my_tasks?\(bad)", method: .get, basic: analyst)
                 #expect(refused.status == 400 && refused.message.contains("'\(bad.prefix { $0 != "=" })'"), "\(bad) \(refused.json)")

@@ -153,6 +153,12 @@ struct QueueCoreTests {
         (["name": .string("n"), "context_uid": .string("c"), "context_path": .string("/a/b/c"), "max_seconds": .int(100_000_000_000)], "max_seconds"),
         (["name": .string("n"), "context_uid": .string("c"), "context_path": .string("/a/b/c"), "min_seconds": .int(Int.max)], "min_seconds"),
         (["name": .string("n"), "context_uid": .string("c"), "context_path": .string("/a/b/c"), "priority": .int(Int.max)], "priority"),
+        // Indexed fields over their byte limits (a PostgreSQL index entry holds about 2,700 bytes).
+        (["name": .string("n"), "context_uid": .string("c"), "context_path": .string("/a/b/c"), "username": .string(String(repeating: "u", count: 20_000))], "username"),
+        (["name": .string("n"), "context_uid": .string("c"), "context_path": .string("/a/b/c"), "username": .string(String(repeating: "é", count: 129))], "username"),
+        (["name": .string("n"), "context_uid": .string(String(repeating: "c", count: 257)), "context_path": .string("/a/b/c")], "context_uid"),
+        (["name": .string("n"), "context_uid": .string("c"), "context_path": .string("/a/b/" + String(repeating: "c", count: 1020))], "context_path"),
+        (["name": .string("n"), "context_uid": .string("c"), "context_path": .string("/a/b/c"), "uids": .array([.string("ok"), .string(String(repeating: "x", count: 300))])], "uids"),
     ])
     func wireErrors(dict: [String: JSONValue], field: String) {
         #expect {

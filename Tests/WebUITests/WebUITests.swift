@@ -548,6 +548,9 @@ struct WebUITests {
             #expect(pager.contains("…"))
             #expect(page.html.contains(#"id="select-all""#) && page.html.contains(#"id="remove-all""#))
             #expect(page.html.contains(#"<td class="mono">7</td>"#), "the task's priority, not its rank")
+            // A page number near Int.max shows the last page (it overflowed the offset and stopped the process).
+            let huge = try await browser.request("/queue_tasks?filter=active&page=9223372036854775807")
+            #expect(huge.status == 200 && huge.html.contains("<b>100</b>"))
             // Bulk: remove every listed (active) task after the confirmation.
             let token = try #require(Browser.csrf(page.html))
             let ask = try await browser.post("/queue_tasks", [("_csrf", token), ("scope", "remove-all"), ("filter", "active")])
@@ -557,6 +560,11 @@ struct WebUITests {
             #expect(done.status == 303)
             #expect(try await f.store.tasks(status: [.queued], since: nil).isEmpty)
             #expect(try await browser.request(done.location ?? "/queue_tasks").html.contains("Removed 2000 tasks."))
+            // A bad scope or uid is refused, naming the field.
+            let badScope = try await browser.post("/queue_tasks", [("_csrf", token), ("scope", "bogus"), ("filter", "active"), ("confirm", "yes")])
+            #expect(badScope.status == 400 && (badScope.html.contains("&#39;scope&#39;") || badScope.html.contains("'scope'")), "\(badScope.html.prefix(400))")
+            let badUID = try await browser.post("/queue_tasks", [("_csrf", token), ("action", "remove"), ("uids", "zzz"), ("filter", "active")])
+            #expect(badUID.status == 400 && (badUID.html.contains("&#39;uids&#39;") || badUID.html.contains("'uids'")), "\(badUID.html.prefix(400))")
         }
     }
 
