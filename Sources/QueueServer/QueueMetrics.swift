@@ -70,6 +70,46 @@ public final class QueueMetrics: Sendable {
         var recentSeries: Set<[String]> = []
         /// Consumer id → last poll, epoch seconds.
         var polls: [String: Double] = [:]
+        /// The series of each task name seen, by the name as given (at most ``QueueMetrics/maxNames`` + 1 entries).
+        var series: [String: NameSeries] = [:]
+    }
+
+    /// The counters and histograms of one task name's label, made once: the registry's `make...` builds the metric
+    /// name and looks the labels up under its lock on every call, and the label is cleaned character by character.
+    final class NameSeries: Sendable {
+        let claimed, processed, failed, timedOut: Counter
+        let wait, runDone, runFailed, runTimeout: ValueHistogram
+
+        init(label: String, registry: PrometheusCollectorRegistry) {
+            claimed = registry.makeCounter(descriptor: QueueMetrics.claimed, labels: [("name", label)])
+            processed = registry.makeCounter(descriptor: QueueMetrics.processed, labels: [("name", label)])
+            failed = registry.makeCounter(descriptor: QueueMetrics.failed, labels: [("name", label)])
+            timedOut = registry.makeCounter(descriptor: QueueMetrics.timedOut, labels: [("name", label)])
+            wait = registry.makeValueHistogram(descriptor: QueueMetrics.wait, labels: [("name", label)], buckets: QueueMetrics.durationBuckets)
+            func run(_ outcome: Outcome) -> ValueHistogram {
+                registry.makeValueHistogram(descriptor: QueueMetrics.run, labels: [("name", label), ("outcome", outcome.rawValue)],
+                                            buckets: QueueMetrics.durationBuckets)
+            }
+            runDone = run(.done)
+            runFailed = run(.failed)
+            runTimeout = run(.timeout)
+        }
+    }
+
+    /// The series of task name `name` (its label made by ``label(_:)``), made on first use. Names beyond
+    /// ``maxNames`` share the series of label `other` and are not remembered.
+    func series(of name: String) -> NameSeries {
+        if let known = state.withLock({ $0.series[name] }) { return known }
+        let label = label(name)
+        return state.withLock { state in
+            if let known = state.series[name] { return known }
+            let made = state.series.count < Self.maxNames ? NameSeries(label: label, registry: registry) : nil
+            if let made { state.series[name] = made; return made }
+            if let other = state.series["\u{0}other"] { return other }
+            let other = NameSeries(label: "other", registry: registry)
+            state.series["\u{0}other"] = other
+            return other
+        }
     }
 
     private let state = Mutex(State())
@@ -98,15 +138,13 @@ public final class QueueMetrics: Sendable {
 
     /// Records a claim: the claim counter and the wait (`started - created`, seconds).
     public func claimed(_ task: QueueTask, consumerID: String, now: Double) {
-        let name = label(task.name)
-        registry.makeCounter(descriptor: Self.claimed, labels: [("name", name)]).increment()
+        let series = self.series(of: task.name)
+        series.claimed.increment()
         let started = task.started ?? now
-        registry.makeValueHistogram(descriptor: Self.wait, labels: [("name", name)], buckets: Self.durationBuckets)
-            .record(max(0, started - task.created))
+        series.wait.record(max(0, started - task.created))
         polled(consumerID: consumerID, now: now)
     }
 
-    /// Records that `consumerID` asked for work at `now` (epoch seconds), whether or not it got a task.
     public func polled(consumerID: String, now: Double) {
         state.withLock { state in
             state.polls[String(consumerID.prefix(200))] = now
@@ -129,22 +167,18 @@ public final class QueueMetrics: Sendable {
     /// Records the end of an attempt reported to this server: its counter and its run time (`now - started`).
     /// - Parameter task: the task as it ran (with `started`).
     public func ended(_ task: QueueTask, outcome: Outcome, now: Double) {
-        let name = label(task.name)
-        let counter: MetricNameDescriptor
+        let series = self.series(of: task.name)
+        let counter: Counter
+        let run: ValueHistogram
         switch outcome {
-        case .done: counter = Self.processed
-        case .failed: counter = Self.failed
-        case .timeout: counter = Self.timedOut
+        case .done: (counter, run) = (series.processed, series.runDone)
+        case .failed: (counter, run) = (series.failed, series.runFailed)
+        case .timeout: (counter, run) = (series.timedOut, series.runTimeout)
         }
-        registry.makeCounter(descriptor: counter, labels: [("name", name)]).increment()
-        if let started = task.started {
-            registry.makeValueHistogram(descriptor: Self.run, labels: [("name", name), ("outcome", outcome.rawValue)],
-                                        buckets: Self.durationBuckets)
-                .record(max(0, now - started))
-        }
+        counter.increment()
+        if let started = task.started { run.record(max(0, now - started)) }
     }
 
-    /// Sets the store gauges from `snapshot` (series of names gone since the last scrape drop to 0).
     public func update(from snapshot: QueueStatusSnapshot) {
         var taskSeries: Set<[String]> = []
         var values: [[String]: Double] = [:]

@@ -47,18 +47,23 @@ public final class SQLQueueStore: QueueStore {
     ///   - settingsCacheSeconds: seconds settings are reused before being read again. Default: 1 second.
     ///   - claimInOneStatement: see ``claimsInOneStatement``; nil (default) chooses by database. Tests set it to run
     ///     both claims on either database.
+    ///   - writerHoldsConnection: whether the writer keeps its connection checked out between bursts of work until
+    ///     ``quiesce()``; nil (default): on SQLite when `writerDatabase` is given (a pool nobody else uses). Give false
+    ///     when another store's writer shares that pool.
     public init(database: any Database, writerDatabase: (any Database)? = nil, logger: Logger = Logger(label: "limsqueue.storage"),
-                settingsCacheSeconds: Double = 1, claimInOneStatement: Bool? = nil) {
+                settingsCacheSeconds: Double = 1, claimInOneStatement: Bool? = nil, writerHoldsConnection: Bool? = nil) {
         self.database = database
         self.settingsCacheSeconds = settingsCacheSeconds
         self.logger = logger
         self.isSQLite = (try? database.sqlDatabase().dialect.name) == "sqlite"
         self.claimsInOneStatement = claimInOneStatement ?? !isSQLite
-        self.writer = DatabaseWriter(database: writerDatabase ?? database)
+        // The writer holds its connection only on a SQLite pool of its own (see DatabaseWriter.init).
+        self.writer = DatabaseWriter(database: writerDatabase ?? database,
+                                     holdsConnection: isSQLite && (writerHoldsConnection ?? (writerDatabase != nil)))
         writer.setClaimRunner { [unowned self] requests, sql in await self.runBatch(requests, on: sql) }
     }
 
-    /// Waits until the writer is idle; call before closing the databases.
+    /// Waits until the writer is idle and has handed its connection back; call before closing the databases.
     public func quiesce() async {
         await writer.waitUntilIdle()
     }

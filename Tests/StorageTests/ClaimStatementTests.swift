@@ -31,7 +31,7 @@ struct ClaimStatementTests {
     static func trace(seed: UInt64, oneStatement: Bool, backend: StoreBackend) async throws -> [String] {
         var lines: [String] = []
         try await StoreFixture.with(backend: backend) { f in
-            let store = f.store(claimInOneStatement: oneStatement)
+            let store = await f.store(claimInOneStatement: oneStatement)
             var settings = try await store.settings()
             settings.maxConsumers = 7
             try await store.updateSettings(settings)

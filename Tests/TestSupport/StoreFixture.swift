@@ -32,12 +32,13 @@ package struct StoreFixture {
 
     /// A second queue store on this fixture's database whose claims run in one statement or stepwise, whatever the
     /// database (``SQLQueueStore/claimsInOneStatement``). Its writer uses the pool of the fixture's own writer,
-    /// which stays idle while the test uses this store.
-    package func store(claimInOneStatement: Bool) -> SQLQueueStore {
+    /// which hands its connection back first and stays idle while the test uses this store.
+    package func store(claimInOneStatement: Bool) async -> SQLQueueStore {
+        await store.quiesce()
         let loops = Array(environment.eventLoopGroup.makeIterator())
         return SQLQueueStore(database: store.database,
                              writerDatabase: environment.databases.database(logger: store.database.logger, on: loops[1]),
-                             claimInOneStatement: claimInOneStatement)
+                             claimInOneStatement: claimInOneStatement, writerHoldsConnection: false)
     }
 
     /// SQLite only: a checkpointer of ``store`` on a connection of its own, as `limsqueue serve` runs it, waiting on
