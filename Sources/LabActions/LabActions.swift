@@ -63,7 +63,7 @@ public struct LabActions: Sendable {
         guard let queue else { return .disabled }
         let chunkSize = try await queue.settings().chunkSize
         if chunkSize > 0 { return .ready }
-        let counts = try await queue.counts()
+        let counts = try await queue.counts(ghosts: true)
         let active = counts[.queued, default: 0] + counts[.running, default: 0]
         return QueueStatus(chunkSize: chunkSize, activeTasks: active)
     }

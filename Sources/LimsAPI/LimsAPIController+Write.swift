@@ -185,17 +185,20 @@ extension LimsAPIController {
             let since = given ?? now - 3600
             return QueueStatisticsFigures(since: since, kinds: try await queue.kindStatistics(since: since))
         }
-        let counts = try await queue.counts()
+        let counts = try await queue.counts(ghosts: true)
         let since = figures.since, kinds = figures.kinds
         func count(_ status: TaskStatus) -> JSONValue { .int(counts[status] ?? 0) }
+        func time(_ seconds: Double, _ kind: TaskKindStatistics) -> JSONValue { kind.processed > 0 ? .double(seconds) : .null }
         return LimsResponse.make([
             "success": .bool(true), "since": .double(since),
             "queued": count(.queued), "running": count(.running), "failed": count(.failed),
             "kinds": .object(Dictionary(uniqueKeysWithValues: kinds.map { kind in
+                // Times come from done attempts only: with none done there is no figure (null, as `limsqueue status`
+                // shows "–"), not a wait of 0 s.
                 (kind.name, JSONValue.object([
                     "processed": .int(kind.processed), "failed": .int(kind.failed), "retried": .int(kind.retried),
-                    "wait_mean": .double(kind.waitMean), "wait_p95": .double(kind.waitP95),
-                    "run_mean": .double(kind.runMean), "run_p95": .double(kind.runP95),
+                    "wait_mean": time(kind.waitMean, kind), "wait_p95": time(kind.waitP95, kind),
+                    "run_mean": time(kind.runMean, kind), "run_p95": time(kind.runP95, kind),
                 ]))
             })),
             "url": .string(Self.apiURL(request) + "/queue_statistics"),

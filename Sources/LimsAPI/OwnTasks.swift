@@ -38,9 +38,10 @@ public struct OwnTasks: Sendable {
     }
 
     /// Requeues (`retry`) or removes (`dismiss`) a failed task of `userid`.
-    /// - Throws: ``QueueServer/QueueAPIError`` 404 naming `task_uid` for a task that is not theirs (or does not
-    ///   exist), 409 when it is not failed.
+    /// - Throws: ``QueueServer/QueueAPIError`` 400 naming `task_uid` when it is missing or empty, 404 naming it for a
+    ///   task that is not theirs (or does not exist), 409 when it is not failed.
     public func act(_ action: Action, taskUID: String, userid: String) async throws -> QueueTask {
+        guard !taskUID.isEmpty else { throw QueueAPIError(.badRequest, "Field 'task_uid' is required") }
         guard TaskUID.isValid(taskUID), let task = try await queue.task(taskUID.lowercased()), task.username == userid else {
             throw QueueAPIError(.notFound, "Field 'task_uid': you have no task '\(taskUID)'")
         }

@@ -18,11 +18,11 @@ struct StatusCommand: AsyncParsableCommand {
     /// The longest `--window`: one year, seconds.
     static let maxWindowSeconds = 366.0 * 86_400
 
-    @Option(name: .long, help: "Recent window, seconds (up to one year).")
+    @Option(name: .long, parsing: .unconditional, help: "Recent window, seconds: 1 up to one year.")
     var window: Double = 3600
 
     func validate() throws {
-        guard window.isFinite, window > 0, window <= Self.maxWindowSeconds else {
+        guard window.isFinite, window >= 1, window <= Self.maxWindowSeconds else {
             throw ValidationError("--window must be seconds in 1...\(Int(Self.maxWindowSeconds)) (one year)")
         }
     }

@@ -117,8 +117,9 @@ public protocol QueueStore: Sendable {
     /// (no attempt is read into the process, however long the window).
     func kindStatistics(since: Double) async throws -> [TaskKindStatistics]
 
-    /// Number of tasks per status (ghost tasks included).
-    func counts() async throws -> [TaskStatus: Int]
+    /// Number of tasks per status: with `ghosts` true every task, with false system (ghost) tasks left out (as the
+    /// monitor's status cards, `limsqueue status` and `/metrics`' `limsqueue_tasks` show them, ghosts apart).
+    func counts(ghosts: Bool) async throws -> [TaskStatus: Int]
 
     /// The queue now and the attempts that ended in the last `windowSeconds` (``QueueStatusSnapshot``), aggregated
     /// where they are stored: what ``QueueStatusSnapshot/make(tasks:history:now:windowSeconds:)`` gives for every

@@ -121,8 +121,9 @@ extension SQLQueueStore {
     }
 
     /// Number of tasks per status.
-    public func counts() async throws -> [TaskStatus: Int] {
-        let rows = try await sql.raw("SELECT status, COUNT(*) AS n FROM queue_tasks GROUP BY status").all()
+    public func counts(ghosts: Bool) async throws -> [TaskStatus: Int] {
+        let filter: SQLQueryString = ghosts ? "" : " WHERE ghost = 0"
+        let rows = try await sql.raw("SELECT status, COUNT(*) AS n FROM queue_tasks\(filter) GROUP BY status").all()
         var counts: [TaskStatus: Int] = [:]
         for row in rows {
             if let status = TaskStatus(rawValue: try row.decode(column: "status", as: String.self)) {

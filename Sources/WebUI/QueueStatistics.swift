@@ -3,7 +3,7 @@ import QueueCore
 
 /// Figures of the queue monitor, computed from the tasks in the queue and the history of finished attempts.
 ///
-/// - Status counts: tasks queued, running, failed, and ghosts (any status).
+/// - Status counts: tasks queued, running and failed, ghosts left out (as `limsqueue status` and `/metrics`), and ghosts (any status) apart.
 /// - Processed per minute: attempts that ended `done` in the window, divided by the window's minutes.
 /// - Per task name: ``QueueCore/TaskKindStatistics`` of the window (done, failed and retried attempts; mean and p95
 ///   of the wait `started - created` and of the run time `finished - started` of done attempts, seconds).
@@ -40,7 +40,7 @@ struct QueueStatistics: Sendable {
 
     /// The figures from what the store aggregates.
     /// - Parameters:
-    ///   - counts: tasks per status, ghosts included; `ghosts`: ghost tasks of any status.
+    ///   - counts: tasks per status, ghosts left out; `ghosts`: ghost tasks of any status.
     ///   - activity: the window's chart (``QueueCore/QueueActivity``); the window and `now` are its own.
     ///   - perName: ``QueueCore/TaskKindStatistics`` of the window.
     ///   - running: the running tasks (what each consumer runs now).
@@ -87,7 +87,7 @@ struct QueueStatistics: Sendable {
          polls: [String: Double] = [:]) {
         let windowStart = now - windowSeconds
         var counts: [TaskStatus: Int] = [:]
-        for task in tasks { counts[task.status ?? .queued, default: 0] += 1 }
+        for task in tasks where !task.ghost { counts[task.status ?? .queued, default: 0] += 1 }
         let recent = history.filter { $0.finished >= windowStart && $0.finished <= now }
         var lastSeen: [String: Double] = [:]
         for entry in recent {

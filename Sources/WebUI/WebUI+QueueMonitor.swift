@@ -41,7 +41,7 @@ extension WebUI {
                           perName: try await queue.kindStatistics(since: now - windowSeconds),
                           lastSeen: try await queue.consumersLastSeen(since: now - windowSeconds, now: now))
         }
-        let statistics = QueueStatistics(counts: try await queue.counts(), ghosts: ghosts, activity: window.activity,
+        let statistics = QueueStatistics(counts: try await queue.counts(ghosts: false), ghosts: ghosts, activity: window.activity,
                                          perName: window.perName, running: try await queue.tasks(status: [.running], since: nil),
                                          lastSeen: window.lastSeen, polls: consumerPolls())
         let shown = listing.tasks
@@ -143,6 +143,12 @@ extension WebUI {
         let running = tasks.filter { $0.status == .running }
         let actionable = tasks.filter { $0.status != .running }
         let verb = action == "requeue" ? "Requeue" : "Remove"
+        // Nothing to confirm (found by a fresh user: unknown uids got a "Yes, requeue 0" button).
+        guard !actionable.isEmpty else {
+            let message = running.isEmpty ? "None of the selected tasks is in the queue any more."
+                : "The selected task\(running.count == 1 ? " is" : "s are") running; running tasks are left as they are."
+            return Self.redirect(back, message: message, error: true)
+        }
         if form.value("confirm") != "yes" {
             var fields: [[String: Any]] = [["name": "action", "value": action], ["name": "filter", "value": filter.rawValue]]
             if let scope, bulk {
@@ -150,9 +156,7 @@ extension WebUI {
             } else {
                 fields += actionable.map { ["name": "uids", "value": $0.taskUID] }
             }
-            var question = actionable.isEmpty
-                ? "None of the selected tasks can be changed."
-                : "\(verb) \(actionable.count) task\(actionable.count == 1 ? "" : "s")?"
+            var question = "\(verb) \(actionable.count) task\(actionable.count == 1 ? "" : "s")?"
             if action == "requeue" { question += " Retries are reset to the Maximum retries setting." }
             if !running.isEmpty { question += " \(running.count) running task(s) are left as they are." }
             let data: [String: Any] = [

@@ -106,6 +106,12 @@ struct CLITests {
         #expect(try run(["migrate"], dataDir: dataDir).status == 0)
         #expect(FileManager.default.fileExists(atPath: path))
         #expect(try run(["status"], dataDir: dataDir).status == 0)
+        // --window: a negative value is read as the option's value (not as an unknown option) and refused like 0.5.
+        for window in ["-5", "0.5", "1e19"] {
+            let refused = try run(["status", "--window", window], dataDir: dataDir)
+            #expect(refused.status != 0 && refused.output.contains("--window must be seconds in 1..."), "\(window): \(refused.output)")
+        }
+        #expect(try run(["status", "--window", "1"], dataDir: dataDir).status == 0)
     }
 
     /// Issue 13, finding 11: `serve` on an empty lab without a workbook fails with a clear message instead of serving

@@ -330,8 +330,13 @@ struct WebUITests {
             #expect(task.status == .queued && task.retries == 3, "retries reset to the setting")
             let refused = try await browser.post("/queue_tasks", [("_csrf", token), ("action", "requeue"),
                                                                  ("uids", running.taskUID), ("confirm", "yes")])
-            #expect(try await browser.request(refused.location ?? "/").html.contains("Requeued 0 tasks."))
+            #expect(try await browser.request(refused.location ?? "/").html.contains("The selected task is running; running tasks are left as they are."))
             #expect(try await f.store.task(running.taskUID)?.status == .running)
+            // Uids no longer in the queue: nothing to confirm (was a "Yes, requeue 0" button).
+            let gone = try await browser.post("/queue_tasks", [("_csrf", token), ("action", "requeue"), ("uids", TaskUID.make())])
+            #expect(gone.status == 303)
+            let goneText = try await browser.request(gone.location ?? "/").html
+            #expect(goneText.contains("None of the selected tasks is in the queue any more.") && !goneText.contains("Yes, requeue 0"))
             #expect(try await browser.request("/queue_tasks/\(failing.taskUID)").html.contains(failing.taskUID))
         }
     }
@@ -410,7 +415,7 @@ struct WebUITests {
         ghost.ghost = true
         let queued = TaskFactory.task("q", created: now - 10)
         let stats = QueueStatistics(tasks: [running, ghost, queued], history: history, now: now)
-        #expect(stats.queued == 1 && stats.running == 1 && stats.failed == 1 && stats.ghosts == 1)
+        #expect(stats.queued == 1 && stats.running == 1 && stats.failed == 0 && stats.ghosts == 1)
         #expect(stats.processedInWindow == 20 && stats.failuresInWindow == 2)
         #expect(abs(stats.processedPerMinute - 20.0 / 60) < 1e-9)
         let a = try! #require(stats.perName.first { $0.name == "a" })
@@ -551,6 +556,9 @@ struct WebUITests {
             // A page number near Int.max shows the last page (it overflowed the offset and stopped the process).
             let huge = try await browser.request("/queue_tasks?filter=active&page=9223372036854775807")
             #expect(huge.status == 200 && huge.html.contains("<b>100</b>"))
+            // Past Int64 as well (it went to page 1).
+            let huger = try await browser.request("/queue_tasks?filter=active&page=99999999999999999999999")
+            #expect(huger.status == 200 && huger.html.contains("<b>100</b>"))
             // Bulk: remove every listed (active) task after the confirmation.
             let token = try #require(Browser.csrf(page.html))
             let ask = try await browser.post("/queue_tasks", [("_csrf", token), ("scope", "remove-all"), ("filter", "active")])
@@ -613,6 +621,10 @@ struct WebUITests {
             #expect(try await f.store.task(mine[1].taskUID)?.status == .queued)
             _ = try await browser.post("/my_tasks", [("_csrf", token), ("action", "dismiss"), ("task_uid", queuedOther.taskUID)])
             #expect(try await f.store.task(queuedOther.taskUID) != nil)
+            // No task_uid: the field is named as missing (was "you have no task ''").
+            let blank = try await browser.post("/my_tasks", [("_csrf", token), ("action", "dismiss"), ("back", "/my_tasks")])
+            let blankText = try await browser.request(blank.location ?? "/").html
+            #expect(blankText.contains("task_uid&#39; is required") || blankText.contains("task_uid' is required"), "\(blankText.suffix(600))")
             #expect(!(try await browser.request("/worksheets").html.contains(#"id="failed-work""#)))
             // Many tasks: 50 a page, newest first, with page links.
             let many = (0..<60).map { TaskFactory.task("task_action_submit", context: "WS-1\($0)", created: f.now + 100 + Double($0), username: "analyst1") }
