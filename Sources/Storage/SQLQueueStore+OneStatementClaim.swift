@@ -8,8 +8,8 @@ extension SQLQueueStore {
 
     /// Claims for each pop, in request order. With `oneStatement` each pop first tries
     /// ``claimInOneStatement(_:now:cap:on:)``; when that claims fewer than the pop's `max`, the stepwise claim
-    /// (``claim(for:now:settings:concurrency:on:)``) claims the rest, and serves every later pop of the batch at once.
-    /// Without `oneStatement` the stepwise claim serves every pop of the batch at once. The stepwise claim also
+    /// (``claim(for:now:settings:concurrency:on:)``) claims the rest. Without `oneStatement` the stepwise claim serves
+    /// every pop of the batch at once. The stepwise claim also
     /// expires leases, purges and answers "busy" or "saturated" exactly as reference 1.2 says. On PostgreSQL the
     /// claims of every server are serialized by the cap lock (`pg_advisory_xact_lock`, held until the commit),
     /// taken once before the first claim, so each claim statement's snapshot sees every claim committed before it;
@@ -35,7 +35,7 @@ extension SQLQueueStore {
                 SELECT pg_advisory_xact_lock(\(bind: AdvisoryLock.capNamespace), 0), set_config('enable_bitmapscan', 'off', true)
                 """).run()
         }
-        for (index, pop) in pops.enumerated() {
+        for pop in pops {
             let tasks = try await claimInOneStatement(pop, now: now, cap: settings.maxConsumers, on: sql)
             guard tasks.count < pop.max else {
                 claimed.append(tasks)
@@ -43,15 +43,10 @@ extension SQLQueueStore {
             }
             // Fewer than asked: the stepwise claim looks further (past the window, or after expiring leases) and
             // claims what may still be claimed; what it finds comes after these in queue order (every claimable
-            // task of the window was taken). It also serves every later pop of the batch, in request order, in the
-            // same reads: when the queue ran dry each of them would otherwise pay a claim statement and a stepwise
-            // claim of two reads for nothing (four idle long-polls woken by one add made 12 statements).
-            let rest = Array(pops[index...])
-            let (stepwise, stepFreed) = try await claim(for: rest, now: now, settings: settings, concurrency: concurrency, on: sql)
+            // task of the window was taken).
+            let (stepwise, stepFreed) = try await claim(for: [pop], now: now, settings: settings, concurrency: concurrency, on: sql)
             claimed.append(tasks + stepwise[0])
-            claimed.append(contentsOf: stepwise.dropFirst())
             freed = freed || stepFreed
-            break
         }
         return (claimed, freed)
     }
