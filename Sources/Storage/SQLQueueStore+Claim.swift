@@ -81,6 +81,7 @@ extension SQLQueueStore {
                 if announce { try await Self.announceChange(on: sql, origin: origin) }
                 return (doneResults, popResults, announce)
             }
+            if announced { await Self.countChange(on: connection) }
             var doneIndex = 0
             for (index, request) in requests.enumerated() {
                 let results = Array(doneResults[doneIndex..<(doneIndex + request.dones.count)])
@@ -88,9 +89,6 @@ extension SQLQueueStore {
                 request.continuation.resume(returning: .init(done: results, claimed: popResults[index]))
             }
             if announced { signal.notifyAll() }
-            // After the answers: the counter is for pollers of other processes, and on PostgreSQL its bump is one more
-            // round trip the requests need not wait for (it still precedes the writer's next transaction).
-            if announced { await Self.countChange(on: connection) }
         } catch {
             for request in requests { request.fail(error) }
         }

@@ -119,20 +119,13 @@ public final class SQLQueueStore: QueueStore {
                                   _ body: @escaping @Sendable (any SQLDatabase) async throws -> T) async throws -> T {
         let immediate = beginsImmediate
         let origin = instanceID
-        let writer = self.writer
         return try await writer.write { sql in
             let result = try await Self.inTransaction(sql, lock: lock, immediate: immediate) { sql in
                 let result = try await body(sql)
                 if announce(result) { try await Self.announceChange(on: sql, origin: origin) }
                 return result
             }
-            if announce(result), !sql.dialect.name.hasPrefix("sqlite") {
-                // The counter's bump (PostgreSQL) runs as the writer's next job: the caller is answered one round trip
-                // sooner, and the bump still follows the commit and precedes every later transaction of the writer.
-                writer.submit(.write { connection in
-                    if case .success(let sql) = connection { await Self.countChange(on: sql) }
-                })
-            }
+            if announce(result) { await Self.countChange(on: sql) }
             return result
         }
     }
