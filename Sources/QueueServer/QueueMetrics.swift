@@ -32,6 +32,8 @@ public final class QueueMetrics: Sendable {
     public static let durationBuckets: [Double] = [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800, 3600]
     /// Most distinct task-name label values. Default: 200.
     static let maxNames = 200
+    /// Task names as given whose series are remembered without cleaning them again (see ``series(of:)``).
+    static let maxRememberedNames = 1_000
     /// Seconds a consumer counts as seen after its last poll of this server. Default: 300 seconds.
     static let consumerPollWindow: Double = 300
 
@@ -70,8 +72,11 @@ public final class QueueMetrics: Sendable {
         var recentSeries: Set<[String]> = []
         /// Consumer id → last poll, epoch seconds.
         var polls: [String: Double] = [:]
-        /// The series of each task name seen, by the name as given (at most ``QueueMetrics/maxNames`` + 1 entries).
-        var series: [String: NameSeries] = [:]
+        /// The series of each label (at most ``QueueMetrics/maxNames`` + 1: `other`).
+        var seriesByLabel: [String: NameSeries] = [:]
+        /// The series of task names as given, a shortcut past the label's cleaning (at most
+        /// ``QueueMetrics/maxRememberedNames``).
+        var seriesByName: [String: NameSeries] = [:]
     }
 
     /// The counters and histograms of one task name's label, made once: the registry's `make...` builds the metric
@@ -96,19 +101,22 @@ public final class QueueMetrics: Sendable {
         }
     }
 
-    /// The series of task name `name` (its label made by ``label(_:)``), made on first use. Names beyond
-    /// ``maxNames`` share the series of label `other` and are not remembered.
+    /// The series of task name `name`, made once per label (``label(_:)``: names that clean to the same label share
+    /// one series, and names past ``maxNames`` labels share `other`). Names as given are remembered up to
+    /// ``maxRememberedNames``, so the cleaning runs once per name.
     func series(of name: String) -> NameSeries {
-        if let known = state.withLock({ $0.series[name] }) { return known }
+        if let known = state.withLock({ $0.seriesByName[name] }) { return known }
         let label = label(name)
         return state.withLock { state in
-            if let known = state.series[name] { return known }
-            let made = state.series.count < Self.maxNames ? NameSeries(label: label, registry: registry) : nil
-            if let made { state.series[name] = made; return made }
-            if let other = state.series["\u{0}other"] { return other }
-            let other = NameSeries(label: "other", registry: registry)
-            state.series["\u{0}other"] = other
-            return other
+            let series: NameSeries
+            if let known = state.seriesByLabel[label] {
+                series = known
+            } else {
+                series = NameSeries(label: label, registry: registry)
+                state.seriesByLabel[label] = series
+            }
+            if state.seriesByName.count < Self.maxRememberedNames { state.seriesByName[name] = series }
+            return series
         }
     }
 
@@ -145,6 +153,7 @@ public final class QueueMetrics: Sendable {
         polled(consumerID: consumerID, now: now)
     }
 
+    /// Records that `consumerID` asked for work at `now` (epoch seconds), whether or not it got a task.
     public func polled(consumerID: String, now: Double) {
         state.withLock { state in
             state.polls[String(consumerID.prefix(200))] = now
@@ -179,6 +188,7 @@ public final class QueueMetrics: Sendable {
         if let started = task.started { run.record(max(0, now - started)) }
     }
 
+    /// Sets the store gauges from `snapshot` (series of names gone since the last scrape drop to 0).
     public func update(from snapshot: QueueStatusSnapshot) {
         var taskSeries: Set<[String]> = []
         var values: [[String]: Double] = [:]
