@@ -18,43 +18,75 @@ struct TaskSelection: ParsableArguments {
         }
     }
 
-    /// The uids to act on: the given ones, then those of the tasks matching the filters (both filters when both
-    /// are given; a missing filter matches everything), without repeats.
-    func resolve(in store: any QueueStore) async throws -> [String] {
+    /// The uids to act on: the given ones (`given` true), then those of the tasks matching the filters (both filters
+    /// when both are given; a missing filter matches everything), without repeats.
+    func resolve(in store: any QueueStore) async throws -> [(uid: String, given: Bool)] {
         var seen: Set<String> = []
-        var result = uids.map { $0.lowercased() }.filter { seen.insert($0).inserted }
+        var result = uids.map { $0.lowercased() }.filter { seen.insert($0).inserted }.map { (uid: $0, given: true) }
         guard !status.isEmpty || !name.isEmpty else { return result }
         let statuses = status.isEmpty ? Set(TaskStatus.allCases) : Set(status.compactMap(TaskStatus.init(rawValue:)))
         let names = Set(name)
         for task in try await store.tasks(status: statuses, since: nil) where names.isEmpty || names.contains(task.name) {
-            if seen.insert(task.taskUID).inserted { result.append(task.taskUID) }
+            if seen.insert(task.taskUID).inserted { result.append((task.taskUID, false)) }
         }
         return result
     }
 }
 
+/// What an operator command did to one task.
+enum TaskAdminOutcome: Equatable {
+    /// Changed as asked.
+    case changed
+    /// Selected by `--status`/`--name` but gone when its turn came (a consumer finished it meanwhile): not a failure.
+    case left
+    /// Refused: an unknown uid given, a running task, or another refusal.
+    case refused
+}
+
+/// Runs `action` on each of `targets` (uid, and whether it was given by uid rather than selected by a filter),
+/// returning one outcome and line of text per task. Found by a fresh user: a requeue of every queued task beside
+/// running consumers reported the tasks they had finished as "no such task" and exited 1.
+func applyTaskAdmin(_ targets: [(uid: String, given: Bool)], on store: any QueueStore, verb: String,
+                    _ action: @Sendable (any QueueStore, String) async throws -> QueueTask) async throws
+    -> [(outcome: TaskAdminOutcome, text: String)]
+{
+    var lines: [(outcome: TaskAdminOutcome, text: String)] = []
+    for (uid, given) in targets {
+        do {
+            let task = try await CLIError.explaining {
+                do {
+                    return try await action(store, uid)
+                } catch let error as QueueError where error.code == .notFound && !given {
+                    throw TaskLeftQueue()
+                }
+            }
+            lines.append((.changed, "Task \(verb): \(task.taskUID) (\(task.name), retries \(task.retries))"))
+        } catch is TaskLeftQueue {
+            lines.append((.left, "\(uid): left the queue meanwhile (finished or removed)"))
+        } catch let error as CLIError {
+            lines.append((.refused, "\(uid): \(error.description)"))
+        }
+    }
+    return lines
+}
+
 /// Runs `action` on each selected task, printing one line per task and a summary; exits non-zero when a task
-/// could not be changed (unknown uid, or one that left the queue meanwhile).
+/// could not be changed (see ``applyTaskAdmin(_:on:verb:_:)``).
 private func runTaskAdmin(_ selection: TaskSelection, _ common: CommonOptions, verb: String,
                  _ action: @escaping @Sendable (any QueueStore, String) async throws -> QueueTask) async throws {
     let lines = try await StorageEnvironment.with(dataDir: common.dataDir, database: common.databaseURL, durability: common.durabilityLevel, existing: true,
-                                                  logger: common.logger("limsqueue.cli")) { environment -> [(ok: Bool, text: String)] in
-        var lines: [(ok: Bool, text: String)] = []
-        for uid in try await selection.resolve(in: environment.store) {
-            do {
-                let task = try await CLIError.explaining { try await action(environment.store, uid) }
-                lines.append((true, "Task \(verb): \(task.taskUID) (\(task.name), retries \(task.retries))"))
-            } catch let error as CLIError {
-                lines.append((false, "\(uid): \(error.description)"))
-            }
-        }
-        return lines
+                                                  logger: common.logger("limsqueue.cli")) { environment in
+        try await applyTaskAdmin(try await selection.resolve(in: environment.store), on: environment.store, verb: verb, action)
     }
     for line in lines { print(line.text) }
-    let done = lines.filter(\.ok).count
-    print("\(done) of \(lines.count) task(s) \(verb)")
-    if done < lines.count { throw ExitCode.failure }
+    let changed = lines.filter { $0.outcome == .changed }.count
+    let left = lines.filter { $0.outcome == .left }.count
+    print("\(changed) of \(lines.count) task(s) \(verb)" + (left > 0 ? ", \(left) had left the queue meanwhile" : ""))
+    if lines.contains(where: { $0.outcome == .refused }) { throw ExitCode.failure }
 }
+
+/// A task selected by a filter that was gone when its turn came.
+private struct TaskLeftQueue: Error {}
 
 /// `limsqueue requeue [UID ...] [--status S] [--name N]`: puts tasks back in the queue with retries reset.
 struct RequeueCommand: AsyncParsableCommand {

@@ -3,6 +3,7 @@ import Hummingbird
 import HummingbirdTesting
 import Logging
 import QueueCore
+import QueueTesting
 import SQLKit
 import TestSupport
 import Testing
@@ -48,6 +49,22 @@ struct CLITests {
             let refused = try run(command, dataDir: directory.path)
             #expect(refused.status == 1 && refused.output.contains("limsqueue-9999-future") && refused.output.contains("newer"),
                     "\(command): \(refused.status) \(refused.output.suffix(300))")
+        }
+    }
+
+    /// Found by a fresh user: `requeue --status queued` beside running consumers exited 1, calling the tasks they had
+    /// finished meanwhile "no such task".
+    @Test("requeue/delete by filter: a selected task gone before its turn is reported as left, not as a failure; a given unknown uid still fails")
+    func selectedTasksThatLeft() async throws {
+        try await StoreFixture.with { f in
+            let kept = TaskFactory.task("noop", context: "WS-1", created: f.now)
+            _ = try await f.store.add([kept], now: f.now)
+            let gone = TaskUID.make(), unknown = TaskUID.make()
+            let lines = try await applyTaskAdmin([(kept.taskUID, false), (gone, false), (unknown, true)], on: f.store, verb: "deleted") { store, uid in
+                try await store.delete(uid, now: 0)
+            }
+            #expect(lines.map(\.outcome) == [.changed, .left, .refused], "\(lines)")
+            #expect(lines[1].text.contains("left the queue meanwhile") && lines[2].text.contains("no such task"))
         }
     }
 
