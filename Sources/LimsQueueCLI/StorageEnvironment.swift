@@ -183,15 +183,11 @@ struct CLIError: Error, CustomStringConvertible {
     let description: String
     init(_ description: String) { self.description = description }
 
-    /// Runs `body`, turning queue errors into operator messages ("no task <uid> in the queue", ...).
-    static func explaining<T>(_ body: () async throws -> T) async throws -> T {
-        do {
-            return try await body()
-        } catch let error as QueueError {
-            switch error.code {
-            case .notFound: throw CLIError("no such task in the queue (\(error.message))")
-            default: throw CLIError(error.message)
-            }
+    /// The operator message of a queue error ("no such task in the queue (...)", ...).
+    init(_ error: QueueError) {
+        switch error.code {
+        case .notFound: self.init("no such task in the queue (\(error.message))")
+        default: self.init(error.message)
         }
     }
 }

@@ -53,18 +53,12 @@ func applyTaskAdmin(_ targets: [(uid: String, given: Bool)], on store: any Queue
     var lines: [(outcome: TaskAdminOutcome, text: String)] = []
     for (uid, given) in targets {
         do {
-            let task = try await CLIError.explaining {
-                do {
-                    return try await action(store, uid)
-                } catch let error as QueueError where error.code == .notFound && !given {
-                    throw TaskLeftQueue()
-                }
-            }
+            let task = try await action(store, uid)
             lines.append((.changed, "Task \(verb): \(task.taskUID) (\(task.name), retries \(task.retries))"))
-        } catch is TaskLeftQueue {
+        } catch let error as QueueError where error.code == .notFound && !given {
             lines.append((.left, "\(uid): left the queue meanwhile (finished or removed)"))
-        } catch let error as CLIError {
-            lines.append((.refused, "\(uid): \(error.description)"))
+        } catch let error as QueueError {
+            lines.append((.refused, "\(uid): \(CLIError(error).description)"))
         }
     }
     return lines
@@ -84,9 +78,6 @@ private func runTaskAdmin(_ selection: TaskSelection, _ common: CommonOptions, v
     print("\(changed) of \(lines.count) task(s) \(verb)" + (left > 0 ? ", \(left) had left the queue meanwhile" : ""))
     if lines.contains(where: { $0.outcome == .refused }) { throw ExitCode.failure }
 }
-
-/// A task selected by a filter that was gone when its turn came.
-private struct TaskLeftQueue: Error {}
 
 /// `limsqueue requeue [UID ...] [--status S] [--name N]`: puts tasks back in the queue with retries reset.
 struct RequeueCommand: AsyncParsableCommand {

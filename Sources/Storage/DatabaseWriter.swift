@@ -139,46 +139,30 @@ final class DatabaseWriter: Sendable {
         }
     }
 
-    /// Takes everything pending, or ends the drain when nothing is.
-    private func takePending() -> [Job]? {
-        state.withLock { state -> [Job]? in
-            guard !state.pending.isEmpty else {
-                state.draining = false
-                return nil
-            }
-            defer { state.pending = [] }
-            return state.pending
-        }
-    }
-
-    /// Takes everything pending; when nothing is, keeps the drain (and its connection) and waits for a submit.
-    /// Returns nil, ending the drain, once ``waitUntilIdle()`` was called.
-    private func takePendingOrPark() async -> [Job]? {
+    /// Takes everything pending. When nothing is, ends the drain (returns nil) or, with `parking` (a writer that
+    /// ``holdsConnection``), keeps the drain and its connection and waits for the next submit; once
+    /// ``waitUntilIdle()`` was called it ends the drain instead.
+    private func takePending(parking: Bool) async -> [Job]? {
         while true {
-            enum Next { case jobs([Job]), stop, park }
-            let next = state.withLock { state -> Next in
+            let jobs = state.withLock { state -> [Job]?? in
                 if !state.pending.isEmpty {
                     defer { state.pending = [] }
-                    return .jobs(state.pending)
+                    return .some(state.pending)
                 }
-                if state.closing {
+                guard parking, !state.closing else {
                     state.draining = false
-                    return .stop
+                    return .some(nil)
                 }
-                return .park
+                return .none
             }
-            switch next {
-            case .jobs(let jobs): return jobs
-            case .stop: return nil
-            case .park:
-                await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
-                    let wake = state.withLock { state -> Bool in
-                        if !state.pending.isEmpty || state.closing { return true }
-                        state.parked = continuation
-                        return false
-                    }
-                    if wake { continuation.resume() }
+            if let jobs { return jobs }
+            await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+                let wake = state.withLock { state -> Bool in
+                    if !state.pending.isEmpty || state.closing { return true }
+                    state.parked = continuation
+                    return false
                 }
+                if wake { continuation.resume() }
             }
         }
     }
@@ -214,7 +198,7 @@ final class DatabaseWriter: Sendable {
         // SQLite (a file: its connection never drops): the connection is kept while batches keep coming, saving a
         // pool checkout (two event-loop hops) per batch.
         let drained = Mutex(false)
-        while !drained.withLock({ $0 }), let jobs = takePending() {
+        while !drained.withLock({ $0 }), let jobs = await takePending(parking: false) {
             let started = Mutex(false)
             do {
                 try await database.withConnection { connection in
@@ -222,11 +206,7 @@ final class DatabaseWriter: Sendable {
                     started.withLock { $0 = true }
                     await self.run(jobs, on: sql)
                     guard !sql.bounded else { return }
-                    if self.holdsConnection {
-                        while let more = await self.takePendingOrPark() { await self.run(more, on: sql) }
-                    } else {
-                        while let more = self.takePending() { await self.run(more, on: sql) }
-                    }
+                    while let more = await self.takePending(parking: self.holdsConnection) { await self.run(more, on: sql) }
                     drained.withLock { $0 = true }
                 }
             } catch {
