@@ -4,8 +4,10 @@ import SetupImport
 import SetupWorkbook
 
 enum TestSupport {
-    /// The demo workbook: `SETUP_XLSX`, default `../shared/data/senaite-setup-test.xlsx` beside the repository.
-    static let demoURL = URL(fileURLWithPath: ProcessInfo.processInfo.environment["SETUP_XLSX"]
+    /// The demo workbook: `SENAITE_SETUP_XLSX` (README's variable) or `SETUP_XLSX`, default
+    /// `../shared/data/senaite-setup-test.xlsx` beside the repository.
+    static let demoURL = URL(fileURLWithPath: ProcessInfo.processInfo.environment["SENAITE_SETUP_XLSX"]
+        ?? ProcessInfo.processInfo.environment["SETUP_XLSX"]
         ?? URL(fileURLWithPath: #filePath)   // <repo>/Tests/SetupImportTests/TestSupport.swift
             .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
             .deletingLastPathComponent().appendingPathComponent("shared/data/senaite-setup-test.xlsx").path)
