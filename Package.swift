@@ -30,6 +30,8 @@ let package = Package(
         .package(url: "https://github.com/vapor/fluent-sqlite-driver.git", from: "4.9.0"),
         .package(url: "https://github.com/vapor/fluent-postgres-driver.git", from: "2.14.0"),
         .package(url: "https://github.com/vapor/sql-kit.git", from: "3.36.0"),
+        .package(url: "https://github.com/vapor/sqlite-kit.git", from: "4.5.2"),
+        .package(url: "https://github.com/vapor/sqlite-nio.git", from: "1.13.2"),
         .package(url: "https://github.com/apple/swift-crypto.git", from: "4.5.0"),
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.0"),
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.0"),
@@ -83,6 +85,19 @@ let package = Package(
                 .product(name: "FluentSQL", package: "fluent-kit"),
                 .product(name: "SQLKit", package: "sql-kit"),
                 .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        // The single writer's SQLite connection: statements run on the calling thread from prepared statements, on
+        // the SQLite library sqlite-nio vendors (one copy of SQLite per process), under SQLKit.
+        .target(
+            name: "InlineSQLite",
+            dependencies: [
+                .product(name: "SQLKit", package: "sql-kit"),
+                .product(name: "SQLiteKit", package: "sqlite-kit"),
+                .product(name: "SQLiteNIO", package: "sqlite-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
             ],
             swiftSettings: swiftSettings
         ),
@@ -147,7 +162,7 @@ let package = Package(
             name: "LimsQueueCLI",
             dependencies: [
                 "QueueCore", "QueueAuth", "Storage", "QueueServer", "Consumer", "LIMSCore", "SetupWorkbook", "SetupImport", "LimsTasks",
-                "LimsAPI", "WebUI", "LabActions",
+                "LimsAPI", "WebUI", "LabActions", "InlineSQLite",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "HummingbirdBcrypt", package: "hummingbird-auth"),
                 .product(name: "FluentSQLiteDriver", package: "fluent-sqlite-driver"),
@@ -192,6 +207,16 @@ let package = Package(
         // Separate `limsqueue` processes (kill, restart, failover), the command line and end-to-end runs.
         .testTarget(name: "ProcessEndToEndTests", dependencies: integrationTestDependencies, swiftSettings: swiftSettings),
         .testTarget(name: "LIMSCoreTests", dependencies: ["LIMSCore"], swiftSettings: swiftSettings),
+        .testTarget(
+            name: "InlineSQLiteTests",
+            dependencies: [
+                "InlineSQLite",
+                .product(name: "SQLKit", package: "sql-kit"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         .testTarget(name: "LabActionsTests", dependencies: ["LabActions"], swiftSettings: swiftSettings),
         .testTarget(
             name: "SetupImportTests",

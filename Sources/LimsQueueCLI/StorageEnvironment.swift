@@ -2,6 +2,7 @@ import FluentKit
 import FluentPostgresDriver
 import FluentSQLiteDriver
 import Foundation
+import InlineSQLite
 import Logging
 import NIOCore
 import NIOPosix
@@ -27,6 +28,8 @@ final class StorageEnvironment: Sendable {
     let path: String
     /// The PostgreSQL URL (with its password), nil on SQLite.
     let databaseURL: String?
+    /// SQLite: the single writer's own connection, closed after the store is quiesced.
+    let writerConnection: InlineSQLiteConnection?
 
     /// Opens the database and applies pending migrations: PostgreSQL when `database` (a `postgres://` URL) is
     /// given, else `<dataDir>/limsqueue.sqlite` (created if needed, with SQLite tuning).
@@ -77,14 +80,20 @@ final class StorageEnvironment: Sendable {
             for reader in [database] + labReaders {
                 try await StorageMigrations.tune(reader, durability: durability ?? .normal)
             }
-            try await StorageMigrations.tune(writerDatabase, durability: durability ?? .normal, cacheMiB: StorageMigrations.writerCacheMiB)
             if migrate {
                 try await StorageMigrations.migrate(databases, on: loops[0], logger: logger)
             }
-            let store = SQLQueueStore(database: database, writerDatabase: writerDatabase, logger: logger)
+            // SQLite: the writer's own connection, blocking loops[1]'s thread (the Fluent writer pool of that loop is
+            // then never used). PostgreSQL: the writer takes connections of the pool on loops[1].
+            let writer = try await Self.openWriterConnection(sqlitePath: url == nil ? path : nil, writerLoop: loops[1],
+                                                             durability: durability, logger: logger)
+            if writer == nil {
+                try await StorageMigrations.tune(writerDatabase, durability: durability ?? .normal, cacheMiB: StorageMigrations.writerCacheMiB)
+            }
+            let store = SQLQueueStore(database: database, writerDatabase: writerDatabase, logger: logger, writerConnection: writer?.dedicated)
             let lab = SQLLabStore(readers: labReaders, queue: store, logger: logger)
             return StorageEnvironment(databases: databases, group: group, threadPool: threadPool, store: store, lab: lab, logger: logger,
-                                      path: path, databaseURL: url)
+                                      path: path, databaseURL: url, writerConnection: writer?.connection)
         } catch {
             // Refused or failed before anything ran (a newer schema, a migration error): close what was opened, so
             // the process ends with the error's message (debug builds assert on a connection pool never shut down).
@@ -94,8 +103,9 @@ final class StorageEnvironment: Sendable {
     }
 
     private init(databases: Databases, group: MultiThreadedEventLoopGroup, threadPool: NIOThreadPool, store: SQLQueueStore,
-                 lab: SQLLabStore, logger: Logger, path: String, databaseURL: String?) {
+                 lab: SQLLabStore, logger: Logger, path: String, databaseURL: String?, writerConnection: InlineSQLiteConnection?) {
         self.threadPool = threadPool
+        self.writerConnection = writerConnection
         self.databaseURL = databaseURL
         self.databases = databases
         self.eventLoopGroup = group
@@ -119,6 +129,7 @@ final class StorageEnvironment: Sendable {
     /// Closes the databases and the event loop.
     func close() async {
         await store.quiesce()
+        writerConnection?.close()
         await Self.shutDown(databases, eventLoopGroup, threadPool)
     }
 

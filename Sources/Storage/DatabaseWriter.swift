@@ -4,7 +4,7 @@ import SQLKit
 import Synchronization
 
 /// The single writer of a process: every write transaction of the store runs here, one at a time, on a
-/// connection of its pool checked out per batch. Pops and dones that arrive while a transaction runs are
+/// connection of its own (SQLite, ``DedicatedConnection``) or of its pool checked out per batch (PostgreSQL). Pops and dones that arrive while a transaction runs are
 /// coalesced into the next one (group commit); within it dones run before pops, so a consumer's done frees its
 /// slot before its next pop. One writer per process also keeps SQLite's busy waits out of the thread pool.
 final class DatabaseWriter: Sendable {
@@ -69,7 +69,16 @@ final class DatabaseWriter: Sendable {
         var closing = false
     }
 
-    private let database: any Database
+    /// Where the writer's connection comes from.
+    enum Source: Sendable {
+        /// Checked out of a Fluent database's pool per burst of work (or held, ``holdsConnection``).
+        case pool(any Database)
+        /// A connection of the writer's own, used as is, whose statements block the calling thread; the drain runs
+        /// on `executor`'s thread (see ``DedicatedConnection``).
+        case dedicated(DedicatedConnection)
+    }
+
+    private let source: Source
     /// Whether a drain keeps its connection while idle, until ``waitUntilIdle()`` (see ``init(database:holdsConnection:)``).
     let holdsConnection: Bool
     /// Seconds one statement of the writer may take before its connection is presumed dead (``BoundedSQLDatabase``).
@@ -92,8 +101,15 @@ final class DatabaseWriter: Sendable {
     ///     pool nobody else uses (the process's own SQLite writer pool): a pool shared with readers would starve them.
     ///     PostgreSQL never holds (a connection held across batches would stay dead after a server restart).
     init(database: any Database, holdsConnection: Bool = false) {
-        self.database = database
+        self.source = .pool(database)
         self.holdsConnection = holdsConnection
+    }
+
+    /// A writer on a connection of its own (SQLite: ``DedicatedConnection``), kept for the writer's life: no pool,
+    /// no checkout per burst.
+    init(dedicated: DedicatedConnection) {
+        self.source = .dedicated(dedicated)
+        self.holdsConnection = false
     }
 
     /// Sets what executes one batch of claim requests on the writer's connection and answers each.
@@ -122,7 +138,11 @@ final class DatabaseWriter: Sendable {
         if let parked {
             parked.resume()
         } else if start {
-            Task { await self.drain() }
+            if case .dedicated(let dedicated) = source {
+                Task(executorPreference: dedicated.executor) { await self.drain() }
+            } else {
+                Task { await self.drain() }
+            }
         }
     }
 
@@ -197,6 +217,11 @@ final class DatabaseWriter: Sendable {
         // database server closed (a PostgreSQL restart), where a connection held across batches would stay dead.
         // SQLite (a file: its connection never drops): the connection is kept while batches keep coming, saving a
         // pool checkout (two event-loop hops) per batch.
+        if case .dedicated(let dedicated) = source {
+            while let jobs = await takePending(parking: false) { await run(jobs, on: dedicated.connection) }
+            return
+        }
+        guard case .pool(let database) = source else { return }
         let drained = Mutex(false)
         while !drained.withLock({ $0 }), let jobs = await takePending(parking: false) {
             let started = Mutex(false)

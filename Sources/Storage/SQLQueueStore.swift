@@ -50,16 +50,24 @@ public final class SQLQueueStore: QueueStore {
     ///   - writerHoldsConnection: whether the writer keeps its connection checked out between bursts of work until
     ///     ``quiesce()``; nil (default): on SQLite when `writerDatabase` is given (a pool nobody else uses). Give false
     ///     when another store's writer shares that pool.
+    ///   - writerConnection: a connection of the writer's own (SQLite: an `InlineSQLiteConnection` and its thread);
+    ///     when given, `writerDatabase` and `writerHoldsConnection` are not used. The caller closes it after
+    ///     ``quiesce()``.
     public init(database: any Database, writerDatabase: (any Database)? = nil, logger: Logger = Logger(label: "limsqueue.storage"),
-                settingsCacheSeconds: Double = 1, claimInOneStatement: Bool? = nil, writerHoldsConnection: Bool? = nil) {
+                settingsCacheSeconds: Double = 1, claimInOneStatement: Bool? = nil, writerHoldsConnection: Bool? = nil,
+                writerConnection: DedicatedConnection? = nil) {
         self.database = database
         self.settingsCacheSeconds = settingsCacheSeconds
         self.logger = logger
         self.isSQLite = (try? database.sqlDatabase().dialect.name) == "sqlite"
         self.claimsInOneStatement = claimInOneStatement ?? !isSQLite
         // The writer holds its connection only on a SQLite pool of its own (see DatabaseWriter.init).
-        self.writer = DatabaseWriter(database: writerDatabase ?? database,
-                                     holdsConnection: isSQLite && (writerHoldsConnection ?? (writerDatabase != nil)))
+        if let writerConnection {
+            self.writer = DatabaseWriter(dedicated: writerConnection)
+        } else {
+            self.writer = DatabaseWriter(database: writerDatabase ?? database,
+                                         holdsConnection: isSQLite && (writerHoldsConnection ?? (writerDatabase != nil)))
+        }
         writer.setClaimRunner { [unowned self] requests, sql in await self.runBatch(requests, on: sql) }
     }
 

@@ -50,7 +50,11 @@ public enum StorageMigrations {
     ///     the pages one transaction changes: a smaller one spills them to the log and writes them again.
     ///     Source: https://www.sqlite.org/pragma.html#pragma_cache_size
     public static func tune(_ database: any Database, durability: Durability = .normal, cacheMiB: Int? = nil) async throws {
-        let sql = try database.sqlDatabase()
+        try await tune(try database.sqlDatabase(), durability: durability, cacheMiB: cacheMiB)
+    }
+
+    /// ``tune(_:durability:cacheMiB:)-(any Database,_,_)`` on one SQLKit connection (the writer's own).
+    public static func tune(_ sql: any SQLDatabase, durability: Durability = .normal, cacheMiB: Int? = nil) async throws {
         guard sql.dialect.name == "sqlite" else { return }
         try await sql.raw("PRAGMA journal_mode = WAL").run()
         try await sql.raw("PRAGMA synchronous = \(unsafeRaw: durability == .full ? "FULL" : "NORMAL")").run()

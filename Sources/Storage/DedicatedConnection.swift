@@ -1,0 +1,16 @@
+import SQLKit
+
+/// The single writer's own connection and the executor its work runs on: a SQLite connection that runs statements
+/// on the calling thread (``InlineSQLite``) and the thread that may block on it (``EventLoopTaskExecutor``).
+/// The writer keeps it for its whole life; its owner closes it after ``SQLQueueStore/quiesce()``.
+public struct DedicatedConnection: Sendable {
+    /// The connection every write transaction runs on.
+    public let connection: any SQLDatabase
+    /// Runs the writer's drain: statements block its thread.
+    public let executor: any TaskExecutor
+
+    public init(connection: any SQLDatabase, executor: any TaskExecutor) {
+        self.connection = connection
+        self.executor = executor
+    }
+}
