@@ -103,6 +103,11 @@ public protocol QueueStore: Sendable {
     /// task was cancelled.
     func waitForSignal(seconds: Double) async -> Bool
 
+    /// Hands a wake of ``waitForSignal(seconds:)`` on to the next waiter of this process: call it when a long-poll
+    /// the signal woke claims nothing (or ends without trying). An add wakes one long-poll per added task, not
+    /// every one; this passes the wake along when the woken one could not take the work.
+    func passOnSignal()
+
     /// Current settings.
     func settings() async throws -> QueueSettings
 

@@ -283,8 +283,16 @@ public struct QueueServerController: Sendable {
         let settings = try await perform { try await store.settings() }
         let now = clock.now()
         let user = context.userID ?? ""
+        let items = payload.items
         let tasks = try await perform {
-            try payload.items.map { try QueueTask(wire: $0, settings: settings, now: now, defaultUsername: user, uids: uids) }
+            try items.enumerated().map { index, item in
+                do {
+                    return try QueueTask(wire: item, settings: settings, now: now, defaultUsername: user, uids: uids)
+                } catch let error as QueueError where items.count > 1 && error.code == .invalidTask {
+                    // Which task of a list: the whole list is refused, so the caller must find the bad one.
+                    throw QueueError(.invalidTask, error.message + " (item \(index) of the list, counting from 0; no task of the list was added)")
+                }
+            }
         }
         let outcomes = try await perform { try await store.add(tasks, now: now) }
         for (task, outcome) in zip(tasks, outcomes) where outcome == .added {
@@ -354,11 +362,20 @@ public struct QueueServerController: Sendable {
         var lastCounter = counterBefore
         var attempted = true
         var lastAttempt = start
+        // Woken by this process's signal and not yet tried: a wake this long-poll does not use is handed on to the
+        // next waiter (an add wakes one long-poll per task, see QueueStore.passOnSignal).
+        var woken = false
+        defer { if woken { store.passOnSignal() } }
         while true {
             if longPolls.isClosed { return [] }
             if !attempted {
                 let tasks = try await attempt()
-                if !tasks.isEmpty { return tasks }
+                if !tasks.isEmpty {
+                    woken = false
+                    return tasks
+                }
+                if woken { store.passOnSignal() }
+                woken = false
             }
             attempted = false
             lastAttempt = clock.now()
@@ -372,7 +389,10 @@ public struct QueueServerController: Sendable {
                 let upcoming = try await store.nextAvailableAt(after: nowBefore)
                 if let upcoming { sleep = min(sleep, max(0.001, upcoming - nowBefore)) }
                 // Woken by this process's own change: pop at once (the counter tells only other processes' changes).
-                if await waitForSignal(seconds: sleep) { break }
+                if await waitForSignal(seconds: sleep) {
+                    woken = true
+                    break
+                }
                 let counter = try await store.changeCounter()
                 let becameDue = upcoming.map { $0 <= clock.now() } ?? false
                 // Pop again when something changed, a delayed task became due, or every 5 s for lease expiry.

@@ -4,11 +4,13 @@ import SQLKit
 import Synchronization
 
 /// The single writer of a process: every write transaction of the store runs here, one at a time, on a
-/// connection of its own (SQLite, ``DedicatedConnection``) or of its pool checked out per batch (PostgreSQL). Pops and dones that arrive while a transaction runs are
-/// coalesced into the next one (group commit); within it dones run before pops, so a consumer's done frees its
-/// slot before its next pop. One writer per process also keeps SQLite's busy waits out of the thread pool.
+/// connection of its own (SQLite, ``DedicatedConnection``) or of its pool checked out per batch (PostgreSQL). Adds,
+/// pops and dones that arrive while a transaction runs are coalesced into the next one (group commit); within it
+/// adds run first, then dones, then pops, so a consumer's done frees its slot before its next pop and a pop can take
+/// a task added in the same batch. One writer per process also keeps SQLite's busy waits out of the thread pool.
 final class DatabaseWriter: Sendable {
-    /// A pop, a done, or both (a consumer's reports and its next claim), answered through its continuation.
+    /// Tasks to add, a pop, a done, or a done and a pop (a consumer's reports and its next claim), answered through
+    /// its continuation.
     struct ClaimRequest: Sendable {
         /// A claim: who claims, how many tasks at most, under which rules.
         struct Pop: Sendable {
@@ -20,12 +22,17 @@ final class DatabaseWriter: Sendable {
             var batch: Bool
         }
 
-        /// What the request gets: one result per report, in order, and the claimed tasks.
+        /// What the request gets: one outcome per added task and one result per report, in order, and the claimed
+        /// tasks.
         struct Answer: Sendable {
+            var added: [AddOutcome] = []
             var done: [Result<QueueTask, any Error>]
             var claimed: [QueueTask]
         }
 
+        /// Tasks to add (`add`), inserted before the reports and claims of the batch, so a claim of the same batch
+        /// can take them.
+        var adds: [QueueTask] = []
         /// Reports of finished tasks, applied before any claim of the batch.
         var dones: [TaskLease]
         /// The claim, if any.
@@ -48,11 +55,11 @@ final class DatabaseWriter: Sendable {
     }
 
     /// Submits a claim request and waits for its answer.
-    func claim(dones: [TaskLease], pop: ClaimRequest.Pop?, popOnlyIfDone: Bool = false, now: Double) async throws
-        -> ClaimRequest.Answer
+    func claim(adds: [QueueTask] = [], dones: [TaskLease], pop: ClaimRequest.Pop?, popOnlyIfDone: Bool = false, now: Double)
+        async throws -> ClaimRequest.Answer
     {
         try await withCheckedThrowingContinuation { continuation in
-            submit(.claim(ClaimRequest(dones: dones, pop: pop, popOnlyIfDone: popOnlyIfDone, now: now,
+            submit(.claim(ClaimRequest(adds: adds, dones: dones, pop: pop, popOnlyIfDone: popOnlyIfDone, now: now,
                                        continuation: continuation)))
         }
     }

@@ -40,25 +40,33 @@ extension SQLQueueStore {
         return (answer.done, answer.claimed)
     }
 
-    /// Runs one batch of pops and dones in one claim transaction on the writer's connection and answers each.
-    /// Every report of the batch is applied first (one `DELETE ... RETURNING`), then the claims in request order;
+    /// Runs one batch of adds, pops and dones in one claim transaction on the writer's connection and answers each.
+    /// The batch's added tasks are inserted first (in request order, with ``insertTasks(_:topPriority:on:)``'s
+    /// duplicate and `unique` rules), then every report is applied (one `DELETE ... RETURNING`), then the claims
+    /// in request order;
     /// a plain done-and-pop whose done is refused claims nothing. When work was freed (a done, an expired or
     /// purged lease) the change is announced to every process.
     func runBatch(_ requests: [DatabaseWriter.ClaimRequest], on connection: any SQLDatabase) async {
         var dones: [TaskLease] = []
+        var adds: [QueueTask] = []
         var now = 0.0
         for request in requests {
+            adds.append(contentsOf: request.adds)
             dones.append(contentsOf: request.dones)
             now = max(now, request.now)
         }
         let at = now
         let doneRequests = dones
+        let addRequests = adds
         let concurrency = claimConcurrency
         let oneStatement = claimsInOneStatement
         let origin = instanceID
         do {
             let settings = try await settings()
-            let (doneResults, popResults, announced) = try await Self.inTransaction(connection, lock: .claims, immediate: beginsImmediate) { sql in
+            let (addOutcomes, doneResults, popResults, announced) = try await Self.inTransaction(connection, lock: .claims, immediate: beginsImmediate) { sql in
+                // Adds first (in request order, one multi-row insert): a claim of this batch may take them.
+                let addOutcomes = addRequests.isEmpty
+                    ? [] : try await Self.insertTasks(addRequests, topPriority: settings.topPriorityTasks, on: sql)
                 let doneResults = doneRequests.isEmpty
                     ? [] : try await Self.finish(doneRequests.map { ($0.taskUID, $0.lease) }, now: at, on: sql)
                 // Claims in request order; a plain done-and-pop claims only if its done succeeded.
@@ -77,18 +85,28 @@ extension SQLQueueStore {
                                              oneStatement: oneStatement, on: sql)
                 var popResults = [[QueueTask]](repeating: [], count: requests.count)
                 for (slot, pop) in pops.enumerated() { popResults[pop.request] = claimed[slot] }
-                let announce = freed || doneResults.contains { (try? $0.get()) != nil }
+                let freedWork = freed || doneResults.contains { (try? $0.get()) != nil }
+                let announce = freedWork || addOutcomes.contains(.added)
                 if announce { try await Self.announceChange(on: sql, origin: origin) }
-                return (doneResults, popResults, announce)
+                return (addOutcomes, doneResults, popResults, (any: announce, freedWork: freedWork))
             }
-            if announced { await Self.countChange(on: connection) }
+            if announced.any { await Self.countChange(on: connection) }
             var doneIndex = 0
+            var addIndex = 0
             for (index, request) in requests.enumerated() {
                 let results = Array(doneResults[doneIndex..<(doneIndex + request.dones.count)])
                 doneIndex += request.dones.count
-                request.continuation.resume(returning: .init(done: results, claimed: popResults[index]))
+                let outcomes = Array(addOutcomes[addIndex..<(addIndex + request.adds.count)])
+                addIndex += request.adds.count
+                request.continuation.resume(returning: .init(added: outcomes, done: results, claimed: popResults[index]))
             }
-            if announced { signal.notifyAll() }
+            if announced.freedWork {
+                signal.notifyAll()
+            } else {
+                // One long-poll per added task (each hands the wake on if it claims nothing): waking every waiter for
+                // one task ran a claim per waiter, and the first one's answer waited for all of them.
+                signal.notify(count: addOutcomes.count { $0 == .added })
+            }
         } catch {
             for request in requests { request.fail(error) }
         }

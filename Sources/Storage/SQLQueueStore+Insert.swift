@@ -3,14 +3,11 @@ import QueueCore
 import SQLKit
 
 extension SQLQueueStore {
+    /// Adds run in the writer's claim batches (group commit): the adds, dones and pops that arrive while a transaction
+    /// runs share the next one, and an added task wakes one long-poll (see ``runBatch(_:on:)``).
     public func add(_ tasks: [QueueTask], now: Double) async throws -> [AddOutcome] {
         guard !tasks.isEmpty else { return [] }
-        let topPriority = try await settings().topPriorityTasks
-        let outcomes = try await transaction(.rows, announce: { $0.contains(.added) }) { sql in
-            try await Self.insertTasks(tasks, topPriority: topPriority, on: sql)
-        }
-        if outcomes.contains(.added) { signal.notifyAll() }
-        return outcomes
+        return try await writer.claim(adds: tasks, dones: [], pop: nil, now: now).added
     }
 
     /// Inserts one queued task inside the caller's transaction, applying the duplicate-uid and `unique`

@@ -330,6 +330,10 @@ public final class SQLQueueStore: QueueStore {
         await signal.wait(seconds: seconds)
     }
 
+    public func passOnSignal() {
+        signal.handOn()
+    }
+
     /// Wakes this process's long-polls; call after a change made outside this store's methods
     /// (e.g. tasks inserted by a LIMS action in its own transaction) and when a notification on
     /// ``changeChannel`` arrives from another process.

@@ -221,7 +221,7 @@ struct CLITests {
             process.arguments = ["demo", "run", "--server", "http://127.0.0.1:\(port)", "--log-level", "error"]
             process.standardOutput = try FileHandle(forWritingTo: URL(fileURLWithPath: path)) // as `demo run > file`
             process.standardError = FileHandle.nullDevice
-            try process.run()
+            try launch(process)
             defer { if process.isRunning { process.terminate() } }
             var output = ""
             for _ in 0..<100 where !output.contains("queue status") {

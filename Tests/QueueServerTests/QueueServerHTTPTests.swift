@@ -208,6 +208,7 @@ struct QueueServerHTTPTests {
             let good = TaskFactory.task(created: f.now)
             let mixed = try await api.call("add", body: .array([.object(good.wireDictionary), .object(["name": .string("x")])]))
             #expect(mixed.status == 406)
+            #expect(mixed.message.contains("item 1 of the list") && mixed.message.contains("context_"), "\(mixed.message)")
             #expect(try await api.call(good.taskUID).status == 404)
             #expect(try await api.call("add", rawBody: "").status == 406)
             let huge = String(repeating: "x", count: 5 * 1024 * 1024)
@@ -248,6 +249,32 @@ struct QueueServerHTTPTests {
             let latency = added.duration(to: .now)
             #expect(answer.json["task_uid"] == .string(task.taskUID))
             #expect(latency < .seconds(10), "woken by notification, not by the 20 s deadline (took \(latency))")
+        }
+    }
+
+    @Test("an added task wakes one long-poll; one that cannot take it (its own running task blocks a plain pop) hands the wake on", .timeLimit(.minutes(1)))
+    func wakeIsHandedOn() async throws {
+        try await withServer { api, f in
+            let url = "http://127.0.0.1:\(try #require(api.client.port))"
+            // consumer-a runs a task, so its plain pops claim nothing while it does.
+            let running = TaskFactory.task(created: f.now)
+            _ = try await f.store.add([running], now: f.now)
+            #expect(try await f.store.pop(consumerID: "consumer-a", now: f.now)?.taskUID == running.taskUID)
+            let a = try HTTPQueueConnection(serverURL: url, authKey: api.key, userID: "labman", clock: api.clock)
+            let b = try HTTPQueueConnection(serverURL: url, authKey: api.key, userID: "labman", clock: api.clock)
+            // consumer-a waits first, so the add wakes it first (the longest-waiting long-poll).
+            let pollA = Task { try await a.pop(consumerID: "consumer-a", wait: 20) }
+            try await f.clock.waitForSleepers(1)
+            let pollB = Task { try await b.pop(consumerID: "consumer-b", wait: 20) }
+            try await f.clock.waitForSleepers(2)
+            // The manual clock never moves: only the change signal can wake them. Another worksheet: nothing serializes it.
+            let task = TaskFactory.task(context: "WS-0002", created: f.now)
+            _ = try await f.store.add([task], now: f.now)
+            #expect(try await pollB.value?.taskUID == task.taskUID)
+            // consumer-a still waits, for its deadline.
+            try await f.clock.waitForSleepers(1)
+            f.clock.advance(by: 20)
+            #expect(try await pollA.value == nil)
         }
     }
 

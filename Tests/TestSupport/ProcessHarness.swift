@@ -31,7 +31,7 @@ package final class LimsProcess: @unchecked Sendable {
         process.environment = env
         process.standardOutput = log
         process.standardError = log
-        try process.run()
+        try launch(process)
     }
 
     /// The log so far.
@@ -111,7 +111,7 @@ package func runLimsQueue(_ arguments: [String], dataDir: String, environment: [
     let pipe = Pipe()
     process.standardOutput = pipe
     process.standardError = pipe
-    try process.run()
+    try launch(process)
     if let timeoutSeconds {
         // A command that should have exited (e.g. a server that should have refused to start) is stopped.
         DispatchQueue.global().asyncAfter(deadline: .now() + timeoutSeconds) { if process.isRunning { process.terminate() } }
@@ -119,4 +119,16 @@ package func runLimsQueue(_ arguments: [String], dataDir: String, environment: [
     let data = pipe.fileHandleForReading.readDataToEndOfFile()
     process.waitUntilExit()
     return (process.terminationStatus, String(decoding: data, as: UTF8.self))
+}
+
+/// Serializes process launches of the test process.
+private let launchLock = NSLock()
+
+/// Starts `process`, one launch at a time in the test process: swift-corelibs-foundation's `Process.run()` crashed
+/// (a bad pointer in its `memcpy`) when two tests launched processes at the same moment.
+/// - Throws: what `Process.run()` throws.
+package func launch(_ process: Process) throws {
+    launchLock.lock()
+    defer { launchLock.unlock() }
+    try process.run()
 }
