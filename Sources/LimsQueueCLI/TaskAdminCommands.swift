@@ -18,19 +18,33 @@ struct TaskSelection: ParsableArguments {
         }
     }
 
-    /// The uids to act on: the given ones (`given` true), then those of the tasks matching the filters (both filters
-    /// when both are given; a missing filter matches everything), without repeats.
-    func resolve(in store: any QueueStore) async throws -> [(uid: String, given: Bool)] {
+    /// The tasks to act on: the given uids, then those of the tasks matching the filters (both filters when both
+    /// are given; a missing filter matches everything), without repeats. A task selected by `--status` carries the
+    /// statuses, so the change applies only while it still has one of them.
+    func resolve(in store: any QueueStore) async throws -> [TaskAdminTarget] {
         var seen: Set<String> = []
-        var result = uids.map { $0.lowercased() }.filter { seen.insert($0).inserted }.map { (uid: $0, given: true) }
+        var result = uids.map { $0.lowercased() }.filter { seen.insert($0).inserted }
+            .map { TaskAdminTarget(uid: $0, given: true, onlyIf: nil) }
         guard !status.isEmpty || !name.isEmpty else { return result }
-        let statuses = status.isEmpty ? Set(TaskStatus.allCases) : Set(status.compactMap(TaskStatus.init(rawValue:)))
+        let selected = Set(status.compactMap(TaskStatus.init(rawValue:)))
+        let statuses = status.isEmpty ? Set(TaskStatus.allCases) : selected
         let names = Set(name)
         for task in try await store.tasks(status: statuses, since: nil) where names.isEmpty || names.contains(task.name) {
-            if seen.insert(task.taskUID).inserted { result.append((task.taskUID, false)) }
+            if seen.insert(task.taskUID).inserted {
+                result.append(TaskAdminTarget(uid: task.taskUID, given: false, onlyIf: status.isEmpty ? nil : selected))
+            }
         }
         return result
     }
+}
+
+/// One task an operator command acts on.
+struct TaskAdminTarget: Sendable, Equatable {
+    var uid: String
+    /// Given by uid (an unknown one is an error) rather than selected by a filter.
+    var given: Bool
+    /// Selected by `--status`: act only while the task still has one of these statuses.
+    var onlyIf: Set<TaskStatus>? = nil
 }
 
 /// What an operator command did to one task.
@@ -46,17 +60,21 @@ enum TaskAdminOutcome: Equatable {
 /// Runs `action` on each of `targets` (uid, and whether it was given by uid rather than selected by a filter),
 /// returning one outcome and line of text per task. Found by a fresh user: a requeue of every queued task beside
 /// running consumers reported the tasks they had finished as "no such task" and exited 1.
-func applyTaskAdmin(_ targets: [(uid: String, given: Bool)], on store: any QueueStore, verb: String,
-                    _ action: @Sendable (any QueueStore, String) async throws -> QueueTask) async throws
+func applyTaskAdmin(_ targets: [TaskAdminTarget], on store: any QueueStore, verb: String,
+                    _ action: @Sendable (any QueueStore, TaskAdminTarget) async throws -> QueueTask) async throws
     -> [(outcome: TaskAdminOutcome, text: String)]
 {
     var lines: [(outcome: TaskAdminOutcome, text: String)] = []
-    for (uid, given) in targets {
+    for target in targets {
+        let uid = target.uid
         do {
-            let task = try await action(store, uid)
+            let task = try await action(store, target)
             lines.append((.changed, "Task \(verb): \(task.taskUID) (\(task.name), retries \(task.retries))"))
-        } catch let error as QueueError where error.code == .notFound && !given {
+        } catch let error as QueueError where error.code == .notFound && !target.given {
             lines.append((.left, "\(uid): left the queue meanwhile (finished or removed)"))
+        } catch let changed as TaskStatusChanged {
+            // Found by a fresh user: `delete --status queued` beside running consumers deleted tasks they had started.
+            lines.append((.left, "\(uid): \(changed.status.rawValue) now, no longer selected; left as it is"))
         } catch let error as QueueError {
             lines.append((.refused, "\(uid): \(CLIError(error).description)"))
         }
@@ -67,7 +85,7 @@ func applyTaskAdmin(_ targets: [(uid: String, given: Bool)], on store: any Queue
 /// Runs `action` on each selected task, printing one line per task and a summary; exits non-zero when a task
 /// could not be changed (see ``applyTaskAdmin(_:on:verb:_:)``).
 private func runTaskAdmin(_ selection: TaskSelection, _ common: CommonOptions, verb: String,
-                 _ action: @escaping @Sendable (any QueueStore, String) async throws -> QueueTask) async throws {
+                 _ action: @escaping @Sendable (any QueueStore, TaskAdminTarget) async throws -> QueueTask) async throws {
     let lines = try await StorageEnvironment.with(dataDir: common.dataDir, database: common.databaseURL, durability: common.durabilityLevel, existing: true,
                                                   logger: common.logger("limsqueue.cli")) { environment in
         try await applyTaskAdmin(try await selection.resolve(in: environment.store), on: environment.store, verb: verb, action)
@@ -88,8 +106,9 @@ struct RequeueCommand: AsyncParsableCommand {
     @OptionGroup var selection: TaskSelection
 
     func run() async throws {
-        try await runTaskAdmin(selection, common, verb: "re-queued") { store, uid in
-            try await store.requeue(uid, lease: .none, now: SystemWallClock().now())
+        try await runTaskAdmin(selection, common, verb: "re-queued") { store, target in
+            if let statuses = target.onlyIf { return try await store.requeue(target.uid, onlyIf: statuses, now: SystemWallClock().now()) }
+            return try await store.requeue(target.uid, lease: .none, now: SystemWallClock().now())
         }
     }
 }
@@ -103,8 +122,9 @@ struct DeleteCommand: AsyncParsableCommand {
     @OptionGroup var selection: TaskSelection
 
     func run() async throws {
-        try await runTaskAdmin(selection, common, verb: "deleted") { store, uid in
-            try await store.delete(uid, now: SystemWallClock().now())
+        try await runTaskAdmin(selection, common, verb: "deleted") { store, target in
+            if let statuses = target.onlyIf { return try await store.delete(target.uid, onlyIf: statuses, now: SystemWallClock().now()) }
+            return try await store.delete(target.uid, now: SystemWallClock().now())
         }
     }
 }

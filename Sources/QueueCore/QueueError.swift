@@ -43,3 +43,18 @@ public struct QueueError: Error, Equatable, Sendable, CustomStringConvertible {
         QueueError(.invalidSetting, "Setting '\(key)' \(reason)")
     }
 }
+
+/// A task selected by its status had another status when its turn came (``QueueStore/delete(_:onlyIf:now:)``,
+/// ``QueueStore/requeue(_:onlyIf:now:)``): nothing was changed.
+public struct TaskStatusChanged: Error, Sendable, CustomStringConvertible {
+    public let taskUID: String
+    /// Its status now.
+    public let status: TaskStatus
+
+    public init(taskUID: String, status: TaskStatus) {
+        self.taskUID = taskUID
+        self.status = status
+    }
+
+    public var description: String { "task \(taskUID) is \(status.rawValue) now" }
+}

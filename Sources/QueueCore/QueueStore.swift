@@ -63,8 +63,17 @@ public protocol QueueStore: Sendable {
     /// - Throws: `.notFound`; `.leaseLost` when `lease` is given and no longer holds the task.
     func requeue(_ taskUID: String, lease: LeaseClaim, now: Double) async throws -> QueueTask
 
+    /// ``requeue(_:lease:now:)`` (no lease) of a task only while its status is one of `statuses`, checked in the
+    /// same transaction (an operator's `--status` selection: a task that started running since it was selected is
+    /// left alone). - Throws: `.notFound`; ``TaskStatusChanged`` when its status is no longer one of `statuses`.
+    func requeue(_ taskUID: String, onlyIf statuses: Set<TaskStatus>, now: Double) async throws -> QueueTask
+
     /// Removes a task of any status. - Throws: `.notFound`.
     func delete(_ taskUID: String, now: Double) async throws -> QueueTask
+
+    /// ``delete(_:now:)`` of a task only while its status is one of `statuses`, checked in the same transaction.
+    /// - Throws: `.notFound`; ``TaskStatusChanged`` when its status is no longer one of `statuses`.
+    func delete(_ taskUID: String, onlyIf statuses: Set<TaskStatus>, now: Double) async throws -> QueueTask
 
     /// The task with that uid, or nil.
     func task(_ taskUID: String) async throws -> QueueTask?

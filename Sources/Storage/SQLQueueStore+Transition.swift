@@ -61,11 +61,20 @@ extension SQLQueueStore {
     }
 
     public func requeue(_ taskUID: String, lease: LeaseClaim, now: Double) async throws -> QueueTask {
+        try await requeue(taskUID, lease: lease, onlyIf: nil, now: now)
+    }
+
+    public func requeue(_ taskUID: String, onlyIf statuses: Set<TaskStatus>, now: Double) async throws -> QueueTask {
+        try await requeue(taskUID, lease: .none, onlyIf: statuses, now: now)
+    }
+
+    private func requeue(_ taskUID: String, lease: LeaseClaim, onlyIf statuses: Set<TaskStatus>?, now: Double) async throws -> QueueTask {
         let settings = try await settings()
         let task = try await transaction(.rows, announce: { _ in true }) { sql -> QueueTask in
             let task: QueueTask
             if lease.isEmpty {
                 guard let found = try await Self.load(taskUID, on: sql) else { throw QueueError(.notFound, "Task \(taskUID)") }
+                try Self.require(found, in: statuses)
                 task = found
             } else {
                 task = try await Self.require(taskUID, lease: lease, on: sql)
@@ -80,10 +89,25 @@ extension SQLQueueStore {
     }
 
     public func delete(_ taskUID: String, now: Double) async throws -> QueueTask {
+        try await delete(taskUID, statuses: nil, now: now)
+    }
+
+    public func delete(_ taskUID: String, onlyIf statuses: Set<TaskStatus>, now: Double) async throws -> QueueTask {
+        try await delete(taskUID, statuses: statuses, now: now)
+    }
+
+    /// Throws ``TaskStatusChanged`` when `statuses` is given and does not hold the task's status.
+    private static func require(_ task: QueueTask, in statuses: Set<TaskStatus>?) throws {
+        guard let statuses, let status = task.status, !statuses.contains(status) else { return }
+        throw TaskStatusChanged(taskUID: task.taskUID, status: status)
+    }
+
+    private func delete(_ taskUID: String, statuses: Set<TaskStatus>?, now: Double) async throws -> QueueTask {
         let task = try await transaction(.rows, announce: { _ in true }) { sql -> QueueTask in
             guard let task = try await Self.load(taskUID, on: sql) else {
                 throw QueueError(.notFound, "Task \(taskUID)")
             }
+            try Self.require(task, in: statuses)
             try await sql.raw("DELETE FROM queue_tasks WHERE task_uid = \(bind: taskUID)").run()
             if task.status == .running {
                 try await Self.recordHistory([(task, .interrupted, "Deleted")], now: now, on: sql)

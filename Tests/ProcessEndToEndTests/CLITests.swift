@@ -60,11 +60,40 @@ struct CLITests {
             let kept = TaskFactory.task("noop", context: "WS-1", created: f.now)
             _ = try await f.store.add([kept], now: f.now)
             let gone = TaskUID.make(), unknown = TaskUID.make()
-            let lines = try await applyTaskAdmin([(kept.taskUID, false), (gone, false), (unknown, true)], on: f.store, verb: "deleted") { store, uid in
-                try await store.delete(uid, now: 0)
+            let targets = [TaskAdminTarget(uid: kept.taskUID, given: false), TaskAdminTarget(uid: gone, given: false),
+                           TaskAdminTarget(uid: unknown, given: true)]
+            let lines = try await applyTaskAdmin(targets, on: f.store, verb: "deleted") { store, target in
+                try await store.delete(target.uid, now: 0)
             }
             #expect(lines.map(\.outcome) == [.changed, .left, .refused], "\(lines)")
             #expect(lines[1].text.contains("left the queue meanwhile") && lines[2].text.contains("no such task"))
+        }
+    }
+
+    /// Found by a fresh user: `delete --status queued` beside running consumers also deleted tasks they had started
+    /// between the selection and the delete (their consumers then got 409 on done).
+    @Test("delete/requeue --status: a task whose status changed after the selection is left as it is, and reported")
+    func selectedByStatusThenStarted() async throws {
+        try await StoreFixture.with { f in
+            let started = TaskFactory.task("noop", context: "WS-1", created: f.now)
+            let waiting = TaskFactory.task("noop", context: "WS-2", created: f.now + 1)
+            _ = try await f.store.add([started, waiting], now: f.now)
+            let targets = try await TaskSelection.parse(["--status", "queued"]).resolve(in: f.store)
+            #expect(Set(targets.map(\.uid)) == [started.taskUID, waiting.taskUID])
+            // A consumer claims the first one after the selection.
+            #expect(try await f.store.pop(consumerID: "consumer-1", now: f.now)?.taskUID == started.taskUID)
+            for (verb, action) in [("deleted", { @Sendable (store: any QueueStore, target: TaskAdminTarget) in
+                                        try await store.delete(target.uid, onlyIf: target.onlyIf ?? [], now: 0) }),
+                                   ("re-queued", { @Sendable (store: any QueueStore, target: TaskAdminTarget) in
+                                        try await store.requeue(target.uid, onlyIf: target.onlyIf ?? [], now: 0) })] {
+                let lines = try await applyTaskAdmin(targets.filter { $0.uid == started.taskUID }, on: f.store, verb: verb, action)
+                #expect(lines.map(\.outcome) == [.left] && lines[0].text.contains("running now"), "\(lines)")
+                #expect(try await f.store.task(started.taskUID)?.status == .running)
+            }
+            let deleted = try await applyTaskAdmin(targets.filter { $0.uid == waiting.taskUID }, on: f.store, verb: "deleted") { store, target in
+                try await store.delete(target.uid, onlyIf: target.onlyIf ?? [], now: 0)
+            }
+            #expect(deleted.map(\.outcome) == [.changed])
         }
     }
 
