@@ -82,6 +82,12 @@ public final class InlineSQLiteConnection: SQLDatabase, @unchecked Sendable {
         self.eventLoop = eventLoop
     }
 
+    /// True when SQLite opened the main database read-only (the file or its directory is not writable for this
+    /// process): every write would fail, and the connection stays read-only after the permissions are fixed.
+    public var isReadOnly: Bool {
+        state.withLock { state in state.handle.map { sqlite_nio_sqlite3_db_readonly($0, "main") == 1 } ?? true }
+    }
+
     /// Closes the connection, finalizing its statements. Later statements fail with `SQLITE_MISUSE`.
     public func close() {
         state.withLock { state in

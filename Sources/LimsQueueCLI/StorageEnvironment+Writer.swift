@@ -7,11 +7,19 @@ extension StorageEnvironment {
     /// SQLite: the single writer's own connection (``InlineSQLiteConnection``: statements run on the calling thread
     /// from prepared statements), tuned as a writer (``StorageMigrations/writerCacheMiB``), with `writerLoop`'s
     /// thread to block on. PostgreSQL (`sqlitePath` nil): nil, the writer takes pooled connections.
-    /// - Throws: ``InlineSQLiteError`` when the file cannot be opened or tuned.
+    /// - Throws: ``InlineSQLiteError`` when the file cannot be opened or tuned; ``CLIError`` naming the path when SQLite
+    ///   can open it only read-only.
     static func openWriterConnection(sqlitePath: String?, writerLoop: any EventLoop, durability: Durability?,
                                      logger: Logger) async throws -> (connection: InlineSQLiteConnection, dedicated: DedicatedConnection)? {
         guard let sqlitePath else { return nil }
         let connection = try InlineSQLiteConnection(path: sqlitePath, logger: logger, eventLoop: writerLoop)
+        // Found by a fresh user: started on a read-only file, every write answered 500 until a restart, even after
+        // the permissions were fixed (SQLite keeps a connection read-only).
+        if connection.isReadOnly {
+            connection.close()
+            throw CLIError("the database \(sqlitePath) is read-only for this user: LimsQueue needs to write the file and its "
+                           + "directory (for the -wal and -shm files); fix the permissions and start again")
+        }
         do {
             try await StorageMigrations.tune(connection, durability: durability ?? .normal, cacheMiB: StorageMigrations.writerCacheMiB)
         } catch {
