@@ -83,13 +83,11 @@ final class StorageEnvironment: Sendable {
             if migrate {
                 try await StorageMigrations.migrate(databases, on: loops[0], logger: logger)
             }
-            // SQLite: the writer's own connection, blocking loops[1]'s thread (the Fluent writer pool of that loop is
-            // then never used). PostgreSQL: the writer takes connections of the pool on loops[1].
+            // SQLite: the writer's own connection (tuned as it opens), blocking loops[1]'s thread; the Fluent writer pool
+            // of that loop is then never used. PostgreSQL: the writer takes connections of the pool on loops[1] (its
+            // durability is a connection parameter, so there is nothing to tune).
             let writer = try await Self.openWriterConnection(sqlitePath: url == nil ? path : nil, writerLoop: loops[1],
                                                              durability: durability, logger: logger)
-            if writer == nil {
-                try await StorageMigrations.tune(writerDatabase, durability: durability ?? .normal, cacheMiB: StorageMigrations.writerCacheMiB)
-            }
             let store = SQLQueueStore(database: database, writerDatabase: writerDatabase, logger: logger, writerConnection: writer?.dedicated)
             let lab = SQLLabStore(readers: labReaders, queue: store, logger: logger)
             return StorageEnvironment(databases: databases, group: group, threadPool: threadPool, store: store, lab: lab, logger: logger,
