@@ -63,6 +63,11 @@ public protocol QueueStore: Sendable {
     /// - Throws: `.notFound`; `.leaseLost` when `lease` is given and no longer holds the task.
     func requeue(_ taskUID: String, lease: LeaseClaim, now: Double) async throws -> QueueTask
 
+    /// Gives a task claimed under `lease` back unused (``QueueTask/released()``: queued, retries kept; the attempt
+    /// is recorded as interrupted): a server does this when the client it claimed the task for is gone.
+    /// - Throws: `.notFound`; `.leaseLost` when `lease` no longer holds the task.
+    func release(_ taskUID: String, lease: LeaseClaim, now: Double) async throws -> QueueTask
+
     /// ``requeue(_:lease:now:)`` (no lease) of a task only while its status is one of `statuses`, checked in the
     /// same transaction (an operator's `--status` selection: a task that started running since it was selected is
     /// left alone). - Throws: `.notFound`; ``TaskStatusChanged`` when its status is no longer one of `statuses`.

@@ -51,9 +51,16 @@ extension QueueTask {
     /// Put back by an operator: status queued, retries reset to `maxRetries`; `created`, `delay` and
     /// `error_message` kept. Works on any status. Source: reference 1.3 `requeue`.
     public func requeued(maxRetries: Int) -> QueueTask {
+        var task = released()
+        task.retries = maxRetries
+        return task
+    }
+
+    /// Given back unused (claimed for a client that went away before it got the task): status queued, with no
+    /// claim; retries and everything else kept, as if it had never been claimed.
+    public func released() -> QueueTask {
         var task = self
         task.status = .queued
-        task.retries = maxRetries
         task.started = nil
         task.consumerID = nil
         task.leaseToken = nil

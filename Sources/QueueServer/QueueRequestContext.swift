@@ -11,11 +11,14 @@ public struct QueueRequestContext: RequestContext {
     /// address it forwards (``ClientAddressMiddleware``); nil when unknown (e.g. in-process router tests). Used by
     /// the login rate limit.
     public var remoteAddress: String?
+    /// The connection's channel, to find its ``ClientConnection`` (``ClientConnections/connection(for:)``).
+    public var channelID: ObjectIdentifier?
 
     public init(source: ApplicationRequestContextSource) {
         self.coreContext = .init(source: source)
         self.userID = nil
         self.remoteAddress = source.channel.remoteAddress?.ipAddress
+        self.channelID = ObjectIdentifier(source.channel)
     }
 
     /// Largest accepted request body: 4 MiB. Larger bodies are answered 413 with a JSON error.

@@ -49,6 +49,8 @@ public enum QueueServerApp {
     ) -> some ApplicationProtocol {
         Application(
             router: router(controller: controller, queueRoutes: queueRoutes, trustedProxies: trustedProxies, addRoutes: addRoutes),
+            // Each connection's pipeline tells its long-polls when the client is gone (ClientConnections).
+            server: .http1(configuration: .init(additionalChannelHandlers: [controller.clientConnections.handler()])),
             configuration: .init(address: .hostname(host, port: port), serverName: "LimsQueue"),
             services: services,
             onServerRunning: { channel in await onRunning(channel.localAddress?.port ?? port) },

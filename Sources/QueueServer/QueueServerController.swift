@@ -42,6 +42,8 @@ public struct QueueServerController: Sendable {
     public let metrics: QueueMetrics
     /// Closed when the process stops: long-polls then answer "no task" at once (``LongPollGate``).
     public let longPolls = LongPollGate()
+    /// The live client connections: a long-poll whose client is gone ends and claims nothing (``ClientConnection``).
+    public let clientConnections = ClientConnections()
     /// The store snapshot behind `/metrics`, shared by the scrapes of the same 2 seconds: the route is public and
     /// aggregates an hour of history (0.5 s at 100,000 attempts on SQLite).
     let metricsSnapshots = RecentResults<Int, QueueStatusSnapshot>(maxAge: 2)
@@ -315,12 +317,12 @@ public struct QueueServerController: Sendable {
         let wait = min(max(try payload.number("wait") ?? 0, 0), configuration.maxPopWait)
         metrics.polled(consumerID: consumerID, now: clock.now())
         if let max = try batchMax(payload) {
-            let claimed = try await perform { try await popWaiting(consumerID: consumerID, max: max, wait: wait) }
+            let claimed = try await perform { try await popWaiting(consumerID: consumerID, max: max, wait: wait, client: clientConnections.connection(for: context)) }
             var tasks: [QueueTask] = []
             for task in claimed { tasks.append(try await withCurrentMinimum(task)) }
             return JSONResponse.make(body: claimedBody(tasks, consumerID: consumerID, request: request, context: context))
         }
-        let popped = try await perform { try await popWaiting(consumerID: consumerID, max: nil, wait: wait) }.first
+        let popped = try await perform { try await popWaiting(consumerID: consumerID, max: nil, wait: wait, client: clientConnections.connection(for: context)) }.first
         guard let popped else { return JSONResponse.make(body: [:]) }
         let task = try await withCurrentMinimum(popped)
         metrics.claimed(task, consumerID: consumerID, now: clock.now())
@@ -346,10 +348,19 @@ public struct QueueServerController: Sendable {
     ///
     /// With `max` (a batched pop) up to `max` tasks are claimed at once (``QueueStore/pop(consumerID:max:now:)``);
     /// without it, one by senaite.queue's rules. Returns the claimed tasks, empty at the deadline.
-    func popWaiting(consumerID: String, max batch: Int?, wait: Double) async throws -> [QueueTask] {
+    func popWaiting(consumerID: String, max batch: Int?, wait: Double, client: ClientConnection?) async throws -> [QueueTask] {
         @Sendable func attempt() async throws -> [QueueTask] {
-            if let batch { return try await store.pop(consumerID: consumerID, max: batch, now: clock.now()) }
-            return try await store.pop(consumerID: consumerID, now: clock.now()).map { [$0] } ?? []
+            let claimed: [QueueTask]
+            if let batch {
+                claimed = try await store.pop(consumerID: consumerID, max: batch, now: clock.now())
+            } else {
+                claimed = try await store.pop(consumerID: consumerID, now: clock.now()).map { [$0] } ?? []
+            }
+            guard let client, client.isGone, !claimed.isEmpty else { return claimed }
+            // The client went away while the claim ran: nobody will read the answer, so the tasks go back now
+            // instead of waiting out their leases.
+            try await handBack(claimed)
+            return []
         }
         let start = clock.now()
         let deadline = start + wait
@@ -358,7 +369,7 @@ public struct QueueServerController: Sendable {
         let counterBefore = wait > 0 ? try await store.changeCounter() : 0
         let first = try await attempt()
         if !first.isEmpty { return first }
-        guard wait > 0, !longPolls.isClosed else { return [] }
+        guard wait > 0, !longPolls.isClosed, client?.isGone != true else { return [] }
         var lastCounter = counterBefore
         var attempted = true
         var lastAttempt = start
@@ -367,7 +378,7 @@ public struct QueueServerController: Sendable {
         var woken = false
         defer { if woken { store.passOnSignal() } }
         while true {
-            if longPolls.isClosed { return [] }
+            if longPolls.isClosed || client?.isGone == true { return [] }
             if !attempted {
                 let tasks = try await attempt()
                 if !tasks.isEmpty {
@@ -381,7 +392,7 @@ public struct QueueServerController: Sendable {
             lastAttempt = clock.now()
             while true {
                 let remaining = deadline - clock.now()
-                if remaining <= 0 || Task.isCancelled || longPolls.isClosed { return [] }
+                if remaining <= 0 || Task.isCancelled || longPolls.isClosed || client?.isGone == true { return [] }
                 var sleep = min(remaining, configuration.pollFallbackSeconds)
                 // A delayed task that becomes due while we wait (one already due but not claimable does not count:
                 // it waits for a change, else every waiter would spin).
@@ -389,10 +400,11 @@ public struct QueueServerController: Sendable {
                 let upcoming = try await store.nextAvailableAt(after: nowBefore)
                 if let upcoming { sleep = min(sleep, max(0.001, upcoming - nowBefore)) }
                 // Woken by this process's own change: pop at once (the counter tells only other processes' changes).
-                if await waitForSignal(seconds: sleep) {
+                if await waitForSignal(seconds: sleep, client: client) {
                     woken = true
                     break
                 }
+                if client?.isGone == true { return [] }
                 let counter = try await store.changeCounter()
                 let becameDue = upcoming.map { $0 <= clock.now() } ?? false
                 // Pop again when something changed, a delayed task became due, or every 5 s for lease expiry.
@@ -407,19 +419,40 @@ public struct QueueServerController: Sendable {
     /// Waits for this process's change signal or `seconds` of ``clock`` time, whichever comes first: the store's
     /// wait (real time, the same length) races a sleep on the injected clock, so that a long-poll's deadline, a
     /// delayed task's due time and the periodic lease check follow a manual clock in tests.
+    /// A `client` that goes away ends the wait too (the caller looks at ``ClientConnection/isGone``).
     /// - Returns: true when the change signal ended the wait.
-    func waitForSignal(seconds: Double) async -> Bool {
+    func waitForSignal(seconds: Double, client: ClientConnection?) async -> Bool {
         await withTaskGroup(of: Bool.self) { group in
             group.addTask { await store.waitForSignal(seconds: seconds) }
             group.addTask {
                 try? await clock.sleep(for: .seconds(seconds))
                 return false
             }
+            if let client {
+                group.addTask {
+                    await client.waitUntilGone()
+                    return false
+                }
+            }
             var signalled = await group.next() ?? false
             group.cancelAll()
             // A signal that came as the time ran out still counts (the store's wait says so when cancelled).
             for await result in group { signalled = signalled || result }
             return signalled
+        }
+    }
+
+    /// Gives tasks claimed for a client that is gone back to the queue (``QueueStore/release(_:lease:now:)`` under
+    /// their own lease: queued, retries kept), so they do not wait out their leases. A task whose claim was lost
+    /// meanwhile is left as it is.
+    func handBack(_ claimed: [QueueTask]) async throws {
+        for task in claimed {
+            let lease = LeaseClaim(consumerID: task.consumerID, leaseToken: task.leaseToken)
+            do {
+                _ = try await store.release(task.taskUID, lease: lease, now: clock.now())
+            } catch let error as QueueError where error.code == .leaseLost || error.code == .notFound {
+                continue
+            }
         }
     }
 
@@ -450,7 +483,7 @@ public struct QueueServerController: Sendable {
         metrics.ended(task, outcome: .done, now: clock.now())
         Self.debug(context.logger, "task done", uid: uid, name: task.name)
         if next == nil, wait > 0 {
-            next = try await perform { try await popWaiting(consumerID: consumerID, max: nil, wait: wait) }.first
+            next = try await perform { try await popWaiting(consumerID: consumerID, max: nil, wait: wait, client: clientConnections.connection(for: context)) }.first
         }
         if let next {
             metrics.claimed(next, consumerID: consumerID, now: clock.now())
@@ -605,7 +638,7 @@ public struct QueueServerController: Sendable {
             var (results, next) = try await perform { try await store.doneAndPop(reports, consumerID: consumerID, max: max, now: now) }
             recordDone(reports, results, context: context)
             if next.isEmpty, wait > 0 {
-                next = try await perform { try await popWaiting(consumerID: consumerID, max: max, wait: wait) }
+                next = try await perform { try await popWaiting(consumerID: consumerID, max: max, wait: wait, client: clientConnections.connection(for: context)) }
             }
             body = Self.reportBody(reports, results, appliedKey: "done")
             body["next"] = claimedBody(next, consumerID: consumerID, request: request, context: context)["tasks"]

@@ -68,7 +68,12 @@ extension SQLQueueStore {
         try await requeue(taskUID, lease: .none, onlyIf: statuses, now: now)
     }
 
-    private func requeue(_ taskUID: String, lease: LeaseClaim, onlyIf statuses: Set<TaskStatus>?, now: Double) async throws -> QueueTask {
+    public func release(_ taskUID: String, lease: LeaseClaim, now: Double) async throws -> QueueTask {
+        try await requeue(taskUID, lease: lease, onlyIf: nil, keepRetries: true, now: now)
+    }
+
+    private func requeue(_ taskUID: String, lease: LeaseClaim, onlyIf statuses: Set<TaskStatus>?, keepRetries: Bool = false,
+                         now: Double) async throws -> QueueTask {
         let settings = try await settings()
         let task = try await transaction(.rows, announce: { _ in true }) { sql -> QueueTask in
             let task: QueueTask
@@ -79,7 +84,7 @@ extension SQLQueueStore {
             } else {
                 task = try await Self.require(taskUID, lease: lease, on: sql)
             }
-            let requeued = task.requeued(maxRetries: settings.maxRetries)
+            let requeued = keepRetries ? task.released() : task.requeued(maxRetries: settings.maxRetries)
             try await Self.replace(task, with: requeued, outcome: task.status == .running ? .interrupted : nil,
                                    now: now, topPriority: settings.topPriorityTasks, on: sql)
             return requeued

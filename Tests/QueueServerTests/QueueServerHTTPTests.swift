@@ -4,6 +4,8 @@ import Hummingbird
 import HummingbirdTesting
 import Consumer
 import Logging
+import NIOCore
+import NIOPosix
 import QueueAuth
 import QueueCore
 import QueueServer
@@ -275,6 +277,46 @@ struct QueueServerHTTPTests {
             try await f.clock.waitForSleepers(1)
             f.clock.advance(by: 20)
             #expect(try await pollA.value == nil)
+        }
+    }
+
+    @Test("a long-poll whose client is gone ends and claims nothing: the next task goes to a live consumer", .timeLimit(.minutes(1)))
+    func goneClientEndsLongPoll() async throws {
+        try await StoreFixture.with { f in
+            let key = Fernet.generateKey()
+            let authenticator = QueueAuthenticator(key: { key }, clock: f.clock, userExists: { _ in true })
+            let controller = QueueServerController(store: f.store, authenticator: authenticator, clock: f.clock)
+            var logger = Logger(label: "test")
+            logger.logLevel = .critical
+            let app = QueueServerApp.build(controller: controller, host: "127.0.0.1", port: 0, logger: logger)
+            try await app.test(.live) { client in
+                let api = QueueAPIClient(client: client, key: key, clock: f.clock)
+                let port = try #require(client.port)
+                // A consumer long-polls on a raw connection, then dies (its socket closes, as at kill -9).
+                let body = #"{"consumer_id": "consumer-dead", "wait": 20}"#
+                let request = "POST /@@API/senaite/v1/queue_server/pop HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                    + "Content-Type: application/json\r\n\(QueueAuthToken.headerName): \(try api.token())\r\n"
+                    + "Content-Length: \(body.utf8.count)\r\n\r\n\(body)"
+                let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+                    .connect(host: "127.0.0.1", port: port).get()
+                try await channel.writeAndFlush(ByteBuffer(string: request)).get()
+                try await f.clock.waitForSleepers(1)
+                let connections = controller.clientConnections.count
+                try await channel.close().get()
+                // The server sees the connection close (its handler marks it gone, then unregisters it).
+                let real = ContinuousClock()
+                let deadline = real.now.advanced(by: .seconds(10))
+                while controller.clientConnections.count >= connections, real.now < deadline {
+                    try await Task.sleep(for: .milliseconds(2))
+                }
+                #expect(controller.clientConnections.count == connections - 1)
+                // The next task wakes the dead client's long-poll first (it waited longest; the manual clock never
+                // moves): it must not claim it, and hands the wake on.
+                let task = TaskFactory.task(created: f.now)
+                _ = try await f.store.add([task], now: f.now)
+                #expect(try await f.store.task(task.taskUID)?.status == .queued)
+                #expect(try await api.pop("consumer-live").json["task_uid"] == .string(task.taskUID))
+            }
         }
     }
 

@@ -368,6 +368,23 @@ struct StoreTests {
         }
     }
 
+    @Test("release: a claimed task goes back queued with its retries kept, claimable again; only under its own lease", arguments: StoreBackend.available)
+    func release(backend: StoreBackend) async throws {
+        try await StoreFixture.with(backend: backend) { f in
+            let task = try await f.add(TaskFactory.task(created: f.now, retries: 1))
+            let popped = try #require(try await f.store.pop(consumerID: "consumer-1", now: f.now))
+            let lease = LeaseClaim(consumerID: popped.consumerID, leaseToken: popped.leaseToken)
+            await #expect { _ = try await f.store.release(task.taskUID, lease: LeaseClaim(consumerID: "consumer-1", leaseToken: "other"), now: f.now) }
+                throws: { ($0 as? QueueError)?.code == .leaseLost }
+            let released = try await f.store.release(task.taskUID, lease: lease, now: f.now)
+            #expect(released.status == .queued && released.retries == 1 && released.consumerID == nil && released.leaseToken == nil)
+            #expect(try await f.store.task(task.taskUID)?.status == .queued)
+            await #expect { _ = try await f.store.release(task.taskUID, lease: lease, now: f.now) }
+                throws: { ($0 as? QueueError)?.code == .leaseLost }
+            #expect(try await f.store.pop(consumerID: "consumer-2", now: f.now)?.taskUID == task.taskUID)
+        }
+    }
+
     @Test("tasks, settings and history survive a restart", arguments: StoreBackend.available)
     func restart(backend: StoreBackend) async throws {
         let f = try await StoreFixture.make(backend: backend)
