@@ -228,7 +228,8 @@ public struct InlineSQLiteError: Error, CustomStringConvertible, Sendable {
     public let message: String
     public let sql: String
 
-    init(code: Int32, message: String, sql: String) {
+    /// An error with SQLite's extended result `code`, its `message` and the `sql` it came from.
+    public init(code: Int32, message: String, sql: String) {
         self.code = code
         self.message = message
         self.sql = sql

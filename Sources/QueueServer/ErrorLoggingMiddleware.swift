@@ -1,9 +1,11 @@
 import Hummingbird
 import Logging
+import QueueCore
 
 /// Turns errors that are not HTTP errors (storage failures, bugs) into a JSON 500
 /// `{"success": false, "message": "Internal Server Error - <error type>"}` and logs them with the request;
-/// the error's text (which may carry SQL or paths) is logged, never sent.
+/// the error's text (which may carry SQL or paths) is logged, never sent. A classified ``StorageFailure`` (disk
+/// full, database busy or unavailable) is answered 507 or 503 with the database's message instead.
 public struct ErrorLoggingMiddleware<Context: RequestContext>: RouterMiddleware {
     public init() {}
 
@@ -17,6 +19,12 @@ public struct ErrorLoggingMiddleware<Context: RequestContext>: RouterMiddleware 
             throw QueueAPIError(error.status, error.body ?? (error.status == .notFound ? "No such route: \(request.method) \(request.uri.path)" : error.status.reasonPhrase))
         } catch let error as any HTTPResponseError {
             throw error
+        } catch let error as any StorageFailure where error.storageCondition != nil {
+            context.logger.error("request failed", metadata: [
+                "lims.error": .string(String(describing: error)),
+                "lims.path": .string(request.uri.path),
+            ])
+            throw QueueAPIError(error) ?? QueueAPIError(.internalServerError, String(describing: type(of: error)))
         } catch {
             context.logger.error("request failed", metadata: [
                 "lims.error": .string(String(describing: error)),

@@ -10,6 +10,8 @@ import QueueCore
 public struct QueueAPIError: Error, HTTPResponseError {
     public let status: HTTPResponse.Status
     public let detail: String
+    /// Extra response headers (e.g. `Retry-After` on a 503). Default: none.
+    public var headers: HTTPFields = [:]
 
     public init(_ status: HTTPResponse.Status, _ detail: String) {
         self.status = status
@@ -20,11 +22,30 @@ public struct QueueAPIError: Error, HTTPResponseError {
     public var message: String { "\(status.reasonPhrase) - \(detail)" }
 
     public func response(from request: Request, context: some RequestContext) throws -> Response {
-        JSONResponse.make(status: status, body: [
+        var response = JSONResponse.make(status: status, body: [
             "success": .bool(false),
             "message": .string(message),
             "status": .int(status.code),
         ])
+        response.headers.append(contentsOf: headers)
+        return response
+    }
+
+    /// The answer to a classified storage failure: 507 for a full disk, 503 with `Retry-After: 1` for a busy or
+    /// unavailable database, each with the database's message; nil for an unclassified one (answered 500).
+    public init?(_ failure: any StorageFailure) {
+        guard let condition = failure.storageCondition else { return nil }
+        switch condition {
+        case .full:
+            self.init(.init(code: 507, reasonPhrase: "Insufficient Storage"),
+                      "the database's disk is full; nothing was written (\(failure.storageMessage))")
+        case .busy:
+            self.init(.serviceUnavailable, "the database is locked by another process; try again (\(failure.storageMessage))")
+            headers[.retryAfter] = "1"
+        case .unavailable:
+            self.init(.serviceUnavailable, "the database cannot be written or reached now (\(failure.storageMessage))")
+            headers[.retryAfter] = "1"
+        }
     }
 
     /// The status each queue error code maps to (reference 1.3; 409 for a lost lease, reference 4).

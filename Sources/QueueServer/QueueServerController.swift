@@ -304,7 +304,11 @@ public struct QueueServerController: Sendable {
         var added = tasks
         for index in added.indices { added[index].status = .queued }
         var outcomeMap: [String: JSONValue] = [:]
-        for (task, outcome) in zip(tasks, outcomes) { outcomeMap[task.taskUID] = .string(outcome.rawValue) }
+        // A uid listed twice gets one entry: "added" when one of its items was added (the later ones are then
+        // duplicates of it), else the first item's outcome.
+        for (task, outcome) in zip(tasks, outcomes) where outcomeMap[task.taskUID] == nil || outcome == .added {
+            outcomeMap[task.taskUID] = .string(outcome.rawValue)
+        }
         return summary(added.map { TaskInfo.short($0, baseURL: base) }, request: request, payload: payload,
                        extra: ["outcomes": .object(outcomeMap)])
     }

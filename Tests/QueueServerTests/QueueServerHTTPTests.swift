@@ -74,6 +74,12 @@ struct QueueServerHTTPTests {
             // Adding the same task again is accepted on the wire but ignored.
             let again = try await api.add([task])
             #expect(again.status == 200 && again.json["outcomes"]?.objectValue?[task.taskUID] == .string("duplicate"))
+            // A new uid listed twice in one add: added once, and its one outcome says so.
+            let twice = TaskFactory.task(context: "WS-0009", created: f.now)
+            let both = try await api.add([twice, twice])
+            #expect(both.status == 200 && both.json["outcomes"]?.objectValue?[twice.taskUID] == .string("added"))
+            #expect(try await f.store.task(twice.taskUID)?.status == .queued)
+            _ = try await f.store.delete(twice.taskUID, now: f.now)
 
             let listed = try await api.call("tasks", method: .get)
             #expect(listed.json["count"] == .int(1)) // ghost hidden

@@ -1,0 +1,56 @@
+import FluentPostgresDriver
+import FluentSQLiteDriver
+import InlineSQLite
+import PostgresNIO
+import QueueCore
+import SQLiteNIO
+
+// The database drivers' errors as ``QueueCore/StorageFailure``s: the HTTP layer answers a full disk 507 and a
+// busy or unreachable database 503 with the database's own message, instead of a bare 500 naming the error type.
+
+/// The SQLite writer's errors, by primary result code (the low byte of the extended code; sqlite.org/rescode.html).
+extension InlineSQLiteError: StorageFailure {
+    public var storageCondition: StorageCondition? {
+        switch code & 0xFF {
+        case 13: .full            // SQLITE_FULL
+        case 5, 6: .busy          // SQLITE_BUSY, SQLITE_LOCKED
+        case 8, 14: .unavailable  // SQLITE_READONLY, SQLITE_CANTOPEN
+        default: nil
+        }
+    }
+
+    public var storageMessage: String { message }
+}
+
+/// sqlite-nio's errors (the read connections).
+extension SQLiteError: StorageFailure {
+    public var storageCondition: StorageCondition? {
+        switch reason {
+        case .full: .full
+        case .busy, .busyTimeout, .busyInRecovery, .busyInSnapshot, .locked, .lockedBySharedCache: .busy
+        case .readOnly, .readonlyCantLock, .readonlyDirectory, .readonlyInRollback, .readonlyInRecovery, .cantOpen: .unavailable
+        default: nil
+        }
+    }
+
+    public var storageMessage: String { message }
+}
+
+/// PostgreSQL's errors: by SQLSTATE (postgresql.org/docs/current/errcodes-appendix.html), or a lost connection.
+extension PSQLError: StorageFailure {
+    public var storageCondition: StorageCondition? {
+        switch code {
+        case .connectionError, .serverClosedConnection: return .unavailable
+        default: break
+        }
+        switch serverInfo?[.sqlState] {
+        case "53100": return .full                                        // disk_full
+        case "53300", "57P01", "57P02", "57P03", "08000", "08003", "08006": return .unavailable
+        default: return nil
+        }
+    }
+
+    public var storageMessage: String {
+        serverInfo?[.message] ?? "the connection to PostgreSQL was lost"
+    }
+}

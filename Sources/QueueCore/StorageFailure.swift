@@ -1,0 +1,22 @@
+/// A database failure an operator can act on (a full disk, a lock held by another process, a database that is
+/// down), told apart from a bug: the HTTP layer answers it 507 or 503 with the database's own words instead of a
+/// bare 500. The database drivers' errors conform where the drivers are imported (the CLI module).
+public protocol StorageFailure: Error {
+    /// The condition, or nil when the error is none of them (then it is answered as any other error: 500).
+    var storageCondition: StorageCondition? { get }
+    /// The database's message, safe to show: it never carries SQL text or bound values.
+    var storageMessage: String { get }
+}
+
+/// What an operator can do about a ``StorageFailure``.
+public enum StorageCondition: Sendable, Equatable {
+    /// The disk holding the database is full (SQLite `SQLITE_FULL`, PostgreSQL `53100 disk_full`): free space;
+    /// nothing was written. HTTP 507.
+    case full
+    /// Another process held a lock longer than the busy timeout (SQLite `SQLITE_BUSY`/`SQLITE_LOCKED`): try again
+    /// shortly. HTTP 503 with `Retry-After`.
+    case busy
+    /// The database cannot be written or reached now (read-only file, server down, too many connections): HTTP
+    /// 503 with `Retry-After`.
+    case unavailable
+}

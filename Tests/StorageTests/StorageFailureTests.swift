@@ -1,0 +1,47 @@
+import Foundation
+import InlineSQLite
+import LimsQueueCLI
+import Logging
+import NIOPosix
+import QueueCore
+import SQLKit
+import Testing
+
+/// The drivers' errors an operator can act on are classified (``StorageFailure``), so the HTTP layer answers
+/// them 507 or 503 with the database's message; a bug's error is not.
+@Suite("Storage failures")
+struct StorageFailureTests {
+    @Test("a full database (SQLite's page limit reached) is a .full failure with SQLite's message; a UNIQUE refusal is unclassified")
+    func fullDisk() async throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("storage-failure-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let sql = try InlineSQLiteConnection(path: directory.appendingPathComponent("full.sqlite").path,
+                                             logger: Logger(label: "test"), eventLoop: MultiThreadedEventLoopGroup.singleton.any())
+        defer { sql.close() }
+        try await sql.raw("CREATE TABLE item (id INTEGER PRIMARY KEY, data BLOB)").run()
+        // SQLite answers SQLITE_FULL when a write needs more pages than max_page_count, as on a full disk.
+        try await sql.raw("PRAGMA max_page_count = 8").run()
+        let error = await #expect(throws: InlineSQLiteError.self) {
+            try await sql.raw("INSERT INTO item (id, data) VALUES (1, zeroblob(1000000))").run()
+        }
+        #expect(error?.storageCondition == .full)
+        #expect(error?.storageMessage.contains("full") == true)
+        let unique = await #expect(throws: InlineSQLiteError.self) {
+            try await sql.raw("INSERT INTO item (id) VALUES (2)").run()
+            try await sql.raw("INSERT INTO item (id) VALUES (2)").run()
+        }
+        #expect(unique?.storageCondition == nil)
+    }
+
+    @Test("SQLite result codes map by their primary code: busy and locked, read-only and can't-open, full")
+    func sqliteCodes() {
+        func condition(_ code: Int32) -> StorageCondition? {
+            InlineSQLiteError(code: code, message: "m", sql: "SELECT 1").storageCondition
+        }
+        #expect(condition(5) == .busy && condition(517) == .busy && condition(6) == .busy)   // BUSY, BUSY_SNAPSHOT, LOCKED
+        #expect(condition(8) == .unavailable && condition(1032) == .unavailable && condition(14) == .unavailable)
+        #expect(condition(13) == .full)
+        #expect(condition(1) == nil && condition(2067) == nil && condition(10) == nil)
+    }
+}
