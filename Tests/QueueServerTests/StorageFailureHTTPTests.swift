@@ -2,6 +2,7 @@ import Foundation
 import HTTPTypes
 import Hummingbird
 import HummingbirdTesting
+import Logging
 import QueueCore
 import QueueServer
 import Testing
@@ -23,7 +24,9 @@ struct StorageFailureHTTPTests {
         router.get("busy") { _, _ -> String in throw Failure(storageCondition: .busy) }
         router.get("down") { _, _ -> String in throw Failure(storageCondition: .unavailable) }
         router.get("other") { _, _ -> String in throw Failure(storageCondition: nil) }
-        try await Application(router: router).test(.router) { client in
+        var logger = Logger(label: "test")
+        logger.logLevel = .critical
+        try await Application(router: router, logger: logger).test(.router) { client in
             func call(_ path: String) async throws -> (Int, String, String?) {
                 try await client.execute(uri: path, method: .get) { response in
                     let body = try JSONDecoder().decode([String: JSONValue].self, from: Data(buffer: response.body))
