@@ -81,13 +81,18 @@ public enum OpenAPIDocument {
         413: "The request body is larger than 4 MiB.",
         428: "Precondition required: no valid consumer id (at least 4 characters).",
         429: "Too many failed logins for this user or address; retry after Retry-After seconds.",
+        503: "The database is locked by another process for more than 30 s, read-only, or unreachable; nothing was written. Retry after Retry-After seconds.",
+        507: "The disk holding the database is full; nothing was written. Free space and retry.",
     ]
+
+    /// Statuses any operation may answer, whatever its own: the storage failures (``QueueCore/StorageFailure``).
+    static let storageErrors = [503, 507]
 
     /// A route's operation.
     static func operation(_ id: String, _ summary: String, tags: [String], security: [String]?,
                           parameters: [JSONValue] = [], body: JSONValue? = nil, bodyRequired: Bool = false,
                           ok: JSONValue, errors codes: [Int]) -> JSONValue {
-        var responses = errors(codes)
+        var responses = errors(codes + storageErrors)
         responses["200"] = ok
         var dict: [String: JSONValue] = [
             "operationId": .string(id), "summary": .string(summary), "tags": .array(tags.map(JSONValue.string)),
