@@ -65,8 +65,11 @@ public final class InlineSQLiteConnection: SQLDatabase, @unchecked Sendable {
     ///   - path: the database file.
     ///   - logger: logs each statement at `.debug` as sqlite-kit does (`Executing query`, metadata `sql` and `binds`).
     ///   - eventLoop: only for SQLKit's future-based API (``execute(sql:_:)-(_,_)->EventLoopFuture<Void>``).
+    ///   - busyTimeoutMilliseconds: how long a statement waits for another process's lock before it fails with
+    ///     `SQLITE_BUSY`. Default: ``busyTimeoutMilliseconds`` (30 s).
     /// - Throws: ``InlineSQLiteError`` when the file cannot be opened.
-    public init(path: String, logger: Logger, eventLoop: any EventLoop) throws {
+    public init(path: String, logger: Logger, eventLoop: any EventLoop,
+                busyTimeoutMilliseconds: Int32 = InlineSQLiteConnection.busyTimeoutMilliseconds) throws {
         sqlite_nio_sqlite3_initialize()
         var handle: OpaquePointer?
         let flags = SQLITE_OPEN_CREATE | SQLITE_OPEN_READWRITE | SQLITE_OPEN_FULLMUTEX | SQLITE_OPEN_URI | SQLITE_OPEN_EXRESCODE
@@ -76,7 +79,7 @@ public final class InlineSQLiteConnection: SQLDatabase, @unchecked Sendable {
             if let handle { sqlite_nio_sqlite3_close_v2(handle) }
             throw InlineSQLiteError(code: opened, message: message, sql: "open \(path)")
         }
-        sqlite_nio_sqlite3_busy_timeout(handle, Self.busyTimeoutMilliseconds)
+        sqlite_nio_sqlite3_busy_timeout(handle, busyTimeoutMilliseconds)
         self.state = Mutex(State(handle: handle))
         self.logger = logger
         self.eventLoop = eventLoop

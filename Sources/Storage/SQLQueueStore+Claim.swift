@@ -46,7 +46,9 @@ extension SQLQueueStore {
     /// in request order;
     /// a plain done-and-pop whose done is refused claims nothing. When work was freed (a done, an expired or
     /// purged lease) the change is announced to every process.
-    func runBatch(_ requests: [DatabaseWriter.ClaimRequest], on connection: any SQLDatabase) async {
+    /// - Returns: the error the batch failed with (every request was answered with it), nil when it ran.
+    @discardableResult
+    func runBatch(_ requests: [DatabaseWriter.ClaimRequest], on connection: any SQLDatabase) async -> (any Error)? {
         var dones: [TaskLease] = []
         var adds: [QueueTask] = []
         var now = 0.0
@@ -109,7 +111,9 @@ extension SQLQueueStore {
             }
         } catch {
             for request in requests { request.fail(error) }
+            return error
         }
+        return nil
     }
 
     /// Finishes running tasks (done): deletes every task its claim still holds in one `DELETE ... RETURNING`

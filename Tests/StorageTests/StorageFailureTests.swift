@@ -1,5 +1,6 @@
 import Foundation
 import InlineSQLite
+@testable import Storage
 import LimsQueueCLI
 import Logging
 import NIOPosix
@@ -43,5 +44,48 @@ struct StorageFailureTests {
         #expect(condition(8) == .unavailable && condition(1032) == .unavailable && condition(14) == .unavailable)
         #expect(condition(13) == .full)
         #expect(condition(1) == nil && condition(2067) == nil && condition(10) == nil)
+    }
+}
+
+/// The writer behind a database another process keeps locked.
+@Suite("Writer behind a lock")
+struct WriterBusyTests {
+    @Test("once a write waited out the busy timeout, the writes queued behind it are answered busy at once, not after a timeout each")
+    func queuedWritesFailAtOnce() async throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("writer-busy-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let path = directory.appendingPathComponent("busy.sqlite").path
+        let loop = MultiThreadedEventLoopGroup.singleton.any()
+        // Another process's connection holds the write lock.
+        let holder = try InlineSQLiteConnection(path: path, logger: Logger(label: "test"), eventLoop: loop)
+        defer { holder.close() }
+        try await holder.raw("CREATE TABLE item (id INTEGER PRIMARY KEY)").run()
+        try await holder.raw("BEGIN IMMEDIATE").run()
+        let connection = try InlineSQLiteConnection(path: path, logger: Logger(label: "test"), eventLoop: loop,
+                                                    busyTimeoutMilliseconds: 500)
+        defer { connection.close() }
+        let writer = DatabaseWriter(dedicated: DedicatedConnection(connection: connection, executor: EventLoopTaskExecutor(eventLoop: loop)))
+        let outcomes = try await withThrowingTaskGroup(of: Bool.self) { group in
+            for id in 1...3 {
+                group.addTask {
+                    do {
+                        try await writer.write { sql in try await sql.raw("INSERT INTO item (id) VALUES (\(bind: id))").run() }
+                        return true
+                    } catch {
+                        return false
+                    }
+                }
+            }
+            // The first answer comes after the busy timeout; the lock is let go right then. Writes that were
+            // still to wait it out on their own would now succeed: they must have been answered busy already.
+            var outcomes = [try await group.next() ?? true]
+            try await holder.raw("ROLLBACK").run()
+            for try await outcome in group { outcomes.append(outcome) }
+            return outcomes
+        }
+        #expect(outcomes == [false, false, false])
+        // Later writes run as usual.
+        try await writer.write { sql in try await sql.raw("INSERT INTO item (id) VALUES (4)").run() }
     }
 }
