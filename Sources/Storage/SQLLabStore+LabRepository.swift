@@ -71,12 +71,16 @@ extension SQLLabStore: LabRepository {
             return CatalogPage(uids: uids, total: query.offset + uids.count)
         }
         // A capped count: at most `offset + limit + countWindow + 1` index entries, whatever the lab's size (a
-        // COUNT(*) of every match walks them all: every received sample of a 200,000-sample lab).
+        // COUNT(*) of every match walks them all: every received sample of a 200,000-sample lab). It reads them in
+        // the page's order, so through the index the page itself used: unordered, PostgreSQL picked whichever
+        // index looked cheapest (at 200,000 samples one whose matches all sit at its end: 5,158 buffers, 14.8 ms
+        // for 1,301 entries, against 0.5-0.7 ms in the page's index; EXPLAIN ANALYZE).
         let (past, overflow) = query.limit.addingReportingOverflow(query.countWindow)
         let (cap, overflowed) = query.offset.addingReportingOverflow(past)
         let bound = overflow || overflowed ? Int.max - 1 : min(cap, Int.max - 1)
         let counted = try await sql.raw("""
-            SELECT COUNT(*) AS n FROM (SELECT 1 AS one FROM lims_objects o WHERE \(filter) LIMIT \(bind: bound + 1)) capped
+            SELECT COUNT(*) AS n FROM (
+                SELECT 1 AS one FROM lims_objects o WHERE \(filter) ORDER BY \(unsafeRaw: order) LIMIT \(bind: bound + 1)) capped
             """).first()?.decode(column: "n", as: Int.self) ?? 0
         return counted > bound ? CatalogPage(uids: uids, total: bound, totalIsExact: false) : CatalogPage(uids: uids, total: counted)
     }
