@@ -228,12 +228,19 @@ public struct QueueConsumer: Service {
     /// refusal by the server (4xx, e.g. 409 lost lease) is logged only. While the consumer stops, retries end once
     /// the report has taken ``Configuration/shutdownGraceSeconds``: a server that is gone made each attempt wait for
     /// its request timeout (15 s), and a stopping consumer took over two minutes to exit.
+    ///
+    /// The first failed attempt is logged (warning "report failed, retrying", with the server's answer: a full
+    /// disk's 507, a locked database's 503), and a report that gets through after that says so ("report sent"):
+    /// a consumer whose reports were refused for minutes logged nothing (found by a tryout).
     func report(_ what: String, _ logger: Logger, _ send: @Sendable () async throws -> Void) async {
         var delay = 0.1
         let start = clock.now()
         for attempt in 1...8 {
             do {
                 try await send()
+                if attempt > 1 {
+                    logger.info("report sent", metadata: ["lims.report": .string(what), "lims.attempts": .stringConvertible(attempt)])
+                }
                 return
             } catch let error as QueueServerError where error.status < 500 {
                 logger.warning("report refused", metadata: ["lims.report": .string(what), "lims.error": .string(error.description)])
@@ -244,6 +251,10 @@ public struct QueueConsumer: Service {
                 if attempt == 8 || pastGrace {
                     logger.error("report lost", metadata: ["lims.report": .string(what), "lims.error": .string(String(describing: error))])
                     return
+                }
+                if attempt == 1 {
+                    logger.warning("report failed, retrying", metadata: ["lims.report": .string(what),
+                                                                         "lims.error": .string(String(describing: error))])
                 }
                 try? await clock.sleep(for: .seconds(delay))
                 delay = min(delay * 2, 3)

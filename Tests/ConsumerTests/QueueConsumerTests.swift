@@ -23,6 +23,8 @@ final class RecordingConnection: QueueConnection {
         /// that is gone: connection attempts until the request's timeout).
         var failingReleaseSeconds: Double?
         var releaseAttempts = 0
+        /// Dones (plain or with a pop) answered with this server error first, that many times.
+        var failingDones: (count: Int, error: QueueServerError)?
     }
 
     let state: Mutex<State>
@@ -70,8 +72,21 @@ final class RecordingConnection: QueueConnection {
         state.withLock { $0.reports.append("\(what) \(task.taskUID)") }
     }
 
-    func done(_ task: QueueTask) async throws { record("done", task) }
+    /// Throws the configured server error while ``State/failingDones`` has some left.
+    func refuseDone() throws {
+        try state.withLock { state in
+            guard let failing = state.failingDones, failing.count > 0 else { return }
+            state.failingDones = (failing.count - 1, failing.error)
+            throw failing.error
+        }
+    }
+
+    func done(_ task: QueueTask) async throws {
+        try refuseDone()
+        record("done", task)
+    }
     func doneAndPop(_ task: QueueTask, consumerID: String, wait: Double) async throws -> QueueTask? {
+        try refuseDone()
         record("done", task)
         return nil
     }
@@ -88,6 +103,29 @@ final class RecordingConnection: QueueConnection {
         record("release", task)
     }
     func add(_ tasks: [QueueTask]) async throws -> [String: String] { [:] }
+}
+
+/// Log records kept by ``CapturingHandler``: level, message and `lims.error` metadata.
+final class LogRecords: Sendable {
+    let entries = Mutex<[(level: Logger.Level, message: String, error: String)]>([])
+}
+
+/// Keeps every record in ``LogRecords``.
+struct CapturingHandler: LogHandler {
+    let logs: LogRecords
+    var metadata: Logger.Metadata = [:]
+    var logLevel: Logger.Level = .trace
+
+    subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+        get { metadata[key] }
+        set { metadata[key] = newValue }
+    }
+
+    func log(level: Logger.Level, message: Logger.Message, metadata: Logger.Metadata?, source: String, file: String,
+             function: String, line: UInt) {
+        let error = metadata?["lims.error"].map { "\($0)" } ?? ""
+        logs.entries.withLock { $0.append((level, "\(message)", error)) }
+    }
 }
 
 /// Succeeds at once.
@@ -185,6 +223,26 @@ struct QueueConsumerTests {
         #expect(attempts == 4, "\(attempts) attempts")
         #expect(elapsed <= 5 + 20 + 5, "\(elapsed) s")
         #expect(connection.reports.isEmpty)
+    }
+
+    @Test("a done the server refuses with a 5xx (a full disk's 507) is logged at its first failure, retried, and logged again once sent")
+    func refusedReportIsLogged() async throws {
+        let clock = ManualClock()
+        let connection = RecordingConnection(clock: clock)
+        connection.state.withLock {
+            $0.failingDones = (2, QueueServerError(status: 507, message: "Insufficient Storage - the database's disk is full"))
+        }
+        let logs = LogRecords()
+        let logger = Logger(label: "test") { _ in CapturingHandler(logs: logs) }
+        let consumer = QueueConsumer(connection: connection, handlers: HandlerRegistry([InstantHandler()]),
+                                     configuration: .init(consumerID: "consumer-virtual"), logger: logger, clock: clock)
+        let task = task("instant", clock: clock)
+        await clock.advancingSleepers(within: 1) { _ = await consumer.process(task) }
+        #expect(connection.reports == ["done \(task.taskUID)"])
+        let lines = logs.entries.withLock { $0 }.filter { $0.message.hasPrefix("report") }
+        #expect(lines.map(\.level) == [.warning, .info])
+        #expect(lines.first?.message == "report failed, retrying" && lines.first?.error.contains("disk is full") == true)
+        #expect(lines.last?.message == "report sent")
     }
 
     @Test("no booking without min_seconds: done is reported at once, the clock never moved")
