@@ -1,7 +1,7 @@
 import Foundation
 import InlineSQLite
 @testable import Storage
-import LimsQueueCLI
+@testable import LimsQueueCLI
 import Logging
 import NIOPosix
 import QueueCore
@@ -33,6 +33,22 @@ struct StorageFailureTests {
             try await sql.raw("INSERT INTO item (id) VALUES (2)").run()
         }
         #expect(unique?.storageCondition == nil)
+    }
+
+    @Test("the command line words a classified failure as the server does, with the database's message; a failure in a command's body reaches the operator so")
+    func commandLineWords() async throws {
+        let full = CLIError(InlineSQLiteError(code: 13, message: "database or disk is full", sql: "COMMIT"))
+        #expect(full.description == "the database's disk is full; nothing was written: free space and try again (database or disk is full)")
+        #expect(CLIError(InlineSQLiteError(code: 5, message: "database is locked", sql: "BEGIN IMMEDIATE")).description
+            .hasPrefix("the database is locked by another process"))
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("cli-failure-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let error = await #expect(throws: CLIError.self) {
+            try await StorageEnvironment.with(dataDir: directory.path, logger: Logger(label: "test")) { _ in
+                throw InlineSQLiteError(code: 13, message: "database or disk is full", sql: "COMMIT")
+            }
+        }
+        #expect(error?.description == full.description)
     }
 
     @Test("SQLite result codes map by their primary code: busy and locked, read-only and can't-open, full")
