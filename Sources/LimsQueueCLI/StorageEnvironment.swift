@@ -160,23 +160,24 @@ final class StorageEnvironment: Sendable {
     /// - Parameter existing: as in ``open(dataDir:database:durability:logger:migrate:existing:)``. Default: false.
     static func with<T: Sendable>(dataDir: String, database: String? = nil, durability: Durability? = nil, existing: Bool = false,
                                   logger: Logger, _ body: (StorageEnvironment) async throws -> T) async throws -> T {
+        // A classified storage failure reaches the operator in the words the HTTP answers use (a bare "SQLite
+        // error 13: ... (in: COMMIT)" told an operator little).
+        func worded(_ error: any Error) -> any Error {
+            (error as? any StorageFailure)?.operatorMessage.map(CLIError.init) ?? error
+        }
         let environment: StorageEnvironment
         do {
             environment = try await open(dataDir: dataDir, database: database, durability: durability, logger: logger, existing: existing)
-        } catch let failure as any StorageFailure where failure.storageCondition != nil {
-            throw CLIError(failure)
+        } catch {
+            throw worded(error)
         }
         do {
             let result = try await body(environment)
             await environment.close()
             return result
-        } catch let failure as any StorageFailure where failure.storageCondition != nil {
-            // In the words the HTTP answers use (a bare "SQLite error 13: ... (in: COMMIT)" told an operator little).
-            await environment.close()
-            throw CLIError(failure)
         } catch {
             await environment.close()
-            throw error
+            throw worded(error)
         }
     }
 }
@@ -200,16 +201,6 @@ enum AuthKeySource {
 struct CLIError: Error, CustomStringConvertible {
     let description: String
     init(_ description: String) { self.description = description }
-
-    /// The operator message of a classified storage failure, in the words of the server's 507 and 503 answers
-    /// (QueueAPIError in QueueServer), with the database's message.
-    init(_ failure: any StorageFailure) {
-        switch failure.storageCondition {
-        case .full: self.init("the database's disk is full; nothing was written: free space and try again (\(failure.storageMessage))")
-        case .busy: self.init("the database is locked by another process; nothing was written: try again (\(failure.storageMessage))")
-        case .unavailable, nil: self.init("the database cannot be written or reached now; nothing was written (\(failure.storageMessage))")
-        }
-    }
 
     /// The operator message of a queue error ("no such task in the queue (...)", ...).
     init(_ error: QueueError) {

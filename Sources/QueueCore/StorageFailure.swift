@@ -20,3 +20,22 @@ public enum StorageCondition: Sendable, Equatable {
     /// 503 with `Retry-After`.
     case unavailable
 }
+
+extension StorageCondition {
+    /// What happened and what to do, in the words every adapter uses (the HTTP 507/503 answers, the command line):
+    /// e.g. "the database's disk is full; nothing was written: free space and try again".
+    public var summary: String {
+        switch self {
+        case .full: "the database's disk is full; nothing was written: free space and try again"
+        case .busy: "the database is locked by another process; nothing was written: try again"
+        case .unavailable: "the database cannot be written or reached now; nothing was written"
+        }
+    }
+}
+
+extension StorageFailure {
+    /// ``StorageCondition/summary`` with the database's message in brackets; nil for an unclassified failure.
+    public var operatorMessage: String? {
+        storageCondition.map { "\($0.summary) (\(storageMessage))" }
+    }
+}

@@ -19,18 +19,13 @@ public struct ErrorLoggingMiddleware<Context: RequestContext>: RouterMiddleware 
             throw QueueAPIError(error.status, error.body ?? (error.status == .notFound ? "No such route: \(request.method) \(request.uri.path)" : error.status.reasonPhrase))
         } catch let error as any HTTPResponseError {
             throw error
-        } catch let error as any StorageFailure where error.storageCondition != nil {
-            context.logger.error("request failed", metadata: [
-                "lims.error": .string(String(describing: error)),
-                "lims.path": .string(request.uri.path),
-            ])
-            throw QueueAPIError(error) ?? QueueAPIError(.internalServerError, String(describing: type(of: error)))
         } catch {
             context.logger.error("request failed", metadata: [
                 "lims.error": .string(String(describing: error)),
                 "lims.path": .string(request.uri.path),
             ])
-            throw QueueAPIError(.internalServerError, String(describing: type(of: error)))
+            throw (error as? any StorageFailure).flatMap(QueueAPIError.init)
+                ?? QueueAPIError(.internalServerError, String(describing: type(of: error)))
         }
     }
 }

@@ -34,16 +34,11 @@ public struct QueueAPIError: Error, HTTPResponseError {
     /// The answer to a classified storage failure: 507 for a full disk, 503 with `Retry-After: 1` for a busy or
     /// unavailable database, each with the database's message; nil for an unclassified one (answered 500).
     public init?(_ failure: any StorageFailure) {
-        guard let condition = failure.storageCondition else { return nil }
-        switch condition {
-        case .full:
-            self.init(.init(code: 507, reasonPhrase: "Insufficient Storage"),
-                      "the database's disk is full; nothing was written (\(failure.storageMessage))")
-        case .busy:
-            self.init(.serviceUnavailable, "the database is locked by another process; try again (\(failure.storageMessage))")
-            headers[.retryAfter] = "1"
-        case .unavailable:
-            self.init(.serviceUnavailable, "the database cannot be written or reached now (\(failure.storageMessage))")
+        guard let condition = failure.storageCondition, let message = failure.operatorMessage else { return nil }
+        if condition == .full {
+            self.init(.init(code: 507, reasonPhrase: "Insufficient Storage"), message)
+        } else {
+            self.init(.serviceUnavailable, message)
             headers[.retryAfter] = "1"
         }
     }

@@ -237,9 +237,7 @@ final class DatabaseWriter: Sendable {
         // SQLite (a file: its connection never drops): the connection is kept while batches keep coming, saving a
         // pool checkout (two event-loop hops) per batch.
         if case .dedicated(let dedicated) = source {
-            while let jobs = await takePending(parking: false) {
-                if let busy = await run(jobs, on: dedicated.connection) { await failPending(busy) }
-            }
+            while let jobs = await takePending(parking: false) { await run(jobs, on: dedicated.connection) }
             return
         }
         guard case .pool(let database) = source else { return }
@@ -250,11 +248,9 @@ final class DatabaseWriter: Sendable {
                 try await database.withConnection { connection in
                     let sql = BoundedSQLDatabase(base: try connection.sqlDatabase(), seconds: Self.statementTimeoutSeconds)
                     started.withLock { $0 = true }
-                    if let busy = await self.run(jobs, on: sql) { await self.failPending(busy) }
+                    await self.run(jobs, on: sql)
                     guard !sql.bounded else { return }
-                    while let more = await self.takePending(parking: self.holdsConnection) {
-                        if let busy = await self.run(more, on: sql) { await self.failPending(busy) }
-                    }
+                    while let more = await self.takePending(parking: self.holdsConnection) { await self.run(more, on: sql) }
                     drained.withLock { $0 = true }
                 }
             } catch {
@@ -270,8 +266,8 @@ final class DatabaseWriter: Sendable {
     /// Once a job fails because another process held the database's lock past the busy timeout (30 s on SQLite),
     /// the jobs after it get that answer at once instead of each waiting out the timeout again: behind a lock held
     /// 80 s, requests queued on the writer answered 503 after 55-60 s (found by a tryout).
-    /// - Returns: that busy failure, so the caller answers the jobs queued meanwhile the same way.
-    private func run(_ jobs: [Job], on sql: any SQLDatabase) async -> (any Error)? {
+    /// The jobs queued meanwhile get the same answer (``failPending(_:)``).
+    private func run(_ jobs: [Job], on sql: any SQLDatabase) async {
         var claims: [ClaimRequest] = []
         var busy: (any Error)?
         for job in jobs {
@@ -286,16 +282,17 @@ final class DatabaseWriter: Sendable {
                 if let error = await body(.success(sql)), Self.isBusy(error) { busy = error }
             }
         }
-        guard !claims.isEmpty else { return busy }
-        if let runner = claimRunner.withLock({ $0 }) {
-            if let error = await runner.run(claims, sql), Self.isBusy(error) { return error }
-        } else {
-            for claim in claims { claim.fail(QueueError(.badRequest, "The store is not ready")) }
+        if !claims.isEmpty {
+            if let runner = claimRunner.withLock({ $0 }) {
+                if let error = await runner.run(claims, sql), Self.isBusy(error) { busy = error }
+            } else {
+                for claim in claims { claim.fail(QueueError(.badRequest, "The store is not ready")) }
+            }
         }
-        return busy
+        if let busy { await failPending(busy) }
     }
 
-    /// Answers every job queued now with `error` (see ``run(_:on:)``); jobs submitted later run as usual.
+    /// Answers every job queued now with `error`; jobs submitted later run as usual.
     private func failPending(_ error: any Error) async {
         let jobs = state.withLock { state -> [Job] in
             defer { state.pending = [] }

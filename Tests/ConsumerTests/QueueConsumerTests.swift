@@ -5,6 +5,7 @@ import QueueCore
 import QueueTesting
 import ServiceLifecycleTestKit
 import Synchronization
+import TestSupport
 import Testing
 
 /// A queue connection in memory: pops answer the tasks given (after `failingPops` transport errors), an empty
@@ -103,29 +104,6 @@ final class RecordingConnection: QueueConnection {
         record("release", task)
     }
     func add(_ tasks: [QueueTask]) async throws -> [String: String] { [:] }
-}
-
-/// Log records kept by ``CapturingHandler``: level, message and `lims.error` metadata.
-final class LogRecords: Sendable {
-    let entries = Mutex<[(level: Logger.Level, message: String, error: String)]>([])
-}
-
-/// Keeps every record in ``LogRecords``.
-struct CapturingHandler: LogHandler {
-    let logs: LogRecords
-    var metadata: Logger.Metadata = [:]
-    var logLevel: Logger.Level = .trace
-
-    subscript(metadataKey key: String) -> Logger.Metadata.Value? {
-        get { metadata[key] }
-        set { metadata[key] = newValue }
-    }
-
-    func log(level: Logger.Level, message: Logger.Message, metadata: Logger.Metadata?, source: String, file: String,
-             function: String, line: UInt) {
-        let error = metadata?["lims.error"].map { "\($0)" } ?? ""
-        logs.entries.withLock { $0.append((level, "\(message)", error)) }
-    }
 }
 
 /// Succeeds at once.
@@ -232,17 +210,17 @@ struct QueueConsumerTests {
         connection.state.withLock {
             $0.failingDones = (2, QueueServerError(status: 507, message: "Insufficient Storage - the database's disk is full"))
         }
-        let logs = LogRecords()
-        let logger = Logger(label: "test") { _ in CapturingHandler(logs: logs) }
+        let logs = CapturingLogHandlerBox()
+        let logger = Logger(label: "test") { CapturingLogHandler(box: logs, label: $0) }
         let consumer = QueueConsumer(connection: connection, handlers: HandlerRegistry([InstantHandler()]),
                                      configuration: .init(consumerID: "consumer-virtual"), logger: logger, clock: clock)
         let task = task("instant", clock: clock)
         await clock.advancingSleepers(within: 1) { _ = await consumer.process(task) }
         #expect(connection.reports == ["done \(task.taskUID)"])
-        let lines = logs.entries.withLock { $0 }.filter { $0.message.hasPrefix("report") }
-        #expect(lines.map(\.level) == [.warning, .info])
-        #expect(lines.first?.message == "report failed, retrying" && lines.first?.error.contains("disk is full") == true)
-        #expect(lines.last?.message == "report sent")
+        let lines = logs.lines.withLock { $0 }.filter { $0.contains(" test: report") }
+        #expect(lines.count == 2)
+        #expect(lines.first?.hasPrefix("warning test: report failed, retrying ") == true && lines.first?.contains("disk is full") == true)
+        #expect(lines.last?.hasPrefix("info test: report sent ") == true)
     }
 
     @Test("no booking without min_seconds: done is reported at once, the clock never moved")

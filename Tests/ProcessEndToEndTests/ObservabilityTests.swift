@@ -15,31 +15,6 @@ import TestSupport
 import Testing
 @testable import LimsQueueCLI
 
-/// A LogHandler keeping every rendered line (label, level, message, metadata) in memory.
-final class CapturingLogHandlerBox: Sendable {
-    let lines = Mutex<[String]>([])
-    var text: String { lines.withLock { $0.joined(separator: "\n") } }
-}
-
-struct CapturingLogHandler: LogHandler {
-    let box: CapturingLogHandlerBox
-    let label: String
-    var metadata: Logger.Metadata = [:]
-    var logLevel: Logger.Level = .trace
-
-    subscript(metadataKey key: String) -> Logger.Metadata.Value? {
-        get { metadata[key] }
-        set { metadata[key] = newValue }
-    }
-
-    func log(level: Logger.Level, message: Logger.Message, metadata explicit: Logger.Metadata?, source: String,
-             file: String, function: String, line: UInt) {
-        let all = metadata.merging(explicit ?? [:]) { _, new in new }
-        let rendered = all.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " ")
-        box.lines.withLock { $0.append("\(level) \(label): \(message) \(rendered)") }
-    }
-}
-
 /// `/metrics`, `limsqueue status`, the OpenAPI description against the router, and what the logs carry.
 @Suite("Observability", .serialized)
 struct ObservabilityTests {

@@ -18,6 +18,11 @@ import Testing
 struct QueueServerHTTPTests {
     /// Runs `body` against a live server on a fresh store.
     func withServer(_ body: @escaping @Sendable (QueueAPIClient, StoreFixture) async throws -> Void) async throws {
+        try await withServer { api, fixture, _ in try await body(api, fixture) }
+    }
+
+    /// ``withServer(_:)`` with the server's controller (its long-poll gate and client connections).
+    func withServer(_ body: @escaping @Sendable (QueueAPIClient, StoreFixture, QueueServerController) async throws -> Void) async throws {
         try await StoreFixture.with { fixture in
             let key = Fernet.generateKey()
             let clock = fixture.clock
@@ -27,7 +32,7 @@ struct QueueServerHTTPTests {
             logger.logLevel = .critical
             let app = QueueServerApp.build(controller: controller, host: "127.0.0.1", port: 0, logger: logger)
             try await app.test(.live) { client in
-                try await body(QueueAPIClient(client: client, key: key, clock: clock), fixture)
+                try await body(QueueAPIClient(client: client, key: key, clock: clock), fixture, controller)
             }
         }
     }
@@ -288,68 +293,50 @@ struct QueueServerHTTPTests {
 
     @Test("a long-poll whose client is gone ends and claims nothing: the next task goes to a live consumer", .timeLimit(.minutes(1)))
     func goneClientEndsLongPoll() async throws {
-        try await StoreFixture.with { f in
-            let key = Fernet.generateKey()
-            let authenticator = QueueAuthenticator(key: { key }, clock: f.clock, userExists: { _ in true })
-            let controller = QueueServerController(store: f.store, authenticator: authenticator, clock: f.clock)
-            var logger = Logger(label: "test")
-            logger.logLevel = .critical
-            let app = QueueServerApp.build(controller: controller, host: "127.0.0.1", port: 0, logger: logger)
-            try await app.test(.live) { client in
-                let api = QueueAPIClient(client: client, key: key, clock: f.clock)
-                let port = try #require(client.port)
-                // A consumer long-polls on a raw connection, then dies (its socket closes, as at kill -9).
-                let body = #"{"consumer_id": "consumer-dead", "wait": 20}"#
-                let request = "POST /@@API/senaite/v1/queue_server/pop HTTP/1.1\r\nHost: 127.0.0.1\r\n"
-                    + "Content-Type: application/json\r\n\(QueueAuthToken.headerName): \(try api.token())\r\n"
-                    + "Content-Length: \(body.utf8.count)\r\n\r\n\(body)"
-                let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
-                    .connect(host: "127.0.0.1", port: port).get()
-                try await channel.writeAndFlush(ByteBuffer(string: request)).get()
-                try await f.clock.waitForSleepers(1)
-                let connections = controller.clientConnections.count
-                try await channel.close().get()
-                // The server sees the connection close (its handler marks it gone, then unregisters it).
-                let real = ContinuousClock()
-                let deadline = real.now.advanced(by: .seconds(10))
-                while controller.clientConnections.count >= connections, real.now < deadline {
-                    try await Task.sleep(for: .milliseconds(2))
-                }
-                #expect(controller.clientConnections.count == connections - 1)
-                // The next task wakes the dead client's long-poll first (it waited longest; the manual clock never
-                // moves): it must not claim it, and hands the wake on.
-                let task = TaskFactory.task(created: f.now)
-                _ = try await f.store.add([task], now: f.now)
-                #expect(try await f.store.task(task.taskUID)?.status == .queued)
-                #expect(try await api.pop("consumer-live").json["task_uid"] == .string(task.taskUID))
+        try await withServer { api, f, controller in
+            let port = try #require(api.client.port)
+            // A consumer long-polls on a raw connection, then dies (its socket closes, as at kill -9).
+            let body = #"{"consumer_id": "consumer-dead", "wait": 20}"#
+            let request = "POST /@@API/senaite/v1/queue_server/pop HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                + "Content-Type: application/json\r\n\(QueueAuthToken.headerName): \(try api.token())\r\n"
+                + "Content-Length: \(body.utf8.count)\r\n\r\n\(body)"
+            let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+                .connect(host: "127.0.0.1", port: port).get()
+            try await channel.writeAndFlush(ByteBuffer(string: request)).get()
+            try await f.clock.waitForSleepers(1)
+            let connections = controller.clientConnections.count
+            try await channel.close().get()
+            // The server sees the connection close (its handler marks it gone, then unregisters it).
+            let real = ContinuousClock()
+            let deadline = real.now.advanced(by: .seconds(10))
+            while controller.clientConnections.count >= connections, real.now < deadline {
+                try await Task.sleep(for: .milliseconds(2))
             }
+            #expect(controller.clientConnections.count == connections - 1)
+            // The next task wakes the dead client's long-poll first (it waited longest; the manual clock never
+            // moves): it must not claim it, and hands the wake on.
+            let task = TaskFactory.task(created: f.now)
+            _ = try await f.store.add([task], now: f.now)
+            #expect(try await f.store.task(task.taskUID)?.status == .queued)
+            #expect(try await api.pop("consumer-live").json["task_uid"] == .string(task.taskUID))
         }
     }
 
     @Test("a closed long-poll gate (the process stopping): a waiting pop answers no task as soon as it is woken and claims nothing; pops still claim what is there", .timeLimit(.minutes(1)))
     func closedGateEndsLongPolls() async throws {
-        try await StoreFixture.with { f in
-            let key = Fernet.generateKey()
-            let authenticator = QueueAuthenticator(key: { key }, clock: f.clock, userExists: { _ in true })
-            let controller = QueueServerController(store: f.store, authenticator: authenticator, clock: f.clock)
-            var logger = Logger(label: "test")
-            logger.logLevel = .critical
-            let app = QueueServerApp.build(controller: controller, host: "127.0.0.1", port: 0, logger: logger)
-            try await app.test(.live) { client in
-                let api = QueueAPIClient(client: client, key: key, clock: f.clock)
-                let polling = Task { try await api.pop("consumer-1", wait: 20) }
-                try await f.clock.waitForSleepers(1)
-                controller.longPolls.close()
-                // The add wakes the waiting long-poll (the manual clock never moves): it must not take the task.
-                let task = TaskFactory.task(created: f.now)
-                _ = try await f.store.add([task], now: f.now)
-                let answer = try await polling.value
-                #expect(answer.status == 200 && answer.json.isEmpty)
-                #expect(try await f.store.task(task.taskUID)?.status == .queued)
-                // The gate ends waiting, not work: a pop still claims a queued task, and an empty one answers at once.
-                #expect(try await api.pop("consumer-2", wait: 20).json["task_uid"] == .string(task.taskUID))
-                #expect(try await api.pop("consumer-3", wait: 20).json.isEmpty)
-            }
+        try await withServer { api, f, controller in
+            let polling = Task { try await api.pop("consumer-1", wait: 20) }
+            try await f.clock.waitForSleepers(1)
+            controller.longPolls.close()
+            // The add wakes the waiting long-poll (the manual clock never moves): it must not take the task.
+            let task = TaskFactory.task(created: f.now)
+            _ = try await f.store.add([task], now: f.now)
+            let answer = try await polling.value
+            #expect(answer.status == 200 && answer.json.isEmpty)
+            #expect(try await f.store.task(task.taskUID)?.status == .queued)
+            // The gate ends waiting, not work: a pop still claims a queued task, and an empty one answers at once.
+            #expect(try await api.pop("consumer-2", wait: 20).json["task_uid"] == .string(task.taskUID))
+            #expect(try await api.pop("consumer-3", wait: 20).json.isEmpty)
         }
     }
 

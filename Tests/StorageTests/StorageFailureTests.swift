@@ -6,6 +6,7 @@ import Logging
 import NIOPosix
 import QueueCore
 import SQLKit
+import TestSupport
 import Testing
 
 /// The drivers' errors an operator can act on are classified (``StorageFailure``), so the HTTP layer answers
@@ -14,10 +15,9 @@ import Testing
 struct StorageFailureTests {
     @Test("a full database (SQLite's page limit reached) is a .full failure with SQLite's message; a UNIQUE refusal is unclassified")
     func fullDisk() async throws {
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("storage-failure-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(at: directory) }
-        let sql = try InlineSQLiteConnection(path: directory.appendingPathComponent("full.sqlite").path,
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        let sql = try InlineSQLiteConnection(path: directory.path + "/full.sqlite",
                                              logger: Logger(label: "test"), eventLoop: MultiThreadedEventLoopGroup.singleton.any())
         defer { sql.close() }
         try await sql.raw("CREATE TABLE item (id INTEGER PRIMARY KEY, data BLOB)").run()
@@ -37,18 +37,18 @@ struct StorageFailureTests {
 
     @Test("the command line words a classified failure as the server does, with the database's message; a failure in a command's body reaches the operator so")
     func commandLineWords() async throws {
-        let full = CLIError(InlineSQLiteError(code: 13, message: "database or disk is full", sql: "COMMIT"))
-        #expect(full.description == "the database's disk is full; nothing was written: free space and try again (database or disk is full)")
-        #expect(CLIError(InlineSQLiteError(code: 5, message: "database is locked", sql: "BEGIN IMMEDIATE")).description
-            .hasPrefix("the database is locked by another process"))
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("cli-failure-\(UUID().uuidString)")
-        defer { try? FileManager.default.removeItem(at: directory) }
+        let full = InlineSQLiteError(code: 13, message: "database or disk is full", sql: "COMMIT").operatorMessage
+        #expect(full == "the database's disk is full; nothing was written: free space and try again (database or disk is full)")
+        #expect(InlineSQLiteError(code: 5, message: "database is locked", sql: "BEGIN IMMEDIATE").operatorMessage?
+            .hasPrefix("the database is locked by another process") == true)
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
         let error = await #expect(throws: CLIError.self) {
             try await StorageEnvironment.with(dataDir: directory.path, logger: Logger(label: "test")) { _ in
                 throw InlineSQLiteError(code: 13, message: "database or disk is full", sql: "COMMIT")
             }
         }
-        #expect(error?.description == full.description)
+        #expect(error?.description == full)
     }
 
     @Test("SQLite result codes map by their primary code: busy and locked, read-only and can't-open, full")
@@ -68,10 +68,9 @@ struct StorageFailureTests {
 struct WriterBusyTests {
     @Test("once a write waited out the busy timeout, the writes queued behind it are answered busy at once, not after a timeout each")
     func queuedWritesFailAtOnce() async throws {
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("writer-busy-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(at: directory) }
-        let path = directory.appendingPathComponent("busy.sqlite").path
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        let path = directory.path + "/busy.sqlite"
         let loop = MultiThreadedEventLoopGroup.singleton.any()
         // Another process's connection holds the write lock.
         let holder = try InlineSQLiteConnection(path: path, logger: Logger(label: "test"), eventLoop: loop)
