@@ -7,6 +7,8 @@ extension QueueTask {
     public static let maxLeaseSeconds = 604_800
     /// Longest minimum booking a task may ask for: 1 hour, in seconds.
     public static let maxMinSeconds = 3_600
+    /// Most characters of an `error_message` kept (by add, fail and batched fail); longer ones are cut to this.
+    public static let maxErrorMessageCharacters = 4_000
 
     /// The keys this type models; any other key of a task dict goes to ``extra``.
     public static let modelledKeys: Set<String> = [
@@ -44,6 +46,15 @@ extension QueueTask {
         return dict
     }
 
+    /// ``wireDictionary`` without `lease_token`: what anyone but the claiming consumer is shown (a task's page,
+    /// listings, the monitor). The token is the claim's proof for done/fail/timeout, so only the claim's answer
+    /// carries it.
+    public var sharedWireDictionary: [String: JSONValue] {
+        var dict = wireDictionary
+        dict["lease_token"] = nil
+        return dict
+    }
+
     /// Reads a task dict as stored by this project (all fields present and already normalized).
     /// - Throws: ``QueueError`` `.invalidTask` naming the field when a stored dict is malformed.
     public init(stored dict: [String: JSONValue]) throws {
@@ -61,11 +72,11 @@ extension QueueTask {
             maxSeconds: try reader.int("max_seconds") ?? 120,
             priority: try reader.int("priority") ?? 10,
             retries: try reader.int("retries") ?? 0,
-            unique: reader.flag("unique"),
+            unique: try reader.flag("unique"),
             chunkSize: try reader.int("chunk_size") ?? 10,
             username: try reader.string("username") ?? "",
             delay: try reader.number("delay"),
-            ghost: reader.flag("ghost"),
+            ghost: try reader.flag("ghost"),
             action: try reader.string("action"),
             slots: try reader.list("slots"),
             topUID: try reader.string("top_uid"),
@@ -84,7 +95,9 @@ extension QueueTask {
     ///   numbers, not strings, and never negative except `priority` (as the OpenAPI document says);
     /// - `max_seconds` below 30 falls back to the settings (0 `min_seconds` means no minimum booking);
     /// - `retries` missing falls back to `max_retries`; 0 stays 0 (no retry, unlike the original);
-    /// - `unique` and `ghost` accept true/false or "y"/"yes"/"1"/"true" (any case);
+    /// - `unique` and `ghost` accept true/false, a number (0 is false) or a string ("y"/"yes"/"1"/"true" in any
+    ///   case are true, any other string false, as senaite.queue reads them); a list or an object is refused;
+    /// - `error_message` longer than ``maxErrorMessageCharacters`` is cut to it;
     /// - `chunk_size` missing takes the setting (0 when the queue is disabled);
     /// - `username` missing takes `defaultUsername` (the authenticated user);
     /// - status, claim fields and lease are cleared: the queue sets them.
@@ -152,16 +165,16 @@ extension QueueTask {
             uids: uids,
             created: created,
             status: nil,
-            errorMessage: try reader.string("error_message"),
+            errorMessage: try reader.string("error_message").map { String($0.prefix(Self.maxErrorMessageCharacters)) },
             minSeconds: minSeconds,
             maxSeconds: maxSeconds,
             priority: priority,
             retries: retries,
-            unique: reader.flag("unique"),
+            unique: try reader.flag("unique"),
             chunkSize: chunkSize,
             username: username,
             delay: delay,
-            ghost: reader.flag("ghost"),
+            ghost: try reader.flag("ghost"),
             action: try reader.string("action"),
             slots: try reader.list("slots"),
             topUID: try reader.string("top_uid"),
@@ -251,13 +264,18 @@ struct FieldReader {
         return items
     }
 
-    /// senaite.queue's truthiness for `unique`/`ghost`: a bool, or "y"/"yes"/"1"/"true" in any case, or 1.
-    func flag(_ key: String) -> Bool {
+    /// senaite.queue's truthiness for `unique`/`ghost`: a bool, a number other than 0, or "y"/"yes"/"1"/"true" in
+    /// any case; a missing field is false.
+    /// - Throws: ``QueueError`` `.invalidTask` naming the field for a list or an object, which a client cannot
+    ///   mean as a flag.
+    func flag(_ key: String) throws -> Bool {
         switch value(key) {
+        case nil: return false
         case .bool(let flag)?: return flag
-        case .int(let number)?: return number != 0
         case .string(let text)?: return ["y", "yes", "1", "true"].contains(text.lowercased())
-        default: return false
+        case let number?:
+            guard let number = number.doubleValue else { throw QueueError.invalidTask(key, "must be true or false") }
+            return number != 0
         }
     }
 }

@@ -236,29 +236,31 @@ public enum OpenAPIDocument {
                 + "`max` (an extension for batched consumers) claims up to `max` tasks at once (the consumer's running "
                 + "tasks count against it; no purge rule) and answers them as `tasks`.",
             tags: ["queue"], security: queue,
-            body: schema(["consumer_id": object(["type": "string", "minLength": 4]), "wait": bounded("number", 0, 30),
+            body: schema(["consumer_id": object(["type": "string", "minLength": 4, "maxLength": 256]), "wait": bounded("number", 0, 30),
                           "max": batchMax],
                          required: ["consumer_id"]),
             ok: response("The claimed task (complete) or {}; with `max`, the claimed tasks.",
                          object(["anyOf": .array([ref("TaskComplete"), ref("ClaimedTasks")])])),
             errors: queueErrors + [428]))
-        let claim: KeyValuePairs<String, JSONValue> = ["task_uid": taskUID, "consumer_id": string, "lease_token": string]
+        let consumerID = object(["type": "string", "maxLength": 256])
+        let claim: KeyValuePairs<String, JSONValue> = ["task_uid": taskUID, "consumer_id": consumerID, "lease_token": string]
         add("queue_server/done", "post", operation(
             "queue_done\(suffix)", "Finishes a running task; with pop: true also claims the consumer's next task (next). "
                 + "With `tasks` (an extension for batched consumers) finishes every listed task whose lease holds, and "
                 + "with `max` claims up to `max` tasks in the same transaction (`next`, a list).",
             tags: ["queue"], security: queue,
-            body: schema(["task_uid": taskUID, "consumer_id": string, "lease_token": string, "pop": flag,
+            body: schema(["task_uid": taskUID, "consumer_id": consumerID, "lease_token": string, "pop": flag,
                           "wait": bounded("number", 0, 30), "tasks": array(ref("TaskReport")), "max": batchMax]),
             ok: response("Task message; with `tasks`, the batch report.",
                          object(["anyOf": .array([ref("TaskMessage"), ref("BatchReport")])])),
             errors: queueErrors + [404, 409, 412, 428]))
         add("queue_server/fail", "post", operation(
-            "queue_fail\(suffix)", "Fails a running task (queued again while retries remain). With `tasks` (an extension "
+            "queue_fail\(suffix)", "Fails a running task (queued again while retries remain; `retry: false` fails it "
+                + "now). error_message is kept up to 4,000 characters. With `tasks` (an extension "
                 + "for batched consumers) fails every listed task whose lease holds, each with its own error_message.",
             tags: ["queue"], security: queue,
-            body: schema(["task_uid": taskUID, "consumer_id": string, "lease_token": string, "error_message": string,
-                          "tasks": array(ref("TaskReport"))]),
+            body: schema(["task_uid": taskUID, "consumer_id": consumerID, "lease_token": string, "error_message": string,
+                          "retry": boolean, "tasks": array(ref("TaskReport"))]),
             ok: response("Task message; with `tasks`, the batch report.",
                          object(["anyOf": .array([ref("TaskMessage"), ref("BatchReport")])])),
             errors: queueErrors + [404, 409, 412]))

@@ -301,8 +301,20 @@ public struct QueueServerController: Sendable {
             Self.debug(context.logger, "task added", uid: task.taskUID, name: task.name)
         }
         let base = Self.apiURL(request)
-        var added = tasks
-        for index in added.indices { added[index].status = .queued }
+        // One item per uid: the item that was added, else the first one listed (a uid listed twice with
+        // different contents would otherwise list a task the queue does not hold).
+        var added: [QueueTask] = []
+        var itemIndex: [String: Int] = [:]
+        for (task, outcome) in zip(tasks, outcomes) {
+            var item = task
+            item.status = .queued
+            if let index = itemIndex[task.taskUID] {
+                if outcome == .added { added[index] = item }
+            } else {
+                itemIndex[task.taskUID] = added.count
+                added.append(item)
+            }
+        }
         var outcomeMap: [String: JSONValue] = [:]
         // A uid listed twice gets one entry: "added" when one of its items was added (the later ones are then
         // duplicates of it), else the first item's outcome.
@@ -315,7 +327,7 @@ public struct QueueServerController: Sendable {
 
     @Sendable func pop(_ request: Request, context: QueueRequestContext) async throws -> Response {
         let payload = try await RequestPayload.read(request, context: context)
-        guard let consumerID = try? payload.string("consumer_id"), consumerID.count >= 4 else {
+        guard let consumerID = try Self.checkedConsumerID(try? payload.string("consumer_id")), consumerID.count >= 4 else {
             throw QueueAPIError(.preconditionRequired, "No valid consumer id")
         }
         let wait = min(max(try payload.number("wait") ?? 0, 0), configuration.maxPopWait)
@@ -331,7 +343,7 @@ public struct QueueServerController: Sendable {
         let task = try await withCurrentMinimum(popped)
         metrics.claimed(task, consumerID: consumerID, now: clock.now())
         Self.debug(context.logger, "task claimed", uid: task.taskUID, name: task.name, ["lims.consumer": .string(consumerID)])
-        guard case .object(let dict) = TaskInfo.complete(task, baseURL: Self.apiURL(request)) else { return JSONResponse.make(body: [:]) }
+        guard case .object(let dict) = TaskInfo.complete(task, baseURL: Self.apiURL(request), withLease: true) else { return JSONResponse.make(body: [:]) }
         return JSONResponse.make(body: dict)
     }
 
@@ -462,7 +474,18 @@ public struct QueueServerController: Sendable {
 
     /// The claim a done/fail/timeout carries: `consumer_id` and/or `lease_token`, both optional.
     static func lease(_ payload: RequestPayload) throws -> LeaseClaim {
-        LeaseClaim(consumerID: try payload.string("consumer_id"), leaseToken: try payload.string("lease_token"))
+        LeaseClaim(consumerID: try checkedConsumerID(try payload.string("consumer_id")), leaseToken: try payload.string("lease_token"))
+    }
+
+    /// The most characters (Unicode scalars, as JSON Schema's `maxLength` counts) of a `consumer_id`: it is
+    /// stored with each claim, shown by the monitor and labels the metrics, so it is bounded (SENAITE's are a
+    /// host name and a number).
+    static let maxConsumerIDLength = 256
+
+    /// `id` when it is at most ``maxConsumerIDLength`` long. - Throws: 400 naming `consumer_id` when longer.
+    static func checkedConsumerID(_ id: String?) throws -> String? {
+        guard let id, id.unicodeScalars.count > maxConsumerIDLength else { return id }
+        throw QueueAPIError(.badRequest, "Field 'consumer_id' is longer than \(maxConsumerIDLength) characters")
     }
 
     /// `done`; with `pop: true` (an extension) it also claims the consumer's next task in the same transaction and
@@ -496,7 +519,7 @@ public struct QueueServerController: Sendable {
         var body = taskMessageBody("Task done: \(uid)", task, request: request, payload: payload)
         var nextTask = next
         if let claimed = next { nextTask = try await withCurrentMinimum(claimed) }
-        body["next"] = nextTask.map { TaskInfo.complete($0, baseURL: Self.apiURL(request)) } ?? .object([:])
+        body["next"] = nextTask.map { TaskInfo.complete($0, baseURL: Self.apiURL(request), withLease: true) } ?? .object([:])
         return JSONResponse.make(body: body)
     }
 
@@ -505,13 +528,13 @@ public struct QueueServerController: Sendable {
         if payload.fields["tasks"] != nil { return try await failBatch(payload, request: request, context: context) }
         let uid = try Self.requireUID(try payload.string("task_uid"))
         let lease = try Self.lease(payload)
-        let message = try payload.string("error_message") ?? "Unknown error"
+        let message = String((try payload.string("error_message") ?? "Unknown error").prefix(QueueTask.maxErrorMessageCharacters))
         // `retry: false` (this server's addition; senaite.queue ignores unknown fields): the failure cannot succeed
         // on a retry, so the task fails now whatever retries remain.
-        let retry = payload.fields["retry"].map { $0 != .bool(false) } ?? true
+        let retry = try payload.boolean("retry") ?? true
         let running = try await perform { try await store.task(uid) }
         let task = try await perform {
-            try await store.fail(uid, message: String(message.prefix(4000)), lease: lease, now: clock.now(), retry: retry)
+            try await store.fail(uid, message: message, lease: lease, now: clock.now(), retry: retry)
         }
         if let running { metrics.ended(running, outcome: .failed, now: clock.now()) }
         Self.taskLogger(context.logger, uid: uid, name: task.name)
@@ -577,7 +600,7 @@ public struct QueueServerController: Sendable {
         guard items.count <= configuration.maxBatch else {
             throw QueueAPIError(.badRequest, "Field 'tasks' may hold at most \(configuration.maxBatch) items")
         }
-        let consumerID = try payload.string("consumer_id")
+        let consumerID = try Self.checkedConsumerID(try payload.string("consumer_id"))
         return try items.enumerated().map { index, item in
             guard let object = item.objectValue else {
                 throw QueueAPIError(.badRequest, "Field 'tasks[\(index)]' must be an object with task_uid and lease_token")
@@ -603,7 +626,7 @@ public struct QueueServerController: Sendable {
             metrics.claimed(task, consumerID: consumerID, now: now)
             Self.debug(context.logger, "task claimed", uid: task.taskUID, name: task.name, ["lims.consumer": .string(consumerID)])
         }
-        return ["tasks": .array(claimed.map { TaskInfo.complete($0, baseURL: base) }), "count": .int(claimed.count)]
+        return ["tasks": .array(claimed.map { TaskInfo.complete($0, baseURL: base, withLease: true) }), "count": .int(claimed.count)]
     }
 
     /// The per-item outcome of a batched report: `done`/`failed` lists the uids applied, `refused` the others
@@ -634,7 +657,7 @@ public struct QueueServerController: Sendable {
         let now = clock.now()
         var body: [String: JSONValue]
         if let max {
-            guard let consumerID = try payload.string("consumer_id"), consumerID.count >= 4 else {
+            guard let consumerID = try Self.checkedConsumerID(try payload.string("consumer_id")), consumerID.count >= 4 else {
                 throw QueueAPIError(.preconditionRequired, "No valid consumer id")
             }
             let wait = min(Swift.max(try payload.number("wait") ?? 0, 0), configuration.maxPopWait)
@@ -667,7 +690,7 @@ public struct QueueServerController: Sendable {
     /// still holds. Answer: `{"failed": [uid], "refused": [{task_uid, status, message}]}`.
     func failBatch(_ payload: RequestPayload, request: Request, context: QueueRequestContext) async throws -> Response {
         let reports = try batchReports(payload).map { item in
-            TaskFailureReport(task: item.lease, message: String((item.message ?? "Unknown error").prefix(4000)))
+            TaskFailureReport(task: item.lease, message: String((item.message ?? "Unknown error").prefix(QueueTask.maxErrorMessageCharacters)))
         }
         let results = try await perform { try await store.fail(reports, now: clock.now()) }
         let now = clock.now()

@@ -107,6 +107,20 @@ public struct RequestPayload: Sendable {
         }
     }
 
+    /// A yes/no field read strictly, or nil when absent: true/false, 1/0, or "true"/"yes"/"y"/"1"/"on" and
+    /// "false"/"no"/"n"/"0"/"off" (any case). For fields whose misreading costs something (`retry`).
+    /// - Throws: 400 naming the field for any other value.
+    public func boolean(_ key: String) throws -> Bool? {
+        switch fields[key] {
+        case nil, .null?: return nil
+        case .bool(let flag)?: return flag
+        case .int(let number)? where number == 0 || number == 1: return number == 1
+        case .string(let text)? where ["1", "true", "yes", "y", "on"].contains(text.lowercased()): return true
+        case .string(let text)? where ["0", "false", "no", "n", "off"].contains(text.lowercased()): return false
+        default: throw QueueAPIError(.badRequest, "Field '\(key)' must be true or false")
+        }
+    }
+
     /// A number field, or nil. - Throws: 400 naming the field if it is not a number.
     public func number(_ key: String) throws -> Double? {
         guard let value = fields[key], value != .null else { return nil }

@@ -22,9 +22,10 @@ enum TaskInfo {
         ])
     }
 
-    /// The whole task dict plus `task_url`.
-    static func complete(_ task: QueueTask, baseURL: String) -> JSONValue {
-        var dict = task.wireDictionary
+    /// The whole task dict plus `task_url`. `lease_token` only with `withLease` (the answer to the claim that
+    /// made it): anyone else who reads the task must not be able to finish it.
+    static func complete(_ task: QueueTask, baseURL: String, withLease: Bool = false) -> JSONValue {
+        var dict = withLease ? task.wireDictionary : task.sharedWireDictionary
         dict["task_url"] = .string(taskURL(task.taskUID, baseURL: baseURL))
         return .object(dict)
     }

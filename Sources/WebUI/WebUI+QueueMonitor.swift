@@ -191,7 +191,7 @@ extension WebUI {
         return Self.redirect(back, message: message)
     }
 
-    /// `GET /queue_tasks/<task_uid>`: the task as stored (wire JSON).
+    /// `GET /queue_tasks/<task_uid>`: the task as stored (wire JSON), without its lease token.
     @Sendable func queueTaskDetail(_ request: Request, context: QueueRequestContext) async throws -> Response {
         let (user, state) = try await signedIn(context)
         try Self.require(.manageQueue, user, in: state, for: "The queue monitor")
@@ -199,7 +199,7 @@ extension WebUI {
         guard let task = try await queue.task(uid) else { throw WebError.notFound("No task \(uid) in the queue.") }
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
-        let json = String(decoding: try encoder.encode(JSONValue.object(task.wireDictionary)), as: UTF8.self)
+        let json = String(decoding: try encoder.encode(JSONValue.object(task.sharedWireDictionary)), as: UTF8.self)
         let chrome = await chrome(request, user: user, state: state, tab: "queue")
         return renderer.page("queue_task", title: "Task \(task.shortUID)", chrome: chrome,
                              data: ["shortUID": task.shortUID, "json": json])

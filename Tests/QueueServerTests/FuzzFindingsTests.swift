@@ -10,9 +10,10 @@ import QueueServer
 import TestSupport
 import Testing
 
-/// Regressions for what `scripts/api-fuzz` (schemathesis) found, on the real store (SQLite, or PostgreSQL in the
-/// PostgreSQL pass): each case used to end in a 500 and must now be a 4xx naming the field.
-@Suite("API fuzzing findings")
+/// Regressions for what `scripts/api-fuzz` (schemathesis) and the new-user tryouts found in the queue API's input
+/// handling, on the real store (SQLite, or PostgreSQL in the PostgreSQL pass): each case used to end in a 500 or
+/// be taken silently, and must now be a 4xx naming the field or a bounded value.
+@Suite("API input findings")
 struct FuzzFindingsTests {
     func withServer(_ body: @escaping @Sendable (QueueAPIClient) async throws -> Void) async throws {
         try await StoreFixture.with { fixture in
@@ -73,6 +74,96 @@ struct FuzzFindingsTests {
             let fits = String(repeating: "e\u{301}", count: 100)
             let added = try await api.call("add", body: ["name": .string(fits), "context_uid": "c", "context_path": "/c"])
             #expect(added.status == 200 && added.json["count"] == .int(1))
+        }
+    }
+
+    @Test("a consumer_id longer than 256 characters is refused 400 naming it, on pop, done and batched pop (a 3 MB id filled the monitor)")
+    func longConsumerID() async throws {
+        try await withServer { api in
+            let long = JSONValue.string(String(repeating: "c", count: 257))
+            _ = try await api.call("add", body: ["name": "noop", "context_uid": "c", "context_path": "/c", "min_seconds": 0])
+            for (route, body) in [("pop", ["consumer_id": long] as JSONValue), ("pop", ["consumer_id": long, "max": 4]),
+                                  ("done", ["task_uid": .string(String(repeating: "a", count: 32)), "consumer_id": long])] {
+                let answer = try await api.call(route, body: body)
+                #expect(answer.status == 400 && answer.message.contains("'consumer_id'"), "\(route): \(answer.status) \(answer.message)")
+            }
+            // Nothing was claimed; an id of 256 characters works.
+            let fits = try await api.call("pop", body: ["consumer_id": .string(String(repeating: "c", count: 256))])
+            #expect(fits.status == 200 && fits.json["name"] == "noop")
+        }
+    }
+
+    @Test("fail's retry is read strictly: \"false\" fails the task now, an unreadable value is refused and changes nothing")
+    func failRetryStrict() async throws {
+        try await withServer { api in
+            _ = try await api.call("add", body: ["name": "noop", "context_uid": "c", "context_path": "/c", "min_seconds": 0, "retries": 3])
+            let popped = try await api.call("pop", body: ["consumer_id": "cons1"])
+            let uid = try #require(popped.json["task_uid"])
+            let lease = try #require(popped.json["lease_token"])
+            let refused = try await api.call("fail", body: ["task_uid": uid, "lease_token": lease, "retry": "maybe"])
+            #expect(refused.status == 400 && refused.message.contains("'retry'"))
+            #expect(try await api.call("\(uid.stringValue ?? "")", method: .get).json["status"] == "running")
+            let failed = try await api.call("fail", body: ["task_uid": uid, "lease_token": lease, "retry": "false"])
+            #expect(failed.status == 200)
+            let task = try await api.call("\(uid.stringValue ?? "")", method: .get)
+            #expect(task.json["status"] == "failed" && task.json["retries"] == .int(3))
+        }
+    }
+
+    @Test("unique and ghost must be flags: a list or an object is refused 406 naming the field; strings read as senaite.queue reads them")
+    func flagTypes() async throws {
+        try await withServer { api in
+            for field in ["unique", "ghost"] {
+                for value: JSONValue in [["yes"], ["a": true]] {
+                    let answer = try await api.call("add", body: .object(["name": "noop", "context_uid": "c", "context_path": "/c", field: value]))
+                    #expect(answer.status == 406 && answer.message.contains("'\(field)'"), "\(field) \(value): \(answer.status) \(answer.message)")
+                }
+            }
+            #expect(try await api.call("tasks").json["count"] == .int(0))
+            let added = try await api.call("add", body: ["name": "noop", "context_uid": "c", "context_path": "/c", "unique": "Yes", "delay": 60])
+            let uid = try #require(added.items.first?["task_uid"]?.stringValue)
+            #expect(try await api.call("\(uid)", method: .get).json["unique"] == true)
+        }
+    }
+
+    @Test("an added task's error_message is cut to 4,000 characters, as fail cuts it")
+    func addErrorMessageBounded() async throws {
+        try await withServer { api in
+            let added = try await api.call("add", body: ["name": "noop", "context_uid": "c", "context_path": "/c", "delay": 60,
+                                                         "error_message": .string(String(repeating: "e", count: 100_000))])
+            let uid = try #require(added.items.first?["task_uid"]?.stringValue)
+            let stored = try await api.call("\(uid)", method: .get).json["error_message"]?.stringValue
+            #expect(stored?.count == 4_000)
+        }
+    }
+
+    @Test("the lease token is only in the claim's answer: a task's page, listings and search leave it out, so only the consumer can finish it")
+    func leaseTokenOnlyToClaimer() async throws {
+        try await withServer { api in
+            _ = try await api.call("add", body: ["name": "noop", "context_uid": "c", "context_path": "/c", "min_seconds": 0])
+            let popped = try await api.call("pop", body: ["consumer_id": "cons1"])
+            let uid = try #require(popped.json["task_uid"]?.stringValue)
+            #expect(popped.json["lease_token"]?.stringValue?.isEmpty == false)
+            let page = try await api.call("\(uid)", method: .get)
+            #expect(page.json["status"] == "running" && page.json["consumer_id"] == "cons1" && page.json["lease_token"] == nil)
+            for route in ["tasks?complete=1", "search?uid=c&complete=1"] {
+                let listed = try await api.call(route, method: .get)
+                #expect(listed.items.count == 1 && listed.items.allSatisfy { $0["lease_token"] == nil }, "\(route)")
+            }
+        }
+    }
+
+    @Test("add with one uid listed twice, with different contents, lists the added task once")
+    func addSameUIDTwice() async throws {
+        try await withServer { api in
+            let uid = JSONValue.string(String(repeating: "b", count: 32))
+            let answer = try await api.call("add", body: [["task_uid": uid, "name": "first", "context_uid": "c", "context_path": "/c", "delay": 60],
+                                                          ["task_uid": uid, "name": "second", "context_uid": "d", "context_path": "/d", "delay": 60]])
+            #expect(answer.status == 200 && answer.json["count"] == .int(1))
+            #expect(answer.items.map { $0["name"] } == ["first"])
+            #expect(answer.json["outcomes"]?.objectValue?.count == 1)
+            let stored = try await api.call("\(uid.stringValue ?? "")", method: .get)
+            #expect(stored.json["name"] == "first")
         }
     }
 }
