@@ -59,7 +59,7 @@ final class StorageEnvironment: Sendable {
                 if let durability {
                     configuration.coreConfiguration.options.additionalStartupParameters.append(durability.postgresParameter)
                 }
-                databases.use(.postgres(configuration: configuration), as: .psql)
+                databases.use(.postgres(configuration: configuration, maxConnectionsPerEventLoop: Self.postgresConnectionsPerLoop), as: .psql)
             } catch {
                 throw CLIError("cannot use the database URL \(path): \(error)")
             }
@@ -116,6 +116,12 @@ final class StorageEnvironment: Sendable {
     /// Connections the lab's reads take in turn: the machine's cores, at least 2 and at most 8. More readers than
     /// cores only queue on the CPU; fewer leave a core idle while one read runs (a page of samples, a working set).
     static let labReaderCount = min(8, max(2, System.coreCount))
+
+    /// PostgreSQL connections each event loop's pool may open (lazily, as concurrent work asks): about 16 per
+    /// process in all, at least 2 per loop (4 on this 2-core machine). The lab's write transactions run
+    /// concurrently on the lab readers' pools (``Storage/SQLLabStore``), so with one connection per loop 50 users'
+    /// writes queued behind each other: `bench lims` p95 176-190 ms with one, 143-160 ms with four.
+    static let postgresConnectionsPerLoop = max(2, 16 / (2 + labReaderCount))
 
     /// The auth key: env `LIMSQUEUE_AUTH_KEY` when set, else the database's (generated on first start).
     /// - Throws: ``CLIError`` when the env key is not 32 bytes of url-safe base64.

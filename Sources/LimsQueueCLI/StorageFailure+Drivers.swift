@@ -46,6 +46,7 @@ extension PSQLError: StorageFailure {
         switch serverInfo?[.sqlState] {
         case "53100": return .full                                        // disk_full
         case "53300", "57P01", "57P02", "57P03", "08000", "08003", "08006": return .unavailable
+        case "40P01", "40001": return .conflict                           // deadlock_detected, serialization_failure
         default: return nil
         }
     }

@@ -19,6 +19,10 @@ public enum StorageCondition: Sendable, Equatable {
     /// The database cannot be written or reached now (read-only file, server down, too many connections): HTTP
     /// 503 with `Retry-After`.
     case unavailable
+    /// The database ended the transaction because a concurrent one collided with it (PostgreSQL `40P01
+    /// deadlock_detected`, `40001 serialization_failure`): nothing was written, and running it again will work. A
+    /// unit of work retries it itself, as a version conflict; HTTP 503 with `Retry-After` if one still reaches a client.
+    case conflict
 }
 
 extension StorageCondition {
@@ -29,6 +33,7 @@ extension StorageCondition {
         case .full: "the database's disk is full; nothing was written: free space and try again"
         case .busy: "the database is locked by another process; nothing was written: try again"
         case .unavailable: "the database cannot be written or reached now; nothing was written"
+        case .conflict: "the database stopped this write because a concurrent one collided with it; nothing was written: try again"
         }
     }
 }

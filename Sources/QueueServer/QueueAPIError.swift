@@ -31,8 +31,9 @@ public struct QueueAPIError: Error, HTTPResponseError {
         return response
     }
 
-    /// The answer to a classified storage failure: 507 for a full disk, 503 with `Retry-After: 1` for a busy or
-    /// unavailable database, each with the database's message; nil for an unclassified one (answered 500).
+    /// The answer to a classified storage failure: 507 for a full disk, 503 with `Retry-After: 1` for a busy,
+    /// unavailable or colliding (conflict) database, each with the database's message; nil for an unclassified one
+    /// (answered 500).
     public init?(_ failure: any StorageFailure) {
         guard let condition = failure.storageCondition, let message = failure.operatorMessage else { return nil }
         if condition == .full {

@@ -1,6 +1,7 @@
 import FluentKit
 import Foundation
 import LIMSCore
+import QueueCore
 import SQLKit
 
 extension SQLLabStore {
@@ -10,18 +11,33 @@ extension SQLLabStore {
     /// `original` is the lab as the unit of work read it: for a working set its ``LIMSCore/ReadScope``'s
     /// originals (counters are reserved, never written here); for a whole lab the loaded state (counters
     /// compare-and-set).
-    /// - Throws: ``ConflictError`` (attempts 1) when a version moved or a path or counter clashed.
+    /// - Throws: ``ConflictError`` (attempts 1) when a version moved or a path or counter clashed, or when the
+    ///   database ended the transaction as colliding with a concurrent one (PostgreSQL's deadlock detection:
+    ///   ``QueueCore/StorageCondition/conflict``), so the unit of work's retry loop runs it again.
     /// `settings`, when given, are the lab settings the unit of work changed; they are written in the same
     /// transaction.
     func save(_ state: LabState, original: LabState, settings: LabSettings? = nil,
               afterSave: (@Sendable (any SQLDatabase, LabState) async throws -> Void)?) async throws {
-        // What does not depend on the transaction is computed before it, outside the process's single writer:
-        // every write of the process waits while the writer works.
+        // What does not depend on the transaction is computed before it, outside the transaction (on SQLite the
+        // process's single writer: every write of the process waits while the writer works).
         let prepared = try PreparedObjects(state, original: original)
         let touched = Self.securityRewrites(of: state, original: original, settingsChanged: settings != nil)
         let tokens = Self.securityRows(of: touched, in: state)
         try Self.checkScope(state) // the security tokens read the objects' ancestors too
-        try await writer.write { sql in
+        do {
+            try await saveTransaction(state, original: original, settings: settings, prepared: prepared, touched: touched,
+                                      tokens: tokens, afterSave: afterSave)
+        } catch let failure as any StorageFailure where failure.storageCondition == .conflict {
+            logger.notice("transaction collided, retrying", metadata: ["lims.database": .string(failure.storageMessage)])
+            throw ConflictError(uids: [], attempts: 1)
+        }
+    }
+
+    /// ``save(_:original:settings:afterSave:)``'s transaction.
+    private func saveTransaction(_ state: LabState, original: LabState, settings: LabSettings?, prepared: PreparedObjects,
+                                 touched: [String], tokens: [(uid: String, token: String)],
+                                 afterSave: (@Sendable (any SQLDatabase, LabState) async throws -> Void)?) async throws {
+        try await writeTransaction { sql in
             try await SQLQueueStore.inTransaction(sql, lock: .rows, immediate: sql.dialect.name == "sqlite") { sql in
                 let seq = try await Self.nextSequence(on: sql)
                 var next = state
@@ -50,6 +66,22 @@ extension SQLLabStore {
         }
     }
 
+    /// Runs `body` (one write transaction of a unit of work) on a connection of its own: SQLite's single writer
+    /// (the process's one write connection; adds and claims share it), or on PostgreSQL a connection of the lab
+    /// readers' pools, taken in turn, so lab writes run side by side. Their compare-and-set versions keep them
+    /// apart: a row another open transaction changed is waited for, then found moved (a conflict; the unit of work
+    /// runs again), and a deadlock between two of them is a ``QueueCore/StorageCondition/conflict`` retried the same way.
+    /// Rows are written in uid order, which keeps deadlocks rare. Queue claims stay on the writer.
+    /// - Throws: `body`'s errors; the database's (a statement that runs past ``DatabaseWriter/statementTimeoutSeconds``).
+    func writeTransaction<T: Sendable>(_ body: @escaping @Sendable (any SQLDatabase) async throws -> T) async throws -> T {
+        let turn = readTurn.wrappingAdd(1, ordering: .relaxed).oldValue
+        let reader = readers[Int(UInt(bitPattern: turn) % UInt(readers.count))]
+        guard SQLQueueStore.isPostgres(try reader.sqlDatabase()) else { return try await writer.write(body) }
+        return try await reader.withConnection { connection in
+            try await body(BoundedSQLDatabase(base: try connection.sqlDatabase(), seconds: DatabaseWriter.statementTimeoutSeconds))
+        }
+    }
+
     /// The object as the unit of work read it: its working set's original, else (whole lab) the loaded state's.
     static func originalObject(_ uid: String, in original: LabState) -> (any LabObject)? {
         if let scope = original.scope { return scope.original(uid) }
@@ -61,8 +93,16 @@ extension SQLLabStore {
         try await sql.raw("UPDATE queue_state SET counter = counter + 1 WHERE id = \(bind: setupSequenceRow)").run()
     }
 
-    /// The next LIMS sequence number (this transaction's stamp).
+    /// The next LIMS sequence number (this transaction's stamp): PostgreSQL's `lims_sequence` (no lock held to the
+    /// commit, so lab writes overlap: ``AddLabSequence``), SQLite's `queue_state` row 3 (one writer anyway).
+    /// - Throws: ``StorageError/corruptRow(_:)`` when neither exists (an unmigrated database); the database's errors.
     static func nextSequence(on sql: any SQLDatabase) async throws -> Int {
+        if SQLQueueStore.isPostgres(sql) {
+            guard let row = try await sql.raw("SELECT nextval('lims_sequence') AS counter").first() else {
+                throw StorageError.corruptRow("lims_sequence gave no number: run limsqueue migrate")
+            }
+            return try row.decode(column: "counter", as: Int.self)
+        }
         guard let row = try await sql.raw("""
             UPDATE queue_state SET counter = counter + 1 WHERE id = \(bind: sequenceRow) RETURNING counter
             """).first() else { throw StorageError.corruptRow("queue_state row 3 is missing: run limsqueue migrate") }

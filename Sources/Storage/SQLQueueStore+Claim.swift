@@ -189,6 +189,8 @@ extension SQLQueueStore {
         static let serialKeyNamespace: Int32 = 0x4C51_0001
         /// The concurrency-cap lock: (namespace, 0).
         static let capNamespace: Int32 = 0x4C51_0002
+        /// Namespace of the unique-task locks: (namespace, hashtext(context uid + US + name)).
+        static let uniqueNamespace: Int32 = 0x4C51_0003
     }
 
     /// Claims tasks for each pop, in order (reference 1.2 pop, reference 4): expires leases, applies the purge

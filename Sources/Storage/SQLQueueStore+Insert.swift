@@ -37,8 +37,18 @@ extension SQLQueueStore {
     }
 
     /// ``insert(_:topPriority:on:)`` for one task, without the announcement.
+    ///
+    /// A `unique` task's check and insert are atomic against every other transaction: SQLite has one writer, and on
+    /// PostgreSQL (where lab writes run side by side, ``SQLLabStore``) the transaction first takes an advisory lock
+    /// on the task's context and name (``AdvisoryLock/uniqueNamespace``, held to its end), so a second identical
+    /// action waits and then sees the first one's task.
     static func insertOne(_ task: QueueTask, topPriority: [String], on sql: any SQLDatabase) async throws -> AddOutcome {
         if task.unique {
+            if isPostgres(sql) {
+                try await sql.raw("""
+                    SELECT pg_advisory_xact_lock(\(bind: AdvisoryLock.uniqueNamespace), hashtext(\(bind: task.contextUID + "\u{1F}" + task.name)))
+                    """).run()
+            }
             let clash = try await sql.raw("""
                 SELECT task_uid FROM queue_tasks
                 WHERE context_uid = \(bind: task.contextUID) AND name = \(bind: task.name) AND status = 'queued'

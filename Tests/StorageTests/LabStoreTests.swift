@@ -298,6 +298,110 @@ struct LabStoreTests {
         #expect(tokens.contains("user:rita") && !tokens.contains("user:marker"), "\(tokens)")
         await environment.close()
     }
+
+    @Test("lab writes of one process: on PostgreSQL a unit of work's open transaction does not hold up another's; on SQLite they take turns on the single writer")
+    func sideBySideWrites() async throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        let environment = try await open(directory)
+        let (entered, enter) = AsyncStream<Void>.makeStream()
+        let (released, release) = AsyncStream<Void>.makeStream()
+        do {
+            let seeded = try await seed(environment)
+            let holder = Task {
+                try await environment.lab.perform(maxRetries: 0, { state, reader in
+                    try await reader.load([seeded.client.uid], into: &state)
+                    try state.modify(Client.self, seeded.client.uid) { $0.email = "held@example.org" }
+                }, afterSave: { _, _ in
+                    enter.yield()
+                    for await _ in released { break }
+                })
+            }
+            for await _ in entered { break }
+            let finished = AttemptCounter()
+            let other = Task {
+                try await environment.lab.perform { state, reader in
+                    try await reader.load([seeded.other.uid], into: &state)
+                    try state.modify(Client.self, seeded.other.uid) { $0.email = "other@example.org" }
+                }
+                finished.increment()
+            }
+            if TestDatabase.isPostgres {
+                // It commits while the first transaction is open; serialized, it would wait for it (the test fails
+                // after 10 s instead of hanging).
+                for _ in 0..<1_000 where finished.value == 0 { try await Task.sleep(nanoseconds: 10_000_000) }
+                #expect(finished.value == 1, "the second write waited for the first one's transaction")
+            } else {
+                try await Task.sleep(nanoseconds: 200_000_000)
+                #expect(finished.value == 0, "SQLite has one writer: the second write waits for the first")
+            }
+            release.yield()
+            try await holder.value
+            try await other.value
+            let lab = try await environment.lab.load()
+            #expect(lab.clients[seeded.client.uid]?.email == "held@example.org" && lab.clients[seeded.other.uid]?.email == "other@example.org")
+        } catch {
+            release.yield()
+            await environment.close()
+            throw error
+        }
+        await environment.close()
+    }
+
+    @Test("a write's stamp (seq) continues after every earlier one across the lab-sequence migration (PostgreSQL's lims_sequence replaces the counter row)")
+    func stampsContinueAcrossMigration() async throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        let environment = try await open(directory)
+        do {
+            let seeded = try await seed(environment)
+            let sql = try environment.store.database.sqlDatabase()
+            func highest() async throws -> Int {
+                try await sql.raw("SELECT MAX(seq) AS seq FROM lims_objects").first()?.decode(column: "seq", as: Int.self) ?? 0
+            }
+            let before = try await highest()
+            // A database of schema 8 stamped from queue_state row 3; reverting hands the numbers back to the row and
+            // migrating again takes them on.
+            try await AddLabSequence().revert(on: environment.store.database)
+            try await AddLabSequence().prepare(on: environment.store.database)
+            try await environment.lab.perform { state in try state.modify(Client.self, seeded.client.uid) { $0.email = "new@example.org" } }
+            let stamp = try await sql.raw("SELECT seq FROM lims_objects WHERE uid = \(bind: seeded.client.uid)").first()?.decode(column: "seq", as: Int.self)
+            #expect((stamp ?? 0) > before, "stamp \(String(describing: stamp)) after \(before)")
+        } catch {
+            await environment.close()
+            throw error
+        }
+        await environment.close()
+    }
+
+    @Test("eight units of work of one process change one object at once: the losers retry, every change lands once")
+    func manyWritersOneObject() async throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        let environment = try await open(directory)
+        do {
+            let seeded = try await seed(environment)
+            let before = try #require(try await environment.lab.load().clients[seeded.client.uid]).version
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for index in 0..<8 {
+                    group.addTask {
+                        try await environment.lab.perform(maxRetries: 30, { state, reader in
+                            try await reader.load([seeded.client.uid], into: &state)
+                            try state.modify(Client.self, seeded.client.uid) { $0.name += " \(index)" }
+                        })
+                    }
+                }
+                try await group.waitForAll()
+            }
+            let client = try #require(try await environment.lab.load().clients[seeded.client.uid])
+            let added = client.name.split(separator: " ").dropFirst(2).compactMap { Int($0) }
+            #expect(added.sorted() == Array(0..<8) && client.version == before + 8, "\(client.name) v\(client.version)")
+        } catch {
+            await environment.close()
+            throw error
+        }
+        await environment.close()
+    }
 }
 
 /// A thread-safe counter for test closures.

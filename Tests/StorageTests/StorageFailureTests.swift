@@ -1,4 +1,5 @@
 import Foundation
+import FluentKit
 import InlineSQLite
 @testable import Storage
 @testable import LimsQueueCLI
@@ -49,6 +50,53 @@ struct StorageFailureTests {
             }
         }
         #expect(error?.description == full)
+    }
+
+    @Test("a PostgreSQL deadlock between two transactions is a .conflict (its unit of work runs again), named by the database's message",
+          .enabled(if: TestDatabase.postgresURL != nil, "PostgreSQL case: set LIMSQUEUE_TEST_POSTGRES_URL"))
+    func deadlockIsConflict() async throws {
+        let fixture = try await StoreFixture.make(backend: .postgres)
+        do {
+            let readers = fixture.lab.readers
+            try #require(readers.count >= 2)
+            let setup = try readers[0].sqlDatabase()
+            try await setup.raw("CREATE TABLE deadlock_probe (id INTEGER PRIMARY KEY, v INTEGER)").run()
+            try await setup.raw("INSERT INTO deadlock_probe (id, v) VALUES (1, 0), (2, 0)").run()
+            // Each transaction locks its first row, waits until the other has too, then asks for the other's row.
+            let first = Rendezvous(parties: 2)
+            @Sendable func cross(_ reader: any Database, _ mine: Int, _ theirs: Int) async -> (any Error)? {
+                do {
+                    try await reader.withConnection { connection in
+                        let sql = try connection.sqlDatabase()
+                        try await sql.raw("BEGIN").run()
+                        do {
+                            try await sql.raw("UPDATE deadlock_probe SET v = 1 WHERE id = \(bind: mine)").run()
+                            await first.arrive()
+                            try await sql.raw("UPDATE deadlock_probe SET v = 1 WHERE id = \(bind: theirs)").run()
+                            try await sql.raw("COMMIT").run()
+                        } catch {
+                            try? await sql.raw("ROLLBACK").run()
+                            throw error
+                        }
+                    }
+                    return nil
+                } catch {
+                    return error
+                }
+            }
+            async let a = cross(readers[0], 1, 2)
+            async let b = cross(readers[1], 2, 1)
+            let errors = await [a, b].compactMap { $0 }
+            #expect(errors.count == 1, "PostgreSQL ends one of the two: \(errors)")
+            let failure = errors.first as? any StorageFailure
+            #expect(failure?.storageCondition == .conflict, "\(String(describing: errors.first))")
+            #expect(failure?.storageMessage.contains("deadlock") == true)
+            #expect(failure?.operatorMessage?.hasPrefix("the database stopped this write because a concurrent one collided") == true)
+        } catch {
+            await fixture.close()
+            throw error
+        }
+        await fixture.close()
     }
 
     @Test("SQLite result codes map by their primary code: busy and locked, read-only and can't-open, full")
