@@ -1,3 +1,4 @@
+import Foundation
 import QueueCore
 
 /// The OpenAPI 3.1 description of every route the `limsqueue serve` server answers: the queue server
@@ -14,6 +15,12 @@ public enum OpenAPIDocument {
     public static let document: JSONValue = build()
     /// The description as YAML text.
     public static let yaml: String = YAMLRenderer.render(document)
+    /// The same description as JSON text (sorted keys), for tools that read JSON only (`GET /openapi.json`).
+    public static let json: String = {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        return (try? encoder.encode(document)).map { String(decoding: $0, as: UTF8.self) } ?? "{}"
+    }()
 
     // MARK: Building blocks
 
@@ -136,6 +143,7 @@ public enum OpenAPIDocument {
                         "content": object(["text/plain": object(["schema": string])])]),
             errors: [])]
         paths["/openapi.yaml"] = ["get": openAPIOperation("openapi_root")]
+        paths["/openapi.json"] = ["get": openAPIOperation("openapi_json_root", json: true)]
         return object([
             "openapi": "3.1.0",
             "info": object([
@@ -151,10 +159,11 @@ public enum OpenAPIDocument {
         ])
     }
 
-    static func openAPIOperation(_ id: String) -> JSONValue {
-        operation(id, "This OpenAPI 3.1 description (YAML).", tags: ["meta"], security: nil,
+    static func openAPIOperation(_ id: String, json: Bool = false) -> JSONValue {
+        operation(id, json ? "This OpenAPI 3.1 description (JSON)." : "This OpenAPI 3.1 description (YAML).", tags: ["meta"],
+                  security: nil,
                   ok: object(["description": "The description.",
-                              "content": object(["application/yaml": object(["schema": object(["type": "object"])])])]),
+                              "content": object([json ? "application/json" : "application/yaml": object(["schema": object(["type": "object"])])])]),
                   errors: [])
     }
 
@@ -171,6 +180,7 @@ public enum OpenAPIDocument {
                                               security: nil, ok: response("Version.", ref("Version")), errors: [400, 413]))
         }
         add("openapi.yaml", "get", openAPIOperation("openapi\(suffix)"))
+        add("openapi.json", "get", openAPIOperation("openapi_json\(suffix)", json: true))
 
         // queue_server read routes (GET and POST alike; GET reads the query string)
         let statusParameter = pathParameter("status", "queued, running, failed or ghost.",

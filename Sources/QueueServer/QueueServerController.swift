@@ -67,16 +67,19 @@ public struct QueueServerController: Sendable {
     }
 
     /// Mounts the routes on `router` under both API prefixes, plus the public `GET /metrics` (Prometheus text
-    /// format, counts only) and `GET /openapi.yaml` (the API's OpenAPI 3.1 description; also under each prefix).
-    /// With `queueRoutes` false (a web node) only `version`, `/metrics` and `/openapi.yaml` are mounted.
+    /// format, counts only) and `GET /openapi.yaml` and `GET /openapi.json` (the API's OpenAPI 3.1 description; also
+    /// under each prefix). With `queueRoutes` false (a web node) only `version`, `/metrics` and the description are
+    /// mounted.
     public func addRoutes(to router: Router<QueueRequestContext>, queueRoutes: Bool = true) {
         router.get("metrics", use: metricsPage)
         router.get("openapi.yaml", use: openAPI)
+        router.get("openapi.json", use: openAPIJSON)
         for prefix in Self.apiPrefixes {
             let api = router.group(RouterPath(prefix))
             api.get("version", use: version)
             api.post("version", use: version)
             api.get("openapi.yaml", use: openAPI)
+            api.get("openapi.json", use: openAPIJSON)
             guard queueRoutes else { continue }
             let queue = api.group("queue_server").add(middleware: QueueAuthMiddleware(authenticator: authenticator))
             for method in [HTTPRequest.Method.get, .post] {
@@ -186,6 +189,12 @@ public struct QueueServerController: Sendable {
     @Sendable func openAPI(_ request: Request, context: QueueRequestContext) async throws -> Response {
         Response(status: .ok, headers: [.contentType: "application/yaml; charset=utf-8"],
                  body: ResponseBody(byteBuffer: ByteBuffer(string: OpenAPIDocument.yaml)))
+    }
+
+    /// `GET /openapi.json`: ``openAPI(_:context:)``'s description as JSON.
+    @Sendable func openAPIJSON(_ request: Request, context: QueueRequestContext) async throws -> Response {
+        Response(status: .ok, headers: [.contentType: "application/json; charset=utf-8"],
+                 body: ResponseBody(byteBuffer: ByteBuffer(string: OpenAPIDocument.json)))
     }
 
     /// `logger` with the task's uid and name as metadata (`lims.task.uid`, `lims.task.name`).

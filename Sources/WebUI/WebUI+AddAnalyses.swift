@@ -93,7 +93,7 @@ struct PageNotFoundMiddleware: RouterMiddleware {
     typealias Context = QueueRequestContext
 
     /// Path prefixes that answer JSON whatever happens.
-    static let jsonPrefixes = ["/@@API/", "/senaite/@@API/", "/metrics", "/openapi.yaml"]
+    static let jsonPrefixes = ["/@@API/", "/senaite/@@API/", "/metrics", "/openapi.yaml", "/openapi.json"]
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         do {

@@ -208,7 +208,7 @@ struct ObservabilityTests {
         }
     }
 
-    @Test("/openapi.yaml is served (YAML text of the description) at the root and under the API prefixes, without credentials")
+    @Test("/openapi.yaml and /openapi.json are served (the description as YAML and JSON) at the root and under the API prefixes, without credentials")
     func openAPIServed() async throws {
         try await withApp { client, _, _, _ in
             for path in ["/openapi.yaml", "/@@API/senaite/v1/openapi.yaml", "/senaite/@@API/senaite/v1/openapi.yaml"] {
@@ -216,6 +216,13 @@ struct ObservabilityTests {
                 #expect(answer.status == 200)
                 #expect(answer.text.hasPrefix("\"components\":") && answer.text.contains("\"openapi\": \"3.1.0\""))
                 #expect(answer.text.contains("\"/@@API/senaite/v1/queue_server/pop\":"))
+            }
+            // The same description as JSON, for tools that read JSON only (a new user asked for /openapi.json).
+            for path in ["/openapi.json", "/@@API/senaite/v1/openapi.json", "/senaite/@@API/senaite/v1/openapi.json"] {
+                let answer = try await Self.call(client, path, method: .get)
+                #expect(answer.status == 200)
+                let parsed = try JSONValue.parse(answer.text)
+                #expect(parsed == OpenAPIDocument.document, "\(path)")
             }
         }
     }
