@@ -26,6 +26,9 @@ final class RecordingConnection: QueueConnection {
         var releaseAttempts = 0
         /// Dones (plain or with a pop) answered with this server error first, that many times.
         var failingDones: (count: Int, error: QueueServerError)?
+        /// A waiting pop answers when its wait has passed even if it was cancelled meanwhile (an HTTP answer that
+        /// was already on its way when the consumer gave up the request).
+        var popAnswersDespiteCancellation = false
     }
 
     let state: Mutex<State>
@@ -49,7 +52,12 @@ final class RecordingConnection: QueueConnection {
             return state.queue.isEmpty ? nil : state.queue.removeFirst()
         }
         if answer == nil, wait > 0 {
-            try await clock.sleep(for: .seconds(wait))
+            if state.withLock({ $0.popAnswersDespiteCancellation }) {
+                let clock = self.clock
+                try await Task { try await clock.sleep(for: .seconds(wait)) }.value
+            } else {
+                try await clock.sleep(for: .seconds(wait))
+            }
             return state.withLock { state in
                 defer { state.arrivingDuringWait = nil }
                 return state.arrivingDuringWait
@@ -167,8 +175,32 @@ struct QueueConsumerTests {
         let clock = ManualClock()
         let connection = RecordingConnection(clock: clock)
         let late = task("instant", clock: clock)
-        connection.state.withLock { $0.arrivingDuringWait = late }
+        connection.state.withLock {
+            $0.arrivingDuringWait = late
+            $0.popAnswersDespiteCancellation = true
+        }
         return (clock, connection, consumer(connection, handlers: [InstantHandler()], clock: clock), late)
+    }
+
+    @Test("an idle consumer stops at once on SIGTERM: its long-poll is cancelled (the clock never moves), nothing is claimed or reported",
+          arguments: [false, true])
+    func idleStopIsImmediate(batched: Bool) async throws {
+        let clock = ManualClock()
+        let connection = RecordingConnection(clock: clock)
+        let logs = CapturingLogHandlerBox()
+        let logger = Logger(label: "test") { CapturingLogHandler(box: logs, label: $0) }
+        let consumer = QueueConsumer(connection: connection, handlers: HandlerRegistry([InstantHandler()]),
+                                     configuration: .init(consumerID: "consumer-idle", batched: batched), logger: logger, clock: clock)
+        let start = clock.now()
+        try await testGracefulShutdown { shutdown in
+            async let running: Void = consumer.run()
+            try await clock.waitForSleepers(1) // the long-poll waits
+            shutdown.triggerGracefulShutdown()
+            try await running
+        }
+        #expect(clock.now() == start, "stopped without waiting out the long-poll")
+        #expect(connection.pops == 1 && connection.reports.isEmpty)
+        #expect(!logs.text.contains("cannot pop"), "\(logs.text)")
     }
 
     @Test("a task the long-poll answers after SIGTERM is released at once, never run")
