@@ -108,6 +108,8 @@ final class DatabaseWriter: Sendable {
     }
 
     private let claimRunner = Mutex<ClaimRunner?>(nil)
+    /// Holds claims back while the disk is full (``FullDiskGate``); fed by every write job and batch that fails.
+    let fullDisk = FullDiskGate()
 
     /// - Parameters:
     ///   - database: the database whose pool the writer checks connections out of.
@@ -279,12 +281,20 @@ final class DatabaseWriter: Sendable {
             case .claim(let request):
                 claims.append(request)
             case .write(let body):
-                if let error = await body(.success(sql)), Self.isBusy(error) { busy = error }
+                if let error = await body(.success(sql)) {
+                    if Self.isBusy(error) { busy = error }
+                    fullDisk.note(error)
+                } else {
+                    fullDisk.written()
+                }
             }
         }
         if !claims.isEmpty {
             if let runner = claimRunner.withLock({ $0 }) {
-                if let error = await runner.run(claims, sql), Self.isBusy(error) { busy = error }
+                if let error = await runner.run(claims, sql) {
+                    if Self.isBusy(error) { busy = error }
+                    fullDisk.note(error)
+                }
             } else {
                 for claim in claims { claim.fail(QueueError(.badRequest, "The store is not ready")) }
             }

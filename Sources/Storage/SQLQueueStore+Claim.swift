@@ -46,9 +46,23 @@ extension SQLQueueStore {
     /// in request order;
     /// a plain done-and-pop whose done is refused claims nothing. When work was freed (a done, an expired or
     /// purged lease) the change is announced to every process.
+    ///
+    /// While the disk is full (``FullDiskGate``) nothing is claimed: a pop alone is answered with the full-disk
+    /// failure, and a request that also reports or adds gets those applied and claims nothing. A batch that adds or
+    /// finishes tasks ends the refusal (the disk had room for it).
     /// - Returns: the error the batch failed with (every request was answered with it), nil when it ran.
     @discardableResult
-    func runBatch(_ requests: [DatabaseWriter.ClaimRequest], on connection: any SQLDatabase) async -> (any Error)? {
+    func runBatch(_ submitted: [DatabaseWriter.ClaimRequest], on connection: any SQLDatabase) async -> (any Error)? {
+        let refusal = writer.fullDisk.refusal(now: submitted.map(\.now).max() ?? 0)
+        if let refusal {
+            for request in submitted where request.adds.isEmpty && request.dones.isEmpty { request.fail(refusal) }
+        }
+        let requests = refusal == nil ? submitted : submitted.filter { !$0.adds.isEmpty || !$0.dones.isEmpty }.map { request in
+            var request = request
+            request.pop = nil
+            return request
+        }
+        guard !requests.isEmpty else { return nil }
         var dones: [TaskLease] = []
         var adds: [QueueTask] = []
         var now = 0.0
@@ -93,6 +107,7 @@ extension SQLQueueStore {
                 return (addOutcomes, doneResults, popResults, (any: announce, freedWork: freedWork))
             }
             if announced.any { await Self.countChange(on: connection) }
+            if !addRequests.isEmpty || !doneRequests.isEmpty { writer.fullDisk.written() }
             var doneIndex = 0
             var addIndex = 0
             for (index, request) in requests.enumerated() {

@@ -6,6 +6,7 @@ import InlineSQLite
 import Logging
 import NIOPosix
 import QueueCore
+import QueueTesting
 import SQLKit
 import TestSupport
 import Testing
@@ -97,6 +98,38 @@ struct StorageFailureTests {
             throw error
         }
         await fixture.close()
+    }
+
+    @Test("while the disk is full no task is handed out: a pop is answered with the full-disk failure for 5 s (clock), until a done gets through")
+    func fullDiskHoldsClaims() async throws {
+        try await StoreFixture.with { f in
+            let first = try await f.add(TaskFactory.task(context: "WS-0001", created: f.now))
+            let second = try await f.add(TaskFactory.task(context: "WS-0002", created: f.now + 1))
+            let third = try await f.add(TaskFactory.task(context: "WS-0003", created: f.now + 2))
+            let popped = try #require(try await f.store.pop(consumerID: "consumer-1", now: f.now))
+            #expect(popped.taskUID == first.taskUID)
+            // A done failed with SQLITE_FULL (the writer records every write's full-disk failure).
+            let full = InlineSQLiteError(code: 13, message: "database or disk is full", sql: "COMMIT")
+            #expect(f.store.writer.fullDisk.note(full))
+            #expect(!f.store.writer.fullDisk.note(InlineSQLiteError(code: 19, message: "UNIQUE constraint failed", sql: "INSERT")))
+            for offset in [0.0, 4.9] {
+                let refused = await #expect(throws: InlineSQLiteError.self) {
+                    _ = try await f.store.pop(consumerID: "consumer-2", now: f.now + offset)
+                }
+                #expect(refused?.storageCondition == .full)
+                await #expect(throws: InlineSQLiteError.self) {
+                    _ = try await f.store.pop(consumerID: "consumer-2", max: 4, now: f.now + offset)
+                }
+            }
+            #expect(try await f.store.task(second.taskUID)?.status == .queued)
+            // A done gets through: the disk has room again, claims go ahead.
+            _ = try await f.store.done(popped.taskUID, lease: LeaseClaim(consumerID: popped.consumerID, leaseToken: popped.leaseToken), now: f.now + 4.9)
+            #expect(try await f.store.pop(consumerID: "consumer-2", now: f.now + 4.9)?.taskUID == second.taskUID)
+            // Without a write getting through, the refusal ends 5 s after the first refused claim.
+            f.store.writer.fullDisk.note(full)
+            await #expect(throws: InlineSQLiteError.self) { _ = try await f.store.pop(consumerID: "consumer-3", now: f.now + 10) }
+            #expect(try await f.store.pop(consumerID: "consumer-3", now: f.now + 15)?.taskUID == third.taskUID)
+        }
     }
 
     @Test("SQLite result codes map by their primary code: busy and locked, read-only and can't-open, full")
