@@ -157,10 +157,13 @@ final class DatabaseWriter: Sendable {
         if let parked {
             parked.resume()
         } else if start {
-            if case .dedicated(let dedicated) = source {
+            switch source {
+            case .dedicated(let dedicated):
                 Task(executorPreference: dedicated.executor) { await self.drain() }
-            } else {
-                Task { await self.drain() }
+            case .pool(let database):
+                // On the pool's event loop, where its connections do their I/O: each statement's answer resumes the
+                // drain on the thread that read it, instead of hopping to the cooperative pool and back.
+                Task(executorPreference: EventLoopTaskExecutor(eventLoop: database.eventLoop)) { await self.drain() }
             }
         }
     }
