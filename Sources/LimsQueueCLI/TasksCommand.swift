@@ -39,6 +39,10 @@ struct TasksCommand: AsyncParsableCommand {
 
 /// A plain-text table of tasks for operators.
 enum TaskTable {
+    /// Most characters of an error message shown in the table (`--json` shows it whole).
+    static let errorWidth = 120
+
+    /// The table: a header, a line per task (every cell through ``cell(_:)``) and a count.
     static func render(_ tasks: [QueueTask]) -> String {
         guard !tasks.isEmpty else { return "no tasks" }
         let header = ["TASK", "STATUS", "PRI", "RETRIES", "NAME", "CONTEXT", "USER", "CREATED", "ERROR"]
@@ -48,7 +52,7 @@ enum TaskTable {
                 task.shortUID, (task.status?.rawValue ?? "-") + (task.ghost ? " (ghost)" : ""), String(task.priority),
                 String(task.retries), task.name, task.contextPath, task.username,
                 formatter.string(from: Date(timeIntervalSince1970: task.created)), task.errorMessage ?? "",
-            ]
+            ].map(cell)
         }
         let widths = header.indices.map { column in ([header] + rows).map { $0[column].count }.max() ?? 0 }
         func line(_ cells: [String]) -> String {
@@ -56,5 +60,24 @@ enum TaskTable {
                 .trimmingCharacters(in: .whitespaces)
         }
         return ([line(header)] + rows.map(line)).joined(separator: "\n") + "\n\(tasks.count) task(s)"
+    }
+
+    /// `text` safe for a terminal and one line of the table: control characters (a traceback's newlines, an escape
+    /// sequence a client put in a task's name) shown escaped as `\n`, `\t`, `\r` or `\u{1B}`, and cut to
+    /// ``errorWidth`` characters with an ellipsis. Task fields come from clients: printed raw, `ESC [2J` cleared
+    /// the operator's screen (found by a tryout).
+    static func cell(_ text: String) -> String {
+        var shown = ""
+        for scalar in text.unicodeScalars {
+            switch scalar {
+            case "\n": shown += "\\n"
+            case "\t": shown += "\\t"
+            case "\r": shown += "\\r"
+            case _ where scalar.properties.generalCategory == .control:
+                shown += "\\u{" + String(scalar.value, radix: 16, uppercase: true) + "}"
+            default: shown.unicodeScalars.append(scalar)
+            }
+        }
+        return shown.count > errorWidth ? String(shown.prefix(errorWidth - 1)) + "…" : shown
     }
 }
