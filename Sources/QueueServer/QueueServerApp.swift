@@ -49,8 +49,9 @@ public enum QueueServerApp {
     ) -> some ApplicationProtocol {
         Application(
             router: router(controller: controller, queueRoutes: queueRoutes, trustedProxies: trustedProxies, addRoutes: addRoutes),
-            // Each connection's pipeline tells its long-polls when the client is gone (ClientConnections).
-            server: .http1(configuration: .init(additionalChannelHandlers: [controller.clientConnections.handler()])),
+            // Each connection's pipeline tells its long-polls when the client is gone (ClientConnections), and reads
+            // the rest of a body answered early (UnreadBodyDrainHandler).
+            server: .http1(configuration: .init(additionalChannelHandlers: [controller.clientConnections.handler(), UnreadBodyDrainHandler()])),
             configuration: .init(address: .hostname(host, port: port), serverName: "LimsQueue"),
             services: services,
             onServerRunning: { channel in await onRunning(channel.localAddress?.port ?? port) },

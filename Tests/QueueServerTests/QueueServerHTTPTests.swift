@@ -10,6 +10,7 @@ import QueueAuth
 import QueueCore
 import QueueServer
 import QueueTesting
+import Synchronization
 import TestSupport
 import Testing
 
@@ -322,6 +323,30 @@ struct QueueServerHTTPTests {
         }
     }
 
+    @Test("a request answered before its body was read (401, 413) with Connection: close: the server reads the rest, so a client that sends its whole body first gets the answer (a 5 MB POST hung)",
+          .timeLimit(.minutes(1)))
+    func earlyAnswerDrainsBody() async throws {
+        try await withServer { api, _, _ in
+            let port = try #require(api.client.port)
+            for (size, token, status) in [(6_000_000, false, "401"), (6_000_000, true, "413")] {
+                let body = "{\"name\": \"" + String(repeating: "x", count: size) + "\"}"
+                let auth = token ? "\(QueueAuthToken.headerName): \(try api.token())\r\n" : ""
+                let head = "POST /@@API/senaite/v1/queue_server/add HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n"
+                    + "Content-Type: application/json\r\n\(auth)Content-Length: \(body.utf8.count)\r\n\r\n"
+                let answer = AnswerCollector()
+                let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+                    .channelInitializer { channel in channel.pipeline.addHandler(answer) }
+                    .connect(host: "127.0.0.1", port: port).get()
+                // The whole request is written (the server keeps reading after its answer); a server that stopped
+                // reading left this write pending until the time limit.
+                try await channel.writeAndFlush(ByteBuffer(string: head + body)).get()
+                let text = try await answer.text(within: .seconds(10))
+                #expect(text.hasPrefix("HTTP/1.1 \(status)"), "\(text.prefix(120))")
+                try? await channel.close().get()
+            }
+        }
+    }
+
     @Test("a closed long-poll gate (the process stopping): a waiting pop answers no task as soon as it is woken and claims nothing; pops still claim what is there", .timeLimit(.minutes(1)))
     func closedGateEndsLongPolls() async throws {
         try await withServer { api, f, controller in
@@ -439,5 +464,29 @@ struct QueueServerHTTPTests {
                                                   "min_seconds": 2])
             #expect(try await api.pop("http://consumer-3").json["min_seconds"] == .int(2))
         }
+    }
+}
+
+/// Collects what a raw client connection receives.
+final class AnswerCollector: ChannelInboundHandler, Sendable {
+    typealias InboundIn = ByteBuffer
+    private let received = Mutex("")
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        let buffer = unwrapInboundIn(data)
+        received.withLock { $0 += String(buffer: buffer) }
+    }
+
+    /// What arrived, once a status line did, polled every 5 ms for at most `limit`.
+    /// - Throws: when nothing arrived within `limit`.
+    func text(within limit: Duration) async throws -> String {
+        let clock = ContinuousClock()
+        let deadline = clock.now.advanced(by: limit)
+        while clock.now < deadline {
+            let text = received.withLock { $0 }
+            if text.contains("\r\n\r\n") { return text }
+            try await Task.sleep(for: .milliseconds(5))
+        }
+        throw CancellationError()
     }
 }
