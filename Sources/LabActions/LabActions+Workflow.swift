@@ -17,7 +17,9 @@ extension LabActions {
     /// With a worksheet context, one of ``queuedWorksheetActions`` and the queue ready, the action becomes one
     /// `task_action_<action>` written in the same transaction, and the outcome carries the task and one item per
     /// uid (queued, or already queued by an earlier request). Otherwise every uid is tried in one unit of work (atomic, conflict-retried) and refusals name their
-    /// guard; objects of queued tasks are guarded (reference 1.11).
+    /// guard; objects of queued tasks are guarded (reference 1.11), and an analysis a queued or running task names
+    /// is refused (``LIMSCore/GuardID/queueAnalysis``: a tryout unassigned an analysis whose submit was queued, and
+    /// the task then submitted it off its worksheet).
     /// - Throws: ``LabActionError`` 400 naming `context_uid` for an unknown worksheet;
     ///   ``AlreadyQueuedError`` when the same action is still queued for the worksheet (reference 4).
     public func workflowAction(userID: String?, action: String, uids targets: [String], contextUID: String?) async throws -> ActionOutcome {
@@ -42,6 +44,8 @@ extension LabActions {
                 let visible = state.object(uid) != nil && state.isVisible(uid, to: user)
                 if !visible {
                     refusal = (GuardID.exists, "No object with uid \(uid)")
+                } else if guarded.contains(uid), state.analysisRecord(uid) != nil {
+                    refusal = (GuardID.queueAnalysis, "queued: \(state.label(uid)) is being processed in background")
                 } else if action == "assign", let contextUID {
                     do {
                         try state.addAnalysis(uid, to: contextUID, context: context, now: now)

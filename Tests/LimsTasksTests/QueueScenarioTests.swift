@@ -381,6 +381,15 @@ struct QueueScenarioTests {
                 }
             }
             #expect(try await vetoed() == Array(repeating: true, count: 15))
+            // A direct action on a queued analysis is refused (a tryout unassigned one whose submit was queued; the task
+            // then submitted it off its worksheet).
+            let queuedAnalysis = try #require(try await system.store.tasks(status: [.queued], since: nil).first?.uids.first)
+            for action in ["unassign", "submit", "retract"] {
+                let direct = try await system.api.manager("workflow_action", body: .object([
+                    "action": .string(action), "uids": .array([.string(queuedAnalysis)]),
+                ]))
+                #expect(direct.items.first?["guard"] == .string(GuardID.queueAnalysis), "\(action): \(direct.json)")
+            }
             for expected in [5, 10, 15] {
                 try await system.round()
                 let states = try await system.states()
@@ -394,6 +403,7 @@ struct QueueScenarioTests {
             // All processed: a sample transition is evaluated by the lab's own guards again (received → to_be_verified).
             let state = try await system.repository.load()
             #expect(system.lab.samples.allSatisfy { state.samples[$0.uid]?.reviewState == "to_be_verified" })
+            #expect(state.analyses[queuedAnalysis]?.worksheetUID == worksheetUID && state.analyses[queuedAnalysis]?.reviewState == "to_be_verified")
         }
     }
 

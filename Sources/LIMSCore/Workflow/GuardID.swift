@@ -14,6 +14,10 @@ public enum GuardID {
     public static let queueSample = "queue.sample"
     /// senaite.queue worksheet pre-guard: the worksheet or one of its analyses is in a queued task.
     public static let queueWorksheet = "queue.worksheet"
+    /// A user's direct action on an analysis that a queued or running task names (``LabActions``, like the result
+    /// entry's refusal): the task would otherwise act on an analysis that moved under it, e.g. submit one the user
+    /// unassigned meanwhile. Tasks' own work is not held (reference 1.11 guards samples and worksheets only).
+    public static let queueAnalysis = "queue.analysis"
     /// `Worksheet.addAnalysis`: the worksheet must be open or to_be_verified.
     public static let worksheetAcceptsAnalyses = "worksheet.accepts_analyses"
     /// Duplicates and reference analyses are added to open worksheets only, into a usable slot.
