@@ -229,10 +229,13 @@ public struct TaskFailureReport: Sendable, Equatable {
     public var task: TaskLease
     /// The error message recorded with the attempt (senaite.queue's `error_message`).
     public var message: String
+    /// False when a retry cannot cure the failure: the task fails now whatever retries remain (``QueueTask/failed(message:now:retry:)``).
+    public var retry: Bool
 
-    public init(task: TaskLease, message: String) {
+    public init(task: TaskLease, message: String, retry: Bool = true) {
         self.task = task
         self.message = message
+        self.retry = retry
     }
 }
 

@@ -484,7 +484,8 @@ public enum OpenAPIDocument {
             ], required: ["count", "items", "url"]),
             "UIDSummary": schema(["count": integer, "items": stringList, "url": string, "zeo": string],
                                  required: ["count", "items", "url"]),
-            "TaskReport": schema(["task_uid": taskUID, "lease_token": string, "error_message": string], required: ["task_uid"]),
+            "TaskReport": schema(["task_uid": taskUID, "lease_token": string, "error_message": string, "retry": boolean],
+                                 required: ["task_uid"]),
             "ClaimedTasks": schema(["tasks": array(ref("TaskComplete")), "count": integer], required: ["tasks", "count"]),
             "BatchReport": schema([
                 "done": stringList, "failed": stringList,

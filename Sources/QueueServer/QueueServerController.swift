@@ -599,10 +599,10 @@ public struct QueueServerController: Sendable {
     }
 
     /// The `tasks` field of a batched done or fail: a non-empty list of objects, each with a valid `task_uid` and an
-    /// optional `lease_token` (and, for fail, an optional `error_message`); the request's `consumer_id` applies to
-    /// every item.
+    /// optional `lease_token` (and, for fail, an optional `error_message` and `retry`, whose default is the request's
+    /// own `retry`, else true); the request's `consumer_id` applies to every item.
     /// - Throws: 400 naming the field (`tasks`, `tasks[i].task_uid`, ...) for a malformed list.
-    func batchReports(_ payload: RequestPayload) throws -> [(lease: TaskLease, message: String?)] {
+    func batchReports(_ payload: RequestPayload) throws -> [(lease: TaskLease, message: String?, retry: Bool)] {
         guard let items = payload.fields["tasks"]?.arrayValue, !items.isEmpty else {
             throw QueueAPIError(.badRequest, "Field 'tasks' must be a non-empty list of objects with task_uid and lease_token")
         }
@@ -610,6 +610,7 @@ public struct QueueServerController: Sendable {
             throw QueueAPIError(.badRequest, "Field 'tasks' may hold at most \(configuration.maxBatch) items")
         }
         let consumerID = try Self.checkedConsumerID(try payload.string("consumer_id"))
+        let retryDefault = try payload.boolean("retry") ?? true
         return try items.enumerated().map { index, item in
             guard let object = item.objectValue else {
                 throw QueueAPIError(.badRequest, "Field 'tasks[\(index)]' must be an object with task_uid and lease_token")
@@ -623,7 +624,14 @@ public struct QueueServerController: Sendable {
                 return text
             }
             let lease = LeaseClaim(consumerID: consumerID, leaseToken: try optionalString("lease_token"))
-            return (TaskLease(taskUID: uid.lowercased(), lease: lease), try optionalString("error_message"))
+            var retry = retryDefault
+            if let value = object["retry"], value != .null {
+                guard let flag = try? RequestPayload(fields: ["retry": value]).boolean("retry") else {
+                    throw QueueAPIError(.badRequest, "Field 'tasks[\(index)].retry' must be true or false")
+                }
+                retry = flag
+            }
+            return (TaskLease(taskUID: uid.lowercased(), lease: lease), try optionalString("error_message"), retry)
         }
     }
 
@@ -699,7 +707,8 @@ public struct QueueServerController: Sendable {
     /// still holds. Answer: `{"failed": [uid], "refused": [{task_uid, status, message}]}`.
     func failBatch(_ payload: RequestPayload, request: Request, context: QueueRequestContext) async throws -> Response {
         let reports = try batchReports(payload).map { item in
-            TaskFailureReport(task: item.lease, message: String((item.message ?? "Unknown error").prefix(QueueTask.maxErrorMessageCharacters)))
+            TaskFailureReport(task: item.lease, message: String((item.message ?? "Unknown error").prefix(QueueTask.maxErrorMessageCharacters)),
+                              retry: item.retry)
         }
         let results = try await perform { try await store.fail(reports, now: clock.now()) }
         let now = clock.now()

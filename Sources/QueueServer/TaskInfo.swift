@@ -23,7 +23,8 @@ enum TaskInfo {
     }
 
     /// The whole task dict plus `task_url`. `lease_token` only with `withLease` (the answer to the claim that
-    /// made it): anyone else who reads the task must not be able to finish it.
+    /// made it): a reader of the task cannot present its claim. (A report without any claim is still accepted,
+    /// as senaite.queue's clients send them; the token protects against stale reports, not key holders.)
     static func complete(_ task: QueueTask, baseURL: String, withLease: Bool = false) -> JSONValue {
         var dict = withLease ? task.wireDictionary : task.sharedWireDictionary
         dict["task_url"] = .string(taskURL(task.taskUID, baseURL: baseURL))

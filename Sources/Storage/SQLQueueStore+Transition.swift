@@ -24,7 +24,7 @@ extension SQLQueueStore {
                 // this report alone. Database errors end the whole transaction.
                 do {
                     let task = try await Self.require(report.task.taskUID, lease: report.task.lease, on: sql)
-                    let failed = task.failed(message: report.message, now: now)
+                    let failed = task.failed(message: report.message, now: now, retry: report.retry)
                     try await Self.replace(task, with: failed, outcome: failed.status == .failed ? .failed : .retried, now: now,
                                            topPriority: topPriority, on: sql)
                     results.append(.success(failed))

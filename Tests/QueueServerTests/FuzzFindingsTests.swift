@@ -110,6 +110,36 @@ struct FuzzFindingsTests {
         }
     }
 
+    @Test("batched fail reads retry per item (default: the request's retry, else true), strictly; an unreadable one refuses the whole report")
+    func batchedFailRetry() async throws {
+        try await withServer { api in
+            for index in 0..<3 {
+                _ = try await api.call("add", body: ["name": "noop", "context_uid": .string("c\(index)"), "context_path": .string("/c/\(index)"),
+                                                     "min_seconds": 0, "retries": 3])
+            }
+            let claimed = try await api.call("pop", body: ["consumer_id": "cons1", "max": 3]).json["tasks"]?.arrayValue?.compactMap(\.objectValue) ?? []
+            try #require(claimed.count == 3)
+            func item(_ task: [String: JSONValue], _ retry: JSONValue?) -> JSONValue {
+                var item: [String: JSONValue] = ["task_uid": task["task_uid"]!, "lease_token": task["lease_token"]!, "error_message": "boom"]
+                if let retry { item["retry"] = retry }
+                return .object(item)
+            }
+            let garbage = try await api.call("fail", body: ["consumer_id": "cons1", "tasks": [item(claimed[0], "maybe")]])
+            #expect(garbage.status == 400 && garbage.message.contains("'tasks[0].retry'"))
+            let topGarbage = try await api.call("fail", body: ["consumer_id": "cons1", "retry": "maybe", "tasks": [item(claimed[0], nil)]])
+            #expect(topGarbage.status == 400 && topGarbage.message.contains("'retry'"))
+            let answer = try await api.call("fail", body: ["consumer_id": "cons1", "retry": false,
+                                                           "tasks": [item(claimed[0], false), item(claimed[1], true), item(claimed[2], nil)]])
+            #expect(answer.status == 200 && answer.json["failed"]?.arrayValue?.count == 3, "\(answer.json)")
+            var statuses: [String] = []
+            for task in claimed {
+                let stored = try await api.call(task["task_uid"]?.stringValue ?? "", method: .get).json
+                statuses.append("\(stored["status"]?.stringValue ?? "-") \(stored["retries"]?.intValue ?? -1)")
+            }
+            #expect(statuses == ["failed 3", "queued 2", "failed 3"], "\(statuses)")
+        }
+    }
+
     @Test("unique and ghost must be flags: a list or an object is refused 406 naming the field; strings read as senaite.queue reads them")
     func flagTypes() async throws {
         try await withServer { api in
