@@ -64,7 +64,7 @@ enum StatusTable {
         }
         lines += [
             "consumers seen (last \(windowText)): \(snapshot.consumers.count)"
-                + (snapshot.consumers.isEmpty ? "" : "  " + snapshot.consumers.joined(separator: ", ")),
+                + (snapshot.consumers.isEmpty ? "" : "  " + snapshot.consumers.map { TerminalText.safe($0, maxLength: 80) }.joined(separator: ", ")),
         ]
         guard !snapshot.names.isEmpty else { return (lines + ["no tasks"]).joined(separator: "\n") }
         let header = ["NAME", "QUEUED", "RUNNING", "FAILED", "DONE", "RETRIED", "FAILED*", "TIMEOUT", "PURGED", "WAIT p50/p95", "RUN p50/p95"]
@@ -75,7 +75,7 @@ enum StatusTable {
             func times(_ summary: QueueStatusSnapshot.TimeSummary?) -> String {
                 summary.map { "\(duration($0.p50))/\(duration($0.p95))" } ?? "-"
             }
-            return [name, String(counts.queued), String(counts.running), String(counts.failed), outcome(.done),
+            return [TerminalText.safe(name, maxLength: 80), String(counts.queued), String(counts.running), String(counts.failed), outcome(.done),
                     outcome(.retried), outcome(.failed), outcome(.timeout),
                     String((activity?.outcomes[.purged] ?? 0) + (activity?.outcomes[.interrupted] ?? 0)), times(activity?.wait), times(activity?.run)]
         }

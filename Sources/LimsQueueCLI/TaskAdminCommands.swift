@@ -69,14 +69,14 @@ func applyTaskAdmin(_ targets: [TaskAdminTarget], on store: any QueueStore, verb
         let uid = target.uid
         do {
             let task = try await action(store, target)
-            lines.append((.changed, "Task \(verb): \(task.taskUID) (\(task.name), retries \(task.retries))"))
+            lines.append((.changed, "Task \(verb): \(task.taskUID) (\(TerminalText.safe(task.name, maxLength: 80)), retries \(task.retries))"))
         } catch let error as QueueError where error.code == .notFound && !target.given {
             lines.append((.left, "\(uid): left the queue meanwhile (finished or removed)"))
         } catch let changed as TaskStatusChanged {
             // Found by a fresh user: `delete --status queued` beside running consumers deleted tasks they had started.
             lines.append((.left, "\(uid): \(changed.status.rawValue) now, no longer selected; left as it is"))
         } catch let error as QueueError {
-            lines.append((.refused, "\(uid): \(CLIError(error).description)"))
+            lines.append((.refused, "\(uid): \(TerminalText.safe(CLIError(error).description))"))
         }
     }
     return lines

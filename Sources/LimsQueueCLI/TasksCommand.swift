@@ -62,22 +62,8 @@ enum TaskTable {
         return ([line(header)] + rows.map(line)).joined(separator: "\n") + "\n\(tasks.count) task(s)"
     }
 
-    /// `text` safe for a terminal and one line of the table: control characters (a traceback's newlines, an escape
-    /// sequence a client put in a task's name) shown escaped as `\n`, `\t`, `\r` or `\u{1B}`, and cut to
-    /// ``errorWidth`` characters with an ellipsis. Task fields come from clients: printed raw, `ESC [2J` cleared
-    /// the operator's screen (found by a tryout).
+    /// `text` as one safe line of the table (``TerminalText/safe(_:maxLength:)``), at most ``errorWidth`` characters.
     static func cell(_ text: String) -> String {
-        var shown = ""
-        for scalar in text.unicodeScalars {
-            switch scalar {
-            case "\n": shown += "\\n"
-            case "\t": shown += "\\t"
-            case "\r": shown += "\\r"
-            case _ where scalar.properties.generalCategory == .control:
-                shown += "\\u{" + String(scalar.value, radix: 16, uppercase: true) + "}"
-            default: shown.unicodeScalars.append(scalar)
-            }
-        }
-        return shown.count > errorWidth ? String(shown.prefix(errorWidth - 1)) + "…" : shown
+        TerminalText.safe(text, maxLength: errorWidth)
     }
 }
