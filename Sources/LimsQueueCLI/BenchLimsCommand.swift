@@ -26,7 +26,7 @@ struct BenchLimsCommand: AsyncParsableCommand {
     @Option(name: .long, help: "Analyses each user submits in (b).") var perUser: Int = 4
     @Option(name: .long, help: "Users sharing one worksheet in (b).") var perWorksheet: Int = 5
     @Option(name: .long, help: "Consumers of the server.") var consumers: Int = 4
-    @Option(name: .long, help: "PostgreSQL URL of a server with a database to create per run (its name gets a suffix); default: fresh SQLite files.")
+    @Option(name: .long, help: "PostgreSQL URL of an existing database; each run creates and drops its own database named after it with a suffix. Default: fresh SQLite files.")
     var database: String?
 
     func validate() throws {

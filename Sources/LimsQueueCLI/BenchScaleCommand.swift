@@ -31,7 +31,7 @@ struct BenchScaleCommand: AsyncParsableCommand {
     var queuedRepeats: Int = 3
     @Option(name: .long, help: "SENAITE setup workbook. Default: SENAITE_SETUP_XLSX, else ../shared/data/senaite-setup-test.xlsx.")
     var setup: String?
-    @Option(name: .long, help: "PostgreSQL URL of a server with a database to create per size (its name gets a suffix); default: fresh SQLite files.")
+    @Option(name: .long, help: "PostgreSQL URL of an existing database; each size gets its own database named after it with a suffix. Default: fresh SQLite files.")
     var database: String?
     @Option(name: .long, help: "Directory for the SQLite labs (kept when --keep). Default: a temporary directory.")
     var directory: String?

@@ -12,4 +12,18 @@ struct LimsQueueCommand: AsyncParsableCommand {
             KeygenCommand.self, KeyCommand.self, MigrateCommand.self, UsersCommand.self, BenchCommand.self, SetupCommand.self, DemoCommand.self,
         ]
     )
+
+    /// Parses and runs the command; an error that ends it is shown in an operator's words (``CLIError/readable(_:)``).
+    static func main() async {
+        do {
+            var command = try parseAsRoot()
+            if var command = command as? any AsyncParsableCommand {
+                try await command.run()
+            } else {
+                try command.run()
+            }
+        } catch {
+            exit(withError: CLIError.readable(error))
+        }
+    }
 }

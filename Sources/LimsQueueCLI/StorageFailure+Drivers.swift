@@ -51,7 +51,26 @@ extension PSQLError: StorageFailure {
         }
     }
 
+    /// The server's own message when it sent one (e.g. `database "lab" does not exist`), else what happened to the
+    /// connection, with the network error of a refused or failed connection.
     public var storageMessage: String {
-        serverInfo?[.message] ?? "the connection to PostgreSQL was lost"
+        if let message = serverInfo?[.message] { return message }
+        switch code {
+        case .connectionError: return "cannot connect to PostgreSQL" + (underlying.map { ": \($0)" } ?? "")
+        case .serverClosedConnection: return "the connection to PostgreSQL was lost"
+        default: return "PostgreSQL: \(code)"
+        }
+    }
+}
+
+extension CLIError {
+    /// `error` as the command line shows it: a classified storage failure in the server's words
+    /// (``QueueCore/StorageFailure/operatorMessage``), another PostgreSQL error with the server's message (PostgresNIO
+    /// describes its errors as "Generic description to prevent accidental leakage of sensitive data"; a tryout got
+    /// only that for a database that does not exist), anything else as it is.
+    static func readable(_ error: any Error) -> any Error {
+        if let failure = error as? any StorageFailure, let message = failure.operatorMessage { return CLIError(message) }
+        if let postgres = error as? PSQLError { return CLIError("PostgreSQL: \(postgres.storageMessage)") }
+        return error
     }
 }

@@ -139,6 +139,16 @@ struct CLITests {
         #expect(try run(["tasks"], dataDir: directory.path).output.contains("no tasks"))
     }
 
+    @Test("a PostgreSQL that cannot be reached is named with the network's error, not PostgresNIO's generic description")
+    func unreachablePostgres() throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        let refused = try run(["status", "--database", "postgres://postgres@127.0.0.1:1/lab"], dataDir: directory.path)
+        #expect(refused.status == 1 && refused.output.contains("cannot connect to PostgreSQL") && refused.output.contains("Connection refused"),
+                "\(refused.output.suffix(400))")
+        #expect(!refused.output.contains("Generic description"))
+    }
+
     @Test("keygen prints a Fernet key; a bad LIMSQUEUE_AUTH_KEY is refused")
     func keys() throws {
         let directory = try TemporaryDirectory()
