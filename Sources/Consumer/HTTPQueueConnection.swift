@@ -66,6 +66,22 @@ public final class HTTPQueueConnection: QueueConnection {
         self.logger = logger
     }
 
+    /// The HTTP client configuration for consumers: a connection that cannot be made (refused, unreachable) fails
+    /// after at most `connectSeconds` and is not retried within the request, so the consumer fails over to the next
+    /// server at once (or backs off and logs it). AsyncHTTPClient's default retries connecting until the request's
+    /// deadline: a consumer whose server was down logged nothing for 20 s and failed over only then (found by a
+    /// tryout).
+    /// - Parameters:
+    ///   - connectSeconds: the connect timeout. Default: 5 seconds.
+    ///   - connectionsPerHost: connections kept per server (long-polls hold theirs). Default: 8.
+    public static func clientConfiguration(connectSeconds: Int64 = 5, connectionsPerHost: Int = 8) -> HTTPClient.Configuration {
+        var configuration = HTTPClient.Configuration()
+        configuration.timeout.connect = .seconds(connectSeconds)
+        configuration.connectionPool = .init(idleTimeout: .seconds(60), concurrentHTTP1ConnectionsPerHostSoftLimit: connectionsPerHost)
+        configuration.connectionPool.retryConnectionEstablishment = false
+        return configuration
+    }
+
     /// A token for this connection's user, reused for 5 of its 10 seconds.
     func token() throws -> String {
         let now = clock.now()

@@ -1,4 +1,5 @@
 import ArgumentParser
+import AsyncHTTPClient
 import Consumer
 import Foundation
 import Logging
@@ -53,6 +54,7 @@ struct ConsumerCommand: AsyncParsableCommand {
             throw ValidationError("--server must be an http(s) URL, e.g. http://127.0.0.1:8080 (got \(url))")
         }
         if let consumerID, consumerID.count < 4 { throw ValidationError("--consumer-id must have at least 4 characters") }
+        if let consumerID, consumerID.unicodeScalars.count > 256 { throw ValidationError("--consumer-id must have at most 256 characters") }
         guard (0...3600).contains(shutdownGrace) else { throw ValidationError("--shutdown-grace must be in 0...3600 seconds") }
         guard (1...256).contains(concurrency) else { throw ValidationError("--concurrency must be in 1...256") }
     }
@@ -63,7 +65,9 @@ struct ConsumerCommand: AsyncParsableCommand {
             let key: String
             if let fromEnvironment = try AuthKeySource.fromEnvironment() { key = fromEnvironment } else { key = try await environment.authKey() }
             let id = consumerID ?? "\(ProcessInfo.processInfo.hostName)-\(ProcessInfo.processInfo.processIdentifier)"
-            let connection = try HTTPQueueConnection(serverURLs: serverURLs, authKey: key, userID: user, logger: logger)
+            let http = HTTPClient(eventLoopGroupProvider: .singleton, configuration: HTTPQueueConnection.clientConfiguration())
+            defer { Task { try? await http.shutdown() } }
+            let connection = try HTTPQueueConnection(serverURLs: serverURLs, authKey: key, userID: user, http: http, logger: logger)
             let handlers = lims ? QueueNode.handlers(lab: environment.lab, queue: environment.store) : QueueNode.handlers()
             let consumer = QueueConsumer(
                 connection: connection, handlers: handlers,

@@ -242,8 +242,7 @@ struct ConsumerPool: Service {
         }
         guard let port = await ready.wait() else { return }
         // A client of its own with a connection per consumer (long-polls hold theirs) plus spares.
-        var configuration = HTTPClient.Configuration()
-        configuration.connectionPool = .init(idleTimeout: .seconds(60), concurrentHTTP1ConnectionsPerHostSoftLimit: count * 2 + 2)
+        let configuration = HTTPQueueConnection.clientConfiguration(connectionsPerHost: count * 2 + 2)
         let http = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
         defer { Task { try? await http.shutdown() } }
         let urlHost = host.contains(":") ? "[\(host)]" : host
