@@ -109,17 +109,31 @@ extension LabActions {
                 .filter { ($0.status == .queued || $0.status == .running) && $0.contextUID == worksheetUID }
             var queuedIn: [String: String] = [:]
             for task in queued { for uid in task.uids where queuedIn[uid] == nil { queuedIn[uid] = task.taskUID } }
-            let fresh = permitted.filter { queuedIn[$0] == nil }
+            // Analyses another queued or running task names (another action, an assignment) are refused, as the same
+            // action without the queue refuses them: a queued unassign behind a queued submit let the submit act on
+            // an analysis that had left the worksheet (found by a tryout).
+            let busy = try await guardedUIDs(among: permitted.filter { queuedIn[$0] == nil })
+            let busyItems = permitted.filter { busy.contains($0) }.map {
+                ActionItem(uid: $0, success: false, message: "queued: \(state.label($0)) is being processed in background",
+                           guardID: GuardID.queueAnalysis, reviewState: state.object($0)?.workflowState)
+            }
+            let fresh = permitted.filter { queuedIn[$0] == nil && !busy.contains($0) }
             guard !fresh.isEmpty else {
-                throw AlreadyQueuedError(action: action, contextUID: worksheetUID, taskUID: queuedIn[permitted[0]] ?? "")
+                if busyItems.isEmpty {
+                    throw AlreadyQueuedError(action: action, contextUID: worksheetUID, taskUID: queuedIn[permitted[0]] ?? "")
+                }
+                let already = permitted.compactMap { uid in
+                    queuedIn[uid].map { ActionItem(uid: uid, success: true, message: "already queued (task \($0))") }
+                }
+                return ((already + busyItems + forbidden + refused, nil, state), [])
             }
             try state.modify(Worksheet.self, worksheetUID) { _ in } // claims the worksheet's version
             let task = Self.task(name, on: worksheet, uids: fresh, settings: settings, username: user.userid, now: now,
                                  unique: false, action: action)
-            let items = permitted.map { uid in
+            let items = permitted.filter { !busy.contains($0) }.map { uid in
                 queuedIn[uid].map { ActionItem(uid: uid, success: true, message: "already queued (task \($0))") }
                     ?? ActionItem(uid: uid, success: true, message: "queued (task \(task.taskUID))")
-            } + forbidden + refused
+            } + busyItems + forbidden + refused
             return ((items, task, state), [task])
         }
         return ActionOutcome(items: items, queuedTask: task, state: state)

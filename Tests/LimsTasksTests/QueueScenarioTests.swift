@@ -390,6 +390,13 @@ struct QueueScenarioTests {
                 ]))
                 #expect(direct.items.first?["guard"] == .string(GuardID.queueAnalysis), "\(action): \(direct.json)")
             }
+            // ... and so is a queued action of another kind on the worksheet: nothing is queued for it.
+            let tasksBefore = try await system.store.tasks(status: [.queued, .running], since: nil).count
+            let queuedUnassign = try await system.api.manager("workflow_action", body: .object([
+                "action": "unassign", "uids": .array([.string(queuedAnalysis)]), "context_uid": .string(worksheetUID),
+            ]))
+            #expect(queuedUnassign.items.first?["guard"] == .string(GuardID.queueAnalysis), "\(queuedUnassign.json)")
+            #expect(try await system.store.tasks(status: [.queued, .running], since: nil).count == tasksBefore)
             for expected in [5, 10, 15] {
                 try await system.round()
                 let states = try await system.states()
