@@ -86,12 +86,12 @@ public struct QueueConsumer: Service {
             let task: QueueTask?
             do {
                 let (connection, consumerID, wait) = (connection, configuration.consumerID, configuration.popWaitSeconds)
-                task = try await Self.longPoll { try await connection.pop(consumerID: consumerID, wait: wait) }
+                task = try await Self.endedByShutdown { try await connection.pop(consumerID: consumerID, wait: wait) }
                 backoff = configuration.retryDelaySeconds
             } catch {
                 if Task.isShuttingDownGracefully || Task.isCancelled { break } // the stop ended the long-poll
                 logger.warning("cannot pop", metadata: ["lims.error": .string(String(describing: error))])
-                try? await clock.sleep(for: .seconds(backoff))
+                try? await Self.endedByShutdown { [clock, backoff] in try await clock.sleep(for: .seconds(backoff)) }
                 backoff = min(backoff * 2, 10)
                 continue
             }
@@ -114,14 +114,14 @@ public struct QueueConsumer: Service {
         logger.info("consumer stopped", metadata: ["lims.consumer": .string(configuration.consumerID)])
     }
 
-    /// Runs an idle consumer's long-poll `pop`, cancelled as soon as a graceful shutdown begins, so an idle
-    /// consumer stops at once instead of after its long-poll's wait (up to ``Configuration/popWaitSeconds``; a
-    /// tryout measured 3.7-5 s). Safe since the server ends a long-poll whose client is gone without claiming, and
-    /// hands back a task it claimed as the client went. An answer that still arrives (claimed just before) is
-    /// returned, and the caller releases it.
-    /// - Throws: the pop's errors; `CancellationError` (or the transport's) when the shutdown ended it.
-    static func longPoll<T: Sendable>(_ pop: @escaping @Sendable () async throws -> T) async throws -> T {
-        try await cancelWhenGracefulShutdown(pop)
+    /// Runs an idle consumer's wait (its long-poll `pop`, its backoff after a failed pop), cancelled as soon as a
+    /// graceful shutdown begins, so an idle consumer stops at once instead of after the wait (up to
+    /// ``Configuration/popWaitSeconds``, or 10 s of backoff; tryouts measured 3.7-5 s and 8.1 s). Safe for a pop since
+    /// the server ends a long-poll whose client is gone without claiming, and hands back a task it claimed as the
+    /// client went. An answer that still arrives (claimed just before) is returned, and the caller releases it.
+    /// - Throws: the operation's errors; `CancellationError` (or the transport's) when the shutdown ended it.
+    static func endedByShutdown<T: Sendable>(_ operation: @escaping @Sendable () async throws -> T) async throws -> T {
+        try await cancelWhenGracefulShutdown(operation)
     }
 
     /// How one run of a handler ended.
@@ -319,20 +319,20 @@ extension QueueConsumer {
                         break
                     }
                 } else if waiting >= capacity || (waiting > 0 && (idle || !reportTimer && configuration.reportDelaySeconds <= 0)) {
-                    // Report now and refill: wait for new work only when nothing else would wake us.
-                    let next = await flushBatch(&doneReports, &failReports, popMax: capacity,
-                                                wait: idle ? configuration.popWaitSeconds : 0)
+                    // Report now and refill without waiting: when that claims nothing and nothing runs, the next turn
+                    // long-polls a plain batched pop, which a stop ends at once (a report must not be cut off).
+                    let next = await flushBatch(&doneReports, &failReports, popMax: capacity, wait: 0)
                     buffer.append(contentsOf: next)
                     continue
                 } else if idle {
                     do {
                         let (connection, wait) = (connection, configuration.popWaitSeconds)
-                        buffer = try await Self.longPoll { try await connection.pop(consumerID: consumerID, max: capacity, wait: wait) }
+                        buffer = try await Self.endedByShutdown { try await connection.pop(consumerID: consumerID, max: capacity, wait: wait) }
                         backoff = configuration.retryDelaySeconds
                     } catch {
                         if stopping { continue } // the stop ended the long-poll; the loop winds down
                         logger.warning("cannot pop", metadata: ["lims.error": .string(String(describing: error))])
-                        try? await clock.sleep(for: .seconds(backoff))
+                        try? await Self.endedByShutdown { [clock, backoff] in try await clock.sleep(for: .seconds(backoff)) }
                         backoff = min(backoff * 2, 10)
                     }
                     continue

@@ -182,6 +182,40 @@ struct QueueConsumerTests {
         return (clock, connection, consumer(connection, handlers: [InstantHandler()], clock: clock), late)
     }
 
+    @Test("a batched consumer that just ran its tasks stops at once on SIGTERM: it reports them without waiting, then long-polls a pop the stop ends")
+    func batchedStopAfterWork() async throws {
+        let clock = ManualClock()
+        let done = task("instant", clock: clock)
+        let connection = RecordingConnection(clock: clock, tasks: [done])
+        let consumer = QueueConsumer(connection: connection, handlers: HandlerRegistry([InstantHandler()]),
+                                     configuration: .init(consumerID: "consumer-batched", batched: true, concurrency: 4), clock: clock)
+        let start = clock.now()
+        try await testGracefulShutdown { shutdown in
+            async let running: Void = consumer.run()
+            try await clock.waitForSleepers(1) // the long-poll after the report
+            shutdown.triggerGracefulShutdown()
+            try await running
+        }
+        #expect(clock.now() == start && connection.reports == ["done \(done.taskUID)"], "\(connection.reports)")
+    }
+
+    @Test("a consumer backing off after failed pops (server unreachable) stops at once on SIGTERM; the clock never moves",
+          arguments: [false, true])
+    func backoffStopIsImmediate(batched: Bool) async throws {
+        let clock = ManualClock()
+        let connection = RecordingConnection(clock: clock, failingPops: 1_000)
+        let consumer = QueueConsumer(connection: connection, handlers: HandlerRegistry([InstantHandler()]),
+                                     configuration: .init(consumerID: "consumer-backoff", batched: batched), clock: clock)
+        let start = clock.now()
+        try await testGracefulShutdown { shutdown in
+            async let running: Void = consumer.run()
+            try await clock.waitForSleepers(1) // the backoff after the first failed pop
+            shutdown.triggerGracefulShutdown()
+            try await running
+        }
+        #expect(clock.now() == start && connection.pops == 1)
+    }
+
     @Test("an idle consumer stops at once on SIGTERM: its long-poll is cancelled (the clock never moves), nothing is claimed or reported",
           arguments: [false, true])
     func idleStopIsImmediate(batched: Bool) async throws {
