@@ -36,7 +36,8 @@ final class StorageEnvironment: Sendable {
     /// - Parameter durability: SQLite `synchronous` / PostgreSQL `synchronous_commit` (``Durability``). Default: nil,
     ///   each database as it was before the option existed: SQLite ``Durability/normal``, PostgreSQL the server's
     ///   own `synchronous_commit` (on, i.e. ``Durability/full``, unless its configuration says otherwise).
-    /// - Parameter existing: refuse, instead of creating, a data directory without a database (the admin
+    /// - Parameter existing: refuse, instead of creating, a data directory without a database, or a PostgreSQL
+    ///   database without LimsQueue's tables (the admin
     ///   commands: a wrong `--data-dir` must not silently start an empty queue). Default: false.
     /// - Throws: when the directory cannot be created or the database cannot be opened or migrated; ``CLIError``
     ///   naming the path when `existing` and there is no database.
@@ -76,6 +77,13 @@ final class StorageEnvironment: Sendable {
             }
             let labReaders = loops.dropFirst(2).compactMap { databases.database(logger: logger, on: $0) }
             try await StorageMigrations.requireKnownSchema(database)
+            // PostgreSQL: a database without LimsQueue's tables is refused by the admin commands, as a data dir
+            // without a database is (a tryout's `status` on a URL without a database name put every table into the
+            // server's `postgres` maintenance database).
+            if existing, url != nil, try await !StorageMigrations.hasSchema(database) {
+                throw CLIError("no LimsQueue tables in the PostgreSQL database \(path): check the database name in the URL, "
+                               + "or create them with `limsqueue migrate --database …` or `limsqueue serve --database …`")
+            }
             // Per connection: SQLite's `synchronous`, `temp_store` and cache size belong to a connection, not the file.
             for reader in [database] + labReaders {
                 try await StorageMigrations.tune(reader, durability: durability ?? .normal)

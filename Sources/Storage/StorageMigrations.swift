@@ -29,6 +29,17 @@ public enum StorageMigrations {
         if !unknown.isEmpty { throw StorageError.newerSchema(unknown) }
     }
 
+    /// True when LimsQueue's schema is in `database` (its migrations table exists): a database some LimsQueue
+    /// command created or migrated. Asks the database's catalog, so a database that cannot be reached throws.
+    /// - Throws: the database's errors.
+    public static func hasSchema(_ database: any Database) async throws -> Bool {
+        let sql = try database.sqlDatabase()
+        let query: SQLQueryString = sql.dialect.name == "postgresql"
+            ? "SELECT COUNT(*) AS n FROM pg_tables WHERE tablename = '_fluent_migrations' AND schemaname = current_schema()"
+            : "SELECT COUNT(*) AS n FROM sqlite_master WHERE type = 'table' AND name = '_fluent_migrations'"
+        return try await sql.raw(query).first()?.decode(column: "n", as: Int.self) ?? 0 > 0
+    }
+
     /// Applies pending migrations. Safe to call on every start (migrations already applied are skipped).
     public static func migrate(_ databases: Databases, on eventLoop: any EventLoop, logger: Logger) async throws {
         let migrations = Migrations()

@@ -139,6 +139,21 @@ struct CLITests {
         #expect(try run(["tasks"], dataDir: directory.path).output.contains("no tasks"))
     }
 
+    @Test("admin commands refuse a PostgreSQL database without LimsQueue's tables instead of creating them (PostgreSQL)",
+          .enabled(if: TestDatabase.postgresURL != nil, "PostgreSQL case: set LIMSQUEUE_TEST_POSTGRES_URL"))
+    func emptyPostgresRefused() throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        let url = try #require(try TestDatabase.url(forDataDir: directory.path, backend: .postgres))
+        for command in [["status"], ["tasks"], ["settings"]] {
+            let refused = try run(command + ["--database", url], dataDir: directory.path)
+            #expect(refused.status == 1 && refused.output.contains("no LimsQueue tables"), "\(command): \(refused.output.suffix(300))")
+        }
+        #expect(try TestDatabase.psql(url, "SELECT count(*) FROM pg_tables WHERE schemaname = 'public'").trimmingCharacters(in: .whitespacesAndNewlines) == "0")
+        #expect(try run(["migrate", "--database", url], dataDir: directory.path).status == 0)
+        #expect(try run(["status", "--database", url], dataDir: directory.path).status == 0)
+    }
+
     @Test("a PostgreSQL that cannot be reached is named with the network's error, not PostgresNIO's generic description")
     func unreachablePostgres() throws {
         let directory = try TemporaryDirectory()
