@@ -1,12 +1,15 @@
 /// Text from clients (task names, context paths, error messages, consumer ids) made safe to print on an operator's
 /// terminal, one line per item.
 ///
-/// Escaped as `\n`, `\t`, `\r` or `\u{…}`: control characters (an `ESC [2J` in a task name cleared the screen, a
-/// carriage return overwrote the line; found by tryouts), line and paragraph separators, and the bidirectional
-/// controls (U+202E turned `bidi\u{202E}gnp.exe` into "bidiexe.png" on screen). Other text is kept as it is.
+/// Escaped as `\n`, `\t`, `\r`, `\\` or `\u{…}`: control characters (an `ESC [2J` in a task name cleared the
+/// screen, a carriage return overwrote the line; found by tryouts), line and paragraph separators, and invisible
+/// format characters (the bidirectional controls: U+202E turned `bidi\u{202E}gnp.exe` into "bidiexe.png" on
+/// screen; zero-width spaces, the byte order mark, the soft hyphen), except the zero-width joiner of emoji. A
+/// backslash is doubled, so a name holding the text `\u{202E}` cannot pass for an escaped control. Other text is
+/// kept as it is.
 enum TerminalText {
-    /// Bidirectional formatting characters: marks, embeddings, overrides and isolates.
-    static let bidiControls: Set<UInt32> = [0x200E, 0x200F, 0x202A, 0x202B, 0x202C, 0x202D, 0x202E, 0x2066, 0x2067, 0x2068, 0x2069]
+    /// Format characters kept: the zero-width joiner and non-joiner, which join emoji and some scripts' letters.
+    static let keptFormatCharacters: Set<UInt32> = [0x200C, 0x200D]
 
     /// `text` with the characters above escaped, cut to `maxLength` characters (the last one an ellipsis) when given.
     static func safe(_ text: String, maxLength: Int? = nil) -> String {
@@ -16,10 +19,11 @@ enum TerminalText {
             case "\n": shown += "\\n"
             case "\t": shown += "\\t"
             case "\r": shown += "\\r"
+            case "\\": shown += "\\\\"
             case _ where scalar.properties.generalCategory == .control
                 || scalar.properties.generalCategory == .lineSeparator
                 || scalar.properties.generalCategory == .paragraphSeparator
-                || bidiControls.contains(scalar.value):
+                || (scalar.properties.generalCategory == .format && !keptFormatCharacters.contains(scalar.value)):
                 shown += "\\u{" + String(scalar.value, radix: 16, uppercase: true) + "}"
             default: shown.unicodeScalars.append(scalar)
             }

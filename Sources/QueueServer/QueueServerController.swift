@@ -599,8 +599,9 @@ public struct QueueServerController: Sendable {
     }
 
     /// The `tasks` field of a batched done or fail: a non-empty list of objects, each with a valid `task_uid` and an
-    /// optional `lease_token` (and, for fail, an optional `error_message` and `retry`, whose default is the request's
-    /// own `retry`, else true); the request's `consumer_id` applies to every item.
+    /// optional `lease_token` (and, for fail, an optional `error_message` and `retry`, whose defaults are the
+    /// request's own `error_message` and `retry`, else "Unknown error" and true); the request's `consumer_id` applies
+    /// to every item.
     /// - Throws: 400 naming the field (`tasks`, `tasks[i].task_uid`, ...) for a malformed list.
     func batchReports(_ payload: RequestPayload) throws -> [(lease: TaskLease, message: String?, retry: Bool)] {
         guard let items = payload.fields["tasks"]?.arrayValue, !items.isEmpty else {
@@ -611,6 +612,7 @@ public struct QueueServerController: Sendable {
         }
         let consumerID = try Self.checkedConsumerID(try payload.string("consumer_id"))
         let retryDefault = try payload.boolean("retry") ?? true
+        let messageDefault = try payload.string("error_message")
         return try items.enumerated().map { index, item in
             guard let object = item.objectValue else {
                 throw QueueAPIError(.badRequest, "Field 'tasks[\(index)]' must be an object with task_uid and lease_token")
@@ -631,7 +633,7 @@ public struct QueueServerController: Sendable {
                 }
                 retry = flag
             }
-            return (TaskLease(taskUID: uid.lowercased(), lease: lease), try optionalString("error_message"), retry)
+            return (TaskLease(taskUID: uid.lowercased(), lease: lease), try optionalString("error_message") ?? messageDefault, retry)
         }
     }
 

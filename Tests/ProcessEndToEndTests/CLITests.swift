@@ -111,7 +111,7 @@ struct CLITests {
         let listed = try run(["tasks", "--status", "queued"], dataDir: directory.path)
         #expect(listed.output.contains(task.shortUID) && listed.output.contains("1 task(s)"))
         // Control characters from a client are shown escaped, one line per task (an escape sequence cleared the screen).
-        var hostile = QueueTask(name: "noop\u{1B}[2J", contextUID: TaskUID.make(), contextPath: "/senaite/worksheets/WS-2\nforged line\u{202E}gnp.exe",
+        var hostile = QueueTask(name: "noop\u{1B}[2J", contextUID: TaskUID.make(), contextPath: "/senaite/worksheets/WS-2\nforged line\u{202E}gnp.exe\u{200B}\\u{41}",
                                 created: Date().timeIntervalSince1970, username: "labman")
         hostile.errorMessage = "Traceback:\n" + String(repeating: "x", count: 500)
         let reopened = try await StorageEnvironment.open(dataDir: directory.path, logger: .init(label: "test"))
@@ -120,7 +120,7 @@ struct CLITests {
         let escaped = try run(["tasks", "--status", "queued"], dataDir: directory.path).output
         #expect(!escaped.unicodeScalars.contains("\u{1B}") && escaped.contains("noop\\u{1B}[2J") && escaped.contains("WS-2\\nforged line"), "\(escaped)")
         #expect(!escaped.contains("\nforged line") && escaped.contains("Traceback:\\nxxx") && escaped.contains("x…"), "\(escaped)")
-        #expect(escaped.contains("\\u{202E}gnp.exe"), "\(escaped)")
+        #expect(escaped.contains("\\u{202E}gnp.exe\\u{200B}\\\\u{41}"), "\(escaped)")
         // The same in status's per-name table and in requeue's lines.
         let status = try run(["status"], dataDir: directory.path).output
         #expect(!status.unicodeScalars.contains("\u{1B}") && status.contains("noop\\u{1B}[2J"), "\(status)")

@@ -128,8 +128,10 @@ struct FuzzFindingsTests {
             #expect(garbage.status == 400 && garbage.message.contains("'tasks[0].retry'"))
             let topGarbage = try await api.call("fail", body: ["consumer_id": "cons1", "retry": "maybe", "tasks": [item(claimed[0], nil)]])
             #expect(topGarbage.status == 400 && topGarbage.message.contains("'retry'"))
-            let answer = try await api.call("fail", body: ["consumer_id": "cons1", "retry": false,
-                                                           "tasks": [item(claimed[0], false), item(claimed[1], true), item(claimed[2], nil)]])
+            var noMessage = item(claimed[2], nil).objectValue ?? [:]
+            noMessage["error_message"] = nil
+            let answer = try await api.call("fail", body: ["consumer_id": "cons1", "retry": false, "error_message": "request-level",
+                                                           "tasks": [item(claimed[0], false), item(claimed[1], true), .object(noMessage)]])
             #expect(answer.status == 200 && answer.json["failed"]?.arrayValue?.count == 3, "\(answer.json)")
             var statuses: [String] = []
             for task in claimed {
@@ -137,6 +139,11 @@ struct FuzzFindingsTests {
                 statuses.append("\(stored["status"]?.stringValue ?? "-") \(stored["retries"]?.intValue ?? -1)")
             }
             #expect(statuses == ["failed 3", "queued 2", "failed 3"], "\(statuses)")
+            // The request's error_message is every item's default; a mistyped one is refused.
+            let message = try await api.call(claimed[2]["task_uid"]?.stringValue ?? "", method: .get).json["error_message"]
+            #expect(message == "request-level")
+            let badMessage = try await api.call("fail", body: ["consumer_id": "cons1", "error_message": 5, "tasks": [item(claimed[1], nil)]])
+            #expect(badMessage.status == 400 && badMessage.message.contains("'error_message'"))
         }
     }
 
