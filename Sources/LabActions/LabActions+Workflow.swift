@@ -45,7 +45,7 @@ extension LabActions {
                 if !visible {
                     refusal = (GuardID.exists, "No object with uid \(uid)")
                 } else if guarded.contains(uid), state.analysisRecord(uid) != nil {
-                    refusal = (GuardID.queueAnalysis, "queued: \(state.label(uid)) is being processed in background")
+                    refusal = (GuardID.queueAnalysis, Self.busyReason(uid, in: state))
                 } else if action == "assign", let contextUID {
                     do {
                         try state.addAnalysis(uid, to: contextUID, context: context, now: now)
@@ -114,8 +114,8 @@ extension LabActions {
             // an analysis that had left the worksheet (found by a tryout).
             let busy = try await guardedUIDs(among: permitted.filter { queuedIn[$0] == nil })
             let busyItems = permitted.filter { busy.contains($0) }.map {
-                ActionItem(uid: $0, success: false, message: "queued: \(state.label($0)) is being processed in background",
-                           guardID: GuardID.queueAnalysis, reviewState: state.object($0)?.workflowState)
+                ActionItem(uid: $0, success: false, message: Self.busyReason($0, in: state), guardID: GuardID.queueAnalysis,
+                           reviewState: state.object($0)?.workflowState)
             }
             let fresh = permitted.filter { queuedIn[$0] == nil && !busy.contains($0) }
             guard !fresh.isEmpty else {
@@ -137,6 +137,11 @@ extension LabActions {
             return ((items, task, state), [task])
         }
         return ActionOutcome(items: items, queuedTask: task, state: state)
+    }
+
+    /// Why an action on `uid`, which a queued or running task names, is refused (``LIMSCore/GuardID/queueAnalysis``).
+    static func busyReason(_ uid: String, in state: LabState) -> String {
+        "queued: \(state.label(uid)) is being processed in background"
     }
 
     /// `uids` split into those `user`'s permission allows `action` on (in order) and refusals (guard

@@ -174,16 +174,13 @@ final class StorageEnvironment: Sendable {
     /// - Parameter existing: as in ``open(dataDir:database:durability:logger:migrate:existing:)``. Default: false.
     static func with<T: Sendable>(dataDir: String, database: String? = nil, durability: Durability? = nil, existing: Bool = false,
                                   logger: Logger, _ body: (StorageEnvironment) async throws -> T) async throws -> T {
-        // A classified storage failure reaches the operator in the words the HTTP answers use (a bare "SQLite
-        // error 13: ... (in: COMMIT)" told an operator little).
-        func worded(_ error: any Error) -> any Error {
-            (error as? any StorageFailure)?.operatorMessage.map(CLIError.init) ?? error
-        }
+        // A storage failure reaches the operator in the words the HTTP answers use (a bare "SQLite error 13: ...
+        // (in: COMMIT)" told an operator little).
         let environment: StorageEnvironment
         do {
             environment = try await open(dataDir: dataDir, database: database, durability: durability, logger: logger, existing: existing)
         } catch {
-            throw worded(error)
+            throw CLIError.readable(error)
         }
         do {
             let result = try await body(environment)
@@ -191,7 +188,7 @@ final class StorageEnvironment: Sendable {
             return result
         } catch {
             await environment.close()
-            throw worded(error)
+            throw CLIError.readable(error)
         }
     }
 }

@@ -486,6 +486,12 @@ public struct QueueServerController: Sendable {
         LeaseClaim(consumerID: try checkedConsumerID(try payload.string("consumer_id")), leaseToken: try payload.string("lease_token"))
     }
 
+    /// A fail report's `error_message` as recorded: "Unknown error" when none was sent, at most
+    /// ``QueueCore/QueueTask/maxErrorMessageCharacters`` characters.
+    static func failureMessage(_ message: String?) -> String {
+        String((message ?? "Unknown error").prefix(QueueTask.maxErrorMessageCharacters))
+    }
+
     /// The most characters (Unicode scalars, as JSON Schema's `maxLength` counts) of a `consumer_id`: it is
     /// stored with each claim, shown by the monitor and labels the metrics, so it is bounded (SENAITE's are a
     /// host name and a number).
@@ -537,7 +543,7 @@ public struct QueueServerController: Sendable {
         if payload.fields["tasks"] != nil { return try await failBatch(payload, request: request, context: context) }
         let uid = try Self.requireUID(try payload.string("task_uid"))
         let lease = try Self.lease(payload)
-        let message = String((try payload.string("error_message") ?? "Unknown error").prefix(QueueTask.maxErrorMessageCharacters))
+        let message = Self.failureMessage(try payload.string("error_message"))
         // `retry: false` (this server's addition; senaite.queue ignores unknown fields): the failure cannot succeed
         // on a retry, so the task fails now whatever retries remain.
         let retry = try payload.boolean("retry") ?? true
@@ -626,13 +632,7 @@ public struct QueueServerController: Sendable {
                 return text
             }
             let lease = LeaseClaim(consumerID: consumerID, leaseToken: try optionalString("lease_token"))
-            var retry = retryDefault
-            if let value = object["retry"], value != .null {
-                guard let flag = try? RequestPayload(fields: ["retry": value]).boolean("retry") else {
-                    throw QueueAPIError(.badRequest, "Field 'tasks[\(index)].retry' must be true or false")
-                }
-                retry = flag
-            }
+            let retry = try RequestPayload.boolean(object["retry"], field: "tasks[\(index)].retry") ?? retryDefault
             return (TaskLease(taskUID: uid.lowercased(), lease: lease), try optionalString("error_message") ?? messageDefault, retry)
         }
     }
@@ -709,8 +709,7 @@ public struct QueueServerController: Sendable {
     /// still holds. Answer: `{"failed": [uid], "refused": [{task_uid, status, message}]}`.
     func failBatch(_ payload: RequestPayload, request: Request, context: QueueRequestContext) async throws -> Response {
         let reports = try batchReports(payload).map { item in
-            TaskFailureReport(task: item.lease, message: String((item.message ?? "Unknown error").prefix(QueueTask.maxErrorMessageCharacters)),
-                              retry: item.retry)
+            TaskFailureReport(task: item.lease, message: Self.failureMessage(item.message), retry: item.retry)
         }
         let results = try await perform { try await store.fail(reports, now: clock.now()) }
         let now = clock.now()

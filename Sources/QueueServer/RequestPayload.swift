@@ -111,13 +111,19 @@ public struct RequestPayload: Sendable {
     /// "false"/"no"/"n"/"0"/"off" (any case). For fields whose misreading costs something (`retry`).
     /// - Throws: 400 naming the field for any other value.
     public func boolean(_ key: String) throws -> Bool? {
-        switch fields[key] {
+        try Self.boolean(fields[key], field: key)
+    }
+
+    /// ``boolean(_:)`` of any JSON value (an item of a list); `field` names it in the error (`tasks[2].retry`).
+    /// - Throws: 400 naming `field` for a value that is not a yes/no.
+    public static func boolean(_ value: JSONValue?, field: String) throws -> Bool? {
+        switch value {
         case nil, .null?: return nil
         case .bool(let flag)?: return flag
         case .int(let number)? where number == 0 || number == 1: return number == 1
         case .string(let text)? where ["1", "true", "yes", "y", "on"].contains(text.lowercased()): return true
         case .string(let text)? where ["0", "false", "no", "n", "off"].contains(text.lowercased()): return false
-        default: throw QueueAPIError(.badRequest, "Field '\(key)' must be true or false")
+        default: throw QueueAPIError(.badRequest, "Field '\(field)' must be true or false")
         }
     }
 

@@ -74,8 +74,7 @@ extension SQLLabStore {
     /// Rows are written in uid order, which keeps deadlocks rare. Queue claims stay on the writer.
     /// - Throws: `body`'s errors; the database's (a statement that runs past ``DatabaseWriter/statementTimeoutSeconds``).
     func writeTransaction<T: Sendable>(_ body: @escaping @Sendable (any SQLDatabase) async throws -> T) async throws -> T {
-        let turn = readTurn.wrappingAdd(1, ordering: .relaxed).oldValue
-        let reader = readers[Int(UInt(bitPattern: turn) % UInt(readers.count))]
+        let reader = nextReader
         guard SQLQueueStore.isPostgres(try reader.sqlDatabase()) else { return try await writer.write(body) }
         return try await reader.withConnection { connection in
             try await body(BoundedSQLDatabase(base: try connection.sqlDatabase(), seconds: DatabaseWriter.statementTimeoutSeconds))

@@ -50,10 +50,14 @@ public final class SQLLabStore: Sendable {
     /// instead of hanging on a connection the database server dropped (a PostgreSQL restart; see ``BoundedSQLDatabase``).
     var sql: any SQLDatabase {
         get throws {
-            let turn = readTurn.wrappingAdd(1, ordering: .relaxed).oldValue
-            let reader = readers[Int(UInt(bitPattern: turn) % UInt(readers.count))]
-            return BoundedSQLDatabase(base: try reader.sqlDatabase(), seconds: BoundedSQLDatabase.readerTimeoutSeconds)
+            BoundedSQLDatabase(base: try nextReader.sqlDatabase(), seconds: BoundedSQLDatabase.readerTimeoutSeconds)
         }
+    }
+
+    /// The next of ``readers`` in turn.
+    var nextReader: any Database {
+        let turn = readTurn.wrappingAdd(1, ordering: .relaxed).oldValue
+        return readers[Int(UInt(bitPattern: turn) % UInt(readers.count))]
     }
 
     static let sequenceRow = 3

@@ -48,6 +48,20 @@ struct LabStoreTests {
         }
     }
 
+    /// One environment (one process) with a seeded lab, closed afterwards.
+    func withOneProcess(_ body: (StorageEnvironment, Seeded) async throws -> Void) async throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        let environment = try await open(directory)
+        do {
+            try await body(environment, try await seed(environment))
+        } catch {
+            await environment.close()
+            throw error
+        }
+        await environment.close()
+    }
+
     /// Two environments on one database (two processes), a seeded lab, both closed afterwards.
     func withTwoProcesses(_ body: (StorageEnvironment, StorageEnvironment, Seeded) async throws -> Void) async throws {
         let directory = try TemporaryDirectory()
@@ -301,13 +315,10 @@ struct LabStoreTests {
 
     @Test("lab writes of one process: on PostgreSQL a unit of work's open transaction does not hold up another's; on SQLite they take turns on the single writer")
     func sideBySideWrites() async throws {
-        let directory = try TemporaryDirectory()
-        defer { directory.remove() }
-        let environment = try await open(directory)
-        let (entered, enter) = AsyncStream<Void>.makeStream()
-        let (released, release) = AsyncStream<Void>.makeStream()
-        do {
-            let seeded = try await seed(environment)
+        try await withOneProcess { environment, seeded in
+            let (entered, enter) = AsyncStream<Void>.makeStream()
+            let (released, release) = AsyncStream<Void>.makeStream()
+            defer { release.yield() } // never leave the first write's transaction open
             let holder = Task {
                 try await environment.lab.perform(maxRetries: 0, { state, reader in
                     try await reader.load([seeded.client.uid], into: &state)
@@ -340,21 +351,12 @@ struct LabStoreTests {
             try await other.value
             let lab = try await environment.lab.load()
             #expect(lab.clients[seeded.client.uid]?.email == "held@example.org" && lab.clients[seeded.other.uid]?.email == "other@example.org")
-        } catch {
-            release.yield()
-            await environment.close()
-            throw error
         }
-        await environment.close()
     }
 
     @Test("a write's stamp (seq) continues after every earlier one across the lab-sequence migration (PostgreSQL's lims_sequence replaces the counter row)")
     func stampsContinueAcrossMigration() async throws {
-        let directory = try TemporaryDirectory()
-        defer { directory.remove() }
-        let environment = try await open(directory)
-        do {
-            let seeded = try await seed(environment)
+        try await withOneProcess { environment, seeded in
             let sql = try environment.store.database.sqlDatabase()
             func highest() async throws -> Int {
                 try await sql.raw("SELECT MAX(seq) AS seq FROM lims_objects").first()?.decode(column: "seq", as: Int.self) ?? 0
@@ -367,20 +369,12 @@ struct LabStoreTests {
             try await environment.lab.perform { state in try state.modify(Client.self, seeded.client.uid) { $0.email = "new@example.org" } }
             let stamp = try await sql.raw("SELECT seq FROM lims_objects WHERE uid = \(bind: seeded.client.uid)").first()?.decode(column: "seq", as: Int.self)
             #expect((stamp ?? 0) > before, "stamp \(String(describing: stamp)) after \(before)")
-        } catch {
-            await environment.close()
-            throw error
         }
-        await environment.close()
     }
 
     @Test("eight units of work of one process change one object at once: the losers retry, every change lands once")
     func manyWritersOneObject() async throws {
-        let directory = try TemporaryDirectory()
-        defer { directory.remove() }
-        let environment = try await open(directory)
-        do {
-            let seeded = try await seed(environment)
+        try await withOneProcess { environment, seeded in
             let before = try #require(try await environment.lab.load().clients[seeded.client.uid]).version
             try await withThrowingTaskGroup(of: Void.self) { group in
                 for index in 0..<8 {
@@ -396,11 +390,7 @@ struct LabStoreTests {
             let client = try #require(try await environment.lab.load().clients[seeded.client.uid])
             let added = client.name.split(separator: " ").dropFirst(2).compactMap { Int($0) }
             #expect(added.sorted() == Array(0..<8) && client.version == before + 8, "\(client.name) v\(client.version)")
-        } catch {
-            await environment.close()
-            throw error
         }
-        await environment.close()
     }
 }
 

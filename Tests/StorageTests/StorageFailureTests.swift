@@ -56,8 +56,7 @@ struct StorageFailureTests {
     @Test("a PostgreSQL deadlock between two transactions is a .conflict (its unit of work runs again), named by the database's message",
           .enabled(if: TestDatabase.postgresURL != nil, "PostgreSQL case: set LIMSQUEUE_TEST_POSTGRES_URL"))
     func deadlockIsConflict() async throws {
-        let fixture = try await StoreFixture.make(backend: .postgres)
-        do {
+        try await StoreFixture.with(backend: .postgres) { fixture in
             let readers = fixture.lab.readers
             try #require(readers.count >= 2)
             let setup = try readers[0].sqlDatabase()
@@ -93,11 +92,7 @@ struct StorageFailureTests {
             #expect(failure?.storageCondition == .conflict, "\(String(describing: errors.first))")
             #expect(failure?.storageMessage.contains("deadlock") == true)
             #expect(failure?.operatorMessage?.hasPrefix("the database stopped this write because a concurrent one collided") == true)
-        } catch {
-            await fixture.close()
-            throw error
         }
-        await fixture.close()
     }
 
     @Test("while the disk is full no task is handed out: a pop is answered with the full-disk failure for 5 s (clock), until a done gets through")
