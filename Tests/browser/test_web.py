@@ -36,7 +36,7 @@ from selenium.webdriver.support.ui import Select, WebDriverWait
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 BINARY = os.environ.get("LIMSQUEUE_BINARY", os.path.join(ROOT, ".build", "debug", "limsqueue"))
-WORKBOOK = os.environ.get("LIMSQUEUE_WORKBOOK", os.path.join(ROOT, "..", "shared", "data", "senaite-setup-test.xlsx"))
+WORKBOOK = os.environ.get("SENAITE_SETUP_XLSX") or os.path.join(ROOT, "..", "shared", "data", "senaite-setup-test.xlsx")
 SHOTS = os.environ.get("LIMSQUEUE_SCREENSHOTS", os.path.join(ROOT, "artifacts", "screenshots"))
 WAIT = 60  # seconds a background step may take at most
 
