@@ -7,6 +7,15 @@ struct TaskSelection: ParsableArguments {
     @Argument(help: "Task uids (32 hex characters each).") var uids: [String] = []
     @Option(name: .long, help: "Every task with this status: queued, running or failed (repeatable).") var status: [String] = []
     @Option(name: .long, help: "Every task with this name (repeatable), e.g. task_action_submit.") var name: [String] = []
+    @Flag(name: .long, help: """
+        Also act on running tasks. A consumer working on one goes on with it (its lab action may still happen, and \
+        a re-queued one may then run twice); its done is refused afterwards (lease lost).
+        """)
+    var force = false
+
+    /// The statuses acted on without `--force`: a running task is held by a consumer whose work goes on whatever
+    /// the queue's row says. Found by a tryout: `delete --status running` removed tasks consumers held, silently.
+    static let statusesWithoutForce: Set<TaskStatus> = [.queued, .failed]
 
     func validate() throws {
         guard !uids.isEmpty || !status.isEmpty || !name.isEmpty else {
@@ -16,22 +25,33 @@ struct TaskSelection: ParsableArguments {
         for value in status where TaskStatus(rawValue: value) == nil {
             throw ValidationError("--status must be queued, running or failed, got '\(value)'")
         }
+        if status.contains(TaskStatus.running.rawValue), !force {
+            throw ValidationError("""
+                --status running selects tasks consumers are working on now: their work goes on whatever this command \
+                does. Add --force to act on them anyway.
+                """)
+        }
     }
 
     /// The tasks to act on: the given uids, then those of the tasks matching the filters (both filters when both
     /// are given; a missing filter matches everything), without repeats. A task selected by `--status` carries the
-    /// statuses, so the change applies only while it still has one of them.
+    /// statuses, so the change applies only while it still has one of them; without `--force` no target applies
+    /// to a running task (the check is made in the change's own transaction, so a task a consumer claims after
+    /// the selection is left alone too).
     func resolve(in store: any QueueStore) async throws -> [TaskAdminTarget] {
+        let allowed: Set<TaskStatus>? = force ? nil : Self.statusesWithoutForce
         var seen: Set<String> = []
         var result = uids.map { $0.lowercased() }.filter { seen.insert($0).inserted }
-            .map { TaskAdminTarget(uid: $0, given: true, onlyIf: nil) }
+            .map { TaskAdminTarget(uid: $0, given: true, onlyIf: allowed, runningNeedsForce: !force) }
         guard !status.isEmpty || !name.isEmpty else { return result }
         let selected = Set(status.compactMap(TaskStatus.init(rawValue:)))
         let statuses = status.isEmpty ? Set(TaskStatus.allCases) : selected
+        let onlyIf: Set<TaskStatus>? = status.isEmpty ? allowed : selected.intersection(allowed ?? selected)
         let names = Set(name)
         for task in try await store.tasks(status: statuses, since: nil) where names.isEmpty || names.contains(task.name) {
             if seen.insert(task.taskUID).inserted {
-                result.append(TaskAdminTarget(uid: task.taskUID, given: false, onlyIf: status.isEmpty ? nil : selected))
+                result.append(TaskAdminTarget(uid: task.taskUID, given: false, onlyIf: onlyIf,
+                                              runningNeedsForce: !force && status.isEmpty))
             }
         }
         return result
@@ -43,8 +63,11 @@ struct TaskAdminTarget: Sendable, Equatable {
     var uid: String
     /// Given by uid (an unknown one is an error) rather than selected by a filter.
     var given: Bool
-    /// Selected by `--status`: act only while the task still has one of these statuses.
+    /// Selected by `--status`, or running tasks spared (no `--force`): act only while the task still has one of
+    /// these statuses.
     var onlyIf: Set<TaskStatus>? = nil
+    /// Running tasks are spared because `--force` was not given (so a running one is reported with that hint).
+    var runningNeedsForce = false
 }
 
 /// What an operator command did to one task.
@@ -53,7 +76,7 @@ enum TaskAdminOutcome: Equatable {
     case changed
     /// Selected by `--status`/`--name` but gone when its turn came (a consumer finished it meanwhile): not a failure.
     case left
-    /// Refused: an unknown uid given, a running task, or another refusal.
+    /// Refused: an unknown uid given, a running task given by uid without `--force`, or another refusal.
     case refused
 }
 
@@ -72,6 +95,9 @@ func applyTaskAdmin(_ targets: [TaskAdminTarget], on store: any QueueStore, verb
             lines.append((.changed, "Task \(verb): \(task.taskUID) (\(TerminalText.safe(task.name, maxLength: 80)), retries \(task.retries))"))
         } catch let error as QueueError where error.code == .notFound && !target.given {
             lines.append((.left, "\(uid): left the queue meanwhile (finished or removed)"))
+        } catch let changed as TaskStatusChanged where changed.status == .running && target.runningNeedsForce {
+            lines.append((target.given ? .refused : .left,
+                          "\(uid): running: a consumer is working on it; left as it is (--force acts on running tasks too)"))
         } catch let changed as TaskStatusChanged {
             // Found by a fresh user: `delete --status queued` beside running consumers deleted tasks they had started.
             lines.append((.left, "\(uid): \(changed.status.rawValue) now, no longer selected; left as it is"))
@@ -97,10 +123,12 @@ private func runTaskAdmin(_ selection: TaskSelection, _ common: CommonOptions, v
     if lines.contains(where: { $0.outcome == .refused }) { throw ExitCode.failure }
 }
 
-/// `limsqueue requeue [UID ...] [--status S] [--name N]`: puts tasks back in the queue with retries reset.
+/// `limsqueue requeue [UID ...] [--status S] [--name N] [--force]`: puts tasks back in the queue with retries reset
+/// (running tasks only with `--force`).
 struct RequeueCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "requeue", abstract: "Put tasks back in the queue (retries reset): by uid, or every task matching --status/--name.")
+        commandName: "requeue",
+        abstract: "Put tasks back in the queue (retries reset): by uid, or every task matching --status/--name; running ones only with --force.")
 
     @OptionGroup var common: CommonOptions
     @OptionGroup var selection: TaskSelection
@@ -113,10 +141,12 @@ struct RequeueCommand: AsyncParsableCommand {
     }
 }
 
-/// `limsqueue delete [UID ...] [--status S] [--name N]`: removes tasks from the queue.
+/// `limsqueue delete [UID ...] [--status S] [--name N] [--force]`: removes tasks from the queue (running tasks only
+/// with `--force`).
 struct DeleteCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "delete", abstract: "Remove tasks from the queue: by uid, or every task matching --status/--name.")
+        commandName: "delete",
+        abstract: "Remove tasks from the queue: by uid, or every task matching --status/--name; running ones only with --force.")
 
     @OptionGroup var common: CommonOptions
     @OptionGroup var selection: TaskSelection

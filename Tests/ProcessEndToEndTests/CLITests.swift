@@ -97,6 +97,39 @@ struct CLITests {
         }
     }
 
+    /// Found by a tryout: `limsqueue delete --status running` removed the tasks consumers were working on, without a
+    /// word (their lab actions went on; their dones were then refused).
+    @Test("delete/requeue spare running tasks unless --force: refused by uid, left by --name, --status running needs --force")
+    func runningTasksNeedForce() async throws {
+        try await StoreFixture.with { f in
+            let running = TaskFactory.task("noop", context: "WS-1", created: f.now)
+            let waiting = TaskFactory.task("noop", context: "WS-2", created: f.now + 1)
+            _ = try await f.store.add([running, waiting], now: f.now)
+            #expect(try await f.store.pop(consumerID: "consumer-1", now: f.now)?.taskUID == running.taskUID)
+            let delete = { @Sendable (store: any QueueStore, target: TaskAdminTarget) in
+                if let statuses = target.onlyIf { return try await store.delete(target.uid, onlyIf: statuses, now: 0) }
+                return try await store.delete(target.uid, now: 0)
+            }
+            #expect(throws: (any Error).self) { try TaskSelection.parse(["--status", "running"]) }
+            // By uid: refused (a failure), the task stays running.
+            let byUID = try await applyTaskAdmin(try await TaskSelection.parse([running.taskUID]).resolve(in: f.store),
+                                                 on: f.store, verb: "deleted", delete)
+            #expect(byUID.map(\.outcome) == [.refused] && byUID[0].text.contains("--force"), "\(byUID)")
+            #expect(try await f.store.task(running.taskUID)?.status == .running)
+            // By name: the queued one goes, the running one is left (not a failure).
+            let byName = try await applyTaskAdmin(try await TaskSelection.parse(["--name", "noop"]).resolve(in: f.store),
+                                                  on: f.store, verb: "deleted", delete)
+            #expect(Set(byName.map(\.outcome)) == [.changed, .left], "\(byName)")
+            #expect(try await f.store.task(running.taskUID)?.status == .running)
+            #expect(try await f.store.task(waiting.taskUID) == nil)
+            // With --force the running task goes.
+            let forced = try await applyTaskAdmin(try await TaskSelection.parse(["--status", "running", "--force"]).resolve(in: f.store),
+                                                  on: f.store, verb: "deleted", delete)
+            #expect(forced.map(\.outcome) == [.changed], "\(forced)")
+            #expect(try await f.store.task(running.taskUID) == nil)
+        }
+    }
+
     @Test("tasks, requeue, delete: listings and clear errors for bad or unknown uids")
     func tasks() async throws {
         let directory = try TemporaryDirectory()
