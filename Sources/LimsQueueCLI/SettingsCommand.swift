@@ -14,7 +14,9 @@ struct SettingsCommand: AsyncParsableCommand {
 
     @OptionGroup var common: CommonOptions
 
-    @Argument(help: "get KEY, or set KEY VALUE; nothing shows all settings.")
+    /// Unrecognized words are taken too, so a negative value (`set default -1`) reaches the range check instead of
+    /// being read as an unknown option (found by a tryout).
+    @Argument(parsing: .allUnrecognized, help: "get KEY, or set KEY VALUE; nothing shows all settings.")
     var words: [String] = []
 
     func validate() throws {

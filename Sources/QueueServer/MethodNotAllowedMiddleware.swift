@@ -19,12 +19,28 @@ public struct MethodNotAllowedMiddleware<Context: RequestContext>: RouterMiddlew
             self.routes.withLock { $0 = table }
         }
 
-        /// Methods of the routes whose path matches `path` (`/a/b`), sorted.
+        /// Methods of the routes the router would pick for `path` (`/a/b`), sorted. Like Hummingbird's trie, a
+        /// literal component wins over a capture at the same place: `GET queue_server/pop` never reaches the
+        /// `queue_server/:task_uid` route, so it is answered for `pop`'s own routes (POST). Found by a tryout (it
+        /// answered 404).
         func methods(for path: String) -> [String] {
             let parts = path.split(separator: "/", omittingEmptySubsequences: true).map(String.init)
             let table = routes.withLock { $0 }
-            let methods = table.filter { Self.matches($0.path, parts) }.map(\.method.rawValue)
+            let matching = table.filter { Self.matches($0.path, parts) }
+            guard let best = matching.map({ Self.literalMask($0.path) }).max(by: Self.lessSpecific) else { return [] }
+            let methods = matching.filter { Self.literalMask($0.path) == best }.map(\.method.rawValue)
             return Array(Set(methods)).sorted()
+        }
+
+        /// Per component, whether it is a literal (not a capture or wildcard).
+        static func literalMask(_ route: [String]) -> [Bool] {
+            route.map { !($0.hasPrefix(":") || $0.hasPrefix("{") || $0.contains("*")) }
+        }
+
+        /// Order of specificity: at the first component where two routes differ, the literal one is more specific.
+        static func lessSpecific(_ a: [Bool], _ b: [Bool]) -> Bool {
+            for (x, y) in zip(a, b) where x != y { return !x }
+            return a.count < b.count
         }
 
         /// True when route components (`queue_server`, `:uid`, `*`, `**`) match path components.

@@ -27,6 +27,9 @@ struct CLITests {
         #expect(try run(["settings", "get", "default"], dataDir: directory.path).output.trimmingCharacters(in: .whitespacesAndNewlines) == "5")
         let outOfRange = try run(["settings", "set", "max_seconds_unlock", "10"], dataDir: directory.path)
         #expect(outOfRange.status != 0 && outOfRange.output.contains("max_seconds_unlock") && outOfRange.output.contains("30...1800"))
+        // A negative value is a value out of range, not an unknown option (it printed the usage).
+        let negative = try run(["settings", "set", "default", "-1"], dataDir: directory.path)
+        #expect(negative.status != 0 && negative.output.contains("default") && !negative.output.contains("USAGE"), "\(negative.output)")
         let unknown = try run(["settings", "get", "colour"], dataDir: directory.path)
         #expect(unknown.status != 0 && unknown.output.contains("unknown setting 'colour'"))
         #expect(try run(["settings", "frobnicate"], dataDir: directory.path).status != 0)

@@ -394,6 +394,11 @@ struct QueueServerHTTPTests {
             #expect(wrongMethod.headers[.allow]?.contains("GET") == true && wrongMethod.headers[.allow]?.contains("POST") == true)
             #expect(try await api.call("/@@API/senaite/v1/version", method: .delete).status == 405)
             #expect(try await api.call("/no/such/route", method: .get).status == 404)
+            // A GET of a POST-only route is not a lookup of a task named "pop".
+            for route in ["add", "pop", "done", "fail", "timeout", "delete"] {
+                let get = try await api.call(route, method: .get)
+                #expect(get.status == 405 && get.headers[.allow] == "POST" && get.message.contains("POST"), "\(route): \(get.status) \(get.headers[.allow] ?? "-") \(get.json)")
+            }
         }
     }
 
