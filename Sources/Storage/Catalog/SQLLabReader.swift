@@ -57,18 +57,40 @@ struct SQLLabReader: LabReader {
         return result
     }
 
+    /// Levels of ancestors ``load(_:into:)`` reads above each object (a lab's deepest chain, analysis → sample →
+    /// client, has 2).
+    static let ancestorLevels = 4
+
     func load(_ uids: [String], into state: inout LabState) async throws {
         let missing = Array(Set(uids.filter { !$0.isEmpty && state.peekObject($0) == nil }))
         state.scope?.declare(uids)
         guard !missing.isEmpty else { return }
-        var objects = try await fetch(missing, into: &state)
-        // Their ancestors, up to the client: permissions and visibility read them.
-        for _ in 0..<4 {
-            let parents = Set(objects.compactMap(\.parentUID)).filter { state.peekObject($0) == nil && !(state.scope?.knows($0) ?? false) }
-            guard !parents.isEmpty else { break }
-            state.scope?.declare(parents)
-            objects = try await fetch(Array(parents), into: &state)
+        // The objects and their ancestors up to the client (permissions and visibility read them) in one statement:
+        // a recursive walk up `parent_uid`, one primary-key seek per level. Level by level it was a round trip per
+        // level (three for a result entered).
+        let rows = try await Self.rows(in: missing, { list in
+            """
+            WITH RECURSIVE chain(uid, depth) AS (
+                SELECT uid, 0 FROM lims_objects WHERE uid IN (\(list))
+                UNION
+                SELECT parent.parent_uid, chain.depth + 1 FROM chain JOIN lims_objects parent ON parent.uid = chain.uid
+                WHERE parent.parent_uid IS NOT NULL AND parent.parent_uid <> '' AND chain.depth < \(unsafeRaw: String(Self.ancestorLevels))
+            )
+            SELECT o.uid, o.portal_type, o.version, o.body, reached.depth
+            FROM (SELECT uid, MIN(depth) AS depth FROM chain GROUP BY uid) AS reached JOIN lims_objects o ON o.uid = reached.uid
+            """
+        }, on: sql)
+        let objects = try Self.put(rows, into: &state)
+        // Every object read is known, and so is every parent within reach that does not exist (a dangling
+        // `parent_uid`): reading it is "no such object", not a read outside the working set.
+        var reached: Set<String> = []
+        var withinReach: [any LabObject] = []
+        for (object, row) in zip(objects, rows) {
+            reached.insert(object.uid)
+            if try row.decode(column: "depth", as: Int.self) < Self.ancestorLevels { withinReach.append(object) }
         }
+        state.scope?.declare(reached)
+        state.scope?.declare(Set(withinReach.compactMap(\.parentUID)).filter { !$0.isEmpty && !reached.contains($0) })
     }
 
     /// Reads the objects with `uids` into `state`.
