@@ -159,6 +159,11 @@ struct LimsAuthMiddleware: RouterMiddleware {
     let controller: LimsAPIController
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        // The login check and the request's units of work share one check of the setup cache's freshness.
+        try await controller.repository.withOneSetupCheck { try await authenticated(request, context: context, next: next) }
+    }
+
+    private func authenticated(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         let (userid, byCookie) = try await controller.authenticate(request, address: context.remoteAddress)
         if byCookie, ![.get, .head, .options].contains(request.method), !Self.isSameSite(request) {
             throw QueueAPIError(.forbidden, "Cross-site request refused: a cookie session must send X-Requested-With "

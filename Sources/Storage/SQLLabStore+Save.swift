@@ -27,6 +27,8 @@ extension SQLLabStore {
         do {
             try await saveTransaction(state, original: original, settings: settings, prepared: prepared, touched: touched,
                                       tokens: tokens, afterSave: afterSave)
+            // A setup change of this request is read back by its next step (the cache reloads).
+            if settings != nil || Self.changesSetup(state, original: original) { Self.recheckSetup() }
         } catch let failure as any StorageFailure where failure.storageCondition == .conflict {
             logger.notice("transaction collided, retrying", metadata: ["lims.database": .string(failure.storageMessage)])
             throw ConflictError(uids: [], attempts: 1)
@@ -56,12 +58,7 @@ extension SQLLabStore {
                 for uid in state.changes.deleted {
                     try await sql.raw("DELETE FROM lims_security WHERE uid = \(bind: uid)").run()
                 }
-                let setupTypes = Set(Self.setupTypes)
-                let setupChanged = state.changes.created.union(state.changes.changed).contains { uid in
-                    state.peekObject(uid).map { setupTypes.contains(type(of: $0).portalType) } ?? false
-                } || state.changes.deleted.contains { uid in
-                    Self.originalObject(uid, in: original).map { setupTypes.contains(type(of: $0).portalType) } ?? true
-                }
+                let setupChanged = Self.changesSetup(state, original: original)
                 if let settings {
                     let text = String(decoding: try JSONEncoder().encode(settings), as: UTF8.self)
                     try await sql.raw("""
@@ -73,6 +70,17 @@ extension SQLLabStore {
                 next.clearChanges()
                 if let afterSave { try await afterSave(sql, next) }
             }
+        }
+    }
+
+    /// Whether a save creates, changes or deletes a setup object (``setupTypes``; a deleted object of unknown type
+    /// counts).
+    static func changesSetup(_ state: LabState, original: LabState) -> Bool {
+        let setupTypes = Set(Self.setupTypes)
+        return state.changes.created.union(state.changes.changed).contains { uid in
+            state.peekObject(uid).map { setupTypes.contains(type(of: $0).portalType) } ?? false
+        } || state.changes.deleted.contains { uid in
+            Self.originalObject(uid, in: original).map { setupTypes.contains(type(of: $0).portalType) } ?? true
         }
     }
 

@@ -95,11 +95,36 @@ public final class SQLLabStore: Sendable {
         return try JSONDecoder().decode(LabSettings.self, from: Data(try row.decode(column: "value", as: String.self).utf8))
     }
 
-    /// The setup objects and lab settings (cached until the setup sequence moves).
+    /// Whether the setup cache's freshness was checked in this request (``withOneSetupCheck(_:)``).
+    final class SetupCheckScope: Sendable {
+        let checked = Atomic<Bool>(false)
+    }
+
+    /// The current request's scope, nil outside ``withOneSetupCheck(_:)`` (every read checks then).
+    @TaskLocal static var setupCheckScope: SetupCheckScope?
+
+    /// Runs `body` with the setup sequence read at most once (``LIMSCore/LabRepository/withOneSetupCheck(_:)``): a
+    /// request's login check and its unit of work read it twice otherwise, one round trip of the four of a result
+    /// entered on PostgreSQL.
+    public func withOneSetupCheck<T: Sendable>(_ body: () async throws -> T) async throws -> T {
+        try await Self.$setupCheckScope.withValue(SetupCheckScope()) { try await body() }
+    }
+
+    /// Makes the current request check the setup sequence again at its next read (after a conflict, or after it
+    /// changed setup objects itself).
+    static func recheckSetup() {
+        setupCheckScope?.checked.store(false, ordering: .relaxed)
+    }
+
+    /// The setup objects and lab settings (cached until the setup sequence moves; checked once per request inside
+    /// ``withOneSetupCheck(_:)``).
     func setup() async throws -> LabState {
+        let scope = Self.setupCheckScope
+        if let scope, scope.checked.load(ordering: .relaxed), let cached = setupCache.withLock({ $0 }) { return cached.setup }
         let sql = try self.sql
         let seq = try await sql.raw("SELECT counter FROM queue_state WHERE id = \(bind: Self.setupSequenceRow)").first()?
             .decode(column: "counter", as: Int.self) ?? -1
+        if seq >= 0 { scope?.checked.store(true, ordering: .relaxed) }
         if let cached = setupCache.withLock({ $0 }), cached.seq == seq, seq >= 0 { return cached.setup }
         var state = LabState()
         let types = SQLList(Self.setupTypes.map { SQLBind($0.rawValue) })
@@ -238,6 +263,7 @@ public final class SQLLabStore: Sendable {
                                                                "lims.conflict.types": .string(types.joined(separator: ",")),
                                                                "lims.attempt": .stringConvertible(attempt)])
                 guard attempt <= maxRetries else { throw ConflictError(uids: conflict.uids, attempts: attempt) }
+                Self.recheckSetup() // the conflict may come from a setup object another process changed
                 // Jittered backoff (up to 2, 4, 8 ... 50 ms) so that writers of one worksheet stop colliding in step.
                 let ceiling = min(50.0, 2.0 * pow(2.0, Double(attempt - 1)))
                 try? await Task.sleep(nanoseconds: UInt64(Double.random(in: 0.5...ceiling) * 1_000_000))
@@ -309,6 +335,7 @@ public final class SQLLabStore: Sendable {
                 return result
             } catch let conflict as ConflictError {
                 guard attempt <= maxRetries else { throw ConflictError(uids: conflict.uids, attempts: attempt) }
+                Self.recheckSetup() // the conflict may come from a setup object another process changed
             }
         }
     }
@@ -359,5 +386,6 @@ public final class SQLLabStore: Sendable {
                 try await Self.bumpSetupSequence(on: sql)
             }
         }
+        Self.recheckSetup()
     }
 }

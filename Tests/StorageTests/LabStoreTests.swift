@@ -155,6 +155,36 @@ struct LabStoreTests {
         }
     }
 
+    @Test("one setup check per request: later reads of the request reuse it; its own setup change and a conflict read fresh; the next request sees other processes' changes")
+    func oneSetupCheckPerRequest() async throws {
+        try await withTwoProcesses { first, second, _ in
+            let rita = try #require(try await first.lab.user(named: "rita"))
+            try await first.lab.withOneSetupCheck {
+                #expect(try await first.lab.user(named: "rita")?.email == rita.email)
+                // Another process changes a setup object (a task of its own: a request's scope is task-local): this
+                // request keeps the setup it began with.
+                try await Task.detached {
+                    try await second.lab.perform { state in
+                        try state.modify(User.self, rita.uid) { $0.email = "rita@elsewhere.example" }
+                    }
+                }.value
+                #expect(try await first.lab.user(named: "rita")?.email == rita.email)
+                // This request changes the same user: its stale copy conflicts, the retry reads fresh, and the
+                // request reads its own change back.
+                try await first.lab.perform { state, _ in
+                    try state.modify(User.self, rita.uid) { $0.fullname = "Rita R." }
+                }
+                let mine = try #require(try await first.lab.user(named: "rita"))
+                #expect(mine.fullname == "Rita R." && mine.email == "rita@elsewhere.example")
+            }
+            // The next request of the other process sees both changes.
+            try await second.lab.withOneSetupCheck {
+                let seen = try #require(try await second.lab.user(named: "rita"))
+                #expect(seen.fullname == "Rita R." && seen.email == "rita@elsewhere.example")
+            }
+        }
+    }
+
     @Test("a unit of work that always loses is retried 3 times, then fails cleanly and writes nothing")
     func conflictGivesUp() async throws {
         try await withTwoProcesses { mine, theirs, seeded in

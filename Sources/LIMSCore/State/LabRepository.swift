@@ -42,6 +42,19 @@ public protocol LabRepository: Sendable {
 
     /// Re-indexes `allowedRolesAndUsers` of the given objects.
     func reindexSecurity(_ uids: [String]) async throws
+
+    /// Runs `body` (one request: its login check and its units of work) with the setup objects' freshness checked
+    /// once instead of at every read: the request sees the setup as it was when it began, as if it had come a few
+    /// milliseconds earlier. A conflict retry and a change of setup objects made inside `body` check again.
+    /// - Throws: `body`'s errors.
+    func withOneSetupCheck<T: Sendable>(_ body: () async throws -> T) async throws -> T
+}
+
+extension LabRepository {
+    /// Default: `body` as it is (every read checks the setup's freshness).
+    public func withOneSetupCheck<T: Sendable>(_ body: () async throws -> T) async throws -> T {
+        try await body()
+    }
 }
 
 /// A failure of a ``LabRepository`` the caller may report or retry.
