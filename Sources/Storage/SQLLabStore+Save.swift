@@ -51,7 +51,10 @@ extension SQLLabStore {
                 return
             }
             try await SQLQueueStore.inTransaction(sql, lock: .rows, immediate: sql.dialect.name == "sqlite") { sql in
-                let seq = SQLBind(try await Self.nextSequence(on: sql))
+                // PostgreSQL draws each row's stamp in its statement (one round trip less); SQLite's comes from the
+                // counter row, written under the single writer's lock.
+                let seq: any SQLExpression = SQLQueueStore.isPostgres(sql)
+                    ? SQLRaw("nextval('lims_sequence')") : SQLBind(try await Self.nextSequence(on: sql))
                 var next = state
                 try await Self.writeObjects(of: state, original: original, prepared: prepared, seq: seq, into: &next, on: sql)
                 try await Self.writeSecurity(tokens, replacing: touched, in: state, on: sql)

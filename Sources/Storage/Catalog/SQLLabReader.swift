@@ -102,15 +102,16 @@ struct SQLLabReader: LabReader {
     func loadChildren(of parentUIDs: [String], into state: inout LabState) async throws {
         let parents = Array(Set(parentUIDs.filter { !$0.isEmpty && !(state.scope?.isComplete("children:\($0)") ?? false) }))
         guard !parents.isEmpty else { return }
+        // The children and the duplicates of the parents' analyses (their parent is a worksheet) in one statement:
+        // two index scans joined by OR, one round trip instead of two.
         let children = try await Self.rows(in: parents, {
-            "SELECT \(unsafeRaw: Self.columns) FROM lims_objects WHERE parent_uid IN (\($0))"
+            """
+            SELECT \(unsafeRaw: Self.columns) FROM lims_objects
+            WHERE parent_uid IN (\($0)) OR (sample_uid IN (\($0)) AND portal_type = 'DuplicateAnalysis')
+            """
         }, on: sql)
         try Self.put(children, into: &state)
         state.scope?.declare(parents)
-        let duplicates = try await Self.rows(in: parents, {
-            "SELECT \(unsafeRaw: Self.columns) FROM lims_objects WHERE sample_uid IN (\($0)) AND portal_type = 'DuplicateAnalysis'"
-        }, on: sql)
-        try Self.put(duplicates, into: &state)
         for parent in parents {
             state.scope?.declareComplete("children:\(parent)")
             state.scope?.declareComplete("duplicates:\(parent)")
