@@ -15,8 +15,8 @@ extension LabActions {
     public static let maxNumericResultLength = 64
 
     /// Checks `result` for the analysis's service. nil (clearing the result) is always accepted.
-    /// - Throws: ``LabActionError`` invalid input naming `Result`: too long; not a finite decimal number for a
-    ///   service without string results.
+    /// - Throws: ``LabActionError`` invalid input naming `Result`: too long (1,000 characters; 64 for a number);
+    ///   not a finite decimal number for a service without string results.
     static func validateResult(_ result: String?, service: AnalysisService?) throws {
         guard let result else { return }
         guard result.count <= maxResultLength else {
@@ -26,7 +26,12 @@ extension LabActions {
         let text = result.trimmingCharacters(in: .whitespaces)
         guard !text.isEmpty else { return } // an empty result is no result
         let keyword = service.map { " (\($0.keyword) takes numbers only; its service does not allow string results)" } ?? ""
-        guard text.count <= maxNumericResultLength, isDecimalNumber(text), let value = Double(text), value.isFinite else {
+        guard text.count <= maxNumericResultLength else {
+            // Found by a tryout: 65 digits were called "not a finite number".
+            throw LabActionError(.invalidInput, "Field 'Result': '\(text.prefix(40))...' is too long for a number "
+                                 + "(\(text.count) characters; at most \(maxNumericResultLength))")
+        }
+        guard isDecimalNumber(text), let value = Double(text), value.isFinite else {
             throw LabActionError(.invalidInput, "Field 'Result': '\(text.prefix(40))' is not a finite number\(keyword)")
         }
     }

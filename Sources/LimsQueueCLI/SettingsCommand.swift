@@ -42,7 +42,9 @@ struct SettingsCommand: AsyncParsableCommand {
                 do {
                     try settings.set(words[1], to: words[2...].joined(separator: " "))
                 } catch let error as QueueError {
-                    throw ValidationError(error.message)
+                    // A value out of range is not a usage error: no usage text after it (a tryout saw the top
+                    // level's `limsqueue <subcommand>` printed under it).
+                    throw CLIError(error.message)
                 }
                 try await environment.store.updateSettings(settings)
                 return "\(words[1]) = \(try settings.value(forKey: words[1]))"

@@ -5,7 +5,7 @@ import Storage
 /// Which tasks an operator command acts on: uids given, and/or every task matching `--status` and `--name`.
 struct TaskSelection: ParsableArguments {
     @Argument(help: "Task uids (32 hex characters each).") var uids: [String] = []
-    @Option(name: .long, help: "Every task with this status: queued, running or failed (repeatable).") var status: [String] = []
+    @Option(name: .long, help: "Every task with this status: queued, failed, or (with --force) running (repeatable).") var status: [String] = []
     @Option(name: .long, help: "Every task with this name (repeatable), e.g. task_action_submit.") var name: [String] = []
     @Flag(name: .long, help: """
         Also act on running tasks. A consumer working on one goes on with it (its lab action may still happen, and \
@@ -76,7 +76,11 @@ enum TaskAdminOutcome: Equatable {
     case changed
     /// Selected by `--status`/`--name` but gone when its turn came (a consumer finished it meanwhile): not a failure.
     case left
-    /// Refused: an unknown uid given, a running task given by uid without `--force`, or another refusal.
+    /// Selected by a filter, but running and spared (no `--force`): not a failure.
+    case spared
+    /// Given by uid, but running and spared (no `--force`): a failure (the operator named it).
+    case sparedGiven
+    /// Refused: an unknown uid given, or another refusal.
     case refused
 }
 
@@ -96,7 +100,7 @@ func applyTaskAdmin(_ targets: [TaskAdminTarget], on store: any QueueStore, verb
         } catch let error as QueueError where error.code == .notFound && !target.given {
             lines.append((.left, "\(uid): left the queue meanwhile (finished or removed)"))
         } catch let changed as TaskStatusChanged where changed.status == .running && target.runningNeedsForce {
-            lines.append((target.given ? .refused : .left,
+            lines.append((target.given ? .sparedGiven : .spared,
                           "\(uid): running: a consumer is working on it; left as it is (--force acts on running tasks too)"))
         } catch let changed as TaskStatusChanged {
             // Found by a fresh user: `delete --status queued` beside running consumers deleted tasks they had started.
@@ -119,8 +123,10 @@ private func runTaskAdmin(_ selection: TaskSelection, _ common: CommonOptions, v
     for line in lines { print(line.text) }
     let changed = lines.filter { $0.outcome == .changed }.count
     let left = lines.filter { $0.outcome == .left }.count
-    print("\(changed) of \(lines.count) task(s) \(verb)" + (left > 0 ? ", \(left) had left the queue meanwhile" : ""))
-    if lines.contains(where: { $0.outcome == .refused }) { throw ExitCode.failure }
+    let spared = lines.filter { $0.outcome == .spared || $0.outcome == .sparedGiven }.count
+    print("\(changed) of \(lines.count) task(s) \(verb)" + (left > 0 ? ", \(left) had left the queue meanwhile" : "")
+          + (spared > 0 ? ", \(spared) running left alone (--force acts on them)" : ""))
+    if lines.contains(where: { $0.outcome == .refused || $0.outcome == .sparedGiven }) { throw ExitCode.failure }
 }
 
 /// `limsqueue requeue [UID ...] [--status S] [--name N] [--force]`: puts tasks back in the queue with retries reset

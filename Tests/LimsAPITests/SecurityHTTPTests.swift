@@ -353,6 +353,8 @@ struct SecurityHTTPTests {
                 let answer = try await update(cu, bad)
                 #expect(answer.status == 400 && answer.message.contains("'Result'"), "\(bad.prefix(20)) answered \(answer.status) \(answer.message)")
             }
+            let long = try await update(cu, "\"\(String(repeating: "7", count: 65))\"")
+            #expect(long.message.contains("too long") && long.message.contains("at most 64"), "\(long.message)")
             let state = try await api.repository.load()
             #expect(state.analysisRecord(cu)?.result == nil, "nothing stored")
             for good in ["12.5", "\"-0.003\"", "\"1e-3\"", "7", "null"] {
