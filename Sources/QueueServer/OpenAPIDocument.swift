@@ -387,7 +387,7 @@ public enum OpenAPIDocument {
                 + "a deactivation ends the user's sessions. Lab managers only.",
             tags: ["lims"], security: lims,
             body: schema(["username": string, "roles": stringOrList, "fullname": string, "email": string, "password": string,
-                          "active": flag], required: ["username"]),
+                          "active": object(["type": "boolean"])], required: ["username"]),
             bodyRequired: true, ok: response("The user.", userObject), errors: limsErrors + [403, 404]))
         add("users/change_password", "post", operation(
             "lims_users_change_password\(suffix)", "Changes the signed-in user's own password; ends every session of the user.",
