@@ -29,6 +29,8 @@ let package = Package(
         .package(url: "https://github.com/vapor/fluent-kit.git", from: "1.57.0"),
         .package(url: "https://github.com/vapor/fluent-sqlite-driver.git", from: "4.9.0"),
         .package(url: "https://github.com/vapor/fluent-postgres-driver.git", from: "2.14.0"),
+        .package(url: "https://github.com/vapor/postgres-nio.git", from: "1.33.2"),
+        .package(url: "https://github.com/vapor/postgres-kit.git", from: "2.17.0"),
         .package(url: "https://github.com/vapor/sql-kit.git", from: "3.36.0"),
         .package(url: "https://github.com/vapor/sqlite-kit.git", from: "4.5.2"),
         .package(url: "https://github.com/vapor/sqlite-nio.git", from: "1.13.2"),
@@ -81,9 +83,21 @@ let package = Package(
         .target(
             name: "Storage",
             dependencies: [
-                "QueueCore", "LIMSCore",
+                "QueueCore", "LIMSCore", "PostgresStatements",
                 .product(name: "FluentKit", package: "fluent-kit"),
                 .product(name: "FluentSQL", package: "fluent-kit"),
+                .product(name: "SQLKit", package: "sql-kit"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        // PostgreSQL's statement cache: frequent statements run as named prepared statements (PostgresNIO's API),
+        // the SQL unchanged.
+        .target(
+            name: "PostgresStatements",
+            dependencies: [
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "PostgresKit", package: "postgres-kit"),
                 .product(name: "SQLKit", package: "sql-kit"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -209,6 +223,7 @@ let package = Package(
         // Separate `limsqueue` processes (kill, restart, failover), the command line and end-to-end runs.
         .testTarget(name: "ProcessEndToEndTests", dependencies: integrationTestDependencies, swiftSettings: swiftSettings),
         .testTarget(name: "LIMSCoreTests", dependencies: ["LIMSCore"], swiftSettings: swiftSettings),
+        .testTarget(name: "PostgresStatementsTests", dependencies: ["PostgresStatements"], swiftSettings: swiftSettings),
         .testTarget(
             name: "InlineSQLiteTests",
             dependencies: [

@@ -1,4 +1,5 @@
 import FluentKit
+import PostgresStatements
 import SQLKit
 
 /// Schema version 1 of the queue: tasks, their object uids, settings, the history of finished attempts and the
@@ -94,9 +95,10 @@ public struct CreateQueueTables: AsyncMigration {
 extension Database {
     /// This database as an SQLKit database.
     /// - Throws: ``StorageError`` when the driver is not SQL-based.
+    /// On PostgreSQL frequent statements run as prepared statements (``PostgresStatements/PreparingPostgresDatabase``).
     func sqlDatabase() throws -> any SQLDatabase {
         guard let sql = self as? any SQLDatabase else { throw StorageError.notSQL }
-        return sql
+        return PreparingPostgresDatabase.wrapping(sql)
     }
 }
 
