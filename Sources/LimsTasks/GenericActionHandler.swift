@@ -77,5 +77,12 @@ public struct GenericActionHandler: TaskHandler {
             return (done, continuation)
         })
         context.logger.debug("generic action processed", metadata: ["lims.action": .string(action), "lims.count": .stringConvertible(processed)])
+        if processed == 0 {
+            // As SENAITE's doActionFor, a refused guard is silent for the task (it ends done); the log says so, so
+            // that an operator can tell "nothing to do" from "done" (found by a tryout: a submit queued on a sample
+            // context ended done with nothing submitted).
+            context.logger.notice("generic action transitioned nothing: every object was refused by a guard or is gone",
+                                  metadata: ["lims.action": .string(action), "lims.context": .string(task.contextPath)])
+        }
     }
 }

@@ -190,7 +190,7 @@ extension SQLQueueStore {
                     results.append(.failure(error))
                 }
             } else if !lease.isEmpty, try await inHistory(uid, on: sql) {
-                results.append(.failure(QueueError(.leaseLost, "Lease lost: task \(uid) was already finished")))
+                results.append(.failure(QueueError(.leaseLost, "Lease lost: task \(uid) is no longer in the queue (finished, or removed by an operator)")))
             } else {
                 results.append(.failure(QueueError(.notFound, "Task \(uid)")))
             }

@@ -142,7 +142,7 @@ extension SQLQueueStore {
         let found = try await sql.raw("SELECT \(taskColumns) FROM queue_tasks WHERE task_uid = \(bind: taskUID)\(lock)").first()
         guard let task = try found.map(decodeTask) else {
             if !lease.isEmpty, try await inHistory(taskUID, on: sql) {
-                throw QueueError(.leaseLost, "Lease lost: task \(taskUID) was already finished")
+                throw QueueError(.leaseLost, "Lease lost: task \(taskUID) is no longer in the queue (finished, or removed by an operator)")
             }
             throw QueueError(.notFound, "Task \(taskUID)")
         }
