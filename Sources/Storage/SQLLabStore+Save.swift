@@ -97,8 +97,16 @@ extension SQLLabStore {
     func writeTransaction<T: Sendable>(_ body: @escaping @Sendable (any SQLDatabase) async throws -> T) async throws -> T {
         let reader = nextReader
         guard SQLQueueStore.isPostgres(try reader.sqlDatabase()) else { return try await writer.write(body) }
-        return try await reader.withConnection { connection in
-            try await body(BoundedSQLDatabase(base: try connection.sqlDatabase(), seconds: DatabaseWriter.statementTimeoutSeconds))
+        do {
+            let result = try await reader.withConnection { connection in
+                try await body(BoundedSQLDatabase(base: try connection.sqlDatabase(), seconds: DatabaseWriter.statementTimeoutSeconds))
+            }
+            writer.fullDisk.written()
+            return result
+        } catch {
+            // A full disk seen by a lab write holds claims back as one seen by the writer does (``FullDiskGate``).
+            writer.fullDisk.note(error)
+            throw error
         }
     }
 

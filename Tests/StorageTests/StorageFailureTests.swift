@@ -95,6 +95,26 @@ struct StorageFailureTests {
         }
     }
 
+    /// A full disk seen only by lab writes (PostgreSQL runs them beside the writer) held no claim back.
+    @Test("a lab write that meets a full disk holds claims back as the writer's own writes do; a lab write that lands ends it (PostgreSQL)",
+          .enabled(if: TestDatabase.postgresURL != nil, "PostgreSQL case: set LIMSQUEUE_TEST_POSTGRES_URL"))
+    func labWriteArmsFullDiskGate() async throws {
+        struct Full: StorageFailure {
+            var storageCondition: StorageCondition? { .full }
+            var storageMessage: String { "could not extend file: No space left on device" }
+        }
+        try await StoreFixture.with(backend: .postgres) { fixture in
+            await #expect(throws: Full.self) {
+                try await fixture.lab.writeTransaction { _ in throw Full() }
+            }
+            #expect(fixture.store.writer.fullDisk.refusal(now: fixture.now) is Full)
+            try await fixture.lab.writeTransaction { sql in
+                try await sql.raw("SELECT 1 AS one").run()
+            }
+            #expect(fixture.store.writer.fullDisk.refusal(now: fixture.now) == nil)
+        }
+    }
+
     @Test("while the disk is full no task is handed out: a pop is answered with the full-disk failure for 5 s (clock), until a done gets through")
     func fullDiskHoldsClaims() async throws {
         try await StoreFixture.with { f in
