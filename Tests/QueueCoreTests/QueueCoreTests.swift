@@ -175,7 +175,8 @@ struct QueueCoreTests {
         try settings.set("default", to: "0")
         #expect(settings.chunkSize == 0)
         for (key, value) in [("default", "21"), ("max_retries", "-1"), ("min_seconds_task", "-1"),
-                             ("max_seconds_unlock", "29"), ("max_consumers", "0"), ("history_days", "x"), ("server", "localhost")] {
+                             ("max_seconds_unlock", "29"), ("max_consumers", "0"), ("history_days", "x"), ("server", "localhost"),
+                             ("server", "http://x:1/ y"), ("server", "http://x:1/a\tb")] {
             #expect(throws: QueueError.self) { try settings.set(key, to: value) }
             do { try settings.set(key, to: value) } catch let error as QueueError { #expect(error.message.contains(key)) }
         }
