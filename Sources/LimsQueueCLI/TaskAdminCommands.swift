@@ -139,11 +139,14 @@ struct RequeueCommand: AsyncParsableCommand {
     @OptionGroup var common: CommonOptions
     @OptionGroup var selection: TaskSelection
 
+    /// Re-queues one target (only while it has one of its `onlyIf` statuses, when given).
+    static let action: @Sendable (any QueueStore, TaskAdminTarget) async throws -> QueueTask = { store, target in
+        if let statuses = target.onlyIf { return try await store.requeue(target.uid, onlyIf: statuses, now: SystemWallClock().now()) }
+        return try await store.requeue(target.uid, lease: .none, now: SystemWallClock().now())
+    }
+
     func run() async throws {
-        try await runTaskAdmin(selection, common, verb: "re-queued") { store, target in
-            if let statuses = target.onlyIf { return try await store.requeue(target.uid, onlyIf: statuses, now: SystemWallClock().now()) }
-            return try await store.requeue(target.uid, lease: .none, now: SystemWallClock().now())
-        }
+        try await runTaskAdmin(selection, common, verb: "re-queued", Self.action)
     }
 }
 
@@ -157,10 +160,13 @@ struct DeleteCommand: AsyncParsableCommand {
     @OptionGroup var common: CommonOptions
     @OptionGroup var selection: TaskSelection
 
+    /// Deletes one target (only while it has one of its `onlyIf` statuses, when given).
+    static let action: @Sendable (any QueueStore, TaskAdminTarget) async throws -> QueueTask = { store, target in
+        if let statuses = target.onlyIf { return try await store.delete(target.uid, onlyIf: statuses, now: SystemWallClock().now()) }
+        return try await store.delete(target.uid, now: SystemWallClock().now())
+    }
+
     func run() async throws {
-        try await runTaskAdmin(selection, common, verb: "deleted") { store, target in
-            if let statuses = target.onlyIf { return try await store.delete(target.uid, onlyIf: statuses, now: SystemWallClock().now()) }
-            return try await store.delete(target.uid, now: SystemWallClock().now())
-        }
+        try await runTaskAdmin(selection, common, verb: "deleted", Self.action)
     }
 }

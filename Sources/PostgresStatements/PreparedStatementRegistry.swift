@@ -62,10 +62,17 @@ public final class PreparedStatementRegistry: Sendable {
         return head.hasPrefix("SELECT") || head.hasPrefix("INSERT") || head.hasPrefix("UPDATE") || head.hasPrefix("DELETE")
     }
 
-    /// The plan to run `sql` with binds of `signature` (``signature(of:)``) prepared, or nil to run it unprepared
-    /// (not eligible, not seen often enough yet, the cache full, or given up after failures).
+    /// Whether a statement of `binds` binds may be prepared at all (``isPreparable(_:)`` and 1 to ``maxBinds``
+    /// binds); checked before its binds are encoded.
+    public static func isEligible(_ sql: String, binds: Int) -> Bool {
+        (1...maxBinds).contains(binds) && isPreparable(sql)
+    }
+
+    /// The plan to run `sql` with binds of `signature` (the binds' Swift types, `nil` for a NULL, comma-separated)
+    /// prepared, or nil to run it unprepared (not eligible, not seen often enough yet, the cache full, or given up
+    /// after failures).
     public func plan(for sql: String, signature: String, binds: Int) -> Plan? {
-        guard (1...Self.maxBinds).contains(binds), Self.isPreparable(sql) else { return nil }
+        guard Self.isEligible(sql, binds: binds) else { return nil }
         let key = sql + "\u{1F}" + signature
         return state.withLock { state -> Plan? in
             var entry = state.entries[key] ?? Entry()

@@ -56,8 +56,7 @@ public struct PreparingPostgresDatabase: SQLDatabase {
 
     /// The plan and the encoded binds when the statement runs prepared.
     private func prepared(_ text: String, _ binds: [any Encodable & Sendable]) -> (PreparedStatementRegistry.Plan, PostgresBindings)? {
-        guard (1...PreparedStatementRegistry.maxBinds).contains(binds.count), PreparedStatementRegistry.isPreparable(text),
-              let (signature, bindings) = Self.encode(binds),
+        guard PreparedStatementRegistry.isEligible(text, binds: binds.count), let (signature, bindings) = Self.encode(binds),
               let plan = registry.plan(for: text, signature: signature, binds: binds.count) else { return nil }
         return (plan, bindings)
     }

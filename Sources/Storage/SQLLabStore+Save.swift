@@ -23,12 +23,13 @@ extension SQLLabStore {
         let prepared = try PreparedObjects(state, original: original)
         let touched = Self.securityRewrites(of: state, original: original, settingsChanged: settings != nil)
         let tokens = Self.securityRows(of: touched, in: state)
+        let setupChanged = Self.changesSetup(state, original: original)
         try Self.checkScope(state) // the security tokens read the objects' ancestors too
         do {
-            try await saveTransaction(state, original: original, settings: settings, prepared: prepared, touched: touched,
-                                      tokens: tokens, afterSave: afterSave)
+            try await saveTransaction(state, original: original, settings: settings, setupChanged: setupChanged,
+                                      prepared: prepared, touched: touched, tokens: tokens, afterSave: afterSave)
             // A setup change of this request is read back by its next step (the cache reloads).
-            if settings != nil || Self.changesSetup(state, original: original) { Self.recheckSetup() }
+            if settings != nil || setupChanged { Self.recheckSetup() }
         } catch let failure as any StorageFailure where failure.storageCondition == .conflict {
             logger.notice("transaction collided, retrying", metadata: ["lims.database": .string(failure.storageMessage)])
             throw ConflictError(uids: [], attempts: 1)
@@ -36,17 +37,18 @@ extension SQLLabStore {
     }
 
     /// ``save(_:original:settings:afterSave:)``'s transaction.
-    private func saveTransaction(_ state: LabState, original: LabState, settings: LabSettings?, prepared: PreparedObjects,
-                                 touched: [String], tokens: [(uid: String, token: String)],
+    private func saveTransaction(_ state: LabState, original: LabState, settings: LabSettings?, setupChanged: Bool,
+                                 prepared: PreparedObjects, touched: [String], tokens: [(uid: String, token: String)],
                                  afterSave: (@Sendable (any SQLDatabase, LabState) async throws -> Void)?) async throws {
-        let single = afterSave == nil && settings == nil && touched.isEmpty && Self.isSingleRowSave(state, original: original, prepared: prepared)
+        let single = afterSave == nil && settings == nil && !setupChanged && touched.isEmpty
+            && Self.isSingleRowSave(state, original: original, prepared: prepared)
         try await writeTransaction { sql in
             if single, SQLQueueStore.isPostgres(sql) {
                 // One row written, nothing else (a result entered): its compare-and-set statement alone, in autocommit
                 // with the stamp drawn inside it, is atomic; BEGIN, nextval and COMMIT were three round trips of the
                 // four (`bench lims`, 50 users on PostgreSQL).
                 var next = state
-                try await Self.writeObjects(of: state, original: original, prepared: prepared, seq: SQLRaw("nextval('lims_sequence')"),
+                try await Self.writeObjects(of: state, original: original, prepared: prepared, seq: Self.postgresStamp,
                                             into: &next, on: sql)
                 return
             }
@@ -54,14 +56,13 @@ extension SQLLabStore {
                 // PostgreSQL draws each row's stamp in its statement (one round trip less); SQLite's comes from the
                 // counter row, written under the single writer's lock.
                 let seq: any SQLExpression = SQLQueueStore.isPostgres(sql)
-                    ? SQLRaw("nextval('lims_sequence')") : SQLBind(try await Self.nextSequence(on: sql))
+                    ? Self.postgresStamp : SQLBind(try await Self.nextSequence(on: sql))
                 var next = state
                 try await Self.writeObjects(of: state, original: original, prepared: prepared, seq: seq, into: &next, on: sql)
                 try await Self.writeSecurity(tokens, replacing: touched, in: state, on: sql)
                 for uid in state.changes.deleted {
                     try await sql.raw("DELETE FROM lims_security WHERE uid = \(bind: uid)").run()
                 }
-                let setupChanged = Self.changesSetup(state, original: original)
                 if let settings {
                     let text = String(decoding: try JSONEncoder().encode(settings), as: UTF8.self)
                     try await sql.raw("""
@@ -173,14 +174,15 @@ extension SQLLabStore {
     /// New objects per multi-row INSERT (16 values each: 3,200 parameters, within both databases' limits).
     static let insertRowsPerStatement = 200
 
+    /// PostgreSQL's stamp of a written row, drawn in the statement that writes it (``AddLabSequence``).
+    static let postgresStamp = SQLRaw("nextval('lims_sequence')")
+
     /// Whether a save writes exactly one row with one statement: one object created or changed, nothing deleted,
-    /// no counter written, no container or claimed object moved, and no setup object among them (a setup change
-    /// also bumps the setup sequence). The caller checks security rows, settings and `afterSave`.
+    /// no counter written, no container or claimed object moved. The caller checks setup objects (their change
+    /// also bumps the setup sequence), security rows, settings and `afterSave`.
     static func isSingleRowSave(_ state: LabState, original: LabState, prepared: PreparedObjects) -> Bool {
         guard prepared.created.count + prepared.changed.count == 1, state.changes.deleted.isEmpty,
               state.isPartial || state.changes.counters.isEmpty else { return false }
-        let row = prepared.created.first ?? prepared.changed[0]
-        guard !setupTypes.contains(type(of: row.object).portalType) else { return false }
         let written = state.changes.created.union(state.changes.changed)
         return containers(of: state, original: original).subtracting(written).isEmpty
     }

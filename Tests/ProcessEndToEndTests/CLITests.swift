@@ -85,17 +85,13 @@ struct CLITests {
             #expect(Set(targets.map(\.uid)) == [started.taskUID, waiting.taskUID])
             // A consumer claims the first one after the selection.
             #expect(try await f.store.pop(consumerID: "consumer-1", now: f.now)?.taskUID == started.taskUID)
-            for (verb, action) in [("deleted", { @Sendable (store: any QueueStore, target: TaskAdminTarget) in
-                                        try await store.delete(target.uid, onlyIf: target.onlyIf ?? [], now: 0) }),
-                                   ("re-queued", { @Sendable (store: any QueueStore, target: TaskAdminTarget) in
-                                        try await store.requeue(target.uid, onlyIf: target.onlyIf ?? [], now: 0) })] {
+            for (verb, action) in [("deleted", DeleteCommand.action), ("re-queued", RequeueCommand.action)] {
                 let lines = try await applyTaskAdmin(targets.filter { $0.uid == started.taskUID }, on: f.store, verb: verb, action)
                 #expect(lines.map(\.outcome) == [.left] && lines[0].text.contains("running now"), "\(lines)")
                 #expect(try await f.store.task(started.taskUID)?.status == .running)
             }
-            let deleted = try await applyTaskAdmin(targets.filter { $0.uid == waiting.taskUID }, on: f.store, verb: "deleted") { store, target in
-                try await store.delete(target.uid, onlyIf: target.onlyIf ?? [], now: 0)
-            }
+            let deleted = try await applyTaskAdmin(targets.filter { $0.uid == waiting.taskUID }, on: f.store, verb: "deleted",
+                                                   DeleteCommand.action)
             #expect(deleted.map(\.outcome) == [.changed])
         }
     }
@@ -109,10 +105,7 @@ struct CLITests {
             let waiting = TaskFactory.task("noop", context: "WS-2", created: f.now + 1)
             _ = try await f.store.add([running, waiting], now: f.now)
             #expect(try await f.store.pop(consumerID: "consumer-1", now: f.now)?.taskUID == running.taskUID)
-            let delete = { @Sendable (store: any QueueStore, target: TaskAdminTarget) in
-                if let statuses = target.onlyIf { return try await store.delete(target.uid, onlyIf: statuses, now: 0) }
-                return try await store.delete(target.uid, now: 0)
-            }
+            let delete = DeleteCommand.action
             #expect(throws: (any Error).self) { try TaskSelection.parse(["--status", "running"]) }
             // By uid: refused (a failure), the task stays running.
             let byUID = try await applyTaskAdmin(try await TaskSelection.parse([running.taskUID]).resolve(in: f.store),
