@@ -140,9 +140,12 @@ public struct QueueSettings: Sendable, Equatable, Codable {
     }
 
     /// senaite.queue's server URL rule: scheme, netloc and path are all required (reference 0, `get_queue_status`).
-    /// No whitespace or control character anywhere (a tryout stored `http://x:1/ y`, which no client can use).
+    /// No whitespace, control or invisible format character anywhere (tryouts stored `http://x:1/ y` and a
+    /// zero-width space, which no client can use).
     public static func isValidServerURL(_ text: String) -> Bool {
-        guard !text.unicodeScalars.contains(where: { $0.properties.isWhitespace || $0.properties.generalCategory == .control }) else {
+        guard !text.unicodeScalars.contains(where: {
+            $0.properties.isWhitespace || [.control, .format].contains($0.properties.generalCategory)
+        }) else {
             return false
         }
         guard let schemeEnd = text.range(of: "://") else { return false }

@@ -176,7 +176,7 @@ struct QueueCoreTests {
         #expect(settings.chunkSize == 0)
         for (key, value) in [("default", "21"), ("max_retries", "-1"), ("min_seconds_task", "-1"),
                              ("max_seconds_unlock", "29"), ("max_consumers", "0"), ("history_days", "x"), ("server", "localhost"),
-                             ("server", "http://x:1/ y"), ("server", "http://x:1/a\tb")] {
+                             ("server", "http://x:1/ y"), ("server", "http://x:1/a\tb"), ("server", "http://x:1/\u{200B}y")] {
             #expect(throws: QueueError.self) { try settings.set(key, to: value) }
             do { try settings.set(key, to: value) } catch let error as QueueError { #expect(error.message.contains(key)) }
         }
