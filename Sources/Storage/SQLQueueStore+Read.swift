@@ -79,17 +79,26 @@ extension SQLQueueStore {
     public func objectUIDs(status: Set<TaskStatus>, among uids: [String]) async throws -> Set<String> {
         guard !status.isEmpty, !uids.isEmpty else { return [] }
         let statuses = SQLList(status.sorted { $0.rawValue < $1.rawValue }.map { SQLBind($0.rawValue) })
+        let sql = try self.sql
         var result: Set<String> = []
         for row in try await SQLLabReader.rows(in: Array(Set(uids)), { list in
-            """
-            SELECT u.uid FROM queue_task_uids u JOIN queue_tasks t ON t.task_uid = u.task_uid
-            WHERE u.uid IN (\(list)) AND t.status IN (\(statuses))
-            UNION SELECT t.context_uid FROM queue_tasks t WHERE t.context_uid IN (\(list)) AND t.status IN (\(statuses))
-            """
-        }, on: try sql) {
+            Self.activeAmongStatement(list, statuses: statuses, on: sql)
+        }, on: sql) {
             result.insert(try row.decode(column: "uid", as: String.self))
         }
         return result
+    }
+
+    /// The uids of `list` (a list of binds) that a task with one of `statuses` names, as its context or among its
+    /// objects. The status is a filter only: otherwise SQLite's planner walked the queue order index, every queued
+    /// task for each page of a listing, instead of probing by uid.
+    static func activeAmongStatement(_ list: SQLList, statuses: SQLList, on sql: any SQLDatabase) -> SQLQueryString {
+        let status = filterOnly("t.status", on: sql)
+        return """
+            SELECT u.uid FROM queue_task_uids u JOIN queue_tasks t ON t.task_uid = u.task_uid
+            WHERE u.uid IN (\(list)) AND \(status) IN (\(statuses))
+            UNION SELECT t.context_uid FROM queue_tasks t WHERE t.context_uid IN (\(list)) AND \(status) IN (\(statuses))
+            """
     }
 
     public func sinceTime() async throws -> Double {

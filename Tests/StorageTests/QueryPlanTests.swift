@@ -1,0 +1,44 @@
+import Foundation
+import QueueCore
+import QueueTesting
+import SQLKit
+@testable import Storage
+import TestSupport
+import Testing
+
+/// The plans SQLite chooses for the statements that name tasks by uid. SQLite plans without statistics, and with 8
+/// or more uids in a list it preferred the queue order index (`status` is its first column) to the primary key: each
+/// claim of a batch, each batch of dones and each page's "is queued" check then read every queued task, so their cost
+/// grew with the backlog (2-4 ms a claim at 40,000 queued tasks). PostgreSQL plans from statistics; its plans are not
+/// pinned here.
+@Suite("Queue store: statements naming tasks by uid probe by uid (SQLite plans)")
+struct QueryPlanTests {
+    /// The `detail` column of `EXPLAIN QUERY PLAN statement`.
+    static func plan(of statement: SQLQueryString, on sql: any SQLDatabase) async throws -> [String] {
+        try await sql.raw("EXPLAIN QUERY PLAN \(statement)").all().map { try $0.decode(column: "detail", as: String.self) }
+    }
+
+    @Test("mark running, finish and the queued check of a listing page never walk the queue order index")
+    func probesByUID() async throws {
+        try await StoreFixture.with(backend: .sqlite) { f in
+            let tasks = (0..<300).map { TaskFactory.task("task_generic_action", context: "WS-\($0)", created: f.now) }
+            _ = try await f.store.add(tasks, now: f.now)
+            let sql = try f.store.sql
+            let chosen = tasks.prefix(32).map { (consumerID: "consumer-1", taskUID: $0.taskUID) }
+            let statuses = SQLList([SQLBind(TaskStatus.queued.rawValue), SQLBind(TaskStatus.running.rawValue)])
+            let statements: [(String, SQLQueryString)] = [
+                ("mark running", SQLQueueStore.markRunningStatement(chosen, tokens: chosen.map { _ in "token" }, now: f.now, on: sql)),
+                ("finish", SQLQueueStore.finishStatement(chosen.map { ($0.taskUID, LeaseClaim(consumerID: "consumer-1", leaseToken: "token")) },
+                                                         on: sql)),
+                ("queued among a page", SQLQueueStore.activeAmongStatement(SQLList(tasks.prefix(50).map { SQLBind($0.contextUID) }),
+                                                                           statuses: statuses, on: sql)),
+            ]
+            for (name, statement) in statements {
+                let plan = try await Self.plan(of: statement, on: sql)
+                #expect(!plan.contains { $0.contains("queue_tasks_order") }, "\(name): \(plan)")
+                #expect(plan.contains { $0.hasPrefix("SEARCH") }, "\(name): \(plan)")
+                #expect(!plan.contains { $0.hasPrefix("SCAN") }, "\(name): \(plan)")
+            }
+        }
+    }
+}
