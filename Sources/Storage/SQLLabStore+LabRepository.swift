@@ -126,24 +126,32 @@ extension SQLLabStore: LabRepository {
     public func queued(among uids: [String]) async throws -> Set<String> {
         guard !uids.isEmpty else { return [] }
         let sql = try self.sql
-        let active = "t.status IN ('queued', 'running')"
         var result: Set<String> = []
         for row in try await SQLLabReader.rows(in: uids, { list in
-            """
-            SELECT u.uid AS uid FROM queue_task_uids u JOIN queue_tasks t ON t.task_uid = u.task_uid
-            WHERE \(unsafeRaw: active) AND u.uid IN (\(list))
-            UNION
-            SELECT t.context_uid AS uid FROM queue_tasks t WHERE \(unsafeRaw: active) AND t.context_uid IN (\(list))
-            UNION
-            SELECT a.sample_uid AS uid FROM lims_objects a
-            WHERE a.sample_uid IN (\(list)) AND (EXISTS (
-                SELECT 1 FROM queue_task_uids u JOIN queue_tasks t ON t.task_uid = u.task_uid
-                WHERE u.uid = a.uid AND \(unsafeRaw: active))
-                OR EXISTS (SELECT 1 FROM queue_tasks t WHERE t.context_uid = a.uid AND \(unsafeRaw: active)))
-            """
+            Self.queuedAmongStatement(list, on: sql)
         }, on: sql) {
             result.insert(try row.decode(column: "uid", as: String.self))
         }
         return result
+    }
+
+    /// The statement of ``queued(among:)`` for one slice of uids (`list`, binds): those a queued or running task
+    /// names (as its context or among its objects), and the samples one of whose analyses a task names. The task's
+    /// status is a filter only: with it as an index term SQLite's planner walked every queued task (the queue
+    /// order index) for each page of a listing, 13 ms a page at 40,000 queued tasks against 1.3 ms by uid.
+    static func queuedAmongStatement(_ list: SQLList, on sql: any SQLDatabase) -> SQLQueryString {
+        let active: SQLQueryString = "\(SQLQueueStore.filterOnly("t.status", on: sql)) IN ('queued', 'running')"
+        return """
+            SELECT u.uid AS uid FROM queue_task_uids u JOIN queue_tasks t ON t.task_uid = u.task_uid
+            WHERE \(active) AND u.uid IN (\(list))
+            UNION
+            SELECT t.context_uid AS uid FROM queue_tasks t WHERE \(active) AND t.context_uid IN (\(list))
+            UNION
+            SELECT a.sample_uid AS uid FROM lims_objects a
+            WHERE a.sample_uid IN (\(list)) AND (EXISTS (
+                SELECT 1 FROM queue_task_uids u JOIN queue_tasks t ON t.task_uid = u.task_uid
+                WHERE u.uid = a.uid AND \(active))
+                OR EXISTS (SELECT 1 FROM queue_tasks t WHERE t.context_uid = a.uid AND \(active)))
+            """
     }
 }

@@ -8,7 +8,7 @@ import Testing
 
 /// The plans SQLite chooses for the statements that name tasks by uid. SQLite plans without statistics, and with 8
 /// or more uids in a list it preferred the queue order index (`status` is its first column) to the primary key: each
-/// claim of a batch, each batch of dones and each page's "is queued" check then read every queued task, so their cost
+/// claim of a batch, each batch of dones and each listing page's "is queued" checks then read every queued task, so their cost
 /// grew with the backlog (2-4 ms a claim at 40,000 queued tasks). PostgreSQL plans from statistics; its plans are not
 /// pinned here.
 @Suite("Queue store: statements naming tasks by uid probe by uid (SQLite plans)")
@@ -18,7 +18,7 @@ struct QueryPlanTests {
         try await sql.raw("EXPLAIN QUERY PLAN \(statement)").all().map { try $0.decode(column: "detail", as: String.self) }
     }
 
-    @Test("mark running, finish and the queued check of a listing page never walk the queue order index")
+    @Test("mark running, finish and the queued checks of a listing page never walk the queue order index")
     func probesByUID() async throws {
         try await StoreFixture.with(backend: .sqlite) { f in
             let tasks = (0..<300).map { TaskFactory.task("task_generic_action", context: "WS-\($0)", created: f.now) }
@@ -32,6 +32,8 @@ struct QueryPlanTests {
                                                          on: sql)),
                 ("queued among a page", SQLQueueStore.activeAmongStatement(SQLList(tasks.prefix(50).map { SQLBind($0.contextUID) }),
                                                                            statuses: statuses, on: sql)),
+                ("a listing page's is_queued", SQLLabStore.queuedAmongStatement(SQLList(tasks.prefix(50).map { SQLBind($0.contextUID) }),
+                                                                                on: sql)),
             ]
             for (name, statement) in statements {
                 let plan = try await Self.plan(of: statement, on: sql)
