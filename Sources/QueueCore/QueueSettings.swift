@@ -125,7 +125,8 @@ public struct QueueSettings: Sendable, Equatable, Codable {
         }
         if key == "server" {
             guard trimmed.isEmpty || Self.isValidServerURL(trimmed) else {
-                throw QueueError.invalidSetting(key, "must be an http(s) URL with a host and a path, e.g. http://localhost:8080/senaite")
+                throw QueueError.invalidSetting(key, "must be an http(s) URL with a host, an optional port in 1...65535 and a path, "
+                                                + "e.g. http://localhost:8080/senaite")
             }
             server = trimmed
             return
@@ -155,7 +156,32 @@ public struct QueueSettings: Sendable, Equatable, Codable {
         guard let slash = rest.firstIndex(of: "/") else { return false }
         let host = rest[..<slash]
         let path = rest[rest.index(after: slash)...]
-        return !host.isEmpty && !path.isEmpty && !host.contains(" ")
+        return !path.isEmpty && isValidAuthority(host)
+    }
+
+    /// `[user@]host[:port]`: a host name or a bracketed IPv6 address, and a port, when given, of digits in
+    /// 1...65535 (a tryout stored `http://host:abc/senaite`, which no client can reach).
+    static func isValidAuthority(_ authority: Substring) -> Bool {
+        let hostAndPort = authority.lastIndex(of: "@").map { authority[authority.index(after: $0)...] } ?? authority
+        let host: Substring
+        let port: Substring?
+        if hostAndPort.hasPrefix("[") {
+            guard let close = hostAndPort.firstIndex(of: "]") else { return false }
+            host = hostAndPort[...close]
+            let after = hostAndPort[hostAndPort.index(after: close)...]
+            guard after.isEmpty || after.hasPrefix(":") else { return false }
+            port = after.isEmpty ? nil : after.dropFirst()
+        } else if let colon = hostAndPort.lastIndex(of: ":") {
+            host = hostAndPort[..<colon]
+            port = hostAndPort[hostAndPort.index(after: colon)...]
+        } else {
+            host = hostAndPort
+            port = nil
+        }
+        guard !host.isEmpty, host != "[]", !host.contains(":") || host.hasPrefix("[") else { return false }
+        guard let port else { return true }
+        guard !port.isEmpty, port.count <= 5, port.allSatisfy({ $0.isASCII && $0.isNumber }), let number = Int(port) else { return false }
+        return (1...65535).contains(number)
     }
 
     /// The chunk size a new task gets: the setting, or 0 when the queue is disabled (setting <= 0).

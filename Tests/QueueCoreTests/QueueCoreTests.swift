@@ -176,14 +176,20 @@ struct QueueCoreTests {
         #expect(settings.chunkSize == 0)
         for (key, value) in [("default", "21"), ("max_retries", "-1"), ("min_seconds_task", "-1"),
                              ("max_seconds_unlock", "29"), ("max_consumers", "0"), ("history_days", "x"), ("server", "localhost"),
-                             ("server", "http://x:1/ y"), ("server", "http://x:1/a\tb"), ("server", "http://x:1/\u{200B}y")] {
+                             ("server", "http://x:1/ y"), ("server", "http://x:1/a\tb"), ("server", "http://x:1/\u{200B}y"),
+                             ("server", "http://host:abc/senaite"), ("server", "http://host:0/senaite"), ("server", "http://host:65536/senaite"),
+                             ("server", "http://host:/senaite"), ("server", "http://:8080/senaite"), ("server", "http://[::1/senaite")] {
             #expect(throws: QueueError.self) { try settings.set(key, to: value) }
             do { try settings.set(key, to: value) } catch let error as QueueError { #expect(error.message.contains(key)) }
         }
         try settings.set("top_priority_tasks", to: "a, b\nc")
         #expect(settings.topPriorityTasks == ["a", "b", "c"])
         #expect(throws: QueueError.self) { try settings.set("nope", to: "1") }
-        try settings.set("server", to: "http://localhost:8080/senaite")
+        for good in ["http://localhost:8080/senaite", "https://lims.example.org/senaite", "http://[::1]:8080/senaite",
+                     "http://admin@10.0.0.5:80/senaite"] {
+            try settings.set("server", to: good)
+            #expect(settings.server == good)
+        }
     }
 
     @Test("lease claim: empty claim needs a running task; a stale claim is refused as lost")
