@@ -19,7 +19,7 @@ public struct MethodNotAllowedMiddleware<Context: RequestContext>: RouterMiddlew
             self.routes.withLock { $0 = table }
         }
 
-        /// Methods of the routes the router would pick for `path` (`/a/b`), sorted. Like Hummingbird's trie, a
+        /// Methods of the routes the router would pick for `path` (`/a/b`), sorted, with HEAD where GET is. Like Hummingbird's trie, a
         /// literal component wins over a capture at the same place: `GET queue_server/pop` never reaches the
         /// `queue_server/:task_uid` route, so it is answered for `pop`'s own routes (POST). Found by a tryout (it
         /// answered 404).
@@ -28,8 +28,10 @@ public struct MethodNotAllowedMiddleware<Context: RequestContext>: RouterMiddlew
             let table = routes.withLock { $0 }
             let matching = table.filter { Self.matches($0.path, parts) }
             guard let best = matching.map({ Self.literalMask($0.path) }).max(by: Self.lessSpecific) else { return [] }
-            let methods = matching.filter { Self.literalMask($0.path) == best }.map(\.method.rawValue)
-            return Array(Set(methods)).sorted()
+            var methods = Set(matching.filter { Self.literalMask($0.path) == best }.map(\.method.rawValue))
+            // The router answers HEAD wherever it answers GET (`autoGenerateHeadEndpoints`), though no route names it.
+            if methods.contains("GET") { methods.insert("HEAD") }
+            return methods.sorted()
         }
 
         /// Per component, whether it is a literal (not a capture or wildcard).

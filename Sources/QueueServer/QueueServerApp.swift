@@ -19,7 +19,9 @@ public enum QueueServerApp {
         trustedProxies: Set<String> = [],
         addRoutes: (Router<QueueRequestContext>) -> Void = { _ in }
     ) -> Router<QueueRequestContext> {
-        let router = Router(context: QueueRequestContext.self)
+        // HEAD answers as GET does, without the body (RFC 9110 §9.3.2: a server should support HEAD wherever GET is;
+        // a tryout's `curl -I` and load balancers' health checks got 405 or 404).
+        let router = Router(context: QueueRequestContext.self, options: .autoGenerateHeadEndpoints)
         if !trustedProxies.isEmpty { router.add(middleware: ClientAddressMiddleware(trustedProxies: trustedProxies)) }
         let routeTable = MethodNotAllowedMiddleware<QueueRequestContext>.RouteTable()
         router.add(middleware: MethodNotAllowedMiddleware(table: routeTable))

@@ -393,6 +393,13 @@ struct QueueServerHTTPTests {
             #expect(wrongMethod.status == 405 && wrongMethod.json["success"] == .bool(false), "\(wrongMethod.status) \(wrongMethod.json)")
             #expect(wrongMethod.headers[.allow]?.contains("GET") == true && wrongMethod.headers[.allow]?.contains("POST") == true)
             #expect(try await api.call("/@@API/senaite/v1/version", method: .delete).status == 405)
+            #expect(try await api.call("/@@API/senaite/v1/version", method: .delete).headers[.allow] == "GET, HEAD, POST")
+            // HEAD where GET is: the same status and headers, no body; on a POST-only route 405 as for GET.
+            let version = try await api.call("/@@API/senaite/v1/version", method: .get)
+            let versionHead = try await api.call("/@@API/senaite/v1/version", method: .head)
+            #expect(version.status == 200 && versionHead.status == 200 && versionHead.json.isEmpty, "\(versionHead.status)")
+            #expect(versionHead.headers[.contentType] == version.headers[.contentType])
+            #expect(try await api.call("pop", method: .head).status == 405)
             #expect(try await api.call("/no/such/route", method: .get).status == 404)
             // A GET of a POST-only route is not a lookup of a task named "pop".
             for route in ["add", "pop", "done", "fail", "timeout", "delete"] {
