@@ -14,10 +14,15 @@ extension SQLQueueStore {
     /// claims of every server are serialized by the cap lock (`pg_advisory_xact_lock`, held until the commit),
     /// taken once before the first claim, so each claim statement's snapshot sees every claim committed before it;
     /// the same statement turns bitmap scans off for the rest of the claim transaction (see the comment there).
+    /// - Parameter notifying: with the one-statement claim on PostgreSQL, the origin of a change notification to send
+    ///   in the cap lock's statement (``announceChange(on:origin:)``'s `pg_notify`, delivered at the commit like any
+    ///   other): a batch whose dones or adds are to be announced saves that round trip. Ignored otherwise, which
+    ///   ``notifiesWithLock(concurrency:oneStatement:)`` tells. Default: none.
     /// - Returns: the tasks claimed per pop, in queue order, and whether work was freed (a lease expired or a task
     ///   was purged).
     static func claimEach(_ pops: [DatabaseWriter.ClaimRequest.Pop], now: Double, settings: QueueSettings,
-                          concurrency: ClaimConcurrency, oneStatement: Bool, on sql: any SQLDatabase) async throws
+                          concurrency: ClaimConcurrency, oneStatement: Bool, notifying origin: String? = nil,
+                          on sql: any SQLDatabase) async throws
         -> ([[QueueTask]], Bool)
     {
         // Stepwise only: one claim for every pop of the batch (one read of the running tasks, shared candidate pages).
@@ -31,8 +36,9 @@ extension SQLQueueStore {
             // table, or statistics taken while the queue was short) PostgreSQL read every queued row through a bitmap
             // scan and sorted them to find the first 8 (7.8 ms at 5,000 queued tasks, against 1.0 ms walking the
             // queue order index; EXPLAIN ANALYZE), so a backlog made every claim slower.
+            let notify: SQLQueryString = origin.map { ", pg_notify(\(bind: changeChannel), \(bind: $0))" } ?? ""
             try await sql.raw("""
-                SELECT pg_advisory_xact_lock(\(bind: AdvisoryLock.capNamespace), 0), set_config('enable_bitmapscan', 'off', true)
+                SELECT pg_advisory_xact_lock(\(bind: AdvisoryLock.capNamespace), 0), set_config('enable_bitmapscan', 'off', true)\(notify)
                 """).run()
         }
         for pop in pops {
@@ -51,20 +57,27 @@ extension SQLQueueStore {
         return (claimed, freed)
     }
 
+    /// Whether ``claimEach(_:now:settings:concurrency:oneStatement:notifying:on:)`` sends a notification it is given
+    /// (in the statement that takes the cap lock: PostgreSQL's one-statement claim).
+    static func notifiesWithLock(concurrency: ClaimConcurrency, oneStatement: Bool) -> Bool {
+        oneStatement && concurrency == .rowLocks
+    }
+
     /// The common claim in one `UPDATE ... RETURNING` (the same SQL on SQLite and PostgreSQL but for a few
     /// functions): the first due queued tasks in queue order whose serialization key (name, non-empty path key)
     /// no running task holds, at most one per key, as many as the pop may take: `max` less the tasks its consumer
     /// runs, within `max_consumers` (`cap`) less every running task. A plain pop (`max` 1) of a consumer that still
     /// runs a task therefore claims nothing, as does any pop while a lease has expired: then the stepwise claim
     /// runs, which handles these cases (reference 1.2 pop steps 2-4, reference 4). Candidates are looked for among
-    /// the first ``oneStatementWindow`` (or `2 x max`) due tasks, so it may claim fewer than it could (when
-    /// more of those are blocked by running keys), never others and never out of order; the caller then claims the
+    /// the first ``oneStatementWindow`` (or `2 x max`) due tasks no running task blocks (the database leaves the
+    /// blocked ones out as it walks the queue order index, see ``notBlocked(_:)``), so it may claim fewer than it
+    /// could (when several of those share a key), never others and never out of order; the caller then claims the
     /// rest stepwise.
     ///
     /// Each task gets a fresh lease token: 16 hex digits random per claim (from Swift) and 16 of the task's uid.
     /// On PostgreSQL candidate rows are read `FOR UPDATE SKIP LOCKED`, so rows another transaction is changing
     /// (a delete, a requeue) are left for the next claim; the caller holds the cap lock (see
-    /// ``claimEach(_:now:settings:concurrency:oneStatement:on:)``).
+    /// ``claimEach(_:now:settings:concurrency:oneStatement:notifying:on:)``).
     /// - Returns: the claimed tasks in queue order (empty when none could be claimed this way).
     static func claimInOneStatement(_ pop: DatabaseWriter.ClaimRequest.Pop, now: Double, cap: Int,
                                     on sql: any SQLDatabase) async throws -> [QueueTask]
@@ -86,7 +99,7 @@ extension SQLQueueStore {
             ),
             due AS (
                 SELECT task_uid, name, path_key, top_rank, sort_key, context_uid FROM queue_tasks
-                WHERE status = 'queued' AND available_at <= \(bind: now)
+                WHERE status = 'queued' AND available_at <= \(bind: now) AND \(notBlocked("queue_tasks"))
                 ORDER BY top_rank, sort_key, context_uid
                 LIMIT \(bind: max(oneStatementWindow, 2 * pop.max))\(lock)
             ),
@@ -96,9 +109,6 @@ extension SQLQueueStore {
                         PARTITION BY d.name, CASE WHEN d.path_key = '' THEN d.task_uid ELSE d.path_key END
                         ORDER BY d.top_rank, d.sort_key, d.context_uid) AS turn
                 FROM due d
-                WHERE d.path_key = '' OR NOT EXISTS (
-                    SELECT 1 FROM queue_tasks r
-                    WHERE r.status = 'running' AND r.path_key <> '' AND r.name = d.name AND r.path_key = d.path_key)
             ),
             picked AS (
                 SELECT task_uid FROM free WHERE turn = 1
