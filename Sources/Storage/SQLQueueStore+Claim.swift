@@ -139,7 +139,9 @@ extension SQLQueueStore {
     /// Finishes running tasks (done): deletes every task its claim still holds in one `DELETE ... RETURNING`
     /// (the claim checked in the statement), records them in the history, and only then reads the tasks that
     /// were not deleted to say why (not found, not running, lease lost). Results are in input order; a uid given
-    /// twice finishes once.
+    /// twice finishes once: the first report whose lease holds gets the task, a report with another lease is
+    /// refused as lease lost, and so is a repeat of the applied one, saying so (a tryout's report of a wrong
+    /// token before the right one refused both and left the task running).
     /// On PostgreSQL the rows are locked in uid order first (`FOR UPDATE` in a subquery), so a lease another
     /// server expires at the same moment is seen as it ends up, never half-way, and two batches never deadlock.
     static func finish(_ dones: [(taskUID: String, lease: LeaseClaim)], now: Double, on sql: any SQLDatabase)
@@ -169,9 +171,22 @@ extension SQLQueueStore {
             }
         }
         var results: [Result<QueueTask, any Error>] = []
+        var answered: Set<String> = []
         for (uid, lease) in dones {
-            if let task = deleted.removeValue(forKey: uid) {
-                results.append(.success(task))
+            if answered.contains(uid) {
+                // A uid reported twice in one request: the first report whose claim held finished it (as a single done
+                // sent after it would be: 409 lease lost).
+                results.append(.failure(QueueError(.leaseLost, "Lease lost: task \(uid) is reported more than once in this request; "
+                                                   + "the first report whose lease holds finished it")))
+            } else if let task = deleted[uid] {
+                do {
+                    try lease.check(task)
+                    answered.insert(uid)
+                    results.append(.success(task))
+                } catch {
+                    // Another report of this request (with the lease that holds) finished it.
+                    results.append(.failure(error))
+                }
             } else if let task = remaining[uid] {
                 do {
                     try lease.check(task)
@@ -434,7 +449,8 @@ extension SQLQueueStore {
     static func finishStatement(_ dones: [(taskUID: String, lease: LeaseClaim)], on sql: any SQLDatabase) -> SQLQueryString {
         var conditions: [SQLQueryString] = []
         var seen: Set<String> = []
-        for (uid, lease) in dones where seen.insert(uid).inserted {
+        // Every distinct claim given for a uid: whichever holds deletes the row.
+        for (uid, lease) in dones where seen.insert("\(uid)\u{1F}\(lease.consumerID ?? "")\u{1F}\(lease.leaseToken ?? "")").inserted {
             var condition: SQLQueryString = "(task_uid = \(bind: uid)"
             if let consumerID = lease.consumerID { condition = condition + " AND consumer_id = \(bind: consumerID)" }
             if let token = lease.leaseToken { condition = condition + " AND lease_token = \(bind: token)" }
