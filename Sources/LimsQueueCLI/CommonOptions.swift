@@ -1,6 +1,8 @@
 import ArgumentParser
 import Foundation
 import Logging
+import NIOCore
+import NIOPosix
 import Storage
 import Synchronization
 
@@ -70,6 +72,26 @@ struct ListenOptions: ParsableArguments {
 
     @Option(name: .long, help: "A reverse proxy (IP address, repeatable) whose X-Forwarded-For header names the client address; default: none (the connection's address is the client's).")
     var trustedProxy: [String] = []
+
+    /// Fails when `host:port` cannot be listened on (another program holds the port, or the address is not this
+    /// machine's), before a first start imports anything: a tryout's `serve --data-dir new --port 8090` on a port in
+    /// use imported the demo lab and then printed NIO's bare "bind(descriptor:ptr:bytes:): Address already in use".
+    /// Port 0 (a free port picked at start) is not checked.
+    /// - Throws: ``CLIError`` naming the address and what to do.
+    func checkAvailable() async throws {
+        guard port != 0 else { return }
+        do {
+            let channel = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+                .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+                .bind(host: host, port: port).get()
+            try await channel.close()
+        } catch let error as IOError where error.errnoCode == EADDRINUSE {
+            throw CLIError("Cannot listen on \(host):\(port): another program already uses that port. Stop it, or choose another "
+                           + "port with --port.")
+        } catch {
+            throw CLIError("Cannot listen on \(host):\(port): \(error). Check --host (an address of this machine) and --port.")
+        }
+    }
 
     func validate() throws {
         guard (0...65535).contains(port) else { throw ValidationError("--port must be in 0...65535") }

@@ -39,6 +39,7 @@ struct ServeCommand: AsyncParsableCommand {
 
     func run() async throws {
         let logger = common.logger("limsqueue.serve")
+        try await listen.checkAvailable()
         try await StorageEnvironment.with(dataDir: common.dataDir, database: common.databaseURL, durability: common.durabilityLevel, logger: logger) { environment in
             try await LabSetup.firstStart(firstStart, environment: environment, logger: logger)
             let count: Int
@@ -60,6 +61,7 @@ struct ServerCommand: AsyncParsableCommand {
 
     func run() async throws {
         let logger = common.logger("limsqueue.server")
+        try await listen.checkAvailable()
         try await StorageEnvironment.with(dataDir: common.dataDir, database: common.databaseURL, durability: common.durabilityLevel, logger: logger) { environment in
             try await QueueNode.run(environment: environment, listen: listen, consumers: 0, lims: false, logger: logger)
         }
@@ -80,6 +82,7 @@ struct WebCommand: AsyncParsableCommand {
 
     func run() async throws {
         let logger = common.logger("limsqueue.web")
+        try await listen.checkAvailable()
         try await StorageEnvironment.with(dataDir: common.dataDir, database: common.databaseURL, durability: common.durabilityLevel, logger: logger) { environment in
             try await QueueNode.run(environment: environment, listen: listen, consumers: 0, queueRoutes: false, logger: logger)
         }

@@ -248,6 +248,34 @@ struct CLITests {
         #expect(refused.output.contains("elsewhere/data/senaite-setup-test.xlsx"), "says where it looked: \(refused.output)")
     }
 
+    @Test("serve, server and web on a port another program holds: exit 1 naming the address, before anything is imported")
+    func portInUseRefused() throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        // A listening socket of this test process holds the port.
+        let socket = Glibc.socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(socket) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        address.sin_port = 0
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let bound = withUnsafeMutablePointer(to: &address) { pointer in
+            pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(socket, $0, length) == 0 && listen(socket, 1) == 0
+                && getsockname(socket, $0, &length) == 0 }
+        }
+        try #require(bound)
+        let port = Int(UInt16(bigEndian: address.sin_port))
+        for command in ["serve", "server", "web"] {
+            let data = directory.path + "/\(command)"
+            let refused = try run([command, "--port", "\(port)"], dataDir: data)
+            #expect(refused.status == 1, "\(command): \(refused.output)")
+            #expect(refused.output.contains("Cannot listen on 127.0.0.1:\(port)") && refused.output.contains("--port"),
+                    "\(command): \(refused.output)")
+            #expect(!FileManager.default.fileExists(atPath: data + "/limsqueue.sqlite"), "\(command) created a database")
+        }
+    }
+
     /// Issue 13, finding 18: user accounts from the command line.
     @Test("users: add (random password printed once), list, set roles, reset password, deactivate and activate; bad roles named")
     func users() throws {
