@@ -2,7 +2,7 @@ import Foundation
 import QueueCore
 import Synchronization
 import QueueTesting
-import Storage
+@testable import Storage
 import TestSupport
 import Testing
 
@@ -44,6 +44,15 @@ struct CheckpointerTests {
             try await running.value
             #expect(try await checkpointer.writerAutocheckpointPages() == 1000)
             await close()
+        }
+    }
+
+    @Test("connections cut the log file back to 32 MiB when they rewind it (a tryout found 205 MB logs left behind)")
+    func logFileLimit() async throws {
+        try await StoreFixture.with(backend: .sqlite) { f in
+            let row = try await f.store.sql.raw("PRAGMA journal_size_limit").first()
+            #expect(try row?.decode(column: "journal_size_limit", as: Int.self) == StorageMigrations.walFileLimitBytes)
+            #expect(StorageMigrations.walFileLimitBytes == 32 << 20)
         }
     }
 
