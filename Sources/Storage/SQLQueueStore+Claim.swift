@@ -112,6 +112,7 @@ extension SQLQueueStore {
                 return (addOutcomes, doneResults, popResults, (any: announce, freedWork: freedWork))
             }
             if announced.any { await Self.countChange(on: connection) }
+            if !isSQLite { plannerStatistics.noteAdded(addOutcomes.count { $0 == .added }) }
             if !addRequests.isEmpty || !doneRequests.isEmpty { writer.fullDisk.written() }
             var doneIndex = 0
             var addIndex = 0

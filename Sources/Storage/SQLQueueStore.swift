@@ -25,6 +25,8 @@ public final class SQLQueueStore: QueueStore {
     private let cachedSettings = Mutex<(settings: QueueSettings, read: ContinuousClock.Instant)?>(nil)
     /// True on SQLite (read once: the dialect of a database never changes).
     let isSQLite: Bool
+    /// PostgreSQL: refreshes the queue tables' planner statistics after bursts of adds (``PlannerStatisticsRefresher``).
+    let plannerStatistics: PlannerStatisticsRefresher
     /// This store's id in change notifications (``announceChange(on:origin:)``): a random 32-hex uid.
     public let instanceID = TaskUID.make()
 
@@ -68,6 +70,10 @@ public final class SQLQueueStore: QueueStore {
             self.writer = DatabaseWriter(database: writerDatabase ?? database,
                                          holdsConnection: isSQLite && (writerHoldsConnection ?? (writerDatabase != nil)))
         }
+        // Bounded as the reader is: a statement sent on a connection the database server dropped never ends.
+        plannerStatistics = PlannerStatisticsRefresher(database: { [database] in
+            BoundedSQLDatabase(base: try database.sqlDatabase(), seconds: BoundedSQLDatabase.readerTimeoutSeconds)
+        })
         writer.setClaimRunner { [unowned self] requests, sql in await self.runBatch(requests, on: sql) }
     }
 
