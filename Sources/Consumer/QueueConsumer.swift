@@ -148,6 +148,7 @@ public struct QueueConsumer: Service {
         let start = clock.now()
         guard let handler = handlers.handler(for: task.name) else { return .failure("No handler found for \(task.name)") }
         onStart?(task)
+        logger.debug("task started")
         let context = TaskContext(logger: logger, consumerID: configuration.consumerID,
                                   deadlineSeconds: Double(task.maxSeconds), queue: connection)
         let outcome = await run(handler, task, context: context)
@@ -238,7 +239,7 @@ public struct QueueConsumer: Service {
     /// Sends a report, retrying transport errors and server errors (5xx: e.g. its database restarting) for
     /// about 10 seconds (a lost report means the task runs again after its lease or purge: at-least-once). A
     /// refusal by the server (4xx, e.g. 409 lost lease) is logged only. While the consumer stops, retries end once
-    /// the report has taken ``Configuration/shutdownGraceSeconds``: a server that is gone made each attempt wait for
+    /// the report has taken ``Configuration/shutdownGraceSeconds`` (after one retry at least): a server that is gone made each attempt wait for
     /// its request timeout (15 s), and a stopping consumer took over two minutes to exit.
     ///
     /// The first failed attempt is logged (warning "report failed, retrying", with the server's answer: a full
@@ -258,7 +259,9 @@ public struct QueueConsumer: Service {
                 logger.warning("report refused", metadata: ["lims.report": .string(what), "lims.error": .string(error.description)])
                 return
             } catch {
-                let pastGrace = Task.isShuttingDownGracefully
+                // At shutdown a report is retried while the grace lasts, and once in any case: a single transient
+                // failure (a pooled connection the server had closed) lost the release of a task (seen under load).
+                let pastGrace = attempt >= 2 && Task.isShuttingDownGracefully
                     && clock.now() - start + delay > configuration.shutdownGraceSeconds
                 if attempt == 8 || pastGrace {
                     logger.error("report lost", metadata: ["lims.report": .string(what), "lims.error": .string(String(describing: error))])

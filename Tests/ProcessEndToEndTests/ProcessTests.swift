@@ -207,13 +207,17 @@ struct ProcessTests {
         let server = try LimsProcess(["server", "--port", "0"] + (try TestDatabase.arguments(dataDir: directory.path)),
                                      logDirectory: directory.path, name: "server", environment: environment)
         let url = "http://127.0.0.1:\(try await server.listeningPort())"
-        let consumer = try LimsProcess(["consumer", "--server", url, "--consumer-id", "consumer-t", "--shutdown-grace", "0.5"],
+        let consumer = try LimsProcess(["consumer", "--server", url, "--consumer-id", "consumer-t", "--shutdown-grace", "0.5",
+                                        "--log-level", "debug"],
                                        logDirectory: directory.path, name: "consumer", environment: environment)
         let client = try HTTPQueueConnection(serverURL: url, authKey: key, userID: QueueAuthToken.consumerUserID)
         let store = try await openStore(directory.path)
         let task = sleepTask(context: "WS-1", seconds: 60)
         _ = try await client.add([task])
         try await eventually(30, "the consumer runs the task") { try await store.store.task(task.taskUID)?.status == .running }
+        // Running in the database is not yet running in the consumer: the pop's answer may still be on its way, and a
+        // SIGTERM then ends the long-poll (the task stays leased until its lease ends; seen under load).
+        _ = try await consumer.waitForLog("task started")
         consumer.kill(SIGTERM)
         #expect(await consumer.waitForExit(seconds: 15) == 0)
         let released = try #require(try await store.store.task(task.taskUID))
