@@ -209,6 +209,10 @@ public struct QueueConsumer: Service {
                     return nil
                 } catch let error as any PermanentTaskFailure where error.isPermanent {
                     return .permanentFailure(error.description)
+                } catch let error as any StorageFailure {
+                    // The database's own message: PostgresNIO's description of its error is a fixed text that hides
+                    // the cause (a final tryout found "PSQLError – Generic description ..." in a task's history).
+                    return .failure("\(type(of: error)): \(error.storageMessage)")
                 } catch {
                     return .failure("\(type(of: error)): \(error)")
                 }

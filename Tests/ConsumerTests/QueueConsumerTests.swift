@@ -77,8 +77,8 @@ final class RecordingConnection: QueueConnection {
         return answer
     }
 
-    func record(_ what: String, _ task: QueueTask) {
-        state.withLock { $0.reports.append("\(what) \(task.taskUID)") }
+    func record(_ what: String, _ task: QueueTask, message: String? = nil) {
+        state.withLock { $0.reports.append("\(what) \(task.taskUID)" + (message.map { ": \($0)" } ?? "")) }
     }
 
     /// Throws the configured server error while ``State/failingDones`` has some left.
@@ -99,7 +99,7 @@ final class RecordingConnection: QueueConnection {
         record("done", task)
         return nil
     }
-    func fail(_ task: QueueTask, message: String) async throws { record("fail", task) }
+    func fail(_ task: QueueTask, message: String) async throws { record("fail", task, message: message) }
     func timeout(_ task: QueueTask) async throws { record("timeout", task) }
     func release(_ task: QueueTask) async throws {
         if let seconds = state.withLock({ state -> Double? in
@@ -118,6 +118,19 @@ final class RecordingConnection: QueueConnection {
 struct InstantHandler: TaskHandler {
     var name: String { "instant" }
     func process(_ task: QueueTask, context: TaskContext) async throws {}
+}
+
+/// A database error whose description hides its cause, as PostgresNIO's `PSQLError` does.
+struct OpaqueStorageError: StorageFailure, CustomStringConvertible {
+    var storageCondition: StorageCondition? { .unavailable }
+    var storageMessage: String { "the database system is shutting down" }
+    var description: String { "Generic description to prevent accidental leakage of sensitive data" }
+}
+
+/// Fails with an ``OpaqueStorageError``.
+struct StorageFailingHandler: TaskHandler {
+    var name: String { "storage_failing" }
+    func process(_ task: QueueTask, context: TaskContext) async throws { throw OpaqueStorageError() }
 }
 
 /// Runs for an hour of the manual clock (longer than any deadline of these tests).
@@ -287,6 +300,15 @@ struct QueueConsumerTests {
         #expect(lines.count == 2)
         #expect(lines.first?.hasPrefix("warning test: report failed, retrying ") == true && lines.first?.contains("disk is full") == true)
         #expect(lines.last?.hasPrefix("info test: report sent ") == true)
+    }
+
+    @Test("a handler's database error is reported with the database's message, not the driver's opaque description")
+    func storageFailureMessage() async throws {
+        let clock = ManualClock()
+        let connection = RecordingConnection(clock: clock)
+        let task = task("storage_failing", minSeconds: 0, clock: clock)
+        _ = await consumer(connection, handlers: [StorageFailingHandler()], clock: clock).process(task)
+        #expect(connection.reports == ["fail \(task.taskUID): OpaqueStorageError: the database system is shutting down"])
     }
 
     @Test("no booking without min_seconds: done is reported at once, the clock never moved")
