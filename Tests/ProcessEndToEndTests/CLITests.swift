@@ -2,6 +2,8 @@ import Foundation
 import Hummingbird
 import HummingbirdTesting
 import Logging
+import NIOCore
+import NIOPosix
 import QueueCore
 import QueueTesting
 import SQLKit
@@ -249,23 +251,12 @@ struct CLITests {
     }
 
     @Test("serve, server and web on a port another program holds: exit 1 naming the address, before anything is imported")
-    func portInUseRefused() throws {
+    func portInUseRefused() async throws {
         let directory = try TemporaryDirectory()
         defer { directory.remove() }
         // A listening socket of this test process holds the port.
-        let socket = Glibc.socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        defer { close(socket) }
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        address.sin_port = 0
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        let bound = withUnsafeMutablePointer(to: &address) { pointer in
-            pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(socket, $0, length) == 0 && listen(socket, 1) == 0
-                && getsockname(socket, $0, &length) == 0 }
-        }
-        try #require(bound)
-        let port = Int(UInt16(bigEndian: address.sin_port))
+        let holder = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton).bind(host: "127.0.0.1", port: 0).get()
+        let port = try #require(holder.localAddress?.port)
         for command in ["serve", "server", "web"] {
             let data = directory.path + "/\(command)"
             let refused = try run([command, "--port", "\(port)"], dataDir: data)
@@ -274,6 +265,7 @@ struct CLITests {
                     "\(command): \(refused.output)")
             #expect(!FileManager.default.fileExists(atPath: data + "/limsqueue.sqlite"), "\(command) created a database")
         }
+        try await holder.close()
     }
 
     /// Issue 13, finding 18: user accounts from the command line.
