@@ -111,7 +111,6 @@ extension SQLQueueStore {
                 if announce, !notifiedWithClaims { try await Self.announceChange(on: sql, origin: origin) }
                 return (addOutcomes, doneResults, popResults, (any: announce, freedWork: freedWork))
             }
-            if announced.any { await Self.countChange(on: connection) }
             if !isSQLite { plannerStatistics.noteAdded(addOutcomes.count { $0 == .added }) }
             if !addRequests.isEmpty || !doneRequests.isEmpty { writer.fullDisk.written() }
             var doneIndex = 0
@@ -130,6 +129,9 @@ extension SQLQueueStore {
                 // one task ran a claim per waiter, and the first one's answer waited for all of them.
                 signal.notify(count: addOutcomes.count { $0 == .added })
             }
+            // The change counter after the answers and the wakes: its round trip (0.25-0.45 ms here) no longer delays
+            // them; the writer's next batch still waits for it.
+            if announced.any { await Self.countChange(on: connection) }
         } catch {
             for request in requests { request.fail(error) }
             return error

@@ -114,11 +114,13 @@ public final class SQLQueueStore: QueueStore {
         beginsImmediate ? .serializedWriters : .rowLocks
     }
 
-    /// `column` as a term SQLite's planner uses as a filter only, never to choose an index: `+column` on SQLite
-    /// (which plans without statistics), the plain column elsewhere (PostgreSQL has no unary plus on text and plans
-    /// from statistics). For a query whose best index the planner would otherwise pass over.
+    /// `column` (a text column) as a term the planner uses as a filter only, never to choose an index: `+column` on
+    /// SQLite (which plans without statistics), `(column || '')` on PostgreSQL (no unary plus on text). For a query
+    /// whose best index the planner would otherwise pass over: PostgreSQL too, on statistics taken while the queue
+    /// was short, walked every queued task through the queue order index (`status` its first column) to find a few
+    /// by uid (``ClaimPlanTests``).
     static func filterOnly(_ column: String, on sql: any SQLDatabase) -> SQLQueryString {
-        isPostgres(sql) ? SQLQueryString(column) : SQLQueryString("+" + column)
+        isPostgres(sql) ? SQLQueryString("(" + column + " || '')") : SQLQueryString("+" + column)
     }
 
     /// True on PostgreSQL (`NOTIFY` and the `queue_changes` sequence exist).
