@@ -13,7 +13,7 @@ import Testing
 /// are pinned in ``QueryPlanTests``).
 @Suite("Queue store: the one-statement claim finds its tasks by primary key on stale statistics (PostgreSQL)")
 struct ClaimPlanTests {
-    @Test("analyzed empty, then 2,000 tasks added: the claim's update probes the primary key and claims in queue order",
+    @Test("analyzed empty, then 2,000 tasks added: the claims' updates probe the primary key; the claim takes the first task",
           .enabled(if: StoreBackend.available.contains(.postgres)))
     func staleStatistics() async throws {
         try await StoreFixture.with(backend: .postgres) { f in
@@ -31,6 +31,15 @@ struct ClaimPlanTests {
             let text = plan.joined(separator: "\n")
             #expect(text.contains("Index Cond: (task_uid = ANY"), "\(text)")
             #expect(!text.contains("Semi Join"), "\(text)")
+            // The same for the statement several plain pops share.
+            let plainPops = (1...3).map { DatabaseWriter.ClaimRequest.Pop(consumerID: "consumer-\($0)", max: 1, batch: false) }
+            let shared = SQLQueueStore.plainPopsStatement(plainPops, now: f.now + 10, cap: 4, nonces: Array(repeating: "0123456789abcdef", count: 3), on: sql)
+            let sharedPlan = try await f.store.transaction(.claims) { sql -> [String] in
+                try await sql.raw("SELECT set_config('enable_bitmapscan', 'off', true)").run()
+                return try await sql.raw("EXPLAIN \(shared)").all().map { try $0.decode(column: "QUERY PLAN", as: String.self) }
+            }.joined(separator: "\n")
+            #expect(sharedPlan.contains("Index Cond: (task_uid = ANY"), "\(sharedPlan)")
+            #expect(!sharedPlan.contains("Semi Join"), "\(sharedPlan)")
             // And the claim itself takes the first task in queue order.
             let claimed = try await f.store.pop(consumerID: "consumer-1", now: f.now + 10)
             #expect(claimed?.taskUID == tasks.first?.taskUID)

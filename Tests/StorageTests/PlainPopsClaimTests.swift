@@ -1,0 +1,120 @@
+import Foundation
+import QueueCore
+import QueueTesting
+import SQLKit
+@testable import Storage
+import TestSupport
+import Testing
+
+/// Several plain pops in one writer batch are claimed by one statement (``SQLQueueStore/claimPlainPops(_:now:cap:on:)``).
+/// The claims must be those of the stepwise claim serving the same pops one after the other in request order: the
+/// cap, one task per name and context, a consumer that still runs a task getting none, a second pop of one consumer,
+/// batched pops between them, and the window of 8 candidates running out. Part of the store conformance suite.
+@Suite("Queue store: plain pops of one batch claimed in one statement")
+struct PlainPopsClaimTests {
+    /// Carries a transaction's result out of it while rolling it back.
+    struct RolledBack: Error {
+        let claims: [[String]]
+    }
+
+    /// The task uids claimed for each of `pops` by ``SQLQueueStore/claimEach(_:now:settings:concurrency:oneStatement:notifying:on:)``,
+    /// in a transaction rolled back afterwards, so both claims run on the same state.
+    static func claims(_ pops: [DatabaseWriter.ClaimRequest.Pop], oneStatement: Bool, store: SQLQueueStore, now: Double)
+        async throws -> [[String]]
+    {
+        let settings = try await store.settings()
+        let concurrency = store.claimConcurrency
+        do {
+            _ = try await store.transaction(.claims) { sql -> Int in
+                let (claimed, _) = try await SQLQueueStore.claimEach(pops, now: now, settings: settings, concurrency: concurrency,
+                                                                     oneStatement: oneStatement, on: sql)
+                let running = try await sql.raw("SELECT name, path_key FROM queue_tasks WHERE status = 'running'").all()
+                let keys = try running.map { "\(try $0.decode(column: "name", as: String.self)) \(try $0.decode(column: "path_key", as: String.self))" }
+                #expect(running.count <= settings.maxConsumers, "max_consumers holds")
+                #expect(Set(keys).count == keys.count, "one task per name and context")
+                throw RolledBack(claims: claimed.map { $0.map(\.taskUID) })
+            }
+        } catch let rolledBack as RolledBack {
+            return rolledBack.claims
+        }
+        Issue.record("the transaction was not rolled back")
+        return []
+    }
+
+    @Test("random queues and batches: the shared statement claims what the stepwise claim does, pop by pop",
+          arguments: StoreBackend.available, [UInt64(3), 11, 29, 64])
+    func sameAsStepwise(backend: StoreBackend, seed: UInt64) async throws {
+        try await StoreFixture.with(backend: backend) { f in
+            var random = SeededRandom(seed: seed)
+            let store = f.store
+            var settings = try await store.settings()
+            settings.maxConsumers = Int.random(in: 3...8, using: &random)
+            try await store.updateSettings(settings)
+            // Few contexts: many tasks share a key, so the window of 8 often holds fewer than 8 free tasks.
+            let contexts = Int.random(in: 2...12, using: &random)
+            let names = ["task_action_submit", "task_generic_action"]
+            let tasks = (0..<40).map { index in
+                var task = TaskFactory.task(names[Int.random(in: 0..<2, using: &random)],
+                                            context: "WS-\(Int.random(in: 0..<contexts, using: &random))",
+                                            created: f.now + Double(index) * 0.01,
+                                            priority: [10, 10, 50, 1][Int.random(in: 0..<4, using: &random)])
+                task.taskUID = TaskUID.make(using: &random)
+                return task
+            }
+            _ = try await store.add(tasks, now: f.now)
+            // Some consumers already run a task.
+            for consumer in ["consumer-1", "consumer-2"].prefix(Int.random(in: 0...2, using: &random)) {
+                _ = try await store.pop(consumerID: consumer, now: f.now + 1)
+            }
+            let consumers = (1...6).map { "consumer-\($0)" }
+            for round in 0..<6 {
+                var pops = (0..<Int.random(in: 2...6, using: &random)).map { _ in
+                    DatabaseWriter.ClaimRequest.Pop(consumerID: consumers[Int.random(in: 0..<6, using: &random)], max: 1, batch: false)
+                }
+                if Int.random(in: 0..<3, using: &random) == 0 {
+                    pops.insert(.init(consumerID: "consumer-7", max: Int.random(in: 1...3, using: &random), batch: true),
+                                at: Int.random(in: 0...pops.count, using: &random))
+                }
+                let shared = try await Self.claims(pops, oneStatement: true, store: store, now: f.now + 2)
+                let stepwise = try await Self.claims(pops, oneStatement: false, store: store, now: f.now + 2)
+                #expect(shared == stepwise, "round \(round): \(pops.map { "\($0.consumerID) \($0.max)" })")
+                #expect(shared.joined().count > 0 || round > 0, "the first round claims something")
+                // Move on: one more consumer runs a task.
+                _ = try await store.pop(consumerID: "consumer-\(round % 6 + 1)", now: f.now + 1)
+            }
+        }
+    }
+
+    @Test("two plain pops of different consumers in one batch: the first gets the first task, the second the next free key",
+          arguments: StoreBackend.available)
+    func firstComeFirstServed(backend: StoreBackend) async throws {
+        try await StoreFixture.with(backend: backend) { f in
+            let a1 = TaskFactory.task("task_action_submit", context: "WS-A", created: f.now)
+            let a2 = TaskFactory.task("task_action_submit", context: "WS-A", created: f.now + 0.01)
+            let b = TaskFactory.task("task_action_submit", context: "WS-B", created: f.now + 0.02)
+            _ = try await f.store.add([a1, a2, b], now: f.now)
+            let pops = ["consumer-1", "consumer-2", "consumer-3"].map { DatabaseWriter.ClaimRequest.Pop(consumerID: $0, max: 1, batch: false) }
+            let claims = try await Self.claims(pops, oneStatement: true, store: f.store, now: f.now + 1)
+            // WS-A's second task waits for its first; the third consumer gets nothing.
+            #expect(claims == [[a1.taskUID], [b.taskUID], []])
+        }
+    }
+
+    @Test("runs: consecutive plain pops of distinct consumers, two or more; a batched pop or a repeated consumer ends a run")
+    func runs() {
+        func pops(_ spec: String) -> [DatabaseWriter.ClaimRequest.Pop] {
+            // "a" plain pop of consumer a, "B" batched pop of consumer b.
+            spec.map { letter in
+                DatabaseWriter.ClaimRequest.Pop(consumerID: letter.lowercased(), max: letter.isUppercase ? 4 : 1,
+                                                batch: letter.isUppercase)
+            }
+        }
+        #expect(SQLQueueStore.sharedClaimRuns(pops("abc")) == [0..<3])
+        #expect(SQLQueueStore.sharedClaimRuns(pops("a")) == [])
+        #expect(SQLQueueStore.sharedClaimRuns(pops("aBc")) == [])
+        #expect(SQLQueueStore.sharedClaimRuns(pops("abXcd")) == [0..<2, 3..<5])
+        #expect(SQLQueueStore.sharedClaimRuns(pops("abab")) == [0..<2, 2..<4])
+        #expect(SQLQueueStore.sharedClaimRuns(pops("aab")) == [1..<3])
+        #expect(SQLQueueStore.sharedClaimRuns(pops("Xab")) == [1..<3])
+    }
+}
