@@ -27,7 +27,7 @@ package enum Python {
     }
 }
 
-/// A fresh temporary directory, removed by `remove()`.
+/// A fresh temporary directory, removed by `remove()` (with its PostgreSQL test database, if one was made for it).
 package struct TemporaryDirectory {
     /// The directory's absolute path.
     package let path: String
@@ -39,5 +39,6 @@ package struct TemporaryDirectory {
 
     package func remove() {
         try? FileManager.default.removeItem(atPath: path)
+        TestDatabase.dropDatabase(forDataDir: path)
     }
 }
