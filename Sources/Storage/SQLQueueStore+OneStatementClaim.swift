@@ -8,8 +8,8 @@ extension SQLQueueStore {
     static let oneStatementWindow = 8
 
     /// Claims for each pop, in request order. With `oneStatement` each pop first tries
-    /// ``claimInOneStatement(_:now:cap:on:)`` (two or more consecutive plain pops of distinct consumers: one
-    /// ``claimPlainPops(_:now:cap:on:)`` for them all); when that claims fewer than the pop's `max`, the stepwise claim
+    /// ``claimInOneStatement(_:now:cap:on:)`` (two or more consecutive pops of distinct consumers: one
+    /// ``claimShared(_:now:cap:on:)`` for them all); when that claims fewer than the pop's `max`, the stepwise claim
     /// (``claim(for:now:settings:concurrency:on:)``) claims the rest. Without `oneStatement` the stepwise claim serves
     /// every pop of the batch at once. The stepwise claim also
     /// expires leases, purges and answers "busy" or "saturated" exactly as reference 1.2 says. On PostgreSQL the
@@ -49,17 +49,17 @@ extension SQLQueueStore {
                 """).run()
         }
         var genericPlans = concurrency == .rowLocks
-        // Consecutive plain pops of distinct consumers: one statement claims for all of them when the run's first
-        // pop comes (``claimPlainPops(_:now:cap:on:)``); those it gives nothing claim stepwise below, in order.
+        // Consecutive pops of distinct consumers: one statement claims for all of them when the run's first pop
+        // comes (``claimShared(_:now:cap:on:)``); those given fewer than asked claim stepwise below, in order.
         let runs = sharedClaimRuns(pops)
-        var sharedClaims: [String: QueueTask] = [:]
+        var sharedClaims: [String: [QueueTask]] = [:]
         for (index, pop) in pops.enumerated() {
             let tasks: [QueueTask]
             if let run = runs.first(where: { $0.contains(index) }) {
                 if index == run.lowerBound {
-                    sharedClaims = try await claimPlainPops(Array(pops[run]), now: now, cap: settings.maxConsumers, on: sql)
+                    sharedClaims = try await claimShared(Array(pops[run]), now: now, cap: settings.maxConsumers, on: sql)
                 }
-                tasks = sharedClaims[pop.consumerID].map { [$0] } ?? []
+                tasks = sharedClaims[pop.consumerID] ?? []
             } else {
                 tasks = try await claimInOneStatement(pop, now: now, cap: settings.maxConsumers, on: sql)
             }

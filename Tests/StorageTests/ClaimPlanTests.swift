@@ -31,9 +31,10 @@ struct ClaimPlanTests {
             let text = plan.joined(separator: "\n")
             #expect(text.contains("Index Cond: (task_uid = ANY"), "\(text)")
             #expect(!text.contains("Semi Join"), "\(text)")
-            // The same for the statement several plain pops share.
-            let plainPops = (1...3).map { DatabaseWriter.ClaimRequest.Pop(consumerID: "consumer-\($0)", max: 1, batch: false) }
-            let shared = SQLQueueStore.plainPopsStatement(plainPops, now: f.now + 10, cap: 4, nonces: Array(repeating: "0123456789abcdef", count: 3), on: sql)
+            // The same for the statement several pops share.
+            let pops = (1...3).map { DatabaseWriter.ClaimRequest.Pop(consumerID: "consumer-\($0)", max: $0, batch: $0 > 1) }
+            let shared = SQLQueueStore.sharedClaimStatement(pops, now: f.now + 10, cap: 4, nonces: Array(repeating: "0123456789abcdef", count: 3),
+                                                            on: sql)
             let sharedPlan = try await f.store.transaction(.claims) { sql -> [String] in
                 try await sql.raw("SELECT set_config('enable_bitmapscan', 'off', true)").run()
                 return try await sql.raw("EXPLAIN \(shared)").all().map { try $0.decode(column: "QUERY PLAN", as: String.self) }

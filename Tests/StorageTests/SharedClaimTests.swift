@@ -6,12 +6,13 @@ import SQLKit
 import TestSupport
 import Testing
 
-/// Several plain pops in one writer batch are claimed by one statement (``SQLQueueStore/claimPlainPops(_:now:cap:on:)``).
-/// The claims must be those of the stepwise claim serving the same pops one after the other in request order: the
-/// cap, one task per name and context, a consumer that still runs a task getting none, a second pop of one consumer,
-/// batched pops between them, and the window of 8 candidates running out. Part of the store conformance suite.
-@Suite("Queue store: plain pops of one batch claimed in one statement")
-struct PlainPopsClaimTests {
+/// Consecutive pops of distinct consumers in one writer batch are claimed by one statement
+/// (``SQLQueueStore/claimShared(_:now:cap:on:)``). The claims must be those of the stepwise claim serving the same pops
+/// one after the other in request order: the cap, one task per name and context, `max` counting a consumer's running
+/// tasks, a plain pop of a consumer that still runs a task getting none, a second pop of one consumer, and the window
+/// of candidates running out. Part of the store conformance suite.
+@Suite("Queue store: the pops of one batch claimed in one statement")
+struct SharedClaimTests {
     /// Carries a transaction's result out of it while rolling it back.
     struct RolledBack: Error {
         let claims: [[String]]
@@ -42,7 +43,7 @@ struct PlainPopsClaimTests {
     }
 
     @Test("random queues and batches: the shared statement claims what the stepwise claim does, pop by pop",
-          arguments: StoreBackend.available, [UInt64(3), 11, 29, 64])
+          arguments: StoreBackend.available, [UInt64(3), 11, 29, 64, 101, 977])
     func sameAsStepwise(backend: StoreBackend, seed: UInt64) async throws {
         try await StoreFixture.with(backend: backend) { f in
             var random = SeededRandom(seed: seed)
@@ -68,12 +69,11 @@ struct PlainPopsClaimTests {
             }
             let consumers = (1...6).map { "consumer-\($0)" }
             for round in 0..<6 {
-                var pops = (0..<Int.random(in: 2...6, using: &random)).map { _ in
-                    DatabaseWriter.ClaimRequest.Pop(consumerID: consumers[Int.random(in: 0..<6, using: &random)], max: 1, batch: false)
-                }
-                if Int.random(in: 0..<3, using: &random) == 0 {
-                    pops.insert(.init(consumerID: "consumer-7", max: Int.random(in: 1...3, using: &random), batch: true),
-                                at: Int.random(in: 0...pops.count, using: &random))
+                // Plain pops, and batched ones (max 1 to 5, the consumer's running tasks included) now and then.
+                let pops = (0..<Int.random(in: 2...6, using: &random)).map { _ in
+                    let batched = Int.random(in: 0..<3, using: &random) == 0
+                    return DatabaseWriter.ClaimRequest.Pop(consumerID: consumers[Int.random(in: 0..<6, using: &random)],
+                                                           max: batched ? Int.random(in: 1...5, using: &random) : 1, batch: batched)
                 }
                 let shared = try await Self.claims(pops, oneStatement: true, store: store, now: f.now + 2)
                 let stepwise = try await Self.claims(pops, oneStatement: false, store: store, now: f.now + 2)
@@ -100,7 +100,27 @@ struct PlainPopsClaimTests {
         }
     }
 
-    @Test("runs: consecutive plain pops of distinct consumers, two or more; a batched pop or a repeated consumer ends a run")
+    @Test("a batched pop takes its share first, up to max less its running tasks; the next pop the following free tasks",
+          arguments: StoreBackend.available)
+    func batchedShares(backend: StoreBackend) async throws {
+        try await StoreFixture.with(backend: backend) { f in
+            let tasks = (0..<8).map { TaskFactory.task("task_action_submit", context: "WS-\($0)", created: f.now + Double($0) * 0.01) }
+            _ = try await f.store.add(tasks, now: f.now)
+            var settings = try await f.store.settings()
+            settings.maxConsumers = 10
+            try await f.store.updateSettings(settings)
+            // consumer-1 already runs one task (the first): its batched pop of max 3 takes 2 more.
+            let held = try await f.store.pop(consumerID: "consumer-1", max: 1, now: f.now + 1)
+            #expect(held.map(\.taskUID) == [tasks[0].taskUID])
+            let pops = [DatabaseWriter.ClaimRequest.Pop(consumerID: "consumer-1", max: 3, batch: true),
+                        .init(consumerID: "consumer-2", max: 1, batch: false),
+                        .init(consumerID: "consumer-3", max: 2, batch: true)]
+            let claims = try await Self.claims(pops, oneStatement: true, store: f.store, now: f.now + 2)
+            #expect(claims == [[tasks[1].taskUID, tasks[2].taskUID], [tasks[3].taskUID], [tasks[4].taskUID, tasks[5].taskUID]])
+        }
+    }
+
+    @Test("runs: consecutive pops of distinct consumers, two or more; a consumer's second pop starts a new run")
     func runs() {
         func pops(_ spec: String) -> [DatabaseWriter.ClaimRequest.Pop] {
             // "a" plain pop of consumer a, "B" batched pop of consumer b.
@@ -111,10 +131,11 @@ struct PlainPopsClaimTests {
         }
         #expect(SQLQueueStore.sharedClaimRuns(pops("abc")) == [0..<3])
         #expect(SQLQueueStore.sharedClaimRuns(pops("a")) == [])
-        #expect(SQLQueueStore.sharedClaimRuns(pops("aBc")) == [])
-        #expect(SQLQueueStore.sharedClaimRuns(pops("abXcd")) == [0..<2, 3..<5])
+        #expect(SQLQueueStore.sharedClaimRuns(pops("aBc")) == [0..<3])
+        #expect(SQLQueueStore.sharedClaimRuns(pops("abXcd")) == [0..<5])
         #expect(SQLQueueStore.sharedClaimRuns(pops("abab")) == [0..<2, 2..<4])
         #expect(SQLQueueStore.sharedClaimRuns(pops("aab")) == [1..<3])
-        #expect(SQLQueueStore.sharedClaimRuns(pops("Xab")) == [1..<3])
+        #expect(SQLQueueStore.sharedClaimRuns(pops("abAc")) == [0..<2, 2..<4])
+        #expect(SQLQueueStore.sharedClaimRuns(pops("abca")) == [0..<3])
     }
 }
