@@ -19,15 +19,25 @@ extension SQLQueueStore {
         let topPriority = try await settings().topPriorityTasks
         let results = try await transaction(.rows, announce: { $0.contains { (try? $0.get()) != nil } }) { sql in
             var results: [Result<QueueTask, any Error>] = []
+            var applied: Set<String> = []
             for report in reports {
+                // A uid reported again after a report of it was applied: refused saying so, as batched done does (the
+                // task was requeued or failed by the first; its lease is gone).
+                let uid = report.task.taskUID
+                if applied.contains(uid) {
+                    results.append(.failure(QueueError(.leaseLost, "Lease lost: task \(uid) is reported more than once in this "
+                                                       + "request; the first report whose lease holds failed it")))
+                    continue
+                }
                 // A refusal (unknown task, not running, lease lost) is decided before any row changes: it refuses
                 // this report alone. Database errors end the whole transaction.
                 do {
-                    let task = try await Self.require(report.task.taskUID, lease: report.task.lease, on: sql)
+                    let task = try await Self.require(uid, lease: report.task.lease, on: sql)
                     let failed = task.failed(message: report.message, now: now, retry: report.retry)
                     try await Self.replace(task, with: failed, outcome: failed.status == .failed ? .failed : .retried, now: now,
                                            topPriority: topPriority, on: sql)
                     results.append(.success(failed))
+                    applied.insert(uid)
                 } catch let error as QueueError {
                     results.append(.failure(error))
                 }

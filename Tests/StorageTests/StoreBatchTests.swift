@@ -194,6 +194,29 @@ struct StoreBatchTests {
         }
     }
 
+    @Test("batched fail: a uid reported twice fails once; the repeat is refused saying so, whichever lease it names",
+          arguments: StoreBackend.available)
+    func failBatchRepeat(backend: StoreBackend) async throws {
+        try await StoreFixture.with(backend: backend) { f in
+            let task = try await f.add(TaskFactory.task("task_generic_action", context: "WS-1", created: f.now, retries: 3))
+            let claimed = try #require(try await f.store.pop(consumerID: "consumer-1", max: 1, now: f.now + 5).first)
+            let report = TaskFailureReport(task: TaskLease(taskUID: task.taskUID,
+                                                           lease: LeaseClaim(consumerID: "consumer-1", leaseToken: claimed.leaseToken)),
+                                           message: "boom")
+            let stale = TaskFailureReport(task: TaskLease(taskUID: task.taskUID, lease: LeaseClaim(consumerID: "consumer-1", leaseToken: "stale")),
+                                          message: "stale")
+            let results = try await f.store.fail([stale, report, report], now: f.now + 6)
+            if case .failure(let error) = results[0] { #expect((error as? QueueError)?.code == .leaseLost) } else { Issue.record("stale accepted") }
+            #expect((try? results[1].get())?.status == .queued)
+            guard case .failure(let error) = results[2] else { Issue.record("repeat accepted"); return }
+            #expect((error as? QueueError)?.code == .leaseLost)
+            #expect("\(error)".contains("more than once"))
+            // One retry spent, one history entry.
+            #expect(try await f.store.task(task.taskUID)?.retries == 2)
+            #expect(try await f.store.history(since: 0, limit: 10).map(\.outcome) == [.retried])
+        }
+    }
+
     /// Shows, when PostgreSQL is not configured, that this suite's PostgreSQL cases were skipped and why; when it
     /// is, checks that the server answers (the cases above then also ran on it).
     @Test("PostgreSQL cases of this suite", StoreBackend.postgresSkipped)
