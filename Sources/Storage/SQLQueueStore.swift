@@ -27,6 +27,8 @@ public final class SQLQueueStore: QueueStore {
     let isSQLite: Bool
     /// PostgreSQL: refreshes the queue tables' planner statistics after bursts of adds (``PlannerStatisticsRefresher``).
     let plannerStatistics: PlannerStatisticsRefresher
+    /// Bumps the PostgreSQL change counter after the writer's batches (``ChangeCounterBumper``).
+    let changeCounter: ChangeCounterBumper
     /// This store's id in change notifications (``announceChange(on:origin:)``): a random 32-hex uid.
     public let instanceID = TaskUID.make()
 
@@ -74,12 +76,17 @@ public final class SQLQueueStore: QueueStore {
         plannerStatistics = PlannerStatisticsRefresher(database: { [database] in
             BoundedSQLDatabase(base: try database.sqlDatabase(), seconds: BoundedSQLDatabase.readerTimeoutSeconds)
         })
+        changeCounter = ChangeCounterBumper(database: { [database] in
+            BoundedSQLDatabase(base: try database.sqlDatabase(), seconds: BoundedSQLDatabase.readerTimeoutSeconds)
+        })
         writer.setClaimRunner { [unowned self] requests, sql in await self.runBatch(requests, on: sql) }
     }
 
-    /// Waits until the writer is idle and has handed its connection back; call before closing the databases.
+    /// Waits until the writer is idle and has handed its connection back, and no change-counter bump runs; call
+    /// before closing the databases.
     public func quiesce() async {
         await writer.waitUntilIdle()
+        await changeCounter.waitUntilIdle()
     }
 
     // MARK: Transactions
