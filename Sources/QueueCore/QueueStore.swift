@@ -86,6 +86,13 @@ public protocol QueueStore: Sendable {
     /// Tasks of the given statuses in queue order; only those created after `since` when given.
     func tasks(status: Set<TaskStatus>, since: Double?) async throws -> [QueueTask]
 
+    /// The uid, status and ghost flag of every task of the given statuses, in the order of
+    /// ``tasks(status:since:)``: what a client's list is compared with (`diff`) without reading every task whole.
+    func taskKeys(status: Set<TaskStatus>) async throws -> [TaskKey]
+
+    /// The tasks with these uids that exist, keyed by uid (any order of `uids`, any length).
+    func tasks(uids: [String]) async throws -> [String: QueueTask]
+
     /// Tasks of any status whose context is `uid` or whose `uids` contain it, optionally of one name.
     /// Source: reference 1.2 `get_tasks_for`.
     func tasks(for uid: String, name: String?) async throws -> [QueueTask]
@@ -211,6 +218,19 @@ public struct LeaseClaim: Sendable, Equatable {
 }
 
 /// A task uid with the claim a report says it holds (one item of a batched done or fail).
+/// A task as a list compares it: its uid, status and ghost flag (``QueueStore/taskKeys(status:)``).
+public struct TaskKey: Sendable, Equatable {
+    public var taskUID: String
+    public var status: TaskStatus
+    public var ghost: Bool
+
+    public init(taskUID: String, status: TaskStatus, ghost: Bool) {
+        self.taskUID = taskUID
+        self.status = status
+        self.ghost = ghost
+    }
+}
+
 public struct TaskLease: Sendable, Equatable {
     /// The task's uid (lowercase hex, 32 characters).
     public var taskUID: String

