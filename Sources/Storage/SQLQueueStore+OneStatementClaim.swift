@@ -1,4 +1,3 @@
-import PostgresStatements
 import QueueCore
 import SQLKit
 
@@ -96,7 +95,7 @@ extension SQLQueueStore {
     /// the first ``oneStatementWindow`` (or `2 x max`) due tasks no running task blocks (the database leaves the
     /// blocked ones out as it walks the queue order index, see ``notBlocked(_:)``), so it may claim fewer than it
     /// could (when several of those share a key), never others and never out of order; the caller then claims the
-    /// rest stepwise.
+    /// rest stepwise. It is ``claimShared(_:now:cap:on:)`` for one pop (one statement for both).
     ///
     /// Each task gets a fresh lease token: 16 hex digits random per claim (from Swift) and 16 of the task's uid.
     /// On PostgreSQL candidate rows are read `FOR UPDATE SKIP LOCKED`, so rows another transaction is changing
@@ -106,65 +105,7 @@ extension SQLQueueStore {
     static func claimInOneStatement(_ pop: DatabaseWriter.ClaimRequest.Pop, now: Double, cap: Int,
                                     on sql: any SQLDatabase) async throws -> [QueueTask]
     {
-        let nonce = String(TaskUID.make().prefix(16))
-        let rows = try await sql.raw(claimStatement(pop, now: now, cap: cap, nonce: nonce, on: sql)).all()
-        var claimed: [(order: TaskOrder, task: QueueTask)] = []
-        for row in rows {
-            let order = TaskOrder(topRank: try row.decode(column: "top_rank", as: Int.self),
-                                  sortKey: try row.decode(column: "sort_key", as: Double.self),
-                                  contextUID: try row.decode(column: "context_uid", as: String.self))
-            claimed.append((order, try decodeTask(row)))
-        }
-        return claimed.sorted { $0.order < $1.order }.map(\.task)
-    }
-
-    /// The statement of ``claimInOneStatement(_:now:cap:on:)``: the claim of `pop` with lease tokens made of `nonce`
-    /// (16 hex digits) and each task's uid, returning the claimed tasks' columns and their queue order.
-    static func claimStatement(_ pop: DatabaseWriter.ClaimRequest.Pop, now: Double, cap: Int, nonce: String,
-                               on sql: any SQLDatabase) -> SQLQueryString
-    {
-        let postgres = isPostgres(sql)
-        let least: SQLQueryString = postgres ? "LEAST" : "MIN"
-        let greatest: SQLQueryString = postgres ? "GREATEST" : "MAX"
-        let lock: SQLQueryString = postgres ? " FOR UPDATE SKIP LOCKED" : ""
-        // PostgreSQL: the picked uids as an array the primary key is searched with. With `IN (SELECT ...)` the
-        // planner, on statistics taken while the queue was short, joined `picked` against every queued row (4-5 ms at
-        // 5,000 queued tasks, against 0.2 ms; EXPLAIN ANALYZE), and so did its generic plan.
-        let picked: SQLQueryString = postgres ? "= ANY (ARRAY(SELECT task_uid FROM picked))" : "IN (SELECT task_uid FROM picked)"
-        // Prepared on PostgreSQL (``PreparedStatementRegistry/withMarker``): planning took 0.3-0.5 ms of each claim's
-        // 0.5-0.7 (pg_stat_statements); the generic plan runs 0.16-0.26 ms with fresh or stale statistics.
-        return """
-            \(unsafeRaw: PreparedStatementRegistry.withMarker) WITH budget AS (
-                SELECT CASE
-                    WHEN EXISTS (SELECT 1 FROM queue_tasks WHERE status = 'running' AND lease_expires < \(bind: now)) THEN 0
-                    ELSE \(least)(
-                        \(bind: pop.max) - (SELECT COUNT(*) FROM queue_tasks WHERE status = 'running' AND consumer_id = \(bind: pop.consumerID)),
-                        \(bind: cap) - (SELECT COUNT(*) FROM queue_tasks WHERE status = 'running'))
-                END AS n
-            ),
-            due AS (
-                SELECT task_uid, name, path_key, top_rank, sort_key, context_uid FROM queue_tasks
-                WHERE status = 'queued' AND available_at <= \(bind: now) AND \(notBlocked("queue_tasks"))
-                ORDER BY top_rank, sort_key, context_uid
-                LIMIT \(bind: max(oneStatementWindow, 2 * pop.max))\(lock)
-            ),
-            free AS (
-                SELECT d.task_uid, d.top_rank, d.sort_key, d.context_uid,
-                    ROW_NUMBER() OVER (
-                        PARTITION BY d.name, CASE WHEN d.path_key = '' THEN d.task_uid ELSE d.path_key END
-                        ORDER BY d.top_rank, d.sort_key, d.context_uid) AS turn
-                FROM due d
-            ),
-            picked AS (
-                SELECT task_uid FROM free WHERE turn = 1
-                ORDER BY top_rank, sort_key, context_uid
-                LIMIT (SELECT \(greatest)(n, 0) FROM budget)
-            )
-            UPDATE queue_tasks SET status = 'running', started = \(bind: now), lease_expires = \(bind: now) + max_seconds,
-                consumer_id = \(bind: pop.consumerID), lease_token = \(bind: nonce) || substr(task_uid, 1, 16)
-            WHERE task_uid \(picked) AND \(filterOnly("status", on: sql)) = 'queued'
-            RETURNING \(taskColumns), top_rank, sort_key, context_uid
-            """
+        try await claimShared([pop], now: now, cap: cap, on: sql)[pop.consumerID] ?? []
     }
 
     /// A queued task's place in queue order: `(top_rank, sort_key, context_uid)` ascending, as the claim reads.
