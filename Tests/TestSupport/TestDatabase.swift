@@ -83,16 +83,17 @@ package enum TestDatabase {
         "lq_" + String(URL(fileURLWithPath: path).lastPathComponent.lowercased().filter { $0.isLetter || $0.isNumber }.suffix(40))
     }
 
-    /// Drops the database of a data directory if this process made or used it (its connections closed by force),
-    /// so that test runs do not pile databases up on the server (1,700 of them once kept autovacuum busy). Best
-    /// effort and not waited for: `psql` runs on its own (waiting blocked a thread of the test's concurrency pool
-    /// for each of some 400 drops, and the PostgreSQL pass took 18 s longer); a failure leaves the database behind.
+    /// Drops the database of a data directory if this process made or used it, so that test runs do not pile
+    /// databases up on the server (1,700 of them once kept autovacuum busy). Best effort and not waited for: `psql`
+    /// runs on its own (waiting blocked a thread of the test's concurrency pool for each of some 400 drops, and the
+    /// PostgreSQL pass took 18 s longer). Never by force: a database still in use (a store a test left open) stays
+    /// behind rather than have its connections cut under the test.
     package static func dropDatabase(forDataDir path: String) {
         let name = databaseName(forDataDir: path)
         guard let base = postgresURL, created.withLock({ $0.remove(name) != nil }) else { return }
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = ["psql", base + "/postgres", "-qtAc", "DROP DATABASE IF EXISTS \(name) WITH (FORCE)"]
+        process.arguments = ["psql", base + "/postgres", "-qtAc", "DROP DATABASE IF EXISTS \(name)"]
         process.standardOutput = FileHandle.nullDevice
         process.standardError = FileHandle.nullDevice
         try? launch(process)
