@@ -37,17 +37,11 @@ extension SQLQueueStore {
             // table, or statistics taken while the queue was short) PostgreSQL read every queued row through a bitmap
             // scan and sorted them to find the first 8 (7.8 ms at 5,000 queued tasks, against 1.0 ms walking the
             // queue order index; EXPLAIN ANALYZE), so a backlog made every claim slower.
-            // And generic plans for prepared statements, which the one-statement claim is (see there): left to
-            // choose, PostgreSQL planned it afresh at every execution (its estimate of the generic plan is higher,
-            // though it runs as fast), and planning was 0.3-0.4 ms of a claim's 0.45-0.7 (pg_stat_statements).
-            // Set back before a stepwise claim, whose statements are not checked for generic plans.
             let notify: SQLQueryString = origin.map { ", pg_notify(\(bind: changeChannel), \(bind: $0))" } ?? ""
             try await sql.raw("""
-                SELECT pg_advisory_xact_lock(\(bind: AdvisoryLock.capNamespace), 0), set_config('enable_bitmapscan', 'off', true),
-                    set_config('plan_cache_mode', 'force_generic_plan', true)\(notify)
+                SELECT pg_advisory_xact_lock(\(bind: AdvisoryLock.capNamespace), 0), set_config('enable_bitmapscan', 'off', true)\(notify)
                 """).run()
         }
-        var genericPlans = concurrency == .rowLocks
         // Consecutive pops of distinct consumers: one statement claims for all of them when the run's first pop
         // comes (``claimShared(_:now:cap:on:)``); those given fewer than asked claim stepwise below, in order.
         let runs = sharedClaimRuns(pops)
@@ -65,10 +59,6 @@ extension SQLQueueStore {
             guard tasks.count < pop.max else {
                 claimed.append(tasks)
                 continue
-            }
-            if genericPlans {
-                try await sql.raw("SELECT set_config('plan_cache_mode', 'auto', true)").run()
-                genericPlans = false
             }
             // Fewer than asked: the stepwise claim looks further (past the window, or after expiring leases) and
             // claims what may still be claimed; what it finds comes after these in queue order (every claimable

@@ -1,4 +1,3 @@
-import PostgresStatements
 import QueueCore
 import SQLKit
 
@@ -69,11 +68,12 @@ extension SQLQueueStore {
             "(\(unsafeRaw: String(index + 1)), \(bind: pops[index].consumerID), \(bind: pops[index].max), \(bind: nonce))"
         })
         let window = max(oneStatementWindow, 2 * pops.reduce(0) { $0 + $1.max })
-        // Prepared on PostgreSQL (``PreparedStatementRegistry/withMarker``; one statement per number of pops): planning
-        // took 0.3-0.5 ms of each claim's 0.5-0.7 (pg_stat_statements); the generic plan runs as fast as a fresh one,
-        // with fresh or stale statistics (claimEach forces it in its transaction).
+        // Planned afresh at each execution, not prepared: planning is 0.3-0.5 ms of a claim, but a generic plan made
+        // while the table was empty (vacuumed after a quiet spell) walked the whole queue with sequential scans once
+        // it filled: claims of 66-440 ms until autovacuum analyzed it, about 30 s (a tryout with two servers); a fresh
+        // plan sees the table's current size.
         return """
-            \(unsafeRaw: PreparedStatementRegistry.withMarker) WITH RECURSIVE pops(ord, consumer_id, max_tasks, nonce) AS (VALUES \(rows)),
+            WITH RECURSIVE pops(ord, consumer_id, max_tasks, nonce) AS (VALUES \(rows)),
             budget AS (
                 SELECT CASE
                     WHEN EXISTS (SELECT 1 FROM queue_tasks WHERE status = 'running' AND lease_expires < \(bind: now)) THEN 0
