@@ -336,13 +336,10 @@ struct CLITests {
         FileManager.default.createFile(atPath: path, contents: nil)
         try await app.test(.live) { client in
             let port = try #require(client.port)
-            let process = Process()
-            process.executableURL = URL(fileURLWithPath: LimsProcess.binary)
-            process.arguments = ["demo", "run", "--server", "http://127.0.0.1:\(port)", "--log-level", "error"]
-            process.standardOutput = try FileHandle(forWritingTo: URL(fileURLWithPath: path)) // as `demo run > file`
-            process.standardError = FileHandle.nullDevice
-            try launch(process)
-            defer { if process.isRunning { process.terminate() } }
+            // As `demo run > file`.
+            let process = try ChildProcess(LimsProcess.binary, ["demo", "run", "--server", "http://127.0.0.1:\(port)", "--log-level", "error"],
+                                           output: .file(path), errors: .null)
+            defer { process.signal(SIGTERM) }
             var output = ""
             for _ in 0..<100 where !output.contains("queue status") {
                 try await Task.sleep(for: .milliseconds(100))

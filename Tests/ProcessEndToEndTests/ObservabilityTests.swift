@@ -268,21 +268,11 @@ struct ObservabilityTests {
 
     /// Runs the built `limsqueue` with exactly these arguments; standard output and standard error apart.
     static func run(_ arguments: [String]) throws -> (status: Int32, stdout: String, stderr: String) {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: LimsProcess.binary)
-        process.arguments = arguments
         var environment = ProcessInfo.processInfo.environment
         environment["LIMSQUEUE_AUTH_KEY"] = nil
         environment["LIMSQUEUE_DATABASE_URL"] = nil
-        process.environment = environment
-        let out = Pipe(), err = Pipe()
-        process.standardOutput = out
-        process.standardError = err
-        try launch(process)
-        let errData = err.fileHandleForReading.readDataToEndOfFile()
-        let outData = out.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return (process.terminationStatus, String(decoding: outData, as: UTF8.self), String(decoding: errData, as: UTF8.self))
+        let finished = try ChildProcess.run(LimsProcess.binary, arguments, environment: environment, separateErrors: true)
+        return (finished.status, finished.output, finished.errors)
     }
 
     @Test("at trace level the auth key stored by the first start (an SQL bind) is redacted from the logs; --log-format json writes JSON lines")

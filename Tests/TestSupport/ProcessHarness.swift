@@ -1,9 +1,9 @@
 import Foundation
 
 /// Runs the built `limsqueue` binary as separate processes for kill and restart tests.
-package final class LimsProcess: @unchecked Sendable {
+package final class LimsProcess: Sendable {
     /// The running process.
-    package let process = Process()
+    package let process: ChildProcess
     /// Where its standard output and error go.
     package let logPath: String
 
@@ -20,18 +20,12 @@ package final class LimsProcess: @unchecked Sendable {
     }
 
     /// Starts `limsqueue` with `arguments`, logging to `<logDirectory>/<name>.log`.
+    /// - Throws: ``HarnessError`` when it cannot be started.
     package init(_ arguments: [String], logDirectory: String, name: String, environment: [String: String] = [:]) throws {
         logPath = URL(fileURLWithPath: logDirectory).appendingPathComponent("\(name).log").path
-        FileManager.default.createFile(atPath: logPath, contents: nil)
-        let log = try FileHandle(forWritingTo: URL(fileURLWithPath: logPath))
-        process.executableURL = URL(fileURLWithPath: Self.binary)
-        process.arguments = arguments
         var env = ProcessInfo.processInfo.environment
         for (key, value) in environment { env[key] = value }
-        process.environment = env
-        process.standardOutput = log
-        process.standardError = log
-        try launch(process)
+        process = try ChildProcess(Self.binary, arguments, environment: env, output: .file(logPath))
     }
 
     /// The log so far.
@@ -62,23 +56,15 @@ package final class LimsProcess: @unchecked Sendable {
 
     /// Sends `signal` when the process still runs.
     package func kill(_ signal: Int32) {
-        if process.isRunning { Foundation.kill(process.processIdentifier, signal) }
+        process.signal(signal)
     }
 
     /// Waits for the process to exit (up to `seconds`), then SIGKILLs it.
     package func waitForExit(seconds: Double = 30) async -> Int32? {
-        let deadline = Date().addingTimeInterval(seconds)
-        while process.isRunning && Date() < deadline { try? await Task.sleep(for: .milliseconds(50)) }
-        if process.isRunning {
-            kill(SIGKILL)
-            process.waitUntilExit()
-            return nil
-        }
-        return process.terminationStatus
-    }
-
-    deinit {
-        if process.isRunning { Foundation.kill(process.processIdentifier, SIGKILL) }
+        if let status = await process.wait(seconds: seconds) { return status }
+        kill(SIGKILL)
+        process.waitUntilExit()
+        return nil
     }
 }
 
@@ -103,32 +89,8 @@ package func eventually(_ seconds: Double = 60, _ what: String, _ condition: () 
 /// - Returns: the exit status and standard output and error together.
 package func runLimsQueue(_ arguments: [String], dataDir: String, environment: [String: String]? = nil, directory: String? = nil,
                   timeoutSeconds: Double? = nil) throws -> (status: Int32, output: String) {
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: LimsProcess.binary)
-    process.arguments = arguments + (try TestDatabase.arguments(dataDir: dataDir)) + ["--log-level", "warning"]
-    if let environment { process.environment = environment }
-    if let directory { process.currentDirectoryURL = URL(fileURLWithPath: directory) }
-    let pipe = Pipe()
-    process.standardOutput = pipe
-    process.standardError = pipe
-    try launch(process)
-    if let timeoutSeconds {
-        // A command that should have exited (e.g. a server that should have refused to start) is stopped.
-        DispatchQueue.global().asyncAfter(deadline: .now() + timeoutSeconds) { if process.isRunning { process.terminate() } }
-    }
-    let data = pipe.fileHandleForReading.readDataToEndOfFile()
-    process.waitUntilExit()
-    return (process.terminationStatus, String(decoding: data, as: UTF8.self))
-}
-
-/// Serializes process launches of the test process.
-private let launchLock = NSLock()
-
-/// Starts `process`, one launch at a time in the test process: swift-corelibs-foundation's `Process.run()` crashed
-/// (a bad pointer in its `memcpy`) when two tests launched processes at the same moment.
-/// - Throws: what `Process.run()` throws.
-package func launch(_ process: Process) throws {
-    launchLock.lock()
-    defer { launchLock.unlock() }
-    try process.run()
+    let finished = try ChildProcess.run(LimsProcess.binary,
+                                        arguments + (try TestDatabase.arguments(dataDir: dataDir)) + ["--log-level", "warning"],
+                                        environment: environment, directory: directory, timeoutSeconds: timeoutSeconds)
+    return (finished.status, finished.output)
 }

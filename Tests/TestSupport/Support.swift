@@ -10,20 +10,9 @@ package enum Python {
 
     /// Runs `script` with `arguments`; returns its standard output, trimmed.
     package static func run(_ script: String, _ arguments: [String] = []) throws -> String {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = ["python3", "-c", script] + arguments
-        let output = Pipe(), errors = Pipe()
-        process.standardOutput = output
-        process.standardError = errors
-        try launch(process)
-        let data = output.fileHandleForReading.readDataToEndOfFile()
-        let errorData = errors.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        guard process.terminationStatus == 0 else {
-            throw Failure(description: "python3 failed: \(String(decoding: errorData, as: UTF8.self))")
-        }
-        return String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+        let finished = try ChildProcess.run("python3", ["-c", script] + arguments, separateErrors: true)
+        guard finished.status == 0 else { throw Failure(description: "python3 failed: \(finished.errors)") }
+        return finished.output.trimmingCharacters(in: .whitespacesAndNewlines)
     }
 }
 

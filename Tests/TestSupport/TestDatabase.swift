@@ -91,13 +91,15 @@ package enum TestDatabase {
     package static func dropDatabase(forDataDir path: String) {
         let name = databaseName(forDataDir: path)
         guard let base = postgresURL, created.withLock({ $0.remove(name) != nil }) else { return }
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = ["psql", base + "/postgres", "-qtAc", "DROP DATABASE IF EXISTS \(name)"]
-        process.standardOutput = FileHandle.nullDevice
-        process.standardError = FileHandle.nullDevice
-        try? launch(process)
+        let drop = try? ChildProcess("psql", [base + "/postgres", "-qtAc", "DROP DATABASE IF EXISTS \(name)"])
+        pendingDrops.withLock { drops in
+            drops.removeAll { !$0.isRunning }
+            if let drop { drops.append(drop) }
+        }
     }
+
+    /// Drops under way, kept until they have exited (each is collected, not left a zombie, by a later drop).
+    private static let pendingDrops = Mutex<[ChildProcess]>([])
 
     /// The storage options of a `limsqueue` process on the test database: `--data-dir <path>`, plus
     /// `--database <url>` on PostgreSQL (a database of its own per data directory).
@@ -107,17 +109,8 @@ package enum TestDatabase {
 
     /// Runs one SQL command with `psql`; returns its unaligned output.
     package static func psql(_ url: String, _ command: String) throws -> String {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = ["psql", url, "-tAc", command]
-        let output = Pipe()
-        process.standardOutput = output
-        process.standardError = output
-        try launch(process)
-        let data = output.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        let text = String(decoding: data, as: UTF8.self)
-        guard process.terminationStatus == 0 else { throw HarnessError("psql failed: \(text)") }
-        return text
+        let finished = try ChildProcess.run("psql", [url, "-tAc", command])
+        guard finished.status == 0 else { throw HarnessError("psql failed: \(finished.output)") }
+        return finished.output
     }
 }
