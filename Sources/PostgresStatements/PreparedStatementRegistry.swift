@@ -14,10 +14,15 @@ import Synchronization
 /// - A statement is identified by its SQL text and the Swift types of its binds (a NULL bind is a type of its own):
 ///   the parameter types are fixed when it is prepared, so a later execution with other types is another statement.
 /// - Only `SELECT`, `INSERT`, `UPDATE` and `DELETE` with 1 to ``maxBinds`` binds are prepared (long `IN` lists vary
-///   in length and would fill the cache), and only once seen ``threshold`` times. Statements with a `WITH` clause
-///   are not: PostgreSQL's generic plan of the queue's one-statement claim ran 0.86 ms where a fresh plan took 0.15
-///   (plus 0.35 to plan), and one-per-pop throughput fell from 385-433 to 323-360 tasks/s (`limsqueue bench queue
-///   --database …`, a fresh database per run, `pg_stat_statements`).
+///   in length and would fill the cache), and only once seen ``threshold`` times. A statement with a `WITH` clause
+///   only when it opts in by starting with ``withMarker``: a generic plan of a complex statement can be far worse
+///   than a fresh one (the queue's one-statement claim once ran 0.86 ms on its generic plan where a fresh plan took
+///   0.15 plus 0.35 to plan), so each is checked with `EXPLAIN ANALYZE` under `plan_cache_mode =
+///   force_generic_plan`, with fresh and with stale planner statistics, before it opts in. Today one does: the
+///   queue's done with its history entries (`SQLQueueStore.finishRecordingStatement`), whose generic plan is the
+///   plain `DELETE`'s (prepared as every `DELETE` is) with the history `INSERT` on top. Both share one weakness of
+///   every generic plan on the queue table: made while the table was empty, it scans it; the queue store's
+///   `PlannerStatisticsRefresher` runs `ANALYZE` after 1,000 adds, which makes every session plan again.
 /// - At most ``capacity`` statements per process: prepared statements stay on each connection until it closes
 ///   (the server keeps their plans), so the number is bounded.
 /// - A statement whose prepared execution failed gets a new name (a failed preparation, for example inside a
@@ -56,10 +61,17 @@ public final class PreparedStatementRegistry: Sendable {
     /// The process's registry.
     public static let shared = PreparedStatementRegistry()
 
-    /// Whether `sql` is a kind of statement that may be prepared (its first word; not `WITH`).
+    /// The comment a `WITH` statement starts with to be prepared (see the rules above); a plain comment to the
+    /// database.
+    public static let withMarker = "/* prepared */"
+
+    /// Whether `sql` is a kind of statement that may be prepared (its first word; `WITH` only after
+    /// ``withMarker``).
     public static func isPreparable(_ sql: String) -> Bool {
-        let head = sql.drop { $0 == " " || $0 == "\n" || $0 == "(" }.prefix(6).uppercased()
+        let optedIn = sql.hasPrefix(withMarker)
+        let head = sql.dropFirst(optedIn ? withMarker.count : 0).drop { $0 == " " || $0 == "\n" || $0 == "(" }.prefix(6).uppercased()
         return head.hasPrefix("SELECT") || head.hasPrefix("INSERT") || head.hasPrefix("UPDATE") || head.hasPrefix("DELETE")
+            || (optedIn && head.hasPrefix("WITH"))
     }
 
     /// Whether a statement of `binds` binds may be prepared at all (``isPreparable(_:)`` and 1 to ``maxBinds``

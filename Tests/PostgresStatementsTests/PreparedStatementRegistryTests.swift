@@ -19,15 +19,16 @@ struct PreparedStatementRegistryTests {
         #expect(registry.preparedCount == 2)
     }
 
-    @Test("only reads and writes with 1 to 32 binds are prepared; WITH statements, transaction control, DDL and long bind lists are not")
+    @Test("only reads and writes with 1 to 32 binds are prepared; WITH statements unless opted in, transaction control, DDL and long bind lists are not")
     func eligibility() {
         let registry = PreparedStatementRegistry()
         for sql in ["BEGIN", "COMMIT", "CREATE TABLE t (id INTEGER)", "SET statement_timeout = 5", "NOTIFY x",
-                    "WITH budget AS (SELECT $1) SELECT * FROM budget"] {
+                    "WITH budget AS (SELECT $1) SELECT * FROM budget", "/* prepared */ BEGIN", "/* other */ WITH a AS (SELECT 1) SELECT 1"] {
             #expect(!PreparedStatementRegistry.isPreparable(sql), "\(sql)")
         }
         for sql in ["SELECT 1", "  (SELECT 1)", "\nINSERT INTO t VALUES ($1)", "update t set v = $1",
-                    "DELETE FROM t WHERE id = $1"] {
+                    "DELETE FROM t WHERE id = $1", "/* prepared */ WITH budget AS (SELECT $1) SELECT * FROM budget",
+                    "/* prepared */\nWITH d AS (SELECT $1) UPDATE t SET v = 1 WHERE id IN (SELECT * FROM d)"] {
             #expect(PreparedStatementRegistry.isPreparable(sql), "\(sql)")
         }
         for _ in 0..<5 {

@@ -113,6 +113,8 @@ struct StoreBatchTests {
             #expect(try await f.store.task(claimed[0].taskUID) == nil)
             let history = try await f.store.history(since: 0, limit: 10)
             #expect(history.count == 2 && history.allSatisfy { $0.outcome == .done && $0.consumerID == "consumer-1" })
+            // One entry per task finished (claimed[0] reported twice), none for the refused.
+            #expect(Set(history.map(\.taskUID)) == [claimed[0].taskUID, claimed[2].taskUID])
             // A stale report of a task before the one whose lease holds: the holding one finishes it (a tryout saw
             // both refused and the task left running).
             let second = try await f.store.done([lease(claimed[3], token: "stale-token"), lease(claimed[3])], now: f.now + 12)
