@@ -35,7 +35,7 @@ struct BenchQueueCommand: AsyncParsableCommand {
     )
 
     @Option(name: .long, help: "Tasks of the throughput phase.") var tasks: Int = 20_000
-    @Option(name: .long, help: "PostgreSQL URL of a database to benchmark (its queue tables are emptied first) instead of a fresh SQLite file.") var database: String?
+    @Option(name: .long, help: "PostgreSQL URL of a database to benchmark instead of a fresh SQLite file: a database of its own (its queue tables are emptied first; one that holds a lab's tasks or history is refused). Its settings are put back afterwards.") var database: String?
     @Option(name: .long, help: "Consumers.") var consumers: Int = 4
     @Flag(name: .long, help: "Batched consumers: each claims up to --concurrency tasks per request and reports in batches.") var batched = false
     @Option(name: .long, help: "Tasks each batched consumer runs at once. Default: 64 / consumers, at most 16.") var concurrency: Int?
@@ -102,117 +102,150 @@ struct BenchQueueCommand: AsyncParsableCommand {
 
     /// One run on a fresh database (SQLite: a data directory of its own; PostgreSQL: the queue tables emptied).
     func measure(consumers: Int, batched: Bool, directory: String, logger: Logger, verbose: Bool) async throws -> Figures {
-        let starts = Mutex<[String: Double]>([:])
-        let clock = SystemWallClock()
         let perConsumer = batched ? concurrency(for: consumers) : 1
         return try await StorageEnvironment.with(dataDir: directory, database: database,
                                                  durability: durability.flatMap(Durability.init(rawValue:)), logger: logger) { environment in
-            if database != nil { try await environment.store.deleteAllTasks() }
-            var settings = try await environment.store.settings()
+            if let database {
+                // Emptying a lab's queue and history, and running no-op consumers beside its servers (which fail its
+                // tasks), would lose its work: only a database the bench has to itself is emptied.
+                if try await environment.store.holdsTasks(otherThan: Self.taskName) {
+                    throw ValidationError("--database \(Self.redacted(database)) holds tasks or history of a lab: bench queue empties "
+                                          + "the queue tables of the database it runs on; give it a database of its own")
+                }
+                try await environment.store.deleteAllTasks()
+            }
+            let original = try await environment.store.settings()
+            var settings = original
             settings.maxConsumers = min(64, max(settings.maxConsumers, consumers * perConsumer))
             try await environment.store.updateSettings(settings)
-            let controller = try await QueueNode.controller(environment: environment, clock: clock)
-            let key = try await environment.authKey()
-            let ready = ReadySignal()
-            let pool = ConsumerPool(count: consumers, key: key, ready: ready, handlers: QueueNode.handlers(), logger: logger,
-                                    batched: batched, concurrency: perConsumer,
-                                    onStart: { task in
-                                        let now = clock.now()
-                                        starts.withLock { $0[task.taskUID] = now }
-                                    })
-            let app = QueueServerApp.build(controller: controller, host: "127.0.0.1", port: 0, logger: logger,
-                                           onRunning: { ready.set($0) })
-            var services: [ServiceGroupConfiguration.ServiceConfiguration] = [.init(service: app), .init(service: pool)]
-            if let listener = try ChangeListener.make(for: environment, logger: logger) { services.insert(.init(service: listener), at: 0) }
-            if let checkpoints = CheckpointService.make(for: environment, clock: clock, logger: logger) { services.insert(.init(service: checkpoints), at: 0) }
-            let group = ServiceGroup(configuration: .init(services: services, logger: logger))
-            return try await withThrowingTaskGroup(of: Figures?.self) { tasks in
-                tasks.addTask { try await group.run(); return nil }
-                guard let port = await ready.wait() else { return Figures(tasksPerSecond: 0, idleP50: 0, idleP99: 0, loadP50: 0, loadP99: 0) }
-                let client = try HTTPQueueConnection(serverURL: "http://127.0.0.1:\(port)", authKey: key, userID: QueueAuthToken.consumerUserID)
-                let mode = batched ? "batched, \(perConsumer) tasks per consumer" : "one task per pop"
-                print("\(consumers) consumer(s), \(mode), max_consumers \(settings.maxConsumers), HTTP on 127.0.0.1:\(port)")
-                func latencies(_ added: [String: Double]) -> [Double] {
-                    starts.withLock { starts in added.compactMap { uid, at in starts[uid].map { ($0 - at) * 1000 } } }.sorted()
-                }
-
-                // Phase 1: pickup latency on idle consumers.
-                var idle: [Double] = []
-                if latencyTasks > 0 {
-                    try await Task.sleep(nanoseconds: 300_000_000)
-                    var added: [String: Double] = [:]
-                    for index in 0..<latencyTasks {
-                        let task = Self.benchTask(index, phase: "latency")
-                        added[task.taskUID] = clock.now()
-                        _ = try await client.add([task])
-                        try await Task.sleep(nanoseconds: 10_000_000)
-                    }
-                    try await drain(environment.store)
-                    idle = latencies(added)
-                    print(String(format: "pickup latency, idle (add -> handler start, %d tasks one by one, 10 ms apart): p50 %.2f ms, p99 %.2f ms, max %.2f ms",
-                                 idle.count, percentile(idle, 0.5), percentile(idle, 0.99), idle.last ?? 0))
-                }
-
-                // Phase 2: throughput.
-                let begin = clock.now()
-                var batchAdded: [String: Double] = [:]
-                var index = 0
-                while index < self.tasks {
-                    let count = min(500, self.tasks - index)
-                    let batch = (index..<(index + count)).map { Self.benchTask($0, phase: "throughput") }
-                    let at = clock.now()
-                    for task in batch { batchAdded[task.taskUID] = at }
-                    _ = try await client.add(batch)
-                    index += count
-                }
-                let addedAt = clock.now()
-                try await drain(environment.store)
-                // The last done as the store recorded it: exact whatever the drain's polling interval.
-                let end = try await environment.store.history(since: begin, limit: 1).first?.finished ?? clock.now()
-                let waits = latencies(batchAdded)
-                let rate = Double(self.tasks) / (end - begin)
-                print(String(format: "throughput: %d no-op tasks end to end in %.2f s = %.0f tasks/s (enqueue in batches of 500 over HTTP took %.2f s)",
-                             self.tasks, end - begin, rate, addedAt - begin))
-                if verbose {
-                    print(String(format: "queue wait in the throughput phase (add -> start, includes the backlog): p50 %.0f ms, p99 %.0f ms",
-                                 percentile(waits, 0.5), percentile(waits, 0.99)))
-                    let history = try await environment.store.history(since: begin, limit: self.tasks + 10)
-                    print("history: \(history.filter { $0.outcome == .done }.count) done, \(history.filter { $0.outcome != .done }.count) other outcomes")
-                }
-
-                // Phase 3: pickup latency under load (4 producers adding one task at a time, back to back).
-                var load: [Double] = []
-                if latencyTasks > 0 {
-                    let producers = 4
-                    let perProducer = max(1, latencyTasks / producers)
-                    let added = AddTimes()
-                    try await withThrowingTaskGroup(of: Void.self) { group in
-                        for producer in 0..<producers {
-                            group.addTask {
-                                for index in 0..<perProducer {
-                                    let task = Self.benchTask(producer * perProducer + index, phase: "load")
-                                    added.record(task.taskUID, at: clock.now())
-                                    _ = try await client.add([task])
-                                }
-                            }
-                        }
-                        try await group.waitForAll()
-                    }
-                    try await drain(environment.store)
-                    load = latencies(added.all)
-                    print(String(format: "pickup latency, under load (%d producers adding one task at a time, %d tasks): p50 %.2f ms, p99 %.2f ms, max %.2f ms",
-                                 producers, load.count, percentile(load, 0.5), percentile(load, 0.99), load.last ?? 0))
-                }
-                await group.triggerGracefulShutdown()
-                try await tasks.waitForAll()
-                return Figures(tasksPerSecond: rate, idleP50: percentile(idle, 0.5), idleP99: percentile(idle, 0.99),
-                               loadP50: percentile(load, 0.5), loadP99: percentile(load, 0.99))
+            do {
+                let figures = try await runPhases(consumers: consumers, batched: batched, perConsumer: perConsumer, settings: settings,
+                                            environment: environment, logger: logger, verbose: verbose)
+                try await environment.store.updateSettings(original)
+                return figures
+            } catch {
+                try? await environment.store.updateSettings(original)
+                throw error
             }
         }
     }
 
+    /// The name of the bench's no-op tasks.
+    static let taskName = "noop"
+
+    /// A database URL without its password, for messages.
+    static func redacted(_ url: String) -> String {
+        guard var components = URLComponents(string: url), components.password != nil else { return url }
+        components.password = "***"
+        return components.string ?? url
+    }
+
+    /// One run's consumers, server and phases on an emptied database with `settings` in force.
+    private func runPhases(consumers: Int, batched: Bool, perConsumer: Int, settings: QueueSettings, environment: StorageEnvironment,
+                     logger: Logger, verbose: Bool) async throws -> Figures {
+        let starts = Mutex<[String: Double]>([:])
+        let clock = SystemWallClock()
+        let controller = try await QueueNode.controller(environment: environment, clock: clock)
+        let key = try await environment.authKey()
+        let ready = ReadySignal()
+        let pool = ConsumerPool(count: consumers, key: key, ready: ready, handlers: QueueNode.handlers(), logger: logger,
+                                batched: batched, concurrency: perConsumer,
+                                onStart: { task in
+                                    let now = clock.now()
+                                    starts.withLock { $0[task.taskUID] = now }
+                                })
+        let app = QueueServerApp.build(controller: controller, host: "127.0.0.1", port: 0, logger: logger,
+                                       onRunning: { ready.set($0) })
+        var services: [ServiceGroupConfiguration.ServiceConfiguration] = [.init(service: app), .init(service: pool)]
+        if let listener = try ChangeListener.make(for: environment, logger: logger) { services.insert(.init(service: listener), at: 0) }
+        if let checkpoints = CheckpointService.make(for: environment, clock: clock, logger: logger) { services.insert(.init(service: checkpoints), at: 0) }
+        let group = ServiceGroup(configuration: .init(services: services, logger: logger))
+        return try await withThrowingTaskGroup(of: Figures?.self) { tasks in
+            tasks.addTask { try await group.run(); return nil }
+            guard let port = await ready.wait() else { return Figures(tasksPerSecond: 0, idleP50: 0, idleP99: 0, loadP50: 0, loadP99: 0) }
+            let client = try HTTPQueueConnection(serverURL: "http://127.0.0.1:\(port)", authKey: key, userID: QueueAuthToken.consumerUserID)
+            let mode = batched ? "batched, \(perConsumer) tasks per consumer" : "one task per pop"
+            print("\(consumers) consumer(s), \(mode), max_consumers \(settings.maxConsumers), HTTP on 127.0.0.1:\(port)")
+            func latencies(_ added: [String: Double]) -> [Double] {
+                starts.withLock { starts in added.compactMap { uid, at in starts[uid].map { ($0 - at) * 1000 } } }.sorted()
+            }
+
+            // Phase 1: pickup latency on idle consumers.
+            var idle: [Double] = []
+            if latencyTasks > 0 {
+                try await Task.sleep(nanoseconds: 300_000_000)
+                var added: [String: Double] = [:]
+                for index in 0..<latencyTasks {
+                    let task = Self.benchTask(index, phase: "latency")
+                    added[task.taskUID] = clock.now()
+                    _ = try await client.add([task])
+                    try await Task.sleep(nanoseconds: 10_000_000)
+                }
+                try await drain(environment.store)
+                idle = latencies(added)
+                print(String(format: "pickup latency, idle (add -> handler start, %d tasks one by one, 10 ms apart): p50 %.2f ms, p99 %.2f ms, max %.2f ms",
+                             idle.count, percentile(idle, 0.5), percentile(idle, 0.99), idle.last ?? 0))
+            }
+
+            // Phase 2: throughput.
+            let begin = clock.now()
+            var batchAdded: [String: Double] = [:]
+            var index = 0
+            while index < self.tasks {
+                let count = min(500, self.tasks - index)
+                let batch = (index..<(index + count)).map { Self.benchTask($0, phase: "throughput") }
+                let at = clock.now()
+                for task in batch { batchAdded[task.taskUID] = at }
+                _ = try await client.add(batch)
+                index += count
+            }
+            let addedAt = clock.now()
+            try await drain(environment.store)
+            // The last done as the store recorded it: exact whatever the drain's polling interval.
+            let end = try await environment.store.history(since: begin, limit: 1).first?.finished ?? clock.now()
+            let waits = latencies(batchAdded)
+            let rate = Double(self.tasks) / (end - begin)
+            print(String(format: "throughput: %d no-op tasks end to end in %.2f s = %.0f tasks/s (enqueue in batches of 500 over HTTP took %.2f s)",
+                         self.tasks, end - begin, rate, addedAt - begin))
+            if verbose {
+                print(String(format: "queue wait in the throughput phase (add -> start, includes the backlog): p50 %.0f ms, p99 %.0f ms",
+                             percentile(waits, 0.5), percentile(waits, 0.99)))
+                let history = try await environment.store.history(since: begin, limit: self.tasks + 10)
+                print("history: \(history.filter { $0.outcome == .done }.count) done, \(history.filter { $0.outcome != .done }.count) other outcomes")
+            }
+
+            // Phase 3: pickup latency under load (4 producers adding one task at a time, back to back).
+            var load: [Double] = []
+            if latencyTasks > 0 {
+                let producers = 4
+                let perProducer = max(1, latencyTasks / producers)
+                let added = AddTimes()
+                try await withThrowingTaskGroup(of: Void.self) { group in
+                    for producer in 0..<producers {
+                        group.addTask {
+                            for index in 0..<perProducer {
+                                let task = Self.benchTask(producer * perProducer + index, phase: "load")
+                                added.record(task.taskUID, at: clock.now())
+                                _ = try await client.add([task])
+                            }
+                        }
+                    }
+                    try await group.waitForAll()
+                }
+                try await drain(environment.store)
+                load = latencies(added.all)
+                print(String(format: "pickup latency, under load (%d producers adding one task at a time, %d tasks): p50 %.2f ms, p99 %.2f ms, max %.2f ms",
+                             producers, load.count, percentile(load, 0.5), percentile(load, 0.99), load.last ?? 0))
+            }
+            await group.triggerGracefulShutdown()
+            try await tasks.waitForAll()
+            return Figures(tasksPerSecond: rate, idleP50: percentile(idle, 0.5), idleP99: percentile(idle, 0.99),
+                           loadP50: percentile(load, 0.5), loadP99: percentile(load, 0.99))
+        }
+    }
+
     static func benchTask(_ index: Int, phase: String) -> QueueTask {
-        QueueTask(name: "noop", contextUID: TaskUID.make(), contextPath: "/senaite/bench/\(phase)-\(index)",
+        QueueTask(name: Self.taskName, contextUID: TaskUID.make(), contextPath: "/senaite/bench/\(phase)-\(index)",
                   created: SystemWallClock().now(), minSeconds: 0, retries: 0, username: "bench")
     }
 

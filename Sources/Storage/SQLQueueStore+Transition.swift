@@ -133,6 +133,17 @@ extension SQLQueueStore {
         return task
     }
 
+    /// Whether the queue or its history holds a task not named `name`: a database a lab has used, which
+    /// ``deleteAllTasks()`` must not empty (`limsqueue bench queue --database` checks it with its no-op task's name).
+    /// Stops at the first such row; reads every row only of a database that holds nothing else.
+    public func holdsTasks(otherThan name: String) async throws -> Bool {
+        let row = try await sql.raw("""
+            SELECT CASE WHEN EXISTS (SELECT 1 FROM queue_tasks WHERE name <> \(bind: name))
+                OR EXISTS (SELECT 1 FROM queue_history WHERE name <> \(bind: name)) THEN 1 ELSE 0 END AS used
+            """).first()
+        return try row?.decode(column: "used", as: Int.self) == 1
+    }
+
     /// Deletes every task, its object index entries and the whole attempt history (benchmarks that reuse one
     /// PostgreSQL database). Settings stay.
     public func deleteAllTasks() async throws {

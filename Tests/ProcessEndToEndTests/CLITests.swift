@@ -185,6 +185,37 @@ struct CLITests {
         #expect(try run(["status", "--database", url], dataDir: directory.path).status == 0)
     }
 
+    @Test("bench queue runs on a database of its own and puts its settings back; it refuses one that holds a lab's history (PostgreSQL)",
+          .enabled(if: TestDatabase.postgresURL != nil, "PostgreSQL case: set LIMSQUEUE_TEST_POSTGRES_URL"))
+    func benchRefusesLabDatabase() throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        let url = try #require(try TestDatabase.url(forDataDir: directory.path, backend: .postgres))
+        #expect(try run(["migrate", "--database", url], dataDir: directory.path).status == 0)
+        // A lab's own max_consumers, which the bench raises while it runs.
+        #expect(try run(["settings", "set", "max_consumers", "3", "--database", url], dataDir: directory.path).status == 0)
+        func settings() throws -> String { try run(["settings", "--database", url], dataDir: directory.path).output }
+        let before = try settings()
+        #expect(before.contains("max_consumers"), "\(before)")
+        func bench() throws -> (status: Int32, output: String) {
+            let finished = try ChildProcess.run(LimsProcess.binary, ["bench", "queue", "--database", url, "--tasks", "20",
+                                                                     "--latency-tasks", "0", "--consumers", "4"])
+            return (finished.status, finished.output)
+        }
+        let ran = try bench()
+        #expect(ran.status == 0 && ran.output.contains("tasks/s"), "\(ran.output.suffix(400))")
+        #expect(try settings() == before)
+        // A lab's history (one done task): refused, nothing emptied.
+        _ = try TestDatabase.psql(url, """
+            INSERT INTO queue_history (entry_uid, task_uid, name, context_uid, context_path, path_key, username, consumer_id,
+            outcome, error_message, created, started, finished) VALUES ('lab-entry', 'lab-task', 'task_action_submit', 'ws-uid',
+            '/senaite/worksheets/WS-1', 'WS-1', 'rita', 'consumer-1', 'done', NULL, 1, 2, 3)
+            """)
+        let refused = try bench()
+        #expect(refused.status != 0 && refused.output.contains("holds tasks or history of a lab"), "\(refused.output.suffix(400))")
+        #expect(try TestDatabase.psql(url, "SELECT count(*) FROM queue_history WHERE entry_uid = 'lab-entry'").trimmingCharacters(in: .whitespacesAndNewlines) == "1")
+    }
+
     @Test("a PostgreSQL that cannot be reached is named with the network's error, not PostgresNIO's generic description")
     func unreachablePostgres() throws {
         let directory = try TemporaryDirectory()
