@@ -260,7 +260,7 @@ public struct QueueConsumer: Service {
                 }
                 return
             } catch let error as QueueServerError where error.status < 500 {
-                logger.warning("report refused", metadata: ["lims.report": .string(what), "lims.error": .string(error.description)])
+                logger.warning("report refused", metadata: Self.refusalMetadata(error, report: what))
                 return
             } catch {
                 // At shutdown a report is retried while the grace lasts, and once in any case: a single transient
@@ -418,9 +418,24 @@ extension QueueConsumer {
 
     func logRefused(_ answer: BatchReportAnswer?, what: String) {
         for (uid, error) in answer?.refused ?? [:] {
-            logger.warning("report refused", metadata: ["lims.report": .string(what), "lims.task.uid": .string(uid),
-                                                        "lims.error": .string(error.description)])
+            var metadata = Self.refusalMetadata(error, report: what)
+            metadata["lims.task.uid"] = .string(uid)
+            logger.warning("report refused", metadata: metadata)
         }
+    }
+
+    /// The log metadata of a refused report: what was reported, the server's answer, and for a lost lease (409) a
+    /// hint at its causes. Two consumers started with one `--consumer-id` take each other's tasks for good: each pop
+    /// of one purges the task the other runs (reference 1.2: a consumer that pops while its task has run 10 s is
+    /// taken to have lost it), and every report is refused; a tryout's pair did so for minutes with only "lease
+    /// lost" in the logs.
+    static func refusalMetadata(_ error: QueueServerError, report: String) -> Logger.Metadata {
+        var metadata: Logger.Metadata = ["lims.report": .string(report), "lims.error": .string(error.description)]
+        if error.status == 409 {
+            metadata["lims.hint"] = .string("the task is no longer this consumer's: its lease ran out, or a pop with this consumer id "
+                                            + "purged it (each consumer needs an id of its own)")
+        }
+        return metadata
     }
 }
 

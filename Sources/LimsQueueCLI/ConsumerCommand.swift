@@ -30,7 +30,7 @@ struct ConsumerCommand: AsyncParsableCommand {
         server.flatMap { $0.split(separator: ",") }.map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
     }
 
-    @Option(name: .long, help: "This consumer's id (at least 4 characters). Default: <host>-<pid>.")
+    @Option(name: .long, help: "This consumer's id (at least 4 characters), unique among the consumers of the queue: two consumers with one id purge each other's tasks. Default: <host>-<pid>.")
     var consumerID: String?
 
     @Option(name: .long, help: "User the consumer acts as towards the server.")

@@ -302,6 +302,26 @@ struct QueueConsumerTests {
         #expect(lines.last?.hasPrefix("info test: report sent ") == true)
     }
 
+    @Test("a done refused as lease lost (409) is logged once, not retried, with a hint at a shared consumer id")
+    func leaseLostHint() async throws {
+        let clock = ManualClock()
+        let connection = RecordingConnection(clock: clock)
+        connection.state.withLock {
+            $0.failingDones = (1, QueueServerError(status: 409, message: "Lease lost: task claimed by another consumer"))
+        }
+        let logs = CapturingLogHandlerBox()
+        let logger = Logger(label: "test") { CapturingLogHandler(box: logs, label: $0) }
+        let consumer = QueueConsumer(connection: connection, handlers: HandlerRegistry([InstantHandler()]),
+                                     configuration: .init(consumerID: "consumer-virtual"), logger: logger, clock: clock)
+        let task = task("instant", clock: clock)
+        await clock.advancingSleepers(within: 1) { _ = await consumer.process(task) }
+        #expect(connection.reports.isEmpty)
+        let lines = logs.lines.withLock { $0 }.filter { $0.contains(" test: report") }
+        #expect(lines.count == 1)
+        #expect(lines.first?.hasPrefix("warning test: report refused ") == true && lines.first?.contains("Lease lost") == true)
+        #expect(lines.first?.contains("each consumer needs an id of its own") == true, "\(lines)")
+    }
+
     @Test("a handler's database error is reported with the database's message, not the driver's opaque description")
     func storageFailureMessage() async throws {
         let clock = ManualClock()
