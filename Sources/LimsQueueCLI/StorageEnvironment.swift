@@ -89,7 +89,7 @@ final class StorageEnvironment: Sendable {
                 try await StorageMigrations.tune(reader, durability: durability ?? .normal)
             }
             if migrate {
-                try await StorageMigrations.migrate(databases, on: loops[0], logger: logger)
+                try await StorageMigrations.migrate(databases, on: loops[0], logger: logger, lockFile: url == nil ? path + ".migrate-lock" : nil)
             }
             // SQLite: the writer's own connection (tuned as it opens), blocking loops[1]'s thread; the Fluent writer pool
             // of that loop is then never used. PostgreSQL: the writer takes connections of the pool on loops[1] (its

@@ -40,14 +40,55 @@ public enum StorageMigrations {
         return try await sql.raw(query).first()?.decode(column: "n", as: Int.self) ?? 0 > 0
     }
 
-    /// Applies pending migrations. Safe to call on every start (migrations already applied are skipped).
-    public static func migrate(_ databases: Databases, on eventLoop: any EventLoop, logger: Logger) async throws {
+    /// Applies pending migrations. Safe to call on every start (migrations already applied are skipped), and from
+    /// several processes at once: one migrates while the others wait, then find nothing left to do. Fluent's migrator
+    /// reads what is applied, then applies the rest, so two processes started together on a new database both
+    /// created the first table and all but one failed ("table queue_tasks already exists"; a tryout started six
+    /// consumers at once). The lock: on PostgreSQL a session advisory lock (``migrationLockKey``) held on a connection
+    /// of its own while the migrator runs on others, released when that session ends even if the process dies; on
+    /// SQLite an exclusive `flock` of `lockFile` (the kernel drops it with the process).
+    /// - Parameters:
+    ///   - lockFile: SQLite: the file to lock (created when missing), beside the database; nil runs unlocked.
+    ///     Ignored on PostgreSQL.
+    /// - Throws: the migrator's errors; a lock file that cannot be opened or locked within 5 minutes.
+    public static func migrate(_ databases: Databases, on eventLoop: any EventLoop, logger: Logger, lockFile: String? = nil) async throws {
         let migrations = Migrations()
         migrations.add(all)
         let migrator = Migrator(databases: databases, migrations: migrations, logger: logger, on: eventLoop)
-        try await migrator.setupIfNeeded().get()
-        try await migrator.prepareBatch().get()
+        let run: @Sendable () async throws -> Void = {
+            try await migrator.setupIfNeeded().get()
+            try await migrator.prepareBatch().get()
+        }
+        guard let database = databases.database(logger: logger, on: eventLoop) else { return try await run() }
+        if try database.sqlDatabase().dialect.name == "postgresql" {
+            try await database.withConnection { connection in
+                let sql = try connection.sqlDatabase()
+                let key = migrationLockKey
+                try await sql.raw("SELECT pg_advisory_lock(\(bind: key.namespace), \(bind: key.id))").run()
+                do {
+                    try await run()
+                } catch {
+                    _ = try? await sql.raw("SELECT pg_advisory_unlock(\(bind: key.namespace), \(bind: key.id))").run()
+                    throw error
+                }
+                try await sql.raw("SELECT pg_advisory_unlock(\(bind: key.namespace), \(bind: key.id))").run()
+            }
+        } else if let lockFile {
+            let lock = try await FileLock.acquire(lockFile, seconds: 300)
+            do {
+                try await run()
+            } catch {
+                lock.release()
+                throw error
+            }
+            lock.release()
+        } else {
+            try await run()
+        }
     }
+
+    /// The PostgreSQL advisory lock (two-int form) that serializes migrations of one database across processes.
+    public static let migrationLockKey: (namespace: Int32, id: Int32) = (0x4C51_0004, 1)
 
     /// SQLite only (no-op elsewhere): write-ahead log so that readers never block the writer and several
     /// processes can share the file; `synchronous` after `durability` (``Durability/normal``: durable across

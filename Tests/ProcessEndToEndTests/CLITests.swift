@@ -216,6 +216,23 @@ struct CLITests {
         #expect(try TestDatabase.psql(url, "SELECT count(*) FROM queue_history WHERE entry_uid = 'lab-entry'").trimmingCharacters(in: .whitespacesAndNewlines) == "1")
     }
 
+    @Test("limsqueue migrate started 4 times at once on a new database: each succeeds (a tryout saw all but one fail)")
+    func concurrentMigrations() async throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        let arguments = ["migrate"] + (try TestDatabase.arguments(dataDir: directory.path)) + ["--log-level", "warning"]
+        var children: [(ChildProcess, String)] = []
+        for index in 0..<4 {
+            let log = directory.path + "/migrate-\(index).log"
+            children.append((try ChildProcess(LimsProcess.binary, arguments, output: .file(log)), log))
+        }
+        for (index, (child, log)) in children.enumerated() {
+            let status = await child.wait(seconds: 120)
+            #expect(status == 0, "migrate \(index): \(((try? String(contentsOfFile: log, encoding: .utf8)) ?? "").suffix(600))")
+        }
+        #expect(try run(["status"], dataDir: directory.path).status == 0)
+    }
+
     @Test("a PostgreSQL that cannot be reached is named with the network's error, not PostgresNIO's generic description")
     func unreachablePostgres() throws {
         let directory = try TemporaryDirectory()

@@ -110,6 +110,8 @@ public enum StorageError: Error, CustomStringConvertible {
     case corruptRow(String)
     /// The database was migrated by a newer LimsQueue: the names of the migrations this build does not know.
     case newerSchema([String])
+    /// A lock file (the SQLite migrations' lock) could not be opened or locked: the reason, naming the path.
+    case lockFile(String)
 
     public var description: String {
         switch self {
@@ -118,6 +120,7 @@ public enum StorageError: Error, CustomStringConvertible {
         case .newerSchema(let names):
             return "the database was upgraded by a newer LimsQueue (schema changes this version does not know: "
                 + names.joined(separator: ", ") + "); run the newer version on every node of this database"
+        case .lockFile(let reason): return reason
         }
     }
 }
