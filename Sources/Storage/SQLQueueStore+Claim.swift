@@ -84,8 +84,13 @@ extension SQLQueueStore {
                 // Adds first (in request order, one multi-row insert): a claim of this batch may take them.
                 let addOutcomes = addRequests.isEmpty
                     ? [] : try await Self.insertTasks(addRequests, topPriority: settings.topPriorityTasks, on: sql)
-                let doneResults = doneRequests.isEmpty
-                    ? [] : try await Self.finish(doneRequests.map { ($0.taskUID, $0.lease) }, now: at, on: sql)
+                // PostgreSQL: when pops follow, the dones' statement also takes the claims' cap lock and announces
+                // what it finished (one round trip less; see ``finishRecordingStatement(_:now:locking:on:)``).
+                let lockingOrigin = requests.contains { $0.pop != nil }
+                    && Self.notifiesWithLock(concurrency: concurrency, oneStatement: oneStatement) ? origin : nil
+                let (doneResults, lockedWithDones) = doneRequests.isEmpty
+                    ? ([], false)
+                    : try await Self.finish(doneRequests.map { ($0.taskUID, $0.lease) }, now: at, locking: lockingOrigin, on: sql)
                 // Claims in request order; a plain done-and-pop claims only if its done succeeded.
                 var pops: [(request: Int, pop: DatabaseWriter.ClaimRequest.Pop)] = []
                 var doneIndex = 0
@@ -99,17 +104,18 @@ extension SQLQueueStore {
                 // A change already known to be announced (a task finished or added) is announced with the claims'
                 // lock where that is one statement (PostgreSQL), saving a round trip; otherwise after the claims.
                 let finishedAny = doneResults.contains { (try? $0.get()) != nil }
-                let notifiedWithClaims = (finishedAny || addOutcomes.contains(.added)) && !pops.isEmpty
+                let notifiedWithClaims = !lockedWithDones && (finishedAny || addOutcomes.contains(.added)) && !pops.isEmpty
                     && Self.notifiesWithLock(concurrency: concurrency, oneStatement: oneStatement)
                 let (claimed, freed) = pops.isEmpty
                     ? ([], false)
                     : try await Self.claimEach(pops.map(\.pop), now: at, settings: settings, concurrency: concurrency,
-                                             oneStatement: oneStatement, notifying: notifiedWithClaims ? origin : nil, on: sql)
+                                             oneStatement: oneStatement, capLocked: lockedWithDones,
+                                             notifying: notifiedWithClaims ? origin : nil, on: sql)
                 var popResults = [[QueueTask]](repeating: [], count: requests.count)
                 for (slot, pop) in pops.enumerated() { popResults[pop.request] = claimed[slot] }
                 let freedWork = freed || finishedAny
                 let announce = freedWork || addOutcomes.contains(.added)
-                if announce, !notifiedWithClaims { try await Self.announceChange(on: sql, origin: origin) }
+                if announce, !notifiedWithClaims, !lockedWithDones { try await Self.announceChange(on: sql, origin: origin) }
                 return (addOutcomes, doneResults, popResults, (any: announce, freedWork: freedWork))
             }
             if !isSQLite { plannerStatistics.noteAdded(addOutcomes.count { $0 == .added }) }
@@ -148,12 +154,17 @@ extension SQLQueueStore {
     /// token before the right one refused both and left the task running).
     /// On PostgreSQL the rows are locked in uid order first (`FOR UPDATE` in a subquery), so a lease another
     /// server expires at the same moment is seen as it ends up, never half-way, and two batches never deadlock.
-    static func finish(_ dones: [(taskUID: String, lease: LeaseClaim)], now: Double, on sql: any SQLDatabase)
-        async throws -> [Result<QueueTask, any Error>]
+    /// - Parameter locking: PostgreSQL, with the statement that records the history: also take the cap lock and
+    ///   announce the change with this origin (``finishRecordingStatement(_:now:locking:on:)``). Default: nil.
+    /// - Returns: the results, and whether the cap lock was taken and the change announced (true only when a task
+    ///   was finished by that statement; otherwise the claims take the lock as usual).
+    static func finish(_ dones: [(taskUID: String, lease: LeaseClaim)], now: Double, locking origin: String? = nil,
+                       on sql: any SQLDatabase) async throws -> (results: [Result<QueueTask, any Error>], capLocked: Bool)
     {
-        guard !dones.isEmpty else { return [] }
-        let recordedInStatement = isPostgres(sql) && dones.count <= finishRecordingLimit
-        let statement = recordedInStatement ? finishRecordingStatement(dones, now: now, on: sql) : finishStatement(dones, on: sql)
+        guard !dones.isEmpty else { return ([], false) }
+        let recordedInStatement = isPostgres(sql) && finishRecordingFits(dones.count, locking: origin != nil)
+        let statement = recordedInStatement
+            ? finishRecordingStatement(dones, now: now, locking: origin, on: sql) : finishStatement(dones, on: sql)
         let rows = try await sql.raw(statement).all()
         var deleted: [String: QueueTask] = [:]
         for row in rows {
@@ -207,7 +218,7 @@ extension SQLQueueStore {
                 results.append(.failure(QueueError(.notFound, "Task \(uid)")))
             }
         }
-        return results
+        return (results, recordedInStatement && origin != nil && !rows.isEmpty)
     }
 
     /// Advisory lock keys (two-int form, first int = namespace) of the PostgreSQL claim.
@@ -472,25 +483,44 @@ extension SQLQueueStore {
             """
     }
 
-    /// Most dones ``finishRecordingStatement(_:now:on:)`` takes: with more its binds (5 per done, plus one) pass
-    /// ``PreparedStatementRegistry/maxBinds`` and it would be planned at every execution, which cost more than the
-    /// round trip it saves (batched consumers, `limsqueue bench queue --batched --database ...`: 3,009, 2,817 ->
-    /// 2,856, 2,639 tasks/s with every batch of dones in one statement).
-    static let finishRecordingLimit = 6
+    /// Whether ``finishRecordingStatement(_:now:locking:on:)`` takes `count` dones: while its binds (up to 5 per
+    /// done, one for the time, 3 for the lock and notification) stay within ``PreparedStatementRegistry/maxBinds``,
+    /// so that it is prepared: 5 dones with the lock, 6 without. Batches of more (batched consumers report 32-96
+    /// dones at a time) run the two statements, each planned at every execution as before.
+    static func finishRecordingFits(_ count: Int, locking: Bool) -> Bool {
+        5 * count + 1 + (locking ? 3 : 0) <= PreparedStatementRegistry.maxBinds
+    }
 
-    /// PostgreSQL, up to ``finishRecordingLimit`` dones: ``finishStatement(_:on:)`` and the history entries of the
-    /// tasks it deletes in one prepared statement (a data-modifying `WITH`), one round trip instead of two in a batch
-    /// with dones (each 0.25-0.5 ms on this machine, where the history `INSERT` itself runs 0.06 ms;
-    /// `pg_stat_statements` over `limsqueue bench queue --database ...`). The entries are those
+    /// PostgreSQL, as many dones as ``finishRecordingFits(_:locking:)`` allows: ``finishStatement(_:on:)`` and the
+    /// history entries of the tasks it deletes in one prepared statement (a data-modifying `WITH`), one round trip
+    /// instead of two in a batch with dones (each 0.25-0.5 ms on this machine, where the history `INSERT` itself runs
+    /// 0.06 ms; `pg_stat_statements` over `limsqueue bench queue --database ...`). The entries are those
     /// ``recordHistory(_:now:on:)`` writes: one per task deleted, in the order of the reports' first mention of it,
     /// with the claim fields as they were while it ran and outcome `done`; `context_path`, which has no column, from
     /// the body. Its generic plan finds each row by primary key, as the `DELETE` alone does.
-    static func finishRecordingStatement(_ dones: [(taskUID: String, lease: LeaseClaim)], now: Double,
+    ///
+    /// With `locking` (pops follow in the batch) it also does what the claims' first statement would
+    /// (``claimEach(_:now:settings:concurrency:oneStatement:capLocked:notifying:on:)``): takes the cap lock, turns
+    /// bitmap scans off for the transaction and sends the change notification with that origin, one round trip
+    /// less again. Every row it returns is joined with that one-row part, so a statement that finished a task has
+    /// taken the lock; one that finished none may not have, and the claims then take it (it is re-entrant). The
+    /// claims' statements come after this one, so their snapshots see every claim committed before the lock was
+    /// granted, as with the lock's own statement. Rows are locked by the `DELETE` before or after the cap lock is
+    /// waited for; no claim waits for a row lock while it holds the cap lock (claims and lease expiry skip locked
+    /// rows), so the two never deadlock.
+    static func finishRecordingStatement(_ dones: [(taskUID: String, lease: LeaseClaim)], now: Double, locking origin: String? = nil,
                                          on sql: any SQLDatabase) -> SQLQueryString {
         var seen: Set<String> = []
         let entries = dones.filter { seen.insert($0.taskUID).inserted }.enumerated().map { position, done -> SQLQueryString in
             "(\(bind: done.taskUID), \(bind: historyEntryUID(now: now)), \(literal: position))"
         }
+        let lockPart: SQLQueryString = origin.map { origin in
+            """
+            , locked AS (SELECT pg_advisory_xact_lock(\(bind: AdvisoryLock.capNamespace), 0) AS cap, \
+            set_config('enable_bitmapscan', 'off', true) AS scans, pg_notify(\(bind: changeChannel), \(bind: origin)) AS notified)
+            """
+        } ?? ""
+        let lockJoin: SQLQueryString = origin == nil ? "" : " CROSS JOIN locked"
         return """
             \(unsafeRaw: PreparedStatementRegistry.withMarker) WITH finished AS (\(finishStatement(dones, on: sql)), task_uid, name, context_uid, path_key, username, created), \
             recorded AS (INSERT INTO queue_history (entry_uid, task_uid, name, context_uid, context_path, path_key, username, \
@@ -498,8 +528,8 @@ extension SQLQueueStore {
             SELECT e.entry_uid, f.task_uid, f.name, f.context_uid, f.body::json ->> 'context_path', f.path_key, f.username, \
             f.consumer_id, 'done', NULL, f.created, f.started, \(bind: now) \
             FROM finished f JOIN (VALUES \(SQLList(entries))) AS e (task_uid, entry_uid, position) ON e.task_uid = f.task_uid \
-            ORDER BY e.position) \
-            SELECT \(taskColumns) FROM finished
+            ORDER BY e.position)\(lockPart) \
+            SELECT \(taskColumns) FROM finished\(lockJoin)
             """
     }
 

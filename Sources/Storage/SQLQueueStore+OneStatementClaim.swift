@@ -19,11 +19,13 @@ extension SQLQueueStore {
     ///   in the cap lock's statement (``announceChange(on:origin:)``'s `pg_notify`, delivered at the commit like any
     ///   other): a batch whose dones or adds are to be announced saves that round trip. Ignored otherwise, which
     ///   ``notifiesWithLock(concurrency:oneStatement:)`` tells. Default: none.
+    /// - Parameter capLocked: the transaction holds the cap lock already, with bitmap scans off (the dones' statement
+    ///   took it, ``finishRecordingStatement(_:now:locking:on:)``): the lock's statement is skipped. Default: false.
     /// - Returns: the tasks claimed per pop, in queue order, and whether work was freed (a lease expired or a task
     ///   was purged).
     static func claimEach(_ pops: [DatabaseWriter.ClaimRequest.Pop], now: Double, settings: QueueSettings,
-                          concurrency: ClaimConcurrency, oneStatement: Bool, notifying origin: String? = nil,
-                          on sql: any SQLDatabase) async throws
+                          concurrency: ClaimConcurrency, oneStatement: Bool, capLocked: Bool = false,
+                          notifying origin: String? = nil, on sql: any SQLDatabase) async throws
         -> ([[QueueTask]], Bool)
     {
         // Stepwise only: one claim for every pop of the batch (one read of the running tasks, shared candidate pages).
@@ -32,7 +34,7 @@ extension SQLQueueStore {
         }
         var claimed: [[QueueTask]] = []
         var freed = false
-        if concurrency == .rowLocks {
+        if concurrency == .rowLocks, !capLocked {
             // With the lock, for this transaction only: no bitmap scans. Without fresh planner statistics (a new
             // table, or statistics taken while the queue was short) PostgreSQL read every queued row through a bitmap
             // scan and sorted them to find the first 8 (7.8 ms at 5,000 queued tasks, against 1.0 ms walking the
@@ -70,7 +72,7 @@ extension SQLQueueStore {
         return (claimed, freed)
     }
 
-    /// Whether ``claimEach(_:now:settings:concurrency:oneStatement:notifying:on:)`` sends a notification it is given
+    /// Whether ``claimEach(_:now:settings:concurrency:oneStatement:capLocked:notifying:on:)`` sends a notification it is given
     /// (in the statement that takes the cap lock: PostgreSQL's one-statement claim).
     static func notifiesWithLock(concurrency: ClaimConcurrency, oneStatement: Bool) -> Bool {
         oneStatement && concurrency == .rowLocks
@@ -90,7 +92,7 @@ extension SQLQueueStore {
     /// Each task gets a fresh lease token: 16 hex digits random per claim (from Swift) and 16 of the task's uid.
     /// On PostgreSQL candidate rows are read `FOR UPDATE SKIP LOCKED`, so rows another transaction is changing
     /// (a delete, a requeue) are left for the next claim; the caller holds the cap lock (see
-    /// ``claimEach(_:now:settings:concurrency:oneStatement:notifying:on:)``).
+    /// ``claimEach(_:now:settings:concurrency:oneStatement:capLocked:notifying:on:)``).
     /// - Returns: the claimed tasks in queue order (empty when none could be claimed this way).
     static func claimInOneStatement(_ pop: DatabaseWriter.ClaimRequest.Pop, now: Double, cap: Int,
                                     on sql: any SQLDatabase) async throws -> [QueueTask]
