@@ -78,17 +78,22 @@ struct BenchQueueCommand: AsyncParsableCommand {
         let directory = dataDir ?? FileManager.default.temporaryDirectory
             .appendingPathComponent("limsqueue-bench-\(TaskUID.make().prefix(8))").path
         defer { if temporary { try? FileManager.default.removeItem(atPath: directory) } }
+        // Ctrl-C or SIGTERM: the settings put back, the no-op tasks of a PostgreSQL run removed, the temporary
+        // directory too (a tryout's interrupted run left max_consumers raised for good and 34,000 tasks queued).
+        let cleanup = BenchInterruptCleanup(logger: logger)
+        cleanup.install()
+        if temporary { cleanup.remember(directory: directory) }
         let level = durability.map { "durability \($0)" } ?? (database == nil ? "durability normal (default)" : "the server's synchronous_commit")
         print("limsqueue bench queue: \(database == nil ? "SQLite (WAL)" : "PostgreSQL"), \(level), machine: \(ProcessInfo.processInfo.activeProcessorCount) cores")
         guard matrix else {
-            _ = try await measure(consumers: consumers, batched: batched, directory: directory, logger: logger, verbose: true)
+            _ = try await measure(consumers: consumers, batched: batched, directory: directory, cleanup: cleanup, logger: logger, verbose: true)
             return
         }
         var rows: [String] = []
         for count in [1, 4, 16] {
             for batch in [false, true] {
                 let run = "\(directory)/run-\(count)-\(batch ? "batched" : "single")"
-                let figures = try await measure(consumers: count, batched: batch, directory: run, logger: logger, verbose: false)
+                let figures = try await measure(consumers: count, batched: batch, directory: run, cleanup: cleanup, logger: logger, verbose: false)
                 let mode = batch ? "batched x\(concurrency(for: count))" : "one per pop"
                 rows.append(String(format: "| %2d | %-12@ | %8.0f | %6.2f / %6.2f | %6.2f / %6.2f |", count, mode as NSString,
                                    figures.tasksPerSecond, figures.idleP50, figures.idleP99, figures.loadP50, figures.loadP99))
@@ -101,33 +106,55 @@ struct BenchQueueCommand: AsyncParsableCommand {
     }
 
     /// One run on a fresh database (SQLite: a data directory of its own; PostgreSQL: the queue tables emptied).
-    func measure(consumers: Int, batched: Bool, directory: String, logger: Logger, verbose: Bool) async throws -> Figures {
+    func measure(consumers: Int, batched: Bool, directory: String, cleanup: BenchInterruptCleanup, logger: Logger,
+                 verbose: Bool) async throws -> Figures {
         let perConsumer = batched ? concurrency(for: consumers) : 1
         return try await StorageEnvironment.with(dataDir: directory, database: database,
                                                  durability: durability.flatMap(Durability.init(rawValue:)), logger: logger) { environment in
+            let store = environment.store
             if let database {
                 // Emptying a lab's queue and history, and running no-op consumers beside its servers (which fail its
-                // tasks), would lose its work: only a database the bench has to itself is emptied.
-                if try await environment.store.holdsTasks(otherThan: Self.taskName) {
-                    throw ValidationError("--database \(Self.redacted(database)) holds tasks or history of a lab: bench queue empties "
-                                          + "the queue tables of the database it runs on; give it a database of its own")
+                // tasks), would lose its work: only a database the bench has to itself is emptied. A lab with an
+                // empty queue and history still has its objects (a tryout's bench ran beside such a lab's server).
+                let labEmpty = try await environment.lab.isEmptyLab()
+                if try await store.holdsTasks(otherThan: Self.taskName) || !labEmpty {
+                    throw CLIError("--database \(Self.redacted(database)) holds a lab's objects, tasks or history: bench queue "
+                                   + "empties the queue tables of the database it runs on and its consumers fail every task but "
+                                   + "its own; give it a database of its own")
                 }
-                try await environment.store.deleteAllTasks()
+                try await store.deleteAllTasks()
             }
-            let original = try await environment.store.settings()
-            var settings = original
-            settings.maxConsumers = min(64, max(settings.maxConsumers, consumers * perConsumer))
-            try await environment.store.updateSettings(settings)
+            var settings = try await store.settings()
+            let original = settings.maxConsumers
+            settings.maxConsumers = min(64, max(original, consumers * perConsumer))
+            let raised = settings.maxConsumers
+            try await store.updateSettings(settings)
+            let undo = cleanup.remember { [database] in
+                try? await Self.restoreMaxConsumers(store, original: original, raised: raised)
+                if database != nil { try? await store.deleteAllTasks() }
+            }
+            defer { cleanup.forget(undo: undo) }
             do {
                 let figures = try await runPhases(consumers: consumers, batched: batched, perConsumer: perConsumer, settings: settings,
-                                            environment: environment, logger: logger, verbose: verbose)
-                try await environment.store.updateSettings(original)
+                                                  environment: environment, logger: logger, verbose: verbose)
+                try await Self.restoreMaxConsumers(store, original: original, raised: raised)
                 return figures
             } catch {
-                try? await environment.store.updateSettings(original)
+                try? await Self.restoreMaxConsumers(store, original: original, raised: raised)
                 throw error
             }
         }
+    }
+
+    /// Puts `max_consumers` back to `original` after a run raised it to `raised`; leaves it (and every other
+    /// setting) alone when someone changed it meanwhile (a tryout's `settings set history_days 30` during a run
+    /// was undone by a restore of every setting).
+    static func restoreMaxConsumers(_ store: SQLQueueStore, original: Int, raised: Int) async throws {
+        guard original != raised else { return }
+        var current = try await store.settings()
+        guard current.maxConsumers == raised else { return }
+        current.maxConsumers = original
+        try await store.updateSettings(current)
     }
 
     /// The name of the bench's no-op tasks.

@@ -3,8 +3,8 @@ import Foundation
 import Logging
 import Synchronization
 
-/// What a benchmark leaves behind if it is interrupted, undone on SIGINT or SIGTERM: the `serve` children it
-/// started (Foundation puts them in process groups of their own, so a terminal's Ctrl-C never reaches them), the
+/// What a benchmark leaves behind if it is interrupted, undone on SIGINT or SIGTERM: settings it changed (`bench
+/// queue --database` raises `max_consumers`), the `serve` children it started (Foundation puts them in process groups of their own, so a terminal's Ctrl-C never reaches them), the
 /// PostgreSQL databases it created and its temporary directories. Then the process exits with 128 + the signal.
 ///
 /// Found by a fresh user: Ctrl-C on `bench scale` left a running server, a `lq_scale_*` database and 27 MB of
@@ -14,6 +14,8 @@ final class BenchInterruptCleanup: Sendable {
         var processes: [Int: Process] = [:]
         var databases: [String: (name: String, serverURL: String)] = [:]
         var directories: Set<String> = []
+        /// Work to undo first (settings a bench changed on a database it does not own), by registration id.
+        var undos: [Int: @Sendable () async -> Void] = [:]
         var nextID = 0
     }
 
@@ -55,6 +57,18 @@ final class BenchInterruptCleanup: Sendable {
 
     func forget(process id: Int) { leftovers.withLock { _ = $0.processes.removeValue(forKey: id) } }
 
+    /// Registers work to undo on an interrupt, before anything else, until ``forget(undo:)``.
+    /// - Returns: its registration id.
+    func remember(undo: @escaping @Sendable () async -> Void) -> Int {
+        leftovers.withLock { l in
+            l.nextID += 1
+            l.undos[l.nextID] = undo
+            return l.nextID
+        }
+    }
+
+    func forget(undo id: Int) { leftovers.withLock { _ = $0.undos.removeValue(forKey: id) } }
+
     /// Registers a database to drop until ``forget(database:)``.
     func remember(database name: String, serverURL: String) {
         leftovers.withLock { $0.databases[name] = (name, serverURL) }
@@ -67,13 +81,14 @@ final class BenchInterruptCleanup: Sendable {
 
     func forget(directory path: String) { leftovers.withLock { _ = $0.directories.remove(path) } }
 
-    /// Stops the children (SIGTERM, then waits), drops the databases, removes the directories.
+    /// Runs the undo work, stops the children (SIGTERM, then waits), drops the databases, removes the directories.
     func cleanUp() async {
         let current = leftovers.withLock { l -> Leftovers in
             let taken = l
             l = Leftovers()
             return taken
         }
+        for undo in current.undos.values { await undo() }
         for process in current.processes.values where process.isRunning {
             process.terminate()
             process.waitUntilExit()

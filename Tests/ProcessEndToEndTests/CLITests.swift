@@ -185,9 +185,9 @@ struct CLITests {
         #expect(try run(["status", "--database", url], dataDir: directory.path).status == 0)
     }
 
-    @Test("bench queue runs on a database of its own and puts its settings back; it refuses one that holds a lab's history (PostgreSQL)",
+    @Test("bench queue runs on a database of its own and puts max_consumers back; it refuses one that holds a lab's users or history (PostgreSQL)",
           .enabled(if: TestDatabase.postgresURL != nil, "PostgreSQL case: set LIMSQUEUE_TEST_POSTGRES_URL"))
-    func benchRefusesLabDatabase() throws {
+    func benchRefusesLabDatabase() async throws {
         let directory = try TemporaryDirectory()
         defer { directory.remove() }
         let url = try #require(try TestDatabase.url(forDataDir: directory.path, backend: .postgres))
@@ -205,6 +205,25 @@ struct CLITests {
         let ran = try bench()
         #expect(ran.status == 0 && ran.output.contains("tasks/s"), "\(ran.output.suffix(400))")
         #expect(try settings() == before)
+        // Interrupted (Ctrl-C) while it runs: max_consumers put back, its tasks removed (a tryout's were left raised
+        // for good, with 34,000 tasks queued).
+        func maxConsumers() throws -> String {
+            try run(["settings", "get", "max_consumers", "--database", url], dataDir: directory.path).output
+                .trimmingCharacters(in: .whitespacesAndNewlines)
+        }
+        let long = try ChildProcess(LimsProcess.binary, ["bench", "queue", "--database", url, "--tasks", "200000",
+                                                         "--latency-tasks", "0", "--consumers", "8"],
+                                    output: .file(directory.path + "/interrupted-bench.log"))
+        try await eventually(60, "the bench raising max_consumers") { try maxConsumers() == "8" }
+        long.signal(SIGINT)
+        #expect(await long.wait(seconds: 60) == 128 + SIGINT)
+        #expect(try maxConsumers() == "3")
+        #expect(try TestDatabase.psql(url, "SELECT count(*) FROM queue_tasks").trimmingCharacters(in: .whitespacesAndNewlines) == "0")
+        // A lab with a user and nothing queued or recorded yet: refused (a tryout's bench ran beside such a lab's server).
+        #expect(try run(["users", "add", "rita", "--role", "Analyst", "--database", url], dataDir: directory.path).status == 0)
+        let withUser = try bench()
+        #expect(withUser.status == 1 && withUser.output.contains("holds a lab's objects, tasks or history"), "\(withUser.output.suffix(400))")
+        #expect(!withUser.output.contains("Usage:"), "a refusal, not a usage error")
         // A lab's history (one done task): refused, nothing emptied.
         _ = try TestDatabase.psql(url, """
             INSERT INTO queue_history (entry_uid, task_uid, name, context_uid, context_path, path_key, username, consumer_id,
@@ -212,7 +231,7 @@ struct CLITests {
             '/senaite/worksheets/WS-1', 'WS-1', 'rita', 'consumer-1', 'done', NULL, 1, 2, 3)
             """)
         let refused = try bench()
-        #expect(refused.status != 0 && refused.output.contains("holds tasks or history of a lab"), "\(refused.output.suffix(400))")
+        #expect(refused.status != 0 && refused.output.contains("holds a lab's objects, tasks or history"), "\(refused.output.suffix(400))")
         #expect(try TestDatabase.psql(url, "SELECT count(*) FROM queue_history WHERE entry_uid = 'lab-entry'").trimmingCharacters(in: .whitespacesAndNewlines) == "1")
     }
 
