@@ -20,8 +20,11 @@ public struct ErrorLoggingMiddleware<Context: RequestContext>: RouterMiddleware 
         } catch let error as any HTTPResponseError {
             throw error
         } catch {
+            // A driver error the storage layer knows but does not classify is logged with what the database said
+            // (PostgresNIO describes every error as "Generic description to prevent accidental leakage").
+            let text = (error as? any StorageFailure).map { "\(type(of: error)): \($0.storageMessage)" } ?? String(describing: error)
             context.logger.error("request failed", metadata: [
-                "lims.error": .string(String(describing: error)),
+                "lims.error": .string(text),
                 "lims.path": .string(request.uri.path),
             ])
             throw (error as? any StorageFailure).flatMap(QueueAPIError.init)

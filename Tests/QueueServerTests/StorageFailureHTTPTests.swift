@@ -5,6 +5,7 @@ import HummingbirdTesting
 import Logging
 import QueueCore
 import QueueServer
+import Storage
 import Testing
 
 /// A storage failure an operator can act on is answered 507 or 503 with the database's message; any other error
@@ -24,6 +25,7 @@ struct StorageFailureHTTPTests {
         router.get("busy") { _, _ -> String in throw Failure(storageCondition: .busy) }
         router.get("down") { _, _ -> String in throw Failure(storageCondition: .unavailable) }
         router.get("other") { _, _ -> String in throw Failure(storageCondition: nil) }
+        router.get("silent") { _, _ -> String in throw StatementTimeoutError(seconds: 30) }
         var logger = Logger(label: "test")
         logger.logLevel = .critical
         try await Application(router: router, logger: logger).test(.router) { client in
@@ -39,6 +41,9 @@ struct StorageFailureHTTPTests {
             #expect(busy.0 == 503 && busy.2 == "1" && busy.1.contains("locked by another process"))
             let down = try await call("/down")
             #expect(down.0 == 503 && down.2 == "1")
+            // A statement a dead connection never answered: the database is unreachable, not a bug (was a 500).
+            let silent = try await call("/silent")
+            #expect(silent.0 == 503 && silent.2 == "1" && silent.1.contains("did not answer a statement within 30.0 s"), "\(silent)")
             let other = try await call("/other")
             #expect(other.0 == 500 && other.1 == "Internal Server Error - Failure" && other.2 == nil)
         }
