@@ -112,13 +112,13 @@ struct BenchQueueCommand: AsyncParsableCommand {
         return try await StorageEnvironment.with(dataDir: directory, database: database,
                                                  durability: durability.flatMap(Durability.init(rawValue:)), logger: logger) { environment in
             let store = environment.store
-            if let database {
+            if database != nil {
                 // Emptying a lab's queue and history, and running no-op consumers beside its servers (which fail its
                 // tasks), would lose its work: only a database the bench has to itself is emptied. A lab with an
                 // empty queue and history still has its objects (a tryout's bench ran beside such a lab's server).
                 let labEmpty = try await environment.lab.isEmptyLab()
                 if try await store.holdsTasks(otherThan: Self.taskName) || !labEmpty {
-                    throw CLIError("--database \(Self.redacted(database)) holds a lab's objects, tasks or history: bench queue "
+                    throw CLIError("--database \(environment.path) holds a lab's objects, tasks or history: bench queue "
                                    + "empties the queue tables of the database it runs on and its consumers fail every task but "
                                    + "its own; give it a database of its own")
                 }
@@ -134,15 +134,15 @@ struct BenchQueueCommand: AsyncParsableCommand {
                 if database != nil { try? await store.deleteAllTasks() }
             }
             defer { cleanup.forget(undo: undo) }
+            let outcome: Result<Figures, any Error>
             do {
-                let figures = try await runPhases(consumers: consumers, batched: batched, perConsumer: perConsumer, settings: settings,
-                                                  environment: environment, logger: logger, verbose: verbose)
-                try await Self.restoreMaxConsumers(store, original: original, raised: raised)
-                return figures
+                outcome = .success(try await runPhases(consumers: consumers, batched: batched, perConsumer: perConsumer,
+                                                       settings: settings, environment: environment, logger: logger, verbose: verbose))
             } catch {
-                try? await Self.restoreMaxConsumers(store, original: original, raised: raised)
-                throw error
+                outcome = .failure(error)
             }
+            try await Self.restoreMaxConsumers(store, original: original, raised: raised)
+            return try outcome.get()
         }
     }
 
@@ -160,16 +160,9 @@ struct BenchQueueCommand: AsyncParsableCommand {
     /// The name of the bench's no-op tasks.
     static let taskName = "noop"
 
-    /// A database URL without its password, for messages.
-    static func redacted(_ url: String) -> String {
-        guard var components = URLComponents(string: url), components.password != nil else { return url }
-        components.password = "***"
-        return components.string ?? url
-    }
-
     /// One run's consumers, server and phases on an emptied database with `settings` in force.
     private func runPhases(consumers: Int, batched: Bool, perConsumer: Int, settings: QueueSettings, environment: StorageEnvironment,
-                     logger: Logger, verbose: Bool) async throws -> Figures {
+                           logger: Logger, verbose: Bool) async throws -> Figures {
         let starts = Mutex<[String: Double]>([:])
         let clock = SystemWallClock()
         let controller = try await QueueNode.controller(environment: environment, clock: clock)

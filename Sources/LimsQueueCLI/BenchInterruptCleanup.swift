@@ -4,8 +4,9 @@ import Logging
 import Synchronization
 
 /// What a benchmark leaves behind if it is interrupted, undone on SIGINT or SIGTERM: settings it changed (`bench
-/// queue --database` raises `max_consumers`), the `serve` children it started (Foundation puts them in process groups of their own, so a terminal's Ctrl-C never reaches them), the
-/// PostgreSQL databases it created and its temporary directories. Then the process exits with 128 + the signal.
+/// queue --database` raises `max_consumers`), the `serve` children it started (Foundation puts them in process
+/// groups of their own, so a terminal's Ctrl-C never reaches them), the PostgreSQL databases it created and its
+/// temporary directories. Then the process exits with 128 + the signal.
 ///
 /// Found by a fresh user: Ctrl-C on `bench scale` left a running server, a `lq_scale_*` database and 27 MB of
 /// SQLite lab behind.

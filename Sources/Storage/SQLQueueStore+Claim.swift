@@ -229,6 +229,8 @@ extension SQLQueueStore {
         static let capNamespace: Int32 = 0x4C51_0002
         /// Namespace of the unique-task locks: (namespace, hashtext(context uid + US + name)).
         static let uniqueNamespace: Int32 = 0x4C51_0003
+        /// The migrations' lock, a session lock held while one process migrates: (namespace, 0).
+        static let migrationNamespace: Int32 = 0x4C51_0004
     }
 
     /// Claims tasks for each pop, in order (reference 1.2 pop, reference 4): expires leases, applies the purge

@@ -44,7 +44,7 @@ public enum StorageMigrations {
     /// several processes at once: one migrates while the others wait, then find nothing left to do. Fluent's migrator
     /// reads what is applied, then applies the rest, so two processes started together on a new database both
     /// created the first table and all but one failed ("table queue_tasks already exists"; a tryout started six
-    /// consumers at once). The lock: on PostgreSQL a session advisory lock (``migrationLockKey``) held on a connection
+    /// consumers at once). The lock: on PostgreSQL a session advisory lock (`SQLQueueStore.AdvisoryLock.migrationNamespace`) held on a connection
     /// of its own while the migrator runs on others, released when that session ends even if the process dies; on
     /// SQLite an exclusive `flock` of `lockFile` (the kernel drops it with the process).
     /// - Parameters:
@@ -63,32 +63,21 @@ public enum StorageMigrations {
         if try database.sqlDatabase().dialect.name == "postgresql" {
             try await database.withConnection { connection in
                 let sql = try connection.sqlDatabase()
-                let key = migrationLockKey
-                try await sql.raw("SELECT pg_advisory_lock(\(bind: key.namespace), \(bind: key.id))").run()
-                do {
-                    try await run()
-                } catch {
-                    _ = try? await sql.raw("SELECT pg_advisory_unlock(\(bind: key.namespace), \(bind: key.id))").run()
-                    throw error
-                }
-                try await sql.raw("SELECT pg_advisory_unlock(\(bind: key.namespace), \(bind: key.id))").run()
+                let key = SQLQueueStore.AdvisoryLock.migrationNamespace
+                try await sql.raw("SELECT pg_advisory_lock(\(bind: key), 0)").run()
+                let outcome: Result<Void, any Error>
+                do { outcome = .success(try await run()) } catch { outcome = .failure(error) }
+                // An unlock that fails means the session is gone, which released the lock.
+                _ = try? await sql.raw("SELECT pg_advisory_unlock(\(bind: key), 0)").run()
+                try outcome.get()
             }
         } else if let lockFile {
-            let lock = try await FileLock.acquire(lockFile, seconds: 300)
-            do {
-                try await run()
-            } catch {
-                lock.release()
-                throw error
-            }
-            lock.release()
+            try await FileLock.holding(lockFile, seconds: 300, run)
         } else {
             try await run()
         }
     }
 
-    /// The PostgreSQL advisory lock (two-int form) that serializes migrations of one database across processes.
-    public static let migrationLockKey: (namespace: Int32, id: Int32) = (0x4C51_0004, 1)
 
     /// SQLite only (no-op elsewhere): write-ahead log so that readers never block the writer and several
     /// processes can share the file; `synchronous` after `durability` (``Durability/normal``: durable across

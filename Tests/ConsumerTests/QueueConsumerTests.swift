@@ -284,19 +284,8 @@ struct QueueConsumerTests {
 
     @Test("a done the server refuses with a 5xx (a full disk's 507) is logged at its first failure, retried, and logged again once sent")
     func refusedReportIsLogged() async throws {
-        let clock = ManualClock()
-        let connection = RecordingConnection(clock: clock)
-        connection.state.withLock {
-            $0.failingDones = (2, QueueServerError(status: 507, message: "Insufficient Storage - the database's disk is full"))
-        }
-        let logs = CapturingLogHandlerBox()
-        let logger = Logger(label: "test") { CapturingLogHandler(box: logs, label: $0) }
-        let consumer = QueueConsumer(connection: connection, handlers: HandlerRegistry([InstantHandler()]),
-                                     configuration: .init(consumerID: "consumer-virtual"), logger: logger, clock: clock)
-        let task = task("instant", clock: clock)
-        await clock.advancingSleepers(within: 1) { _ = await consumer.process(task) }
+        let (connection, task, lines) = await reportLines(failingDones: 2, QueueServerError(status: 507, message: "Insufficient Storage - the database's disk is full"))
         #expect(connection.reports == ["done \(task.taskUID)"])
-        let lines = logs.lines.withLock { $0 }.filter { $0.contains(" test: report") }
         #expect(lines.count == 2)
         #expect(lines.first?.hasPrefix("warning test: report failed, retrying ") == true && lines.first?.contains("disk is full") == true)
         #expect(lines.last?.hasPrefix("info test: report sent ") == true)
@@ -304,22 +293,26 @@ struct QueueConsumerTests {
 
     @Test("a done refused as lease lost (409) is logged once, not retried, with a hint at a shared consumer id")
     func leaseLostHint() async throws {
+        let (connection, _, lines) = await reportLines(failingDones: 1, QueueServerError(status: 409, message: "Lease lost: task claimed by another consumer"))
+        #expect(connection.reports.isEmpty)
+        #expect(lines.count == 1)
+        #expect(lines.first?.hasPrefix("warning test: report refused ") == true && lines.first?.contains("Lease lost") == true)
+        #expect(lines.first?.contains("each consumer needs an id of its own") == true, "\(lines)")
+    }
+
+    /// Processes one instant task on a consumer whose first `count` dones the server answers with `error`; returns the
+    /// connection, the task and the consumer's log lines about reports.
+    func reportLines(failingDones count: Int, _ error: QueueServerError) async -> (RecordingConnection, QueueTask, [String]) {
         let clock = ManualClock()
         let connection = RecordingConnection(clock: clock)
-        connection.state.withLock {
-            $0.failingDones = (1, QueueServerError(status: 409, message: "Lease lost: task claimed by another consumer"))
-        }
+        connection.state.withLock { $0.failingDones = (count, error) }
         let logs = CapturingLogHandlerBox()
         let logger = Logger(label: "test") { CapturingLogHandler(box: logs, label: $0) }
         let consumer = QueueConsumer(connection: connection, handlers: HandlerRegistry([InstantHandler()]),
                                      configuration: .init(consumerID: "consumer-virtual"), logger: logger, clock: clock)
         let task = task("instant", clock: clock)
         await clock.advancingSleepers(within: 1) { _ = await consumer.process(task) }
-        #expect(connection.reports.isEmpty)
-        let lines = logs.lines.withLock { $0 }.filter { $0.contains(" test: report") }
-        #expect(lines.count == 1)
-        #expect(lines.first?.hasPrefix("warning test: report refused ") == true && lines.first?.contains("Lease lost") == true)
-        #expect(lines.first?.contains("each consumer needs an id of its own") == true, "\(lines)")
+        return (connection, task, logs.lines.withLock { $0 }.filter { $0.contains(" test: report") })
     }
 
     @Test("a handler's database error is reported with the database's message, not the driver's opaque description")
