@@ -18,11 +18,13 @@ import Synchronization
 ///   only when it opts in by starting with ``withMarker``: a generic plan of a complex statement can be far worse
 ///   than a fresh one (the queue's one-statement claim once ran 0.86 ms on its generic plan where a fresh plan took
 ///   0.15 plus 0.35 to plan), so each is checked with `EXPLAIN ANALYZE` under `plan_cache_mode =
-///   force_generic_plan`, with fresh and with stale planner statistics, before it opts in. Today one does: the
+///   force_generic_plan`, with fresh and with stale planner statistics, before it opts in. Today two do: the
 ///   queue's done with its history entries (`SQLQueueStore.finishRecordingStatement`), whose generic plan is the
-///   plain `DELETE`'s (prepared as every `DELETE` is) with the history `INSERT` on top. Both share one weakness of
-///   every generic plan on the queue table: made while the table was empty, it scans it; the queue store's
-///   `PlannerStatisticsRefresher` runs `ANALYZE` after 1,000 adds, which makes every session plan again.
+///   plain `DELETE`'s (prepared as every `DELETE` is) with the history `INSERT` on top, and the claim
+///   (`SQLQueueStore.sharedClaimStatement`), which runs with sequential and bitmap scans turned off for its
+///   transaction so that no plan of it scans the queue. The weakness of every generic plan on the queue table, a
+///   plan made while the table was empty scanning it, is bounded for the others by the queue store's
+///   `PlannerStatisticsRefresher`, which runs `ANALYZE` after 1,000 adds and so makes every session plan again.
 /// - At most ``capacity`` statements per process: prepared statements stay on each connection until it closes
 ///   (the server keeps their plans), so the number is bounded.
 /// - A statement whose prepared execution failed gets a new name (a failed preparation, for example inside a

@@ -503,7 +503,7 @@ extension SQLQueueStore {
     ///
     /// With `locking` (pops follow in the batch) it also does what the claims' first statement would
     /// (``claimEach(_:now:settings:concurrency:oneStatement:capLocked:notifying:on:)``): takes the cap lock, turns
-    /// bitmap scans off for the transaction and sends the change notification with that origin, one round trip
+    /// bitmap and sequential scans off for the transaction (``claimScanSettings``) and sends the change notification with that origin, one round trip
     /// less again. Every row it returns is joined with that one-row part, so a statement that finished a task has
     /// taken the lock; one that finished none may not have, and the claims then take it (it is re-entrant). The
     /// claims' statements come after this one, so their snapshots see every claim committed before the lock was
@@ -519,7 +519,7 @@ extension SQLQueueStore {
         let lockPart: SQLQueryString = origin.map { origin in
             """
             , locked AS (SELECT pg_advisory_xact_lock(\(bind: AdvisoryLock.capNamespace), 0) AS cap, \
-            set_config('enable_bitmapscan', 'off', true) AS scans, pg_notify(\(bind: changeChannel), \(bind: origin)) AS notified)
+            \(unsafeRaw: claimScanSettings), pg_notify(\(bind: changeChannel), \(bind: origin)) AS notified)
             """
         } ?? ""
         let lockJoin: SQLQueryString = origin == nil ? "" : " CROSS JOIN locked"

@@ -1,3 +1,4 @@
+import PostgresStatements
 import QueueCore
 import SQLKit
 
@@ -68,12 +69,15 @@ extension SQLQueueStore {
             "(\(unsafeRaw: String(index + 1)), \(bind: pops[index].consumerID), \(bind: pops[index].max), \(bind: nonce))"
         })
         let window = max(oneStatementWindow, 2 * pops.reduce(0) { $0 + $1.max })
-        // Planned afresh at each execution, not prepared: planning is 0.3-0.5 ms of a claim, but a generic plan made
-        // while the table was empty (vacuumed after a quiet spell) walked the whole queue with sequential scans once
-        // it filled: claims of 66-440 ms until autovacuum analyzed it, about 30 s (a tryout with two servers); a fresh
-        // plan sees the table's current size.
+        // Prepared on PostgreSQL (a statement per number of pops). Planning it was 0.6 ms of every claim, on the
+        // writer, twice its execution (`pg_stat_statements`, `bench queue` one task per pop). A generic plan made
+        // while the table was empty once walked the whole queue with sequential scans when it filled (claims of
+        // 66-440 ms until autovacuum analyzed it; stop 26's tryout with two servers), which is why it ran unprepared
+        // until stop 29: it runs after the cap lock's statement, which turns sequential and bitmap scans off for the
+        // claim's transaction, so every plan of it, generic or not, walks the indexes whatever the statistics
+        // (``ClaimPlanTests``: a generic plan made on an empty table, run on 2,000 queued tasks).
         return """
-            WITH RECURSIVE pops(ord, consumer_id, max_tasks, nonce) AS (VALUES \(rows)),
+            \(unsafeRaw: PreparedStatementRegistry.withMarker) WITH RECURSIVE pops(ord, consumer_id, max_tasks, nonce) AS (VALUES \(rows)),
             budget AS (
                 SELECT CASE
                     WHEN EXISTS (SELECT 1 FROM queue_tasks WHERE status = 'running' AND lease_expires < \(bind: now)) THEN 0

@@ -10,7 +10,9 @@ import Testing
 /// empty, then thousands of tasks added (a fresh database, or a burst before autovacuum). With the picked uids
 /// matched by `IN (SELECT ...)` the planner joined them against every queued row (4-5 ms a claim at 5,000 queued
 /// tasks against 0.2 ms); as an array they are looked up in the primary key. Runs on PostgreSQL only (SQLite's plans
-/// are pinned in ``QueryPlanTests``).
+/// are pinned in ``QueryPlanTests``). The claim is a prepared statement, and its transaction forces generic plans
+/// with sequential and bitmap scans off (``SQLQueueStore/claimScanSettings``): a generic plan made while the queue
+/// was empty must still walk the indexes once it has filled.
 @Suite("Queue store: the one-statement claim finds its tasks by primary key on stale statistics (PostgreSQL)")
 struct ClaimPlanTests {
     @Test("analyzed empty, then 2,000 tasks added: the claims' updates probe the primary key; the claim takes the first task",
@@ -39,5 +41,57 @@ struct ClaimPlanTests {
             let claimed = try await f.store.pop(consumerID: "consumer-1", now: f.now + 10)
             #expect(claimed?.taskUID == tasks.first?.taskUID)
         }
+    }
+
+    @Test("prepared: the generic plan made on an empty queue walks the indexes when 2,000 tasks are queued, and claims the first",
+          .enabled(if: StoreBackend.available.contains(.postgres)))
+    func genericPlanMadeOnEmptyQueue() async throws {
+        try await StoreFixture.with(backend: .postgres) { f in
+            let sql = try f.store.sql
+            try await sql.raw("ANALYZE queue_tasks").run()
+            let pops = (1...3).map { DatabaseWriter.ClaimRequest.Pop(consumerID: "consumer-\($0)", max: 1, batch: false) }
+            let statement = SQLQueueStore.sharedClaimStatement(pops, now: f.now + 10, cap: 4,
+                                                               nonces: pops.map { _ in "0123456789abcdef" }, on: sql)
+            let tasks = (0..<2_000).map { TaskFactory.task("task_generic_action", context: "WS-\($0)", created: f.now + Double($0) / 1_000) }
+            let (planned, claimed) = try await f.store.transaction(.claims) { sql -> (String, [String]) in
+                // As the claim runs: after the cap lock's statement, whose settings force the generic plan.
+                try await sql.raw("SELECT \(unsafeRaw: SQLQueueStore.claimScanSettings)").run()
+                let (text, arguments) = Self.preparable(statement, on: sql)
+                try await sql.raw("PREPARE claim_plan_test AS \(unsafeRaw: text)").run()
+                let execute: SQLQueryString = "EXECUTE claim_plan_test(\(unsafeRaw: arguments))"
+                _ = try await sql.raw(execute).all() // the plan is made now, on an empty queue
+                _ = try await SQLQueueStore.insert(tasks, topPriority: [], on: sql)
+                let plan = try await sql.raw("EXPLAIN \(execute)").all().map { try $0.decode(column: "QUERY PLAN", as: String.self) }
+                let claimed = try await sql.raw(execute).all().map { try $0.decode(column: "context_uid", as: String.self) }
+                return (plan.joined(separator: "\n"), claimed)
+            }
+            #expect(!planned.contains("Seq Scan"), "\(planned)")
+            #expect(!planned.contains("Bitmap"), "\(planned)")
+            #expect(planned.contains("queue_tasks_order"), "\(planned)")
+            #expect(claimed.sorted() == tasks.prefix(3).map(\.contextUID).sorted())
+        }
+    }
+
+    /// `statement`'s SQL with `$n` placeholders cast to their types, and its binds as SQL literals: what `PREPARE`
+    /// and `EXECUTE` take (a protocol-level prepared statement cannot be explained).
+    static func preparable(_ statement: SQLQueryString, on sql: any SQLDatabase) -> (String, String) {
+        var serializer = SQLSerializer(database: sql)
+        statement.serialize(to: &serializer)
+        var text = serializer.sql
+        var literals: [String] = []
+        for (index, bind) in serializer.binds.enumerated().reversed() {
+            let type: String, literal: String
+            switch bind {
+            case let value as String: (type, literal) = ("text", "'" + value.replacingOccurrences(of: "'", with: "''") + "'")
+            case let value as Int: (type, literal) = ("bigint", String(value))
+            case let value as Double: (type, literal) = ("double precision", String(value))
+            default: (type, literal) = ("text", "NULL")
+            }
+            // `$1` but not the start of `$10`.
+            let placeholder = try! Regex("\\$\(index + 1)(?![0-9])")
+            text = text.replacing(placeholder, with: "$\(index + 1)::\(type)")
+            literals.insert(literal, at: 0)
+        }
+        return (text, literals.joined(separator: ", "))
     }
 }
