@@ -86,15 +86,17 @@ extension LabActions {
             state, reader -> (([ActionItem], QueueTask?, LabState), [QueueTask]) in
             let user = try Self.user(userID, in: state)
             try await reader.load([worksheetUID], into: &state)
-            try await reader.load(state.worksheets.peek(worksheetUID)?.layout.map(\.analysisUID) ?? [], into: &state)
             guard let worksheet = state.worksheets[worksheetUID], state.isVisible(worksheetUID, to: user) else {
                 throw LabActionError(.invalidInput, "Field 'context_uid': no worksheet with uid '\(worksheetUID)'")
             }
             var seen: Set<String> = []
             let requested = targets.filter { seen.insert($0).inserted }
             guard !requested.isEmpty else { throw LabActionError(.invalidInput, "Field 'uids' must name at least one object") }
-            // Only analyses of this worksheet the user may see are queued; the others are answered as refused.
+            // Only analyses of this worksheet the user may see are queued; the others are answered as refused. Only
+            // the requested ones are read (with their samples and clients, for visibility and permissions), not the
+            // whole layout: the unit of work holds the worksheet's line while it runs.
             let onWorksheet = Set(worksheet.layout.map(\.analysisUID))
+            try await reader.load(requested.filter { onWorksheet.contains($0) }, into: &state)
             let uids = requested.filter { onWorksheet.contains($0) && state.isVisible($0, to: user) }
             let refused = requested.filter { !uids.contains($0) }.map {
                 ActionItem(uid: $0, success: false, message: "No analysis with uid \($0) on worksheet \(worksheet.id)", guardID: GuardID.exists)

@@ -431,6 +431,27 @@ struct LimsAPITests {
         }
     }
 
+    @Test("a queued worksheet action reads the analyses it names, not the worksheet's whole layout")
+    func queuedActionReadsWhatItNames() async throws {
+        try await withAPI(slowUnitsOfWork: true, queued: true) { api in
+            let created = try await api.manager("worksheet/create", body: .object(["analyst": .string("analyst1")]))
+            let worksheetUID = try #require(created.items.first?["uid"]?.stringValue)
+            let uids = try await api.manager("Analysis?review_state=unassigned", method: .get).items.compactMap { $0["uid"]?.stringValue }
+            #expect(uids.count == 2)
+            _ = try await api.manager("workflow_action", body: .object([
+                "action": .string("assign"), "uids": .array(uids.map(JSONValue.string)), "context_uid": .string(worksheetUID),
+            ]))
+            for uid in uids { _ = try await api.manager("update", body: .object(["uid": .string(uid), "Result": .string("5")])) }
+            let queued = try await api.manager("workflow_action", body: .object([
+                "action": .string("submit"), "uids": .array([.string(uids[0])]), "context_uid": .string(worksheetUID),
+            ]))
+            #expect(queued.json["queued"] == .bool(true), "\(queued.json)")
+            let reads = try #require(api.slow?.enqueueReads.withLock { $0 })
+            #expect(reads.contains(worksheetUID) && reads.contains(uids[0]), "\(reads)")
+            #expect(!reads.contains(uids[1]), "the other analysis of the layout was read: \(reads)")
+        }
+    }
+
     @Test("worksheets created from a template at the same moment never queue the same analyses")
     func concurrentTemplateWorksheets() async throws {
         try await withAPI(slowUnitsOfWork: true, queued: true) { api in
@@ -530,6 +551,8 @@ final class SlowRepository: LabRepository, WrappingRepository {
     let base: any LabRepository
     /// Bodies run so far (first attempts plus retries).
     let attempts = Mutex<Int>(0)
+    /// The uids of the objects the last unit of work that enqueued held when its body returned.
+    let enqueueReads = Mutex<Set<String>>([])
 
     init(base: any LabRepository) { self.base = base }
 
@@ -548,6 +571,8 @@ final class SlowRepository: LabRepository, WrappingRepository {
         try await base.perform(enqueuing: { state, reader in
             self.attempts.withLock { $0 += 1 }
             let result = try await body(&state, reader)
+            let held = Set(state.loadedObjects.map(\.uid))
+            self.enqueueReads.withLock { $0 = held }
             try await Task.sleep(for: .milliseconds(100))
             return result
         })
