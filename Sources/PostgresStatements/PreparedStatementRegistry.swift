@@ -19,8 +19,8 @@ import Synchronization
 ///   than a fresh one (the queue's one-statement claim once ran 0.86 ms on its generic plan where a fresh plan took
 ///   0.15 plus 0.35 to plan), so each is checked with `EXPLAIN ANALYZE` under `plan_cache_mode =
 ///   force_generic_plan`, with fresh and with stale planner statistics, before it opts in. Today two do: the
-///   queue's done with its history entries (`SQLQueueStore.finishRecordingStatement`), whose generic plan is the
-///   plain `DELETE`'s (prepared as every `DELETE` is) with the history `INSERT` on top, and the claim
+///   queue's done with its history entries (`SQLQueueStore.finishRecordingStatement`, its reports passed as arrays),
+///   whose generic plan finds each task by primary key, with the history `INSERT` on top, and the claim
 ///   (`SQLQueueStore.sharedClaimStatement`), which runs with sequential and bitmap scans turned off for its
 ///   transaction so that no plan of it scans the queue. The weakness of every generic plan on the queue table, a
 ///   plan made while the table was empty scanning it, is bounded for the others by the queue store's

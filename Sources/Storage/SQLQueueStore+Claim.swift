@@ -152,8 +152,7 @@ extension SQLQueueStore {
     /// twice finishes once: the first report whose lease holds gets the task, a report with another lease is
     /// refused as lease lost, and so is a repeat of the applied one, saying so (a tryout's report of a wrong
     /// token before the right one refused both and left the task running).
-    /// On PostgreSQL the rows are locked in uid order first (`FOR UPDATE` in a subquery), so a lease another
-    /// server expires at the same moment is seen as it ends up, never half-way, and two batches never deadlock.
+    /// On PostgreSQL one statement deletes and records them (``finishRecordingStatement(_:now:locking:on:)``).
     /// - Parameter locking: PostgreSQL, with the statement that records the history: also take the cap lock and
     ///   announce the change with this origin (``finishRecordingStatement(_:now:locking:on:)``). Default: nil.
     /// - Returns: the results, and whether the cap lock was taken and the change announced (true only when a task
@@ -162,7 +161,7 @@ extension SQLQueueStore {
                        on sql: any SQLDatabase) async throws -> (results: [Result<QueueTask, any Error>], capLocked: Bool)
     {
         guard !dones.isEmpty else { return ([], false) }
-        let recordedInStatement = isPostgres(sql) && finishRecordingFits(dones.count, locking: origin != nil)
+        let recordedInStatement = isPostgres(sql)
         let statement = recordedInStatement
             ? finishRecordingStatement(dones, now: now, locking: origin, on: sql) : finishStatement(dones, on: sql)
         let rows = try await sql.raw(statement).all()
@@ -462,60 +461,60 @@ extension SQLQueueStore {
             """
     }
 
-    /// The `DELETE ... RETURNING` of ``finish(_:now:on:)``: the running tasks among `dones` whose lease matches
-    /// (consumer and token where given), found by uid. On PostgreSQL the rows are locked in uid order first, so
-    /// that two batches finishing overlapping tasks cannot deadlock.
+    /// SQLite: the `DELETE ... RETURNING` of ``finish(_:now:locking:on:)``: the running tasks among `dones` whose
+    /// lease matches (consumer and token where given), found by uid. (PostgreSQL runs
+    /// ``finishRecordingStatement(_:now:locking:on:)``.)
     static func finishStatement(_ dones: [(taskUID: String, lease: LeaseClaim)], on sql: any SQLDatabase) -> SQLQueryString {
         var conditions: [SQLQueryString] = []
-        var seen: Set<String> = []
         // Every distinct claim given for a uid: whichever holds deletes the row.
-        for (uid, lease) in dones where seen.insert("\(uid)\u{1F}\(lease.consumerID ?? "")\u{1F}\(lease.leaseToken ?? "")").inserted {
-            var condition: SQLQueryString = "(task_uid = \(bind: uid)"
-            if let consumerID = lease.consumerID { condition = condition + " AND consumer_id = \(bind: consumerID)" }
-            if let token = lease.leaseToken { condition = condition + " AND lease_token = \(bind: token)" }
+        for claim in distinctClaims(dones) {
+            var condition: SQLQueryString = "(task_uid = \(bind: claim.taskUID)"
+            if let consumerID = claim.lease.consumerID { condition = condition + " AND consumer_id = \(bind: consumerID)" }
+            if let token = claim.lease.leaseToken { condition = condition + " AND lease_token = \(bind: token)" }
             conditions.append(condition + ")")
         }
         let match = SQLList(conditions, separator: SQLRaw(" OR "))
-        let target: SQLQueryString = isPostgres(sql)
-            ? "task_uid IN (SELECT task_uid FROM queue_tasks WHERE status = 'running' AND (\(match)) ORDER BY task_uid FOR UPDATE) AND "
-            : ""
         // `status` a filter only, as in markRunningStatement: each row found by its uid.
         return """
-            DELETE FROM queue_tasks WHERE \(target)\(filterOnly("status", on: sql)) = 'running' AND (\(match)) RETURNING \(taskColumns)
+            DELETE FROM queue_tasks WHERE \(filterOnly("status", on: sql)) = 'running' AND (\(match)) RETURNING \(taskColumns)
             """
     }
 
-    /// Whether ``finishRecordingStatement(_:now:locking:on:)`` takes `count` dones: while its binds (up to 5 per
-    /// done, one for the time, 3 for the lock and notification) stay within ``PreparedStatementRegistry/maxBinds``,
-    /// so that it is prepared: 5 dones with the lock, 6 without. Batches of more (batched consumers report 32-96
-    /// dones at a time) run the two statements, each planned at every execution as before.
-    static func finishRecordingFits(_ count: Int, locking: Bool) -> Bool {
-        5 * count + 1 + (locking ? 3 : 0) <= PreparedStatementRegistry.maxBinds
+    /// `dones` without repeats of one claim (uid, consumer, token): each distinct claim once, in order.
+    static func distinctClaims(_ dones: [(taskUID: String, lease: LeaseClaim)]) -> [(taskUID: String, lease: LeaseClaim)] {
+        var seen: Set<String> = []
+        return dones.filter { seen.insert("\($0.taskUID)\u{1F}\($0.lease.consumerID ?? "")\u{1F}\($0.lease.leaseToken ?? "")").inserted }
     }
 
-    /// PostgreSQL, as many dones as ``finishRecordingFits(_:locking:)`` allows: ``finishStatement(_:on:)`` and the
-    /// history entries of the tasks it deletes in one prepared statement (a data-modifying `WITH`), one round trip
-    /// instead of two in a batch with dones (each 0.25-0.5 ms on this machine, where the history `INSERT` itself runs
-    /// 0.06 ms; `pg_stat_statements` over `limsqueue bench queue --database ...`). The entries are those
+    /// PostgreSQL, any number of dones: the `DELETE ... RETURNING` of ``finish(_:now:locking:on:)`` and the history
+    /// entries of the tasks it deletes in one prepared statement (a data-modifying `WITH`). The claims and the
+    /// entries are passed as arrays (`unnest`), so the statement's text and its 9 binds (12 with the lock) are the
+    /// same for one done or ninety-six, and it is prepared whatever the batch: a batched consumer's 32-96 dones were
+    /// an `OR` of 3 binds per done, planned at each execution (1.4 ms of planning against 0.9 ms of execution for 48
+    /// dones, `pg_stat_statements` over `limsqueue bench queue --batched --database ...`), with the history `INSERT`
+    /// as a second round trip. One round trip with the dones instead of two (each 0.25-0.5 ms on this machine).
+    ///
+    /// A task is deleted when it runs and one of the claims given for it holds (consumer and token where given).
+    /// Its rows are locked in uid order first (`FOR UPDATE` in a subquery), so a lease another server expires at the
+    /// same moment is seen as it ends up, never half-way, and two batches never deadlock. The entries are those
     /// ``recordHistory(_:now:on:)`` writes: one per task deleted, in the order of the reports' first mention of it,
     /// with the claim fields as they were while it ran and outcome `done`; `context_path`, which has no column, from
-    /// the body. Its generic plan finds each row by primary key, as the `DELETE` alone does.
+    /// the body. Its generic plan finds each row by primary key.
     ///
     /// With `locking` (pops follow in the batch) it also does what the claims' first statement would
     /// (``claimEach(_:now:settings:concurrency:oneStatement:capLocked:notifying:on:)``): takes the cap lock, turns
-    /// bitmap and sequential scans off for the transaction (``claimScanSettings``) and sends the change notification with that origin, one round trip
-    /// less again. Every row it returns is joined with that one-row part, so a statement that finished a task has
-    /// taken the lock; one that finished none may not have, and the claims then take it (it is re-entrant). The
-    /// claims' statements come after this one, so their snapshots see every claim committed before the lock was
-    /// granted, as with the lock's own statement. Rows are locked by the `DELETE` before or after the cap lock is
-    /// waited for; no claim waits for a row lock while it holds the cap lock (claims and lease expiry skip locked
-    /// rows), so the two never deadlock.
+    /// bitmap and sequential scans off for the transaction (``claimScanSettings``) and sends the change notification
+    /// with that origin, one round trip less again. Every row it returns is joined with that one-row part, so a
+    /// statement that finished a task has taken the lock; one that finished none may not have, and the claims then
+    /// take it (it is re-entrant). The claims' statements come after this one, so their snapshots see every claim
+    /// committed before the lock was granted, as with the lock's own statement. Rows are locked by the `DELETE`
+    /// before or after the cap lock is waited for; no claim waits for a row lock while it holds the cap lock
+    /// (claims and lease expiry skip locked rows), so the two never deadlock.
     static func finishRecordingStatement(_ dones: [(taskUID: String, lease: LeaseClaim)], now: Double, locking origin: String? = nil,
                                          on sql: any SQLDatabase) -> SQLQueryString {
+        let claims = distinctClaims(dones)
         var seen: Set<String> = []
-        let entries = dones.filter { seen.insert($0.taskUID).inserted }.enumerated().map { position, done -> SQLQueryString in
-            "(\(bind: done.taskUID), \(bind: historyEntryUID(now: now)), \(literal: position))"
-        }
+        let uids = dones.map(\.taskUID).filter { seen.insert($0).inserted }
         let lockPart: SQLQueryString = origin.map { origin in
             """
             , locked AS (SELECT pg_advisory_xact_lock(\(bind: AdvisoryLock.capNamespace), 0) AS cap, \
@@ -523,13 +522,30 @@ extension SQLQueueStore {
             """
         } ?? ""
         let lockJoin: SQLQueryString = origin == nil ? "" : " CROSS JOIN locked"
+        // A claim's consumer and token are checked only where given (a flag each: arrays hold no NULLs here).
+        func holds(_ row: String) -> SQLQueryString {
+            """
+            EXISTS (SELECT 1 FROM claims c WHERE c.task_uid = \(unsafeRaw: row).task_uid \
+            AND (NOT c.check_consumer OR c.consumer_id = \(unsafeRaw: row).consumer_id) \
+            AND (NOT c.check_token OR c.lease_token = \(unsafeRaw: row).lease_token))
+            """
+        }
         return """
-            \(unsafeRaw: PreparedStatementRegistry.withMarker) WITH finished AS (\(finishStatement(dones, on: sql)), task_uid, name, context_uid, path_key, username, created), \
+            \(unsafeRaw: PreparedStatementRegistry.withMarker) WITH claims AS (SELECT * FROM unnest(\(bind: claims.map(\.taskUID))::text[], \
+            \(bind: claims.map { $0.lease.consumerID ?? "" })::text[], \(bind: claims.map { $0.lease.consumerID != nil })::boolean[], \
+            \(bind: claims.map { $0.lease.leaseToken ?? "" })::text[], \(bind: claims.map { $0.lease.leaseToken != nil })::boolean[]) \
+            AS c (task_uid, consumer_id, check_consumer, lease_token, check_token)), \
+            finished AS (DELETE FROM queue_tasks t WHERE t.task_uid = ANY (\(bind: uids)::text[]) \
+            AND t.task_uid IN (SELECT r.task_uid FROM queue_tasks r WHERE r.task_uid = ANY (\(bind: uids)::text[]) \
+            AND r.status = 'running' AND \(holds("r")) ORDER BY r.task_uid FOR UPDATE) \
+            AND (t.status || '') = 'running' AND \(holds("t")) \
+            RETURNING \(taskColumns), task_uid, name, context_uid, path_key, username, created), \
             recorded AS (INSERT INTO queue_history (entry_uid, task_uid, name, context_uid, context_path, path_key, username, \
             consumer_id, outcome, error_message, created, started, finished) \
             SELECT e.entry_uid, f.task_uid, f.name, f.context_uid, f.body::json ->> 'context_path', f.path_key, f.username, \
             f.consumer_id, 'done', NULL, f.created, f.started, \(bind: now) \
-            FROM finished f JOIN (VALUES \(SQLList(entries))) AS e (task_uid, entry_uid, position) ON e.task_uid = f.task_uid \
+            FROM finished f JOIN unnest(\(bind: uids)::text[], \(bind: uids.map { _ in historyEntryUID(now: now) })::text[], \
+            \(bind: Array(uids.indices))::bigint[]) AS e (task_uid, entry_uid, position) ON e.task_uid = f.task_uid \
             ORDER BY e.position)\(lockPart) \
             SELECT \(taskColumns) FROM finished\(lockJoin)
             """

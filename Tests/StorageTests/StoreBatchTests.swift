@@ -124,6 +124,34 @@ struct StoreBatchTests {
         }
     }
 
+    @Test("batched done of 40 (a batched consumer's size): all applied in one go, one history entry each, a wrong consumer refused",
+          arguments: StoreBackend.available)
+    func largeDoneBatch(backend: StoreBackend) async throws {
+        try await StoreFixture.with(backend: backend) { f in
+            try await Self.setMaxConsumers(64, f)
+            // Three-digit contexts: no context path is another's prefix (which would serialize them).
+            let tasks = (100..<140).map { TaskFactory.task("task_generic_action", context: "WS-\($0)", created: f.now + Double($0 - 100) / 10) }
+            _ = try await f.store.add(tasks, now: f.now)
+            var claimed: [QueueTask] = []
+            while claimed.count < 40 { // a pop takes a window of candidates at a time
+                let more = try await f.store.pop(consumerID: "consumer-1", max: 40 - claimed.count, now: f.now + 10)
+                guard !more.isEmpty else { break }
+                claimed += more
+            }
+            try #require(claimed.count == 40)
+            let reports = [TaskLease(taskUID: claimed[5].taskUID, lease: LeaseClaim(consumerID: "consumer-2", leaseToken: claimed[5].leaseToken))]
+                + claimed.reversed().map { TaskLease(taskUID: $0.taskUID, lease: LeaseClaim(consumerID: "consumer-1", leaseToken: $0.leaseToken)) }
+            let results = try await f.store.done(reports, now: f.now + 11)
+            #expect(results.count == 41)
+            if case .failure(let error) = results[0] { #expect((error as? QueueError)?.code == .leaseLost) } else { Issue.record("wrong consumer applied") }
+            #expect(results.dropFirst().compactMap { try? $0.get().taskUID } == claimed.reversed().map(\.taskUID))
+            #expect(try await f.store.hasActiveTasks() == false)
+            let history = try await f.store.history(since: 0, limit: 100)
+            #expect(history.count == 40 && history.allSatisfy { $0.outcome == .done && $0.consumerID == "consumer-1" })
+            #expect(Set(history.map(\.taskUID)) == Set(claimed.map(\.taskUID)))
+        }
+    }
+
     @Test("batched done and pop: reports free their slots and keys before the claim, in one transaction", arguments: StoreBackend.available)
     func doneAndPopBatch(backend: StoreBackend) async throws {
         try await StoreFixture.with(backend: backend) { f in
