@@ -73,9 +73,9 @@ extension SQLQueueStore {
         // writer, twice its execution (`pg_stat_statements`, `bench queue` one task per pop). A generic plan made
         // while the table was empty once walked the whole queue with sequential scans when it filled (claims of
         // 66-440 ms until autovacuum analyzed it; stop 26's tryout with two servers), which is why it ran unprepared
-        // until stop 29: it runs after the cap lock's statement, which turns sequential and bitmap scans off for the
-        // claim's transaction, so every plan of it, generic or not, walks the indexes whatever the statistics
-        // (``ClaimPlanTests``: a generic plan made on an empty table, run on 2,000 queued tasks).
+        // until stop 29: it runs after the cap lock's statement, which turns sequential and bitmap scans off and forces
+        // generic plans for the claim's transaction (``claimScanSettings``), so its plan walks the indexes whatever
+        // the statistics (``ClaimPlanTests``: a generic plan made on an empty table, run on 2,000 queued tasks).
         return """
             \(unsafeRaw: PreparedStatementRegistry.withMarker) WITH RECURSIVE pops(ord, consumer_id, max_tasks, nonce) AS (VALUES \(rows)),
             budget AS (
