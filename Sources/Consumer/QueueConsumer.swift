@@ -210,9 +210,8 @@ public struct QueueConsumer: Service {
                 } catch let error as any PermanentTaskFailure where error.isPermanent {
                     return .permanentFailure(error.description)
                 } catch let error as any StorageFailure {
-                    // The database's own message: PostgresNIO's description of its error is a fixed text that hides
-                    // the cause (a final tryout found "PSQLError – Generic description ..." in a task's history).
-                    return .failure("\(type(of: error)): \(error.storageMessage)")
+                    // The database's own message (``loggedDescription(of:)``).
+                    return .failure(loggedDescription(of: error))
                 } catch {
                     return .failure("\(type(of: error)): \(error)")
                 }

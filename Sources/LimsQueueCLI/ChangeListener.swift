@@ -2,6 +2,7 @@ import FluentPostgresDriver
 import Foundation
 import Logging
 import NIOCore
+import QueueCore
 import ServiceLifecycle
 import Storage
 
@@ -66,7 +67,7 @@ struct ChangeListener: Service {
             } catch {
                 if Task.isShuttingDownGracefully || Task.isCancelled { break }
                 logger.warning("change listener disconnected; long-polls poll until it is back",
-                               metadata: ["lims.error": .string(String(describing: error))])
+                               metadata: ["lims.error": .string(loggedDescription(of: error))])
             }
             if Task.isShuttingDownGracefully || Task.isCancelled { break }
             try? await Task.sleep(nanoseconds: UInt64(backoff * 1_000_000_000))

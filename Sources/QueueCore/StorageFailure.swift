@@ -44,3 +44,12 @@ extension StorageFailure {
         storageCondition.map { "\($0.summary) (\(storageMessage))" }
     }
 }
+
+/// How logs and task histories name an error: a ``StorageFailure`` by its type and the database's own words, any
+/// other error as it describes itself. PostgresNIO describes every error as "Generic description to prevent
+/// accidental leakage", which hides the cause (found in a task's history and in the change listener's log by
+/// tryouts).
+public func loggedDescription(of error: any Error) -> String {
+    if let failure = error as? any StorageFailure { return "\(type(of: error)): \(failure.storageMessage)" }
+    return String(describing: error)
+}

@@ -20,11 +20,9 @@ public struct ErrorLoggingMiddleware<Context: RequestContext>: RouterMiddleware 
         } catch let error as any HTTPResponseError {
             throw error
         } catch {
-            // A driver error the storage layer knows but does not classify is logged with what the database said
-            // (PostgresNIO describes every error as "Generic description to prevent accidental leakage").
-            let text = (error as? any StorageFailure).map { "\(type(of: error)): \($0.storageMessage)" } ?? String(describing: error)
+            // A driver error the storage layer knows but does not classify is logged with what the database said.
             context.logger.error("request failed", metadata: [
-                "lims.error": .string(text),
+                "lims.error": .string(loggedDescription(of: error)),
                 "lims.path": .string(request.uri.path),
             ])
             throw (error as? any StorageFailure).flatMap(QueueAPIError.init)
