@@ -489,7 +489,8 @@ extension SQLQueueStore {
     /// PostgreSQL, any number of dones: the `DELETE ... RETURNING` of ``finish(_:now:locking:on:)`` and the history
     /// entries of the tasks it deletes in one prepared statement (a data-modifying `WITH`). The claims and the
     /// entries are passed as arrays (`unnest`), so the statement's text and its 9 binds (12 with the lock) are the
-    /// same for one done or ninety-six, and it is prepared whatever the batch: a batched consumer's 32-96 dones were
+    /// same for any batch beyond a few reports (a few are written with scalar binds, see the comment inside), and it
+    /// is prepared whatever the batch: a batched consumer's 32-96 dones were
     /// an `OR` of 3 binds per done, planned at each execution (1.4 ms of planning against 0.9 ms of execution for 48
     /// dones, `pg_stat_statements` over `limsqueue bench queue --batched --database ...`), with the history `INSERT`
     /// as a second round trip. One round trip with the dones instead of two (each 0.25-0.5 ms on this machine).
@@ -515,6 +516,19 @@ extension SQLQueueStore {
         let claims = distinctClaims(dones)
         var seen: Set<String> = []
         let uids = dones.map(\.taskUID).filter { seen.insert($0).inserted }
+        // A few reports: each array built from scalar binds (`ARRAY[$1, $2]`), whose length the planner sees, so
+        // that PostgreSQL settles on the cached generic plan after its first few executions. An array bind's length
+        // is unknown to a generic plan, which then looks costlier than a fresh one: a single done (senaite.queue's
+        // usual report) was planned afresh at every execution, 0.41 ms of planning against 0.16 ms of execution (a
+        // tryout's `pg_stat_statements`). More reports: one array bind per column (the batch's size does not change
+        // the statement; batches of 40 settled on the generic plan after a few executions).
+        let scalars = 5 * claims.count + 3 * uids.count + 4 <= PreparedStatementRegistry.maxBinds
+        func array<Value: Encodable & Sendable>(_ values: [Value], _ type: String) -> SQLQueryString {
+            scalars ? "ARRAY[\(SQLList(values.map { SQLBind($0) }))]::\(unsafeRaw: type)[]" : "\(bind: values)::\(unsafeRaw: type)[]"
+        }
+        // The entries' positions: literals with scalars (the text already varies with the count).
+        let positions: SQLQueryString = scalars
+            ? "ARRAY[\(unsafeRaw: uids.indices.map(String.init).joined(separator: ", "))]::bigint[]" : "\(bind: Array(uids.indices))::bigint[]"
         let lockPart: SQLQueryString = origin.map { origin in
             """
             , locked AS (SELECT pg_advisory_xact_lock(\(bind: AdvisoryLock.capNamespace), 0) AS cap, \
@@ -531,12 +545,12 @@ extension SQLQueueStore {
             """
         }
         return """
-            \(unsafeRaw: PreparedStatementRegistry.withMarker) WITH claims AS (SELECT * FROM unnest(\(bind: claims.map(\.taskUID))::text[], \
-            \(bind: claims.map { $0.lease.consumerID ?? "" })::text[], \(bind: claims.map { $0.lease.consumerID != nil })::boolean[], \
-            \(bind: claims.map { $0.lease.leaseToken ?? "" })::text[], \(bind: claims.map { $0.lease.leaseToken != nil })::boolean[]) \
+            \(unsafeRaw: PreparedStatementRegistry.withMarker) WITH claims AS (SELECT * FROM unnest(\(array(claims.map(\.taskUID), "text")), \
+            \(array(claims.map { $0.lease.consumerID ?? "" }, "text")), \(array(claims.map { $0.lease.consumerID != nil }, "boolean")), \
+            \(array(claims.map { $0.lease.leaseToken ?? "" }, "text")), \(array(claims.map { $0.lease.leaseToken != nil }, "boolean"))) \
             AS c (task_uid, consumer_id, check_consumer, lease_token, check_token)), \
-            finished AS (DELETE FROM queue_tasks t WHERE t.task_uid = ANY (\(bind: uids)::text[]) \
-            AND t.task_uid IN (SELECT r.task_uid FROM queue_tasks r WHERE r.task_uid = ANY (\(bind: uids)::text[]) \
+            finished AS (DELETE FROM queue_tasks t WHERE t.task_uid = ANY (\(array(uids, "text"))) \
+            AND t.task_uid IN (SELECT r.task_uid FROM queue_tasks r WHERE r.task_uid = ANY (\(array(uids, "text"))) \
             AND r.status = 'running' AND \(holds("r")) ORDER BY r.task_uid FOR UPDATE) \
             AND (t.status || '') = 'running' AND \(holds("t")) \
             RETURNING \(taskColumns), task_uid, name, context_uid, path_key, username, created), \
@@ -544,8 +558,9 @@ extension SQLQueueStore {
             consumer_id, outcome, error_message, created, started, finished) \
             SELECT e.entry_uid, f.task_uid, f.name, f.context_uid, f.body::json ->> 'context_path', f.path_key, f.username, \
             f.consumer_id, 'done', NULL, f.created, f.started, \(bind: now) \
-            FROM finished f JOIN unnest(\(bind: uids)::text[], \(bind: uids.map { _ in historyEntryUID(now: now) })::text[], \
-            \(bind: Array(uids.indices))::bigint[]) AS e (task_uid, entry_uid, position) ON e.task_uid = f.task_uid \
+            FROM finished f JOIN unnest(\(array(uids, "text")), \(array(uids.map { _ in historyEntryUID(now: now) }, "text")), \
+            \(positions)) \
+            AS e (task_uid, entry_uid, position) ON e.task_uid = f.task_uid \
             ORDER BY e.position)\(lockPart) \
             SELECT \(taskColumns) FROM finished\(lockJoin)
             """
