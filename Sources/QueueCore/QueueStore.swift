@@ -183,7 +183,7 @@ public protocol QueueStore: Sendable {
 
 /// The claim a done/fail/timeout request says it holds. Empty for plain senaite.queue clients, which behave as
 /// in the original (any running task may be finished).
-public struct LeaseClaim: Sendable, Equatable {
+public struct LeaseClaim: Sendable, Hashable {
     public var consumerID: String?
     public var leaseToken: String?
 

@@ -480,10 +480,16 @@ extension SQLQueueStore {
             """
     }
 
-    /// `dones` without repeats of one claim (uid, consumer, token): each distinct claim once, in order.
+    /// `dones` without repeats of one claim (uid, consumer, token): each distinct claim once, in order. A consumer or
+    /// token not given and one given empty are different claims (a tryout's report without a token, after the same
+    /// uid with `""`, was dropped as a repeat and the task left running).
     static func distinctClaims(_ dones: [(taskUID: String, lease: LeaseClaim)]) -> [(taskUID: String, lease: LeaseClaim)] {
-        var seen: Set<String> = []
-        return dones.filter { seen.insert("\($0.taskUID)\u{1F}\($0.lease.consumerID ?? "")\u{1F}\($0.lease.leaseToken ?? "")").inserted }
+        struct Key: Hashable {
+            let taskUID: String
+            let lease: LeaseClaim
+        }
+        var seen: Set<Key> = []
+        return dones.filter { seen.insert(Key(taskUID: $0.taskUID, lease: $0.lease)).inserted }
     }
 
     /// PostgreSQL, any number of dones: the `DELETE ... RETURNING` of ``finish(_:now:locking:on:)`` and the history
@@ -500,7 +506,10 @@ extension SQLQueueStore {
     /// same moment is seen as it ends up, never half-way, and two batches never deadlock. The entries are those
     /// ``recordHistory(_:now:on:)`` writes: one per task deleted, in the order of the reports' first mention of it,
     /// with the claim fields as they were while it ran and outcome `done`; `context_path`, which has no column, from
-    /// the body. Its generic plan finds each row by primary key.
+    /// the body. Its generic plan finds the rows to delete by primary key once the planner's statistics show a queue
+    /// (a plan made on a nearly empty table scans it, until the queue store's `PlannerStatisticsRefresher` or
+    /// autovacuum runs `ANALYZE`), and the row-locking subquery walks the running tasks, at most `max_consumers`, in
+    /// the queue order index (a tryout's `EXPLAIN` of the prepared statement under `force_generic_plan`).
     ///
     /// With `locking` (pops follow in the batch) it also does what the claims' first statement would
     /// (``claimEach(_:now:settings:concurrency:oneStatement:capLocked:notifying:on:)``): takes the cap lock, turns

@@ -152,6 +152,23 @@ struct StoreBatchTests {
         }
     }
 
+    @Test("batched done: a report with an empty token and one without a token for the same task are two claims; the one that holds finishes it",
+          arguments: StoreBackend.available)
+    func emptyAndMissingTokenAreDistinct(backend: StoreBackend) async throws {
+        try await StoreFixture.with(backend: backend) { f in
+            _ = try await f.store.add([TaskFactory.task("task_generic_action", context: "WS-1", created: f.now)], now: f.now)
+            let claimed = try #require(try await f.store.pop(consumerID: "consumer-1", now: f.now + 10))
+            let results = try await f.store.done([
+                TaskLease(taskUID: claimed.taskUID, lease: LeaseClaim(consumerID: "consumer-1", leaseToken: "")),
+                TaskLease(taskUID: claimed.taskUID, lease: LeaseClaim(consumerID: "consumer-1", leaseToken: nil)),
+            ], now: f.now + 11)
+            #expect(results.count == 2)
+            if case .failure(let error) = results[0] { #expect((error as? QueueError)?.code == .leaseLost) } else { Issue.record("empty token applied") }
+            #expect((try? results[1].get())?.taskUID == claimed.taskUID)
+            #expect(try await f.store.task(claimed.taskUID) == nil)
+        }
+    }
+
     @Test("batched done and pop: reports free their slots and keys before the claim, in one transaction", arguments: StoreBackend.available)
     func doneAndPopBatch(backend: StoreBackend) async throws {
         try await StoreFixture.with(backend: backend) { f in
