@@ -531,7 +531,9 @@ extension SQLQueueStore {
         // usual report) was planned afresh at every execution, 0.41 ms of planning against 0.16 ms of execution (a
         // tryout's `pg_stat_statements`). More reports: one array bind per column (the batch's size does not change
         // the statement; batches of 40 settled on the generic plan after a few executions).
-        let scalars = 5 * claims.count + 3 * uids.count + 4 <= PreparedStatementRegistry.maxBinds
+        // Scalar binds: 5 per claim, 4 per task (its uid in the two lookups and the entries, its entry uid), the
+        // time and the lock's 3; past ``PreparedStatementRegistry/maxBinds`` the statement would not be prepared.
+        let scalars = 5 * claims.count + 4 * uids.count + 4 <= PreparedStatementRegistry.maxBinds
         func array<Value: Encodable & Sendable>(_ values: [Value], _ type: String) -> SQLQueryString {
             scalars ? "ARRAY[\(SQLList(values.map { SQLBind($0) }))]::\(unsafeRaw: type)[]" : "\(bind: values)::\(unsafeRaw: type)[]"
         }

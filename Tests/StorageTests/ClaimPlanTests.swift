@@ -21,7 +21,7 @@ struct ClaimPlanTests {
         try await StoreFixture.with(backend: .postgres) { f in
             let sql = try f.store.sql
             try await sql.raw("ANALYZE queue_tasks").run()
-            let tasks = (0..<2_000).map { TaskFactory.task("task_generic_action", context: "WS-\($0)", created: f.now + Double($0) / 1_000) }
+            let tasks = Self.queued(f)
             _ = try await f.store.add(tasks, now: f.now)
             // One plain pop, and three pops of which two batched.
             let runs = [[DatabaseWriter.ClaimRequest.Pop(consumerID: "consumer-1", max: 1, batch: false)],
@@ -29,9 +29,9 @@ struct ClaimPlanTests {
             for pops in runs {
                 let statement = SQLQueueStore.sharedClaimStatement(pops, now: f.now + 10, cap: 4,
                                                                    nonces: pops.map { _ in "0123456789abcdef" }, on: sql)
-                // As the claim runs: in the cap lock's transaction, bitmap scans off.
+                // As the claim runs: in the cap lock's transaction, with its settings.
                 let plan = try await f.store.transaction(.claims) { sql -> [String] in
-                    try await sql.raw("SELECT set_config('enable_bitmapscan', 'off', true)").run()
+                    try await sql.raw("SELECT \(unsafeRaw: SQLQueueStore.claimScanSettings)").run()
                     return try await sql.raw("EXPLAIN \(statement)").all().map { try $0.decode(column: "QUERY PLAN", as: String.self) }
                 }.joined(separator: "\n")
                 #expect(plan.contains("Index Cond: (task_uid = ANY"), "\(plan)")
@@ -52,7 +52,7 @@ struct ClaimPlanTests {
             let pops = (1...3).map { DatabaseWriter.ClaimRequest.Pop(consumerID: "consumer-\($0)", max: 1, batch: false) }
             let statement = SQLQueueStore.sharedClaimStatement(pops, now: f.now + 10, cap: 4,
                                                                nonces: pops.map { _ in "0123456789abcdef" }, on: sql)
-            let tasks = (0..<2_000).map { TaskFactory.task("task_generic_action", context: "WS-\($0)", created: f.now + Double($0) / 1_000) }
+            let tasks = Self.queued(f)
             let (planned, claimed) = try await f.store.transaction(.claims) { sql -> (String, [String]) in
                 // As the claim runs: after the cap lock's statement, whose settings force the generic plan.
                 try await sql.raw("SELECT \(unsafeRaw: SQLQueueStore.claimScanSettings)").run()
@@ -70,6 +70,11 @@ struct ClaimPlanTests {
             #expect(planned.contains("queue_tasks_order"), "\(planned)")
             #expect(claimed.sorted() == tasks.prefix(3).map(\.contextUID).sorted())
         }
+    }
+
+    /// The 2,000 tasks both tests queue, one context each, in creation order.
+    static func queued(_ f: StoreFixture) -> [QueueTask] {
+        (0..<2_000).map { TaskFactory.task("task_generic_action", context: "WS-\($0)", created: f.now + Double($0) / 1_000) }
     }
 
     /// `statement`'s SQL with `$n` placeholders cast to their types, and its binds as SQL literals: what `PREPARE`
