@@ -5,7 +5,9 @@ import QueueCore
 import SQLKit
 import Storage
 
-/// `limsqueue bench store`: the store alone (no HTTP): add, then pop + done in one loop.
+/// `limsqueue bench store`: the store alone (no HTTP): add, then pop + done in one loop. With `--delayed-ahead` or
+/// `--blocked-ahead` the loop's tasks queue behind tasks it may not claim (delayed an hour, or of a serialization key
+/// a running task holds), which a claim must not walk one by one.
 struct BenchStoreCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "store",
@@ -14,9 +16,13 @@ struct BenchStoreCommand: AsyncParsableCommand {
 
     @Option(name: .long, help: "Tasks.") var tasks: Int = 5_000
     @Option(name: .long, help: "PostgreSQL URL of an empty database to benchmark instead of a fresh SQLite file.") var database: String?
+    @Option(name: .long, help: "Tasks delayed an hour, ahead of the loop's tasks in queue order (priority 0). Default: 0.") var delayedAhead: Int = 0
+    @Option(name: .long, help: "Tasks of one name and path key, ahead of the loop's tasks in queue order (priority 0), while a task of that key runs. Default: 0.") var blockedAhead: Int = 0
 
     func validate() throws {
         guard (1...1_000_000).contains(tasks) else { throw ValidationError("--tasks must be in 1...1000000") }
+        guard (0...1_000_000).contains(delayedAhead) else { throw ValidationError("--delayed-ahead must be in 0...1000000") }
+        guard (0...1_000_000).contains(blockedAhead) else { throw ValidationError("--blocked-ahead must be in 0...1000000") }
     }
 
     func run() async throws {
@@ -43,6 +49,27 @@ struct BenchStoreCommand: AsyncParsableCommand {
                 QueueTask(name: "noop", contextUID: TaskUID.make(), contextPath: "/senaite/bench/store-\(index)",
                           created: clock.now(), minSeconds: 0, retries: 0, username: "bench")
             }
+            var ahead: [QueueTask] = (0..<delayedAhead).map { index in
+                QueueTask(name: "noop-delayed", contextUID: TaskUID.make(), contextPath: "/senaite/bench/delayed-\(index)",
+                          created: clock.now(), minSeconds: 0, priority: 0, retries: 0, username: "bench", delay: 3600)
+            }
+            if blockedAhead > 0 {
+                // One task of the key runs (another consumer's) while the rest of its key waits ahead of the loop's.
+                let key = "/senaite/clients/client-bench/"
+                _ = try await store.add([QueueTask(name: "noop-keyed", contextUID: TaskUID.make(), contextPath: key + "S-running",
+                                                   created: clock.now(), minSeconds: 0, priority: 0, retries: 0, username: "bench")],
+                                        now: clock.now())
+                guard try await store.pop(consumerID: "bench-holder", now: clock.now()) != nil else {
+                    throw ValidationError("the key's first task could not be claimed: the queue is not empty")
+                }
+                ahead += (0..<blockedAhead).map { index in
+                    QueueTask(name: "noop-keyed", contextUID: TaskUID.make(), contextPath: key + "S-\(index)",
+                              created: clock.now(), minSeconds: 0, priority: 0, retries: 0, username: "bench")
+                }
+            }
+            for chunk in stride(from: 0, to: ahead.count, by: 500) {
+                _ = try await store.add(Array(ahead[chunk..<min(chunk + 500, ahead.count)]), now: clock.now())
+            }
             var start = clock.now()
             for chunk in stride(from: 0, to: tasks, by: 500) {
                 _ = try await store.add(Array(batch[chunk..<min(chunk + 500, tasks)]), now: clock.now())
@@ -61,6 +88,7 @@ struct BenchStoreCommand: AsyncParsableCommand {
 
             }
             let loopSeconds = clock.now() - start
+            if !ahead.isEmpty { print("ahead of them: \(delayedAhead) delayed tasks, \(blockedAhead) blocked tasks") }
             print(String(format: "add: %d tasks in batches of 500: %.0f tasks/s", tasks, Double(tasks) / addSeconds))
             print(String(format: "pop + done: %.0f tasks/s (pop %.0f us, done %.0f us per task)", Double(tasks) / loopSeconds,
                          popSeconds / Double(tasks) * 1e6, doneSeconds / Double(tasks) * 1e6))

@@ -93,34 +93,71 @@ func applyTaskAdmin(_ targets: [TaskAdminTarget], on store: any QueueStore, verb
 {
     var lines: [(outcome: TaskAdminOutcome, text: String)] = []
     for target in targets {
-        let uid = target.uid
-        do {
-            let task = try await action(store, target)
-            lines.append((.changed, "Task \(verb): \(task.taskUID) (\(TerminalText.safe(task.name, maxLength: 80)), retries \(task.retries))"))
-        } catch let error as QueueError where error.code == .notFound && !target.given {
-            lines.append((.left, "\(uid): left the queue meanwhile (finished or removed)"))
-        } catch let changed as TaskStatusChanged where changed.status == .running && target.runningNeedsForce {
-            lines.append((target.given ? .sparedGiven : .spared,
-                          "\(uid): running: a consumer is working on it; left as it is (--force acts on running tasks too)"))
-        } catch let changed as TaskStatusChanged {
-            // Found by a fresh user: `delete --status queued` beside running consumers deleted tasks they had started.
-            lines.append((.left, "\(uid): \(changed.status.rawValue) now, no longer selected; left as it is"))
-        } catch let error as QueueError {
-            lines.append((.refused, "\(uid): \(TerminalText.safe(CLIError(error).description))"))
-        }
+        let result: Result<QueueTask, any Error>
+        do { result = .success(try await action(store, target)) } catch { result = .failure(error) }
+        lines.append(try taskAdminLine(target, result, verb: verb))
     }
     return lines
 }
 
-/// Runs `action` on each selected task, printing one line per task and a summary; exits non-zero when a task
-/// could not be changed (see ``applyTaskAdmin(_:on:verb:_:)``).
-private func runTaskAdmin(_ selection: TaskSelection, _ common: CommonOptions, verb: String,
-                 _ action: @escaping @Sendable (any QueueStore, TaskAdminTarget) async throws -> QueueTask) async throws {
-    let lines = try await StorageEnvironment.with(dataDir: common.dataDir, database: common.databaseURL, durability: common.durabilityLevel, existing: true,
-                                                  logger: common.logger("limsqueue.cli")) { environment in
-        try await applyTaskAdmin(try await selection.resolve(in: environment.store), on: environment.store, verb: verb, action)
+/// ``applyTaskAdmin(_:on:verb:_:)`` with an action that takes many targets at once and answers each, in order
+/// (``DeleteCommand/batchAction``).
+func applyTaskAdmin(_ targets: [TaskAdminTarget], on store: any QueueStore, verb: String,
+                    batch: @Sendable (any QueueStore, [TaskAdminTarget]) async throws -> [Result<QueueTask, any Error>]) async throws
+    -> [(outcome: TaskAdminOutcome, text: String)]
+{
+    let results = try await batch(store, targets)
+    return try zip(targets, results).map { try taskAdminLine($0, $1, verb: verb) }
+}
+
+/// What an operator command's change of one task came to, and its line of text.
+/// - Throws: an error other than the queue's own refusals (a database failure): the command stops with it.
+func taskAdminLine(_ target: TaskAdminTarget, _ result: Result<QueueTask, any Error>, verb: String) throws
+    -> (outcome: TaskAdminOutcome, text: String)
+{
+    let uid = target.uid
+    do {
+        let task = try result.get()
+        return (.changed, "Task \(verb): \(task.taskUID) (\(TerminalText.safe(task.name, maxLength: 80)), retries \(task.retries))")
+    } catch let error as QueueError where error.code == .notFound && !target.given {
+        return (.left, "\(uid): left the queue meanwhile (finished or removed)")
+    } catch let changed as TaskStatusChanged where changed.status == .running && target.runningNeedsForce {
+        return (target.given ? .sparedGiven : .spared,
+                "\(uid): running: a consumer is working on it; left as it is (--force acts on running tasks too)")
+    } catch let changed as TaskStatusChanged {
+        // Found by a fresh user: `delete --status queued` beside running consumers deleted tasks they had started.
+        return (.left, "\(uid): \(changed.status.rawValue) now, no longer selected; left as it is")
+    } catch let error as QueueError {
+        return (.refused, "\(uid): \(TerminalText.safe(CLIError(error).description))")
     }
-    for line in lines { print(line.text) }
+}
+
+/// Lines of tasks selected by a filter and changed that are printed; the others are counted. A tryout's `delete
+/// --name X` printed 30,000 lines.
+let taskAdminChangedLinesShown = 20
+
+/// Runs `batch` on the selected tasks, printing a line per task given by uid, per task not changed, and for the
+/// first ``taskAdminChangedLinesShown`` others changed, then a summary; exits non-zero when a task could not be
+/// changed (see ``applyTaskAdmin(_:on:verb:_:)``).
+private func runTaskAdmin(_ selection: TaskSelection, _ common: CommonOptions, verb: String,
+                          _ batch: @escaping @Sendable (any QueueStore, [TaskAdminTarget]) async throws -> [Result<QueueTask, any Error>])
+    async throws
+{
+    let (targets, lines) = try await StorageEnvironment.with(dataDir: common.dataDir, database: common.databaseURL,
+                                                             durability: common.durabilityLevel, existing: true,
+                                                             logger: common.logger("limsqueue.cli")) { environment in
+        let targets = try await selection.resolve(in: environment.store)
+        return (targets, try await applyTaskAdmin(targets, on: environment.store, verb: verb, batch: batch))
+    }
+    var shown = 0
+    for (target, line) in zip(targets, lines) {
+        if line.outcome == .changed, !target.given {
+            shown += 1
+            if shown > taskAdminChangedLinesShown { continue }
+        }
+        print(line.text)
+    }
+    if shown > taskAdminChangedLinesShown { print("... and \(shown - taskAdminChangedLinesShown) more \(verb)") }
     let changed = lines.filter { $0.outcome == .changed }.count
     let left = lines.filter { $0.outcome == .left }.count
     let spared = lines.filter { $0.outcome == .spared || $0.outcome == .sparedGiven }.count
@@ -146,7 +183,13 @@ struct RequeueCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
-        try await runTaskAdmin(selection, common, verb: "re-queued", Self.action)
+        try await runTaskAdmin(selection, common, verb: "re-queued") { store, targets in
+            var results: [Result<QueueTask, any Error>] = []
+            for target in targets {
+                do { results.append(.success(try await Self.action(store, target))) } catch { results.append(.failure(error)) }
+            }
+            return results
+        }
     }
 }
 
@@ -160,13 +203,18 @@ struct DeleteCommand: AsyncParsableCommand {
     @OptionGroup var common: CommonOptions
     @OptionGroup var selection: TaskSelection
 
-    /// Deletes one target (only while it has one of its `onlyIf` statuses, when given).
+    /// Deletes targets, each only while it has one of its `onlyIf` statuses when given, in transactions of many
+    /// (``QueueCore/QueueStore/delete(_:now:)``).
+    static let batchAction: @Sendable (any QueueStore, [TaskAdminTarget]) async throws -> [Result<QueueTask, any Error>] = { store, targets in
+        try await store.delete(targets.map { (taskUID: $0.uid, onlyIf: $0.onlyIf) }, now: SystemWallClock().now())
+    }
+
+    /// Deletes one target (``batchAction`` of one).
     static let action: @Sendable (any QueueStore, TaskAdminTarget) async throws -> QueueTask = { store, target in
-        if let statuses = target.onlyIf { return try await store.delete(target.uid, onlyIf: statuses, now: SystemWallClock().now()) }
-        return try await store.delete(target.uid, now: SystemWallClock().now())
+        try await batchAction(store, [target])[0].get()
     }
 
     func run() async throws {
-        try await runTaskAdmin(selection, common, verb: "deleted", Self.action)
+        try await runTaskAdmin(selection, common, verb: "deleted", Self.batchAction)
     }
 }

@@ -201,7 +201,10 @@ public final class SQLLabStore: Sendable {
                 throw LabRepositoryError(.alreadyQueued, uids: [twin ?? ""].filter { !$0.isEmpty })
             }
         }
-        if !tasks.isEmpty { queue.notifyChange() }
+        if !tasks.isEmpty {
+            queue.noteDelayed(tasks)
+            queue.notifyChange()
+        }
         return result
     }
 

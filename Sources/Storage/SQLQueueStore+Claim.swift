@@ -78,6 +78,8 @@ extension SQLQueueStore {
         let concurrency = claimConcurrency
         let oneStatement = claimsInOneStatement
         let origin = instanceID
+        let delayedTasks = self.delayedTasks
+        noteDelayed(addRequests)
         do {
             let settings = try await settings()
             let (addOutcomes, doneResults, popResults, announced) = try await Self.inTransaction(connection, lock: .claims, immediate: beginsImmediate) { sql in
@@ -106,6 +108,11 @@ extension SQLQueueStore {
                 let finishedAny = doneResults.contains { (try? $0.get()) != nil }
                 let notifiedWithClaims = !lockedWithDones && (finishedAny || addOutcomes.contains(.added)) && !pops.isEmpty
                     && Self.notifiesWithLock(concurrency: concurrency, oneStatement: oneStatement)
+                // Delayed tasks that came due join the claims' index first (``DelayedTaskWatch``).
+                if !pops.isEmpty, let notes = delayedTasks.promotion(now: at) {
+                    let next = try await Self.promoteDueTasks(now: at, on: sql)
+                    delayedTasks.promoted(since: notes, now: at, next: next)
+                }
                 let (claimed, freed) = pops.isEmpty
                     ? ([], false)
                     : try await Self.claimEach(pops.map(\.pop), now: at, settings: settings, concurrency: concurrency,
@@ -116,8 +123,10 @@ extension SQLQueueStore {
                 let freedWork = freed || finishedAny
                 let announce = freedWork || addOutcomes.contains(.added)
                 if announce, !notifiedWithClaims, !lockedWithDones { try await Self.announceChange(on: sql, origin: origin) }
-                return (addOutcomes, doneResults, popResults, (any: announce, freedWork: freedWork))
+                return (addOutcomes, doneResults, popResults, (any: announce, freedWork: freedWork, requeued: freed))
             }
+            // A lease expired or a task purged: requeued, perhaps with a delay.
+            if announced.requeued { delayedTasks.invalidate() }
             if !isSQLite { plannerStatistics.noteAdded(addOutcomes.count { $0 == .added }) }
             if !addRequests.isEmpty || !doneRequests.isEmpty { writer.fullDisk.written() }
             var doneIndex = 0
@@ -140,6 +149,8 @@ extension SQLQueueStore {
             // the answers nor the writer's next batch.
             if announced.any, !isSQLite { changeCounter.bump() }
         } catch {
+            // A promotion this batch noted may have been rolled back.
+            delayedTasks.invalidate()
             for request in requests { request.fail(error) }
             return error
         }
@@ -588,6 +599,27 @@ extension SQLQueueStore {
             """
     }
 
+    /// SQLite: `INDEXED BY queue_tasks_ready` for a claim's walk of due tasks. Without statistics SQLite's planner took
+    /// the queue order index (`status` first), which holds the delayed tasks too (``AddReadyTaskIndex``); a query that
+    /// could not use the index fails instead of walking another. PostgreSQL picks it from its statistics (its claim
+    /// turns sequential and bitmap scans off, ``claimScanSettings``).
+    static func readyIndex(on sql: any SQLDatabase) -> SQLQueryString {
+        isPostgres(sql) ? "" : " INDEXED BY queue_tasks_ready"
+    }
+
+    /// The page of ``CandidatePages/loadPage(on:)``: queued tasks that are due and promoted (in the claims' index,
+    /// ``AddReadyTaskIndex``) and not blocked, in queue order, `limit` of them from `offset`; with `lockRows` read
+    /// `FOR UPDATE SKIP LOCKED` (PostgreSQL).
+    static func candidatePageStatement(now: Double, limit: Int, offset: Int, lockRows: Bool, on sql: any SQLDatabase) -> SQLQueryString {
+        let lock: SQLQueryString = lockRows ? " FOR UPDATE SKIP LOCKED" : ""
+        return """
+            SELECT task_uid, name, path_key, available_at, max_seconds FROM queue_tasks\(readyIndex(on: sql))
+            WHERE status = 'queued' AND available_at <= created AND available_at <= \(bind: now) AND \(notBlocked("queue_tasks"))
+            ORDER BY top_rank, sort_key, context_uid
+            LIMIT \(bind: limit) OFFSET \(bind: offset)\(lock)
+            """
+    }
+
     /// Queued, due candidates in queue order, read a page at a time as a claim needs them.
     struct CandidatePages {
         let now: Double
@@ -626,13 +658,8 @@ extension SQLQueueStore {
         /// (a probe of `queue_tasks_running_key` each): they cannot be claimed, and 30,000 of them queued behind one
         /// running task made each pop read and check all of them in Swift (9.7 s a pop, found by a tryout).
         mutating func loadPage(on sql: any SQLDatabase) async throws {
-            let lock: SQLQueryString = lockRows ? " FOR UPDATE SKIP LOCKED" : ""
-            let rows = try await sql.raw("""
-                SELECT task_uid, name, path_key, available_at, max_seconds FROM queue_tasks
-                WHERE status = 'queued' AND available_at <= \(bind: now) AND \(SQLQueueStore.notBlocked("queue_tasks"))
-                ORDER BY top_rank, sort_key, context_uid
-                LIMIT \(bind: pageSize) OFFSET \(bind: offset)\(lock)
-                """).all()
+            let rows = try await sql.raw(SQLQueueStore.candidatePageStatement(now: now, limit: pageSize, offset: offset,
+                                                                              lockRows: lockRows, on: sql)).all()
             offset += rows.count
             for row in rows {
                 let candidate = ClaimRules.Candidate(

@@ -137,16 +137,11 @@ extension SQLQueueStore {
     }
 
     /// One seek in the partial index `queue_tasks_delayed` (``AddDelayedTaskIndex``), whatever the queue's length.
+    /// The answer is noted (``DelayedTaskWatch``): the first claim from then promotes the task, wherever it was added.
     public func nextAvailableAt(after now: Double) async throws -> Double? {
-        let sql = try self.sql
-        // The queue order index left out, so SQLite's planner takes the partial index, whose condition the query repeats.
-        let status = Self.filterOnly("status", on: sql)
-        let row = try await sql.raw("""
-            SELECT available_at FROM queue_tasks
-            WHERE available_at > created AND available_at > \(bind: now) AND \(status) = 'queued'
-            ORDER BY available_at LIMIT 1
-            """).first()
-        return try row?.decode(column: "available_at", as: Double.self)
+        let next = try await Self.nextDelayed(after: now, on: sql)
+        if let next { delayedTasks.note(availableAt: next) }
+        return next
     }
 
     /// True while a task is queued or running: two index seeks, whatever the queue's length (``counts()`` reads

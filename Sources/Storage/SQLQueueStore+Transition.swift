@@ -44,6 +44,7 @@ extension SQLQueueStore {
             }
             return results
         }
+        noteDelayed(results.compactMap { try? $0.get() })
         if results.contains(where: { (try? $0.get()) != nil }) { signal.notifyAll() }
         return results
     }
@@ -66,6 +67,7 @@ extension SQLQueueStore {
             try await Self.replace(task, with: next, outcome: outcome, now: now, topPriority: topPriority, on: sql)
             return next
         }
+        noteDelayed([task])
         signal.notifyAll()
         return task
     }
@@ -99,6 +101,7 @@ extension SQLQueueStore {
                                    now: now, topPriority: settings.topPriorityTasks, on: sql)
             return requeued
         }
+        noteDelayed([task])
         signal.notifyAll()
         return task
     }
@@ -109,6 +112,60 @@ extension SQLQueueStore {
 
     public func delete(_ taskUID: String, onlyIf statuses: Set<TaskStatus>, now: Double) async throws -> QueueTask {
         try await delete(taskUID, statuses: statuses, now: now)
+    }
+
+    /// Tasks a transaction of ``delete(_:now:)`` (many) removes at most.
+    static let deleteChunk = 500
+
+    public func delete(_ targets: [(taskUID: String, onlyIf: Set<TaskStatus>?)], now: Double) async throws
+        -> [Result<QueueTask, any Error>]
+    {
+        var results: [Result<QueueTask, any Error>] = []
+        for start in stride(from: 0, to: targets.count, by: Self.deleteChunk) {
+            let chunk = Array(targets[start..<min(start + Self.deleteChunk, targets.count)])
+            results += try await transaction(.rows, announce: { $0.contains { (try? $0.get()) != nil } }) { sql in
+                try await Self.delete(chunk, now: now, on: sql)
+            }
+        }
+        if results.contains(where: { (try? $0.get()) != nil }) { signal.notifyAll() }
+        return results
+    }
+
+    /// One transaction of ``delete(_:now:)`` (many): reads the targets' rows (locked `FOR UPDATE` on PostgreSQL, as
+    /// one delete does), decides each target in order, deletes the chosen rows in one statement and records the
+    /// running ones in the history as interrupted ("Deleted").
+    private static func delete(_ targets: [(taskUID: String, onlyIf: Set<TaskStatus>?)], now: Double,
+                               on sql: any SQLDatabase) async throws -> [Result<QueueTask, any Error>] {
+        let lock: SQLQueryString = isPostgres(sql) ? " FOR UPDATE" : ""
+        let uids = SQLList(Set(targets.map(\.taskUID)).sorted().map { SQLBind($0) })
+        var found: [String: QueueTask] = [:]
+        for row in try await sql.raw("SELECT \(taskColumns) FROM queue_tasks WHERE task_uid IN (\(uids)) ORDER BY task_uid\(lock)").all() {
+            let task = try decodeTask(row)
+            found[task.taskUID] = task
+        }
+        var results: [Result<QueueTask, any Error>] = []
+        var doomed: [QueueTask] = []
+        for target in targets {
+            guard let task = found[target.taskUID] else {
+                results.append(.failure(QueueError(.notFound, "Task \(target.taskUID)")))
+                continue
+            }
+            do {
+                try require(task, in: target.onlyIf)
+                doomed.append(task)
+                found[target.taskUID] = nil // a uid given again: gone, as for a second delete
+                results.append(.success(task))
+            } catch {
+                results.append(.failure(error))
+            }
+        }
+        guard !doomed.isEmpty else { return results }
+        try await sql.raw("DELETE FROM queue_tasks WHERE task_uid IN (\(SQLList(doomed.map { SQLBind($0.taskUID) })))").run()
+        let interrupted = doomed.filter { $0.status == .running }
+        if !interrupted.isEmpty {
+            try await recordHistory(interrupted.map { ($0, .interrupted, "Deleted") }, now: now, on: sql)
+        }
+        return results
     }
 
     /// Throws ``TaskStatusChanged`` when `statuses` is given and does not hold the task's status.

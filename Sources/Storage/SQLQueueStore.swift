@@ -29,6 +29,8 @@ public final class SQLQueueStore: QueueStore {
     let plannerStatistics: PlannerStatisticsRefresher
     /// Bumps the PostgreSQL change counter after the writer's batches (``ChangeCounterBumper``).
     let changeCounter: ChangeCounterBumper
+    /// When the next claim promotes delayed tasks that came due (``promoteDueTasks(now:on:)``).
+    let delayedTasks = DelayedTaskWatch()
     /// This store's id in change notifications (``announceChange(on:origin:)``): a random 32-hex uid.
     public let instanceID = TaskUID.make()
 

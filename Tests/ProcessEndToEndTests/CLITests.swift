@@ -371,12 +371,19 @@ struct CLITests {
         let environment = try await StorageEnvironment.open(dataDir: directory.path, database: try TestDatabase.url(for: directory), logger: .init(label: "test"))
         let tasks = (0..<4).map { QueueTask(name: $0 < 3 ? "task_a" : "task_b", contextUID: TaskUID.make(), contextPath: "/senaite/x/\($0)",
                                             created: now + Double($0), username: "labman") }
+            + (0..<25).map { QueueTask(name: "task_c", contextUID: TaskUID.make(), contextPath: "/senaite/y/\($0)",
+                                       created: now + 10 + Double($0), username: "labman") }
         _ = try await environment.store.add(tasks, now: now)
         await environment.close()
         let two = try run(["requeue", tasks[0].taskUID, tasks[1].taskUID], dataDir: directory.path)
         #expect(two.status == 0 && two.output.contains("2 of 2 task(s) re-queued"), "\(two.output)")
         let byName = try run(["delete", "--status", "queued", "--name", "task_a"], dataDir: directory.path)
         #expect(byName.status == 0 && byName.output.contains("3 of 3 task(s) deleted"), "\(byName.output)")
+        // A tryout's `delete --name X` of 30,000 tasks printed a line each: 20 are listed, the others counted.
+        let many = try run(["delete", "--name", "task_c"], dataDir: directory.path)
+        #expect(many.status == 0 && many.output.contains("25 of 25 task(s) deleted") && many.output.contains("... and 5 more deleted"),
+                "\(many.output)")
+        #expect(many.output.components(separatedBy: "Task deleted: ").count == 21, "\(many.output)")
         #expect(try run(["tasks"], dataDir: directory.path).output.contains("1 task(s)"))
         #expect(try run(["delete"], dataDir: directory.path).status != 0, "nothing selected")
         #expect(try run(["delete", "--status", "done"], dataDir: directory.path).output.contains("--status must be"))

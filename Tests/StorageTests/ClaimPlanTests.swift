@@ -67,7 +67,7 @@ struct ClaimPlanTests {
             }
             #expect(!planned.contains("Seq Scan"), "\(planned)")
             #expect(!planned.contains("Bitmap"), "\(planned)")
-            #expect(planned.contains("queue_tasks_order"), "\(planned)")
+            #expect(planned.contains("queue_tasks_ready"), "\(planned)")
             #expect(claimed.sorted() == tasks.prefix(3).map(\.contextUID).sorted())
         }
     }

@@ -43,4 +43,23 @@ struct QueryPlanTests {
             }
         }
     }
+
+    @Test("the claims walk the index of due tasks, never the queue order index that delayed tasks are in")
+    func claimsWalkReadyTasks() async throws {
+        try await StoreFixture.with(backend: .sqlite) { f in
+            let sql = try f.store.sql
+            let pops = (1...2).map { DatabaseWriter.ClaimRequest.Pop(consumerID: "consumer-\($0)", max: 1, batch: false) }
+            let statements: [(String, SQLQueryString)] = [
+                ("candidate page", SQLQueueStore.candidatePageStatement(now: f.now, limit: 32, offset: 0, lockRows: false, on: sql)),
+                ("claim in one statement", SQLQueueStore.sharedClaimStatement(pops, now: f.now, cap: 4,
+                                                                             nonces: ["0123456789abcdef", "fedcba9876543210"], on: sql)),
+            ]
+            for (name, statement) in statements {
+                let plan = try await Self.plan(of: statement, on: sql)
+                #expect(plan.contains { $0.contains("USING INDEX queue_tasks_ready") }, "\(name): \(plan)")
+                // The running tasks are still counted in the queue order index (a search of `status = 'running'`).
+                #expect(!plan.contains { $0.hasPrefix("SCAN queue_tasks") && !$0.contains("queue_tasks_ready") }, "\(name): \(plan)")
+            }
+        }
+    }
 }

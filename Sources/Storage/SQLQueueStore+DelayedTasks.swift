@@ -1,0 +1,42 @@
+import QueueCore
+import SQLKit
+
+extension SQLQueueStore {
+    /// Promotes the delayed tasks that came due by `now` into the claims' index (``AddReadyTaskIndex``): their
+    /// `available_at` becomes their `created` (the column is the claims' alone; a task's delay stays in its body).
+    /// One seek in `queue_tasks_delayed` when none came due. On PostgreSQL rows another transaction holds are skipped
+    /// (`FOR UPDATE SKIP LOCKED`), never waited for: a claim holding the cap lock never waits for a row (see
+    /// ``finishRecordingStatement(_:now:locking:on:)``); they are promoted by a later claim.
+    /// - Returns: when the next delayed task comes due, epoch seconds (nil: none waits).
+    static func promoteDueTasks(now: Double, on sql: any SQLDatabase) async throws -> Double? {
+        let postgres = isPostgres(sql)
+        let lock: SQLQueryString = postgres ? " FOR UPDATE SKIP LOCKED" : ""
+        // As in nextDelayed: `status` a filter only, so SQLite's planner takes the partial index.
+        try await sql.raw("""
+            UPDATE queue_tasks SET available_at = created WHERE task_uid IN (
+                SELECT task_uid FROM queue_tasks
+                WHERE available_at > created AND available_at <= \(bind: now) AND \(filterOnly("status", on: sql)) = 'queued'\(lock))
+            """).run()
+        return try await nextDelayed(after: now, on: sql)
+    }
+
+    /// When the first delayed task not due at `now` comes due (nil: none waits): one seek in the partial index
+    /// `queue_tasks_delayed` (``AddDelayedTaskIndex``), whatever the queue's length.
+    static func nextDelayed(after now: Double, on sql: any SQLDatabase) async throws -> Double? {
+        // The queue order index left out, so SQLite's planner takes the partial index, whose condition the query repeats.
+        let row = try await sql.raw("""
+            SELECT available_at FROM queue_tasks
+            WHERE available_at > created AND available_at > \(bind: now) AND \(filterOnly("status", on: sql)) = 'queued'
+            ORDER BY available_at LIMIT 1
+            """).first()
+        return try row?.decode(column: "available_at", as: Double.self)
+    }
+
+    /// Notes tasks this process wrote queued with a delay (``DelayedTaskWatch/note(availableAt:)``), so the claim from
+    /// when they come due promotes them.
+    func noteDelayed(_ tasks: some Sequence<QueueTask>) {
+        for task in tasks where task.availableAt > task.created && (task.status ?? .queued) == .queued {
+            delayedTasks.note(availableAt: task.availableAt)
+        }
+    }
+}

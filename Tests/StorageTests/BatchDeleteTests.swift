@@ -1,0 +1,52 @@
+import Foundation
+import QueueCore
+import QueueTesting
+@testable import Storage
+import TestSupport
+import Testing
+
+/// Deleting many tasks in few transactions (`limsqueue delete --name X`). Part of the store conformance suite: runs
+/// on each ``TestSupport/StoreBackend``.
+@Suite("Queue store: deleting many tasks at once")
+struct BatchDeleteTests {
+    @Test("each target as its own delete would be: deleted, status changed, unknown, given twice; running ones recorded as interrupted",
+          arguments: StoreBackend.available)
+    func eachAsAlone(backend: StoreBackend) async throws {
+        try await StoreFixture.with(backend: backend) { f in
+            let queued = TaskFactory.task("noop", context: "WS-1", created: f.now, priority: 20)
+            let running = TaskFactory.task("noop", context: "WS-2", created: f.now + 1)
+            let forced = TaskFactory.task("other", context: "WS-3", created: f.now + 2)
+            _ = try await f.store.add([queued, running, forced], now: f.now)
+            _ = try await f.store.pop(consumerID: "consumer-1", now: f.now + 3)
+            _ = try await f.store.pop(consumerID: "consumer-2", now: f.now + 3)
+            let unknown = TaskUID.make()
+            let waiting: Set<TaskStatus> = [.queued, .failed]
+            let results = try await f.store.delete([(queued.taskUID, waiting), (running.taskUID, waiting), (unknown, nil),
+                                                    (forced.taskUID, nil), (queued.taskUID, waiting)], now: f.now + 4)
+            #expect(try results[0].get().taskUID == queued.taskUID)
+            #expect((try? results[1].get()) == nil)
+            #expect(throws: TaskStatusChanged.self) { try results[1].get() }
+            #expect(throws: QueueError.self) { try results[2].get() }
+            #expect(try results[3].get().status == .running)
+            #expect(throws: QueueError.self) { try results[4].get() }
+            #expect(try await f.store.task(queued.taskUID) == nil)
+            #expect(try await f.store.task(forced.taskUID) == nil)
+            #expect(try await f.store.task(running.taskUID)?.status == .running)
+            let history = try await f.store.history(since: 0, limit: 10)
+            #expect(history.map(\.taskUID) == [forced.taskUID])
+            #expect(history.first?.outcome == .interrupted)
+        }
+    }
+
+    @Test("more targets than one transaction takes: every one deleted, in order", arguments: StoreBackend.available)
+    func manyChunks(backend: StoreBackend) async throws {
+        try await StoreFixture.with(backend: backend) { f in
+            let count = SQLQueueStore.deleteChunk * 2 + 3
+            let tasks = (0..<count).map { TaskFactory.task("noop", context: "S-\($0)", created: f.now + Double($0) / 1_000) }
+            _ = try await f.store.add(tasks, now: f.now)
+            let results = try await f.store.delete(tasks.map { ($0.taskUID, [TaskStatus.queued]) }, now: f.now)
+            #expect(try results.map { try $0.get().taskUID } == tasks.map(\.taskUID))
+            #expect(try await f.store.tasks(status: Set(TaskStatus.allCases), since: nil).isEmpty)
+        }
+    }
+}
