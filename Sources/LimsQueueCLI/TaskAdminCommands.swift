@@ -101,7 +101,7 @@ func applyTaskAdmin(_ targets: [TaskAdminTarget], on store: any QueueStore, verb
 }
 
 /// ``applyTaskAdmin(_:on:verb:_:)`` with an action that takes many targets at once and answers each, in order
-/// (``DeleteCommand/batchAction``).
+/// (``DeleteCommand/batchAction``, ``RequeueCommand/batchAction``).
 func applyTaskAdmin(_ targets: [TaskAdminTarget], on store: any QueueStore, verb: String,
                     batch: @Sendable (any QueueStore, [TaskAdminTarget]) async throws -> [Result<QueueTask, any Error>]) async throws
     -> [(outcome: TaskAdminOutcome, text: String)]
@@ -176,20 +176,19 @@ struct RequeueCommand: AsyncParsableCommand {
     @OptionGroup var common: CommonOptions
     @OptionGroup var selection: TaskSelection
 
-    /// Re-queues one target (only while it has one of its `onlyIf` statuses, when given).
+    /// Re-queues targets, each only while it has one of its `onlyIf` statuses when given, in transactions of many
+    /// (``QueueCore/QueueStore/requeue(_:now:)``).
+    static let batchAction: @Sendable (any QueueStore, [TaskAdminTarget]) async throws -> [Result<QueueTask, any Error>] = { store, targets in
+        try await store.requeue(targets.map { (taskUID: $0.uid, onlyIf: $0.onlyIf) }, now: SystemWallClock().now())
+    }
+
+    /// Re-queues one target (``batchAction`` of one).
     static let action: @Sendable (any QueueStore, TaskAdminTarget) async throws -> QueueTask = { store, target in
-        if let statuses = target.onlyIf { return try await store.requeue(target.uid, onlyIf: statuses, now: SystemWallClock().now()) }
-        return try await store.requeue(target.uid, lease: .none, now: SystemWallClock().now())
+        try await batchAction(store, [target])[0].get()
     }
 
     func run() async throws {
-        try await runTaskAdmin(selection, common, verb: "re-queued") { store, targets in
-            var results: [Result<QueueTask, any Error>] = []
-            for target in targets {
-                do { results.append(.success(try await Self.action(store, target))) } catch { results.append(.failure(error)) }
-            }
-            return results
-        }
+        try await runTaskAdmin(selection, common, verb: "re-queued", Self.batchAction)
     }
 }
 

@@ -86,6 +86,11 @@ public protocol QueueStore: Sendable {
     ///   (`.notFound`, also for a uid given again; ``TaskStatusChanged``).
     func delete(_ targets: [(taskUID: String, onlyIf: Set<TaskStatus>?)], now: Double) async throws -> [Result<QueueTask, any Error>]
 
+    /// Re-queues many tasks, each as ``requeue(_:onlyIf:now:)`` (or ``requeue(_:lease:now:)`` without a lease where
+    /// `onlyIf` is nil) would, in few transactions (`limsqueue requeue --status failed` of a large backlog).
+    /// - Returns: one result per target, in order: the task re-queued, or the error its own requeue would throw.
+    func requeue(_ targets: [(taskUID: String, onlyIf: Set<TaskStatus>?)], now: Double) async throws -> [Result<QueueTask, any Error>]
+
     /// The task with that uid, or nil.
     func task(_ taskUID: String) async throws -> QueueTask?
 

@@ -77,7 +77,7 @@ extension SQLQueueStore {
     }
 
     public func requeue(_ taskUID: String, onlyIf statuses: Set<TaskStatus>, now: Double) async throws -> QueueTask {
-        try await requeue(taskUID, lease: .none, onlyIf: statuses, now: now)
+        try await requeue([(taskUID: taskUID, onlyIf: statuses)], now: now)[0].get()
     }
 
     public func release(_ taskUID: String, lease: LeaseClaim, now: Double) async throws -> QueueTask {
@@ -86,16 +86,10 @@ extension SQLQueueStore {
 
     private func requeue(_ taskUID: String, lease: LeaseClaim, onlyIf statuses: Set<TaskStatus>?, keepRetries: Bool = false,
                          now: Double) async throws -> QueueTask {
+        if lease.isEmpty, !keepRetries { return try await requeue([(taskUID: taskUID, onlyIf: statuses)], now: now)[0].get() }
         let settings = try await settings()
         let task = try await transaction(.rows, announce: { _ in true }) { sql -> QueueTask in
-            let task: QueueTask
-            if lease.isEmpty {
-                guard let found = try await Self.load(taskUID, on: sql) else { throw QueueError(.notFound, "Task \(taskUID)") }
-                try Self.require(found, in: statuses)
-                task = found
-            } else {
-                task = try await Self.require(taskUID, lease: lease, on: sql)
-            }
+            let task = try await Self.require(taskUID, lease: lease, on: sql)
             let requeued = keepRetries ? task.released() : task.requeued(maxRetries: settings.maxRetries)
             try await Self.replace(task, with: requeued, outcome: task.status == .running ? .interrupted : nil,
                                    now: now, topPriority: settings.topPriorityTasks, on: sql)
@@ -120,22 +114,41 @@ extension SQLQueueStore {
     public func delete(_ targets: [(taskUID: String, onlyIf: Set<TaskStatus>?)], now: Double) async throws
         -> [Result<QueueTask, any Error>]
     {
+        try await inChunks(targets) { chunk, sql in try await Self.delete(chunk, now: now, on: sql) }
+    }
+
+    public func requeue(_ targets: [(taskUID: String, onlyIf: Set<TaskStatus>?)], now: Double) async throws
+        -> [Result<QueueTask, any Error>]
+    {
+        let settings = try await settings()
+        let results = try await inChunks(targets) { chunk, sql in
+            try await Self.requeue(chunk, settings: settings, now: now, on: sql)
+        }
+        noteDelayed(results.compactMap { try? $0.get() })
+        return results
+    }
+
+    /// Runs `body` on `targets` in transactions of at most ``deleteChunk``, announcing each that changed a task, and
+    /// wakes this process's long-polls when any did. - Returns: `body`'s results, in order.
+    private func inChunks(_ targets: [(taskUID: String, onlyIf: Set<TaskStatus>?)],
+                          _ body: @escaping @Sendable ([(taskUID: String, onlyIf: Set<TaskStatus>?)], any SQLDatabase) async throws
+                              -> [Result<QueueTask, any Error>]) async throws -> [Result<QueueTask, any Error>]
+    {
         var results: [Result<QueueTask, any Error>] = []
         for start in stride(from: 0, to: targets.count, by: Self.deleteChunk) {
             let chunk = Array(targets[start..<min(start + Self.deleteChunk, targets.count)])
             results += try await transaction(.rows, announce: { $0.contains { (try? $0.get()) != nil } }) { sql in
-                try await Self.delete(chunk, now: now, on: sql)
+                try await body(chunk, sql)
             }
         }
         if results.contains(where: { (try? $0.get()) != nil }) { signal.notifyAll() }
         return results
     }
 
-    /// One transaction of ``delete(_:now:)`` (many): reads the targets' rows (locked `FOR UPDATE` on PostgreSQL, as
-    /// one delete does), decides each target in order, deletes the chosen rows in one statement and records the
-    /// running ones in the history as interrupted ("Deleted").
-    private static func delete(_ targets: [(taskUID: String, onlyIf: Set<TaskStatus>?)], now: Double,
-                               on sql: any SQLDatabase) async throws -> [Result<QueueTask, any Error>] {
+    /// The targets' rows by uid, locked `FOR UPDATE` on PostgreSQL (as one delete or requeue does), in uid order.
+    private static func lockTargets(_ targets: [(taskUID: String, onlyIf: Set<TaskStatus>?)], on sql: any SQLDatabase)
+        async throws -> [String: QueueTask]
+    {
         let lock: SQLQueryString = isPostgres(sql) ? " FOR UPDATE" : ""
         let uids = SQLList(Set(targets.map(\.taskUID)).sorted().map { SQLBind($0) })
         var found: [String: QueueTask] = [:]
@@ -143,6 +156,42 @@ extension SQLQueueStore {
             let task = try decodeTask(row)
             found[task.taskUID] = task
         }
+        return found
+    }
+
+    /// One transaction of ``requeue(_:now:)`` (many): each target in order as its own requeue would be (a uid given
+    /// again is requeued again: it is queued by then).
+    private static func requeue(_ targets: [(taskUID: String, onlyIf: Set<TaskStatus>?)], settings: QueueSettings, now: Double,
+                                on sql: any SQLDatabase) async throws -> [Result<QueueTask, any Error>] {
+        var found = try await lockTargets(targets, on: sql)
+        var results: [Result<QueueTask, any Error>] = []
+        for target in targets {
+            guard let task = found[target.taskUID] else {
+                results.append(.failure(QueueError(.notFound, "Task \(target.taskUID)")))
+                continue
+            }
+            do {
+                try require(task, in: target.onlyIf)
+                let requeued = task.requeued(maxRetries: settings.maxRetries)
+                try await replace(task, with: requeued, outcome: task.status == .running ? .interrupted : nil,
+                                  now: now, topPriority: settings.topPriorityTasks, on: sql)
+                found[target.taskUID] = requeued
+                results.append(.success(requeued))
+            } catch let error as QueueError {
+                results.append(.failure(error))
+            } catch let error as TaskStatusChanged {
+                results.append(.failure(error))
+            }
+        }
+        return results
+    }
+
+    /// One transaction of ``delete(_:now:)`` (many): reads the targets' rows (``lockTargets(_:on:)``), decides each
+    /// target in order, deletes the chosen rows in one statement and records the running ones in the history as
+    /// interrupted ("Deleted").
+    private static func delete(_ targets: [(taskUID: String, onlyIf: Set<TaskStatus>?)], now: Double,
+                               on sql: any SQLDatabase) async throws -> [Result<QueueTask, any Error>] {
+        var found = try await lockTargets(targets, on: sql)
         var results: [Result<QueueTask, any Error>] = []
         var doomed: [QueueTask] = []
         for target in targets {
@@ -175,19 +224,7 @@ extension SQLQueueStore {
     }
 
     private func delete(_ taskUID: String, statuses: Set<TaskStatus>?, now: Double) async throws -> QueueTask {
-        let task = try await transaction(.rows, announce: { _ in true }) { sql -> QueueTask in
-            guard let task = try await Self.load(taskUID, on: sql) else {
-                throw QueueError(.notFound, "Task \(taskUID)")
-            }
-            try Self.require(task, in: statuses)
-            try await sql.raw("DELETE FROM queue_tasks WHERE task_uid = \(bind: taskUID)").run()
-            if task.status == .running {
-                try await Self.recordHistory([(task, .interrupted, "Deleted")], now: now, on: sql)
-            }
-            return task
-        }
-        signal.notifyAll()
-        return task
+        try await delete([(taskUID: taskUID, onlyIf: statuses)], now: now)[0].get()
     }
 
     /// Whether the queue or its history holds a task not named `name`: a database a lab has used, which
