@@ -61,23 +61,34 @@ struct ConsumerCommand: AsyncParsableCommand {
 
     func run() async throws {
         let logger = common.logger("limsqueue.consumer")
+        if !lims, let key = try AuthKeySource.fromEnvironment() {
+            // Nothing of a database is needed: none is opened, and no data directory is made (a tryout's consumer on
+            // another machine left an empty ./var behind).
+            try await consume(key: key, handlers: QueueNode.handlers(), logger: logger)
+            return
+        }
         try await StorageEnvironment.with(dataDir: common.dataDir, database: common.databaseURL, durability: common.durabilityLevel, logger: logger) { environment in
             let key: String
             if let fromEnvironment = try AuthKeySource.fromEnvironment() { key = fromEnvironment } else { key = try await environment.authKey() }
-            let id = consumerID ?? "\(ProcessInfo.processInfo.hostName)-\(ProcessInfo.processInfo.processIdentifier)"
-            let http = HTTPClient(eventLoopGroupProvider: .singleton, configuration: HTTPQueueConnection.clientConfiguration())
-            defer { Task { try? await http.shutdown() } }
-            let connection = try HTTPQueueConnection(serverURLs: serverURLs, authKey: key, userID: user, http: http, logger: logger)
             let handlers = lims ? QueueNode.handlers(lab: environment.lab, queue: environment.store) : QueueNode.handlers()
-            let consumer = QueueConsumer(
-                connection: connection, handlers: handlers,
-                configuration: .init(consumerID: id, shutdownGraceSeconds: shutdownGrace, batched: batched,
-                                     concurrency: batched ? concurrency : 1), logger: logger
-            )
-            let group = ServiceGroup(configuration: .init(
-                services: [.init(service: consumer)], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger
-            ))
-            try await group.run()
+            try await consume(key: key, handlers: handlers, logger: logger)
         }
+    }
+
+    /// Runs the consumer with `handlers` until SIGTERM or SIGINT, authenticating with `key`.
+    private func consume(key: String, handlers: HandlerRegistry, logger: Logger) async throws {
+        let id = consumerID ?? "\(ProcessInfo.processInfo.hostName)-\(ProcessInfo.processInfo.processIdentifier)"
+        let http = HTTPClient(eventLoopGroupProvider: .singleton, configuration: HTTPQueueConnection.clientConfiguration())
+        defer { Task { try? await http.shutdown() } }
+        let connection = try HTTPQueueConnection(serverURLs: serverURLs, authKey: key, userID: user, http: http, logger: logger)
+        let consumer = QueueConsumer(
+            connection: connection, handlers: handlers,
+            configuration: .init(consumerID: id, shutdownGraceSeconds: shutdownGrace, batched: batched,
+                                 concurrency: batched ? concurrency : 1), logger: logger
+        )
+        let group = ServiceGroup(configuration: .init(
+            services: [.init(service: consumer)], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger
+        ))
+        try await group.run()
     }
 }

@@ -612,7 +612,8 @@ public struct QueueServerController: Sendable {
         switch value {
         case .int(let int): number = Double(int)
         case .double(let double): number = double
-        case .string(let text): number = Double(text)
+        // A form-encoded client sends numbers as text: decimal digits only (Double("0x10") reads hex, a tryout found).
+        case .string(let text): number = Int(text.trimmingCharacters(in: .whitespaces)).map(Double.init)
         default: number = nil
         }
         guard let number, number.isFinite, number.rounded() == number, number >= 1, number <= Double(configuration.maxBatch) else {

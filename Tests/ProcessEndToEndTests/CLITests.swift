@@ -273,6 +273,28 @@ struct CLITests {
         #expect(refused.status != 0 && refused.output.contains("LIMSQUEUE_AUTH_KEY"))
     }
 
+    /// A tryout's consumer on a machine of its own (`--no-lims`, key from the environment) left an empty `./var`.
+    @Test("consumer --no-lims with LIMSQUEUE_AUTH_KEY opens no database and makes no data directory; SIGTERM stops it")
+    func consumerWithoutLab() async throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        let key = try run(["keygen"], dataDir: directory.path).output.trimmingCharacters(in: .whitespacesAndNewlines)
+        let dataDir = directory.path + "/var"
+        var environment = ProcessInfo.processInfo.environment
+        environment["LIMSQUEUE_AUTH_KEY"] = key
+        let log = directory.path + "/consumer.log"
+        // Port 9 (discard) refuses connections: the consumer backs off and goes on trying.
+        let consumer = try ChildProcess(LimsProcess.binary, ["consumer", "--no-lims", "--server", "http://127.0.0.1:9",
+                                                             "--consumer-id", "elsewhere-1", "--data-dir", dataDir],
+                                        environment: environment, output: .file(log))
+        try await eventually(60, "the consumer trying the server") {
+            !((try? String(contentsOfFile: log, encoding: .utf8)) ?? "").isEmpty
+        }
+        consumer.signal(SIGTERM)
+        #expect(await consumer.wait(seconds: 30) == 0)
+        #expect(!FileManager.default.fileExists(atPath: dataDir), "\((try? String(contentsOfFile: log, encoding: .utf8)) ?? "")")
+    }
+
     /// Issue 13, finding 10: a wrong `--data-dir` (or none, in another directory) must not silently start an empty
     /// queue.
     @Test("status, tasks, key, settings, requeue and delete refuse a data dir without a database, naming the path; migrate creates it")
