@@ -67,9 +67,13 @@ struct ConsumerCommand: AsyncParsableCommand {
             try await consume(key: key, handlers: QueueNode.handlers(), logger: logger)
             return
         }
-        try await StorageEnvironment.with(dataDir: common.dataDir, database: common.databaseURL, durability: common.durabilityLevel, logger: logger) { environment in
+        let keyFromEnvironment = try AuthKeySource.fromEnvironment()
+        // The key read from the database: one that does not exist is refused, not made (a fresh database's new key
+        // is not the server's: a tryout's consumer was answered 401 on every pop, for ever).
+        try await StorageEnvironment.with(dataDir: common.dataDir, database: common.databaseURL, durability: common.durabilityLevel,
+                                          existing: keyFromEnvironment == nil, logger: logger) { environment in
             let key: String
-            if let fromEnvironment = try AuthKeySource.fromEnvironment() { key = fromEnvironment } else { key = try await environment.authKey() }
+            if let keyFromEnvironment { key = keyFromEnvironment } else { key = try await environment.authKey() }
             let handlers = lims ? QueueNode.handlers(lab: environment.lab, queue: environment.store) : QueueNode.handlers()
             try await consume(key: key, handlers: handlers, logger: logger)
         }

@@ -71,7 +71,7 @@ struct TaskAdminTarget: Sendable, Equatable {
 }
 
 /// What an operator command did to one task.
-enum TaskAdminOutcome: Equatable {
+enum TaskAdminOutcome: Hashable {
     /// Changed as asked.
     case changed
     /// Selected by `--status`/`--name` but gone when its turn came (a consumer finished it meanwhile): not a failure.
@@ -132,13 +132,13 @@ func taskAdminLine(_ target: TaskAdminTarget, _ result: Result<QueueTask, any Er
     }
 }
 
-/// Lines of tasks selected by a filter and changed that are printed; the others are counted. A tryout's `delete
-/// --name X` printed 30,000 lines.
+/// Lines printed per outcome for tasks selected by a filter (changed, left the queue, running left alone); the others
+/// are counted. A tryout's `delete --name X` printed 30,000 lines, and one beside a busy consumer 91 "left" lines.
 let taskAdminChangedLinesShown = 20
 
-/// Runs `batch` on the selected tasks, printing a line per task given by uid, per task not changed, and for the
-/// first ``taskAdminChangedLinesShown`` others changed, then a summary; exits non-zero when a task could not be
-/// changed (see ``applyTaskAdmin(_:on:verb:_:)``).
+/// Runs `batch` on the selected tasks, printing a line per task given by uid and per refusal, and the first
+/// ``taskAdminChangedLinesShown`` lines of each other outcome, then a summary; exits non-zero when a task could not
+/// be changed (see ``applyTaskAdmin(_:on:verb:_:)``).
 private func runTaskAdmin(_ selection: TaskSelection, _ common: CommonOptions, verb: String,
                           _ batch: @escaping @Sendable (any QueueStore, [TaskAdminTarget]) async throws -> [Result<QueueTask, any Error>])
     async throws
@@ -149,15 +149,18 @@ private func runTaskAdmin(_ selection: TaskSelection, _ common: CommonOptions, v
         let targets = try await selection.resolve(in: environment.store)
         return (targets, try await applyTaskAdmin(targets, on: environment.store, verb: verb, batch: batch))
     }
-    var shown = 0
+    var shown: [TaskAdminOutcome: Int] = [:]
     for (target, line) in zip(targets, lines) {
-        if line.outcome == .changed, !target.given {
-            shown += 1
-            if shown > taskAdminChangedLinesShown { continue }
+        if !target.given, line.outcome != .refused {
+            shown[line.outcome, default: 0] += 1
+            if shown[line.outcome, default: 0] > taskAdminChangedLinesShown { continue }
         }
         print(line.text)
     }
-    if shown > taskAdminChangedLinesShown { print("... and \(shown - taskAdminChangedLinesShown) more \(verb)") }
+    for (outcome, what) in [(TaskAdminOutcome.changed, verb), (.left, "left as they are"), (.spared, "running left alone")] {
+        let more = shown[outcome, default: 0] - taskAdminChangedLinesShown
+        if more > 0 { print("... and \(more) more \(what)") }
+    }
     let changed = lines.filter { $0.outcome == .changed }.count
     let left = lines.filter { $0.outcome == .left }.count
     let spared = lines.filter { $0.outcome == .spared || $0.outcome == .sparedGiven }.count

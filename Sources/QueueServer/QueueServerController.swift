@@ -612,8 +612,11 @@ public struct QueueServerController: Sendable {
         switch value {
         case .int(let int): number = Double(int)
         case .double(let double): number = double
-        // A form-encoded client sends numbers as text: decimal digits only (Double("0x10") reads hex, a tryout found).
-        case .string(let text): number = Int(text.trimmingCharacters(in: .whitespaces)).map(Double.init)
+        // A form-encoded client sends numbers as text: decimal digits only (Double("0x10") reads hex, Int("+16") a sign;
+        // tryouts found both).
+        case .string(let text):
+            number = !text.isEmpty && text.utf8.allSatisfy({ (UInt8(ascii: "0")...UInt8(ascii: "9")).contains($0) })
+                ? Int(text).map(Double.init) : nil
         default: number = nil
         }
         guard let number, number.isFinite, number.rounded() == number, number >= 1, number <= Double(configuration.maxBatch) else {

@@ -85,7 +85,7 @@ extension SQLQueueStore {
             let (addOutcomes, doneResults, popResults, announced) = try await Self.inTransaction(connection, lock: .claims, immediate: beginsImmediate) { sql in
                 // Adds first (in request order, one multi-row insert): a claim of this batch may take them.
                 let addOutcomes = addRequests.isEmpty
-                    ? [] : try await Self.insertTasks(addRequests, topPriority: settings.topPriorityTasks, on: sql)
+                    ? [] : try await Self.insertTasks(addRequests, topPriority: settings.topPriorityTasks, now: at, on: sql)
                 // PostgreSQL: when pops follow, the dones' statement also takes the claims' cap lock and announces
                 // what it finished (one round trip less; see ``finishRecordingStatement(_:now:locking:on:)``).
                 let lockingOrigin = requests.contains { $0.pop != nil }
@@ -688,7 +688,7 @@ extension SQLQueueStore {
                 status = \(bind: status),
                 top_rank = \(bind: TaskOrdering.topRank(of: new, topPriority: topPriority)),
                 sort_key = \(bind: TaskOrdering.sortKey(of: new)),
-                available_at = \(bind: new.availableAt),
+                available_at = \(bind: readyAvailableAt(of: new, now: now)),
                 created = \(bind: new.created),
                 max_seconds = \(bind: new.maxSeconds),
                 started = \(bind: new.started),

@@ -20,13 +20,24 @@ extension SQLQueueStore {
         return try await nextDelayed(after: now, on: sql)
     }
 
-    /// When the first delayed task not due at `now` comes due (nil: none waits): one seek in the partial index
-    /// `queue_tasks_delayed` (``AddDelayedTaskIndex``), whatever the queue's length.
-    static func nextDelayed(after now: Double, on sql: any SQLDatabase) async throws -> Double? {
+    /// The `available_at` column of `task` written at `now`: its `created` (in the claims' index) when it is due by
+    /// then (`created + delay <= now`, or no delay), else `created + delay` (waiting for a claim's promotion). A
+    /// failed task re-queued from another process, or a client's task with an old `created`, is then claimable at
+    /// once on every server: written unpromoted, a server whose watch did not know of it took up to 5 s to claim it
+    /// for a waiting long-poll (a tryout, two servers). Without `now` only a task without a delay is written due.
+    static func readyAvailableAt(of task: QueueTask, now: Double?) -> Double {
+        task.availableAt <= max(task.created, now ?? task.created) ? task.created : task.availableAt
+    }
+
+    /// When the first queued delayed task not yet promoted comes due (nil: none waits); with `now`, the first not due
+    /// at `now`. One seek in the partial index `queue_tasks_delayed` (``AddDelayedTaskIndex``), whatever the queue's
+    /// length.
+    static func nextDelayed(after now: Double?, on sql: any SQLDatabase) async throws -> Double? {
+        let after: SQLQueryString = now.map { " AND available_at > \(bind: $0)" } ?? ""
         // The queue order index left out, so SQLite's planner takes the partial index, whose condition the query repeats.
         let row = try await sql.raw("""
             SELECT available_at FROM queue_tasks
-            WHERE available_at > created AND available_at > \(bind: now) AND \(filterOnly("status", on: sql)) = 'queued'
+            WHERE available_at > created\(after) AND \(filterOnly("status", on: sql)) = 'queued'
             ORDER BY available_at LIMIT 1
             """).first()
         return try row?.decode(column: "available_at", as: Double.self)

@@ -42,7 +42,7 @@ extension SQLQueueStore {
     /// PostgreSQL (where lab writes run side by side, ``SQLLabStore``) the transaction first takes an advisory lock
     /// on the task's context and name (``AdvisoryLock/uniqueNamespace``, held to its end), so a second identical
     /// action waits and then sees the first one's task.
-    static func insertOne(_ task: QueueTask, topPriority: [String], on sql: any SQLDatabase) async throws -> AddOutcome {
+    static func insertOne(_ task: QueueTask, topPriority: [String], now: Double? = nil, on sql: any SQLDatabase) async throws -> AddOutcome {
         if task.unique {
             if isPostgres(sql) {
                 try await sql.raw("""
@@ -56,19 +56,21 @@ extension SQLQueueStore {
                 """).first()
             if clash != nil { return .notUnique }
         }
-        guard try await insertRows([task], topPriority: topPriority, on: sql).contains(task.taskUID) else { return .duplicate }
+        guard try await insertRows([task], topPriority: topPriority, now: now, on: sql).contains(task.taskUID) else { return .duplicate }
         try await insertObjectUIDs(of: [task], on: sql)
         return .added
     }
 
     /// ``insert(_:topPriority:on:)`` for several tasks, without the announcement.
-    static func insertTasks(_ tasks: [QueueTask], topPriority: [String], on sql: any SQLDatabase) async throws -> [AddOutcome] {
+    /// - Parameter now: the writer's time, epoch seconds: a delayed task already due then is written in the claims'
+    ///   index (``readyAvailableAt(of:now:)``). Default: nil (a delayed task waits for a claim's promotion).
+    static func insertTasks(_ tasks: [QueueTask], topPriority: [String], now: Double? = nil, on sql: any SQLDatabase) async throws -> [AddOutcome] {
         var outcomes = [AddOutcome?](repeating: nil, count: tasks.count)
         var pending: [(index: Int, task: QueueTask)] = []
         func flush() async throws {
             for start in stride(from: 0, to: pending.count, by: 100) {
                 let chunk = Array(pending[start..<min(start + 100, pending.count)])
-                let inserted = try await insertRows(chunk.map(\.task), topPriority: topPriority, on: sql)
+                let inserted = try await insertRows(chunk.map(\.task), topPriority: topPriority, now: now, on: sql)
                 var seen: Set<String> = []
                 var added: [QueueTask] = []
                 for (index, task) in chunk {
@@ -91,7 +93,7 @@ extension SQLQueueStore {
             task.leaseToken = nil
             if task.unique {
                 try await flush()
-                outcomes[index] = try await insertOne(task, topPriority: topPriority, on: sql)
+                outcomes[index] = try await insertOne(task, topPriority: topPriority, now: now, on: sql)
             } else {
                 pending.append((index, task))
             }
@@ -101,13 +103,13 @@ extension SQLQueueStore {
     }
 
     /// One multi-row `INSERT ... ON CONFLICT DO NOTHING RETURNING task_uid`; returns the uids inserted.
-    static func insertRows(_ tasks: [QueueTask], topPriority: [String], on sql: any SQLDatabase) async throws -> Set<String> {
+    static func insertRows(_ tasks: [QueueTask], topPriority: [String], now: Double? = nil, on sql: any SQLDatabase) async throws -> Set<String> {
         let rows = try tasks.map { task -> SQLQueryString in
             """
             (\(bind: task.taskUID), \(bind: task.name), \(bind: task.contextUID), \(bind: task.pathKey),
             \(bind: task.action), \(bind: (task.status ?? .queued).rawValue),
             \(bind: TaskOrdering.topRank(of: task, topPriority: topPriority)), \(bind: TaskOrdering.sortKey(of: task)),
-            \(bind: task.availableAt), \(bind: task.created), \(bind: task.maxSeconds), \(bind: task.ghost ? 1 : 0),
+            \(bind: readyAvailableAt(of: task, now: now)), \(bind: task.created), \(bind: task.maxSeconds), \(bind: task.ghost ? 1 : 0),
             \(bind: task.started), \(bind: task.started.map { $0 + Double(task.maxSeconds) }), \(bind: task.consumerID),
             \(bind: task.leaseToken), \(bind: task.username), \(bind: try encodeBody(task)))
             """

@@ -137,11 +137,14 @@ extension SQLQueueStore {
     }
 
     /// One seek in the partial index `queue_tasks_delayed` (``AddDelayedTaskIndex``), whatever the queue's length.
-    /// The answer is noted (``DelayedTaskWatch``): the first claim from then promotes the task, wherever it was added.
+    /// A delayed task that is due but not yet promoted into the claims' index (another process wrote it) makes the
+    /// answer `now`: the waiting long-poll claims at once. The answer is noted (``DelayedTaskWatch``): the first claim
+    /// from then promotes the task, wherever it was added.
     public func nextAvailableAt(after now: Double) async throws -> Double? {
-        let next = try await Self.nextDelayed(after: now, on: sql)
-        if let next { delayedTasks.note(availableAt: next) }
-        return next
+        guard let first = try await Self.nextDelayed(after: nil, on: sql) else { return nil }
+        delayedTasks.note(availableAt: first)
+        if first <= now { return now }
+        return first
     }
 
     /// True while a task is queued or running: two index seeks, whatever the queue's length (``counts()`` reads

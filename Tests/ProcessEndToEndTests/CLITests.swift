@@ -293,6 +293,15 @@ struct CLITests {
         consumer.signal(SIGTERM)
         #expect(await consumer.wait(seconds: 30) == 0)
         #expect(!FileManager.default.fileExists(atPath: dataDir), "\((try? String(contentsOfFile: log, encoding: .utf8)) ?? "")")
+        // Without the key a database must exist to read it from: a new one's key would not be the server's (a tryout's
+        // consumer was answered 401 on every pop).
+        guard !TestDatabase.isPostgres else { return }
+        var withoutKey = ProcessInfo.processInfo.environment
+        withoutKey["LIMSQUEUE_AUTH_KEY"] = nil
+        let refused = try runLimsQueue(["consumer", "--no-lims", "--server", "http://127.0.0.1:9"],
+                                       dataDir: dataDir, environment: withoutKey)
+        #expect(refused.status != 0 && refused.output.contains(dataDir), "\(refused.output)")
+        #expect(!FileManager.default.fileExists(atPath: dataDir + "/limsqueue.sqlite"))
     }
 
     /// Issue 13, finding 10: a wrong `--data-dir` (or none, in another directory) must not silently start an empty

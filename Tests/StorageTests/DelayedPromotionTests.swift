@@ -64,6 +64,33 @@ struct DelayedPromotionTests {
         }
     }
 
+    @Test("a task already due when written (an old created with a delay, a failed task re-queued later) is written in the claims' index, so any server claims it at once",
+          arguments: StoreBackend.available)
+    func writtenDue(backend: StoreBackend) async throws {
+        try await StoreFixture.with(backend: backend) { f in
+            let now = f.now
+            var old = TaskFactory.task("task_generic_action", context: "WS-1", created: now - 100)
+            old.delay = 5
+            var later = TaskFactory.task("task_generic_action", context: "WS-2", created: now)
+            later.delay = 5
+            _ = try await f.store.add([old, later], now: now)
+            func availableAt(_ uid: String) async throws -> Double? {
+                try await f.store.sql.raw("SELECT available_at FROM queue_tasks WHERE task_uid = \(bind: uid)").first()?
+                    .decode(column: "available_at", as: Double.self)
+            }
+            #expect(try await availableAt(old.taskUID) == now - 100)
+            #expect(try await availableAt(later.taskUID) == now + 5)
+            // Failed (delay 5 from the failure), then re-queued after its delay: written due.
+            let claimed = try #require(try await f.store.pop(consumerID: "consumer-1", now: now))
+            #expect(claimed.taskUID == old.taskUID)
+            _ = try await f.store.fail(old.taskUID, message: "boom", lease: LeaseClaim(consumerID: "consumer-1", leaseToken: claimed.leaseToken),
+                                       now: now + 1)
+            #expect(try await availableAt(old.taskUID) == now + 6)
+            _ = try await f.store.requeue(old.taskUID, lease: .none, now: now + 10)
+            #expect(try await availableAt(old.taskUID) == now + 1)
+        }
+    }
+
     @Test("the watch: due at the first claim, then at the next known due time or a second later, whichever comes first; a note made during a promotion is kept")
     func watch() {
         let watch = DelayedTaskWatch(interval: 1)
