@@ -13,7 +13,8 @@ struct ConsumerCommand: AsyncParsableCommand {
         discussion: """
             The LIMS task kinds act on the lab's database: give the consumer the same --data-dir (same machine) or \
             --database URL as the servers; with --no-lims it runs only the built-in noop and sleep kinds.
-            The auth key comes from LIMSQUEUE_AUTH_KEY, else from the database in --data-dir (same machine).
+            The auth key comes from LIMSQUEUE_AUTH_KEY, else from the database in --data-dir (same machine), which \
+            must exist; with --no-lims and LIMSQUEUE_AUTH_KEY no database is opened.
             On SIGTERM the consumer claims nothing more and finishes (or, after the grace period, releases) its task.
             Give several server instances on one database (--server A --server B, or --server A,B): when the current \
             one cannot be reached the consumer moves to the next and keeps going; its task's lease stays valid there.
