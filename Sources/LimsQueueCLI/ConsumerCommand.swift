@@ -69,6 +69,15 @@ struct ConsumerCommand: AsyncParsableCommand {
             return
         }
         let keyFromEnvironment = try AuthKeySource.fromEnvironment()
+        if keyFromEnvironment == nil, common.databaseURL == nil {
+            // The admin commands' refusal advises creating a database, whose new key the server would refuse.
+            let path = StorageEnvironment.sqlitePath(dataDir: common.dataDir)
+            guard FileManager.default.fileExists(atPath: path) else {
+                throw CLIError("no LimsQueue database at \(path) to read the auth key from: set LIMSQUEUE_AUTH_KEY to the "
+                               + "server's key (`limsqueue key` prints it where the server runs), or pass the --data-dir the "
+                               + "server uses on this machine")
+            }
+        }
         // The key read from the database: one that does not exist is refused, not made (a fresh database's new key
         // is not the server's: a tryout's consumer was answered 401 on every pop, for ever).
         try await StorageEnvironment.with(dataDir: common.dataDir, database: common.databaseURL, durability: common.durabilityLevel,

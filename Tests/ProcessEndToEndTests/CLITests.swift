@@ -300,7 +300,8 @@ struct CLITests {
         withoutKey["LIMSQUEUE_AUTH_KEY"] = nil
         let refused = try runLimsQueue(["consumer", "--no-lims", "--server", "http://127.0.0.1:9"],
                                        dataDir: dataDir, environment: withoutKey)
-        #expect(refused.status != 0 && refused.output.contains(dataDir), "\(refused.output)")
+        #expect(refused.status != 0 && refused.output.contains(dataDir) && refused.output.contains("LIMSQUEUE_AUTH_KEY"),
+                "\(refused.output)")
         #expect(!FileManager.default.fileExists(atPath: dataDir + "/limsqueue.sqlite"))
     }
 
