@@ -202,7 +202,7 @@ public final class SQLLabStore: Sendable {
             }
         }
         if !tasks.isEmpty {
-            queue.noteDelayed(tasks)
+            queue.noteDelayed(tasks, now: nil)
             queue.notifyChange()
         }
         return result

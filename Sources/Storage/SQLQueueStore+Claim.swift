@@ -79,7 +79,7 @@ extension SQLQueueStore {
         let oneStatement = claimsInOneStatement
         let origin = instanceID
         let delayedTasks = self.delayedTasks
-        noteDelayed(addRequests)
+        noteDelayed(addRequests, now: at)
         do {
             let settings = try await settings()
             let (addOutcomes, doneResults, popResults, announced) = try await Self.inTransaction(connection, lock: .claims, immediate: beginsImmediate) { sql in

@@ -25,8 +25,17 @@ extension SQLQueueStore {
     /// failed task re-queued from another process, or a client's task with an old `created`, is then claimable at
     /// once on every server: written unpromoted, a server whose watch did not know of it took up to 5 s to claim it
     /// for a waiting long-poll (a tryout, two servers). Without `now` only a task without a delay is written due.
+    ///
+    /// A task without a delay whose `created` is after `now` (a client's clock ahead of the server's: senaite.queue
+    /// clients send their own `created`) is written as delayed by the smallest step (`created.nextUp`, a fraction of a
+    /// microsecond): so `nextAvailableAt` tells a waiting long-poll when it becomes claimable. Written due, a long-poll
+    /// missed it until its 5 s retry (created 2 s ahead: claimed after 5.5 s; a tryout).
     static func readyAvailableAt(of task: QueueTask, now: Double?) -> Double {
-        task.availableAt <= max(task.created, now ?? task.created) ? task.created : task.availableAt
+        if task.availableAt <= max(task.created, now ?? task.created) {
+            if let now, task.created > now { return task.created.nextUp }
+            return task.created
+        }
+        return task.availableAt
     }
 
     /// When the first queued delayed task not yet promoted comes due (nil: none waits); with `now`, the first not due
@@ -43,11 +52,12 @@ extension SQLQueueStore {
         return try row?.decode(column: "available_at", as: Double.self)
     }
 
-    /// Notes tasks this process wrote queued with a delay (``DelayedTaskWatch/note(availableAt:)``), so the claim from
-    /// when they come due promotes them.
-    func noteDelayed(_ tasks: some Sequence<QueueTask>) {
-        for task in tasks where task.availableAt > task.created && (task.status ?? .queued) == .queued {
-            delayedTasks.note(availableAt: task.availableAt)
+    /// Notes tasks this process wrote queued with a delay at `now` (``readyAvailableAt(of:now:)``; nil: not known)
+    /// (``DelayedTaskWatch/note(availableAt:)``), so the claim from when they come due promotes them.
+    func noteDelayed(_ tasks: some Sequence<QueueTask>, now: Double?) {
+        for task in tasks where (task.status ?? .queued) == .queued {
+            let availableAt = Self.readyAvailableAt(of: task, now: now)
+            if availableAt > task.created { delayedTasks.note(availableAt: availableAt) }
         }
     }
 }

@@ -44,7 +44,7 @@ extension SQLQueueStore {
             }
             return results
         }
-        noteDelayed(results.compactMap { try? $0.get() })
+        noteDelayed(results.compactMap { try? $0.get() }, now: now)
         if results.contains(where: { (try? $0.get()) != nil }) { signal.notifyAll() }
         return results
     }
@@ -67,7 +67,7 @@ extension SQLQueueStore {
             try await Self.replace(task, with: next, outcome: outcome, now: now, topPriority: topPriority, on: sql)
             return next
         }
-        noteDelayed([task])
+        noteDelayed([task], now: now)
         signal.notifyAll()
         return task
     }
@@ -95,7 +95,7 @@ extension SQLQueueStore {
                                    now: now, topPriority: settings.topPriorityTasks, on: sql)
             return requeued
         }
-        noteDelayed([task])
+        noteDelayed([task], now: now)
         signal.notifyAll()
         return task
     }
@@ -124,7 +124,7 @@ extension SQLQueueStore {
         let results = try await inChunks(targets) { chunk, sql in
             try await Self.requeue(chunk, settings: settings, now: now, on: sql)
         }
-        noteDelayed(results.compactMap { try? $0.get() })
+        noteDelayed(results.compactMap { try? $0.get() }, now: now)
         return results
     }
 

@@ -91,6 +91,20 @@ struct DelayedPromotionTests {
         }
     }
 
+    @Test("a task created after now without a delay (a client's clock ahead): claimable from its created, and a waiting long-poll is told when",
+          arguments: StoreBackend.available)
+    func createdAhead(backend: StoreBackend) async throws {
+        try await StoreFixture.with(backend: backend) { f in
+            let now = f.now
+            let ahead = TaskFactory.task("task_generic_action", context: "WS-1", created: now + 2)
+            _ = try await f.store.add([ahead], now: now)
+            let due = try #require(try await f.store.nextAvailableAt(after: now))
+            #expect(due > now + 2 && due < now + 2.001)
+            #expect(try await f.store.pop(consumerID: "consumer-1", now: now + 1.9) == nil)
+            #expect(try await f.store.pop(consumerID: "consumer-1", now: due)?.taskUID == ahead.taskUID)
+        }
+    }
+
     @Test("the watch: due at the first claim, then at the next known due time or a second later, whichever comes first; a note made during a promotion is kept")
     func watch() {
         let watch = DelayedTaskWatch(interval: 1)

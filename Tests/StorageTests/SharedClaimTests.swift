@@ -27,6 +27,9 @@ struct SharedClaimTests {
         let concurrency = store.claimConcurrency
         do {
             _ = try await store.transaction(.claims) { sql -> Int in
+                // As the writer's batch does first: delayed tasks due by now (and tasks created after the add's time)
+                // join the claims' index.
+                _ = try await SQLQueueStore.promoteDueTasks(now: now, on: sql)
                 let (claimed, _) = try await SQLQueueStore.claimEach(pops, now: now, settings: settings, concurrency: concurrency,
                                                                      oneStatement: oneStatement, on: sql)
                 let running = try await sql.raw("SELECT name, path_key FROM queue_tasks WHERE status = 'running'").all()
