@@ -22,9 +22,11 @@ final class DelayedTaskWatch: Sendable {
     }
 
     /// Whether a claim at `now` promotes first: the notes counted so far, to give back to
-    /// ``promoted(since:now:next:)``; nil when it need not.
+    /// ``promoted(since:now:next:)``; nil when it need not. One step ahead of `now` (`now.nextUp`), as the promotion
+    /// itself: a task created ahead of the server's clock is written due one step after its `created`
+    /// (``SQLQueueStore/readyAvailableAt(of:now:)``) and is claimable from its `created`.
     func promotion(now: Double) -> Int? {
-        state.withLock { now >= $0.promoteAt ? $0.notes : nil }
+        state.withLock { now.nextUp >= $0.promoteAt ? $0.notes : nil }
     }
 
     /// A queued task may come due at `availableAt` without being promoted: the first claim from then promotes.

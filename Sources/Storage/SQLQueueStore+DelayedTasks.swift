@@ -2,7 +2,9 @@ import QueueCore
 import SQLKit
 
 extension SQLQueueStore {
-    /// Promotes the delayed tasks that came due by `now` into the claims' index (``AddReadyTaskIndex``): their
+    /// Promotes the delayed tasks that came due by `now` (one step ahead, `now.nextUp`: a task created ahead of the
+    /// server's clock is written due one step after its `created`, ``readyAvailableAt(of:now:)``, and is claimable from
+    /// its `created`) into the claims' index (``AddReadyTaskIndex``): their
     /// `available_at` becomes their `created` (the column is the claims' alone; a task's delay stays in its body).
     /// One seek in `queue_tasks_delayed` when none came due. On PostgreSQL rows another transaction holds are skipped
     /// (`FOR UPDATE SKIP LOCKED`), never waited for: a claim holding the cap lock never waits for a row (see
@@ -15,7 +17,7 @@ extension SQLQueueStore {
         try await sql.raw("""
             UPDATE queue_tasks SET available_at = created WHERE task_uid IN (
                 SELECT task_uid FROM queue_tasks
-                WHERE available_at > created AND available_at <= \(bind: now) AND \(filterOnly("status", on: sql)) = 'queued'\(lock))
+                WHERE available_at > created AND available_at <= \(bind: now.nextUp) AND \(filterOnly("status", on: sql)) = 'queued'\(lock))
             """).run()
         return try await nextDelayed(after: now, on: sql)
     }

@@ -101,7 +101,7 @@ struct DelayedPromotionTests {
             let due = try #require(try await f.store.nextAvailableAt(after: now))
             #expect(due > now + 2 && due < now + 2.001)
             #expect(try await f.store.pop(consumerID: "consumer-1", now: now + 1.9) == nil)
-            #expect(try await f.store.pop(consumerID: "consumer-1", now: due)?.taskUID == ahead.taskUID)
+            #expect(try await f.store.pop(consumerID: "consumer-1", now: now + 2)?.taskUID == ahead.taskUID)
         }
     }
 
