@@ -2,7 +2,8 @@ import QueueCore
 
 /// Builds tasks for tests with readable defaults.
 public enum TaskFactory {
-    /// A task named `name` on `/senaite/worksheets/<context>` created at `created`.
+    /// A task named `name` on `/senaite/worksheets/<context>` created at `created`, claimable `delay` seconds later
+    /// (nil: at once).
     public static func task(
         _ name: String = "task_action_submit",
         context: String = "WS-0001",
@@ -13,11 +14,12 @@ public enum TaskFactory {
         unique: Bool = false,
         maxSeconds: Int = 120,
         uids: [String] = [],
-        username: String = "analyst1"
+        username: String = "analyst1",
+        delay: Double? = nil
     ) -> QueueTask {
         QueueTask(name: name, contextUID: contextUID ?? uid(for: context), contextPath: "/senaite/worksheets/\(context)",
                   uids: uids, created: created, minSeconds: 0, maxSeconds: maxSeconds, priority: priority,
-                  retries: retries, unique: unique, username: username)
+                  retries: retries, unique: unique, username: username, delay: delay)
     }
 
     /// A stable 32-hex uid derived from a name (same name, same uid).

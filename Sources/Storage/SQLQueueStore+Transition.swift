@@ -163,56 +163,56 @@ extension SQLQueueStore {
     /// again is requeued again: it is queued by then).
     private static func requeue(_ targets: [(taskUID: String, onlyIf: Set<TaskStatus>?)], settings: QueueSettings, now: Double,
                                 on sql: any SQLDatabase) async throws -> [Result<QueueTask, any Error>] {
-        var found = try await lockTargets(targets, on: sql)
-        var results: [Result<QueueTask, any Error>] = []
-        for target in targets {
-            guard let task = found[target.taskUID] else {
-                results.append(.failure(QueueError(.notFound, "Task \(target.taskUID)")))
-                continue
-            }
-            do {
-                try require(task, in: target.onlyIf)
-                let requeued = task.requeued(maxRetries: settings.maxRetries)
-                try await replace(task, with: requeued, outcome: task.status == .running ? .interrupted : nil,
-                                  now: now, topPriority: settings.topPriorityTasks, on: sql)
-                found[target.taskUID] = requeued
-                results.append(.success(requeued))
-            } catch let error as QueueError {
-                results.append(.failure(error))
-            } catch let error as TaskStatusChanged {
-                results.append(.failure(error))
-            }
+        try await eachTarget(targets, on: sql) { task in
+            let requeued = task.requeued(maxRetries: settings.maxRetries)
+            try await replace(task, with: requeued, outcome: task.status == .running ? .interrupted : nil,
+                              now: now, topPriority: settings.topPriorityTasks, on: sql)
+            return (requeued, requeued)
         }
-        return results
     }
 
-    /// One transaction of ``delete(_:now:)`` (many): reads the targets' rows (``lockTargets(_:on:)``), decides each
-    /// target in order, deletes the chosen rows in one statement and records the running ones in the history as
-    /// interrupted ("Deleted").
+    /// One transaction of ``delete(_:now:)`` (many): decides each target in order, deletes the chosen rows in one
+    /// statement and records the running ones in the history as interrupted ("Deleted").
     private static func delete(_ targets: [(taskUID: String, onlyIf: Set<TaskStatus>?)], now: Double,
                                on sql: any SQLDatabase) async throws -> [Result<QueueTask, any Error>] {
-        var found = try await lockTargets(targets, on: sql)
-        var results: [Result<QueueTask, any Error>] = []
-        var doomed: [QueueTask] = []
-        for target in targets {
-            guard let task = found[target.taskUID] else {
-                results.append(.failure(QueueError(.notFound, "Task \(target.taskUID)")))
-                continue
-            }
-            do {
-                try require(task, in: target.onlyIf)
-                doomed.append(task)
-                found[target.taskUID] = nil // a uid given again: gone, as for a second delete
-                results.append(.success(task))
-            } catch {
-                results.append(.failure(error))
-            }
-        }
+        // A uid given again: gone, as for a second delete.
+        let results = try await eachTarget(targets, on: sql) { task in (task, nil) }
+        let doomed = results.compactMap { try? $0.get() }
         guard !doomed.isEmpty else { return results }
         try await sql.raw("DELETE FROM queue_tasks WHERE task_uid IN (\(SQLList(doomed.map { SQLBind($0.taskUID) })))").run()
         let interrupted = doomed.filter { $0.status == .running }
         if !interrupted.isEmpty {
             try await recordHistory(interrupted.map { ($0, .interrupted, "Deleted") }, now: now, on: sql)
+        }
+        return results
+    }
+
+    /// The decisions of an operator's change of many tasks, in target order: the targets' rows are read and locked
+    /// (``lockTargets(_:on:)``); an unknown uid is refused (`.notFound`), one whose status is not among its `onlyIf`
+    /// too (``TaskStatusChanged``); `apply` changes each other one and gives the answer and the task as it is then
+    /// (nil: gone), which a later target of the same uid meets. A `QueueError` from `apply` refuses its target alone;
+    /// other errors end the transaction.
+    private static func eachTarget(_ targets: [(taskUID: String, onlyIf: Set<TaskStatus>?)], on sql: any SQLDatabase,
+                                   _ apply: (QueueTask) async throws -> (answer: QueueTask, after: QueueTask?)) async throws
+        -> [Result<QueueTask, any Error>]
+    {
+        var found = try await lockTargets(targets, on: sql)
+        var results: [Result<QueueTask, any Error>] = []
+        for target in targets {
+            guard let task = found[target.taskUID] else {
+                results.append(.failure(QueueError(.notFound, "Task \(target.taskUID)")))
+                continue
+            }
+            do {
+                try require(task, in: target.onlyIf)
+                let (answer, after) = try await apply(task)
+                found[target.taskUID] = after
+                results.append(.success(answer))
+            } catch let error as QueueError {
+                results.append(.failure(error))
+            } catch let error as TaskStatusChanged {
+                results.append(.failure(error))
+            }
         }
         return results
     }

@@ -10,13 +10,17 @@ import Testing
 /// promotes it (``DelayedTaskWatch``). Part of the store conformance suite: runs on each ``TestSupport/StoreBackend``.
 @Suite("Queue store: delayed tasks are promoted into the claims' index when due")
 struct DelayedPromotionTests {
+    /// Inserts `task` in a transaction of its own, as another process's LIMS action does: the store is not told of it.
+    static func insertUnnoted(_ task: QueueTask, into store: SQLQueueStore) async throws {
+        try await store.transaction(.rows) { sql in _ = try await SQLQueueStore.insert([task], topPriority: [], on: sql) }
+    }
+
     @Test("a delayed task ahead in queue order is passed over until it is due, and claimed first from that moment",
           arguments: StoreBackend.available)
     func claimedWhenDue(backend: StoreBackend) async throws {
         try await StoreFixture.with(backend: backend) { f in
             let now = f.now
-            var delayed = TaskFactory.task("task_generic_action", context: "WS-1", created: now, priority: 0)
-            delayed.delay = 30
+            let delayed = TaskFactory.task("task_generic_action", context: "WS-1", created: now, priority: 0, delay: 30)
             let first = TaskFactory.task("task_generic_action", context: "WS-2", created: now)
             let second = TaskFactory.task("task_generic_action", context: "WS-3", created: now + 1)
             _ = try await f.store.add([delayed, first, second], now: now)
@@ -45,19 +49,15 @@ struct DelayedPromotionTests {
         try await StoreFixture.with(backend: backend) { f in
             let now = f.now
             #expect(try await f.store.pop(consumerID: "consumer-1", now: now) == nil)
-            var unnoted = TaskFactory.task("task_generic_action", context: "WS-1", created: now)
-            unnoted.delay = 5
-            let inserted = unnoted
-            try await f.store.transaction(.rows) { sql in _ = try await SQLQueueStore.insert([inserted], topPriority: [], on: sql) }
+            let unnoted = TaskFactory.task("task_generic_action", context: "WS-1", created: now, delay: 5)
+            try await Self.insertUnnoted(unnoted, into: f.store)
             #expect(try await f.store.pop(consumerID: "consumer-1", now: now + 4.5) == nil)
             let claimed = try await f.store.pop(consumerID: "consumer-1", now: now + 5 + f.store.delayedTasks.interval)
             #expect(claimed?.taskUID == unnoted.taskUID)
 
             // A waiting long-poll asks when the next delayed task is due; the claim at that moment promotes it.
-            var asked = TaskFactory.task("task_generic_action", context: "WS-2", created: now + 10)
-            asked.delay = 5
-            let insertedLater = asked
-            try await f.store.transaction(.rows) { sql in _ = try await SQLQueueStore.insert([insertedLater], topPriority: [], on: sql) }
+            let asked = TaskFactory.task("task_generic_action", context: "WS-2", created: now + 10, delay: 5)
+            try await Self.insertUnnoted(asked, into: f.store)
             #expect(try await f.store.pop(consumerID: "consumer-2", now: now + 14.9) == nil)
             #expect(try await f.store.nextAvailableAt(after: now + 14.9) == now + 15)
             #expect(try await f.store.pop(consumerID: "consumer-2", now: now + 15)?.taskUID == asked.taskUID)
@@ -69,10 +69,8 @@ struct DelayedPromotionTests {
     func writtenDue(backend: StoreBackend) async throws {
         try await StoreFixture.with(backend: backend) { f in
             let now = f.now
-            var old = TaskFactory.task("task_generic_action", context: "WS-1", created: now - 100)
-            old.delay = 5
-            var later = TaskFactory.task("task_generic_action", context: "WS-2", created: now)
-            later.delay = 5
+            let old = TaskFactory.task("task_generic_action", context: "WS-1", created: now - 100, delay: 5)
+            let later = TaskFactory.task("task_generic_action", context: "WS-2", created: now, delay: 5)
             _ = try await f.store.add([old, later], now: now)
             func availableAt(_ uid: String) async throws -> Double? {
                 try await f.store.sql.raw("SELECT available_at FROM queue_tasks WHERE task_uid = \(bind: uid)").first()?
