@@ -223,7 +223,7 @@ struct FieldReader {
     func number(_ key: String) throws -> Double? {
         guard let value = value(key) else { return nil }
         if let number = value.doubleValue { return number }
-        if let text = value.stringValue, let number = Double(text), number.isFinite { return number }
+        if let text = value.stringValue, let number = Double(decimalText: text) { return number }
         throw QueueError.invalidTask(key, "must be a number")
     }
 

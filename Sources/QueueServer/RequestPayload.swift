@@ -131,7 +131,7 @@ public struct RequestPayload: Sendable {
     public func number(_ key: String) throws -> Double? {
         guard let value = fields[key], value != .null else { return nil }
         if let number = value.doubleValue, number.isFinite { return number }
-        if let text = value.stringValue, let number = Double(text), number.isFinite { return number }
+        if let text = value.stringValue, let number = Double(decimalText: text) { return number }
         throw QueueAPIError(.badRequest, "Field '\(key)' must be a number")
     }
 

@@ -149,6 +149,9 @@ struct QueueCoreTests {
         (["name": .string("n"), "context_uid": .string("c"), "context_path": .string("/a/b/c"), "priority": .string("high")], "priority"),
         (["name": .string("n"), "context_uid": .string("c"), "context_path": .string("/a/b/c"), "task_uid": .string("zz")], "task_uid"),
         (["name": .string("n"), "context_uid": .string("c"), "context_path": .string("/a/b/c"), "delay": .int(-3)], "delay"),
+        // Text is read in decimal notation only (`Double("0x1p4")` is 16).
+        (["name": .string("n"), "context_uid": .string("c"), "context_path": .string("/a/b/c"), "delay": .string("0x1p4")], "delay"),
+        (["name": .string("n"), "context_uid": .string("c"), "context_path": .string("/a/b/c"), "delay": .string("nan")], "delay"),
         (["name": .string("n"), "context_uid": .string("c"), "context_path": .string("/a/b/c"), "created": .double(1e19)], "created"),
         (["name": .string("n"), "context_uid": .string("c"), "context_path": .string("/a/b/c"), "max_seconds": .int(100_000_000_000)], "max_seconds"),
         (["name": .string("n"), "context_uid": .string("c"), "context_path": .string("/a/b/c"), "min_seconds": .int(Int.max)], "min_seconds"),
