@@ -24,7 +24,7 @@ struct ChangeListener: Service {
 
     /// - Throws: when `url` is not a PostgreSQL URL.
     init(url: String, store: SQLQueueStore, eventLoop: any EventLoop, logger: Logger) throws {
-        self.configuration = try SQLPostgresConfiguration(url: url).coreConfiguration
+        self.configuration = try PostgresURL.configuration(url).coreConfiguration
         self.store = store
         self.eventLoop = eventLoop
         self.logger = logger

@@ -11,7 +11,7 @@ struct CommonOptions: ParsableArguments {
     @Option(name: .long, help: "Directory holding the embedded database (limsqueue.sqlite).")
     var dataDir: String = "./var"
 
-    @Option(name: .long, help: "PostgreSQL URL (postgres://user:password@host:port/database) instead of the embedded SQLite; default: env LIMSQUEUE_DATABASE_URL, else SQLite in --data-dir.")
+    @Option(name: .long, help: "PostgreSQL URL (postgres://user:password@host:port/database, or postgres://user@/database?host=/var/run/postgresql for the local socket) instead of the embedded SQLite; default: env LIMSQUEUE_DATABASE_URL, else SQLite in --data-dir.")
     var database: String?
 
     /// `--database`, else env `LIMSQUEUE_DATABASE_URL`; nil for the embedded SQLite.
@@ -32,8 +32,9 @@ struct CommonOptions: ParsableArguments {
     var logFormat: String = ProcessInfo.processInfo.environment["LOG_FORMAT"] ?? "text"
 
     func validate() throws {
-        if let database = databaseURL, !(database.hasPrefix("postgres://") || database.hasPrefix("postgresql://")) {
-            throw ValidationError("--database must be a postgres:// URL, e.g. postgres://limsqueue:secret@127.0.0.1:5432/limsqueue")
+        if let database = databaseURL, !PostgresURL.isPostgres(database) {
+            throw ValidationError("--database must be a postgres:// URL, e.g. postgres://limsqueue:secret@127.0.0.1:5432/limsqueue, "
+                                  + "or through the local socket postgres://limsqueue@/limsqueue?host=/var/run/postgresql")
         }
         guard Logger.Level(rawValue: logLevel) != nil else {
             throw ValidationError("--log-level must be one of trace, debug, info, notice, warning, error, critical")

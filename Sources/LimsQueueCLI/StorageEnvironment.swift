@@ -56,7 +56,7 @@ final class StorageEnvironment: Sendable {
         if let url {
             path = url.replacingOccurrences(of: #"//([^:@/]+):[^@/]*@"#, with: "//$1:***@", options: .regularExpression)
             do {
-                var configuration = try SQLPostgresConfiguration(url: url)
+                var configuration = try PostgresURL.configuration(url)
                 if let durability {
                     configuration.coreConfiguration.options.additionalStartupParameters.append(durability.postgresParameter)
                 }

@@ -135,6 +135,20 @@ public protocol QueueStore: Sendable {
     /// task was cancelled.
     func waitForSignal(seconds: Double) async -> Bool
 
+    /// Parks a long-polling pop (`max` nil: one task by senaite.queue's rules; else a batched pop of up to `max`)
+    /// with this process's writer: a later batch that adds or finishes tasks claims for it in its own transaction,
+    /// before its change wakes anyone. The caller must end it with ``withdraw(_:)`` before it answers its client
+    /// (even when it stops early), and may wait for its tasks with ``waitForParkedAnswer(_:)``.
+    func park(consumerID: String, max: Int?) -> ParkedPopTicket
+
+    /// Returns once tasks were claimed for a parked pop, at once when it is no longer parked, and early when the
+    /// calling task is cancelled.
+    func waitForParkedAnswer(_ ticket: ParkedPopTicket) async
+
+    /// Ends a parked pop: the tasks claimed for it (running, leased to its consumer), empty when none. Waits for a
+    /// claim in flight for it, so claimed tasks are never lost.
+    func withdraw(_ ticket: ParkedPopTicket) async -> [QueueTask]
+
     /// Hands a wake of ``waitForSignal(seconds:)`` on to the next waiter of this process: call it when a long-poll
     /// the signal woke claims nothing (or ends without trying). An add wakes one long-poll per added task, not
     /// every one; this passes the wake along when the woken one could not take the work.

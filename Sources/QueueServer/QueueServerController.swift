@@ -386,7 +386,9 @@ public struct QueueServerController: Sendable {
 
     /// Pops at once, or, with `wait` > 0, as soon as a task becomes claimable: woken by this process's change
     /// signal, by the due time of a delayed task, or by the database's change counter (changes made by other
-    /// processes), whichever comes first; nil at the deadline.
+    /// processes), whichever comes first; nil at the deadline. While it waits, its pop is parked with the store
+    /// (``QueueStore/park(consumerID:max:)``): an add or done of this process claims for it in its own transaction,
+    /// and the tasks come without a claim of its own (one transaction and two thread hand-offs less per pickup).
     ///
     /// With `max` (a batched pop) up to `max` tasks are claimed at once (``QueueStore/pop(consumerID:max:now:)``);
     /// without it, one by senaite.queue's rules. Returns the claimed tasks, empty at the deadline.
@@ -441,8 +443,22 @@ public struct QueueServerController: Sendable {
                 let nowBefore = clock.now()
                 let upcoming = try await store.nextAvailableAt(after: nowBefore)
                 if let upcoming { sleep = min(sleep, max(0.001, upcoming - nowBefore)) }
+                // Parked with the writer while waiting: an add or done of this process claims for it in its own
+                // transaction (``QueueStore/park(consumerID:max:)``); withdrawn before anything else.
+                let ticket = store.park(consumerID: consumerID, max: batch)
+                let signalled = await waitForSignal(seconds: sleep, client: client, parked: ticket)
+                let handed = await store.withdraw(ticket)
+                if !handed.isEmpty {
+                    // A wake of the signal meant for another task goes on to the next waiter.
+                    if signalled { store.passOnSignal() }
+                    // Claimed for a client that went away, or while the process stops (its long-polls take no
+                    // task): back to the queue at once.
+                    guard longPolls.isClosed || client?.isGone == true else { return handed }
+                    try await handBack(handed)
+                    return []
+                }
                 // Woken by this process's own change: pop at once (the counter tells only other processes' changes).
-                if await waitForSignal(seconds: sleep, client: client) {
+                if signalled {
                     woken = true
                     break
                 }
@@ -461,11 +477,18 @@ public struct QueueServerController: Sendable {
     /// Waits for this process's change signal or `seconds` of ``clock`` time, whichever comes first: the store's
     /// wait (real time, the same length) races a sleep on the injected clock, so that a long-poll's deadline, a
     /// delayed task's due time and the periodic lease check follow a manual clock in tests.
-    /// A `client` that goes away ends the wait too (the caller looks at ``ClientConnection/isGone``).
+    /// A `client` that goes away ends the wait too (the caller looks at ``ClientConnection/isGone``), and so do tasks
+    /// claimed for the `parked` pop, if one is given (the caller withdraws it: ``QueueStore/withdraw(_:)``).
     /// - Returns: true when the change signal ended the wait.
-    func waitForSignal(seconds: Double, client: ClientConnection?) async -> Bool {
+    func waitForSignal(seconds: Double, client: ClientConnection?, parked: ParkedPopTicket? = nil) async -> Bool {
         await withTaskGroup(of: Bool.self) { group in
             group.addTask { await store.waitForSignal(seconds: seconds) }
+            if let parked {
+                group.addTask {
+                    await store.waitForParkedAnswer(parked)
+                    return false
+                }
+            }
             group.addTask {
                 try? await clock.sleep(for: .seconds(seconds))
                 return false

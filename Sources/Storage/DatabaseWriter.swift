@@ -41,10 +41,37 @@ final class DatabaseWriter: Sendable {
         var popOnlyIfDone: Bool
         /// Epoch seconds.
         var now: Double
-        var continuation: CheckedContinuation<Answer, any Error>
+        /// Who gets the answer.
+        var reply: Reply
 
+        /// Where a claim request's answer goes.
+        enum Reply: Sendable {
+            /// The caller waiting in ``DatabaseWriter/claim(adds:dones:pop:popOnlyIfDone:now:)``.
+            case caller(CheckedContinuation<Answer, any Error>)
+            /// A long-poll's parked pop (``ParkedPops``), claimed for by a batch that added or finished tasks.
+            case parked(ParkedPopTicket, ParkedPops)
+        }
+
+        /// True for a parked pop's claim (``Reply/parked(_:_:)``).
+        var isParked: Bool {
+            if case .parked = reply { return true }
+            return false
+        }
+
+        /// Answers the request.
+        func succeed(_ answer: Answer) {
+            switch reply {
+            case .caller(let continuation): continuation.resume(returning: answer)
+            case .parked(let ticket, let pops): pops.answer(ticket, claimed: answer.claimed)
+            }
+        }
+
+        /// Answers the request with `error`; a parked pop stays parked (its long-poll never sees the error).
         func fail(_ error: any Error) {
-            continuation.resume(throwing: error)
+            switch reply {
+            case .caller(let continuation): continuation.resume(throwing: error)
+            case .parked(let ticket, let pops): pops.answer(ticket, claimed: [])
+            }
         }
     }
 
@@ -69,7 +96,7 @@ final class DatabaseWriter: Sendable {
     {
         try await withCheckedThrowingContinuation { continuation in
             submit(.claim(ClaimRequest(adds: adds, dones: dones, pop: pop, popOnlyIfDone: popOnlyIfDone, now: now,
-                                       continuation: continuation)))
+                                       reply: .caller(continuation))))
         }
     }
 
@@ -110,6 +137,8 @@ final class DatabaseWriter: Sendable {
     private let claimRunner = Mutex<ClaimRunner?>(nil)
     /// Holds claims back while the disk is full (``FullDiskGate``); fed by every write job and batch that fails.
     let fullDisk = FullDiskGate()
+    /// Long-polls' pops parked here: a claim batch that adds or finishes tasks claims for them too (``run(_:on:)``).
+    let parkedPops = ParkedPops()
 
     /// - Parameters:
     ///   - database: the database whose pool the writer checks connections out of.
@@ -293,6 +322,12 @@ final class DatabaseWriter: Sendable {
             }
         }
         if !claims.isEmpty {
+            // Work the batch adds or frees goes to parked long-polls in the same transaction: at most one parked pop
+            // per added or finished task (each frees at most one claim), the longest parked first.
+            let freeing = claims.reduce(0) { $0 + $1.adds.count + $1.dones.count }
+            for (ticket, pop) in parkedPops.take(limit: freeing) {
+                claims.append(ClaimRequest(dones: [], pop: pop, popOnlyIfDone: false, now: 0, reply: .parked(ticket, parkedPops)))
+            }
             if let runner = claimRunner.withLock({ $0 }) {
                 if let error = await runner.run(claims, sql) {
                     if Self.isBusy(error) { busy = error }

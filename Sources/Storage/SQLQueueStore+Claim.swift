@@ -136,14 +136,16 @@ extension SQLQueueStore {
                 doneIndex += request.dones.count
                 let outcomes = Array(addOutcomes[addIndex..<(addIndex + request.adds.count)])
                 addIndex += request.adds.count
-                request.continuation.resume(returning: .init(added: outcomes, done: results, claimed: popResults[index]))
+                request.succeed(.init(added: outcomes, done: results, claimed: popResults[index]))
             }
+            // Tasks handed to parked long-polls wake nobody else.
+            let handedToParked = requests.indices.reduce(0) { $0 + (requests[$1].isParked ? popResults[$1].count : 0) }
             if announced.freedWork {
                 signal.notifyAll()
             } else {
                 // One long-poll per added task (each hands the wake on if it claims nothing): waking every waiter for
                 // one task ran a claim per waiter, and the first one's answer waited for all of them.
-                signal.notify(count: addOutcomes.count { $0 == .added })
+                signal.notify(count: addOutcomes.count { $0 == .added } - handedToParked)
             }
             // The change counter after the commit, off the writer: its round trip (0.25-0.8 ms here) delays neither
             // the answers nor the writer's next batch.

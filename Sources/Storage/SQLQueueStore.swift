@@ -347,6 +347,18 @@ public final class SQLQueueStore: QueueStore {
         await signal.wait(seconds: seconds)
     }
 
+    public func park(consumerID: String, max: Int?) -> ParkedPopTicket {
+        writer.parkedPops.park(.init(consumerID: consumerID, max: max ?? 1, batch: max != nil))
+    }
+
+    public func waitForParkedAnswer(_ ticket: ParkedPopTicket) async {
+        await writer.parkedPops.waitForAnswer(ticket)
+    }
+
+    public func withdraw(_ ticket: ParkedPopTicket) async -> [QueueTask] {
+        await writer.parkedPops.withdraw(ticket)
+    }
+
     public func passOnSignal() {
         signal.handOn()
     }

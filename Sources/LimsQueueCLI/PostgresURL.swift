@@ -1,0 +1,62 @@
+import Foundation
+import PostgresKit
+
+/// Reads a PostgreSQL connection URL as libpq does, including a server on this machine reached through its
+/// Unix-domain socket rather than TCP.
+///
+/// Forms (libpq's, "Connection URIs" in the PostgreSQL manual, section 34.1.1):
+/// - TCP: `postgres://user:password@host:port/database?sslmode=...` (`postgresql://` too); read by PostgresKit.
+/// - socket: `postgres://user@/database?host=/var/run/postgresql` (the `host` parameter, or the host part
+///   percent-encoded, `postgres://user@%2Fvar%2Frun%2Fpostgresql/database`, names the socket's directory when it
+///   starts with `/`). The socket is `<directory>/.s.PGSQL.<port>`, the port from the URL or a `port` parameter,
+///   default 5432. No TLS over a socket.
+/// - PostgresKit's own `postgres+uds://user@localhost/path/to/.s.PGSQL.5432#database` is taken too.
+///
+/// A socket skips the kernel's TCP loopback for each statement (see README, "PostgreSQL on the same machine").
+enum PostgresURL {
+    /// The URL schemes `--database` takes.
+    static let schemes = ["postgres", "postgresql", "postgres+uds", "postgresql+uds"]
+
+    /// Whether `url` names a PostgreSQL database (its scheme is one of ``schemes``); says nothing of the rest.
+    static func isPostgres(_ url: String) -> Bool {
+        guard let colon = url.range(of: "://") else { return false }
+        return schemes.contains(url[..<colon.lowerBound].lowercased())
+    }
+
+    /// The socket file a URL names, or nil when it names a TCP host.
+    /// - Returns: `<directory>/.s.PGSQL.<port>` for a socket directory given as the `host` parameter or as the
+    ///   (percent-encoded) host part.
+    /// - Throws: ``CLIError`` naming the field for a port that is not a number from 1 to 65535.
+    static func socketPath(_ url: String) throws -> String? {
+        try socket(url).map { $0.directory + "/.s.PGSQL.\($0.port)" }
+    }
+
+    /// The socket's directory (no trailing `/`) and port, or nil for a TCP host.
+    private static func socket(_ url: String) throws -> (directory: String, port: Int)? {
+        guard let components = URLComponents(string: url), ["postgres", "postgresql"].contains(components.scheme?.lowercased() ?? "") else {
+            return nil
+        }
+        let items = components.queryItems ?? []
+        let hostParameter = items.last(where: { $0.name == "host" })?.value
+        let directory = hostParameter ?? components.percentEncodedHost?.removingPercentEncoding
+        guard let directory, directory.hasPrefix("/") else { return nil }
+        let portText = items.last(where: { $0.name == "port" })?.value ?? components.port.map(String.init) ?? "5432"
+        guard let port = Int(portText), (1...65_535).contains(port) else {
+            throw CLIError("the database URL's port must be a number from 1 to 65535, not \(portText)")
+        }
+        return (directory.count > 1 && directory.hasSuffix("/") ? String(directory.dropLast()) : directory, port)
+    }
+
+    /// The connection settings of `url`.
+    /// - Throws: ``CLIError`` naming what is wrong: no user, a bad port; PostgresKit's error for a TCP URL it
+    ///   cannot read.
+    static func configuration(_ url: String) throws -> SQLPostgresConfiguration {
+        guard let socket = try socket(url) else { return try SQLPostgresConfiguration(url: url) }
+        guard let components = URLComponents(string: url), let user = components.user, !user.isEmpty else {
+            throw CLIError("the database URL names no user: postgres://USER@/DATABASE?host=\(socket.directory)")
+        }
+        let database = components.path.split(separator: "/").first.map(String.init)
+        return SQLPostgresConfiguration(unixDomainSocketPath: socket.directory + "/.s.PGSQL.\(socket.port)", username: user, password: components.password,
+                                        database: database)
+    }
+}

@@ -1,0 +1,41 @@
+@testable import LimsQueueCLI
+import Testing
+
+/// `--database` URLs as libpq reads them: TCP, and a server's Unix-domain socket named by its directory.
+@Suite("PostgreSQL URLs: TCP hosts and local sockets")
+struct PostgresURLTests {
+    @Test("a socket directory given as the host parameter or as the percent-encoded host names <dir>/.s.PGSQL.<port>")
+    func socketPaths() throws {
+        #expect(try PostgresURL.socketPath("postgres://lims@/limsqueue?host=/var/run/postgresql") == "/var/run/postgresql/.s.PGSQL.5432")
+        #expect(try PostgresURL.socketPath("postgresql://lims@/limsqueue?host=/tmp/pg/&port=55499") == "/tmp/pg/.s.PGSQL.55499")
+        #expect(try PostgresURL.socketPath("postgres://lims@%2Fvar%2Frun%2Fpostgresql:6543/limsqueue") == "/var/run/postgresql/.s.PGSQL.6543")
+        #expect(try PostgresURL.socketPath("postgres://lims:secret@127.0.0.1:5432/limsqueue") == nil)
+        #expect(try PostgresURL.socketPath("postgres://lims@db.lab.example/limsqueue?host=db2.lab.example") == nil)
+    }
+
+    @Test("a socket URL's user, password and database reach the connection settings; TLS is off over a socket")
+    func socketConfiguration() throws {
+        let configuration = try PostgresURL.configuration("postgres://lims:s%40cret@/limsqueue?host=/tmp/pg&port=55499")
+        #expect(configuration.coreConfiguration.username == "lims")
+        #expect(configuration.coreConfiguration.password == "s@cret")
+        #expect(configuration.coreConfiguration.database == "limsqueue")
+        #expect(configuration.coreConfiguration.unixSocketPath == "/tmp/pg/.s.PGSQL.55499")
+        #expect(!configuration.coreConfiguration.tls.isAllowed)
+        let tcp = try PostgresURL.configuration("postgres://lims@127.0.0.1:5433/limsqueue")
+        #expect(tcp.coreConfiguration.host == "127.0.0.1")
+        #expect(tcp.coreConfiguration.port == 5433)
+    }
+
+    @Test("a socket URL without a user, or with a port that is not a port, is refused naming what is wrong")
+    func refused() {
+        #expect { try PostgresURL.configuration("postgres:///limsqueue?host=/tmp/pg") } throws: { error in
+            "\(error)".contains("names no user")
+        }
+        #expect { try PostgresURL.configuration("postgres://lims@/limsqueue?host=/tmp/pg&port=99999") } throws: { error in
+            "\(error)".contains("port")
+        }
+        #expect(PostgresURL.isPostgres("postgresql://lims@/db?host=/tmp"))
+        #expect(PostgresURL.isPostgres("postgres+uds://lims@localhost/tmp/.s.PGSQL.5432#db"))
+        #expect(!PostgresURL.isPostgres("mysql://lims@host/db"))
+    }
+}
