@@ -33,9 +33,14 @@ public struct QueueConsumer: Service {
         /// Batched mode: completions are reported once ``concurrency`` of them wait, or this many seconds after the
         /// first of them finished, whichever comes first (sooner when nothing else runs). Default: 0.002 seconds.
         public var reportDelaySeconds: Double
+        /// Where the auth key came from, in an operator's words (e.g. "env LIMSQUEUE_AUTH_KEY"): named in the log
+        /// when the server refuses the key (401), so the operator knows which key to fix. Default: nil.
+        public var keySource: String?
 
         public init(consumerID: String, popWaitSeconds: Double = 5, shutdownGraceSeconds: Double = 20,
-                    retryDelaySeconds: Double = 0.5, batched: Bool = false, concurrency: Int = 1, reportDelaySeconds: Double = 0.002) {
+                    retryDelaySeconds: Double = 0.5, batched: Bool = false, concurrency: Int = 1, reportDelaySeconds: Double = 0.002,
+                    keySource: String? = nil) {
+            self.keySource = keySource
             self.consumerID = consumerID
             self.popWaitSeconds = popWaitSeconds
             self.shutdownGraceSeconds = shutdownGraceSeconds
@@ -44,6 +49,18 @@ public struct QueueConsumer: Service {
             self.concurrency = max(1, concurrency)
             self.reportDelaySeconds = reportDelaySeconds
         }
+    }
+
+    /// The log metadata of a failed pop: the error, and for a refused auth key (401) where this consumer's key came
+    /// from and what to do (a tryout's consumer with another key logged a bare 401 every few seconds).
+    public static func popFailureMetadata(_ error: any Error, keySource: String?) -> Logger.Metadata {
+        var metadata: Logger.Metadata = ["lims.error": .string(String(describing: error))]
+        if let refused = error as? QueueServerError, refused.status == 401 {
+            metadata["lims.hint"] = .string("the server refused this consumer's auth key (\(keySource ?? "given by the caller")): "
+                                            + "use the server's key, which `limsqueue key` prints where the server runs, "
+                                            + "in LIMSQUEUE_AUTH_KEY")
+        }
+        return metadata
     }
 
     let connection: any QueueConnection
@@ -90,7 +107,7 @@ public struct QueueConsumer: Service {
                 backoff = configuration.retryDelaySeconds
             } catch {
                 if Task.isShuttingDownGracefully || Task.isCancelled { break } // the stop ended the long-poll
-                logger.warning("cannot pop", metadata: ["lims.error": .string(String(describing: error))])
+                logger.warning("cannot pop", metadata: Self.popFailureMetadata(error, keySource: configuration.keySource))
                 try? await Self.endedByShutdown { [clock, backoff] in try await clock.sleep(for: .seconds(backoff)) }
                 backoff = min(backoff * 2, 10)
                 continue
@@ -337,7 +354,7 @@ extension QueueConsumer {
                         backoff = configuration.retryDelaySeconds
                     } catch {
                         if stopping { continue } // the stop ended the long-poll; the loop winds down
-                        logger.warning("cannot pop", metadata: ["lims.error": .string(String(describing: error))])
+                        logger.warning("cannot pop", metadata: Self.popFailureMetadata(error, keySource: configuration.keySource))
                         try? await Self.endedByShutdown { [clock, backoff] in try await clock.sleep(for: .seconds(backoff)) }
                         backoff = min(backoff * 2, 10)
                     }

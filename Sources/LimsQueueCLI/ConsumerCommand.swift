@@ -65,7 +65,7 @@ struct ConsumerCommand: AsyncParsableCommand {
         if !lims, let key = try AuthKeySource.fromEnvironment() {
             // Nothing of a database is needed: none is opened, and no data directory is made (a tryout's consumer on
             // another machine left an empty ./var behind).
-            try await consume(key: key, handlers: QueueNode.handlers(), logger: logger)
+            try await consume(key: key, keySource: "env LIMSQUEUE_AUTH_KEY", handlers: QueueNode.handlers(), logger: logger)
             return
         }
         let keyFromEnvironment = try AuthKeySource.fromEnvironment()
@@ -85,12 +85,14 @@ struct ConsumerCommand: AsyncParsableCommand {
             let key: String
             if let keyFromEnvironment { key = keyFromEnvironment } else { key = try await environment.authKey() }
             let handlers = lims ? QueueNode.handlers(lab: environment.lab, queue: environment.store) : QueueNode.handlers()
-            try await consume(key: key, handlers: handlers, logger: logger)
+            let source = keyFromEnvironment != nil ? "env LIMSQUEUE_AUTH_KEY" : "the database at \(environment.path)"
+            try await consume(key: key, keySource: source, handlers: handlers, logger: logger)
         }
     }
 
-    /// Runs the consumer with `handlers` until SIGTERM or SIGINT, authenticating with `key`.
-    private func consume(key: String, handlers: HandlerRegistry, logger: Logger) async throws {
+    /// Runs the consumer with `handlers` until SIGTERM or SIGINT, authenticating with `key` (from `keySource`, named
+    /// in the log when the server refuses it).
+    private func consume(key: String, keySource: String, handlers: HandlerRegistry, logger: Logger) async throws {
         let id = consumerID ?? "\(ProcessInfo.processInfo.hostName)-\(ProcessInfo.processInfo.processIdentifier)"
         let http = HTTPClient(eventLoopGroupProvider: .singleton, configuration: HTTPQueueConnection.clientConfiguration())
         defer { Task { try? await http.shutdown() } }
@@ -98,7 +100,7 @@ struct ConsumerCommand: AsyncParsableCommand {
         let consumer = QueueConsumer(
             connection: connection, handlers: handlers,
             configuration: .init(consumerID: id, shutdownGraceSeconds: shutdownGrace, batched: batched,
-                                 concurrency: batched ? concurrency : 1), logger: logger
+                                 concurrency: batched ? concurrency : 1, keySource: keySource), logger: logger
         )
         let group = ServiceGroup(configuration: .init(
             services: [.init(service: consumer)], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger

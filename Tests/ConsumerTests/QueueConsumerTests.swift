@@ -403,3 +403,19 @@ struct QueueConsumerTests {
         _ = try? await running.value
     }
 }
+
+/// What a consumer logs when a pop fails.
+@Suite("Consumer: a refused auth key is logged with where the key came from")
+struct PopFailureLogTests {
+    @Test("a 401 names the key's source and what to do; other failures carry the error alone")
+    func refusedKeyHint() {
+        let refused = QueueConsumer.popFailureMetadata(QueueServerError(status: 401, message: "Invalid or expired X-Queue-Auth-Token"),
+                                                       keySource: "the database at ./var/limsqueue.sqlite")
+        let hint = refused["lims.hint"].map { "\($0)" } ?? ""
+        #expect(hint.contains("the database at ./var/limsqueue.sqlite") && hint.contains("LIMSQUEUE_AUTH_KEY"))
+        #expect(refused["lims.error"] != nil)
+        let unreachable = QueueConsumer.popFailureMetadata(QueueServerError(status: 503, message: "No queue server reachable"),
+                                                           keySource: "env LIMSQUEUE_AUTH_KEY")
+        #expect(unreachable["lims.hint"] == nil)
+    }
+}
