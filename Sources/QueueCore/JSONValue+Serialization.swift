@@ -42,12 +42,12 @@ extension JSONValue {
 
     func write(into output: inout [UInt8]) {
         switch self {
-        case .null: output.append(contentsOf: Array("null".utf8))
-        case .bool(let flag): output.append(contentsOf: Array((flag ? "true" : "false").utf8))
-        case .int(let number): output.append(contentsOf: Array(String(number).utf8))
+        case .null: output.append(contentsOf: "null".utf8)
+        case .bool(let flag): output.append(contentsOf: (flag ? "true" : "false").utf8)
+        case .int(let number): Self.writeInt(number, into: &output)
         case .double(let number):
             // JSON has no NaN or infinity: write them as null, as Python's json with allow_nan=False refuses them.
-            output.append(contentsOf: Array((number.isFinite ? "\(number)" : "null").utf8))
+            output.append(contentsOf: (number.isFinite ? "\(number)" : "null").utf8)
         case .string(let text): Self.writeString(text, into: &output)
         case .array(let items):
             output.append(UInt8(ascii: "["))
@@ -58,19 +58,52 @@ extension JSONValue {
             output.append(UInt8(ascii: "]"))
         case .object(let members):
             output.append(UInt8(ascii: "{"))
-            for (index, key) in members.keys.sorted().enumerated() {
+            // Sorted members, not sorted keys looked up again: one hash per member less.
+            for (index, member) in members.sorted(by: { $0.key < $1.key }).enumerated() {
                 if index > 0 { output.append(UInt8(ascii: ",")) }
-                Self.writeString(key, into: &output)
+                Self.writeString(member.key, into: &output)
                 output.append(UInt8(ascii: ":"))
-                members[key]!.write(into: &output)
+                member.value.write(into: &output)
             }
             output.append(UInt8(ascii: "}"))
         }
     }
 
+    /// Decimal digits of `number`, written directly (no `String` made per number).
+    static func writeInt(_ number: Int, into output: inout [UInt8]) {
+        if number == 0 {
+            output.append(48)
+            return
+        }
+        if number < 0 { output.append(UInt8(ascii: "-")) }
+        var magnitude = number.magnitude
+        var digits: (UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8,
+                     UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8) =
+            (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
+        var count = 0
+        withUnsafeMutableBytes(of: &digits) { buffer in
+            while magnitude > 0 {
+                buffer[count] = UInt8(magnitude % 10) + 48
+                magnitude /= 10
+                count += 1
+            }
+            for position in stride(from: count - 1, through: 0, by: -1) { output.append(buffer[position]) }
+        }
+    }
+
+    /// Bytes a JSON string must escape: `"`, `\` and the control characters.
+    @inline(__always)
+    static func needsEscape(_ byte: UInt8) -> Bool { byte < 0x20 || byte == 0x22 || byte == 0x5C }
+
     static func writeString(_ text: String, into output: inout [UInt8]) {
-        let hex: [UInt8] = Array("0123456789abcdef".utf8)
         output.append(UInt8(ascii: "\""))
+        // Most keys and values need no escape: copied whole.
+        if !text.utf8.contains(where: needsEscape) {
+            output.append(contentsOf: text.utf8)
+            output.append(UInt8(ascii: "\""))
+            return
+        }
+        let hex: StaticString = "0123456789abcdef"
         for byte in text.utf8 {
             switch byte {
             case UInt8(ascii: "\""): output.append(contentsOf: [92, 34])
@@ -79,7 +112,7 @@ extension JSONValue {
             case 0x0D: output.append(contentsOf: [92, UInt8(ascii: "r")])
             case 0x09: output.append(contentsOf: [92, UInt8(ascii: "t")])
             case 0..<0x20:
-                output.append(contentsOf: [92, UInt8(ascii: "u"), 48, 48, hex[Int(byte >> 4)], hex[Int(byte & 0xF)]])
+                output.append(contentsOf: [92, UInt8(ascii: "u"), 48, 48, hex.utf8Start[Int(byte >> 4)], hex.utf8Start[Int(byte & 0xF)]])
             default: output.append(byte)
             }
         }
@@ -126,12 +159,15 @@ extension JSONValue {
 
         mutating func object(depth: Int) throws -> JSONValue {
             index += 1
-            var members: [String: JSONValue] = [:]
             skipWhitespace()
             if index < bytes.count, bytes[index] == UInt8(ascii: "}") {
                 index += 1
-                return .object(members)
+                return .object([:])
             }
+            // Members are gathered first and the dictionary made once at its size (growing it member by member
+            // rehashed a task's 20 keys four times); a key given twice keeps its last value.
+            var members: [(String, JSONValue)] = []
+            members.reserveCapacity(8)
             while true {
                 skipWhitespace()
                 guard index < bytes.count, bytes[index] == UInt8(ascii: "\"") else { throw error("expected a string key") }
@@ -140,11 +176,14 @@ extension JSONValue {
                 guard index < bytes.count, bytes[index] == UInt8(ascii: ":") else { throw error("expected ':'") }
                 index += 1
                 skipWhitespace()
-                members[key] = try value(depth: depth + 1)
+                members.append((key, try value(depth: depth + 1)))
                 skipWhitespace()
                 guard index < bytes.count else { throw error("unexpected end in object") }
                 if bytes[index] == UInt8(ascii: ",") { index += 1; continue }
-                if bytes[index] == UInt8(ascii: "}") { index += 1; return .object(members) }
+                if bytes[index] == UInt8(ascii: "}") {
+                    index += 1
+                    return .object(Dictionary(members, uniquingKeysWith: { _, last in last }))
+                }
                 throw error("expected ',' or '}'")
             }
         }
@@ -170,7 +209,22 @@ extension JSONValue {
 
         mutating func string() throws -> String {
             index += 1
-            var output: [UInt8] = []
+            let start = index
+            // Most strings have no escape: made from their bytes at once.
+            while index < bytes.count {
+                let byte = bytes[index]
+                if byte == UInt8(ascii: "\"") {
+                    let end = index
+                    index += 1
+                    guard let text = String(validating: bytes[start..<end], as: UTF8.self) else { throw error("invalid UTF-8 in string") }
+                    return text
+                }
+                if byte == UInt8(ascii: "\\") { break }
+                if byte < 0x20 { throw error("control character in string") }
+                index += 1
+            }
+            // An escape: the bytes so far, then byte by byte.
+            var output = Array(bytes[start..<index])
             while index < bytes.count {
                 let byte = bytes[index]
                 switch byte {
@@ -259,6 +313,13 @@ extension JSONValue {
                 if index < bytes.count, bytes[index] == UInt8(ascii: "+") || bytes[index] == UInt8(ascii: "-") { index += 1 }
                 guard index < bytes.count, (48...57).contains(bytes[index]) else { throw error("expected exponent digits") }
                 while index < bytes.count, (48...57).contains(bytes[index]) { index += 1 }
+            }
+            // Up to 18 digits always fit in Int: read directly, without making a String.
+            let digitsStart = bytes[start] == UInt8(ascii: "-") ? start + 1 : start
+            if integral, index - digitsStart <= 18 {
+                var number = 0
+                for position in digitsStart..<index { number = number &* 10 &+ Int(bytes[position] &- 48) }
+                return .int(digitsStart > start ? -number : number)
             }
             let text = String(decoding: bytes[start..<index], as: UTF8.self)
             if integral, let number = Int(text) { return .int(number) }

@@ -244,6 +244,31 @@ struct JSONTextTests {
         #expect(JSONValue.double(5).jsonString == "5.0")
     }
 
+    @Test("numbers: integers up to Int's range are read exactly, larger ones as doubles; integers written digit by digit")
+    func numbers() throws {
+        #expect(try JSONValue.parse("123456789012345678") == .int(123_456_789_012_345_678))
+        #expect(try JSONValue.parse("-999999999999999999") == .int(-999_999_999_999_999_999))
+        #expect(try JSONValue.parse("9223372036854775807") == .int(Int.max))
+        #expect(try JSONValue.parse("-9223372036854775808") == .int(Int.min))
+        #expect(try JSONValue.parse("92233720368547758070") == .double(92_233_720_368_547_758_070))
+        #expect(try JSONValue.parse("[0,-0,7,-7]") == .array([.int(0), .int(0), .int(7), .int(-7)]))
+        for number in [0, 1, -1, 9, 10, -10, 1_767_225_600, Int.max, Int.min] {
+            #expect(JSONValue.int(number).jsonString == String(number))
+        }
+    }
+
+    @Test("strings: escapes anywhere in a string, invalid UTF-8 refused with or without escapes; a key given twice keeps its last value")
+    func strings() throws {
+        #expect(try JSONValue.parse(#""plain é""#) == .string("plain é"))
+        #expect(try JSONValue.parse(#""before \n after \"q\"""#) == .string("before \n after \"q\""))
+        #expect(try JSONValue.parse(#""\u00e9x""#) == .string("éx"))
+        #expect(throws: JSONValue.ParseError.self) { try JSONValue.parse([0x22, 0xC3, 0x28, 0x22]) }
+        #expect(throws: JSONValue.ParseError.self) { try JSONValue.parse([0x22, 0x5C, 0x6E, 0xFF, 0x22]) }
+        #expect(throws: JSONValue.ParseError.self) { try JSONValue.parse([0x22, 0x61, 0x0A, 0x22]) }
+        #expect(try JSONValue.parse(#"{"a": 1, "b": 2, "a": 3}"#) == .object(["a": .int(3), "b": .int(2)]))
+        #expect(JSONValue.object(["b": .string("x\"y"), "a": .string("plain"), "c": .null]).jsonString == #"{"a":"plain","b":"x\"y","c":null}"#)
+    }
+
     @Test("malformed text is refused", arguments: [
         "", "{", "[1,]", "{\"a\" 1}", "tru", "01", "1.", "\"\\x\"", "\"\\ud800\"", "[1] 2", "\"\u{1}\"", "nul",
         String(repeating: "[", count: 300) + String(repeating: "]", count: 300),
