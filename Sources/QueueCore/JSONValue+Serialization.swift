@@ -210,17 +210,21 @@ extension JSONValue {
         mutating func string() throws -> String {
             index += 1
             let start = index
-            // Most strings have no escape: made from their bytes at once.
+            var ascii = true
+            // Most strings have no escape: made from their bytes at once (ASCII needs no validation; the generic
+            // validation costs a runtime metadata lookup per call).
             while index < bytes.count {
                 let byte = bytes[index]
                 if byte == UInt8(ascii: "\"") {
                     let end = index
                     index += 1
+                    if ascii { return String(decoding: bytes[start..<end], as: UTF8.self) }
                     guard let text = String(validating: bytes[start..<end], as: UTF8.self) else { throw error("invalid UTF-8 in string") }
                     return text
                 }
                 if byte == UInt8(ascii: "\\") { break }
                 if byte < 0x20 { throw error("control character in string") }
+                if byte >= 0x80 { ascii = false }
                 index += 1
             }
             // An escape: the bytes so far, then byte by byte.
