@@ -31,6 +31,31 @@ enum PostgresURL {
         try socket(url).map { $0.directory + "/.s.PGSQL.\($0.port)" }
     }
 
+    /// `url` for PostgresKit: a `host` parameter that names a TCP host (libpq takes a host name there as well as a
+    /// socket directory) becomes the URL's host, and a `port` parameter its port.
+    /// - Throws: ``CLIError`` for a port that is not a number from 1 to 65535.
+    static func tcpURL(_ url: String) throws -> String {
+        guard var components = URLComponents(string: url), let items = components.queryItems,
+              let host = items.last(where: { $0.name == "host" })?.value, !host.isEmpty else { return url }
+        if let portText = items.last(where: { $0.name == "port" })?.value {
+            guard let port = Int(portText), (1...65_535).contains(port) else {
+                throw CLIError("the database URL's port must be a number from 1 to 65535, not \(portText)")
+            }
+            components.port = port
+        }
+        components.host = host
+        let rest = items.filter { $0.name != "host" && $0.name != "port" }
+        components.queryItems = rest.isEmpty ? nil : rest
+        return components.string ?? url
+    }
+
+    /// Where `url` connects, in an operator's words: "the socket <path>" or "<host>:<port>".
+    static func target(_ url: String) -> String {
+        if let socket = try? socketPath(url) { return "the socket \(socket)" }
+        guard let configuration = try? configuration(url) else { return "the URL's server" }
+        return "\(configuration.coreConfiguration.host ?? "?"):\(configuration.coreConfiguration.port ?? 5432)"
+    }
+
     /// The socket's directory (no trailing `/`) and port, or nil for a TCP host.
     private static func socket(_ url: String) throws -> (directory: String, port: Int)? {
         guard let components = URLComponents(string: url), ["postgres", "postgresql"].contains(components.scheme?.lowercased() ?? "") else {
@@ -48,10 +73,19 @@ enum PostgresURL {
     }
 
     /// The connection settings of `url`.
-    /// - Throws: ``CLIError`` naming what is wrong: no user, a bad port; PostgresKit's error for a TCP URL it
-    ///   cannot read.
+    /// - Throws: ``CLIError`` naming what is wrong: no user, a bad port, a URL that is not one of the forms above.
     static func configuration(_ url: String) throws -> SQLPostgresConfiguration {
-        guard let socket = try socket(url) else { return try SQLPostgresConfiguration(url: url) }
+        guard let socket = try socket(url) else {
+            do {
+                return try SQLPostgresConfiguration(url: try tcpURL(url))
+            } catch let error as CLIError {
+                throw error
+            } catch {
+                // PostgresKit's own error is Foundation's bare "NSURLErrorDomain Code=-1000".
+                throw CLIError("not a PostgreSQL URL PostgresKit can read; use postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE, "
+                               + "or postgres://USER@/DATABASE?host=/SOCKET/DIRECTORY for a local socket")
+            }
+        }
         guard let components = URLComponents(string: url), let user = components.user, !user.isEmpty else {
             throw CLIError("the database URL names no user: postgres://USER@/DATABASE?host=\(socket.directory)")
         }

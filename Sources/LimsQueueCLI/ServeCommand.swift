@@ -240,7 +240,10 @@ struct ConsumerPool: Service {
 
     func run() async throws {
         guard count > 0 else {
+            // No consumers here, but the server's long-polls still end at the stop (`server`, `serve --consumers
+            // 0`: a tryout's SIGTERM waited out every long-poll's `wait`, up to `--max-pop-wait`).
             try? await gracefulShutdown()
+            onGracefulShutdown()
             return
         }
         guard let port = await ready.wait() else { return }

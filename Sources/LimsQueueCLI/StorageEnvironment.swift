@@ -6,6 +6,7 @@ import InlineSQLite
 import Logging
 import NIOCore
 import NIOPosix
+import PostgresNIO
 import QueueAuth
 import QueueCore
 import Storage
@@ -104,6 +105,12 @@ final class StorageEnvironment: Sendable {
             // Refused or failed before anything ran (a newer schema, a migration error): close what was opened, so
             // the process ends with the error's message (debug builds assert on a connection pool never shut down).
             await shutDown(databases, group, threadPool)
+            // A server that cannot be reached is named (a tryout's missing socket directory printed only "connect:
+            // No such file or directory").
+            if let url, let postgres = error as? PSQLError, postgres.code == .connectionError {
+                throw CLIError("cannot connect to PostgreSQL at \(PostgresURL.target(url))"
+                               + (postgres.underlying.map { ": \($0)" } ?? ""))
+            }
             throw error
         }
     }

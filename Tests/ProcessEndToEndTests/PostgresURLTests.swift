@@ -26,6 +26,24 @@ struct PostgresURLTests {
         #expect(tcp.coreConfiguration.port == 5433)
     }
 
+    @Test("a host parameter that is a host name (libpq takes both) connects over TCP; unreadable URLs say which forms are taken; the target is named")
+    func hostParameter() throws {
+        #expect(try PostgresURL.tcpURL("postgres://lims@/limsqueue?host=db.lab.example&port=6543&sslmode=disable") == "postgres://lims@db.lab.example:6543/limsqueue?sslmode=disable")
+        let tcp = try PostgresURL.configuration("postgres://lims@/limsqueue?host=db.lab.example&port=6543&sslmode=disable")
+        #expect(tcp.coreConfiguration.host == "db.lab.example")
+        #expect(tcp.coreConfiguration.port == 6543)
+        #expect(tcp.coreConfiguration.database == "limsqueue")
+        #expect(!tcp.coreConfiguration.tls.isAllowed)
+        // A relative socket directory is no host name either; no URL without a host is read as one.
+        for url in ["postgres://lims@/limsqueue?host=tmp/pg", "postgres://lims@/limsqueue"] {
+            #expect { try PostgresURL.configuration(url) } throws: { error in
+                "\(error)".contains("postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE") && !"\(error)".contains("NSURLErrorDomain")
+            }
+        }
+        #expect(PostgresURL.target("postgres://lims@/limsqueue?host=/tmp/pg&port=55499") == "the socket /tmp/pg/.s.PGSQL.55499")
+        #expect(PostgresURL.target("postgres://lims@127.0.0.1:5433/limsqueue") == "127.0.0.1:5433")
+    }
+
     @Test("a socket URL without a user, or with a port that is not a port, is refused naming what is wrong")
     func refused() {
         #expect { try PostgresURL.configuration("postgres:///limsqueue?host=/tmp/pg") } throws: { error in

@@ -96,6 +96,25 @@ struct ProcessTests {
         await store.close()
     }
 
+    @Test("SIGTERM ends the long-polls a server without consumers holds: they answer no task and the process exits, not waiting out their wait")
+    func sigtermEndsLongPolls() async throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        let server = try LimsProcess(["server", "--port", "0"] + (try TestDatabase.arguments(dataDir: directory.path)),
+                                     logDirectory: directory.path, name: "server", environment: environment)
+        let client = try HTTPQueueConnection(serverURL: "http://127.0.0.1:\(try await server.listeningPort())", authKey: key)
+        let polls = (1...3).map { index in
+            Task { try await client.post("pop", .object(["consumer_id": .string("consumer-\(index)"), "wait": .int(25)]), timeout: 60) }
+        }
+        try await Task.sleep(nanoseconds: 1_000_000_000)
+        let stopped = Date()
+        server.kill(SIGTERM)
+        for poll in polls { #expect(try await poll.value.isEmpty) }
+        #expect(await server.waitForExit() == 0)
+        // Before the fix each long-poll answered at the end of its 25 s wait, and the process exited after them.
+        #expect(Date().timeIntervalSince(stopped) < 15)
+    }
+
     @Test("tasks survive a server killed with SIGKILL and a graceful restart")
     func serverRestart() async throws {
         let directory = try TemporaryDirectory()
