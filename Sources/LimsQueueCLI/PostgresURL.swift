@@ -37,6 +37,11 @@ enum PostgresURL {
     static func tcpURL(_ url: String) throws -> String {
         guard var components = URLComponents(string: url), let items = components.queryItems,
               let host = items.last(where: { $0.name == "host" })?.value, !host.isEmpty else { return url }
+        // A path that is not absolute is neither a socket directory nor a host name (a tryout's `host=tmp/pgmain`).
+        guard !host.contains("/") else {
+            throw CLIError("the database URL's host=\(host) is not an absolute directory: a socket directory starts with /, "
+                           + "e.g. host=/var/run/postgresql")
+        }
         if let portText = items.last(where: { $0.name == "port" })?.value {
             guard let port = Int(portText), (1...65_535).contains(port) else {
                 throw CLIError("the database URL's port must be a number from 1 to 65535, not \(portText)")
@@ -65,6 +70,12 @@ enum PostgresURL {
         let hostParameter = items.last(where: { $0.name == "host" })?.value
         let directory = hostParameter ?? components.percentEncodedHost?.removingPercentEncoding
         guard let directory, directory.hasPrefix("/") else { return nil }
+        // The socket file itself given (a tryout's host=/tmp/pgmain/.s.PGSQL.55499 looked for a file inside it).
+        let name = (directory as NSString).lastPathComponent
+        if name.hasPrefix(".s.PGSQL.") {
+            throw CLIError("the database URL's host= names the socket file \(directory); give its directory and port instead: "
+                           + "host=\((directory as NSString).deletingLastPathComponent)&port=\(name.dropFirst(9))")
+        }
         let portText = items.last(where: { $0.name == "port" })?.value ?? components.port.map(String.init) ?? "5432"
         guard let port = Int(portText), (1...65_535).contains(port) else {
             throw CLIError("the database URL's port must be a number from 1 to 65535, not \(portText)")
@@ -87,7 +98,7 @@ enum PostgresURL {
             }
         }
         guard let components = URLComponents(string: url), let user = components.user, !user.isEmpty else {
-            throw CLIError("the database URL names no user: postgres://USER@/DATABASE?host=\(socket.directory)")
+            throw CLIError("the database URL names no user: postgres://USER@/DATABASE?host=\(socket.directory)&port=\(socket.port)")
         }
         let database = components.path.split(separator: "/").first.map(String.init)
         return SQLPostgresConfiguration(unixDomainSocketPath: socket.directory + "/.s.PGSQL.\(socket.port)", username: user, password: components.password,

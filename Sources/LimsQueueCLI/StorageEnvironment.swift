@@ -109,7 +109,8 @@ final class StorageEnvironment: Sendable {
             // No such file or directory").
             if let url, let postgres = error as? PSQLError, postgres.code == .connectionError {
                 throw CLIError("cannot connect to PostgreSQL at \(PostgresURL.target(url))"
-                               + (postgres.underlying.map { ": \($0)" } ?? ""))
+                               + (postgres.underlying.map { ": \($0)" } ?? "")
+                               + ". Check that the server runs there (for a socket: host= its directory, port= its port)")
             }
             throw error
         }

@@ -34,11 +34,15 @@ struct PostgresURLTests {
         #expect(tcp.coreConfiguration.port == 6543)
         #expect(tcp.coreConfiguration.database == "limsqueue")
         #expect(!tcp.coreConfiguration.tls.isAllowed)
-        // A relative socket directory is no host name either; no URL without a host is read as one.
-        for url in ["postgres://lims@/limsqueue?host=tmp/pg", "postgres://lims@/limsqueue"] {
-            #expect { try PostgresURL.configuration(url) } throws: { error in
-                "\(error)".contains("postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE") && !"\(error)".contains("NSURLErrorDomain")
-            }
+        #expect { try PostgresURL.configuration("postgres://lims@/limsqueue") } throws: { error in
+            "\(error)".contains("postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE") && !"\(error)".contains("NSURLErrorDomain")
+        }
+        // A relative socket directory, the socket file instead of its directory: said so.
+        #expect { try PostgresURL.configuration("postgres://lims@/limsqueue?host=tmp/pg") } throws: { error in
+            "\(error)".contains("not an absolute directory")
+        }
+        #expect { try PostgresURL.configuration("postgres://lims@/limsqueue?host=/tmp/pg/.s.PGSQL.55499") } throws: { error in
+            "\(error)".contains("host=/tmp/pg&port=55499")
         }
         #expect(PostgresURL.target("postgres://lims@/limsqueue?host=/tmp/pg&port=55499") == "the socket /tmp/pg/.s.PGSQL.55499")
         #expect(PostgresURL.target("postgres://lims@127.0.0.1:5433/limsqueue") == "127.0.0.1:5433")
