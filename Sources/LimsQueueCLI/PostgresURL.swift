@@ -9,10 +9,12 @@ import PostgresKit
 /// - socket: `postgres://user@/database?host=/var/run/postgresql` (the `host` parameter, or the host part
 ///   percent-encoded, `postgres://user@%2Fvar%2Frun%2Fpostgresql/database`, names the socket's directory when it
 ///   starts with `/`). The socket is `<directory>/.s.PGSQL.<port>`, the port from the URL or a `port` parameter,
-///   default 5432. No TLS over a socket.
+///   default 5432. No TLS over a socket. A `host` parameter that is a name is a TCP host, as in libpq; no database
+///   name means the user's.
 /// - PostgresKit's own `postgres+uds://user@localhost/path/to/.s.PGSQL.5432#database` is taken too.
 ///
-/// A socket skips the kernel's TCP loopback for each statement (see README, "PostgreSQL on the same machine").
+/// A socket needs no TCP listener and allows PostgreSQL's peer authentication. It was measured no faster than loopback
+/// TCP on the 2-core machine (`bench lims` and `bench queue`, issue 12's closing note of stop 31).
 enum PostgresURL {
     /// The URL schemes `--database` takes.
     static let schemes = ["postgres", "postgresql", "postgres+uds", "postgresql+uds"]
