@@ -237,11 +237,18 @@ struct FieldReader {
     }
 
     /// A whole number sent as a JSON number (a new task from a client: strings are refused, as the OpenAPI
-    /// document says). Source: issue 13, finding 15.
+    /// document says). Source: issue 13, finding 15. The refusal says which: a string, a fraction, or a whole number
+    /// too large (a tryout's 2^63 was told "a JSON number, not a string").
     func wireInt(_ key: String) throws -> Int? {
         guard let value = value(key) else { return nil }
-        guard let number = value.intValue else { throw QueueError.invalidTask(key, "must be a whole number (a JSON number, not a string)") }
-        return number
+        if let number = value.intValue { return number }
+        switch value {
+        case .string: throw QueueError.invalidTask(key, "must be a whole number (a JSON number, not a string)")
+        case .double(let number) where number.rounded() == number:
+            throw QueueError.invalidTask(key, "must be a whole number of at most 15 digits")
+        case .double: throw QueueError.invalidTask(key, "must be a whole number, not a fraction")
+        default: throw QueueError.invalidTask(key, "must be a whole number")
+        }
     }
 
     /// A whole number 0 or more sent as a JSON number.

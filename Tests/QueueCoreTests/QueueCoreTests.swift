@@ -277,3 +277,26 @@ struct JSONTextTests {
         #expect(throws: JSONValue.ParseError.self) { try JSONValue.parse(text) }
     }
 }
+
+/// A new task's whole-number fields as a client sends them (``QueueTask/init(wire:settings:now:defaultUsername:uids:)``).
+@Suite("Task wire fields: whole numbers")
+struct WireNumberTests {
+    @Test("a task's whole-number fields say why a value is refused: a string, a fraction, too large")
+    func wholeNumberRefusals() throws {
+        func refusal(_ value: String) -> String {
+            do {
+                let dict = try #require(try JSONValue.parse(#"{"name": "noop", "context_uid": "c", "context_path": "/c", "retries": "# + value + "}").objectValue)
+                _ = try QueueTask(wire: dict, settings: QueueSettings(), now: 1_767_225_600, defaultUsername: "labman")
+                return "accepted"
+            } catch {
+                return "\(error)"
+            }
+        }
+        #expect(refusal(#""3""#).contains("a JSON number, not a string"))
+        #expect(refusal("3.5").contains("not a fraction"))
+        #expect(refusal("9223372036854775808").contains("at most 15 digits"))
+        #expect(refusal("1e20").contains("at most 15 digits"))
+        #expect(refusal("true").contains("must be a whole number"))
+        #expect(refusal("3") == "accepted")
+    }
+}
