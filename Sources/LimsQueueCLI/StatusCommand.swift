@@ -81,7 +81,7 @@ enum StatusTable {
         }
         let widths = header.indices.map { column in ([header] + rows).map { $0[column].count }.max() ?? 0 }
         func line(_ cells: [String]) -> String {
-            zip(cells, widths).map { $0.padding(toLength: $1, withPad: " ", startingAt: 0) }.joined(separator: "  ")
+            zip(cells, widths).map { TerminalText.padded($0, to: $1) }.joined(separator: "  ")
                 .trimmingCharacters(in: .whitespaces)
         }
         lines.append("")

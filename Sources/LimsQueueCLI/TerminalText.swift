@@ -31,4 +31,12 @@ enum TerminalText {
         guard let maxLength, shown.count > maxLength else { return shown }
         return String(shown.prefix(maxLength - 1)) + "…"
     }
+
+    /// `text` followed by spaces up to `width` characters (never cut). Foundation's `padding(toLength:)` counts
+    /// UTF-16 units: an emoji counted two and a cell at its column's width was cut inside it (a tryout's
+    /// `noop-é🧪` showed as `noop-é\u{FFFD}` in `status`).
+    static func padded(_ text: String, to width: Int) -> String {
+        let count = text.count
+        return count >= width ? text : text + String(repeating: " ", count: width - count)
+    }
 }
