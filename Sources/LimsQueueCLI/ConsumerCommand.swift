@@ -65,7 +65,7 @@ struct ConsumerCommand: AsyncParsableCommand {
         if !lims, let key = try AuthKeySource.fromEnvironment() {
             // Nothing of a database is needed: none is opened, and no data directory is made (a tryout's consumer on
             // another machine left an empty ./var behind).
-            try await consume(key: key, keySource: "env LIMSQUEUE_AUTH_KEY", handlers: QueueNode.handlers(), logger: logger)
+            try await consume(key: key, keySource: Self.environmentKeySource, handlers: QueueNode.handlers(), logger: logger)
             return
         }
         let keyFromEnvironment = try AuthKeySource.fromEnvironment()
@@ -85,10 +85,13 @@ struct ConsumerCommand: AsyncParsableCommand {
             let key: String
             if let keyFromEnvironment { key = keyFromEnvironment } else { key = try await environment.authKey() }
             let handlers = lims ? QueueNode.handlers(lab: environment.lab, queue: environment.store) : QueueNode.handlers()
-            let source = keyFromEnvironment != nil ? "env LIMSQUEUE_AUTH_KEY" : "the database at \(environment.path)"
+            let source = keyFromEnvironment != nil ? Self.environmentKeySource : "the database at \(environment.path)"
             try await consume(key: key, keySource: source, handlers: handlers, logger: logger)
         }
     }
+
+    /// The key's source when it comes from the environment, as the log names it.
+    static let environmentKeySource = "env LIMSQUEUE_AUTH_KEY"
 
     /// Runs the consumer with `handlers` until SIGTERM or SIGINT, authenticating with `key` (from `keySource`, named
     /// in the log when the server refuses it).

@@ -400,11 +400,7 @@ public struct QueueServerController: Sendable {
             } else {
                 claimed = try await store.pop(consumerID: consumerID, now: clock.now()).map { [$0] } ?? []
             }
-            guard let client, client.isGone, !claimed.isEmpty else { return claimed }
-            // The client went away while the claim ran: nobody will read the answer, so the tasks go back now
-            // instead of waiting out their leases.
-            try await handBack(claimed)
-            return []
+            return try await answerable(claimed, client: client, stopping: false)
         }
         let start = clock.now()
         let deadline = start + wait
@@ -451,11 +447,7 @@ public struct QueueServerController: Sendable {
                 if !handed.isEmpty {
                     // A wake of the signal meant for another task goes on to the next waiter.
                     if signalled { store.passOnSignal() }
-                    // Claimed for a client that went away, or while the process stops (its long-polls take no
-                    // task): back to the queue at once.
-                    guard longPolls.isClosed || client?.isGone == true else { return handed }
-                    try await handBack(handed)
-                    return []
+                    return try await answerable(handed, client: client, stopping: true)
                 }
                 // Woken by this process's own change: pop at once (the counter tells only other processes' changes).
                 if signalled {
@@ -478,16 +470,14 @@ public struct QueueServerController: Sendable {
     /// wait (real time, the same length) races a sleep on the injected clock, so that a long-poll's deadline, a
     /// delayed task's due time and the periodic lease check follow a manual clock in tests.
     /// A `client` that goes away ends the wait too (the caller looks at ``ClientConnection/isGone``), and so do tasks
-    /// claimed for the `parked` pop, if one is given (the caller withdraws it: ``QueueStore/withdraw(_:)``).
+    /// claimed for the `parked` pop (the caller withdraws it: ``QueueStore/withdraw(_:)``).
     /// - Returns: true when the change signal ended the wait.
-    func waitForSignal(seconds: Double, client: ClientConnection?, parked: ParkedPopTicket? = nil) async -> Bool {
+    func waitForSignal(seconds: Double, client: ClientConnection?, parked: ParkedPopTicket) async -> Bool {
         await withTaskGroup(of: Bool.self) { group in
             group.addTask { await store.waitForSignal(seconds: seconds) }
-            if let parked {
-                group.addTask {
-                    await store.waitForParkedAnswer(parked)
-                    return false
-                }
+            group.addTask {
+                await store.waitForParkedAnswer(parked)
+                return false
             }
             group.addTask {
                 try? await clock.sleep(for: .seconds(seconds))
@@ -505,6 +495,15 @@ public struct QueueServerController: Sendable {
             for await result in group { signalled = signalled || result }
             return signalled
         }
+    }
+
+    /// `tasks` as a pop answers them: given back to the queue at once (``handBack(_:)``) when the client went away
+    /// while they were claimed (nobody will read the answer; their leases would hold them for nothing), or, with
+    /// `stopping`, when the process stops (its waiting long-polls take no task; a pop's first attempt still does).
+    func answerable(_ tasks: [QueueTask], client: ClientConnection?, stopping: Bool) async throws -> [QueueTask] {
+        guard !tasks.isEmpty, client?.isGone == true || (stopping && longPolls.isClosed) else { return tasks }
+        try await handBack(tasks)
+        return []
     }
 
     /// Gives tasks claimed for a client that is gone back to the queue (``QueueStore/release(_:lease:now:)`` under

@@ -45,6 +45,13 @@ struct ProcessTests {
         return line.flatMap { Double($0.split(separator: " ").last ?? "") }.map { Int($0) }
     }
 
+    /// A `limsqueue server` process on the test's database (port picked at start) and its URL once it listens.
+    func startServer(in directory: String, name: String) async throws -> (process: LimsProcess, url: String) {
+        let server = try LimsProcess(["server", "--port", "0"] + (try TestDatabase.arguments(dataDir: directory)),
+                                     logDirectory: directory, name: name, environment: environment)
+        return (server, "http://127.0.0.1:\(try await server.listeningPort())")
+    }
+
     /// Moves a running task's claim `seconds` into the past, as if that much time had passed since it was claimed:
     /// the separate server process reads the system clock, so its lease is expired by moving the claim instead of
     /// waiting for it.
@@ -60,9 +67,7 @@ struct ProcessTests {
     func consumerKilled() async throws {
         let directory = try TemporaryDirectory()
         defer { directory.remove() }
-        let server = try LimsProcess(["server", "--port", "0"] + (try TestDatabase.arguments(dataDir: directory.path)),
-                                     logDirectory: directory.path, name: "server", environment: environment)
-        let url = "http://127.0.0.1:\(try await server.listeningPort())"
+        let (server, url) = try await startServer(in: directory.path, name: "server")
         let store = try await openStore(directory.path)
         let first = try LimsProcess(["consumer", "--server", url, "--consumer-id", "consumer-a"],
                                     logDirectory: directory.path, name: "consumer-a", environment: environment)
@@ -100,9 +105,8 @@ struct ProcessTests {
     func sigtermEndsLongPolls() async throws {
         let directory = try TemporaryDirectory()
         defer { directory.remove() }
-        let server = try LimsProcess(["server", "--port", "0"] + (try TestDatabase.arguments(dataDir: directory.path)),
-                                     logDirectory: directory.path, name: "server", environment: environment)
-        let client = try HTTPQueueConnection(serverURL: "http://127.0.0.1:\(try await server.listeningPort())", authKey: key)
+        let (server, url) = try await startServer(in: directory.path, name: "server")
+        let client = try HTTPQueueConnection(serverURL: url, authKey: key)
         let polls = (1...3).map { index in
             Task { try await client.post("pop", .object(["consumer_id": .string("consumer-\(index)"), "wait": .int(25)]), timeout: 60) }
         }
@@ -119,16 +123,14 @@ struct ProcessTests {
     func serverRestart() async throws {
         let directory = try TemporaryDirectory()
         defer { directory.remove() }
-        var server = try LimsProcess(["server", "--port", "0"] + (try TestDatabase.arguments(dataDir: directory.path)),
-                                     logDirectory: directory.path, name: "server-1", environment: environment)
-        var client = try HTTPQueueConnection(serverURL: "http://127.0.0.1:\(try await server.listeningPort())", authKey: key)
+        var (server, url) = try await startServer(in: directory.path, name: "server-1")
+        var client = try HTTPQueueConnection(serverURL: url, authKey: key)
         let tasks = (1...3).map { sleepTask(context: "WS-\($0)", seconds: 0) }
         _ = try await client.add(tasks)
         server.kill(SIGKILL)
         _ = await server.waitForExit()
-        server = try LimsProcess(["server", "--port", "0"] + (try TestDatabase.arguments(dataDir: directory.path)),
-                                 logDirectory: directory.path, name: "server-2", environment: environment)
-        client = try HTTPQueueConnection(serverURL: "http://127.0.0.1:\(try await server.listeningPort())", authKey: key)
+        (server, url) = try await startServer(in: directory.path, name: "server-2")
+        client = try HTTPQueueConnection(serverURL: url, authKey: key)
         let listed = try await client.post("tasks", .object([:]))
         #expect(Set(listed["items"]?.arrayValue?.compactMap { $0.objectValue?["task_uid"]?.stringValue } ?? []) == Set(tasks.map(\.taskUID)))
         server.kill(SIGTERM)
@@ -139,9 +141,7 @@ struct ProcessTests {
     func serialization() async throws {
         let directory = try TemporaryDirectory()
         defer { directory.remove() }
-        let server = try LimsProcess(["server", "--port", "0"] + (try TestDatabase.arguments(dataDir: directory.path)),
-                                     logDirectory: directory.path, name: "server", environment: environment)
-        let url = "http://127.0.0.1:\(try await server.listeningPort())"
+        let (server, url) = try await startServer(in: directory.path, name: "server")
         let consumers = try (1...2).map { index in
             try LimsProcess(["consumer", "--server", url, "--consumer-id", "consumer-\(index)"],
                             logDirectory: directory.path, name: "consumer-\(index)", environment: environment)
@@ -185,10 +185,9 @@ struct ProcessTests {
         var servers: [LimsProcess] = []
         var urls: [String] = []
         for index in 1...2 {
-            let server = try LimsProcess(["server", "--port", "0"] + (try TestDatabase.arguments(dataDir: directory.path)),
-                                         logDirectory: directory.path, name: "server-\(index)", environment: environment)
+            let (server, url) = try await startServer(in: directory.path, name: "server-\(index)")
             servers.append(server)
-            urls.append("http://127.0.0.1:\(try await server.listeningPort())")
+            urls.append(url)
         }
         let consumer = try LimsProcess(["consumer", "--server", urls[0], "--server", urls[1], "--consumer-id", "consumer-f"],
                                        logDirectory: directory.path, name: "consumer", environment: environment)
@@ -223,9 +222,7 @@ struct ProcessTests {
     func gracefulRelease() async throws {
         let directory = try TemporaryDirectory()
         defer { directory.remove() }
-        let server = try LimsProcess(["server", "--port", "0"] + (try TestDatabase.arguments(dataDir: directory.path)),
-                                     logDirectory: directory.path, name: "server", environment: environment)
-        let url = "http://127.0.0.1:\(try await server.listeningPort())"
+        let (server, url) = try await startServer(in: directory.path, name: "server")
         let consumer = try LimsProcess(["consumer", "--server", url, "--consumer-id", "consumer-t", "--shutdown-grace", "0.5",
                                         "--log-level", "debug"],
                                        logDirectory: directory.path, name: "consumer", environment: environment)
