@@ -58,6 +58,12 @@ final class StorageEnvironment: Sendable {
             path = url.replacingOccurrences(of: #"//([^:@/]+):[^@/]*@"#, with: "//$1:***@", options: .regularExpression)
             do {
                 var configuration = try PostgresURL.configuration(url)
+                // A command that creates LimsQueue's tables needs a database named: without one PostgreSQL takes the
+                // user's, often the maintenance database `postgres` (a tryout's `migrate` made its tables there).
+                if migrate, !existing, (configuration.coreConfiguration.database ?? "").allSatisfy({ $0 == "/" }) {
+                    throw CLIError("the URL names no database, so LimsQueue's tables would go into the user's own database; "
+                                   + "name one, e.g. postgres://user@host:5432/limsqueue or postgres://user@/limsqueue?host=/var/run/postgresql")
+                }
                 if let durability {
                     configuration.coreConfiguration.options.additionalStartupParameters.append(durability.postgresParameter)
                 }

@@ -170,6 +170,18 @@ struct CLITests {
         #expect(try run(["tasks"], dataDir: directory.path).output.contains("no tasks"))
     }
 
+    @Test("commands that create LimsQueue's tables refuse a PostgreSQL URL without a database name, before connecting")
+    func postgresURLWithoutDatabaseRefused() throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        for url in ["postgres://postgres@127.0.0.1:1", "postgres://postgres@127.0.0.1:1/", "postgres://postgres@/?host=/nonexistent&port=1"] {
+            // Run without the test database's arguments (the PostgreSQL pass would add its own URL after this one).
+            let refused = try ChildProcess.run(LimsProcess.binary, ["migrate", "--database", url, "--data-dir", directory.path])
+            #expect(refused.status != 0)
+            #expect(refused.output.contains("the URL names no database"), "\(refused.output)")
+        }
+    }
+
     @Test("admin commands refuse a PostgreSQL database without LimsQueue's tables instead of creating them (PostgreSQL)",
           .enabled(if: TestDatabase.postgresURL != nil, "PostgreSQL case: set LIMSQUEUE_TEST_POSTGRES_URL"))
     func emptyPostgresRefused() throws {
