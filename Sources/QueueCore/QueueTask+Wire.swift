@@ -3,6 +3,10 @@ import Foundation
 extension QueueTask {
     /// Latest accepted `created`, epoch seconds (year 5138): beyond it times stop being dates.
     public static let latestCreated: Double = 1e11
+    /// Longest a task may wait before it is due, seconds (one year): the most `delay` may be, and the most `created`
+    /// may be ahead of the server's clock (a task created later counts as delayed until then, so a `created` far
+    /// ahead would keep it queued for good, never run, where its `delay` would have been refused).
+    public static let maxDelaySeconds: Double = 86_400 * 365
     /// Longest lease a task may ask for or grow to by timeouts: 7 days, in seconds.
     public static let maxLeaseSeconds = 604_800
     /// Longest minimum booking a task may ask for: 1 hour, in seconds.
@@ -134,6 +138,10 @@ extension QueueTask {
         guard created.isFinite, created >= 0, created <= Self.latestCreated else {
             throw QueueError.invalidTask("created", "must be epoch seconds between 0 and \(Int(Self.latestCreated))")
         }
+        guard created <= now + Self.maxDelaySeconds else {
+            throw QueueError.invalidTask("created", "is more than one year after the server's time (\(Int(now))); a task "
+                                         + "created later waits until then: give the creation time, and `delay` to run it later")
+        }
         // The original turns any value < 1 into the setting; here an explicit 0 means "no minimum booking"
         // (benchmarks, fast internal tasks) and only negative values fall back to the setting.
         let minSeconds = try reader.wireCount("min_seconds") ?? settings.minSeconds
@@ -147,7 +155,7 @@ extension QueueTask {
         }
         let retries = try reader.wireCount("retries") ?? settings.maxRetries
         let delay = try reader.number("delay")
-        if let delay, !(delay.isFinite && delay >= 0 && delay <= 86_400 * 365) {
+        if let delay, !(delay.isFinite && delay >= 0 && delay <= Self.maxDelaySeconds) {
             throw QueueError.invalidTask("delay", "must be seconds between 0 and one year")
         }
         let chunkSize = try reader.wireCount("chunk_size") ?? settings.effectiveChunkSize

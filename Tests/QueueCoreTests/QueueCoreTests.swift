@@ -172,6 +172,26 @@ struct QueueCoreTests {
         }
     }
 
+    @Test("wire: `created` ahead of the server's clock is taken up to one year ahead (a delay; clocks differ), refused beyond")
+    func createdAhead() throws {
+        for ahead in [0.5, 3_600, QueueTask.maxDelaySeconds] {
+            let dict: [String: JSONValue] = ["name": .string("n"), "context_uid": .string("c"), "context_path": .string("/a/b/c"),
+                                             "created": .double(t0 + ahead)]
+            let task = try QueueTask(wire: dict, settings: settings, now: t0, defaultUsername: "u")
+            #expect(task.created == t0 + ahead && task.availableAt == t0 + ahead)
+        }
+        // Further ahead than the longest delay it would never run (a tryout's `created` 1e11 stayed queued): refused.
+        for ahead in [QueueTask.maxDelaySeconds + 1, 1e11 - t0] {
+            let dict: [String: JSONValue] = ["name": .string("n"), "context_uid": .string("c"), "context_path": .string("/a/b/c"),
+                                             "created": .double(t0 + ahead)]
+            #expect {
+                _ = try QueueTask(wire: dict, settings: settings, now: t0, defaultUsername: "u")
+            } throws: { error in
+                (error as? QueueError)?.code == .invalidTask && (error as? QueueError)?.message.contains("'created'") == true
+            }
+        }
+    }
+
     @Test("settings: ranges enforced with the key named; lists parsed")
     func settingsRanges() throws {
         var settings = QueueSettings()
