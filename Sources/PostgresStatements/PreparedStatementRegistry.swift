@@ -14,7 +14,8 @@ import Synchronization
 /// - A statement is identified by its SQL text and the Swift types of its binds (a NULL bind is a type of its own):
 ///   the parameter types are fixed when it is prepared, so a later execution with other types is another statement.
 /// - Only `SELECT`, `INSERT`, `UPDATE` and `DELETE` with 1 to ``maxBinds`` binds are prepared (long `IN` lists vary
-///   in length and would fill the cache), and only once seen ``threshold`` times. A statement with a `WITH` clause
+///   in length and would fill the cache), and only once seen ``threshold`` times; a statement that opts in with
+///   ``withMarker`` may have up to ``maxOptedInBinds`` (its caller pads its lists, so few lengths occur). A statement with a `WITH` clause
 ///   only when it opts in by starting with ``withMarker``: a generic plan of a complex statement can be far worse
 ///   than a fresh one (the queue's one-statement claim once ran 0.86 ms on its generic plan where a fresh plan took
 ///   0.15 plus 0.35 to plan), so each is checked with `EXPLAIN ANALYZE` under `plan_cache_mode =
@@ -42,6 +43,9 @@ public final class PreparedStatementRegistry: Sendable {
     public static let threshold = 3
     /// Most binds of a statement prepared.
     public static let maxBinds = 32
+    /// Most binds of a statement prepared that opts in (``withMarker``): its caller keeps the number of its texts
+    /// small (lists padded to powers of two, `SQLLabReader.rows(in:_:on:)`), so its length does not fill the cache.
+    public static let maxOptedInBinds = 1_100
     /// Most statements prepared per process.
     public static let capacity = 160
     /// Failures after which a statement runs unprepared for good.
@@ -77,9 +81,9 @@ public final class PreparedStatementRegistry: Sendable {
     }
 
     /// Whether a statement of `binds` binds may be prepared at all (``isPreparable(_:)`` and 1 to ``maxBinds``
-    /// binds); checked before its binds are encoded.
+    /// binds, or to ``maxOptedInBinds`` after ``withMarker``); checked before its binds are encoded.
     public static func isEligible(_ sql: String, binds: Int) -> Bool {
-        (1...maxBinds).contains(binds) && isPreparable(sql)
+        (1...(sql.hasPrefix(withMarker) ? maxOptedInBinds : maxBinds)).contains(binds) && isPreparable(sql)
     }
 
     /// The plan to run `sql` with binds of `signature` (the binds' Swift types, `nil` for a NULL, comma-separated)

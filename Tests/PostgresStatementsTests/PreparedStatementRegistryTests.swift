@@ -37,6 +37,11 @@ struct PreparedStatementRegistryTests {
             #expect(registry.plan(for: "BEGIN", signature: "Int,", binds: 1) == nil)
         }
         #expect(registry.preparedCount == 0)
+        // A statement that opts in may carry a long (padded) list; up to its own limit.
+        let list = "/* prepared */ SELECT uid FROM lims_objects WHERE uid IN ($1, ...)"
+        #expect(PreparedStatementRegistry.isEligible(list, binds: 512))
+        #expect(!PreparedStatementRegistry.isEligible(list, binds: PreparedStatementRegistry.maxOptedInBinds + 1))
+        #expect(!PreparedStatementRegistry.isEligible("SELECT uid FROM lims_objects WHERE uid IN ($1, ...)", binds: 512))
     }
 
     @Test("at most `capacity` statements get a name; the rest run unprepared")

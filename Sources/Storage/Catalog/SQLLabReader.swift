@@ -46,16 +46,35 @@ struct SQLLabReader: LabReader {
         return objects
     }
 
-    /// Runs `query` for each slice of at most 500 `values` (bind limits) and returns every row.
+    /// Most values of one slice of ``rows(in:_:on:)``.
+    static let sliceSize = 512
+
+    /// Runs `query` for each slice of at most ``sliceSize`` `values` (bind limits) and returns every row.
+    ///
+    /// `query` must treat its list as a set (`IN (...)`): each slice is padded to the next power of two by
+    /// repeating its last value, so a statement comes in at most 10 texts whatever the lists' lengths, and it runs
+    /// prepared on PostgreSQL (``PreparedStatementRegistry/withMarker``, which this adds in front). With the lists'
+    /// exact lengths every length was another statement, parsed and planned at each call: planning a 40-60 uid
+    /// list took PostgreSQL about 1 ms against 0.01 ms of execution (`pg_stat_statements` over `limsqueue bench
+    /// lims`). Every such statement here finds its rows through indexes on the listed columns, so its generic plan
+    /// is the fresh one.
     static func rows(in values: [String], _ query: (SQLList) -> SQLQueryString, on sql: any SQLDatabase) async throws -> [any SQLRow] {
         var result: [any SQLRow] = []
         var start = 0
         while start < values.count {
-            let slice = values[start..<min(values.count, start + 500)]
-            result += try await sql.raw(query(SQLList(slice.map { SQLBind($0) }))).all()
-            start += 500
+            let slice = values[start..<min(values.count, start + sliceSize)]
+            let padded = Array(slice) + Array(repeating: slice.last!, count: paddedCount(slice.count) - slice.count)
+            result += try await sql.raw("\(unsafeRaw: PreparedStatementRegistry.withMarker) \(query(SQLList(padded.map { SQLBind($0) })))").all()
+            start += sliceSize
         }
         return result
+    }
+
+    /// The smallest power of two at least `count` (1 for 0).
+    static func paddedCount(_ count: Int) -> Int {
+        var padded = 1
+        while padded < count { padded *= 2 }
+        return padded
     }
 
     /// Levels of ancestors ``load(_:into:)`` reads above each object (a lab's deepest chain, analysis → sample →
@@ -68,14 +87,13 @@ struct SQLLabReader: LabReader {
         guard !missing.isEmpty else { return }
         // The objects and their ancestors up to the client (permissions and visibility read them) in one statement:
         // a recursive walk up `parent_uid`, one primary-key seek per level. Level by level it was a round trip per
-        // level (three for a result entered). Prepared on PostgreSQL (``PreparedStatementRegistry/withMarker``) for
-        // lists of up to 32 uids: every step is a primary-key seek, so its generic plan is the fresh one (`EXPLAIN
-        // ANALYZE` under `force_generic_plan` at 130,000 objects), and planning it afresh cost PostgreSQL more than
-        // running it (`pg_stat_statements` over `limsqueue bench lims`: 0.28 ms of planning per call against 0.26
-        // ms of execution, half of all planning in the run).
+        // level (three for a result entered). Prepared on PostgreSQL (``rows(in:_:on:)``): every step is a
+        // primary-key seek, so its generic plan is the fresh one (`EXPLAIN ANALYZE` under `force_generic_plan` at
+        // 130,000 objects), and planning it afresh cost PostgreSQL more than running it (`pg_stat_statements` over
+        // `limsqueue bench lims`: 0.28 ms of planning per call against 0.26 ms of execution, half of all planning).
         let rows = try await Self.rows(in: missing, { list in
             """
-            \(unsafeRaw: PreparedStatementRegistry.withMarker) WITH RECURSIVE chain(uid, depth) AS (
+            WITH RECURSIVE chain(uid, depth) AS (
                 SELECT uid, 0 FROM lims_objects WHERE uid IN (\(list))
                 UNION
                 SELECT parent.parent_uid, chain.depth + 1 FROM chain JOIN lims_objects parent ON parent.uid = chain.uid
