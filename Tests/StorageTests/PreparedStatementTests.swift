@@ -34,6 +34,38 @@ struct PreparedStatementTests {
         }
     }
 
+    @Test("a prepared row decodes text, numbers, booleans, NULLs and the rest as PostgresKit's row does", StoreBackend.postgresSkipped)
+    func rowsDecodeAlike() async throws {
+        try await StoreFixture.with(backend: .postgres) { fixture in
+            let registry = PreparedStatementRegistry()
+            try await fixture.lab.readers[0].withConnection { connection in
+                let base = try #require(connection as? any SQLDatabase)
+                let sql = PreparingPostgresDatabase.wrapping(base, registry: registry)
+                let probe: SQLQueryString = """
+                    SELECT \(bind: 7)::bigint AS i, 7::integer AS i4, \(bind: 2.5)::float8 AS d, \(bind: "x") AS s, \(bind: true) AS b,
+                        NULL::text AS ns, NULL::bigint AS ni, NULL::float8 AS nd, NULL::boolean AS nb, 2.5::numeric AS n, 3 AS whole
+                    """
+                for _ in 0...PreparedStatementRegistry.threshold {
+                    let row = try #require(try await sql.raw(probe).first())
+                    #expect(try row.decode(column: "i", as: Int.self) == 7 && row.decode(column: "i4", as: Int.self) == 7)
+                    #expect(try row.decode(column: "i", as: Int?.self) == 7 && row.decode(column: "ni", as: Int?.self) == nil)
+                    #expect(try row.decode(column: "d", as: Double.self) == 2.5 && row.decode(column: "nd", as: Double?.self) == nil)
+                    #expect(try row.decode(column: "s", as: String.self) == "x" && row.decode(column: "ns", as: String?.self) == nil)
+                    #expect(try row.decode(column: "b", as: Bool.self) && row.decode(column: "nb", as: Bool?.self) == nil)
+                    // What the cell refuses goes through PostgresKit: a numeric read as a Double.
+                    #expect(try row.decode(column: "n", as: Double.self) == 2.5)
+                    #expect(try row.decode(column: "whole", as: Int.self) == 3)
+                    #expect(try row.decodeNil(column: "ns") && !row.decodeNil(column: "s") && row.decodeNil(column: "absent"))
+                    #expect(row.contains(column: "i") && !row.contains(column: "absent"))
+                    #expect(row.allColumns == ["i", "i4", "d", "s", "b", "ns", "ni", "nd", "nb", "n", "whole"])
+                    #expect(throws: (any Error).self) { try row.decode(column: "absent", as: String.self) }
+                    #expect(throws: (any Error).self) { try row.decode(column: "ns", as: String.self) }
+                }
+            }
+            #expect(registry.preparedCount == 1)
+        }
+    }
+
     @Test("a first prepared use inside an aborted transaction fails with the transaction; the statement works afterwards",
           StoreBackend.postgresSkipped)
     func abortedTransaction() async throws {
