@@ -30,7 +30,7 @@ public final class SQLLabStore: Sendable {
     let writer: DatabaseWriter
     let logger: Logger
     /// The setup objects and lab settings, with the setup sequence they reflect.
-    let setupCache = Mutex<(setup: LabState, seq: Int)?>(nil)
+    let setupCache = Mutex<(setup: LoadedObjects, seq: Int)?>(nil)
     /// The queue store tasks are enqueued into (same writer, same transaction).
     let queue: SQLQueueStore
 
@@ -119,6 +119,11 @@ public final class SQLLabStore: Sendable {
     /// The setup objects and lab settings (cached until the setup sequence moves; checked once per request inside
     /// ``withOneSetupCheck(_:)``).
     func setup() async throws -> LabState {
+        try await setupObjects().state
+    }
+
+    /// ``setup()``, prepared for working sets to start from (``LIMSCore/LabState/init(scope:startingWith:)``).
+    func setupObjects() async throws -> LoadedObjects {
         let scope = Self.setupCheckScope
         if let scope, scope.checked.load(ordering: .relaxed), let cached = setupCache.withLock({ $0 }) { return cached.setup }
         let sql = try self.sql
@@ -132,17 +137,16 @@ public final class SQLLabStore: Sendable {
         try SQLLabReader.put(rows, into: &state)
         state.settings = try await Self.labSettings(on: sql)
         state.clearChanges()
-        let loaded = state
+        let loaded = LoadedObjects(state)
         setupCache.withLock { $0 = (loaded, seq) }
-        return state
+        return loaded
     }
 
     /// A fresh working set: the setup objects (declared whole) and the lab settings, nothing else.
     func workingSet(reservations: [String: ClosedRange<Int>]) async throws -> LabState {
-        let setup = try await setup()
+        let setup = try await setupObjects()
         let scope = ReadScope()
-        var state = LabState(scope: scope, settings: setup.settings, rolePermissions: setup.rolePermissions)
-        for object in setup.loadedObjects { state.load(object) }
+        var state = LabState(scope: scope, startingWith: setup)
         for type in Self.setupTypes { scope.declareComplete("type:\(type.rawValue)") }
         scope.declare(CollectionOfOne("")) // "no object" (the lab root) is known
         for (key, range) in reservations {

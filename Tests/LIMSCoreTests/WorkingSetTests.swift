@@ -18,6 +18,33 @@ struct WorkingSetTests {
         return (state, scope)
     }
 
+    @Test("a working set started from prepared objects is the one loaded object by object, scope included")
+    func startingWithLoadedObjects() throws {
+        var fixture = try LabFixture()
+        let sample = try fixture.sample([fixture.cu, fixture.fe])
+        let other = try fixture.sample()
+        var whole = fixture.state
+        whole.clearChanges()
+        let first = ReadScope(), second = ReadScope()
+        var oneByOne = LabState(scope: first, settings: whole.settings, rolePermissions: whole.rolePermissions)
+        for object in whole.loadedObjects { oneByOne.load(object) }
+        var atOnce = LabState(scope: second, startingWith: LoadedObjects(whole))
+        #expect(atOnce == oneByOne && atOnce.scope === second)
+        for object in whole.loadedObjects {
+            #expect(second.original(object.uid) != nil && first.original(object.uid) != nil)
+        }
+        // The parent index came along: a sample's analyses, once declared complete, without a violation.
+        second.declareComplete("children:\(sample.uid)")
+        #expect(Set(atOnce.analyses(ofSample: sample.uid).map(\.uid)) == Set(whole.analyses(ofSample: sample.uid).map(\.uid)))
+        // Reads outside what it holds are still violations; a change is recorded against the scope's original.
+        #expect(atOnce.samples["0123456789abcdef0123456789abcdef"] == nil && second.violations.count == 1)
+        try atOnce.modify(Sample.self, other.uid) { $0.priority = 1 }
+        #expect(atOnce.changes.changed.contains(other.uid) && second.original(other.uid)?.version == other.version)
+        #expect((second.original(other.uid) as? Sample)?.priority == other.priority && other.priority != 1)
+        // The prepared objects are not changed by a working set's changes.
+        #expect(whole.samples[other.uid]?.priority == other.priority)
+    }
+
     @Test func readsOfLoadedObjectsAndOfSetupTypesAreFine() throws {
         var fixture = try LabFixture()
         let sample = try fixture.sample([fixture.cu, fixture.fe])

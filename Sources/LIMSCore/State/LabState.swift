@@ -56,6 +56,30 @@ public struct LabState: Sendable, Equatable, Codable {
         worksheetTemplates.scope = scope
     }
 
+    /// A partial lab that starts with every object of `base` loaded, with `base`'s settings and permissions: the
+    /// same lab as ``init(scope:settings:rolePermissions:)`` followed by ``load(_:)`` of each object, made without
+    /// touching the objects (the tables are shared copy-on-write and the scope takes `base`'s uids and originals at
+    /// once). The storage layer starts every unit of work from its cached setup objects this way: loaded one by
+    /// one they cost each unit of work a cast, two dictionary writes and a lock per user, service, template ...
+    /// (3-5 % of `limsqueue bench lims`), and more as a lab's users grow.
+    public init(scope: ReadScope, startingWith base: LoadedObjects) {
+        let whole = base.state
+        self.init(scope: scope, settings: whole.settings, rolePermissions: whole.rolePermissions)
+        clients = whole.clients; contacts = whole.contacts; labContacts = whole.labContacts; users = whole.users
+        sampleTypes = whole.sampleTypes; analysisCategories = whole.analysisCategories; analysisServices = whole.analysisServices
+        methods = whole.methods; instruments = whole.instruments; referenceDefinitions = whole.referenceDefinitions
+        referenceSamples = whole.referenceSamples; samples = whole.samples; analyses = whole.analyses
+        duplicateAnalyses = whole.duplicateAnalyses; referenceAnalyses = whole.referenceAnalyses; worksheets = whole.worksheets
+        worksheetTemplates = whole.worksheetTemplates
+        clients.scope = scope; contacts.scope = scope; labContacts.scope = scope; users.scope = scope
+        sampleTypes.scope = scope; analysisCategories.scope = scope; analysisServices.scope = scope
+        methods.scope = scope; instruments.scope = scope; referenceDefinitions.scope = scope
+        referenceSamples.scope = scope; samples.scope = scope; analyses.scope = scope
+        duplicateAnalyses.scope = scope; referenceAnalyses.scope = scope; worksheets.scope = scope
+        worksheetTemplates.scope = scope
+        scope.loaded(uids: base.uids, originals: base.originals)
+    }
+
     /// True for a partial lab (a working set).
     public var isPartial: Bool { scope != nil }
 

@@ -52,6 +52,15 @@ public final class ReadScope: Sendable {
         }
     }
 
+    /// Records many objects as loaded at once (``LabState/init(scope:startingWith:)``): `uids` known, and
+    /// `originals` the originals of those not loaded before.
+    func loaded(uids: Set<String>, originals: [String: any LabObject]) {
+        contents.withLock { c in
+            if c.known.isEmpty { c.known = uids } else { c.known.formUnion(uids) }
+            if c.originals.isEmpty { c.originals = originals } else { c.originals.merge(originals) { first, _ in first } }
+        }
+    }
+
     /// The object with `uid` as the unit of work loaded it; nil when it was not loaded (or created here).
     public func original(_ uid: String) -> (any LabObject)? {
         contents.withLock { $0.originals[uid] }
