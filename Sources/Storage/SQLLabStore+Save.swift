@@ -28,6 +28,7 @@ extension SQLLabStore {
         do {
             try await saveTransaction(state, original: original, settings: settings, setupChanged: setupChanged,
                                       prepared: prepared, touched: touched, tokens: tokens, afterSave: afterSave)
+            for row in prepared.created + prepared.changed { LabObjectCache.shared.remember(written: row.object, body: row.body) }
             // A setup change of this request is read back by its next step (the cache reloads).
             if settings != nil || setupChanged { Self.recheckSetup() }
         } catch let failure as any StorageFailure where failure.storageCondition == .conflict {

@@ -32,6 +32,20 @@ struct LabObjectCacheTests {
         #expect(throws: (any Error).self) { try cache.object(uid: original.uid, body: body, portalType: "Worksheet", version: 5) }
     }
 
+    @Test("a written object is a hit for its document: the value written, with the row's version; another document is decoded")
+    func writtenObjects() throws {
+        let cache = LabObjectCache(capacity: 10)
+        var written = client(2, name: "Written")
+        written.version = 7
+        let body = try LabObjectCoding.encode(written)
+        cache.remember(written: written, body: body)
+        let read = try #require(try cache.object(uid: written.uid, body: body, portalType: "Client", version: 7) as? Client)
+        #expect(read == written && cache.count == 1)
+        // The row holds another document (the write rolled back, or another process wrote after it): decoded.
+        let other = try LabObjectCoding.encode(client(2, name: "Stored"))
+        #expect((try cache.object(uid: written.uid, body: other, portalType: "Client", version: 8) as? Client)?.name == "Stored")
+    }
+
     @Test("the cache never holds more than its capacity; the oldest entry makes room")
     func bounded() throws {
         let cache = LabObjectCache(capacity: 3)
