@@ -326,4 +326,32 @@ struct CatalogTests {
         #expect(try await environment.lab.securityTokens(of: lab.samples[0].uid).contains("Analyst"))
         await environment.close()
     }
+
+    @Test("the stamp-index migration drops lims_objects_seq and revert restores it; writes and reads work either way")
+    func stampIndexMigration() async throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        let environment = try await open(directory)
+        let lab = try await seed(environment)
+        let database = try #require(environment.databases.database(logger: environment.logger, on: environment.eventLoopGroup.any()))
+        let sql = try database.sqlDatabase()
+        func hasIndex() async throws -> Bool {
+            let catalog: SQLQueryString = SQLQueueStore.isPostgres(sql)
+                ? "SELECT COUNT(*) AS n FROM pg_indexes WHERE indexname = 'lims_objects_seq'"
+                : "SELECT COUNT(*) AS n FROM sqlite_master WHERE type = 'index' AND name = 'lims_objects_seq'"
+            return try await sql.raw(catalog).first()?.decode(column: "n", as: Int.self) == 1
+        }
+        #expect(try await !hasIndex())
+        try await DropLabStampIndex().revert(on: database)
+        #expect(try await hasIndex())
+        try await DropLabStampIndex().prepare(on: database)
+        #expect(try await !hasIndex())
+        // Every write still stamps its row.
+        let query = CatalogQuery(portalType: .sample, sortOn: .created, limit: 500)
+        #expect(try await environment.lab.catalog(query, visibleTo: lab.labman).uids.count == lab.samples.count)
+        let unstamped = try await sql.raw("SELECT COUNT(*) AS n FROM lims_objects WHERE seq IS NULL OR seq < 1").first()?
+            .decode(column: "n", as: Int.self)
+        #expect(unstamped == 0)
+        await environment.close()
+    }
 }
