@@ -12,6 +12,8 @@ import PostgresKit
 ///   default 5432. No TLS over a socket. A `host` parameter that is a name is a TCP host, as in libpq; no database
 ///   name means the user's.
 /// - PostgresKit's own `postgres+uds://user@localhost/path/to/.s.PGSQL.5432#database` is taken too.
+/// - libpq's `user`, `password` and `dbname` parameters stand for the URL's parts (``normalized(_:)``); an IPv6
+///   host is written `[::1]`, or bare as the `host` parameter.
 ///
 /// A socket needs no TCP listener and allows PostgreSQL's peer authentication. It was measured no faster than loopback
 /// TCP on the 2-core machine (`bench lims` and `bench queue`, issue 12's closing note of stop 31).
@@ -25,12 +27,36 @@ enum PostgresURL {
         return schemes.contains(url[..<colon.lowerBound].lowercased())
     }
 
+    /// `url` with libpq's `user`, `password` and `dbname` parameters moved into the URL's user, password and path,
+    /// where the rest of this type and PostgresKit read them (`postgres:///?dbname=limsqueue&user=lims&host=/tmp`);
+    /// a parameter wins over the URL's own part, as libpq reads the parameters after it. Other URLs are returned as
+    /// given.
+    static func normalized(_ url: String) -> String {
+        guard var components = URLComponents(string: url), let items = components.queryItems else { return url }
+        let moved: Set<String> = ["user", "password", "dbname"]
+        guard items.contains(where: { moved.contains($0.name) }) else { return url }
+        if let user = items.last(where: { $0.name == "user" })?.value { components.user = user }
+        if let password = items.last(where: { $0.name == "password" })?.value { components.password = password }
+        if let database = items.last(where: { $0.name == "dbname" })?.value { components.path = "/" + database }
+        // URLComponents drops an empty host, which `postgres://user@/db?host=...` needs kept.
+        if components.host == nil { components.host = "" }
+        let rest = items.filter { !moved.contains($0.name) }
+        components.queryItems = rest.isEmpty ? nil : rest
+        return components.string ?? url
+    }
+
+    /// `url` with the password hidden, for logs: the URL's own (`user:***@`) and a `password` parameter's.
+    static func redacted(_ url: String) -> String {
+        url.replacingOccurrences(of: #"//([^:@/]+):[^@/]*@"#, with: "//$1:***@", options: .regularExpression)
+            .replacingOccurrences(of: #"([?&]password=)[^&#]*"#, with: "$1***", options: .regularExpression)
+    }
+
     /// The socket file a URL names, or nil when it names a TCP host.
     /// - Returns: `<directory>/.s.PGSQL.<port>` for a socket directory given as the `host` parameter or as the
     ///   (percent-encoded) host part.
     /// - Throws: ``CLIError`` naming the field for a port that is not a number from 1 to 65535.
     static func socketPath(_ url: String) throws -> String? {
-        try socket(url).map { $0.directory + "/.s.PGSQL.\($0.port)" }
+        try socket(normalized(url)).map { $0.directory + "/.s.PGSQL.\($0.port)" }
     }
 
     /// `url` for PostgresKit: a `host` parameter that names a TCP host (libpq takes a host name there as well as a
@@ -50,7 +76,8 @@ enum PostgresURL {
             }
             components.port = port
         }
-        components.host = host
+        // An IPv6 address is written in brackets in a URL's host (libpq takes `host=::1` bare).
+        components.percentEncodedHost = host.contains(":") && !host.hasPrefix("[") ? "[\(host)]" : host
         let rest = items.filter { $0.name != "host" && $0.name != "port" }
         components.queryItems = rest.isEmpty ? nil : rest
         return components.string ?? url
@@ -58,6 +85,7 @@ enum PostgresURL {
 
     /// Where `url` connects, in an operator's words: "the socket <path>" or "<host>:<port>".
     static func target(_ url: String) -> String {
+        let url = normalized(url)
         if let socket = try? socketPath(url) { return "the socket \(socket)" }
         guard let configuration = try? configuration(url) else { return "the URL's server" }
         return "\(configuration.coreConfiguration.host ?? "?"):\(configuration.coreConfiguration.port ?? 5432)"
@@ -88,9 +116,20 @@ enum PostgresURL {
     /// The connection settings of `url`.
     /// - Throws: ``CLIError`` naming what is wrong: no user, a bad port, a URL that is not one of the forms above.
     static func configuration(_ url: String) throws -> SQLPostgresConfiguration {
+        let url = normalized(url)
         guard let socket = try socket(url) else {
             do {
-                return try SQLPostgresConfiguration(url: try tcpURL(url))
+                var configuration = try SQLPostgresConfiguration(url: try tcpURL(url))
+                // PostgresKit keeps an IPv6 address's brackets (`[::1]`), which no resolver takes.
+                let core = configuration.coreConfiguration
+                if let host = core.host, host.hasPrefix("["), host.hasSuffix("]") {
+                    var bare = PostgresConnection.Configuration(host: String(host.dropFirst().dropLast()), port: core.port ?? 5432,
+                                                                username: core.username, password: core.password,
+                                                                database: core.database, tls: core.tls)
+                    bare.options = core.options
+                    configuration.coreConfiguration = bare
+                }
+                return configuration
             } catch let error as CLIError {
                 throw error
             } catch {

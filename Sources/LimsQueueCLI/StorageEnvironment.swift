@@ -55,7 +55,7 @@ final class StorageEnvironment: Sendable {
         let databases = Databases(threadPool: threadPool, on: group)
         let path: String
         if let url {
-            path = url.replacingOccurrences(of: #"//([^:@/]+):[^@/]*@"#, with: "//$1:***@", options: .regularExpression)
+            path = PostgresURL.redacted(url)
             do {
                 var configuration = try PostgresURL.configuration(url)
                 // A command that creates LimsQueue's tables needs a database named: without one PostgreSQL takes the

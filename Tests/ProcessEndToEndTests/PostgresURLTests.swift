@@ -48,6 +48,28 @@ struct PostgresURLTests {
         #expect(PostgresURL.target("postgres://lims@127.0.0.1:5433/limsqueue") == "127.0.0.1:5433")
     }
 
+    @Test("libpq's user, password and dbname parameters stand for the URL's parts; IPv6 hosts in brackets or bare as host=; passwords hidden in logs")
+    func libpqParameters() throws {
+        let socket = try PostgresURL.configuration("postgres:///?dbname=limsqueue&user=lims&password=s%26cret&host=/tmp/pg&port=55499")
+        #expect(socket.coreConfiguration.username == "lims" && socket.coreConfiguration.password == "s&cret")
+        #expect(socket.coreConfiguration.database == "limsqueue")
+        #expect(socket.coreConfiguration.unixSocketPath == "/tmp/pg/.s.PGSQL.55499")
+        // A parameter wins over the URL's own part.
+        let tcp = try PostgresURL.configuration("postgres://other@127.0.0.1:5433/postgres?user=lims&dbname=limsqueue&sslmode=disable")
+        #expect(tcp.coreConfiguration.username == "lims" && tcp.coreConfiguration.database == "limsqueue")
+        #expect(tcp.coreConfiguration.host == "127.0.0.1" && tcp.coreConfiguration.port == 5433 && !tcp.coreConfiguration.tls.isAllowed)
+        #expect(PostgresURL.target("postgres:///?dbname=limsqueue&user=lims&host=/tmp/pg") == "the socket /tmp/pg/.s.PGSQL.5432")
+        // IPv6.
+        let bracketed = try PostgresURL.configuration("postgres://lims@[::1]:5433/limsqueue")
+        #expect(bracketed.coreConfiguration.host == "::1" && bracketed.coreConfiguration.port == 5433)
+        let bare = try PostgresURL.configuration("postgres://lims@/limsqueue?host=::1&port=5433")
+        #expect(bare.coreConfiguration.host == "::1" && bare.coreConfiguration.port == 5433)
+        #expect(bare.coreConfiguration.database == "limsqueue")
+        // Passwords never reach a log line.
+        #expect(PostgresURL.redacted("postgres://lims:secret@db/limsqueue") == "postgres://lims:***@db/limsqueue")
+        #expect(PostgresURL.redacted("postgres:///?user=lims&password=secret&dbname=x") == "postgres:///?user=lims&password=***&dbname=x")
+    }
+
     @Test("a socket URL without a user, or with a port that is not a port, is refused naming what is wrong")
     func refused() {
         #expect { try PostgresURL.configuration("postgres:///limsqueue?host=/tmp/pg") } throws: { error in
