@@ -79,10 +79,9 @@ enum StatusTable {
                     outcome(.retried), outcome(.failed), outcome(.timeout),
                     String((activity?.outcomes[.purged] ?? 0) + (activity?.outcomes[.interrupted] ?? 0)), times(activity?.wait), times(activity?.run)]
         }
-        let widths = header.indices.map { column in ([header] + rows).map { $0[column].count }.max() ?? 0 }
+        let widths = header.indices.map { column in ([header] + rows).map { TerminalText.width($0[column]) }.max() ?? 0 }
         func line(_ cells: [String]) -> String {
-            zip(cells, widths).map { TerminalText.padded($0, to: $1) }.joined(separator: "  ")
-                .trimmingCharacters(in: .whitespaces)
+            TerminalText.trimmedEnd(zip(cells, widths).map { TerminalText.padded($0, to: $1) }.joined(separator: "  "))
         }
         lines.append("")
         lines.append(line(header))

@@ -54,10 +54,9 @@ enum TaskTable {
                 formatter.string(from: Date(timeIntervalSince1970: task.created)), task.errorMessage ?? "",
             ].map(cell)
         }
-        let widths = header.indices.map { column in ([header] + rows).map { $0[column].count }.max() ?? 0 }
+        let widths = header.indices.map { column in ([header] + rows).map { TerminalText.width($0[column]) }.max() ?? 0 }
         func line(_ cells: [String]) -> String {
-            zip(cells, widths).map { TerminalText.padded($0, to: $1) }.joined(separator: "  ")
-                .trimmingCharacters(in: .whitespaces)
+            TerminalText.trimmedEnd(zip(cells, widths).map { TerminalText.padded($0, to: $1) }.joined(separator: "  "))
         }
         return ([line(header)] + rows.map(line)).joined(separator: "\n") + "\n\(tasks.count) task(s)"
     }

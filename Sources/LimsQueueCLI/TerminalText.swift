@@ -32,11 +32,51 @@ enum TerminalText {
         return String(shown.prefix(maxLength - 1)) + "…"
     }
 
-    /// `text` followed by spaces up to `width` characters (never cut). Foundation's `padding(toLength:)` counts
-    /// UTF-16 units: an emoji counted two and a cell at its column's width was cut inside it (a tryout's
-    /// `noop-é🧪` showed as `noop-é\u{FFFD}` in `status`).
+    /// `text` followed by spaces up to `width` terminal columns (``width(_:)``; never cut). Foundation's
+    /// `padding(toLength:)` counts UTF-16 units: an emoji counted two and a cell at its column's width was cut inside
+    /// it (a tryout's `noop-é🧪` showed as `noop-é\u{FFFD}` in `status`).
     static func padded(_ text: String, to width: Int) -> String {
-        let count = text.count
-        return count >= width ? text : text + String(repeating: " ", count: width - count)
+        let columns = self.width(text)
+        return columns >= width ? text : text + String(repeating: " ", count: width - columns)
+    }
+
+    /// `line` without its trailing spaces; leading ones (a name that starts with spaces) are kept.
+    static func trimmedEnd(_ line: String) -> String {
+        String(line.reversed().drop { $0 == " " }.reversed())
+    }
+
+    /// Columns `text` takes on a terminal: 2 for a wide character (East Asian wide and fullwidth ones: CJK,
+    /// kana, Hangul syllables, fullwidth forms; and emoji shown as emoji), 0 for one that is only format or
+    /// combining marks, 1 for the rest (as the C library's `wcwidth` counts them; a tryout's CJK and emoji rows were
+    /// out of line, each of their characters counted as one column).
+    static func width(_ text: String) -> Int {
+        text.reduce(0) { $0 + width(of: $1) }
+    }
+
+    /// ``width(_:)`` of one character (a grapheme cluster: an emoji sequence is one, of width 2).
+    static func width(of character: Character) -> Int {
+        guard let first = character.unicodeScalars.first else { return 0 }
+        if character.unicodeScalars.allSatisfy({ [.format, .nonspacingMark, .enclosingMark].contains($0.properties.generalCategory) }) {
+            return 0
+        }
+        if isWide(first.value) { return 2 }
+        // Emoji: shown as emoji by default, or asked to be (variation selector 16), or a sequence of them.
+        if first.properties.isEmojiPresentation || character.unicodeScalars.contains("\u{FE0F}")
+            || (first.properties.isEmoji && character.unicodeScalars.count > 1 && character.unicodeScalars.contains("\u{200D}")) {
+            return 2
+        }
+        return 1
+    }
+
+    /// East Asian Wide (W) and Fullwidth (F) code points (Unicode's EastAsianWidth.txt, the blocks wcwidth takes).
+    static func isWide(_ value: UInt32) -> Bool {
+        switch value {
+        case 0x1100...0x115F, 0x2E80...0x303E, 0x3041...0x33FF, 0x3400...0x4DBF, 0x4E00...0x9FFF, 0xA000...0xA4CF,
+             0xA960...0xA97F, 0xAC00...0xD7A3, 0xF900...0xFAFF, 0xFE10...0xFE19, 0xFE30...0xFE6F, 0xFF00...0xFF60,
+             0xFFE0...0xFFE6, 0x1B000...0x1B2FF, 0x1F200...0x1F2FF, 0x20000...0x2FFFD, 0x30000...0x3FFFD:
+            return true
+        default:
+            return false
+        }
     }
 }

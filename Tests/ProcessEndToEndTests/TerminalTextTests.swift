@@ -1,16 +1,44 @@
 @testable import LimsQueueCLI
+import QueueTesting
 import Testing
 
 /// Client text in the command line's tables.
 @Suite("Terminal text: cells padded by characters")
 struct TerminalTextTests {
-    @Test("a cell with emoji or CJK is padded to its column's width in characters and never cut inside a character")
-    func paddedByCharacters() {
-        // 7 characters, 8 UTF-16 units: Foundation's padding(toLength: 7) cut the emoji in half.
-        #expect(TerminalText.padded("noop-é🧪", to: 7) == "noop-é🧪")
-        #expect(TerminalText.padded("noop-é🧪", to: 9) == "noop-é🧪  ")
-        #expect(TerminalText.padded("試料-🧪", to: 6) == "試料-🧪  ")
+    @Test("a cell with emoji or CJK is padded to its column's width in terminal columns and never cut inside a character")
+    func paddedByColumns() {
+        // 7 characters, 8 columns (the emoji takes two), 8 UTF-16 units: Foundation's padding(toLength: 7) cut it in half.
+        #expect(TerminalText.padded("noop-é🧪", to: 8) == "noop-é🧪")
+        #expect(TerminalText.padded("noop-é🧪", to: 10) == "noop-é🧪  ")
+        // CJK characters and emoji take two columns each: 2 + 2 + 1 + 2 = 7.
+        #expect(TerminalText.width("試料-🧪") == 7 && TerminalText.padded("試料-🧪", to: 9) == "試料-🧪  ")
         #expect(TerminalText.padded("longer than", to: 3) == "longer than")
         #expect(!TerminalText.padded("noop-é🧪", to: 7).unicodeScalars.contains("\u{FFFD}"))
+    }
+
+    @Test("terminal widths: ASCII and accents 1, CJK, Hangul, fullwidth and emoji (sequences too) 2, joiners and combining marks 0")
+    func widths() {
+        #expect(TerminalText.width("abc") == 3 && TerminalText.width("é") == 1 && TerminalText.width("e\u{301}") == 1)
+        #expect(TerminalText.width("検体") == 4 && TerminalText.width("샘플") == 4 && TerminalText.width("ＡＢ") == 4)
+        #expect(TerminalText.width("👩‍🔬") == 2 && TerminalText.width("❤️") == 2 && TerminalText.width("🇨🇭") == 2)
+        #expect(TerminalText.width("\u{200D}") == 0 && TerminalText.width("\u{200B}") == 0)
+        // Rows of mixed scripts line up: each cell padded to the same number of columns.
+        let cells = ["noop", "検体-🧪", "ascii-long"]
+        let widest = cells.map(TerminalText.width).max()!
+        #expect(Set(cells.map { TerminalText.width(TerminalText.padded($0, to: widest)) }) == [widest])
+        // Only trailing spaces are trimmed from a line; a name's leading spaces stay.
+        #expect(TerminalText.trimmedEnd("  name   3   ") == "  name   3")
+    }
+
+    @Test("`tasks` lines up rows of CJK and emoji names and keeps a name's leading spaces")
+    func tasksTableAligned() {
+        let tasks = [TaskFactory.task("検体🧪-submit", context: "ws-1", created: 1_767_225_600), TaskFactory.task("noop", context: "ws-2", created: 1_767_225_600),
+                     TaskFactory.task("  spaced", context: "ws-3", created: 1_767_225_600)]
+        let lines = TaskTable.render(tasks).split(separator: "\n").map(String.init).filter { $0.contains("/senaite/") }
+        #expect(lines.count == 3)
+        // The CONTEXT column starts at the same terminal column on every row.
+        let starts = lines.map { line in TerminalText.width(String(line[..<line.range(of: "/senaite/")!.lowerBound])) }
+        #expect(Set(starts).count == 1, "\(starts)")
+        #expect(lines[2].contains("   spaced  "))
     }
 }
