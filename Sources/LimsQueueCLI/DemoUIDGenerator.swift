@@ -1,5 +1,6 @@
 import Foundation
 import LIMSCore
+import QueueCore
 
 /// Uids for bulk demo data that sort in creation order: 12 hex digits of the run's start (milliseconds since
 /// 1970), 8 of a counter, 12 random.
@@ -24,7 +25,7 @@ final class DemoUIDGenerator: UIDGenerator, @unchecked Sendable {
         counter &+= 1
         let value = counter
         lock.unlock()
-        var random = SystemRandomNumberGenerator()
+        var random = BufferedSystemRandom()
         return prefix + Self.hex(UInt64(value), digits: 8) + Self.hex(random.next() & 0xFFFF_FFFF_FFFF, digits: 12)
     }
 

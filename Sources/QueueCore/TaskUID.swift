@@ -5,23 +5,24 @@ public enum TaskUID {
     /// A new random uid: 32 lowercase hex characters from 16 random bytes. Code that tests must control takes an
     /// injected ``UIDGenerator`` instead (``RandomUIDGenerator`` in production).
     public static func make() -> String {
-        var generator = SystemRandomNumberGenerator()
+        var generator = BufferedSystemRandom()
         return make(using: &generator)
     }
 
     /// A new uid from the given random number generator (tests pass a seeded one).
     public static func make<G: RandomNumberGenerator>(using generator: inout G) -> String {
-        let hex: [Character] = Array("0123456789abcdef")
-        var result = ""
-        result.reserveCapacity(32)
-        for _ in 0..<2 {
-            var word = generator.next()
-            for _ in 0..<16 {
-                result.append(hex[Int(word & 0xF)])
-                word >>= 4
+        let first = generator.next(), second = generator.next()
+        return String(unsafeUninitializedCapacity: 32) { buffer in
+            for (offset, word) in [(0, first), (16, second)] {
+                var word = word
+                for index in 0..<16 {
+                    let digit = UInt8(truncatingIfNeeded: word & 0xF)
+                    buffer[offset + index] = digit < 10 ? 48 + digit : 87 + digit
+                    word >>= 4
+                }
             }
+            return 32
         }
-        return result
     }
 
     /// True if `value` is 32 hex characters (lowercase or uppercase are both accepted on input,

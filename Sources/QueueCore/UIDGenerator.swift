@@ -9,18 +9,12 @@ public protocol UIDGenerator: Sendable {
     func makeUID() -> String
 }
 
-/// Production generator: 128 random bits from the system generator, as lowercase hex.
+/// Production generator: 128 random bits from the system generator (``TaskUID/make()``), as lowercase hex.
 public struct RandomUIDGenerator: UIDGenerator {
     public init() {}
 
     public func makeUID() -> String {
-        var generator = SystemRandomNumberGenerator()
-        return hex(generator.next()) + hex(generator.next())
-    }
-
-    private func hex(_ value: UInt64) -> String {
-        let digits = String(value, radix: 16)
-        return String(repeating: "0", count: 16 - digits.count) + digits
+        TaskUID.make()
     }
 }
 

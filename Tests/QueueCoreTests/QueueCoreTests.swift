@@ -241,12 +241,25 @@ struct QueueCoreTests {
         #expect(next.username == task.username && next.uids == ["u1"])
     }
 
-    @Test("task uids are 32 lowercase hex and unique")
+    @Test("task uids are 32 lowercase hex and unique, across refills of the random buffer; a seeded generator gives its digits")
     func uids() {
-        let made = (0..<1000).map { _ in TaskUID.make() }
-        #expect(Set(made).count == 1000)
+        // More than one 4 KiB refill (256 uids each).
+        let made = (0..<3000).map { _ in TaskUID.make() } + (0..<100).map { _ in RandomUIDGenerator().makeUID() }
+        #expect(Set(made).count == 3100)
         #expect(made.allSatisfy { TaskUID.isValid($0) && $0 == $0.lowercased() })
         #expect(!TaskUID.isValid("dummy"))
+        // Every hex digit shows up in every position over many uids (no stuck nibble).
+        for position in [0, 15, 16, 31] {
+            let digits = Set(made.map { $0.utf8[$0.utf8.index($0.utf8.startIndex, offsetBy: position)] })
+            #expect(digits.count == 16, "position \(position)")
+        }
+        // Low nibble first, word by word: 0x0123456789abcdef then 0xfedcba9876543210.
+        struct Fixed: RandomNumberGenerator {
+            var words: [UInt64] = [0x0123_4567_89AB_CDEF, 0xFEDC_BA98_7654_3210]
+            mutating func next() -> UInt64 { words.removeFirst() }
+        }
+        var fixed = Fixed()
+        #expect(TaskUID.make(using: &fixed) == "fedcba98765432100123456789abcdef")
     }
 }
 
