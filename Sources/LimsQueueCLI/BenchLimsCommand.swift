@@ -77,13 +77,27 @@ struct LimsBench: Sendable {
                               _ body: @Sendable (LimsHTTPClient, StorageEnvironment) async throws -> T) async throws -> T {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("limsqueue-bench-lims-\(TaskUID.make().prefix(8))").path
         defer { try? FileManager.default.removeItem(atPath: directory) }
-        var url: String?
-        if let database {
-            let name = "lq_bench_\(TaskUID.make().prefix(10))"
-            try await StorageEnvironment.createDatabase(named: name, serverURL: database, logger: logger)
-            url = StorageEnvironment.replacingDatabase(in: database, with: name)
+        guard let database else { return try await withLab(samples: samples, analysts: analysts, chunkSize: chunkSize,
+                                                             directory: directory, url: nil, body) }
+        // A database of its own per lab, dropped afterwards, also when the run fails (each run left its four behind
+        // until a tryout counted 500 of them on the server).
+        let name = "lq_bench_\(TaskUID.make().prefix(10))"
+        try await StorageEnvironment.createDatabase(named: name, serverURL: database, logger: logger)
+        do {
+            let result = try await withLab(samples: samples, analysts: analysts, chunkSize: chunkSize, directory: directory,
+                                           url: StorageEnvironment.replacingDatabase(in: database, with: name), body)
+            try await StorageEnvironment.dropDatabase(named: name, serverURL: database, logger: logger)
+            return result
+        } catch {
+            try? await StorageEnvironment.dropDatabase(named: name, serverURL: database, logger: logger)
+            throw error
         }
-        return try await StorageEnvironment.with(dataDir: directory, database: url, logger: logger) { environment in
+    }
+
+    /// ``withLab(samples:analysts:chunkSize:_:)`` on the SQLite files in `directory` or the database at `url`.
+    private func withLab<T: Sendable>(samples: Int, analysts: Int, chunkSize: Int, directory: String, url: String?,
+                                      _ body: @Sendable (LimsHTTPClient, StorageEnvironment) async throws -> T) async throws -> T {
+        try await StorageEnvironment.with(dataDir: directory, database: url, logger: logger) { environment in
             var settings = try await environment.store.settings()
             settings.chunkSize = chunkSize
             settings.minSeconds = 0

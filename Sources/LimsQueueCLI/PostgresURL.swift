@@ -35,9 +35,11 @@ enum PostgresURL {
         guard var components = URLComponents(string: url), let items = components.queryItems else { return url }
         let moved: Set<String> = ["user", "password", "dbname"]
         guard items.contains(where: { moved.contains($0.name) }) else { return url }
-        if let user = items.last(where: { $0.name == "user" })?.value { components.user = user }
-        if let password = items.last(where: { $0.name == "password" })?.value { components.password = password }
-        if let database = items.last(where: { $0.name == "dbname" })?.value { components.path = "/" + database }
+        // An empty value is unset, as in libpq: the URL's own part (or the default) stays.
+        func value(_ name: String) -> String? { items.last(where: { $0.name == name })?.value.flatMap { $0.isEmpty ? nil : $0 } }
+        if let user = value("user") { components.user = user }
+        if let password = value("password") { components.password = password }
+        if let database = value("dbname") { components.path = "/" + database }
         // URLComponents drops an empty host, which `postgres://user@/db?host=...` needs kept.
         if components.host == nil { components.host = "" }
         let rest = items.filter { !moved.contains($0.name) }
@@ -63,8 +65,18 @@ enum PostgresURL {
     /// socket directory) becomes the URL's host, and a `port` parameter its port.
     /// - Throws: ``CLIError`` for a port that is not a number from 1 to 65535.
     static func tcpURL(_ url: String) throws -> String {
-        guard var components = URLComponents(string: url), let items = components.queryItems,
-              let host = items.last(where: { $0.name == "host" })?.value, !host.isEmpty else { return url }
+        guard var components = URLComponents(string: url), let items = components.queryItems else { return url }
+        guard let host = items.last(where: { $0.name == "host" })?.value, !host.isEmpty else {
+            // A `port` parameter applies to the URL's own host too (libpq; a tryout's ?port=55499 went to 5432).
+            guard let portText = items.last(where: { $0.name == "port" })?.value, !portText.isEmpty else { return url }
+            guard let port = Int(portText), (1...65_535).contains(port) else {
+                throw CLIError("the database URL's port must be a number from 1 to 65535, not \(portText)")
+            }
+            components.port = port
+            let rest = items.filter { $0.name != "port" }
+            components.queryItems = rest.isEmpty ? nil : rest
+            return components.string ?? url
+        }
         // A path that is not absolute is neither a socket directory nor a host name (a tryout's `host=tmp/pgmain`).
         guard !host.contains("/") else {
             throw CLIError("the database URL's host=\(host) is not an absolute directory: a socket directory starts with /, "
@@ -88,7 +100,9 @@ enum PostgresURL {
         let url = normalized(url)
         if let socket = try? socketPath(url) { return "the socket \(socket)" }
         guard let configuration = try? configuration(url) else { return "the URL's server" }
-        return "\(configuration.coreConfiguration.host ?? "?"):\(configuration.coreConfiguration.port ?? 5432)"
+        let host = configuration.coreConfiguration.host ?? "?"
+        // An IPv6 address in brackets, so that its port reads apart from it: [::1]:5432.
+        return "\(host.contains(":") ? "[\(host)]" : host):\(configuration.coreConfiguration.port ?? 5432)"
     }
 
     /// The socket's directory (no trailing `/`) and port, or nil for a TCP host.

@@ -11,7 +11,8 @@ enum TerminalText {
     /// Format characters kept: the zero-width joiner and non-joiner, which join emoji and some scripts' letters.
     static let keptFormatCharacters: Set<UInt32> = [0x200C, 0x200D]
 
-    /// `text` with the characters above escaped, cut to `maxLength` characters (the last one an ellipsis) when given.
+    /// `text` with the characters above escaped, cut to `maxLength` terminal columns (``width(_:)``; the last one an
+    /// ellipsis) when given: a CJK name cut at 80 characters took 160 columns and widened its whole table.
     static func safe(_ text: String, maxLength: Int? = nil) -> String {
         var shown = ""
         for scalar in text.unicodeScalars {
@@ -28,8 +29,15 @@ enum TerminalText {
             default: shown.unicodeScalars.append(scalar)
             }
         }
-        guard let maxLength, shown.count > maxLength else { return shown }
-        return String(shown.prefix(maxLength - 1)) + "…"
+        guard let maxLength, width(shown) > maxLength else { return shown }
+        var cut = "", columns = 0
+        for character in shown {
+            let next = width(of: character)
+            if columns + next > maxLength - 1 { break }
+            cut.append(character)
+            columns += next
+        }
+        return cut + "…"
     }
 
     /// `text` followed by spaces up to `width` terminal columns (``width(_:)``; never cut). Foundation's

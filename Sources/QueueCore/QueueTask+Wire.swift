@@ -158,6 +158,10 @@ extension QueueTask {
         if let delay, !(delay.isFinite && delay >= 0 && delay <= Self.maxDelaySeconds) {
             throw QueueError.invalidTask("delay", "must be seconds between 0 and one year")
         }
+        // Together too: a `created` a year ahead plus a year's delay would be due in two (a tryout's).
+        if let delay, created + delay > now + Self.maxDelaySeconds {
+            throw QueueError.invalidTask("delay", "with the task's created time, it would be due more than one year after the server's time")
+        }
         let chunkSize = try reader.wireCount("chunk_size") ?? settings.effectiveChunkSize
         guard chunkSize >= 0, chunkSize <= 1_000_000 else { throw QueueError.invalidTask("chunk_size", "must be in 0...1000000") }
         let priority = try reader.wireInt("priority") ?? 10

@@ -65,6 +65,13 @@ struct PostgresURLTests {
         let bare = try PostgresURL.configuration("postgres://lims@/limsqueue?host=::1&port=5433")
         #expect(bare.coreConfiguration.host == "::1" && bare.coreConfiguration.port == 5433)
         #expect(bare.coreConfiguration.database == "limsqueue")
+        // An empty parameter is unset (libpq): the URL's own part stays.
+        let empty = try PostgresURL.configuration("postgres://lims@127.0.0.1:5433/limsqueue?user=&dbname=&sslmode=disable")
+        #expect(empty.coreConfiguration.username == "lims" && empty.coreConfiguration.database == "limsqueue")
+        // A port parameter applies to the URL's own host; an IPv6 target is named in brackets.
+        let ported = try PostgresURL.configuration("postgres://lims@127.0.0.1/limsqueue?port=55499&sslmode=disable")
+        #expect(ported.coreConfiguration.host == "127.0.0.1" && ported.coreConfiguration.port == 55499)
+        #expect(PostgresURL.target("postgres://lims@[::1]:5433/limsqueue") == "[::1]:5433")
         // Passwords never reach a log line.
         #expect(PostgresURL.redacted("postgres://lims:secret@db/limsqueue") == "postgres://lims:***@db/limsqueue")
         #expect(PostgresURL.redacted("postgres:///?user=lims&password=secret&dbname=x") == "postgres:///?user=lims&password=***&dbname=x")

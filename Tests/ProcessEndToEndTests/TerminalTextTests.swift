@@ -26,6 +26,10 @@ struct TerminalTextTests {
         let cells = ["noop", "検体-🧪", "ascii-long"]
         let widest = cells.map(TerminalText.width).max()!
         #expect(Set(cells.map { TerminalText.width(TerminalText.padded($0, to: widest)) }) == [widest])
+        // A long name is cut by columns: 50 CJK characters to 79 columns and the ellipsis.
+        let cut = TerminalText.safe(String(repeating: "検", count: 50), maxLength: 80)
+        #expect(TerminalText.width(cut) <= 80 && cut.hasSuffix("…") && TerminalText.width(cut) >= 78)
+        #expect(TerminalText.safe(String(repeating: "a", count: 100), maxLength: 80).count == 80)
         // Only trailing spaces are trimmed from a line; a name's leading spaces stay.
         #expect(TerminalText.trimmedEnd("  name   3   ") == "  name   3")
     }

@@ -180,6 +180,20 @@ struct QueueCoreTests {
             let task = try QueueTask(wire: dict, settings: settings, now: t0, defaultUsername: "u")
             #expect(task.created == t0 + ahead && task.availableAt == t0 + ahead)
         }
+        // Both together more than a year ahead (a tryout's created a year ahead and a year's delay): refused, naming
+        // delay; a past created with a year's delay is due within the year and taken.
+        for (ahead, delay, refused) in [(QueueTask.maxDelaySeconds - 5, QueueTask.maxDelaySeconds - 5, true), (3_600.0, QueueTask.maxDelaySeconds - 3_599, true),
+                                        (-3_600.0, QueueTask.maxDelaySeconds, false), (3_600.0, QueueTask.maxDelaySeconds - 3_600, false)] {
+            let dict: [String: JSONValue] = ["name": .string("n"), "context_uid": .string("c"), "context_path": .string("/a/b/c"),
+                                             "created": .double(t0 + ahead), "delay": .double(delay)]
+            let result = Result { try QueueTask(wire: dict, settings: settings, now: t0, defaultUsername: "u") }
+            if refused {
+                #expect(throws: QueueError.self) { try result.get() }
+                if case .failure(let error as QueueError) = result { #expect(error.message.contains("'delay'")) }
+            } else {
+                #expect((try? result.get())?.availableAt == t0 + ahead + delay)
+            }
+        }
         // Further ahead than the longest delay it would never run (a tryout's `created` 1e11 stayed queued): refused.
         for ahead in [QueueTask.maxDelaySeconds + 1, 1e11 - t0] {
             let dict: [String: JSONValue] = ["name": .string("n"), "context_uid": .string("c"), "context_path": .string("/a/b/c"),
