@@ -41,7 +41,10 @@ struct BenchLimsCommand: AsyncParsableCommand {
         LogSetup.bootstrapOnce()
         var logger = Logger(label: "limsqueue.bench")
         logger.logLevel = .error
-        let bench = LimsBench(consumers: consumers, database: database, logger: logger)
+        // Ctrl-C or SIGTERM mid-run drops the database of the lab in use and removes its files (as `bench scale`).
+        let cleanup = BenchInterruptCleanup(logger: logger)
+        cleanup.install()
+        let bench = LimsBench(consumers: consumers, database: database, logger: logger, cleanup: cleanup)
         print("(a) assign \(analyses) analyses to one worksheet (\(database == nil ? "SQLite" : "PostgreSQL"), \(consumers) consumers)")
         for queued in [true, false] {
             let figures = try await bench.assign(analyses, queued: queued)
@@ -69,6 +72,8 @@ struct LimsBench: Sendable {
     let consumers: Int
     let database: String?
     let logger: Logger
+    /// What an interrupt undoes: the lab's database and directory while they exist.
+    var cleanup: BenchInterruptCleanup? = nil
 
     /// A fresh lab (temporary SQLite file or a new PostgreSQL database) with `samples` received samples of one
     /// service, a lab manager `labman` and `analysts` analysts `analyst-<n>` (password = user name, bcrypt cost 4),
@@ -76,13 +81,19 @@ struct LimsBench: Sendable {
     func withLab<T: Sendable>(samples: Int, analysts: Int, chunkSize: Int,
                               _ body: @Sendable (LimsHTTPClient, StorageEnvironment) async throws -> T) async throws -> T {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("limsqueue-bench-lims-\(TaskUID.make().prefix(8))").path
-        defer { try? FileManager.default.removeItem(atPath: directory) }
+        cleanup?.remember(directory: directory)
+        defer {
+            try? FileManager.default.removeItem(atPath: directory)
+            cleanup?.forget(directory: directory)
+        }
         guard let database else { return try await withLab(samples: samples, analysts: analysts, chunkSize: chunkSize,
                                                              directory: directory, url: nil, body) }
         // A database of its own per lab, dropped afterwards, also when the run fails (each run left its four behind
         // until a tryout counted 500 of them on the server).
         let name = "lq_bench_\(TaskUID.make().prefix(10))"
         try await StorageEnvironment.createDatabase(named: name, serverURL: database, logger: logger)
+        cleanup?.remember(database: name, serverURL: database)
+        defer { cleanup?.forget(database: name) }
         do {
             let result = try await withLab(samples: samples, analysts: analysts, chunkSize: chunkSize, directory: directory,
                                            url: StorageEnvironment.replacingDatabase(in: database, with: name), body)
