@@ -88,26 +88,17 @@ public struct PreparingPostgresDatabase: SQLDatabase {
     static func encode(_ binds: [any Encodable & Sendable]) -> (String, PostgresBindings)? {
         var bindings = PostgresBindings(capacity: binds.count)
         var signature = ""
+        func append<Value: PostgresDynamicTypeEncodable>(_ value: Value, named name: String) {
+            bindings.append(value)
+            signature += name
+        }
         for bind in binds {
             switch bind {
-            case let text as String:
-                bindings.append(text)
-                signature += "String,"
-                continue
-            case let integer as Int:
-                bindings.append(integer)
-                signature += "Int,"
-                continue
-            case let double as Double:
-                bindings.append(double)
-                signature += "Double,"
-                continue
-            case let flag as Bool:
-                bindings.append(flag)
-                signature += "Bool,"
-                continue
-            default:
-                break
+            case let text as String: append(text, named: "String,"); continue
+            case let integer as Int: append(integer, named: "Int,"); continue
+            case let double as Double: append(double, named: "Double,"); continue
+            case let flag as Bool: append(flag, named: "Bool,"); continue
+            default: break
             }
             let value: Any? = (bind as? any OptionalBind).map { $0.wrappedBind } ?? bind
             guard let value else {

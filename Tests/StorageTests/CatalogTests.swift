@@ -1,3 +1,4 @@
+import FluentKit
 import Foundation
 import LIMSCore
 import Logging
@@ -298,60 +299,67 @@ struct CatalogTests {
 
     @Test("the lean-index migration keeps only user tokens; every user's listings answer as before it")
     func leanIndexMigration() async throws {
-        let directory = try TemporaryDirectory()
-        defer { directory.remove() }
-        let environment = try await open(directory)
-        let lab = try await seed(environment)
-        let database = try #require(environment.databases.database(logger: environment.logger, on: environment.eventLoopGroup.any()))
-        let sql = try database.sqlDatabase()
-        func count(_ condition: String) async throws -> Int {
-            try await sql.raw("SELECT COUNT(*) AS n FROM lims_security WHERE \(unsafeRaw: condition)").first()?.decode(column: "n", as: Int.self) ?? -1
+        try await withSeededDatabase { environment, lab, database, sql in
+            func count(_ condition: String) async throws -> Int {
+                try await sql.raw("SELECT COUNT(*) AS n FROM lims_security WHERE \(unsafeRaw: condition)").first()?.decode(column: "n", as: Int.self) ?? -1
+            }
+            let users = [lab.labman, lab.rita, lab.analyst, lab.olga, lab.nobody]
+            let queries = [CatalogQuery(portalType: .sample, sortOn: .created, limit: 500), CatalogQuery(portalType: .analysis, limit: 500)]
+            var before: [CatalogPage] = []
+            for user in users { for query in queries { before.append(try await environment.lab.catalog(query, visibleTo: user)) } }
+            #expect(try await count("SUBSTR(token, 1, 5) <> 'user:'") == 0, "writes store no role names")
+            let userRows = try await count("1 = 1")
+            #expect(userRows > 0)
+            // A database of schema 5: role rows on every object.
+            try await LeanLabIndexes().revert(on: database)
+            #expect(try await count("SUBSTR(token, 1, 5) <> 'user:'") > 0)
+            try await LeanLabIndexes().prepare(on: database)
+            #expect(try await count("SUBSTR(token, 1, 5) <> 'user:'") == 0)
+            #expect(try await count("1 = 1") == userRows)
+            var after: [CatalogPage] = []
+            for user in users { for query in queries { after.append(try await environment.lab.catalog(query, visibleTo: user)) } }
+            #expect(after == before)
+            #expect(try await environment.lab.securityTokens(of: lab.samples[0].uid).contains("Analyst"))
         }
-        let users = [lab.labman, lab.rita, lab.analyst, lab.olga, lab.nobody]
-        let queries = [CatalogQuery(portalType: .sample, sortOn: .created, limit: 500), CatalogQuery(portalType: .analysis, limit: 500)]
-        var before: [CatalogPage] = []
-        for user in users { for query in queries { before.append(try await environment.lab.catalog(query, visibleTo: user)) } }
-        #expect(try await count("SUBSTR(token, 1, 5) <> 'user:'") == 0, "writes store no role names")
-        let userRows = try await count("1 = 1")
-        #expect(userRows > 0)
-        // A database of schema 5: role rows on every object.
-        try await LeanLabIndexes().revert(on: database)
-        #expect(try await count("SUBSTR(token, 1, 5) <> 'user:'") > 0)
-        try await LeanLabIndexes().prepare(on: database)
-        #expect(try await count("SUBSTR(token, 1, 5) <> 'user:'") == 0)
-        #expect(try await count("1 = 1") == userRows)
-        var after: [CatalogPage] = []
-        for user in users { for query in queries { after.append(try await environment.lab.catalog(query, visibleTo: user)) } }
-        #expect(after == before)
-        #expect(try await environment.lab.securityTokens(of: lab.samples[0].uid).contains("Analyst"))
-        await environment.close()
     }
 
     @Test("the stamp-index migration drops lims_objects_seq and revert restores it; writes and reads work either way")
     func stampIndexMigration() async throws {
+        try await withSeededDatabase { environment, lab, database, sql in
+            func hasIndex() async throws -> Bool {
+                let catalog: SQLQueryString = SQLQueueStore.isPostgres(sql)
+                    ? "SELECT COUNT(*) AS n FROM pg_indexes WHERE indexname = 'lims_objects_seq'"
+                    : "SELECT COUNT(*) AS n FROM sqlite_master WHERE type = 'index' AND name = 'lims_objects_seq'"
+                return try await sql.raw(catalog).first()?.decode(column: "n", as: Int.self) == 1
+            }
+            #expect(try await !hasIndex())
+            try await DropLabStampIndex().revert(on: database)
+            #expect(try await hasIndex())
+            try await DropLabStampIndex().prepare(on: database)
+            #expect(try await !hasIndex())
+            // Every write still stamps its row.
+            let query = CatalogQuery(portalType: .sample, sortOn: .created, limit: 500)
+            #expect(try await environment.lab.catalog(query, visibleTo: lab.labman).uids.count == lab.samples.count)
+            let unstamped = try await sql.raw("SELECT COUNT(*) AS n FROM lims_objects WHERE seq IS NULL OR seq < 1").first()?
+                .decode(column: "n", as: Int.self)
+            #expect(unstamped == 0)
+        }
+    }
+
+    /// A seeded lab on a fresh database, with the database to run a migration's `prepare` and `revert` on; closed
+    /// afterwards.
+    func withSeededDatabase(_ body: (StorageEnvironment, Lab, any Database, any SQLDatabase) async throws -> Void) async throws {
         let directory = try TemporaryDirectory()
         defer { directory.remove() }
         let environment = try await open(directory)
-        let lab = try await seed(environment)
-        let database = try #require(environment.databases.database(logger: environment.logger, on: environment.eventLoopGroup.any()))
-        let sql = try database.sqlDatabase()
-        func hasIndex() async throws -> Bool {
-            let catalog: SQLQueryString = SQLQueueStore.isPostgres(sql)
-                ? "SELECT COUNT(*) AS n FROM pg_indexes WHERE indexname = 'lims_objects_seq'"
-                : "SELECT COUNT(*) AS n FROM sqlite_master WHERE type = 'index' AND name = 'lims_objects_seq'"
-            return try await sql.raw(catalog).first()?.decode(column: "n", as: Int.self) == 1
+        do {
+            let lab = try await seed(environment)
+            let database = try #require(environment.databases.database(logger: environment.logger, on: environment.eventLoopGroup.any()))
+            try await body(environment, lab, database, try database.sqlDatabase())
+        } catch {
+            await environment.close()
+            throw error
         }
-        #expect(try await !hasIndex())
-        try await DropLabStampIndex().revert(on: database)
-        #expect(try await hasIndex())
-        try await DropLabStampIndex().prepare(on: database)
-        #expect(try await !hasIndex())
-        // Every write still stamps its row.
-        let query = CatalogQuery(portalType: .sample, sortOn: .created, limit: 500)
-        #expect(try await environment.lab.catalog(query, visibleTo: lab.labman).uids.count == lab.samples.count)
-        let unstamped = try await sql.raw("SELECT COUNT(*) AS n FROM lims_objects WHERE seq IS NULL OR seq < 1").first()?
-            .decode(column: "n", as: Int.self)
-        #expect(unstamped == 0)
         await environment.close()
     }
 }

@@ -47,13 +47,7 @@ public struct LabState: Sendable, Equatable, Codable {
     /// outside what was loaded is recorded in `scope` (see ``ReadScope``).
     public init(scope: ReadScope, settings: LabSettings = LabSettings(), rolePermissions: RolePermissionMap = .senaiteDefault) {
         self.init(settings: settings, rolePermissions: rolePermissions)
-        self.scope = scope
-        clients.scope = scope; contacts.scope = scope; labContacts.scope = scope; users.scope = scope
-        sampleTypes.scope = scope; analysisCategories.scope = scope; analysisServices.scope = scope
-        methods.scope = scope; instruments.scope = scope; referenceDefinitions.scope = scope
-        referenceSamples.scope = scope; samples.scope = scope; analyses.scope = scope
-        duplicateAnalyses.scope = scope; referenceAnalyses.scope = scope; worksheets.scope = scope
-        worksheetTemplates.scope = scope
+        attach(scope)
     }
 
     /// A partial lab that starts with every object of `base` loaded, with `base`'s settings and permissions: the
@@ -63,21 +57,23 @@ public struct LabState: Sendable, Equatable, Codable {
     /// one they cost each unit of work a cast, two dictionary writes and a lock per user, service, template ...
     /// (3-5 % of `limsqueue bench lims`), and more as a lab's users grow.
     public init(scope: ReadScope, startingWith base: LoadedObjects) {
-        let whole = base.state
-        self.init(scope: scope, settings: whole.settings, rolePermissions: whole.rolePermissions)
-        clients = whole.clients; contacts = whole.contacts; labContacts = whole.labContacts; users = whole.users
-        sampleTypes = whole.sampleTypes; analysisCategories = whole.analysisCategories; analysisServices = whole.analysisServices
-        methods = whole.methods; instruments = whole.instruments; referenceDefinitions = whole.referenceDefinitions
-        referenceSamples = whole.referenceSamples; samples = whole.samples; analyses = whole.analyses
-        duplicateAnalyses = whole.duplicateAnalyses; referenceAnalyses = whole.referenceAnalyses; worksheets = whole.worksheets
-        worksheetTemplates = whole.worksheetTemplates
+        // The objects, settings and permissions of `base`; no counters (a partial lab never reads them) and no changes.
+        self = base.state
+        counters = [:]
+        changes = LabChanges()
+        attach(scope)
+        scope.loaded(uids: base.uids, originals: base.originals)
+    }
+
+    /// Makes this a partial lab of `scope`: every table reports its reads outside the working set there.
+    private mutating func attach(_ scope: ReadScope) {
+        self.scope = scope
         clients.scope = scope; contacts.scope = scope; labContacts.scope = scope; users.scope = scope
         sampleTypes.scope = scope; analysisCategories.scope = scope; analysisServices.scope = scope
         methods.scope = scope; instruments.scope = scope; referenceDefinitions.scope = scope
         referenceSamples.scope = scope; samples.scope = scope; analyses.scope = scope
         duplicateAnalyses.scope = scope; referenceAnalyses.scope = scope; worksheets.scope = scope
         worksheetTemplates.scope = scope
-        scope.loaded(uids: base.uids, originals: base.originals)
     }
 
     /// True for a partial lab (a working set).
