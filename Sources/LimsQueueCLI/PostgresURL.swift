@@ -32,6 +32,13 @@ enum PostgresURL {
     /// a parameter wins over the URL's own part, as libpq reads the parameters after it. Other URLs are returned as
     /// given.
     static func normalized(_ url: String) -> String {
+        (try? checkedNormalized(url)) ?? url
+    }
+
+    /// ``normalized(_:)``, refusing a `dbname=` with a `/` (the path would split it: over TCP the part after the
+    /// `/` was the database used, over a socket the part before it; a tryout's `dbname=fresh2_a%2Fjunk`).
+    /// - Throws: ``CLIError`` naming `dbname`.
+    static func checkedNormalized(_ url: String) throws -> String {
         guard var components = URLComponents(string: url), let items = components.queryItems else { return url }
         let moved: Set<String> = ["user", "password", "dbname"]
         guard items.contains(where: { moved.contains($0.name) }) else { return url }
@@ -39,7 +46,12 @@ enum PostgresURL {
         func value(_ name: String) -> String? { items.last(where: { $0.name == name })?.value.flatMap { $0.isEmpty ? nil : $0 } }
         if let user = value("user") { components.user = user }
         if let password = value("password") { components.password = password }
-        if let database = value("dbname") { components.path = "/" + database }
+        if let database = value("dbname") {
+            guard !database.contains("/") else {
+                throw CLIError("the database URL's dbname=\(database) holds a /, which LimsQueue cannot pass on; name a database without one")
+            }
+            components.path = "/" + database
+        }
         // URLComponents drops an empty host, which `postgres://user@/db?host=...` needs kept.
         if components.host == nil { components.host = "" }
         let rest = items.filter { !moved.contains($0.name) }
@@ -130,7 +142,11 @@ enum PostgresURL {
     /// The connection settings of `url`.
     /// - Throws: ``CLIError`` naming what is wrong: no user, a bad port, a URL that is not one of the forms above.
     static func configuration(_ url: String) throws -> SQLPostgresConfiguration {
-        let url = normalized(url)
+        let url = try checkedNormalized(url)
+        // The URL's own port, as the `port` parameter: 1 to 65535 (70000 was taken modulo 65536 and dialled 4464).
+        if let port = URLComponents(string: url)?.port, !(1...65_535).contains(port) {
+            throw CLIError("the database URL's port must be a number from 1 to 65535, not \(port)")
+        }
         guard let socket = try socket(url) else {
             do {
                 var configuration = try SQLPostgresConfiguration(url: try tcpURL(url))

@@ -38,7 +38,8 @@ extension StorageEnvironment {
 
     /// `url` with its database name replaced by `name` (`postgres://u:p@h:5432/old?x` → `.../name?x`).
     static func replacingDatabase(in url: String, with name: String) -> String {
-        guard var components = URLComponents(string: url) else { return url }
+        // A `dbname=` parameter would name the database over the path: moved into the path first, then replaced.
+        guard var components = URLComponents(string: PostgresURL.normalized(url)) else { return url }
         components.path = "/" + name
         return components.string ?? url
     }

@@ -72,6 +72,13 @@ struct PostgresURLTests {
         let ported = try PostgresURL.configuration("postgres://lims@127.0.0.1/limsqueue?port=55499&sslmode=disable")
         #expect(ported.coreConfiguration.host == "127.0.0.1" && ported.coreConfiguration.port == 55499)
         #expect(PostgresURL.target("postgres://lims@[::1]:5433/limsqueue") == "[::1]:5433")
+        // A port out of range in the URL itself, and a dbname= with a /, are refused naming them (a tryout's 70000
+        // dialled 4464; fresh2_a%2Fjunk opened another database); a bench's database replaces a dbname= too.
+        #expect { try PostgresURL.configuration("postgres://lims@127.0.0.1:70000/limsqueue") } throws: { "\($0)".contains("65535, not 70000") }
+        #expect { try PostgresURL.configuration("postgres://lims@/?host=/tmp/pg&dbname=a%2Fjunk") } throws: { "\($0)".contains("dbname=a/junk") }
+        #expect { try PostgresURL.configuration("postgres://lims@127.0.0.1:5433/?dbname=a%2Fjunk") } throws: { "\($0)".contains("dbname=a/junk") }
+        let bench = StorageEnvironment.replacingDatabase(in: "postgres://lims@127.0.0.1:5433/?dbname=mine&sslmode=disable", with: "lq_bench_1")
+        #expect(try PostgresURL.configuration(bench).coreConfiguration.database == "lq_bench_1")
         // Passwords never reach a log line.
         #expect(PostgresURL.redacted("postgres://lims:secret@db/limsqueue") == "postgres://lims:***@db/limsqueue")
         #expect(PostgresURL.redacted("postgres:///?user=lims&password=secret&dbname=x") == "postgres:///?user=lims&password=***&dbname=x")
