@@ -11,6 +11,9 @@ extension LabActions {
     /// reference 1.12).
     public static let queuedWorksheetActions = Set(LimsTaskKind.queuedWorksheetActions)
 
+    /// What `workflow_action` takes: every transition of the lab's workflows, and `assign`/`unassign` on a worksheet.
+    public static let workflowActions = Set(LabWorkflows.transitionIDs + ["assign", "unassign"])
+
     /// Runs `action` on every uid, acting from the worksheet `contextUID` when given (`assign` adds the analysis
     /// to its layout, `unassign` removes it).
     ///
@@ -20,9 +23,14 @@ extension LabActions {
     /// guard; objects of queued tasks are guarded (reference 1.11), and an analysis a queued or running task names
     /// is refused (``LIMSCore/GuardID/queueAnalysis``: a tryout unassigned an analysis whose submit was queued, and
     /// the task then submitted it off its worksheet).
-    /// - Throws: ``LabActionError`` 400 naming `context_uid` for an unknown worksheet;
-    ///   ``AlreadyQueuedError`` when the same action is still queued for the worksheet (reference 4).
+    /// - Throws: ``LabActionError`` 400 naming `action` for an action that is no transition of any workflow nor
+    ///   `assign`/`unassign` (a tryout's unknown action answered 200 with every item refused), naming `context_uid`
+    ///   for an unknown worksheet; ``AlreadyQueuedError`` when the same action is still queued for the worksheet
+    ///   (reference 4).
     public func workflowAction(userID: String?, action: String, uids targets: [String], contextUID: String?) async throws -> ActionOutcome {
+        guard Self.workflowActions.contains(action) else {
+            throw LabActionError(.invalidInput, "Field 'action': no action '\(action.prefix(64))' (one of \(Self.workflowActions.sorted().joined(separator: ", ")))")
+        }
         if let contextUID, Self.queuedWorksheetActions.contains(action), let settings = try await readySettings() {
             return try await enqueueWorksheetAction(action, uids: targets, worksheetUID: contextUID, settings: settings, userID: userID)
         }

@@ -10,11 +10,16 @@ public enum LoginRules {
     public static let maxUsernameLength = 64
 
     /// Why `username` cannot be a login, or nil. A user name is 1-64 characters without spaces, '/' (it is a path
-    /// segment) or ':' (HTTP Basic separates name and password with it, so such a user could never sign in).
+    /// segment), ':' (HTTP Basic separates name and password with it, so such a user could never sign in), or
+    /// control and invisible format characters (Unicode categories Cc and Cf: a right-to-left override U+202E
+    /// shows `admin\u{202E}txt` as another name in every list, a zero-width joiner makes two names that look alike).
     public static func usernameProblem(_ username: String) -> String? {
         guard !username.isEmpty, username.count <= maxUsernameLength,
               !username.contains(where: { $0.isWhitespace || $0 == "/" || $0 == ":" }) else {
             return "1-\(maxUsernameLength) characters without spaces, '/' or ':'"
+        }
+        if let hidden = username.unicodeScalars.first(where: { [.control, .format].contains($0.properties.generalCategory) }) {
+            return "must not contain control or invisible characters (U+\(String(hidden.value, radix: 16, uppercase: true)))"
         }
         return nil
     }

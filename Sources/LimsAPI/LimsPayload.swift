@@ -87,11 +87,22 @@ struct LimsPayload: Sendable {
     static let maxTitleLength = 256
 
     /// An integer field (a JSON integer or a string of digits), or nil when absent.
-    /// - Throws: 400 naming the field otherwise.
+    /// - Throws: 400 naming the field otherwise: out of range for a whole JSON number of 9e15 or more, or digits beyond
+    ///   64 bits (a tryout's `page=99999999999999999999` was told "must be an
+    ///   integer").
     func int(_ key: String) throws -> Int? {
         guard let value = fields[key], value != .null else { return nil }
         if let number = value.intValue { return number }
-        if let text = value.stringValue, let number = Int(text.trimmingCharacters(in: .whitespaces)) { return number }
+        if let text = value.stringValue?.trimmingCharacters(in: .whitespaces) {
+            if let number = Int(text) { return number }
+            let digits = text.first == "-" || text.first == "+" ? text.dropFirst() : Substring(text)
+            if !digits.isEmpty, digits.allSatisfy({ $0.isASCII && $0.isWholeNumber }) {
+                throw QueueAPIError(.badRequest, "Field '\(key)' is out of range (at most \(Int.max))")
+            }
+        }
+        if let number = value.doubleValue, number.isFinite, number.rounded() == number {
+            throw QueueAPIError(.badRequest, "Field '\(key)' is out of range (a JSON number of at most 15 digits)")
+        }
         throw QueueAPIError(.badRequest, "Field '\(key)' must be an integer")
     }
 

@@ -82,7 +82,7 @@ public struct QueueStatusSnapshot: Sendable, Equatable {
     public var activity: [String: Activity]
     /// Consumer ids holding a running task now or having ended an attempt in the window, sorted.
     public var consumers: [String]
-    /// Age of the oldest queued task, seconds; nil when none is queued.
+    /// Age of the oldest queued task that is due (its delay over), seconds since its `created`; nil when none is.
     public var oldestQueuedAge: Double?
 
     /// A snapshot computed elsewhere (by the database; ``make(tasks:history:now:windowSeconds:)`` is its reference).
@@ -133,7 +133,7 @@ public struct QueueStatusSnapshot: Sendable, Equatable {
             switch task.status ?? .queued {
             case .queued:
                 counts[task.name, default: Counts()].queued += 1
-                oldest = min(oldest ?? task.created, task.created)
+                if task.availableAt <= now { oldest = min(oldest ?? task.created, task.created) }
             case .running:
                 counts[task.name, default: Counts()].running += 1
                 if let consumer = task.consumerID { consumers.insert(consumer) }

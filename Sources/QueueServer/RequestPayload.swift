@@ -48,9 +48,10 @@ public struct RequestPayload: Sendable {
                 items = [object]
             case .array(let array):
                 bodyIsList = true
-                items = try array.map { element in
+                items = try array.enumerated().map { index, element in
                     guard let object = element.objectValue else {
-                        throw QueueAPIError(.badRequest, "Request body must be a JSON object or a list of objects")
+                        throw QueueAPIError(.badRequest, "Request body must be a JSON object or a list of objects: item \(index) of "
+                                            + "the list (counting from 0) is not an object; nothing was done")
                     }
                     return object
                 }

@@ -15,7 +15,9 @@ extension SQLQueueStore {
         var ghosts = QueueStatusSnapshot.Counts()
         var oldest: Double?
         for row in try await sql.raw("""
-            SELECT name, status, ghost, COUNT(*) AS n, MIN(created) AS oldest FROM queue_tasks GROUP BY name, status, ghost
+            SELECT name, status, ghost, COUNT(*) AS n,
+                MIN(CASE WHEN available_at <= created OR available_at <= \(bind: now) THEN created END) AS oldest
+            FROM queue_tasks GROUP BY name, status, ghost
             """).all() {
             let name = try row.decode(column: "name", as: String.self)
             let n = try row.decode(column: "n", as: Int.self)
@@ -32,8 +34,8 @@ extension SQLQueueStore {
             switch status {
             case .queued:
                 counts[name, default: .init()].queued += n
-                let created = try row.decode(column: "oldest", as: Double.self)
-                oldest = min(oldest ?? created, created)
+                // Tasks not yet due (delayed) are left out.
+                if let created = try row.decode(column: "oldest", as: Double?.self) { oldest = min(oldest ?? created, created) }
             case .running: counts[name, default: .init()].running += n
             case .failed: counts[name, default: .init()].failed += n
             }

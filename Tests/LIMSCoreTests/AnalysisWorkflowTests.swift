@@ -227,6 +227,17 @@ struct AnalysisWorkflowTests {
         #expect(lab.reviewState(s.uid) == "sample_received")
     }
 
+    @Test("a result is stored stripped, as senaite.core's setResult does; a blank one clears the result")
+    func resultsStripped() throws {
+        var lab = try LabFixture()
+        let s = try lab.sample()
+        let cu = lab.analysis("Cu", of: s).uid
+        try lab.setResult(cu, " 14.5\n")
+        #expect(lab.state.analysisRecord(cu)?.result == "14.5")
+        try lab.setResult(cu, " \t ")
+        #expect(lab.state.analysisRecord(cu)?.result == nil)
+    }
+
     @Test func setResultAfterSubmitIsRefused() throws {
         var lab = try LabFixture()
         let s = try lab.sample()

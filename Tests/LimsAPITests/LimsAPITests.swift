@@ -166,6 +166,13 @@ struct LimsAPITests {
                 let bad = try await api.manager("AnalysisRequest?\(query)", method: .get)
                 #expect(bad.status == 400 && bad.message.contains("'\(field)'"), "\(query): \(bad.message)")
             }
+            // Digits beyond 64 bits are out of range, not "not an integer".
+            for query in ["page=99999999999999999999", "b_start=-99999999999999999999"] {
+                let huge = try await api.manager("AnalysisRequest?\(query)", method: .get)
+                #expect(huge.status == 400 && huge.message.contains("out of range"), "\(query): \(huge.message)")
+            }
+            let farPage = try await api.manager("AnalysisRequest?page=9223372036854775807", method: .get)
+            #expect(farPage.status == 200 && farPage.items.isEmpty, "\(farPage.status) \(farPage.message)")
             // senaite.jsonapi's b_start pages by the first item's index, and next/previous keep paging by it; q
             // searches ids.
             let byIndex = try await api.manager("AnalysisRequest?limit=2&b_start=1", method: .get)
@@ -313,6 +320,8 @@ struct LimsAPITests {
                 (.object(["action": .string("submit"), "uids": .array([.string(String(repeating: "a", count: 65))])]), "uids", 400),
                 (.object(["action": .int(1), "uids": .array([.string(analysis)])]), "action", 400),
                 (.object(["action": .string("assign"), "uids": .array([.string(analysis)]), "context_uid": .string("x")]), "context_uid", 400),
+                // No transition of any workflow: refused as a whole, naming the field (was 200 with every item refused).
+                (.object(["action": .string("frobnicate"), "uids": .array([.string(analysis)])]), "action", 400),
             ]
             for (body, field, status) in actions {
                 let answer = try await api.manager("workflow_action", body: body)

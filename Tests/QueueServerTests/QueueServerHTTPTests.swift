@@ -233,7 +233,8 @@ struct QueueServerHTTPTests {
             let malformed = try await api.call("add", rawBody: "{not json")
             #expect(malformed.status == 400 && malformed.json["success"] == .bool(false))
             #expect(try await api.call("add", rawBody: "42").status == 400)
-            #expect(try await api.call("add", rawBody: "[1, 2]").status == 400)
+            let notObjects = try await api.call("add", rawBody: "[{\"name\": \"x\"}, 2]")
+            #expect(notObjects.status == 400 && notObjects.message.contains("item 1 of the list"), "\(notObjects.message)")
             let missing = try await api.call("add", body: .object(["name": .string("x"), "context_uid": .string("c")]))
             #expect(missing.status == 406 && missing.message.contains("context_path"))
             let mistyped = try await api.call("add", body: .object(["name": .string("x"), "context_uid": .string("c"),
@@ -252,6 +253,9 @@ struct QueueServerHTTPTests {
             #expect(try await api.call("pop", body: .object(["consumer_id": .string("consumer-1"), "wait": .string("soon")])).status == 400)
             let unknownRoute = try await api.call("/no/such/route", method: .get)
             #expect(unknownRoute.status == 404 && unknownRoute.json["success"] == .bool(false))
+            // A long unknown path is not echoed whole.
+            let longRoute = try await api.call("/" + String(repeating: "a", count: 5_000), method: .get)
+            #expect(longRoute.status == 404 && longRoute.message.count < 400, "\(longRoute.message.count)")
             #expect(try await api.call("tasks").status == 200)
             #expect(try await api.add([good]).status == 200)
         }

@@ -437,6 +437,9 @@ struct StoreTests {
     func statusSnapshot(backend: StoreBackend) async throws {
         try await StoreFixture.with(backend: backend) { f in
             let clock = try await Self.mixedWork(f)
+            // Created before every other task but delayed a year: not due, so not the oldest queued task (a tryout's
+            // `status` showed "oldest queued" from such a task).
+            _ = try await f.add(TaskFactory.task("task_later", context: "WS-later", created: f.now - 1_000, delay: 365 * 86_400))
             for window in [3600, (clock - f.now) / 2] {
                 let tasks = try await f.store.tasks(status: Set(TaskStatus.allCases), since: nil)
                 let history = try await f.store.history(since: clock - window, limit: 100_000)
@@ -445,6 +448,7 @@ struct StoreTests {
                 #expect(!history.isEmpty && !expected.counts.isEmpty && expected.ghosts != .init())
                 #expect(actual.counts == expected.counts && actual.ghosts == expected.ghosts, "\(actual) \(expected)")
                 #expect(actual.consumers == expected.consumers && actual.oldestQueuedAge == expected.oldestQueuedAge)
+                #expect(try #require(actual.oldestQueuedAge) < clock - f.now + 1_000)
                 #expect(actual.activity.keys.sorted() == expected.activity.keys.sorted())
                 for (name, e) in expected.activity {
                     let a = try #require(actual.activity[name])

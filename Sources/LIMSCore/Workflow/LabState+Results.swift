@@ -1,8 +1,11 @@
+import Foundation
+
 /// Entering results.
 ///
 /// Source: senaite.core `Field: Edit Result` permission and analysis states that accept results, reference 3.1.
 extension LabState {
-    /// Sets (or clears, with nil) the result of an analysis that is not yet submitted.
+    /// Sets (or clears, with nil) the result of an analysis that is not yet submitted, stripped of surrounding white
+    /// space as senaite.core stores it (a blank result clears it).
     /// - Throws: ``LabError`` `notFound`; `refused` with ``GuardID/permission`` if the user lacks Edit Results,
     ///   or ``GuardID/state`` once the analysis is submitted or closed.
     public mutating func setResult(_ result: String?, on analysisUID: String, context: TransitionContext) throws {
@@ -15,6 +18,8 @@ extension LabState {
             throw LabError.refused(GuardID.state,
                                    "\(label(analysisUID)) is \(analysis.reviewState); its result can no longer be changed")
         }
-        try modifyAnalysis(analysisUID) { $0.result = result }
+        // senaite.core `setResult` stores the text stripped; a blank result is no result.
+        let stripped = result?.trimmingCharacters(in: .whitespacesAndNewlines)
+        try modifyAnalysis(analysisUID) { $0.result = stripped?.isEmpty == false ? stripped : nil }
     }
 }

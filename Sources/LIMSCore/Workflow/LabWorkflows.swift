@@ -104,6 +104,12 @@ public enum LabWorkflows {
               guardID: GuardID.sampleRollbackToReceive),
         ])
 
+    /// Every workflow of the lab.
+    public static let all = [analysis, duplicateAnalysis, referenceAnalysis, worksheet, sample]
+
+    /// The transition ids of every workflow, sorted.
+    public static let transitionIDs: [String] = Set(all.flatMap { $0.transitions.map(\.id) }).sorted()
+
     /// The workflow bound to `object`, nil for objects without one (setup objects, users, clients).
     public static func workflow(for object: any LabObject) -> WorkflowDefinition? {
         workflow(for: type(of: object).portalType)
