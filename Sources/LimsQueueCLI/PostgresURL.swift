@@ -139,6 +139,28 @@ enum PostgresURL {
         return (directory.count > 1 && directory.hasSuffix("/") ? String(directory.dropLast()) : directory, port)
     }
 
+    /// The values of `sslmode` (libpq's names) PostgresKit takes, in libpq's order.
+    static let sslModes = ["disable", "allow", "prefer", "require", "verify-ca", "verify-full"]
+
+    /// Checks the parts of a TCP URL PostgresKit would refuse with Foundation's bare "NSURLErrorDomain Code=-1000"
+    /// (a tryout's `sslmode=bogus` and a URL without a user got the generic message).
+    /// - Throws: ``CLIError`` naming the part: no user, no host, an `sslmode` (or `tlsmode`, `ssl`, `tls`) value
+    ///   PostgresKit does not know.
+    static func checkTCPParts(_ url: String) throws {
+        guard let components = URLComponents(string: url), ["postgres", "postgresql", "postgres+tcp", "postgresql+tcp"].contains(components.scheme ?? "") else { return }
+        guard let user = components.user, !user.isEmpty else {
+            throw CLIError("the database URL names no user: postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE (or user=USER)")
+        }
+        guard let host = components.host, !host.isEmpty else {
+            throw CLIError("the database URL names no host: postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE, "
+                           + "or postgres://USER@/DATABASE?host=/SOCKET/DIRECTORY for a local socket")
+        }
+        if let mode = (components.queryItems ?? []).last(where: { ["tlsmode", "sslmode", "ssl", "tls"].contains($0.name.lowercased()) }),
+           let value = mode.value, !(sslModes + ["true", "false"]).contains(value) {
+            throw CLIError("the database URL's \(mode.name)=\(value.prefix(40)) is not one of \(sslModes.joined(separator: ", "))")
+        }
+    }
+
     /// The connection settings of `url`.
     /// - Throws: ``CLIError`` naming what is wrong: no user, a bad port, a URL that is not one of the forms above.
     static func configuration(_ url: String) throws -> SQLPostgresConfiguration {
@@ -148,8 +170,10 @@ enum PostgresURL {
             throw CLIError("the database URL's port must be a number from 1 to 65535, not \(port)")
         }
         guard let socket = try socket(url) else {
+            let tcp = try tcpURL(url)
+            try checkTCPParts(tcp)
             do {
-                var configuration = try SQLPostgresConfiguration(url: try tcpURL(url))
+                var configuration = try SQLPostgresConfiguration(url: tcp)
                 // PostgresKit keeps an IPv6 address's brackets (`[::1]`), which no resolver takes.
                 let core = configuration.coreConfiguration
                 if let host = core.host, host.hasPrefix("["), host.hasSuffix("]") {

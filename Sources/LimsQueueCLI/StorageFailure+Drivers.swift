@@ -58,7 +58,9 @@ extension PSQLError: StorageFailure {
         switch code {
         case .connectionError: return "cannot connect to PostgreSQL" + (underlying.map { ": \($0)" } ?? "")
         case .serverClosedConnection: return "the connection to PostgreSQL was lost"
-        default: return "PostgreSQL: \(code)"
+        // A tryout's sslmode=require against a server without TLS read "PostgreSQL: PostgreSQL: sslUnsupported".
+        case .sslUnsupported: return "the server does not accept TLS connections, which sslmode=require (or verify-ca, verify-full) asks for"
+        default: return "\(code)"
         }
     }
 }

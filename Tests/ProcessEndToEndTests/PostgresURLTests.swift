@@ -84,13 +84,23 @@ struct PostgresURLTests {
         #expect(PostgresURL.redacted("postgres:///?user=lims&password=secret&dbname=x") == "postgres:///?user=lims&password=***&dbname=x")
     }
 
-    @Test("a socket URL without a user, or with a port that is not a port, is refused naming what is wrong")
+    @Test("a URL without a user, with a port that is not a port or an unknown sslmode is refused naming what is wrong")
     func refused() {
         #expect { try PostgresURL.configuration("postgres:///limsqueue?host=/tmp/pg") } throws: { error in
             "\(error)".contains("names no user")
         }
         #expect { try PostgresURL.configuration("postgres://lims@/limsqueue?host=/tmp/pg&port=99999") } throws: { error in
             "\(error)".contains("port")
+        }
+        // TCP: no user, an unknown sslmode each named (both got the generic "not a PostgreSQL URL" before).
+        #expect { try PostgresURL.configuration("postgres://127.0.0.1:5432/limsqueue") } throws: { error in
+            "\(error)".contains("names no user")
+        }
+        #expect { try PostgresURL.configuration("postgres://lims@127.0.0.1/limsqueue?sslmode=bogus") } throws: { error in
+            "\(error)".contains("sslmode=bogus") && "\(error)".contains("verify-full")
+        }
+        for mode in PostgresURL.sslModes {
+            #expect(throws: Never.self) { try PostgresURL.configuration("postgres://lims@127.0.0.1/limsqueue?sslmode=\(mode)") }
         }
         #expect(PostgresURL.isPostgres("postgresql://lims@/db?host=/tmp"))
         #expect(PostgresURL.isPostgres("postgres+uds://lims@localhost/tmp/.s.PGSQL.5432#db"))
