@@ -135,12 +135,14 @@ struct DemoDay: Sendable {
 
     func step(_ text: String) { print("• \(text)") }
 
-    func waitForQueue(_ api: LimsHTTPClient) async throws {
+    /// Waits until the tasks the step's `users` queued have run (their own queued and running tasks; other work in
+    /// the queue is not waited for).
+    func waitForQueue(_ api: LimsHTTPClient, users: [(String, String)]) async throws {
         let start = Date()
-        try await api.waitForQueue(as: manager, timeout: timeout) { queued, running in
+        try await api.waitForOwnTasks(of: users, fallback: manager, timeout: timeout) { queued, running in
             if queued + running > 0 { print("    queue: \(queued) queued, \(running) running") }
         }
-        print("    queue empty after \(String(format: "%.1f", Date().timeIntervalSince(start))) s")
+        print("    tasks done after \(String(format: "%.1f", Date().timeIntervalSince(start))) s")
     }
 
     func drive(_ api: LimsHTTPClient) async throws -> Int {
@@ -184,7 +186,7 @@ struct DemoDay: Sendable {
             worksheets.append((uid, id, analyst))
             step("\(id) for \(analyst): \(unassigned.count) analyses assigned by hand (\(added.json["queued"] == .bool(true) ? "queued" : "at once"))")
         }
-        try await waitForQueue(api)
+        try await waitForQueue(api, users: [manager])
 
         // 3. Results entered by each worksheet's analyst, then submitted (queued).
         var submittedBy: [String: String] = [:]
@@ -203,10 +205,11 @@ struct DemoDay: Sendable {
             for uid in routine { submittedBy[uid] = worksheet.analyst }
             step("\(worksheet.id): \(routine.count) results entered and submitted by \(worksheet.analyst) (HTTP \(submit.status)\(submit.json["queued"] == .bool(true) ? ", queued" : ""))")
         }
-        try await waitForQueue(api)
+        try await waitForQueue(api, users: worksheets.map { ($0.analyst, $0.analyst) })
 
         // 4. Verification by another user, one retraction.
         var retracted = false
+        var verifiedBy: [(String, String)] = []
         for worksheet in worksheets {
             let detail = try await api.expect(worksheet.uid, as: manager).items.first ?? [:]
             var waiting = (detail["Analyses"]?.arrayValue ?? []).compactMap(\.objectValue)
@@ -222,12 +225,13 @@ struct DemoDay: Sendable {
             }
             guard let verifierName = verifiers.first(where: { $0 != worksheet.analyst }) else { continue }
             let verifier = (verifierName, verifierName == manager.0 ? manager.1 : verifierName)
+            verifiedBy.append(verifier)
             let verify = try await api.call("workflow_action", body: .object([
                 "action": .string("verify"), "uids": .array(waiting.map(JSONValue.string)), "context_uid": .string(worksheet.uid),
             ]), as: verifier)
             step("\(worksheet.id): \(waiting.count) analyses verified by \(verifierName) (HTTP \(verify.status)\(verify.json["queued"] == .bool(true) ? ", queued" : ""))")
         }
-        try await waitForQueue(api)
+        try await waitForQueue(api, users: [manager] + verifiedBy)
 
         // 5. A new client contact gets a user: the client's security is re-indexed through the queue.
         let clients = try await api.expect("Client", as: manager).items
@@ -242,7 +246,7 @@ struct DemoDay: Sendable {
                 "contact_uid": contact["uid"] ?? .null, "username": .string(username), "password": .string("\(username)-pw"),
             ]), as: manager)
             step("contact of \(client["name"]?.stringValue ?? client["id"]?.stringValue ?? "client") linked to new user \(username)\(link.json["queued"] == .bool(true) ? " (security re-index queued)" : "")")
-            try await waitForQueue(api)
+            try await waitForQueue(api, users: [manager])
             let visible = try await api.expect("AnalysisRequest?limit=1", as: (username, "\(username)-pw")).json["count"]?.intValue ?? 0
             step("\(username) now sees \(visible) samples of its client")
         }

@@ -68,6 +68,39 @@ struct LimsHTTPClient: Sendable {
         guard (200..<300).contains(Int(response.status.code)) else { throw CLIError("GET \(path): HTTP \(response.status.code)") }
     }
 
+    /// Waits until none of `users` (`(name, password)`) has a queued or running task of their own (polling each one's
+    /// `my_tasks?status=queued,running` every 0.5 s; continuation chunks and follow-ups act for the same user), calling
+    /// `progress` with (queued, running) summed over them on each change. Other users' tasks are not waited for: a
+    /// tryout's `demo run --server` against a lab holding an unrelated task delayed a year waited its whole timeout.
+    /// Falls back to ``waitForQueue(as:timeout:progress:)`` (the whole queue) as `fallback` when the server has no
+    /// `my_tasks` route. - Throws: ``CLIError`` after `timeout` seconds.
+    func waitForOwnTasks(of users: [(String, String)], fallback: (String, String), timeout: Double = 600,
+                         progress: (Int, Int) -> Void = { _, _ in }) async throws {
+        let deadline = Date().addingTimeInterval(timeout)
+        var last: (Int, Int)?
+        var seen: Set<String> = []
+        let distinct = users.filter { seen.insert($0.0).inserted }
+        while Date() < deadline {
+            var queued = 0, running = 0
+            for user in distinct {
+                let answer = try await call("my_tasks?status=queued,running", as: user)
+                if answer.status == 404 {
+                    return try await waitForQueue(as: fallback, timeout: deadline.timeIntervalSinceNow, progress: progress)
+                }
+                guard answer.status == 200 else {
+                    throw CLIError("GET my_tasks as \(user.0): HTTP \(answer.status) \(answer.message)")
+                }
+                for item in answer.items {
+                    if item["status"] == .string("running") { running += 1 } else { queued += 1 }
+                }
+            }
+            if last == nil || last! != (queued, running) { progress(queued, running); last = (queued, running) }
+            if queued == 0 && running == 0 { return }
+            try await Task.sleep(for: .milliseconds(500))
+        }
+        throw CLIError("the tasks of \(distinct.map(\.0).joined(separator: ", ")) did not finish within \(Int(timeout)) s")
+    }
+
     /// Waits until the queue has no queued or running task (polling `queue_statistics` every 0.5 s), calling
     /// `progress` with (queued, running) on each change. - Throws: ``CLIError`` after `timeout` seconds.
     func waitForQueue(as user: (String, String), timeout: Double = 600, progress: (Int, Int) -> Void = { _, _ in }) async throws {

@@ -1,9 +1,11 @@
 import AsyncHTTPClient
+import Consumer
 import Foundation
 import NIOCore
 import NIOFoundationCompat
 import QueueAuth
 import QueueCore
+import QueueTesting
 import TestSupport
 import Testing
 
@@ -185,6 +187,26 @@ struct EndToEndTests {
         }
         try await http.shutdown()
         let codes = await running.stop()
+        #expect(codes.allSatisfy { $0 == 0 }, "exit codes \(codes)")
+    }
+
+    /// A tryout: `demo run --server` waited for every task of the queue, an unrelated one delayed a year too (until its
+    /// 600 s timeout). It waits for the tasks of the users who acted in each step.
+    @Test("demo run --server against a lab with another user's task delayed a year: the day runs through without waiting for it")
+    func demoRunIgnoresOtherWork() async throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        let running = try await start(.allInOne, in: directory)
+        #expect(try runLimsQueue(["settings", "set", "min_seconds_task", "0"], dataDir: directory.path).status == 0)
+        let queue = try HTTPQueueConnection(serverURL: running.limsBase, authKey: key, userID: QueueAuthToken.consumerUserID)
+        let unrelated = TaskFactory.task("task_unrelated", context: "WS-elsewhere", created: Date().timeIntervalSince1970,
+                                         username: "someone-else", delay: 300 * 86_400)
+        _ = try await queue.add([unrelated])
+        let day = try runLimsQueue(["demo", "run", "--server", running.limsBase, "--timeout", "120"], dataDir: directory.path,
+                                   timeoutSeconds: 400)
+        let codes = await running.stop()
+        #expect(day.status == 0, "\(day.output.suffix(3000))")
+        #expect(day.output.contains("tasks done after") && !day.output.contains("did not finish"), "\(day.output.suffix(3000))")
         #expect(codes.allSatisfy { $0 == 0 }, "exit codes \(codes)")
     }
 }
