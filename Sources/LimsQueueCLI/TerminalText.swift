@@ -11,7 +11,8 @@ enum TerminalText {
     /// Format characters kept: the zero-width joiner and non-joiner, which join emoji and some scripts' letters.
     static let keptFormatCharacters: Set<UInt32> = [0x200C, 0x200D]
 
-    /// `text` with the characters above escaped, cut to `maxLength` terminal columns (``width(_:)``; the last one an
+    /// `text` with the characters above escaped (every character when it would show nothing: only spaces or
+    /// invisible characters), cut to `maxLength` terminal columns (``width(_:)``; the last one an
     /// ellipsis) when given: a CJK name cut at 80 characters took 160 columns and widened its whole table.
     static func safe(_ text: String, maxLength: Int? = nil) -> String {
         var shown = ""
@@ -28,6 +29,11 @@ enum TerminalText {
                 shown += "\\u{" + String(scalar.value, radix: 16, uppercase: true) + "}"
             default: shown.unicodeScalars.append(scalar)
             }
+        }
+        // A name of only spaces or of invisible characters (a zero-width joiner) would show as an empty cell: every
+        // character escaped instead (a tryout).
+        if !text.isEmpty, width(shown) == 0 || shown.allSatisfy(\.isWhitespace) {
+            shown = text.unicodeScalars.map { "\\u{" + String($0.value, radix: 16, uppercase: true) + "}" }.joined()
         }
         guard let maxLength, width(shown) > maxLength else { return shown }
         var cut = "", columns = 0

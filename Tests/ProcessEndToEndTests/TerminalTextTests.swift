@@ -30,6 +30,10 @@ struct TerminalTextTests {
         let cut = TerminalText.safe(String(repeating: "検", count: 50), maxLength: 80)
         #expect(TerminalText.width(cut) <= 80 && cut.hasSuffix("…") && TerminalText.width(cut) >= 78)
         #expect(TerminalText.safe(String(repeating: "a", count: 100), maxLength: 80).count == 80)
+        // A name that would show nothing (only spaces, only a zero-width joiner) is escaped whole; the empty name stays empty.
+        #expect(TerminalText.safe("  ") == "\\u{20}\\u{20}")
+        #expect(TerminalText.safe("\u{200D}") == "\\u{200D}")
+        #expect(TerminalText.safe("a\u{200D}b") == "a\u{200D}b" && TerminalText.safe("") == "")
         // Only trailing spaces are trimmed from a line; a name's leading spaces stay.
         #expect(TerminalText.trimmedEnd("  name   3   ") == "  name   3")
     }
