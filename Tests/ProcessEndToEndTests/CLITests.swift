@@ -433,6 +433,48 @@ struct CLITests {
         #expect(try run(["delete", "--status", "done"], dataDir: directory.path).output.contains("--status must be"))
     }
 
+    @Test("backup: a consistent copy of the live SQLite database (the write-ahead log's commits included) that a new data dir runs on; refusals named")
+    func backup() async throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        let now = Date().timeIntervalSince1970
+        if try TestDatabase.url(for: directory) != nil {
+            // PostgreSQL: the server's tools back up.
+            let refused = try run(["backup", directory.path + "/copy.sqlite"], dataDir: directory.path)
+            #expect(refused.status != 0 && refused.output.contains("pg_dump"), "\(refused.output)")
+            return
+        }
+        // Tasks written by a process that keeps the database open: their commits are in the -wal file, not yet in
+        // the database file a plain copy would take.
+        let environment = try await StorageEnvironment.open(dataDir: directory.path, logger: .init(label: "test"))
+        let tasks = (0..<12).map { QueueTask(name: "task_a", contextUID: TaskUID.make(), contextPath: "/senaite/x/\($0)",
+                                             created: now + Double($0), username: "labman") }
+        _ = try await environment.store.add(tasks, now: now)
+        let copies = directory.path + "/copies"
+        try FileManager.default.createDirectory(atPath: copies, withIntermediateDirectories: true)
+        let written = try run(["backup", copies], dataDir: directory.path)
+        await environment.close()
+        #expect(written.status == 0 && written.output.contains("tasks: 12 queued, 0 running, 0 failed") && written.output.contains("check ok"),
+                "\(written.output)")
+        let files = try FileManager.default.contentsOfDirectory(atPath: copies)
+        #expect(files.count == 1 && files[0].hasPrefix("limsqueue-") && files[0].hasSuffix(".sqlite"), "\(files)")
+        // Restored as another data dir's database, it serves the same queue.
+        let restored = directory.path + "/restored"
+        try FileManager.default.createDirectory(atPath: restored, withIntermediateDirectories: true)
+        try FileManager.default.copyItem(atPath: copies + "/" + files[0], toPath: restored + "/limsqueue.sqlite")
+        let listed = try run(["tasks"], dataDir: restored)
+        #expect(listed.status == 0 && listed.output.contains("12 task(s)"), "\(listed.output)")
+        // Refusals: an existing file is never overwritten, a missing directory or database is named; nothing is left behind.
+        let again = try run(["backup", restored + "/limsqueue.sqlite"], dataDir: directory.path)
+        #expect(again.status != 0 && again.output.contains("exists"), "\(again.output)")
+        let nowhere = try run(["backup", directory.path + "/no/such/dir/copy.sqlite"], dataDir: directory.path)
+        #expect(nowhere.status != 0 && nowhere.output.contains("does not exist"), "\(nowhere.output)")
+        let empty = try run(["backup", directory.path + "/copy.sqlite"], dataDir: directory.path + "/empty")
+        #expect(empty.status != 0 && empty.output.contains("no LimsQueue database"), "\(empty.output)")
+        #expect(try FileManager.default.contentsOfDirectory(atPath: copies).count == 1)
+        #expect(!FileManager.default.fileExists(atPath: directory.path + "/copy.sqlite"))
+    }
+
     /// Issue 13, finding 16: `demo run > file` shows its progress as it goes, not when it ends.
     @Test("demo run > file: the progress lines reach the file while the run still goes")
     func demoRunFlushesProgress() async throws {

@@ -1,0 +1,40 @@
+import SQLKit
+
+/// A consistent copy of a live SQLite database, and what a copy holds.
+///
+/// `VACUUM INTO` reads the database in one read transaction, so the copy is the state of one instant (the write-ahead
+/// log's committed frames included) while the processes that use it go on writing; the copy is compact (no free
+/// pages) and a plain database file. Copying the file itself while LimsQueue runs is not a backup: the last commits
+/// live in the `-wal` file, and a copy taken mid-checkpoint is torn. Source: SQLite's documentation of `VACUUM INTO`.
+public enum SQLiteBackup {
+    /// What a backup holds, read from the copy.
+    public struct Summary: Sendable, Equatable {
+        /// `PRAGMA quick_check`'s answer: "ok" for a sound file.
+        public var check: String
+        /// Queue tasks by status (`queued`, `running`, `failed`).
+        public var tasks: [String: Int]
+        /// Lab objects (samples, analyses, worksheets, setup).
+        public var labObjects: Int
+        /// Migrations applied (the schema's version).
+        public var migrations: Int
+    }
+
+    /// Writes a copy of `source` to `path` (a file that must not exist yet) with `VACUUM INTO`.
+    /// - Throws: the driver's error (a file that exists, a directory that cannot be written, a full disk).
+    public static func write(from source: any SQLDatabase, to path: String) async throws {
+        try await source.raw("VACUUM INTO \(bind: path)").run()
+    }
+
+    /// Reads `copy`'s integrity check and counts.
+    /// - Throws: the driver's error when the copy cannot be read as a LimsQueue database.
+    public static func summary(of copy: any SQLDatabase) async throws -> Summary {
+        let check = try await copy.raw("PRAGMA quick_check").all().map { try $0.decode(column: "quick_check", as: String.self) }
+        var tasks: [String: Int] = [:]
+        for row in try await copy.raw("SELECT status, COUNT(*) AS n FROM queue_tasks GROUP BY status").all() {
+            tasks[try row.decode(column: "status", as: String.self)] = try row.decode(column: "n", as: Int.self)
+        }
+        let objects = try await copy.raw("SELECT COUNT(*) AS n FROM lims_objects").first()?.decode(column: "n", as: Int.self) ?? 0
+        let migrations = try await copy.raw("SELECT COUNT(*) AS n FROM _fluent_migrations").first()?.decode(column: "n", as: Int.self) ?? 0
+        return Summary(check: check.joined(separator: "; "), tasks: tasks, labObjects: objects, migrations: migrations)
+    }
+}
