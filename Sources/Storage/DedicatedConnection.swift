@@ -8,9 +8,13 @@ public struct DedicatedConnection: Sendable {
     public let connection: any SQLDatabase
     /// Runs the writer's drain: statements block its thread.
     public let executor: any TaskExecutor
+    /// When set, the connection commits without syncing and a transaction's answer waits for this group sync of the
+    /// write-ahead log (SQLite `--durability full`, ``WALGroupSync``); nil: answered at its commit.
+    public let durableAfter: WALGroupSync?
 
-    public init(connection: any SQLDatabase, executor: any TaskExecutor) {
+    public init(connection: any SQLDatabase, executor: any TaskExecutor, durableAfter: WALGroupSync? = nil) {
         self.connection = connection
         self.executor = executor
+        self.durableAfter = durableAfter
     }
 }

@@ -131,12 +131,19 @@ extension SQLQueueStore {
             if !addRequests.isEmpty || !doneRequests.isEmpty { writer.fullDisk.written() }
             var doneIndex = 0
             var addIndex = 0
+            var answers: [(DatabaseWriter.ClaimRequest, DatabaseWriter.ClaimRequest.Answer)] = []
             for (index, request) in requests.enumerated() {
                 let results = Array(doneResults[doneIndex..<(doneIndex + request.dones.count)])
                 doneIndex += request.dones.count
                 let outcomes = Array(addOutcomes[addIndex..<(addIndex + request.adds.count)])
                 addIndex += request.adds.count
-                request.succeed(.init(added: outcomes, done: results, claimed: popResults[index]))
+                answers.append((request, .init(added: outcomes, done: results, claimed: popResults[index])))
+            }
+            // With SQLite's deferred syncs (`--durability full`) nobody hears of the batch before it is on the disk.
+            writer.answerWhenDurable { [answers] error in
+                for (request, answer) in answers {
+                    if let error { request.fail(error) } else { request.succeed(answer) }
+                }
             }
             // Tasks handed to parked long-polls wake nobody else.
             let handedToParked = requests.indices.reduce(0) { $0 + (requests[$1].isParked ? popResults[$1].count : 0) }
