@@ -139,6 +139,32 @@ enum PostgresURL {
         return (directory.count > 1 && directory.hasSuffix("/") ? String(directory.dropLast()) : directory, port)
     }
 
+    /// URL parameters LimsQueue applies: libpq's names, and PostgresKit's `tlsmode`/`ssl`/`tls` for `sslmode`.
+    static let appliedParameters: Set<String> = ["host", "port", "user", "password", "dbname", "sslmode", "tlsmode", "ssl", "tls"]
+
+    /// libpq parameters taken and not applied, as nothing a connection does depends on them here.
+    static let ignoredParameters: Set<String> = ["application_name", "fallback_application_name", "connect_timeout", "keepalives",
+                                                 "keepalives_idle", "keepalives_interval", "keepalives_count"]
+
+    /// Refuses URL parameters LimsQueue would not apply, instead of connecting without them: a tryout's
+    /// `options=-c search_path=lab` was silently ignored (the tables went to `public`), and `host=a,b` (libpq's
+    /// several hosts) was read as one host name.
+    /// - Throws: ``CLIError`` naming the parameter and listing those taken.
+    static func checkParameters(_ url: String) throws {
+        guard let items = URLComponents(string: url)?.queryItems else { return }
+        for item in items {
+            let name = item.name.lowercased()
+            if name == "host", let value = item.value, value.contains(",") {
+                throw CLIError("the database URL's host=\(value.prefix(80)) names several hosts, which LimsQueue does not support; name one")
+            }
+            guard appliedParameters.contains(name) || ignoredParameters.contains(name) else {
+                throw CLIError("the database URL's parameter \(item.name.prefix(40)) is not supported (LimsQueue takes "
+                               + appliedParameters.sorted().joined(separator: ", ") + "; it ignores "
+                               + ignoredParameters.sorted().joined(separator: ", ") + ")")
+            }
+        }
+    }
+
     /// The values of `sslmode` (libpq's names) PostgresKit takes, in libpq's order.
     static let sslModes = ["disable", "allow", "prefer", "require", "verify-ca", "verify-full"]
 
@@ -164,6 +190,7 @@ enum PostgresURL {
     /// The connection settings of `url`.
     /// - Throws: ``CLIError`` naming what is wrong: no user, a bad port, a URL that is not one of the forms above.
     static func configuration(_ url: String) throws -> SQLPostgresConfiguration {
+        try checkParameters(url)
         let url = try checkedNormalized(url)
         // The URL's own port, as the `port` parameter: 1 to 65535 (70000 was taken modulo 65536 and dialled 4464).
         if let port = URLComponents(string: url)?.port, !(1...65_535).contains(port) {

@@ -99,6 +99,14 @@ struct PostgresURLTests {
         #expect { try PostgresURL.configuration("postgres://lims@127.0.0.1/limsqueue?sslmode=bogus") } throws: { error in
             "\(error)".contains("sslmode=bogus") && "\(error)".contains("verify-full")
         }
+        // Parameters LimsQueue would not apply are refused, naming them; harmless ones are taken.
+        #expect { try PostgresURL.configuration("postgres://lims@127.0.0.1/limsqueue?options=-c%20search_path%3Dlab") } throws: { error in
+            "\(error)".contains("options") && "\(error)".contains("not supported")
+        }
+        #expect { try PostgresURL.configuration("postgres://lims@/limsqueue?host=db1,db2") } throws: { error in
+            "\(error)".contains("several hosts")
+        }
+        #expect(throws: Never.self) { try PostgresURL.configuration("postgres://lims@127.0.0.1/limsqueue?application_name=lab&connect_timeout=5") }
         for mode in PostgresURL.sslModes {
             #expect(throws: Never.self) { try PostgresURL.configuration("postgres://lims@127.0.0.1/limsqueue?sslmode=\(mode)") }
         }
