@@ -23,7 +23,7 @@ extension LabActions {
             throw LabActionError(.invalidInput, "Field 'Result': at most \(maxResultLength) characters, got \(result.count)")
         }
         if service?.allowsStringResult == true { return }
-        let text = result.trimmingCharacters(in: .whitespaces)
+        let text = result.trimmingCharacters(in: .whitespacesAndNewlines)
         guard !text.isEmpty else { return } // an empty result is no result
         let keyword = service.map { " (\($0.keyword) takes numbers only; its service does not allow string results)" } ?? ""
         guard text.count <= maxNumericResultLength else {

@@ -1,3 +1,5 @@
+import QueueCore
+
 /// What a login's user name and password must be, wherever a login is created or changed (the user accounts
 /// routes, a contact linked to a new user, the web pages): written once here.
 public enum LoginRules {
@@ -11,15 +13,15 @@ public enum LoginRules {
 
     /// Why `username` cannot be a login, or nil. A user name is 1-64 characters without spaces, '/' (it is a path
     /// segment), ':' (HTTP Basic separates name and password with it, so such a user could never sign in), or
-    /// control and invisible format characters (Unicode categories Cc and Cf: a right-to-left override U+202E
+    /// control and invisible characters (``QueueCore/Unicode/Scalar/isInvisible``: a right-to-left override U+202E
     /// shows `admin\u{202E}txt` as another name in every list, a zero-width joiner makes two names that look alike).
     public static func usernameProblem(_ username: String) -> String? {
         guard !username.isEmpty, username.count <= maxUsernameLength,
               !username.contains(where: { $0.isWhitespace || $0 == "/" || $0 == ":" }) else {
             return "1-\(maxUsernameLength) characters without spaces, '/' or ':'"
         }
-        if let hidden = username.unicodeScalars.first(where: { [.control, .format].contains($0.properties.generalCategory) }) {
-            return "must not contain control or invisible characters (U+\(String(hidden.value, radix: 16, uppercase: true)))"
+        if let hidden = username.unicodeScalars.first(where: \.isInvisible) {
+            return "must not contain control or invisible characters (\(hidden.codePointName))"
         }
         return nil
     }

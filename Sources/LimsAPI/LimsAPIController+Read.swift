@@ -17,7 +17,7 @@ extension LimsAPIController {
             return try await listing(portalType, request: request, context: context)
         }
         guard Self.isUID(name) else {
-            throw QueueAPIError(.notFound, "'\(name)' is neither a portal type nor a uid")
+            throw QueueAPIError(.notFound, "'\(name.quotedPrefix())' is neither a portal type nor a uid")
         }
         let userID = context.userID
         let (found, state) = try await repository.read { state, reader -> (Bool, LabState) in

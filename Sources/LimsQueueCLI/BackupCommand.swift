@@ -1,4 +1,5 @@
 import ArgumentParser
+import Dispatch
 import Foundation
 import InlineSQLite
 import NIOPosix
@@ -16,18 +17,38 @@ struct BackupCommand: AsyncParsableCommand {
         abstract: "Copy the SQLite database (lab and queue) to a file, consistently, while LimsQueue runs.",
         discussion: """
             The copy is the database at one instant, taken without stopping serve, web, server or consumers, and \
-            checked (SQLite's quick_check) before it is given its name; a copy that fails its check is removed. \
-            FILE must not exist; a directory gets a file named limsqueue-YYYYMMDD-HHMMSS.sqlite (UTC). \
-            To restore: stop every LimsQueue process of the data directory, move limsqueue.sqlite and its -wal and \
-            -shm files aside, copy the backup to <data-dir>/limsqueue.sqlite and start again (an older backup is \
-            migrated on start). On PostgreSQL use pg_dump (see README).
+            checked (SQLite's quick_check) before it is given its name; a copy that fails its check, or is \
+            interrupted (Ctrl-C, SIGTERM), is removed. FILE must not exist; a directory gets a file named \
+            limsqueue-YYYYMMDD-HHMMSS.sqlite (UTC; -2, -3... when that name is taken). The copy is written first \
+            as .limsqueue-backup-<pid>.partial beside it; those of backups that were killed are removed by the next \
+            backup into that directory. To restore: stop every LimsQueue process of the data directory, move \
+            limsqueue.sqlite and its -wal and -shm files aside, copy the backup to <data-dir>/limsqueue.sqlite and \
+            start again (an older backup is migrated on start). On PostgreSQL use pg_dump (see README). \
+            --durability does not apply.
             """
     )
 
     @OptionGroup var common: CommonOptions
 
-    @Argument(help: "The backup file to write (must not exist), or a directory to write a dated file into.")
+    @Argument(help: "The backup file to write (must not exist), or an existing directory to write a dated file into.")
     var file: String
+
+    /// Where a backup goes: its directory (absolute) and either its file name or, for a directory target, none.
+    struct Target: Equatable {
+        var directory: String
+        var name: String?
+
+        /// The file names to try, in order: the given one, or dated ones (`-2`, `-3`, ... when taken).
+        func names(now: Date) -> [String] {
+            if let name { return [name] }
+            let formatter = DateFormatter()
+            formatter.locale = Locale(identifier: "en_US_POSIX")
+            formatter.timeZone = TimeZone(identifier: "UTC")
+            formatter.dateFormat = "yyyyMMdd-HHmmss"
+            let stem = "limsqueue-\(formatter.string(from: now))"
+            return [stem + ".sqlite"] + (2...99).map { "\(stem)-\($0).sqlite" }
+        }
+    }
 
     func run() async throws {
         if let url = common.databaseURL {
@@ -36,9 +57,11 @@ struct BackupCommand: AsyncParsableCommand {
                            + "and restore with pg_restore into an empty database")
         }
         try StorageEnvironment.requireDatabase(dataDir: common.dataDir)
-        let target = try Self.target(file, now: Date())
-        let partial = target + ".partial"
-        try? FileManager.default.removeItem(atPath: partial) // left by a run that was killed
+        let target = try Self.target(file, currentDirectory: FileManager.default.currentDirectoryPath)
+        Self.removeStalePartials(in: target.directory)
+        let partial = target.directory + "/.limsqueue-backup-\(getpid()).partial"
+        let cleanup = Self.removeOnSignal([partial, partial + "-journal"])
+        defer { withExtendedLifetime(cleanup) {} }
         let logger = common.logger("limsqueue.backup")
         let loop = MultiThreadedEventLoopGroup.singleton.next()
         let started = ContinuousClock.now
@@ -52,51 +75,136 @@ struct BackupCommand: AsyncParsableCommand {
             defer { copy.close() }
             summary = try await SQLiteBackup.summary(of: copy)
         } catch {
-            try? FileManager.default.removeItem(atPath: partial)
-            throw CLIError("backup to \(target) failed: \(error)")
+            Self.remove([partial, partial + "-journal"])
+            throw CLIError("backup into \(target.directory) failed: \(Self.explained(error))")
         }
         guard summary.check == "ok" else {
-            try? FileManager.default.removeItem(atPath: partial)
-            throw CLIError("backup to \(target) failed its check (\(summary.check.prefix(200))); nothing was kept")
+            Self.remove([partial, partial + "-journal"])
+            throw CLIError("the backup failed its check (\(summary.check.prefix(200))); nothing was kept")
         }
-        guard rename(partial, target) == 0 else {
-            let reason = String(cString: strerror(errno))
-            try? FileManager.default.removeItem(atPath: partial)
-            throw CLIError("cannot name the backup \(target): \(reason)")
+        let path: String
+        do {
+            path = try Self.name(partial, in: target, now: Date())
+        } catch {
+            Self.remove([partial, partial + "-journal"])
+            throw error
         }
-        let directory = (target as NSString).deletingLastPathComponent
-        try? Self.sync(directory.isEmpty ? "." : directory)
+        try? Self.sync(target.directory)
         let elapsed = ContinuousClock.now - started
         let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
-        let bytes = (try? FileManager.default.attributesOfItem(atPath: target)[.size] as? Int) ?? 0
+        let bytes = (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? Int) ?? 0
         let tasks = ["queued", "running", "failed"].map { "\(summary.tasks[$0] ?? 0) \($0)" }.joined(separator: ", ")
         print(String(format: "backup written: %@ (%.1f MB in %.1f s; %d lab objects; tasks: %@; %d migrations; check ok)",
-                     target, Double(bytes) / 1_048_576, seconds, summary.labObjects, tasks, summary.migrations))
+                     path, Double(bytes) / 1_048_576, seconds, summary.labObjects, tasks, summary.migrations))
     }
 
-    /// The file to write: `file` itself, or a dated name in it when it is a directory.
-    /// - Throws: ``CLIError`` when the file exists or its directory does not.
-    static func target(_ file: String, now: Date) throws -> String {
+    /// Longest file name (bytes) most Linux file systems take.
+    static let maxNameBytes = 255
+
+    /// Reads `file` (relative to `currentDirectory`): an existing directory (or one written with a trailing `/`,
+    /// which must exist), or a file name in an existing, writable directory. Paths are made absolute, so SQLite
+    /// never reads a name such as `file:x` as a URI.
+    /// - Throws: ``CLIError`` when the file exists (a dangling symbolic link too), its directory does not exist or
+    ///   cannot be written, or the name is too long.
+    static func target(_ file: String, currentDirectory: String) throws -> Target {
+        let absolute = file.hasPrefix("/") ? file : (currentDirectory as NSString).appendingPathComponent(file)
         var isDirectory: ObjCBool = false
-        var path = file
-        if FileManager.default.fileExists(atPath: file, isDirectory: &isDirectory), isDirectory.boolValue {
-            let formatter = DateFormatter()
-            formatter.locale = Locale(identifier: "en_US_POSIX")
-            formatter.timeZone = TimeZone(identifier: "UTC")
-            formatter.dateFormat = "yyyyMMdd-HHmmss"
-            path = (file as NSString).appendingPathComponent("limsqueue-\(formatter.string(from: now)).sqlite")
-        }
-        guard !FileManager.default.fileExists(atPath: path) else {
-            throw CLIError("\(path) exists: a backup never overwrites a file; name a new one (or a directory)")
-        }
-        let directory = (path as NSString).deletingLastPathComponent
-        if !directory.isEmpty {
-            var exists: ObjCBool = false
-            guard FileManager.default.fileExists(atPath: directory, isDirectory: &exists), exists.boolValue else {
+        let exists = FileManager.default.fileExists(atPath: absolute, isDirectory: &isDirectory)
+        let target: Target
+        if exists, isDirectory.boolValue {
+            target = Target(directory: (absolute as NSString).standardizingPath, name: nil)
+        } else if file.hasSuffix("/") {
+            throw CLIError("the directory \(file) does not exist")
+        } else {
+            let name = (absolute as NSString).lastPathComponent
+            guard name.utf8.count <= maxNameBytes else {
+                throw CLIError("the file name \(name.prefix(40))... is too long (\(name.utf8.count) bytes; at most \(maxNameBytes))")
+            }
+            let directory = ((absolute as NSString).deletingLastPathComponent as NSString).standardizingPath
+            guard FileManager.default.fileExists(atPath: directory, isDirectory: &isDirectory), isDirectory.boolValue else {
                 throw CLIError("the directory \(directory) does not exist")
             }
+            // lstat: a symbolic link, even one pointing nowhere, is a file that exists.
+            var info = stat()
+            guard lstat(absolute, &info) != 0 else {
+                throw CLIError("\(absolute) exists: a backup never overwrites a file; name a new one (or a directory)")
+            }
+            target = Target(directory: directory, name: name)
         }
-        return path
+        guard access(target.directory, W_OK | X_OK) == 0 else {
+            throw CLIError("cannot write in \(target.directory): \(String(cString: strerror(errno)))")
+        }
+        return target
+    }
+
+    /// Gives the checked copy its name without ever replacing a file (`link`, which fails when the name exists, then
+    /// removing the partial name); a directory target takes the next free dated name.
+    /// - Returns: the backup's path. - Throws: ``CLIError`` when the name is taken or cannot be made.
+    static func name(_ partial: String, in target: Target, now: Date) throws -> String {
+        for name in target.names(now: now) {
+            let path = target.directory + "/" + name
+            if link(partial, path) == 0 {
+                unlink(partial)
+                return path
+            }
+            let failure = errno
+            if failure == EEXIST {
+                if target.name != nil {
+                    throw CLIError("\(path) appeared while the backup ran: a backup never overwrites a file; the copy was removed")
+                }
+                continue
+            }
+            // A file system without hard links: rename, after checking the name is free.
+            var info = stat()
+            if (failure == EPERM || failure == ENOTSUP || failure == EXDEV), lstat(path, &info) != 0, rename(partial, path) == 0 {
+                return path
+            }
+            throw CLIError("cannot name the backup \(path): \(String(cString: strerror(failure)))")
+        }
+        throw CLIError("every dated name in \(target.directory) for this second is taken")
+    }
+
+    /// Removes the partial copies (and their journals) of backups whose process is gone from `directory`.
+    static func removeStalePartials(in directory: String) {
+        guard let names = try? FileManager.default.contentsOfDirectory(atPath: directory) else { return }
+        for name in names where name.hasPrefix(".limsqueue-backup-") {
+            let rest = name.dropFirst(".limsqueue-backup-".count)
+            guard let dot = rest.firstIndex(of: "."), let pid = Int32(rest[..<dot]),
+                  rest[dot...] == ".partial" || rest[dot...] == ".partial-journal" else { continue }
+            if kill(pid, 0) != 0 && errno == ESRCH { unlink(directory + "/" + name) }
+        }
+    }
+
+    static func remove(_ paths: [String]) {
+        for path in paths { unlink(path) }
+    }
+
+    /// On SIGINT or SIGTERM: removes `paths`, then exits with 128 + the signal. - Returns: the signal sources (keep them).
+    static func removeOnSignal(_ paths: [String]) -> [any DispatchSourceSignal] {
+        [SIGINT, SIGTERM].map { number in
+            signal(number, SIG_IGN)
+            let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
+            source.setEventHandler {
+                remove(paths)
+                FileHandle.standardError.write(Data("backup interrupted; the partial copy was removed\n".utf8))
+                Glibc.exit(128 + number)
+            }
+            source.resume()
+            return source
+        }
+    }
+
+    /// An error of SQLite or the file system as an operator reads it.
+    static func explained(_ error: any Error) -> String {
+        guard let sqlite = error as? InlineSQLiteError else { return "\(error)" }
+        switch sqlite.code & 0xFF {
+        case 14: return "the copy cannot be created there (\(sqlite.message))"
+        case 8: return "this user cannot read the database while no LimsQueue process has it open (SQLite needs to write its "
+            + "-shm file beside it); run backup as the user that runs LimsQueue"
+        case 13: return "the disk is full"
+        case 10: return "a disk I/O error (\(sqlite.message))"
+        default: return "\(sqlite.message) (SQLite error \(sqlite.code))"
+        }
     }
 
     /// Flushes `path` (a file or a directory) to the disk.

@@ -135,11 +135,11 @@ struct DemoDay: Sendable {
 
     func step(_ text: String) { print("• \(text)") }
 
-    /// Waits until the tasks the step's `users` queued have run (their own queued and running tasks; other work in
-    /// the queue is not waited for).
-    func waitForQueue(_ api: LimsHTTPClient, users: [(String, String)]) async throws {
+    /// Waits until the tasks the step's `users` queued have run (their own queued and running tasks, but `existing`:
+    /// those they had before the day began, such as one delayed a year; other work in the queue is not waited for).
+    func waitForQueue(_ api: LimsHTTPClient, users: [(String, String)], ignoring existing: Set<String>) async throws {
         let start = Date()
-        try await api.waitForOwnTasks(of: users, fallback: manager, timeout: timeout) { queued, running in
+        try await api.waitForOwnTasks(of: users, ignoring: existing, fallback: manager, timeout: timeout) { queued, running in
             if queued + running > 0 { print("    queue: \(queued) queued, \(running) running") }
         }
         print("    tasks done after \(String(format: "%.1f", Date().timeIntervalSince(start))) s")
@@ -155,6 +155,8 @@ struct DemoDay: Sendable {
         guard !analysts.isEmpty else { throw CLIError("the lab has no user with role Analyst") }
         let verifiers = users.filter { roles($0).contains("Verifier") || roles($0).contains("LabManager") }
             .compactMap { $0["userid"]?.stringValue }.sorted()
+        // The work these users had queued before the day: not waited for.
+        let existing = try await api.ownTaskUIDs(of: [manager] + (analysts + verifiers).filter { $0 != manager.0 }.map { ($0, $0) })
 
         // 1. Worksheets from the Hardness template, one per analyst (at most two).
         let templates = try await api.expect("WorksheetTemplate", as: manager).items
@@ -186,7 +188,7 @@ struct DemoDay: Sendable {
             worksheets.append((uid, id, analyst))
             step("\(id) for \(analyst): \(unassigned.count) analyses assigned by hand (\(added.json["queued"] == .bool(true) ? "queued" : "at once"))")
         }
-        try await waitForQueue(api, users: [manager])
+        try await waitForQueue(api, users: [manager], ignoring: existing)
 
         // 3. Results entered by each worksheet's analyst, then submitted (queued).
         var submittedBy: [String: String] = [:]
@@ -205,7 +207,7 @@ struct DemoDay: Sendable {
             for uid in routine { submittedBy[uid] = worksheet.analyst }
             step("\(worksheet.id): \(routine.count) results entered and submitted by \(worksheet.analyst) (HTTP \(submit.status)\(submit.json["queued"] == .bool(true) ? ", queued" : ""))")
         }
-        try await waitForQueue(api, users: worksheets.map { ($0.analyst, $0.analyst) })
+        try await waitForQueue(api, users: worksheets.map { ($0.analyst, $0.analyst) }, ignoring: existing)
 
         // 4. Verification by another user, one retraction.
         var retracted = false
@@ -231,7 +233,7 @@ struct DemoDay: Sendable {
             ]), as: verifier)
             step("\(worksheet.id): \(waiting.count) analyses verified by \(verifierName) (HTTP \(verify.status)\(verify.json["queued"] == .bool(true) ? ", queued" : ""))")
         }
-        try await waitForQueue(api, users: [manager] + verifiedBy)
+        try await waitForQueue(api, users: [manager] + verifiedBy, ignoring: existing)
 
         // 5. A new client contact gets a user: the client's security is re-indexed through the queue.
         let clients = try await api.expect("Client", as: manager).items
@@ -246,7 +248,7 @@ struct DemoDay: Sendable {
                 "contact_uid": contact["uid"] ?? .null, "username": .string(username), "password": .string("\(username)-pw"),
             ]), as: manager)
             step("contact of \(client["name"]?.stringValue ?? client["id"]?.stringValue ?? "client") linked to new user \(username)\(link.json["queued"] == .bool(true) ? " (security re-index queued)" : "")")
-            try await waitForQueue(api, users: [manager])
+            try await waitForQueue(api, users: [manager], ignoring: existing)
             let visible = try await api.expect("AnalysisRequest?limit=1", as: (username, "\(username)-pw")).json["count"]?.intValue ?? 0
             step("\(username) now sees \(visible) samples of its client")
         }

@@ -68,14 +68,26 @@ struct LimsHTTPClient: Sendable {
         guard (200..<300).contains(Int(response.status.code)) else { throw CLIError("GET \(path): HTTP \(response.status.code)") }
     }
 
-    /// Waits until none of `users` (`(name, password)`) has a queued or running task of their own (polling each one's
+    /// The uids of the queued and running tasks `users` have now (`my_tasks`; none where the server has no queue).
+    func ownTaskUIDs(of users: [(String, String)]) async throws -> Set<String> {
+        var uids: Set<String> = []
+        for user in users {
+            let answer = try await call("my_tasks?status=queued,running", as: user)
+            guard answer.status == 200 else { continue }
+            uids.formUnion(answer.items.compactMap { $0["task_uid"]?.stringValue })
+        }
+        return uids
+    }
+
+    /// Waits until none of `users` (`(name, password)`) has a queued or running task of their own (but those in
+    /// `existing`: a driver's waits leave out the work the users had before it began) (polling each one's
     /// `my_tasks?status=queued,running` every 0.5 s; continuation chunks and follow-ups act for the same user), calling
     /// `progress` with (queued, running) summed over them on each change. Other users' tasks are not waited for: a
     /// tryout's `demo run --server` against a lab holding an unrelated task delayed a year waited its whole timeout.
     /// Falls back to ``waitForQueue(as:timeout:progress:)`` (the whole queue) as `fallback` when the server has no
     /// `my_tasks` route. - Throws: ``CLIError`` after `timeout` seconds.
-    func waitForOwnTasks(of users: [(String, String)], fallback: (String, String), timeout: Double = 600,
-                         progress: (Int, Int) -> Void = { _, _ in }) async throws {
+    func waitForOwnTasks(of users: [(String, String)], ignoring existing: Set<String> = [], fallback: (String, String),
+                         timeout: Double = 600, progress: (Int, Int) -> Void = { _, _ in }) async throws {
         let deadline = Date().addingTimeInterval(timeout)
         var last: (Int, Int)?
         var seen: Set<String> = []
@@ -90,7 +102,7 @@ struct LimsHTTPClient: Sendable {
                 guard answer.status == 200 else {
                     throw CLIError("GET my_tasks as \(user.0): HTTP \(answer.status) \(answer.message)")
                 }
-                for item in answer.items {
+                for item in answer.items where !existing.contains(item["task_uid"]?.stringValue ?? "") {
                     if item["status"] == .string("running") { running += 1 } else { queued += 1 }
                 }
             }

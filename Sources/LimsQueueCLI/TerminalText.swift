@@ -32,7 +32,7 @@ enum TerminalText {
         }
         // A name of only spaces or of invisible characters (a zero-width joiner) would show as an empty cell: every
         // character escaped instead (a tryout).
-        if !text.isEmpty, width(shown) == 0 || shown.allSatisfy(\.isWhitespace) {
+        if !text.isEmpty, width(shown) == 0 || shown.unicodeScalars.allSatisfy({ $0.properties.isWhitespace || $0.isInvisible }) {
             shown = text.unicodeScalars.map { "\\u{" + String($0.value, radix: 16, uppercase: true) + "}" }.joined()
         }
         guard let maxLength, width(shown) > maxLength else { return shown }

@@ -17,27 +17,17 @@ public struct ErrorLoggingMiddleware<Context: RequestContext>: RouterMiddleware 
         } catch let error as HTTPError {
             // Unknown routes and methods answer JSON too.
             throw QueueAPIError(error.status, error.body ?? (error.status == .notFound
-                ? "No such route: \(request.method) \(Self.shortened(request.uri.path))" : error.status.reasonPhrase))
+                ? "No such route: \(request.method) \(request.uri.path.quotedPrefix())" : error.status.reasonPhrase))
         } catch let error as any HTTPResponseError {
             throw error
         } catch {
             // A driver error the storage layer knows but does not classify is logged with what the database said.
             context.logger.error("request failed", metadata: [
                 "lims.error": .string(loggedDescription(of: error)),
-                "lims.path": .string(Self.shortened(request.uri.path)),
+                "lims.path": .string(request.uri.path.quotedPrefix()),
             ])
             throw (error as? any StorageFailure).flatMap(QueueAPIError.init)
                 ?? QueueAPIError(.internalServerError, String(describing: type(of: error)))
         }
-    }
-
-    /// Longest part of a request path quoted in an answer or a log line, in characters.
-    static var quotedPathLimit: Int { 200 }
-
-    /// `path` as an answer or a log line quotes it: whole up to ``quotedPathLimit`` characters, else its start and
-    /// its length (a tryout's 5,000-character path came back whole in the 404).
-    static func shortened(_ path: String) -> String {
-        guard path.count > quotedPathLimit else { return path }
-        return path.prefix(quotedPathLimit) + "... (\(path.count) characters)"
     }
 }

@@ -46,7 +46,7 @@ public final class QueueMetrics: Sendable {
     static var recent: MetricNameDescriptor { descriptor("recent_attempts", unit: "",
         "Task attempts ended in the last hour by name and outcome, read from the history at scrape time.") }
     static var oldest: MetricNameDescriptor { descriptor("oldest_queued_age", unit: "seconds",
-        "Age of the oldest queued task in seconds (0 when none is queued).") }
+        "Age of the oldest queued task that is due, in seconds since its created (0 when none is).") }
     static var claimed: MetricNameDescriptor { descriptor("tasks_claimed", unit: "total",
         "Tasks claimed through this server since it started, by name.") }
     static var processed: MetricNameDescriptor { descriptor("tasks_processed", unit: "total",

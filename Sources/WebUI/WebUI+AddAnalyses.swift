@@ -103,7 +103,7 @@ struct PageNotFoundMiddleware: RouterMiddleware {
             guard request.method == .get || request.method == .head, !Self.jsonPrefixes.contains(where: { path.hasPrefix($0) }) else {
                 throw error
             }
-            throw WebError.notFound("There is no page at \(path). Check the address, or start from the worksheets or samples.")
+            throw WebError.notFound("There is no page at \(path.quotedPrefix()). Check the address, or start from the worksheets or samples.")
         }
     }
 }

@@ -1,4 +1,4 @@
-import LabActions
+@testable import LabActions
 import Testing
 
 /// ``LoginRules``: which user names and passwords a login may have.
@@ -13,8 +13,11 @@ struct LoginRulesTests {
             #expect(LoginRules.usernameProblem(bad) != nil, "\(bad)")
         }
         // Right-to-left override, zero-width joiner and space, soft hyphen, a C0 and a C1 control: refused, naming it.
-        for (bad, code) in [("admin\u{202E}txt", "202E"), ("a\u{200D}b", "200D"), ("a\u{200B}b", "200B"), ("a\u{00AD}b", "AD"),
-                            ("a\u{0007}b", "7"), ("a\u{0080}b", "80")] {
+        // Then what shows as nothing or as blank without being either (a tryout's second round): the combining grapheme
+        // joiner, a variation selector, private use, the braille blank and the Hangul fillers.
+        for (bad, code) in [("admin\u{202E}txt", "202E"), ("a\u{200D}b", "200D"), ("a\u{200B}b", "200B"), ("a\u{00AD}b", "00AD"),
+                            ("a\u{0007}b", "0007"), ("a\u{0080}b", "0080"), ("a\u{034F}b", "034F"), ("a\u{FE0F}b", "FE0F"),
+                            ("a\u{E000}b", "E000"), ("a\u{2800}b", "2800"), ("x\u{3164}y", "3164"), ("\u{115F}", "115F")] {
             let problem = LoginRules.usernameProblem(bad)
             #expect(problem?.contains("U+\(code)") == true, "\(bad.unicodeScalars.map { $0.value }): \(problem ?? "accepted")")
         }
@@ -26,5 +29,13 @@ struct LoginRulesTests {
         #expect(LoginRules.passwordProblem("12345678") == nil)
         #expect(LoginRules.passwordProblem(String(repeating: "é", count: 36)) == nil)
         #expect(LoginRules.passwordProblem(String(repeating: "é", count: 37)) != nil)
+    }
+
+    @Test("results: surrounding white space, newlines too, is not part of a number (a tryout's \"12.5\\n\" was refused)")
+    func resultsTrimmed() throws {
+        for text in ["12.5\n", "12.5\r\n", "  \t 12.5 \n", "\t12.5", " 12.5 "] {
+            #expect(throws: Never.self, "\(text.debugDescription)") { try LabActions.validateResult(text, service: nil) }
+        }
+        #expect(throws: (any Error).self) { try LabActions.validateResult("12.5\nx", service: nil) }
     }
 }

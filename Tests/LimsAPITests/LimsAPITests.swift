@@ -171,6 +171,9 @@ struct LimsAPITests {
                 let huge = try await api.manager("AnalysisRequest?\(query)", method: .get)
                 #expect(huge.status == 400 && huge.message.contains("out of range"), "\(query): \(huge.message)")
             }
+            // A long unknown name is quoted by its start only.
+            let longName = try await api.manager(String(repeating: "a", count: 5_000), method: .get)
+            #expect(longName.status == 404 && longName.message.count < 400, "\(longName.message.count)")
             let farPage = try await api.manager("AnalysisRequest?page=9223372036854775807", method: .get)
             #expect(farPage.status == 200 && farPage.items.isEmpty, "\(farPage.status) \(farPage.message)")
             // senaite.jsonapi's b_start pages by the first item's index, and next/previous keep paging by it; q

@@ -14,8 +14,8 @@ import Testing
 /// The `limsqueue` operator commands, run as the real binary on a fresh data directory.
 @Suite("Command line", .serialized)
 struct CLITests {
-    func run(_ arguments: [String], dataDir: String) throws -> (status: Int32, output: String) {
-        try runLimsQueue(arguments, dataDir: dataDir)
+    func run(_ arguments: [String], dataDir: String, in directory: String? = nil) throws -> (status: Int32, output: String) {
+        try runLimsQueue(arguments, dataDir: dataDir, directory: directory)
     }
 
     @Test("settings: show, get, set within range; out-of-range and unknown keys refused with the key named")
@@ -473,6 +473,22 @@ struct CLITests {
         #expect(empty.status != 0 && empty.output.contains("no LimsQueue database"), "\(empty.output)")
         #expect(try FileManager.default.contentsOfDirectory(atPath: copies).count == 1)
         #expect(!FileManager.default.fileExists(atPath: directory.path + "/copy.sqlite"))
+        // A second backup into the directory within the same second takes the next dated name; the partial copy of a
+        // backup that was killed is removed; a name SQLite could read as a URI is a plain file; a dangling symbolic
+        // link and a missing directory written with a trailing / are refused.
+        FileManager.default.createFile(atPath: copies + "/.limsqueue-backup-2147483647.partial", contents: Data("stale".utf8))
+        let beside = try run(["backup", copies], dataDir: directory.path)
+        let besideAgain = try run(["backup", copies], dataDir: directory.path)
+        #expect(beside.status == 0 && besideAgain.status == 0, "\(beside.output) \(besideAgain.output)")
+        let names = try FileManager.default.contentsOfDirectory(atPath: copies).sorted()
+        #expect(names.count == 3 && !names.contains { $0.hasPrefix(".") }, "\(names)")
+        let uri = try run(["backup", "file:copy.sqlite"], dataDir: directory.path, in: copies)
+        #expect(uri.status == 0 && FileManager.default.fileExists(atPath: copies + "/file:copy.sqlite"), "\(uri.output)")
+        try FileManager.default.createSymbolicLink(atPath: copies + "/dangling", withDestinationPath: directory.path + "/nowhere/x.sqlite")
+        let dangling = try run(["backup", copies + "/dangling"], dataDir: directory.path)
+        #expect(dangling.status != 0 && dangling.output.contains("exists"), "\(dangling.output)")
+        let slash = try run(["backup", directory.path + "/newdir/"], dataDir: directory.path)
+        #expect(slash.status != 0 && slash.output.contains("does not exist"), "\(slash.output)")
     }
 
     /// Issue 13, finding 16: `demo run > file` shows its progress as it goes, not when it ends.

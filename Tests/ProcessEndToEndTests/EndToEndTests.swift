@@ -192,7 +192,7 @@ struct EndToEndTests {
 
     /// A tryout: `demo run --server` waited for every task of the queue, an unrelated one delayed a year too (until its
     /// 600 s timeout). It waits for the tasks of the users who acted in each step.
-    @Test("demo run --server against a lab with another user's task delayed a year: the day runs through without waiting for it")
+    @Test("demo run --server against a lab with tasks delayed a year (another user's, the manager's own from before): the day runs through without waiting for them")
     func demoRunIgnoresOtherWork() async throws {
         let directory = try TemporaryDirectory()
         defer { directory.remove() }
@@ -201,7 +201,10 @@ struct EndToEndTests {
         let queue = try HTTPQueueConnection(serverURL: running.limsBase, authKey: key, userID: QueueAuthToken.consumerUserID)
         let unrelated = TaskFactory.task("task_unrelated", context: "WS-elsewhere", created: Date().timeIntervalSince1970,
                                          username: "someone-else", delay: 300 * 86_400)
-        _ = try await queue.add([unrelated])
+        // The manager's own task from before the day, delayed a year, is not waited for either (a tryout's second finding).
+        let earlier = TaskFactory.task("task_earlier", context: "WS-earlier", created: Date().timeIntervalSince1970,
+                                       username: "labman1", delay: 300 * 86_400)
+        _ = try await queue.add([unrelated, earlier])
         let day = try runLimsQueue(["demo", "run", "--server", running.limsBase, "--timeout", "120"], dataDir: directory.path,
                                    timeoutSeconds: 400)
         let codes = await running.stop()

@@ -33,6 +33,7 @@ struct TerminalTextTests {
         // A name that would show nothing (only spaces, only a zero-width joiner) is escaped whole; the empty name stays empty.
         #expect(TerminalText.safe("  ") == "\\u{20}\\u{20}")
         #expect(TerminalText.safe("\u{200D}") == "\\u{200D}")
+        #expect(TerminalText.safe("\u{3164}") == "\\u{3164}" && TerminalText.safe("\u{2800}\u{2800}") == "\\u{2800}\\u{2800}")
         #expect(TerminalText.safe("a\u{200D}b") == "a\u{200D}b" && TerminalText.safe("") == "")
         // Only trailing spaces are trimmed from a line; a name's leading spaces stay.
         #expect(TerminalText.trimmedEnd("  name   3   ") == "  name   3")
