@@ -16,12 +16,12 @@ public enum LoginRules {
     /// control and invisible characters (``QueueCore/Unicode/Scalar/isInvisible``: a right-to-left override U+202E
     /// shows `admin\u{202E}txt` as another name in every list, a zero-width joiner makes two names that look alike).
     public static func usernameProblem(_ username: String) -> String? {
+        if let hidden = username.unicodeScalars.first(where: \.isInvisible) {
+            return "must not contain control or invisible characters (\(hidden.codePointName))"
+        }
         guard !username.isEmpty, username.count <= maxUsernameLength,
               !username.contains(where: { $0.isWhitespace || $0 == "/" || $0 == ":" }) else {
             return "1-\(maxUsernameLength) characters without spaces, '/' or ':'"
-        }
-        if let hidden = username.unicodeScalars.first(where: \.isInvisible) {
-            return "must not contain control or invisible characters (\(hidden.codePointName))"
         }
         return nil
     }

@@ -97,7 +97,7 @@ struct LimsPayload: Sendable {
             if let number = Int(text) { return number }
             let digits = text.first == "-" || text.first == "+" ? text.dropFirst() : Substring(text)
             if !digits.isEmpty, digits.allSatisfy({ $0.isASCII && $0.isWholeNumber }) {
-                throw QueueAPIError(.badRequest, "Field '\(key)' is out of range (\(Int.min) to \(Int.max))")
+                throw QueueAPIError(.badRequest, "Field '\(key)' is out of range (a number beyond 64 bits)")
             }
         }
         if let number = value.doubleValue, number.isFinite, number.rounded() == number {

@@ -107,6 +107,7 @@ struct BackupCommand: AsyncParsableCommand {
     /// - Throws: ``CLIError`` when the file exists (a dangling symbolic link too), its directory does not exist or
     ///   cannot be written, or the name is too long.
     static func target(_ file: String, currentDirectory: String) throws -> Target {
+        guard !file.isEmpty else { throw CLIError("name the backup file or a directory for it (the argument is empty)") }
         let absolute = file.hasPrefix("/") ? file : (currentDirectory as NSString).appendingPathComponent(file)
         var isDirectory: ObjCBool = false
         let exists = FileManager.default.fileExists(atPath: absolute, isDirectory: &isDirectory)

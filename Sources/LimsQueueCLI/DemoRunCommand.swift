@@ -151,12 +151,20 @@ struct DemoDay: Sendable {
         step("queue status: \(status.json["status"]?.stringValue ?? "?") (lab manager \(manager.0))")
         let users = try await api.expect("User?limit=500", as: manager).items
         func roles(_ user: [String: JSONValue]) -> [String] { user["roles"]?.arrayValue?.compactMap(\.stringValue) ?? [] }
-        let analysts = users.filter { roles($0).contains("Analyst") }.compactMap { $0["userid"]?.stringValue }.sorted()
+        // The workbook's demo users first (analyst1, labman1: lower-case letters and a number; they sign in with their
+        // name as password): a tryout's lab with users of its own made the day sign in as them, fail, and trip the
+        // login limit.
+        func demoFirst(_ names: [String]) -> [String] {
+            names.sorted { ($0.range(of: "^[a-z]+[0-9]+$", options: .regularExpression) == nil ? 1 : 0, $0)
+                < ($1.range(of: "^[a-z]+[0-9]+$", options: .regularExpression) == nil ? 1 : 0, $1) }
+        }
+        let analysts = demoFirst(users.filter { roles($0).contains("Analyst") }.compactMap { $0["userid"]?.stringValue })
         guard !analysts.isEmpty else { throw CLIError("the lab has no user with role Analyst") }
-        let verifiers = users.filter { roles($0).contains("Verifier") || roles($0).contains("LabManager") }
-            .compactMap { $0["userid"]?.stringValue }.sorted()
-        // The work these users had queued before the day: not waited for.
-        let existing = try await api.ownTaskUIDs(of: [manager] + (analysts + verifiers).filter { $0 != manager.0 }.map { ($0, $0) })
+        let verifiers = demoFirst(users.filter { roles($0).contains("Verifier") || roles($0).contains("LabManager") }
+            .compactMap { $0["userid"]?.stringValue })
+        // The work of the users the day acts as (the first two analysts and verifiers) from before it: not waited for.
+        let actors = (Array(analysts.prefix(2)) + Array(verifiers.prefix(2))).filter { $0 != manager.0 }.map { ($0, $0) }
+        let existing = try await api.ownTaskUIDs(of: [manager] + actors)
 
         // 1. Worksheets from the Hardness template, one per analyst (at most two).
         let templates = try await api.expect("WorksheetTemplate", as: manager).items

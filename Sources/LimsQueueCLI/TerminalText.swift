@@ -4,28 +4,40 @@
 /// Escaped as `\n`, `\t`, `\r`, `\\` or `\u{…}`: control characters (an `ESC [2J` in a task name cleared the
 /// screen, a carriage return overwrote the line; found by tryouts), line and paragraph separators, and invisible
 /// format characters (the bidirectional controls: U+202E turned `bidi\u{202E}gnp.exe` into "bidiexe.png" on
-/// screen; zero-width spaces, the byte order mark, the soft hyphen), except the zero-width joiner of emoji. A
+/// screen; zero-width spaces, the byte order mark, the soft hyphen) and the other characters that show as nothing
+/// or as blank (``QueueCore/Unicode/Scalar/isInvisible``: `a\u{200D}b` looked exactly like `ab`), except the joiners
+/// and variation selectors that emoji and some scripts need: kept beside a character that is not ASCII. A
 /// backslash is doubled, so a name holding the text `\u{202E}` cannot pass for an escaped control. Other text is
 /// kept as it is.
 enum TerminalText {
-    /// Format characters kept: the zero-width joiner and non-joiner, which join emoji and some scripts' letters.
-    static let keptFormatCharacters: Set<UInt32> = [0x200C, 0x200D]
+    /// Invisible characters kept beside a character that is not ASCII: the zero-width non-joiner and joiner (emoji
+    /// sequences, Persian and Indic letters) and the text and emoji variation selectors.
+    static let keptFormatCharacters: Set<UInt32> = [0x200C, 0x200D, 0xFE0E, 0xFE0F]
+
+    /// Whether the invisible `scalar` between `previous` and `next` stays as it is: one of ``keptFormatCharacters``
+    /// with a neighbour that is not ASCII (and not itself invisible).
+    static func kept(_ scalar: Unicode.Scalar, after previous: Unicode.Scalar?, before next: Unicode.Scalar?) -> Bool {
+        guard keptFormatCharacters.contains(scalar.value) else { return false }
+        return [previous, next].contains { neighbour in neighbour.map { !$0.isASCII && !$0.isInvisible } ?? false }
+    }
 
     /// `text` with the characters above escaped (every character when it would show nothing: only spaces or
     /// invisible characters), cut to `maxLength` terminal columns (``width(_:)``; the last one an
     /// ellipsis) when given: a CJK name cut at 80 characters took 160 columns and widened its whole table.
     static func safe(_ text: String, maxLength: Int? = nil) -> String {
         var shown = ""
-        for scalar in text.unicodeScalars {
+        let scalars = Array(text.unicodeScalars)
+        for (index, scalar) in scalars.enumerated() {
+            let previous = index > 0 ? scalars[index - 1] : nil
+            let next = index + 1 < scalars.count ? scalars[index + 1] : nil
             switch scalar {
             case "\n": shown += "\\n"
             case "\t": shown += "\\t"
             case "\r": shown += "\\r"
             case "\\": shown += "\\\\"
-            case _ where scalar.properties.generalCategory == .control
-                || scalar.properties.generalCategory == .lineSeparator
+            case _ where scalar.properties.generalCategory == .lineSeparator
                 || scalar.properties.generalCategory == .paragraphSeparator
-                || (scalar.properties.generalCategory == .format && !keptFormatCharacters.contains(scalar.value)):
+                || (scalar.isInvisible && !kept(scalar, after: previous, before: next)):
                 shown += "\\u{" + String(scalar.value, radix: 16, uppercase: true) + "}"
             default: shown.unicodeScalars.append(scalar)
             }

@@ -149,7 +149,7 @@ public struct QueueServerController: Sendable {
         for name in names {
             if name == "ghost" { ghosts = true; continue }
             guard let status = TaskStatus(rawValue: name) else {
-                throw QueueAPIError(.badRequest, "Field 'status' has unknown value '\(String(name).quotedPrefix(40))'; use queued, running, failed or ghost")
+                throw QueueAPIError(.badRequest, "Field 'status' has unknown value '\((String(name).removingPercentEncoding ?? String(name)).quotedPrefix(40))'; use queued, running, failed or ghost")
             }
             statuses.insert(status)
         }

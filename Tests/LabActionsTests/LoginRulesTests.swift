@@ -17,7 +17,8 @@ struct LoginRulesTests {
         // joiner, a variation selector, private use, the braille blank and the Hangul fillers.
         for (bad, code) in [("admin\u{202E}txt", "202E"), ("a\u{200D}b", "200D"), ("a\u{200B}b", "200B"), ("a\u{00AD}b", "00AD"),
                             ("a\u{0007}b", "0007"), ("a\u{0080}b", "0080"), ("a\u{034F}b", "034F"), ("a\u{FE0F}b", "FE0F"),
-                            ("a\u{E000}b", "E000"), ("a\u{2800}b", "2800"), ("x\u{3164}y", "3164"), ("\u{115F}", "115F")] {
+                            ("a\u{E000}b", "E000"), ("a\u{2800}b", "2800"), ("x\u{3164}y", "3164"), ("\u{115F}", "115F"),
+                            ("a\u{0085}b", "0085")] {
             let problem = LoginRules.usernameProblem(bad)
             #expect(problem?.contains("U+\(code)") == true, "\(bad.unicodeScalars.map { $0.value }): \(problem ?? "accepted")")
         }

@@ -34,7 +34,17 @@ struct TerminalTextTests {
         #expect(TerminalText.safe("  ") == "\\u{20}\\u{20}")
         #expect(TerminalText.safe("\u{200D}") == "\\u{200D}")
         #expect(TerminalText.safe("\u{3164}") == "\\u{3164}" && TerminalText.safe("\u{2800}\u{2800}") == "\\u{2800}\\u{2800}")
-        #expect(TerminalText.safe("a\u{200D}b") == "a\u{200D}b" && TerminalText.safe("") == "")
+        #expect(TerminalText.safe("") == "")
+        // Inside a name, invisible characters are escaped (`a\u{200D}b` looked like `ab`), but the joiners and
+        // variation selectors of emoji and of scripts that need them stay.
+        for (name, shown) in [("a\u{200D}b", "a\\u{200D}b"), ("ab\u{200D}", "ab\\u{200D}"), ("a\u{FE0F}b", "a\\u{FE0F}b"),
+                              ("a\u{034F}b", "a\\u{34F}b"), ("a\u{E000}b", "a\\u{E000}b"), ("a\u{2800}b", "a\\u{2800}b"),
+                              ("a\u{3164}b", "a\\u{3164}b"), ("a\u{0085}b", "a\\u{85}b")] {
+            #expect(TerminalText.safe(name) == shown, "\(name.unicodeScalars.map(\.value)): \(TerminalText.safe(name))")
+        }
+        for kept in ["👨\u{200D}👩\u{200D}👧", "❤\u{FE0F}", "1\u{FE0F}\u{20E3}", "می\u{200C}خواهم", "क्\u{200D}ष"] {
+            #expect(TerminalText.safe(kept) == kept, "\(kept.unicodeScalars.map(\.value))")
+        }
         // Only trailing spaces are trimmed from a line; a name's leading spaces stay.
         #expect(TerminalText.trimmedEnd("  name   3   ") == "  name   3")
     }
