@@ -70,7 +70,7 @@ struct BackupCommand: AsyncParsableCommand {
             let source = try InlineSQLiteConnection(path: StorageEnvironment.sqlitePath(dataDir: common.dataDir), logger: logger, eventLoop: loop)
             defer { source.close() }
             try await SQLiteBackup.write(from: source, to: partial)
-            try Self.sync(partial)
+            _ = try WALGroupSync.fsyncFile(partial)
             let copy = try InlineSQLiteConnection(path: partial, logger: logger, eventLoop: loop)
             defer { copy.close() }
             summary = try await SQLiteBackup.summary(of: copy)
@@ -89,7 +89,7 @@ struct BackupCommand: AsyncParsableCommand {
             Self.remove([partial, partial + "-journal"])
             throw error
         }
-        try? Self.sync(target.directory)
+        try? WALGroupSync.fsyncDirectory(target.directory)
         let elapsed = ContinuousClock.now - started
         let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
         let bytes = (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? Int) ?? 0
@@ -206,13 +206,5 @@ struct BackupCommand: AsyncParsableCommand {
         case 10: return "a disk I/O error (\(sqlite.message))"
         default: return "\(sqlite.message) (SQLite error \(sqlite.code))"
         }
-    }
-
-    /// Flushes `path` (a file or a directory) to the disk.
-    static func sync(_ path: String) throws {
-        let descriptor = open(path, O_RDONLY | O_CLOEXEC)
-        guard descriptor >= 0 else { throw CLIError("cannot open \(path): \(String(cString: strerror(errno)))") }
-        defer { close(descriptor) }
-        guard fsync(descriptor) == 0 else { throw CLIError("cannot flush \(path) to disk: \(String(cString: strerror(errno)))") }
     }
 }

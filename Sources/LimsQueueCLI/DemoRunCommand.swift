@@ -155,8 +155,8 @@ struct DemoDay: Sendable {
         // name as password): a tryout's lab with users of its own made the day sign in as them, fail, and trip the
         // login limit.
         func demoFirst(_ names: [String]) -> [String] {
-            names.sorted { ($0.range(of: "^[a-z]+[0-9]+$", options: .regularExpression) == nil ? 1 : 0, $0)
-                < ($1.range(of: "^[a-z]+[0-9]+$", options: .regularExpression) == nil ? 1 : 0, $1) }
+            names.map { (rank: $0.range(of: "^[a-z]+[0-9]+$", options: .regularExpression) == nil ? 1 : 0, name: $0) }
+                .sorted { ($0.rank, $0.name) < ($1.rank, $1.name) }.map(\.name)
         }
         let analysts = demoFirst(users.filter { roles($0).contains("Analyst") }.compactMap { $0["userid"]?.stringValue })
         guard !analysts.isEmpty else { throw CLIError("the lab has no user with role Analyst") }

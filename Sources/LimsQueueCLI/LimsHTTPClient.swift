@@ -68,13 +68,20 @@ struct LimsHTTPClient: Sendable {
         guard (200..<300).contains(Int(response.status.code)) else { throw CLIError("GET \(path): HTTP \(response.status.code)") }
     }
 
-    /// The uids of the queued and running tasks `users` have now (`my_tasks`; none where the server has no queue).
+    /// `user`'s queued and running tasks (`my_tasks`), or nil when the server has no queue (404).
+    /// - Throws: ``CLIError`` for another non-2xx answer; transport errors.
+    func activeTasks(of user: (String, String)) async throws -> [[String: JSONValue]]? {
+        let answer = try await call("my_tasks?status=queued,running", as: user)
+        if answer.status == 404 { return nil }
+        guard answer.status == 200 else { throw CLIError("GET my_tasks as \(user.0): HTTP \(answer.status) \(answer.message)") }
+        return answer.items
+    }
+
+    /// The uids of the queued and running tasks `users` have now (none where the server has no queue).
     func ownTaskUIDs(of users: [(String, String)]) async throws -> Set<String> {
         var uids: Set<String> = []
         for user in users {
-            let answer = try await call("my_tasks?status=queued,running", as: user)
-            guard answer.status == 200 else { continue }
-            uids.formUnion(answer.items.compactMap { $0["task_uid"]?.stringValue })
+            uids.formUnion(try await activeTasks(of: user)?.compactMap { $0["task_uid"]?.stringValue } ?? [])
         }
         return uids
     }
@@ -95,14 +102,10 @@ struct LimsHTTPClient: Sendable {
         while Date() < deadline {
             var queued = 0, running = 0
             for user in distinct {
-                let answer = try await call("my_tasks?status=queued,running", as: user)
-                if answer.status == 404 {
+                guard let items = try await activeTasks(of: user) else {
                     return try await waitForQueue(as: fallback, timeout: deadline.timeIntervalSinceNow, progress: progress)
                 }
-                guard answer.status == 200 else {
-                    throw CLIError("GET my_tasks as \(user.0): HTTP \(answer.status) \(answer.message)")
-                }
-                for item in answer.items where !existing.contains(item["task_uid"]?.stringValue ?? "") {
+                for item in items where !existing.contains(item["task_uid"]?.stringValue ?? "") {
                     if item["status"] == .string("running") { running += 1 } else { queued += 1 }
                 }
             }

@@ -140,7 +140,10 @@ enum PostgresURL {
     }
 
     /// URL parameters LimsQueue applies: libpq's names, and PostgresKit's `tlsmode`/`ssl`/`tls` for `sslmode`.
-    static let appliedParameters: Set<String> = ["host", "port", "user", "password", "dbname", "sslmode", "tlsmode", "ssl", "tls"]
+    static let appliedParameters: Set<String> = Set(["host", "port", "user", "password", "dbname"]).union(sslParameters)
+
+    /// The names PostgresKit reads the TLS mode from (libpq's `sslmode`, and `tlsmode`, `ssl`, `tls`).
+    static let sslParameters: Set<String> = ["sslmode", "tlsmode", "ssl", "tls"]
 
     /// libpq parameters taken and not applied, as nothing a connection does depends on them here.
     static let ignoredParameters: Set<String> = ["application_name", "fallback_application_name", "connect_timeout", "keepalives",
@@ -181,7 +184,7 @@ enum PostgresURL {
             throw CLIError("the database URL names no host: postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE, "
                            + "or postgres://USER@/DATABASE?host=/SOCKET/DIRECTORY for a local socket")
         }
-        if let mode = (components.queryItems ?? []).last(where: { ["tlsmode", "sslmode", "ssl", "tls"].contains($0.name.lowercased()) }),
+        if let mode = (components.queryItems ?? []).last(where: { sslParameters.contains($0.name.lowercased()) }),
            let value = mode.value, !(sslModes + ["true", "false"]).contains(value) {
             throw CLIError("the database URL's \(mode.name)=\(value.prefix(40)) is not one of \(sslModes.joined(separator: ", "))")
         }

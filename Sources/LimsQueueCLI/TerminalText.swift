@@ -14,6 +14,11 @@ enum TerminalText {
     /// sequences, Persian and Indic letters) and the text and emoji variation selectors.
     static let keptFormatCharacters: Set<UInt32> = [0x200C, 0x200D, 0xFE0E, 0xFE0F]
 
+    /// `\u{…}`, the code point in hexadecimal.
+    static func escaped(_ scalar: Unicode.Scalar) -> String {
+        "\\u{" + String(scalar.value, radix: 16, uppercase: true) + "}"
+    }
+
     /// Whether the invisible `scalar` between `previous` and `next` stays as it is: one of ``keptFormatCharacters``
     /// with a neighbour that is not ASCII (and not itself invisible).
     static func kept(_ scalar: Unicode.Scalar, after previous: Unicode.Scalar?, before next: Unicode.Scalar?) -> Bool {
@@ -38,14 +43,14 @@ enum TerminalText {
             case _ where scalar.properties.generalCategory == .lineSeparator
                 || scalar.properties.generalCategory == .paragraphSeparator
                 || (scalar.isInvisible && !kept(scalar, after: previous, before: next)):
-                shown += "\\u{" + String(scalar.value, radix: 16, uppercase: true) + "}"
+                shown += escaped(scalar)
             default: shown.unicodeScalars.append(scalar)
             }
         }
         // A name of only spaces or of invisible characters (a zero-width joiner) would show as an empty cell: every
         // character escaped instead (a tryout).
         if !text.isEmpty, width(shown) == 0 || shown.unicodeScalars.allSatisfy({ $0.properties.isWhitespace || $0.isInvisible }) {
-            shown = text.unicodeScalars.map { "\\u{" + String($0.value, radix: 16, uppercase: true) + "}" }.joined()
+            shown = text.unicodeScalars.map(escaped).joined()
         }
         guard let maxLength, width(shown) > maxLength else { return shown }
         var cut = "", columns = 0
