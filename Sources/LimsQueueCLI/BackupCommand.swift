@@ -58,6 +58,12 @@ struct BackupCommand: AsyncParsableCommand {
         }
         try StorageEnvironment.requireDatabase(dataDir: common.dataDir)
         let target = try Self.target(file, currentDirectory: FileManager.default.currentDirectoryPath)
+        // SQLite owns the database's -journal, -wal and -shm names: a backup written as the -journal was deleted, as a
+        // stale journal, by the next command that opened the database (a tryout).
+        let database = (StorageEnvironment.sqlitePath(dataDir: common.dataDir) as NSString).standardizingPath
+        if let name = target.name, ["-journal", "-wal", "-shm"].contains(where: { target.directory + "/" + name == database + $0 }) {
+            throw CLIError("\(name) is a name SQLite uses for the database's own files; name the backup otherwise")
+        }
         Self.removeStalePartials(in: target.directory)
         let partial = target.directory + "/.limsqueue-backup-\(getpid()).partial"
         let cleanup = Self.removeOnSignal([partial, partial + "-journal"])

@@ -156,7 +156,9 @@ enum PostgresURL {
     static func checkParameters(_ url: String) throws {
         guard let items = URLComponents(string: url)?.queryItems else { return }
         for item in items {
-            let name = item.name.lowercased()
+            // As libpq: names are case-sensitive (`DBNAME=` is not `dbname=`; it was checked in lower case and then
+            // ignored, a tryout's node connecting to the URL's own database).
+            let name = item.name
             if name == "host", let value = item.value, value.contains(",") {
                 throw CLIError("the database URL's host=\(value.prefix(80)) names several hosts, which LimsQueue does not support; name one")
             }

@@ -38,7 +38,10 @@ struct UsersCommand: AsyncParsableCommand {
 
     static func describe(_ user: User) -> String {
         let roles = user.roles.sorted().map(\.rawValue).joined(separator: ",")
-        return "\(user.userid)\t\(roles.isEmpty ? "-" : roles)\t\(user.isActive ? "active" : "deactivated")\t\(user.fullname)"
+        // Names and full names come from the API: escaped as `status` and `tasks` escape task names (a tryout's full
+        // name holding ESC [2J cleared the screen of `users list`).
+        return "\(TerminalText.safe(user.userid))\t\(roles.isEmpty ? "-" : roles)\t\(user.isActive ? "active" : "deactivated")\t"
+            + TerminalText.safe(user.fullname)
     }
 
     struct List: AsyncParsableCommand {

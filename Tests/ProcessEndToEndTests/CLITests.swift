@@ -404,6 +404,10 @@ struct CLITests {
         #expect(try run(["users", "list"], dataDir: directory.path).output.contains("boss\tAnalyst,Verifier\tdeactivated"))
         #expect(try run(["users", "activate", "boss"], dataDir: directory.path).output.contains("activated boss"))
         #expect(try run(["users", "deactivate", "nobody"], dataDir: directory.path).output.contains("no user 'nobody'"))
+        // A full name holding terminal controls is listed escaped.
+        #expect(try run(["users", "add", "odd", "--role", "Analyst", "--fullname", "a\u{1B}[2Jb\rEVIL"], dataDir: directory.path).status == 0)
+        let listed = try run(["users", "list"], dataDir: directory.path).output
+        #expect(listed.contains("a\\u{1B}[2Jb\\rEVIL") && !listed.contains("\u{1B}"), "\(listed)")
     }
 
     /// Issue 13, finding 14: requeue and delete take several uids and filters.
@@ -487,6 +491,8 @@ struct CLITests {
         try FileManager.default.createSymbolicLink(atPath: copies + "/dangling", withDestinationPath: directory.path + "/nowhere/x.sqlite")
         let dangling = try run(["backup", copies + "/dangling"], dataDir: directory.path)
         #expect(dangling.status != 0 && dangling.output.contains("exists"), "\(dangling.output)")
+        let journal = try run(["backup", StorageEnvironment.sqlitePath(dataDir: directory.path) + "-journal"], dataDir: directory.path)
+        #expect(journal.status != 0 && journal.output.contains("SQLite uses"), "\(journal.output)")
         let slash = try run(["backup", directory.path + "/newdir/"], dataDir: directory.path)
         #expect(slash.status != 0 && slash.output.contains("does not exist"), "\(slash.output)")
     }

@@ -103,6 +103,9 @@ struct PostgresURLTests {
         #expect { try PostgresURL.configuration("postgres://lims@127.0.0.1/limsqueue?options=-c%20search_path%3Dlab") } throws: { error in
             "\(error)".contains("options") && "\(error)".contains("not supported")
         }
+        #expect { try PostgresURL.configuration("postgres://lims@127.0.0.1/limsqueue?DBNAME=other") } throws: { error in
+            "\(error)".contains("DBNAME") && "\(error)".contains("not supported")
+        }
         #expect { try PostgresURL.configuration("postgres://lims@/limsqueue?host=db1,db2") } throws: { error in
             "\(error)".contains("several hosts")
         }
