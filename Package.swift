@@ -8,7 +8,7 @@ let swiftSettings: [SwiftSetting] = [
 /// What the test targets that run the real store and the HTTP stack import.
 let integrationTestDependencies: [Target.Dependency] = [
     "TestSupport", "QueueCore", "QueueAuth", "Storage", "QueueServer", "Consumer", "LimsQueueCLI", "QueueTesting", "LimsTasks",
-    "LIMSCore", "LimsAPI", "WebUI", "LabActions",
+    "LIMSCore", "LimsAPI", "WebUI", "LabActions", "InlineSQLite",
     .product(name: "HummingbirdBcrypt", package: "hummingbird-auth"),
     .product(name: "FluentKit", package: "fluent-kit"),
     .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),

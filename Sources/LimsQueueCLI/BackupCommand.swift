@@ -21,9 +21,8 @@ struct BackupCommand: AsyncParsableCommand {
             interrupted (Ctrl-C, SIGTERM), is removed. FILE must not exist; a directory gets a file named \
             limsqueue-YYYYMMDD-HHMMSS.sqlite (UTC; -2, -3... when that name is taken). The copy is written first \
             as .limsqueue-backup-<pid>.partial beside it; those of backups that were killed are removed by the next \
-            backup into that directory. To restore: stop every LimsQueue process of the data directory, move \
-            limsqueue.sqlite and its -wal and -shm files aside, copy the backup to <data-dir>/limsqueue.sqlite and \
-            start again (an older backup is migrated on start). On PostgreSQL use pg_dump (see README). \
+            backup into that directory. To restore: stop every LimsQueue process of the data directory and run \
+            `limsqueue restore FILE`. On PostgreSQL use pg_dump (see README). \
             --durability does not apply.
             """
     )
@@ -171,13 +170,14 @@ struct BackupCommand: AsyncParsableCommand {
         throw CLIError("every dated name in \(target.directory) for this second is taken")
     }
 
-    /// Removes the partial copies (and their journals) of backups whose process is gone from `directory`.
-    static func removeStalePartials(in directory: String) {
+    /// Removes the partial copies (and their journals) of backups (or, with `prefix`, restores) whose process is gone
+    /// from `directory`: files named `<prefix><pid>.partial` and that name with `-journal`, `-wal` or `-shm`.
+    static func removeStalePartials(in directory: String, prefix: String = ".limsqueue-backup-") {
         guard let names = try? FileManager.default.contentsOfDirectory(atPath: directory) else { return }
-        for name in names where name.hasPrefix(".limsqueue-backup-") {
-            let rest = name.dropFirst(".limsqueue-backup-".count)
+        for name in names where name.hasPrefix(prefix) {
+            let rest = name.dropFirst(prefix.count)
             guard let dot = rest.firstIndex(of: "."), let pid = Int32(rest[..<dot]),
-                  rest[dot...] == ".partial" || rest[dot...] == ".partial-journal" else { continue }
+                  [".partial", ".partial-journal", ".partial-wal", ".partial-shm"].contains(rest[dot...]) else { continue }
             if kill(pid, 0) != 0 && errno == ESRCH { unlink(directory + "/" + name) }
         }
     }
@@ -186,14 +186,17 @@ struct BackupCommand: AsyncParsableCommand {
         for path in paths { unlink(path) }
     }
 
-    /// On SIGINT or SIGTERM: removes `paths`, then exits with 128 + the signal. - Returns: the signal sources (keep them).
-    static func removeOnSignal(_ paths: [String]) -> [any DispatchSourceSignal] {
+    /// On SIGINT or SIGTERM: removes `paths`, prints `message`, then exits with 128 + the signal.
+    /// - Returns: the signal sources (keep them).
+    static func removeOnSignal(_ paths: [String], message: String = "backup interrupted; the partial copy was removed")
+        -> [any DispatchSourceSignal]
+    {
         [SIGINT, SIGTERM].map { number in
             signal(number, SIG_IGN)
             let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
             source.setEventHandler {
                 remove(paths)
-                FileHandle.standardError.write(Data("backup interrupted; the partial copy was removed\n".utf8))
+                FileHandle.standardError.write(Data((message + "\n").utf8))
                 Glibc.exit(128 + number)
             }
             source.resume()

@@ -1,6 +1,6 @@
 import SQLKit
 
-/// A consistent copy of a live SQLite database, and what a copy holds.
+/// A consistent copy of a live SQLite database, what a copy holds, and the check before one replaces a database.
 ///
 /// `VACUUM INTO` reads the database in one read transaction, so the copy is the state of one instant (the write-ahead
 /// log's committed frames included) while the processes that use it go on writing; the copy is compact (no free
@@ -23,6 +23,19 @@ public enum SQLiteBackup {
     /// - Throws: the driver's error (a file that exists, a directory that cannot be written, a full disk).
     public static func write(from source: any SQLDatabase, to path: String) async throws {
         try await source.raw("VACUUM INTO \(bind: path)").run()
+    }
+
+    /// Checks that `live` (a connection to a data directory's database) is the only connection to that file: takes
+    /// SQLite's exclusive locking mode and an exclusive transaction, which fail with `SQLITE_BUSY` while any other
+    /// connection, of any process, has the file open in write-ahead-log mode (each keeps a shared lock on it).
+    /// Closing `live` afterwards, as the last connection, checkpoints the log into the file and deletes the `-wal`
+    /// and `-shm` files. Source: SQLite's documentation of `locking_mode` and of WAL mode.
+    /// - Throws: the driver's error: `SQLITE_BUSY` (5) when another connection has the database open. Open `live`
+    ///   with a short busy timeout, or this waits out the other process's lock.
+    public static func requireSoleConnection(_ live: any SQLDatabase) async throws {
+        try await live.raw("PRAGMA locking_mode = EXCLUSIVE").run()
+        try await live.raw("BEGIN EXCLUSIVE").run()
+        try await live.raw("COMMIT").run()
     }
 
     /// Reads `copy`'s integrity check and counts.

@@ -17,7 +17,12 @@ public enum StorageMigrations {
     /// - Throws: ``StorageError/newerSchema(_:)`` naming the unknown migrations; storage errors. A database
     ///   without the migrations table (new) passes.
     public static func requireKnownSchema(_ database: any Database) async throws {
-        let sql = try database.sqlDatabase()
+        try await requireKnownSchema(try database.sqlDatabase())
+    }
+
+    /// ``requireKnownSchema(_:)-(Database)`` on a connection outside Fluent (a file `limsqueue restore` checks).
+    /// - Throws: as that one.
+    public static func requireKnownSchema(_ sql: any SQLDatabase) async throws {
         let rows: [any SQLRow]
         do {
             rows = try await sql.raw("SELECT name FROM _fluent_migrations").all()

@@ -1,5 +1,6 @@
 import Foundation
 import Hummingbird
+import InlineSQLite
 import HummingbirdTesting
 import Logging
 import NIOCore
@@ -495,6 +496,87 @@ struct CLITests {
         #expect(journal.status != 0 && journal.output.contains("SQLite uses"), "\(journal.output)")
         let slash = try run(["backup", directory.path + "/newdir/"], dataDir: directory.path)
         #expect(slash.status != 0 && slash.output.contains("does not exist"), "\(slash.output)")
+    }
+
+    @Test("restore: refused while a process has the database open; puts a checked backup in place and keeps the replaced database; refusals leave everything as it was")
+    func restore() async throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        let now = Date().timeIntervalSince1970
+        func tasks(_ name: String, _ count: Int) -> [QueueTask] {
+            (0..<count).map { QueueTask(name: name, contextUID: TaskUID.make(), contextPath: "/senaite/x/\($0)",
+                                        created: now + Double($0), username: "labman") }
+        }
+        if try TestDatabase.url(for: directory) != nil {
+            // PostgreSQL: the server's tools restore.
+            let refused = try run(["restore", directory.path + "/copy.sqlite"], dataDir: directory.path)
+            #expect(refused.status != 0 && refused.output.contains("pg_restore"), "\(refused.output)")
+            return
+        }
+        let live = StorageEnvironment.sqlitePath(dataDir: directory.path)
+        let environment = try await StorageEnvironment.open(dataDir: directory.path, logger: .init(label: "test"))
+        _ = try await environment.store.add(tasks("task_a", 12), now: now)
+        let backup = directory.path + "/backup.sqlite"
+        #expect(try run(["backup", backup], dataDir: directory.path).status == 0)
+        // A process has the database open: refused, nothing changed, no partial copy left.
+        let busy = try run(["restore", backup], dataDir: directory.path)
+        #expect(busy.status != 0 && busy.output.contains("has \(live) open") && busy.output.contains("nothing was changed"), "\(busy.output)")
+        _ = try await environment.store.add(tasks("task_b", 3), now: now)
+        await environment.close()
+        func entries() throws -> [String] { try FileManager.default.contentsOfDirectory(atPath: directory.path).sorted() }
+        #expect(try !entries().contains { $0.hasPrefix(".limsqueue-restore-") })
+        #expect(try run(["tasks"], dataDir: directory.path).output.contains("15 task(s)"))
+
+        // Refusals, each naming what is wrong and leaving the database and the directory as they were.
+        let notADatabase = directory.path + "/notes.sqlite"
+        FileManager.default.createFile(atPath: notADatabase, contents: Data("not a database".utf8))
+        let foreign = directory.path + "/foreign"
+        try FileManager.default.createDirectory(atPath: foreign, withIntermediateDirectories: true)
+        let foreignDatabase = try InlineSQLiteConnection(path: foreign + "/other.sqlite", logger: .init(label: "test"),
+                                                         eventLoop: MultiThreadedEventLoopGroup.singleton.next())
+        try await foreignDatabase.raw("CREATE TABLE samples (id TEXT)").run()
+        foreignDatabase.close()
+        let newer = directory.path + "/newer"
+        #expect(try run(["migrate"], dataDir: newer).status == 0)
+        let newerEnvironment = try await StorageEnvironment.open(dataDir: newer, logger: .init(label: "test"))
+        try await #require(newerEnvironment.store.database as? any SQLDatabase).raw("""
+            INSERT INTO _fluent_migrations (id, name, batch, created_at, updated_at)
+            VALUES ('00000000-0000-0000-0000-000000000001', 'limsqueue-9999-future', 99, NULL, NULL)
+            """).run()
+        await newerEnvironment.close()
+        let withLog = foreign + "/with-log.sqlite"
+        try FileManager.default.copyItem(atPath: backup, toPath: withLog)
+        FileManager.default.createFile(atPath: withLog + "-wal", contents: Data(repeating: 1, count: 64))
+        let refusals: [(String, String)] = [
+            ("", "argument is empty"), (directory.path + "/missing.sqlite", "No such file"), (foreign, "is a directory"),
+            (live, "database itself"), (notADatabase, "not a LimsQueue database"), (foreign + "/other.sqlite", "not a LimsQueue database"),
+            (StorageEnvironment.sqlitePath(dataDir: newer), "limsqueue-9999-future"), (withLog, "-wal lies beside"),
+        ]
+        let before = try entries()
+        for (file, reason) in refusals {
+            let refused = try run(["restore", file], dataDir: directory.path)
+            #expect(refused.status != 0 && refused.output.contains(reason), "\(file): \(refused.output)")
+        }
+        #expect(try entries() == before)
+        #expect(try run(["tasks"], dataDir: directory.path).output.contains("15 task(s)"))
+
+        // Restored: the backup's 12 tasks; the replaced database, with all 15, kept beside it.
+        let restored = try run(["restore", backup], dataDir: directory.path)
+        #expect(restored.status == 0 && restored.output.contains("12 queued") && restored.output.contains("check ok"), "\(restored.output)")
+        #expect(try run(["tasks"], dataDir: directory.path).output.contains("12 task(s)"))
+        let after = try entries()
+        let kept = after.filter { $0.hasPrefix("limsqueue-replaced-") && $0.hasSuffix(".sqlite") }
+        #expect(kept.count == 1 && restored.output.contains(kept.first ?? "?"), "\(after) \(restored.output)")
+        let keptDir = directory.path + "/kept"
+        try FileManager.default.createDirectory(atPath: keptDir, withIntermediateDirectories: true)
+        try FileManager.default.copyItem(atPath: directory.path + "/" + kept[0], toPath: StorageEnvironment.sqlitePath(dataDir: keptDir))
+        #expect(try run(["tasks"], dataDir: keptDir).output.contains("15 task(s)"))
+        #expect(try !entries().contains { $0.hasPrefix(".limsqueue-restore-") || $0.hasSuffix("-wal") })
+        // A data directory without a database (a new machine) gets the backup as its database.
+        let fresh = directory.path + "/fresh/var"
+        let first = try run(["restore", backup], dataDir: fresh)
+        #expect(first.status == 0 && first.output.contains("had no database"), "\(first.output)")
+        #expect(try run(["tasks"], dataDir: fresh).output.contains("12 task(s)"))
     }
 
     /// Issue 13, finding 16: `demo run > file` shows its progress as it goes, not when it ends.
