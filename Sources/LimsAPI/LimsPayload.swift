@@ -89,7 +89,7 @@ struct LimsPayload: Sendable {
     /// An integer field (a JSON integer or a string of digits), or nil when absent.
     /// - Throws: 400 naming the field otherwise: out of range for a whole JSON number of 9e15 or more, or digits beyond
     ///   64 bits (a tryout's `page=99999999999999999999` was told "must be an
-    ///   integer").
+    ///   integer"), or given more than once (`?page=2&page=3`).
     func int(_ key: String) throws -> Int? {
         guard let value = fields[key], value != .null else { return nil }
         if let number = value.intValue { return number }
@@ -102,6 +102,10 @@ struct LimsPayload: Sendable {
         }
         if let number = value.doubleValue, number.isFinite, number.rounded() == number {
             throw QueueAPIError(.badRequest, "Field '\(key)' is out of range (a JSON number of at most 15 digits)")
+        }
+        // A query string that repeats the key (`?page=2&page=3`) reads as a list.
+        if value.arrayValue != nil {
+            throw QueueAPIError(.badRequest, "Field '\(key)' must be one integer (it is given more than once)")
         }
         throw QueueAPIError(.badRequest, "Field '\(key)' must be an integer")
     }

@@ -61,7 +61,7 @@ struct BackupCommand: AsyncParsableCommand {
         // stale journal, by the next command that opened the database (a tryout).
         let database = (StorageEnvironment.sqlitePath(dataDir: common.dataDir) as NSString).standardizingPath
         if let name = target.name, ["-journal", "-wal", "-shm"].contains(where: { target.directory + "/" + name == database + $0 }) {
-            throw CLIError("\(name) is a name SQLite uses for the database's own files; name the backup otherwise")
+            throw CLIError("\(TerminalText.safe(name)) is a name SQLite uses for the database's own files; name the backup otherwise")
         }
         Self.removeStalePartials(in: target.directory)
         let partial = target.directory + "/.limsqueue-backup-\(getpid()).partial"
@@ -81,7 +81,7 @@ struct BackupCommand: AsyncParsableCommand {
             summary = try await SQLiteBackup.summary(of: copy)
         } catch {
             Self.remove([partial, partial + "-journal"])
-            throw CLIError("backup into \(target.directory) failed: \(Self.explained(error))")
+            throw CLIError("backup into \(TerminalText.safe(target.directory)) failed: \(Self.explained(error))")
         }
         guard summary.check == "ok" else {
             Self.remove([partial, partial + "-journal"])
@@ -100,7 +100,7 @@ struct BackupCommand: AsyncParsableCommand {
         let bytes = (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? Int) ?? 0
         let tasks = ["queued", "running", "failed"].map { "\(summary.tasks[$0] ?? 0) \($0)" }.joined(separator: ", ")
         print(String(format: "backup written: %@ (%.1f MB in %.1f s; %d lab objects; tasks: %@; %d migrations; check ok)",
-                     path, Double(bytes) / 1_048_576, seconds, summary.labObjects, tasks, summary.migrations))
+                     TerminalText.safe(path), Double(bytes) / 1_048_576, seconds, summary.labObjects, tasks, summary.migrations))
     }
 
     /// Longest file name (bytes) most Linux file systems take.
@@ -120,25 +120,26 @@ struct BackupCommand: AsyncParsableCommand {
         if exists, isDirectory.boolValue {
             target = Target(directory: (absolute as NSString).standardizingPath, name: nil)
         } else if file.hasSuffix("/") {
-            throw CLIError("the directory \(file) does not exist")
+            throw CLIError("the directory \(TerminalText.safe(file)) does not exist")
         } else {
             let name = (absolute as NSString).lastPathComponent
             guard name.utf8.count <= maxNameBytes else {
-                throw CLIError("the file name \(name.prefix(40))... is too long (\(name.utf8.count) bytes; at most \(maxNameBytes))")
+                throw CLIError("the file name \(TerminalText.safe(String(name.prefix(40))))... is too long (\(name.utf8.count) bytes; at most \(maxNameBytes))")
             }
             let directory = ((absolute as NSString).deletingLastPathComponent as NSString).standardizingPath
             guard FileManager.default.fileExists(atPath: directory, isDirectory: &isDirectory), isDirectory.boolValue else {
-                throw CLIError("the directory \(directory) does not exist")
+                throw CLIError("the directory \(TerminalText.safe(directory)) does not exist")
             }
             // lstat: a symbolic link, even one pointing nowhere, is a file that exists.
             var info = stat()
             guard lstat(absolute, &info) != 0 else {
-                throw CLIError("\(absolute) exists: a backup never overwrites a file; name a new one (or a directory)")
+                throw CLIError("\(TerminalText.safe(absolute)) exists: a backup never overwrites a file; name a new one (or a directory)")
             }
             target = Target(directory: directory, name: name)
         }
         guard access(target.directory, W_OK | X_OK) == 0 else {
-            throw CLIError("cannot write in \(target.directory): \(String(cString: strerror(errno)))")
+            let reason = String(cString: strerror(errno))
+            throw CLIError("cannot write in \(TerminalText.safe(target.directory)): \(reason)")
         }
         return target
     }
@@ -156,7 +157,7 @@ struct BackupCommand: AsyncParsableCommand {
             let failure = errno
             if failure == EEXIST {
                 if target.name != nil {
-                    throw CLIError("\(path) appeared while the backup ran: a backup never overwrites a file; the copy was removed")
+                    throw CLIError("\(TerminalText.safe(path)) appeared while the backup ran: a backup never overwrites a file; the copy was removed")
                 }
                 continue
             }
@@ -165,9 +166,9 @@ struct BackupCommand: AsyncParsableCommand {
             if (failure == EPERM || failure == ENOTSUP || failure == EXDEV), lstat(path, &info) != 0, rename(partial, path) == 0 {
                 return path
             }
-            throw CLIError("cannot name the backup \(path): \(String(cString: strerror(failure)))")
+            throw CLIError("cannot name the backup \(TerminalText.safe(path)): \(String(cString: strerror(failure)))")
         }
-        throw CLIError("every dated name in \(target.directory) for this second is taken")
+        throw CLIError("every dated name in \(TerminalText.safe(target.directory)) for this second is taken")
     }
 
     /// Removes the partial copies (and their journals) of backups (or, with `prefix`, restores) whose process is gone

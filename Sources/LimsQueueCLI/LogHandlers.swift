@@ -62,12 +62,12 @@ struct RedactingLogHandler: LogHandler {
         set { ownMetadata[key] = Self.isSensitive(key) && newValue != nil ? "[redacted]" : newValue }
     }
 
-    func log(level: Logger.Level, message: Logger.Message, metadata: Logger.Metadata?, source: String,
-             file: String, function: String, line: UInt) {
+    func log(event: LogEvent) {
+        var event = event
         var merged = ownMetadata
-        if let explicit = Self.redact(metadata) { merged.merge(explicit, uniquingKeysWith: { _, line in line }) }
-        base.log(level: level, message: message, metadata: merged.isEmpty ? nil : merged, source: source, file: file,
-                 function: function, line: line)
+        if let explicit = Self.redact(event.metadata) { merged.merge(explicit, uniquingKeysWith: { _, line in line }) }
+        event.metadata = merged.isEmpty ? nil : merged
+        base.log(event: event)
     }
 }
 
@@ -111,8 +111,9 @@ struct JSONLogHandler: LogHandler {
         return JSONValue.object(object).jsonString
     }
 
-    func log(level: Logger.Level, message: Logger.Message, metadata explicit: Logger.Metadata?, source: String,
-             file: String, function: String, line: UInt) {
-        write(render(level: level, message: message, metadata: explicit, source: source))
+    func log(event: LogEvent) {
+        var explicit = event.metadata
+        if let error = event.error { explicit = (explicit ?? [:]).merging(["error": "\(error)"]) { line, _ in line } }
+        write(render(level: event.level, message: event.message, metadata: explicit, source: event.source))
     }
 }

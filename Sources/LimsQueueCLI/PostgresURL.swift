@@ -39,6 +39,7 @@ enum PostgresURL {
     /// `/` was the database used, over a socket the part before it; a tryout's `dbname=fresh2_a%2Fjunk`).
     /// - Throws: ``CLIError`` naming `dbname`.
     static func checkedNormalized(_ url: String) throws -> String {
+        let url = tidied(url)
         guard var components = URLComponents(string: url), let items = components.queryItems else { return url }
         let moved: Set<String> = ["user", "password", "dbname"]
         guard items.contains(where: { moved.contains($0.name) }) else { return url }
@@ -56,6 +57,23 @@ enum PostgresURL {
         if components.host == nil { components.host = "" }
         let rest = items.filter { !moved.contains($0.name) }
         components.queryItems = rest.isEmpty ? nil : rest
+        return components.string ?? url
+    }
+
+    /// `url` as libpq reads it: the scheme in lower case (`POSTGRES://` got PostgresKit's generic refusal), stray
+    /// `&` and `=` without a name dropped (`?&&=&`), and a path of only `/` read as no database (PostgresKit asked
+    /// the server for a database named "/"; libpq then takes the user's name, as PostgreSQL does).
+    static func tidied(_ url: String) -> String {
+        guard let colon = url.range(of: "://"), var components = URLComponents(string: url) else { return url }
+        let scheme = url[..<colon.lowerBound]
+        if scheme != scheme.lowercased() { components.scheme = scheme.lowercased() }
+        if let items = components.queryItems {
+            let kept = items.filter { !$0.name.isEmpty || !($0.value ?? "").isEmpty }
+            if kept.count != items.count { components.queryItems = kept.isEmpty ? nil : kept }
+        }
+        if !components.path.isEmpty, components.path.allSatisfy({ $0 == "/" }) { components.path = "" }
+        // URLComponents drops an empty host, which `postgres://user@/db?host=...` needs kept.
+        if components.host == nil, url[colon.upperBound...].contains("@/") { components.host = "" }
         return components.string ?? url
     }
 
@@ -154,8 +172,11 @@ enum PostgresURL {
     /// several hosts) was read as one host name.
     /// - Throws: ``CLIError`` naming the parameter and listing those taken.
     static func checkParameters(_ url: String) throws {
-        guard let items = URLComponents(string: url)?.queryItems else { return }
+        guard let items = URLComponents(string: tidied(url))?.queryItems else { return }
         for item in items {
+            guard !item.name.isEmpty else {
+                throw CLIError("the database URL has a parameter without a name (=\((item.value ?? "").prefix(40))); write NAME=VALUE")
+            }
             // As libpq: names are case-sensitive (`DBNAME=` is not `dbname=`; it was checked in lower case and then
             // ignored, a tryout's node connecting to the URL's own database).
             let name = item.name

@@ -47,10 +47,11 @@ struct RestoreCommand: AsyncParsableCommand {
         do {
             try FileManager.default.createDirectory(atPath: dataDir, withIntermediateDirectories: true)
         } catch {
-            throw CLIError("cannot create the data directory \(dataDir): \(error.localizedDescription)")
+            throw CLIError("cannot create the data directory \(TerminalText.safe(dataDir)): \(error.localizedDescription)")
         }
         guard access(dataDir, W_OK | X_OK) == 0 else {
-            throw CLIError("cannot write in the data directory \(dataDir): \(String(cString: strerror(errno)))")
+            let reason = String(cString: strerror(errno))
+            throw CLIError("cannot write in the data directory \(TerminalText.safe(dataDir)): \(reason)")
         }
         BackupCommand.removeStalePartials(in: dataDir, prefix: Self.partialPrefix)
         let partial = dataDir + "/\(Self.partialPrefix)\(getpid()).partial"
@@ -68,7 +69,7 @@ struct RestoreCommand: AsyncParsableCommand {
             summary = try await Self.check(partial, logger: logger, loop: loop)
         } catch {
             BackupCommand.remove(partialFiles)
-            throw (error as? CLIError) ?? CLIError("cannot restore \(source): \(Self.explained(error))")
+            throw (error as? CLIError) ?? CLIError("cannot restore \(TerminalText.safe(source)): \(Self.explained(error))")
         }
 
         // 2. No process has the database open; closing this, the last connection, folds its -wal into the file.
@@ -82,14 +83,14 @@ struct RestoreCommand: AsyncParsableCommand {
             } catch {
                 BackupCommand.remove(partialFiles)
                 if let sqlite = error as? InlineSQLiteError, sqlite.code & 0xFF == 5 {
-                    throw CLIError("a LimsQueue process has \(live) open (serve, server, web, a consumer of this data directory, "
+                    throw CLIError("a LimsQueue process has \(TerminalText.safe(live)) open (serve, server, web, a consumer of this data directory, "
                                    + "or a backup running): stop them first; nothing was changed")
                 }
-                throw CLIError("cannot check \(live) before replacing it: \(Self.explained(error)); nothing was changed")
+                throw CLIError("cannot check \(TerminalText.safe(live)) before replacing it: \(Self.explained(error)); nothing was changed")
             }
             if Self.size(of: live + "-wal") > 0 {
                 BackupCommand.remove(partialFiles)
-                throw CLIError("\(live)-wal still holds changes after the database was closed; nothing was changed "
+                throw CLIError("\(TerminalText.safe(live))-wal still holds changes after the database was closed; nothing was changed "
                                + "(start and stop `limsqueue serve` once, then restore again)")
             }
             // 3. The database it replaces keeps a name of its own, never overwriting a file.
@@ -107,7 +108,7 @@ struct RestoreCommand: AsyncParsableCommand {
             let failure = String(cString: strerror(errno))
             if let replaced { rename(replaced, live) }
             BackupCommand.remove(partialFiles)
-            throw CLIError("cannot put the backup in place as \(live): \(failure); the database was left as it was")
+            throw CLIError("cannot put the backup in place as \(TerminalText.safe(live)): \(failure); the database was left as it was")
         }
         try? WALGroupSync.fsyncDirectory(dataDir)
         print(Self.report(source: source, live: live, replaced: replaced, summary: summary))
@@ -129,19 +130,23 @@ struct RestoreCommand: AsyncParsableCommand {
         let path = absolute(file, in: currentDirectory)
         var info = stat()
         guard stat(path, &info) == 0 else {
-            throw CLIError("cannot read the backup \(path): \(String(cString: strerror(errno)))")
+            let reason = String(cString: strerror(errno))
+            throw CLIError("cannot read the backup \(TerminalText.safe(path)): \(reason)")
         }
         if (info.st_mode & S_IFMT) == S_IFDIR {
-            throw CLIError("\(path) is a directory: name the backup file in it (limsqueue-YYYYMMDD-HHMMSS.sqlite)")
+            throw CLIError("\(TerminalText.safe(path)) is a directory: name the backup file in it (limsqueue-YYYYMMDD-HHMMSS.sqlite)")
         }
-        guard (info.st_mode & S_IFMT) == S_IFREG else { throw CLIError("\(path) is not a regular file") }
-        guard access(path, R_OK) == 0 else { throw CLIError("cannot read the backup \(path): \(String(cString: strerror(errno)))") }
+        guard (info.st_mode & S_IFMT) == S_IFREG else { throw CLIError("\(TerminalText.safe(path)) is not a regular file") }
+        guard access(path, R_OK) == 0 else {
+            let reason = String(cString: strerror(errno))
+            throw CLIError("cannot read the backup \(TerminalText.safe(path)): \(reason)")
+        }
         var liveInfo = stat()
         if stat(live, &liveInfo) == 0, liveInfo.st_dev == info.st_dev, liveInfo.st_ino == info.st_ino {
-            throw CLIError("\(path) is this data directory's database itself; name a backup")
+            throw CLIError("\(TerminalText.safe(path)) is this data directory's database itself; name a backup")
         }
         if size(of: path + "-wal") > 0 {
-            throw CLIError("\(path)-wal lies beside \(path): that file is a database in use, or was copied with its write-ahead "
+            throw CLIError("\(TerminalText.safe(path))-wal lies beside \(TerminalText.safe(path)): that file is a database in use, or was copied with its write-ahead "
                            + "log, and is no backup; take one with `limsqueue backup`")
         }
         return path
@@ -187,9 +192,10 @@ struct RestoreCommand: AsyncParsableCommand {
             if errno == EEXIST { continue }
             var info = stat()
             if lstat(path, &info) != 0, rename(live, path) == 0 { return path }
-            throw CLIError("cannot keep the replaced database as \(path): \(String(cString: strerror(errno))); nothing was changed")
+            let reason = String(cString: strerror(errno))
+            throw CLIError("cannot keep the replaced database as \(TerminalText.safe(path)): \(reason); nothing was changed")
         }
-        throw CLIError("every name limsqueue-replaced-... for this second is taken in \(directory); nothing was changed")
+        throw CLIError("every name limsqueue-replaced-... for this second is taken in \(TerminalText.safe(directory)); nothing was changed")
     }
 
     /// What the operator reads once the backup is in place.
@@ -197,8 +203,8 @@ struct RestoreCommand: AsyncParsableCommand {
         let tasks = ["queued", "running", "failed"].map { "\(summary.tasks[$0] ?? 0) \($0)" }.joined(separator: ", ")
         let megabytes = Double(size(of: live)) / 1_048_576
         var lines = [String(format: "restored %@ as %@ (%.1f MB; %d lab objects; tasks: %@; %d migrations; check ok)",
-                            source, live, megabytes, summary.labObjects, tasks, summary.migrations)]
-        lines.append(replaced.map { "the database it replaced is kept as \($0); delete it when it is no longer needed" }
+                            TerminalText.safe(source), TerminalText.safe(live), megabytes, summary.labObjects, tasks, summary.migrations)]
+        lines.append(replaced.map { "the database it replaced is kept as \(TerminalText.safe($0)); delete it when it is no longer needed" }
                      ?? "the data directory had no database")
         if let running = summary.tasks["running"], running > 0 {
             lines.append("\(running) task(s) were running when the backup was taken: each times out when its lease ends and is retried as usual")

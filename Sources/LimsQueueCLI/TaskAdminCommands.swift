@@ -21,7 +21,7 @@ struct TaskSelection: ParsableArguments {
         guard !uids.isEmpty || !status.isEmpty || !name.isEmpty else {
             throw ValidationError("give task uids, or --status and/or --name to select tasks")
         }
-        for uid in uids where !TaskUID.isValid(uid) { throw ValidationError("UID must be 32 hex characters, got '\(uid)'") }
+        for uid in uids where !TaskUID.isValid(uid) { throw ValidationError("UID must be 32 hex characters, got '\(TerminalText.safe(uid, maxLength: 40))'") }
         for value in status where TaskStatus(rawValue: value) == nil {
             throw ValidationError("--status must be queued, running or failed, got '\(value)'")
         }

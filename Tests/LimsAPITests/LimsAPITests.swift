@@ -171,6 +171,9 @@ struct LimsAPITests {
                 let huge = try await api.manager("AnalysisRequest?\(query)", method: .get)
                 #expect(huge.status == 400 && huge.message.contains("out of range"), "\(query): \(huge.message)")
             }
+            // A repeated key is named as such, not as "not an integer".
+            let twice = try await api.manager("AnalysisRequest?page=2&page=3", method: .get)
+            #expect(twice.status == 400 && twice.message.contains("'page'") && twice.message.contains("more than once"), "\(twice.message)")
             // A long unknown name is quoted by its start only.
             let longName = try await api.manager(String(repeating: "a", count: 5_000), method: .get)
             #expect(longName.status == 404 && longName.message.count < 400, "\(longName.message.count)")

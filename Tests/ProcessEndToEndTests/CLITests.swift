@@ -164,6 +164,10 @@ struct CLITests {
         #expect(try run(["tasks", "--status", "done"], dataDir: directory.path).status != 0)
         let badUID = try run(["requeue", "xyz"], dataDir: directory.path)
         #expect(badUID.status != 0 && badUID.output.contains("32 hex"))
+        // A 5,000-character uid is quoted by its start, a control character in it escaped.
+        let longUID = try run(["delete", "\u{1B}[2J" + String(repeating: "a", count: 5_000)], dataDir: directory.path)
+        #expect(longUID.status != 0 && longUID.output.contains("32 hex") && longUID.output.count < 1_000
+                && !longUID.output.unicodeScalars.contains("\u{1B}"), "\(longUID.output.prefix(300))")
         let unknown = try run(["delete", TaskUID.make()], dataDir: directory.path)
         #expect(unknown.status != 0 && unknown.output.contains("no such task"))
         #expect(try run(["requeue", task.taskUID], dataDir: directory.path).output.contains("Task re-queued"))
@@ -572,10 +576,13 @@ struct CLITests {
         try FileManager.default.copyItem(atPath: directory.path + "/" + kept[0], toPath: StorageEnvironment.sqlitePath(dataDir: keptDir))
         #expect(try run(["tasks"], dataDir: keptDir).output.contains("15 task(s)"))
         #expect(try !entries().contains { $0.hasPrefix(".limsqueue-restore-") || $0.hasSuffix("-wal") })
-        // A data directory without a database (a new machine) gets the backup as its database.
+        // A data directory without a database (a new machine) gets the backup as its database; a file name holding a
+        // newline is printed escaped, on one line.
         let fresh = directory.path + "/fresh/var"
-        let first = try run(["restore", backup], dataDir: fresh)
-        #expect(first.status == 0 && first.output.contains("had no database"), "\(first.output)")
+        let oddName = directory.path + "/odd\nname.sqlite"
+        try FileManager.default.copyItem(atPath: backup, toPath: oddName)
+        let first = try run(["restore", oddName], dataDir: fresh)
+        #expect(first.status == 0 && first.output.contains("had no database") && first.output.contains("odd\\nname.sqlite"), "\(first.output)")
         #expect(try run(["tasks"], dataDir: fresh).output.contains("12 task(s)"))
     }
 

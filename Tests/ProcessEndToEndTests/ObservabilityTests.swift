@@ -313,9 +313,18 @@ struct ObservabilityTests {
         let box = CapturingLogHandlerBox()
         var redacting = RedactingLogHandler(base: CapturingLogHandler(box: box, label: "x"))
         redacting[metadataKey: "session_cookie"] = "abc-cookie-value"
-        redacting.log(level: .info, message: "m", metadata: ["binds": ["hunter2"], "password": "hunter3", "lims.task.uid": "u1"],
-                      source: "s", file: #file, function: #function, line: #line)
+        redacting.log(event: LogEvent(level: .info, message: "m", metadata: ["binds": ["hunter2"], "password": "hunter3", "lims.task.uid": "u1"],
+                                      source: "s", file: #file, function: #function, line: #line))
         #expect(!box.text.contains("hunter2") && !box.text.contains("hunter3") && !box.text.contains("abc-cookie-value"))
         #expect(box.text.contains("lims.task.uid=u1"))
+
+        // A line logged with an error carries it as the `error` field.
+        let written = Mutex<[String]>([])
+        handler.write = { line in written.withLock { $0.append(line) } }
+        handler.log(event: LogEvent(level: .error, message: "task failed", error: CLIError("disk full"), metadata: nil,
+                                    source: "Consumer", file: #file, function: #function, line: #line))
+        let first = try #require(written.withLock { $0.first })
+        let logged = try #require(try JSONValue.parse(first).objectValue)
+        #expect(logged["error"] == "disk full" && logged["message"] == "task failed", "\(logged)")
     }
 }

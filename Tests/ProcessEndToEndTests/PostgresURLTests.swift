@@ -85,7 +85,7 @@ struct PostgresURLTests {
     }
 
     @Test("a URL without a user, with a port that is not a port or an unknown sslmode is refused naming what is wrong")
-    func refused() {
+    func refused() throws {
         #expect { try PostgresURL.configuration("postgres:///limsqueue?host=/tmp/pg") } throws: { error in
             "\(error)".contains("names no user")
         }
@@ -112,6 +112,16 @@ struct PostgresURLTests {
         #expect(throws: Never.self) { try PostgresURL.configuration("postgres://lims@127.0.0.1/limsqueue?application_name=lab&connect_timeout=5") }
         for mode in PostgresURL.sslModes {
             #expect(throws: Never.self) { try PostgresURL.configuration("postgres://lims@127.0.0.1/limsqueue?sslmode=\(mode)") }
+        }
+        // A scheme in capitals, stray & and =, and a path of only / read as libpq reads them; a value without a name is refused.
+        let upper = try? PostgresURL.configuration("POSTGRES://lims@127.0.0.1:5433/limsqueue?&&=&sslmode=disable&")
+        #expect(upper?.coreConfiguration.host == "127.0.0.1" && upper?.coreConfiguration.port == 5433
+                && upper?.coreConfiguration.database == "limsqueue", "\(String(describing: upper?.coreConfiguration))")
+        #expect(try PostgresURL.socketPath("PostgreSQL://lims@/limsqueue?host=/tmp/pg&port=5433") == "/tmp/pg/.s.PGSQL.5433")
+        let noDatabase = try? PostgresURL.configuration("postgres://lims@127.0.0.1/")
+        #expect(noDatabase != nil && (noDatabase?.coreConfiguration.database ?? "") != "/", "\(String(describing: noDatabase?.coreConfiguration))")
+        #expect { try PostgresURL.configuration("postgres://lims@127.0.0.1/limsqueue?=x") } throws: { error in
+            "\(error)".contains("without a name")
         }
         #expect(PostgresURL.isPostgres("postgresql://lims@/db?host=/tmp"))
         #expect(PostgresURL.isPostgres("postgres+uds://lims@localhost/tmp/.s.PGSQL.5432#db"))
