@@ -79,13 +79,14 @@ final class DatabaseWriter: Sendable {
     /// and returns the error it failed with, if any.
     enum Job: Sendable {
         case claim(ClaimRequest)
-        case write(@Sendable (Result<any SQLDatabase, any Error>) async -> (any Error)?)
+        /// A write transaction; `provesRoom`: its success shows the disk has room again (``FullDiskGate/written()``).
+        case write(@Sendable (Result<any SQLDatabase, any Error>) async -> (any Error)?, provesRoom: Bool)
 
         /// Answers the job's caller with `error` without running it.
         func fail(_ error: any Error) async {
             switch self {
             case .claim(let request): request.fail(error)
-            case .write(let body): _ = await body(.failure(error))
+            case .write(let body, _): _ = await body(.failure(error))
             }
         }
     }
@@ -225,9 +226,11 @@ final class DatabaseWriter: Sendable {
     }
 
     /// Runs `body` as one write transaction on the writer's connection and returns its result.
-    func write<T: Sendable>(_ body: @escaping @Sendable (any SQLDatabase) async throws -> T) async throws -> T {
+    /// - Parameter provesRoom: whether its success ends a full-disk refusal of claims (``FullDiskGate``): false for
+    ///   housekeeping that may write nothing (a hold pass). Default: true.
+    func write<T: Sendable>(provesRoom: Bool = true, _ body: @escaping @Sendable (any SQLDatabase) async throws -> T) async throws -> T {
         try await withCheckedThrowingContinuation { continuation in
-            submit(.write { connection in
+            submit(.write({ connection in
                 do {
                     let value = try await body(try connection.get())
                     self.answerWhenDurable { error in
@@ -238,7 +241,7 @@ final class DatabaseWriter: Sendable {
                     continuation.resume(throwing: error)
                     return error
                 }
-            })
+            }, provesRoom: provesRoom))
         }
     }
 
@@ -355,11 +358,11 @@ final class DatabaseWriter: Sendable {
             switch job {
             case .claim(let request):
                 claims.append(request)
-            case .write(let body):
+            case .write(let body, let provesRoom):
                 if let error = await body(.success(sql)) {
                     if Self.isBusy(error) { busy = error }
                     fullDisk.note(error)
-                } else {
+                } else if provesRoom {
                     fullDisk.written()
                 }
             }

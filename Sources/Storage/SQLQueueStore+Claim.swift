@@ -157,6 +157,8 @@ extension SQLQueueStore {
             // The change counter after the commit, off the writer: its round trip (0.25-0.8 ms here) delays neither
             // the answers nor the writer's next batch.
             if announced.any, !isSQLite { changeCounter.bump() }
+            // Tasks a claimed or added task blocks are held out of the claims' index by a pass after this batch.
+            if Self.mayBlock(claimed: popResults, added: addRequests) { blockedTasks.note() }
         } catch {
             // A promotion this batch noted may have been rolled back.
             delayedTasks.invalidate()
@@ -623,7 +625,7 @@ extension SQLQueueStore {
         let lock: SQLQueryString = lockRows ? " FOR UPDATE SKIP LOCKED" : ""
         return """
             SELECT task_uid, name, path_key, available_at, max_seconds FROM queue_tasks\(readyIndex(on: sql))
-            WHERE status = 'queued' AND available_at <= created AND available_at <= \(bind: now) AND \(notBlocked("queue_tasks"))
+            WHERE status = 'queued' AND available_at <= created AND held = 0 AND available_at <= \(bind: now) AND \(notBlocked("queue_tasks"))
             ORDER BY top_rank, sort_key, context_uid
             LIMIT \(bind: limit) OFFSET \(bind: offset)\(lock)
             """

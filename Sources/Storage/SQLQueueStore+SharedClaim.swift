@@ -99,7 +99,7 @@ extension SQLQueueStore {
             ),
             due AS (
                 SELECT task_uid, name, path_key, top_rank, sort_key, context_uid FROM queue_tasks\(readyIndex(on: sql))
-                WHERE status = 'queued' AND available_at <= created AND available_at <= \(bind: now) AND \(notBlocked("queue_tasks"))
+                WHERE status = 'queued' AND available_at <= created AND held = 0 AND available_at <= \(bind: now) AND \(notBlocked("queue_tasks"))
                 ORDER BY top_rank, sort_key, context_uid
                 LIMIT \(bind: window)\(lock)
             ),

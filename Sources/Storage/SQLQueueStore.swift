@@ -31,6 +31,8 @@ public final class SQLQueueStore: QueueStore {
     let changeCounter: ChangeCounterBumper
     /// When the next claim promotes delayed tasks that came due (``promoteDueTasks(now:on:)``).
     let delayedTasks = DelayedTaskWatch()
+    /// Holds the tasks a running task blocks, after batches that may have blocked some (``BlockedTaskHolder``).
+    let blockedTasks = BlockedTaskHolder()
     /// This store's id in change notifications (``announceChange(on:origin:)``): a random 32-hex uid.
     public let instanceID = TaskUID.make()
 
@@ -82,11 +84,13 @@ public final class SQLQueueStore: QueueStore {
             BoundedSQLDatabase(base: try database.sqlDatabase(), seconds: BoundedSQLDatabase.readerTimeoutSeconds)
         })
         writer.setClaimRunner { [unowned self] requests, sql in await self.runBatch(requests, on: sql) }
+        blockedTasks.setPass { [weak self] in _ = try? await self?.holdBlockedTasks() }
     }
 
     /// Waits until the writer is idle and has handed its connection back, and no change-counter bump runs; call
     /// before closing the databases.
     public func quiesce() async {
+        await blockedTasks.waitUntilIdle()
         await writer.waitUntilIdle()
         await changeCounter.waitUntilIdle()
     }
@@ -140,11 +144,12 @@ public final class SQLQueueStore: QueueStore {
     /// Runs `body` in one write transaction on the process's writer connection (`BEGIN IMMEDIATE` on SQLite).
     /// When `announce` says so for the result, the change is announced to every process: `NOTIFY` inside the
     /// transaction (delivered at commit) and a bump of the change counter after the commit.
-    func transaction<T: Sendable>(_ lock: Lock, announce: @escaping @Sendable (T) -> Bool = { _ in false },
+    /// `provesRoom`: as ``DatabaseWriter/write(provesRoom:_:)``; default true.
+    func transaction<T: Sendable>(_ lock: Lock, provesRoom: Bool = true, announce: @escaping @Sendable (T) -> Bool = { _ in false },
                                   _ body: @escaping @Sendable (any SQLDatabase) async throws -> T) async throws -> T {
         let immediate = beginsImmediate
         let origin = instanceID
-        return try await writer.write { sql in
+        return try await writer.write(provesRoom: provesRoom) { sql in
             let result = try await Self.inTransaction(sql, lock: lock, immediate: immediate) { sql in
                 let result = try await body(sql)
                 if announce(result) { try await Self.announceChange(on: sql, origin: origin) }

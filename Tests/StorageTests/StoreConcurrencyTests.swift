@@ -3,6 +3,7 @@ import Logging
 import QueueCore
 import QueueTesting
 import ServiceLifecycle
+import SQLKit
 import Storage
 import Synchronization
 import TestSupport
@@ -75,6 +76,36 @@ struct StoreConcurrencyTests {
         #expect(seen.done == tasks.count && seen.claimed == Set(tasks.map(\.taskUID)))
         let history = try await stores[2].store.history(since: 0, limit: 1000)
         #expect(history.count == tasks.count && history.allSatisfy { $0.outcome == .done })
+        for environment in stores { await environment.close() }
+    }
+
+    /// Held tasks (``AddHeldTasks``) across servers: every store's passes hold what its claims block while the other
+    /// stores' dones give the keys their turns back through the triggers; a task held for good would leave the claimers
+    /// idle with tasks left, which fails the run.
+    @Test("claimers on 3 stores, 200 tasks on 2 keys: each claimed once, one per key at a time, none left held")
+    func heldTasksAcrossStores() async throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        var stores = [try await open(directory, migrate: true)]
+        for _ in 1..<3 { stores.append(try await open(directory, migrate: false)) }
+        let clock = SystemWallClock()
+        let tasks = (0..<200).map { index in
+            TaskFactory.task("task_generic_action", context: "WS-\(index % 2)", contextUID: TaskUID.make(),
+                             created: clock.now() + Double(index) / 1_000, retries: 0)
+        }
+        #expect(try await stores[0].store.add(tasks, now: clock.now() + 1).allSatisfy { $0 == .added })
+        let observed = Recorder()
+        do {
+            try await claimAll(stores: stores, observed: observed, clock: clock)
+        } catch {
+            for environment in stores { await environment.close() }
+            throw error
+        }
+        let seen = observed.withLock { $0 }
+        #expect(seen.claimedTwice.isEmpty && seen.overlaps.isEmpty, "\(seen.claimedTwice) \(seen.overlaps)")
+        #expect(seen.done == tasks.count)
+        let sql = try #require(stores[0].store.database as? any SQLDatabase)
+        #expect(try await sql.raw("SELECT COUNT(*) AS n FROM queue_tasks WHERE held = 1").first()?.decode(column: "n", as: Int.self) == 0)
         for environment in stores { await environment.close() }
     }
 

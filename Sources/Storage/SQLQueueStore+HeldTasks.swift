@@ -1,0 +1,64 @@
+import QueueCore
+import SQLKit
+
+extension SQLQueueStore {
+    /// Tasks at the head of the claims' index one hold pass looks at (``holdBlockedTasks(window:on:)``).
+    static let holdWindow = 512
+
+    /// Holds the blocked tasks among the first `window` tasks of the claims' index (queued, due, not held, in queue
+    /// order): those whose name and path key a running task holds. A held task leaves the claims' index
+    /// (``AddHeldTasks``) until a trigger releases it, when no task of its key runs any more; so a pop no longer reads
+    /// past it. Only the head of the index is looked at: that is what claims walk, and blocked tasks further back
+    /// are held by later passes as the head reaches them.
+    ///
+    /// On PostgreSQL the running task of each key is read `FOR SHARE`: a transaction that ends it (a done, which
+    /// deletes it) waits for this statement's commit and its trigger then sees the tasks held here, or this statement
+    /// waits for that transaction and, the task gone, holds nothing; several servers' passes at once each hold only
+    /// what is not held yet. On SQLite write transactions take turns.
+    /// - Returns: how many tasks were held.
+    static func holdBlockedTasks(window: Int = holdWindow, on sql: any SQLDatabase) async throws -> Int {
+        let postgres = isPostgres(sql)
+        if postgres {
+            // As the claims: the walk of the claims' index, whatever the planner statistics say.
+            try await sql.raw("SELECT \(unsafeRaw: claimScanSettings)").run()
+        }
+        let lockRunning: SQLQueryString = postgres ? " FOR SHARE" : ""
+        return try await sql.raw("""
+            UPDATE queue_tasks SET held = 1
+            WHERE task_uid IN (
+                SELECT q.task_uid FROM (
+                    SELECT task_uid, name, path_key FROM queue_tasks\(readyIndex(on: sql))
+                    WHERE status = 'queued' AND available_at <= created AND held = 0
+                    ORDER BY top_rank, sort_key, context_uid
+                    LIMIT \(bind: window)
+                ) q
+                WHERE q.path_key <> '' AND EXISTS (
+                    SELECT 1 FROM queue_tasks r WHERE r.status = 'running' AND r.path_key <> ''
+                    AND r.name = q.name AND r.path_key = q.path_key\(lockRunning))
+            ) AND status = 'queued' AND held = 0
+            RETURNING task_uid
+            """).all().count
+    }
+
+    /// Runs hold passes (``holdBlockedTasks(window:on:)``), each in a write transaction of its own, until one holds
+    /// fewer than a window's worth or `maxPasses` ran.
+    /// - Returns: the tasks held in all.
+    @discardableResult
+    public func holdBlockedTasks(maxPasses: Int = 16) async throws -> Int {
+        var held = 0
+        for _ in 0..<maxPasses {
+            // A pass that holds nothing writes nothing: its success says nothing of the disk's room.
+            let count = try await transaction(.rows, provesRoom: false) { sql in try await Self.holdBlockedTasks(on: sql) }
+            held += count
+            if count < Self.holdWindow { break }
+        }
+        return held
+    }
+
+    /// Whether a batch may have left tasks blocked at the head of the claims' index: it claimed or added a task with
+    /// a serialization key (a claimed one blocks the queued tasks of its key; an added one may wait behind a running
+    /// task of its key).
+    static func mayBlock(claimed: [[QueueTask]], added: [QueueTask]) -> Bool {
+        claimed.contains { $0.contains { !$0.pathKey.isEmpty } } || added.contains { !$0.pathKey.isEmpty }
+    }
+}
