@@ -524,7 +524,9 @@ struct CLITests {
         #expect(try run(["backup", backup], dataDir: directory.path).status == 0)
         // A process has the database open: refused, nothing changed, no partial copy left.
         let busy = try run(["restore", backup], dataDir: directory.path)
-        #expect(busy.status != 0 && busy.output.contains("has \(live) open") && busy.output.contains("nothing was changed"), "\(busy.output)")
+        // (This test process holds it: named by its pid.)
+        #expect(busy.status != 0 && busy.output.contains(live) && busy.output.contains("pid \(getpid())")
+                && busy.output.contains("nothing was changed"), "\(busy.output)")
         _ = try await environment.store.add(tasks("task_b", 3), now: now)
         await environment.close()
         func entries() throws -> [String] { try FileManager.default.contentsOfDirectory(atPath: directory.path).sorted() }
@@ -548,6 +550,8 @@ struct CLITests {
             VALUES ('00000000-0000-0000-0000-000000000001', 'limsqueue-9999-future', 99, NULL, NULL)
             """).run()
         await newerEnvironment.close()
+        let empty = foreign + "/empty.sqlite"
+        FileManager.default.createFile(atPath: empty, contents: Data())
         let withLog = foreign + "/with-log.sqlite"
         try FileManager.default.copyItem(atPath: backup, toPath: withLog)
         FileManager.default.createFile(atPath: withLog + "-wal", contents: Data(repeating: 1, count: 64))
@@ -555,6 +559,7 @@ struct CLITests {
             ("", "argument is empty"), (directory.path + "/missing.sqlite", "No such file"), (foreign, "is a directory"),
             (live, "database itself"), (notADatabase, "not a LimsQueue database"), (foreign + "/other.sqlite", "not a LimsQueue database"),
             (StorageEnvironment.sqlitePath(dataDir: newer), "limsqueue-9999-future"), (withLog, "-wal lies beside"),
+            (empty, "is empty"),
         ]
         let before = try entries()
         for (file, reason) in refusals {
@@ -584,6 +589,36 @@ struct CLITests {
         let first = try run(["restore", oddName], dataDir: fresh)
         #expect(first.status == 0 && first.output.contains("had no database") && first.output.contains("odd\\nname.sqlite"), "\(first.output)")
         #expect(try run(["tasks"], dataDir: fresh).output.contains("12 task(s)"))
+
+        // A relative symbolic link to the backup is followed (a tryout's link was copied as a link, read from the data
+        // directory); the restored file keeps the replaced database's permissions.
+        let links = directory.path + "/links"
+        try FileManager.default.createDirectory(atPath: links, withIntermediateDirectories: true)
+        try FileManager.default.copyItem(atPath: backup, toPath: links + "/real.sqlite")
+        try FileManager.default.createSymbolicLink(atPath: links + "/latest.sqlite", withDestinationPath: "real.sqlite")
+        chmod(StorageEnvironment.sqlitePath(dataDir: fresh), 0o640)
+        let viaLink = try run(["restore", links + "/latest.sqlite"], dataDir: fresh)
+        #expect(viaLink.status == 0 && viaLink.output.contains(links + "/real.sqlite"), "\(viaLink.output)")
+        let restoredFile = try FileManager.default.attributesOfItem(atPath: StorageEnvironment.sqlitePath(dataDir: fresh))
+        #expect(restoredFile[.type] as? FileAttributeType == .typeRegular && (restoredFile[.posixPermissions] as? Int) == 0o640,
+                "\(restoredFile)")
+        // A write-ahead log left beside a database that is gone is set aside, not applied to the backup.
+        let orphaned = directory.path + "/orphaned"
+        try FileManager.default.createDirectory(atPath: orphaned, withIntermediateDirectories: true)
+        let orphanLog = StorageEnvironment.sqlitePath(dataDir: orphaned) + "-wal"
+        FileManager.default.createFile(atPath: orphanLog, contents: Data(repeating: 7, count: 4_096))
+        let setAside = try run(["restore", backup], dataDir: orphaned)
+        #expect(setAside.status == 0 && setAside.output.contains("set aside") && !FileManager.default.fileExists(atPath: orphanLog),
+                "\(setAside.output)")
+        #expect(try FileManager.default.contentsOfDirectory(atPath: orphaned).contains { $0.hasPrefix("limsqueue-orphaned-") && $0.hasSuffix(".sqlite-wal") })
+        #expect(try run(["tasks"], dataDir: orphaned).output.contains("12 task(s)"))
+        // A database too damaged to open is set aside and replaced (it is what a restore is for).
+        let damaged = directory.path + "/damaged"
+        try FileManager.default.createDirectory(atPath: damaged, withIntermediateDirectories: true)
+        FileManager.default.createFile(atPath: StorageEnvironment.sqlitePath(dataDir: damaged), contents: Data("garbage, not SQLite".utf8))
+        let replacedDamaged = try run(["restore", backup], dataDir: damaged)
+        #expect(replacedDamaged.status == 0 && replacedDamaged.output.contains("damaged"), "\(replacedDamaged.output)")
+        #expect(try run(["tasks"], dataDir: damaged).output.contains("12 task(s)"))
     }
 
     /// Issue 13, finding 16: `demo run > file` shows its progress as it goes, not when it ends.
