@@ -2,8 +2,10 @@ import QueueCore
 import SQLKit
 
 extension SQLQueueStore {
-    /// Tasks at the head of the claims' index one hold pass looks at (``holdBlockedTasks(window:on:)``).
-    static let holdWindow = 512
+    /// Tasks at the head of the claims' index one hold pass looks at (``holdBlockedTasks(window:on:)``): a few times
+    /// what a claim reads (``oneStatementWindow``, pages of ``claimPageSize``); a longer run of blocked tasks there takes
+    /// several passes of one round. 512 made each pass of a long queue read 512 tasks whether or not any was blocked.
+    static let holdWindow = 64
 
     /// Holds the blocked tasks among the first `window` tasks of the claims' index (queued, due, not held, in queue
     /// order): those whose name and path key a running task holds. A held task leaves the claims' index
@@ -41,14 +43,24 @@ extension SQLQueueStore {
     }
 
     /// Runs hold passes (``holdBlockedTasks(window:on:)``), each in a write transaction of its own, until one holds
-    /// fewer than a window's worth or `maxPasses` ran.
+    /// fewer than a window's worth or `maxPasses` ran: on SQLite on the writer (queued behind its work), on PostgreSQL
+    /// on a pooled connection beside it (the pass guards itself with row locks; on the writer its four round trips
+    /// took writer time from the claims).
     /// - Returns: the tasks held in all.
     @discardableResult
     public func holdBlockedTasks(maxPasses: Int = 16) async throws -> Int {
         var held = 0
         for _ in 0..<maxPasses {
-            // A pass that holds nothing writes nothing: its success says nothing of the disk's room.
-            let count = try await transaction(.rows, provesRoom: false) { sql in try await Self.holdBlockedTasks(on: sql) }
+            let count: Int
+            if isSQLite {
+                // A pass that holds nothing writes nothing: its success says nothing of the disk's room.
+                count = try await transaction(.rows, provesRoom: false) { sql in try await Self.holdBlockedTasks(on: sql) }
+            } else {
+                count = try await database.withConnection { connection in
+                    let sql = BoundedSQLDatabase(base: try connection.sqlDatabase(), seconds: DatabaseWriter.statementTimeoutSeconds)
+                    return try await Self.inTransaction(sql, lock: .rows, immediate: false) { sql in try await Self.holdBlockedTasks(on: sql) }
+                }
+            }
             held += count
             if count < Self.holdWindow { break }
         }
