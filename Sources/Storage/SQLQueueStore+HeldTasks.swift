@@ -42,27 +42,37 @@ extension SQLQueueStore {
             """).all().count
     }
 
+    /// Most tasks one hold pass looks at: a pass that held its whole window doubles it for the next, up to this, so a
+    /// long run of blocked tasks at the head (20,000 tasks of one worksheet) is held within one round of passes while a
+    /// queue with nothing blocked is read 64 tasks deep.
+    static let maxHoldWindow = 4_096
+
     /// Runs hold passes (``holdBlockedTasks(window:on:)``), each in a write transaction of its own, until one holds
-    /// fewer than a window's worth or `maxPasses` ran: on SQLite on the writer (queued behind its work), on PostgreSQL
-    /// on a pooled connection beside it (the pass guards itself with row locks; on the writer its four round trips
-    /// took writer time from the claims).
+    /// fewer than its window or `maxPasses` ran; a pass that held its whole window doubles the next one's (at most
+    /// ``maxHoldWindow``). On SQLite on the writer (queued behind its work), on PostgreSQL on a pooled connection beside
+    /// it (the pass guards itself with row locks; on the writer its four round trips took writer time from the claims).
     /// - Returns: the tasks held in all.
     @discardableResult
     public func holdBlockedTasks(maxPasses: Int = 16) async throws -> Int {
         var held = 0
+        var window = Self.holdWindow
         for _ in 0..<maxPasses {
             let count: Int
+            let size = window
             if isSQLite {
                 // A pass that holds nothing writes nothing: its success says nothing of the disk's room.
-                count = try await transaction(.rows, provesRoom: false) { sql in try await Self.holdBlockedTasks(on: sql) }
+                count = try await transaction(.rows, provesRoom: false) { sql in try await Self.holdBlockedTasks(window: size, on: sql) }
             } else {
                 count = try await database.withConnection { connection in
                     let sql = BoundedSQLDatabase(base: try connection.sqlDatabase(), seconds: DatabaseWriter.statementTimeoutSeconds)
-                    return try await Self.inTransaction(sql, lock: .rows, immediate: false) { sql in try await Self.holdBlockedTasks(on: sql) }
+                    return try await Self.inTransaction(sql, lock: .rows, immediate: false) { sql in
+                        try await Self.holdBlockedTasks(window: size, on: sql)
+                    }
                 }
             }
             held += count
-            if count < Self.holdWindow { break }
+            if count < size { break }
+            window = min(window * 2, Self.maxHoldWindow)
         }
         return held
     }
