@@ -689,7 +689,8 @@ extension SQLQueueStore {
     }
 
     /// Writes `new` over `old` with a compare-and-set on `old`'s status and lease token, and records the ended
-    /// attempt in the history when `outcome` is given.
+    /// attempt in the history when `outcome` is given. The task comes out not held (``AddHeldTasks``): a requeued
+    /// task that is blocked is held again by the next pass, and a held task never waits for a delay a requeue gave it.
     /// - Throws: `QueueError.leaseLost` when the row changed under us.
     static func replace(_ old: QueueTask, with new: QueueTask, outcome: HistoryEntry.Outcome?, now: Double,
                         topPriority: [String], on sql: any SQLDatabase) async throws {
@@ -706,7 +707,8 @@ extension SQLQueueStore {
                 lease_expires = \(bind: new.started.map { $0 + Double(new.maxSeconds) }),
                 consumer_id = \(bind: new.consumerID),
                 lease_token = \(bind: new.leaseToken),
-                body = \(bind: try encodeBody(new))
+                body = \(bind: try encodeBody(new)),
+                held = 0
             WHERE task_uid = \(bind: old.taskUID) AND status = \(bind: (old.status ?? .queued).rawValue)
                 AND \(leaseMatch(old.leaseToken))
             RETURNING task_uid
