@@ -135,11 +135,17 @@ struct RestoreCommand: AsyncParsableCommand {
     /// open keeps its lock for good, so waiting longer only delays the refusal.
     static let lockWaitMilliseconds: Int32 = 500
 
-    /// `path` with symbolic links resolved when it exists (`realpath`), else as given.
+    /// `path` with symbolic links resolved (`realpath`); a file that does not exist (any more) in its directory's
+    /// resolved path; else as given.
     static func resolved(_ path: String) -> String {
-        guard let real = realpath(path, nil) else { return path }
+        if let real = realpath(path, nil) {
+            defer { free(real) }
+            return String(cString: real)
+        }
+        let directory = (path as NSString).deletingLastPathComponent
+        guard let real = realpath(directory, nil) else { return path }
         defer { free(real) }
-        return String(cString: real)
+        return (String(cString: real) as NSString).appendingPathComponent((path as NSString).lastPathComponent)
     }
 
     /// Reads `file` (relative to `currentDirectory`) as the backup to restore: an existing, readable, non-empty, regular
@@ -181,12 +187,14 @@ struct RestoreCommand: AsyncParsableCommand {
     /// - Returns: SQLite's complaint about a damaged database, nil for a sound one (or none).
     /// - Throws: ``CLIError`` naming the processes, or saying the database is in use.
     static func requireUnused(_ live: String, logger: Logger, loop: any EventLoop) async throws -> String? {
-        guard FileManager.default.fileExists(atPath: live) else { return nil }
+        // Also when the database file itself is gone: a server whose database was deleted under it still has the file
+        // and its -wal and -shm open, and would go on writing into them (a tryout).
         let holders = openers(of: [live, live + "-wal", live + "-shm"])
         if !holders.isEmpty {
             throw CLIError("\(TerminalText.safe(live)) is open in " + holders.joined(separator: ", ")
                            + ": stop every LimsQueue process of this data directory (serve, server, web, consumers) first; nothing was changed")
         }
+        guard FileManager.default.fileExists(atPath: live) else { return nil }
         do {
             let connection = try InlineSQLiteConnection(path: live, logger: logger, eventLoop: loop,
                                                         busyTimeoutMilliseconds: Self.lockWaitMilliseconds)
@@ -215,8 +223,10 @@ struct RestoreCommand: AsyncParsableCommand {
         for entry in (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? [] {
             guard let pid = Int32(entry), pid != me,
                   let descriptors = try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(entry)/fd") else { continue }
+            // A file deleted while open reads as "<path> (deleted)".
             let opened = descriptors.contains { descriptor in
-                (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\(entry)/fd/\(descriptor)")).map(targets.contains) ?? false
+                guard let target = try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\(entry)/fd/\(descriptor)") else { return false }
+                return targets.contains(target) || (target.hasSuffix(" (deleted)") && targets.contains(String(target.dropLast(" (deleted)".count))))
             }
             guard opened else { continue }
             let command = (try? String(contentsOfFile: "/proc/\(entry)/comm", encoding: .utf8))?

@@ -612,6 +612,17 @@ struct CLITests {
                 "\(setAside.output)")
         #expect(try FileManager.default.contentsOfDirectory(atPath: orphaned).contains { $0.hasPrefix("limsqueue-orphaned-") && $0.hasSuffix(".sqlite-wal") })
         #expect(try run(["tasks"], dataDir: orphaned).output.contains("12 task(s)"))
+        // A server whose database file was deleted under it still writes into it: refused, naming it (a tryout's
+        // restore went ahead and two databases were served).
+        let deleted = directory.path + "/deleted"
+        let holder = try await StorageEnvironment.open(dataDir: deleted, logger: .init(label: "test"))
+        _ = try await holder.store.add(tasks("task_c", 2), now: now)
+        unlink(StorageEnvironment.sqlitePath(dataDir: deleted))
+        let whileDeleted = try run(["restore", backup], dataDir: deleted)
+        await holder.close()
+        #expect(whileDeleted.status != 0 && whileDeleted.output.contains("pid \(getpid())") && whileDeleted.output.contains("nothing was changed"),
+                "\(whileDeleted.output)")
+        #expect(!FileManager.default.fileExists(atPath: StorageEnvironment.sqlitePath(dataDir: deleted)))
         // A database too damaged to open is set aside and replaced (it is what a restore is for).
         let damaged = directory.path + "/damaged"
         try FileManager.default.createDirectory(atPath: damaged, withIntermediateDirectories: true)

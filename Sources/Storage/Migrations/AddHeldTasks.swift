@@ -43,6 +43,18 @@ public struct AddHeldTasks: AsyncMigration {
             ORDER BY h.top_rank, h.sort_key, h.context_uid LIMIT 1)
         """
 
+    /// PostgreSQL's form of ``releaseFirstHeld``: the held task's row is taken `FOR UPDATE SKIP LOCKED`, never waited
+    /// for. A report holds the claims' cap lock when its trigger runs, and a claim of another server may hold that
+    /// row (its promotion of delayed tasks or a lease it expired released it first) while it waits for the cap lock:
+    /// waiting here deadlocked them (a tryout: 3-8 deadlocks a minute with three servers). A locked first held task is
+    /// being released by that other transaction; the next one released here as well only lets claims look at it again
+    /// (it is blocked, or the first of its key's turn), which the claims' own check of running keys covers.
+    static let releaseFirstHeldSkippingLocked = """
+        UPDATE queue_tasks SET held = 0 WHERE task_uid IN (
+            SELECT h.task_uid FROM queue_tasks h WHERE h.held = 1 AND h.name = OLD.name AND h.path_key = OLD.path_key
+            ORDER BY h.top_rank, h.sort_key, h.context_uid LIMIT 1 FOR UPDATE SKIP LOCKED)
+        """
+
     public func prepare(on database: any Database) async throws {
         let sql = try database.sqlDatabase()
         try await sql.raw("ALTER TABLE queue_tasks ADD COLUMN held INTEGER NOT NULL DEFAULT 0 CHECK (held IN (0, 1))").run()
@@ -59,7 +71,7 @@ public struct AddHeldTasks: AsyncMigration {
             try await sql.raw("""
                 CREATE FUNCTION queue_tasks_release_held() RETURNS trigger LANGUAGE plpgsql AS $$
                 BEGIN
-                    \(unsafeRaw: Self.releaseFirstHeld);
+                    \(unsafeRaw: Self.releaseFirstHeldSkippingLocked);
                     RETURN NULL;
                 END
                 $$
@@ -75,9 +87,11 @@ public struct AddHeldTasks: AsyncMigration {
                 CREATE FUNCTION queue_tasks_release_held_deleted() RETURNS trigger LANGUAGE plpgsql AS $$
                 BEGIN
                     UPDATE queue_tasks SET held = 0 WHERE task_uid IN (
-                        SELECT (SELECT h.task_uid FROM queue_tasks h WHERE h.held = 1 AND h.name = k.name AND h.path_key = k.path_key
-                                ORDER BY h.top_rank, h.sort_key, h.context_uid LIMIT 1)
-                        FROM (SELECT DISTINCT g.name, g.path_key FROM gone g WHERE \(unsafeRaw: Self.releasingDelete.replacingOccurrences(of: "OLD.", with: "g."))) k);
+                        SELECT f.task_uid
+                        FROM (SELECT DISTINCT g.name, g.path_key FROM gone g WHERE \(unsafeRaw: Self.releasingDelete.replacingOccurrences(of: "OLD.", with: "g."))) k
+                        CROSS JOIN LATERAL (
+                            SELECT h.task_uid FROM queue_tasks h WHERE h.held = 1 AND h.name = k.name AND h.path_key = k.path_key
+                            ORDER BY h.top_rank, h.sort_key, h.context_uid LIMIT 1 FOR UPDATE OF h SKIP LOCKED) f);
                     RETURN NULL;
                 END
                 $$
