@@ -84,7 +84,7 @@ public final class SQLQueueStore: QueueStore {
             BoundedSQLDatabase(base: try database.sqlDatabase(), seconds: BoundedSQLDatabase.readerTimeoutSeconds)
         })
         writer.setClaimRunner { [unowned self] requests, sql in await self.runBatch(requests, on: sql) }
-        blockedTasks.setPass { [weak self] in _ = try? await self?.holdBlockedTasks() }
+        blockedTasks.setPass { [weak self] in (try? await self?.holdBlockedTasks()) ?? 0 }
     }
 
     /// Waits until the writer is idle and has handed its connection back, and no change-counter bump runs; call

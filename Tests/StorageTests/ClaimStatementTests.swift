@@ -72,6 +72,8 @@ struct ClaimStatementTests {
             }
             let history = try await store.history(since: 0, limit: 1000)
             lines.append("history: \(history.map { "\($0.taskUID) \($0.outcome.rawValue)" }.sorted())")
+            // Its background work (hold passes) ends before the fixture closes the databases under it.
+            await store.quiesce()
         }
         return lines
     }

@@ -101,8 +101,15 @@ struct HeldTaskTests {
     @Test("adds, plain and batched pops, dones, fails, timeouts, deletes and requeues in a seeded random order: the same answers with holds as without",
           arguments: StoreBackend.available)
     func sameAnswersAsWithoutHolds(backend: StoreBackend) async throws {
-        let held = try await StoreFixture.make(backend: backend)
-        let plain = try await StoreFixture.make(backend: backend)
+        try await StoreFixture.with(backend: backend) { held in
+            try await StoreFixture.with(backend: backend) { plain in
+                try await Self.compare(held, plain)
+            }
+        }
+    }
+
+    /// The comparison of ``sameAnswersAsWithoutHolds(backend:)`` on two fresh stores.
+    static func compare(_ held: StoreFixture, _ plain: StoreFixture) async throws {
         // No automatic passes: `held` runs one after every step, `plain` never holds.
         await held.store.blockedTasks.waitUntilIdle()
         await plain.store.blockedTasks.waitUntilIdle()
@@ -135,11 +142,11 @@ struct HeldTaskTests {
                 case 30..<55:
                     let task = try await fixture.store.pop(consumerID: "consumer-\(step % 5)", now: now)
                     outcomes.append(.claimed(task.map { [$0.taskUID] } ?? []))
-                    if let task { Self.note(task, index, in: &running) }
+                    if let task { note(task, index, in: &running) }
                 case 55..<65:
                     let tasks = try await fixture.store.pop(consumerID: "batch-\(step % 3)", max: 1 + step % 3, now: now)
                     outcomes.append(.claimed(tasks.map(\.taskUID)))
-                    for task in tasks { Self.note(task, index, in: &running) }
+                    for task in tasks { note(task, index, in: &running) }
                 default:
                     guard let uid = target, let leases = running[uid] else {
                         outcomes.append(.finished(nil))
@@ -168,8 +175,6 @@ struct HeldTaskTests {
         let plainLeft = try await plain.store.tasks(status: Set(TaskStatus.allCases), since: nil).map { "\($0.taskUID) \(($0.status ?? .queued).rawValue)" }
         #expect(left.sorted() == plainLeft.sorted())
         #expect(heldInAll > 0, "no task was ever held: the comparison proved nothing")
-        await held.close()
-        await plain.close()
     }
 
     /// Records `task`'s claim on store `index` (0: the store with holds, 1: without).
