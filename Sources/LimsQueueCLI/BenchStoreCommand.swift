@@ -16,8 +16,8 @@ struct BenchStoreCommand: AsyncParsableCommand {
 
     @Option(name: .long, help: "Tasks.") var tasks: Int = 5_000
     @Option(name: .long, help: "PostgreSQL URL of an empty database to benchmark instead of a fresh SQLite file.") var database: String?
-    @Option(name: .long, help: "Tasks delayed an hour, ahead of the loop's tasks in queue order (priority 0). Default: 0.") var delayedAhead: Int = 0
-    @Option(name: .long, help: "Tasks of one name and path key, ahead of the loop's tasks in queue order (priority 0), while a task of that key runs. Default: 0.") var blockedAhead: Int = 0
+    @Option(name: .long, help: "Tasks delayed an hour, ahead of the loop's tasks in queue order (priority 0).") var delayedAhead: Int = 0
+    @Option(name: .long, help: "Tasks of one name and path key, ahead of the loop's tasks in queue order (priority 0), while a task of that key runs.") var blockedAhead: Int = 0
 
     func validate() throws {
         guard (1...1_000_000).contains(tasks) else { throw ValidationError("--tasks must be in 1...1000000") }

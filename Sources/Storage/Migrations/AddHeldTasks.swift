@@ -86,6 +86,10 @@ public struct AddHeldTasks: AsyncMigration {
             try await sql.raw("""
                 CREATE FUNCTION queue_tasks_release_held_deleted() RETURNS trigger LANGUAGE plpgsql AS $$
                 BEGIN
+                    -- Nothing held anywhere (the usual case): one probe of queue_tasks_held instead of one per key.
+                    IF NOT EXISTS (SELECT 1 FROM queue_tasks WHERE held = 1) THEN
+                        RETURN NULL;
+                    END IF;
                     UPDATE queue_tasks SET held = 0 WHERE task_uid IN (
                         SELECT f.task_uid
                         FROM (SELECT DISTINCT g.name, g.path_key FROM gone g WHERE \(unsafeRaw: Self.releasingDelete.replacingOccurrences(of: "OLD.", with: "g."))) k
