@@ -40,11 +40,7 @@ struct BackupCommand: AsyncParsableCommand {
         /// The file names to try, in order: the given one, or dated ones (`-2`, `-3`, ... when taken).
         func names(now: Date) -> [String] {
             if let name { return [name] }
-            let formatter = DateFormatter()
-            formatter.locale = Locale(identifier: "en_US_POSIX")
-            formatter.timeZone = TimeZone(identifier: "UTC")
-            formatter.dateFormat = "yyyyMMdd-HHmmss"
-            let stem = "limsqueue-\(formatter.string(from: now))"
+            let stem = "limsqueue-\(BackupCommand.stamp(now))"
             return [stem + ".sqlite"] + (2...99).map { "\(stem)-\($0).sqlite" }
         }
     }
@@ -101,6 +97,15 @@ struct BackupCommand: AsyncParsableCommand {
         let tasks = ["queued", "running", "failed"].map { "\(summary.tasks[$0] ?? 0) \($0)" }.joined(separator: ", ")
         print(String(format: "backup written: %@ (%.1f MB in %.1f s; %d lab objects; tasks: %@; %d migrations; check ok)",
                      TerminalText.safe(path), Double(bytes) / 1_048_576, seconds, summary.labObjects, tasks, summary.migrations))
+    }
+
+    /// The time part of backup and restore file names, `YYYYMMDD-HHMMSS` in UTC.
+    static func stamp(_ now: Date) -> String {
+        let formatter = DateFormatter()
+        formatter.locale = Locale(identifier: "en_US_POSIX")
+        formatter.timeZone = TimeZone(identifier: "UTC")
+        formatter.dateFormat = "yyyyMMdd-HHmmss"
+        return formatter.string(from: now)
     }
 
     /// Longest file name (bytes) most Linux file systems take.

@@ -94,7 +94,7 @@ struct RestoreCommand: AsyncParsableCommand {
 
         // 3. The swap: from here an interrupt waits until it is done.
         signals.enterSwap()
-        let stamp = Self.stamp(Date())
+        let stamp = BackupCommand.stamp(Date())
         var replaced: String?
         var orphans: [String] = []
         do {
@@ -272,15 +272,6 @@ struct RestoreCommand: AsyncParsableCommand {
                            + names.joined(separator: ", ") + "); restore it with that version; nothing was changed")
         }
         return summary
-    }
-
-    /// `limsqueue-...-YYYYMMDD-HHMMSS`'s time part, UTC.
-    static func stamp(_ now: Date) -> String {
-        let formatter = DateFormatter()
-        formatter.locale = Locale(identifier: "en_US_POSIX")
-        formatter.timeZone = TimeZone(identifier: "UTC")
-        formatter.dateFormat = "yyyyMMdd-HHmmss"
-        return formatter.string(from: now)
     }
 
     /// Renames `path` to the first free `<stem>[-N]<suffix>` of `directory` (`link`, which never replaces a file, then

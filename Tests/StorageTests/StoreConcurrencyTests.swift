@@ -43,8 +43,7 @@ struct StoreConcurrencyTests {
     func concurrentClaims() async throws {
         let directory = try TemporaryDirectory()
         defer { directory.remove() }
-        var stores = [try await open(directory, migrate: true)]
-        for _ in 1..<3 { stores.append(try await open(directory, migrate: false)) }
+        let stores = try await openStores(directory)
         let clock = SystemWallClock()
         var settings = try await stores[0].store.settings()
         settings.maxConsumers = 5
@@ -63,12 +62,7 @@ struct StoreConcurrencyTests {
         #expect(try await stores[1].store.add(tasks, now: clock.now()).allSatisfy { $0 == .added })
         let observed = Recorder()
         let maxConsumers = settings.maxConsumers
-        do {
-            try await claimAll(stores: stores, observed: observed, clock: clock)
-        } catch {
-            for environment in stores { await environment.close() }
-            throw error
-        }
+        try await claimAllClosingOnError(stores: stores, observed: observed, clock: clock)
         let seen = observed.withLock { $0 }
         #expect(seen.claimedTwice.isEmpty, "claimed twice: \(seen.claimedTwice)")
         #expect(seen.overlaps.isEmpty, "two tasks of one name+context at once: \(seen.overlaps)")
@@ -86,8 +80,7 @@ struct StoreConcurrencyTests {
     func heldTasksAcrossStores() async throws {
         let directory = try TemporaryDirectory()
         defer { directory.remove() }
-        var stores = [try await open(directory, migrate: true)]
-        for _ in 1..<3 { stores.append(try await open(directory, migrate: false)) }
+        let stores = try await openStores(directory)
         let clock = SystemWallClock()
         // Every third task delayed by up to 4 s: claims keep promoting delayed tasks (whose update gives a key's turn
         // back) while other servers' dones do the same; on PostgreSQL that deadlocked with the cap lock until the
@@ -100,18 +93,30 @@ struct StoreConcurrencyTests {
         }
         #expect(try await stores[0].store.add(tasks, now: clock.now() + 1).allSatisfy { $0 == .added })
         let observed = Recorder()
-        do {
-            try await claimAll(stores: stores, observed: observed, clock: clock)
-        } catch {
-            for environment in stores { await environment.close() }
-            throw error
-        }
+        try await claimAllClosingOnError(stores: stores, observed: observed, clock: clock)
         let seen = observed.withLock { $0 }
         #expect(seen.claimedTwice.isEmpty && seen.overlaps.isEmpty, "\(seen.claimedTwice) \(seen.overlaps)")
         #expect(seen.done == tasks.count)
         let sql = try #require(stores[0].store.database as? any SQLDatabase)
         #expect(try await sql.raw("SELECT COUNT(*) AS n FROM queue_tasks WHERE held = 1").first()?.decode(column: "n", as: Int.self) == 0)
         for environment in stores { await environment.close() }
+    }
+
+    /// Three stores on one database (the first migrates it), as three server instances.
+    func openStores(_ directory: TemporaryDirectory) async throws -> [StorageEnvironment] {
+        var stores = [try await open(directory, migrate: true)]
+        for _ in 1..<3 { stores.append(try await open(directory, migrate: false)) }
+        return stores
+    }
+
+    /// ``claimAll(stores:observed:clock:)``, closing the stores when it fails.
+    func claimAllClosingOnError(stores: [StorageEnvironment], observed: Recorder, clock: SystemWallClock) async throws {
+        do {
+            try await claimAll(stores: stores, observed: observed, clock: clock)
+        } catch {
+            for environment in stores { await environment.close() }
+            throw error
+        }
     }
 
     /// Three claimers per store pop, record, hold briefly and finish tasks until none is left.
