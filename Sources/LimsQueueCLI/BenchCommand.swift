@@ -1,4 +1,5 @@
 import ArgumentParser
+import AsyncHTTPClient
 import Consumer
 import Foundation
 import Logging
@@ -183,7 +184,13 @@ struct BenchQueueCommand: AsyncParsableCommand {
         return try await withThrowingTaskGroup(of: Figures?.self) { tasks in
             tasks.addTask { try await group.run(); return nil }
             guard let port = await ready.wait() else { return Figures(tasksPerSecond: 0, idleP50: 0, idleP99: 0, loadP50: 0, loadP99: 0) }
-            let client = try HTTPQueueConnection(serverURL: "http://127.0.0.1:\(port)", authKey: key, userID: QueueAuthToken.consumerUserID)
+            // The client configuration `limsqueue consumer` and `serve --consumers` use, with a connection per
+            // consumer and producer.
+            let http = HTTPClient(eventLoopGroupProvider: .singleton,
+                                  configuration: HTTPQueueConnection.clientConfiguration(connectionsPerHost: consumers * 2 + 8))
+            defer { Task { try? await http.shutdown() } }
+            let client = try HTTPQueueConnection(serverURL: "http://127.0.0.1:\(port)", authKey: key,
+                                                 userID: QueueAuthToken.consumerUserID, http: http)
             let mode = batched ? "batched, \(perConsumer) tasks per consumer" : "one task per pop"
             print("\(consumers) consumer(s), \(mode), max_consumers \(settings.maxConsumers), HTTP on 127.0.0.1:\(port)")
             func latencies(_ added: [String: Double]) -> [Double] {

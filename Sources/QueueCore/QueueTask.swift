@@ -126,10 +126,15 @@ public struct QueueTask: Sendable, Equatable {
     /// paths of two segments or fewer give "" and never collide.
     /// Source: senaite.queue server pop, reference 1.2 step 4.
     public var pathKey: String {
-        let parts = contextPath.split(separator: "/", omittingEmptySubsequences: false)
-        // A leading "/" yields an empty first element: ["", "senaite", "worksheets", "WS-001"].
-        let segments = parts.first == "" ? Array(parts.dropFirst()) : Array(parts)
-        return segments.count >= 3 ? String(segments[2]) : ""
+        // The third "/"-separated segment, a leading "/" ignored (as splitting the path, dropping a leading empty
+        // segment and taking segments[2]), found without building the segments: every claim and add reads it.
+        var rest = Substring(contextPath)
+        if rest.first == "/" { rest = rest.dropFirst() }
+        for _ in 0..<2 {
+            guard let separator = rest.firstIndex(of: "/") else { return "" }
+            rest = rest[rest.index(after: separator)...]
+        }
+        return String(rest[..<(rest.firstIndex(of: "/") ?? rest.endIndex)])
     }
 
     /// A copy for a continuation or split: every property kept but uid, status, error and claim fields;

@@ -17,20 +17,16 @@ extension SQLQueueStore {
     static func recordHistory(_ entries: [(task: QueueTask, outcome: HistoryEntry.Outcome, errorMessage: String?)],
                               now: Double, on sql: any SQLDatabase) async throws {
         for start in stride(from: 0, to: entries.count, by: 50) {
-            let rows = entries[start..<min(start + 50, entries.count)].map { entry -> SQLQueryString in
+            let rows = entries[start..<min(start + 50, entries.count)].map { entry -> [any Encodable & Sendable] in
                 let task = entry.task
-                return """
-                    (\(bind: historyEntryUID(now: now)), \(bind: task.taskUID), \(bind: task.name), \(bind: task.contextUID),
-                    \(bind: task.contextPath), \(bind: task.pathKey), \(bind: task.username), \(bind: task.consumerID),
-                    \(bind: entry.outcome.rawValue), \(bind: entry.errorMessage), \(bind: task.created), \(bind: task.started),
-                    \(bind: now))
-                    """
+                return [historyEntryUID(now: now), task.taskUID, task.name, task.contextUID, task.contextPath, task.pathKey,
+                        task.username, task.consumerID, entry.outcome.rawValue, entry.errorMessage, task.created,
+                        task.started, now]
             }
-            try await sql.raw("""
+            try await MultiRowStatement(head: """
                 INSERT INTO queue_history (entry_uid, task_uid, name, context_uid, context_path, path_key, username,
                     consumer_id, outcome, error_message, created, started, finished)
-                VALUES \(SQLList(rows))
-                """).run()
+                """, rows: rows, on: sql).run(on: sql)
         }
     }
 

@@ -104,23 +104,18 @@ extension SQLQueueStore {
 
     /// One multi-row `INSERT ... ON CONFLICT DO NOTHING RETURNING task_uid`; returns the uids inserted.
     static func insertRows(_ tasks: [QueueTask], topPriority: [String], now: Double? = nil, on sql: any SQLDatabase) async throws -> Set<String> {
-        let rows = try tasks.map { task -> SQLQueryString in
-            """
-            (\(bind: task.taskUID), \(bind: task.name), \(bind: task.contextUID), \(bind: task.pathKey),
-            \(bind: task.action), \(bind: (task.status ?? .queued).rawValue),
-            \(bind: TaskOrdering.topRank(of: task, topPriority: topPriority)), \(bind: TaskOrdering.sortKey(of: task)),
-            \(bind: readyAvailableAt(of: task, now: now)), \(bind: task.created), \(bind: task.maxSeconds), \(bind: task.ghost ? 1 : 0),
-            \(bind: task.started), \(bind: task.started.map { $0 + Double(task.maxSeconds) }), \(bind: task.consumerID),
-            \(bind: task.leaseToken), \(bind: task.username), \(bind: try encodeBody(task)))
-            """
+        guard !tasks.isEmpty else { return [] }
+        let rows = try tasks.map { task -> [any Encodable & Sendable] in
+            [task.taskUID, task.name, task.contextUID, task.pathKey, task.action, (task.status ?? .queued).rawValue,
+             TaskOrdering.topRank(of: task, topPriority: topPriority), TaskOrdering.sortKey(of: task),
+             readyAvailableAt(of: task, now: now), task.created, task.maxSeconds, task.ghost ? 1 : 0,
+             task.started, task.started.map { $0 + Double(task.maxSeconds) }, task.consumerID,
+             task.leaseToken, task.username, try encodeBody(task)]
         }
-        let inserted = try await sql.raw("""
+        let inserted = try await MultiRowStatement(head: """
             INSERT INTO queue_tasks (task_uid, name, context_uid, path_key, action, status, top_rank, sort_key,
                 available_at, created, max_seconds, ghost, started, lease_expires, consumer_id, lease_token, username, body)
-            VALUES \(SQLList(rows))
-            ON CONFLICT (task_uid) DO NOTHING
-            RETURNING task_uid
-            """).all()
+            """, rows: rows, tail: "ON CONFLICT (task_uid) DO NOTHING RETURNING task_uid", on: sql).all(on: sql)
         return Set(try inserted.map { try $0.decode(column: "task_uid", as: String.self) })
     }
 
@@ -133,8 +128,9 @@ extension SQLQueueStore {
             for uid in task.uids where seen.insert(uid).inserted { pairs.append((task.taskUID, uid)) }
         }
         for start in stride(from: 0, to: pairs.count, by: 400) {
-            let rows = pairs[start..<min(start + 400, pairs.count)].map { SQLGroupExpression([SQLBind($0.0), SQLBind($0.1)]) }
-            try await sql.raw("INSERT INTO queue_task_uids (task_uid, uid) VALUES \(SQLList(rows)) ON CONFLICT DO NOTHING").run()
+            let rows = pairs[start..<min(start + 400, pairs.count)].map { [$0.0, $0.1] as [any Encodable & Sendable] }
+            try await MultiRowStatement(head: "INSERT INTO queue_task_uids (task_uid, uid)", rows: rows,
+                                        tail: "ON CONFLICT DO NOTHING", on: sql).run(on: sql)
         }
     }
 }

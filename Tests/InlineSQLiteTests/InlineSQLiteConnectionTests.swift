@@ -3,6 +3,9 @@ import InlineSQLite
 import Logging
 import NIOPosix
 import SQLKit
+import SQLiteKit
+import SQLiteNIO
+import NIOCore
 import Testing
 
 /// The writer's SQLite connection: values round-trip as sqlite-kit's do, cached statements keep answering right
@@ -48,6 +51,62 @@ struct InlineSQLiteConnectionTests {
             #expect(try rows[1].decodeNil(column: "note"))  // id 1: no note
             #expect(!rows[0].contains(column: "missing"))
             #expect(throws: InlineSQLiteMissingColumn.self) { try rows[0].decode(column: "missing", as: Int.self) }
+        }
+    }
+
+    @Test("every column type decodes as String, Int, Double, Bool and their optionals exactly as sqlite-kit's decoder decodes it")
+    func decodingMatchesSQLiteKit() async throws {
+        try await withConnection { sql in
+            let columns: [(name: String, value: SQLiteData)] = [
+                ("i", .integer(5)), ("zero", .integer(0)), ("one", .integer(1)), ("big", .integer(Int(Int64.min))),
+                ("f", .float(2.5)), ("whole", .float(3.0)), ("t", .text("x")), ("tn", .text("12")), ("empty", .text("")),
+                ("b", .blob(ByteBuffer(bytes: [0, 255]))), ("n", .null),
+            ]
+            let row = try #require(try await sql.raw("""
+                SELECT 5 AS i, 0 AS zero, 1 AS one, -9223372036854775808 AS big, 2.5 AS f, 3.0 AS whole, 'x' AS t,
+                    '12' AS tn, '' AS empty, x'00ff' AS b, NULL AS n
+                """).first())
+            let reference = SQLiteDataDecoder()
+            /// Both answers as text: the value, or "throws".
+            func compare<D: Decodable>(_ type: D.Type, _ column: String, _ value: SQLiteData) {
+                let fast = (try? row.decode(column: column, as: D.self)).map { "\($0)" } ?? "throws"
+                let kit = (try? reference.decode(D.self, from: value)).map { "\($0)" } ?? "throws"
+                #expect(fast == kit, "column \(column) as \(D.self)")
+            }
+            for (name, value) in columns {
+                compare(String.self, name, value)
+                compare(Int.self, name, value)
+                compare(Double.self, name, value)
+                compare(Bool.self, name, value)
+                compare(String?.self, name, value)
+                compare(Int?.self, name, value)
+                compare(Double?.self, name, value)
+                compare(Bool?.self, name, value)
+                compare(Int64.self, name, value)
+            }
+        }
+    }
+
+    @Test("binds of String, Int, Double, Bool, their optionals and other types are stored as sqlite-kit's encoder stores them")
+    func bindingMatchesSQLiteKit() async throws {
+        try await withConnection { sql in
+            let values: [any Encodable & Sendable] = [
+                "text", "", 42, Int.min, 2.5, -0.0, true, false, String?.some("some"), String?.none, Int?.some(7), Int?.none,
+                Double?.some(1.5), Bool?.some(true), Bool?.none, Int64(9), Float(0.5), Data([1, 2]),
+            ]
+            let reference = SQLiteDataEncoder()
+            for value in values {
+                let row = try #require(try await sql.raw("SELECT typeof(\(bind: value)) AS type, quote(\(bind: value)) AS quoted").first())
+                let expected: (type: String, quoted: String) = switch try reference.encode(value) {
+                case .integer(let integer): ("integer", "\(integer)")
+                case .float: ("real", try row.decode(column: "quoted", as: String.self))
+                case .text(let text): ("text", "'\(text)'")
+                case .blob: ("blob", try row.decode(column: "quoted", as: String.self))
+                case .null: ("null", "NULL")
+                }
+                #expect(try row.decode(column: "type", as: String.self) == expected.type, "\(value)")
+                #expect(try row.decode(column: "quoted", as: String.self) == expected.quoted, "\(value)")
+            }
         }
     }
 

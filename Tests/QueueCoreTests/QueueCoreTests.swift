@@ -85,10 +85,41 @@ struct QueueCoreTests {
         ("/senaite/clients/client-1/W-0001", "client-1"),
         ("/senaite/clients", ""),
         ("/senaite", ""),
+        ("", ""),
+        ("/", ""),
+        ("//a/b", "b"),
+        ("senaite/clients/client-1", "client-1"),
+        ("/senaite/worksheets/", ""),
+        ("/a/b/\u{301}c/d", "d"),  // "/" and a combining accent are one character, not a separator
+        ("/a/b//c", ""),
     ])
     func pathKey(path: String, key: String) {
         let task = QueueTask(name: "x", contextUID: "u", contextPath: path, created: 0, username: "u")
         #expect(task.pathKey == key)
+    }
+
+    @Test("path key: the scan agrees with splitting the path on every path of up to 6 characters from / a é and a combining accent")
+    func pathKeyMatchesSplitting() {
+        // Reference 1.2 step 4 as written: split on "/", drop a leading empty segment, take segments[2].
+        func splitKey(_ path: String) -> String {
+            let parts = path.split(separator: "/", omittingEmptySubsequences: false)
+            let segments = parts.first == "" ? Array(parts.dropFirst()) : Array(parts)
+            return segments.count >= 3 ? String(segments[2]) : ""
+        }
+        let alphabet = ["/", "a", "é", "\u{301}"]
+        var paths = [""]
+        var frontier = [""]
+        for _ in 0..<6 {
+            frontier = frontier.flatMap { prefix in alphabet.map { prefix + $0 } }
+            paths += frontier
+        }
+        var mismatches: [String] = []
+        for path in paths {
+            let task = QueueTask(name: "x", contextUID: "u", contextPath: path, created: 0, username: "u")
+            if task.pathKey != splitKey(path) { mismatches.append(path) }
+        }
+        #expect(paths.count == 5461)
+        #expect(mismatches.isEmpty)
     }
 
     @Test("claim gate: a consumer that still runs a task is answered nothing; stale ones (> 10 s) are purged")
