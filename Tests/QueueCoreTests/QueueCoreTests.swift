@@ -347,6 +347,37 @@ struct JSONTextTests {
         #expect(JSONValue.object(["b": .string("x\"y"), "a": .string("plain"), "c": .null]).jsonString == #"{"a":"plain","b":"x\"y","c":null}"#)
     }
 
+    @Test("strings are written escaped exactly where JSON requires it; object keys in String order, non-ASCII ones too")
+    func writing() throws {
+        // Reference: every byte of the string, with `"`, `\` and control characters escaped.
+        func reference(_ text: String) -> String {
+            var out = "\""
+            for scalar in text.unicodeScalars {
+                switch scalar {
+                case "\"": out += "\\\""
+                case "\\": out += "\\\\"
+                case "\n": out += "\\n"
+                case "\r": out += "\\r"
+                case "\t": out += "\\t"
+                case _ where scalar.value < 0x20: out += String(format: "\\u%04x", scalar.value)
+                default: out.unicodeScalars.append(scalar)
+                }
+            }
+            return out + "\""
+        }
+        let samples = ["", "plain", "é 🧪 銅", "tab\there", "\u{1}", "quote \" and \\ slash", String(repeating: "x", count: 5_000),
+                       String(repeating: "é", count: 300) + "\n", "e\u{301}", "/senaite/worksheets/WS-001"]
+        for text in samples {
+            #expect(JSONValue.string(text).jsonString == reference(text), "\(text.prefix(20))")
+            // A bridged or substring-made copy writes the same.
+            #expect(JSONValue.string(String(Substring(text))).jsonString == reference(text))
+        }
+        let keys = ["b", "a", "é", "e", "Z", "z", "ä", "a\u{308}b", "aa", "", "10", "9"]
+        let object = JSONValue.object(Dictionary(uniqueKeysWithValues: keys.enumerated().map { ($1, JSONValue.int($0)) }))
+        let expected = "{" + keys.sorted().map { key in reference(key) + ":" + String(keys.firstIndex(of: key)!) }.joined(separator: ",") + "}"
+        #expect(object.jsonString == expected)
+    }
+
     @Test("malformed text is refused", arguments: [
         "", "{", "[1,]", "{\"a\" 1}", "tru", "01", "1.", "\"\\x\"", "\"\\ud800\"", "[1] 2", "\"\u{1}\"", "nul",
         String(repeating: "[", count: 300) + String(repeating: "]", count: 300),
