@@ -390,11 +390,16 @@ public final class SQLQueueStore: QueueStore {
         JSONValue.object(task.wireDictionary.filter { !columnKeys.contains($0.key) }).jsonString
     }
 
+    /// Tasks decoded from bodies read lately (a claim's and then its report's read of one task).
+    static let decodedBodies = DecodedBodyCache()
+
     /// A task from a row of ``taskColumns``.
     static func decodeTask(_ row: any SQLRow) throws -> QueueTask {
         let body = try row.decode(column: "body", as: String.self)
-        guard let dict = try JSONValue.parse(body).objectValue else { throw StorageError.corruptRow("queue_tasks.body") }
-        var task = try QueueTask(stored: dict)
+        var task = try decodedBodies.task(for: body) { body in
+            guard let dict = try JSONValue.parse(body).objectValue else { throw StorageError.corruptRow("queue_tasks.body") }
+            return try QueueTask(stored: dict)
+        }
         guard let status = TaskStatus(rawValue: try row.decode(column: "status", as: String.self)) else {
             throw StorageError.corruptRow("queue_tasks.status")
         }
