@@ -11,10 +11,15 @@ import Synchronization
 /// database or process wrote it. The column-held fields (status, claim, lease) are not part of the body; the
 /// caller sets them from the row.
 ///
-/// Bounded: the oldest body is dropped beyond ``capacity`` (default 4,096 bodies, about 4 MB of tasks).
+/// Bounded: the oldest body is dropped beyond ``capacity`` bodies, and a body longer than ``maxBodyBytes`` (a task
+/// with a long `uids` list) is decoded but not kept, so the cache holds at most `capacity x maxBodyBytes` of text
+/// (8 MiB by default) and about as much of tasks. The claims and reports it serves concern the tasks that run,
+/// at most `max_consumers` (64 by default) at a time.
 final class DecodedBodyCache: Sendable {
     /// Bodies kept.
     let capacity: Int
+    /// The longest body kept, UTF-8 bytes.
+    let maxBodyBytes: Int
 
     private struct State {
         var tasks: [String: QueueTask] = [:]
@@ -25,9 +30,12 @@ final class DecodedBodyCache: Sendable {
 
     private let state = Mutex(State())
 
-    /// - Parameter capacity: bodies kept (at least 1). Default: 4,096.
-    init(capacity: Int = 4_096) {
+    /// - Parameters:
+    ///   - capacity: bodies kept (at least 1). Default: 1,024.
+    ///   - maxBodyBytes: the longest body kept, UTF-8 bytes. Default: 8,192.
+    init(capacity: Int = 1_024, maxBodyBytes: Int = 8_192) {
         self.capacity = max(1, capacity)
+        self.maxBodyBytes = maxBodyBytes
     }
 
     /// The task `body` decodes to: the kept one, or `decode(body)`, kept for the next time.
@@ -35,6 +43,7 @@ final class DecodedBodyCache: Sendable {
     func task(for body: String, decode: (String) throws -> QueueTask) rethrows -> QueueTask {
         if let task = state.withLock({ $0.tasks[body] }) { return task }
         let task = try decode(body)
+        guard body.utf8.count <= maxBodyBytes else { return task }
         state.withLock { state in
             guard state.tasks[body] == nil else { return }
             if state.order.count < capacity {

@@ -1,3 +1,4 @@
+import Foundation
 import QueueCore
 import QueueTesting
 @testable import Storage
@@ -40,5 +41,24 @@ struct DecodedBodyCacheTests {
         #expect(decodes == before + 1)
         _ = try cache.task(for: bodies[4], decode: decode)
         #expect(decodes == before + 1)
+    }
+
+    @Test("a body longer than the limit is decoded every time and never kept")
+    func longBodiesNotKept() throws {
+        let cache = DecodedBodyCache(capacity: 8, maxBodyBytes: 2_000)
+        var decodes = 0
+        var task = TaskFactory.task(context: "WS-1", created: 1_767_225_600)
+        task.uids = (0..<200).map { String(format: "%032x", $0) }
+        let body = try SQLQueueStore.encodeBody(task)
+        #expect(body.utf8.count > 2_000)
+        for _ in 0..<3 {
+            let decoded = try cache.task(for: body) { body in
+                decodes += 1
+                return try QueueTask(stored: try #require(try JSONValue.parse(body).objectValue))
+            }
+            #expect(decoded.uids == task.uids)
+        }
+        #expect(decodes == 3)
+        #expect(cache.count == 0)
     }
 }
