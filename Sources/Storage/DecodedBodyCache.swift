@@ -6,10 +6,12 @@ import Synchronization
 /// A task's body is read and decoded (JSON parsed, fields read) by its claim (`UPDATE ... RETURNING`) and again by
 /// its report (`DELETE ... RETURNING`), both on the writer; decoding was a tenth of the writer thread's time in
 /// `perf` of `limsqueue bench queue --batched`. The body does not change between the two (a claim changes columns
-/// only), so the second decode finds the first one's task here. The cache is keyed by the whole body text and
-/// holds what decoding that text gives, so a hit is exactly what decoding it again would give, whichever store,
-/// database or process wrote it. The column-held fields (status, claim, lease) are not part of the body; the
-/// caller sets them from the row.
+/// only), so the second decode finds the first one's task here. The cache is keyed by the body's exact UTF-8 bytes
+/// and holds what decoding them gives, so a hit is exactly what decoding them again would give, whichever store,
+/// database or process wrote it. (Not by the `String`: Swift's string equality is canonical equivalence, so a body
+/// holding "café" with a composed é and a later one with `e` and a combining accent were one key, and the second
+/// task was served with the first one's text; found by a tryout.) The column-held fields (status, claim, lease) are
+/// not part of the body; the caller sets them from the row.
 ///
 /// Bounded: the oldest body is dropped beyond ``capacity`` bodies, and a body longer than ``maxBodyBytes`` (a task
 /// with a long `uids` list) is decoded but not kept, so the cache holds at most `capacity x maxBodyBytes` of text
@@ -21,10 +23,26 @@ final class DecodedBodyCache: Sendable {
     /// The longest body kept, UTF-8 bytes.
     let maxBodyBytes: Int
 
+    /// A body as a key: hashed and compared by its UTF-8 bytes.
+    struct BodyKey: Hashable {
+        let text: String
+
+        static func == (lhs: BodyKey, rhs: BodyKey) -> Bool {
+            lhs.text.utf8.count == rhs.text.utf8.count && lhs.text.utf8.elementsEqual(rhs.text.utf8)
+        }
+
+        func hash(into hasher: inout Hasher) {
+            let hashed: Void? = text.utf8.withContiguousStorageIfAvailable { hasher.combine(bytes: UnsafeRawBufferPointer($0)) }
+            if hashed == nil {
+                for byte in text.utf8 { hasher.combine(byte) }
+            }
+        }
+    }
+
     private struct State {
-        var tasks: [String: QueueTask] = [:]
+        var tasks: [BodyKey: QueueTask] = [:]
         /// Bodies in the order they were added (a ring of `capacity`), for dropping the oldest.
-        var order: [String] = []
+        var order: [BodyKey] = []
         var next = 0
     }
 
@@ -41,19 +59,20 @@ final class DecodedBodyCache: Sendable {
     /// The task `body` decodes to: the kept one, or `decode(body)`, kept for the next time.
     /// - Throws: what `decode` throws (nothing is kept then).
     func task(for body: String, decode: (String) throws -> QueueTask) rethrows -> QueueTask {
-        if let task = state.withLock({ $0.tasks[body] }) { return task }
+        let key = BodyKey(text: body)
+        if let task = state.withLock({ $0.tasks[key] }) { return task }
         let task = try decode(body)
         guard body.utf8.count <= maxBodyBytes else { return task }
         state.withLock { state in
-            guard state.tasks[body] == nil else { return }
+            guard state.tasks[key] == nil else { return }
             if state.order.count < capacity {
-                state.order.append(body)
+                state.order.append(key)
             } else {
                 state.tasks[state.order[state.next]] = nil
-                state.order[state.next] = body
+                state.order[state.next] = key
                 state.next = (state.next + 1) % capacity
             }
-            state.tasks[body] = task
+            state.tasks[key] = task
         }
         return task
     }

@@ -43,6 +43,26 @@ struct DecodedBodyCacheTests {
         #expect(decodes == before + 1)
     }
 
+    @Test("bodies equal as Swift strings but not byte for byte (composed and decomposed é) are two bodies")
+    func keyedByBytes() throws {
+        let cache = DecodedBodyCache()
+        var composed = TaskFactory.task(context: "WS-1", created: 1_767_225_600)
+        composed.extra = ["v": .string("caf\u{E9}")]
+        var decomposed = composed
+        decomposed.extra = ["v": .string("cafe\u{301}")]
+        let bodies = try [composed, decomposed].map { try SQLQueueStore.encodeBody($0) }
+        #expect(bodies[0] == bodies[1], "Swift compares strings by canonical equivalence")
+        #expect(!bodies[0].utf8.elementsEqual(bodies[1].utf8))
+        func decode(_ body: String) throws -> QueueTask {
+            try QueueTask(stored: try #require(try JSONValue.parse(body).objectValue))
+        }
+        let first = try cache.task(for: bodies[0], decode: decode)
+        let second = try cache.task(for: bodies[1], decode: decode)
+        #expect(first.extra["v"]?.stringValue.map { Array($0.utf8) } == Array("caf\u{E9}".utf8))
+        #expect(second.extra["v"]?.stringValue.map { Array($0.utf8) } == Array("cafe\u{301}".utf8))
+        #expect(cache.count == 2)
+    }
+
     @Test("a body longer than the limit is decoded every time and never kept")
     func longBodiesNotKept() throws {
         let cache = DecodedBodyCache(capacity: 8, maxBodyBytes: 2_000)
