@@ -44,12 +44,37 @@ public final class InlineSQLiteConnection: SQLDatabase, @unchecked Sendable {
     /// The handle and the statement cache; only touched under the lock.
     fileprivate struct State: ~Copyable {
         var handle: OpaquePointer?
-        var statements: [String: PreparedStatement] = [:]
+        var statements: [StatementText: PreparedStatement] = [:]
         var useCounter: UInt64 = 0
 
         deinit {
             for statement in statements.values { sqlite_nio_sqlite3_finalize(statement.handle) }
             if let handle { sqlite_nio_sqlite3_close_v2(handle) }
+        }
+    }
+
+    /// A statement's SQL text as the cache's key: hashed and compared by its UTF-8 bytes. Not the `String` itself:
+    /// Swift's string equality is canonical equivalence, so two texts that differ in bytes (a composed and a
+    /// decomposed "é" in a literal) would share one prepared statement.
+    fileprivate struct StatementText: Hashable {
+        let sql: String
+
+        static func == (lhs: StatementText, rhs: StatementText) -> Bool {
+            let (left, right) = (lhs.sql.utf8, rhs.sql.utf8)
+            guard left.count == right.count else { return false }
+            let compared = left.withContiguousStorageIfAvailable { left in
+                right.withContiguousStorageIfAvailable { right in
+                    left.elementsEqual(right)
+                }
+            }
+            return (compared ?? nil) ?? left.elementsEqual(right)
+        }
+
+        func hash(into hasher: inout Hasher) {
+            let hashed: Void? = sql.utf8.withContiguousStorageIfAvailable { hasher.combine(bytes: UnsafeRawBufferPointer($0)) }
+            if hashed == nil {
+                for byte in sql.utf8 { hasher.combine(byte) }
+            }
         }
     }
 
@@ -214,9 +239,10 @@ extension InlineSQLiteConnection.State {
     /// The cached statement for `sql`, prepared (`SQLITE_PREPARE_PERSISTENT`) on first use.
     mutating func prepared(_ sql: String) throws -> InlineSQLiteConnection.PreparedStatement {
         useCounter &+= 1
-        if var statement = statements[sql] {
+        let key = InlineSQLiteConnection.StatementText(sql: sql)
+        if var statement = statements[key] {
             statement.lastUse = useCounter
-            statements[sql] = statement
+            statements[key] = statement
             return statement
         }
         guard let connection = handle else {
@@ -239,7 +265,7 @@ extension InlineSQLiteConnection.State {
         }
         let statement = InlineSQLiteConnection.PreparedStatement(handle: prepared, columns: InlineSQLiteColumns(names: names),
                                                                  lastUse: useCounter)
-        statements[sql] = statement
+        statements[key] = statement
         return statement
     }
 }

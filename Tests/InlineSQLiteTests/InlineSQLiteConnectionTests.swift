@@ -110,6 +110,20 @@ struct InlineSQLiteConnectionTests {
         }
     }
 
+    @Test("two statement texts equal as Swift strings but not byte for byte are two statements")
+    func statementsKeyedByBytes() async throws {
+        try await withConnection { sql in
+            let composed = "SELECT 'caf\u{E9}' AS v"
+            let decomposed = "SELECT 'cafe\u{301}' AS v"
+            #expect(composed == decomposed, "Swift compares strings by canonical equivalence")
+            for text in [composed, decomposed, composed] {
+                let row = try #require(try await sql.raw(SQLQueryString(text)).first())
+                let value = try row.decode(column: "v", as: String.self)
+                #expect(Array(value.utf8) == Array(text.dropFirst(8).dropLast(6).utf8), "\(Array(text.utf8))")
+            }
+        }
+    }
+
     @Test("a statement run many times and more distinct statements than the cache holds all answer right")
     func statementCache() async throws {
         try await withConnection { sql in
