@@ -60,21 +60,13 @@ public final class InlineSQLiteConnection: SQLDatabase, @unchecked Sendable {
         let sql: String
 
         static func == (lhs: StatementText, rhs: StatementText) -> Bool {
-            let (left, right) = (lhs.sql.utf8, rhs.sql.utf8)
-            guard left.count == right.count else { return false }
-            let compared = left.withContiguousStorageIfAvailable { left in
-                right.withContiguousStorageIfAvailable { right in
-                    left.elementsEqual(right)
-                }
-            }
-            return (compared ?? nil) ?? left.elementsEqual(right)
+            var (left, right) = (lhs.sql, rhs.sql)
+            return left.withUTF8 { left in right.withUTF8 { right in left.elementsEqual(right) } }
         }
 
         func hash(into hasher: inout Hasher) {
-            let hashed: Void? = sql.utf8.withContiguousStorageIfAvailable { hasher.combine(bytes: UnsafeRawBufferPointer($0)) }
-            if hashed == nil {
-                for byte in sql.utf8 { hasher.combine(byte) }
-            }
+            var sql = sql
+            sql.withUTF8 { hasher.combine(bytes: UnsafeRawBufferPointer($0)) }
         }
     }
 

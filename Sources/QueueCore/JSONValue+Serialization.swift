@@ -99,36 +99,30 @@ extension JSONValue {
     static func needsEscape(_ byte: UInt8) -> Bool { byte < 0x20 || byte == 0x22 || byte == 0x5C }
 
     static func writeString(_ text: String, into output: inout [UInt8]) {
-        // Most keys and values need no escape: checked and copied whole from the string's own bytes (iterating its
-        // UTF-8 view byte by byte was half of the writing of a task in `perf` of `limsqueue bench queue`).
-        let copied = text.utf8.withContiguousStorageIfAvailable { bytes -> Bool in
-            for byte in bytes where needsEscape(byte) { return false }
+        // Read from the string's own contiguous bytes (`withUTF8`; iterating its UTF-8 view byte by byte was half of
+        // the writing of a task in `perf` of `limsqueue bench queue`). Most keys and values need no escape: copied whole.
+        var text = text
+        text.withUTF8 { bytes in
             output.append(UInt8(ascii: "\""))
-            output.append(contentsOf: bytes)
-            output.append(UInt8(ascii: "\""))
-            return true
-        }
-        if copied == true { return }
-        output.append(UInt8(ascii: "\""))
-        if copied == nil, !text.utf8.contains(where: needsEscape) {
-            output.append(contentsOf: text.utf8)
-            output.append(UInt8(ascii: "\""))
-            return
-        }
-        let hex: StaticString = "0123456789abcdef"
-        for byte in text.utf8 {
-            switch byte {
-            case UInt8(ascii: "\""): output.append(contentsOf: [92, 34])
-            case UInt8(ascii: "\\"): output.append(contentsOf: [92, 92])
-            case 0x0A: output.append(contentsOf: [92, UInt8(ascii: "n")])
-            case 0x0D: output.append(contentsOf: [92, UInt8(ascii: "r")])
-            case 0x09: output.append(contentsOf: [92, UInt8(ascii: "t")])
-            case 0..<0x20:
-                output.append(contentsOf: [92, UInt8(ascii: "u"), 48, 48, hex.utf8Start[Int(byte >> 4)], hex.utf8Start[Int(byte & 0xF)]])
-            default: output.append(byte)
+            defer { output.append(UInt8(ascii: "\"")) }
+            guard bytes.contains(where: needsEscape) else {
+                output.append(contentsOf: bytes)
+                return
+            }
+            let hex: StaticString = "0123456789abcdef"
+            for byte in bytes {
+                switch byte {
+                case UInt8(ascii: "\""): output.append(contentsOf: [92, 34])
+                case UInt8(ascii: "\\"): output.append(contentsOf: [92, 92])
+                case 0x0A: output.append(contentsOf: [92, UInt8(ascii: "n")])
+                case 0x0D: output.append(contentsOf: [92, UInt8(ascii: "r")])
+                case 0x09: output.append(contentsOf: [92, UInt8(ascii: "t")])
+                case 0..<0x20:
+                    output.append(contentsOf: [92, UInt8(ascii: "u"), 48, 48, hex.utf8Start[Int(byte >> 4)], hex.utf8Start[Int(byte & 0xF)]])
+                default: output.append(byte)
+                }
             }
         }
-        output.append(UInt8(ascii: "\""))
     }
 
     struct Parser {

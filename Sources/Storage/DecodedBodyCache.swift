@@ -28,14 +28,13 @@ final class DecodedBodyCache: Sendable {
         let text: String
 
         static func == (lhs: BodyKey, rhs: BodyKey) -> Bool {
-            lhs.text.utf8.count == rhs.text.utf8.count && lhs.text.utf8.elementsEqual(rhs.text.utf8)
+            var (left, right) = (lhs.text, rhs.text)
+            return left.withUTF8 { left in right.withUTF8 { right in left.elementsEqual(right) } }
         }
 
         func hash(into hasher: inout Hasher) {
-            let hashed: Void? = text.utf8.withContiguousStorageIfAvailable { hasher.combine(bytes: UnsafeRawBufferPointer($0)) }
-            if hashed == nil {
-                for byte in text.utf8 { hasher.combine(byte) }
-            }
+            var text = text
+            text.withUTF8 { hasher.combine(bytes: UnsafeRawBufferPointer($0)) }
         }
     }
 
