@@ -188,9 +188,29 @@ extension JSONValue {
                 if bytes[index] == UInt8(ascii: ",") { index += 1; continue }
                 if bytes[index] == UInt8(ascii: "}") {
                     index += 1
-                    return .object(Dictionary(members, uniquingKeysWith: { _, last in last }))
+                    let object = Dictionary(members, uniquingKeysWith: { _, last in last })
+                    if object.count < members.count { try checkKeysDistinctAsText(members, object: object) }
+                    return .object(object)
                 }
                 throw error("expected ',' or '}'")
+            }
+        }
+
+        /// Refuses an object whose keys are two texts that differ only in how their characters are encoded (a
+        /// composed "é" and "e" with a combining accent): Swift's `String` equality is Unicode canonical equivalence, so
+        /// ``JSONValue/object(_:)`` would keep one of the two members and silently drop the other. A key given twice
+        /// with the same bytes keeps its last value, as Python's `json` does.
+        /// - Throws: ``ParseError`` at the object's end, naming the key.
+        func checkKeysDistinctAsText(_ members: [(String, JSONValue)], object: [String: JSONValue]) throws {
+            for (key, _) in members {
+                guard let kept = object.index(forKey: key) else { continue }
+                var (given, stored) = (key, object.keys[kept])
+                let same = given.withUTF8 { given in stored.withUTF8 { stored in given.elementsEqual(stored) } }
+                if !same {
+                    throw ParseError(offset: index - 1, reason: "the object has two keys that differ only in Unicode "
+                                     + "normalization (\(key.debugDescription), in composed and decomposed form); "
+                                     + "use one form for both")
+                }
             }
         }
 

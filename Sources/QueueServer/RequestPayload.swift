@@ -21,8 +21,9 @@ public struct RequestPayload: Sendable {
     }
 
     /// Reads the body (at most the context's upload limit) and the query string.
-    /// - Throws: ``QueueAPIError`` 400 for a body that is not JSON or not an object/list of objects,
-    ///   413 for a body over the limit.
+    /// - Throws: ``QueueAPIError`` 400 for a body that is not JSON (naming the byte and the reason), an object with
+    ///   two keys that differ only in Unicode normalization, or not an object/list of objects; 413 for a body over
+    ///   the limit.
     public static func read(_ request: Request, context: QueueRequestContext) async throws -> RequestPayload {
         var request = request
         let buffer: ByteBuffer
@@ -39,8 +40,9 @@ public struct RequestPayload: Sendable {
             let value: JSONValue
             do {
                 value = try JSONValue.parse(bytes)
-            } catch {
-                throw QueueAPIError(.badRequest, "Request body is not valid JSON")
+            } catch let error as JSONValue.ParseError {
+                throw QueueAPIError(.badRequest, "Request body is not JSON this server can read: at byte \(error.offset) "
+                                    + "(counting from 0), \(error.reason); nothing was done")
             }
             switch value {
             case .object(let object):

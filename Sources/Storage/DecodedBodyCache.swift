@@ -23,25 +23,10 @@ final class DecodedBodyCache: Sendable {
     /// The longest body kept, UTF-8 bytes.
     let maxBodyBytes: Int
 
-    /// A body as a key: hashed and compared by its UTF-8 bytes.
-    struct BodyKey: Hashable {
-        let text: String
-
-        static func == (lhs: BodyKey, rhs: BodyKey) -> Bool {
-            var (left, right) = (lhs.text, rhs.text)
-            return left.withUTF8 { left in right.withUTF8 { right in left.elementsEqual(right) } }
-        }
-
-        func hash(into hasher: inout Hasher) {
-            var text = text
-            text.withUTF8 { hasher.combine(bytes: UnsafeRawBufferPointer($0)) }
-        }
-    }
-
     private struct State {
-        var tasks: [BodyKey: QueueTask] = [:]
+        var tasks: [ExactText: QueueTask] = [:]
         /// Bodies in the order they were added (a ring of `capacity`), for dropping the oldest.
-        var order: [BodyKey] = []
+        var order: [ExactText] = []
         var next = 0
     }
 
@@ -58,7 +43,7 @@ final class DecodedBodyCache: Sendable {
     /// The task `body` decodes to: the kept one, or `decode(body)`, kept for the next time.
     /// - Throws: what `decode` throws (nothing is kept then).
     func task(for body: String, decode: (String) throws -> QueueTask) rethrows -> QueueTask {
-        let key = BodyKey(text: body)
+        let key = ExactText(body)
         if let task = state.withLock({ $0.tasks[key] }) { return task }
         let task = try decode(body)
         guard body.utf8.count <= maxBodyBytes else { return task }

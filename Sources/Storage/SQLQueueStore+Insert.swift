@@ -124,8 +124,9 @@ extension SQLQueueStore {
     static func insertObjectUIDs(of tasks: [QueueTask], on sql: any SQLDatabase) async throws {
         var pairs: [(String, String)] = []
         for task in tasks {
-            var seen: Set<String> = [task.contextUID]
-            for uid in task.uids where seen.insert(uid).inserted { pairs.append((task.taskUID, uid)) }
+            // By bytes: the databases compare text byte by byte, so each form of a uid given is indexed as given.
+            var seen: Set<ExactText> = [ExactText(task.contextUID)]
+            for uid in task.uids where seen.insert(ExactText(uid)).inserted { pairs.append((task.taskUID, uid)) }
         }
         for start in stride(from: 0, to: pairs.count, by: 400) {
             let rows = pairs[start..<min(start + 400, pairs.count)].map { [$0.0, $0.1] as [any Encodable & Sendable] }

@@ -111,7 +111,9 @@ extension SQLQueueStore {
         let statuses = SQLList(status.sorted { $0.rawValue < $1.rawValue }.map { SQLBind($0.rawValue) })
         let sql = try self.sql
         var result: Set<String> = []
-        for row in try await SQLLabReader.rows(in: Array(Set(uids)), { list in
+        // Distinct by bytes (as the databases compare), so each form of a uid asked for is probed.
+        let distinct = Array(Set(uids.map(ExactText.init))).map(\.text)
+        for row in try await SQLLabReader.rows(in: distinct, { list in
             Self.activeAmongStatement(list, statuses: statuses, on: sql)
         }, on: sql) {
             result.insert(try row.decode(column: "uid", as: String.self))

@@ -347,6 +347,26 @@ struct JSONTextTests {
         #expect(JSONValue.object(["b": .string("x\"y"), "a": .string("plain"), "c": .null]).jsonString == #"{"a":"plain","b":"x\"y","c":null}"#)
     }
 
+    @Test("an object whose keys differ only in Unicode normalization is refused at any depth, naming the key; equal bytes keep the last value")
+    func keysDifferingOnlyInNormalization() throws {
+        let composed = "caf\u{E9}", decomposed = "cafe\u{301}"
+        #expect(composed == decomposed && Array(composed.utf8) != Array(decomposed.utf8))
+        for text in [#"{"\#(composed)": 1, "\#(decomposed)": 2}"#,
+                     #"{"x": [{"a": 1, "\#(decomposed)": 1, "\#(composed)": 2}]}"#,
+                     #"{"caf\u00e9": 1, "cafe\u0301": 2}"#] {
+            do {
+                _ = try JSONValue.parse(text)
+                Issue.record("accepted: \(text)")
+            } catch let error as JSONValue.ParseError {
+                #expect(error.reason.contains("Unicode normalization") && error.reason.contains("caf"), "\(error)")
+                #expect(error.offset > 0 && error.offset < text.utf8.count)
+            }
+        }
+        // The same bytes twice: the last value, as Python's json; distinct texts that are not equivalent stay apart.
+        #expect(try JSONValue.parse(#"{"\#(decomposed)": 1, "\#(decomposed)": 2}"#) == .object([decomposed: .int(2)]))
+        #expect(try JSONValue.parse(#"{"\#(composed)": 1, "cafe": 2}"#).objectValue?.count == 2)
+    }
+
     @Test("strings are written escaped exactly where JSON requires it; object keys in String order, non-ASCII ones too")
     func writing() throws {
         // Reference: every byte of the string, with `"`, `\` and control characters escaped.

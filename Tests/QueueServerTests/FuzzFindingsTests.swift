@@ -64,6 +64,25 @@ struct FuzzFindingsTests {
         }
     }
 
+    @Test("a body whose keys differ only in Unicode normalization is refused 400 naming the key and the byte, nothing added (one member used to be dropped silently)")
+    func keysDifferingOnlyInNormalization() async throws {
+        try await withServer { api in
+            let body = #"{"name": "noop", "context_uid": "c", "context_path": "/c", "extra": {"caf\u00e9": "composed", "cafe\u0301": "decomposed"}}"#
+            let refused = try await api.call("add", rawBody: body)
+            #expect(refused.status == 400 && refused.json["success"] == .bool(false), "\(refused.status) \(refused.message)")
+            #expect(refused.message.contains("caf") && refused.message.contains("Unicode normalization")
+                    && refused.message.contains("at byte"), "\(refused.message)")
+            #expect(try await api.call("tasks").json["count"] == .int(0))
+            // Malformed text names the byte and the reason.
+            let malformed = try await api.call("add", rawBody: #"{"name" "noop"}"#)
+            #expect(malformed.status == 400 && malformed.message.contains("at byte 8") && malformed.message.contains("expected ':'"),
+                    "\(malformed.message)")
+            // One form alone is kept as sent.
+            let kept = try await api.call("add", rawBody: #"{"name": "noop", "context_uid": "c", "context_path": "/c", "extra": {"cafe\u0301": "d"}}"#)
+            #expect(kept.status == 200 && kept.json["count"] == .int(1), "\(kept.message)")
+        }
+    }
+
     @Test("a task name's length is counted in Unicode scalars, as the databases count it: 150 letters with combining accents are 300 > 200")
     func nameLengthInScalars() async throws {
         try await withServer { api in

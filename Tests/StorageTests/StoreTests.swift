@@ -167,6 +167,23 @@ struct StoreTests {
         }
     }
 
+    @Test("object uids that differ only in Unicode normalization are indexed and found each as given (String equality merged them)",
+          arguments: StoreBackend.available)
+    func uidsByBytes(backend: StoreBackend) async throws {
+        try await StoreFixture.with(backend: backend) { f in
+            let composed = "sample-caf\u{E9}", decomposed = "sample-cafe\u{301}"
+            let both = try await f.add(TaskFactory.task(context: "WS-1", created: f.now, uids: [composed, decomposed]))
+            let onlyDecomposed = try await f.add(TaskFactory.task(context: "WS-2", created: f.now, uids: [decomposed]))
+            #expect(try await f.store.tasks(for: composed, name: nil).map(\.taskUID) == [both.taskUID])
+            #expect(try await f.store.tasks(for: decomposed, name: nil).map(\.taskUID).sorted()
+                    == [both.taskUID, onlyDecomposed.taskUID].sorted())
+            _ = try await f.store.delete(both.taskUID, now: f.now)
+            // Asked about both forms at once, each form is probed: the decomposed one is still queued.
+            let queued = try await f.store.objectUIDs(status: [.queued], among: [composed, decomposed])
+            #expect(queued.count == 1 && queued.first.map { Array($0.utf8) == Array(decomposed.utf8) } == true, "\(queued)")
+        }
+    }
+
     @Test("pop: running; a second pop by the same consumer gets nothing; after 10 s it is purged, retried after 5 s", arguments: StoreBackend.available)
     func popAndPurge(backend: StoreBackend) async throws {
         try await StoreFixture.with(backend: backend) { f in

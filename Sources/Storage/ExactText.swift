@@ -1,0 +1,22 @@
+/// A `String` compared and hashed by its UTF-8 bytes, for keys that must keep apart texts Swift calls equal.
+///
+/// `String` equality is Unicode canonical equivalence: a composed "é" and "e" with a combining accent are equal,
+/// while the databases compare stored text byte by byte. Keys that stand for stored or sent text (a task body, an
+/// object uid written to the uid index) use this, so that each form is kept as it was given.
+struct ExactText: Hashable {
+    let text: String
+
+    init(_ text: String) {
+        self.text = text
+    }
+
+    static func == (lhs: ExactText, rhs: ExactText) -> Bool {
+        var (left, right) = (lhs.text, rhs.text)
+        return left.withUTF8 { left in right.withUTF8 { right in left.elementsEqual(right) } }
+    }
+
+    func hash(into hasher: inout Hasher) {
+        var text = text
+        text.withUTF8 { hasher.combine(bytes: UnsafeRawBufferPointer($0)) }
+    }
+}
