@@ -32,6 +32,11 @@ struct BenchStoreCommand: AsyncParsableCommand {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("limsqueue-bench-\(TaskUID.make().prefix(8))").path
         defer { try? FileManager.default.removeItem(atPath: directory) }
         let clock = SystemWallClock()
+        if let database {
+            print("limsqueue bench store: PostgreSQL \(PostgresURL.redacted(database))")
+        } else {
+            print("limsqueue bench store: SQLite (WAL) \(StorageEnvironment.sqlitePath(dataDir: directory)) (a fresh file, deleted afterwards)")
+        }
         try await StorageEnvironment.with(dataDir: directory, database: database, logger: logger) { environment in
             let store = environment.store
             if let sql = environment.databases.database(logger: logger, on: environment.eventLoopGroup.any()) as? any SQLDatabase {

@@ -120,9 +120,13 @@ public enum StorageMigrations {
         }
     }
 
-    /// The page cache of the writer connection, MiB: 64, which holds the pages a bulk transaction of 500 demo
-    /// samples changes (about 3,000 pages of 4 KiB, 12 MiB) with room for the index paths it walks.
-    public static let writerCacheMiB = 64
+    /// The page cache of the writer connection, MiB: 16, which holds the pages a bulk transaction of 500 demo
+    /// samples changes (about 3,000 pages of 4 KiB, 12 MiB). Pages beyond it are read again from the operating
+    /// system's file cache, which is not the process's memory. It was 64: on a 200,000-sample lab the cache filled to
+    /// its bound and `bench scale`'s serve peaked at 154-157 MB against 80 MB at 2,000 samples (growth exponent 0.14,
+    /// issue 11's bound is 0.1); with 16 the peak is 107 MB (0.06), every action as fast, `demo samples` 2,488-2,523
+    /// samples/s against 2,411-2,412 and `bench queue --batched` within 2 %.
+    public static let writerCacheMiB = 16
 }
 
 /// How durable a commit is before the queue answers.

@@ -192,8 +192,12 @@ struct QueueServerHTTPTests {
             #expect(failed.status == 200 && failed.message == "Task failed: \(task.taskUID)")
             #expect(try await api.call(task.taskUID).json["error_message"] == .string("ValueError: boom"))
 
+            // Requeue keeps `created` (a fail with retries left set it to the fail's time, as senaite.queue's does).
+            let createdBefore = try #require(try await api.call(task.taskUID).json["created"]?.doubleValue)
+            f.clock.advance(by: 7)
             let requeued = try await api.call("requeue/\(task.taskUID)", method: .get)
             #expect(requeued.status == 200 && requeued.message == "Task re-queued: \(task.taskUID)")
+            #expect(try await api.call(task.taskUID).json["created"]?.doubleValue == createdBefore)
             #expect(try await api.report("requeue", task.taskUID).status == 200)
             #expect(try await api.report("requeue", TaskUID.make()).status == 404)
 
