@@ -21,6 +21,16 @@ extension QueueTask {
         "ghost", "action", "slots", "top_uid", "started", "consumer_id", "lease_token",
     ]
 
+    /// Modelled keys a client may send as `null` that senaite.queue keeps verbatim (reference 1.1, "extra keys kept
+    /// verbatim"): such a null is kept in ``extra`` and sent back as `null`, where the key is otherwise left out.
+    public static let keptWhenNull: Set<String> = ["action", "slots", "top_uid", "delay"]
+
+    /// The members of a task dict that go to ``extra``: the keys this type does not model, and a `null` of
+    /// ``keptWhenNull``.
+    static func extraMembers(of dict: [String: JSONValue]) -> [String: JSONValue] {
+        dict.filter { !modelledKeys.contains($0.key) || ($0.value == .null && keptWhenNull.contains($0.key)) }
+    }
+
     /// The complete task dict, as senaite.queue sends it (reference 1.1 "complete info").
     public var wireDictionary: [String: JSONValue] {
         var dict = extra
@@ -89,7 +99,7 @@ extension QueueTask {
             started: try reader.number("started"),
             consumerID: try reader.string("consumer_id"),
             leaseToken: try reader.string("lease_token"),
-            extra: dict.filter { !Self.modelledKeys.contains($0.key) }
+            extra: Self.extraMembers(of: dict)
         )
     }
 
@@ -192,7 +202,7 @@ extension QueueTask {
             action: try reader.string("action"),
             slots: try reader.list("slots"),
             topUID: try reader.string("top_uid"),
-            extra: dict.filter { !Self.modelledKeys.contains($0.key) }
+            extra: Self.extraMembers(of: dict)
         )
     }
 }

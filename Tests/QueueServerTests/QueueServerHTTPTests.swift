@@ -231,6 +231,35 @@ struct QueueServerHTTPTests {
         }
     }
 
+    @Test("action, slots, top_uid and delay sent as null come back as null (senaite.queue keeps them verbatim); absent ones stay absent")
+    func nullExtrasKept() async throws {
+        try await withServer { api, f in
+            let uid = TaskUID.make(), plain = TaskUID.make()
+            let added = try await api.call("add", body: .array([
+                .object(["task_uid": .string(uid), "name": "noop", "context_uid": "c1", "context_path": "/c1",
+                         "action": .null, "slots": .null, "top_uid": .null, "delay": .null, "other": .null]),
+                .object(["task_uid": .string(plain), "name": "noop", "context_uid": "c2", "context_path": "/c2"]),
+            ]))
+            #expect(added.status == 200 && added.json["count"] == .int(2), "\(added.message)")
+            let stored = try await api.call(uid).json
+            for key in ["action", "slots", "top_uid", "delay", "other"] {
+                #expect(stored[key] == .null, "\(key): \(String(describing: stored[key]))")
+            }
+            let absent = try await api.call(plain).json
+            for key in ["action", "slots", "top_uid", "delay"] { #expect(absent[key] == nil, "\(key)") }
+            // Claimed and failed with a retry (which sets a delay): the delay is the retry's, the other nulls stay.
+            f.clock.advance(by: 1)
+            var popped = try await api.pop("http://consumer-1")
+            if popped.json["task_uid"] != .string(uid) { popped = try await api.pop("http://consumer-2") }
+            #expect(popped.json["task_uid"] == .string(uid) && popped.json["action"] == .null && popped.json["top_uid"] == .null)
+            let failed = try await api.report("fail", uid, extra: ["consumer_id": popped.json["consumer_id"]!,
+                                                                   "lease_token": popped.json["lease_token"]!])
+            #expect(failed.status == 200, "\(failed.message)")
+            let retried = try await api.call(uid).json
+            #expect(retried["delay"]?.doubleValue != nil && retried["action"] == .null && retried["slots"] == .null)
+        }
+    }
+
     @Test("bad input: 4xx JSON naming the problem, nothing added, and the server keeps serving")
     func badInput() async throws {
         try await withServer { api, f in
