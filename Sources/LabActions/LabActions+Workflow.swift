@@ -158,7 +158,7 @@ extension LabActions {
     /// ``LIMSCore/GuardID/permission``) for the others. Source: issue 13, finding 6.
     static func splitByPermission(_ action: String, uids: [String], user: User, worksheetUID: String,
                                   state: LabState) -> (permitted: [String], forbidden: [ActionItem]) {
-        let context = TransitionContext(user: user, worksheetUID: worksheetUID, uids: RandomUIDGenerator())
+        let context = TransitionContext(user: user, worksheetUID: worksheetUID, uids: TimeOrderedUIDGenerator())
         var permitted: [String] = [], forbidden: [ActionItem] = []
         for uid in uids {
             if let refusal = WorkflowEngine.permissionRefusal(action, on: uid, context: context, state: state) {

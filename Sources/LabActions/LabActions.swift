@@ -30,10 +30,10 @@ public struct LabActions: Sendable {
     ///   - repository: the lab.
     ///   - queue: the queue the actions enqueue to and whose guards they honour; nil for none.
     ///   - clock: wall clock. Default: the system clock.
-    ///   - uids: uid generator. Default: ``LIMSCore/RandomUIDGenerator``.
+    ///   - uids: uid generator. Default: ``LIMSCore/TimeOrderedUIDGenerator``.
     ///   - passwordHasher: hashes passwords of users the actions create (the stored ``LIMSCore/User/passwordHash``).
     public init(repository: any LabRepository, queue: (any QueueStore)?, clock: any WallClock = SystemWallClock(),
-                uids: any UIDGenerator = RandomUIDGenerator(), passwordHasher: @escaping @Sendable (String) async -> String) {
+                uids: any UIDGenerator = TimeOrderedUIDGenerator(), passwordHasher: @escaping @Sendable (String) async -> String) {
         self.repository = repository
         self.queue = queue
         self.clock = clock

@@ -66,14 +66,14 @@ public struct LimsAPIController: Sendable {
     ///   - repository: the lab.
     ///   - authKey: the queue auth key, read on each request; session tokens are Fernet tokens of this key.
     ///   - clock: wall clock (token expiry, creation instants).
-    ///   - uids: generator of new object uids. Default: ``RandomUIDGenerator``.
+    ///   - uids: generator of new object uids. Default: ``TimeOrderedUIDGenerator``.
     /// - Parameter queue: when given, worksheet actions are queued while the queue is ready (chunk size > 0) and
     ///   every transition honours the queue's guards; nil runs everything synchronously.
     /// - Parameter loginLimiter: the failed-login limits. Default: ``LoginRateLimiter`` with its default policy on
     ///   `clock`.
     /// - Parameter sessions: where sessions live. Default: a ``LIMSCore/MemorySessionStore`` of this controller.
     public init(repository: any LabRepository, authKey: @escaping @Sendable () async -> String, clock: any WallClock,
-                uids: any UIDGenerator = RandomUIDGenerator(), queue: (any QueueStore)? = nil,
+                uids: any UIDGenerator = TimeOrderedUIDGenerator(), queue: (any QueueStore)? = nil,
                 loginLimiter: LoginRateLimiter? = nil, sessions: (any SessionStore)? = nil) {
         self.loginLimiter = loginLimiter ?? LoginRateLimiter(clock: clock)
         self.sessions = sessions ?? MemorySessionStore()

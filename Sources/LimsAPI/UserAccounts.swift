@@ -35,9 +35,9 @@ public struct UserAccounts: Sendable {
     ///   - repository: the lab.
     ///   - sessions: where the lab's sessions live.
     ///   - clock: wall clock. Default: the system clock.
-    ///   - uids: uid generator. Default: ``LIMSCore/RandomUIDGenerator``.
+    ///   - uids: uid generator. Default: ``LIMSCore/TimeOrderedUIDGenerator``.
     public init(repository: any LabRepository, sessions: any SessionStore, clock: any WallClock = SystemWallClock(),
-                uids: any UIDGenerator = RandomUIDGenerator()) {
+                uids: any UIDGenerator = TimeOrderedUIDGenerator()) {
         self.repository = repository
         self.sessions = sessions
         self.clock = clock

@@ -116,7 +116,7 @@ struct LimsBench: Sendable {
             try await environment.store.updateSettings(settings)
             let hash = Bcrypt.hash("labman", cost: 4)
             let analystHashes = (0..<analysts).map { Bcrypt.hash("analyst-\($0)", cost: 4) }
-            let now = SystemWallClock().now(), uids = RandomUIDGenerator()
+            let now = SystemWallClock().now(), uids = TimeOrderedUIDGenerator()
             try await environment.lab.perform(wholeLab: { state in
                 let client = state.createClient(name: "Bench client", clientID: "BC", uids: uids, now: now)
                 let contact = try state.createContact(in: client.uid, firstname: "Bench", surname: "Contact", uids: uids, now: now)

@@ -92,7 +92,7 @@ enum LabSetup {
         do {
             report = try await environment.lab.perform(wholeLab: { state in
                 try SetupImporter.importWorkbook(
-                    workbook, into: &state, uids: RandomUIDGenerator(), now: now,
+                    workbook, into: &state, uids: TimeOrderedUIDGenerator(), now: now,
                     passwordHasher: { Bcrypt.hash($0, cost: bcryptCost) },
                     progress: { sheet, done, total in progress.update(sheet, done: done, total: total) }
                 )
@@ -118,7 +118,7 @@ enum LabSetup {
                 guard !covered else { continue }
                 let sample = try state.createReferenceSample(
                     title: definition.title, definitionUID: definition.uid, expiryDate: now + Double(validDays) * 86_400,
-                    uids: RandomUIDGenerator(), now: now)
+                    uids: TimeOrderedUIDGenerator(), now: now)
                 lines.append("\(sample.id) \(sample.blank ? "blank" : "control") of \(definition.title)")
             }
             return lines

@@ -69,7 +69,7 @@ public struct AssignAnalysesHandler: TaskHandler {
             let (chunk, rest) = taskChunks(pending, size: chunkSize)
             try await reader.loadClosure(of: chunk.map(\.uid), into: &state)
             let transitionContext = TransitionContext(user: user, worksheetUID: worksheet.uid, insideQueuedTask: true,
-                                                      uids: RandomUIDGenerator())
+                                                      uids: TimeOrderedUIDGenerator())
             var done = 0
             var refusals: [String] = []
             for (uid, slot) in chunk {

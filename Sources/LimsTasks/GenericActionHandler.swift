@@ -60,7 +60,7 @@ public struct GenericActionHandler: TaskHandler {
             try await reader.loadClosure(of: [task.contextUID] + chunk, into: &state)
             let worksheetUID = state.worksheets[task.contextUID] != nil ? task.contextUID : nil
             let transitionContext = TransitionContext(user: user, worksheetUID: worksheetUID, insideQueuedTask: true,
-                                                      uids: RandomUIDGenerator())
+                                                      uids: TimeOrderedUIDGenerator())
             var done = 0
             for uid in chunk where state.object(uid) != nil {
                 switch WorkflowEngine.doTransition(action, on: uid, context: transitionContext, state: &state, now: now) {

@@ -123,10 +123,10 @@ extension QueueTask {
     ///   - settings: current settings for defaults.
     ///   - now: epoch seconds, the default `created`.
     ///   - defaultUsername: user id of the requester.
-    ///   - uids: where the task uid comes from when the dict has none. Default: ``RandomUIDGenerator``.
+    ///   - uids: where the task uid comes from when the dict has none. Default: ``TimeOrderedUIDGenerator``.
     /// - Throws: ``QueueError`` `.invalidTask` naming the missing or mistyped field.
     public init(wire dict: [String: JSONValue], settings: QueueSettings, now: Double, defaultUsername: String,
-                uids: any UIDGenerator = RandomUIDGenerator()) throws {
+                uids: any UIDGenerator = TimeOrderedUIDGenerator()) throws {
         let reader = FieldReader(dict: dict)
         let name = try reader.requiredString("name")
         let contextUID = try reader.requiredString("context_uid")

@@ -64,7 +64,7 @@ public struct QueueTask: Sendable, Equatable {
 
     /// Creates a task with senaite.queue's defaults (reference 1.1).
     public init(
-        taskUID: String = TaskUID.make(),
+        taskUID: String = TaskUID.makeTimeOrdered(),
         name: String,
         contextUID: String,
         contextPath: String,
@@ -142,7 +142,7 @@ public struct QueueTask: Sendable, Equatable {
     /// Source: senaite.queue `new_task`/`add_copy` (reference 1.1, 1.13; bug reports #16/#18).
     public func continuation(uids: [String], slots: [JSONValue]? = nil) -> QueueTask {
         var copy = self
-        copy.taskUID = TaskUID.make()
+        copy.taskUID = TaskUID.makeTimeOrdered()
         copy.status = nil
         copy.errorMessage = nil
         copy.started = nil

@@ -9,12 +9,23 @@ public protocol UIDGenerator: Sendable {
     func makeUID() -> String
 }
 
-/// Production generator: 128 random bits from the system generator (``TaskUID/make()``), as lowercase hex.
+/// 128 random bits from the system generator (``TaskUID/make()``), as lowercase hex, as SENAITE's uuid4 uids. The
+/// production generator is ``TimeOrderedUIDGenerator``.
 public struct RandomUIDGenerator: UIDGenerator {
     public init() {}
 
     public func makeUID() -> String {
         TaskUID.make()
+    }
+}
+
+/// Production generator of task uids: uids that sort by the time they were made (``TaskUID/makeTimeOrdered()``), so
+/// that the tasks' and the history's indexes take new keys at one edge instead of on random pages.
+public struct TimeOrderedUIDGenerator: UIDGenerator {
+    public init() {}
+
+    public func makeUID() -> String {
+        TaskUID.makeTimeOrdered()
     }
 }
 

@@ -54,10 +54,10 @@ public struct QueueServerController: Sendable {
     ///   - clock: now for every change, and the clock a long-poll's deadline is measured on.
     ///   - configuration: the routes' tunables. Default: ``Configuration/init(maxPopWait:pollFallbackSeconds:version:maxBatch:)``.
     ///   - metrics: where claims and reported ends are recorded. Default: a registry of its own.
-    ///   - uids: the uids of added tasks that bring none. Default: ``QueueCore/RandomUIDGenerator``.
+    ///   - uids: the uids of added tasks that bring none. Default: ``QueueCore/TimeOrderedUIDGenerator``.
     public init(store: any QueueStore, authenticator: QueueAuthenticator, clock: any WallClock,
                 configuration: Configuration = .init(), metrics: QueueMetrics = QueueMetrics(),
-                uids: any UIDGenerator = RandomUIDGenerator()) {
+                uids: any UIDGenerator = TimeOrderedUIDGenerator()) {
         self.store = store
         self.authenticator = authenticator
         self.clock = clock

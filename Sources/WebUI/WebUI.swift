@@ -49,14 +49,14 @@ public struct WebUI: Sendable {
     ///   - authKeyControl: how the settings page regenerates the auth key. Default: not possible.
     ///   - probe: how the server status banner checks `{server}/@@API/senaite/v1/version` (1 s timeout).
     ///     Default: an HTTP GET with AsyncHTTPClient.
-    ///   - uids: generator of new object uids. Default: ``RandomUIDGenerator``.
+    ///   - uids: generator of new object uids. Default: ``TimeOrderedUIDGenerator``.
     ///   - consumerPolls: when each consumer last asked the queue server of this process for work (the monitor's
     ///     "last seen" of idle consumers). Default: none known.
     public init(repository: any LabRepository, queue: any QueueStore, authKey: @escaping @Sendable () async -> String,
                 clock: any WallClock, lims: LimsAPIController? = nil,
                 authKeyControl: AuthKeyControl = .unavailable("this server cannot store a new key"),
                 probe: @escaping ServerStatusProbe.Probe = ServerStatusProbe.httpProbe,
-                uids: any UIDGenerator = RandomUIDGenerator(),
+                uids: any UIDGenerator = TimeOrderedUIDGenerator(),
                 consumerPolls: @escaping @Sendable () -> [String: Double] = { [:] }) {
         self.consumerPolls = consumerPolls
         self.repository = repository

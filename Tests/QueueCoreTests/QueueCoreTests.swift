@@ -306,6 +306,38 @@ struct QueueCoreTests {
         var fixed = Fixed()
         #expect(TaskUID.make(using: &fixed) == "fedcba98765432100123456789abcdef")
     }
+
+    @Test("time-ordered uids: 12 hex digits of milliseconds, then 20 random; they sort by time, are unique and valid")
+    func timeOrderedUIDs() {
+        struct Fixed: RandomNumberGenerator {
+            var words: [UInt64] = [0x0123_4567_89AB_CDEF, 0xFEDC_BA98_7654_3210]
+            mutating func next() -> UInt64 { words.removeFirst() }
+        }
+        var fixed = Fixed()
+        // 1,767,225,600.123 s = 1,767,225,600,123 ms = 0x019b_76da_a87b; then the first word's 16 digits, big end
+        // first, and the second word's low 4.
+        #expect(TaskUID.make(at: 1_767_225_600.123, using: &fixed) == "019b76daa87b" + "0123456789abcdef" + "3210")
+        var zero = Fixed()
+        #expect(TaskUID.make(at: -5, using: &zero).hasPrefix("000000000000"))
+        var random = SeededRandom(seed: 7)
+        var previous = ""
+        for step in 0..<2_000 {
+            let uid = TaskUID.make(at: 1_767_225_600 + Double(step) * 0.0015, using: &random)
+            #expect(TaskUID.isValid(uid) && uid == uid.lowercased() && uid.utf8.count == 32)
+            #expect(uid > previous, "\(previous) then \(uid)")
+            previous = uid
+        }
+        // Within one millisecond they differ by their random part; made by the generator, each is unique.
+        let made = (0..<3_000).map { _ in TimeOrderedUIDGenerator().makeUID() }
+        #expect(Set(made).count == 3_000 && made.allSatisfy(TaskUID.isValid))
+        let now = UInt64(Date().timeIntervalSince1970 * 1000)
+        let stamped = UInt64(made[0].prefix(12), radix: 16) ?? 0
+        #expect(stamped <= now && now - stamped < 60_000)
+        // A task's default uid and a continuation's are of this kind.
+        let task = QueueTask(name: "noop", contextUID: "c", contextPath: "/c", created: 0, username: "labman")
+        #expect(UInt64(task.taskUID.prefix(12), radix: 16).map { now - $0 < 60_000 } == true)
+        #expect(UInt64(task.continuation(uids: []).taskUID.prefix(12), radix: 16).map { now - $0 < 60_000 } == true)
+    }
 }
 
 @Suite("JSON text")
