@@ -207,9 +207,10 @@ extension JSONValue {
                 var (given, stored) = (key, object.keys[kept])
                 let same = given.withUTF8 { given in stored.withUTF8 { stored in given.elementsEqual(stored) } }
                 if !same {
+                    // At most 40 characters of the key, escaped (a key may be megabytes long or hold control characters).
+                    let shown = key.count > 40 ? String(key.prefix(40)).debugDescription + "..." : key.debugDescription
                     throw ParseError(offset: index - 1, reason: "the object has two keys that differ only in Unicode "
-                                     + "normalization (\(key.debugDescription), in composed and decomposed form); "
-                                     + "use one form for both")
+                                     + "normalization (\(shown), in composed and decomposed form); use one form for both")
                 }
             }
         }

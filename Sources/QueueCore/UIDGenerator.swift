@@ -19,8 +19,9 @@ public struct RandomUIDGenerator: UIDGenerator {
     }
 }
 
-/// Production generator of task uids: uids that sort by the time they were made (``TaskUID/makeTimeOrdered()``), so
-/// that the tasks' and the history's indexes take new keys at one edge instead of on random pages.
+/// Production generator of task and lab object uids: uids that sort by the time they were made
+/// (``TaskUID/makeTimeOrdered()``), so that the indexes keyed by them take new keys at one edge instead of on random
+/// pages.
 public struct TimeOrderedUIDGenerator: UIDGenerator {
     public init() {}
 

@@ -394,6 +394,14 @@ struct JSONTextTests {
                 #expect(error.offset > 0 && error.offset < text.utf8.count)
             }
         }
+        // A long key is quoted at most 40 characters long.
+        let long = String(repeating: "x", count: 5_000)
+        do {
+            _ = try JSONValue.parse(#"{"\#(long)\#(composed)": 1, "\#(long)\#(decomposed)": 2}"#)
+            Issue.record("accepted a long pair")
+        } catch let error as JSONValue.ParseError {
+            #expect(error.reason.count < 300 && error.reason.contains("xxx\"..."), "\(error.reason)")
+        }
         // The same bytes twice: the last value, as Python's json; distinct texts that are not equivalent stay apart.
         #expect(try JSONValue.parse(#"{"\#(decomposed)": 1, "\#(decomposed)": 2}"#) == .object([decomposed: .int(2)]))
         #expect(try JSONValue.parse(#"{"\#(composed)": 1, "cafe": 2}"#).objectValue?.count == 2)
