@@ -24,7 +24,7 @@ extension LimsAPIController {
             })
         }
         // Optional paging (senaite.jsonapi's names): `limit` items from `b_start`; without them, every task.
-        let payload = LimsPayload(fields: LimsPayload.query(request))
+        let payload = LimsPayload(fields: try LimsPayload.query(request))
         let limit = try payload.int("limit")
         if let limit, !(1...Self.maxLimit).contains(limit) {
             throw QueueAPIError(.badRequest, "Field 'limit' must be in 1...\(Self.maxLimit)")

@@ -59,7 +59,7 @@ extension LimsAPIController {
 
     /// The listing of `portalType`: only objects the user may see, filtered, sorted and paged.
     func listing(_ portalType: PortalType, request: Request, context: QueueRequestContext) async throws -> Response {
-        let payload = LimsPayload(fields: LimsPayload.query(request))
+        let payload = LimsPayload(fields: try LimsPayload.query(request))
         let limit = try payload.int("limit") ?? Self.defaultLimit
         guard (1...Self.maxLimit).contains(limit) else {
             throw QueueAPIError(.badRequest, "Field 'limit' must be in 1...\(Self.maxLimit)")

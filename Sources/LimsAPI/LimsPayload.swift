@@ -32,10 +32,11 @@ struct LimsPayload: Sendable {
     }
 
     /// The query string as fields (a repeated key becomes a list).
-    static func query(_ request: Request) -> [String: JSONValue] {
+    /// - Throws: ``QueueAPIError`` 400 for a parameter name that is not stream-safe (``RequestPayload/queryName(_:)``).
+    static func query(_ request: Request) throws -> [String: JSONValue] {
         var query: [String: [String]] = [:]
         for (key, value) in request.uri.queryParameters {
-            query[String(key), default: []].append(String(value))
+            query[try RequestPayload.queryName(key), default: []].append(String(value))
         }
         return query.mapValues { $0.count == 1 ? .string($0[0]) : .array($0.map(JSONValue.string)) }
     }

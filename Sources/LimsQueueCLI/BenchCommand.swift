@@ -118,7 +118,7 @@ struct BenchQueueCommand: AsyncParsableCommand {
                 // tasks), would lose its work: only a database the bench has to itself is emptied. A lab with an
                 // empty queue and history still has its objects (a tryout's bench ran beside such a lab's server).
                 let labEmpty = try await environment.lab.isEmptyLab()
-                if try await store.holdsTasks(otherThan: Self.taskName) || !labEmpty {
+                if try await store.holdsTasks(otherThan: [Self.taskName]) || !labEmpty {
                     throw CLIError("--database \(environment.path) holds a lab's objects, tasks or history: bench queue "
                                    + "empties the queue tables of the database it runs on and its consumers fail every task but "
                                    + "its own; give it a database of its own")

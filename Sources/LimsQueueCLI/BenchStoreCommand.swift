@@ -15,7 +15,10 @@ struct BenchStoreCommand: AsyncParsableCommand {
     )
 
     @Option(name: .long, help: "Tasks.") var tasks: Int = 5_000
-    @Option(name: .long, help: "PostgreSQL URL of an empty database to benchmark instead of a fresh SQLite file.") var database: String?
+    @Option(name: .long, help: "PostgreSQL URL of a database of its own to benchmark instead of a fresh SQLite file (one that holds a lab's objects, tasks or history is refused; its queue tables are emptied before and after).") var database: String?
+
+    /// The names of the bench's own tasks (any other in the database is a lab's).
+    static let taskNames = ["noop", "noop-delayed", "noop-keyed"]
     @Option(name: .long, help: "Tasks delayed an hour, ahead of the loop's tasks in queue order (priority 0).") var delayedAhead: Int = 0
     @Option(name: .long, help: "Tasks of one name and path key, ahead of the loop's tasks in queue order (priority 0), while a task of that key runs.") var blockedAhead: Int = 0
 
@@ -39,6 +42,16 @@ struct BenchStoreCommand: AsyncParsableCommand {
         }
         try await StorageEnvironment.with(dataDir: directory, database: database, logger: logger) { environment in
             let store = environment.store
+            if database != nil {
+                // Its pop + done loop would claim and finish a lab's queued tasks without running them (a tryout's
+                // real task was gone after a run): only a database of its own, emptied of its own earlier runs.
+                let labEmpty = try await environment.lab.isEmptyLab()
+                if try await store.holdsTasks(otherThan: Self.taskNames) || !labEmpty {
+                    throw CLIError("--database \(environment.path) holds a lab's objects, tasks or history: bench store "
+                                   + "claims and finishes every task it finds; give it a database of its own")
+                }
+                try await store.deleteAllTasks()
+            }
             if let sql = environment.databases.database(logger: logger, on: environment.eventLoopGroup.any()) as? any SQLDatabase {
                 let begin = clock.now()
                 for _ in 0..<1000 { try await sql.raw("SELECT 1").run() }
@@ -97,6 +110,7 @@ struct BenchStoreCommand: AsyncParsableCommand {
             print(String(format: "add: %d tasks in batches of 500: %.0f tasks/s", tasks, Double(tasks) / addSeconds))
             print(String(format: "pop + done: %.0f tasks/s (pop %.0f us, done %.0f us per task)", Double(tasks) / loopSeconds,
                          popSeconds / Double(tasks) * 1e6, doneSeconds / Double(tasks) * 1e6))
+            if database != nil { try await store.deleteAllTasks() }
         }
     }
 }

@@ -174,10 +174,16 @@ extension JSONValue {
             // rehashed a task's 20 keys four times); a key given twice keeps its last value.
             var members: [(String, JSONValue)] = []
             members.reserveCapacity(8)
+            // Where each key starts, to name the second of two keys that differ only in normalization.
+            var keyOffsets: [Int] = []
+            keyOffsets.reserveCapacity(8)
             while true {
                 skipWhitespace()
                 guard index < bytes.count, bytes[index] == UInt8(ascii: "\"") else { throw error("expected a string key") }
+                let keyStart = index
                 let key = try string()
+                try checkStreamSafe(key, at: keyStart)
+                keyOffsets.append(keyStart)
                 skipWhitespace()
                 guard index < bytes.count, bytes[index] == UInt8(ascii: ":") else { throw error("expected ':'") }
                 index += 1
@@ -189,7 +195,7 @@ extension JSONValue {
                 if bytes[index] == UInt8(ascii: "}") {
                     index += 1
                     let object = Dictionary(members, uniquingKeysWith: { _, last in last })
-                    if object.count < members.count { try checkKeysDistinctAsText(members, object: object) }
+                    if object.count < members.count { try checkKeysDistinctAsText(members, offsets: keyOffsets, object: object) }
                     return .object(object)
                 }
                 throw error("expected ',' or '}'")
@@ -197,21 +203,33 @@ extension JSONValue {
         }
 
         /// Refuses an object whose keys are two texts that differ only in how their characters are encoded (a
-        /// composed "é" and "e" with a combining accent): Swift's `String` equality is Unicode canonical equivalence, so
-        /// ``JSONValue/object(_:)`` would keep one of the two members and silently drop the other. A key given twice
-        /// with the same bytes keeps its last value, as Python's `json` does.
-        /// - Throws: ``ParseError`` at the object's end, naming the key.
-        func checkKeysDistinctAsText(_ members: [(String, JSONValue)], object: [String: JSONValue]) throws {
-            for (key, _) in members {
+        /// composed "é" and "e" with a combining accent, "Å" as U+212B and U+00C5): Swift's `String` equality is
+        /// Unicode canonical equivalence, so ``JSONValue/object(_:)`` would keep one of the two members and silently
+        /// drop the other. A key given twice with the same bytes keeps its last value, as Python's `json` does.
+        /// - Throws: ``ParseError`` at the start of the later key of the pair, quoting at most 40 characters of it.
+        func checkKeysDistinctAsText(_ members: [(String, JSONValue)], offsets: [Int], object: [String: JSONValue]) throws {
+            for ((key, _), offset) in zip(members, offsets) {
                 guard let kept = object.index(forKey: key) else { continue }
                 var (given, stored) = (key, object.keys[kept])
                 let same = given.withUTF8 { given in stored.withUTF8 { stored in given.elementsEqual(stored) } }
                 if !same {
                     // At most 40 characters of the key, escaped (a key may be megabytes long or hold control characters).
                     let shown = key.count > 40 ? String(key.prefix(40)).debugDescription + "..." : key.debugDescription
-                    throw ParseError(offset: index - 1, reason: "the object has two keys that differ only in Unicode "
-                                     + "normalization (\(shown), in composed and decomposed form); use one form for both")
+                    throw ParseError(offset: offset, reason: "this key and an earlier one of the same object differ only in "
+                                     + "Unicode normalization (\(shown), written two ways); use one form for both")
                 }
+            }
+        }
+
+        /// Refuses an object key that is not in Unicode's stream-safe format (``Swift/String/isStreamSafe``). Keys
+        /// are hashed as they are read, and hashing a `String` puts it in canonical order, whose cost grows with the
+        /// square of a run of combining characters: a tryout's 100 KB key (one letter and 50,000 accents) took 11.5 s
+        /// of CPU to read, on the unauthenticated `login` route too. Values are not hashed here and are not limited.
+        /// - Throws: ``ParseError`` at the key's start.
+        func checkStreamSafe(_ key: String, at offset: Int) throws {
+            guard key.isStreamSafe else {
+                throw ParseError(offset: offset, reason: "an object key has more than \(String.maxNonStartersInARow) "
+                                 + "combining characters in a row (Unicode's stream-safe limit)")
             }
         }
 

@@ -109,7 +109,13 @@ public protocol QueueStore: Sendable {
     func tasks(for uid: String, name: String?) async throws -> [QueueTask]
 
     /// Object uids (contexts and `uids`) of tasks of the given statuses. Source: reference 1.2 `get_uids`.
+    /// A `Set<String>` folds two uids that differ only in Unicode normalization into one; ``objectUIDList(status:)``
+    /// keeps them apart.
     func objectUIDs(status: Set<TaskStatus>) async throws -> Set<String>
+
+    /// ``objectUIDs(status:)`` as a list: each uid once as stored, two that differ only in Unicode normalization
+    /// being two, ordered by their UTF-8 bytes (code point order, as Python sorts text). Source: reference 1.2 `get_uids`.
+    func objectUIDList(status: Set<TaskStatus>) async throws -> [String]
 
     /// Those of `uids` that are an object (context or one of `uids`) of a task of the given statuses: the guards'
     /// question for the objects a unit of work holds, at a cost that follows `uids`, not the queue's length.

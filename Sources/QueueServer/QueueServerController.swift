@@ -280,8 +280,8 @@ public struct QueueServerController: Sendable {
     @Sendable func uids(_ request: Request, context: QueueRequestContext) async throws -> Response {
         let payload = try await RequestPayload.read(request, context: context)
         let (statuses, _) = try Self.statuses(request, context, payload)
-        let uids = statuses.isEmpty ? [] : try await perform { try await store.objectUIDs(status: statuses) }
-        return summary(uids.sorted().map(JSONValue.string), request: request, payload: payload)
+        let uids = statuses.isEmpty ? [] : try await perform { try await store.objectUIDList(status: statuses) }
+        return summary(uids.map(JSONValue.string), request: request, payload: payload)
     }
 
     @Sendable func search(_ request: Request, context: QueueRequestContext) async throws -> Response {

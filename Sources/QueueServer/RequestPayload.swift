@@ -64,7 +64,7 @@ public struct RequestPayload: Sendable {
         }
         var query: [String: [String]] = [:]
         for (key, value) in request.uri.queryParameters {
-            query[String(key), default: []].append(String(value))
+            query[try Self.queryName(key), default: []].append(String(value))
         }
         for (key, values) in query where fields[key] == nil {
             fields[key] = values.count == 1 ? .string(values[0]) : .array(values.map(JSONValue.string))
@@ -76,6 +76,18 @@ public struct RequestPayload: Sendable {
             }
         }
         return RequestPayload(fields: fields, items: items, bodyIsList: bodyIsList)
+    }
+
+    /// A query parameter's name, to be used as a dictionary key.
+    /// - Throws: ``QueueAPIError`` 400 when it is not stream-safe (``Swift/String/isStreamSafe``): hashing it would
+    ///   cost seconds of CPU.
+    public static func queryName(_ key: Substring) throws -> String {
+        let name = String(key)
+        guard name.isStreamSafe else {
+            throw QueueAPIError(.badRequest, "A query parameter's name has more than \(String.maxNonStartersInARow) "
+                                + "combining characters in a row (Unicode's stream-safe limit)")
+        }
+        return name
     }
 
     /// The top-level key of the first member whose key or text (at any depth) holds a NUL character, or nil.

@@ -95,6 +95,10 @@ extension SQLQueueStore {
     }
 
     public func objectUIDs(status: Set<TaskStatus>) async throws -> Set<String> {
+        Set(try await objectUIDList(status: status))
+    }
+
+    public func objectUIDList(status: Set<TaskStatus>) async throws -> [String] {
         guard !status.isEmpty else { return [] }
         let statuses = SQLList(status.sorted { $0.rawValue < $1.rawValue }.map { SQLBind($0.rawValue) })
         let rows = try await sql.raw("""
@@ -102,7 +106,9 @@ extension SQLQueueStore {
             WHERE t.status IN (\(statuses))
             UNION SELECT t.context_uid FROM queue_tasks t WHERE t.status IN (\(statuses))
             """).all()
-        return Set(try rows.map { try $0.decode(column: "uid", as: String.self) })
+        // The union is distinct by the database's comparison (bytes); kept so here (`ExactText`), not folded by `String`.
+        let uids = Set(try rows.map { ExactText(try $0.decode(column: "uid", as: String.self)) }).map(\.text)
+        return uids.sorted { $0.utf8.lexicographicallyPrecedes($1.utf8) }
     }
 
     /// Two probes per uid (`queue_task_uids_uid` and `queue_tasks_context`), 500 uids a statement.

@@ -227,13 +227,15 @@ extension SQLQueueStore {
         try await delete([(taskUID: taskUID, onlyIf: statuses)], now: now)[0].get()
     }
 
-    /// Whether the queue or its history holds a task not named `name`: a database a lab has used, which
-    /// ``deleteAllTasks()`` must not empty (`limsqueue bench queue --database` checks it with its no-op task's name).
-    /// Stops at the first such row; reads every row only of a database that holds nothing else.
-    public func holdsTasks(otherThan name: String) async throws -> Bool {
+    /// Whether the queue or its history holds a task not named one of `names`: a database a lab has used, which
+    /// ``deleteAllTasks()`` must not empty (`limsqueue bench queue --database` and `bench store --database` check it
+    /// with their no-op tasks' names). Stops at the first such row; reads every row only of a database that holds
+    /// nothing else.
+    public func holdsTasks(otherThan names: [String]) async throws -> Bool {
+        let list = SQLList(names.map { SQLBind($0) })
         let row = try await sql.raw("""
-            SELECT CASE WHEN EXISTS (SELECT 1 FROM queue_tasks WHERE name <> \(bind: name))
-                OR EXISTS (SELECT 1 FROM queue_history WHERE name <> \(bind: name)) THEN 1 ELSE 0 END AS used
+            SELECT CASE WHEN EXISTS (SELECT 1 FROM queue_tasks WHERE name NOT IN (\(list)))
+                OR EXISTS (SELECT 1 FROM queue_history WHERE name NOT IN (\(list))) THEN 1 ELSE 0 END AS used
             """).first()
         return try row?.decode(column: "used", as: Int.self) == 1
     }

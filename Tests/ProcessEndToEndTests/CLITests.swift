@@ -252,6 +252,37 @@ struct CLITests {
         #expect(try TestDatabase.psql(url, "SELECT count(*) FROM queue_history WHERE entry_uid = 'lab-entry'").trimmingCharacters(in: .whitespacesAndNewlines) == "1")
     }
 
+    @Test("bench store runs on a database of its own, twice, leaving no task; it refuses one that holds a lab's queued task and leaves the task (PostgreSQL)",
+          .enabled(if: TestDatabase.postgresURL != nil, "PostgreSQL case: set LIMSQUEUE_TEST_POSTGRES_URL"))
+    func benchStoreRefusesLabDatabase() async throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        let url = try #require(try TestDatabase.url(forDataDir: directory.path, backend: .postgres))
+        #expect(try run(["migrate", "--database", url], dataDir: directory.path).status == 0)
+        func bench() throws -> (status: Int32, output: String) {
+            let finished = try ChildProcess.run(LimsProcess.binary, ["bench", "store", "--database", url, "--tasks", "20"])
+            return (finished.status, finished.output)
+        }
+        func count(_ table: String) throws -> String {
+            try TestDatabase.psql(url, "SELECT count(*) FROM \(table)").trimmingCharacters(in: .whitespacesAndNewlines)
+        }
+        // Twice: its own rows of the first run are no lab's.
+        for _ in 0..<2 {
+            let ran = try bench()
+            #expect(ran.status == 0 && ran.output.contains("pop + done") && ran.output.contains("PostgreSQL"), "\(ran.output.suffix(400))")
+            #expect(try count("queue_tasks") == "0" && count("queue_history") == "0")
+        }
+        // A lab's queued task (a tryout's was claimed and reported done without running): refused, the task kept.
+        _ = try TestDatabase.psql(url, """
+            INSERT INTO queue_tasks (task_uid, name, context_uid, path_key, status, top_rank, sort_key, available_at, created,
+            max_seconds, body) VALUES ('0123456789abcdef0123456789abcdef', 'task_action_submit', 'ws-uid', 'WS-1', 'queued',
+            0, 1, 1, 1, 120, '{}')
+            """)
+        let refused = try bench()
+        #expect(refused.status == 1 && refused.output.contains("holds a lab's objects, tasks or history"), "\(refused.output.suffix(400))")
+        #expect(try count("queue_tasks") == "1")
+    }
+
     @Test("limsqueue migrate started 4 times at once on a new database: each succeeds (a tryout saw all but one fail)")
     func concurrentMigrations() async throws {
         let directory = try TemporaryDirectory()

@@ -394,6 +394,29 @@ struct JSONTextTests {
                 #expect(error.offset > 0 && error.offset < text.utf8.count)
             }
         }
+        // The offset is the later key's opening quote.
+        let third = #"{"a": 1, "\#(composed)": 1, "\#(decomposed)": 2}"#
+        do {
+            _ = try JSONValue.parse(third)
+            Issue.record("accepted: \(third)")
+        } catch let error as JSONValue.ParseError {
+            let expected = third.utf8.count - 1 - (#""\#(decomposed)": 2"#.utf8.count)
+            #expect(error.offset == expected, "\(error.offset) != \(expected)")
+        }
+        // Keys in Unicode's stream-safe format: 30 combining characters in a row pass, 31 are refused at the key, as is
+        // a 100 KB run (whose canonical ordering used to cost seconds of CPU).
+        let thirty = "e" + String(repeating: "\u{301}\u{327}", count: 15)
+        #expect(try JSONValue.parse(#"{"\#(thirty)": 1}"#).objectValue?.count == 1)
+        for key in [thirty + "\u{301}", "e" + String(repeating: "\u{301}\u{327}", count: 25_000)] {
+            do {
+                _ = try JSONValue.parse(#"{"x": 1, "\#(key)": 1}"#)
+                Issue.record("accepted a key of \(key.unicodeScalars.count) scalars")
+            } catch let error as JSONValue.ParseError {
+                #expect(error.offset == 9 && error.reason.contains("combining characters"), "\(error)")
+            }
+        }
+        // As a value, a long run is kept (values are not hashed while reading).
+        #expect(try JSONValue.parse(#"{"x": "\#(thirty)\#(thirty)"}"#).objectValue?["x"]?.stringValue?.unicodeScalars.count == 62)
         // A long key is quoted at most 40 characters long.
         let long = String(repeating: "x", count: 5_000)
         do {

@@ -77,6 +77,16 @@ struct FuzzFindingsTests {
             let malformed = try await api.call("add", rawBody: #"{"name" "noop"}"#)
             #expect(malformed.status == 400 && malformed.message.contains("at byte 8") && malformed.message.contains("expected ':'"),
                     "\(malformed.message)")
+            // A key with a long run of combining characters (seconds of CPU to hash): 400 at the key, nothing added;
+            // the same as a query parameter's name.
+            let heavy = "e" + String(repeating: "\u{301}\u{327}", count: 20_000)
+            let refusedKey = try await api.call("add", rawBody: #"{"name": "noop", "context_uid": "c", "context_path": "/c", "\#(heavy)": 1}"#)
+            #expect(refusedKey.status == 400 && refusedKey.message.contains("combining characters") && refusedKey.message.contains("at byte 59"),
+                    "\(refusedKey.status) \(refusedKey.message.prefix(300))")
+            // (Hummingbird does not percent-decode query names, so only raw bytes in the request target can carry one.)
+            #expect(throws: QueueAPIError.self) { try RequestPayload.queryName(Substring(heavy)) }
+            #expect(try RequestPayload.queryName("status") == "status")
+            #expect(try await api.call("tasks").json["count"] == .int(0))
             // One form alone is kept as sent.
             let kept = try await api.call("add", rawBody: #"{"name": "noop", "context_uid": "c", "context_path": "/c", "extra": {"cafe\u0301": "d"}}"#)
             #expect(kept.status == 200 && kept.json["count"] == .int(1), "\(kept.message)")

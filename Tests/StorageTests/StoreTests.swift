@@ -177,6 +177,13 @@ struct StoreTests {
             #expect(try await f.store.tasks(for: composed, name: nil).map(\.taskUID) == [both.taskUID])
             #expect(try await f.store.tasks(for: decomposed, name: nil).map(\.taskUID).sorted()
                     == [both.taskUID, onlyDecomposed.taskUID].sorted())
+            // Listed each as stored (the queue's `uids` route), in UTF-8 byte order.
+            let listed: [[UInt8]] = try await f.store.objectUIDList(status: [.queued]).map { Array($0.utf8) }
+            let forms: Set<[UInt8]> = [Array(composed.utf8), Array(decomposed.utf8)]
+            let listedForms = listed.filter { forms.contains($0) }
+            #expect(listedForms.count == 2, "\(listed)")
+            let inByteOrder: [[UInt8]] = listed.sorted { $0.lexicographicallyPrecedes($1) }
+            #expect(listed == inByteOrder)
             _ = try await f.store.delete(both.taskUID, now: f.now)
             // Asked about both forms at once, each form is probed: the decomposed one is still queued.
             let queued = try await f.store.objectUIDs(status: [.queued], among: [composed, decomposed])
