@@ -50,6 +50,7 @@ extension LimsAPIController {
     /// - Returns: the user. - Throws: 401 for a wrong user name or password (without saying which); 429 while the
     ///   user or address is over the limit.
     public func checkLogin(username: String, password: String, address: String?) async throws -> User {
+        guard LoginRules.couldBeLogin(username) else { throw QueueAPIError(.unauthorized, "Login failed: wrong user name or password") }
         try loginLimiter.check(username: username, address: address)
         guard let user = try await verifiedUser(username: username, password: password) else {
             loginLimiter.recordFailure(username: username, address: address, knownUser: try await repository.user(named: username) != nil)
@@ -134,6 +135,7 @@ extension LimsAPIController {
                   let text = String(data: data, encoding: .utf8), let colon = text.firstIndex(of: ":")
             else { throw QueueAPIError(.unauthorized, "Malformed Basic credentials") }
             let username = String(text[..<colon]), password = String(text[text.index(after: colon)...])
+            guard LoginRules.couldBeLogin(username) else { throw QueueAPIError(.unauthorized, "Login failed: wrong user name or password") }
             try loginLimiter.check(username: username, address: address)
             guard let user = try await verifiedUser(username: username, password: password) else {
                 loginLimiter.recordFailure(username: username, address: address, knownUser: try await repository.user(named: username) != nil)

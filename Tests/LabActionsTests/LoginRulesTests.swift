@@ -24,6 +24,14 @@ struct LoginRulesTests {
         }
     }
 
+    @Test("a login attempt's user name is looked up only when at most 1,024 bytes and stream-safe (hashing a long run of accents took seconds)")
+    func loginNames() {
+        #expect(LoginRules.couldBeLogin("labman") && LoginRules.couldBeLogin("müller") && LoginRules.couldBeLogin("e" + String(repeating: "\u{301}", count: 30)))
+        #expect(!LoginRules.couldBeLogin("e" + String(repeating: "\u{301}\u{327}", count: 16)))
+        #expect(!LoginRules.couldBeLogin(String(repeating: "a", count: 1_025)))
+        #expect(LoginRules.usernameProblem("e" + String(repeating: "\u{301}", count: 31)) != nil)
+    }
+
     @Test("passwords: 8 characters to 72 bytes")
     func passwords() {
         #expect(LoginRules.passwordProblem("1234567") != nil)

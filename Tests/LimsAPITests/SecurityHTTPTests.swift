@@ -199,6 +199,20 @@ struct SecurityHTTPTests {
         }
     }
 
+    @Test("a login whose user name is a long run of combining accents is refused 401 before any lookup, over JSON and HTTP Basic (it took seconds of CPU)")
+    func heavyLoginNames() async throws {
+        try await withServer { api in
+            let heavy = "e" + String(repeating: "\u{301}\u{327}", count: 2_000)
+            let json = try await api.login(heavy, "x")
+            #expect(json.status == 401)
+            let basic = try await api.call("Client", method: .get, basic: (heavy, "x"))
+            #expect(basic.status == 401)
+            // Nobody is locked out by them.
+            let labman = try await api.login("labman", "labpass")
+            #expect(labman.status == 200)
+        }
+    }
+
     /// Issue 13, finding 2: nobody can lock other people out.
     @Test("failures from one address never lock a user out elsewhere; random names lock out nobody; X-Forwarded-For only from trusted proxies")
     func lockoutCannotBeAbused() async throws {
