@@ -28,7 +28,7 @@ struct WebUITests {
         let client: any TestClientProtocol
         let lab: SeededLab
         let fixture: StoreFixture
-        private let cookies = Mutex<[String: String]>([:])
+        let cookies = Mutex<[String: String]>([:])
 
         init(client: any TestClientProtocol, lab: SeededLab, fixture: StoreFixture) {
             self.client = client
@@ -454,6 +454,13 @@ struct WebUITests {
             #expect(try await browser.request("/samples?q=_").html.contains("0 samples."))
             let nul = try await browser.request("/samples?q=%00")
             #expect(nul.status == 400 && nul.html.contains("'q'"), "\(nul.status) \(nul.html)")
+            // A cookie past Unicode's stream-safe limit (seconds of CPU to split and compare): 400 before any page.
+            let heavy = "e" + String(repeating: "\u{301}\u{327}", count: 200)
+            browser.cookies.withLock { $0["x"] = heavy }
+            let heavyCookie = try await browser.request("/samples")
+            #expect(heavyCookie.status == 400 && heavyCookie.html.contains("Cookie"), "\(heavyCookie.status)")
+            browser.cookies.withLock { $0["x"] = nil }
+            #expect(try await browser.request("/samples").status == 200)
             // Worksheets: one for analyst1, one for labman; "mine" and the analyst filter.
             for analyst in ["analyst1", "labman"] {
                 let page = try await browser.request("/worksheets")
