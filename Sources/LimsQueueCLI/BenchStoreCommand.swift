@@ -107,7 +107,7 @@ struct BenchStoreCommand: AsyncParsableCommand {
             }
             let loopSeconds = clock.now() - start
             if !ahead.isEmpty { print("ahead of them: \(delayedAhead) delayed tasks, \(blockedAhead) blocked tasks") }
-            print(String(format: "add: %d tasks in batches of 500: %.0f tasks/s", tasks, Double(tasks) / addSeconds))
+            print(String(format: "add: %d tasks in batches of up to 500: %.0f tasks/s", tasks, Double(tasks) / addSeconds))
             print(String(format: "pop + done: %.0f tasks/s (pop %.0f us, done %.0f us per task)", Double(tasks) / loopSeconds,
                          popSeconds / Double(tasks) * 1e6, doneSeconds / Double(tasks) * 1e6))
             if database != nil { try await store.deleteAllTasks() }

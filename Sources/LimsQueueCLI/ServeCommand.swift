@@ -270,6 +270,10 @@ struct ConsumerPool: Service {
                 try await group.waitForAll()
             }
         } onGracefulShutdown: {
+            // Said at once: with a task running, the process otherwise went quiet for up to the grace before exiting
+            // (the final new-user check).
+            let grace = Int(QueueConsumer.Configuration(consumerID: "").shutdownGraceSeconds)
+            logger.notice("stopping: running tasks get up to \(grace) s to finish, then are released back to the queue")
             onGracefulShutdown()
         }
     }
