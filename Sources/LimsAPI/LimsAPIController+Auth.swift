@@ -50,13 +50,22 @@ extension LimsAPIController {
     /// - Returns: the user. - Throws: 401 for a wrong user name or password (without saying which); 429 while the
     ///   user or address is over the limit.
     public func checkLogin(username: String, password: String, address: String?) async throws -> User {
+        let user = try await limitedLogin(username: username, password: password, address: address)
+        loginLimiter.recordSuccess(username: username, address: address)
+        return user
+    }
+
+    /// The login check both ``checkLogin(username:password:address:)`` and HTTP Basic make: a user name that cannot
+    /// be a login (``LabActions/LoginRules/couldBeLogin(_:)``) is refused before anything hashes it, then the rate
+    /// limit, then the password; a failure counts towards the limit.
+    /// - Throws: 401 for a wrong user name or password; 429 while the user or address is over the limit.
+    private func limitedLogin(username: String, password: String, address: String?) async throws -> User {
         guard LoginRules.couldBeLogin(username) else { throw QueueAPIError(.unauthorized, "Login failed: wrong user name or password") }
         try loginLimiter.check(username: username, address: address)
         guard let user = try await verifiedUser(username: username, password: password) else {
             loginLimiter.recordFailure(username: username, address: address, knownUser: try await repository.user(named: username) != nil)
             throw QueueAPIError(.unauthorized, "Login failed: wrong user name or password")
         }
-        loginLimiter.recordSuccess(username: username, address: address)
         return user
     }
 
@@ -135,12 +144,7 @@ extension LimsAPIController {
                   let text = String(data: data, encoding: .utf8), let colon = text.firstIndex(of: ":")
             else { throw QueueAPIError(.unauthorized, "Malformed Basic credentials") }
             let username = String(text[..<colon]), password = String(text[text.index(after: colon)...])
-            guard LoginRules.couldBeLogin(username) else { throw QueueAPIError(.unauthorized, "Login failed: wrong user name or password") }
-            try loginLimiter.check(username: username, address: address)
-            guard let user = try await verifiedUser(username: username, password: password) else {
-                loginLimiter.recordFailure(username: username, address: address, knownUser: try await repository.user(named: username) != nil)
-                throw QueueAPIError(.unauthorized, "Login failed: wrong user name or password")
-            }
+            let user = try await limitedLogin(username: username, password: password, address: address)
             return (user.userid, false)
         }
         if let cookie = request.cookies[Self.cookieName]?.value, !cookie.isEmpty {

@@ -210,9 +210,7 @@ extension JSONValue {
         func checkKeysDistinctAsText(_ members: [(String, JSONValue)], offsets: [Int], object: [String: JSONValue]) throws {
             for ((key, _), offset) in zip(members, offsets) {
                 guard let kept = object.index(forKey: key) else { continue }
-                var (given, stored) = (key, object.keys[kept])
-                let same = given.withUTF8 { given in stored.withUTF8 { stored in given.elementsEqual(stored) } }
-                if !same {
+                if ExactText(key) != ExactText(object.keys[kept]) {
                     // At most 40 characters of the key, escaped (a key may be megabytes long or hold control characters).
                     let shown = key.count > 40 ? String(key.prefix(40)).debugDescription + "..." : key.debugDescription
                     throw ParseError(offset: offset, reason: "this key and an earlier one of the same object differ only in "

@@ -4,15 +4,18 @@ import Foundation
 ///
 /// `String` equality is Unicode canonical equivalence: a composed "é" and "e" with a combining accent are equal,
 /// while the databases compare stored text byte by byte. Keys that stand for stored or sent text (a task body, an
-/// object uid written to the uid index) use this, so that each form is kept as it was given.
-struct ExactText: Hashable {
-    let text: String
+/// object uid written to the uid index, a JSON object's keys checked for look-alike pairs) use this, so that each
+/// form is kept as it was given.
+public struct ExactText: Hashable, Sendable {
+    /// The text.
+    public let text: String
 
-    init(_ text: String) {
+    /// The text as a key compared by its bytes.
+    public init(_ text: String) {
         self.text = text
     }
 
-    static func == (lhs: ExactText, rhs: ExactText) -> Bool {
+    public static func == (lhs: ExactText, rhs: ExactText) -> Bool {
         var (left, right) = (lhs.text, rhs.text)
         // memcmp: `elementsEqual` on the buffers compared byte by byte (2 % of the writer's thread in `perf` of
         // `bench queue --batched`, from the decoded-body cache's lookups).
@@ -23,7 +26,7 @@ struct ExactText: Hashable {
         }
     }
 
-    func hash(into hasher: inout Hasher) {
+    public func hash(into hasher: inout Hasher) {
         var text = text
         text.withUTF8 { hasher.combine(bytes: UnsafeRawBufferPointer($0)) }
     }
