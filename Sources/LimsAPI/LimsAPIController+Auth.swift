@@ -29,8 +29,12 @@ extension LimsAPIController {
     /// Answers `{success, userid, fullname, roles, expires}` (`expires`: Unix epoch seconds).
     @Sendable func login(_ request: Request, context: QueueRequestContext) async throws -> Response {
         let payload = try await LimsPayload.read(request, context: context)
-        let username = try payload.requiredString("username")
-        guard let password = try payload.string("password"), !password.isEmpty else {
+        // senaite.jsonapi's own names (`__ac_name`, `__ac_password`, as Plone's login form posts them) are read
+        // when `username` and `password` are absent.
+        let username = try payload.has("username") || !payload.has("__ac_name")
+            ? payload.requiredString("username") : payload.requiredString("__ac_name")
+        let passwordField = payload.has("password") || !payload.has("__ac_password") ? "password" : "__ac_password"
+        guard let password = try payload.string(passwordField), !password.isEmpty else {
             throw QueueAPIError(.badRequest, "Field 'password' is required")
         }
         let user = try await checkLogin(username: username, password: password, address: context.remoteAddress)

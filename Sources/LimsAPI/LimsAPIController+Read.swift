@@ -13,7 +13,7 @@ extension LimsAPIController {
     /// `GET <name>`: a listing when `name` is a portal type, the object when it is a uid, else 404.
     @Sendable func getByName(_ request: Request, context: QueueRequestContext) async throws -> Response {
         let name = try context.parameters.require("name")
-        if let portalType = PortalType(rawValue: name) {
+        if let portalType = Self.portalType(resource: name) {
             return try await listing(portalType, request: request, context: context)
         }
         guard Self.isUID(name) else {
@@ -42,6 +42,15 @@ extension LimsAPIController {
             item["Analyses"] = .array(children)
         }
         return Self.items([item], url: base + "/" + name)
+    }
+
+    /// The portal type a resource name of the route names, as senaite.jsonapi's `resource_to_portal_type` maps it:
+    /// any case, spaces left out (`AnalysisRequest`, `analysisrequest` and `Analysis Request` name one type), nil
+    /// when none does.
+    static func portalType(resource name: String) -> PortalType? {
+        guard name.utf8.count <= 64 else { return nil }
+        let resource = name.lowercased().filter { $0 != " " }
+        return PortalType.allCases.first { $0.rawValue.lowercased() == resource }
     }
 
     /// Sets `is_queued` on items of samples, analyses and worksheets (senaite.queue `is_queued`, reference 0 and

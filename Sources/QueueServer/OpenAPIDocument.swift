@@ -290,7 +290,8 @@ public enum OpenAPIDocument {
         // LIMS JSON API
         add("login", "post", operation(
             "lims_login\(suffix)", "Checks a password and sets the __ac session cookie (8 hours). Failed logins are "
-                + "rate limited per user and per address (429 with Retry-After).",
+                + "rate limited per user and per address (429 with Retry-After). senaite.jsonapi's __ac_name and __ac_password "
+                + "are read when username and password are absent, from a JSON body, a form body or the query string.",
             tags: ["lims"], security: nil,
             body: schema(["username": text, "password": text], required: ["username", "password"]), bodyRequired: true,
             ok: response("Logged in.", ref("Login")), errors: [400, 401, 413, 429]))

@@ -20,8 +20,10 @@ public struct RequestPayload: Sendable {
         self.bodyIsList = bodyIsList
     }
 
-    /// Reads the body (at most the context's upload limit) and the query string.
-    /// - Throws: ``QueueAPIError`` 400 for a body that is not JSON (naming the byte and the reason), an object with
+    /// Reads the body (at most the context's upload limit) and the query string. A body sent as
+    /// `application/x-www-form-urlencoded` is read as a form (``FormBody``); any other as JSON.
+    /// - Throws: ``QueueAPIError`` 400 for a body that is not JSON (naming the byte and the reason) or a form that
+    ///   cannot be decoded (naming the field's position), an object with
     ///   two keys that differ only in Unicode normalization, or not an object/list of objects; 413 for a body over
     ///   the limit.
     public static func read(_ request: Request, context: QueueRequestContext) async throws -> RequestPayload {
@@ -36,7 +38,11 @@ public struct RequestPayload: Sendable {
         var items: [[String: JSONValue]] = []
         var bodyIsList = false
         let bytes = buffer.readableBytesView
-        if bytes.contains(where: { !($0 == 32 || $0 == 9 || $0 == 10 || $0 == 13) }) {
+        if FormBody.isFormEncoded(request.headers[.contentType]) {
+            // An HTML form, as senaite.jsonapi reads Zope's `request.form` beside a JSON body.
+            fields = try FormBody.fields(bytes)
+            if !fields.isEmpty { items = [fields] }
+        } else if bytes.contains(where: { !($0 == 32 || $0 == 9 || $0 == 10 || $0 == 13) }) {
             let value: JSONValue
             do {
                 value = try JSONValue.parse(bytes)

@@ -14,16 +14,10 @@ struct WebForm: Sendable {
 
     init(pairs: [(name: String, value: String)]) { self.pairs = pairs }
 
-    /// Parses a url-encoded body (`+` is a space; malformed percent escapes are kept as sent).
+    /// Parses a url-encoded body (``QueueServer/FormBody/pairs(_:)``: `+` is a space; malformed percent escapes are
+    /// kept as sent).
     init(encoded text: String) {
-        pairs = text.split(separator: "&", omittingEmptySubsequences: true).map { part in
-            let pieces = part.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
-            func decode(_ raw: Substring) -> String {
-                let spaced = raw.replacingOccurrences(of: "+", with: " ")
-                return spaced.removingPercentEncoding ?? spaced
-            }
-            return (decode(pieces[0]), pieces.count > 1 ? decode(pieces[1]) : "")
-        }
+        pairs = FormBody.pairs(text).map { ($0.name, $0.value) }
     }
 
     /// Collects and parses the body of `request` (the buffered body stays readable for later handlers).

@@ -111,6 +111,52 @@ struct LimsAPITests {
         }
     }
 
+    @Test("login as senaite.jsonapi documents it: __ac_name/__ac_password or username/password, in a form body or the query; bad forms are 400")
+    func formLogin() async throws {
+        try await withAPI { api in
+            let form = "application/x-www-form-urlencoded"
+            let plone = try await api.call("login", raw: "__ac_name=labman&__ac_password=labpass", contentType: form)
+            #expect(plone.status == 200 && plone.json["userid"] == .string("labman"))
+            let cookie = try #require(Self.sessionCookie(plone))
+            #expect(try await api.call("AnalysisRequest", method: .get, cookie: cookie).status == 200)
+            let named = try await api.call("login", raw: "username=labman&password=labpass", contentType: form + "; charset=UTF-8")
+            #expect(named.status == 200 && Self.sessionCookie(named) != nil)
+            let query = try await api.call("login?__ac_name=labman&__ac_password=labpass", raw: "", contentType: form)
+            #expect(query.status == 200 && query.json["userid"] == .string("labman"))
+            let jsonNames = try await api.call("login", body: .object(["__ac_name": .string("labman"), "__ac_password": .string("labpass")]))
+            #expect(jsonNames.status == 200)
+
+            let wrong = try await api.call("login", raw: "__ac_name=labman&__ac_password=nope", contentType: form)
+            #expect(wrong.status == 401 && Self.sessionCookie(wrong) == nil)
+            let missing = try await api.call("login", raw: "__ac_name=labman", contentType: form)
+            #expect(missing.status == 400 && missing.message.contains("'password'"))
+            let malformed = try await api.call("login", raw: "__ac_name=labman&__ac_password=%zz", contentType: form)
+            #expect(malformed.status == 400 && malformed.message.contains("Form field 1"))
+            let nul = try await api.call("login", raw: "__ac_name=lab%00man&__ac_password=labpass", contentType: form)
+            #expect(nul.status == 400 && nul.message.contains("NUL"))
+            // A JSON body sent as a form is read as a form: its one "field" names no user.
+            let mislabeled = try await api.call("login", raw: #"{"username": "labman", "password": "labpass"}"#, contentType: form)
+            #expect(mislabeled.status == 400 && mislabeled.message.contains("'username'"))
+        }
+    }
+
+    @Test("a listing's resource name is matched in any case, as senaite.jsonapi maps resources to portal types")
+    func resourceNamesAnyCase() async throws {
+        try await withAPI { api in
+            let canonical = try await api.manager("AnalysisRequest", method: .get)
+            #expect(canonical.status == 200 && canonical.json["count"] == .int(4))
+            for name in ["analysisrequest", "ANALYSISREQUEST", "analysisRequest"] {
+                let answer = try await api.manager(name, method: .get)
+                #expect(answer.status == 200 && answer.json["count"] == .int(4), "\(name)")
+                #expect(answer.items.map { $0["uid"] } == canonical.items.map { $0["uid"] })
+            }
+            let clients = try await api.manager("client", method: .get)
+            #expect(clients.status == 200 && clients.items.allSatisfy { $0["portal_type"] == .string("Client") } && !clients.items.isEmpty)
+            let unknown = try await api.manager("clientz", method: .get)
+            #expect(unknown.status == 404 && unknown.message.contains("neither a portal type nor a uid"))
+        }
+    }
+
     @Test("the LIMS catch-all shadows no queue route: version stays public, queue_server keeps its token auth")
     func routePriority() async throws {
         try await withAPI { api in

@@ -30,10 +30,11 @@ package protocol LimsTestClient: Sendable {
 }
 
 extension LimsTestClient {
-    /// Calls `path` under the API prefix (or any path starting with "/") with optional Basic credentials or cookie.
+    /// Calls `path` under the API prefix (or any path starting with "/") with optional Basic credentials or cookie;
+    /// `raw` is sent as the body instead of `body`, with `contentType` (default JSON).
     package func call(_ path: String, method: HTTPRequest.Method = .post, body: JSONValue? = nil, raw: String? = nil,
-              basic: (String, String)? = nil, cookie: String? = nil) async throws -> LimsAnswer {
-        var headers: HTTPFields = [.contentType: "application/json"]
+              contentType: String = "application/json", basic: (String, String)? = nil, cookie: String? = nil) async throws -> LimsAnswer {
+        var headers: HTTPFields = [.contentType: contentType]
         if let basic {
             headers[.authorization] = "Basic " + Data("\(basic.0):\(basic.1)".utf8).base64EncodedString()
         }
