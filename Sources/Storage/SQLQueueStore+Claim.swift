@@ -83,16 +83,20 @@ extension SQLQueueStore {
         do {
             let settings = try await settings()
             let (addOutcomes, doneResults, popResults, announced) = try await Self.inTransaction(connection, lock: .claims, immediate: beginsImmediate) { sql in
-                // Adds first (in request order, one multi-row insert): a claim of this batch may take them.
-                let addOutcomes = addRequests.isEmpty
-                    ? [] : try await Self.insertTasks(addRequests, topPriority: settings.topPriorityTasks, now: at, on: sql)
-                // PostgreSQL: when pops follow, the dones' statement also takes the claims' cap lock and announces
-                // what it finished (one round trip less; see ``finishRecordingStatement(_:now:locking:on:)``).
+                // PostgreSQL: when pops follow, the batch's first statement (its adds' insert, else its dones') also
+                // takes the claims' cap lock and announces the change (one round trip less; see
+                // ``lockingInsertHead(origin:)`` and ``finishRecordingStatement(_:now:locking:on:)``).
                 let lockingOrigin = requests.contains { $0.pop != nil }
                     && Self.notifiesWithLock(concurrency: concurrency, oneStatement: oneStatement) ? origin : nil
+                // Adds first (in request order, one multi-row insert): a claim of this batch may take them.
+                let (addOutcomes, lockedWithAdds) = addRequests.isEmpty
+                    ? ([], false)
+                    : try await Self.insertTasks(addRequests, topPriority: settings.topPriorityTasks, now: at, locking: lockingOrigin, on: sql)
                 let (doneResults, lockedWithDones) = doneRequests.isEmpty
                     ? ([], false)
-                    : try await Self.finish(doneRequests.map { ($0.taskUID, $0.lease) }, now: at, locking: lockingOrigin, on: sql)
+                    : try await Self.finish(doneRequests.map { ($0.taskUID, $0.lease) }, now: at,
+                                            locking: lockedWithAdds ? nil : lockingOrigin, on: sql)
+                let capLocked = lockedWithAdds || lockedWithDones
                 // Claims in request order; a plain done-and-pop claims only if its done succeeded.
                 var pops: [(request: Int, pop: DatabaseWriter.ClaimRequest.Pop)] = []
                 var doneIndex = 0
@@ -106,7 +110,7 @@ extension SQLQueueStore {
                 // A change already known to be announced (a task finished or added) is announced with the claims'
                 // lock where that is one statement (PostgreSQL), saving a round trip; otherwise after the claims.
                 let finishedAny = doneResults.contains { (try? $0.get()) != nil }
-                let notifiedWithClaims = !lockedWithDones && (finishedAny || addOutcomes.contains(.added)) && !pops.isEmpty
+                let notifiedWithClaims = !capLocked && (finishedAny || addOutcomes.contains(.added)) && !pops.isEmpty
                     && Self.notifiesWithLock(concurrency: concurrency, oneStatement: oneStatement)
                 // Delayed tasks that came due join the claims' index first (``DelayedTaskWatch``).
                 if !pops.isEmpty, let notes = delayedTasks.promotion(now: at) {
@@ -116,13 +120,13 @@ extension SQLQueueStore {
                 let (claimed, freed) = pops.isEmpty
                     ? ([], false)
                     : try await Self.claimEach(pops.map(\.pop), now: at, settings: settings, concurrency: concurrency,
-                                             oneStatement: oneStatement, capLocked: lockedWithDones,
+                                             oneStatement: oneStatement, capLocked: capLocked,
                                              notifying: notifiedWithClaims ? origin : nil, on: sql)
                 var popResults = [[QueueTask]](repeating: [], count: requests.count)
                 for (slot, pop) in pops.enumerated() { popResults[pop.request] = claimed[slot] }
                 let freedWork = freed || finishedAny
                 let announce = freedWork || addOutcomes.contains(.added)
-                if announce, !notifiedWithClaims, !lockedWithDones { try await Self.announceChange(on: sql, origin: origin) }
+                if announce, !notifiedWithClaims, !capLocked { try await Self.announceChange(on: sql, origin: origin) }
                 return (addOutcomes, doneResults, popResults, (any: announce, freedWork: freedWork, requeued: freed))
             }
             // A lease expired or a task purged: requeued, perhaps with a delay.

@@ -1,6 +1,8 @@
 import Foundation
 import QueueCore
 import QueueTesting
+import SQLKit
+import FluentKit
 @testable import Storage
 import TestSupport
 import Testing
@@ -68,6 +70,42 @@ struct ParkedPopTests {
         waiting.cancel()
         await waiting.value
         #expect(await pops.withdraw(ticket).isEmpty)
+    }
+
+    @Test("PostgreSQL: an add whose batch claims takes the claims' cap lock and scan settings in its insert; an insert that adds nothing does not",
+          arguments: StoreBackend.available.filter { $0 == .postgres })
+    func insertTakesCapLock(backend: StoreBackend) async throws {
+        #expect(SQLQueueStore.lockingInsertHead(origin: "not-a-uid'") == nil)
+        try await StoreFixture.with(backend: backend) { f in
+            let origin = f.store.instanceID
+            let task = TaskFactory.task("task_generic_action", context: "WS-1", created: f.now)
+            try await f.store.database.withConnection { connection in
+                let sql = try #require(connection as? any SQLDatabase)
+                @Sendable func capLocks(_ sql: any SQLDatabase) async throws -> Int {
+                    try await sql.raw("""
+                        SELECT count(*) AS n FROM pg_locks WHERE locktype = 'advisory' AND pid = pg_backend_pid()
+                        AND classid = \(bind: Int(UInt32(bitPattern: SQLQueueStore.AdvisoryLock.capNamespace))) AND objid = 0 AND granted
+                        """).first()?.decode(column: "n", as: Int.self) ?? -1
+                }
+                try await SQLQueueStore.inTransaction(sql, lock: .claims, immediate: false) { sql in
+                    let (outcomes, locked) = try await SQLQueueStore.insertTasks([task], topPriority: [], now: f.now, locking: origin, on: sql)
+                    #expect(outcomes == [.added] && locked)
+                    #expect(try await capLocks(sql) == 1)
+                    let seqscan = try await sql.raw("SELECT current_setting('enable_seqscan') AS v").first()?.decode(column: "v", as: String.self)
+                    #expect(seqscan == "off")
+                }
+                try await SQLQueueStore.inTransaction(sql, lock: .claims, immediate: false) { sql in
+                    let (outcomes, locked) = try await SQLQueueStore.insertTasks([task], topPriority: [], now: f.now, locking: origin, on: sql)
+                    #expect(outcomes == [.duplicate] && !locked)
+                    #expect(try await capLocks(sql) == 0)
+                }
+            }
+            // The task was added once, and a parked pop still gets it through the store's own batch.
+            let ticket = f.store.park(consumerID: "consumer-1", max: nil)
+            let other = TaskFactory.task("task_generic_action", context: "WS-2", created: f.now + 1)
+            _ = try await f.store.add([other], now: f.now + 1)
+            #expect(await f.store.withdraw(ticket).map(\.taskUID) == [task.taskUID])
+        }
     }
 
     @Test("a task added while a pop is parked is claimed for it in the add's batch: running, leased to its consumer",
