@@ -27,20 +27,22 @@ public enum FormBody {
     }
 
     /// The pairs of form text, in order: a pair without `=` has an empty value; empty pairs (`a=1&&b=2`) are
-    /// skipped. `+` is read as a space, then `%XX` escapes are decoded (Foundation's `removingPercentEncoding`).
+    /// skipped. The text is split at its `&` and first `=` bytes (not characters: a combining accent after `&` must
+    /// not hide it), `+` is read as a space, then `%XX` escapes are decoded (Foundation's `removingPercentEncoding`).
     public static func pairs(_ text: String) -> [Pair] {
-        text.split(separator: "&", omittingEmptySubsequences: true).map { part in
-            let pieces = part.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
+        text.utf8.split(separator: UInt8(ascii: "&"), omittingEmptySubsequences: true).map { part in
+            let pieces = part.split(separator: UInt8(ascii: "="), maxSplits: 1, omittingEmptySubsequences: false)
             let name = decode(pieces[0])
             let value = pieces.count > 1 ? decode(pieces[1]) : (text: "", decoded: true)
             return Pair(name: name.text, value: value.text, decoded: name.decoded && value.decoded)
         }
     }
 
-    /// `raw` with `+` read as a space and its escapes decoded, or as sent (spaces read) when an escape is malformed.
-    static func decode(_ raw: Substring) -> (text: String, decoded: Bool) {
-        guard raw.utf8.contains(UInt8(ascii: "%")) || raw.utf8.contains(UInt8(ascii: "+")) else { return (String(raw), true) }
-        let spaced = raw.replacingOccurrences(of: "+", with: " ")
+    /// `raw` (UTF-8 bytes of the form's text) with `+` read as a space and its escapes decoded, or as sent (spaces
+    /// read) when an escape is malformed or decodes to bytes that are not UTF-8.
+    static func decode(_ raw: Substring.UTF8View.SubSequence) -> (text: String, decoded: Bool) {
+        let spaced = String(decoding: raw.map { $0 == UInt8(ascii: "+") ? UInt8(ascii: " ") : $0 }, as: UTF8.self)
+        guard raw.contains(UInt8(ascii: "%")) else { return (spaced, true) }
         guard let decoded = spaced.removingPercentEncoding else { return (spaced, false) }
         return (decoded, true)
     }
