@@ -60,10 +60,16 @@ public enum StorageMigrations {
     public static func migrate(_ databases: Databases, on eventLoop: any EventLoop, logger: Logger, lockFile: String? = nil) async throws {
         let migrations = Migrations()
         migrations.add(all)
-        let migrator = Migrator(databases: databases, migrations: migrations, logger: logger, on: eventLoop)
+        // Each step at debug level, and one line for the whole run: a new data directory printed two lines per step
+        // (24 on `setup import`), which a new user took for warnings.
+        let migrator = Migrator(databases: databases, migrations: migrations, logger: logger, on: eventLoop, migrationLogLevel: .debug)
         let run: @Sendable () async throws -> Void = {
             try await migrator.setupIfNeeded().get()
+            let pending = try await migrator.previewPrepareBatch().get().map { $0.0.name }
             try await migrator.prepareBatch().get()
+            if let newest = pending.last {
+                logger.info("database schema brought up to date: \(pending.count) migration step(s) applied, the newest \(newest)")
+            }
         }
         guard let database = databases.database(logger: logger, on: eventLoop) else { return try await run() }
         if try database.sqlDatabase().dialect.name == "postgresql" {
