@@ -400,8 +400,45 @@ struct QueueServerHTTPTests {
                 try await channel.writeAndFlush(ByteBuffer(string: head + body)).get()
                 let text = try await answer.text(within: .seconds(10))
                 #expect(text.hasPrefix("HTTP/1.1 \(status)"), "\(text.prefix(120))")
-                try? await channel.close().get()
+                // Closed by the server once the body was read (RFC 9112 §9.6), saying so in the answer.
+                #expect(text.lowercased().contains("connection: close"), "\(text.prefix(300))")
+                try await channel.closeFuture.get()
             }
+        }
+    }
+
+    @Test("Connection: close is honoured: the answer says so and the server closes; a keep-alive connection serves a second request",
+          .timeLimit(.minutes(1)))
+    func connectionClose() async throws {
+        try await withServer { api, _, _ in
+            let port = try #require(api.client.port)
+            func connect(_ answer: AnswerCollector) async throws -> any Channel {
+                try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+                    .channelInitializer { channel in channel.pipeline.addHandler(answer) }
+                    .connect(host: "127.0.0.1", port: port).get()
+            }
+            let closing = AnswerCollector()
+            let first = try await connect(closing)
+            try await first.writeAndFlush(ByteBuffer(string: "GET /@@API/senaite/v1/version HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")).get()
+            let text = try await closing.text(within: .seconds(10))
+            #expect(text.hasPrefix("HTTP/1.1 200") && text.lowercased().contains("connection: close"), "\(text.prefix(300))")
+            try await first.closeFuture.get()
+
+            let kept = AnswerCollector()
+            let second = try await connect(kept)
+            let request = "GET /@@API/senaite/v1/version HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
+            try await second.writeAndFlush(ByteBuffer(string: request)).get()
+            let once = try await kept.text(within: .seconds(10))
+            #expect(once.hasPrefix("HTTP/1.1 200") && !once.lowercased().contains("connection: close"))
+            try await second.writeAndFlush(ByteBuffer(string: request)).get()
+            let clock = ContinuousClock()
+            let deadline = clock.now.advanced(by: .seconds(10))
+            while clock.now < deadline, try await kept.text(within: .seconds(10)).components(separatedBy: "HTTP/1.1 200").count < 3 {
+                try await Task.sleep(for: .milliseconds(5))
+            }
+            #expect(try await kept.text(within: .seconds(1)).components(separatedBy: "HTTP/1.1 200").count == 3)
+            #expect(second.isActive)
+            try? await second.close().get()
         }
     }
 
