@@ -37,11 +37,24 @@ public enum LoginRules {
         username.utf8.count <= maxLoginUsernameBytes && username.isStreamSafe
     }
 
-    /// Why `password` cannot be a new password, or nil: 8 characters to 72 bytes.
+    /// Why `password` cannot be a new password, or nil: 8 characters to 72 bytes, without NUL characters.
     public static func passwordProblem(_ password: String) -> String? {
         guard password.count >= minPasswordLength, password.utf8.count <= maxPasswordBytes else {
             return "\(minPasswordLength) characters to \(maxPasswordBytes) bytes"
         }
+        guard couldBePassword(password) else { return "must not contain NUL characters" }
         return nil
     }
+
+    /// Whether a login attempt's password is worth checking: it holds no NUL character. bcrypt reads a password as
+    /// a C string, up to its first NUL, so `secret\0anything` matched the hash of `secret`: HTTP Basic and the web
+    /// login form accepted it (a tryout).
+    public static func couldBePassword(_ password: String) -> Bool {
+        !password.utf8.contains(0)
+    }
+
+    /// Largest body the public login routes (the API's `login`, the web login form) read, bytes: 16 KiB, room for a
+    /// user name and a password many times over. Read before anyone is authenticated, a 4 MB form of empty fields
+    /// took 5.7 s to parse and stalled other requests (a tryout, debug build).
+    public static let maxLoginBodyBytes = 16 * 1_024
 }

@@ -28,14 +28,16 @@ extension LimsAPIController {
     /// `POST login` {username, password}: checks the password and sets the session cookie.
     /// Answers `{success, userid, fullname, roles, expires}` (`expires`: Unix epoch seconds).
     @Sendable func login(_ request: Request, context: QueueRequestContext) async throws -> Response {
-        let payload = try await LimsPayload.read(request, context: context)
+        // A form another site's page posts would sign the visitor in as whoever the form names (login CSRF).
+        try Self.refuseCrossSite(request, "login")
+        let payload = try await LimsPayload.read(request, context: context, limit: LoginRules.maxLoginBodyBytes)
         // senaite.jsonapi's own names (`__ac_name`, `__ac_password`, as Plone's login form posts them) are read
         // when `username` and `password` are absent.
         let username = try payload.has("username") || !payload.has("__ac_name")
             ? payload.requiredString("username") : payload.requiredString("__ac_name")
         let passwordField = payload.has("password") || !payload.has("__ac_password") ? "password" : "__ac_password"
         guard let password = try payload.string(passwordField), !password.isEmpty else {
-            throw QueueAPIError(.badRequest, "Field 'password' is required")
+            throw QueueAPIError(.badRequest, "Field '\(passwordField)' is required")
         }
         let user = try await checkLogin(username: username, password: password, address: context.remoteAddress)
         let expiry = clock.now() + Self.sessionLifetime
@@ -46,6 +48,13 @@ extension LimsAPIController {
         ])
         response.setCookie(cookie)
         return response
+    }
+
+    /// Refuses a request a browser sent from another site's page (``LimsAuthMiddleware/isCrossSite(_:)``).
+    /// - Throws: 403 naming `route`.
+    static func refuseCrossSite(_ request: Request, _ route: String) throws {
+        guard LimsAuthMiddleware.isCrossSite(request) else { return }
+        throw QueueAPIError(.forbidden, "Cross-site \(route) refused: the request came from a page of another site (its Origin or Referer)")
     }
 
     /// Checks a login (the JSON API's and the web pages' login form): the rate limit first, then the password.
@@ -64,7 +73,9 @@ extension LimsAPIController {
     /// limit, then the password; a failure counts towards the limit.
     /// - Throws: 401 for a wrong user name or password; 429 while the user or address is over the limit.
     private func limitedLogin(username: String, password: String, address: String?) async throws -> User {
-        guard LoginRules.couldBeLogin(username) else { throw QueueAPIError(.unauthorized, "Login failed: wrong user name or password") }
+        guard LoginRules.couldBeLogin(username), LoginRules.couldBePassword(password) else {
+            throw QueueAPIError(.unauthorized, "Login failed: wrong user name or password")
+        }
         try loginLimiter.check(username: username, address: address)
         guard let user = try await verifiedUser(username: username, password: password) else {
             loginLimiter.recordFailure(username: username, address: address, knownUser: try await repository.user(named: username) != nil)
@@ -122,6 +133,7 @@ extension LimsAPIController {
 
     /// `POST|GET logout`: ends the session on the server and clears the cookie. Answers `{success: true}`.
     @Sendable func logout(_ request: Request, context: QueueRequestContext) async throws -> Response {
+        try Self.refuseCrossSite(request, "logout")
         try await endSession(of: request)
         var response = LimsResponse.make(["success": .bool(true)])
         response.setCookie(Self.expiredSessionCookie)
@@ -183,6 +195,12 @@ struct LimsAuthMiddleware: RouterMiddleware {
         context.userID = userid
         context.logger[metadataKey: "lims.user"] = .string(userid)
         return try await next(request, context)
+    }
+
+    /// True when a browser sent the request from a page of another site: it carries an `Origin` (else `Referer`)
+    /// header that does not name this site (``isSameSite(_:)``). Clients that are not browsers send neither.
+    static func isCrossSite(_ request: Request) -> Bool {
+        (request.headers[.origin] != nil || request.headers[.referer] != nil) && !isSameSite(request)
     }
 
     /// True when the request proves it comes from this site: `X-Requested-With` is present, or `Origin` (else

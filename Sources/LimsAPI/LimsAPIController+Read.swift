@@ -12,7 +12,12 @@ import QueueServer
 extension LimsAPIController {
     /// `GET <name>`: a listing when `name` is a portal type, the object when it is a uid, else 404.
     @Sendable func getByName(_ request: Request, context: QueueRequestContext) async throws -> Response {
-        let name = try context.parameters.require("name")
+        try await get(name: try context.parameters.require("name"), request: request, context: context)
+    }
+
+    /// ``getByName(_:context:)`` for a name given by the route itself (a resource name that is also the first part
+    /// of a literal route, such as `worksheet` of `worksheet/create`).
+    func get(name: String, request: Request, context: QueueRequestContext) async throws -> Response {
         if let portalType = Self.portalType(resource: name) {
             return try await listing(portalType, request: request, context: context)
         }
@@ -45,11 +50,11 @@ extension LimsAPIController {
     }
 
     /// The portal type a resource name of the route names, as senaite.jsonapi's `resource_to_portal_type` maps it:
-    /// any case, spaces left out (`AnalysisRequest`, `analysisrequest` and `Analysis Request` name one type), nil
-    /// when none does.
+    /// percent-escapes decoded, any case, spaces left out (`AnalysisRequest`, `analysisrequest` and
+    /// `Analysis%20Request` name one type), nil when none does.
     static func portalType(resource name: String) -> PortalType? {
         guard name.utf8.count <= 64 else { return nil }
-        let resource = name.lowercased().filter { $0 != " " }
+        let resource = (name.removingPercentEncoding ?? name).lowercased().filter { $0 != " " }
         return PortalType.allCases.first { $0.rawValue.lowercased() == resource }
     }
 

@@ -113,7 +113,18 @@ public struct LimsAPIController: Sendable {
             secured.post("my_tasks/retry") { try await self.actOnMyTask(.retry, $0, context: $1) }
             secured.post("my_tasks/dismiss") { try await self.actOnMyTask(.dismiss, $0, context: $1) }
             secured.get(":name", use: getByName)
+            // A portal type whose lower-case name is also the first part of a literal route above (`worksheet`,
+            // `contact`): the router takes the literal branch and never tries `:name`, so it gets a route of its own.
+            for resource in Self.resourcesShadowedByRoutes {
+                secured.get(RouterPath(resource)) { try await self.get(name: resource, request: $0, context: $1) }
+            }
         }
+    }
+
+    /// Lower-case portal type names that a literal route's first part shadows (``addRoutes(to:)``).
+    static let resourcesShadowedByRoutes = PortalType.allCases.map { $0.rawValue.lowercased() }.filter {
+        ["create", "update", "workflow_action", "worksheet", "contact", "queue_status", "queue_statistics", "users", "my_tasks",
+         "login", "logout"].contains($0)
     }
 
     // MARK: Helpers

@@ -23,22 +23,21 @@ struct LimsPayload: Sendable {
     /// The body's members plus query parameters the body lacks.
     var fields: [String: JSONValue] { base.fields }
 
-    /// Reads the body (at most the context's upload limit) and the query string.
-    /// - Throws: ``QueueAPIError`` 400 for a body that is not a JSON object, 413 for a body over the limit.
-    static func read(_ request: Request, context: QueueRequestContext) async throws -> LimsPayload {
-        let base = try await RequestPayload.read(request, context: context)
+    /// Reads the body (at most the context's upload limit, or `limit`), JSON or a form, and the query string read as
+    /// a form (``RequestPayload/read(_:context:forms:limit:)``).
+    /// - Throws: ``QueueAPIError`` 400 for a body that is not a JSON object or a readable form, 413 for a body over
+    ///   the limit, 415 for a multipart body.
+    static func read(_ request: Request, context: QueueRequestContext, limit: Int? = nil) async throws -> LimsPayload {
+        let base = try await RequestPayload.read(request, context: context, forms: true, limit: limit)
         guard !base.bodyIsList else { throw QueueAPIError(.badRequest, "Request body must be a JSON object") }
         return LimsPayload(base: base)
     }
 
-    /// The query string as fields (a repeated key becomes a list).
-    /// - Throws: ``QueueAPIError`` 400 for a parameter name that is not stream-safe (``RequestPayload/queryName(_:)``).
+    /// The query string as fields, read as a form as Zope reads it (`+` a space; a repeated key becomes a list).
+    /// - Throws: ``QueueAPIError`` 400 naming the parameter's position when it cannot be decoded or its name is not
+    ///   stream-safe (``QueueServer/FormBody/fields(_:what:)``).
     static func query(_ request: Request) throws -> [String: JSONValue] {
-        var query: [String: [String]] = [:]
-        for (key, value) in request.uri.queryParameters {
-            query[try RequestPayload.queryName(key), default: []].append(String(value))
-        }
-        return query.mapValues { $0.count == 1 ? .string($0[0]) : .array($0.map(JSONValue.string)) }
+        try FormBody.fields(Array((request.uri.query ?? "").utf8), what: "Query parameter")
     }
 
     /// True when the field is present and not null.

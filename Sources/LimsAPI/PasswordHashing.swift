@@ -1,3 +1,4 @@
+import LabActions
 import HummingbirdBcrypt
 import NIOPosix
 
@@ -17,7 +18,9 @@ public enum PasswordHashing {
 
     /// Whether `password` matches the bcrypt `hash` (false for a malformed hash).
     public static func verify(_ password: String, hash: String) async -> Bool {
-        await offExecutor { Bcrypt.verify(password, hash: hash) }
+        // bcrypt stops at a NUL: `secret\0anything` would match the hash of `secret` (``LabActions/LoginRules/couldBePassword(_:)``).
+        guard LoginRules.couldBePassword(password) else { return false }
+        return await offExecutor { Bcrypt.verify(password, hash: hash) }
     }
 
     /// Runs `work` on the shared thread pool; inline when that pool is shutting down.

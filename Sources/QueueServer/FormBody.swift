@@ -47,28 +47,45 @@ public enum FormBody {
         return (decoded, true)
     }
 
-    /// The payload fields of a form body: a name given more than once becomes a list of its values in order (as a
-    /// repeated query parameter does), any other a string.
-    /// - Parameter bytes: the body as sent.
-    /// - Throws: ``QueueAPIError`` 400 when the body is not UTF-8 text, when a pair holds a malformed escape (naming
-    ///   the pair's position), and when a name is not stream-safe (``Swift/String/isStreamSafe``: hashing it would
-    ///   cost seconds of CPU).
-    public static func fields(_ bytes: some Collection<UInt8>) throws -> [String: JSONValue] {
-        guard let text = String(validating: bytes, as: UTF8.self) else {
-            throw QueueAPIError(.badRequest, "Request body is a form that is not UTF-8 text; nothing was done")
-        }
+    /// The payload fields of a form body or a raw query string: a name given more than once becomes a list of its
+    /// values in order, any other a string.
+    /// - Parameters:
+    ///   - bytes: the body (or query string) as sent.
+    ///   - what: how errors name a pair, with its position: "Form field" (default) or "Query parameter".
+    /// - Throws: ``QueueAPIError`` 400 naming the pair's position when it is not UTF-8 text, holds a malformed
+    ///   escape, has a name that is not stream-safe (``Swift/String/isStreamSafe``: hashing it would cost seconds of
+    ///   CPU), or a name that differs from an earlier one only in Unicode normalization (as Swift compares strings,
+    ///   the two would become one field; JSON keys are refused the same way).
+    public static func fields(_ bytes: some Collection<UInt8>, what: String = "Form field") throws -> [String: JSONValue] {
         var values: [String: [String]] = [:]
-        for (index, pair) in pairs(text).enumerated() {
+        var names: [String: ExactText] = [:]
+        for (index, part) in bytes.split(separator: UInt8(ascii: "&"), omittingEmptySubsequences: true).enumerated() {
+            let position = "\(what) \(index) (counting from 0)"
+            guard let text = String(validating: part, as: UTF8.self), let pair = pairs(text).first else {
+                throw QueueAPIError(.badRequest, "\(position) is not UTF-8 text; nothing was done")
+            }
             guard pair.decoded else {
-                throw QueueAPIError(.badRequest, "Form field \(index) (counting from 0) is not form-encoded UTF-8 text "
+                throw QueueAPIError(.badRequest, "\(position) is not form-encoded UTF-8 text "
                                     + "(a '%' must be followed by two hex digits of UTF-8 bytes); nothing was done")
             }
             guard pair.name.isStreamSafe else {
-                throw QueueAPIError(.badRequest, "Form field \(index) (counting from 0): its name has more than "
-                                    + "\(String.maxNonStartersInARow) combining characters in a row (Unicode's stream-safe limit); nothing was done")
+                throw QueueAPIError(.badRequest, "\(position): its name has more than \(String.maxNonStartersInARow) "
+                                    + "combining characters in a row (Unicode's stream-safe limit); nothing was done")
             }
+            let exact = ExactText(pair.name)
+            if let earlier = names[pair.name], earlier != exact {
+                throw QueueAPIError(.badRequest, "\(position): its name and an earlier one differ only in Unicode normalization "
+                                    + "(\"\(pair.name.prefix(40))\", written two ways); use one form for both; nothing was done")
+            }
+            names[pair.name] = exact
             values[pair.name, default: []].append(pair.value)
         }
         return values.mapValues { $0.count == 1 ? .string($0[0]) : .array($0.map(JSONValue.string)) }
+    }
+
+    /// True when `contentType` names a multipart body (`multipart/form-data`, what `curl -F` and file uploads send),
+    /// which the API does not read.
+    public static func isMultipart(_ contentType: String?) -> Bool {
+        contentType?.trimmingCharacters(in: .whitespaces).lowercased().hasPrefix("multipart/") ?? false
     }
 }

@@ -20,29 +20,42 @@ public struct RequestPayload: Sendable {
         self.bodyIsList = bodyIsList
     }
 
-    /// Reads the body (at most the context's upload limit) and the query string. A body sent as
-    /// `application/x-www-form-urlencoded` is read as a form (``FormBody``); any other as JSON.
+    /// Reads the body (at most the context's upload limit, or `limit` when smaller) and the query string.
+    /// - Parameters:
+    ///   - forms: read a body sent as `application/x-www-form-urlencoded` as a form (``FormBody``), and the query
+    ///     string as a form too (`+` a space), as senaite.jsonapi reads Zope's `request.form` (the LIMS API); a form
+    ///     body that starts with `{` or `[` is still read as JSON (`curl -d '{...}'` labels JSON as a form). Without
+    ///     it (the queue routes: senaite.queue's protocol is JSON) every body is read as JSON. Default: false.
+    ///   - limit: the largest body read for this route, bytes (a public route's, e.g. `login`). Default: the
+    ///     context's ``QueueRequestContext/maxUploadSize``.
     /// - Throws: ``QueueAPIError`` 400 for a body that is not JSON (naming the byte and the reason) or a form that
     ///   cannot be decoded (naming the field's position), an object with
     ///   two keys that differ only in Unicode normalization, or not an object/list of objects; 413 for a body over
-    ///   the limit.
-    public static func read(_ request: Request, context: QueueRequestContext) async throws -> RequestPayload {
+    ///   the limit; 415 for a multipart body with `forms`.
+    public static func read(_ request: Request, context: QueueRequestContext, forms: Bool = false, limit: Int? = nil) async throws -> RequestPayload {
         var request = request
+        let maxBytes = min(limit ?? context.maxUploadSize, context.maxUploadSize)
         let buffer: ByteBuffer
         do {
-            buffer = try await request.collectBody(upTo: context.maxUploadSize)
+            buffer = try await request.collectBody(upTo: maxBytes)
         } catch {
-            throw QueueAPIError(.contentTooLarge, "Request body is larger than \(context.maxUploadSize) bytes")
+            throw QueueAPIError(.contentTooLarge, "Request body is larger than \(maxBytes) bytes")
         }
         var fields: [String: JSONValue] = [:]
         var items: [[String: JSONValue]] = []
         var bodyIsList = false
         let bytes = buffer.readableBytesView
-        if FormBody.isFormEncoded(request.headers[.contentType]) {
+        let first = bytes.first { !($0 == 32 || $0 == 9 || $0 == 10 || $0 == 13) }
+        let contentType = request.headers[.contentType]
+        if forms, FormBody.isMultipart(contentType) {
+            throw QueueAPIError(.unsupportedMediaType, "multipart bodies (curl -F, file uploads) are not read: send JSON, "
+                                + "or a form as application/x-www-form-urlencoded (curl -d); nothing was done")
+        }
+        if forms, FormBody.isFormEncoded(contentType), first != UInt8(ascii: "{"), first != UInt8(ascii: "[") {
             // An HTML form, as senaite.jsonapi reads Zope's `request.form` beside a JSON body.
             fields = try FormBody.fields(bytes)
             if !fields.isEmpty { items = [fields] }
-        } else if bytes.contains(where: { !($0 == 32 || $0 == 9 || $0 == 10 || $0 == 13) }) {
+        } else if first != nil {
             let value: JSONValue
             do {
                 value = try JSONValue.parse(bytes)
@@ -67,6 +80,19 @@ public struct RequestPayload: Sendable {
             default:
                 throw QueueAPIError(.badRequest, "Request body must be a JSON object or a list of objects")
             }
+        }
+        if forms {
+            // The query string read as a form, as Zope reads it: `+` is a space.
+            for (key, value) in try FormBody.fields(Array((request.uri.query ?? "").utf8), what: "Query parameter") where fields[key] == nil {
+                fields[key] = value
+            }
+            if items.isEmpty, !fields.isEmpty { items = [fields] }
+            for object in items + [fields] {
+                if let field = nulField(object) {
+                    throw QueueAPIError(.badRequest, "Field '\(field)' must not contain NUL characters")
+                }
+            }
+            return RequestPayload(fields: fields, items: items, bodyIsList: bodyIsList)
         }
         var query: [String: [String]] = [:]
         for (key, value) in request.uri.queryParameters {
@@ -114,7 +140,13 @@ public struct RequestPayload: Sendable {
     /// A string field, or nil. - Throws: 400 naming the field if it is not a string.
     public func string(_ key: String) throws -> String? {
         guard let value = fields[key], value != .null else { return nil }
-        guard let text = value.stringValue else { throw QueueAPIError(.badRequest, "Field '\(key)' must be a string") }
+        guard let text = value.stringValue else {
+            if value.arrayValue != nil {
+                throw QueueAPIError(.badRequest, "Field '\(key)' must be a string, not a list (a form or query string gives a list "
+                                    + "when the name is repeated)")
+            }
+            throw QueueAPIError(.badRequest, "Field '\(key)' must be a string")
+        }
         return text
     }
 

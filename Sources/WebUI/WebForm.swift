@@ -22,8 +22,9 @@ struct WebForm: Sendable {
 
     /// Collects and parses the body of `request` (the buffered body stays readable for later handlers).
     /// - Throws: 413 over ``maxBytes``.
-    static func read(_ request: inout Request, context: some RequestContext) async throws -> WebForm {
-        let buffer = try await request.collectBody(upTo: maxBytes)
+    /// - Parameter limit: the largest body read, bytes. Default: ``maxBytes``.
+    static func read(_ request: inout Request, context: some RequestContext, limit: Int = maxBytes) async throws -> WebForm {
+        let buffer = try await request.collectBody(upTo: limit)
         return WebForm(encoded: String(buffer: buffer))
     }
 

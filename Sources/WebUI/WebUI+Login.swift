@@ -18,27 +18,29 @@ extension WebUI {
     /// `POST /login` {_csrf, username, password, came_from}: sets the session cookie and redirects.
     @Sendable func login(_ request: Request, context: QueueRequestContext) async throws -> Response {
         var request = request
-        let form = try await WebForm.read(&request, context: context)
+        let form = try await WebForm.read(&request, context: context, limit: LoginRules.maxLoginBodyBytes)
         let cameFrom = Self.safeTarget(form.value("came_from"))
         guard await session.isValidCSRF(form.value(WebSession.csrfField), for: request.cookies[WebSession.nonceCookie]?.value) else {
             throw WebError.forbidden("The login form has expired or did not come from this site. Reload the login page and try again.")
         }
         let username = form.nonEmpty("username") ?? ""
+        // Shown again in the form after a failure, unless it holds control characters (a NUL went into the page).
+        let shown = username.utf8.contains(where: { $0 < 0x20 || $0 == 0x7F }) ? "" : username
         let failed = "Login failed: wrong user name or password."
         guard let password = form.value("password"), !username.isEmpty, !password.isEmpty else {
-            return await loginForm(request, cameFrom: cameFrom, username: username, error: failed, status: .unauthorized)
+            return await loginForm(request, cameFrom: cameFrom, username: shown, error: failed, status: .unauthorized)
         }
         let user: User
         do {
             user = try await session.checkLogin(username: username, password: password, address: context.remoteAddress)
         } catch let error as LoginRateLimitedError {
-            var response = await loginForm(request, cameFrom: cameFrom, username: username,
+            var response = await loginForm(request, cameFrom: cameFrom, username: shown,
                                            error: "Too many failed logins; try again in \(error.retryAfterSeconds) seconds.",
                                            status: .tooManyRequests)
             response.headers[.retryAfter] = String(error.retryAfterSeconds)
             return response
         } catch let error as QueueAPIError where error.status == .unauthorized {
-            return await loginForm(request, cameFrom: cameFrom, username: username, error: failed, status: .unauthorized)
+            return await loginForm(request, cameFrom: cameFrom, username: shown, error: failed, status: .unauthorized)
         }
         var response = Response.redirect(to: cameFrom, type: .normal)
         response.setCookie(try await session.lims.sessionCookie(userID: user.userid))

@@ -38,6 +38,9 @@ struct LoginRulesTests {
         #expect(LoginRules.passwordProblem("12345678") == nil)
         #expect(LoginRules.passwordProblem(String(repeating: "é", count: 36)) == nil)
         #expect(LoginRules.passwordProblem(String(repeating: "é", count: 37)) != nil)
+        // bcrypt reads up to a NUL: such a password is never set, and never checked at login.
+        #expect(LoginRules.passwordProblem("secret12\u{0}more") != nil)
+        #expect(!LoginRules.couldBePassword("secret12\u{0}more") && LoginRules.couldBePassword("secret12"))
     }
 
     @Test("results: surrounding white space, newlines too, is not part of a number (a tryout's \"12.5\\n\" was refused)")

@@ -134,9 +134,42 @@ struct LimsAPITests {
             #expect(malformed.status == 400 && malformed.message.contains("Form field 1"))
             let nul = try await api.call("login", raw: "__ac_name=lab%00man&__ac_password=labpass", contentType: form)
             #expect(nul.status == 400 && nul.message.contains("NUL"))
-            // A JSON body sent as a form is read as a form: its one "field" names no user.
-            let mislabeled = try await api.call("login", raw: #"{"username": "labman", "password": "labpass"}"#, contentType: form)
-            #expect(mislabeled.status == 400 && mislabeled.message.contains("'username'"))
+            // JSON labelled as a form (what `curl -d '{...}'` sends) is read as JSON.
+            let mislabeled = try await api.call("login", raw: #" {"username": "labman", "password": "labpass"}"#, contentType: form)
+            #expect(mislabeled.status == 200 && mislabeled.json["userid"] == .string("labman"))
+            let emptyPassword = try await api.call("login", raw: "__ac_name=labman&__ac_password=", contentType: form)
+            #expect(emptyPassword.status == 400 && emptyPassword.message.contains("'__ac_password'"))
+            let twice = try await api.call("login", raw: "__ac_name=labman&__ac_name=rita&__ac_password=labpass", contentType: form)
+            #expect(twice.status == 400 && twice.message.contains("not a list"))
+            let multipart = try await api.call("login", raw: "--x\r\n", contentType: "multipart/form-data; boundary=x")
+            #expect(multipart.status == 415 && multipart.message.contains("application/x-www-form-urlencoded"))
+            // A public route reads little: a large body is refused before it is parsed.
+            let large = try await api.call("login", raw: String(repeating: "a=&", count: 20_000), contentType: form)
+            #expect(large.status == 413)
+            // bcrypt stops at a NUL: a password with one never signs in, in Basic credentials too.
+            #expect(try await api.call("AnalysisRequest", method: .get, basic: ("labman", "labpass\u{0}anything")).status == 401)
+            // A form posted from another site's page (login CSRF) is refused; same for logout with the cookie.
+            let crossSite = try await api.call("login", raw: "__ac_name=labman&__ac_password=labpass", contentType: form,
+                                               headers: ["Origin": "http://evil.example"])
+            #expect(crossSite.status == 403 && Self.sessionCookie(crossSite) == nil)
+            let crossLogout = try await api.call("logout", cookie: cookie, headers: ["Origin": "http://evil.example"])
+            #expect(crossLogout.status == 403)
+            #expect(try await api.call("AnalysisRequest", method: .get, cookie: cookie).status == 200)
+        }
+    }
+
+    @Test("query strings are read as forms, as Zope reads them: '+' is a space, %2B a plus; a bad escape is 400 naming its position")
+    func queryAsForm() async throws {
+        try await withAPI { api in
+            let created = try await api.manager("users/create?username=quser&password=long+pass%2B1&roles=Analyst&fullname=Query+User",
+                                                method: .post)
+            #expect(created.status == 201, "\(created.message)")
+            let users = try await api.manager("users", method: .get)
+            let user = users.items.first { $0["userid"] == .string("quser") }
+            #expect(user?["fullname"] == .string("Query User"))
+            #expect(try await api.call("AnalysisRequest", method: .get, basic: ("quser", "long pass+1")).status == 200)
+            let bad = try await api.manager("AnalysisRequest?review_state=%zz", method: .get)
+            #expect(bad.status == 400 && bad.message.contains("Query parameter 0"))
         }
     }
 
@@ -152,6 +185,14 @@ struct LimsAPITests {
             }
             let clients = try await api.manager("client", method: .get)
             #expect(clients.status == 200 && clients.items.allSatisfy { $0["portal_type"] == .string("Client") } && !clients.items.isEmpty)
+            // Names that are also the first part of a literal route (worksheet/create, contact/link_user).
+            for name in ["worksheet", "contact"] {
+                let answer = try await api.manager(name, method: .get)
+                #expect(answer.status == 200 && answer.json["count"] != nil, "\(name): \(answer.status) \(answer.message)")
+            }
+            #expect(try await api.manager("contact", method: .get).json["count"] == (try await api.manager("Contact", method: .get)).json["count"])
+            let spaced = try await api.manager("analysis%20request", method: .get)
+            #expect(spaced.status == 200 && spaced.json["count"] == .int(4))
             let unknown = try await api.manager("clientz", method: .get)
             #expect(unknown.status == 404 && unknown.message.contains("neither a portal type nor a uid"))
         }

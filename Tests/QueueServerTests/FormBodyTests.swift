@@ -35,7 +35,21 @@ struct FormBodyTests {
         } catch let error as QueueAPIError {
             #expect(error.message.contains("Form field 1"))
         }
-        #expect(throws: QueueAPIError.self) { try FormBody.fields([0x61, 0x3D, 0xFF]) }
+        do {
+            _ = try FormBody.fields([0x62, 0x3D, 0x31, 0x26, 0x61, 0x3D, 0xFF])
+            Issue.record("a pair that is not UTF-8 was accepted")
+        } catch let error as QueueAPIError {
+            #expect(error.message.contains("Form field 1") && error.message.contains("UTF-8"))
+        }
+        // Names that differ only in Unicode normalization would become one field: refused, as JSON keys are.
+        do {
+            _ = try FormBody.fields(Array("caf%C3%A9=1&cafe%CC%81=2".utf8), what: "Query parameter")
+            Issue.record("two spellings of one name were merged")
+        } catch let error as QueueAPIError {
+            #expect(error.message.contains("Query parameter 1") && error.message.contains("normalization"))
+        }
+        #expect(try FormBody.fields(Array("caf%C3%A9=1&caf%C3%A9=2".utf8))["café"] == .array([.string("1"), .string("2")]))
+        #expect(FormBody.isMultipart("multipart/form-data; boundary=x") && !FormBody.isMultipart("application/json"))
         // Split at the bytes: an '&' followed by a combining accent still ends its pair.
         let accented = try FormBody.fields(Array("a=1&\u{301}b=2".utf8))
         #expect(accented["a"] == .string("1") && accented["\u{301}b"] == .string("2"))

@@ -31,10 +31,12 @@ package protocol LimsTestClient: Sendable {
 
 extension LimsTestClient {
     /// Calls `path` under the API prefix (or any path starting with "/") with optional Basic credentials or cookie;
-    /// `raw` is sent as the body instead of `body`, with `contentType` (default JSON).
+    /// `raw` is sent as the body instead of `body`, with `contentType` (default JSON), and `extra` headers.
     package func call(_ path: String, method: HTTPRequest.Method = .post, body: JSONValue? = nil, raw: String? = nil,
-              contentType: String = "application/json", basic: (String, String)? = nil, cookie: String? = nil) async throws -> LimsAnswer {
+              contentType: String = "application/json", basic: (String, String)? = nil, cookie: String? = nil,
+              headers extra: [String: String] = [:]) async throws -> LimsAnswer {
         var headers: HTTPFields = [.contentType: contentType]
+        for (name, value) in extra { headers[HTTPField.Name(name)!] = value }
         if let basic {
             headers[.authorization] = "Basic " + Data("\(basic.0):\(basic.1)".utf8).base64EncodedString()
         }
