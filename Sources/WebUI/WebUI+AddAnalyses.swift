@@ -29,7 +29,7 @@ extension WebUI {
         guard setup.mayManageWorksheets(user) else {
             throw WebError.forbidden("Only lab managers may manage worksheets (restricted in the lab settings); \(user.userid) is not one.")
         }
-        let filter = (request.uri.queryParameters.get("filter") ?? "").trimmingCharacters(in: .whitespaces)
+        let filter = (FormQuery(request).get("filter") ?? "").trimmingCharacters(in: .whitespaces)
         let size = Self.addAnalysesPageSize
         let query = CatalogQuery(portalType: .analysis, reviewStates: [ReviewState.unassigned], pathText: filter, sortOn: .path,
                                  limit: size)

@@ -102,7 +102,7 @@ extension WebUI {
 
     /// The requested page number of a list (`page` query parameter), 1 when absent or bad.
     static func requestedPage(_ request: Request) -> Int {
-        let text = request.uri.queryParameters.get("page") ?? ""
+        let text = FormQuery(request).get("page") ?? ""
         // A number too large for Int is a page past the end, like Int.max (found by a fresh user: it went to page 1).
         let number = Int(text) ?? (!text.isEmpty && text.allSatisfy({ ("0"..."9").contains($0) }) ? Int.max : 1)
         return max(1, min(number, 1_000_000))

@@ -10,7 +10,7 @@ import QueueServer
 extension WebUI {
     /// `GET /login[?came_from=/path]`: the form; a signed-in user goes straight to `came_from`.
     @Sendable func loginPage(_ request: Request, context: QueueRequestContext) async throws -> Response {
-        let cameFrom = Self.safeTarget(request.uri.queryParameters.get("came_from"))
+        let cameFrom = Self.safeTarget(FormQuery(request).get("came_from"))
         if await session.userID(request) != nil { return Response.redirect(to: cameFrom, type: .normal) }
         return await loginForm(request, cameFrom: cameFrom, username: "", error: nil, status: .ok)
     }
@@ -61,8 +61,8 @@ extension WebUI {
         let existing = request.cookies[WebSession.nonceCookie]?.value
         let nonce = (existing?.count == 32) ? existing! : WebSession.makeNonce()
         var chrome = PageChrome(csrf: await session.csrfToken(for: nonce))
-        if request.uri.queryParameters.get("logged_out") == "1" { chrome.flash = ("ok", "You are logged out.") }
-        if request.uri.queryParameters.get("password_changed") == "1" { chrome.flash = ("ok", "Your password is changed; log in with it.") }
+        if FormQuery(request).get("logged_out") == "1" { chrome.flash = ("ok", "You are logged out.") }
+        if FormQuery(request).get("password_changed") == "1" { chrome.flash = ("ok", "Your password is changed; log in with it.") }
         var data: [String: Any] = ["cameFrom": cameFrom, "username": username]
         if let error { data["error"] = error }
         var response = renderer.page("login", title: "Log in", chrome: chrome, data: data, status: status)

@@ -22,7 +22,7 @@ extension WebUI {
     @Sendable func queueMonitor(_ request: Request, context: QueueRequestContext) async throws -> Response {
         let (user, state) = try await signedIn(context)
         try Self.require(.manageQueue, user, in: state, for: "The queue monitor")
-        let filter = MonitorFilter(rawValue: request.uri.queryParameters.get("filter") ?? "") ?? .active
+        let filter = MonitorFilter(rawValue: FormQuery(request).get("filter") ?? "") ?? .active
         let now = clock.now()
         // Aggregates and one page of rows: nothing here reads the whole queue or the window's history.
         let windowSeconds = 3600.0

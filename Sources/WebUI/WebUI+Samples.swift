@@ -19,7 +19,7 @@ extension WebUI {
     /// state and client, paged in the database; queued samples shown as Queued with a spinner.
     @Sendable func samplesList(_ request: Request, context: QueueRequestContext) async throws -> Response {
         let (user, setup) = try await signedIn(context)
-        let parameters = request.uri.queryParameters
+        let parameters = FormQuery(request)
         let text = parameters.get("q").map { $0.trimmingCharacters(in: .whitespaces) } ?? ""
         let reviewState = parameters.get("state").flatMap { $0.isEmpty ? nil : $0 }
         let client = parameters.get("client").flatMap { $0.isEmpty ? nil : $0 }

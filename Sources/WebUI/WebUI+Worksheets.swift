@@ -42,7 +42,7 @@ extension WebUI {
     /// `GET /worksheets`: the list (newest first; removed worksheets hidden) and the Add worksheet form.
     @Sendable func worksheetsList(_ request: Request, context: QueueRequestContext) async throws -> Response {
         let (user, state) = try await labStaff(context, for: "The worksheets list")
-        let parameters = request.uri.queryParameters
+        let parameters = FormQuery(request)
         let text = parameters.get("q").map { $0.trimmingCharacters(in: .whitespaces) } ?? ""
         let reviewState = parameters.get("state").flatMap { $0.isEmpty ? nil : $0 }
         let analyst = parameters.get("mine") == "1" ? user.userid : parameters.get("analyst").flatMap { $0.isEmpty ? nil : $0 }

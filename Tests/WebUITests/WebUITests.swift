@@ -449,6 +449,9 @@ struct WebUITests {
             let searched = try await browser.request("/samples?q=\(browser.lab.happySamples[1].id.lowercased())")
             #expect(searched.html.contains("1 samples.") && searched.html.contains(browser.lab.happySamples[1].id))
             #expect(try await browser.request("/samples?q=nothing-like-it").html.contains("0 samples."))
+            // A GET form sends spaces as '+': searched as spaces (trimmed here), not as plus signs.
+            let spaced = try await browser.request("/samples?q=++\(browser.lab.happySamples[1].id.lowercased())+")
+            #expect(spaced.html.contains("1 samples.") && spaced.html.contains(browser.lab.happySamples[1].id))
             // A percent sign or underscore is searched for, not a wildcard; a NUL is refused, naming the parameter.
             #expect(try await browser.request("/samples?q=%25").html.contains("0 samples."))
             #expect(try await browser.request("/samples?q=_").html.contains("0 samples."))
