@@ -412,29 +412,39 @@ public enum OpenAPIDocument {
                 body: schema(["task_uid": string], required: ["task_uid"]), bodyRequired: true,
                 ok: response("The task.", object(["type": "object"])), errors: limsErrors + [404, 409]))
         }
+        let listingParameters: [JSONValue] = [
+            queryParameter("review_state", "Workflow states (comma-separated)."),
+            queryParameter("getServiceUID", "Analysis service uids (analyses only)."),
+            queryParameter("getClientUID", "Client uids (AnalysisRequest and Contact only)."),
+            queryParameter("sort_on", "id, created or path.", schema: object(["type": "string", "enum": ["id", "created", "path"]])),
+            queryParameter("sort_order", "ascending or descending.",
+                               schema: object(["type": "string", "enum": ["ascending", "descending", "asc", "desc", "reverse"]])),
+            queryParameter("page", "Page, from 1.", schema: object(["type": "integer", "minimum": 1])),
+            queryParameter("b_start", "Index of the page's first item, from 0 (senaite.jsonapi; wins over page).",
+                               schema: object(["type": "integer", "minimum": 0])),
+            queryParameter("q", "Text the object's id contains (case-insensitive)."),
+            queryParameter("limit", "Page size, 1...500 (default 50).", schema: object(["type": "integer", "minimum": 1, "maximum": 500])),
+        ]
         add("{name}", "get", operation(
-            "lims_get\(suffix)", "A listing when name is a portal type (filtered, sorted, paged; only objects the user may "
-                + "see), else the object with that uid. A listing's `count` is exact up to 1,000 objects past its page; "
-                + "past that `count_exact` is false, `count` is a lower bound and `pages` the pages known to exist "
+            "lims_get\(suffix)", "A listing when name is a portal type, in any case (filtered, sorted, paged; only objects "
+                + "the user may see), else the object with that uid. A listing's `count` is exact up to 1,000 objects past its "
+                + "page; past that `count_exact` is false, `count` is a lower bound and `pages` the pages known to exist "
                 + "(`next` is always right).", tags: ["lims"], security: lims,
             parameters: [
                 pathParameter("name", "A portal type (Client, Contact, AnalysisRequest, Analysis, Worksheet, ...) or an object uid.",
                               schema: object(["type": "string", "minLength": 1,
                                               "examples": ["AnalysisRequest", "Analysis", "Client", "Contact", "Worksheet",
                                                            "SampleType", "AnalysisService", "WorksheetTemplate", "User"]])),
-                queryParameter("review_state", "Workflow states (comma-separated)."),
-                queryParameter("getServiceUID", "Analysis service uids (analyses only)."),
-                queryParameter("getClientUID", "Client uids (AnalysisRequest and Contact only)."),
-                queryParameter("sort_on", "id, created or path.", schema: object(["type": "string", "enum": ["id", "created", "path"]])),
-                queryParameter("sort_order", "ascending or descending.",
-                               schema: object(["type": "string", "enum": ["ascending", "descending", "asc", "desc", "reverse"]])),
-                queryParameter("page", "Page, from 1.", schema: object(["type": "integer", "minimum": 1])),
-                queryParameter("b_start", "Index of the page's first item, from 0 (senaite.jsonapi; wins over page).",
-                               schema: object(["type": "integer", "minimum": 0])),
-                queryParameter("q", "Text the object's id contains (case-insensitive)."),
-                queryParameter("limit", "Page size, 1...500 (default 50).", schema: object(["type": "integer", "minimum": 1, "maximum": 500])),
-            ],
+            ] + listingParameters,
             ok: response("A listing, or the object as a one-item listing.", ref("Listing")), errors: [400, 401, 404, 429]))
+        // Lower-case portal type names that are also the first part of literal routes (worksheet/create,
+        // contact/link_user) have routes of their own (LimsAPIController.resourcesShadowedByRoutes).
+        for resource in ["contact", "worksheet"] {
+            add(resource, "get", operation(
+                "lims_get_\(resource)\(suffix)", "The \(resource) listing, as `{name}` lists it.", tags: ["lims"], security: lims,
+                parameters: listingParameters,
+                ok: response("A listing.", ref("Listing")), errors: [400, 401, 429]))
+        }
         return paths
     }
 
