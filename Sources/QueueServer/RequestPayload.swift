@@ -81,25 +81,19 @@ public struct RequestPayload: Sendable {
                 throw QueueAPIError(.badRequest, "Request body must be a JSON object or a list of objects")
             }
         }
+        let query: [String: JSONValue]
         if forms {
             // The query string read as a form, as Zope reads it: `+` is a space.
-            for (key, value) in try FormBody.fields(Array((request.uri.query ?? "").utf8), what: "Query parameter") where fields[key] == nil {
-                fields[key] = value
+            query = try FormBody.fields(Array((request.uri.query ?? "").utf8), what: "Query parameter")
+        } else {
+            var lists: [String: [String]] = [:]
+            for (key, value) in request.uri.queryParameters {
+                lists[try Self.queryName(key), default: []].append(String(value))
             }
-            if items.isEmpty, !fields.isEmpty { items = [fields] }
-            for object in items + [fields] {
-                if let field = nulField(object) {
-                    throw QueueAPIError(.badRequest, "Field '\(field)' must not contain NUL characters")
-                }
-            }
-            return RequestPayload(fields: fields, items: items, bodyIsList: bodyIsList)
+            query = lists.mapValues { $0.count == 1 ? .string($0[0]) : .array($0.map(JSONValue.string)) }
         }
-        var query: [String: [String]] = [:]
-        for (key, value) in request.uri.queryParameters {
-            query[try Self.queryName(key), default: []].append(String(value))
-        }
-        for (key, values) in query where fields[key] == nil {
-            fields[key] = values.count == 1 ? .string(values[0]) : .array(values.map(JSONValue.string))
+        for (key, value) in query where fields[key] == nil {
+            fields[key] = value
         }
         if items.isEmpty, !query.isEmpty { items = [fields] }
         for object in items + [fields] {
