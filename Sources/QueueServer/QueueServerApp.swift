@@ -35,6 +35,10 @@ public enum QueueServerApp {
         return router
     }
 
+    /// Seconds a connection may stay idle between requests, or stall while sending one, before the server closes it:
+    /// 75, as nginx's `keepalive_timeout`. Without it idle connections stayed open indefinitely (a tryout).
+    public static let idleTimeoutSeconds: Int64 = 75
+
     /// The application listening on `host:port` (port 0 picks a free port; `onRunning` receives the bound port);
     /// `addRoutes` mounts further routes on the same router (default: none); `queueRoutes` false leaves out the
     /// `queue_server` routes (a web node); `trustedProxies` as in ``router(controller:queueRoutes:trustedProxies:addRoutes:)``.
@@ -53,7 +57,10 @@ public enum QueueServerApp {
             router: router(controller: controller, queueRoutes: queueRoutes, trustedProxies: trustedProxies, addRoutes: addRoutes),
             // Each connection's pipeline tells its long-polls when the client is gone (ClientConnections), and reads
             // the rest of a body answered early (UnreadBodyDrainHandler).
-            server: .http1(configuration: .init(additionalChannelHandlers: [controller.clientConnections.handler(), UnreadBodyDrainHandler()])),
+            // A connection idle for `idleTimeoutSeconds` between requests, or while a request's head or body is being
+            // sent, is closed; one whose request is being answered (a long-poll) is not (Hummingbird's idle handler).
+            server: .http1(configuration: .init(additionalChannelHandlers: [controller.clientConnections.handler(), UnreadBodyDrainHandler()],
+                                                idleTimeout: .seconds(Self.idleTimeoutSeconds))),
             configuration: .init(address: .hostname(host, port: port), serverName: "LimsQueue"),
             services: services,
             onServerRunning: { channel in await onRunning(channel.localAddress?.port ?? port) },

@@ -60,8 +60,11 @@ public struct RequestPayload: Sendable {
             do {
                 value = try JSONValue.parse(bytes)
             } catch let error as JSONValue.ParseError {
+                // A form sent to a route that reads JSON only (the queue routes, senaite.queue's protocol).
+                let formHint = !forms && FormBody.isFormEncoded(contentType) && first != UInt8(ascii: "{") && first != UInt8(ascii: "[")
+                    ? " (the body is labelled a form: this route reads JSON only, as senaite.queue sends it)" : ""
                 throw QueueAPIError(.badRequest, "Request body is not JSON this server can read: at byte \(error.offset) "
-                                    + "(counting from 0), \(error.reason); nothing was done")
+                                    + "(counting from 0), \(error.reason)\(formHint); nothing was done")
             }
             switch value {
             case .object(let object):

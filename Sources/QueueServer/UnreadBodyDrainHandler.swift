@@ -21,23 +21,33 @@ final class UnreadBodyDrainHandler: ChannelDuplexHandler, RemovableChannelHandle
     typealias OutboundIn = HTTPResponsePart
     typealias OutboundOut = HTTPResponsePart
 
-    /// The request being answered asked for `Connection: close`.
-    private var closeRequested = false
-    /// That request's body was read to its end.
-    private var requestEnded = false
-    /// Its answer was written to its end.
-    private var responseEnded = false
+    /// For each request read and not yet answered to its end, in order, whether it asked for `Connection: close`.
+    /// Pipelined requests are read before the earlier ones are answered (Hummingbird answers them in order): the
+    /// flag goes with the request, so the close follows the answer of the request that asked for it, not the answer
+    /// being written when it was read (a tryout's pipelined `version`, `version`, `add` with close got one answer, and
+    /// the `add` was applied unanswered).
+    private var closeFlags: [Bool] = []
+    /// The last request read asked for `Connection: close`, and its body was read to its end.
+    private var closeRequestEnded = false
+    /// That request's answer was written to its end.
+    private var closeResponseEnded = false
+    /// The request being read asked for `Connection: close`.
+    private var readingCloseRequest = false
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         switch unwrapInboundIn(data) {
-        case .head(var head) where head.headerFields[.connection]?.lowercased().contains("close") == true:
+        case .head(var head):
+            let close = head.headerFields[.connection]?.lowercased().contains("close") == true
+            closeFlags.append(close)
+            readingCloseRequest = close
+            guard close else {
+                context.fireChannelRead(data)
+                return
+            }
             head.headerFields[.connection] = nil
-            closeRequested = true
-            requestEnded = false
-            responseEnded = false
             context.fireChannelRead(wrapInboundOut(.head(head)))
-        case .end where closeRequested:
-            requestEnded = true
+        case .end where readingCloseRequest:
+            closeRequestEnded = true
             context.fireChannelRead(data)
             closeWhenDone(context: context)
         default:
@@ -46,20 +56,20 @@ final class UnreadBodyDrainHandler: ChannelDuplexHandler, RemovableChannelHandle
     }
 
     func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
-        guard closeRequested else {
-            context.write(data, promise: promise)
-            return
-        }
         switch unwrapOutboundIn(data) {
-        case .head(var head) where head.status.code >= 200:
+        case .head(var head) where head.status.code >= 200 && closeFlags.first == true:
             head.headerFields[.connection] = "close"
             context.write(wrapOutboundOut(.head(head)), promise: promise)
-        case .end:
+        case .end where !closeFlags.isEmpty:
+            guard closeFlags.removeFirst() else {
+                context.write(data, promise: promise)
+                return
+            }
             let written = context.eventLoop.makePromise(of: Void.self)
             // On the channel's event loop, where the handler and its context live.
             written.futureResult.assumeIsolated().whenComplete { [self] result in
                 if case .success = result {
-                    responseEnded = true
+                    closeResponseEnded = true
                     closeWhenDone(context: context)
                 }
                 promise?.completeWith(result)
@@ -70,10 +80,11 @@ final class UnreadBodyDrainHandler: ChannelDuplexHandler, RemovableChannelHandle
         }
     }
 
-    /// Closes the connection once the answer is written and the request's body was read.
+    /// Closes the connection once the close request's answer is written and its body was read.
     private func closeWhenDone(context: ChannelHandlerContext) {
-        guard closeRequested, requestEnded, responseEnded else { return }
-        closeRequested = false
+        guard closeRequestEnded, closeResponseEnded else { return }
+        closeRequestEnded = false
+        closeResponseEnded = false
         context.close(promise: nil)
     }
 }

@@ -1,5 +1,6 @@
 import Foundation
 import Hummingbird
+import NIOCore
 import QueueServer
 
 /// A submitted HTML form (`application/x-www-form-urlencoded`), as ordered name/value pairs.
@@ -24,7 +25,14 @@ struct WebForm: Sendable {
     /// - Throws: 413 over ``maxBytes``.
     /// - Parameter limit: the largest body read, bytes. Default: ``maxBytes``.
     static func read(_ request: inout Request, context: some RequestContext, limit: Int = maxBytes) async throws -> WebForm {
-        let buffer = try await request.collectBody(upTo: limit)
+        let buffer: ByteBuffer
+        do {
+            buffer = try await request.collectBody(upTo: limit)
+        } catch {
+            // A page saying so, not an empty 413 the browser shows as a blank page (a tryout).
+            throw WebError(status: .contentTooLarge, message: "The form is larger than this page accepts (\(limit / 1_024) KiB). "
+                           + "Go back and send less.")
+        }
         return WebForm(encoded: String(buffer: buffer))
     }
 

@@ -74,7 +74,15 @@ extension WebUI {
 
     /// `target` when it is a local path (`/...`, not `//host`), else `/`.
     static func safeTarget(_ target: String?) -> String {
-        guard let target, target.hasPrefix("/"), !target.hasPrefix("//"), !target.hasPrefix("/\\") else { return "/" }
-        return target
+        // Browsers drop tabs and line breaks from a URL before reading it, so `/\t/evil.example` is `//evil.example`
+        // to them (a tryout's open redirect): a target with control characters or a backslash anywhere is refused.
+        guard let target, target.hasPrefix("/"), !target.hasPrefix("//"),
+              !target.unicodeScalars.contains(where: { $0.value < 0x20 || $0.value == 0x7F || $0 == "\\" }) else { return "/" }
+        // What a Location header may not hold raw (a space, non-ASCII text) is percent-encoded; escapes stay as sent.
+        return target.addingPercentEncoding(withAllowedCharacters: Self.targetCharacters) ?? "/"
     }
+
+    /// Characters a redirect target keeps as they are: RFC 3986's unreserved and reserved ASCII characters and `%`.
+    static let targetCharacters = CharacterSet(charactersIn:
+        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~!$&'()*+,;=:@/?#[]%")
 }

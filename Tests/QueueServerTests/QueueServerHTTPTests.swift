@@ -439,6 +439,35 @@ struct QueueServerHTTPTests {
             #expect(try await kept.text(within: .seconds(1)).components(separatedBy: "HTTP/1.1 200").count == 3)
             #expect(second.isActive)
             try? await second.close().get()
+
+            // Pipelined: three requests in one write, the last asking to close: three answers in order, only the last
+            // saying close, then the server closes (the close once followed the first answer, and the rest were lost).
+            let pipelined = AnswerCollector()
+            let third = try await connect(pipelined)
+            let closing3 = "GET /@@API/senaite/v1/version HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
+            try await third.writeAndFlush(ByteBuffer(string: request + request + closing3)).get()
+            try await third.closeFuture.get()
+            let all = try await pipelined.text(within: .seconds(5))
+            let answers = all.components(separatedBy: "HTTP/1.1 200").dropFirst()
+            #expect(answers.count == 3, "\(all)")
+            #expect(answers.map { $0.lowercased().contains("connection: close") } == [false, false, true], "\(all)")
+        }
+    }
+
+    @Test("a form sent to a queue route: 400 saying the route reads JSON only; JSON labelled as a form is read")
+    func formOnQueueRoute() async throws {
+        try await withServer { api, _, _ in
+            let token = try api.token()
+            let form = try await api.client.execute(uri: "/@@API/senaite/v1/queue_server/add", method: .post,
+                                                    headers: [.contentType: "application/x-www-form-urlencoded",
+                                                              HTTPField.Name(QueueAuthToken.headerName)!: token],
+                                                    body: ByteBuffer(string: "name=noop&context_uid=x&context_path=/senaite/x")) { $0 }
+            #expect(form.status == .badRequest && String(buffer: form.body).contains("reads JSON only"))
+            let labelled = try await api.client.execute(uri: "/@@API/senaite/v1/queue_server/add", method: .post,
+                                                        headers: [.contentType: "application/x-www-form-urlencoded",
+                                                                  HTTPField.Name(QueueAuthToken.headerName)!: token],
+                                                        body: ByteBuffer(string: #"{"name": "noop", "context_uid": "x1", "context_path": "/senaite/x1"}"#)) { $0 }
+            #expect(labelled.status == .ok, "\(String(buffer: labelled.body))")
         }
     }
 

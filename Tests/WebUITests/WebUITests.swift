@@ -436,6 +436,18 @@ struct WebUITests {
         #expect(QueueChart.niceCeiling(7) == 10 && QueueChart.niceCeiling(11) == 20 && QueueChart.niceCeiling(1) == 1)
     }
 
+    @Test("came_from: only this site's paths; a tab or backslash anywhere is refused (browsers drop tabs: /\\t/evil is //evil); spaces are escaped")
+    func redirectTargets() {
+        #expect(WebUI.safeTarget("/samples?q=AP-1") == "/samples?q=AP-1")
+        #expect(WebUI.safeTarget("/\t/evil.example") == "/")
+        #expect(WebUI.safeTarget("/\n/evil.example") == "/")
+        #expect(WebUI.safeTarget("/a\\b") == "/")
+        #expect(WebUI.safeTarget("//evil.example") == "/" && WebUI.safeTarget("https://evil.example") == "/" && WebUI.safeTarget(nil) == "/")
+        #expect(WebUI.safeTarget("/samples?q=AP 1") == "/samples?q=AP%201")
+        #expect(WebUI.safeTarget("/samples?q=a%20b") == "/samples?q=a%20b")
+        #expect(WebUI.safeTarget("/samples?q=café") == "/samples?q=caf%C3%A9")
+    }
+
     @Test("samples and worksheets lists: search by id, filters by state, client, analyst and mine, paged in SQL with compact links")
     func listFilters() async throws {
         try await withPages { browser in
