@@ -113,18 +113,25 @@ public struct LimsAPIController: Sendable {
             secured.post("my_tasks/retry") { try await self.actOnMyTask(.retry, $0, context: $1) }
             secured.post("my_tasks/dismiss") { try await self.actOnMyTask(.dismiss, $0, context: $1) }
             secured.get(":name", use: getByName)
-            // A portal type whose lower-case name is also the first part of a literal route above (`worksheet`,
-            // `contact`): the router takes the literal branch and never tries `:name`, so it gets a route of its own.
-            for resource in Self.resourcesShadowedByRoutes {
+            // A portal type whose lower-case name is also the first part of a literal route (`worksheet` of
+            // `worksheet/create`, `contact` of `contact/link_user`): the router takes the literal branch and never
+            // tries `:name`, so it gets a route of its own.
+            for resource in Self.resourcesShadowed(on: router, under: prefix) {
                 secured.get(RouterPath(resource)) { try await self.get(name: resource, request: $0, context: $1) }
             }
         }
     }
 
-    /// Lower-case portal type names that a literal route's first part shadows (``addRoutes(to:)``).
-    static let resourcesShadowedByRoutes = PortalType.allCases.map { $0.rawValue.lowercased() }.filter {
-        ["create", "update", "workflow_action", "worksheet", "contact", "queue_status", "queue_statistics", "users", "my_tasks",
-         "login", "logout"].contains($0)
+    /// Lower-case portal type names that are the first part after `prefix` of a literal route of `router`, in order.
+    static func resourcesShadowed(on router: Router<QueueRequestContext>, under prefix: String) -> [String] {
+        let prefixParts = RouterPath(prefix).components.map(\.description)
+        let resources = Set(PortalType.allCases.map { $0.rawValue.lowercased() })
+        let firstParts = router.routes.compactMap { route -> String? in
+            let parts = route.path.components.map(\.description)
+            guard parts.count > prefixParts.count, Array(parts.prefix(prefixParts.count)) == prefixParts else { return nil }
+            return parts[prefixParts.count]
+        }
+        return Set(firstParts).intersection(resources).sorted()
     }
 
     // MARK: Helpers

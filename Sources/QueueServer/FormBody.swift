@@ -30,12 +30,15 @@ public enum FormBody {
     /// skipped. The text is split at its `&` and first `=` bytes (not characters: a combining accent after `&` must
     /// not hide it), `+` is read as a space, then `%XX` escapes are decoded (Foundation's `removingPercentEncoding`).
     public static func pairs(_ text: String) -> [Pair] {
-        text.utf8.split(separator: UInt8(ascii: "&"), omittingEmptySubsequences: true).map { part in
-            let pieces = part.split(separator: UInt8(ascii: "="), maxSplits: 1, omittingEmptySubsequences: false)
-            let name = decode(pieces[0])
-            let value = pieces.count > 1 ? decode(pieces[1]) : (text: "", decoded: true)
-            return Pair(name: name.text, value: value.text, decoded: name.decoded && value.decoded)
-        }
+        text.utf8.split(separator: UInt8(ascii: "&"), omittingEmptySubsequences: true).map(pair)
+    }
+
+    /// One `name=value` part of a form (no `&` in it), split at its first `=`, decoded.
+    static func pair(_ part: Substring.UTF8View) -> Pair {
+        let pieces = part.split(separator: UInt8(ascii: "="), maxSplits: 1, omittingEmptySubsequences: false)
+        let name = decode(pieces[0])
+        let value = pieces.count > 1 ? decode(pieces[1]) : (text: "", decoded: true)
+        return Pair(name: name.text, value: value.text, decoded: name.decoded && value.decoded)
     }
 
     /// `raw` (UTF-8 bytes of the form's text) with `+` read as a space and its escapes decoded, or as sent (spaces
@@ -61,9 +64,10 @@ public enum FormBody {
         var names: [String: ExactText] = [:]
         for (index, part) in bytes.split(separator: UInt8(ascii: "&"), omittingEmptySubsequences: true).enumerated() {
             let position = "\(what) \(index) (counting from 0)"
-            guard let text = String(validating: part, as: UTF8.self), let pair = pairs(text).first else {
+            guard let text = String(validating: part, as: UTF8.self) else {
                 throw QueueAPIError(.badRequest, "\(position) is not UTF-8 text; nothing was done")
             }
+            let pair = pair(Substring(text).utf8)
             guard pair.decoded else {
                 throw QueueAPIError(.badRequest, "\(position) is not form-encoded UTF-8 text "
                                     + "(a '%' must be followed by two hex digits of UTF-8 bytes); nothing was done")
