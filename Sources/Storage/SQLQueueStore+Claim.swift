@@ -528,8 +528,13 @@ extension SQLQueueStore {
     /// as a second round trip. One round trip with the dones instead of two (each 0.25-0.5 ms on this machine).
     ///
     /// A task is deleted when it runs and one of the claims given for it holds (consumer and token where given).
-    /// Its rows are locked in uid order first (`FOR UPDATE` in a subquery), so a lease another server expires at the
-    /// same moment is seen as it ends up, never half-way, and two batches never deadlock. The entries are those
+    /// Its rows are locked in uid order first (`FOR UPDATE` in a materialized part of its own, `held`), so a lease
+    /// another server expires at the same moment is seen as it ends up, never half-way, and two batches never
+    /// deadlock. The `DELETE` then finds the locked rows by primary key (`= ANY (ARRAY(SELECT ...))`, read once):
+    /// written as `IN (SELECT ... FOR UPDATE)` the locking subquery was a correlated semi-join that PostgreSQL
+    /// re-ran for every row to delete, once its statistics had seen a few thousand tasks come and go: for 48 dones
+    /// 48 runs of it, 19-23 ms where 2-4 ms had been (auto_explain, `bench queue --batched` on a used database;
+    /// `pg_stat_statements`: 7.0 ms a call against 1.7 ms on a new database). The entries are those
     /// ``recordHistory(_:now:on:)`` writes: one per task deleted, in the order of the reports' first mention of it,
     /// with the claim fields as they were while it ran and outcome `done`; `context_path`, which has no column, from
     /// the body. Its generic plan finds the rows to delete by primary key once the planner's statistics show a queue
@@ -557,9 +562,9 @@ extension SQLQueueStore {
         // usual report) was planned afresh at every execution, 0.41 ms of planning against 0.16 ms of execution (a
         // tryout's `pg_stat_statements`). More reports: one array bind per column (the batch's size does not change
         // the statement; batches of 40 settled on the generic plan after a few executions).
-        // Scalar binds: 5 per claim, 4 per task (its uid in the two lookups and the entries, its entry uid), the
-        // time and the lock's 3; past ``PreparedStatementRegistry/maxBinds`` the statement would not be prepared.
-        let scalars = 5 * claims.count + 4 * uids.count + 4 <= PreparedStatementRegistry.maxBinds
+        // Scalar binds: 5 per claim, 3 per task (its uid in the lookup and the entries, its entry uid), the time and
+        // the lock's 3; past ``PreparedStatementRegistry/maxBinds`` the statement would not be prepared.
+        let scalars = 5 * claims.count + 3 * uids.count + 4 <= PreparedStatementRegistry.maxBinds
         func array<Value: Encodable & Sendable>(_ values: [Value], _ type: String) -> SQLQueryString {
             scalars ? "ARRAY[\(SQLList(values.map { SQLBind($0) }))]::\(unsafeRaw: type)[]" : "\(bind: values)::\(unsafeRaw: type)[]"
         }
@@ -586,9 +591,9 @@ extension SQLQueueStore {
             \(array(claims.map { $0.lease.consumerID ?? "" }, "text")), \(array(claims.map { $0.lease.consumerID != nil }, "boolean")), \
             \(array(claims.map { $0.lease.leaseToken ?? "" }, "text")), \(array(claims.map { $0.lease.leaseToken != nil }, "boolean"))) \
             AS c (task_uid, consumer_id, check_consumer, lease_token, check_token)), \
-            finished AS (DELETE FROM queue_tasks t WHERE t.task_uid = ANY (\(array(uids, "text"))) \
-            AND t.task_uid IN (SELECT r.task_uid FROM queue_tasks r WHERE r.task_uid = ANY (\(array(uids, "text"))) \
-            AND r.status = 'running' AND \(holds("r")) ORDER BY r.task_uid FOR UPDATE) \
+            held AS MATERIALIZED (SELECT r.task_uid FROM queue_tasks r WHERE r.task_uid = ANY (\(array(uids, "text"))) \
+            AND r.status = 'running' AND \(holds("r")) ORDER BY r.task_uid FOR UPDATE), \
+            finished AS (DELETE FROM queue_tasks t WHERE t.task_uid = ANY (ARRAY(SELECT h.task_uid FROM held h)) \
             AND (t.status || '') = 'running' AND \(holds("t")) \
             RETURNING \(taskColumns), task_uid, name, context_uid, path_key, username, created), \
             recorded AS (INSERT INTO queue_history (entry_uid, task_uid, name, context_uid, context_path, path_key, username, \

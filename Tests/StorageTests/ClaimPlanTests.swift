@@ -13,7 +13,7 @@ import Testing
 /// are pinned in ``QueryPlanTests``). The claim is a prepared statement, and its transaction forces generic plans
 /// with sequential and bitmap scans off (``SQLQueueStore/claimScanSettings``): a generic plan made while the queue
 /// was empty must still walk the indexes once it has filled.
-@Suite("Queue store: the one-statement claim finds its tasks by primary key on stale statistics (PostgreSQL)")
+@Suite("Queue store: the one-statement claim finds its tasks by primary key on stale statistics, the dones lock theirs once (PostgreSQL)")
 struct ClaimPlanTests {
     @Test("analyzed empty, then 2,000 tasks added: the claims' updates probe the primary key; the claim takes the first task",
           .enabled(if: StoreBackend.available.contains(.postgres)))
@@ -69,6 +69,34 @@ struct ClaimPlanTests {
             #expect(!planned.contains("Bitmap"), "\(planned)")
             #expect(planned.contains("queue_tasks_ready"), "\(planned)")
             #expect(claimed.sorted() == tasks.prefix(3).map(\.contextUID).sorted())
+        }
+    }
+
+    @Test("a batch of 48 dones locks its rows in one pass (no correlated re-run per row) and finishes all 48",
+          .enabled(if: StoreBackend.available.contains(.postgres)))
+    func donesLockOnce() async throws {
+        try await StoreFixture.with(backend: .postgres) { f in
+            let sql = try f.store.sql
+            var settings = try await f.store.settings()
+            settings.maxConsumers = 64
+            try await f.store.updateSettings(settings)
+            let tasks = (0..<48).map { TaskFactory.task("task_generic_action", context: "WS-\($0)", created: f.now + Double($0) / 1_000) }
+            _ = try await f.store.add(tasks, now: f.now)
+            let running = try await f.store.pop(consumerID: "consumer-1", max: 48, now: f.now + 1)
+            #expect(running.count == 48)
+            try await sql.raw("ANALYZE queue_tasks").run()
+            let dones = running.map { ($0.taskUID, LeaseClaim(consumerID: $0.consumerID, leaseToken: $0.leaseToken)) }
+            let statement = SQLQueueStore.finishRecordingStatement(dones, now: f.now + 2, locking: "plan-test", on: sql)
+            let plan = try await f.store.transaction(.claims) { sql -> [String] in
+                try await sql.raw("EXPLAIN (ANALYZE, TIMING OFF) \(statement)").all()
+                    .map { try $0.decode(column: "QUERY PLAN", as: String.self) }
+            }
+            let lockRows = plan.filter { $0.contains("LockRows") }
+            // `IN (SELECT ... FOR UPDATE)` ran its LockRows once per row to delete (loops=48).
+            #expect(lockRows.count == 1, "\(plan.joined(separator: "\n"))")
+            #expect(lockRows.allSatisfy { $0.contains("loops=1)") }, "\(plan.joined(separator: "\n"))")
+            #expect(plan.contains { $0.contains("Delete on queue_tasks") && $0.contains("rows=48 loops=1)") }, "\(plan.joined(separator: "\n"))")
+            #expect(try await f.store.hasActiveTasks() == false)
         }
     }
 
