@@ -46,18 +46,22 @@ extension SQLQueueStore {
         // Consecutive pops of distinct consumers: one statement claims for all of them when the run's first pop
         // comes (``claimShared(_:now:cap:on:)``); those given fewer than asked claim stepwise below, in order.
         let runs = sharedClaimRuns(pops)
-        var sharedClaims: [String: [QueueTask]] = [:]
+        var sharedClaims: (claimed: [String: [QueueTask]], sawAll: Bool) = ([:], false)
         for (index, pop) in pops.enumerated() {
             let tasks: [QueueTask]
             if let run = runs.first(where: { $0.contains(index) }) {
                 if index == run.lowerBound {
                     sharedClaims = try await claimShared(Array(pops[run]), now: now, cap: settings.maxConsumers, on: sql)
                 }
-                tasks = sharedClaims[pop.consumerID] ?? []
+                tasks = sharedClaims.claimed[pop.consumerID] ?? []
             } else {
-                tasks = try await claimInOneStatement(pop, now: now, cap: settings.maxConsumers, on: sql)
+                let single = try await claimInOneStatement(pop, now: now, cap: settings.maxConsumers, on: sql)
+                (tasks, sharedClaims.sawAll) = (single.tasks, single.sawAll)
             }
-            guard tasks.count < pop.max else {
+            // A batched pop short of its `max` after a statement that saw every claimable task (no lapsed lease, the
+            // due tasks fewer than its window): the stepwise claim would find nothing more (it purges and answers
+            // "busy" for plain pops only). A plain pop short of its task still claims stepwise (its purge).
+            guard tasks.count < pop.max, !(pop.batch && sharedClaims.sawAll) else {
                 claimed.append(tasks)
                 continue
             }
@@ -67,6 +71,8 @@ extension SQLQueueStore {
             let (stepwise, stepFreed) = try await claim(for: [pop], now: now, settings: settings, concurrency: concurrency, on: sql)
             claimed.append(tasks + stepwise[0])
             freed = freed || stepFreed
+            // A lease it expired or a task it purged may make room for the run's later pops: they look stepwise too.
+            if stepFreed { sharedClaims.sawAll = false }
         }
         return (claimed, freed)
     }
@@ -109,11 +115,13 @@ extension SQLQueueStore {
     /// On PostgreSQL candidate rows are read `FOR UPDATE SKIP LOCKED`, so rows another transaction is changing
     /// (a delete, a requeue) are left for the next claim; the caller holds the cap lock (see
     /// ``claimEach(_:now:settings:concurrency:oneStatement:capLocked:notifying:on:)``).
-    /// - Returns: the claimed tasks in queue order (empty when none could be claimed this way).
+    /// - Returns: the claimed tasks in queue order (empty when none could be claimed this way), and whether the statement
+    ///   saw every claimable task (``claimShared(_:now:cap:on:)``).
     static func claimInOneStatement(_ pop: DatabaseWriter.ClaimRequest.Pop, now: Double, cap: Int,
-                                    on sql: any SQLDatabase) async throws -> [QueueTask]
+                                    on sql: any SQLDatabase) async throws -> (tasks: [QueueTask], sawAll: Bool)
     {
-        try await claimShared([pop], now: now, cap: cap, on: sql)[pop.consumerID] ?? []
+        let shared = try await claimShared([pop], now: now, cap: cap, on: sql)
+        return (shared.claimed[pop.consumerID] ?? [], shared.sawAll)
     }
 
     /// A queued task's place in queue order: `(top_rank, sort_key, context_uid)` ascending, as the claim reads.

@@ -123,6 +123,79 @@ struct SharedClaimTests {
         }
     }
 
+    /// What ``SQLQueueStore/claimShared(_:now:cap:on:)`` claimed (task uids per consumer) and its `sawAll`.
+    struct RolledBackShared: Error {
+        let claimed: [String: [String]]
+        let sawAll: Bool
+    }
+
+    /// ``SQLQueueStore/claimShared(_:now:cap:on:)`` for `pops` in a transaction rolled back afterwards.
+    static func shared(_ pops: [DatabaseWriter.ClaimRequest.Pop], store: SQLQueueStore, now: Double, cap: Int)
+        async throws -> RolledBackShared
+    {
+        do {
+            _ = try await store.transaction(.claims) { sql -> Int in
+                _ = try await SQLQueueStore.promoteDueTasks(now: now, on: sql)
+                let (claimed, sawAll) = try await SQLQueueStore.claimShared(pops, now: now, cap: cap, on: sql)
+                throw RolledBackShared(claimed: claimed.mapValues { $0.map(\.taskUID) }, sawAll: sawAll)
+            }
+        } catch let rolledBack as RolledBackShared {
+            return rolledBack
+        }
+        Issue.record("the transaction was not rolled back")
+        return RolledBackShared(claimed: [:], sawAll: false)
+    }
+
+    @Test("PostgreSQL: the statement says it saw every claimable task only with fewer due tasks than its window and no lapsed lease",
+          .enabled(if: StoreBackend.available.contains(.postgres)))
+    func sawAllClaimable() async throws {
+        try await StoreFixture.with(backend: .postgres) { f in
+            var settings = try await f.store.settings()
+            settings.maxConsumers = 40
+            try await f.store.updateSettings(settings)
+            let pop = DatabaseWriter.ClaimRequest.Pop(consumerID: "consumer-1", max: 8, batch: true)
+            // An empty queue: nothing claimed, nothing more to find.
+            var outcome = try await Self.shared([pop], store: f.store, now: f.now + 1, cap: 40)
+            #expect(outcome.claimed.isEmpty && outcome.sawAll)
+            // 5 tasks, two on one context: 4 claimed, the fifth waits for its context; nothing more to find.
+            let few = (0..<5).map { TaskFactory.task("task_generic_action", context: "WS-\(min($0, 3))", created: f.now + Double($0) * 0.01) }
+            _ = try await f.store.add(few, now: f.now)
+            outcome = try await Self.shared([pop], store: f.store, now: f.now + 1, cap: 40)
+            #expect(outcome.claimed["consumer-1"] == few.prefix(4).map(\.taskUID))
+            #expect(outcome.sawAll)
+            // 20 more on one context after them: the window of 16 fills with tasks of one key; past it there may be more.
+            let crowd = (0..<20).map { TaskFactory.task("task_generic_action", context: "WS-9", created: f.now + 1 + Double($0) * 0.01) }
+            _ = try await f.store.add(crowd, now: f.now)
+            outcome = try await Self.shared([pop], store: f.store, now: f.now + 2, cap: 40)
+            #expect(outcome.claimed["consumer-1"]?.count == 5)
+            #expect(!outcome.sawAll)
+            // A lease lapsed: the statement claims nothing and leaves the lapse to the stepwise claim.
+            let running = try await f.store.pop(consumerID: "consumer-2", max: 1, now: f.now + 2)
+            #expect(running.count == 1)
+            outcome = try await Self.shared([pop], store: f.store, now: f.now + 2 + 10_000, cap: 40)
+            #expect(outcome.claimed.isEmpty && !outcome.sawAll)
+        }
+    }
+
+    @Test("a batched pop short of its max on a short queue gets what the stepwise claim gives (the stepwise look skipped on PostgreSQL)",
+          arguments: StoreBackend.available)
+    func shortQueue(backend: StoreBackend) async throws {
+        try await StoreFixture.with(backend: backend) { f in
+            var settings = try await f.store.settings()
+            settings.maxConsumers = 12
+            try await f.store.updateSettings(settings)
+            let tasks = (0..<7).map { TaskFactory.task("task_action_submit", context: "WS-\($0 % 5)", created: f.now + Double($0) * 0.01) }
+            _ = try await f.store.add(tasks, now: f.now)
+            _ = try await f.store.pop(consumerID: "consumer-2", now: f.now + 1)
+            let pops = [DatabaseWriter.ClaimRequest.Pop(consumerID: "consumer-1", max: 8, batch: true),
+                        .init(consumerID: "consumer-3", max: 4, batch: true)]
+            let shared = try await Self.claims(pops, oneStatement: true, store: f.store, now: f.now + 2)
+            let stepwise = try await Self.claims(pops, oneStatement: false, store: f.store, now: f.now + 2)
+            #expect(shared == stepwise)
+            #expect(shared == [tasks[1...4].map(\.taskUID), []])
+        }
+    }
+
     @Test("runs: consecutive pops of distinct consumers, two or more; a consumer's second pop starts a new run")
     func runs() {
         func pops(_ spec: String) -> [DatabaseWriter.ClaimRequest.Pop] {
