@@ -420,7 +420,7 @@ extension SQLQueueStore {
         -> (refused: Set<String>, running: Int)
     {
         let keyed = candidates.filter { !$0.pathKey.isEmpty }
-        var locks: [SQLQueryString] = ["pg_advisory_xact_lock(\(bind: AdvisoryLock.capNamespace), 0) AS cap"]
+        var locks: [SQLQueryString] = ["\(unsafeRaw: capLock)"]
         for (index, candidate) in keyed.enumerated() {
             locks.append("""
                 pg_try_advisory_xact_lock(\(bind: AdvisoryLock.serialKeyNamespace), \
@@ -563,8 +563,8 @@ extension SQLQueueStore {
         // tryout's `pg_stat_statements`). More reports: one array bind per column (the batch's size does not change
         // the statement; batches of 40 settled on the generic plan after a few executions).
         // Scalar binds: 5 per claim, 3 per task (its uid in the lookup and the entries, its entry uid), the time and
-        // the lock's 3; past ``PreparedStatementRegistry/maxBinds`` the statement would not be prepared.
-        let scalars = 5 * claims.count + 3 * uids.count + 4 <= PreparedStatementRegistry.maxBinds
+        // the notification's 2; past ``PreparedStatementRegistry/maxBinds`` the statement would not be prepared.
+        let scalars = 5 * claims.count + 3 * uids.count + 3 <= PreparedStatementRegistry.maxBinds
         func array<Value: Encodable & Sendable>(_ values: [Value], _ type: String) -> SQLQueryString {
             scalars ? "ARRAY[\(SQLList(values.map { SQLBind($0) }))]::\(unsafeRaw: type)[]" : "\(bind: values)::\(unsafeRaw: type)[]"
         }
@@ -573,8 +573,7 @@ extension SQLQueueStore {
             ? "ARRAY[\(unsafeRaw: uids.indices.map(String.init).joined(separator: ", "))]::bigint[]" : "\(bind: Array(uids.indices))::bigint[]"
         let lockPart: SQLQueryString = origin.map { origin in
             """
-            , locked AS (SELECT pg_advisory_xact_lock(\(bind: AdvisoryLock.capNamespace), 0) AS cap, \
-            \(unsafeRaw: claimScanSettings), pg_notify(\(bind: changeChannel), \(bind: origin)) AS notified)
+            , locked AS (SELECT \(unsafeRaw: capLockAndScanSettings), pg_notify(\(bind: changeChannel), \(bind: origin)) AS notified)
             """
         } ?? ""
         let lockJoin: SQLQueryString = origin == nil ? "" : " CROSS JOIN locked"

@@ -148,7 +148,7 @@ extension SQLQueueStore {
     /// nil, and the claims take the lock themselves, unless `origin` is a hex uid (``SQLQueueStore/instanceID``).
     static func lockingInsertHead(origin: String) -> String? {
         guard !origin.isEmpty, origin.utf8.allSatisfy({ ($0 >= 0x30 && $0 <= 0x39) || ($0 >= 0x61 && $0 <= 0x66) }) else { return nil }
-        return "WITH locked AS (SELECT pg_advisory_xact_lock(\(AdvisoryLock.capNamespace), 0) AS cap, \(claimScanSettings), "
+        return "WITH locked AS (SELECT \(capLockAndScanSettings), "
             + "pg_notify('\(changeChannel)', '\(origin)') AS notified) "
     }
 

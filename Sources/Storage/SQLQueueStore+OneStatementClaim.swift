@@ -39,9 +39,7 @@ extension SQLQueueStore {
             // With the lock, for this transaction only: no bitmap and no sequential scans, generic plans
             // (``claimScanSettings``).
             let notify: SQLQueryString = origin.map { ", pg_notify(\(bind: changeChannel), \(bind: $0))" } ?? ""
-            try await sql.raw("""
-                SELECT pg_advisory_xact_lock(\(bind: AdvisoryLock.capNamespace), 0), \(unsafeRaw: claimScanSettings)\(notify)
-                """).run()
+            try await sql.raw("SELECT \(unsafeRaw: capLockAndScanSettings)\(notify)").run()
         }
         // Consecutive pops of distinct consumers: one statement claims for all of them when the run's first pop
         // comes (``claimShared(_:now:cap:on:)``); those given fewer than asked claim stepwise below, in order.
@@ -76,6 +74,15 @@ extension SQLQueueStore {
         }
         return (claimed, freed)
     }
+
+    /// The select-list item that takes the claims' cap lock (``AdvisoryLock/capNamespace``, held until the commit),
+    /// named `cap`; a constant, so the statements that carry it are prepared alike whatever their origin.
+    static let capLock = "pg_advisory_xact_lock(\(AdvisoryLock.capNamespace), 0) AS cap"
+
+    /// What the first statement of a claim selects on PostgreSQL, alone (``claimEach(_:now:settings:concurrency:oneStatement:capLocked:notifying:on:)``)
+    /// or folded into the batch's insert or dones (``lockingInsertHead(origin:)``,
+    /// ``finishRecordingStatement(_:now:locking:on:)``): ``capLock`` and ``claimScanSettings``.
+    static let capLockAndScanSettings = capLock + ", " + claimScanSettings
 
     /// The select-list items that, for the rest of a claim's transaction (PostgreSQL `set_config(..., true)`), turn
     /// bitmap and sequential scans off and make prepared statements run their generic plans; run in the statement
