@@ -144,11 +144,11 @@ extension SQLQueueStore {
             assigned AS (
                 SELECT k.task_uid, s.consumer_id, s.nonce FROM picked k JOIN slots s ON s.slot = k.slot
             )
-            \(postgres ? ", claimed AS (" : "")UPDATE queue_tasks SET status = 'running', started = \(bind: now), lease_expires = \(bind: now) + max_seconds,
+            \(unsafeRaw: postgres ? ", claimed AS (" : "")UPDATE queue_tasks SET status = 'running', started = \(bind: now), lease_expires = \(bind: now) + max_seconds,
                 consumer_id = (SELECT a.consumer_id FROM assigned a WHERE a.task_uid = queue_tasks.task_uid),
                 lease_token = (SELECT a.nonce FROM assigned a WHERE a.task_uid = queue_tasks.task_uid) || substr(task_uid, 1, 16)
             WHERE task_uid \(assigned) AND \(filterOnly("status", on: sql)) = 'queued'
-            RETURNING \(taskColumns), task_uid, top_rank, sort_key, context_uid\(postgres ? """
+            RETURNING \(taskColumns), task_uid, top_rank, sort_key, context_uid\(unsafeRaw: postgres ? """
             )
             SELECT c.*, s.due_seen, s.lapsed FROM (SELECT (SELECT COUNT(*) FROM due) AS due_seen, (SELECT any_lapsed FROM lapsed) AS lapsed) s
             LEFT JOIN claimed c ON TRUE
