@@ -110,6 +110,11 @@ extension LimsAPIController {
         case .double(let number)?:
             guard number.isFinite else { throw QueueAPIError(.badRequest, "Field 'Result' must be a finite number") }
             result = String(number)
+        // A number Double cannot hold exactly (``QueueCore/JSONValue/verbatimNumber(_:)``): kept as written when it
+        // is finite (a result is stored as text, as SENAITE does), refused beyond Double's range.
+        case .verbatimNumber(let text)?:
+            guard Double(text)?.isFinite == true else { throw QueueAPIError(.badRequest, "Field 'Result' must be a finite number") }
+            result = text
         case .null?: result = nil
         default: throw QueueAPIError(.badRequest, "Field 'Result' must be a string, a number or null")
         }

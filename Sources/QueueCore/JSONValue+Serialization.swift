@@ -3,7 +3,8 @@
 /// The queue's wire and storage paths move task dicts of unknown shape; decoding them through `Codable`
 /// means trying each type in turn and throwing on every miss, which dominated the server's CPU profile.
 /// This parser reads UTF-8 bytes once. Numbers without fraction or exponent that fit in `Int` become
-/// ``JSONValue/int(_:)``, others ``JSONValue/double(_:)``.
+/// ``JSONValue/int(_:)``, others ``JSONValue/double(_:)``, and those neither holds exactly (an integer beyond
+/// `Int`, a magnitude beyond `Double`'s range or below its smallest) ``JSONValue/verbatimNumber(_:)``.
 extension JSONValue {
     /// Why a text is not JSON.
     public struct ParseError: Error, Equatable, CustomStringConvertible {
@@ -48,6 +49,7 @@ extension JSONValue {
         case .double(let number):
             // JSON has no NaN or infinity: write them as null, as Python's json with allow_nan=False refuses them.
             output.append(contentsOf: (number.isFinite ? "\(number)" : "null").utf8)
+        case .verbatimNumber(let text): output.append(contentsOf: text.utf8)
         case .string(let text): Self.writeString(text, into: &output)
         case .array(let items):
             output.append(UInt8(ascii: "["))
@@ -369,8 +371,12 @@ extension JSONValue {
                 return .int(digitsStart > start ? -number : number)
             }
             let text = String(decoding: bytes[start..<index], as: UTF8.self)
-            if integral, let number = Int(text) { return .int(number) }
+            if integral { return Int(text).map(JSONValue.int) ?? .verbatimNumber(text) }
             guard let number = Double(text) else { throw ParseError(offset: start, reason: "invalid number") }
+            // Beyond Double's range (1e400 reads as infinity), or below its smallest (1e-400 reads as zero though a
+            // digit of its mantissa is not): the text, not a value it does not mean.
+            let mantissa = bytes[start..<index].prefix { $0 != UInt8(ascii: "e") && $0 != UInt8(ascii: "E") }
+            if !number.isFinite || (number == 0 && mantissa.contains { (49...57).contains($0) }) { return .verbatimNumber(text) }
             return .double(number)
         }
     }

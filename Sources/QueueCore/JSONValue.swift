@@ -4,12 +4,19 @@ import Foundation
 ///
 /// Task dicts of senaite.queue carry keys this project does not model (a client may add anything);
 /// they are kept verbatim in ``QueueTask/extra`` as `JSONValue`s and sent back unchanged.
-/// Integers and floating-point numbers are kept apart so that `5` stays `5` and `1.5` stays `1.5`.
+/// Integers and floating-point numbers are kept apart so that `5` stays `5` and `1.5` stays `1.5`; a number
+/// neither can hold exactly is kept as its text (``verbatimNumber(_:)``).
 public enum JSONValue: Sendable, Hashable, Codable {
     case null
     case bool(Bool)
     case int(Int)
     case double(Double)
+    /// A JSON number that neither `Int` nor `Double` holds exactly, as the client wrote it: an integer beyond 64 bits
+    /// (`12345678901234567890123`), a magnitude beyond `Double`'s range (`1e400`), or one so small that `Double` reads
+    /// it as zero (`1e-400`). Python's `json`, which senaite.queue's clients and server use, keeps such integers
+    /// exactly; kept as text, a task's extra field is stored and answered as sent instead of rounded or turned into
+    /// `null`. ``doubleValue`` reads it as the nearest `Double` (infinite beyond the range), ``intValue`` as nil.
+    case verbatimNumber(String)
     case string(String)
     case array([JSONValue])
     case object([String: JSONValue])
@@ -40,6 +47,9 @@ public enum JSONValue: Sendable, Hashable, Codable {
         case .bool(let value): try container.encode(value)
         case .int(let value): try container.encode(value)
         case .double(let value): try container.encode(value)
+        // `Codable` has no number-as-text: the nearest `Double` when it is finite, else the text as a string.
+        case .verbatimNumber(let text):
+            if let value = Double(text), value.isFinite { try container.encode(value) } else { try container.encode(text) }
         case .string(let value): try container.encode(value)
         case .array(let value): try container.encode(value)
         case .object(let value): try container.encode(value)
@@ -52,11 +62,13 @@ public enum JSONValue: Sendable, Hashable, Codable {
         return nil
     }
 
-    /// The number as a `Double`, if this is an integer or floating-point number.
+    /// The number as a `Double`, if this is a number (the nearest one for a ``verbatimNumber(_:)``: infinite for a
+    /// magnitude beyond `Double`'s range).
     public var doubleValue: Double? {
         switch self {
         case .int(let value): return Double(value)
         case .double(let value): return value
+        case .verbatimNumber(let text): return Double(text)
         default: return nil
         }
     }

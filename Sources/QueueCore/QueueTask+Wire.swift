@@ -268,6 +268,8 @@ struct FieldReader {
         case .string: throw QueueError.invalidTask(key, "must be a whole number (a JSON number, not a string)")
         case .double(let number) where number.rounded() == number:
             throw QueueError.invalidTask(key, "must be a whole number of at most 15 digits")
+        case .verbatimNumber(let text) where !text.contains(where: { ".eE".contains($0) }):
+            throw QueueError.invalidTask(key, "must be a whole number of at most 15 digits")
         case .double: throw QueueError.invalidTask(key, "must be a whole number, not a fraction")
         default: throw QueueError.invalidTask(key, "must be a whole number")
         }

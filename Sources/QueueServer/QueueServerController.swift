@@ -308,6 +308,12 @@ public struct QueueServerController: Sendable {
     @Sendable func add(_ request: Request, context: QueueRequestContext) async throws -> Response {
         let payload = try await RequestPayload.read(request, context: context)
         guard !payload.items.isEmpty else { throw QueueAPIError(.notAcceptable, "No valid task(s)") }
+        // A batch sent as `{"tasks": [...]}` (the shape of a batched `done`): `add` reads the body itself as a task
+        // or a list of tasks. Said so, instead of "field 'name' is missing" (a tryout's finding).
+        if payload.items.count == 1, payload.items[0]["name"] == nil, payload.items[0]["tasks"]?.arrayValue != nil {
+            throw QueueAPIError(.notAcceptable, "No valid task(s): 'add' takes a task object or a JSON list of task objects as "
+                                + "the body, not a 'tasks' field")
+        }
         let settings = try await perform { try await store.settings() }
         let now = clock.now()
         let user = context.userID ?? ""
@@ -353,10 +359,8 @@ public struct QueueServerController: Sendable {
 
     @Sendable func pop(_ request: Request, context: QueueRequestContext) async throws -> Response {
         let payload = try await RequestPayload.read(request, context: context)
-        guard let consumerID = try Self.checkedConsumerID(try? payload.string("consumer_id")), consumerID.count >= 4 else {
-            throw QueueAPIError(.preconditionRequired, "No valid consumer id")
-        }
-        let wait = min(max(try payload.number("wait") ?? 0, 0), configuration.maxPopWait)
+        let consumerID = try Self.requireConsumerID(payload)
+        let wait = try payload.number("wait", clampedTo: 0...configuration.maxPopWait) ?? 0
         metrics.polled(consumerID: consumerID, now: clock.now())
         if let max = try batchMax(payload) {
             let claimed = try await perform { try await popWaiting(consumerID: consumerID, max: max, wait: wait, client: clientConnections.connection(for: context)) }
@@ -537,6 +541,22 @@ public struct QueueServerController: Sendable {
     static let maxConsumerIDLength = 256
 
     /// `id` when it is at most ``maxConsumerIDLength`` long. - Throws: 400 naming `consumer_id` when longer.
+    /// The `consumer_id` a pop needs: a string of 4 to ``maxConsumerIDLength`` characters.
+    /// - Throws: 428 "No valid consumer id" (senaite.queue's answer) when it is missing or shorter, naming the field
+    ///   and its type when it is not a string; 400 when it is longer.
+    static func requireConsumerID(_ payload: RequestPayload) throws -> String {
+        let id: String?
+        do {
+            id = try payload.string("consumer_id")
+        } catch {
+            throw QueueAPIError(.preconditionRequired, "No valid consumer id: field 'consumer_id' must be a string")
+        }
+        guard let id = try checkedConsumerID(id), id.count >= 4 else {
+            throw QueueAPIError(.preconditionRequired, "No valid consumer id")
+        }
+        return id
+    }
+
     static func checkedConsumerID(_ id: String?) throws -> String? {
         guard let id, id.unicodeScalars.count > maxConsumerIDLength else { return id }
         throw QueueAPIError(.badRequest, "Field 'consumer_id' is longer than \(maxConsumerIDLength) characters")
@@ -558,7 +578,7 @@ public struct QueueServerController: Sendable {
         guard let consumerID = lease.consumerID, consumerID.count >= 4 else {
             throw QueueAPIError(.preconditionRequired, "No valid consumer id")
         }
-        let wait = min(max(try payload.number("wait") ?? 0, 0), configuration.maxPopWait)
+        let wait = try payload.number("wait", clampedTo: 0...configuration.maxPopWait) ?? 0
         metrics.polled(consumerID: consumerID, now: clock.now())
         var (task, next) = try await perform { try await store.doneAndPop(uid, lease: lease, consumerID: consumerID, now: clock.now()) }
         metrics.ended(task, outcome: .done, now: clock.now())
@@ -719,10 +739,8 @@ public struct QueueServerController: Sendable {
         let now = clock.now()
         var body: [String: JSONValue]
         if let max {
-            guard let consumerID = try Self.checkedConsumerID(try payload.string("consumer_id")), consumerID.count >= 4 else {
-                throw QueueAPIError(.preconditionRequired, "No valid consumer id")
-            }
-            let wait = min(Swift.max(try payload.number("wait") ?? 0, 0), configuration.maxPopWait)
+            let consumerID = try Self.requireConsumerID(payload)
+            let wait = try payload.number("wait", clampedTo: 0...configuration.maxPopWait) ?? 0
             metrics.polled(consumerID: consumerID, now: now)
             var (results, next) = try await perform { try await store.doneAndPop(reports, consumerID: consumerID, max: max, now: now) }
             recordDone(reports, results, context: context)

@@ -185,6 +185,23 @@ public struct RequestPayload: Sendable {
         throw QueueAPIError(.badRequest, "Field '\(key)' must be a number")
     }
 
+    /// A number field taken as its nearest end of `range` when outside it, or nil: a magnitude beyond `Double`'s
+    /// range (`1e400`) too, which ``number(_:)`` refuses. For fields a server clamps rather than checks (`pop`'s
+    /// `wait`, as README says).
+    /// - Throws: 400 naming the field if it is not a number.
+    public func number(_ key: String, clampedTo range: ClosedRange<Double>) throws -> Double? {
+        guard let value = fields[key], value != .null else { return nil }
+        let number: Double
+        if let double = value.doubleValue, !double.isNaN {
+            number = double
+        } else if let text = value.stringValue, let double = Double(decimalText: text) {
+            number = double
+        } else {
+            throw QueueAPIError(.badRequest, "Field '\(key)' must be a number")
+        }
+        return min(max(number, range.lowerBound), range.upperBound)
+    }
+
     /// A list of strings (a single string counts as a list of one), or nil.
     /// - Throws: 400 naming the field otherwise.
     public func stringList(_ key: String) throws -> [String]? {

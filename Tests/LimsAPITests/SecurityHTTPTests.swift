@@ -374,6 +374,9 @@ struct SecurityHTTPTests {
             for good in ["12.5", "\"-0.003\"", "\"1e-3\"", "7", "null"] {
                 #expect(try await update(cu, good).status == 200, "\(good) refused")
             }
+            // A JSON number beyond 64 bits is stored as written (results are text), not rounded through a double.
+            #expect(try await update(cu, "12345678901234567890123").status == 200)
+            #expect(try await api.repository.load().analysisRecord(cu)?.result == "12345678901234567890123")
             // A service allowing string results takes text, still bounded.
             try await api.repository.perform { state, reader in
                 try await reader.load([cu], into: &state)

@@ -358,17 +358,38 @@ struct JSONTextTests {
         #expect(JSONValue.double(5).jsonString == "5.0")
     }
 
-    @Test("numbers: integers up to Int's range are read exactly, larger ones as doubles; integers written digit by digit")
+    @Test("numbers: integers up to Int's range are read exactly, larger ones kept as their text; integers written digit by digit")
     func numbers() throws {
         #expect(try JSONValue.parse("123456789012345678") == .int(123_456_789_012_345_678))
         #expect(try JSONValue.parse("-999999999999999999") == .int(-999_999_999_999_999_999))
         #expect(try JSONValue.parse("9223372036854775807") == .int(Int.max))
         #expect(try JSONValue.parse("-9223372036854775808") == .int(Int.min))
-        #expect(try JSONValue.parse("92233720368547758070") == .double(92_233_720_368_547_758_070))
+        #expect(try JSONValue.parse("92233720368547758070") == .verbatimNumber("92233720368547758070"))
         #expect(try JSONValue.parse("[0,-0,7,-7]") == .array([.int(0), .int(0), .int(7), .int(-7)]))
         for number in [0, 1, -1, 9, 10, -10, 1_767_225_600, Int.max, Int.min] {
             #expect(JSONValue.int(number).jsonString == String(number))
         }
+    }
+
+    /// Tryout finding (stop 37): `add` stored `"params": {"a": 1e400, "b": 12345678901234567890123}` as `null` and
+    /// `1.2345678901234568e+22`, though extra fields are kept verbatim.
+    @Test("numbers neither Int nor Double holds exactly are kept as written, read as the nearest Double, written back byte for byte")
+    func verbatimNumbers() throws {
+        for text in ["12345678901234567890123", "-92233720368547758090", "1e400", "-1.5E+999", "1e-400", "0.000e-400000", "2.5e-400"] {
+            let value = try JSONValue.parse(text)
+            if text == "0.000e-400000" {
+                #expect(value == .double(0), "a zero stays a double zero")
+                continue
+            }
+            #expect(value == .verbatimNumber(text))
+            #expect(value.jsonString == text)
+            #expect(value.intValue == nil)
+        }
+        #expect(try JSONValue.parse("1e400").doubleValue == .infinity)
+        #expect(try JSONValue.parse("12345678901234567890123").doubleValue == 12345678901234567890123.0)
+        let object = try JSONValue.parse(#"{"a": 1e400, "b": 12345678901234567890123, "c": 1.5, "d": 7}"#)
+        #expect(object.jsonString == #"{"a":1e400,"b":12345678901234567890123,"c":1.5,"d":7}"#)
+        #expect(try JSONValue.parse("1e300") == .double(1e300), "a number Double holds stays a double")
     }
 
     @Test("strings: escapes anywhere in a string, invalid UTF-8 refused with or without escapes; a key given twice keeps its last value")

@@ -232,4 +232,29 @@ struct FuzzFindingsTests {
             #expect(stored.json["name"] == "first")
         }
     }
+
+    /// A new user's tryout (stop 37, findings 2-5): numbers in extra fields changed silently, `wait` 1e400 refused though
+    /// README says it is clamped, and two refusals that did not say what was wrong.
+    @Test("extra fields keep numbers Int and Double cannot hold as sent; pop's wait beyond a double's range is clamped; a consumer id that is not a string and an add of {tasks: [...]} are named")
+    func tryoutNumbersAndShapes() async throws {
+        try await withServer { api in
+            let added = try await api.call("add", rawBody: #"{"name": "noop", "context_uid": "c", "context_path": "/c", "delay": 60, "params": {"a": 1e400, "b": 12345678901234567890123, "c": 1.5}}"#)
+            #expect(added.status == 200, "\(added.message)")
+            let uid = try #require(added.items.first?["task_uid"]?.stringValue)
+            let page = try await api.call(uid, method: .get)
+            #expect(page.json["params"] == .object(["a": .verbatimNumber("1e400"), "b": .verbatimNumber("12345678901234567890123"), "c": .double(1.5)]),
+                    "\(String(describing: page.json["params"]))")
+            // Below the range's end: its end (no wait); the upper end is the same rule (a unit check, no 30 s wait here).
+            let clamped = try await api.call("pop", body: ["consumer_id": "cons1", "wait": .verbatimNumber("-1e400")])
+            #expect(clamped.status == 200 && clamped.json.isEmpty, "\(clamped.status) \(clamped.message)")
+            #expect(try RequestPayload(fields: ["wait": .verbatimNumber("1e400")]).number("wait", clampedTo: 0...30) == 30)
+            #expect(try RequestPayload(fields: ["wait": .int(-5)]).number("wait", clampedTo: 0...30) == 0)
+            #expect(throws: QueueAPIError.self) { try RequestPayload(fields: ["wait": "soon"]).number("wait", clampedTo: 0...30) }
+            let numericID = try await api.call("pop", body: ["consumer_id": 123])
+            #expect(numericID.status == 428 && numericID.message.contains("'consumer_id' must be a string"), "\(numericID.message)")
+            let wrapped = try await api.call("add", body: ["tasks": [["name": "noop", "context_uid": "d", "context_path": "/d"]]])
+            #expect(wrapped.status == 406 && wrapped.message.contains("not a 'tasks' field"), "\(wrapped.message)")
+            #expect(try await api.call("tasks").json["count"] == .int(1), "only the first task was added")
+        }
+    }
 }

@@ -47,10 +47,12 @@ package struct QueueAPIClient {
         if let header { headers[HTTPField.Name(QueueAuthToken.headerName)!] = header }
         var buffer: ByteBuffer?
         if let rawBody { buffer = ByteBuffer(string: rawBody) }
-        if let body { buffer = ByteBuffer(data: try JSONEncoder().encode(body)) }
+        // The project's JSON text, as a Python client's `json` writes and reads it: numbers neither Int nor Double holds
+        // are sent and read as written (Foundation's decoder refuses `1e400`, its encoder has no number-as-text).
+        if let body { buffer = ByteBuffer(bytes: body.jsonBytes) }
         let uri = route.hasPrefix("/") ? route : "/@@API/senaite/v1/queue_server/\(route)"
         let response = try await client.execute(uri: uri, method: method, headers: headers, body: buffer)
-        let json = (try? JSONDecoder().decode(JSONValue.self, from: response.body))?.objectValue ?? [:]
+        let json = (try? JSONValue.parse(response.body.readableBytesView))?.objectValue ?? [:]
         return Answer(status: Int(response.status.code), json: json, headers: response.headers)
     }
 
