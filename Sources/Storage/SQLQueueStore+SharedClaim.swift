@@ -84,10 +84,6 @@ extension SQLQueueStore {
         let postgres = isPostgres(sql)
         let greatest: SQLQueryString = postgres ? "GREATEST" : "MAX"
         let lock: SQLQueryString = postgres ? " FOR UPDATE SKIP LOCKED" : ""
-        // PostgreSQL: the assigned uids as an array the primary key is searched with. With `IN (SELECT ...)` the
-        // planner, on statistics taken while the queue was short, joined them against every queued row (4-5 ms at
-        // 5,000 queued tasks, against 0.2 ms; EXPLAIN ANALYZE), and so did its generic plan (ClaimPlanTests).
-        let assigned: SQLQueryString = postgres ? "= ANY (ARRAY(SELECT task_uid FROM assigned))" : "IN (SELECT task_uid FROM assigned)"
         let rows = SQLList(zip(pops.indices, nonces).map { index, nonce -> SQLQueryString in
             "(\(unsafeRaw: String(index + 1)), \(bind: pops[index].consumerID), \(bind: pops[index].max), \(bind: nonce))"
         })
@@ -99,6 +95,11 @@ extension SQLQueueStore {
         // until stop 29: it runs after the cap lock's statement, which turns sequential and bitmap scans off and forces
         // generic plans for the claim's transaction (``claimScanSettings``), so its plan walks the indexes whatever
         // the statistics (``ClaimPlanTests``: a generic plan made on an empty table, run on 2,000 queued tasks).
+        // The update joins `assigned` (`UPDATE ... FROM`: a nested loop of primary-key seeks on PostgreSQL, as its plan
+        // test checks), each row taking its consumer and nonce from its own assigned row. Until stop 38 it took them
+        // with two correlated subqueries, each of which scanned all of `assigned` for every claimed row (48 x 48 rows
+        // twice for a batch of 48, `auto_explain` with `log_analyze`), and found the rows with `task_uid = ANY (ARRAY
+        // (SELECT ...))`, which kept the planner from joining `assigned` against every queued row.
         return """
             \(unsafeRaw: PreparedStatementRegistry.withMarker) WITH RECURSIVE pops(ord, consumer_id, max_tasks, nonce) AS (VALUES \(rows)),
             lapsed AS (
@@ -142,12 +143,13 @@ extension SQLQueueStore {
                 LIMIT (SELECT \(greatest)(n, 0) FROM budget)
             ),
             assigned AS (
-                SELECT k.task_uid, s.consumer_id, s.nonce FROM picked k JOIN slots s ON s.slot = k.slot
+                SELECT k.task_uid AS assigned_uid, s.consumer_id AS assigned_consumer, s.nonce AS assigned_nonce
+                FROM picked k JOIN slots s ON s.slot = k.slot
             )
             \(unsafeRaw: postgres ? ", claimed AS (" : "")UPDATE queue_tasks SET status = 'running', started = \(bind: now), lease_expires = \(bind: now) + max_seconds,
-                consumer_id = (SELECT a.consumer_id FROM assigned a WHERE a.task_uid = queue_tasks.task_uid),
-                lease_token = (SELECT a.nonce FROM assigned a WHERE a.task_uid = queue_tasks.task_uid) || substr(task_uid, 1, 16)
-            WHERE task_uid \(assigned) AND \(filterOnly("status", on: sql)) = 'queued'
+                consumer_id = a.assigned_consumer, lease_token = a.assigned_nonce || substr(task_uid, 1, 16)
+            FROM assigned a
+            WHERE task_uid = a.assigned_uid AND \(filterOnly("status", on: sql)) = 'queued'
             RETURNING \(taskColumns), task_uid, top_rank, sort_key, context_uid\(unsafeRaw: postgres ? """
             )
             SELECT c.*, s.due_seen, s.lapsed FROM (SELECT (SELECT COUNT(*) FROM due) AS due_seen, (SELECT any_lapsed FROM lapsed) AS lapsed) s

@@ -34,7 +34,8 @@ struct ClaimPlanTests {
                     try await sql.raw("SELECT \(unsafeRaw: SQLQueueStore.claimScanSettings)").run()
                     return try await sql.raw("EXPLAIN \(statement)").all().map { try $0.decode(column: "QUERY PLAN", as: String.self) }
                 }.joined(separator: "\n")
-                #expect(plan.contains("Index Cond: (task_uid = ANY"), "\(plan)")
+                // The update's rows: one primary-key seek per picked task (a nested loop over the picks).
+                #expect(plan.contains("Index Cond: (task_uid = k.task_uid)"), "\(plan)")
                 #expect(!plan.contains("Semi Join"), "\(plan)")
             }
             // And the claim itself takes the first task in queue order.
@@ -97,6 +98,43 @@ struct ClaimPlanTests {
             #expect(lockRows.allSatisfy { $0.contains("loops=1)") }, "\(plan.joined(separator: "\n"))")
             #expect(plan.contains { $0.contains("Delete on queue_tasks") && $0.contains("rows=48 loops=1)") }, "\(plan.joined(separator: "\n"))")
             #expect(try await f.store.hasActiveTasks() == false)
+        }
+    }
+
+    @Test("a claim of 48 tasks by 3 pops reads each task's consumer and nonce once (no scan of the assignments per claimed row)",
+          .enabled(if: StoreBackend.available.contains(.postgres)))
+    func claimJoinsAssignments() async throws {
+        try await StoreFixture.with(backend: .postgres) { f in
+            let sql = try f.store.sql
+            var settings = try await f.store.settings()
+            settings.maxConsumers = 64
+            try await f.store.updateSettings(settings)
+            let tasks = Array(Self.queued(f).prefix(60))
+            _ = try await f.store.add(tasks, now: f.now + 1) // all created by then: none is a delayed task to promote
+            try await sql.raw("ANALYZE queue_tasks").run()
+            let pops = (1...3).map { DatabaseWriter.ClaimRequest.Pop(consumerID: "consumer-\($0)", max: 16, batch: true) }
+            let nonces = ["0123456789abcdef", "1123456789abcdef", "2123456789abcdef"]
+            let statement = SQLQueueStore.sharedClaimStatement(pops, now: f.now + 10, cap: 64, nonces: nonces, on: sql)
+            let plan = try await f.store.transaction(.claims) { sql -> [String] in
+                try await sql.raw("SELECT \(unsafeRaw: SQLQueueStore.claimScanSettings)").run()
+                return try await sql.raw("EXPLAIN (ANALYZE, TIMING OFF) \(statement)").all()
+                    .map { try $0.decode(column: "QUERY PLAN", as: String.self) }
+            }
+            let text = plan.joined(separator: "\n")
+            // Two correlated subqueries of `assigned` (consumer, nonce) ran once per claimed row: loops=48 each.
+            #expect(!plan.contains { $0.contains("assigned") && $0.contains("loops=48)") }, "\(text)")
+            #expect(plan.contains { $0.contains("Update on queue_tasks") && $0.contains("rows=48 loops=1)") }, "\(text)")
+            // Each pop got its 16, under its own nonce, the first 48 tasks in queue order.
+            let running = try await sql.raw("SELECT task_uid, consumer_id, lease_token FROM queue_tasks WHERE status = 'running'").all()
+            #expect(running.count == 48)
+            for row in running {
+                let consumer = try row.decode(column: "consumer_id", as: String.self)
+                let token = try row.decode(column: "lease_token", as: String.self)
+                let uid = try row.decode(column: "task_uid", as: String.self)
+                let index = try #require(Int(consumer.dropFirst("consumer-".count)))
+                #expect(token == nonces[index - 1] + uid.prefix(16))
+            }
+            #expect(Set(try running.map { try $0.decode(column: "task_uid", as: String.self) }) == Set(tasks.prefix(48).map(\.taskUID)))
         }
     }
 
