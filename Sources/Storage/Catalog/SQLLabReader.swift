@@ -91,18 +91,7 @@ struct SQLLabReader: LabReader {
         // primary-key seek, so its generic plan is the fresh one (`EXPLAIN ANALYZE` under `force_generic_plan` at
         // 130,000 objects), and planning it afresh cost PostgreSQL more than running it (`pg_stat_statements` over
         // `limsqueue bench lims`: 0.28 ms of planning per call against 0.26 ms of execution, half of all planning).
-        let rows = try await Self.rows(in: missing, { list in
-            """
-            WITH RECURSIVE chain(uid, depth) AS (
-                SELECT uid, 0 FROM lims_objects WHERE uid IN (\(list))
-                UNION
-                SELECT parent.parent_uid, chain.depth + 1 FROM chain JOIN lims_objects parent ON parent.uid = chain.uid
-                WHERE parent.parent_uid IS NOT NULL AND parent.parent_uid <> '' AND chain.depth < \(unsafeRaw: String(Self.ancestorLevels))
-            )
-            SELECT o.uid, o.portal_type, o.version, o.body, reached.depth
-            FROM (SELECT uid, MIN(depth) AS depth FROM chain GROUP BY uid) AS reached JOIN lims_objects o ON o.uid = reached.uid
-            """
-        }, on: sql)
+        let rows = try await Self.rows(in: missing, { Self.walkStatement($0, on: sql) }, on: sql)
         let objects = try Self.put(rows, into: &state)
         // Every object read is known, and so is every parent within reach that does not exist (a dangling
         // `parent_uid`): reading it is "no such object", not a read outside the working set.
@@ -114,6 +103,30 @@ struct SQLLabReader: LabReader {
         }
         state.scope?.declare(reached)
         state.scope?.declare(Set(withinReach.compactMap(\.parentUID)).filter { !$0.isEmpty && !reached.contains($0) })
+    }
+
+    /// The statement of ``load(_:into:)``: the objects of `list` and their ancestors up to ``ancestorLevels`` levels
+    /// (a recursive walk up `parent_uid`, one primary-key seek per object and level), each once with the fewest
+    /// levels it was reached at (`depth`), with ``columns``.
+    ///
+    /// PostgreSQL: the objects reached are read by primary key from an array of their uids. Joined to the walk's
+    /// result alone, the planner guessed 200 of them (its default for a grouped CTE) and, on a lab of up to about
+    /// 2,500 samples, read every object with a sequential scan and a hash join instead: 3-14 ms a call for 8-64
+    /// uids at 13,000 objects against 0.9 ms (`EXPLAIN ANALYZE`; `pg_stat_statements` of the web samples list;
+    /// ``LabReadPlanTests``). SQLite's planner seeks each uid as it is.
+    static func walkStatement(_ list: SQLList, on sql: any SQLDatabase) -> SQLQueryString {
+        let byKey = SQLQueueStore.isPostgres(sql) ? " WHERE o.uid = ANY (ARRAY(SELECT uid FROM reached))" : ""
+        return """
+            WITH RECURSIVE chain(uid, depth) AS (
+                SELECT uid, 0 FROM lims_objects WHERE uid IN (\(list))
+                UNION
+                SELECT parent.parent_uid, chain.depth + 1 FROM chain JOIN lims_objects parent ON parent.uid = chain.uid
+                WHERE parent.parent_uid IS NOT NULL AND parent.parent_uid <> '' AND chain.depth < \(unsafeRaw: String(Self.ancestorLevels))
+            ),
+            reached AS (SELECT uid, MIN(depth) AS depth FROM chain GROUP BY uid)
+            SELECT o.uid, o.portal_type, o.version, o.body, reached.depth
+            FROM reached JOIN lims_objects o ON o.uid = reached.uid\(unsafeRaw: byKey)
+            """
     }
 
     /// Reads the objects with `uids` into `state`.
