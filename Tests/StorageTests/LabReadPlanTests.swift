@@ -9,10 +9,10 @@ import Testing
 /// The plan PostgreSQL chooses for a working set's load (``SQLLabReader/walkStatement(_:on:)``) on a lab table of
 /// the size of a lab of about 2,000 samples, with its statistics taken: the objects reached are read by primary key.
 /// Joined to the walk's result alone, the planner guessed 200 objects and read all 13,000 with a sequential scan
-/// (3-14 ms a load against 0.9 ms). SQLite's plans are pinned in ``QueryPlanTests``.
+/// (3-14 ms a load against about 1 ms). SQLite's plans are pinned in ``QueryPlanTests``.
 @Suite("Lab reads: a working set's objects are sought by primary key on a large table (PostgreSQL)")
 struct LabReadPlanTests {
-    @Test("the load of 10 samples and their clients seeks each object by key among 13,000, and reads exactly them",
+    @Test("the load of 64 samples and their client seeks each object by key among 13,000, in custom and generic plans, and reads exactly them",
           .enabled(if: StoreBackend.available.contains(.postgres)))
     func loadSeeksByKey() async throws {
         try await StoreFixture.with(backend: .postgres) { f in
@@ -23,7 +23,7 @@ struct LabReadPlanTests {
                 let contact = try state.createContact(in: client.uid, firstname: "A", surname: "B", uids: uids, now: now)
                 let water = try state.createSampleType(title: "Water", prefix: "H2O", uids: uids, now: now)
                 let cu = try state.createAnalysisService(title: "Copper", keyword: "Cu", sortKey: 1, uids: uids, now: now)
-                let samples = try (0..<10).map { index in
+                let samples = try (0..<64).map { index in
                     try state.createSample(clientUID: client.uid, contactUID: contact.uid, sampleTypeUID: water.uid,
                                            serviceUIDs: [cu.uid], priority: 3, uids: uids, now: now + Double(index)).uid
                 }
@@ -38,16 +38,29 @@ struct LabReadPlanTests {
                 """).run()
             try await sql.raw("ANALYZE lims_objects").run()
             let list = SQLList(sampleUIDs.map { SQLBind($0) })
-            let plan = try await sql.raw("EXPLAIN \(SQLLabReader.walkStatement(list, on: sql))").all()
+            let statement = SQLLabReader.walkStatement(list, on: sql)
+            let custom = try await sql.raw("EXPLAIN \(statement)").all()
                 .map { try $0.decode(column: "QUERY PLAN", as: String.self) }.joined(separator: "\n")
-            #expect(!plan.contains("Seq Scan on lims_objects"), "\(plan)")
-            // The objects reached, by primary key (an index scan, or a bitmap of it).
-            #expect(plan.contains("Index Scan using lims_objects_pkey on lims_objects o")
-                    || plan.contains("Bitmap Heap Scan on lims_objects o"), "\(plan)")
+            // The generic plan, as the prepared statement runs after its fifth use.
+            let generic = try await f.store.transaction(.claims) { sql -> String in
+                try await sql.raw("SET LOCAL plan_cache_mode = force_generic_plan").run()
+                let (text, arguments) = ClaimPlanTests.preparable(statement, on: sql)
+                try await sql.raw("PREPARE walk_plan_test AS \(unsafeRaw: text)").run()
+                let plan = try await sql.raw("EXPLAIN EXECUTE walk_plan_test(\(unsafeRaw: arguments))").all()
+                    .map { try $0.decode(column: "QUERY PLAN", as: String.self) }
+                try await sql.raw("DEALLOCATE walk_plan_test").run()
+                return plan.joined(separator: "\n")
+            }
+            for plan in [custom, generic] {
+                #expect(!plan.contains("Seq Scan on lims_objects"), "\(plan)")
+                // The objects reached, by primary key (an index scan, or a bitmap of it).
+                #expect(plan.contains("Index Scan using lims_objects_pkey on lims_objects o")
+                        || plan.contains("Bitmap Heap Scan on lims_objects o"), "\(plan)")
+            }
             // And the walk reads the samples and their client, each once.
             let rows = try await sql.raw(SQLLabReader.walkStatement(list, on: sql)).all()
             let read = try rows.map { try $0.decode(column: "uid", as: String.self) }
-            #expect(read.count == 11 && Set(read) == Set(sampleUIDs + [clientUID]), "\(read)")
+            #expect(read.count == 65 && Set(read) == Set(sampleUIDs + [clientUID]), "\(read)")
         }
     }
 }

@@ -109,21 +109,24 @@ struct SQLLabReader: LabReader {
     /// (a recursive walk up `parent_uid`, one primary-key seek per object and level), each once with the fewest
     /// levels it was reached at (`depth`), with ``columns``.
     ///
-    /// PostgreSQL: the objects reached are read by primary key from an array of their uids. Joined to the walk's
-    /// result alone, the planner guessed 200 of them (its default for a grouped CTE) and, on a lab of up to about
-    /// 2,500 samples, read every object with a sequential scan and a hash join instead: 3-14 ms a call for 8-64
-    /// uids at 13,000 objects against 0.9 ms (`EXPLAIN ANALYZE`; `pg_stat_statements` of the web samples list;
-    /// ``LabReadPlanTests``). SQLite's planner seeks each uid as it is.
+    /// Each step seeks the parents by primary key whatever the planner estimates: a parent is a correlated scalar
+    /// subquery of the step (a walk that reaches no parent, or a dangling or empty `parent_uid`, gives a NULL or empty
+    /// uid that the next step and `reached` leave out), and on PostgreSQL the objects reached are read from an
+    /// array of their uids. Written as joins, PostgreSQL's planner guessed 200 objects reached (its default for a
+    /// grouped CTE) and 200 a step, and on a lab of up to a few thousand samples read the whole table with
+    /// sequential scans and hash joins instead: 3-14 ms a load of 8-64 uids at 13,000 objects against about 1 ms,
+    /// in custom and generic plans alike (`EXPLAIN ANALYZE`; `pg_stat_statements` of the web samples list;
+    /// ``LabReadPlanTests``). SQLite's plan seeks by key either way (`EXPLAIN QUERY PLAN`).
     static func walkStatement(_ list: SQLList, on sql: any SQLDatabase) -> SQLQueryString {
         let byKey = SQLQueueStore.isPostgres(sql) ? " WHERE o.uid = ANY (ARRAY(SELECT uid FROM reached))" : ""
         return """
             WITH RECURSIVE chain(uid, depth) AS (
                 SELECT uid, 0 FROM lims_objects WHERE uid IN (\(list))
                 UNION
-                SELECT parent.parent_uid, chain.depth + 1 FROM chain JOIN lims_objects parent ON parent.uid = chain.uid
-                WHERE parent.parent_uid IS NOT NULL AND parent.parent_uid <> '' AND chain.depth < \(unsafeRaw: String(Self.ancestorLevels))
+                SELECT (SELECT p.parent_uid FROM lims_objects p WHERE p.uid = chain.uid), chain.depth + 1 FROM chain
+                WHERE chain.uid IS NOT NULL AND chain.uid <> '' AND chain.depth < \(unsafeRaw: String(Self.ancestorLevels))
             ),
-            reached AS (SELECT uid, MIN(depth) AS depth FROM chain GROUP BY uid)
+            reached AS (SELECT uid, MIN(depth) AS depth FROM chain WHERE uid IS NOT NULL AND uid <> '' GROUP BY uid)
             SELECT o.uid, o.portal_type, o.version, o.body, reached.depth
             FROM reached JOIN lims_objects o ON o.uid = reached.uid\(unsafeRaw: byKey)
             """
