@@ -31,6 +31,8 @@ public final class SQLLabStore: Sendable {
     let logger: Logger
     /// The setup objects and lab settings, with the setup sequence they reflect.
     let setupCache = Mutex<(setup: LoadedObjects, seq: Int)?>(nil)
+    /// Reads of the setup sequence so far (``setupSequenceReads``).
+    let setupSequenceReadCount = Atomic<Int>(0)
     /// The queue store tasks are enqueued into (same writer, same transaction).
     let queue: SQLQueueStore
 
@@ -110,6 +112,10 @@ public final class SQLLabStore: Sendable {
         try await Self.$setupCheckScope.withValue(SetupCheckScope()) { try await body() }
     }
 
+    /// How many times this store has read the setup sequence (a round trip each; once per request inside
+    /// ``withOneSetupCheck(_:)``): for tests and diagnostics.
+    public var setupSequenceReads: Int { setupSequenceReadCount.load(ordering: .relaxed) }
+
     /// Makes the current request check the setup sequence again at its next read (after a conflict, or after it
     /// changed setup objects itself).
     static func recheckSetup() {
@@ -127,6 +133,7 @@ public final class SQLLabStore: Sendable {
         let scope = Self.setupCheckScope
         if let scope, scope.checked.load(ordering: .relaxed), let cached = setupCache.withLock({ $0 }) { return cached.setup }
         let sql = try self.sql
+        setupSequenceReadCount.add(1, ordering: .relaxed)
         let seq = try await sql.raw("SELECT counter FROM queue_state WHERE id = \(bind: Self.setupSequenceRow)").first()?
             .decode(column: "counter", as: Int.self) ?? -1
         if seq >= 0 { scope?.checked.store(true, ordering: .relaxed) }

@@ -68,13 +68,19 @@ struct WebSession: Sendable {
 }
 
 /// Guards every page but the login page: no session → 303 to `/login?came_from=<path>`; a POST without the
-/// session's CSRF token → 403 page. Stores the user id in ``QueueRequestContext/userID``.
+/// session's CSRF token → 403 page. Stores the user id in ``QueueRequestContext/userID``. A page reads the setup
+/// sequence once (``LIMSCore/LabRepository/withOneSetupCheck(_:)``), as an API request does: each of its lab reads
+/// checked it again (6 round trips for the samples list, `pg_stat_statements`).
 struct WebSessionMiddleware: RouterMiddleware {
     typealias Context = QueueRequestContext
 
     let session: WebSession
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        try await session.repository.withOneSetupCheck { try await guarded(request, context: context, next: next) }
+    }
+
+    func guarded(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         guard let userid = await session.userID(request) else {
             let path = request.uri.path + (request.uri.query.map { "?" + $0 } ?? "")
             let target = request.method == .get ? path : "/"

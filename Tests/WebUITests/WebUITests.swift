@@ -206,6 +206,19 @@ struct WebUITests {
         }
     }
 
+    @Test("a page reads the setup sequence once, however many lab reads it makes (each read checked it again before)")
+    func oneSetupCheckPerPage() async throws {
+        try await withPages { browser in
+            try await browser.login("labman", "labpass")
+            for path in ["/samples", "/worksheets", "/samples/\(browser.lab.happySamples[0].uid)"] {
+                #expect(try await browser.request(path).status == 200, "\(path)")
+                let before = browser.fixture.lab.setupSequenceReads
+                #expect(try await browser.request(path).status == 200, "\(path)")
+                #expect(browser.fixture.lab.setupSequenceReads - before == 1, "\(path)")
+            }
+        }
+    }
+
     @Test("the banner: ok when the server answers, not configured for an invalid URL, not responding when it does not answer")
     func serverBanner() async throws {
         try await withPages(serverUp: false) { browser in
