@@ -27,10 +27,8 @@ struct TasksCommand: AsyncParsableCommand {
             try await $0.store.tasks(status: statuses, since: nil)
         }
         if json {
-            let encoder = JSONEncoder()
-            encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-            let data = try encoder.encode(JSONValue.array(tasks.map { .object($0.wireDictionary) }))
-            print(String(decoding: data, as: UTF8.self))
+            // The project's writer: a number sent verbatim (`1e400`, a 23-digit integer) is printed as sent.
+            print(JSONValue.array(tasks.map { .object($0.wireDictionary) }).prettyJSONString)
             return
         }
         print(TaskTable.render(tasks))

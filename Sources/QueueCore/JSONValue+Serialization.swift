@@ -41,6 +41,48 @@ extension JSONValue {
     /// Compact JSON text as a `String`.
     public var jsonString: String { String(decoding: jsonBytes, as: UTF8.self) }
 
+    /// JSON text for people: each array item and object member on a line of its own, indented by two spaces a
+    /// level, object keys sorted, numbers written as ``jsonString`` writes them (a ``verbatimNumber(_:)`` as sent).
+    /// For a task's web page and `limsqueue tasks --json`, which Foundation's encoder wrote with numbers rounded
+    /// through a double (a tryout).
+    public var prettyJSONString: String {
+        var output: [UInt8] = []
+        output.reserveCapacity(512)
+        writePretty(into: &output, indent: 0)
+        return String(decoding: output, as: UTF8.self)
+    }
+
+    func writePretty(into output: inout [UInt8], indent: Int) {
+        func newline(_ level: Int) {
+            output.append(0x0A)
+            output.append(contentsOf: repeatElement(UInt8(ascii: " "), count: level))
+        }
+        switch self {
+        case .array(let items) where !items.isEmpty:
+            output.append(UInt8(ascii: "["))
+            for (index, item) in items.enumerated() {
+                if index > 0 { output.append(UInt8(ascii: ",")) }
+                newline(indent + 2)
+                item.writePretty(into: &output, indent: indent + 2)
+            }
+            newline(indent)
+            output.append(UInt8(ascii: "]"))
+        case .object(let members) where !members.isEmpty:
+            output.append(UInt8(ascii: "{"))
+            for (index, key) in members.keys.sorted().enumerated() {
+                if index > 0 { output.append(UInt8(ascii: ",")) }
+                newline(indent + 2)
+                Self.writeString(key, into: &output)
+                output.append(contentsOf: ": ".utf8)
+                members[key]!.writePretty(into: &output, indent: indent + 2)
+            }
+            newline(indent)
+            output.append(UInt8(ascii: "}"))
+        default:
+            write(into: &output)
+        }
+    }
+
     func write(into output: inout [UInt8]) {
         switch self {
         case .null: output.append(contentsOf: "null".utf8)

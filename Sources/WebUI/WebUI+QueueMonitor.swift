@@ -197,9 +197,7 @@ extension WebUI {
         try Self.require(.manageQueue, user, in: state, for: "The queue monitor")
         let uid = context.parameters.get("task_uid") ?? ""
         guard let task = try await queue.task(uid) else { throw WebError.notFound("No task \(uid) in the queue.") }
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
-        let json = String(decoding: try encoder.encode(JSONValue.object(task.sharedWireDictionary)), as: UTF8.self)
+        let json = JSONValue.object(task.sharedWireDictionary).prettyJSONString
         let chrome = await chrome(request, user: user, state: state, tab: "queue")
         return renderer.page("queue_task", title: "Task \(task.shortUID)", chrome: chrome,
                              data: ["shortUID": task.shortUID, "json": json])

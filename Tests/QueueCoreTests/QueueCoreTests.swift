@@ -390,6 +390,22 @@ struct JSONTextTests {
         let object = try JSONValue.parse(#"{"a": 1e400, "b": 12345678901234567890123, "c": 1.5, "d": 7}"#)
         #expect(object.jsonString == #"{"a":1e400,"b":12345678901234567890123,"c":1.5,"d":7}"#)
         #expect(try JSONValue.parse("1e300") == .double(1e300), "a number Double holds stays a double")
+        // The text for people (a task's web page, `tasks --json`) writes them as sent too.
+        let pretty = try JSONValue.parse(#"{"b": [1e400, {}], "a": 12345678901234567890123, "c": {"d": 1.5, "e": []}}"#).prettyJSONString
+        #expect(pretty == """
+            {
+              "a": 12345678901234567890123,
+              "b": [
+                1e400,
+                {}
+              ],
+              "c": {
+                "d": 1.5,
+                "e": []
+              }
+            }
+            """)
+        #expect(try JSONValue.parse(pretty) == JSONValue.parse(#"{"b": [1e400, {}], "a": 12345678901234567890123, "c": {"d": 1.5, "e": []}}"#))
     }
 
     @Test("strings: escapes anywhere in a string, invalid UTF-8 refused with or without escapes; a key given twice keeps its last value")

@@ -250,6 +250,10 @@ struct FuzzFindingsTests {
             #expect(try RequestPayload(fields: ["wait": .verbatimNumber("1e400")]).number("wait", clampedTo: 0...30) == 30)
             #expect(try RequestPayload(fields: ["wait": .int(-5)]).number("wait", clampedTo: 0...30) == 0)
             #expect(throws: QueueAPIError.self) { try RequestPayload(fields: ["wait": "soon"]).number("wait", clampedTo: 0...30) }
+            // As a form sends it (text): the same clamp (the second tryout).
+            #expect(try RequestPayload(fields: ["wait": "1e400"]).number("wait", clampedTo: 0...30) == 30)
+            #expect(try RequestPayload(fields: ["wait": "-1e400"]).number("wait", clampedTo: 0...30) == 0)
+            #expect(throws: QueueAPIError.self) { try RequestPayload(fields: ["wait": "1e400x"]).number("wait", clampedTo: 0...30) }
             let numericID = try await api.call("pop", body: ["consumer_id": 123])
             #expect(numericID.status == 428 && numericID.message.contains("'consumer_id' must be a string"), "\(numericID.message)")
             let wrapped = try await api.call("add", body: ["tasks": [["name": "noop", "context_uid": "d", "context_path": "/d"]]])

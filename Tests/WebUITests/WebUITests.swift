@@ -351,6 +351,12 @@ struct WebUITests {
             let goneText = try await browser.request(gone.location ?? "/").html
             #expect(goneText.contains("None of the selected tasks is in the queue any more.") && !goneText.contains("Yes, requeue 0"))
             #expect(try await browser.request("/queue_tasks/\(failing.taskUID)").html.contains(failing.taskUID))
+            // A task's extra numbers are shown as sent (Foundation's encoder rounded them through a double).
+            var numbered = TaskFactory.task("task_generic_action", context: "WS-numbers", created: f.now)
+            numbered.extra["params"] = .object(["big": .verbatimNumber("12345678901234567890123"), "huge": .verbatimNumber("1e400")])
+            _ = try await f.store.add([numbered], now: f.now)
+            let page = try await browser.request("/queue_tasks/\(numbered.taskUID)").html
+            #expect(page.contains("12345678901234567890123") && page.contains("1e400") && !page.contains("1.2345678901234568e+22"), "\(page)")
         }
     }
 
