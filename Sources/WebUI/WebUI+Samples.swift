@@ -30,15 +30,15 @@ extension WebUI {
         let uids = result.uids
         let state = try await repository.read { state, reader -> LabState in
             try await reader.load(uids, into: &state)
-            try await reader.loadChildren(of: uids, into: &state)
             return state
         }
+        let counts = try await repository.analysisCounts(ofSamples: uids)
         let queued = try await queuedUIDs(among: uids)
         let rows: [[String: Any]] = uids.compactMap { state.samples.peek($0) }.map { sample in
             [
                 "uid": sample.uid, "id": sample.id, "client": state.clients.peek(sample.clientUID)?.name ?? "",
                 "sampleType": state.sampleTypes[sample.sampleTypeUID]?.title ?? "",
-                "count": state.analyses(ofSample: sample.uid).count, "created": Self.dateText(sample.created),
+                "count": counts[sample.uid] ?? 0, "created": Self.dateText(sample.created),
                 "state": sample.reviewState, "queued": queued.contains(sample.uid),
             ]
         }

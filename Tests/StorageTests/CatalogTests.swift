@@ -204,6 +204,23 @@ struct CatalogTests {
         await environment.close()
     }
 
+    @Test("analysis counts per sample, read in the catalog, equal the analyses a working set holds; unknown samples are absent")
+    func analysisCounts() async throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        let environment = try await open(directory)
+        let lab = try await seed(environment)
+        let whole = try await environment.lab.load()
+        let uids = lab.samples.map(\.uid) + [lab.samples[0].uid, "no-such-sample"]
+        let counts = try await environment.lab.analysisCounts(ofSamples: uids)
+        #expect(counts.count == lab.samples.count && counts["no-such-sample"] == nil)
+        for sample in lab.samples {
+            #expect(counts[sample.uid] == whole.analyses(ofSample: sample.uid).count && counts[sample.uid]! >= 1, "\(sample.id)")
+        }
+        #expect(Set(counts.values) == [1, 2], "the seeded samples have 1 (Fe) or 2 (Cu, Fe) analyses")
+        await environment.close()
+    }
+
     @Test("a unit of work that reads an object it did not load fails and writes nothing")
     func readOutsideTheWorkingSetFails() async throws {
         let directory = try TemporaryDirectory()

@@ -17,6 +17,9 @@ extension WrappingRepository {
     }
     package func queued(among uids: [String]) async throws -> Set<String> { try await base.queued(among: uids) }
     package func user(named userid: String) async throws -> User? { try await base.user(named: userid) }
+    package func analysisCounts(ofSamples sampleUIDs: [String]) async throws -> [String: Int] {
+        try await base.analysisCounts(ofSamples: sampleUIDs)
+    }
     package var securityTree: any SecurityTree { get throws { try base.securityTree } }
 }
 

@@ -473,6 +473,13 @@ struct WebUITests {
             _ = try await browser.login("labman", "labpass")
             let all = try await browser.request("/samples")
             #expect(all.status == 200 && all.html.contains("4 samples."), "\(all.html.prefix(300))")
+            // Each row shows its sample's number of analyses (counted in the catalog, not read).
+            for sample in browser.lab.happySamples {
+                let expected = try await browser.fixture.lab.load().analyses(ofSample: sample.uid).count
+                let start = try #require(all.html.range(of: "data-uid=\"\(sample.uid)\""))
+                let row = all.html[start.upperBound...].split(separator: "</tr>", maxSplits: 1).first ?? ""
+                #expect(expected > 0 && row.contains("<td>\(expected)</td>"), "\(row)")
+            }
             let received = try await browser.request("/samples?state=sample_received")
             #expect(received.html.contains("1 samples.") && received.html.contains(browser.lab.happySamples[0].id))
             let klaymore = try await browser.request("/samples?client=\(browser.lab.klaymore.uid)")

@@ -34,6 +34,12 @@ public protocol LabRepository: Sendable {
     /// also those with such an analysis. One query. Source: senaite.queue `is_queued`, reference 0.
     func queued(among uids: [String]) async throws -> Set<String>
 
+    /// How many analyses (``Analysis``, retests included; not duplicates, which belong to worksheets) each of the
+    /// samples `sampleUIDs` holds, without reading them: for listings that show the count. A sample without
+    /// analyses, or unknown, is absent. One query per 512 samples.
+    /// - Throws: storage errors.
+    func analysisCounts(ofSamples sampleUIDs: [String]) async throws -> [String: Int]
+
     /// The user with login name `userid` (setup cache), nil when there is none.
     func user(named userid: String) async throws -> User?
 
