@@ -48,42 +48,19 @@ extension JSONValue {
     public var prettyJSONString: String {
         var output: [UInt8] = []
         output.reserveCapacity(512)
-        writePretty(into: &output, indent: 0)
+        write(into: &output, indent: 0)
         return String(decoding: output, as: UTF8.self)
     }
 
-    func writePretty(into output: inout [UInt8], indent: Int) {
-        func newline(_ level: Int) {
+    /// Writes the value's JSON text: compact when `indent` is nil (``jsonBytes``), else with each array item and
+    /// object member on a line of its own, `indent` + 2 spaces in (``prettyJSONString``).
+    func write(into output: inout [UInt8], indent: Int? = nil) {
+        let inner = indent.map { $0 + 2 }
+        func breakLine(_ level: Int?) {
+            guard let level else { return }
             output.append(0x0A)
             output.append(contentsOf: repeatElement(UInt8(ascii: " "), count: level))
         }
-        switch self {
-        case .array(let items) where !items.isEmpty:
-            output.append(UInt8(ascii: "["))
-            for (index, item) in items.enumerated() {
-                if index > 0 { output.append(UInt8(ascii: ",")) }
-                newline(indent + 2)
-                item.writePretty(into: &output, indent: indent + 2)
-            }
-            newline(indent)
-            output.append(UInt8(ascii: "]"))
-        case .object(let members) where !members.isEmpty:
-            output.append(UInt8(ascii: "{"))
-            for (index, key) in members.keys.sorted().enumerated() {
-                if index > 0 { output.append(UInt8(ascii: ",")) }
-                newline(indent + 2)
-                Self.writeString(key, into: &output)
-                output.append(contentsOf: ": ".utf8)
-                members[key]!.writePretty(into: &output, indent: indent + 2)
-            }
-            newline(indent)
-            output.append(UInt8(ascii: "}"))
-        default:
-            write(into: &output)
-        }
-    }
-
-    func write(into output: inout [UInt8]) {
         switch self {
         case .null: output.append(contentsOf: "null".utf8)
         case .bool(let flag): output.append(contentsOf: (flag ? "true" : "false").utf8)
@@ -97,8 +74,10 @@ extension JSONValue {
             output.append(UInt8(ascii: "["))
             for (index, item) in items.enumerated() {
                 if index > 0 { output.append(UInt8(ascii: ",")) }
-                item.write(into: &output)
+                breakLine(inner)
+                item.write(into: &output, indent: inner)
             }
+            if !items.isEmpty { breakLine(indent) }
             output.append(UInt8(ascii: "]"))
         case .object(let members):
             output.append(UInt8(ascii: "{"))
@@ -108,10 +87,13 @@ extension JSONValue {
             let order = pairs.indices.sorted { pairs[$0].key < pairs[$1].key }
             for (index, position) in order.enumerated() {
                 if index > 0 { output.append(UInt8(ascii: ",")) }
+                breakLine(inner)
                 Self.writeString(pairs[position].key, into: &output)
                 output.append(UInt8(ascii: ":"))
-                pairs[position].value.write(into: &output)
+                if indent != nil { output.append(UInt8(ascii: " ")) }
+                pairs[position].value.write(into: &output, indent: inner)
             }
+            if !members.isEmpty { breakLine(indent) }
             output.append(UInt8(ascii: "}"))
         }
     }

@@ -540,7 +540,6 @@ public struct QueueServerController: Sendable {
     /// host name and a number).
     static let maxConsumerIDLength = 256
 
-    /// `id` when it is at most ``maxConsumerIDLength`` long. - Throws: 400 naming `consumer_id` when longer.
     /// The `consumer_id` a pop needs: a string of 4 to ``maxConsumerIDLength`` characters.
     /// - Throws: 428 "No valid consumer id" (senaite.queue's answer) when it is missing or shorter, naming the field
     ///   and its type when it is not a string; 400 when it is longer.
@@ -557,6 +556,7 @@ public struct QueueServerController: Sendable {
         return id
     }
 
+    /// `id` when it is at most ``maxConsumerIDLength`` long. - Throws: 400 naming `consumer_id` when longer.
     static func checkedConsumerID(_ id: String?) throws -> String? {
         guard let id, id.unicodeScalars.count > maxConsumerIDLength else { return id }
         throw QueueAPIError(.badRequest, "Field 'consumer_id' is longer than \(maxConsumerIDLength) characters")

@@ -194,19 +194,12 @@ public struct RequestPayload: Sendable {
         let number: Double
         if let double = value.doubleValue, !double.isNaN {
             number = double
-        } else if let text = value.stringValue, let double = Double(decimalText: text) ?? Self.outOfRange(text) {
+        } else if let text = value.stringValue, let double = Double(decimalText: text, allowingOverflow: true) {
             number = double
         } else {
             throw QueueAPIError(.badRequest, "Field '\(key)' must be a number")
         }
         return min(max(number, range.lowerBound), range.upperBound)
-    }
-
-    /// A decimal number written as text (a form's field) whose magnitude is beyond `Double`'s range, as an infinity
-    /// of its sign (`"1e400"`, `"-1e400"`); nil for any other text.
-    static func outOfRange(_ text: String) -> Double? {
-        guard text.wholeMatch(of: /-?[0-9]+(\.[0-9]+)?[eE][+-]?[0-9]+/) != nil, let value = Double(text), value.isInfinite else { return nil }
-        return value
     }
 
     /// A list of strings (a single string counts as a list of one), or nil.

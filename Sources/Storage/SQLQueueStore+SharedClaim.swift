@@ -45,12 +45,13 @@ extension SQLQueueStore {
         let nonces = pops.map { _ in String(TaskUID.make().prefix(16)) }
         var claimed: [String: [(order: TaskOrder, task: QueueTask)]] = [:]
         let reportsWindow = isPostgres(sql)
+        let window = claimWindow(pops)
         var sawAll = reportsWindow
         for row in try await sql.raw(sharedClaimStatement(pops, now: now, cap: cap, nonces: nonces, on: sql)).all() {
             if reportsWindow {
                 let seen = try row.decode(column: "due_seen", as: Int.self)
                 let lapsed = try row.decode(column: "lapsed", as: Bool.self)
-                sawAll = sawAll && !lapsed && seen < claimWindow(pops)
+                sawAll = sawAll && !lapsed && seen < window
                 // The one row of a claim that took nothing.
                 if try row.decodeNil(column: "task_uid") { continue }
             }

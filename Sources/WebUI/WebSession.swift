@@ -80,7 +80,7 @@ struct WebSessionMiddleware: RouterMiddleware {
         try await session.repository.withOneSetupCheck { try await guarded(request, context: context, next: next) }
     }
 
-    func guarded(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+    private func guarded(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         guard let userid = await session.userID(request) else {
             let path = request.uri.path + (request.uri.query.map { "?" + $0 } ?? "")
             let target = request.method == .get ? path : "/"

@@ -78,9 +78,7 @@ struct ClaimPlanTests {
     func donesLockOnce() async throws {
         try await StoreFixture.with(backend: .postgres) { f in
             let sql = try f.store.sql
-            var settings = try await f.store.settings()
-            settings.maxConsumers = 64
-            try await f.store.updateSettings(settings)
+            try await Self.roomForBatches(f)
             let tasks = (0..<48).map { TaskFactory.task("task_generic_action", context: "WS-\($0)", created: f.now + Double($0) / 1_000) }
             _ = try await f.store.add(tasks, now: f.now)
             let running = try await f.store.pop(consumerID: "consumer-1", max: 48, now: f.now + 1)
@@ -106,9 +104,7 @@ struct ClaimPlanTests {
     func claimJoinsAssignments() async throws {
         try await StoreFixture.with(backend: .postgres) { f in
             let sql = try f.store.sql
-            var settings = try await f.store.settings()
-            settings.maxConsumers = 64
-            try await f.store.updateSettings(settings)
+            try await Self.roomForBatches(f)
             let tasks = Array(Self.queued(f).prefix(60))
             _ = try await f.store.add(tasks, now: f.now + 1) // all created by then: none is a delayed task to promote
             try await sql.raw("ANALYZE queue_tasks").run()
@@ -136,6 +132,13 @@ struct ClaimPlanTests {
             }
             #expect(Set(try running.map { try $0.decode(column: "task_uid", as: String.self) }) == Set(tasks.prefix(48).map(\.taskUID)))
         }
+    }
+
+    /// Sets `max_consumers` to 64, so that 48 tasks may run at once (the batches these tests claim and finish).
+    static func roomForBatches(_ f: StoreFixture) async throws {
+        var settings = try await f.store.settings()
+        settings.maxConsumers = 64
+        try await f.store.updateSettings(settings)
     }
 
     /// The 2,000 tasks both tests queue, one context each, in creation order.
