@@ -34,6 +34,7 @@ struct QueryPlanTests {
                                                                            statuses: statuses, on: sql)),
                 ("a listing page's is_queued", SQLLabStore.queuedAmongStatement(SQLList(tasks.prefix(50).map { SQLBind($0.contextUID) }),
                                                                                 on: sql)),
+                ("a samples page's analysis counts", SQLLabStore.analysisCountStatement(SQLList(tasks.prefix(64).map { SQLBind($0.contextUID) }))),
             ]
             for (name, statement) in statements {
                 let plan = try await Self.plan(of: statement, on: sql)
@@ -41,6 +42,10 @@ struct QueryPlanTests {
                 #expect(plan.contains { $0.hasPrefix("SEARCH") }, "\(name): \(plan)")
                 #expect(!plan.contains { $0.hasPrefix("SCAN") }, "\(name): \(plan)")
             }
+            // The counts seek each sample in the sample index; by `parent_uid` SQLite walked the type index over every
+            // analysis of the lab (a SEARCH too, on `portal_type` alone).
+            let counts = try await Self.plan(of: SQLLabStore.analysisCountStatement(SQLList(tasks.prefix(64).map { SQLBind($0.contextUID) })), on: sql)
+            #expect(counts.contains { $0.contains("lims_catalog_sample (sample_uid=? AND portal_type=?)") }, "\(counts)")
         }
     }
 
