@@ -49,13 +49,13 @@ extension SQLLabStore: LabRepository {
         return counts
     }
 
-    /// The statement of ``analysisCounts(ofSamples:)`` for the samples of `list`. Written with `parent_uid`, SQLite
+    /// The statement of ``analysisCounts(ofSamples:)`` for the samples of `set`. Written with `parent_uid`, SQLite
     /// (which plans without statistics) walked the type index over every analysis of the lab instead: the web
     /// samples list took 28 ms at 2,000 samples and 100 ms at 20,000 (`bench scale`; ``QueryPlanTests``).
-    static func analysisCountStatement(_ list: SQLList) -> SQLQueryString {
+    static func analysisCountStatement(_ set: SQLUIDSet) -> SQLQueryString {
         """
         SELECT sample_uid, COUNT(*) AS n FROM lims_objects
-        WHERE sample_uid IN (\(list)) AND portal_type = \(bind: PortalType.analysis.rawValue) GROUP BY sample_uid
+        WHERE sample_uid \(set) AND portal_type = \(bind: PortalType.analysis.rawValue) GROUP BY sample_uid
         """
     }
 
@@ -150,28 +150,28 @@ extension SQLLabStore: LabRepository {
         guard !uids.isEmpty else { return [] }
         let sql = try self.sql
         var result: Set<String> = []
-        for row in try await SQLLabReader.rows(in: uids, { list in
-            Self.queuedAmongStatement(list, on: sql)
+        for row in try await SQLLabReader.rows(in: uids, { set in
+            Self.queuedAmongStatement(set, on: sql)
         }, on: sql) {
             result.insert(try row.decode(column: "uid", as: String.self))
         }
         return result
     }
 
-    /// The statement of ``queued(among:)`` for one slice of uids (`list`, binds): those a queued or running task
+    /// The statement of ``queued(among:)`` for one slice of uids (`set`): those a queued or running task
     /// names (as its context or among its objects), and the samples one of whose analyses a task names. The task's
     /// status is a filter only: with it as an index term SQLite's planner walked every queued task (the queue
     /// order index) for each page of a listing, 13 ms a page at 40,000 queued tasks against 1.3 ms by uid.
-    static func queuedAmongStatement(_ list: SQLList, on sql: any SQLDatabase) -> SQLQueryString {
+    static func queuedAmongStatement(_ set: SQLUIDSet, on sql: any SQLDatabase) -> SQLQueryString {
         let active: SQLQueryString = "\(SQLQueueStore.filterOnly("t.status", on: sql)) IN ('queued', 'running')"
         return """
             SELECT u.uid AS uid FROM queue_task_uids u JOIN queue_tasks t ON t.task_uid = u.task_uid
-            WHERE \(active) AND u.uid IN (\(list))
+            WHERE \(active) AND u.uid \(set)
             UNION
-            SELECT t.context_uid AS uid FROM queue_tasks t WHERE \(active) AND t.context_uid IN (\(list))
+            SELECT t.context_uid AS uid FROM queue_tasks t WHERE \(active) AND t.context_uid \(set)
             UNION
             SELECT a.sample_uid AS uid FROM lims_objects a
-            WHERE a.sample_uid IN (\(list)) AND (EXISTS (
+            WHERE a.sample_uid \(set) AND (EXISTS (
                 SELECT 1 FROM queue_task_uids u JOIN queue_tasks t ON t.task_uid = u.task_uid
                 WHERE u.uid = a.uid AND \(active))
                 OR EXISTS (SELECT 1 FROM queue_tasks t WHERE t.context_uid = a.uid AND \(active)))

@@ -119,23 +119,23 @@ extension SQLQueueStore {
         var result: Set<String> = []
         // Distinct by bytes (as the databases compare), so each form of a uid asked for is probed.
         let distinct = Array(Set(uids.map(ExactText.init))).map(\.text)
-        for row in try await SQLLabReader.rows(in: distinct, { list in
-            Self.activeAmongStatement(list, statuses: statuses, on: sql)
+        for row in try await SQLLabReader.rows(in: distinct, { set in
+            Self.activeAmongStatement(set, statuses: statuses, on: sql)
         }, on: sql) {
             result.insert(try row.decode(column: "uid", as: String.self))
         }
         return result
     }
 
-    /// The uids of `list` (a list of binds) that a task with one of `statuses` names, as its context or among its
+    /// The uids of `set` that a task with one of `statuses` names, as its context or among its
     /// objects. The status is a filter only: otherwise SQLite's planner walked the queue order index, every queued
     /// task for each page of a listing, instead of probing by uid.
-    static func activeAmongStatement(_ list: SQLList, statuses: SQLList, on sql: any SQLDatabase) -> SQLQueryString {
+    static func activeAmongStatement(_ set: SQLUIDSet, statuses: SQLList, on sql: any SQLDatabase) -> SQLQueryString {
         let status = filterOnly("t.status", on: sql)
         return """
             SELECT u.uid FROM queue_task_uids u JOIN queue_tasks t ON t.task_uid = u.task_uid
-            WHERE u.uid IN (\(list)) AND \(status) IN (\(statuses))
-            UNION SELECT t.context_uid FROM queue_tasks t WHERE t.context_uid IN (\(list)) AND \(status) IN (\(statuses))
+            WHERE u.uid \(set) AND \(status) IN (\(statuses))
+            UNION SELECT t.context_uid FROM queue_tasks t WHERE t.context_uid \(set) AND \(status) IN (\(statuses))
             """
     }
 

@@ -2,6 +2,7 @@ import FluentKit
 import Foundation
 import LIMSCore
 import Logging
+import PostgresStatements
 import QueueCore
 import SQLKit
 import TestSupport
@@ -218,6 +219,28 @@ struct CatalogTests {
             #expect(counts[sample.uid] == whole.analyses(ofSample: sample.uid).count && counts[sample.uid]! >= 1, "\(sample.id)")
         }
         #expect(Set(counts.values) == [1, 2], "the seeded samples have 1 (Fe) or 2 (Cu, Fe) analyses")
+        await environment.close()
+    }
+
+    @Test("reads by uid list answer each object once: lists padded to powers of two or one array bind, across slices, with unknown uids")
+    func uidListReads() async throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        let environment = try await open(directory)
+        let lab = try await seed(environment)
+        let sql = try environment.lab.sql
+        let known = lab.samples.map(\.uid) + lab.clients.map(\.uid)
+        // Each side of the array threshold (PostgreSQL) and of the slice size.
+        for count in [1, 2, 3, 5, 8, 9, 16, 17, 93, 511, 512, 513, 1_100] {
+            let list = Array((known + (0..<count).map { "missing-\($0)" }).prefix(count))
+            // Past the prepared-statement threshold on PostgreSQL: the later reads run prepared.
+            for _ in 0...PreparedStatementRegistry.threshold {
+                let rows = try await SQLLabReader.rows(in: list, { "SELECT uid FROM lims_objects WHERE uid \($0)" }, on: sql)
+                let found = try rows.map { try $0.decode(column: "uid", as: String.self) }
+                #expect(found.count == Set(found).count && Set(found) == Set(list).intersection(known), "\(count)")
+            }
+        }
+        #expect([0, 1, 2, 3, 5, 512, 513].map(SQLLabReader.paddedCount) == [1, 1, 2, 4, 8, 512, 1_024])
         await environment.close()
     }
 

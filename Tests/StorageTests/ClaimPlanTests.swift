@@ -159,6 +159,8 @@ struct ClaimPlanTests {
             case let value as String: (type, literal) = ("text", "'" + value.replacingOccurrences(of: "'", with: "''") + "'")
             case let value as Int: (type, literal) = ("bigint", String(value))
             case let value as Double: (type, literal) = ("double precision", String(value))
+            case let values as [String]:
+                (type, literal) = ("text[]", "ARRAY[" + values.map { "'" + $0.replacingOccurrences(of: "'", with: "''") + "'" }.joined(separator: ", ") + "]::text[]")
             default: (type, literal) = ("text", "NULL")
             }
             // `$1` but not the start of `$10`.

@@ -1,7 +1,6 @@
 import Foundation
 import LIMSCore
 import Logging
-import PostgresStatements
 import QueueCore
 @testable import Storage
 import TestSupport
@@ -109,24 +108,6 @@ struct LabStoreTests {
         }
         #expect(try await second.lab.load().clients[seeded.client.uid]?.version == 2)
         await second.close()
-    }
-
-    @Test("reads by uid list answer each object once: lists padded to powers of two, across slices, with unknown uids")
-    func paddedListReads() async throws {
-        try await withOneProcess { environment, seeded in
-            let sql = try environment.lab.sql
-            let known = [seeded.client.uid, seeded.other.uid, seeded.contact.uid, seeded.sample.uid, seeded.otherSample.uid]
-            for count in [1, 2, 3, 5, 6, 511, 512, 513, 1_100] {
-                let list = Array((known + (0..<count).map { "missing-\($0)" }).prefix(count))
-                // Past the prepared-statement threshold on PostgreSQL: the later reads run prepared.
-                for _ in 0...PreparedStatementRegistry.threshold {
-                    let rows = try await SQLLabReader.rows(in: list, { "SELECT uid FROM lims_objects WHERE uid IN (\($0))" }, on: sql)
-                    let found = try rows.map { try $0.decode(column: "uid", as: String.self) }
-                    #expect(found.count == Set(found).count && Set(found) == Set(list).intersection(known), "\(count)")
-                }
-            }
-            #expect([0, 1, 2, 3, 5, 512, 513].map(SQLLabReader.paddedCount) == [1, 1, 2, 4, 8, 512, 1_024])
-        }
     }
 
     @Test("lab reads have connections of their own: they answer while a write transaction holds the writer's connection")

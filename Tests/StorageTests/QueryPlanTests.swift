@@ -30,11 +30,11 @@ struct QueryPlanTests {
                 ("mark running", SQLQueueStore.markRunningStatement(chosen, tokens: chosen.map { _ in "token" }, now: f.now, on: sql)),
                 ("finish", SQLQueueStore.finishStatement(chosen.map { ($0.taskUID, LeaseClaim(consumerID: "consumer-1", leaseToken: "token")) },
                                                          on: sql)),
-                ("queued among a page", SQLQueueStore.activeAmongStatement(SQLList(tasks.prefix(50).map { SQLBind($0.contextUID) }),
+                ("queued among a page", SQLQueueStore.activeAmongStatement(SQLUIDSet(tasks.prefix(50).map(\.contextUID), asArray: false),
                                                                            statuses: statuses, on: sql)),
-                ("a listing page's is_queued", SQLLabStore.queuedAmongStatement(SQLList(tasks.prefix(50).map { SQLBind($0.contextUID) }),
+                ("a listing page's is_queued", SQLLabStore.queuedAmongStatement(SQLUIDSet(tasks.prefix(50).map(\.contextUID), asArray: false),
                                                                                 on: sql)),
-                ("a samples page's analysis counts", SQLLabStore.analysisCountStatement(SQLList(tasks.prefix(64).map { SQLBind($0.contextUID) }))),
+                ("a samples page's analysis counts", SQLLabStore.analysisCountStatement(SQLUIDSet(tasks.prefix(64).map(\.contextUID), asArray: false))),
             ]
             for (name, statement) in statements {
                 let plan = try await Self.plan(of: statement, on: sql)
@@ -44,7 +44,7 @@ struct QueryPlanTests {
             }
             // The counts seek each sample in the sample index; by `parent_uid` SQLite walked the type index over every
             // analysis of the lab (a SEARCH too, on `portal_type` alone).
-            let counts = try await Self.plan(of: SQLLabStore.analysisCountStatement(SQLList(tasks.prefix(64).map { SQLBind($0.contextUID) })), on: sql)
+            let counts = try await Self.plan(of: SQLLabStore.analysisCountStatement(SQLUIDSet(tasks.prefix(64).map(\.contextUID), asArray: false)), on: sql)
             #expect(counts.contains { $0.contains("lims_catalog_sample (sample_uid=? AND portal_type=?)") }, "\(counts)")
         }
     }

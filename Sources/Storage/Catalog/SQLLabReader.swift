@@ -49,22 +49,34 @@ struct SQLLabReader: LabReader {
     /// Most values of one slice of ``rows(in:_:on:)``.
     static let sliceSize = 512
 
+    /// Longest list that ``rows(in:_:on:)`` binds one value at a time on PostgreSQL; longer ones are one array bind
+    /// (``SQLUIDSet``). SQLite always gets one bind per value.
+    static let arrayThreshold = 8
+
     /// Runs `query` for each slice of at most ``sliceSize`` `values` (bind limits) and returns every row.
     ///
-    /// `query` must treat its list as a set (`IN (...)`): each slice is padded to the next power of two by
-    /// repeating its last value, so a statement comes in at most 10 texts whatever the lists' lengths, and it runs
-    /// prepared on PostgreSQL (``PreparedStatementRegistry/withMarker``, which this adds in front). With the lists'
-    /// exact lengths every length was another statement, parsed and planned at each call: planning a 40-60 uid
-    /// list took PostgreSQL about 1 ms against 0.01 ms of execution (`pg_stat_statements` over `limsqueue bench
-    /// lims`). Every such statement here finds its rows through indexes on the listed columns, so its generic plan
-    /// is the fresh one.
-    static func rows(in values: [String], _ query: (SQLList) -> SQLQueryString, on sql: any SQLDatabase) async throws -> [any SQLRow] {
+    /// `query` writes the set it is given as the right-hand side of a membership test (`uid \($0)`, see
+    /// ``SQLUIDSet``), so it must treat it as a set. A slice of at most ``arrayThreshold`` values on PostgreSQL, and
+    /// every slice on SQLite, is padded to the next power of two by repeating its last value, so a statement comes in
+    /// at most 10 texts whatever the lists' lengths; a longer slice on PostgreSQL is one array bind, one text
+    /// whatever its length. Every statement runs prepared on PostgreSQL (``PreparedStatementRegistry/withMarker``,
+    /// which this adds in front). With the lists' exact lengths every length was another statement, parsed and
+    /// planned at each call: planning a 40-60 uid list took PostgreSQL about 1 ms against 0.01 ms of execution
+    /// (`pg_stat_statements` over `limsqueue bench lims`). Every such statement here finds its rows through
+    /// indexes on the listed columns, so its generic plan is the fresh one.
+    static func rows(in values: [String], _ query: (SQLUIDSet) -> SQLQueryString, on sql: any SQLDatabase) async throws -> [any SQLRow] {
         var result: [any SQLRow] = []
         var start = 0
+        let postgres = SQLQueueStore.isPostgres(sql)
         while start < values.count {
-            let slice = values[start..<min(values.count, start + sliceSize)]
-            let padded = Array(slice) + Array(repeating: slice.last!, count: paddedCount(slice.count) - slice.count)
-            result += try await sql.raw("\(unsafeRaw: PreparedStatementRegistry.withMarker) \(query(SQLList(padded.map { SQLBind($0) })))").all()
+            let slice = Array(values[start..<min(values.count, start + sliceSize)])
+            let set: SQLUIDSet
+            if postgres && slice.count > arrayThreshold {
+                set = SQLUIDSet(slice, asArray: true)
+            } else {
+                set = SQLUIDSet(slice + Array(repeating: slice.last!, count: paddedCount(slice.count) - slice.count), asArray: false)
+            }
+            result += try await sql.raw("\(unsafeRaw: PreparedStatementRegistry.withMarker) \(query(set))").all()
             start += sliceSize
         }
         return result
@@ -105,7 +117,7 @@ struct SQLLabReader: LabReader {
         state.scope?.declare(Set(withinReach.compactMap(\.parentUID)).filter { !$0.isEmpty && !reached.contains($0) })
     }
 
-    /// The statement of ``load(_:into:)``: the objects of `list` and their ancestors up to ``ancestorLevels`` levels
+    /// The statement of ``load(_:into:)``: the objects of `set` and their ancestors up to ``ancestorLevels`` levels
     /// (a recursive walk up `parent_uid`, one primary-key seek per object and level), each once with the fewest
     /// levels it was reached at (`depth`), with ``columns``.
     ///
@@ -117,11 +129,11 @@ struct SQLLabReader: LabReader {
     /// sequential scans and hash joins instead: 3-14 ms a load of 8-64 uids at 13,000 objects against about 1 ms,
     /// in custom and generic plans alike (`EXPLAIN ANALYZE`; `pg_stat_statements` of the web samples list;
     /// ``LabReadPlanTests``). SQLite's plan seeks by key either way (`EXPLAIN QUERY PLAN`).
-    static func walkStatement(_ list: SQLList, on sql: any SQLDatabase) -> SQLQueryString {
+    static func walkStatement(_ set: SQLUIDSet, on sql: any SQLDatabase) -> SQLQueryString {
         let byKey = SQLQueueStore.isPostgres(sql) ? " WHERE o.uid = ANY (ARRAY(SELECT uid FROM reached))" : ""
         return """
             WITH RECURSIVE chain(uid, depth) AS (
-                SELECT uid, 0 FROM lims_objects WHERE uid IN (\(list))
+                SELECT uid, 0 FROM lims_objects WHERE uid \(set)
                 UNION
                 SELECT (SELECT p.parent_uid FROM lims_objects p WHERE p.uid = chain.uid), chain.depth + 1 FROM chain
                 WHERE chain.uid IS NOT NULL AND chain.uid <> '' AND chain.depth < \(unsafeRaw: String(Self.ancestorLevels))
@@ -134,7 +146,7 @@ struct SQLLabReader: LabReader {
 
     /// Reads the objects with `uids` into `state`.
     func fetch(_ uids: [String], into state: inout LabState) async throws -> [any LabObject] {
-        let rows = try await Self.rows(in: uids, { "SELECT \(unsafeRaw: Self.columns) FROM lims_objects WHERE uid IN (\($0))" }, on: sql)
+        let rows = try await Self.rows(in: uids, { "SELECT \(unsafeRaw: Self.columns) FROM lims_objects WHERE uid \($0)" }, on: sql)
         return try Self.put(rows, into: &state)
     }
 
@@ -146,7 +158,7 @@ struct SQLLabReader: LabReader {
         let children = try await Self.rows(in: parents, {
             """
             SELECT \(unsafeRaw: Self.columns) FROM lims_objects
-            WHERE parent_uid IN (\($0)) OR (sample_uid IN (\($0)) AND portal_type = 'DuplicateAnalysis')
+            WHERE parent_uid \($0) OR (sample_uid \($0) AND portal_type = 'DuplicateAnalysis')
             """
         }, on: sql)
         try Self.put(children, into: &state)
@@ -183,7 +195,7 @@ struct SQLLabReader: LabReader {
         // The worksheets reached, and every analysis on them.
         try await load(Array(worksheets), into: &state)
         let onWorksheets = try await Self.rows(in: Array(worksheets), {
-            "SELECT \(unsafeRaw: Self.columns) FROM lims_objects WHERE worksheet_uid IN (\($0))"
+            "SELECT \(unsafeRaw: Self.columns) FROM lims_objects WHERE worksheet_uid \($0)"
         }, on: sql)
         for object in try Self.put(onWorksheets, into: &state) { note(object.uid, in: state) }
         for worksheet in worksheets {
