@@ -386,6 +386,49 @@ struct CatalogTests {
         }
     }
 
+    @Test("the partial-index migration leaves objects without the column out of six catalog indexes; revert makes them whole; listings answer the same")
+    func partialIndexMigration() async throws {
+        try await withSeededDatabase { environment, lab, database, sql in
+            func partial() async throws -> [String: Bool] {
+                var result: [String: Bool] = [:]
+                for index in PartialCatalogIndexes.indexes {
+                    let catalog: SQLQueryString = SQLQueueStore.isPostgres(sql)
+                        ? "SELECT indexdef AS text FROM pg_indexes WHERE indexname = \(bind: index.name)"
+                        : "SELECT sql AS text FROM sqlite_master WHERE type = 'index' AND name = \(bind: index.name)"
+                    let text = try #require(try await sql.raw(catalog).first()?.decode(column: "text", as: String.self))
+                    result[index.name] = text.contains("WHERE")
+                }
+                return result
+            }
+            func listings() async throws -> [[String]] {
+                let client = lab.clients[0].uid
+                return [
+                    try await environment.lab.catalog(CatalogQuery(portalType: .sample, clientUIDs: [client], sortOn: .created, limit: 500),
+                                                      visibleTo: lab.labman).uids,
+                    try await environment.lab.catalog(CatalogQuery(portalType: .analysis, sortOn: .created, limit: 500),
+                                                      visibleTo: lab.labman).uids,
+                    try await environment.lab.catalog(CatalogQuery(portalType: .sample, sortOn: .created, limit: 500),
+                                                      visibleTo: lab.rita).uids,
+                ]
+            }
+            #expect(try await partial().values.allSatisfy { $0 })
+            let before = try await listings()
+            #expect(before.allSatisfy { !$0.isEmpty })
+            try await PartialCatalogIndexes().revert(on: database)
+            #expect(try await partial().values.allSatisfy { !$0 })
+            #expect(try await listings() == before)
+            try await PartialCatalogIndexes().prepare(on: database)
+            #expect(try await partial().values.allSatisfy { $0 })
+            #expect(try await listings() == before)
+            // The six indexes hold only the objects that set their column.
+            if !SQLQueueStore.isPostgres(sql) {
+                let entries = try await sql.raw("SELECT COUNT(*) AS n FROM lims_objects INDEXED BY lims_catalog_client WHERE client_uid IS NOT NULL").first()?
+                    .decode(column: "n", as: Int.self)
+                #expect(entries == lab.samples.count + lab.contacts.count, "samples and contacts carry a client")
+            }
+        }
+    }
+
     /// A seeded lab on a fresh database, with the database to run a migration's `prepare` and `revert` on; closed
     /// afterwards.
     func withSeededDatabase(_ body: (StorageEnvironment, Lab, any Database, any SQLDatabase) async throws -> Void) async throws {

@@ -97,6 +97,8 @@ struct LabReadPlanTests {
                 ("working set", SQLLabReader.walkStatement(set, on: sql)),
                 ("a listing page's is_queued", SQLLabStore.queuedAmongStatement(set, on: sql)),
                 ("a samples page's analysis counts", SQLLabStore.analysisCountStatement(set)),
+                // The analyses on worksheets (a partial index: PartialCatalogIndexes).
+                ("worksheets' analyses", "SELECT uid FROM lims_objects WHERE worksheet_uid \(set)"),
             ]
             for (name, statement) in statements {
                 let (custom, generic) = try await Self.plans(of: statement, f)

@@ -49,6 +49,25 @@ struct QueryPlanTests {
         }
     }
 
+    /// (The client and service indexes serve listings, whose SQLite plans walk a type's sort index whole or partial.)
+    @Test("catalog reads by a column most objects leave NULL seek its partial index (PartialCatalogIndexes)")
+    func partialCatalogIndexes() async throws {
+        try await StoreFixture.with(backend: .sqlite) { f in
+            let sql = try f.lab.sql
+            let uids = SQLUIDSet(["a", "b", "c"], asArray: false)
+            let statements: [(String, SQLQueryString)] = [
+                ("lims_catalog_worksheet", "SELECT uid FROM lims_objects WHERE worksheet_uid \(uids)"),
+                ("lims_catalog_lookup", "SELECT uid FROM lims_objects o WHERE o.portal_type = 'Worksheet' AND o.lookup_key = \(bind: "analyst1")"),
+                ("lims_catalog_sample", SQLLabStore.analysisCountStatement(uids)),
+                ("lims_catalog_pick", "SELECT uid FROM lims_objects s WHERE s.portal_type = 'AnalysisRequest' AND s.sort_key IS NOT NULL ORDER BY s.sort_key LIMIT 5"),
+            ]
+            for (index, statement) in statements {
+                let plan = try await Self.plan(of: statement, on: sql)
+                #expect(plan.contains { $0.contains("USING INDEX \(index)") || $0.contains("USING COVERING INDEX \(index)") }, "\(index): \(plan)")
+            }
+        }
+    }
+
     @Test("the claims walk the index of due tasks, never the queue order index that delayed tasks are in")
     func claimsWalkReadyTasks() async throws {
         try await StoreFixture.with(backend: .sqlite) { f in
