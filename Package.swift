@@ -223,7 +223,15 @@ let package = Package(
         // Separate `limsqueue` processes (kill, restart, failover), the command line and end-to-end runs.
         .testTarget(name: "ProcessEndToEndTests", dependencies: integrationTestDependencies, swiftSettings: swiftSettings),
         .testTarget(name: "LIMSCoreTests", dependencies: ["LIMSCore"], swiftSettings: swiftSettings),
-        .testTarget(name: "PostgresStatementsTests", dependencies: ["PostgresStatements"], swiftSettings: swiftSettings),
+        .testTarget(
+            name: "PostgresStatementsTests",
+            dependencies: [
+                "PostgresStatements",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "NIOCore", package: "swift-nio"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         .testTarget(
             name: "InlineSQLiteTests",
             dependencies: [
