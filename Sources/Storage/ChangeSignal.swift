@@ -8,6 +8,9 @@ final class ChangeSignal: Sendable {
     private struct State {
         var nextID = 0
         var waiters: [Int: CheckedContinuation<Void, Never>] = [:]
+        /// Waiters that have an id but whose continuation is not registered yet (``wait(seconds:)`` registers it in
+        /// a child task, which a loaded machine may start late): they are waiting as far as the notifications go.
+        var pending: Set<Int> = []
         /// Waiters resumed before their continuation was registered.
         var resolved: Set<Int> = []
         /// Waiters resumed by ``notifyAll()`` (not by their time or a cancellation), until they look.
@@ -28,9 +31,22 @@ final class ChangeSignal: Sendable {
             let all = Array(state.waiters.values)
             state.signalled.formUnion(state.waiters.keys)
             state.waiters.removeAll()
+            state.signalled.formUnion(state.pending)
+            state.resolved.formUnion(state.pending)
+            state.pending.removeAll()
             return all
         }
         for waiter in waiters { waiter.resume() }
+    }
+
+    /// Wakes waiter `id` under the lock: returns its continuation to resume, or marks it resolved when it is not
+    /// registered yet (its registration then returns at once). Either way it counts as signalled.
+    private static func wake(_ id: Int, in state: inout State) -> CheckedContinuation<Void, Never>? {
+        state.signalled.insert(id)
+        if let waiter = state.waiters.removeValue(forKey: id) { return waiter }
+        state.pending.remove(id)
+        state.resolved.insert(id)
+        return nil
     }
 
     /// Resumes the `count` longest-waiting waiters (all when fewer wait): for work that that many claims can take
@@ -41,9 +57,8 @@ final class ChangeSignal: Sendable {
         guard count > 0 else { return }
         let waiters = state.withLock { state -> [CheckedContinuation<Void, Never>] in
             state.handOnUpTo = state.nextID
-            let chosen = state.waiters.keys.sorted().prefix(count)
-            state.signalled.formUnion(chosen)
-            return chosen.compactMap { state.waiters.removeValue(forKey: $0) }
+            let chosen = Set(state.waiters.keys).union(state.pending).sorted().prefix(count)
+            return chosen.compactMap { Self.wake($0, in: &state) }
         }
         for waiter in waiters { waiter.resume() }
     }
@@ -52,27 +67,37 @@ final class ChangeSignal: Sendable {
     /// ``notify(count:)`` last ran, if any. Called by a woken waiter that could not use the wake.
     func handOn() {
         let waiter = state.withLock { state -> CheckedContinuation<Void, Never>? in
-            guard let id = state.waiters.keys.filter({ $0 <= state.handOnUpTo }).min() else { return nil }
-            state.signalled.insert(id)
-            return state.waiters.removeValue(forKey: id)
+            guard let id = Set(state.waiters.keys).union(state.pending).filter({ $0 <= state.handOnUpTo }).min() else { return nil }
+            return Self.wake(id, in: &state)
         }
         waiter?.resume()
     }
 
-    /// Waits for ``notifyAll()`` or `seconds`, whichever comes first.
-    /// - Returns: true when ``notifyAll()`` ended the wait.
+    /// Waiters that have an id and no registered continuation yet (for tests).
+    var pendingCount: Int { state.withLock { $0.pending.count } }
+
+    /// Waits for ``notifyAll()``, ``notify(count:)`` or ``handOn()`` choosing it, or `seconds`, whichever comes first.
+    /// It counts as waiting from the call on, before its continuation is registered: a loaded machine may start the
+    /// child task that registers it late, and a wake in between was lost (the long-poll then waited for its
+    /// periodic retry, 5 s; a test of the hand-on timed out under a parallel build). `beforeRegistering` runs in
+    /// that child task before the registration (tests widen the window with it).
+    /// - Returns: true when a notification ended the wait.
     @discardableResult
-    func wait(seconds: Double) async -> Bool {
+    func wait(seconds: Double, beforeRegistering: (@Sendable () async -> Void)? = nil) async -> Bool {
         guard seconds > 0, !Task.isCancelled else { return false }
+        // Waiting from here on: a notification before the continuation below is registered still reaches it.
         let id = state.withLock { state -> Int in
             state.nextID += 1
+            state.pending.insert(state.nextID)
             return state.nextID
         }
         return await withTaskCancellationHandler {
             await withTaskGroup(of: Void.self) { group in
                 group.addTask {
+                    await beforeRegistering?()
                     await withCheckedContinuation { continuation in
                         let resumeNow = self.state.withLock { state -> Bool in
+                            state.pending.remove(id)
                             if Task.isCancelled || state.resolved.remove(id) != nil { return true }
                             state.waiters[id] = continuation
                             return false
@@ -89,6 +114,7 @@ final class ChangeSignal: Sendable {
                 self.resume(id)
             }
             return self.state.withLock { state -> Bool in
+                state.pending.remove(id)
                 state.resolved.remove(id)
                 return state.signalled.remove(id) != nil
             }
@@ -100,6 +126,8 @@ final class ChangeSignal: Sendable {
     private func resume(_ id: Int) {
         let waiter = state.withLock { state -> CheckedContinuation<Void, Never>? in
             if let waiter = state.waiters.removeValue(forKey: id) { return waiter }
+            // Not registered yet (or already resumed): its registration, if it still comes, returns at once.
+            state.pending.remove(id)
             state.resolved.insert(id)
             return nil
         }

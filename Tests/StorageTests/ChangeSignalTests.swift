@@ -48,6 +48,52 @@ struct ChangeSignalTests {
         #expect(await aAgain.value)
     }
 
+    /// Holds a waiter before its continuation is registered until opened.
+    final class Gate: Sendable {
+        private let open = Mutex(false)
+        func wait() async { while !open.withLock({ $0 }) { try? await Task.sleep(for: .milliseconds(1)) } }
+        func release() { open.withLock { $0 = true } }
+    }
+
+    /// A waiter whose continuation is not registered yet (held by `gate`), once the signal knows its id.
+    func pendingWaiter(_ signal: ChangeSignal, gate: Gate, seconds: Double = 5) async -> Task<Bool, Never> {
+        let before = signal.pendingCount
+        let task = Task { await signal.wait(seconds: seconds, beforeRegistering: { await gate.wait() }) }
+        while signal.pendingCount == before { await Task.yield() }
+        return task
+    }
+
+    @Test("a notify that comes before a waiter's continuation is registered still wakes it (it was lost: the waiter slept on)")
+    func notifyBeforeRegistration() async {
+        let signal = ChangeSignal()
+        let gate = Gate()
+        let late = await pendingWaiter(signal, gate: gate)
+        signal.notify(count: 1)
+        gate.release()
+        let start = ContinuousClock.now
+        #expect(await late.value)
+        #expect(start.duration(to: .now) < .seconds(4), "woken by the notify, not by its time")
+        #expect(signal.pendingCount == 0 && signal.waiterCount == 0)
+    }
+
+    @Test("a handed-on wake reaches a waiter whose continuation is not registered yet; notifyAll too")
+    func handOnBeforeRegistration() async {
+        let signal = ChangeSignal()
+        let a = await waiter(signal)
+        let gate = Gate()
+        let b = await pendingWaiter(signal, gate: gate)
+        signal.notify(count: 1)
+        #expect(await a.value)
+        signal.handOn()
+        gate.release()
+        #expect(await b.value)
+        let gate2 = Gate()
+        let c = await pendingWaiter(signal, gate: gate2)
+        signal.notifyAll()
+        gate2.release()
+        #expect(await c.value)
+    }
+
     @Test("a waiter whose time runs out says it was not signalled")
     func timeout() async {
         let signal = ChangeSignal()
