@@ -141,6 +141,14 @@ public protocol QueueStore: Sendable {
     /// task was cancelled.
     func waitForSignal(seconds: Double) async -> Bool
 
+    /// Starts waiting for this process's change signal now, synchronously: a signal from here on reaches the
+    /// returned waiter, which ``waitForSignal(_:seconds:)`` then waits on (exactly once). A long-poll registers
+    /// before it starts the tasks it waits with, so a wake that comes while they start is not lost.
+    func signalWaiter() -> Int
+
+    /// Waits on `waiter` (from ``signalWaiter()``) as ``waitForSignal(seconds:)`` does.
+    func waitForSignal(_ waiter: Int, seconds: Double) async -> Bool
+
     /// Parks a long-polling pop (`max` nil: one task by senaite.queue's rules; else a batched pop of up to `max`)
     /// with this process's writer: a later batch that adds or finishes tasks claims for it in its own transaction,
     /// before its change wakes anyone. The caller must end it with ``withdraw(_:)`` before it answers its client

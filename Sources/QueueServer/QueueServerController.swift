@@ -446,7 +446,9 @@ public struct QueueServerController: Sendable {
                 // Parked with the writer while waiting: an add or done of this process claims for it in its own
                 // transaction (``QueueStore/park(consumerID:max:)``); withdrawn before anything else.
                 let ticket = store.park(consumerID: consumerID, max: batch)
-                let signalled = await waitForSignal(seconds: sleep, client: client, parked: ticket)
+                // Waiting for the signal from now on, before the tasks that wait start (``QueueStore/signalWaiter()``).
+                let waiter = store.signalWaiter()
+                let signalled = await waitForSignal(waiter, seconds: sleep, client: client, parked: ticket)
                 let handed = await store.withdraw(ticket)
                 if !handed.isEmpty {
                     // A wake of the signal meant for another task goes on to the next waiter.
@@ -470,15 +472,16 @@ public struct QueueServerController: Sendable {
         }
     }
 
-    /// Waits for this process's change signal or `seconds` of ``clock`` time, whichever comes first: the store's
+    /// Waits on `waiter` (``QueueStore/signalWaiter()``, registered by the caller before this starts its tasks) for
+    /// this process's change signal, or `seconds` of ``clock`` time, whichever comes first: the store's
     /// wait (real time, the same length) races a sleep on the injected clock, so that a long-poll's deadline, a
     /// delayed task's due time and the periodic lease check follow a manual clock in tests.
     /// A `client` that goes away ends the wait too (the caller looks at ``ClientConnection/isGone``), and so do tasks
     /// claimed for the `parked` pop (the caller withdraws it: ``QueueStore/withdraw(_:)``).
     /// - Returns: true when the change signal ended the wait.
-    func waitForSignal(seconds: Double, client: ClientConnection?, parked: ParkedPopTicket) async -> Bool {
+    func waitForSignal(_ waiter: Int, seconds: Double, client: ClientConnection?, parked: ParkedPopTicket) async -> Bool {
         await withTaskGroup(of: Bool.self) { group in
-            group.addTask { await store.waitForSignal(seconds: seconds) }
+            group.addTask { await store.waitForSignal(waiter, seconds: seconds) }
             group.addTask {
                 await store.waitForParkedAnswer(parked)
                 return false

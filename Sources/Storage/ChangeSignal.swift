@@ -76,20 +76,44 @@ final class ChangeSignal: Sendable {
     /// Waiters that have an id and no registered continuation yet (for tests).
     var pendingCount: Int { state.withLock { $0.pending.count } }
 
-    /// Waits for ``notifyAll()``, ``notify(count:)`` or ``handOn()`` choosing it, or `seconds`, whichever comes first.
-    /// It counts as waiting from the call on, before its continuation is registered: a loaded machine may start the
-    /// child task that registers it late, and a wake in between was lost (the long-poll then waited for its
-    /// periodic retry, 5 s; a test of the hand-on timed out under a parallel build). `beforeRegistering` runs in
-    /// that child task before the registration (tests widen the window with it).
-    /// - Returns: true when a notification ended the wait.
-    @discardableResult
-    func wait(seconds: Double, beforeRegistering: (@Sendable () async -> Void)? = nil) async -> Bool {
-        guard seconds > 0, !Task.isCancelled else { return false }
-        // Waiting from here on: a notification before the continuation below is registered still reaches it.
-        let id = state.withLock { state -> Int in
+    /// Registers a waiter now, synchronously: from here on it counts as waiting for ``notifyAll()``,
+    /// ``notify(count:)`` and ``handOn()``, before its continuation exists. Wait on it with ``wait(_:seconds:beforeRegistering:)``
+    /// exactly once. A long-poll registers before it starts the child tasks it waits in, which a loaded machine may
+    /// start late: registered only inside them, a wake in between found no waiter and was lost (the long-poll then
+    /// slept until its periodic retry, 5 s).
+    func register() -> Int {
+        state.withLock { state -> Int in
             state.nextID += 1
             state.pending.insert(state.nextID)
             return state.nextID
+        }
+    }
+
+    /// Waits for ``notifyAll()``, or for ``notify(count:)`` or ``handOn()`` choosing it, or `seconds`, whichever comes
+    /// first (``register()`` then ``wait(_:seconds:beforeRegistering:)``).
+    /// - Returns: true when a notification ended the wait.
+    @discardableResult
+    func wait(seconds: Double) async -> Bool {
+        await wait(register(), seconds: seconds)
+    }
+
+    /// Waits on `id` (from ``register()``) for a notification choosing it or `seconds`, whichever comes first; at
+    /// once when one came since it registered. `beforeRegistering` runs in the child task that registers the
+    /// continuation, before it does (tests widen that window with it).
+    /// - Returns: true when a notification ended the wait.
+    @discardableResult
+    func wait(_ id: Int, seconds: Double, beforeRegistering: (@Sendable () async -> Void)? = nil) async -> Bool {
+        defer {
+            state.withLock { state in
+                state.pending.remove(id)
+                state.resolved.remove(id)
+            }
+        }
+        guard seconds > 0, !Task.isCancelled else {
+            return state.withLock { state -> Bool in
+                state.pending.remove(id)
+                return state.signalled.remove(id) != nil
+            }
         }
         return await withTaskCancellationHandler {
             await withTaskGroup(of: Void.self) { group in

@@ -352,6 +352,14 @@ public final class SQLQueueStore: QueueStore {
         await signal.wait(seconds: seconds)
     }
 
+    public func signalWaiter() -> Int {
+        signal.register()
+    }
+
+    public func waitForSignal(_ waiter: Int, seconds: Double) async -> Bool {
+        await signal.wait(waiter, seconds: seconds)
+    }
+
     public func park(consumerID: String, max: Int?) -> ParkedPopTicket {
         writer.parkedPops.park(.init(consumerID: consumerID, max: max ?? 1, batch: max != nil))
     }
