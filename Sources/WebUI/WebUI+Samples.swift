@@ -68,6 +68,8 @@ extension WebUI {
         let uid = context.parameters.get("uid") ?? ""
         let state = try await repository.read { state, reader -> LabState in
             try await reader.loadClosure(of: [uid], into: &state)
+            // The sample's contact, whose name the page shows (a child of the client, outside the sample's closure).
+            if let contact = state.samples.peek(uid)?.contactUID { try await reader.load([contact], into: &state) }
             return state
         }
         guard let sample = state.samples.peek(uid), state.isVisible(uid, to: user) else {

@@ -203,6 +203,16 @@ struct WebUITests {
             #expect(samples.status == 200 && !samples.html.contains(#"href="/worksheets""#))
             #expect(samples.html.contains(browser.lab.happySamples[0].id) && !samples.html.contains(browser.lab.klaymoreSample.id))
             #expect(try await browser.request("/samples/\(browser.lab.klaymoreSample.uid)").status == 404)
+            // Her own sample's page names her as its contact.
+            let page = try await browser.request("/samples/\(browser.lab.happySamples[0].uid)")
+            #expect(page.status == 200 && page.html.contains("Rita Mohale"), "\(page.html)")
+        }
+        try await withPages { browser in
+            // A lab manager's view of the same page names the contact too (it showed an empty contact: the contact,
+            // a child of the client, is outside the sample's closure and was never read).
+            try await browser.login("labman", "labpass")
+            let page = try await browser.request("/samples/\(browser.lab.happySamples[0].uid)")
+            #expect(page.status == 200 && page.html.contains("Rita Mohale"), "\(page.html)")
         }
     }
 
