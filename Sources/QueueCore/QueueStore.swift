@@ -136,17 +136,14 @@ public protocol QueueStore: Sendable {
     /// Waits until this process signals a change, or `seconds` pass. Never throws; returns early on cancel.
     func waitForChange(seconds: Double) async
 
-    /// ``waitForChange(seconds:)`` that says why it returned: true when this process signalled a change (then
-    /// there is no need to look at ``changeCounter()`` before trying again), false when the time ran out or the
-    /// task was cancelled.
-    func waitForSignal(seconds: Double) async -> Bool
-
     /// Starts waiting for this process's change signal now, synchronously: a signal from here on reaches the
     /// returned waiter, which ``waitForSignal(_:seconds:)`` then waits on (exactly once). A long-poll registers
     /// before it starts the tasks it waits with, so a wake that comes while they start is not lost.
     func signalWaiter() -> Int
 
-    /// Waits on `waiter` (from ``signalWaiter()``) as ``waitForSignal(seconds:)`` does.
+    /// Waits on `waiter` (from ``signalWaiter()``) until this process signals a change or `seconds` pass: true when
+    /// this process signalled a change (then there is no need to look at ``changeCounter()`` before trying again),
+    /// false when the time ran out or the task was cancelled.
     func waitForSignal(_ waiter: Int, seconds: Double) async -> Bool
 
     /// Parks a long-polling pop (`max` nil: one task by senaite.queue's rules; else a batched pop of up to `max`)
@@ -163,7 +160,7 @@ public protocol QueueStore: Sendable {
     /// claim in flight for it, so claimed tasks are never lost.
     func withdraw(_ ticket: ParkedPopTicket) async -> [QueueTask]
 
-    /// Hands a wake of ``waitForSignal(seconds:)`` on to the next waiter of this process: call it when a long-poll
+    /// Hands a wake of ``waitForSignal(_:seconds:)`` on to the next waiter of this process: call it when a long-poll
     /// the signal woke claims nothing (or ends without trying). An add wakes one long-poll per added task, not
     /// every one; this passes the wake along when the woken one could not take the work.
     func passOnSignal()

@@ -103,18 +103,7 @@ final class ChangeSignal: Sendable {
     /// - Returns: true when a notification ended the wait.
     @discardableResult
     func wait(_ id: Int, seconds: Double, beforeRegistering: (@Sendable () async -> Void)? = nil) async -> Bool {
-        defer {
-            state.withLock { state in
-                state.pending.remove(id)
-                state.resolved.remove(id)
-            }
-        }
-        guard seconds > 0, !Task.isCancelled else {
-            return state.withLock { state -> Bool in
-                state.pending.remove(id)
-                return state.signalled.remove(id) != nil
-            }
-        }
+        guard seconds > 0, !Task.isCancelled else { return finish(id) }
         return await withTaskCancellationHandler {
             await withTaskGroup(of: Void.self) { group in
                 group.addTask {
@@ -137,13 +126,18 @@ final class ChangeSignal: Sendable {
                 group.cancelAll()
                 self.resume(id)
             }
-            return self.state.withLock { state -> Bool in
-                state.pending.remove(id)
-                state.resolved.remove(id)
-                return state.signalled.remove(id) != nil
-            }
+            return self.finish(id)
         } onCancel: {
             self.resume(id)
+        }
+    }
+
+    /// Ends waiter `id`'s bookkeeping. - Returns: whether a notification chose it.
+    private func finish(_ id: Int) -> Bool {
+        state.withLock { state -> Bool in
+            state.pending.remove(id)
+            state.resolved.remove(id)
+            return state.signalled.remove(id) != nil
         }
     }
 

@@ -415,12 +415,13 @@ extension SQLLabStore {
             try await sql.raw("DELETE FROM lims_security WHERE uid IN (\(SQLList(slice.map { SQLBind($0) })))").run()
         }
         // PostgreSQL: the rows as two arrays (two binds whatever their number, as ``insertStatement(_:seq:on:)``).
-        let perStatement = SQLQueueStore.isPostgres(sql) ? 10_000 : 400
+        let postgres = SQLQueueStore.isPostgres(sql)
+        let perStatement = postgres ? 10_000 : 400
         start = 0
         while start < tokens.count {
             let slice = tokens[start..<min(tokens.count, start + perStatement)]
             start += perStatement
-            if SQLQueueStore.isPostgres(sql) {
+            if postgres {
                 try await sql.raw("""
                     INSERT INTO lims_security (uid, token)
                     SELECT * FROM unnest(\(SQLBind(slice.map(\.uid)))::text[], \(SQLBind(slice.map(\.token)))::text[])

@@ -348,10 +348,6 @@ public final class SQLQueueStore: QueueStore {
         await signal.wait(seconds: seconds)
     }
 
-    public func waitForSignal(seconds: Double) async -> Bool {
-        await signal.wait(seconds: seconds)
-    }
-
     public func signalWaiter() -> Int {
         signal.register()
     }
