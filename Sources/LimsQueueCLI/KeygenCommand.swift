@@ -33,7 +33,13 @@ struct MigrateCommand: AsyncParsableCommand {
     @OptionGroup var common: CommonOptions
 
     func run() async throws {
-        let path = try await StorageEnvironment.with(dataDir: common.dataDir, database: common.databaseURL, durability: common.durabilityLevel, logger: common.logger("limsqueue.cli")) { $0.path }
-        print("migrated: \(path)")
+        let (path, applied) = try await StorageEnvironment.with(dataDir: common.dataDir, database: common.databaseURL, durability: common.durabilityLevel,
+                                                                logger: common.logger("limsqueue.cli")) { ($0.path, $0.appliedMigrations) }
+        // Says what it did: "migrated" for a database already up to date told a tryout nothing.
+        if let newest = applied.last {
+            print("migrated \(path): \(applied.count) step(s) applied, the newest \(newest)")
+        } else {
+            print("\(path): schema already up to date (\(StorageMigrations.all.count) steps), nothing applied")
+        }
     }
 }

@@ -31,6 +31,8 @@ final class StorageEnvironment: Sendable {
     let databaseURL: String?
     /// SQLite: the single writer's own connection, closed after the store is quiesced.
     let writerConnection: InlineSQLiteConnection?
+    /// The migrations this opening applied, oldest first (empty when the schema was up to date or not migrated).
+    let appliedMigrations: [String]
 
     /// Opens the database and applies pending migrations: PostgreSQL when `database` (a `postgres://` URL) is
     /// given, else `<dataDir>/limsqueue.sqlite` (created if needed, with SQLite tuning).
@@ -39,9 +41,13 @@ final class StorageEnvironment: Sendable {
     ///   own `synchronous_commit` (on, i.e. ``Durability/full``, unless its configuration says otherwise).
     /// - Parameter existing: refuse, instead of creating, a data directory without a database, or a PostgreSQL
     ///   database without LimsQueue's tables (the admin
-    ///   commands: a wrong `--data-dir` must not silently start an empty queue). Default: false.
+    ///   commands: a wrong `--data-dir` must not silently start an empty queue). Default: false. An admin command
+    ///   never migrates (`migrate` is ignored): on a database an older LimsQueue made, with migrations pending, it is
+    ///   refused, since changing the schema under the nodes that serve it would stop them on their next start
+    ///   (``StorageMigrations/requireKnownSchema(_:)-(Database)``) or have them read a schema they do not know.
+    ///   Only `serve`, `migrate`, `setup import`, `demo`, the consumer and the benches bring a schema up to date.
     /// - Throws: when the directory cannot be created or the database cannot be opened or migrated; ``CLIError``
-    ///   naming the path when `existing` and there is no database.
+    ///   naming the path when `existing` and there is no database, or its schema lacks migrations this build needs.
     static func open(dataDir: String, database url: String? = nil, durability: Durability? = nil, logger: Logger,
                      migrate: Bool = true, existing: Bool = false) async throws -> StorageEnvironment {
         if existing, url == nil { try requireDatabase(dataDir: dataDir) }
@@ -95,8 +101,22 @@ final class StorageEnvironment: Sendable {
             for reader in [database] + labReaders {
                 try await StorageMigrations.tune(reader, durability: durability ?? .normal)
             }
-            if migrate {
-                try await StorageMigrations.migrate(databases, on: loops[0], logger: logger, lockFile: url == nil ? path + ".migrate-lock" : nil)
+            if existing {
+                let pending = try await StorageMigrations.pendingMigrations(database)
+                if pending.count == StorageMigrations.all.count {
+                    throw CLIError("no LimsQueue tables in the database at \(path): create them with `limsqueue migrate` "
+                                   + "or `limsqueue serve`")
+                }
+                if let newest = pending.last {
+                    throw CLIError("the database at \(path) lacks \(pending.count) schema step(s) this limsqueue needs, the newest "
+                                   + "\(newest): an older LimsQueue made it. Admin commands do not change the schema under the "
+                                   + "nodes that serve it; upgrade those nodes and run `limsqueue migrate` (or start `limsqueue serve` "
+                                   + "of this version), or use the limsqueue the nodes run")
+                }
+            }
+            var applied: [String] = []
+            if migrate, !existing {
+                applied = try await StorageMigrations.migrate(databases, on: loops[0], logger: logger, lockFile: url == nil ? path + ".migrate-lock" : nil)
             }
             // SQLite: the writer's own connection (tuned as it opens), blocking loops[1]'s thread; the Fluent writer pool
             // of that loop is then never used. PostgreSQL: the writer takes connections of the pool on loops[1] (its
@@ -106,7 +126,7 @@ final class StorageEnvironment: Sendable {
             let store = SQLQueueStore(database: database, writerDatabase: writerDatabase, logger: logger, writerConnection: writer?.dedicated)
             let lab = SQLLabStore(readers: labReaders, queue: store, logger: logger)
             return StorageEnvironment(databases: databases, group: group, threadPool: threadPool, store: store, lab: lab, logger: logger,
-                                      path: path, databaseURL: url, writerConnection: writer?.connection)
+                                      path: path, databaseURL: url, writerConnection: writer?.connection, appliedMigrations: applied)
         } catch {
             // Refused or failed before anything ran (a newer schema, a migration error): close what was opened, so
             // the process ends with the error's message (debug builds assert on a connection pool never shut down).
@@ -123,7 +143,9 @@ final class StorageEnvironment: Sendable {
     }
 
     private init(databases: Databases, group: MultiThreadedEventLoopGroup, threadPool: NIOThreadPool, store: SQLQueueStore,
-                 lab: SQLLabStore, logger: Logger, path: String, databaseURL: String?, writerConnection: InlineSQLiteConnection?) {
+                 lab: SQLLabStore, logger: Logger, path: String, databaseURL: String?, writerConnection: InlineSQLiteConnection?,
+                 appliedMigrations: [String]) {
+        self.appliedMigrations = appliedMigrations
         self.threadPool = threadPool
         self.writerConnection = writerConnection
         self.databaseURL = databaseURL

@@ -35,6 +35,17 @@ public enum StorageMigrations {
         if !unknown.isEmpty { throw StorageError.newerSchema(unknown) }
     }
 
+    /// The migrations this build knows that `database` has not applied, oldest first: every one on a new database
+    /// (no migrations table), none on a database this build or a newer one brought up to date.
+    /// - Throws: storage errors other than a missing migrations table.
+    public static func pendingMigrations(_ database: any Database) async throws -> [String] {
+        let sql = try database.sqlDatabase()
+        guard try await hasSchema(database) else { return all.map(\.name) }
+        let applied = Set(try await sql.raw("SELECT name FROM _fluent_migrations").all()
+            .map { try $0.decode(column: "name", as: String.self) })
+        return all.map(\.name).filter { !applied.contains($0) }
+    }
+
     /// True when LimsQueue's schema is in `database` (its migrations table exists): a database some LimsQueue
     /// command created or migrated. Asks the database's catalog, so a database that cannot be reached throws.
     /// - Throws: the database's errors.
@@ -56,37 +67,41 @@ public enum StorageMigrations {
     /// - Parameters:
     ///   - lockFile: SQLite: the file to lock (created when missing), beside the database; nil runs unlocked.
     ///     Ignored on PostgreSQL.
+    /// - Returns: the names of the migrations this call applied, oldest first; empty when the schema was up to date
+    ///   (or another process brought it up to date while this one waited for the lock).
     /// - Throws: the migrator's errors; a lock file that cannot be opened or locked within 5 minutes.
-    public static func migrate(_ databases: Databases, on eventLoop: any EventLoop, logger: Logger, lockFile: String? = nil) async throws {
+    @discardableResult
+    public static func migrate(_ databases: Databases, on eventLoop: any EventLoop, logger: Logger, lockFile: String? = nil) async throws -> [String] {
         let migrations = Migrations()
         migrations.add(all)
         // Each step at debug level, and one line for the whole run: a new data directory printed two lines per step
         // (24 on `setup import`), which a new user took for warnings.
         let migrator = Migrator(databases: databases, migrations: migrations, logger: logger, on: eventLoop, migrationLogLevel: .debug)
-        let run: @Sendable () async throws -> Void = {
+        let run: @Sendable () async throws -> [String] = {
             try await migrator.setupIfNeeded().get()
             let pending = try await migrator.previewPrepareBatch().get().map { $0.0.name }
             try await migrator.prepareBatch().get()
             if let newest = pending.last {
                 logger.info("database schema brought up to date: \(pending.count) migration step(s) applied, the newest \(newest)")
             }
+            return pending
         }
         guard let database = databases.database(logger: logger, on: eventLoop) else { return try await run() }
         if try database.sqlDatabase().dialect.name == "postgresql" {
-            try await database.withConnection { connection in
+            return try await database.withConnection { connection in
                 let sql = try connection.sqlDatabase()
                 let key = SQLQueueStore.AdvisoryLock.migrationNamespace
                 try await sql.raw("SELECT pg_advisory_lock(\(bind: key), 0)").run()
-                let outcome: Result<Void, any Error>
+                let outcome: Result<[String], any Error>
                 do { outcome = .success(try await run()) } catch { outcome = .failure(error) }
                 // An unlock that fails means the session is gone, which released the lock.
                 _ = try? await sql.raw("SELECT pg_advisory_unlock(\(bind: key), 0)").run()
-                try outcome.get()
+                return try outcome.get()
             }
         } else if let lockFile {
-            try await FileLock.holding(lockFile, seconds: 300, run)
+            return try await FileLock.holding(lockFile, seconds: 300, run)
         } else {
-            try await run()
+            return try await run()
         }
     }
 

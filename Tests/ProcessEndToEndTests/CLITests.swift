@@ -8,6 +8,7 @@ import NIOPosix
 import QueueCore
 import QueueTesting
 import SQLKit
+import Storage
 import TestSupport
 import Testing
 @testable import LimsQueueCLI
@@ -56,6 +57,44 @@ struct CLITests {
             #expect(refused.status == 1 && refused.output.contains("limsqueue-9999-future") && refused.output.contains("newer"),
                     "\(command): \(refused.status) \(refused.output.suffix(300))")
         }
+    }
+
+    /// From a tryout: `status`, `tasks`, `key` and `settings get` of a newer binary migrated the database under the
+    /// older nodes serving it (which then refuse it on their next start). Admin commands now refuse a schema with
+    /// migrations pending and leave it as it is; `migrate` says what it applied, and that nothing was left to apply.
+    @Test("admin commands refuse a database an older version made (migrations pending) and leave its schema; migrate says what it applied")
+    func olderSchemaRefused() async throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.remove(); TestDatabase.dropDatabase(forDataDir: directory.path) }
+        let created = try run(["migrate"], dataDir: directory.path)
+        let newest = try #require(StorageMigrations.all.last?.name)
+        #expect(created.status == 0 && created.output.contains("\(StorageMigrations.all.count) step(s) applied, the newest \(newest)"),
+                "\(created.output)")
+        let again = try run(["migrate"], dataDir: directory.path)
+        #expect(again.status == 0 && again.output.contains("already up to date") && !again.output.contains("applied,"), "\(again.output)")
+        // The database as the version before the newest migration left it (its step is idempotent, so `migrate`
+        // may apply it again).
+        let url = try TestDatabase.url(forDataDir: directory.path)
+        func appliedNewest() async throws -> Bool {
+            let environment = try await StorageEnvironment.open(dataDir: directory.path, database: url, logger: .init(label: "test"), migrate: false)
+            let pending = try await StorageMigrations.pendingMigrations(environment.store.database)
+            await environment.close()
+            return !pending.contains(newest)
+        }
+        let environment = try await StorageEnvironment.open(dataDir: directory.path, database: url, logger: .init(label: "test"), migrate: false)
+        let sql = try #require(environment.store.database as? any SQLDatabase)
+        try await sql.raw("DELETE FROM _fluent_migrations WHERE name = \(bind: newest)").run()
+        await environment.close()
+        for command in [["status"], ["tasks"], ["key"], ["settings"], ["settings", "get", "default"], ["users", "list"]] {
+            let refused = try run(command, dataDir: directory.path)
+            #expect(refused.status == 1 && refused.output.contains("lacks 1 schema step(s)") && refused.output.contains(newest)
+                    && refused.output.contains("limsqueue migrate"), "\(command): \(refused.status) \(refused.output.suffix(400))")
+            #expect(try await !appliedNewest(), "\(command) migrated the database")
+        }
+        let migrated = try run(["migrate"], dataDir: directory.path)
+        #expect(migrated.status == 0 && migrated.output.contains("1 step(s) applied, the newest \(newest)"), "\(migrated.output)")
+        #expect(try await appliedNewest())
+        #expect(try run(["status"], dataDir: directory.path).status == 0)
     }
 
     /// Found by a fresh user: `requeue --status queued` beside running consumers exited 1, calling the tasks they had
