@@ -6,7 +6,7 @@ import QueueCore
 /// LIMS objects as senaite.jsonapi items: `uid`, `id`, `path`, `portal_type`, `review_state` (null for objects
 /// without a workflow), `url`, `parent_uid`, plus the object's own fields under their Swift names (e.g.
 /// `clientUID`, `layout` with SENAITE's `position`/`type`/`container_uid`/`analysis_uid`), and the catalog-style
-/// getters `getClientUID` (samples, contacts) and `getServiceUID` (analyses). Instants (`created`,
+/// getters `getClientUID` (samples, contacts), `getClientSampleID` (samples) and `getServiceUID` (analyses). Instants (`created`,
 /// `dateReceived`, ...) are Unix epoch seconds. A user's `passwordHash` is never included.
 enum LabObjectJSON {
     /// The item for `object`; `baseURL` is `scheme://host/<api prefix>` and the item's `url` is `baseURL/<uid>`.
@@ -23,6 +23,8 @@ enum LabObjectJSON {
         fields["url"] = .string("\(baseURL)/\(object.uid)")
         if let client = clientUID(of: object) { fields["getClientUID"] = .string(client) }
         if let analysis = object as? any AnalysisRecord { fields["getServiceUID"] = .string(analysis.serviceUID) }
+        // SENAITE's sample catalog metadata: empty text when the client gave none.
+        if let sample = object as? Sample { fields["getClientSampleID"] = .string(sample.clientSampleID ?? "") }
         return fields
     }
 

@@ -11,7 +11,9 @@ import QueueServer
 /// reference 3.1.
 extension LimsAPIController {
     /// `POST create` {portal_type: "AnalysisRequest", Client: uid, Contact: uid, SampleType: uid or title or
-    /// prefix, Analyses: [keyword or uid], Priority?: 1...5} → the sample with its analyses.
+    /// prefix, Analyses: [keyword or uid], Priority?: 1...5, ClientSampleID?: text} → the sample with its analyses.
+    /// `ClientSampleID` (SENAITE's field of that name: the client's own id of the sample, at most 256 bytes, no
+    /// control characters; blank is none) is stored with the sample and found by the samples lists' search.
     ///
     /// Allowed to users holding `add_sample` on the client (LabManager, Manager, LabClerk, or the client's own
     /// users as Owner); 403 otherwise.
@@ -28,6 +30,13 @@ extension LimsAPIController {
         let analyses = try payload.requiredStringList("Analyses").map { try payload.checkedName("Analyses", $0) }
         let priority = try payload.int("Priority") ?? 3
         guard (1...5).contains(priority) else { throw QueueAPIError(.badRequest, "Field 'Priority' must be in 1...5") }
+        let clientSampleID = try payload.string("ClientSampleID").flatMap { text -> String? in
+            let trimmed = try payload.checkedName("ClientSampleID", text.trimmingCharacters(in: .whitespaces), maxLength: LimsPayload.maxTitleLength)
+            guard !trimmed.unicodeScalars.contains(where: { $0.properties.generalCategory == .control }) else {
+                throw QueueAPIError(.badRequest, "Field 'ClientSampleID' must not hold control characters (line breaks, tabs, escapes)")
+            }
+            return trimmed.isEmpty ? nil : trimmed
+        }
         let now = clock.now(), uids = self.uids, userID = context.userID
         let (sample, state) = try await perform { state, reader -> (Sample, LabState) in
             let user = try Self.user(userID, in: state)
@@ -60,7 +69,8 @@ extension LimsAPIController {
             }
             do {
                 let sample = try state.createSample(clientUID: clientUID, contactUID: contactUID, sampleTypeUID: sampleType.uid,
-                                                    serviceUIDs: serviceUIDs, priority: priority, uids: uids, now: now)
+                                                    serviceUIDs: serviceUIDs, priority: priority, clientSampleID: clientSampleID,
+                                                    uids: uids, now: now)
                 return (sample, state)
             } catch let error as LabError {
                 throw Self.apiError(error, field: "Analyses")

@@ -305,7 +305,7 @@ public enum OpenAPIDocument {
             schema([
                 "portal_type": object(["type": "string", "enum": ["AnalysisRequest"]]),
                 "Client": string, "Contact": string, "SampleType": string, "Analyses": stringOrList,
-                "Priority": object(["type": "integer", "minimum": 1, "maximum": 5]),
+                "Priority": object(["type": "integer", "minimum": 1, "maximum": 5]), "ClientSampleID": string,
             ], required: ["Client", "Contact", "SampleType", "Analyses"]),
             schema([
                 "portal_type": object(["type": "string", "enum": ["Contact"]]),

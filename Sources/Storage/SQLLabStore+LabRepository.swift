@@ -74,18 +74,9 @@ extension SQLLabStore: LabRepository {
         let viewRoles = try await setup().rolePermissions.roles(for: .view)
         let reach = try await CatalogReach.of(user, viewRoles: viewRoles, on: sql)
         if reach == .clients([]) { return CatalogPage(uids: [], total: 0) }
-        var filter = Self.catalogFilter(query, user: user, viewRoles: viewRoles)
-        if let narrowed = reach.filter(for: query.portalType, sortedOn: query.sortOn) { filter = filter + " AND " + narrowed }
-        let column: String
-        switch query.sortOn {
-        case .path: column = "path"
-        case .id: column = "object_id"
-        case .created: column = "created"
-        }
-        let direction = query.descending ? "DESC" : "ASC"
-        let order = column == "path" ? "o.path \(direction)" : "o.\(column) \(direction), o.path \(direction)"
+        let (source, filter, order) = Self.catalogSelection(query, user: user, viewRoles: viewRoles, reach: reach)
         let rows = try await sql.raw("""
-            SELECT o.uid FROM lims_objects o WHERE \(filter)
+            SELECT o.uid FROM \(source) WHERE \(filter)
             ORDER BY \(unsafeRaw: order) LIMIT \(bind: query.limit) OFFSET \(bind: query.offset)
             """).all()
         let uids = try rows.map { try $0.decode(column: "uid", as: String.self) }
@@ -103,15 +94,45 @@ extension SQLLabStore: LabRepository {
         let bound = overflow || overflowed ? Int.max - 1 : min(cap, Int.max - 1)
         let counted = try await sql.raw("""
             SELECT COUNT(*) AS n FROM (
-                SELECT 1 AS one FROM lims_objects o WHERE \(filter) ORDER BY \(unsafeRaw: order) LIMIT \(bind: bound + 1)) capped
+                SELECT 1 AS one FROM \(source) WHERE \(filter) ORDER BY \(unsafeRaw: order) LIMIT \(bind: bound + 1)) capped
             """).first()?.decode(column: "n", as: Int.self) ?? 0
         return counted > bound ? CatalogPage(uids: uids, total: bound, totalIsExact: false) : CatalogPage(uids: uids, total: counted)
+    }
+
+    /// What a catalog page reads (`FROM` source, `WHERE` filter and `ORDER BY`, the objects aliased `o`), for
+    /// ``catalog(_:visibleTo:)``'s page and capped count. A search of a searched type (``SearchWords``) reads the search
+    /// index (`s`) by its most selective word, in the listing's order when it sorts on creation (the index's order:
+    /// created, then uid; ties of one instant are rare, and a path tiebreak would sort every match); each further word
+    /// is one seek by the object's uid; the other filters apply to the objects it finds.
+    static func catalogSelection(_ query: CatalogQuery, user: User, viewRoles: Set<Role>, reach: CatalogReach)
+        -> (source: SQLQueryString, filter: SQLQueryString, order: String)
+    {
+        let words = SearchWords.portalTypes.contains(query.portalType) ? SearchWords.query(query.text ?? "") : []
+        var filter = Self.catalogFilter(query, user: user, viewRoles: viewRoles, searchIndexed: !words.isEmpty)
+        if let narrowed = reach.filter(for: query.portalType, sortedOn: query.sortOn) { filter = filter + " AND " + narrowed }
+        let column: String
+        switch query.sortOn {
+        case .path: column = "path"
+        case .id: column = "object_id"
+        case .created: column = "created"
+        }
+        let direction = query.descending ? "DESC" : "ASC"
+        var order = column == "path" ? "o.path \(direction)" : "o.\(column) \(direction), o.path \(direction)"
+        guard let first = words.first else { return ("lims_objects o", filter, order) }
+        var matched: SQLQueryString = "s.portal_type = \(bind: query.portalType.rawValue) AND s.token = \(bind: first)"
+        for word in words.dropFirst() {
+            matched = matched + " AND EXISTS (SELECT 1 FROM lims_search w WHERE w.uid = s.uid AND w.token = \(bind: word))"
+        }
+        if query.sortOn == .created { order = "s.created \(direction), s.uid \(direction)" }
+        return ("lims_search s JOIN lims_objects o ON o.uid = s.uid", matched + " AND " + filter, order)
     }
 
     /// The WHERE clause of a catalog query, with the `allowedRolesAndUsers` filter: none for lab managers and
     /// managers (they see every object) and for users holding one of `viewRoles` (the role map's View roles, on
     /// every object alike); else the object must carry the user's stored `user:<id>` token (``writeSecurity``).
-    static func catalogFilter(_ query: CatalogQuery, user: User, viewRoles: Set<Role>) -> SQLQueryString {
+    /// - Parameter searchIndexed: the query's text is matched through the search index (``SearchWords``), so it adds
+    ///   no `LIKE` on the id. Default: false.
+    static func catalogFilter(_ query: CatalogQuery, user: User, viewRoles: Set<Role>, searchIndexed: Bool = false) -> SQLQueryString {
         var filter: SQLQueryString = "o.portal_type = \(bind: query.portalType.rawValue)"
         // An empty set matches nothing (`IN ()` is not SQL PostgreSQL takes).
         func list(_ values: Set<String>) -> SQLQueryString {
@@ -122,7 +143,7 @@ extension SQLLabStore: LabRepository {
         if let services = query.serviceUIDs { filter = filter + " AND o.service_uid IN (\(list(services)))" }
         if let sample = query.sampleUID { filter = filter + " AND o.sample_uid = \(bind: sample)" }
         if let analyst = query.analyst { filter = filter + " AND o.lookup_key = \(bind: analyst)" }
-        if let text = query.text?.lowercased(), !text.isEmpty {
+        if !searchIndexed, let text = query.text?.lowercased(), !text.isEmpty {
             filter = filter + " AND LOWER(o.object_id) LIKE \(bind: likePattern(containing: text)) ESCAPE '!'"
         }
         if let text = query.pathText?.lowercased(), !text.isEmpty {

@@ -24,11 +24,12 @@ extension SQLLabStore {
         let prepared = try PreparedObjects(state, original: original)
         let touched = Self.securityRewrites(of: state, original: original, settingsChanged: settings != nil)
         let tokens = Self.securityRows(of: touched, in: state)
+        let search = SearchRewrite(state, original: original)
         let setupChanged = Self.changesSetup(state, original: original)
         try Self.checkScope(state) // the security tokens read the objects' ancestors too
         do {
             try await saveTransaction(state, original: original, settings: settings, setupChanged: setupChanged,
-                                      prepared: prepared, touched: touched, tokens: tokens, afterSave: afterSave)
+                                      prepared: prepared, touched: touched, tokens: tokens, search: search, afterSave: afterSave)
             for row in prepared.created + prepared.changed { LabObjectCache.shared.remember(written: row.object, body: row.body) }
             // A setup change of this request is read back by its next step (the cache reloads).
             if settings != nil || setupChanged { Self.recheckSetup() }
@@ -41,8 +42,8 @@ extension SQLLabStore {
     /// ``save(_:original:settings:afterSave:)``'s transaction.
     private func saveTransaction(_ state: LabState, original: LabState, settings: LabSettings?, setupChanged: Bool,
                                  prepared: PreparedObjects, touched: [String], tokens: [(uid: String, token: String)],
-                                 afterSave: (@Sendable (any SQLDatabase, LabState) async throws -> Void)?) async throws {
-        let single = afterSave == nil && settings == nil && !setupChanged && touched.isEmpty
+                                 search: SearchRewrite, afterSave: (@Sendable (any SQLDatabase, LabState) async throws -> Void)?) async throws {
+        let single = afterSave == nil && settings == nil && !setupChanged && touched.isEmpty && search.uids.isEmpty
             && Self.isSingleRowSave(state, original: original, prepared: prepared)
         try await writeTransaction { sql in
             if single, SQLQueueStore.isPostgres(sql) {
@@ -64,6 +65,10 @@ extension SQLLabStore {
                 try await Self.writeSecurity(tokens, replacing: touched, in: state, on: sql)
                 for uid in state.changes.deleted {
                     try await sql.raw("DELETE FROM lims_security WHERE uid = \(bind: uid)").run()
+                }
+                if !search.uids.isEmpty || !state.changes.deleted.isEmpty {
+                    try await SQLSearchIndex.write(search.rows, replacing: search.uids, created: state.changes.created,
+                                                   deleted: state.changes.deleted, on: sql)
                 }
                 if let settings {
                     let text = String(decoding: try JSONEncoder().encode(settings), as: UTF8.self)
@@ -138,6 +143,17 @@ extension SQLLabStore {
             UPDATE queue_state SET counter = counter + 1 WHERE id = \(bind: sequenceRow) RETURNING counter
             """).first() else { throw StorageError.corruptRow("queue_state row 3 is missing: run limsqueue migrate") }
         return try row.decode(column: "counter", as: Int.self)
+    }
+
+    /// The search index rows a save writes (``SQLSearchIndex``): the objects whose rows are replaced, and their rows.
+    struct SearchRewrite: Sendable {
+        var uids: [String]
+        var rows: [SQLSearchIndex.Row]
+
+        init(_ state: LabState, original: LabState) {
+            uids = SQLSearchIndex.rewrites(of: state, original: original)
+            rows = uids.flatMap { uid in state.peekObject(uid).map(SQLSearchIndex.rows(of:)) ?? [] }
+        }
     }
 
     /// The objects a save writes, as they will be stored: versions set, bodies encoded, catalog columns computed.

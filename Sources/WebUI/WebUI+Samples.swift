@@ -15,8 +15,9 @@ extension WebUI {
     /// The review states the samples list filters on.
     static let sampleStates = [ReviewState.sampleDue, ReviewState.sampleReceived, ReviewState.toBeVerified, ReviewState.verified]
 
-    /// `GET /samples[?page=N&q=TEXT&state=STATE&client=UID]`: newest first, searched by id, filtered by review
-    /// state and client, paged in the database; queued samples shown as Queued with a spinner.
+    /// `GET /samples[?page=N&q=TEXT&state=STATE&client=UID]`: newest first, searched by id and client sample id
+    /// (each word of `q` starts a word of either, through the catalog's search index), filtered by review state and
+    /// client, paged in the database; queued samples shown as Queued with a spinner.
     @Sendable func samplesList(_ request: Request, context: QueueRequestContext) async throws -> Response {
         let (user, setup) = try await signedIn(context)
         let parameters = FormQuery(request)
@@ -36,7 +37,8 @@ extension WebUI {
         let queued = try await queuedUIDs(among: uids)
         let rows: [[String: Any]] = uids.compactMap { state.samples.peek($0) }.map { sample in
             [
-                "uid": sample.uid, "id": sample.id, "client": state.clients.peek(sample.clientUID)?.name ?? "",
+                "uid": sample.uid, "id": sample.id, "clientSampleID": sample.clientSampleID ?? "",
+                "client": state.clients.peek(sample.clientUID)?.name ?? "",
                 "sampleType": state.sampleTypes[sample.sampleTypeUID]?.title ?? "",
                 "count": counts[sample.uid] ?? 0, "created": Self.dateText(sample.created),
                 "state": sample.reviewState, "queued": queued.contains(sample.uid),
@@ -96,6 +98,7 @@ extension WebUI {
             "sampleType": state.sampleTypes[sample.sampleTypeUID]?.title ?? "", "priority": sample.priority,
             "created": Self.dateText(sample.created), "rows": rows,
         ]
+        if let clientSampleID = sample.clientSampleID { data["clientSampleID"] = clientSampleID }
         if count > 0 {
             data["queuedCount"] = count
             data["queuedText"] = Self.backgroundText(count)

@@ -312,9 +312,15 @@ struct LimsAPITests {
             // The client user may add samples to its own client only.
             let ritaCreate = try await api.rita("create", body: .object([
                 "portal_type": .string("AnalysisRequest"), "Client": .string(lab.happy.uid), "Contact": .string(lab.rita.uid),
-                "SampleType": .string(lab.water.uid), "Analyses": .array([.string("Cu")]),
+                "SampleType": .string(lab.water.uid), "Analyses": .array([.string("Cu")]), "ClientSampleID": .string("  Well B/17 "),
             ]))
             #expect(ritaCreate.status == 200, "\(ritaCreate.message)")
+            // The client's own id is kept (trimmed), answered as SENAITE's metadata, and found by the listing's search.
+            let ritaSample = try #require(ritaCreate.items.first)
+            #expect(ritaSample["getClientSampleID"] == .string("Well B/17") && ritaSample["clientSampleID"] == .string("Well B/17"))
+            #expect(sample["getClientSampleID"] == .string(""))
+            let found = try await api.rita("AnalysisRequest?q=b%2F17", method: .get)
+            #expect(found.items.map { $0["uid"] } == [ritaSample["uid"]], "\(found.json)")
 
             let receive = try await api.manager("workflow_action", body: .object(["action": .string("receive"), "uids": .array([.string(sampleUID)])]))
             #expect(receive.json["success"] == .bool(true), "\(receive.json)")
@@ -367,10 +373,12 @@ struct LimsAPITests {
                 (sample(["Priority": .int(9)]), "Priority", 400),
                 (sample(["portal_type": .string("Client")]), "portal_type", 400),
                 (sample(["Client": .int(5)]), "Client", 400),
+                (sample(["ClientSampleID": .int(5)]), "ClientSampleID", 400),
+                (sample(["ClientSampleID": .string("two\nlines")]), "ClientSampleID", 400),
             ]
             // A huge value is refused without being echoed back.
             let huge = JSONValue.string(String(repeating: "z", count: 1_000_000))
-            let hugeCases: [(JSONValue, String, Int)] = ["Client", "Contact", "SampleType", "portal_type"].map { (sample([$0: huge]), $0, 400) }
+            let hugeCases: [(JSONValue, String, Int)] = ["Client", "Contact", "SampleType", "portal_type", "ClientSampleID"].map { (sample([$0: huge]), $0, 400) }
                 + [(sample(["Analyses": .array([.string("Cu"), huge])]), "Analyses", 400)]
             for (body, field, status) in cases + hugeCases {
                 let answer = try await api.manager("create", body: body)

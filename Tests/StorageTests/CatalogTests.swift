@@ -64,7 +64,8 @@ struct CatalogTests {
                 let sample = try state.createSample(
                     clientUID: clients[index % 3].uid, contactUID: contacts[index % 3].uid,
                     sampleTypeUID: index % 4 == 0 ? soil.uid : water.uid, serviceUIDs: index % 2 == 0 ? [cu.uid, fe.uid] : [fe.uid],
-                    priority: index % 5 == 0 ? 1 : 3, uids: uids, now: now + Double((index * 37) % 90))
+                    priority: index % 5 == 0 ? 1 : 3, clientSampleID: Self.clientSampleIDs[index % Self.clientSampleIDs.count],
+                    uids: uids, now: now + Double((index * 37) % 90))
                 if index % 3 != 2 {
                     _ = WorkflowEngine.doTransition("receive", on: sample.uid, context: TransitionContext(user: labman, uids: uids),
                                                     state: &state, now: now)
@@ -79,6 +80,28 @@ struct CatalogTests {
         return lab
     }
 
+    /// Client sample ids of the seeded samples, in turn (nil: none given).
+    static let clientSampleIDs: [String?] = [nil, "RB-7", "River bank 7", "rb-70/ß", nil, "Brunnen Süd 0001", "WELL_12"]
+
+    /// Whether `object` matches a search text, written out for the test: a sample or worksheet when each word of the
+    /// text (runs of letters and digits, lowercased) starts a word of its id or client sample id; any other object
+    /// when its id contains the text.
+    static func matches(_ object: any LabObject, text: String) -> Bool {
+        func words(_ text: String) -> [String] {
+            text.lowercased().split { !($0.isLetter || $0.isNumber) }.map(String.init)
+        }
+        let texts: [String]
+        switch object {
+        case let sample as Sample: texts = [sample.id, sample.clientSampleID].compactMap { $0 }
+        case let worksheet as Worksheet: texts = [worksheet.id]
+        default: return object.id.lowercased().contains(text.lowercased())
+        }
+        let queryWords = words(text)
+        if queryWords.isEmpty { return object.id.lowercased().contains(text.lowercased()) }
+        let objectWords = texts.flatMap(words)
+        return queryWords.allSatisfy { word in objectWords.contains { $0.hasPrefix(word) } }
+    }
+
     /// The brute-force answer: every visible object of the type, filtered and sorted in Swift.
     static func bruteForce(_ query: CatalogQuery, state: LabState, visible: Set<String>) -> [String] {
         var objects = state.allObjects.filter { type(of: $0).portalType == query.portalType && visible.contains($0.uid) }
@@ -89,7 +112,7 @@ struct CatalogTests {
             }
         }
         if let services = query.serviceUIDs { objects = objects.filter { ($0 as? any AnalysisRecord).map { services.contains($0.serviceUID) } ?? false } }
-        if let text = query.text?.lowercased(), !text.isEmpty { objects = objects.filter { $0.id.lowercased().contains(text) } }
+        if let text = query.text, !text.isEmpty { objects = objects.filter { matches($0, text: text) } }
         objects.sort { lhs, rhs in
             switch query.sortOn {
             case .id: (lhs.id, lhs.path) < (rhs.id, rhs.path)
@@ -121,6 +144,13 @@ struct CatalogTests {
         queries.append(CatalogQuery(portalType: .sample, text: "soi", sortOn: .id, limit: 4))
         // LIKE's wildcards and the escape character are searched literally: no id holds them.
         for text in ["%", "_", "!", "h2o%", "h_o"] { queries.append(CatalogQuery(portalType: .sample, text: text, sortOn: .id, limit: 4)) }
+        // The search index: word prefixes of the id and the client sample id, every word needed, any case; each sort.
+        for text in ["0001", "H2O-00", "h2o 0003", "00 h2o", "rb", "RB-7", "river 7", "bank", "süd", "SÜD 000", "ß", "well_1",
+                     "12", "h2o-0001-x", "zz", "soil river"] {
+            for sort in CatalogQuery.SortField.allCases {
+                queries.append(CatalogQuery(portalType: .sample, text: text, sortOn: sort, descending: sort == .created, limit: 3))
+            }
+        }
         queries.append(CatalogQuery(portalType: .analysis, serviceUIDs: [cu.uid], sortOn: .id, limit: 8))
         queries.append(CatalogQuery(portalType: .analysis, reviewStates: ["unassigned"], sortOn: .created, limit: 25))
         // What a client user's API lists ask by default (sorted by path), and the types outside clients.
@@ -426,6 +456,43 @@ struct CatalogTests {
                     .decode(column: "n", as: Int.self)
                 #expect(entries == lab.samples.count + lab.contacts.count, "samples and contacts carry a client")
             }
+        }
+    }
+
+    @Test("the search index migration fills the index from stored samples; saves keep it: new samples, a changed client sample id, a deletion")
+    func searchIndexMigrationAndWrites() async throws {
+        try await withSeededDatabase { environment, lab, database, sql in
+            func search(_ text: String) async throws -> [String] {
+                try await environment.lab.catalog(CatalogQuery(portalType: .sample, text: text, sortOn: .created, descending: true, limit: 500),
+                                                  visibleTo: lab.labman).uids
+            }
+            func rowCount() async throws -> Int {
+                try await sql.raw("SELECT COUNT(*) AS n FROM lims_search").first()?.decode(column: "n", as: Int.self) ?? -1
+            }
+            let texts = ["0001", "h2o", "river 7", "rb-7", "süd", "well"]
+            var before: [[String]] = []
+            for text in texts { before.append(try await search(text)) }
+            #expect(before.allSatisfy { !$0.isEmpty }, "\(before)")
+            let state = try await environment.lab.load()
+            let expectedRows = state.samples.values.map { SearchWords.tokens(of: $0)?.count ?? 0 }.reduce(0, +)
+            #expect(try await rowCount() == expectedRows)
+            try await AddSearchIndex().revert(on: database)
+            try await AddSearchIndex().prepare(on: database)
+            #expect(try await rowCount() == expectedRows)
+            for (text, uids) in zip(texts, before) { #expect(try await search(text) == uids, "\(text) after the migration") }
+
+            // A changed client sample id replaces the sample's rows; a transition leaves them.
+            let sample = lab.samples[0]
+            try await environment.lab.perform { state in
+                try state.modify(Sample.self, sample.uid) { $0.clientSampleID = "Lake Constance 42" }
+            }
+            #expect(try await search("constance 4") == [sample.uid])
+            #expect(try await search("0001").contains(sample.uid) == (sample.id.hasSuffix("-0001")))
+            // Deleted: its rows go with it.
+            try await environment.lab.perform { state in _ = state.delete(sample.uid) }
+            #expect(try await search("lake").isEmpty)
+            let left = try await sql.raw("SELECT COUNT(*) AS n FROM lims_search WHERE uid = \(bind: sample.uid)").first()?.decode(column: "n", as: Int.self)
+            #expect(left == 0)
         }
     }
 

@@ -1,4 +1,5 @@
 import Foundation
+import LIMSCore
 import QueueCore
 import QueueTesting
 import SQLKit
@@ -64,6 +65,28 @@ struct QueryPlanTests {
             for (index, statement) in statements {
                 let plan = try await Self.plan(of: statement, on: sql)
                 #expect(plan.contains { $0.contains("USING INDEX \(index)") || $0.contains("USING COVERING INDEX \(index)") }, "\(index): \(plan)")
+            }
+        }
+    }
+
+    @Test("a search of the samples or worksheets list reads the search index in the page's order, never scanning the objects")
+    func searchReadsItsIndex() async throws {
+        try await StoreFixture.with(backend: .sqlite) { f in
+            let sql = try f.lab.sql
+            let labman = User(uid: "u1", id: "labman", path: "/senaite/acl_users/labman", created: 0, userid: "labman", roles: [.labManager])
+            let views = RolePermissionMap.senaiteDefault.roles(for: .view)
+            let queries = [
+                CatalogQuery(portalType: .sample, text: "0001", sortOn: .created, descending: true),
+                CatalogQuery(portalType: .sample, reviewStates: [ReviewState.sampleReceived], clientUIDs: ["c1"], text: "H2O-00",
+                             sortOn: .created, descending: true),
+                CatalogQuery(portalType: .worksheet, reviewStates: ["open", "to_be_verified"], analyst: "anna", text: "ws 1",
+                             sortOn: .created, descending: true),
+            ]
+            for query in queries {
+                let (source, filter, order) = SQLLabStore.catalogSelection(query, user: labman, viewRoles: views, reach: .everywhere)
+                let plan = try await Self.plan(of: "SELECT o.uid FROM \(source) WHERE \(filter) ORDER BY \(unsafeRaw: order) LIMIT 50", on: sql)
+                #expect(plan.contains { $0.contains("lims_search_token") }, "\(query): \(plan)")
+                #expect(!plan.contains { $0.hasPrefix("SCAN") || $0.contains("TEMP B-TREE") }, "\(query): \(plan)")
             }
         }
     }

@@ -497,6 +497,18 @@ struct WebUITests {
             let searched = try await browser.request("/samples?q=\(browser.lab.happySamples[1].id.lowercased())")
             #expect(searched.html.contains("1 samples.") && searched.html.contains(browser.lab.happySamples[1].id))
             #expect(try await browser.request("/samples?q=nothing-like-it").html.contains("0 samples."))
+            // The client sample id is shown and searched, word by word; a word of the id finds its sample too.
+            let tagged = browser.lab.happySamples[0]
+            try await browser.fixture.lab.perform { state in
+                try state.modify(Sample.self, tagged.uid) { $0.clientSampleID = "Brook 7/B" }
+            }
+            let byClientID = try await browser.request("/samples?q=brook+7")
+            #expect(byClientID.html.contains("1 samples.") && byClientID.html.contains("<td>Brook 7/B</td>")
+                    && byClientID.html.contains(tagged.id), "\(byClientID.html.suffix(1500))")
+            let number = try #require(tagged.id.split(separator: "-").last)
+            #expect(try await browser.request("/samples?q=\(number)").html.contains(tagged.id))
+            let page = try await browser.request("/samples/\(tagged.uid)")
+            #expect(page.html.contains("Client sample id: <b>Brook 7/B</b>"))
             // A GET form sends spaces as '+': searched as spaces (trimmed here), not as plus signs.
             let spaced = try await browser.request("/samples?q=++\(browser.lab.happySamples[1].id.lowercased())+")
             #expect(spaced.html.contains("1 samples.") && spaced.html.contains(browser.lab.happySamples[1].id))

@@ -21,6 +21,9 @@ public struct Sample: LabObject {
     /// 1 (highest) … 5 (lowest). Default: 3.
     public var priority: Int
     public var reviewState: String
+    /// The client's own identifier of the sample (SENAITE's `ClientSampleID`), as the client wrote it; nil when
+    /// none was given. Found by the samples lists' search, as the id is.
+    public var clientSampleID: String?
 
     public var parentUID: String? { clientUID }
     public var workflowState: String? { reviewState }
@@ -28,7 +31,7 @@ public struct Sample: LabObject {
     public init(
         uid: String, id: String, path: String, version: Int = 0, created: Double, clientUID: String,
         contactUID: String, sampleTypeUID: String, dateReceived: Double? = nil, priority: Int = 3,
-        reviewState: String = ReviewState.sampleDue
+        reviewState: String = ReviewState.sampleDue, clientSampleID: String? = nil
     ) {
         self.uid = uid
         self.id = id
@@ -41,5 +44,6 @@ public struct Sample: LabObject {
         self.dateReceived = dateReceived
         self.priority = priority
         self.reviewState = reviewState
+        self.clientSampleID = clientSampleID
     }
 }

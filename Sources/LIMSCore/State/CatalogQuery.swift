@@ -21,7 +21,10 @@ public struct CatalogQuery: Sendable, Equatable {
     public var sampleUID: String?
     /// Worksheets of this analyst only (worksheets).
     public var analyst: String?
-    /// Objects whose id contains this text (case-insensitive; nil or empty: any).
+    /// A search (nil or empty: any). Samples and worksheets: each word of the text (a run of letters and digits, any
+    /// case) starts a word of the id or, for samples, of the client sample id, as SENAITE's listing search matches
+    /// words (`H2O-0001` is found by `0001`, `h2o-00` or `h2o 0001`, not by `001`); a text without letters or digits,
+    /// and every other type: the id contains the text (case-insensitive).
     public var text: String?
     /// Objects whose path contains this text (case-insensitive; nil or empty: any): an analysis by its sample's id
     /// or its keyword.

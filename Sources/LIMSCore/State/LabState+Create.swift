@@ -161,11 +161,12 @@ extension LabState {
     /// Creates a sample `<prefix>-<nnnn>` in `sample_due` with one `registered` routine analysis per service
     /// (id = keyword). Receive it with the `receive` transition.
     /// - Parameter priority: 1 (highest) … 5 (lowest). Default: 3.
+    /// - Parameter clientSampleID: the client's own id of the sample (``Sample/clientSampleID``). Default: nil.
     /// - Throws: ``LabError/Code/notFound`` for an unknown client, contact, sample type or service;
     ///   ``LabError/Code/invalidInput`` if the contact is not of that client or a service repeats.
     public mutating func createSample(
         clientUID: String, contactUID: String, sampleTypeUID: String, serviceUIDs: [String], priority: Int = 3,
-        uids: any UIDGenerator, now: Double
+        clientSampleID: String? = nil, uids: any UIDGenerator, now: Double
     ) throws -> Sample {
         guard let client = clients[clientUID] else { throw LabError.notFound("client", clientUID) }
         guard let contact = contacts[contactUID] else { throw LabError.notFound("contact", contactUID) }
@@ -184,7 +185,7 @@ extension LabState {
         let id = "\(sampleType.prefix)-\(LabPaths.padded(number, 4))"
         let sample = Sample(uid: uids.makeUID(), id: id, path: "\(client.path)/\(id)", created: now,
                             clientUID: clientUID, contactUID: contactUID, sampleTypeUID: sampleTypeUID,
-                            priority: min(5, max(1, priority)))
+                            priority: min(5, max(1, priority)), clientSampleID: clientSampleID)
         try insert(sample)
         for service in services {
             let analysis = Analysis(uid: uids.makeUID(), id: service.keyword, path: "\(sample.path)/\(service.keyword)",

@@ -17,7 +17,7 @@ extension PageTemplates {
 </form>
 {{/canAdd}}
 <form method="get" action="/worksheets" class="card filters" id="worksheets-filter" style="margin-bottom: 12px; display: flex; gap: 12px; flex-wrap: wrap; align-items: flex-end">
-<div class="form-row"><label for="q">Search id</label><input id="q" name="q" value="{{q}}" placeholder="WS-0001"></div>
+<div class="form-row"><label for="q">Search id</label><input id="q" name="q" value="{{q}}" placeholder="WS-0001" title="Each word finds ids with a word starting so: 0001, ws-00"></div>
 <div class="form-row"><label for="state">State</label><select id="state" name="state"><option value="">(open, to be verified, verified)</option>{{#stateOptions}}<option value="{{value}}" {{#selected}}selected{{/selected}}>{{label}}</option>{{/stateOptions}}</select></div>
 <div class="form-row"><label for="filter-analyst">Analyst</label><select id="filter-analyst" name="analyst"><option value="">(any)</option>{{#analystOptions}}<option value="{{value}}" {{#selected}}selected{{/selected}}>{{label}}</option>{{/analystOptions}}</select></div>
 <div class="form-row"><label><input type="checkbox" name="mine" value="1" id="mine" {{#mine}}checked{{/mine}}> Mine</label></div>
