@@ -469,6 +469,10 @@ struct CatalogTests {
             func rowCount() async throws -> Int {
                 try await sql.raw("SELECT COUNT(*) AS n FROM lims_search").first()?.decode(column: "n", as: Int.self) ?? -1
             }
+            // A search of several words reads the index by the word with the fewest entries (23 soil samples, 67 water).
+            #expect(SearchWords.query("h2o soi") == ["h2o", "soi"])
+            #expect(try await SQLLabStore.rarestFirst(["h2o", "soi"], of: .sample, on: sql) == ["soi", "h2o"])
+            #expect(try await SQLLabStore.rarestFirst(["h2o", "zz", "soi"], of: .sample, on: sql) == ["zz", "h2o", "soi"])
             let texts = ["0001", "h2o", "river 7", "rb-7", "süd", "well"]
             var before: [[String]] = []
             for text in texts { before.append(try await search(text)) }

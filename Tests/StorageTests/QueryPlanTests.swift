@@ -83,7 +83,8 @@ struct QueryPlanTests {
                              sortOn: .created, descending: true),
             ]
             for query in queries {
-                let (source, filter, order) = SQLLabStore.catalogSelection(query, user: labman, viewRoles: views, reach: .everywhere)
+                let (source, filter, order) = SQLLabStore.catalogSelection(query, words: SearchWords.query(query.text ?? ""), user: labman,
+                                                                           viewRoles: views, reach: .everywhere)
                 let plan = try await Self.plan(of: "SELECT o.uid FROM \(source) WHERE \(filter) ORDER BY \(unsafeRaw: order) LIMIT 50", on: sql)
                 #expect(plan.contains { $0.contains("lims_search_token") }, "\(query): \(plan)")
                 #expect(!plan.contains { $0.hasPrefix("SCAN") || $0.contains("TEMP B-TREE") }, "\(query): \(plan)")
