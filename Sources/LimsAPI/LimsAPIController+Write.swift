@@ -13,7 +13,9 @@ extension LimsAPIController {
     /// `POST create` {portal_type: "AnalysisRequest", Client: uid, Contact: uid, SampleType: uid or title or
     /// prefix, Analyses: [keyword or uid], Priority?: 1...5, ClientSampleID?: text} → the sample with its analyses.
     /// `ClientSampleID` (SENAITE's field of that name: the client's own id of the sample, at most 256 bytes, no
-    /// control characters; blank is none) is stored with the sample and found by the samples lists' search.
+    /// control characters; blank is none) is stored with the sample and found by the samples lists' search. Other
+    /// fields are skipped, as senaite.jsonapi skips fields it cannot set, and named in the answer's `skipped_fields`
+    /// (at most 50, each cut to 64 characters) and in the log.
     ///
     /// Allowed to users holding `add_sample` on the client (LabManager, Manager, LabClerk, or the client's own
     /// users as Owner); 403 otherwise.
@@ -76,9 +78,20 @@ extension LimsAPIController {
                 throw Self.apiError(error, field: "Analyses")
             }
         }
+        // Fields this LIMS does not store are skipped, as senaite.jsonapi skips a field it cannot set (with a warning in
+        // its log); named in the log and the answer, so that a client sending `Remarks` learns it was not kept.
+        let skipped = payload.fields.keys.filter { !Self.sampleCreateFields.contains($0) }.sorted()
+        if !skipped.isEmpty {
+            context.logger.warning("create: fields skipped, not stored by this LIMS",
+                                   metadata: ["lims.fields": .string(skipped.map { String($0.prefix(64)) }.joined(separator: ","))])
+        }
         let base = Self.apiURL(request)
-        return Self.items([Self.fullItem(sample, state: state, baseURL: base)], url: base + "/" + sample.uid)
+        return Self.items([Self.fullItem(sample, state: state, baseURL: base)], url: base + "/" + sample.uid,
+                          extra: skipped.isEmpty ? [:] : ["skipped_fields": .array(skipped.prefix(50).map { .string(String($0.prefix(64))) })])
     }
+
+    /// The fields `create` of a sample reads; others are skipped and named in the answer's `skipped_fields`.
+    static let sampleCreateFields: Set<String> = ["portal_type", "Client", "Contact", "SampleType", "Analyses", "Priority", "ClientSampleID"]
 
     /// `POST create` {portal_type: "Contact", Client: uid, Firstname, Surname, EmailAddress?} → the client contact.
     /// Lab managers and managers only (403 otherwise); 400 naming the field for bad input.

@@ -319,6 +319,15 @@ struct LimsAPITests {
             let ritaSample = try #require(ritaCreate.items.first)
             #expect(ritaSample["getClientSampleID"] == .string("Well B/17") && ritaSample["clientSampleID"] == .string("Well B/17"))
             #expect(sample["getClientSampleID"] == .string(""))
+            #expect(created.json["skipped_fields"] == nil && ritaCreate.json["skipped_fields"] == nil)
+            // A field this LIMS does not store is named in the answer, not dropped unsaid.
+            let remarks = try await api.manager("create", body: .object([
+                "portal_type": .string("AnalysisRequest"), "Client": .string(lab.happy.uid), "Contact": .string(lab.rita.uid),
+                "SampleType": .string("Water"), "Analyses": .array([.string("Cu")]), "Remarks": .string("keep cold"),
+                "DateSampled": .string("2026-12-01"),
+            ]))
+            #expect(remarks.status == 200 && remarks.json["skipped_fields"] == .array([.string("DateSampled"), .string("Remarks")]),
+                    "\(remarks.json)")
             let found = try await api.rita("AnalysisRequest?q=b%2F17", method: .get)
             #expect(found.items.map { $0["uid"] } == [ritaSample["uid"]], "\(found.json)")
 
