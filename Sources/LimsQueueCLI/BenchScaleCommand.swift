@@ -351,7 +351,10 @@ struct ScaleBench: Sendable {
 
         // The web lists, signed in with the session cookie.
         let cookie = try await api.sessionCookie(as: manager)
-        for (name, path) in [("web: worksheets list", "/worksheets"), ("web: samples list", "/samples")] {
+        // The search: one sample's id, a term a few samples match at any size (where `LIKE` read every id).
+        let searched = "\(fixture.sampleTypePrefix)-0001".addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? ""
+        for (name, path) in [("web: worksheets list", "/worksheets"), ("web: samples list", "/samples"),
+                             ("web: samples list, search of an id", "/samples?q=\(searched)")] {
             times = []
             for _ in 0..<repeats {
                 times.append(try await Self.time { try await api.page(path, cookie: cookie) })
