@@ -72,8 +72,7 @@ struct CLITests {
                 "\(created.output)")
         let again = try run(["migrate"], dataDir: directory.path)
         #expect(again.status == 0 && again.output.contains("already up to date") && !again.output.contains("applied,"), "\(again.output)")
-        // The database as the version before the newest migration left it (its step is idempotent, so `migrate`
-        // may apply it again).
+        // The database as the version before the newest migration left it: that step reverted and forgotten.
         let url = try TestDatabase.url(forDataDir: directory.path)
         func appliedNewest() async throws -> Bool {
             let environment = try await StorageEnvironment.open(dataDir: directory.path, database: url, logger: .init(label: "test"), migrate: false)
@@ -83,6 +82,7 @@ struct CLITests {
         }
         let environment = try await StorageEnvironment.open(dataDir: directory.path, database: url, logger: .init(label: "test"), migrate: false)
         let sql = try #require(environment.store.database as? any SQLDatabase)
+        try await #require(StorageMigrations.all.last).revert(on: environment.store.database)
         try await sql.raw("DELETE FROM _fluent_migrations WHERE name = \(bind: newest)").run()
         await environment.close()
         for command in [["status"], ["tasks"], ["key"], ["settings"], ["settings", "get", "default"], ["users", "list"]] {
