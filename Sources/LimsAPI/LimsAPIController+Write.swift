@@ -15,7 +15,7 @@ extension LimsAPIController {
     /// `ClientSampleID` (SENAITE's field of that name: the client's own id of the sample, at most 256 bytes, no
     /// control characters; blank is none) is stored with the sample and found by the samples lists' search. Other
     /// fields are skipped, as senaite.jsonapi skips fields it cannot set, and named in the answer's `skipped_fields`
-    /// (at most 50, each cut to 64 characters) and in the log.
+    /// (at most 50, each cut to 64 characters; `skipped_count` says how many) and in the log (escaped).
     ///
     /// Allowed to users holding `add_sample` on the client (LabManager, Manager, LabClerk, or the client's own
     /// users as Owner); 403 otherwise.
@@ -34,8 +34,9 @@ extension LimsAPIController {
         guard (1...5).contains(priority) else { throw QueueAPIError(.badRequest, "Field 'Priority' must be in 1...5") }
         let clientSampleID = try payload.string("ClientSampleID").flatMap { text -> String? in
             let trimmed = try payload.checkedName("ClientSampleID", text.trimmingCharacters(in: .whitespaces), maxLength: LimsPayload.maxTitleLength)
-            guard !trimmed.unicodeScalars.contains(where: { $0.properties.generalCategory == .control }) else {
-                throw QueueAPIError(.badRequest, "Field 'ClientSampleID' must not hold control characters (line breaks, tabs, escapes)")
+            guard !trimmed.unicodeScalars.contains(where: { Self.invisibleCategories.contains($0.properties.generalCategory) }) else {
+                throw QueueAPIError(.badRequest, "Field 'ClientSampleID' must not hold control or invisible formatting characters "
+                                    + "(line breaks, tabs, escapes, direction overrides, zero-width characters)")
             }
             return trimmed.isEmpty ? nil : trimmed
         }
@@ -80,14 +81,39 @@ extension LimsAPIController {
         }
         // Fields this LIMS does not store are skipped, as senaite.jsonapi skips a field it cannot set (with a warning in
         // its log); named in the log and the answer, so that a client sending `Remarks` learns it was not kept.
+        // The names as the client sent them (cut to 64 characters, the first 50) in the answer; in the log escaped, so
+        // a name cannot forge a log line or send terminal escapes (a tryout's `\n...critical...` did).
         let skipped = payload.fields.keys.filter { !Self.sampleCreateFields.contains($0) }.sorted()
+        let named = skipped.prefix(50).map { String($0.prefix(64)) }
         if !skipped.isEmpty {
-            context.logger.warning("create: fields skipped, not stored by this LIMS",
-                                   metadata: ["lims.fields": .string(skipped.map { String($0.prefix(64)) }.joined(separator: ","))])
+            context.logger.warning("create: fields skipped, not stored by this LIMS", metadata: [
+                "lims.fields": .string(named.map(Self.escapedForLog).joined(separator: ",")), "lims.skipped": .stringConvertible(skipped.count),
+            ])
         }
         let base = Self.apiURL(request)
         return Self.items([Self.fullItem(sample, state: state, baseURL: base)], url: base + "/" + sample.uid,
-                          extra: skipped.isEmpty ? [:] : ["skipped_fields": .array(skipped.prefix(50).map { .string(String($0.prefix(64))) })])
+                          extra: skipped.isEmpty ? [:] : ["skipped_fields": .array(named.map(JSONValue.string)), "skipped_count": .int(skipped.count)])
+    }
+
+    /// General categories a client sample id may not hold: controls, and invisible formatting (direction overrides,
+    /// zero-width characters, byte order marks) and line or paragraph separators, which make two ids that look alike
+    /// differ or break the lines they are shown on.
+    static let invisibleCategories: Set<Unicode.GeneralCategory> = [.control, .format, .lineSeparator, .paragraphSeparator]
+
+    /// `text` with every character outside printable ASCII, and the comma, written as `\u{hex}` (and `\` as `\\`): one line of log
+    /// whatever a client sends.
+    static func escapedForLog(_ text: String) -> String {
+        var escaped = ""
+        for scalar in text.unicodeScalars {
+            if scalar == "\\" {
+                escaped += "\\\\"
+            } else if (0x20..<0x7F).contains(scalar.value), scalar != "," {
+                escaped.unicodeScalars.append(scalar)
+            } else {
+                escaped += "\\u{\(String(scalar.value, radix: 16))}"
+            }
+        }
+        return escaped
     }
 
     /// The fields `create` of a sample reads; others are skipped and named in the answer's `skipped_fields`.

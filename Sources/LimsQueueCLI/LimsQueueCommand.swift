@@ -9,7 +9,7 @@ struct LimsQueueCommand: AsyncParsableCommand {
         subcommands: [
             ServeCommand.self, ServerCommand.self, WebCommand.self, ConsumerCommand.self,
             TasksCommand.self, StatusCommand.self, RequeueCommand.self, DeleteCommand.self, SettingsCommand.self,
-            KeygenCommand.self, KeyCommand.self, MigrateCommand.self, BackupCommand.self, RestoreCommand.self, UsersCommand.self, BenchCommand.self, SetupCommand.self, DemoCommand.self,
+            KeygenCommand.self, KeyCommand.self, MigrateCommand.self, ReindexCommand.self, BackupCommand.self, RestoreCommand.self, UsersCommand.self, BenchCommand.self, SetupCommand.self, DemoCommand.self,
         ]
     )
 

@@ -76,9 +76,9 @@ extension SQLLabStore: LabRepository {
         if reach == .clients([]) { return CatalogPage(uids: [], total: 0) }
         var words = SearchWords.portalTypes.contains(query.portalType) ? SearchWords.query(query.text ?? "") : []
         if words.count > 1 { words = try await Self.rarestFirst(words, of: query.portalType, on: sql) }
-        let (source, filter, order) = Self.catalogSelection(query, words: words, user: user, viewRoles: viewRoles, reach: reach)
+        let (with, source, filter, order) = Self.catalogSelection(query, words: words, user: user, viewRoles: viewRoles, reach: reach)
         let rows = try await sql.raw("""
-            SELECT o.uid FROM \(source) WHERE \(filter)
+            \(with)SELECT o.uid FROM \(source) WHERE \(filter)
             ORDER BY \(unsafeRaw: order) LIMIT \(bind: query.limit) OFFSET \(bind: query.offset)
             """).all()
         let uids = try rows.map { try $0.decode(column: "uid", as: String.self) }
@@ -95,7 +95,7 @@ extension SQLLabStore: LabRepository {
         let (cap, overflowed) = query.offset.addingReportingOverflow(past)
         let bound = overflow || overflowed ? Int.max - 1 : min(cap, Int.max - 1)
         let counted = try await sql.raw("""
-            SELECT COUNT(*) AS n FROM (
+            \(with)SELECT COUNT(*) AS n FROM (
                 SELECT 1 AS one FROM \(source) WHERE \(filter) ORDER BY \(unsafeRaw: order) LIMIT \(bind: bound + 1)) capped
             """).first()?.decode(column: "n", as: Int.self) ?? 0
         return counted > bound ? CatalogPage(uids: uids, total: bound, totalIsExact: false) : CatalogPage(uids: uids, total: counted)
@@ -122,17 +122,21 @@ extension SQLLabStore: LabRepository {
     /// How many index entries a word of a search is counted up to when choosing the word a page is read by.
     static let searchCountCap = 2_000
 
-    /// What a catalog page reads (`FROM` source, `WHERE` filter and `ORDER BY`, the objects aliased `o`), for
-    /// ``catalog(_:visibleTo:)``'s page and capped count. A search of a searched type (``SearchWords``) reads the search
-    /// index (`s`) by its most selective word, in the listing's order when it sorts on creation (the index's order:
-    /// created, then uid; ties of one instant are rare, and a path tiebreak would sort every match); each further word
-    /// is one seek by the object's uid; the other filters apply to the objects it finds.
+    /// What a catalog page reads (a `WITH` clause or nothing, the `FROM` source, `WHERE` filter and `ORDER BY`, the
+    /// objects aliased `o`), for ``catalog(_:visibleTo:)``'s page and capped count. A search of a searched type
+    /// (``SearchWords``) reads the search index (`s`) by its most selective word; each further word is one seek by the
+    /// object's uid; the other filters apply to the objects it finds. Sorted on creation, it reads the index in the
+    /// page's order (created, then uid; ties of one instant are rare, and a path tiebreak would sort every match).
+    /// Sorted on path or id, the matches are read first (a materialized set, driving the join) and sorted: SQLite
+    /// otherwise walked every sample in path order probing the index for each (0.53 s for a word no sample has, at
+    /// 100,000 samples; a tryout). A text without a letter or digit searches nothing, as an empty one.
     /// - Parameter words: the search's words (``SearchWords/query(_:)``), the one the index is read by first; empty for
     ///   a query without search or of a type the index does not hold.
     static func catalogSelection(_ query: CatalogQuery, words: [String], user: User, viewRoles: Set<Role>, reach: CatalogReach)
-        -> (source: SQLQueryString, filter: SQLQueryString, order: String)
+        -> (with: SQLQueryString, source: SQLQueryString, filter: SQLQueryString, order: String)
     {
-        var filter = Self.catalogFilter(query, user: user, viewRoles: viewRoles, searchIndexed: !words.isEmpty)
+        var filter = Self.catalogFilter(query, user: user, viewRoles: viewRoles,
+                                        searchIndexed: SearchWords.portalTypes.contains(query.portalType))
         if let narrowed = reach.filter(for: query.portalType, sortedOn: query.sortOn) { filter = filter + " AND " + narrowed }
         let column: String
         switch query.sortOn {
@@ -142,20 +146,25 @@ extension SQLLabStore: LabRepository {
         }
         let direction = query.descending ? "DESC" : "ASC"
         var order = column == "path" ? "o.path \(direction)" : "o.\(column) \(direction), o.path \(direction)"
-        guard let first = words.first else { return ("lims_objects o", filter, order) }
+        guard let first = words.first else { return ("", "lims_objects o", filter, order) }
         var matched: SQLQueryString = "s.portal_type = \(bind: query.portalType.rawValue) AND s.token = \(bind: first)"
         for word in words.dropFirst() {
             matched = matched + " AND EXISTS (SELECT 1 FROM lims_search w WHERE w.uid = s.uid AND w.token = \(bind: word))"
         }
-        if query.sortOn == .created { order = "s.created \(direction), s.uid \(direction)" }
-        return ("lims_search s JOIN lims_objects o ON o.uid = s.uid", matched + " AND " + filter, order)
+        guard query.sortOn == .created else {
+            // CROSS JOIN: SQLite keeps the tables in the order written (the matches drive); PostgreSQL plans it as a join.
+            return ("WITH m AS MATERIALIZED (SELECT s.uid FROM lims_search s WHERE \(matched)) ", "m CROSS JOIN lims_objects o",
+                    "o.uid = m.uid AND " + filter, order)
+        }
+        order = "s.created \(direction), s.uid \(direction)"
+        return ("", "lims_search s JOIN lims_objects o ON o.uid = s.uid", matched + " AND " + filter, order)
     }
 
     /// The WHERE clause of a catalog query, with the `allowedRolesAndUsers` filter: none for lab managers and
     /// managers (they see every object) and for users holding one of `viewRoles` (the role map's View roles, on
     /// every object alike); else the object must carry the user's stored `user:<id>` token (``writeSecurity``).
-    /// - Parameter searchIndexed: the query's text is matched through the search index (``SearchWords``), so it adds
-    ///   no `LIKE` on the id. Default: false.
+    /// - Parameter searchIndexed: the query's type is searched through the search index (``SearchWords``), so its
+    ///   text adds no `LIKE` on the id. Default: false.
     static func catalogFilter(_ query: CatalogQuery, user: User, viewRoles: Set<Role>, searchIndexed: Bool = false) -> SQLQueryString {
         var filter: SQLQueryString = "o.portal_type = \(bind: query.portalType.rawValue)"
         // An empty set matches nothing (`IN ()` is not SQL PostgreSQL takes).

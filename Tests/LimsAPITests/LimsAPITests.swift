@@ -4,7 +4,7 @@ import Hummingbird
 import HummingbirdBcrypt
 import HummingbirdTesting
 import LIMSCore
-import LimsAPI
+@testable import LimsAPI
 import Logging
 import NIOCore
 import QueueAuth
@@ -326,8 +326,9 @@ struct LimsAPITests {
                 "SampleType": .string("Water"), "Analyses": .array([.string("Cu")]), "Remarks": .string("keep cold"),
                 "DateSampled": .string("2026-12-01"),
             ]))
-            #expect(remarks.status == 200 && remarks.json["skipped_fields"] == .array([.string("DateSampled"), .string("Remarks")]),
-                    "\(remarks.json)")
+            #expect(remarks.status == 200 && remarks.json["skipped_fields"] == .array([.string("DateSampled"), .string("Remarks")])
+                    && remarks.json["skipped_count"] == .int(2), "\(remarks.json)")
+            #expect(LimsAPIController.escapedForLog("x\n2026 critical \u{1B}[31m,\\é") == "x\\u{a}2026 critical \\u{1b}[31m\\u{2c}\\\\\\u{e9}")
             let found = try await api.rita("AnalysisRequest?q=b%2F17", method: .get)
             #expect(found.items.map { $0["uid"] } == [ritaSample["uid"]], "\(found.json)")
 
@@ -384,6 +385,9 @@ struct LimsAPITests {
                 (sample(["Client": .int(5)]), "Client", 400),
                 (sample(["ClientSampleID": .int(5)]), "ClientSampleID", 400),
                 (sample(["ClientSampleID": .string("two\nlines")]), "ClientSampleID", 400),
+                (sample(["ClientSampleID": .string("RB\u{202E}7")]), "ClientSampleID", 400),
+                (sample(["ClientSampleID": .string("\u{FEFF}RB-7")]), "ClientSampleID", 400),
+                (sample(["ClientSampleID": .string("RB\u{2028}7")]), "ClientSampleID", 400),
             ]
             // A huge value is refused without being echoed back.
             let huge = JSONValue.string(String(repeating: "z", count: 1_000_000))

@@ -85,7 +85,7 @@ struct CLITests {
         try await #require(StorageMigrations.all.last).revert(on: environment.store.database)
         try await sql.raw("DELETE FROM _fluent_migrations WHERE name = \(bind: newest)").run()
         await environment.close()
-        for command in [["status"], ["tasks"], ["key"], ["settings"], ["settings", "get", "default"], ["users", "list"]] {
+        for command in [["status"], ["tasks"], ["key"], ["settings"], ["settings", "get", "default"], ["users", "list"], ["reindex"]] {
             let refused = try run(command, dataDir: directory.path)
             #expect(refused.status == 1 && refused.output.contains("lacks 1 schema step(s)") && refused.output.contains(newest)
                     && refused.output.contains("limsqueue migrate"), "\(command): \(refused.status) \(refused.output.suffix(400))")
@@ -95,6 +95,8 @@ struct CLITests {
         #expect(migrated.status == 0 && migrated.output.contains("1 step(s) applied, the newest \(newest)"), "\(migrated.output)")
         #expect(try await appliedNewest())
         #expect(try run(["status"], dataDir: directory.path).status == 0)
+        let reindexed = try run(["reindex"], dataDir: directory.path)
+        #expect(reindexed.status == 0 && reindexed.output.contains("reindexed") && reindexed.output.contains("0 search index rows"), "\(reindexed.output)")
     }
 
     /// Found by a fresh user: `requeue --status queued` beside running consumers exited 1, calling the tasks they had

@@ -81,13 +81,21 @@ struct QueryPlanTests {
                              sortOn: .created, descending: true),
                 CatalogQuery(portalType: .worksheet, reviewStates: ["open", "to_be_verified"], analyst: "anna", text: "ws 1",
                              sortOn: .created, descending: true),
+                CatalogQuery(portalType: .sample, text: "zzz", sortOn: .path),
+                CatalogQuery(portalType: .sample, clientUIDs: ["c1"], text: "h2o 0001", sortOn: .id, descending: true),
             ]
             for query in queries {
-                let (source, filter, order) = SQLLabStore.catalogSelection(query, words: SearchWords.query(query.text ?? ""), user: labman,
-                                                                           viewRoles: views, reach: .everywhere)
-                let plan = try await Self.plan(of: "SELECT o.uid FROM \(source) WHERE \(filter) ORDER BY \(unsafeRaw: order) LIMIT 50", on: sql)
+                let (with, source, filter, order) = SQLLabStore.catalogSelection(query, words: SearchWords.query(query.text ?? ""), user: labman,
+                                                                                 viewRoles: views, reach: .everywhere)
+                let plan = try await Self.plan(of: "\(with)SELECT o.uid FROM \(source) WHERE \(filter) ORDER BY \(unsafeRaw: order) LIMIT 50", on: sql)
                 #expect(plan.contains { $0.contains("lims_search_token") }, "\(query): \(plan)")
-                #expect(!plan.contains { $0.hasPrefix("SCAN") || $0.contains("TEMP B-TREE") }, "\(query): \(plan)")
+                if query.sortOn == .created {
+                    #expect(!plan.contains { $0.hasPrefix("SCAN") || $0.contains("TEMP B-TREE") }, "\(query): \(plan)")
+                } else {
+                    // The matches drive: the objects are sought by uid, never walked in path or id order.
+                    #expect(plan.contains { $0.contains("SEARCH o USING INDEX sqlite_autoindex_lims_objects_1 (uid=?)") }, "\(query): \(plan)")
+                    #expect(!plan.contains { $0.contains("lims_catalog_type_path") || $0.contains("lims_catalog_type_id") }, "\(query): \(plan)")
+                }
             }
         }
     }
