@@ -85,14 +85,18 @@ extension LimsAPIController {
         guard requestedPage >= 1 else { throw QueueAPIError(.badRequest, "Field 'page' must be 1 or more") }
         let offset = bStart ?? (requestedPage > Int.max / limit ? Int.max / 2 : (requestedPage - 1) * limit)
         let page = bStart.map { $0 / limit + 1 } ?? requestedPage
-        // `q`: senaite.jsonapi's text search; here the object's id contains it (case-insensitive).
+        // `q`: senaite.jsonapi's text search (samples and worksheets: by words of the id and client sample id,
+        // ``LIMSCore/CatalogQuery/text``; other types: the id contains it). A search without `sort_on` is answered
+        // newest first, as the web lists' search: read in the search index's order, its page costs the same at any
+        // size, where sorted by path it costs what it matches.
         let text = try payload.string("q").flatMap { $0.trimmingCharacters(in: .whitespaces).isEmpty ? nil : $0 }
         let sortField = payload.has("sort_on") ? "sort_on" : "sort"
-        let sortOn = try payload.string(sortField) ?? "path"
+        let searchOrder = text != nil && !payload.has(sortField)
+        let sortOn = try payload.string(sortField) ?? (searchOrder ? "created" : "path")
         guard ["id", "created", "path"].contains(sortOn) else {
             throw QueueAPIError(.badRequest, "Field '\(sortField)' must be one of id, created, path")
         }
-        let sortOrder = try payload.string("sort_order") ?? "ascending"
+        let sortOrder = try payload.string("sort_order") ?? (searchOrder ? "descending" : "ascending")
         guard ["ascending", "descending", "asc", "desc", "reverse"].contains(sortOrder) else {
             throw QueueAPIError(.badRequest, "Field 'sort_order' must be ascending or descending")
         }

@@ -15,8 +15,9 @@ import QueueServer
 /// - `POST login` {username, password} → sets the `__ac` session cookie; `POST|GET logout` clears it.
 /// - `GET <portal_type>` → listing `{count, pagesize, page, pages, items, next, previous, url, success}` with
 ///   filters `review_state`, `getServiceUID`, `getClientUID`, `sort_on` (id, created, path), `sort_order`
-///   (ascending, descending), `page` (1-based) or `b_start` (0-based index of the first item), `q` (id contains),
-///   `limit` (1...500, default 50).
+///   (ascending, descending; default path ascending, and for a search without `sort_on` created descending),
+///   `page` (1-based) or `b_start` (0-based index of the first item), `q` (samples and worksheets: words of the id
+///   and client sample id; other types: id contains), `limit` (1...500, default 50).
 /// - `GET <uid>` → the object (listing shape, one item).
 /// - `POST create` {portal_type: "AnalysisRequest", Client, Contact, SampleType, Analyses, Priority?}.
 /// - `POST update` {uid, Result} (also `update/<uid>`).

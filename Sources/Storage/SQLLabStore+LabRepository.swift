@@ -75,15 +75,8 @@ extension SQLLabStore: LabRepository {
         let reach = try await CatalogReach.of(user, viewRoles: viewRoles, on: sql)
         if reach == .clients([]) { return CatalogPage(uids: [], total: 0) }
         var words = SearchWords.portalTypes.contains(query.portalType) ? SearchWords.query(query.text ?? "") : []
-        // Words counted (capped) when the choice of plan needs it: the rarest drives; sorted on path or id, a word with
-        // many matches is checked object by object in the page's order instead of reading all its matches.
-        var dense = false
-        if words.count > 1 || (!words.isEmpty && query.sortOn != .created) {
-            let counted = try await Self.rarestFirst(words, of: query.portalType, on: sql)
-            words = counted.words
-            dense = counted.driverCount >= Self.searchCountCap
-        }
-        let (with, source, filter, order) = Self.catalogSelection(query, words: words, dense: dense, user: user, viewRoles: viewRoles, reach: reach)
+        if words.count > 1 { words = try await Self.rarestFirst(words, of: query.portalType, on: sql).words }
+        let (with, source, filter, order) = Self.catalogSelection(query, words: words, user: user, viewRoles: viewRoles, reach: reach)
         let rows = try await sql.raw("""
             \(with)SELECT o.uid FROM \(source) WHERE \(filter)
             ORDER BY \(unsafeRaw: order) LIMIT \(bind: query.limit) OFFSET \(bind: query.offset)
@@ -105,7 +98,7 @@ extension SQLLabStore: LabRepository {
         // most `bound + 1` index entries of its rarest word, where the page's plan may read every match.
         var counting = query
         if !words.isEmpty { counting.sortOn = .created }
-        let count = Self.catalogSelection(counting, words: words, dense: false, user: user, viewRoles: viewRoles, reach: reach)
+        let count = Self.catalogSelection(counting, words: words, user: user, viewRoles: viewRoles, reach: reach)
         let counted = try await sql.raw("""
             \(count.with)SELECT COUNT(*) AS n FROM (
                 SELECT 1 AS one FROM \(count.source) WHERE \(count.filter) ORDER BY \(unsafeRaw: count.order) LIMIT \(bind: bound + 1)) capped
@@ -143,17 +136,15 @@ extension SQLLabStore: LabRepository {
     /// (``SearchWords``) reads the search index (`s`) by its most selective word; each further word is one seek by the
     /// object's uid; the other filters apply to the objects it finds. Sorted on creation, it reads the index in the
     /// page's order (created, then uid; ties of one instant are rare, and a path tiebreak would sort every match).
-    /// Sorted on path or id, the matches of a word with fewer than ``searchCountCap`` of them are read first (a
-    /// materialized set, driving the join) and sorted: SQLite otherwise walked every sample in path order probing the
-    /// index for each (0.53 s for a word no sample has, at 100,000 samples; a tryout). A `dense` word (that many
-    /// matches or more) is checked object by object in the page's order instead (one seek each), where reading its
-    /// matches would sort thousands (`h2o` at 200,000 samples: 16,000, 163 ms). A text without a letter or digit
+    /// Sorted on path or id, the matches are read first (a materialized set, driving the join) and sorted, so the page
+    /// costs what the search matches: SQLite otherwise walked every sample in path order probing the index for each
+    /// (0.53 s for a word no sample has, at 100,000 samples; a tryout), and checking objects in the page's order instead
+    /// walks every object before the first match, which a word of the id puts far along the id order (`h2o` sorted by
+    /// id at 200,000 samples: 362 ms, against 170 ms reading its 16,000 matches). A text without a letter or digit
     /// searches nothing, as an empty one.
-    /// - Parameter dense: the first word has ``searchCountCap`` matches or more (``rarestFirst(_:of:on:)``).
     /// - Parameter words: the search's words (``SearchWords/query(_:)``), the one the index is read by first; empty for
     ///   a query without search or of a type the index does not hold.
-    static func catalogSelection(_ query: CatalogQuery, words: [String], dense: Bool = false, user: User, viewRoles: Set<Role>,
-                                 reach: CatalogReach)
+    static func catalogSelection(_ query: CatalogQuery, words: [String], user: User, viewRoles: Set<Role>, reach: CatalogReach)
         -> (with: SQLQueryString, source: SQLQueryString, filter: SQLQueryString, order: String)
     {
         var filter = Self.catalogFilter(query, user: user, viewRoles: viewRoles,
@@ -171,12 +162,6 @@ extension SQLLabStore: LabRepository {
         var matched: SQLQueryString = "s.portal_type = \(bind: query.portalType.rawValue) AND s.token = \(bind: first)"
         for word in words.dropFirst() {
             matched = matched + " AND EXISTS (SELECT 1 FROM lims_search w WHERE w.uid = s.uid AND w.token = \(bind: word))"
-        }
-        if dense, query.sortOn != .created {
-            let each = words.reduce(SQLQueryString("")) { clauses, word in
-                clauses + "EXISTS (SELECT 1 FROM lims_search w WHERE w.uid = o.uid AND w.token = \(bind: word)) AND "
-            }
-            return ("", "lims_objects o", each + filter, order)
         }
         guard query.sortOn == .created else {
             // CROSS JOIN: SQLite keeps the tables in the order written (the matches drive); PostgreSQL plans it as a join.

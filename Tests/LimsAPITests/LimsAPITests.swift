@@ -331,6 +331,13 @@ struct LimsAPITests {
             #expect(LimsAPIController.escapedForLog("x\n2026 critical \u{1B}[31m,\\é") == "x\\u{a}2026 critical \\u{1b}[31m\\u{2c}\\\\\\u{e9}")
             let found = try await api.rita("AnalysisRequest?q=b%2F17", method: .get)
             #expect(found.items.map { $0["uid"] } == [ritaSample["uid"]], "\(found.json)")
+            // A search without sort_on is answered newest first; with it, in the order asked.
+            let newest = try await api.manager("AnalysisRequest?q=h2o", method: .get)
+            let instants = newest.items.compactMap { $0["created"]?.doubleValue }
+            #expect(instants.count >= 3 && instants == instants.sorted(by: >), "\(instants)")
+            let byID = try await api.manager("AnalysisRequest?q=h2o&sort_on=id", method: .get)
+            let ids = byID.items.compactMap { $0["id"]?.stringValue }
+            #expect(ids.count == instants.count && ids == ids.sorted(), "\(ids)")
 
             let receive = try await api.manager("workflow_action", body: .object(["action": .string("receive"), "uids": .array([.string(sampleUID)])]))
             #expect(receive.json["success"] == .bool(true), "\(receive.json)")

@@ -184,34 +184,6 @@ struct CatalogTests {
         await environment.close()
     }
 
-    @Test("a search sorted on path or id answers as the brute force whether its word is read first or checked object by object (dense)")
-    func denseSearchMatchesBruteForce() async throws {
-        let directory = try TemporaryDirectory()
-        defer { directory.remove() }
-        let environment = try await open(directory)
-        let lab = try await seed(environment)
-        let state = try await environment.lab.load()
-        let sql = try environment.lab.sql
-        let views = RolePermissionMap.senaiteDefault.roles(for: .view)
-        let visible = Set(state.allObjects.map(\.uid))
-        for text in ["h2o", "0", "river 7", "00 h2o", "soi 0002", "zz"] {
-            for sort in [CatalogQuery.SortField.path, .id] {
-                for descending in [false, true] {
-                    let query = CatalogQuery(portalType: .sample, text: text, sortOn: sort, descending: descending, limit: 500)
-                    let expected = Self.bruteForce(query, state: state, visible: visible)
-                    for dense in [false, true] {
-                        let (with, source, filter, order) = SQLLabStore.catalogSelection(query, words: SearchWords.query(text), dense: dense,
-                                                                                         user: lab.labman, viewRoles: views, reach: .everywhere)
-                        let uids = try await sql.raw("\(with)SELECT o.uid FROM \(source) WHERE \(filter) ORDER BY \(unsafeRaw: order) LIMIT 500")
-                            .all().map { try $0.decode(column: "uid", as: String.self) }
-                        #expect(uids == expected, "\(text) \(sort) descending \(descending) dense \(dense)")
-                    }
-                }
-            }
-        }
-        await environment.close()
-    }
-
     @Test("a client user's listings reach only the clients carrying its token; lab staff reach everything")
     func reachOfUsers() async throws {
         let directory = try TemporaryDirectory()

@@ -84,12 +84,6 @@ struct QueryPlanTests {
                 CatalogQuery(portalType: .sample, text: "zzz", sortOn: .path),
                 CatalogQuery(portalType: .sample, clientUIDs: ["c1"], text: "h2o 0001", sortOn: .id, descending: true),
             ]
-            // A dense word sorted on path: the objects walked in path order, each checked by one seek of the index's key.
-            let dense = SQLLabStore.catalogSelection(CatalogQuery(portalType: .sample, text: "h2o", sortOn: .path), words: ["h2o"], dense: true,
-                                                     user: labman, viewRoles: views, reach: .everywhere)
-            let densePlan = try await Self.plan(of: "SELECT o.uid FROM \(dense.source) WHERE \(dense.filter) ORDER BY \(unsafeRaw: dense.order) LIMIT 50", on: sql)
-            #expect(densePlan.contains { $0.contains("lims_catalog_type_path") } && densePlan.contains { $0.contains("sqlite_autoindex_lims_search_1 (uid=? AND token=?)") }
-                    && !densePlan.contains { $0.contains("TEMP B-TREE") }, "\(densePlan)")
             for query in queries {
                 let (with, source, filter, order) = SQLLabStore.catalogSelection(query, words: SearchWords.query(query.text ?? ""), user: labman,
                                                                                  viewRoles: views, reach: .everywhere)
