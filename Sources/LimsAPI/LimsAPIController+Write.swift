@@ -100,14 +100,15 @@ extension LimsAPIController {
     /// differ or break the lines they are shown on.
     static let invisibleCategories: Set<Unicode.GeneralCategory> = [.control, .format, .lineSeparator, .paragraphSeparator]
 
-    /// `text` with every character outside printable ASCII, and the comma, written as `\u{hex}` (and `\` as `\\`): one line of log
-    /// whatever a client sends.
+    /// `text` with every character but ASCII letters, digits and `_-.:/` written as `\u{hex}` (and `\` as `\\`): one
+    /// word of one log line whatever a client sends (a space, `=` or `[` let a name pose as more metadata; a tryout).
     static func escapedForLog(_ text: String) -> String {
         var escaped = ""
         for scalar in text.unicodeScalars {
             if scalar == "\\" {
                 escaped += "\\\\"
-            } else if (0x20..<0x7F).contains(scalar.value), scalar != "," {
+            } else if scalar.properties.isASCIIHexDigit || (0x41...0x5A).contains(scalar.value) || (0x61...0x7A).contains(scalar.value)
+                        || "_-.:/".unicodeScalars.contains(scalar) {
                 escaped.unicodeScalars.append(scalar)
             } else {
                 escaped += "\\u{\(String(scalar.value, radix: 16))}"

@@ -63,10 +63,16 @@ struct ReindexCommand: AsyncParsableCommand {
     @OptionGroup var common: CommonOptions
 
     func run() async throws {
+        let holders = common.databaseURL == nil
+            ? RestoreCommand.openers(of: ["", "-wal"].map { StorageEnvironment.sqlitePath(dataDir: common.dataDir) + $0 }) : []
         let (path, rows) = try await StorageEnvironment.with(dataDir: common.dataDir, database: common.databaseURL, durability: common.durabilityLevel,
                                                              existing: true, logger: common.logger("limsqueue.cli")) {
             ($0.path, try await $0.lab.rebuildSearchIndex())
         }
         print("reindexed \(path): \(rows) search index rows")
+        if !holders.isEmpty {
+            print("warning: \(holders.joined(separator: ", ")) had the database open: a node of a version before the search index "
+                  + "writes samples it does not index; stop it and run `limsqueue reindex` again")
+        }
     }
 }

@@ -91,7 +91,9 @@ extension SQLLabStore: LabRepository {
         // the page's order, so through the index the page itself used: unordered, PostgreSQL picked whichever
         // index looked cheapest (at 200,000 samples one whose matches all sit at its end: 5,158 buffers, 14.8 ms
         // for 1,301 entries, against 0.5-0.7 ms in the page's index; EXPLAIN ANALYZE).
-        let (past, overflow) = query.limit.addingReportingOverflow(query.countWindow)
+        // A search of several words checks each object it counts against every word: its count stops sooner.
+        let window = words.count > 1 ? min(query.countWindow, Self.multiWordCountWindow) : query.countWindow
+        let (past, overflow) = query.limit.addingReportingOverflow(window)
         let (cap, overflowed) = query.offset.addingReportingOverflow(past)
         let bound = overflow || overflowed ? Int.max - 1 : min(cap, Int.max - 1)
         // A search is counted in the search index's order whatever the page's (the total does not depend on it): at
@@ -131,10 +133,15 @@ extension SQLLabStore: LabRepository {
     /// How many index entries a word of a search is counted up to when choosing the word a page is read by.
     static let searchCountCap = 2_000
 
+    /// The count window (``LIMSCore/CatalogQuery/countWindow``) of a search of several words, at most: 200 matches
+    /// past the page. Two common words whose matches seldom meet (`h2o 0` at 200,000 samples: the newest water
+    /// samples are `H2O-1xxxx`) walk many objects per match; counting 1,000 past the page took 77-93 ms.
+    static let multiWordCountWindow = 200
+
     /// What a catalog page reads (a `WITH` clause or nothing, the `FROM` source, `WHERE` filter and `ORDER BY`, the
     /// objects aliased `o`), for ``catalog(_:visibleTo:)``'s page and capped count. A search of a searched type
-    /// (``SearchWords``) reads the search index (`s`) by its most selective word; each further word is one seek by the
-    /// object's uid; the other filters apply to the objects it finds. Sorted on creation, it reads the index in the
+    /// (``SearchWords``) reads the search index (`s`) by its most selective word; the further words are one subquery
+    /// (a seek each by the object's uid); the other filters apply to the objects it finds. Sorted on creation, it reads the index in the
     /// page's order (created, then uid; ties of one instant are rare, and a path tiebreak would sort every match).
     /// Sorted on path or id, the matches are read first (a materialized set, driving the join) and sorted, so the page
     /// costs what the search matches: SQLite otherwise walked every sample in path order probing the index for each
@@ -160,8 +167,13 @@ extension SQLLabStore: LabRepository {
         var order = column == "path" ? "o.path \(direction)" : "o.\(column) \(direction), o.path \(direction)"
         guard let first = words.first else { return ("", "lims_objects o", filter, order) }
         var matched: SQLQueryString = "s.portal_type = \(bind: query.portalType.rawValue) AND s.token = \(bind: first)"
-        for word in words.dropFirst() {
-            matched = matched + " AND EXISTS (SELECT 1 FROM lims_search w WHERE w.uid = s.uid AND w.token = \(bind: word))"
+        // The other words: one subquery counting the object's rows among them (its primary key: one seek a word).
+        let rest = words.dropFirst()
+        if !rest.isEmpty {
+            matched = matched + """
+                 AND (SELECT COUNT(*) FROM lims_search w WHERE w.uid = s.uid AND w.token IN (\(SQLList(rest.map { SQLBind($0) })))) \
+                = \(bind: rest.count)
+                """
         }
         guard query.sortOn == .created else {
             // CROSS JOIN: SQLite keeps the tables in the order written (the matches drive); PostgreSQL plans it as a join.

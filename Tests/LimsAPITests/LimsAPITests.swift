@@ -328,7 +328,9 @@ struct LimsAPITests {
             ]))
             #expect(remarks.status == 200 && remarks.json["skipped_fields"] == .array([.string("DateSampled"), .string("Remarks")])
                     && remarks.json["skipped_count"] == .int(2), "\(remarks.json)")
-            #expect(LimsAPIController.escapedForLog("x\n2026 critical \u{1B}[31m,\\é") == "x\\u{a}2026 critical \\u{1b}[31m\\u{2c}\\\\\\u{e9}")
+            #expect(LimsAPIController.escapedForLog("x\n2026 critical \u{1B}[31m,\\é") == "x\\u{a}2026\\u{20}critical\\u{20}\\u{1b}\\u{5b}31m\\u{2c}\\\\\\u{e9}")
+            #expect(LimsAPIController.escapedForLog("x lims.user=admin") == "x\\u{20}lims.user\\u{3d}admin")
+            #expect(LimsAPIController.escapedForLog("Remarks_2-b.c:d/e") == "Remarks_2-b.c:d/e")
             let found = try await api.rita("AnalysisRequest?q=b%2F17", method: .get)
             #expect(found.items.map { $0["uid"] } == [ritaSample["uid"]], "\(found.json)")
             // A search without sort_on is answered newest first; with it, in the order asked.

@@ -477,6 +477,12 @@ struct CatalogTests {
             #expect(SearchWords.query("h2o soi") == ["h2o", "soi"])
             #expect(try await SQLLabStore.rarestFirst(["h2o", "soi"], of: .sample, on: sql) == (["soi", "h2o"], 23))
             #expect(try await SQLLabStore.rarestFirst(["h2o", "zz", "soi"], of: .sample, on: sql) == (["zz", "h2o", "soi"], 0))
+            // A search of very many words uses its 8 longest: one statement both databases plan at once (40 words took
+            // PostgreSQL 2.4 s to plan; SQLite refused 1,100 as too deep).
+            let many = (0..<1_500).map { "w\($0)" }.joined(separator: " ")
+            #expect(SearchWords.query(many) == (1_000..<1_008).map { "w\($0)" }) // longest first, then in order
+            #expect(try await search(many).isEmpty)
+            #expect(try await search("h2o 0001 " + (0..<40).map { "0\($0)" }.joined(separator: " ")).isEmpty)
             let texts = ["0001", "h2o", "river 7", "rb-7", "süd", "well"]
             var before: [[String]] = []
             for text in texts { before.append(try await search(text)) }

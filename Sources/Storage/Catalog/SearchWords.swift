@@ -42,13 +42,18 @@ enum SearchWords {
     }
 
     /// The query words of a search text, each cut to ``maxPrefixLength``, repeats and words that start another
-    /// (a word whose match the longer one implies) dropped, longest first: the first is the most selective, the one
-    /// a search reads the index by. Empty when the text has no letter or digit.
+    /// (a word whose match the longer one implies) dropped, longest first (the most selective, the one a search reads
+    /// the index by), at most ``maxQueryWords``. Empty when the text has no letter or digit.
     static func query(_ text: String) -> [String] {
-        let cut = Set(words(text).map { String($0.prefix(maxPrefixLength)) })
-        return cut.filter { word in !cut.contains { $0 != word && $0.hasPrefix(word) } }
-            .sorted { $0.count != $1.count ? $0.count > $1.count : $0 < $1 }
+        func longestFirst(_ lhs: String, _ rhs: String) -> Bool { lhs.count != rhs.count ? lhs.count > rhs.count : lhs < rhs }
+        let cut = Set(words(text).map { String($0.prefix(maxPrefixLength)) }).sorted(by: longestFirst).prefix(4 * maxQueryWords)
+        return Array(cut.filter { word in !cut.contains { $0 != word && $0.hasPrefix(word) } }.prefix(maxQueryWords))
     }
+
+    /// The most words a search uses: its 8 longest. More made one statement per search that PostgreSQL took seconds to
+    /// plan (40 words: 2.4 s of planning) and SQLite refused (1,100 words: "Expression tree is too large"); a sample's
+    /// id and client sample id rarely hold more than a few words, so a longer search only widens its answer.
+    static let maxQueryWords = 8
 
     /// The texts of `object` the search finds it by: nil for a type the index does not hold.
     static func texts(of object: any LabObject) -> [String]? {
