@@ -167,8 +167,14 @@ extension SQLLabStore: LabRepository {
         var order = column == "path" ? "o.path \(direction)" : "o.\(column) \(direction), o.path \(direction)"
         guard let first = words.first else { return ("", "lims_objects o", filter, order) }
         var matched: SQLQueryString = "s.portal_type = \(bind: query.portalType.rawValue) AND s.token = \(bind: first)"
-        // The other words: one subquery counting the object's rows among them (its primary key: one seek a word).
-        let rest = words.dropFirst()
+        // The second word: one seek by the object's uid, which ends the check of most objects that do not match; the
+        // others: one subquery counting the object's rows among them (a seek a word). One subquery per word made
+        // PostgreSQL plan for 90 ms at 8 words (2.4 s at 40); all words in the counting subquery checked every object
+        // against all of them (121 ms against 19 for a search of 8 words no object has).
+        if let second = words.dropFirst().first {
+            matched = matched + " AND EXISTS (SELECT 1 FROM lims_search w WHERE w.uid = s.uid AND w.token = \(bind: second))"
+        }
+        let rest = words.dropFirst(2)
         if !rest.isEmpty {
             matched = matched + """
                  AND (SELECT COUNT(*) FROM lims_search w WHERE w.uid = s.uid AND w.token IN (\(SQLList(rest.map { SQLBind($0) })))) \
