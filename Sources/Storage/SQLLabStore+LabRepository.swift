@@ -130,8 +130,11 @@ extension SQLLabStore: LabRepository {
         return (sorted.map(\.word), sorted.first?.count ?? 0)
     }
 
-    /// How many index entries a word of a search is counted up to when choosing the word a page is read by.
-    static let searchCountCap = 2_000
+    /// How many index entries a word of a search is counted up to when choosing the word a page is read by: 20,000
+    /// (an index-only range read, 1-3 ms). With 2,000, `h2o` and `0` both reached it at 200,000 samples and the page was
+    /// read by `h2o`, whose newest 6,700 samples (`H2O-1xxxx`) have no word starting `0`: 71-95 ms, against 19-35 ms
+    /// read by `0`.
+    static let searchCountCap = 20_000
 
     /// The count window (``LIMSCore/CatalogQuery/countWindow``) of a search of several words, at most: 200 matches
     /// past the page. Two common words whose matches seldom meet (`h2o 0` at 200,000 samples: the newest water
@@ -170,9 +173,11 @@ extension SQLLabStore: LabRepository {
         // The second word: one seek by the object's uid, which ends the check of most objects that do not match; the
         // others: one subquery counting the object's rows among them (a seek a word). One subquery per word made
         // PostgreSQL plan for 90 ms at 8 words (2.4 s at 40); all words in the counting subquery checked every object
-        // against all of them (121 ms against 19 for a search of 8 words no object has).
+        // against all of them (121 ms against 19 for a search of 8 words no object has). A scalar subquery with LIMIT,
+        // not EXISTS: PostgreSQL turned EXISTS into a hash join over every row of the word (a sequential scan of
+        // `lims_search`: 25 ms against 3 for `h2o 0` at 20,000 samples), where each object wants one seek.
         if let second = words.dropFirst().first {
-            matched = matched + " AND EXISTS (SELECT 1 FROM lims_search w WHERE w.uid = s.uid AND w.token = \(bind: second))"
+            matched = matched + " AND (SELECT 1 FROM lims_search w WHERE w.uid = s.uid AND w.token = \(bind: second) LIMIT 1) IS NOT NULL"
         }
         let rest = words.dropFirst(2)
         if !rest.isEmpty {
