@@ -17,8 +17,9 @@ public struct AddSearchIndex: AsyncMigration {
     public func prepare(on database: any Database) async throws {
         try await database.transaction { database in
             let sql = try database.sqlDatabase()
+            // Safe to run again over itself (a table and index left by an earlier attempt are refilled, not duplicated).
             try await sql.raw("""
-                CREATE TABLE lims_search (
+                CREATE TABLE IF NOT EXISTS lims_search (
                     uid TEXT NOT NULL,
                     token TEXT NOT NULL,
                     portal_type TEXT NOT NULL,
@@ -26,8 +27,9 @@ public struct AddSearchIndex: AsyncMigration {
                     PRIMARY KEY (uid, token)
                 )
                 """).run()
+            try await sql.raw("DELETE FROM lims_search").run()
             try await Self.fill(sql)
-            try await sql.raw("CREATE INDEX lims_search_token ON lims_search (portal_type, token, created, uid)").run()
+            try await sql.raw("CREATE INDEX IF NOT EXISTS lims_search_token ON lims_search (portal_type, token, created, uid)").run()
         }
     }
 
@@ -52,6 +54,6 @@ public struct AddSearchIndex: AsyncMigration {
     }
 
     public func revert(on database: any Database) async throws {
-        try await database.sqlDatabase().raw("DROP TABLE lims_search").run()
+        try await database.sqlDatabase().raw("DROP TABLE IF EXISTS lims_search").run()
     }
 }
