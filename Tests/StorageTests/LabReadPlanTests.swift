@@ -109,4 +109,43 @@ struct LabReadPlanTests {
             }
         }
     }
+
+    @Test("a search of two words reads its rarest word's index range in the page's order and seeks the other word per object, never scanning lims_search",
+          .enabled(if: StoreBackend.available.contains(.postgres)))
+    func searchSeeksItsSecondWord() async throws {
+        try await StoreFixture.with(backend: .postgres) { f in
+            let sql = try f.lab.sql
+            // 20,000 samples with their rows and statistics: `h2o` on 1 in 12, `0` and `00` on 2 in 3, `1` on 1 in 3.
+            try await sql.raw("""
+                INSERT INTO lims_search (uid, token, portal_type, created)
+                SELECT md5(g::text), t.token, 'AnalysisRequest', g FROM generate_series(1, 20000) g
+                CROSS JOIN (VALUES ('h2o'), ('0'), ('00'), ('1')) AS t(token)
+                WHERE (t.token = 'h2o' AND g % 12 = 0) OR (t.token IN ('0', '00') AND g % 3 <> 0) OR (t.token = '1' AND g % 3 = 0)
+                """).run()
+            // And the other prefixes of their ids' words, as a lab's index holds them (about 7 rows a sample).
+            try await sql.raw("""
+                INSERT INTO lims_search (uid, token, portal_type, created)
+                SELECT md5(g::text), 'p' || k || '-' || (g % (10 * k)), 'AnalysisRequest', g
+                FROM generate_series(1, 20000) g CROSS JOIN generate_series(1, 5) k
+                """).run()
+            try await sql.raw("""
+                INSERT INTO lims_objects (uid, portal_type, path, parent_uid, version, seq, created, body, object_id)
+                SELECT md5(g::text), 'AnalysisRequest', '/filler/' || g, NULL, 1, 0, g, '{}', 'S-' || g FROM generate_series(1, 20000) g
+                """).run()
+            try await sql.raw("ANALYZE lims_search").run()
+            try await sql.raw("ANALYZE lims_objects").run()
+            let labman = User(uid: "u1", id: "labman", path: "/senaite/acl_users/labman", created: 0, userid: "labman", roles: [.labManager])
+            let views = RolePermissionMap.senaiteDefault.roles(for: .view)
+            let query = CatalogQuery(portalType: .sample, text: "h2o 0", sortOn: .created, descending: true)
+            let (with, source, filter, order) = SQLLabStore.catalogSelection(query, words: ["h2o", "0"], user: labman, viewRoles: views,
+                                                                             reach: .everywhere)
+            let (custom, generic) = try await Self.plans(of: "\(with)SELECT o.uid FROM \(source) WHERE \(filter) ORDER BY \(unsafeRaw: order) LIMIT 50", f)
+            for plan in [custom, generic] {
+                // With `EXISTS` PostgreSQL hashed every row of the second word (a sequential scan of the table).
+                #expect(!plan.contains("Seq Scan on lims_search") && !plan.contains("Hash"), "\(plan)")
+                #expect(plan.contains("Index Only Scan Backward using lims_search_token on lims_search s"), "\(plan)")
+                #expect(plan.contains("lims_search_pkey on lims_search w"), "\(plan)")
+            }
+        }
+    }
 }
