@@ -34,7 +34,8 @@ extension LimsAPIController {
         guard (1...5).contains(priority) else { throw QueueAPIError(.badRequest, "Field 'Priority' must be in 1...5") }
         let clientSampleID = try payload.string("ClientSampleID").flatMap { text -> String? in
             let trimmed = try payload.checkedName("ClientSampleID", text.trimmingCharacters(in: .whitespaces), maxLength: LimsPayload.maxTitleLength)
-            guard !trimmed.unicodeScalars.contains(where: { Self.invisibleCategories.contains($0.properties.generalCategory) }) else {
+            // What a name must not hide behind (``QueueCore/Unicode/Scalar/isInvisible``), and line breaks.
+            guard !trimmed.unicodeScalars.contains(where: { $0.isInvisible || Self.separators.contains($0.properties.generalCategory) }) else {
                 throw QueueAPIError(.badRequest, "Field 'ClientSampleID' must not hold control or invisible formatting characters "
                                     + "(line breaks, tabs, escapes, direction overrides, zero-width characters)")
             }
@@ -95,10 +96,8 @@ extension LimsAPIController {
                           extra: skipped.isEmpty ? [:] : ["skipped_fields": .array(named.map(JSONValue.string)), "skipped_count": .int(skipped.count)])
     }
 
-    /// General categories a client sample id may not hold: controls, and invisible formatting (direction overrides,
-    /// zero-width characters, byte order marks) and line or paragraph separators, which make two ids that look alike
-    /// differ or break the lines they are shown on.
-    static let invisibleCategories: Set<Unicode.GeneralCategory> = [.control, .format, .lineSeparator, .paragraphSeparator]
+    /// Line and paragraph separators (U+2028, U+2029): visible, but they break the lines a client sample id is shown on.
+    static let separators: Set<Unicode.GeneralCategory> = [.lineSeparator, .paragraphSeparator]
 
     /// `text` with every character but ASCII letters, digits and `_-.:/` written as `\u{hex}` (and `\` as `\\`): one
     /// word of one log line whatever a client sends (a space, `=` or `[` let a name pose as more metadata; a tryout).

@@ -191,6 +191,13 @@ final class StorageEnvironment: Sendable {
         try? await threadPool.shutdownGracefully()
     }
 
+    /// The other processes that have the SQLite database of `dataDir` open (``RestoreCommand/openers(of:)``), named;
+    /// none for PostgreSQL (`database` given), whose connections name no process.
+    static func otherProcesses(dataDir: String, database: String?) -> [String] {
+        guard database == nil else { return [] }
+        return RestoreCommand.openers(of: ["", "-wal"].map { sqlitePath(dataDir: dataDir) + $0 })
+    }
+
     /// The SQLite file of `dataDir`.
     static func sqlitePath(dataDir: String) -> String {
         URL(fileURLWithPath: dataDir).appendingPathComponent("limsqueue.sqlite").path

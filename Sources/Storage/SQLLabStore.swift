@@ -374,8 +374,7 @@ public final class SQLLabStore: Sendable {
     public func rebuildSearchIndex() async throws -> Int {
         try await writer.write { sql in
             try await SQLQueueStore.inTransaction(sql, lock: .rows, immediate: sql.dialect.name == "sqlite") { sql in
-                try await sql.raw("DELETE FROM lims_search").run()
-                try await AddSearchIndex.fill(sql)
+                try await AddSearchIndex.refill(sql)
                 return try await sql.raw("SELECT COUNT(*) AS n FROM lims_search").first()?.decode(column: "n", as: Int.self) ?? 0
             }
         }

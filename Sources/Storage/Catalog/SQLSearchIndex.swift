@@ -36,7 +36,7 @@ enum SQLSearchIndex {
     }
 
     /// Replaces the rows of `replacing` (those not in `created`, which have none yet) and of `deleted` with `rows`:
-    /// deletes by uid (500 a statement), inserts of 300 rows (SQLite) or of arrays, 10,000 rows a statement
+    /// deletes by uid (500 a statement), inserts of 300 rows (SQLite, ``MultiRowStatement``) or of arrays, 10,000 rows a statement
     /// (PostgreSQL, 4 binds whatever the rows, as ``SQLLabStore``'s object inserts).
     /// - Throws: storage errors.
     static func write(_ rows: [Row], replacing: [String], created: Set<String>, deleted: Set<String>,
@@ -57,10 +57,8 @@ enum SQLSearchIndex {
                                          \(SQLBind(slice.map(\.portalType)))::text[], \(SQLBind(slice.map(\.created)))::float8[])
                     """).run()
             } else {
-                let values = slice.map {
-                    SQLGroupExpression([SQLBind($0.uid), SQLBind($0.token), SQLBind($0.portalType), SQLBind($0.created)] as [any SQLExpression])
-                }
-                try await sql.raw("INSERT INTO lims_search (uid, token, portal_type, created) VALUES \(SQLList(values))").run()
+                try await MultiRowStatement(head: "INSERT INTO lims_search (uid, token, portal_type, created)",
+                                            rows: slice.map { [$0.uid, $0.token, $0.portalType, $0.created] }, on: sql).run(on: sql)
             }
         }
     }

@@ -27,14 +27,14 @@ public struct AddSearchIndex: AsyncMigration {
                     PRIMARY KEY (uid, token)
                 )
                 """).run()
-            try await sql.raw("DELETE FROM lims_search").run()
-            try await Self.fill(sql)
+            try await Self.refill(sql)
             try await sql.raw("CREATE INDEX IF NOT EXISTS lims_search_token ON lims_search (portal_type, token, created, uid)").run()
         }
     }
 
-    /// Writes the rows of every stored object of a searched type.
-    static func fill(_ sql: any SQLDatabase) async throws {
+    /// Replaces every row with those of the stored objects of the searched types (the migration; `limsqueue reindex`).
+    static func refill(_ sql: any SQLDatabase) async throws {
+        try await sql.raw("DELETE FROM lims_search").run()
         for portalType in SearchWords.portalTypes.map(\.rawValue).sorted() {
             var after = ""
             while true {

@@ -1,0 +1,24 @@
+import ArgumentParser
+
+/// `limsqueue reindex`: rebuilds the catalog's search index from the stored samples and worksheets.
+struct ReindexCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "reindex",
+        abstract: "Rebuild the search index of samples and worksheets (after a node of an older version wrote beside a newer one)."
+    )
+
+    @OptionGroup var common: CommonOptions
+
+    func run() async throws {
+        let holders = StorageEnvironment.otherProcesses(dataDir: common.dataDir, database: common.databaseURL)
+        let (path, rows) = try await StorageEnvironment.with(dataDir: common.dataDir, database: common.databaseURL, durability: common.durabilityLevel,
+                                                             existing: true, logger: common.logger("limsqueue.cli")) {
+            ($0.path, try await $0.lab.rebuildSearchIndex())
+        }
+        print("reindexed \(path): \(rows) search index rows")
+        if !holders.isEmpty {
+            print("warning: \(holders.joined(separator: ", ")) had the database open: a node of a version before the search index "
+                  + "writes samples it does not index; stop it and run `limsqueue reindex` again")
+        }
+    }
+}
