@@ -97,9 +97,10 @@ public final class ManualClock: WallClock {
     /// advance it past what they wait for.
     /// - Parameters:
     ///   - count: how many sleepers. Default: 1.
-    ///   - timeout: real time allowed. Default: 10 seconds.
+    ///   - timeout: real time allowed. Default: 60 seconds: it only bounds how long a failing test waits, and a
+    ///     loaded CI machine (PostgreSQL tests running beside) took over 10 s to get a long-poll to its sleep.
     /// - Throws: ``ManualClockTimeout`` when fewer sleep after `timeout`.
-    public func waitForSleepers(_ count: Int = 1, timeout: Duration = .seconds(10)) async throws {
+    public func waitForSleepers(_ count: Int = 1, timeout: Duration = .seconds(60)) async throws {
         let real = ContinuousClock()
         let deadline = real.now.advanced(by: timeout)
         var spins = 0
@@ -160,9 +161,9 @@ public final class ManualClock: WallClock {
     /// microsecond): e.g. a consumer's booking, told apart from its handler's deadline by the instant.
     /// - Parameters:
     ///   - instant: the instant the sleeper waits for.
-    ///   - timeout: real time allowed. Default: 10 seconds.
+    ///   - timeout: real time allowed. Default: 60 seconds (see ``waitForSleepers(_:timeout:)``).
     /// - Throws: ``ManualClockTimeout`` when no such sleeper appears within `timeout`.
-    public func waitForSleeper(until instant: Double, timeout: Duration = .seconds(10)) async throws {
+    public func waitForSleeper(until instant: Double, timeout: Duration = .seconds(60)) async throws {
         let real = ContinuousClock()
         let deadline = real.now.advanced(by: timeout)
         var spins = 0
