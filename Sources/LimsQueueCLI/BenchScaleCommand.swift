@@ -143,6 +143,8 @@ struct ScaleBench: Sendable {
     /// What the driver needs from the built lab.
     struct Fixture: Sendable {
         var clientUID = "", contactUID = "", sampleTypePrefix = ""
+        /// The name of the client of `contactUID`: its samples are a share of the lab at any size.
+        var clientName = ""
         var serviceKeywords: [String] = []
         var templateUID = ""
         var unassigned: [String] = []
@@ -242,6 +244,7 @@ struct ScaleBench: Sendable {
             guard let contact = contacts.first.flatMap({ state.contacts.peek($0) }) else { throw CLIError("the demo lab has no contact") }
             fixture.contactUID = contact.uid
             fixture.clientUID = contact.clientUID
+            fixture.clientName = state.clients.peek(contact.clientUID)?.name ?? ""
             fixture.sampleTypePrefix = state.sampleTypes.values.map(\.prefix).sorted().first ?? ""
             fixture.serviceKeywords = Array(state.analysisServices.values.map(\.keyword).sorted().prefix(3))
             fixture.templateUID = state.worksheetTemplates.values.first { $0.title.lowercased().contains("hardness") }?.uid
@@ -353,8 +356,11 @@ struct ScaleBench: Sendable {
         let cookie = try await api.sessionCookie(as: manager)
         // The search: one sample's id, a term a few samples match at any size (where `LIKE` read every id).
         let searched = "\(fixture.sampleTypePrefix)-0001".addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? ""
+        // And a client's name (its samples, found through the client's index rows).
+        let clientSearched = fixture.clientName.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? ""
         for (name, path) in [("web: worksheets list", "/worksheets"), ("web: samples list", "/samples"),
-                             ("web: samples list, search of an id", "/samples?q=\(searched)")] {
+                             ("web: samples list, search of an id", "/samples?q=\(searched)"),
+                             ("web: samples list, search of a client's name", "/samples?q=\(clientSearched)")] {
             times = []
             for _ in 0..<repeats {
                 times.append(try await Self.time { try await api.page(path, cookie: cookie) })

@@ -1,10 +1,10 @@
 import ArgumentParser
 
-/// `limsqueue reindex`: rebuilds the catalog's search index from the stored samples and worksheets.
+/// `limsqueue reindex`: rebuilds the catalog's search index from the stored samples, worksheets and clients.
 struct ReindexCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "reindex",
-        abstract: "Rebuild the search index of samples and worksheets (after a node of an older version wrote beside a newer one)."
+        abstract: "Rebuild the search index of samples, worksheets and clients (after a node of an older version wrote beside a newer one)."
     )
 
     @OptionGroup var common: CommonOptions

@@ -74,9 +74,12 @@ extension SQLLabStore: LabRepository {
         let viewRoles = try await setup().rolePermissions.roles(for: .view)
         let reach = try await CatalogReach.of(user, viewRoles: viewRoles, on: sql)
         if reach == .clients([]) { return CatalogPage(uids: [], total: 0) }
-        var words = SearchWords.portalTypes.contains(query.portalType) ? SearchWords.query(query.text ?? "") : []
-        if words.count > 1 { words = try await Self.rarestFirst(words, of: query.portalType, on: sql).words }
-        let (with, source, filter, order) = Self.catalogSelection(query, words: words, user: user, viewRoles: viewRoles, reach: reach)
+        let words = SearchWords.portalTypes.contains(query.portalType) ? SearchWords.query(query.text ?? "") : []
+        var search = try await CatalogSearch.of(words, portalType: query.portalType, reach: reach, clientUIDs: query.clientUIDs, on: sql)
+        if words.count > 1 { search.words = try await Self.rarestFirst(search, of: query.portalType, on: sql).words }
+        let (pageEnd, pageOverflow) = query.offset.addingReportingOverflow(query.limit)
+        let (with, source, filter, order) = Self.catalogSelection(query, search: search, user: user, viewRoles: viewRoles, reach: reach,
+                                                                  streamLimit: pageOverflow ? Int.max - 1 : pageEnd)
         let rows = try await sql.raw("""
             \(with)SELECT o.uid FROM \(source) WHERE \(filter)
             ORDER BY \(unsafeRaw: order) LIMIT \(bind: query.limit) OFFSET \(bind: query.offset)
@@ -100,7 +103,7 @@ extension SQLLabStore: LabRepository {
         // most `bound + 1` index entries of its rarest word, where the page's plan may read every match.
         var counting = query
         if !words.isEmpty { counting.sortOn = .created }
-        let count = Self.catalogSelection(counting, words: words, user: user, viewRoles: viewRoles, reach: reach)
+        let count = Self.catalogSelection(counting, search: search, user: user, viewRoles: viewRoles, reach: reach, streamLimit: bound + 1)
         let counted = try await sql.raw("""
             \(count.with)SELECT COUNT(*) AS n FROM (
                 SELECT 1 AS one FROM \(count.source) WHERE \(count.filter) ORDER BY \(unsafeRaw: count.order) LIMIT \(bind: bound + 1)) capped
@@ -108,21 +111,30 @@ extension SQLLabStore: LabRepository {
         return counted > bound ? CatalogPage(uids: uids, total: bound, totalIsExact: false) : CatalogPage(uids: uids, total: counted)
     }
 
-    /// The words of a search of several words, the one with the fewest index entries first (counted up to
-    /// ``searchCountCap`` each; ties keep their order): the page is read by it and checks the others object by
-    /// object. Read by the longest word, `h2o 00` walked every water sample from the newest to the oldest (the
-    /// `00..` ids are the first 99) for a page: 100 ms at 200,000 samples.
+    /// The words of a search of several words, the one with the fewest matches first (index entries, plus the samples
+    /// of the clients the word names; each counted up to ``searchCountCap``; ties keep their order): the page is read
+    /// by it and checks the others object by object. Read by the longest word, `h2o 00` walked every water sample from
+    /// the newest to the oldest (the `00..` ids are the first 99) for a page: 100 ms at 200,000 samples.
     /// - Throws: storage errors.
     /// - Returns: the words, rarest first, and the first one's count (capped at ``searchCountCap``).
-    static func rarestFirst(_ words: [String], of portalType: PortalType, on sql: any SQLDatabase) async throws
+    static func rarestFirst(_ search: CatalogSearch, of portalType: PortalType, on sql: any SQLDatabase) async throws
         -> (words: [String], driverCount: Int)
     {
+        let words = search.words
         var counted: [(word: String, count: Int)] = []
         for word in words {
-            let count = try await sql.raw("""
+            var count = try await sql.raw("""
                 SELECT COUNT(*) AS n FROM (SELECT 1 AS one FROM lims_search s
                     WHERE s.portal_type = \(bind: portalType.rawValue) AND s.token = \(bind: word) LIMIT \(bind: searchCountCap)) capped
                 """).first()?.decode(column: "n", as: Int.self) ?? 0
+            let clients = search.clients(of: word).map(\.uid)
+            if !clients.isEmpty, count < searchCountCap {
+                count += try await sql.raw("""
+                    SELECT COUNT(*) AS n FROM (SELECT 1 AS one FROM lims_objects o
+                        WHERE o.client_uid IN (\(SQLList(clients.map { SQLBind($0) }))) AND o.portal_type = \(bind: portalType.rawValue)
+                        LIMIT \(bind: searchCountCap - count)) capped
+                    """).first()?.decode(column: "n", as: Int.self) ?? 0
+            }
             if count == 0 { return ([word] + words.filter { $0 != word }, 0) } // nothing matches; no more counting
             counted.append((word, count))
         }
@@ -143,18 +155,26 @@ extension SQLLabStore: LabRepository {
 
     /// What a catalog page reads (a `WITH` clause or nothing, the `FROM` source, `WHERE` filter and `ORDER BY`, the
     /// objects aliased `o`), for ``catalog(_:visibleTo:)``'s page and capped count. A search of a searched type
-    /// (``SearchWords``) reads the search index (`s`) by its most selective word; the further words are one subquery
-    /// (a seek each by the object's uid); the other filters apply to the objects it finds. Sorted on creation, it reads the index in the
+    /// (``SearchWords``) reads the search index (`s`) by its first word (the rarest); the further words are one or two
+    /// subqueries (a seek each by the object's uid), a word that names clients (``CatalogSearch``) one more test on the
+    /// object's client; the other filters apply to the objects it finds. Sorted on creation, it reads the index in the
     /// page's order (created, then uid; ties of one instant are rare, and a path tiebreak would sort every match).
+    /// When the first word names clients, the page is the union of streams, each read in the page's order and filtered
+    /// whole, at most `streamLimit` objects each: the word's index range, and each named client's samples
+    /// (`lims_catalog_client`); the first `streamLimit` of the union are among them.
     /// Sorted on path or id, the matches are read first (a materialized set, driving the join) and sorted, so the page
     /// costs what the search matches: SQLite otherwise walked every sample in path order probing the index for each
     /// (0.53 s for a word no sample has, at 100,000 samples; a tryout), and checking objects in the page's order instead
     /// walks every object before the first match, which a word of the id puts far along the id order (`h2o` sorted by
     /// id at 200,000 samples: 362 ms, against 170 ms reading its 16,000 matches). A text without a letter or digit
     /// searches nothing, as an empty one.
-    /// - Parameter words: the search's words (``SearchWords/query(_:)``), the one the index is read by first; empty for
-    ///   a query without search or of a type the index does not hold.
-    static func catalogSelection(_ query: CatalogQuery, words: [String], user: User, viewRoles: Set<Role>, reach: CatalogReach)
+    /// - Parameters:
+    ///   - search: the search's words, the one the index is read by first, and the clients they name; no words for a
+    ///     query without search or of a type the index does not hold.
+    ///   - streamLimit: how many objects the page (its offset and limit) or the count reads at most, in the page's
+    ///     order.
+    static func catalogSelection(_ query: CatalogQuery, search: CatalogSearch, user: User, viewRoles: Set<Role>, reach: CatalogReach,
+                                 streamLimit: Int)
         -> (with: SQLQueryString, source: SQLQueryString, filter: SQLQueryString, order: String)
     {
         var filter = Self.catalogFilter(query, user: user, viewRoles: viewRoles,
@@ -167,32 +187,108 @@ extension SQLLabStore: LabRepository {
         case .created: column = "created"
         }
         let direction = query.descending ? "DESC" : "ASC"
-        var order = column == "path" ? "o.path \(direction)" : "o.\(column) \(direction), o.path \(direction)"
-        guard let first = words.first else { return ("", "lims_objects o", filter, order) }
-        var matched: SQLQueryString = "s.portal_type = \(bind: query.portalType.rawValue) AND s.token = \(bind: first)"
-        // The second word: one seek by the object's uid, which ends the check of most objects that do not match; the
-        // others: one subquery counting the object's rows among them (a seek a word). One subquery per word made
-        // PostgreSQL plan for 90 ms at 8 words (2.4 s at 40); all words in the counting subquery checked every object
-        // against all of them (121 ms against 19 for a search of 8 words no object has). A scalar subquery with LIMIT,
-        // not EXISTS: PostgreSQL turned EXISTS into a hash join over every row of the word (a sequential scan of
-        // `lims_search`: 25 ms against 3 for `h2o 0` at 20,000 samples), where each object wants one seek.
-        if let second = words.dropFirst().first {
-            matched = matched + " AND (SELECT 1 FROM lims_search w WHERE w.uid = s.uid AND w.token = \(bind: second) LIMIT 1) IS NOT NULL"
+        let order = column == "path" ? "o.path \(direction)" : "o.\(column) \(direction), o.path \(direction)"
+        guard let first = search.words.first else { return ("", "lims_objects o", filter, order) }
+        let further = search.words.dropFirst()
+        let plain = Array(further.filter { search.clients(of: $0).isEmpty })
+        // The words that name clients: found in the object's own words or by its client.
+        for word in further where !search.clients(of: word).isEmpty {
+            filter = filter + """
+                 AND ((SELECT 1 FROM lims_search w WHERE w.uid = o.uid AND w.token = \(bind: word) LIMIT 1) IS NOT NULL \
+                OR o.client_uid IN (\(SQLList(search.clients(of: word).map { SQLBind($0.uid) }))))
+                """
         }
-        let rest = words.dropFirst(2)
+        let tokenMatch: SQLQueryString = "s.portal_type = \(bind: query.portalType.rawValue) AND s.token = \(bind: first)"
+            + Self.wordsMatch(plain, uid: "s.uid")
+        let named = search.clients(of: first)
+        if named.isEmpty, query.sortOn != .created {
+            // CROSS JOIN: SQLite keeps the tables in the order written (the matches drive); PostgreSQL plans it as a join.
+            return ("WITH m AS MATERIALIZED (SELECT s.uid FROM lims_search s WHERE \(tokenMatch)) ", "m CROSS JOIN lims_objects o",
+                    "o.uid = m.uid AND " + filter, order)
+        }
+        if named.isEmpty {
+            return ("", "lims_search s JOIN lims_objects o ON o.uid = s.uid", tokenMatch + " AND " + filter,
+                    "s.created \(direction), s.uid \(direction)")
+        }
+        // The first word names clients: a union of streams, each in the page's order and at most `streamLimit` long.
+        let limit = SQLBind(streamLimit)
+        let type = SQLBind(query.portalType.rawValue)
+        let groups = named.count <= CatalogSearch.maxClientStreams ? named.map { [$0] } : [named]
+        let clientFilter = filter + Self.wordsMatch(plain, uid: "o.uid")
+        var streams: [SQLQueryString] = []
+        var with: SQLQueryString = ""
+        let key: String
+        switch query.sortOn {
+        case .created:
+            key = "created"
+            let byCreation = "o.created \(direction), o.uid \(direction)"
+            streams.append("""
+                SELECT o.uid AS uid, s.created AS created FROM lims_search s JOIN lims_objects o ON o.uid = s.uid
+                WHERE \(tokenMatch) AND \(filter) ORDER BY s.created \(unsafeRaw: direction), s.uid \(unsafeRaw: direction) LIMIT \(limit)
+                """)
+            for group in groups {
+                streams.append("""
+                    SELECT o.uid AS uid, o.created AS created FROM lims_objects o
+                    WHERE o.client_uid IN (\(SQLList(group.map { SQLBind($0.uid) }))) AND \(clientFilter)
+                    ORDER BY \(unsafeRaw: byCreation) LIMIT \(limit)
+                    """)
+            }
+        case .path, .id:
+            // The word's own matches are read first and sorted (they cost what they match, as any search sorted so);
+            // a client's samples sorted by path are its subtree's range of `lims_catalog_type_path` (the path range
+            // of ``CatalogReach``), read in order; by id, or more clients than streams, they are sorted too.
+            key = query.sortOn == .path ? "path" : "object_id"
+            let byKey = key == "path" ? "o.path \(direction)" : "o.object_id \(direction), o.path \(direction)"
+            with = "WITH m AS MATERIALIZED (SELECT s.uid FROM lims_search s WHERE \(tokenMatch)) "
+            streams.append("""
+                SELECT o.uid AS uid, o.\(unsafeRaw: key) AS \(unsafeRaw: key), o.path AS sort_path FROM m CROSS JOIN lims_objects o
+                WHERE o.uid = m.uid AND \(filter) ORDER BY \(unsafeRaw: byKey) LIMIT \(limit)
+                """)
+            for group in groups {
+                let within: SQLQueryString
+                if key == "path", let client = group.first, group.count == 1 {
+                    within = "o.portal_type = \(type) AND o.path >= \(bind: client.path + "/") AND o.path < \(bind: client.path + "0")"
+                } else {
+                    within = "o.client_uid IN (\(SQLList(group.map { SQLBind($0.uid) })))"
+                }
+                streams.append("""
+                    SELECT o.uid AS uid, o.\(unsafeRaw: key) AS \(unsafeRaw: key), o.path AS sort_path FROM lims_objects o
+                    WHERE \(within) AND \(clientFilter) ORDER BY \(unsafeRaw: byKey) LIMIT \(limit)
+                    """)
+            }
+        }
+        var union: SQLQueryString = ""
+        let columns = key == "created" ? "uid, created" : "uid, \(key), sort_path"
+        for (index, stream) in streams.enumerated() {
+            union = union + (index == 0 ? "" : " UNION ") + "SELECT \(unsafeRaw: columns) FROM (\(stream)) stream\(unsafeRaw: String(index))"
+        }
+        let unionOrder: String
+        switch key {
+        case "created": unionOrder = "o.created \(direction), o.uid \(direction)"
+        case "path": unionOrder = "o.sort_path \(direction)"
+        default: unionOrder = "o.object_id \(direction), o.sort_path \(direction)"
+        }
+        return (with, "(\(union)) o", "1 = 1", unionOrder)
+    }
+
+    /// The test that the object whose uid is `uid` (an SQL expression) has a word starting with each of `words`, or
+    /// nothing for none: the first one seek by the uid, which ends the check of most objects that do not match; the
+    /// others one subquery counting the object's rows among them (a seek a word). One subquery per word made
+    /// PostgreSQL plan for 90 ms at 8 words (2.4 s at 40); all words in the counting subquery checked every object
+    /// against all of them (121 ms against 19 for a search of 8 words no object has). A scalar subquery with LIMIT,
+    /// not EXISTS: PostgreSQL turned EXISTS into a hash join over every row of the word (a sequential scan of
+    /// `lims_search`: 25 ms against 3 for `h2o 0` at 20,000 samples), where each object wants one seek.
+    static func wordsMatch(_ words: [String], uid: String) -> SQLQueryString {
+        guard let second = words.first else { return "" }
+        var matched: SQLQueryString = " AND (SELECT 1 FROM lims_search w WHERE w.uid = \(unsafeRaw: uid) AND w.token = \(bind: second) LIMIT 1) IS NOT NULL"
+        let rest = words.dropFirst()
         if !rest.isEmpty {
             matched = matched + """
-                 AND (SELECT COUNT(*) FROM lims_search w WHERE w.uid = s.uid AND w.token IN (\(SQLList(rest.map { SQLBind($0) })))) \
+                 AND (SELECT COUNT(*) FROM lims_search w WHERE w.uid = \(unsafeRaw: uid) AND w.token IN (\(SQLList(rest.map { SQLBind($0) })))) \
                 = \(bind: rest.count)
                 """
         }
-        guard query.sortOn == .created else {
-            // CROSS JOIN: SQLite keeps the tables in the order written (the matches drive); PostgreSQL plans it as a join.
-            return ("WITH m AS MATERIALIZED (SELECT s.uid FROM lims_search s WHERE \(matched)) ", "m CROSS JOIN lims_objects o",
-                    "o.uid = m.uid AND " + filter, order)
-        }
-        order = "s.created \(direction), s.uid \(direction)"
-        return ("", "lims_search s JOIN lims_objects o ON o.uid = s.uid", matched + " AND " + filter, order)
+        return matched
     }
 
     /// The WHERE clause of a catalog query, with the `allowedRolesAndUsers` filter: none for lab managers and

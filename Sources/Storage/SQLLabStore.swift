@@ -365,7 +365,7 @@ public final class SQLLabStore: Sendable {
         try await catalog(CatalogQuery(portalType: portalType, limit: Int(Int32.max)), visibleTo: user).uids
     }
 
-    /// Rebuilds the search index (``SearchWords``) from every stored sample and worksheet, in one write transaction:
+    /// Rebuilds the search index (``SearchWords``) from every stored sample, worksheet and client, in one write transaction:
     /// SENAITE's "Clear and Rebuild" of a catalog. For a lab that a node of a version before the index wrote into
     /// after the migration (its new samples are missing from searches). It holds the writer for the whole rebuild
     /// (about a minute at 200,000 samples).

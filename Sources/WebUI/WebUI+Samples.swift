@@ -15,7 +15,7 @@ extension WebUI {
     /// The review states the samples list filters on.
     static let sampleStates = [ReviewState.sampleDue, ReviewState.sampleReceived, ReviewState.toBeVerified, ReviewState.verified]
 
-    /// `GET /samples[?page=N&q=TEXT&state=STATE&client=UID]`: newest first, searched by id and client sample id
+    /// `GET /samples[?page=N&q=TEXT&state=STATE&client=UID]`: newest first, searched by id, client sample id and client (name or code)
     /// (each word of `q` starts a word of either, through the catalog's search index), filtered by review state and
     /// client, paged in the database; queued samples shown as Queued with a spinner.
     @Sendable func samplesList(_ request: Request, context: QueueRequestContext) async throws -> Response {

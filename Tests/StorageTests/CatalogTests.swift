@@ -85,16 +85,19 @@ struct CatalogTests {
                                              "e\u{301}cole ΣΊΣΥΦΟΣ", "İstanbul ｆｕｌｌ"]
 
     /// Whether `object` matches a search text, written out for the test: a sample or worksheet when each word of the
-    /// text (runs of letters and digits, without compatibility forms, case or accents) starts a word of its id or
-    /// client sample id (every one for a text without words); any other object when its id contains the text.
-    static func matches(_ object: any LabObject, text: String) -> Bool {
+    /// text (runs of letters and digits, without compatibility forms, case or accents) starts a word of its id,
+    /// client sample id, or (a sample) its client's name or code (every one for a text without words); any other
+    /// object when its id contains the text.
+    static func matches(_ object: any LabObject, text: String, state: LabState) -> Bool {
         func words(_ text: String) -> [String] {
             text.precomposedStringWithCompatibilityMapping.folding(options: [.caseInsensitive, .diacriticInsensitive], locale: nil)
                 .split { !($0.isLetter || $0.isNumber) }.map(String.init)
         }
         let texts: [String]
         switch object {
-        case let sample as Sample: texts = [sample.id, sample.clientSampleID].compactMap { $0 }
+        case let sample as Sample:
+            let client = state.clients[sample.clientUID]
+            texts = [sample.id, sample.clientSampleID, client?.name, client?.clientID].compactMap { $0 }
         case let worksheet as Worksheet: texts = [worksheet.id]
         default: return object.id.lowercased().contains(text.lowercased())
         }
@@ -114,7 +117,7 @@ struct CatalogTests {
             }
         }
         if let services = query.serviceUIDs { objects = objects.filter { ($0 as? any AnalysisRecord).map { services.contains($0.serviceUID) } ?? false } }
-        if let text = query.text, !text.isEmpty { objects = objects.filter { matches($0, text: text) } }
+        if let text = query.text, !text.isEmpty { objects = objects.filter { matches($0, text: text, state: state) } }
         objects.sort { lhs, rhs in
             switch query.sortOn {
             case .id: (lhs.id, lhs.path) < (rhs.id, rhs.path)
@@ -143,6 +146,8 @@ struct CatalogTests {
             }
         }
         queries.append(CatalogQuery(portalType: .sample, clientUIDs: [lab.clients[1].uid], sortOn: .created, descending: true, limit: 5))
+        queries.append(CatalogQuery(portalType: .sample, clientUIDs: [lab.clients[1].uid], text: "client", sortOn: .created, descending: true, limit: 5))
+        queries.append(CatalogQuery(portalType: .sample, reviewStates: [ReviewState.sampleReceived], text: "client h2o", sortOn: .created, limit: 4))
         queries.append(CatalogQuery(portalType: .sample, text: "soi", sortOn: .id, limit: 4))
         // LIKE's wildcards and the escape character are searched literally: no id holds them.
         for text in ["%", "_", "!", "h2o%", "h_o"] { queries.append(CatalogQuery(portalType: .sample, text: text, sortOn: .id, limit: 4)) }
@@ -150,7 +155,9 @@ struct CatalogTests {
         for text in ["%", "_", "!", "c%", "c_", "cu", "U"] { queries.append(CatalogQuery(portalType: .analysis, text: text, sortOn: .id, limit: 9)) }
         // The search index: word prefixes of the id and the client sample id, every word needed, any case; each sort.
         for text in ["0001", "H2O-00", "h2o 0003", "00 h2o", "rb", "RB-7", "river 7", "bank", "süd", "SÜD 000", "ß", "well_1",
-                     "12", "h2o-0001-x", "zz", "soil river", "école", "ECOLE", "σίσυφος", "istanbul full", "strasse", "--", "% _"] {
+                     "12", "h2o-0001-x", "zz", "soil river", "école", "ECOLE", "σίσυφος", "istanbul full", "strasse", "--", "% _",
+                     // A client's name or code: its samples (with the other words, of the sample or the client).
+                     "client", "CLIENT 1", "c2", "client 2 h2o", "client 0001", "1", "c rb", "c0 c1", "client 1 river", "c0 soi 0"] {
             for sort in CatalogQuery.SortField.allCases {
                 queries.append(CatalogQuery(portalType: .sample, text: text, sortOn: sort, descending: sort == .created, limit: 3))
             }
@@ -475,23 +482,30 @@ struct CatalogTests {
             }
             // A search of several words reads the index by the word with the fewest entries (23 soil samples, 67 water).
             #expect(SearchWords.query("h2o soi") == ["h2o", "soi"])
-            #expect(try await SQLLabStore.rarestFirst(["h2o", "soi"], of: .sample, on: sql) == (["soi", "h2o"], 23))
-            #expect(try await SQLLabStore.rarestFirst(["h2o", "zz", "soi"], of: .sample, on: sql) == (["zz", "h2o", "soi"], 0))
+            #expect(try await SQLLabStore.rarestFirst(CatalogSearch(words: ["h2o", "soi"]), of: .sample, on: sql) == (["soi", "h2o"], 23))
+            #expect(try await SQLLabStore.rarestFirst(CatalogSearch(words: ["h2o", "zz", "soi"]), of: .sample, on: sql) == (["zz", "h2o", "soi"], 0))
             // A search of very many words uses its 8 longest: one statement both databases plan at once (40 words took
             // PostgreSQL 2.4 s to plan; SQLite refused 1,100 as too deep).
             let many = (0..<1_500).map { "w\($0)" }.joined(separator: " ")
             #expect(SearchWords.query(many) == (1_000..<1_008).map { "w\($0)" }) // longest first, then in order
             #expect(try await search(many).isEmpty)
             #expect(try await search("h2o 0001 " + (0..<40).map { "0\($0)" }.joined(separator: " ")).isEmpty)
-            let texts = ["0001", "h2o", "river 7", "rb-7", "süd", "well"]
+            let texts = ["0001", "h2o", "river 7", "rb-7", "süd", "well", "client 1", "c2 h2o"]
             var before: [[String]] = []
             for text in texts { before.append(try await search(text)) }
             #expect(before.allSatisfy { !$0.isEmpty }, "\(before)")
             let state = try await environment.lab.load()
-            let expectedRows = state.samples.values.map { SearchWords.tokens(of: $0)?.count ?? 0 }.reduce(0, +)
+            let sampleRows = state.samples.values.map { SearchWords.tokens(of: $0)?.count ?? 0 }.reduce(0, +)
+            let clientRows = state.clients.values.map { SearchWords.tokens(of: $0)?.count ?? 0 }.reduce(0, +)
+            #expect(clientRows == 3 * 8) // c, cl, cli, clie, clien, client, 0, c0
+            let expectedRows = sampleRows + clientRows
             #expect(try await rowCount() == expectedRows)
             try await AddSearchIndex().revert(on: database)
             try await AddSearchIndex().prepare(on: database)
+            #expect(try await rowCount() == sampleRows)
+            #expect(try await search("client").isEmpty) // clients' words come with limsqueue-0015
+            try await AddClientSearchWords().prepare(on: database)
+            try await AddClientSearchWords().prepare(on: database) // safe over itself
             #expect(try await rowCount() == expectedRows)
             for (text, uids) in zip(texts, before) { #expect(try await search(text) == uids, "\(text) after the migration") }
             // Rows a node of an older version never wrote come back with a rebuild.
@@ -512,6 +526,61 @@ struct CatalogTests {
             #expect(try await search("lake").isEmpty)
             let left = try await sql.raw("SELECT COUNT(*) AS n FROM lims_search WHERE uid = \(bind: sample.uid)").first()?.decode(column: "n", as: Int.self)
             #expect(left == 0)
+
+            // A renamed client: its samples are found by the new name, not the old; the rows of one object change.
+            let renamed = lab.clients[1]
+            let ofRenamed = try await environment.lab.load().samples.values.filter { $0.clientUID == renamed.uid }
+                .sorted { $0.created > $1.created }.map(\.uid)
+            #expect(try await search("c1") == ofRenamed) // its code
+            try await environment.lab.perform { state in try state.modify(Client.self, renamed.uid) { $0.name = "Zephyr Wells" } }
+            #expect(try await search("zephyr") == ofRenamed)
+            #expect(try await search("zephyr wel") == ofRenamed)
+            #expect(try await search("c1") == ofRenamed)
+            #expect(Set(try await search("client")).isDisjoint(with: ofRenamed))
+            try await AddClientSearchWords().revert(on: database)
+            #expect(try await search("zephyr").isEmpty)
+            try await AddClientSearchWords().prepare(on: database)
+            #expect(try await search("zephyr") == ofRenamed)
+        }
+    }
+
+    @Test("a word naming more clients than the page reads as streams of their own (33) pages through them all, newest first")
+    func searchOfManyClients() async throws {
+        try await withSeededDatabase { environment, lab, _, _ in
+            let now = self.now
+            let made = try await environment.lab.perform { state -> [Sample] in
+                let uids = RandomUIDGenerator()
+                let water = try #require(state.sampleTypes.values.first { $0.prefix == "H2O" })
+                let fe = try #require(state.analysisServices.values.first { $0.keyword == "Fe" })
+                var made: [Sample] = []
+                for index in 0..<(CatalogSearch.maxClientStreams + 3) {
+                    let client = state.createClient(name: "Acme \(index)", clientID: "AC\(index)", uids: uids, now: now)
+                    let contact = try state.createContact(in: client.uid, firstname: "A", surname: "B", uids: uids, now: now)
+                    for copy in 0..<2 {
+                        made.append(try state.createSample(clientUID: client.uid, contactUID: contact.uid, sampleTypeUID: water.uid,
+                                                           serviceUIDs: [fe.uid], uids: uids, now: now + 1_000 + Double(index * 2 + copy)))
+                    }
+                }
+                return made
+            }
+            let newestFirst = made.sorted { $0.created > $1.created }.map(\.uid)
+            for descending in [true, false] {
+                var collected: [String] = []
+                var page = CatalogQuery(portalType: .sample, text: "ACME", sortOn: .created, descending: descending, limit: 7)
+                while true {
+                    let answer = try await environment.lab.catalog(page, visibleTo: lab.labman)
+                    #expect(answer.total == made.count)
+                    collected += answer.uids
+                    if answer.uids.count < page.limit { break }
+                    page.offset += page.limit
+                }
+                #expect(collected == (descending ? newestFirst : newestFirst.reversed()))
+            }
+            // With a word of the samples: both must match.
+            let first = try #require(made.first)
+            let answer = try await environment.lab.catalog(CatalogQuery(portalType: .sample, text: "acme \(first.id)", sortOn: .created,
+                                                                        descending: true, limit: 50), visibleTo: lab.labman)
+            #expect(answer.uids == [first.uid])
         }
     }
 

@@ -85,8 +85,8 @@ struct QueryPlanTests {
                 CatalogQuery(portalType: .sample, clientUIDs: ["c1"], text: "h2o 0001", sortOn: .id, descending: true),
             ]
             for query in queries {
-                let (with, source, filter, order) = SQLLabStore.catalogSelection(query, words: SearchWords.query(query.text ?? ""), user: labman,
-                                                                                 viewRoles: views, reach: .everywhere)
+                let (with, source, filter, order) = SQLLabStore.catalogSelection(query, search: CatalogSearch(words: SearchWords.query(query.text ?? "")),
+                                                                                 user: labman, viewRoles: views, reach: .everywhere, streamLimit: 50)
                 let plan = try await Self.plan(of: "\(with)SELECT o.uid FROM \(source) WHERE \(filter) ORDER BY \(unsafeRaw: order) LIMIT 50", on: sql)
                 #expect(plan.contains { $0.contains("lims_search_token") }, "\(query): \(plan)")
                 if query.sortOn == .created {
@@ -95,6 +95,45 @@ struct QueryPlanTests {
                     // The matches drive: the objects are sought by uid, never walked in path or id order.
                     #expect(plan.contains { $0.contains("SEARCH o USING INDEX sqlite_autoindex_lims_objects_1 (uid=?)") }, "\(query): \(plan)")
                     #expect(!plan.contains { $0.contains("lims_catalog_type_path") || $0.contains("lims_catalog_type_id") }, "\(query): \(plan)")
+                }
+            }
+        }
+    }
+
+    @Test("a search by a client's name reads the word's index range and each named client's samples in the page's order, never scanning the objects")
+    func searchReadsNamedClients() async throws {
+        try await StoreFixture.with(backend: .sqlite) { f in
+            let sql = try f.lab.sql
+            let labman = User(uid: "u1", id: "labman", path: "/senaite/acl_users/labman", created: 0, userid: "labman", roles: [.labManager])
+            let views = RolePermissionMap.senaiteDefault.roles(for: .view)
+            let searches = [
+                CatalogSearch(words: ["acme"], clients: ["acme": ["c1"]]),
+                CatalogSearch(words: ["acme", "h2o"], clients: ["acme": ["c1", "c2"]]),
+                CatalogSearch(words: ["0001", "acme"], clients: ["acme": ["c1"]]),
+                CatalogSearch(words: ["a"], clients: ["a": (0...CatalogSearch.maxClientStreams).map { "c\($0)" }]),
+            ]
+            for search in searches {
+                for sort in [CatalogQuery.SortField.created, .path] {
+                    let query = CatalogQuery(portalType: .sample, reviewStates: [ReviewState.sampleReceived],
+                                             text: search.words.joined(separator: " "), sortOn: sort, descending: true)
+                    let (with, source, filter, order) = SQLLabStore.catalogSelection(query, search: search, user: labman, viewRoles: views,
+                                                                                     reach: .everywhere, streamLimit: 50)
+                    let plan = try await Self.plan(of: "\(with)SELECT o.uid FROM \(source) WHERE \(filter) ORDER BY \(unsafeRaw: order) LIMIT 50", on: sql)
+                    #expect(plan.contains { $0.contains("lims_search_token") }, "\(search) \(sort): \(plan)")
+                    // The first word's clients: their samples read by client (more than 32: as SQLite likes; here in
+                    // creation order among the received ones).
+                    let named = search.clients(of: search.words[0]).count
+                    if named > 0, named <= CatalogSearch.maxClientStreams {
+                        // By creation: the client's samples in `lims_catalog_client`; by path: its subtree's range.
+                        let read = sort == .created ? "SEARCH o USING INDEX lims_catalog_client (client_uid=? AND portal_type=?)"
+                            : "SEARCH o USING INDEX lims_catalog_type_path (portal_type=? AND path>? AND path<?)"
+                        #expect(plan.contains { $0.contains(read) }, "\(search) \(sort): \(plan)")
+                    }
+                    // The objects are sought by uid, by client or by a client's path range, never walked whole (`o`
+                    // scanned is the union); more clients than streams may be read in the page's order, filtered.
+                    #expect(!plan.contains { ($0 == "SCAN o" && !plan.contains("CO-ROUTINE o")) || $0 == "SCAN c"
+                        || ($0.contains("lims_catalog_type") && !$0.contains("path>? AND path<?") && named <= CatalogSearch.maxClientStreams) },
+                            "\(search) \(sort): \(plan)")
                 }
             }
         }

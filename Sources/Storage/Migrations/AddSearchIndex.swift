@@ -27,15 +27,20 @@ public struct AddSearchIndex: AsyncMigration {
                     PRIMARY KEY (uid, token)
                 )
                 """).run()
-            try await Self.refill(sql)
+            try await Self.refill(sql, types: SearchWords.portalTypes)
             try await sql.raw("CREATE INDEX IF NOT EXISTS lims_search_token ON lims_search (portal_type, token, created, uid)").run()
         }
     }
 
-    /// Replaces every row with those of the stored objects of the searched types (the migration; `limsqueue reindex`).
-    static func refill(_ sql: any SQLDatabase) async throws {
-        try await sql.raw("DELETE FROM lims_search").run()
-        for portalType in SearchWords.portalTypes.map(\.rawValue).sorted() {
+    /// Replaces the rows of `types` (default: every indexed type, ``SearchWords/indexedTypes``) with those of their
+    /// stored objects (the migrations; `limsqueue reindex`).
+    static func refill(_ sql: any SQLDatabase, types: Set<PortalType> = SearchWords.indexedTypes) async throws {
+        if types == SearchWords.indexedTypes {
+            try await sql.raw("DELETE FROM lims_search").run()
+        } else {
+            try await sql.raw("DELETE FROM lims_search WHERE portal_type IN (\(SQLList(types.map(\.rawValue).sorted().map { SQLBind($0) })))").run()
+        }
+        for portalType in types.map(\.rawValue).sorted() {
             var after = ""
             while true {
                 let stored = try await sql.raw("""

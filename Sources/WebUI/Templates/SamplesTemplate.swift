@@ -3,7 +3,7 @@ extension PageTemplates {
     static let samples = #"""
 <h1>Samples</h1>
 <form method="get" action="/samples" class="card filters" id="samples-filter" style="margin-bottom: 12px; display: flex; gap: 12px; flex-wrap: wrap; align-items: flex-end">
-<div class="form-row"><label for="q">Search id or client sample id</label><input id="q" name="q" value="{{q}}" placeholder="H2O-0001" title="Each word finds ids and client sample ids with a word starting so: 0001, h2o-00, river 7"></div>
+<div class="form-row"><label for="q">Search id, client sample id or client</label><input id="q" name="q" value="{{q}}" placeholder="H2O-0001" title="Each word finds ids, client sample ids and clients' names and codes with a word starting so: 0001, h2o-00, river 7, happy h2o"></div>
 <div class="form-row"><label for="state">State</label><select id="state" name="state"><option value="">(any)</option>{{#stateOptions}}<option value="{{value}}" {{#selected}}selected{{/selected}}>{{label}}</option>{{/stateOptions}}</select></div>
 <div class="form-row"><label for="client">Client</label><select id="client" name="client"><option value="">(any)</option>{{#clientOptions}}<option value="{{value}}" {{#selected}}selected{{/selected}}>{{label}}</option>{{/clientOptions}}</select></div>
 <div class="form-row"><button type="submit" id="samples-filter-submit">Filter</button></div>
