@@ -76,9 +76,9 @@ struct EndToEndTests {
             let port = try await serve.listeningPort()
             return Running(processes: [serve], limsBase: "http://127.0.0.1:\(port)")
         case .split:
-            #expect(try runLimsQueue(["setup", "import", SetupCLITests.workbook, "--bcrypt-cost", "4"], dataDir: directory.path).status == 0)
-            #expect(try runLimsQueue(["setup", "reference-samples"], dataDir: directory.path).status == 0)
-            #expect(try runLimsQueue(["demo", "samples", "--count", "20"], dataDir: directory.path).status == 0)
+            #expect(try await runLimsQueue(["setup", "import", SetupCLITests.workbook, "--bcrypt-cost", "4"], dataDir: directory.path).status == 0)
+            #expect(try await runLimsQueue(["setup", "reference-samples"], dataDir: directory.path).status == 0)
+            #expect(try await runLimsQueue(["demo", "samples", "--count", "20"], dataDir: directory.path).status == 0)
             let database = try TestDatabase.arguments(dataDir: directory.path)
             let server = try LimsProcess(["server", "--port", "0"] + database,
                                          logDirectory: directory.path, name: "server", environment: env)
@@ -103,7 +103,7 @@ struct EndToEndTests {
         let running = try await start(topology, in: directory)
         // No min_seconds booking: the consumers' booking is proven in virtual time (ConsumerTests); here it would
         // only be waited out. A lowered setting also applies to tasks already queued.
-        #expect(try runLimsQueue(["settings", "set", "min_seconds_task", "0"], dataDir: directory.path).status == 0)
+        #expect(try await runLimsQueue(["settings", "set", "min_seconds_task", "0"], dataDir: directory.path).status == 0)
         let http = HTTPClient(eventLoopGroupProvider: .singleton)
         let api = Client(base: running.limsBase, http: http, basic: Data("labman1:labman1".utf8).base64EncodedString())
         do {
@@ -197,7 +197,7 @@ struct EndToEndTests {
         let directory = try TemporaryDirectory()
         defer { directory.remove() }
         let running = try await start(.allInOne, in: directory)
-        #expect(try runLimsQueue(["settings", "set", "min_seconds_task", "0"], dataDir: directory.path).status == 0)
+        #expect(try await runLimsQueue(["settings", "set", "min_seconds_task", "0"], dataDir: directory.path).status == 0)
         let queue = try HTTPQueueConnection(serverURL: running.limsBase, authKey: key, userID: QueueAuthToken.consumerUserID)
         let unrelated = TaskFactory.task("task_unrelated", context: "WS-elsewhere", created: Date().timeIntervalSince1970,
                                          username: "someone-else", delay: 300 * 86_400)
@@ -205,7 +205,7 @@ struct EndToEndTests {
         let earlier = TaskFactory.task("task_earlier", context: "WS-earlier", created: Date().timeIntervalSince1970,
                                        username: "labman1", delay: 300 * 86_400)
         _ = try await queue.add([unrelated, earlier])
-        let day = try runLimsQueue(["demo", "run", "--server", running.limsBase, "--timeout", "120"], dataDir: directory.path,
+        let day = try await runLimsQueue(["demo", "run", "--server", running.limsBase, "--timeout", "120"], dataDir: directory.path,
                                    timeoutSeconds: 400)
         let codes = await running.stop()
         #expect(day.status == 0, "\(day.output.suffix(3000))")

@@ -128,10 +128,10 @@ struct ObservabilityTests {
     func statusCommand() async throws {
         let directory = try TemporaryDirectory()
         defer { directory.remove() }
-        #expect(try runLimsQueue(["migrate"], dataDir: directory.path).status == 0)
-        let empty = try runLimsQueue(["status"], dataDir: directory.path)
+        #expect(try await runLimsQueue(["migrate"], dataDir: directory.path).status == 0)
+        let empty = try await runLimsQueue(["status"], dataDir: directory.path)
         #expect(empty.status == 0 && empty.output.contains("queued 0  running 0  failed 0") && empty.output.contains("no tasks"))
-        let key = try runLimsQueue(["key"], dataDir: directory.path).output.trimmingCharacters(in: .whitespacesAndNewlines)
+        let key = try await runLimsQueue(["key"], dataDir: directory.path).output.trimmingCharacters(in: .whitespacesAndNewlines)
         #expect(!key.isEmpty)
         // Tasks go in through the store the CLI opens (a second process would see the same file).
         var logger = Logger(label: "test")
@@ -155,7 +155,7 @@ struct ObservabilityTests {
                                  created: now, priority: 50, username: "labman", ghost: true)
             _ = try await store.add([walk], now: now)
         }
-        let table = try runLimsQueue(["status"], dataDir: directory.path)
+        let table = try await runLimsQueue(["status"], dataDir: directory.path)
         #expect(table.status == 0)
         #expect(table.output.contains("queued 2  running 1  failed 0"))
         #expect(table.output.contains("system tasks (ghost: security walks): queued 1  running 0  failed 0"), "\(table.output)")
@@ -164,7 +164,7 @@ struct ObservabilityTests {
         let row = try #require(table.output.split(separator: "\n").first { $0.hasPrefix("task_assign_analyses") })
         let column = try #require(header.range(of: "PURGED")).lowerBound.utf16Offset(in: header)
         #expect(row.dropFirst(column).prefix(1) == "1", "\(table.output)")
-        let json = try runLimsQueue(["status", "--json"], dataDir: directory.path)
+        let json = try await runLimsQueue(["status", "--json"], dataDir: directory.path)
         let parsed = try #require(try JSONValue.parse(json.output).objectValue)
         #expect(parsed["totals"] == ["queued": 2, "running": 1, "failed": 0])
         #expect(parsed["ghosts"] == ["queued": 1, "running": 0, "failed": 0])
@@ -267,11 +267,11 @@ struct ObservabilityTests {
     }
 
     /// Runs the built `limsqueue` with exactly these arguments; standard output and standard error apart.
-    static func run(_ arguments: [String]) throws -> (status: Int32, stdout: String, stderr: String) {
+    static func run(_ arguments: [String]) async throws -> (status: Int32, stdout: String, stderr: String) {
         var environment = ProcessInfo.processInfo.environment
         environment["LIMSQUEUE_AUTH_KEY"] = nil
         environment["LIMSQUEUE_DATABASE_URL"] = nil
-        let finished = try ChildProcess.run(LimsProcess.binary, arguments, environment: environment, separateErrors: true)
+        let finished = try await ChildProcess.run(LimsProcess.binary, arguments, environment: environment, separateErrors: true)
         return (finished.status, finished.output, finished.errors)
     }
 
@@ -279,15 +279,15 @@ struct ObservabilityTests {
     func cliLogsRedactSecrets() async throws {
         let directory = try TemporaryDirectory()
         defer { directory.remove() }
-        #expect(try Self.run(["migrate", "--data-dir", directory.path]).status == 0)
-        let first = try Self.run(["key", "--data-dir", directory.path, "--log-level", "trace"])
+        #expect(try await Self.run(["migrate", "--data-dir", directory.path]).status == 0)
+        let first = try await Self.run(["key", "--data-dir", directory.path, "--log-level", "trace"])
         let key = first.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
         #expect(first.status == 0 && key.count == 44)
         #expect(first.stderr.contains("queue_settings"), "SQL is logged at trace level")
         #expect(!first.stderr.contains(key), "the auth key appears in the logs")
         #expect(first.stderr.contains("binds=[redacted]"))
 
-        let json = try Self.run(["status", "--data-dir", directory.path, "--log-level", "debug", "--log-format", "json"])
+        let json = try await Self.run(["status", "--data-dir", directory.path, "--log-level", "debug", "--log-format", "json"])
         #expect(json.status == 0)
         let lines = json.stderr.split(separator: "\n").filter { !$0.isEmpty }
         #expect(!lines.isEmpty)
@@ -295,12 +295,12 @@ struct ObservabilityTests {
             let object = try #require(try? JSONValue.parse(String(line)).objectValue, "not a JSON line: \(line)")
             #expect(object["level"]?.stringValue != nil && object["message"]?.stringValue != nil && object["time"] != nil)
         }
-        let refused = try Self.run(["status", "--data-dir", directory.path, "--log-format", "xml"])
+        let refused = try await Self.run(["status", "--data-dir", directory.path, "--log-format", "xml"])
         #expect(refused.status != 0 && refused.stderr.contains("--log-format"))
     }
 
     @Test("a JSON log line carries the task uid and name as fields; sensitive metadata is redacted")
-    func jsonLogLines() throws {
+    func jsonLogLines() async throws {
         var handler = JSONLogHandler(label: "limsqueue.serve")
         handler[metadataKey: "lims.task.uid"] = "0123456789abcdef0123456789abcdef"
         let line = handler.render(level: .warning, message: "task failed", metadata: ["lims.task.name": "noop"], source: "Consumer",

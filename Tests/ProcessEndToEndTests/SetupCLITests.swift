@@ -16,8 +16,8 @@ struct SetupCLITests {
             .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
             .deletingLastPathComponent().appendingPathComponent("shared/data/senaite-setup-test.xlsx").path
 
-    func run(_ arguments: [String], dataDir: String) throws -> (status: Int32, output: String) {
-        try runLimsQueue(arguments, dataDir: dataDir)
+    func run(_ arguments: [String], dataDir: String) async throws -> (status: Int32, output: String) {
+        try await runLimsQueue(arguments, dataDir: dataDir)
     }
 
     func objectCounts(_ directory: String) async throws -> [PortalType: Int] {
@@ -31,7 +31,7 @@ struct SetupCLITests {
     func importTwice() async throws {
         let directory = try TemporaryDirectory()
         defer { directory.remove() }
-        let first = try run(["setup", "import", Self.workbook, "--bcrypt-cost", "4"], dataDir: directory.path)
+        let first = try await run(["setup", "import", Self.workbook, "--bcrypt-cost", "4"], dataDir: directory.path)
         #expect(first.status == 0, "\(first.output)")
         for line in ["Client: 5", "Contact: 7", "LabContact: 8", "SampleType: 12", "Method: 11", "Instrument: 21",
                      "AnalysisCategory: 3", "AnalysisService: 25", "WorksheetTemplate: 1", "ReferenceDefinition: 3"] {
@@ -39,15 +39,15 @@ struct SetupCLITests {
         }
         let before = try await objectCounts(directory.path)
         #expect(before[.client] == 5 && before[.analysisService] == 25 && before[.worksheetTemplate] == 1)
-        let second = try run(["setup", "import", Self.workbook, "--bcrypt-cost", "4"], dataDir: directory.path)
+        let second = try await run(["setup", "import", Self.workbook, "--bcrypt-cost", "4"], dataDir: directory.path)
         #expect(second.status == 0)
         #expect(try await objectCounts(directory.path) == before)
 
-        let references = try run(["setup", "reference-samples"], dataDir: directory.path)
+        let references = try await run(["setup", "reference-samples"], dataDir: directory.path)
         #expect(references.output.contains("ReferenceSample: 3"))
-        #expect(try run(["setup", "reference-samples"], dataDir: directory.path).output.contains("ReferenceSample: 0"))
+        #expect(try await run(["setup", "reference-samples"], dataDir: directory.path).output.contains("ReferenceSample: 0"))
 
-        let samples = try run(["demo", "samples", "--count", "30"], dataDir: directory.path)
+        let samples = try await run(["demo", "samples", "--count", "30"], dataDir: directory.path)
         #expect(samples.status == 0 && samples.output.contains("AnalysisRequest: 30"), "\(samples.output)")
         var logger = Logger(label: "test")
         logger.logLevel = .warning
@@ -78,9 +78,9 @@ struct SetupCLITests {
         defer { directory.remove() }
         let bogus = directory.path + "/bogus.xlsx"
         try Data("not a zip".utf8).write(to: URL(fileURLWithPath: bogus))
-        let result = try run(["setup", "import", bogus], dataDir: directory.path)
+        let result = try await run(["setup", "import", bogus], dataDir: directory.path)
         #expect(result.status != 0 && result.output.contains("cannot read"))
-        #expect(try run(["setup", "import", directory.path + "/missing.xlsx"], dataDir: directory.path).output.contains("no such file"))
+        #expect(try await run(["setup", "import", directory.path + "/missing.xlsx"], dataDir: directory.path).output.contains("no such file"))
         #expect(try await objectCounts(directory.path).isEmpty)
     }
 }

@@ -146,15 +146,38 @@ package final class ChildProcess: Sendable {
         return signalled == 0 ? (status >> 8) & 0xff : signalled
     }
 
+    /// ``run(_:_:environment:directory:separateErrors:timeoutSeconds:)`` blocking its thread while the child runs:
+    /// only for helper commands of well under a second (`psql`, a Python one-liner) called where no `await` can be.
+    /// - Throws: ``HarnessError`` when the spawn fails.
+    package static func runBriefly(_ executable: String, _ arguments: [String],
+                                   separateErrors: Bool = false) throws -> (status: Int32, output: String, errors: String) {
+        let base = FileManager.default.temporaryDirectory.appendingPathComponent("limsqueue-child-\(UUID().uuidString)").path
+        let outputPath = base + ".out", errorsPath = base + ".err"
+        defer {
+            try? FileManager.default.removeItem(atPath: outputPath)
+            try? FileManager.default.removeItem(atPath: errorsPath)
+        }
+        let child = try ChildProcess(executable, arguments, environment: nil, directory: nil,
+                                     output: .file(outputPath), errors: separateErrors ? .file(errorsPath) : nil)
+        let status = child.waitUntilExit()
+        func read(_ path: String) -> String { (try? String(contentsOfFile: path, encoding: .utf8)) ?? "" }
+        return (status, read(outputPath), separateErrors ? read(errorsPath) : "")
+    }
+
     /// Runs `executable` to its end with standard output and error in temporary files; returns its exit status and
     /// what it wrote. When `timeoutSeconds` pass first the child gets SIGTERM (a command that should have exited, such
     /// as a server that should have refused to start).
+    ///
+    /// Waits with `Task.sleep`, never blocking its thread: the tests run on Swift's cooperative pool, one thread per
+    /// core, and a blocking wait for a child (`setup import`, a bench: seconds) took a thread from every other test
+    /// of the process. On 2 cores two such waits stopped every async test for their length: long-polls on a manual
+    /// clock never reached their sleep and tests hit their time limits (stop 40's CI, `QueueServerHTTPTests`).
     /// - Parameter separateErrors: false puts standard error in `output` (interleaved as written) and leaves `errors`
     ///   empty.
     /// - Throws: ``HarnessError`` when the spawn fails.
     package static func run(_ executable: String, _ arguments: [String], environment: [String: String]? = nil,
                             directory: String? = nil, separateErrors: Bool = false,
-                            timeoutSeconds: Double? = nil) throws -> (status: Int32, output: String, errors: String) {
+                            timeoutSeconds: Double? = nil) async throws -> (status: Int32, output: String, errors: String) {
         let base = FileManager.default.temporaryDirectory.appendingPathComponent("limsqueue-child-\(UUID().uuidString)").path
         let outputPath = base + ".out", errorsPath = base + ".err"
         defer {
@@ -168,8 +191,12 @@ package final class ChildProcess: Sendable {
         while true {
             status = child.poll()
             if status != nil { break }
-            if let deadline, Date() >= deadline { child.signal(SIGTERM); status = child.waitUntilExit(); break }
-            usleep(2_000)
+            if let deadline, Date() >= deadline {
+                child.signal(SIGTERM)
+                status = await child.wait(seconds: 3600)
+                break
+            }
+            try? await Task.sleep(for: .milliseconds(2))
         }
         func read(_ path: String) -> String { (try? String(contentsOfFile: path, encoding: .utf8)) ?? "" }
         return (status ?? -1, read(outputPath), separateErrors ? read(errorsPath) : "")

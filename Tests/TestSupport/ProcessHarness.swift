@@ -88,8 +88,8 @@ package func eventually(_ seconds: Double = 60, _ what: String, _ condition: () 
 /// ``TestDatabase/arguments(dataDir:)``, and a quiet log level) to completion.
 /// - Returns: the exit status and standard output and error together.
 package func runLimsQueue(_ arguments: [String], dataDir: String, environment: [String: String]? = nil, directory: String? = nil,
-                  timeoutSeconds: Double? = nil) throws -> (status: Int32, output: String) {
-    let finished = try ChildProcess.run(LimsProcess.binary,
+                  timeoutSeconds: Double? = nil) async throws -> (status: Int32, output: String) {
+    let finished = try await ChildProcess.run(LimsProcess.binary,
                                         arguments + (try TestDatabase.arguments(dataDir: dataDir)) + ["--log-level", "warning"],
                                         environment: environment, directory: directory, timeoutSeconds: timeoutSeconds)
     return (finished.status, finished.output)

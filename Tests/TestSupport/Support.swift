@@ -10,7 +10,7 @@ package enum Python {
 
     /// Runs `script` with `arguments`; returns its standard output, trimmed.
     package static func run(_ script: String, _ arguments: [String] = []) throws -> String {
-        let finished = try ChildProcess.run("python3", ["-c", script] + arguments, separateErrors: true)
+        let finished = try ChildProcess.runBriefly("python3", ["-c", script] + arguments, separateErrors: true)
         guard finished.status == 0 else { throw Failure(description: "python3 failed: \(finished.errors)") }
         return finished.output.trimmingCharacters(in: .whitespacesAndNewlines)
     }

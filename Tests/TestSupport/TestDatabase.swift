@@ -109,7 +109,7 @@ package enum TestDatabase {
 
     /// Runs one SQL command with `psql`; returns its unaligned output.
     package static func psql(_ url: String, _ command: String) throws -> String {
-        let finished = try ChildProcess.run("psql", [url, "-tAc", command])
+        let finished = try ChildProcess.runBriefly("psql", [url, "-tAc", command])
         guard finished.status == 0 else { throw HarnessError("psql failed: \(finished.output)") }
         return finished.output
     }
