@@ -17,8 +17,10 @@ struct ReindexCommand: AsyncParsableCommand {
         }
         print("reindexed \(path): \(rows) search index rows")
         if !holders.isEmpty {
-            print("warning: \(holders.joined(separator: ", ")) had the database open: a node of a version before the search index "
-                  + "writes samples it does not index; stop it and run `limsqueue reindex` again")
+            // The holders' versions are not known here: a node of this version keeps the index itself.
+            print("note: \(holders.joined(separator: ", ")) had the database open. Nodes of this version keep the index; "
+                  + "if one is of a version before limsqueue-0015-client-search-words (or 0014), it writes objects it does not index: "
+                  + "stop it and run `limsqueue reindex` again")
         }
     }
 }

@@ -76,7 +76,10 @@ extension SQLLabStore: LabRepository {
         if reach == .clients([]) { return CatalogPage(uids: [], total: 0) }
         let words = SearchWords.portalTypes.contains(query.portalType) ? SearchWords.query(query.text ?? "") : []
         var search = try await CatalogSearch.of(words, portalType: query.portalType, reach: reach, clientUIDs: query.clientUIDs, on: sql)
-        if words.count > 1 { search.words = try await Self.rarestFirst(search, of: query.portalType, on: sql).words }
+        if words.count > 1 { (search.words, search.tokenCounts) = try await Self.rarestFirst(search, of: query.portalType, on: sql) }
+        if query.sortOn == .id, let first = search.words.first {
+            search.smallClients = try await Self.smallClients(search.clients(of: first), of: query.portalType, on: sql)
+        }
         let (pageEnd, pageOverflow) = query.offset.addingReportingOverflow(query.limit)
         let (with, source, filter, order) = Self.catalogSelection(query, search: search, user: user, viewRoles: viewRoles, reach: reach,
                                                                   streamLimit: pageOverflow ? Int.max - 1 : pageEnd)
@@ -95,7 +98,9 @@ extension SQLLabStore: LabRepository {
         // index looked cheapest (at 200,000 samples one whose matches all sit at its end: 5,158 buffers, 14.8 ms
         // for 1,301 entries, against 0.5-0.7 ms in the page's index; EXPLAIN ANALYZE).
         // A search of several words checks each object it counts against every word: its count stops sooner.
-        let window = words.count > 1 ? min(query.countWindow, Self.multiWordCountWindow) : query.countWindow
+        // So does a search whose first word names clients (a stream per client, each read up to the count).
+        let streams = words.count > 1 || !(search.words.first.map(search.clients(of:))?.isEmpty ?? true)
+        let window = streams ? min(query.countWindow, Self.multiWordCountWindow) : query.countWindow
         let (past, overflow) = query.limit.addingReportingOverflow(window)
         let (cap, overflowed) = query.offset.addingReportingOverflow(past)
         let bound = overflow || overflowed ? Int.max - 1 : min(cap, Int.max - 1)
@@ -116,17 +121,20 @@ extension SQLLabStore: LabRepository {
     /// by it and checks the others object by object. Read by the longest word, `h2o 00` walked every water sample from
     /// the newest to the oldest (the `00..` ids are the first 99) for a page: 100 ms at 200,000 samples.
     /// - Throws: storage errors.
-    /// - Returns: the words, rarest first, and the first one's count (capped at ``searchCountCap``).
+    /// - Returns: the words, rarest first, and each word's index entries (capped at ``searchCountCap``; none after a
+    ///   word that matches nothing).
     static func rarestFirst(_ search: CatalogSearch, of portalType: PortalType, on sql: any SQLDatabase) async throws
-        -> (words: [String], driverCount: Int)
+        -> (words: [String], tokenCounts: [String: Int])
     {
         let words = search.words
         var counted: [(word: String, count: Int)] = []
+        var tokenCounts: [String: Int] = [:]
         for word in words {
             var count = try await sql.raw("""
                 SELECT COUNT(*) AS n FROM (SELECT 1 AS one FROM lims_search s
                     WHERE s.portal_type = \(bind: portalType.rawValue) AND s.token = \(bind: word) LIMIT \(bind: searchCountCap)) capped
                 """).first()?.decode(column: "n", as: Int.self) ?? 0
+            tokenCounts[word] = count
             let clients = search.clients(of: word).map(\.uid)
             if !clients.isEmpty, count < searchCountCap {
                 count += try await sql.raw("""
@@ -135,11 +143,32 @@ extension SQLLabStore: LabRepository {
                         LIMIT \(bind: searchCountCap - count)) capped
                     """).first()?.decode(column: "n", as: Int.self) ?? 0
             }
-            if count == 0 { return ([word] + words.filter { $0 != word }, 0) } // nothing matches; no more counting
+            if count == 0 { return ([word] + words.filter { $0 != word }, tokenCounts) } // nothing matches; no more counting
             counted.append((word, count))
         }
         let sorted = counted.enumerated().sorted { ($0.element.count, $0.offset) < ($1.element.count, $1.offset) }.map(\.element)
-        return (sorted.map(\.word), sorted.first?.count ?? 0)
+        return (sorted.map(\.word), tokenCounts)
+    }
+
+    /// Of `clients` (a search's first word names them; at most ``CatalogSearch/maxClientStreams``), those holding at
+    /// most ``CatalogSearch/smallClientSamples`` objects of `portalType` (each counted that far, by
+    /// `lims_catalog_client`): a search sorted by id reads their samples by client and sorts them, where walking the
+    /// type's ids for them read every sample of the lab (`q=ac7&sort_on=id`, 3 matches: 363 ms at 200,000 samples).
+    /// - Throws: storage errors.
+    static func smallClients(_ clients: [CatalogReach.ClientSubtree], of portalType: PortalType, on sql: any SQLDatabase) async throws
+        -> Set<String>
+    {
+        guard clients.count <= CatalogSearch.maxClientStreams else { return [] }
+        var small: Set<String> = []
+        for client in clients {
+            let count = try await sql.raw("""
+                SELECT COUNT(*) AS n FROM (SELECT 1 AS one FROM lims_objects o
+                    WHERE o.client_uid = \(bind: client.uid) AND o.portal_type = \(bind: portalType.rawValue)
+                    LIMIT \(bind: CatalogSearch.smallClientSamples + 1)) capped
+                """).first()?.decode(column: "n", as: Int.self) ?? 0
+            if count <= CatalogSearch.smallClientSamples { small.insert(client.uid) }
+        }
+        return small
     }
 
     /// How many index entries a word of a search is counted up to when choosing the word a page is read by: 20,000
@@ -189,8 +218,9 @@ extension SQLLabStore: LabRepository {
         let direction = query.descending ? "DESC" : "ASC"
         let order = column == "path" ? "o.path \(direction)" : "o.\(column) \(direction), o.path \(direction)"
         guard let first = search.words.first else { return ("", "lims_objects o", filter, order) }
-        let further = search.words.dropFirst()
-        let plain = Array(further.filter { search.clients(of: $0).isEmpty })
+        let base = filter
+        let further = Array(search.words.dropFirst())
+        let plain = further.filter { search.clients(of: $0).isEmpty }
         // The words that name clients: found in the object's own words or by its client.
         for word in further where !search.clients(of: word).isEmpty {
             filter = filter + """
@@ -198,8 +228,8 @@ extension SQLLabStore: LabRepository {
                 OR o.client_uid IN (\(SQLList(search.clients(of: word).map { SQLBind($0.uid) }))))
                 """
         }
-        let tokenMatch: SQLQueryString = "s.portal_type = \(bind: query.portalType.rawValue) AND s.token = \(bind: first)"
-            + Self.wordsMatch(plain, uid: "s.uid")
+        let type = SQLBind(query.portalType.rawValue)
+        let tokenMatch: SQLQueryString = "s.portal_type = \(type) AND s.token = \(bind: first)" + Self.wordsMatch(plain, uid: "s.uid")
         let named = search.clients(of: first)
         if named.isEmpty, query.sortOn != .created {
             // CROSS JOIN: SQLite keeps the tables in the order written (the matches drive); PostgreSQL plans it as a join.
@@ -210,65 +240,89 @@ extension SQLLabStore: LabRepository {
             return ("", "lims_search s JOIN lims_objects o ON o.uid = s.uid", tokenMatch + " AND " + filter,
                     "s.created \(direction), s.uid \(direction)")
         }
-        // The first word names clients: a union of streams, each in the page's order and at most `streamLimit` long.
+        // The first word names clients: a union of streams, each in the page's order and at most `streamLimit` long:
+        // the word's own index range, and per named client its samples that match the other words. A client the other
+        // words do not all name is read by the rarest of those words' index ranges, its samples only (`hh ss`, two
+        // clients' codes, read Happy Hills' 86,000 samples for none: 223 ms at 200,000 samples); one they all name, by
+        // its own samples.
         let limit = SQLBind(streamLimit)
-        let type = SQLBind(query.portalType.rawValue)
-        let groups = named.count <= CatalogSearch.maxClientStreams ? named.map { [$0] } : [named]
-        let clientFilter = filter + Self.wordsMatch(plain, uid: "o.uid")
-        var streams: [SQLQueryString] = []
-        var with: SQLQueryString = ""
         let key: String
+        let byKey: String
         switch query.sortOn {
-        case .created:
-            key = "created"
-            let byCreation = "o.created \(direction), o.uid \(direction)"
-            streams.append("""
-                SELECT o.uid AS uid, s.created AS created FROM lims_search s JOIN lims_objects o ON o.uid = s.uid
-                WHERE \(tokenMatch) AND \(filter) ORDER BY s.created \(unsafeRaw: direction), s.uid \(unsafeRaw: direction) LIMIT \(limit)
-                """)
-            for group in groups {
-                streams.append("""
-                    SELECT o.uid AS uid, o.created AS created FROM lims_objects o
-                    WHERE o.client_uid IN (\(SQLList(group.map { SQLBind($0.uid) }))) AND \(clientFilter)
-                    ORDER BY \(unsafeRaw: byCreation) LIMIT \(limit)
-                    """)
-            }
-        case .path, .id:
-            // The word's own matches are read first and sorted (they cost what they match, as any search sorted so);
-            // a client's samples sorted by path are its subtree's range of `lims_catalog_type_path` (the path range
-            // of ``CatalogReach``), read in order; by id, or more clients than streams, they are sorted too.
-            key = query.sortOn == .path ? "path" : "object_id"
-            let byKey = key == "path" ? "o.path \(direction)" : "o.object_id \(direction), o.path \(direction)"
+        case .created: (key, byKey) = ("created", "o.created \(direction), o.uid \(direction)")
+        case .path: (key, byKey) = ("path", "o.path \(direction)")
+        case .id: (key, byKey) = ("object_id", "o.object_id \(direction), o.path \(direction)")
+        }
+        var with: SQLQueryString = ""
+        var streams: [SQLQueryString] = []
+        func stream(_ from: SQLQueryString, _ condition: SQLQueryString, created: String = "o.created", order: String = byKey) -> SQLQueryString {
+            let columns = key == "created" ? "o.uid AS uid, \(created) AS created" : "o.uid AS uid, o.\(key) AS \(key), o.path AS sort_path"
+            return "SELECT \(unsafeRaw: columns) FROM \(from) WHERE \(condition) ORDER BY \(unsafeRaw: order) LIMIT \(limit)"
+        }
+        let byIndex = "s.created \(direction), s.uid \(direction)"
+        if key == "created" {
+            streams.append(stream("lims_search s JOIN lims_objects o ON o.uid = s.uid", tokenMatch + " AND " + filter, created: "s.created", order: byIndex))
+        } else {
             with = "WITH m AS MATERIALIZED (SELECT s.uid FROM lims_search s WHERE \(tokenMatch)) "
-            streams.append("""
-                SELECT o.uid AS uid, o.\(unsafeRaw: key) AS \(unsafeRaw: key), o.path AS sort_path FROM m CROSS JOIN lims_objects o
-                WHERE o.uid = m.uid AND \(filter) ORDER BY \(unsafeRaw: byKey) LIMIT \(limit)
-                """)
-            for group in groups {
-                let within: SQLQueryString
-                if key == "path", let client = group.first, group.count == 1 {
-                    within = "o.portal_type = \(type) AND o.path >= \(bind: client.path + "/") AND o.path < \(bind: client.path + "0")"
-                } else {
-                    within = "o.client_uid IN (\(SQLList(group.map { SQLBind($0.uid) })))"
-                }
-                streams.append("""
-                    SELECT o.uid AS uid, o.\(unsafeRaw: key) AS \(unsafeRaw: key), o.path AS sort_path FROM lims_objects o
-                    WHERE \(within) AND \(clientFilter) ORDER BY \(unsafeRaw: byKey) LIMIT \(limit)
-                    """)
+            streams.append(stream("m CROSS JOIN lims_objects o", "o.uid = m.uid AND " + filter))
+        }
+        guard named.count <= CatalogSearch.maxClientStreams else {
+            // Very many clients (a letter or two in a lab of many clients): one stream, sorted as the database likes.
+            streams.append(stream("lims_objects o", "o.client_uid IN (\(SQLList(named.map { SQLBind($0.uid) }))) AND " + filter
+                                  + Self.wordsMatch(plain, uid: "o.uid")))
+            return (with, Self.union(streams, key: key), "1 = 1", Self.unionOrder(key: key, direction: direction))
+        }
+        for client in named {
+            // The other words that do not name this client: its samples must have words starting so.
+            let missing = further.filter { word in !search.clients(of: word).contains { $0.uid == client.uid } }
+            let clientBase: SQLQueryString = "o.client_uid = \(bind: client.uid) AND " + base
+            let ofClient = clientBase + Self.wordsMatch(missing, uid: "o.uid")
+            // Read by the rarest such word when the streams of all named clients read few entries so (`acme 7`: 46
+            // clients of 3 samples each, `7` on 20,000 samples; read by `7`, 1.1 s), else by the client's samples.
+            let rarest = missing.min { search.tokenCounts[$0, default: Int.max] < search.tokenCounts[$1, default: Int.max] }
+            let entries = rarest.flatMap { search.tokenCounts[$0] } ?? Int.max
+            let (budget, overflow) = entries.multipliedReportingOverflow(by: named.count)
+            if let via = rarest, !overflow, budget <= Self.searchCountCap {
+                // Its samples with a word starting `via`, read by that word's index range, tested for the rest.
+                // CROSS JOIN: SQLite keeps the index range first (sorted by path, it walked every sample in path order
+                // probing the word for each).
+                let matched: SQLQueryString = "s.portal_type = \(type) AND s.token = \(bind: via)" + Self.wordsMatch(missing.filter { $0 != via }, uid: "s.uid")
+                streams.append(stream("lims_search s CROSS JOIN lims_objects o", matched + " AND o.uid = s.uid AND " + clientBase, created: "s.created",
+                                      order: key == "created" ? byIndex : byKey))
+            } else if key == "path", !client.path.isEmpty {
+                // Its subtree's range of `lims_catalog_type_path`, read in order (the path range of ``CatalogReach``).
+                // (No test of the client: SQLite then read every sample of the client by it and sorted them.)
+                streams.append(stream("lims_objects o", "o.portal_type = \(type) AND o.path >= \(bind: client.path + "/") "
+                                      + "AND o.path < \(bind: client.path + "0") AND " + base + Self.wordsMatch(missing, uid: "o.uid")))
+            } else if key == "object_id", search.smallClients.contains(client.uid) {
+                // A small client: its samples read by client (CROSS JOIN: SQLite keeps the order written), then sorted.
+                streams.append(stream("lims_objects c CROSS JOIN lims_objects o",
+                                      "c.client_uid = \(bind: client.uid) AND c.portal_type = \(type) AND o.uid = c.uid AND " + ofClient))
+            } else {
+                streams.append(stream("lims_objects o", ofClient))
             }
         }
+        return (with, Self.union(streams, key: key), "1 = 1", Self.unionOrder(key: key, direction: direction))
+    }
+
+    /// The `FROM` source `(stream0 UNION stream1 ...) o` of a search's streams (``catalogSelection(_:search:user:viewRoles:reach:streamLimit:)``),
+    /// each selecting `uid` and the sort `key` (and `sort_path` unless the key is `created`).
+    static func union(_ streams: [SQLQueryString], key: String) -> SQLQueryString {
         var union: SQLQueryString = ""
         let columns = key == "created" ? "uid, created" : "uid, \(key), sort_path"
         for (index, stream) in streams.enumerated() {
             union = union + (index == 0 ? "" : " UNION ") + "SELECT \(unsafeRaw: columns) FROM (\(stream)) stream\(unsafeRaw: String(index))"
         }
-        let unionOrder: String
+        return "(" + union + ") o"
+    }
+
+    /// The `ORDER BY` of ``union(_:key:)``'s rows: the page's order, ties of creation broken by uid, of ids by path.
+    static func unionOrder(key: String, direction: String) -> String {
         switch key {
-        case "created": unionOrder = "o.created \(direction), o.uid \(direction)"
-        case "path": unionOrder = "o.sort_path \(direction)"
-        default: unionOrder = "o.object_id \(direction), o.sort_path \(direction)"
+        case "created": "o.created \(direction), o.uid \(direction)"
+        case "path": "o.sort_path \(direction)"
+        default: "o.object_id \(direction), o.sort_path \(direction)"
         }
-        return (with, "(\(union)) o", "1 = 1", unionOrder)
     }
 
     /// The test that the object whose uid is `uid` (an SQL expression) has a word starting with each of `words`, or

@@ -106,11 +106,22 @@ struct QueryPlanTests {
             let sql = try f.lab.sql
             let labman = User(uid: "u1", id: "labman", path: "/senaite/acl_users/labman", created: 0, userid: "labman", roles: [.labManager])
             let views = RolePermissionMap.senaiteDefault.roles(for: .view)
+            func naming(_ words: [String], _ clients: [String: [String]]) -> CatalogSearch {
+                var search = CatalogSearch(words: words)
+                search.named = clients.mapValues { $0.map { CatalogReach.ClientSubtree(uid: $0, path: "/clients/\($0)") } }
+                return search
+            }
+            var viaWord = naming(["acme", "h2o"], ["acme": ["c1"]])
+            viaWord.tokenCounts = ["h2o": 40]
             let searches = [
-                CatalogSearch(words: ["acme"], clients: ["acme": ["c1"]]),
-                CatalogSearch(words: ["acme", "h2o"], clients: ["acme": ["c1", "c2"]]),
-                CatalogSearch(words: ["0001", "acme"], clients: ["acme": ["c1"]]),
-                CatalogSearch(words: ["a"], clients: ["a": (0...CatalogSearch.maxClientStreams).map { "c\($0)" }]),
+                naming(["acme"], ["acme": ["c1"]]),
+                naming(["acme", "hills"], ["acme": ["c1", "c2"], "hills": ["c1", "c2"]]),
+                naming(["0001", "acme"], ["acme": ["c1"]]),
+                naming(["a"], ["a": (0...CatalogSearch.maxClientStreams).map { "c\($0)" }]),
+                // c1 is not named by `h2o` (no client is): its stream reads `h2o`'s index range (40 entries), c1's
+                // samples only; with `h2o` on many samples, c1's samples tested for it.
+                viaWord,
+                naming(["acme", "h2o"], ["acme": ["c1"]]),
             ]
             for search in searches {
                 for sort in [CatalogQuery.SortField.created, .path] {
@@ -120,10 +131,15 @@ struct QueryPlanTests {
                                                                                      reach: .everywhere, streamLimit: 50)
                     let plan = try await Self.plan(of: "\(with)SELECT o.uid FROM \(source) WHERE \(filter) ORDER BY \(unsafeRaw: order) LIMIT 50", on: sql)
                     #expect(plan.contains { $0.contains("lims_search_token") }, "\(search) \(sort): \(plan)")
+                    if !search.tokenCounts.isEmpty {
+                        // The via word's index range, for the client's stream too (two ranges of the index).
+                        #expect(plan.filter { $0.contains("lims_search_token (portal_type=? AND token=?)") }.count == 2, "\(search) \(sort): \(plan)")
+                    }
                     // The first word's clients: their samples read by client (more than 32: as SQLite likes; here in
                     // creation order among the received ones).
                     let named = search.clients(of: search.words[0]).count
-                    if named > 0, named <= CatalogSearch.maxClientStreams {
+                    let allNamed = search.words.dropFirst().allSatisfy { !search.clients(of: $0).isEmpty }
+                    if named > 0, named <= CatalogSearch.maxClientStreams, allNamed || search.tokenCounts.isEmpty {
                         // By creation: the client's samples in `lims_catalog_client`; by path: its subtree's range.
                         let read = sort == .created ? "SEARCH o USING INDEX lims_catalog_client (client_uid=? AND portal_type=?)"
                             : "SEARCH o USING INDEX lims_catalog_type_path (portal_type=? AND path>? AND path<?)"

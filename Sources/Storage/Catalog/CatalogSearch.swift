@@ -22,11 +22,24 @@ struct CatalogSearch: Sendable, Equatable {
     /// The clients `word` names (sorted by path; empty: none).
     func clients(of word: String) -> [CatalogReach.ClientSubtree] { named[word] ?? [] }
 
+    /// Per word, its index entries (counted up to ``SQLLabStore/searchCountCap``), for a search of several words
+    /// (``SQLLabStore/rarestFirst(_:of:on:)``).
+    var tokenCounts: [String: Int] = [:]
+
+    /// Of the clients the first word names, those holding few samples (``SQLLabStore/smallClients(_:of:on:)``):
+    /// filled for a search sorted by id only.
+    var smallClients: Set<String> = []
+
     /// At most this many clients named by a search's first word are read as streams of their own (each its
-    /// samples' index range in the page's order, at most a page's worth); more are read as one `IN` list (sorted by
-    /// creation: as the database likes; by path: their samples sorted). A word that names 33 clients is a letter or
-    /// two, in a lab with many clients.
-    static let maxClientStreams = 32
+    /// samples' index range in the page's order, at most a page's worth); more are read as one `IN` list, sorted as
+    /// the database likes (SQLite walks the samples in the page's order: as much as the whole list when those clients
+    /// hold few samples). A word that names 101 clients is a letter or two, in a lab with many clients. With 32,
+    /// `acme` naming 46 clients of 3 samples each took 324-615 ms at 200,000 samples (a tryout).
+    static let maxClientStreams = 100
+
+    /// A named client holding at most this many samples is read by client and sorted for a search sorted by id; a
+    /// larger one by walking the ids in order, testing the client (about 1 in 40 of a 200,000-sample lab or more).
+    static let smallClientSamples = 5_000
 
     /// The search of `query` (`text` split into words) with the clients its words name, for `portalType` samples
     /// only; restricted to the clients `reach` and `clientUIDs` (the query's client filter) allow, so that a client
