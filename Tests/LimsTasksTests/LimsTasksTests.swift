@@ -25,7 +25,7 @@ struct LimsTasksTests {
     func makeLab(_ directory: TemporaryDirectory, assign: Bool = true) async throws -> Lab {
         var logger = Logger(label: "test")
         logger.logLevel = .warning
-        let environment = try await StorageEnvironment.open(dataDir: directory.path, database: try TestDatabase.url(for: directory), logger: logger)
+        let environment = try await StorageEnvironment.open(dataDir: directory.path, database: try await TestDatabase.url(for: directory), logger: logger)
         let uids = self.uids, now = self.now
         let (worksheet, analyses) = try await environment.lab.perform { state -> (Worksheet, [String]) in
             let client = state.createClient(name: "Happy Hills", clientID: "HH", uids: uids, now: now)

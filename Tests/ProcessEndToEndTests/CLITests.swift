@@ -73,7 +73,7 @@ struct CLITests {
         let again = try await run(["migrate"], dataDir: directory.path)
         #expect(again.status == 0 && again.output.contains("already up to date") && !again.output.contains("applied,"), "\(again.output)")
         // The database as the version before the newest migration left it: that step reverted and forgotten.
-        let url = try TestDatabase.url(forDataDir: directory.path)
+        let url = try await TestDatabase.url(forDataDir: directory.path)
         func appliedNewest() async throws -> Bool {
             let environment = try await StorageEnvironment.open(dataDir: directory.path, database: url, logger: .init(label: "test"), migrate: false)
             let pending = try await StorageMigrations.pendingMigrations(environment.store.database)
@@ -234,12 +234,12 @@ struct CLITests {
     func emptyPostgresRefused() async throws {
         let directory = try TemporaryDirectory()
         defer { directory.remove() }
-        let url = try #require(try TestDatabase.url(forDataDir: directory.path, backend: .postgres))
+        let url = try #require(try await TestDatabase.url(forDataDir: directory.path, backend: .postgres))
         for command in [["status"], ["tasks"], ["settings"]] {
             let refused = try await run(command + ["--database", url], dataDir: directory.path)
             #expect(refused.status == 1 && refused.output.contains("no LimsQueue tables"), "\(command): \(refused.output.suffix(300))")
         }
-        #expect(try TestDatabase.psql(url, "SELECT count(*) FROM pg_tables WHERE schemaname = 'public'").trimmingCharacters(in: .whitespacesAndNewlines) == "0")
+        #expect(try await TestDatabase.psql(url, "SELECT count(*) FROM pg_tables WHERE schemaname = 'public'").trimmingCharacters(in: .whitespacesAndNewlines) == "0")
         #expect(try await run(["migrate", "--database", url], dataDir: directory.path).status == 0)
         #expect(try await run(["status", "--database", url], dataDir: directory.path).status == 0)
     }
@@ -249,7 +249,7 @@ struct CLITests {
     func benchRefusesLabDatabase() async throws {
         let directory = try TemporaryDirectory()
         defer { directory.remove() }
-        let url = try #require(try TestDatabase.url(forDataDir: directory.path, backend: .postgres))
+        let url = try #require(try await TestDatabase.url(forDataDir: directory.path, backend: .postgres))
         #expect(try await run(["migrate", "--database", url], dataDir: directory.path).status == 0)
         // A lab's own max_consumers, which the bench raises while it runs.
         #expect(try await run(["settings", "set", "max_consumers", "3", "--database", url], dataDir: directory.path).status == 0)
@@ -277,21 +277,21 @@ struct CLITests {
         long.signal(SIGINT)
         #expect(await long.wait(seconds: 60) == 128 + SIGINT)
         #expect(try await maxConsumers() == "3")
-        #expect(try TestDatabase.psql(url, "SELECT count(*) FROM queue_tasks").trimmingCharacters(in: .whitespacesAndNewlines) == "0")
+        #expect(try await TestDatabase.psql(url, "SELECT count(*) FROM queue_tasks").trimmingCharacters(in: .whitespacesAndNewlines) == "0")
         // A lab with a user and nothing queued or recorded yet: refused (a tryout's bench ran beside such a lab's server).
         #expect(try await run(["users", "add", "rita", "--role", "Analyst", "--database", url], dataDir: directory.path).status == 0)
         let withUser = try await bench()
         #expect(withUser.status == 1 && withUser.output.contains("holds a lab's objects, tasks or history"), "\(withUser.output.suffix(400))")
         #expect(!withUser.output.contains("Usage:"), "a refusal, not a usage error")
         // A lab's history (one done task): refused, nothing emptied.
-        _ = try TestDatabase.psql(url, """
+        _ = try await TestDatabase.psql(url, """
             INSERT INTO queue_history (entry_uid, task_uid, name, context_uid, context_path, path_key, username, consumer_id,
             outcome, error_message, created, started, finished) VALUES ('lab-entry', 'lab-task', 'task_action_submit', 'ws-uid',
             '/senaite/worksheets/WS-1', 'WS-1', 'rita', 'consumer-1', 'done', NULL, 1, 2, 3)
             """)
         let refused = try await bench()
         #expect(refused.status != 0 && refused.output.contains("holds a lab's objects, tasks or history"), "\(refused.output.suffix(400))")
-        #expect(try TestDatabase.psql(url, "SELECT count(*) FROM queue_history WHERE entry_uid = 'lab-entry'").trimmingCharacters(in: .whitespacesAndNewlines) == "1")
+        #expect(try await TestDatabase.psql(url, "SELECT count(*) FROM queue_history WHERE entry_uid = 'lab-entry'").trimmingCharacters(in: .whitespacesAndNewlines) == "1")
     }
 
     @Test("bench store runs on a database of its own, twice, leaving no task; it refuses one that holds a lab's queued task and leaves the task (PostgreSQL)",
@@ -299,37 +299,38 @@ struct CLITests {
     func benchStoreRefusesLabDatabase() async throws {
         let directory = try TemporaryDirectory()
         defer { directory.remove() }
-        let url = try #require(try TestDatabase.url(forDataDir: directory.path, backend: .postgres))
+        let url = try #require(try await TestDatabase.url(forDataDir: directory.path, backend: .postgres))
         #expect(try await run(["migrate", "--database", url], dataDir: directory.path).status == 0)
         func bench() async throws -> (status: Int32, output: String) {
             let finished = try await ChildProcess.run(LimsProcess.binary, ["bench", "store", "--database", url, "--tasks", "20"])
             return (finished.status, finished.output)
         }
-        func count(_ table: String) throws -> String {
-            try TestDatabase.psql(url, "SELECT count(*) FROM \(table)").trimmingCharacters(in: .whitespacesAndNewlines)
+        func count(_ table: String) async throws -> String {
+            try await TestDatabase.psql(url, "SELECT count(*) FROM \(table)").trimmingCharacters(in: .whitespacesAndNewlines)
         }
         // Twice: its own rows of the first run are no lab's.
         for _ in 0..<2 {
             let ran = try await bench()
             #expect(ran.status == 0 && ran.output.contains("pop + done") && ran.output.contains("PostgreSQL"), "\(ran.output.suffix(400))")
-            #expect(try count("queue_tasks") == "0" && count("queue_history") == "0")
+            #expect(try await count("queue_tasks") == "0")
+            #expect(try await count("queue_history") == "0")
         }
         // A lab's queued task (a tryout's was claimed and reported done without running): refused, the task kept.
-        _ = try TestDatabase.psql(url, """
+        _ = try await TestDatabase.psql(url, """
             INSERT INTO queue_tasks (task_uid, name, context_uid, path_key, status, top_rank, sort_key, available_at, created,
             max_seconds, body) VALUES ('0123456789abcdef0123456789abcdef', 'task_action_submit', 'ws-uid', 'WS-1', 'queued',
             0, 1, 1, 1, 120, '{}')
             """)
         let refused = try await bench()
         #expect(refused.status == 1 && refused.output.contains("holds a lab's objects, tasks or history"), "\(refused.output.suffix(400))")
-        #expect(try count("queue_tasks") == "1")
+        #expect(try await count("queue_tasks") == "1")
     }
 
     @Test("limsqueue migrate started 4 times at once on a new database: each succeeds (a tryout saw all but one fail)")
     func concurrentMigrations() async throws {
         let directory = try TemporaryDirectory()
         defer { directory.remove() }
-        let arguments = ["migrate"] + (try TestDatabase.arguments(dataDir: directory.path)) + ["--log-level", "warning"]
+        let arguments = ["migrate"] + (try await TestDatabase.arguments(dataDir: directory.path)) + ["--log-level", "warning"]
         var children: [(ChildProcess, String)] = []
         for index in 0..<4 {
             let log = directory.path + "/migrate-\(index).log"
@@ -494,7 +495,7 @@ struct CLITests {
         let directory = try TemporaryDirectory()
         defer { directory.remove() }
         let now = Date().timeIntervalSince1970
-        let environment = try await StorageEnvironment.open(dataDir: directory.path, database: try TestDatabase.url(for: directory), logger: .init(label: "test"))
+        let environment = try await StorageEnvironment.open(dataDir: directory.path, database: try await TestDatabase.url(for: directory), logger: .init(label: "test"))
         let tasks = (0..<4).map { QueueTask(name: $0 < 3 ? "task_a" : "task_b", contextUID: TaskUID.make(), contextPath: "/senaite/x/\($0)",
                                             created: now + Double($0), username: "labman") }
             + (0..<25).map { QueueTask(name: "task_c", contextUID: TaskUID.make(), contextPath: "/senaite/y/\($0)",
@@ -520,7 +521,7 @@ struct CLITests {
         let directory = try TemporaryDirectory()
         defer { directory.remove() }
         let now = Date().timeIntervalSince1970
-        if try TestDatabase.url(for: directory) != nil {
+        if try await TestDatabase.url(for: directory) != nil {
             // PostgreSQL: the server's tools back up.
             let refused = try await run(["backup", directory.path + "/copy.sqlite"], dataDir: directory.path)
             #expect(refused.status != 0 && refused.output.contains("pg_dump"), "\(refused.output)")
@@ -584,7 +585,7 @@ struct CLITests {
             (0..<count).map { QueueTask(name: name, contextUID: TaskUID.make(), contextPath: "/senaite/x/\($0)",
                                         created: now + Double($0), username: "labman") }
         }
-        if try TestDatabase.url(for: directory) != nil {
+        if try await TestDatabase.url(for: directory) != nil {
             // PostgreSQL: the server's tools restore.
             let refused = try await run(["restore", directory.path + "/copy.sqlite"], dataDir: directory.path)
             #expect(refused.status != 0 && refused.output.contains("pg_restore"), "\(refused.output)")

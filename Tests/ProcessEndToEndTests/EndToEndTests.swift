@@ -71,7 +71,7 @@ struct EndToEndTests {
         switch topology {
         case .allInOne:
             let serve = try LimsProcess(["serve", "--port", "0", "--consumers", "2", "--setup", SetupCLITests.workbook, "--demo-samples", "20"]
-                                        + (try TestDatabase.arguments(dataDir: directory.path)),
+                                        + (try await TestDatabase.arguments(dataDir: directory.path)),
                                         logDirectory: directory.path, name: "serve", environment: env)
             let port = try await serve.listeningPort()
             return Running(processes: [serve], limsBase: "http://127.0.0.1:\(port)")
@@ -79,7 +79,7 @@ struct EndToEndTests {
             #expect(try await runLimsQueue(["setup", "import", SetupCLITests.workbook, "--bcrypt-cost", "4"], dataDir: directory.path).status == 0)
             #expect(try await runLimsQueue(["setup", "reference-samples"], dataDir: directory.path).status == 0)
             #expect(try await runLimsQueue(["demo", "samples", "--count", "20"], dataDir: directory.path).status == 0)
-            let database = try TestDatabase.arguments(dataDir: directory.path)
+            let database = try await TestDatabase.arguments(dataDir: directory.path)
             let server = try LimsProcess(["server", "--port", "0"] + database,
                                          logDirectory: directory.path, name: "server", environment: env)
             let serverPort = try await server.listeningPort()

@@ -136,7 +136,7 @@ struct ObservabilityTests {
         // Tasks go in through the store the CLI opens (a second process would see the same file).
         var logger = Logger(label: "test")
         logger.logLevel = .warning
-        try await StorageEnvironment.with(dataDir: directory.path, database: try TestDatabase.url(for: directory), logger: logger) { environment in
+        try await StorageEnvironment.with(dataDir: directory.path, database: try await TestDatabase.url(for: directory), logger: logger) { environment in
             let store = environment.store
             let now = Date().timeIntervalSince1970
             let settings = try await store.settings()

@@ -24,7 +24,7 @@ struct ProcessTests {
     func openStore(_ directory: String) async throws -> StorageEnvironment {
         var logger = Logger(label: "test")
         logger.logLevel = .warning
-        return try await StorageEnvironment.open(dataDir: directory, database: try TestDatabase.url(forDataDir: directory),
+        return try await StorageEnvironment.open(dataDir: directory, database: try await TestDatabase.url(forDataDir: directory),
                                                  logger: logger, migrate: false)
     }
 
@@ -47,7 +47,7 @@ struct ProcessTests {
 
     /// A `limsqueue server` process on the test's database (port picked at start) and its URL once it listens.
     func startServer(in directory: String, name: String) async throws -> (process: LimsProcess, url: String) {
-        let server = try LimsProcess(["server", "--port", "0"] + (try TestDatabase.arguments(dataDir: directory)),
+        let server = try LimsProcess(["server", "--port", "0"] + (try await TestDatabase.arguments(dataDir: directory)),
                                      logDirectory: directory, name: name, environment: environment)
         return (server, "http://127.0.0.1:\(try await server.listeningPort())")
     }

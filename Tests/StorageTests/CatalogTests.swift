@@ -21,7 +21,7 @@ struct CatalogTests {
     func open(_ directory: TemporaryDirectory) async throws -> StorageEnvironment {
         var logger = Logger(label: "test")
         logger.logLevel = .warning
-        return try await StorageEnvironment.open(dataDir: directory.path, database: try TestDatabase.url(for: directory), logger: logger)
+        return try await StorageEnvironment.open(dataDir: directory.path, database: try await TestDatabase.url(for: directory), logger: logger)
     }
 
     struct Lab: Sendable {

@@ -35,7 +35,7 @@ struct StoreConcurrencyTests {
     func open(_ directory: TemporaryDirectory, migrate: Bool) async throws -> StorageEnvironment {
         var logger = Logger(label: "test")
         logger.logLevel = .warning
-        return try await StorageEnvironment.open(dataDir: directory.path, database: try TestDatabase.url(for: directory),
+        return try await StorageEnvironment.open(dataDir: directory.path, database: try await TestDatabase.url(for: directory),
                                                  logger: logger, migrate: migrate)
     }
 

@@ -14,7 +14,7 @@ struct WriterReconnectStoreTests {
     @Test("writes answer and recover after the server terminates every connection mid-work")
     func writesRecoverAfterTerminatedConnections() async throws {
         try await StoreFixture.with { fixture in
-            let url = try TestDatabase.url(for: fixture.directory)
+            let url = try await TestDatabase.url(for: fixture.directory)
             let store = fixture.store
             let now = fixture.now
             let counts = WriterReconnectCounts()
@@ -38,7 +38,7 @@ struct WriterReconnectStoreTests {
             try await Task.sleep(for: .milliseconds(300))
             if let url {
                 let database = URL(string: url)?.lastPathComponent ?? ""
-                let terminated = try TestDatabase.psql(url, """
+                let terminated = try await TestDatabase.psql(url, """
                     SELECT count(*) FROM (SELECT pg_terminate_backend(pid) FROM pg_stat_activity
                     WHERE datname = '\(database)' AND pid <> pg_backend_pid()) AS killed
                     """)

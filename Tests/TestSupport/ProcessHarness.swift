@@ -90,7 +90,7 @@ package func eventually(_ seconds: Double = 60, _ what: String, _ condition: () 
 package func runLimsQueue(_ arguments: [String], dataDir: String, environment: [String: String]? = nil, directory: String? = nil,
                   timeoutSeconds: Double? = nil) async throws -> (status: Int32, output: String) {
     let finished = try await ChildProcess.run(LimsProcess.binary,
-                                        arguments + (try TestDatabase.arguments(dataDir: dataDir)) + ["--log-level", "warning"],
+                                        arguments + (try await TestDatabase.arguments(dataDir: dataDir)) + ["--log-level", "warning"],
                                         environment: environment, directory: directory, timeoutSeconds: timeoutSeconds)
     return (finished.status, finished.output)
 }

@@ -59,7 +59,7 @@ package struct StoreFixture {
     package static func make(backend: StoreBackend = .fromEnvironment) async throws -> StoreFixture {
         try backend.requireAvailable()
         let directory = try TemporaryDirectory()
-        let environment = try await StorageEnvironment.open(dataDir: directory.path, database: try TestDatabase.url(for: directory, backend: backend),
+        let environment = try await StorageEnvironment.open(dataDir: directory.path, database: try await TestDatabase.url(for: directory, backend: backend),
                                                             logger: quietLogger)
         return StoreFixture(directory: directory, environment: environment, clock: ManualClock(), backend: backend)
     }
@@ -92,7 +92,7 @@ package struct StoreFixture {
     /// Reopens the same data directory (a server restart).
     package func reopened() async throws -> StoreFixture {
         await environment.close()
-        let environment = try await StorageEnvironment.open(dataDir: directory.path, database: try TestDatabase.url(for: directory, backend: backend),
+        let environment = try await StorageEnvironment.open(dataDir: directory.path, database: try await TestDatabase.url(for: directory, backend: backend),
                                                             logger: Self.quietLogger)
         return StoreFixture(directory: directory, environment: environment, clock: clock, backend: backend)
     }

@@ -58,19 +58,19 @@ package enum TestDatabase {
 
     /// nil for SQLite (the store lives in `directory`); on PostgreSQL the URL of a database named after
     /// `directory`, created when missing.
-    package static func url(for directory: TemporaryDirectory, backend: StoreBackend = .fromEnvironment) throws -> String? {
-        try url(forDataDir: directory.path, backend: backend)
+    package static func url(for directory: TemporaryDirectory, backend: StoreBackend = .fromEnvironment) async throws -> String? {
+        try await url(forDataDir: directory.path, backend: backend)
     }
 
     /// ``url(for:backend:)`` for a data directory path.
-    package static func url(forDataDir path: String, backend: StoreBackend = .fromEnvironment) throws -> String? {
+    package static func url(forDataDir path: String, backend: StoreBackend = .fromEnvironment) async throws -> String? {
         guard backend == .postgres else { return nil }
         guard let base = postgresURL else {
             throw HarnessError("LIMSQUEUE_TEST_BACKEND=postgres needs LIMSQUEUE_TEST_POSTGRES_URL (scripts/test sets both)")
         }
         let name = databaseName(forDataDir: path)
-        let exists = try psql(base + "/postgres", "SELECT 1 FROM pg_database WHERE datname = '\(name)'")
-        if !exists.contains("1") { _ = try psql(base + "/postgres", "CREATE DATABASE \(name)") }
+        let exists = try await psql(base + "/postgres", "SELECT 1 FROM pg_database WHERE datname = '\(name)'")
+        if !exists.contains("1") { _ = try await psql(base + "/postgres", "CREATE DATABASE \(name)") }
         created.withLock { _ = $0.insert(name) }
         return base + "/" + name
     }
@@ -103,13 +103,14 @@ package enum TestDatabase {
 
     /// The storage options of a `limsqueue` process on the test database: `--data-dir <path>`, plus
     /// `--database <url>` on PostgreSQL (a database of its own per data directory).
-    package static func arguments(dataDir path: String) throws -> [String] {
-        ["--data-dir", path] + (try url(forDataDir: path).map { ["--database", $0] } ?? [])
+    package static func arguments(dataDir path: String) async throws -> [String] {
+        ["--data-dir", path] + (try await url(forDataDir: path).map { ["--database", $0] } ?? [])
     }
 
-    /// Runs one SQL command with `psql`; returns its unaligned output.
-    package static func psql(_ url: String, _ command: String) throws -> String {
-        let finished = try ChildProcess.runBriefly("psql", [url, "-tAc", command])
+    /// Runs one SQL command with `psql`; returns its unaligned output. Waits without blocking a thread (every
+    /// PostgreSQL fixture creates its database so; blocking, these waits starved the other tests of a 2-core machine).
+    package static func psql(_ url: String, _ command: String) async throws -> String {
+        let finished = try await ChildProcess.run("psql", [url, "-tAc", command])
         guard finished.status == 0 else { throw HarnessError("psql failed: \(finished.output)") }
         return finished.output
     }
