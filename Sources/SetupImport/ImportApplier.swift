@@ -119,7 +119,7 @@ struct ImportApplier {
             && user.groups.contains("Clients")
             && state.clients[client.uid]?.localRoles[user.userid]?.contains(.owner) == true
         if !linked {
-            try state.linkUser(user.userid, toContact: contact.uid)
+            try state.linkUser(user.userid, toContact: contact.uid, walk: false) // the caller re-indexes changed clients
         }
     }
 
