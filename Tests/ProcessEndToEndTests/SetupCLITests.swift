@@ -72,6 +72,38 @@ struct SetupCLITests {
         }
     }
 
+    @Test("a re-import that links a client's contact again re-indexes that client's samples: its user finds them; an unchanged one re-indexes nothing")
+    func reimportReindexesChangedClients() async throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        #expect(try await run(["setup", "import", Self.workbook, "--bcrypt-cost", "4"], dataDir: directory.path).status == 0)
+        #expect(try await run(["demo", "samples", "--count", "30"], dataDir: directory.path).status == 0)
+        var logger = Logger(label: "test")
+        logger.logLevel = .warning
+        // Unlinked, and its client's subtree re-indexed: the user sees none of its client's samples.
+        let (user, own) = try await StorageEnvironment.with(dataDir: directory.path, logger: logger) { environment -> (User, Set<String>) in
+            let state = try await environment.lab.load()
+            let user = try #require(state.users.values.filter { $0.roles.contains(.client) && $0.linkedContactUID != nil }
+                .max { lhs, rhs in
+                    state.samples.values.filter { $0.clientUID == state.contacts[lhs.linkedContactUID!]?.clientUID }.count
+                        < state.samples.values.filter { $0.clientUID == state.contacts[rhs.linkedContactUID!]?.clientUID }.count
+                })
+            let contact = try #require(state.contacts[user.linkedContactUID!])
+            let order = try await environment.lab.perform { state in try state.unlinkUser(fromContact: contact.uid) }
+            try await environment.lab.reindexSecurity(order)
+            let unlinked = try #require(try await environment.lab.user(named: user.userid))
+            #expect(try await environment.lab.search(.sample, visibleTo: unlinked).isEmpty)
+            return (unlinked, Set(state.samples.values.filter { $0.clientUID == contact.clientUID }.map(\.uid)))
+        }
+        #expect(!own.isEmpty)
+        // The workbook links it again: the import changes the client and re-indexes its subtree.
+        #expect(try await run(["setup", "import", Self.workbook, "--bcrypt-cost", "4"], dataDir: directory.path).status == 0)
+        try await StorageEnvironment.with(dataDir: directory.path, logger: logger) { environment in
+            let linked = try #require(try await environment.lab.user(named: user.userid))
+            #expect(Set(try await environment.lab.search(.sample, visibleTo: linked)) == own)
+        }
+    }
+
     @Test("a file that is not a workbook is refused with a clear message and nothing is imported")
     func badFile() async throws {
         let directory = try TemporaryDirectory()
