@@ -277,12 +277,14 @@ extension SQLLabStore: LabRepository {
             let missing = further.filter { word in !search.clients(of: word).contains { $0.uid == client.uid } }
             let clientBase: SQLQueryString = "o.client_uid = \(bind: client.uid) AND " + base
             let ofClient = clientBase + Self.wordsMatch(missing, uid: "o.uid")
-            // Read by the rarest such word when the streams of all named clients read few entries so (`acme 7`: 46
-            // clients of 3 samples each, `7` on 20,000 samples; read by `7`, 1.1 s), else by the client's samples.
+            // Read by the rarest such word when the streams of all named clients read fewer entries so than the count
+            // cap (a count that reached the cap is only "at least": `happy 1` sorted by path read `1`'s 48,000
+            // matches, 277-451 ms, where Happy Hills' path range tested for `1` took 33-47; `acme 7`, 46 clients of 3
+            // samples each, read `7`'s range per client: 1.1 s), else by the client's samples.
             let rarest = missing.min { search.tokenCounts[$0, default: Int.max] < search.tokenCounts[$1, default: Int.max] }
             let entries = rarest.flatMap { search.tokenCounts[$0] } ?? Int.max
             let (budget, overflow) = entries.multipliedReportingOverflow(by: named.count)
-            if let via = rarest, !overflow, budget <= Self.searchCountCap {
+            if let via = rarest, !overflow, entries < Self.searchCountCap, budget < Self.searchCountCap {
                 // Its samples with a word starting `via`, read by that word's index range, tested for the rest.
                 // CROSS JOIN: SQLite keeps the index range first (sorted by path, it walked every sample in path order
                 // probing the word for each).
