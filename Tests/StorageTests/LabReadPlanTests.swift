@@ -110,6 +110,16 @@ struct LabReadPlanTests {
         }
     }
 
+    /// The search index rows of 20,000 filler samples' other id word prefixes (5 a sample, `md5(n)` their uids), as a
+    /// lab's index holds them (about 7 rows a sample with the words a test adds).
+    static func insertOtherPrefixes(on sql: any SQLDatabase) async throws {
+        try await sql.raw("""
+            INSERT INTO lims_search (uid, token, portal_type, created)
+            SELECT md5(g::text), 'p' || k || '-' || (g % (10 * k)), 'AnalysisRequest', g
+            FROM generate_series(1, 20000) g CROSS JOIN generate_series(1, 5) k
+            """).run()
+    }
+
     @Test("a search of two words reads its rarest word's index range in the page's order and seeks the other word per object, never scanning lims_search",
           .enabled(if: StoreBackend.available.contains(.postgres)))
     func searchSeeksItsSecondWord() async throws {
@@ -123,11 +133,7 @@ struct LabReadPlanTests {
                 WHERE (t.token = 'h2o' AND g % 12 = 0) OR (t.token IN ('0', '00') AND g % 3 <> 0) OR (t.token = '1' AND g % 3 = 0)
                 """).run()
             // And the other prefixes of their ids' words, as a lab's index holds them (about 7 rows a sample).
-            try await sql.raw("""
-                INSERT INTO lims_search (uid, token, portal_type, created)
-                SELECT md5(g::text), 'p' || k || '-' || (g % (10 * k)), 'AnalysisRequest', g
-                FROM generate_series(1, 20000) g CROSS JOIN generate_series(1, 5) k
-                """).run()
+            try await Self.insertOtherPrefixes(on: sql)
             try await sql.raw("""
                 INSERT INTO lims_objects (uid, portal_type, path, parent_uid, version, seq, created, body, object_id)
                 SELECT md5(g::text), 'AnalysisRequest', '/filler/' || g, NULL, 1, 0, g, '{}', 'S-' || g FROM generate_series(1, 20000) g
@@ -160,11 +166,7 @@ struct LabReadPlanTests {
                 INSERT INTO lims_search (uid, token, portal_type, created)
                 SELECT md5(g::text), 'h2o', 'AnalysisRequest', g FROM generate_series(1, 20000) g WHERE g % 12 = 0
                 """).run()
-            try await sql.raw("""
-                INSERT INTO lims_search (uid, token, portal_type, created)
-                SELECT md5(g::text), 'p' || k || '-' || (g % (10 * k)), 'AnalysisRequest', g
-                FROM generate_series(1, 20000) g CROSS JOIN generate_series(1, 5) k
-                """).run()
+            try await Self.insertOtherPrefixes(on: sql)
             try await sql.raw("""
                 INSERT INTO lims_objects (uid, portal_type, path, parent_uid, version, seq, created, body, object_id, client_uid, review_state)
                 SELECT md5(g::text), 'AnalysisRequest', '/filler/' || g, NULL, 1, 0, g, '{}', 'S-' || g,

@@ -147,21 +147,14 @@ package final class ChildProcess: Sendable {
     }
 
     /// ``run(_:_:environment:directory:separateErrors:timeoutSeconds:)`` blocking its thread while the child runs:
-    /// only for helper commands of well under a second (`psql`, a Python one-liner) called where no `await` can be.
+    /// only for helper commands of well under a second (a Python one-liner) called where no `await` can be.
     /// - Throws: ``HarnessError`` when the spawn fails.
     package static func runBriefly(_ executable: String, _ arguments: [String],
                                    separateErrors: Bool = false) throws -> (status: Int32, output: String, errors: String) {
-        let base = FileManager.default.temporaryDirectory.appendingPathComponent("limsqueue-child-\(UUID().uuidString)").path
-        let outputPath = base + ".out", errorsPath = base + ".err"
-        defer {
-            try? FileManager.default.removeItem(atPath: outputPath)
-            try? FileManager.default.removeItem(atPath: errorsPath)
-        }
-        let child = try ChildProcess(executable, arguments, environment: nil, directory: nil,
-                                     output: .file(outputPath), errors: separateErrors ? .file(errorsPath) : nil)
-        let status = child.waitUntilExit()
-        func read(_ path: String) -> String { (try? String(contentsOfFile: path, encoding: .utf8)) ?? "" }
-        return (status, read(outputPath), separateErrors ? read(errorsPath) : "")
+        let capture = Capture(separateErrors: separateErrors)
+        defer { capture.remove() }
+        let child = try capture.spawn(executable, arguments, environment: nil, directory: nil)
+        return capture.result(child.waitUntilExit())
     }
 
     /// Runs `executable` to its end with standard output and error in temporary files; returns its exit status and
@@ -178,28 +171,42 @@ package final class ChildProcess: Sendable {
     package static func run(_ executable: String, _ arguments: [String], environment: [String: String]? = nil,
                             directory: String? = nil, separateErrors: Bool = false,
                             timeoutSeconds: Double? = nil) async throws -> (status: Int32, output: String, errors: String) {
-        let base = FileManager.default.temporaryDirectory.appendingPathComponent("limsqueue-child-\(UUID().uuidString)").path
-        let outputPath = base + ".out", errorsPath = base + ".err"
-        defer {
-            try? FileManager.default.removeItem(atPath: outputPath)
-            try? FileManager.default.removeItem(atPath: errorsPath)
+        let capture = Capture(separateErrors: separateErrors)
+        defer { capture.remove() }
+        let child = try capture.spawn(executable, arguments, environment: environment, directory: directory)
+        var status = await child.wait(seconds: timeoutSeconds ?? 86_400)
+        if status == nil {
+            child.signal(SIGTERM)
+            status = await child.wait(seconds: 3_600)
         }
-        let child = try ChildProcess(executable, arguments, environment: environment, directory: directory,
-                                     output: .file(outputPath), errors: separateErrors ? .file(errorsPath) : nil)
-        let deadline = timeoutSeconds.map { Date().addingTimeInterval($0) }
-        var status: Int32?
-        while true {
-            status = child.poll()
-            if status != nil { break }
-            if let deadline, Date() >= deadline {
-                child.signal(SIGTERM)
-                status = await child.wait(seconds: 3600)
-                break
-            }
-            try? await Task.sleep(for: .milliseconds(2))
+        return capture.result(status ?? -1)
+    }
+
+    /// The temporary files a child of ``run(_:_:environment:directory:separateErrors:timeoutSeconds:)`` writes to.
+    private struct Capture {
+        let outputPath: String
+        let errorsPath: String?
+
+        init(separateErrors: Bool) {
+            let base = FileManager.default.temporaryDirectory.appendingPathComponent("limsqueue-child-\(UUID().uuidString)").path
+            outputPath = base + ".out"
+            errorsPath = separateErrors ? base + ".err" : nil
         }
-        func read(_ path: String) -> String { (try? String(contentsOfFile: path, encoding: .utf8)) ?? "" }
-        return (status ?? -1, read(outputPath), separateErrors ? read(errorsPath) : "")
+
+        func spawn(_ executable: String, _ arguments: [String], environment: [String: String]?, directory: String?) throws -> ChildProcess {
+            try ChildProcess(executable, arguments, environment: environment, directory: directory,
+                             output: .file(outputPath), errors: errorsPath.map { .file($0) })
+        }
+
+        /// The exit `status` with what the child wrote.
+        func result(_ status: Int32) -> (status: Int32, output: String, errors: String) {
+            func read(_ path: String) -> String { (try? String(contentsOfFile: path, encoding: .utf8)) ?? "" }
+            return (status, read(outputPath), errorsPath.map(read) ?? "")
+        }
+
+        func remove() {
+            for path in [outputPath] + (errorsPath.map { [$0] } ?? []) { try? FileManager.default.removeItem(atPath: path) }
+        }
     }
 }
 
