@@ -80,9 +80,10 @@ extension SQLLabStore: LabRepository {
         if query.sortOn == .id, let first = search.words.first {
             search.smallClients = try await Self.smallClients(search.clients(of: first), of: query.portalType, on: sql)
         }
+        let scope = try await CatalogClientScope.of(query, searched: !search.words.isEmpty, reach: reach, on: sql)
         let (pageEnd, pageOverflow) = query.offset.addingReportingOverflow(query.limit)
         let (with, source, filter, order) = Self.catalogSelection(query, search: search, user: user, viewRoles: viewRoles, reach: reach,
-                                                                  streamLimit: pageOverflow ? Int.max - 1 : pageEnd)
+                                                                  streamLimit: pageOverflow ? Int.max - 1 : pageEnd, scope: scope)
         let rows = try await sql.raw("""
             \(with)SELECT o.uid FROM \(source) WHERE \(filter)
             ORDER BY \(unsafeRaw: order) LIMIT \(bind: query.limit) OFFSET \(bind: query.offset)
@@ -108,7 +109,8 @@ extension SQLLabStore: LabRepository {
         // most `bound + 1` index entries of its rarest word, where the page's plan may read every match.
         var counting = query
         if !words.isEmpty { counting.sortOn = .created }
-        let count = Self.catalogSelection(counting, search: search, user: user, viewRoles: viewRoles, reach: reach, streamLimit: bound + 1)
+        let count = Self.catalogSelection(counting, search: search, user: user, viewRoles: viewRoles, reach: reach, streamLimit: bound + 1,
+                                          scope: scope)
         let counted = try await sql.raw("""
             \(count.with)SELECT COUNT(*) AS n FROM (
                 SELECT 1 AS one FROM \(count.source) WHERE \(count.filter) ORDER BY \(unsafeRaw: count.order) LIMIT \(bind: bound + 1)) capped
@@ -202,8 +204,10 @@ extension SQLLabStore: LabRepository {
     ///     query without search or of a type the index does not hold.
     ///   - streamLimit: how many objects the page (its offset and limit) or the count reads at most, in the page's
     ///     order.
+    ///   - scope: the clients a listing without search is confined to, sorted by path or id (``CatalogClientScope``);
+    ///     nil: none. Default: nil.
     static func catalogSelection(_ query: CatalogQuery, search: CatalogSearch, user: User, viewRoles: Set<Role>, reach: CatalogReach,
-                                 streamLimit: Int)
+                                 streamLimit: Int, scope: CatalogClientScope? = nil)
         -> (with: SQLQueryString, source: SQLQueryString, filter: SQLQueryString, order: String)
     {
         var filter = Self.catalogFilter(query, user: user, viewRoles: viewRoles,
@@ -217,7 +221,11 @@ extension SQLLabStore: LabRepository {
         }
         let direction = query.descending ? "DESC" : "ASC"
         let order = column == "path" ? "o.path \(direction)" : "o.\(column) \(direction), o.path \(direction)"
-        guard let first = search.words.first else { return ("", "lims_objects o", filter, order) }
+        guard let first = search.words.first else {
+            guard let scope else { return ("", "lims_objects o", filter, order) }
+            let (source, scoped, scopedOrder) = scope.selection(query, filter: filter, order: order, streamLimit: streamLimit)
+            return ("", source, scoped, scopedOrder)
+        }
         let base = filter
         let further = Array(search.words.dropFirst())
         let plain = further.filter { search.clients(of: $0).isEmpty }
@@ -307,7 +315,7 @@ extension SQLLabStore: LabRepository {
         return (with, Self.union(streams, key: key), "1 = 1", Self.unionOrder(key: key, direction: direction))
     }
 
-    /// The `FROM` source `(stream0 UNION stream1 ...) o` of a search's streams (``catalogSelection(_:search:user:viewRoles:reach:streamLimit:)``),
+    /// The `FROM` source `(stream0 UNION stream1 ...) o` of a search's streams (``catalogSelection(_:search:user:viewRoles:reach:streamLimit:scope:)``),
     /// each selecting `uid` and the sort `key` (and `sort_path` unless the key is `created`).
     static func union(_ streams: [SQLQueryString], key: String) -> SQLQueryString {
         var union: SQLQueryString = ""

@@ -147,6 +147,18 @@ struct CatalogTests {
         }
         queries.append(CatalogQuery(portalType: .sample, clientUIDs: [lab.clients[1].uid], sortOn: .created, descending: true, limit: 5))
         queries.append(CatalogQuery(portalType: .sample, clientUIDs: [lab.clients[1].uid], text: "client", sortOn: .created, descending: true, limit: 5))
+        // A client filter sorted by path or id (``CatalogClientScope``: the clients' path ranges; small clients read
+        // by client and sorted): one client, two, one and an uid that is no client, with a state filter; contacts too.
+        for clients: Set<String> in [[lab.clients[1].uid], [lab.clients[0].uid, lab.clients[2].uid], [lab.clients[2].uid, "no-such-client"]] {
+            for sort in [CatalogQuery.SortField.path, .id] {
+                for descending in [false, true] {
+                    queries.append(CatalogQuery(portalType: .sample, clientUIDs: clients, sortOn: sort, descending: descending, limit: 4))
+                    queries.append(CatalogQuery(portalType: .contact, clientUIDs: clients, sortOn: sort, descending: descending, limit: 2))
+                }
+                queries.append(CatalogQuery(portalType: .sample, reviewStates: [ReviewState.sampleReceived], clientUIDs: clients, sortOn: sort,
+                                            limit: 3))
+            }
+        }
         queries.append(CatalogQuery(portalType: .sample, reviewStates: [ReviewState.sampleReceived], text: "client h2o", sortOn: .created, limit: 4))
         queries.append(CatalogQuery(portalType: .sample, text: "soi", sortOn: .id, limit: 4))
         // LIKE's wildcards and the escape character are searched literally: no id holds them.

@@ -155,6 +155,38 @@ struct QueryPlanTests {
         }
     }
 
+    @Test("a client filter sorted by path reads the client's path range; by id, a small client's samples by client; never the type's whole index")
+    func clientFilterReadsTheClient() async throws {
+        try await StoreFixture.with(backend: .sqlite) { f in
+            let sql = try f.lab.sql
+            let labman = User(uid: "u1", id: "labman", path: "/senaite/acl_users/labman", created: 0, userid: "labman", roles: [.labManager])
+            let views = RolePermissionMap.senaiteDefault.roles(for: .view)
+            let clients = [CatalogReach.ClientSubtree(uid: "c1", path: "/senaite/clients/client-1"),
+                           CatalogReach.ClientSubtree(uid: "c2", path: "/senaite/clients/client-2")]
+            for count in [1, 2] {
+                for sort in [CatalogQuery.SortField.path, .id] {
+                    for descending in [false, true] {
+                        let query = CatalogQuery(portalType: .sample, reviewStates: [ReviewState.sampleReceived],
+                                                 clientUIDs: Set(clients.prefix(count).map(\.uid)), sortOn: sort, descending: descending)
+                        let scope = CatalogClientScope(clients: Array(clients.prefix(count)), isSmall: true)
+                        let (with, source, filter, order) = SQLLabStore.catalogSelection(query, search: CatalogSearch(words: []), user: labman,
+                                                                                         viewRoles: views, reach: .everywhere, streamLimit: 50,
+                                                                                         scope: scope)
+                        let plan = try await Self.plan(of: "\(with)SELECT o.uid FROM \(source) WHERE \(filter) ORDER BY \(unsafeRaw: order) LIMIT 50",
+                                                       on: sql)
+                        let read = sort == .path ? "lims_catalog_type_path (portal_type=? AND path>? AND path<?)"
+                            : "SEARCH c USING INDEX lims_catalog_client (client_uid=? AND portal_type=?)"
+                        // (Two clients by path: a range each, in a union.)
+                        #expect(plan.filter { $0.contains(read) }.count == (sort == .path ? count : 1), "\(count) \(sort): \(plan)")
+                        // (`SCAN` of the streams and of their union `o` only.)
+                        #expect(!plan.contains { ($0.hasPrefix("SCAN") && !$0.hasPrefix("SCAN stream") && !($0 == "SCAN o" && plan.contains("CO-ROUTINE o")))
+                            || $0.hasSuffix("(portal_type=?)") }, "\(count) \(sort): \(plan)")
+                    }
+                }
+            }
+        }
+    }
+
     @Test("the claims walk the index of due tasks, never the queue order index that delayed tasks are in")
     func claimsWalkReadyTasks() async throws {
         try await StoreFixture.with(backend: .sqlite) { f in
