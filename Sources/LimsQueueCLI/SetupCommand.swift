@@ -6,6 +6,7 @@ import QueueCore
 import SetupImport
 import SetupWorkbook
 import Storage
+import Synchronization
 
 /// `limsqueue setup ...`: loads a lab's setup.
 struct SetupCommand: AsyncParsableCommand {
@@ -93,11 +94,14 @@ enum LabSetup {
         let now = SystemWallClock().now()
         let report: ImportReport
         let clients: [String]
+        // The unit of work runs its body again after reserving id counters (and on a conflict): each password is
+        // hashed once (bcrypt, 60-80 ms each at cost 10 in a release build), not once per run.
+        let hashes = PasswordHashes(cost: bcryptCost)
         do {
             (report, clients) = try await environment.lab.perform(withWhole: [.client, .contact]) { state in
                 let report = try SetupImporter.importWorkbook(
                     workbook, into: &state, uids: TimeOrderedUIDGenerator(), now: now,
-                    passwordHasher: { Bcrypt.hash($0, cost: bcryptCost) },
+                    passwordHasher: hashes.hash,
                     progress: { sheet, done, total in progress.update(sheet, done: done, total: total) }
                 )
                 let touched = state.changes.created.union(state.changes.changed).filter { state.clients.peek($0) != nil }
@@ -136,5 +140,22 @@ enum LabSetup {
             }
             return lines
         }
+    }
+}
+
+/// The bcrypt hashes of the workbook's passwords made during one import, each made once whatever the runs of the
+/// unit of work's body. Held for the import only.
+private final class PasswordHashes: Sendable {
+    let cost: UInt8
+    private let made = Mutex<[String: String]>([:])
+
+    init(cost: UInt8) { self.cost = cost }
+
+    /// The hash of `password`: made with bcrypt at ``cost`` the first time, the same one after.
+    func hash(_ password: String) -> String {
+        if let known = made.withLock({ $0[password] }) { return known }
+        let hash = Bcrypt.hash(password, cost: cost)
+        made.withLock { $0[password] = hash }
+        return hash
     }
 }
