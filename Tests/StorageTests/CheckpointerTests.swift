@@ -10,7 +10,7 @@ import Testing
 /// writer's automatic checkpoints are off only while it runs, and nothing written across checkpoints is lost.
 /// SQLite only (PostgreSQL checkpoints in its server). Time is the fixture's manual clock: no test waits for a
 /// real second.
-@Suite("SQLite checkpointer", .timeLimit(.minutes(1)))
+@Suite("SQLite checkpointer", .timeLimit(.minutes(3)))
 struct CheckpointerTests {
     /// What the checkpointer reports, awaited one by one.
     final class Outcomes: Sendable {

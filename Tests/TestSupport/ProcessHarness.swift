@@ -45,8 +45,11 @@ package final class LimsProcess: Sendable {
     }
 
     /// The port a server logged (`queue server listening ... http://127.0.0.1:PORT`).
+    /// Waits up to 120 s: a first start imports the setup workbook before it listens (bcrypt of its passwords in a
+    /// debug build), which on a loaded 2-core machine (the PostgreSQL pass runs suites in parallel) took more than
+    /// the default 30 s once. A process that exits fails at once.
     package func listeningPort() async throws -> Int {
-        let text = try await waitForLog("queue server listening")
+        let text = try await waitForLog("queue server listening", seconds: 120)
         guard let range = text.range(of: #"http://127\.0\.0\.1:(\d+)"#, options: .regularExpression),
               let port = Int(text[range].split(separator: ":").last ?? "") else {
             throw HarnessError("no port in log:\n\(text)")
