@@ -70,6 +70,13 @@ extension SQLLabStore: LabRepository {
     /// that find that reach.
     /// - Throws: storage errors.
     public func catalog(_ query: CatalogQuery, visibleTo user: User) async throws -> CatalogPage {
+        try await catalog(query, visibleTo: user, smallListing: CatalogDrive.smallListing)
+    }
+
+    /// ``catalog(_:visibleTo:)`` with the bound under which a selective filter drives the page (``CatalogDrive``;
+    /// tests lower it to read large filters' way on a small lab).
+    /// - Throws: storage errors.
+    func catalog(_ query: CatalogQuery, visibleTo user: User, smallListing: Int) async throws -> CatalogPage {
         let sql = try self.sql
         let viewRoles = try await setup().rolePermissions.roles(for: .view)
         let reach = try await CatalogReach.of(user, viewRoles: viewRoles, on: sql)
@@ -80,10 +87,10 @@ extension SQLLabStore: LabRepository {
         if query.sortOn == .id, let first = search.words.first {
             search.smallClients = try await Self.smallClients(search.clients(of: first), of: query.portalType, on: sql)
         }
-        let scope = try await CatalogClientScope.of(query, searched: !search.words.isEmpty, reach: reach, on: sql)
+        let drive = try await CatalogDrive.of(query, searched: !search.words.isEmpty, reach: reach, bound: smallListing, on: sql)
         let (pageEnd, pageOverflow) = query.offset.addingReportingOverflow(query.limit)
         let (with, source, filter, order) = Self.catalogSelection(query, search: search, user: user, viewRoles: viewRoles, reach: reach,
-                                                                  streamLimit: pageOverflow ? Int.max - 1 : pageEnd, scope: scope)
+                                                                  streamLimit: pageOverflow ? Int.max - 1 : pageEnd, drive: drive)
         let rows = try await sql.raw("""
             \(with)SELECT o.uid FROM \(source) WHERE \(filter)
             ORDER BY \(unsafeRaw: order) LIMIT \(bind: query.limit) OFFSET \(bind: query.offset)
@@ -109,11 +116,16 @@ extension SQLLabStore: LabRepository {
         // most `bound + 1` index entries of its rarest word, where the page's plan may read every match.
         var counting = query
         if !words.isEmpty { counting.sortOn = .created }
-        let count = Self.catalogSelection(counting, search: search, user: user, viewRoles: viewRoles, reach: reach, streamLimit: bound + 1,
-                                          scope: scope)
+        var count = Self.catalogSelection(counting, search: search, user: user, viewRoles: viewRoles, reach: reach, streamLimit: bound + 1,
+                                          drive: drive)
+        // A listing with a selective filter is counted through that filter's index, in its order (``CatalogDrive``).
+        var ordering: SQLQueryString = " ORDER BY \(unsafeRaw: count.order)"
+        if let drive, let driven = drive.counting(query, filter: Self.driveFilter(query, user: user, viewRoles: viewRoles, reach: reach)) {
+            (count.source, count.filter, ordering) = (driven.source, driven.filter, "")
+        }
         let counted = try await sql.raw("""
             \(count.with)SELECT COUNT(*) AS n FROM (
-                SELECT 1 AS one FROM \(count.source) WHERE \(count.filter) ORDER BY \(unsafeRaw: count.order) LIMIT \(bind: bound + 1)) capped
+                SELECT 1 AS one FROM \(count.source) WHERE \(count.filter)\(ordering) LIMIT \(bind: bound + 1)) capped
             """).first()?.decode(column: "n", as: Int.self) ?? 0
         return counted > bound ? CatalogPage(uids: uids, total: bound, totalIsExact: false) : CatalogPage(uids: uids, total: counted)
     }
@@ -204,15 +216,13 @@ extension SQLLabStore: LabRepository {
     ///     query without search or of a type the index does not hold.
     ///   - streamLimit: how many objects the page (its offset and limit) or the count reads at most, in the page's
     ///     order.
-    ///   - scope: the clients a listing without search is confined to, sorted by path or id (``CatalogClientScope``);
-    ///     nil: none. Default: nil.
+    ///   - drive: how a listing without search sorted by path or id is read when a filter is selective
+    ///     (``CatalogDrive``); nil: none. Default: nil.
     static func catalogSelection(_ query: CatalogQuery, search: CatalogSearch, user: User, viewRoles: Set<Role>, reach: CatalogReach,
-                                 streamLimit: Int, scope: CatalogClientScope? = nil)
+                                 streamLimit: Int, drive: CatalogDrive? = nil)
         -> (with: SQLQueryString, source: SQLQueryString, filter: SQLQueryString, order: String)
     {
-        var filter = Self.catalogFilter(query, user: user, viewRoles: viewRoles,
-                                        searchIndexed: SearchWords.portalTypes.contains(query.portalType))
-        if let narrowed = reach.filter(for: query.portalType, sortedOn: query.sortOn) { filter = filter + " AND " + narrowed }
+        var filter = Self.driveFilter(query, user: user, viewRoles: viewRoles, reach: reach)
         let column: String
         switch query.sortOn {
         case .path: column = "path"
@@ -222,9 +232,9 @@ extension SQLLabStore: LabRepository {
         let direction = query.descending ? "DESC" : "ASC"
         let order = column == "path" ? "o.path \(direction)" : "o.\(column) \(direction), o.path \(direction)"
         guard let first = search.words.first else {
-            guard let scope else { return ("", "lims_objects o", filter, order) }
-            let (source, scoped, scopedOrder) = scope.selection(query, filter: filter, order: order, streamLimit: streamLimit)
-            return ("", source, scoped, scopedOrder)
+            guard let drive else { return ("", "lims_objects o", filter, order) }
+            let (source, driven, drivenOrder) = drive.selection(query, filter: filter, order: order, streamLimit: streamLimit)
+            return ("", source, driven, drivenOrder)
         }
         let base = filter
         let further = Array(search.words.dropFirst())
@@ -315,7 +325,16 @@ extension SQLLabStore: LabRepository {
         return (with, Self.union(streams, key: key), "1 = 1", Self.unionOrder(key: key, direction: direction))
     }
 
-    /// The `FROM` source `(stream0 UNION stream1 ...) o` of a search's streams (``catalogSelection(_:search:user:viewRoles:reach:streamLimit:scope:)``),
+    /// The filter of a catalog query's objects (`o`): ``catalogFilter(_:user:viewRoles:searchIndexed:)`` within the
+    /// user's `reach`.
+    static func driveFilter(_ query: CatalogQuery, user: User, viewRoles: Set<Role>, reach: CatalogReach) -> SQLQueryString {
+        var filter = Self.catalogFilter(query, user: user, viewRoles: viewRoles,
+                                        searchIndexed: SearchWords.portalTypes.contains(query.portalType))
+        if let narrowed = reach.filter(for: query.portalType, sortedOn: query.sortOn) { filter = filter + " AND " + narrowed }
+        return filter
+    }
+
+    /// The `FROM` source `(stream0 UNION stream1 ...) o` of a search's streams (``catalogSelection(_:search:user:viewRoles:reach:streamLimit:drive:)``),
     /// each selecting `uid` and the sort `key` (and `sort_path` unless the key is `created`).
     static func union(_ streams: [SQLQueryString], key: String) -> SQLQueryString {
         var union: SQLQueryString = ""

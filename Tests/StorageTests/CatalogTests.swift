@@ -175,6 +175,17 @@ struct CatalogTests {
             }
         }
         queries.append(CatalogQuery(portalType: .analysis, serviceUIDs: [cu.uid], sortOn: .id, limit: 8))
+        // A state or service filter sorted by path or id (``CatalogDrive``: read by the filter's index and sorted).
+        for sort in [CatalogQuery.SortField.path, .id] {
+            for descending in [false, true] {
+                queries.append(CatalogQuery(portalType: .analysis, reviewStates: ["unassigned"], sortOn: sort, descending: descending, limit: 9))
+                queries.append(CatalogQuery(portalType: .analysis, reviewStates: ["unassigned", "registered"], serviceUIDs: [cu.uid],
+                                            sortOn: sort, descending: descending, limit: 6))
+                queries.append(CatalogQuery(portalType: .analysis, reviewStates: ["to_be_verified"], sortOn: sort, descending: descending, limit: 5))
+                queries.append(CatalogQuery(portalType: .sample, reviewStates: [ReviewState.sampleReceived], clientUIDs: [lab.clients[0].uid],
+                                            sortOn: sort, descending: descending, limit: 4))
+            }
+        }
         queries.append(CatalogQuery(portalType: .analysis, reviewStates: ["unassigned"], sortOn: .created, limit: 25))
         // What a client user's API lists ask by default (sorted by path), and the types outside clients.
         for type in [PortalType.analysis, .contact, .client, .analysisService, .user] {
@@ -198,6 +209,13 @@ struct CatalogTests {
                     page.offset += page.limit
                 }
                 #expect(collected == expected, "pages of \(query) for \(user.userid)")
+                // As a large lab reads a filter of more than ``CatalogDrive/smallListing`` objects (the sort index
+                // walked, or a client's path ranges; counted through the filter's index): the same pages.
+                if query.sortOn != .created, query.text == nil {
+                    let first = try await environment.lab.catalog(query, visibleTo: user, smallListing: 0)
+                    #expect(first.uids == Array(expected.prefix(query.limit)) && first.total == expected.count,
+                            "large-filter page of \(query) for \(user.userid)")
+                }
             }
         }
         await environment.close()

@@ -155,32 +155,56 @@ struct QueryPlanTests {
         }
     }
 
-    @Test("a client filter sorted by path reads the client's path range; by id, a small client's samples by client; never the type's whole index")
-    func clientFilterReadsTheClient() async throws {
+    @Test("a listing sorted by path or id with a selective filter reads by it: a client's path range, a small client's, state's or service's objects by their index; never the type's whole index")
+    func selectiveFiltersDrive() async throws {
         try await StoreFixture.with(backend: .sqlite) { f in
             let sql = try f.lab.sql
             let labman = User(uid: "u1", id: "labman", path: "/senaite/acl_users/labman", created: 0, userid: "labman", roles: [.labManager])
             let views = RolePermissionMap.senaiteDefault.roles(for: .view)
             let clients = [CatalogReach.ClientSubtree(uid: "c1", path: "/senaite/clients/client-1"),
                            CatalogReach.ClientSubtree(uid: "c2", path: "/senaite/clients/client-2")]
+            func plan(_ query: CatalogQuery, _ drive: CatalogDrive) async throws -> (page: [String], count: [String]) {
+                let (with, source, filter, order) = SQLLabStore.catalogSelection(query, search: CatalogSearch(words: []), user: labman,
+                                                                                 viewRoles: views, reach: .everywhere, streamLimit: 50, drive: drive)
+                let page = try await Self.plan(of: "\(with)SELECT o.uid FROM \(source) WHERE \(filter) ORDER BY \(unsafeRaw: order) LIMIT 50", on: sql)
+                let counting = try #require(drive.counting(query, filter: SQLLabStore.driveFilter(query, user: labman, viewRoles: views,
+                                                                                                   reach: .everywhere)))
+                let count = try await Self.plan(of: "SELECT 1 AS one FROM \(counting.source) WHERE \(counting.filter) LIMIT 1101", on: sql)
+                return (page, count)
+            }
+            // (`SCAN` of the streams and of their union `o` only; never the type's index on `portal_type` alone.)
+            func walksNothing(_ plan: [String]) -> Bool {
+                !plan.contains { ($0.hasPrefix("SCAN") && !$0.hasPrefix("SCAN stream") && !($0 == "SCAN o" && plan.contains("CO-ROUTINE o")))
+                    || $0.hasSuffix("(portal_type=?)") }
+            }
             for count in [1, 2] {
                 for sort in [CatalogQuery.SortField.path, .id] {
                     for descending in [false, true] {
+                        let chosen = Array(clients.prefix(count))
                         let query = CatalogQuery(portalType: .sample, reviewStates: [ReviewState.sampleReceived],
-                                                 clientUIDs: Set(clients.prefix(count).map(\.uid)), sortOn: sort, descending: descending)
-                        let scope = CatalogClientScope(clients: Array(clients.prefix(count)), isSmall: true)
-                        let (with, source, filter, order) = SQLLabStore.catalogSelection(query, search: CatalogSearch(words: []), user: labman,
-                                                                                         viewRoles: views, reach: .everywhere, streamLimit: 50,
-                                                                                         scope: scope)
-                        let plan = try await Self.plan(of: "\(with)SELECT o.uid FROM \(source) WHERE \(filter) ORDER BY \(unsafeRaw: order) LIMIT 50",
-                                                       on: sql)
+                                                 clientUIDs: Set(chosen.map(\.uid)), sortOn: sort, descending: descending)
+                        let drive = CatalogDrive(clients: chosen, drivers: [.init(filter: .clients(chosen.map(\.uid)), count: 3)])
+                        let (page, counted) = try await plan(query, drive)
                         let read = sort == .path ? "lims_catalog_type_path (portal_type=? AND path>? AND path<?)"
                             : "SEARCH c USING INDEX lims_catalog_client (client_uid=? AND portal_type=?)"
                         // (Two clients by path: a range each, in a union.)
-                        #expect(plan.filter { $0.contains(read) }.count == (sort == .path ? count : 1), "\(count) \(sort): \(plan)")
-                        // (`SCAN` of the streams and of their union `o` only.)
-                        #expect(!plan.contains { ($0.hasPrefix("SCAN") && !$0.hasPrefix("SCAN stream") && !($0 == "SCAN o" && plan.contains("CO-ROUTINE o")))
-                            || $0.hasSuffix("(portal_type=?)") }, "\(count) \(sort): \(plan)")
+                        #expect(page.filter { $0.contains(read) }.count == (sort == .path ? count : 1), "\(count) \(sort): \(page)")
+                        #expect(walksNothing(page), "\(count) \(sort): \(page)")
+                        #expect(counted.contains { $0.contains("SEARCH c USING INDEX lims_catalog_client (client_uid=? AND portal_type=?)") }
+                                && walksNothing(counted), "\(count) \(sort): \(counted)")
+                    }
+                }
+            }
+            // Analyses to be verified, of a service: read by the state's or the service's index and sorted.
+            let states = CatalogDrive(drivers: [.init(filter: .states(["to_be_verified"]), count: 0)])
+            let services = CatalogDrive(drivers: [.init(filter: .services(["s1"]), count: 12), .init(filter: .states(["unassigned"]), count: 5_001)])
+            for sort in [CatalogQuery.SortField.path, .id] {
+                for (drive, read) in [(states, "(portal_type=? AND review_state=?)"), (services, "lims_catalog_service (service_uid=?)")] {
+                    let query = CatalogQuery(portalType: .analysis, reviewStates: drive == states ? ["to_be_verified"] : ["unassigned"],
+                                             serviceUIDs: drive == services ? ["s1"] : nil, sortOn: sort)
+                    let (page, counted) = try await plan(query, drive)
+                    for plan in [page, counted] {
+                        #expect(plan.contains { $0.hasPrefix("SEARCH c") && $0.contains(read) } && walksNothing(plan), "\(sort) \(read): \(plan)")
                     }
                 }
             }

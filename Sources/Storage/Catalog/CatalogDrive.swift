@@ -1,0 +1,155 @@
+import LIMSCore
+import SQLKit
+
+/// How a listing without search sorted by path or id is read, when a filter of it is selective: its clients (the
+/// client filter `getClientUID` within the user's ``CatalogReach``), review states or services.
+///
+/// No index serves such a filter in path or id order, so SQLite walked the type's whole path or id index, testing
+/// each object: at 200,000 samples a client of 3 samples took 470-510 ms, the samples to be verified (none) 458 ms,
+/// and the analyses to be verified (none of 1.1 million) 1.0 s by path and 2.0 s by id (a tryout and this stop's
+/// measurements). Each such filter is counted in its own index, up to ``smallListing`` + 1 objects (a few ms at
+/// most), and:
+/// - when one holds at most ``smallListing`` objects (the smallest of them), the listing reads them by that index
+///   (`c`, CROSS JOIN: SQLite keeps the order written) and sorts them;
+/// - else, sorted by path with clients, it reads the clients' subtrees' ranges of `lims_catalog_type_path
+///   (portal_type, path)` in path order (a sample's or a contact's path is inside its client's, as ``CatalogReach``
+///   uses), one stream per client (an `OR` of ranges walked the type's whole path index too);
+/// - else it walks the sort index as before (then at least 1 in 40 of a 200,000-sample lab matches each filter).
+/// The listing's count is read through the smallest filter's index, unordered (at most the count's bound of
+/// matches, where the page's order may walk far between them). The filters stay in the query as the authority; the
+/// drive only chooses where to look.
+struct CatalogDrive: Sendable, Equatable {
+    /// A selective filter an index serves, with the objects of the listed type it holds (counted up to
+    /// ``smallListing`` + 1).
+    struct Driver: Sendable, Equatable {
+        enum Filter: Sendable, Equatable {
+            /// `client_uid` among these: `lims_catalog_client (client_uid, portal_type, created)`.
+            case clients([String])
+            /// `review_state` among these: `lims_catalog_state_created (portal_type, review_state, created)`.
+            case states([String])
+            /// `service_uid` among these: `lims_catalog_service (service_uid, review_state)`.
+            case services([String])
+        }
+
+        var filter: Filter
+        var count: Int
+
+        /// The driver's condition on `c`, objects of `type`.
+        func condition(_ type: PortalType) -> SQLQueryString {
+            let typed: SQLQueryString = "c.portal_type = \(bind: type.rawValue)"
+            switch filter {
+            case .clients(let uids): return "c.client_uid IN (\(SQLList(uids.map { SQLBind($0) }))) AND " + typed
+            case .states(let states): return typed + " AND c.review_state IN (\(SQLList(states.map { SQLBind($0) })))"
+            case .services(let uids): return "c.service_uid IN (\(SQLList(uids.map { SQLBind($0) }))) AND " + typed
+            }
+        }
+    }
+
+    /// The clients the listing is confined to, sorted by path (nil: no client filter and a reach of every client,
+    /// or more than ``CatalogSearch/maxClientStreams``; empty: none the user can reach, the listing is empty).
+    var clients: [CatalogReach.ClientSubtree]?
+    /// The selective filters, smallest first.
+    var drivers: [Driver] = []
+    /// A filter holding at most this many objects drives the page (``smallListing``; tests lower it).
+    var bound = CatalogDrive.smallListing
+
+    /// A filter holding at most this many objects drives a listing sorted by path or id: its objects are read by
+    /// it and sorted (5,000: a few ms to read and sort; beyond it the sort index's walk finds a page's matches in at
+    /// most 40 entries each at 200,000 samples).
+    static let smallListing = 5_000
+
+    /// The drive of `query` for a user of `reach`, or nil for a search, a listing sorted by creation, or one
+    /// without a client, state or service filter (nor a reach of a few clients). One small read per filter (the
+    /// filter's clients' paths; each filter counted up to the bound in its index).
+    /// - Parameter bound: a filter holding at most this many objects drives the page. Default: ``smallListing``.
+    /// - Throws: storage errors.
+    static func of(_ query: CatalogQuery, searched: Bool, reach: CatalogReach, bound: Int = smallListing,
+                   on sql: any SQLDatabase) async throws -> CatalogDrive? {
+        guard query.sortOn != .created, !searched else { return nil }
+        var drive = CatalogDrive(bound: bound)
+        if query.portalType == .sample || query.portalType == .contact {
+            drive.clients = try await clients(of: query, reach: reach, on: sql)
+        }
+        if let clients = drive.clients, !clients.isEmpty {
+            drive.drivers.append(.init(filter: .clients(clients.map(\.uid)), count: 0))
+        }
+        if let states = query.reviewStates, !states.isEmpty, states.count <= CatalogSearch.maxClientStreams {
+            drive.drivers.append(.init(filter: .states(states.sorted()), count: 0))
+        }
+        if let services = query.serviceUIDs, !services.isEmpty, services.count <= CatalogSearch.maxClientStreams {
+            drive.drivers.append(.init(filter: .services(services.sorted()), count: 0))
+        }
+        guard drive.clients != nil || !drive.drivers.isEmpty else { return nil }
+        for index in drive.drivers.indices {
+            let condition = drive.drivers[index].condition(query.portalType)
+            drive.drivers[index].count = try await sql.raw("""
+                SELECT COUNT(*) AS n FROM (SELECT 1 AS one FROM lims_objects c WHERE \(condition) LIMIT \(bind: bound + 1)) capped
+                """).first()?.decode(column: "n", as: Int.self) ?? 0
+        }
+        drive.drivers.sort { $0.count < $1.count }
+        return drive
+    }
+
+    /// The clients a listing of samples or contacts is confined to: its client filter (read by uid, sorted by path;
+    /// nil when an uid is no client: the client test answers it), within the reach; or a client contact's clients.
+    static func clients(of query: CatalogQuery, reach: CatalogReach, on sql: any SQLDatabase) async throws -> [CatalogReach.ClientSubtree]? {
+        var clients: [CatalogReach.ClientSubtree]
+        if let filter = query.clientUIDs {
+            guard !filter.isEmpty, filter.count <= CatalogSearch.maxClientStreams else { return nil }
+            let rows = try await sql.raw("""
+                SELECT o.uid, o.path FROM lims_objects o
+                WHERE o.uid IN (\(SQLList(filter.sorted().map { SQLBind($0) }))) AND o.portal_type = \(bind: PortalType.client.rawValue)
+                """).all()
+            clients = try rows.map {
+                CatalogReach.ClientSubtree(uid: try $0.decode(column: "uid", as: String.self), path: try $0.decode(column: "path", as: String.self))
+            }
+            guard clients.count == filter.count else { return nil }
+            if case .clients(let reachable) = reach {
+                let uids = Set(reachable.map(\.uid))
+                clients = clients.filter { uids.contains($0.uid) }
+            }
+        } else if case .clients(let reachable) = reach, reachable.count <= CatalogSearch.maxClientStreams {
+            clients = reachable
+        } else {
+            return nil
+        }
+        return clients.sorted { ($0.path, $0.uid) < ($1.path, $1.uid) }
+    }
+
+    /// The smallest filter when it holds at most ``bound`` objects.
+    var small: Driver? { drivers.first.flatMap { $0.count <= bound ? $0 : nil } }
+
+    /// The `FROM` source, `WHERE` filter and `ORDER BY` of a page of `query` (objects aliased `o`) given its `filter`
+    /// and `order`: read by the smallest filter when small; sorted by path with clients, their subtree ranges (for
+    /// several clients a union of ranges, each read in order and at most `streamLimit` long); else as given.
+    func selection(_ query: CatalogQuery, filter: SQLQueryString, order: String, streamLimit: Int)
+        -> (source: SQLQueryString, filter: SQLQueryString, order: String)
+    {
+        if let clients, clients.isEmpty { return ("lims_objects o", "1 = 0", order) }
+        // Sorted by path, a client's range is read in order: it drives unless a smaller filter does.
+        let byRange = query.sortOn == .path && clients != nil && small.map { driver in
+            if case .clients = driver.filter { true } else { false }
+        } ?? true
+        if !byRange, let small {
+            return ("lims_objects c CROSS JOIN lims_objects o", small.condition(query.portalType) + " AND o.uid = c.uid AND " + filter, order)
+        }
+        guard query.sortOn == .path, let clients else { return ("lims_objects o", filter, order) }
+        func range(_ client: CatalogReach.ClientSubtree) -> SQLQueryString {
+            "o.path >= \(bind: client.path + "/") AND o.path < \(bind: client.path + "0")"
+        }
+        if clients.count == 1 { return ("lims_objects o", filter + " AND " + range(clients[0]), order) }
+        let direction = query.descending ? "DESC" : "ASC"
+        let streams: [SQLQueryString] = clients.map { client in
+            "SELECT o.uid AS uid, o.path AS path, o.path AS sort_path FROM lims_objects o WHERE " + filter + " AND " + range(client)
+                + " ORDER BY o.path \(unsafeRaw: direction) LIMIT \(bind: streamLimit)"
+        }
+        return (SQLLabStore.union(streams, key: "path"), "1 = 1", SQLLabStore.unionOrder(key: "path", direction: direction))
+    }
+
+    /// The `FROM` source and `WHERE` filter of the listing's count given its `filter`: read by the smallest filter's
+    /// index in its own order (nil: no filter to read by, or none the user can reach).
+    func counting(_ query: CatalogQuery, filter: SQLQueryString) -> (source: SQLQueryString, filter: SQLQueryString)? {
+        guard let driver = drivers.first, clients?.isEmpty != true else { return nil }
+        return ("lims_objects c CROSS JOIN lims_objects o", driver.condition(query.portalType) + " AND o.uid = c.uid AND " + filter)
+    }
+}
