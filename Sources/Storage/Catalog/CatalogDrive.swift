@@ -18,6 +18,10 @@ import SQLKit
 /// The listing's count is read through the smallest filter's index, unordered (at most the count's bound of
 /// matches, where the page's order may walk far between them). The filters stay in the query as the authority; the
 /// drive only chooses where to look.
+///
+/// SQLite only: PostgreSQL plans these listings from its statistics (on a 20,000-sample lab the same listings took
+/// 2.5-38 ms without a drive; with it, a service's analyses took 34.5 ms against 16.1, its extra counts and join
+/// costing more than they saved).
 struct CatalogDrive: Sendable, Equatable {
     /// A selective filter an index serves, with the objects of the listed type it holds (counted up to
     /// ``smallListing`` + 1).
@@ -58,14 +62,14 @@ struct CatalogDrive: Sendable, Equatable {
     /// most 40 entries each at 200,000 samples).
     static let smallListing = 5_000
 
-    /// The drive of `query` for a user of `reach`, or nil for a search, a listing sorted by creation, or one
-    /// without a client, state or service filter (nor a reach of a few clients). One small read per filter (the
+    /// The drive of `query` for a user of `reach`, or nil on PostgreSQL, for a search, a listing sorted by creation,
+    /// or one without a client, state or service filter (nor a reach of a few clients). One small read per filter (the
     /// filter's clients' paths; each filter counted up to the bound in its index).
     /// - Parameter bound: a filter holding at most this many objects drives the page. Default: ``smallListing``.
     /// - Throws: storage errors.
     static func of(_ query: CatalogQuery, searched: Bool, reach: CatalogReach, bound: Int = smallListing,
                    on sql: any SQLDatabase) async throws -> CatalogDrive? {
-        guard query.sortOn != .created, !searched else { return nil }
+        guard query.sortOn != .created, !searched, !SQLQueueStore.isPostgres(sql) else { return nil }
         var drive = CatalogDrive(bound: bound)
         if query.portalType == .sample || query.portalType == .contact {
             drive.clients = try await clients(of: query, reach: reach, on: sql)
