@@ -15,7 +15,8 @@ extension WebUI {
     /// The review states the samples list filters on.
     static let sampleStates = [ReviewState.sampleDue, ReviewState.sampleReceived, ReviewState.toBeVerified, ReviewState.verified]
 
-    /// `GET /samples[?page=N&q=TEXT&state=STATE&client=UID]`: newest first, searched by id, client sample id and client (name or code)
+    /// `GET /samples[?page=N&q=TEXT&state=STATE&client=UID&sort=created|id&order=asc|desc]`: newest first unless the
+    /// column headers sort it by id or date (``ListSort``), searched by id, client sample id and client (name or code)
     /// (each word of `q` starts a word of either, through the catalog's search index), filtered by review state and
     /// client, paged in the database; queued samples shown as Queued with a spinner.
     @Sendable func samplesList(_ request: Request, context: QueueRequestContext) async throws -> Response {
@@ -25,8 +26,9 @@ extension WebUI {
         let reviewState = parameters.get("state").flatMap { $0.isEmpty ? nil : $0 }
         let client = parameters.get("client").flatMap { $0.isEmpty ? nil : $0 }
         let size = Self.samplesPageSize
+        let sort = ListSort(parameters)
         let query = CatalogQuery(portalType: .sample, reviewStates: reviewState.map { [$0] }, clientUIDs: client.map { [$0] },
-                                 text: text, sortOn: .created, descending: true, limit: size)
+                                 text: text, sortOn: sort.field, descending: sort.descending, limit: size)
         let (result, page) = try await catalogPage(query, requested: Self.requestedPage(request), user: user)
         let uids = result.uids
         let state = try await repository.read { state, reader -> LabState in
@@ -44,9 +46,10 @@ extension WebUI {
                 "state": sample.reviewState, "queued": queued.contains(sample.uid),
             ]
         }
-        var filters = URLComponents()
-        filters.queryItems = [("q", text), ("state", reviewState ?? ""), ("client", client ?? "")]
+        let filterItems = [("q", text), ("state", reviewState ?? ""), ("client", client ?? "")]
             .filter { !$0.1.isEmpty }.map { URLQueryItem(name: $0.0, value: $0.1) }
+        var filters = URLComponents()
+        filters.queryItems = filterItems + sort.queryItems
         let suffix = filters.percentEncodedQuery.map { "&" + $0 } ?? ""
         let clients = try await repository.catalog(CatalogQuery(portalType: .client, limit: 500), visibleTo: user).uids
         let clientNames = try await repository.read { state, reader -> [(String, String)] in
@@ -58,6 +61,9 @@ extension WebUI {
             "stateOptions": Self.sampleStates.map { ["value": $0, "label": $0.replacingOccurrences(of: "_", with: " "), "selected": $0 == reviewState] },
             "clientOptions": clientNames.map { ["value": $0.0, "label": $0.1, "selected": $0.0 == client] },
             "pages": Self.pages(total: result.total, pageSize: size, current: page, exact: result.totalIsExact) { "/samples?page=\($0)\(suffix)" },
+            "sortByID": sort.header(.id, path: "/samples", filters: filterItems),
+            "sortByCreated": sort.header(.created, path: "/samples", filters: filterItems),
+            "sortItems": sort.queryItems.map { ["name": $0.name, "value": $0.value ?? ""] },
         ]
         let chrome = await chrome(request, user: user, state: setup, tab: "samples")
         return renderer.page("samples", title: "Samples", chrome: chrome, data: data)

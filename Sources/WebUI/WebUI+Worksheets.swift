@@ -39,7 +39,8 @@ extension WebUI {
         return (user, state)
     }
 
-    /// `GET /worksheets`: the list (newest first; removed worksheets hidden) and the Add worksheet form.
+    /// `GET /worksheets`: the list (newest first unless its column headers sort it by id or date, ``ListSort``; removed
+    /// worksheets hidden) and the Add worksheet form.
     @Sendable func worksheetsList(_ request: Request, context: QueueRequestContext) async throws -> Response {
         let (user, state) = try await labStaff(context, for: "The worksheets list")
         let parameters = FormQuery(request)
@@ -48,8 +49,9 @@ extension WebUI {
         let analyst = parameters.get("mine") == "1" ? user.userid : parameters.get("analyst").flatMap { $0.isEmpty ? nil : $0 }
         let size = Self.worksheetsPageSize
         let states = reviewState.map { Set([$0]) } ?? Self.listedWorksheetStates
-        let query = CatalogQuery(portalType: .worksheet, reviewStates: states, analyst: analyst, text: text, sortOn: .created,
-                                 descending: true, limit: size)
+        let sort = ListSort(parameters)
+        let query = CatalogQuery(portalType: .worksheet, reviewStates: states, analyst: analyst, text: text, sortOn: sort.field,
+                                 descending: sort.descending, limit: size)
         let (result, page) = try await catalogPage(query, requested: Self.requestedPage(request), user: user)
         let uids = result.uids
         let listed = try await repository.read { state, reader -> LabState in
@@ -67,10 +69,11 @@ extension WebUI {
                 "state": worksheet.reviewState, "queued": queued.contains(worksheet.uid),
             ]
         }
-        var filters = URLComponents()
-        filters.queryItems = [("q", text), ("state", reviewState ?? ""), ("analyst", parameters.get("mine") == "1" ? "" : analyst ?? ""),
-                              ("mine", parameters.get("mine") == "1" ? "1" : "")]
+        let filterItems = [("q", text), ("state", reviewState ?? ""), ("analyst", parameters.get("mine") == "1" ? "" : analyst ?? ""),
+                           ("mine", parameters.get("mine") == "1" ? "1" : "")]
             .filter { !$0.1.isEmpty }.map { URLQueryItem(name: $0.0, value: $0.1) }
+        var filters = URLComponents()
+        filters.queryItems = filterItems + sort.queryItems
         let suffix = filters.percentEncodedQuery.map { "&" + $0 } ?? ""
         let pages = Self.pages(total: result.total, pageSize: size, current: page, exact: result.totalIsExact) { "/worksheets?page=\($0)\(suffix)" }
         let canAdd = state.mayManageWorksheets(user)
@@ -78,6 +81,9 @@ extension WebUI {
             .sorted { $0.userid < $1.userid }
         let data: [String: Any] = [
             "rows": rows, "canAdd": canAdd, "pages": pages, "total": result.totalText, "q": text, "mine": parameters.get("mine") == "1",
+            "sortByID": sort.header(.id, path: "/worksheets", filters: filterItems),
+            "sortByCreated": sort.header(.created, path: "/worksheets", filters: filterItems),
+            "sortItems": sort.queryItems.map { ["name": $0.name, "value": $0.value ?? ""] },
             "stateOptions": [ReviewState.open, ReviewState.toBeVerified, ReviewState.verified, ReviewState.removed].map {
                 ["value": $0, "label": $0.replacingOccurrences(of: "_", with: " "), "selected": $0 == reviewState]
             },

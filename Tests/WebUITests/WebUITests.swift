@@ -535,6 +535,30 @@ struct WebUITests {
             #expect(try await browser.request("/worksheets?mine=1").html.contains("1 worksheets."))
             #expect(try await browser.request("/worksheets?analyst=analyst1").html.contains("1 worksheets."))
             #expect(try await browser.request("/worksheets?state=verified").html.contains("0 worksheets."))
+            // Sorting by the column headers: by id either way, by date; kept by the filter form; an unknown sort is
+            // newest first.
+            func order(_ html: String, _ ids: [String]) -> [String] {
+                ids.compactMap { id in html.range(of: ">\(id)</a>").map { (id, $0.lowerBound) } }.sorted { $0.1 < $1.1 }.map(\.0)
+            }
+            let ids = browser.lab.happySamples.map(\.id) + [browser.lab.klaymoreSample.id]
+            let byID = try await browser.request("/samples?sort=id&order=asc")
+            #expect(order(byID.html, ids) == ids.sorted(), "\(order(byID.html, ids))")
+            #expect(byID.html.contains("id=\"sort-id\" title=\"Sort by id, descending\">Sample ▲</a>"), "\(byID.html)")
+            #expect(byID.html.contains("<input type=\"hidden\" name=\"sort\" value=\"id\">"))
+            let byIDDown = try await browser.request("/samples?sort=id&order=desc&state=sample_received")
+            #expect(byIDDown.html.contains("href=\"/samples?state=sample_received&amp;sort=id&amp;order=asc\"")
+                    || byIDDown.html.contains("href=\"/samples?state=sample_received&sort=id&order=asc\""), "\(byIDDown.html)")
+            #expect(order(try await browser.request("/samples?sort=id&order=desc").html, ids) == ids.sorted().reversed())
+            let newest = try await browser.request("/samples")
+            #expect(newest.html.contains("href=\"/samples?sort=id&amp;order=asc\"") || newest.html.contains("href=\"/samples?sort=id&order=asc\""),
+                    "\(newest.html)")
+            #expect(newest.html.contains("Created ▼</a>"))
+            let oldest = try await browser.request("/samples?sort=created&order=asc")
+            #expect(order(oldest.html, ids) == order(newest.html, ids).reversed())
+            #expect(order(try await browser.request("/samples?sort=nonsense&order=up").html, ids) == order(newest.html, ids))
+            let sheets = try await browser.request("/worksheets?sort=id&order=asc")
+            #expect(order(sheets.html, ["WS-0001", "WS-0002"]) == ["WS-0001", "WS-0002"], "\(sheets.html)")
+            #expect(order(try await browser.request("/worksheets?sort=id&order=desc").html, ["WS-0001", "WS-0002"]) == ["WS-0002", "WS-0001"])
         }
     }
 

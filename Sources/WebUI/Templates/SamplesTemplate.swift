@@ -6,10 +6,11 @@ extension PageTemplates {
 <div class="form-row"><label for="q">Search id, client sample id or client</label><input id="q" name="q" value="{{q}}" placeholder="H2O-0001" title="Each word finds ids, client sample ids and clients' names and codes with a word starting so: 0001, h2o-00, river 7, happy h2o"></div>
 <div class="form-row"><label for="state">State</label><select id="state" name="state"><option value="">(any)</option>{{#stateOptions}}<option value="{{value}}" {{#selected}}selected{{/selected}}>{{label}}</option>{{/stateOptions}}</select></div>
 <div class="form-row"><label for="client">Client</label><select id="client" name="client"><option value="">(any)</option>{{#clientOptions}}<option value="{{value}}" {{#selected}}selected{{/selected}}>{{label}}</option>{{/clientOptions}}</select></div>
+{{#sortItems}}<input type="hidden" name="{{name}}" value="{{value}}">{{/sortItems}}
 <div class="form-row"><button type="submit" id="samples-filter-submit">Filter</button></div>
 </form>
 <table class="listing" id="samples">
-<tr><th>Sample</th><th>Client SID</th><th>Client</th><th>Sample type</th><th>Analyses</th><th>Created</th><th>State</th></tr>
+<tr><th>{{#sortByID}}<a href="{{href}}" id="sort-id" title="{{title}}">Sample{{arrow}}</a>{{/sortByID}}</th><th>Client SID</th><th>Client</th><th>Sample type</th><th>Analyses</th><th>{{#sortByCreated}}<a href="{{href}}" id="sort-created" title="{{title}}">Created{{arrow}}</a>{{/sortByCreated}}</th><th>State</th></tr>
 {{#rows}}
 <tr class="{{#queued}}disabled{{/queued}}" data-uid="{{uid}}">
 <td><a href="/samples/{{uid}}">{{id}}</a></td><td>{{clientSampleID}}</td><td>{{client}}</td><td>{{sampleType}}</td><td>{{count}}</td><td>{{created}}</td>

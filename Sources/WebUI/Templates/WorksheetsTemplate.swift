@@ -21,12 +21,13 @@ extension PageTemplates {
 <div class="form-row"><label for="state">State</label><select id="state" name="state"><option value="">(open, to be verified, verified)</option>{{#stateOptions}}<option value="{{value}}" {{#selected}}selected{{/selected}}>{{label}}</option>{{/stateOptions}}</select></div>
 <div class="form-row"><label for="filter-analyst">Analyst</label><select id="filter-analyst" name="analyst"><option value="">(any)</option>{{#analystOptions}}<option value="{{value}}" {{#selected}}selected{{/selected}}>{{label}}</option>{{/analystOptions}}</select></div>
 <div class="form-row"><label><input type="checkbox" name="mine" value="1" id="mine" {{#mine}}checked{{/mine}}> Mine</label></div>
+{{#sortItems}}<input type="hidden" name="{{name}}" value="{{value}}">{{/sortItems}}
 <div class="form-row"><button type="submit" id="worksheets-filter-submit">Filter</button></div>
 </form>
 <form method="post" action="/worksheets" id="worksheets-form">
 <input type="hidden" name="_csrf" value="{{csrf}}">
 <table class="listing" id="worksheets">
-<tr><th></th><th>Worksheet</th><th>Analyst</th><th>Template</th><th>Instrument</th><th>Analyses</th><th>Created</th><th>State</th></tr>
+<tr><th></th><th>{{#sortByID}}<a href="{{href}}" id="sort-id" title="{{title}}">Worksheet{{arrow}}</a>{{/sortByID}}</th><th>Analyst</th><th>Template</th><th>Instrument</th><th>Analyses</th><th>{{#sortByCreated}}<a href="{{href}}" id="sort-created" title="{{title}}">Created{{arrow}}</a>{{/sortByCreated}}</th><th>State</th></tr>
 {{#rows}}
 <tr class="{{#queued}}disabled{{/queued}}" data-uid="{{uid}}" data-queued="{{#queued}}true{{/queued}}{{^queued}}false{{/queued}}">
 <td>{{^queued}}<input type="checkbox" name="uids" value="{{uid}}" aria-label="select {{id}}">{{/queued}}</td>
