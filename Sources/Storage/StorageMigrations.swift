@@ -9,7 +9,7 @@ public enum StorageMigrations {
     public static var all: [any Migration] { [CreateQueueTables(), CreateLabTables(), AddScaleOutSupport(), AddLabCatalog(), CreateSessionTable(), AddDelayedTaskIndex(),
                                           LeanLabIndexes(), LeanTaskUIDs(), AddTaskUsername(), AddLabSequence(), AddReadyTaskIndex(),
                                           DropLabStampIndex(), AddHeldTasks(), PartialCatalogIndexes(), AddSearchIndex(),
-                                          AddClientSearchWords()] }
+                                          AddClientSearchWords(), WidenIDCatalogIndex()] }
 
     /// Refuses a database that a newer LimsQueue migrated: a schema change this build does not know (for
     /// example `limsqueue-0007-lean-task-uids`, after which a task's context is found through `queue_tasks_context`

@@ -457,6 +457,38 @@ struct CatalogTests {
         }
     }
 
+    @Test("the id index migration makes lims_catalog_type_id (portal_type, object_id, path); revert makes it narrow again; listings by id answer the same")
+    func idIndexMigration() async throws {
+        try await withSeededDatabase { environment, lab, database, sql in
+            func definition() async throws -> String {
+                let catalog: SQLQueryString = SQLQueueStore.isPostgres(sql)
+                    ? "SELECT indexdef AS d FROM pg_indexes WHERE indexname = 'lims_catalog_type_id'"
+                    : "SELECT sql AS d FROM sqlite_master WHERE type = 'index' AND name = 'lims_catalog_type_id'"
+                return try await sql.raw(catalog).first()?.decode(column: "d", as: String.self) ?? ""
+            }
+            func byID() async throws -> [String] {
+                var pages: [String] = []
+                for type in [PortalType.sample, .analysis] {
+                    for descending in [false, true] {
+                        let query = CatalogQuery(portalType: type, sortOn: .id, descending: descending, limit: 500)
+                        pages += try await environment.lab.catalog(query, visibleTo: lab.labman).uids
+                    }
+                }
+                return pages
+            }
+            let widened = try await definition()
+            #expect(widened.contains("portal_type, object_id, path"), "\(widened)")
+            let wide = try await byID()
+            try await WidenIDCatalogIndex().revert(on: database)
+            let narrow = try await definition()
+            #expect(narrow.contains("portal_type, object_id)"), "\(narrow)")
+            #expect(try await byID() == wide)
+            try await WidenIDCatalogIndex().prepare(on: database)
+            #expect(try await definition().contains("portal_type, object_id, path"))
+            #expect(try await byID() == wide && wide.count > lab.samples.count * 2)
+        }
+    }
+
     @Test("the partial-index migration leaves objects without the column out of six catalog indexes; revert makes them whole; listings answer the same")
     func partialIndexMigration() async throws {
         try await withSeededDatabase { environment, lab, database, sql in

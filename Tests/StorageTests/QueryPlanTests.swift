@@ -211,6 +211,22 @@ struct QueryPlanTests {
         }
     }
 
+    @Test("a listing sorted by id reads lims_catalog_type_id in its whole order (id, then path): no sort of an id's objects")
+    func idOrderIsIndexed() async throws {
+        try await StoreFixture.with(backend: .sqlite) { f in
+            let sql = try f.lab.sql
+            let labman = User(uid: "u1", id: "labman", path: "/senaite/acl_users/labman", created: 0, userid: "labman", roles: [.labManager])
+            let views = RolePermissionMap.senaiteDefault.roles(for: .view)
+            for descending in [false, true] {
+                let query = CatalogQuery(portalType: .analysis, reviewStates: ["unassigned"], sortOn: .id, descending: descending)
+                let (with, source, filter, order) = SQLLabStore.catalogSelection(query, search: CatalogSearch(words: []), user: labman,
+                                                                                 viewRoles: views, reach: .everywhere, streamLimit: 50)
+                let plan = try await Self.plan(of: "\(with)SELECT o.uid FROM \(source) WHERE \(filter) ORDER BY \(unsafeRaw: order) LIMIT 50", on: sql)
+                #expect(plan.contains { $0.contains("lims_catalog_type_id") } && !plan.contains { $0.contains("TEMP B-TREE") }, "\(plan)")
+            }
+        }
+    }
+
     @Test("the claims walk the index of due tasks, never the queue order index that delayed tasks are in")
     func claimsWalkReadyTasks() async throws {
         try await StoreFixture.with(backend: .sqlite) { f in
