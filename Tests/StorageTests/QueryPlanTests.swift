@@ -195,13 +195,24 @@ struct QueryPlanTests {
                     }
                 }
             }
-            // Analyses to be verified, of a service: read by the state's or the service's index and sorted.
+            // The analyses of a contact of two clients by path: a range of each client, in a union (the reach's OR
+            // of ranges walked the whole path index).
+            let twoClients = CatalogDrive(clients: clients)
+            let reach = CatalogReach.clients(clients)
+            let query = CatalogQuery(portalType: .analysis, sortOn: .path)
+            let rita = User(uid: "u2", id: "rita", path: "/senaite/acl_users/rita", created: 0, userid: "rita", roles: [.client])
+            let (with, source, filter, order) = SQLLabStore.catalogSelection(query, search: CatalogSearch(words: []), user: rita, viewRoles: views,
+                                                                             reach: reach, streamLimit: 50, drive: twoClients)
+            let union = try await Self.plan(of: "\(with)SELECT o.uid FROM \(source) WHERE \(filter) ORDER BY \(unsafeRaw: order) LIMIT 50", on: sql)
+            #expect(union.filter { $0.contains("lims_catalog_type_path (portal_type=? AND path>? AND path<?)") }.count == 2 && walksNothing(union),
+                    "\(union)")
+            // Analyses to be verified, of two services: read by the state's or the services' index and sorted.
             let states = CatalogDrive(drivers: [.init(filter: .states(["to_be_verified"]), count: 0)])
-            let services = CatalogDrive(drivers: [.init(filter: .services(["s1"]), count: 12), .init(filter: .states(["unassigned"]), count: 5_001)])
+            let services = CatalogDrive(drivers: [.init(filter: .services(["s1", "s2"]), count: 12), .init(filter: .states(["unassigned"]), count: 10_001)])
             for sort in [CatalogQuery.SortField.path, .id] {
                 for (drive, read) in [(states, "(portal_type=? AND review_state=?)"), (services, "lims_catalog_service (service_uid=?)")] {
                     let query = CatalogQuery(portalType: .analysis, reviewStates: drive == states ? ["to_be_verified"] : ["unassigned"],
-                                             serviceUIDs: drive == services ? ["s1"] : nil, sortOn: sort)
+                                             serviceUIDs: drive == services ? ["s1", "s2"] : nil, sortOn: sort)
                     let (page, counted) = try await plan(query, drive)
                     for plan in [page, counted] {
                         #expect(plan.contains { $0.hasPrefix("SEARCH c") && $0.contains(read) } && walksNothing(plan), "\(sort) \(read): \(plan)")

@@ -12,9 +12,11 @@ import SQLKit
 /// - when one holds at most ``smallListing`` objects (the smallest of them), the listing reads them by that index
 ///   (`c`, CROSS JOIN: SQLite keeps the order written) and sorts them;
 /// - else, sorted by path with clients, it reads the clients' subtrees' ranges of `lims_catalog_type_path
-///   (portal_type, path)` in path order (a sample's or a contact's path is inside its client's, as ``CatalogReach``
-///   uses), one stream per client (an `OR` of ranges walked the type's whole path index too);
-/// - else it walks the sort index as before (then at least 1 in 40 of a 200,000-sample lab matches each filter).
+///   (portal_type, path)` in path order (an object's path is inside its client's, as ``CatalogReach`` uses), one
+///   stream per client (an `OR` of ranges walked the type's whole path index too: a contact of two small clients
+///   listing analyses by path, 160 ms);
+/// - else it walks the sort index as before (then each filter holds more than 10,000 objects: 1 in 20 samples or
+///   1 in 110 analyses of a 200,000-sample lab, or more).
 /// The listing's count is read through the smallest filter's index, unordered (at most the count's bound of
 /// matches, where the page's order may walk far between them). The filters stay in the query as the authority; the
 /// drive only chooses where to look.
@@ -31,7 +33,11 @@ struct CatalogDrive: Sendable, Equatable {
             case clients([String])
             /// `review_state` among these: `lims_catalog_state_created (portal_type, review_state, created)`.
             case states([String])
-            /// `service_uid` among these: `lims_catalog_service (service_uid, review_state)`.
+            /// `service_uid` among these: `lims_catalog_service (service_uid, review_state)`. Counted over every type
+            /// holding a service (analyses, duplicates, reference analyses): an upper bound of the listed type's,
+            /// read from the index alone (with the type tested, 20,000 objects took 75 ms against 11). No test of the
+            /// type on `c` either: with one, SQLite read two services' objects through the type's creation index,
+            /// every analysis of the lab (a tryout: 869 ms for two services with none).
             case services([String])
         }
 
@@ -44,23 +50,26 @@ struct CatalogDrive: Sendable, Equatable {
             switch filter {
             case .clients(let uids): return "c.client_uid IN (\(SQLList(uids.map { SQLBind($0) }))) AND " + typed
             case .states(let states): return typed + " AND c.review_state IN (\(SQLList(states.map { SQLBind($0) })))"
-            case .services(let uids): return "c.service_uid IN (\(SQLList(uids.map { SQLBind($0) }))) AND " + typed
+            case .services(let uids): return "c.service_uid IN (\(SQLList(uids.map { SQLBind($0) })))"
             }
         }
     }
 
-    /// The clients the listing is confined to, sorted by path (nil: no client filter and a reach of every client,
-    /// or more than ``CatalogSearch/maxClientStreams``; empty: none the user can reach, the listing is empty).
+    /// The clients whose path ranges a listing sorted by path may read, sorted by path: a samples or contacts list's
+    /// client filter (when every uid of it is a client), or a client contact's clients (nil: none, or more than
+    /// ``CatalogSearch/maxClientStreams``).
     var clients: [CatalogReach.ClientSubtree]?
+    /// The client filter within the reach left nothing: the listing is empty.
+    var isEmpty = false
     /// The selective filters, smallest first.
     var drivers: [Driver] = []
     /// A filter holding at most this many objects drives the page (``smallListing``; tests lower it).
     var bound = CatalogDrive.smallListing
 
     /// A filter holding at most this many objects drives a listing sorted by path or id: its objects are read by
-    /// it and sorted (5,000: a few ms to read and sort; beyond it the sort index's walk finds a page's matches in at
-    /// most 40 entries each at 200,000 samples).
-    static let smallListing = 5_000
+    /// it and sorted (10,000: about 30 ms to read and sort on SQLite, 3 µs an object; at 5,000, analyses rejected
+    /// 5,604 times, all in one client, walked the path index for 493 ms, a tryout).
+    static let smallListing = 10_000
 
     /// The drive of `query` for a user of `reach`, or nil on PostgreSQL, for a search, a listing sorted by creation,
     /// or one without a client, state or service filter (nor a reach of a few clients). One small read per filter (the
@@ -72,10 +81,26 @@ struct CatalogDrive: Sendable, Equatable {
         guard query.sortOn != .created, !searched, !SQLQueueStore.isPostgres(sql) else { return nil }
         var drive = CatalogDrive(bound: bound)
         if query.portalType == .sample || query.portalType == .contact {
-            drive.clients = try await clients(of: query, reach: reach, on: sql)
-        }
-        if let clients = drive.clients, !clients.isEmpty {
-            drive.drivers.append(.init(filter: .clients(clients.map(\.uid)), count: 0))
+            // By `client_uid`: the client filter within the reach (an uid that is no client matches nothing), or the
+            // reach's clients.
+            var uids: [String]?
+            if let filter = query.clientUIDs, !filter.isEmpty {
+                uids = filter.sorted()
+                if case .clients(let reachable) = reach {
+                    let known = Set(reachable.map(\.uid))
+                    uids = uids?.filter { known.contains($0) }
+                }
+            } else if case .clients(let reachable) = reach {
+                uids = reachable.map(\.uid)
+            }
+            if let uids, uids.isEmpty { drive.isEmpty = true; return drive }
+            if let uids, uids.count <= CatalogSearch.maxClientStreams { drive.drivers.append(.init(filter: .clients(uids), count: 0)) }
+            if query.sortOn == .path { drive.clients = try await clients(of: query, reach: reach, on: sql) }
+        } else if query.sortOn == .path, query.portalType != .client, case .clients(let reachable) = reach, reachable.count > 1,
+                  reachable.count <= CatalogSearch.maxClientStreams {
+            // Objects inside the clients (a client is at its path, not in its range). One client: the reach's own
+            // filter is its range.
+            drive.clients = reachable
         }
         if let states = query.reviewStates, !states.isEmpty, states.count <= CatalogSearch.maxClientStreams {
             drive.drivers.append(.init(filter: .states(states.sorted()), count: 0))
@@ -94,8 +119,9 @@ struct CatalogDrive: Sendable, Equatable {
         return drive
     }
 
-    /// The clients a listing of samples or contacts is confined to: its client filter (read by uid, sorted by path;
-    /// nil when an uid is no client: the client test answers it), within the reach; or a client contact's clients.
+    /// The clients whose ranges a listing of samples or contacts sorted by path reads: its client filter (read by
+    /// uid, sorted by path; nil when an uid is no client: the client test answers it), within the reach; or a client
+    /// contact's clients.
     static func clients(of query: CatalogQuery, reach: CatalogReach, on sql: any SQLDatabase) async throws -> [CatalogReach.ClientSubtree]? {
         var clients: [CatalogReach.ClientSubtree]
         if let filter = query.clientUIDs {
@@ -129,7 +155,7 @@ struct CatalogDrive: Sendable, Equatable {
     func selection(_ query: CatalogQuery, filter: SQLQueryString, order: String, streamLimit: Int)
         -> (source: SQLQueryString, filter: SQLQueryString, order: String)
     {
-        if let clients, clients.isEmpty { return ("lims_objects o", "1 = 0", order) }
+        if isEmpty || clients?.isEmpty == true { return ("lims_objects o", "1 = 0", order) }
         // Sorted by path, a client's range is read in order: it drives unless a smaller filter does.
         let byRange = query.sortOn == .path && clients != nil && small.map { driver in
             if case .clients = driver.filter { true } else { false }
@@ -153,7 +179,7 @@ struct CatalogDrive: Sendable, Equatable {
     /// The `FROM` source and `WHERE` filter of the listing's count given its `filter`: read by the smallest filter's
     /// index in its own order (nil: no filter to read by, or none the user can reach).
     func counting(_ query: CatalogQuery, filter: SQLQueryString) -> (source: SQLQueryString, filter: SQLQueryString)? {
-        guard let driver = drivers.first, clients?.isEmpty != true else { return nil }
+        guard let driver = drivers.first, !isEmpty, clients?.isEmpty != true else { return nil }
         return ("lims_objects c CROSS JOIN lims_objects o", driver.condition(query.portalType) + " AND o.uid = c.uid AND " + filter)
     }
 }
