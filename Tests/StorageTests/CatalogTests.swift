@@ -270,6 +270,12 @@ struct CatalogTests {
                             #expect(answer.pageCount(pageSize: base.limit) > offset / base.limit + 1, "a next page: \(label)")
                         }
                     }
+                    // Far past the end: the total counts at most the past-the-end cap (here 5), then is a lower bound.
+                    query.offset = 1_000_000
+                    let far = try await environment.lab.catalog(query, visibleTo: user, smallListing: CatalogDrive.smallListing, pastEndCount: 5)
+                    #expect(far.uids.isEmpty, "\(user.userid) far past \(base)")
+                    #expect(expected.count <= 5 ? far.totalIsExact && far.total == expected.count : !far.totalIsExact && far.total == 5,
+                            "\(user.userid) far past \(base): \(far.total) \(far.totalIsExact) of \(expected.count)")
                 }
             }
         }
