@@ -28,6 +28,7 @@ struct CatalogDrive: Sendable, Equatable {
     /// A selective filter an index serves, with the objects of the listed type it holds (counted up to
     /// ``smallListing`` + 1).
     struct Driver: Sendable, Equatable {
+        /// The filter and the values it takes, each read through its own index.
         enum Filter: Sendable, Equatable {
             /// `client_uid` among these: `lims_catalog_client (client_uid, portal_type, created)`.
             case clients([String])
@@ -42,6 +43,7 @@ struct CatalogDrive: Sendable, Equatable {
         }
 
         var filter: Filter
+        /// Objects the filter holds, counted up to the drive's bound + 1.
         var count: Int
 
         /// The driver's condition on `c`, objects of `type`.
