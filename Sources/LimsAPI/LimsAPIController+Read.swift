@@ -90,13 +90,18 @@ extension LimsAPIController {
         // newest first, as the web lists' search: read in the search index's order, its page costs the same at any
         // size, where sorted by path it costs what it matches.
         let text = try payload.string("q").flatMap { $0.trimmingCharacters(in: .whitespaces).isEmpty ? nil : $0 }
-        let sortField = payload.has("sort_on") ? "sort_on" : "sort"
-        let searchOrder = text != nil && !payload.has(sortField)
-        let sortOn = try payload.string(sortField) ?? (searchOrder ? "created" : "path")
+        // An empty `sort_on` or `sort_order` is the default, as an empty filter is no filter (a form's blank select).
+        func nonEmpty(_ key: String) throws -> String? { try payload.string(key).flatMap { $0.isEmpty ? nil : $0 } }
+        let sortOnGiven = try nonEmpty("sort_on") != nil
+        let sortGiven = try nonEmpty("sort") != nil
+        let sortField = sortOnGiven || !sortGiven ? "sort_on" : "sort"
+        let requestedSort = try nonEmpty(sortField)
+        let searchOrder = text != nil && requestedSort == nil
+        let sortOn = requestedSort ?? (searchOrder ? "created" : "path")
         guard ["id", "created", "path"].contains(sortOn) else {
             throw QueueAPIError(.badRequest, "Field '\(sortField)' must be one of id, created, path")
         }
-        let sortOrder = try payload.string("sort_order") ?? (searchOrder ? "descending" : "ascending")
+        let sortOrder = try nonEmpty("sort_order") ?? (searchOrder ? "descending" : "ascending")
         guard ["ascending", "descending", "asc", "desc", "reverse"].contains(sortOrder) else {
             throw QueueAPIError(.badRequest, "Field 'sort_order' must be ascending or descending")
         }

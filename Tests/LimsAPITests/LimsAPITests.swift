@@ -250,6 +250,11 @@ struct LimsAPITests {
                 let bad = try await api.manager("AnalysisRequest?\(query)", method: .get)
                 #expect(bad.status == 400 && bad.message.contains("'\(field)'"), "\(query): \(bad.message)")
             }
+            // An empty sort is the default sort, as an empty filter is no filter (a form's blank select boxes).
+            let defaults = try await api.manager("AnalysisRequest", method: .get)
+            let blank = try await api.manager("AnalysisRequest?review_state=&getClientUID=&sort_on=&sort_order=", method: .get)
+            #expect(blank.status == 200 && blank.items.map { $0["uid"] } == defaults.items.map { $0["uid"] }, "\(blank.message)")
+            #expect(try await api.manager("AnalysisRequest?sort_order=&sort_on=id", method: .get).status == 200)
             // Digits beyond 64 bits are out of range, not "not an integer".
             for query in ["page=99999999999999999999", "b_start=-99999999999999999999"] {
                 let huge = try await api.manager("AnalysisRequest?\(query)", method: .get)

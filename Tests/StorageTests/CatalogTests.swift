@@ -238,6 +238,38 @@ struct CatalogTests {
         await environment.close()
     }
 
+    @Test("a filter holding most of its type's objects does not drive a listing (its walk is cheaper); a rare one does; pages alike")
+    func denseFiltersWalk() async throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        let environment = try await open(directory)
+        let lab = try await seed(environment)
+        let sql = try environment.lab.sql
+        guard !SQLQueueStore.isPostgres(sql) else { await environment.close(); return } // the drive is SQLite's
+        // 60 of 90 samples received: dense (at least 1 in 4); no sample to be verified: nothing to check.
+        let received = CatalogQuery(portalType: .sample, reviewStates: [ReviewState.sampleReceived], sortOn: .id, limit: 7)
+        let dense = try #require(try await CatalogDrive.of(received, searched: false, reach: .everywhere, bound: 100, denseFrom: 10, on: sql))
+        #expect(dense.isDense && dense.small == nil && dense.drivers.first?.count == 60)
+        let rare = CatalogQuery(portalType: .sample, reviewStates: [ReviewState.toBeVerified], sortOn: .path, limit: 7)
+        let sparse = try #require(try await CatalogDrive.of(rare, searched: false, reach: .everywhere, bound: 100, denseFrom: 10, on: sql))
+        #expect(!sparse.isDense && sparse.small?.count == 0)
+        // A dense filter's page walks the sort index (no `c`); its count still reads through the filter.
+        let views = RolePermissionMap.senaiteDefault.roles(for: .view)
+        let page = SQLLabStore.catalogSelection(received, search: CatalogSearch(words: []), user: lab.labman, viewRoles: views,
+                                                reach: .everywhere, streamLimit: 7, drive: dense)
+        let source = sql.serialize(page.source).sql
+        #expect(source == "lims_objects o", "\(source)")
+        let sparseSource = sql.serialize(SQLLabStore.catalogSelection(rare, search: CatalogSearch(words: []), user: lab.labman, viewRoles: views,
+                                                                      reach: .everywhere, streamLimit: 7, drive: sparse).source).sql
+        #expect(sparseSource.contains("lims_objects c CROSS JOIN lims_objects o"), "\(sparseSource)")
+        #expect(dense.counting(received, filter: "1 = 1") != nil)
+        // The pages answer the same either way.
+        let walked = try await environment.lab.catalog(received, visibleTo: lab.labman, smallListing: 0)
+        let driven = try await environment.lab.catalog(received, visibleTo: lab.labman)
+        #expect(walked.uids == driven.uids && walked.total == driven.total && walked.uids.count == 7)
+        await environment.close()
+    }
+
     @Test("page totals are exact up to the count window past the page and an honest lower bound beyond it")
     func cappedTotalsMatchBruteForce() async throws {
         let directory = try TemporaryDirectory()

@@ -67,6 +67,9 @@ struct CatalogDrive: Sendable, Equatable {
     var drivers: [Driver] = []
     /// A filter holding at most this many objects drives the page (``smallListing``; tests lower it).
     var bound = CatalogDrive.smallListing
+    /// The smallest filter holds at least 1 in ``denseShare`` objects of the type: the page walks the sort index
+    /// (the count still reads through the filter).
+    var isDense = false
 
     /// A filter holding at most this many objects drives a listing sorted by path or id: its objects are read by
     /// it and sorted (10,000: about 30 ms to read and sort on SQLite, 3 µs an object; at 5,000, analyses rejected
@@ -76,10 +79,12 @@ struct CatalogDrive: Sendable, Equatable {
     /// The drive of `query` for a user of `reach`, or nil on PostgreSQL, for a search, a listing sorted by creation,
     /// or one without a client, state or service filter (nor a reach of a few clients). One small read per filter (the
     /// filter's clients' paths; each filter counted up to the bound in its index).
-    /// - Parameter bound: a filter holding at most this many objects drives the page. Default: ``smallListing``.
+    /// - Parameters:
+    ///   - bound: a filter holding at most this many objects drives the page. Default: ``smallListing``.
+    ///   - denseFrom: a filter holding more objects is checked for density. Default: ``denseCheckFrom``.
     /// - Throws: storage errors.
     static func of(_ query: CatalogQuery, searched: Bool, reach: CatalogReach, bound: Int = smallListing,
-                   on sql: any SQLDatabase) async throws -> CatalogDrive? {
+                   denseFrom: Int = denseCheckFrom, on sql: any SQLDatabase) async throws -> CatalogDrive? {
         guard query.sortOn != .created, !searched, !SQLQueueStore.isPostgres(sql) else { return nil }
         var drive = CatalogDrive(bound: bound)
         if query.portalType == .sample || query.portalType == .contact {
@@ -118,8 +123,25 @@ struct CatalogDrive: Sendable, Equatable {
                 """).first()?.decode(column: "n", as: Int.self) ?? 0
         }
         drive.drivers.sort { $0.count < $1.count }
+        // A filter holding most of the type's objects is not selective: the sort index's walk meets a match in every
+        // few entries, where reading the filter reads all of them (5,045 of 5,050 samples received: a deep page by
+        // id read and sorted all 5,045, a new user's tryout). Counted only when the read would cost (over 1,000).
+        if let smallest = drive.drivers.first, smallest.count > denseFrom, smallest.count <= bound {
+            let typeCount = try await sql.raw("""
+                SELECT COUNT(*) AS n FROM (SELECT 1 AS one FROM lims_objects c WHERE c.portal_type = \(bind: query.portalType.rawValue)
+                    LIMIT \(bind: smallest.count * denseShare + 1)) capped
+                """).first()?.decode(column: "n", as: Int.self) ?? 0
+            drive.isDense = typeCount <= smallest.count * denseShare
+        }
         return drive
     }
+
+    /// A filter holding more than this many objects is checked for density before it drives a page: 1,000 (about
+    /// 3 ms to read and sort).
+    static let denseCheckFrom = 1_000
+    /// A filter holding at least 1 in this many objects of the type is dense: 4 (the walk then reads at most 4
+    /// entries a match on average, and at most 3 times the filter's objects before its first).
+    static let denseShare = 4
 
     /// The clients whose ranges a listing of samples or contacts sorted by path reads: its client filter (read by
     /// uid, sorted by path; nil when an uid is no client: the client test answers it), within the reach; or a client
@@ -148,8 +170,8 @@ struct CatalogDrive: Sendable, Equatable {
         return clients.sorted { ($0.path, $0.uid) < ($1.path, $1.uid) }
     }
 
-    /// The smallest filter when it holds at most ``bound`` objects.
-    var small: Driver? { drivers.first.flatMap { $0.count <= bound ? $0 : nil } }
+    /// The smallest filter when it holds at most ``bound`` objects and is not dense (``isDense``).
+    var small: Driver? { drivers.first.flatMap { $0.count <= bound && !isDense ? $0 : nil } }
 
     /// The `FROM` source, `WHERE` filter and `ORDER BY` of a page of `query` (objects aliased `o`) given its `filter`
     /// and `order`: read by the smallest filter when small; sorted by path with clients, their subtree ranges (for
