@@ -38,6 +38,16 @@ struct ListSort: Equatable, Sendable {
                 URLQueryItem(name: "order", value: descending ? "desc" : "asc")]
     }
 
+    /// What a list's template shows of the sort: `sortByID` and `sortByCreated` (``header(_:path:filters:)``) and
+    /// `sortItems`, the filter form's hidden inputs that keep it.
+    func templateData(path: String, filters: [URLQueryItem]) -> [String: Any] {
+        [
+            "sortByID": header(.id, path: path, filters: filters),
+            "sortByCreated": header(.created, path: path, filters: filters),
+            "sortItems": queryItems.map { ["name": $0.name, "value": $0.value ?? ""] },
+        ]
+    }
+
     /// A column header's link and arrow for sorting by `field`, on a list at `path` with its `filters` (page 1): the
     /// other direction of the current sort when it is by `field`, else `field`'s first direction (dates newest
     /// first, ids ascending). `arrow` is "▲"/"▼" on the current sort's column, empty on the others.

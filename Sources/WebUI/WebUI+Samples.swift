@@ -56,15 +56,13 @@ extension WebUI {
             try await reader.load(clients, into: &state)
             return clients.compactMap { uid in state.clients.peek(uid).map { (uid, $0.name) } }.sorted { $0.1 < $1.1 }
         }
-        let data: [String: Any] = [
+        var data: [String: Any] = [
             "rows": rows, "total": result.totalText, "q": text, "state": reviewState ?? "",
             "stateOptions": Self.sampleStates.map { ["value": $0, "label": $0.replacingOccurrences(of: "_", with: " "), "selected": $0 == reviewState] },
             "clientOptions": clientNames.map { ["value": $0.0, "label": $0.1, "selected": $0.0 == client] },
             "pages": Self.pages(total: result.total, pageSize: size, current: page, exact: result.totalIsExact) { "/samples?page=\($0)\(suffix)" },
-            "sortByID": sort.header(.id, path: "/samples", filters: filterItems),
-            "sortByCreated": sort.header(.created, path: "/samples", filters: filterItems),
-            "sortItems": sort.queryItems.map { ["name": $0.name, "value": $0.value ?? ""] },
         ]
+        data.merge(sort.templateData(path: "/samples", filters: filterItems)) { $1 }
         let chrome = await chrome(request, user: user, state: setup, tab: "samples")
         return renderer.page("samples", title: "Samples", chrome: chrome, data: data)
     }

@@ -79,11 +79,8 @@ extension WebUI {
         let canAdd = state.mayManageWorksheets(user)
         let analysts = state.users.values.filter { !$0.roles.isDisjoint(with: [.analyst, .labManager, .manager]) }
             .sorted { $0.userid < $1.userid }
-        let data: [String: Any] = [
+        var data: [String: Any] = [
             "rows": rows, "canAdd": canAdd, "pages": pages, "total": result.totalText, "q": text, "mine": parameters.get("mine") == "1",
-            "sortByID": sort.header(.id, path: "/worksheets", filters: filterItems),
-            "sortByCreated": sort.header(.created, path: "/worksheets", filters: filterItems),
-            "sortItems": sort.queryItems.map { ["name": $0.name, "value": $0.value ?? ""] },
             "stateOptions": [ReviewState.open, ReviewState.toBeVerified, ReviewState.verified, ReviewState.removed].map {
                 ["value": $0, "label": $0.replacingOccurrences(of: "_", with: " "), "selected": $0 == reviewState]
             },
@@ -94,6 +91,7 @@ extension WebUI {
             "templates": state.worksheetTemplates.values.sorted { $0.title < $1.title }.map { ["uid": $0.uid, "title": $0.title] },
             "instruments": state.instruments.values.sorted { $0.title < $1.title }.map { ["uid": $0.uid, "title": $0.title] },
         ]
+        data.merge(sort.templateData(path: "/worksheets", filters: filterItems)) { $1 }
         let refresh = rows.contains { $0["queued"] as? Bool == true } ? Self.backgroundRefreshSeconds : nil
         let chrome = await chrome(request, user: user, state: state, tab: "worksheets", refreshSeconds: refresh)
         return renderer.page("worksheets", title: "Worksheets", chrome: chrome, data: data)

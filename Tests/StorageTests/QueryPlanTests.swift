@@ -19,6 +19,19 @@ struct QueryPlanTests {
         try await sql.raw("EXPLAIN QUERY PLAN \(statement)").all().map { try $0.decode(column: "detail", as: String.self) }
     }
 
+    /// A lab manager and the default role map's View roles, for the catalog plans.
+    static let labman = User(uid: "u1", id: "labman", path: "/senaite/acl_users/labman", created: 0, userid: "labman", roles: [.labManager])
+    static let views = RolePermissionMap.senaiteDefault.roles(for: .view)
+
+    /// The plan of a catalog page of `query` without search, read as ``SQLLabStore/catalogSelection(_:search:user:viewRoles:reach:streamLimit:drive:)``
+    /// says, 50 objects long.
+    static func pagePlan(_ query: CatalogQuery, user: User = labman, reach: CatalogReach = .everywhere, drive: CatalogDrive? = nil,
+                         on sql: any SQLDatabase) async throws -> [String] {
+        let (with, source, filter, order) = SQLLabStore.catalogSelection(query, search: CatalogSearch(words: []), user: user, viewRoles: views,
+                                                                         reach: reach, streamLimit: 50, drive: drive)
+        return try await plan(of: "\(with)SELECT o.uid FROM \(source) WHERE \(filter) ORDER BY \(unsafeRaw: order) LIMIT 50", on: sql)
+    }
+
     @Test("mark running, finish and the queued checks of a listing page never walk the queue order index")
     func probesByUID() async throws {
         try await StoreFixture.with(backend: .sqlite) { f in
@@ -159,15 +172,11 @@ struct QueryPlanTests {
     func selectiveFiltersDrive() async throws {
         try await StoreFixture.with(backend: .sqlite) { f in
             let sql = try f.lab.sql
-            let labman = User(uid: "u1", id: "labman", path: "/senaite/acl_users/labman", created: 0, userid: "labman", roles: [.labManager])
-            let views = RolePermissionMap.senaiteDefault.roles(for: .view)
             let clients = [CatalogReach.ClientSubtree(uid: "c1", path: "/senaite/clients/client-1"),
                            CatalogReach.ClientSubtree(uid: "c2", path: "/senaite/clients/client-2")]
             func plan(_ query: CatalogQuery, _ drive: CatalogDrive) async throws -> (page: [String], count: [String]) {
-                let (with, source, filter, order) = SQLLabStore.catalogSelection(query, search: CatalogSearch(words: []), user: labman,
-                                                                                 viewRoles: views, reach: .everywhere, streamLimit: 50, drive: drive)
-                let page = try await Self.plan(of: "\(with)SELECT o.uid FROM \(source) WHERE \(filter) ORDER BY \(unsafeRaw: order) LIMIT 50", on: sql)
-                let counting = try #require(drive.counting(query, filter: SQLLabStore.driveFilter(query, user: labman, viewRoles: views,
+                let page = try await Self.pagePlan(query, drive: drive, on: sql)
+                let counting = try #require(drive.counting(query, filter: SQLLabStore.driveFilter(query, user: Self.labman, viewRoles: Self.views,
                                                                                                    reach: .everywhere)))
                 let count = try await Self.plan(of: "SELECT 1 AS one FROM \(counting.source) WHERE \(counting.filter) LIMIT 1101", on: sql)
                 return (page, count)
@@ -201,9 +210,7 @@ struct QueryPlanTests {
             let reach = CatalogReach.clients(clients)
             let query = CatalogQuery(portalType: .analysis, sortOn: .path)
             let rita = User(uid: "u2", id: "rita", path: "/senaite/acl_users/rita", created: 0, userid: "rita", roles: [.client])
-            let (with, source, filter, order) = SQLLabStore.catalogSelection(query, search: CatalogSearch(words: []), user: rita, viewRoles: views,
-                                                                             reach: reach, streamLimit: 50, drive: twoClients)
-            let union = try await Self.plan(of: "\(with)SELECT o.uid FROM \(source) WHERE \(filter) ORDER BY \(unsafeRaw: order) LIMIT 50", on: sql)
+            let union = try await Self.pagePlan(query, user: rita, reach: reach, drive: twoClients, on: sql)
             #expect(union.filter { $0.contains("lims_catalog_type_path (portal_type=? AND path>? AND path<?)") }.count == 2 && walksNothing(union),
                     "\(union)")
             // Analyses to be verified, of two services: read by the state's or the services' index and sorted.
@@ -226,13 +233,9 @@ struct QueryPlanTests {
     func idOrderIsIndexed() async throws {
         try await StoreFixture.with(backend: .sqlite) { f in
             let sql = try f.lab.sql
-            let labman = User(uid: "u1", id: "labman", path: "/senaite/acl_users/labman", created: 0, userid: "labman", roles: [.labManager])
-            let views = RolePermissionMap.senaiteDefault.roles(for: .view)
             for descending in [false, true] {
                 let query = CatalogQuery(portalType: .analysis, reviewStates: ["unassigned"], sortOn: .id, descending: descending)
-                let (with, source, filter, order) = SQLLabStore.catalogSelection(query, search: CatalogSearch(words: []), user: labman,
-                                                                                 viewRoles: views, reach: .everywhere, streamLimit: 50)
-                let plan = try await Self.plan(of: "\(with)SELECT o.uid FROM \(source) WHERE \(filter) ORDER BY \(unsafeRaw: order) LIMIT 50", on: sql)
+                let plan = try await Self.pagePlan(query, on: sql)
                 #expect(plan.contains { $0.contains("lims_catalog_type_id") } && !plan.contains { $0.contains("TEMP B-TREE") }, "\(plan)")
             }
         }

@@ -101,8 +101,10 @@ struct CatalogDrive: Sendable, Equatable {
                 uids = reachable.map(\.uid)
             }
             if let uids, uids.isEmpty { drive.isEmpty = true; return drive }
-            if let uids, uids.count <= CatalogSearch.maxClientStreams { drive.drivers.append(.init(filter: .clients(uids), count: 0)) }
-            if query.sortOn == .path { drive.clients = try await clients(of: query, reach: reach, on: sql) }
+            if let uids, uids.count <= CatalogSearch.maxClientStreams {
+                drive.drivers.append(.init(filter: .clients(uids), count: 0))
+                if query.sortOn == .path { drive.clients = try await subtrees(of: uids, reach: reach, on: sql) }
+            }
         } else if query.sortOn == .path, query.portalType != .client, case .clients(let reachable) = reach, reachable.count > 1,
                   reachable.count <= CatalogSearch.maxClientStreams {
             // Objects inside the clients (a client is at its path, not in its range). One client: the reach's own
@@ -143,30 +145,22 @@ struct CatalogDrive: Sendable, Equatable {
     /// entries a match on average, and at most 3 times the filter's objects before its first).
     static let denseShare = 4
 
-    /// The clients whose ranges a listing of samples or contacts sorted by path reads: its client filter (read by
-    /// uid, sorted by path; nil when an uid is no client: the client test answers it), within the reach; or a client
-    /// contact's clients.
-    static func clients(of query: CatalogQuery, reach: CatalogReach, on sql: any SQLDatabase) async throws -> [CatalogReach.ClientSubtree]? {
-        var clients: [CatalogReach.ClientSubtree]
-        if let filter = query.clientUIDs {
-            guard !filter.isEmpty, filter.count <= CatalogSearch.maxClientStreams else { return nil }
-            let rows = try await sql.raw("""
-                SELECT o.uid, o.path FROM lims_objects o
-                WHERE o.uid IN (\(SQLList(filter.sorted().map { SQLBind($0) }))) AND o.portal_type = \(bind: PortalType.client.rawValue)
-                """).all()
-            clients = try rows.map {
-                CatalogReach.ClientSubtree(uid: try $0.decode(column: "uid", as: String.self), path: try $0.decode(column: "path", as: String.self))
-            }
-            guard clients.count == filter.count else { return nil }
-            if case .clients(let reachable) = reach {
-                let uids = Set(reachable.map(\.uid))
-                clients = clients.filter { uids.contains($0.uid) }
-            }
-        } else if case .clients(let reachable) = reach, reachable.count <= CatalogSearch.maxClientStreams {
-            clients = reachable
-        } else {
-            return nil
+    /// The subtrees of the clients `uids` (the client filter within the reach, or the reach's clients), sorted by
+    /// path, whose ranges a listing of samples or contacts sorted by path reads: a client contact's from its reach
+    /// (no read), lab staff's read by uid; nil when an uid is no client (the client test answers it).
+    static func subtrees(of uids: [String], reach: CatalogReach, on sql: any SQLDatabase) async throws -> [CatalogReach.ClientSubtree]? {
+        if case .clients(let reachable) = reach {
+            let wanted = Set(uids)
+            return reachable.filter { wanted.contains($0.uid) }
         }
+        let rows = try await sql.raw("""
+            SELECT o.uid, o.path FROM lims_objects o
+            WHERE o.uid IN (\(SQLList(uids.map { SQLBind($0) }))) AND o.portal_type = \(bind: PortalType.client.rawValue)
+            """).all()
+        let clients = try rows.map {
+            CatalogReach.ClientSubtree(uid: try $0.decode(column: "uid", as: String.self), path: try $0.decode(column: "path", as: String.self))
+        }
+        guard clients.count == uids.count else { return nil }
         return clients.sorted { ($0.path, $0.uid) < ($1.path, $1.uid) }
     }
 
