@@ -163,10 +163,35 @@ extension LimsAPIController {
         ])
     }
 
+    /// `query` as a valid percent-encoded query: every byte outside RFC 3986's query characters, and every `%` not
+    /// starting an escape, percent-encoded; valid escapes kept. Setting a query with such bytes (`review_state[]=x`,
+    /// sent unencoded by some clients) on `URLComponents` stopped the process (a fatal error in Foundation; a tryout).
+    static func validQuery(_ query: String) -> String {
+        let bytes = Array(query.utf8)
+        func isHex(_ byte: UInt8) -> Bool {
+            (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(byte) || (UInt8(ascii: "a")...UInt8(ascii: "f")).contains(byte)
+                || (UInt8(ascii: "A")...UInt8(ascii: "F")).contains(byte)
+        }
+        var encoded = ""
+        var index = 0
+        while index < bytes.count {
+            let byte = bytes[index]
+            if byte == UInt8(ascii: "%"), index + 2 < bytes.count, isHex(bytes[index + 1]), isHex(bytes[index + 2]) {
+                encoded.append("%")
+            } else if byte < 128, byte != UInt8(ascii: "%"), CharacterSet.urlQueryAllowed.contains(Unicode.Scalar(byte)) {
+                encoded.append(Character(Unicode.Scalar(byte)))
+            } else {
+                encoded += String(format: "%%%02X", byte)
+            }
+            index += 1
+        }
+        return encoded
+    }
+
     /// `url` with the request's query and its position replaced: `b_start` when the request paged by it, else `page`.
     static func pageURL(_ url: String, request: Request, page: Int, bStart: Int? = nil) -> String {
         var components = URLComponents()
-        components.percentEncodedQuery = request.uri.query
+        components.percentEncodedQuery = request.uri.query.map(Self.validQuery)
         var items = (components.queryItems ?? []).filter { $0.name != "page" && $0.name != "b_start" }
         if let bStart {
             items.append(URLQueryItem(name: "b_start", value: String(bStart)))

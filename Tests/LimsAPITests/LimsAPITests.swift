@@ -255,6 +255,10 @@ struct LimsAPITests {
             let blank = try await api.manager("AnalysisRequest?review_state=&getClientUID=&sort_on=&sort_order=", method: .get)
             #expect(blank.status == 200 && blank.items.map { $0["uid"] } == defaults.items.map { $0["uid"] }, "\(blank.message)")
             #expect(try await api.manager("AnalysisRequest?sort_order=&sort_on=id", method: .get).status == 200)
+            // Characters a query may not hold unencoded, and a stray `%`, come back encoded in the page links (setting
+            // them raw on URLComponents stopped the process).
+            #expect(LimsAPIController.validQuery("review_state[]=x&a=%zz&b=%41 c&d=é") == "review_state%5B%5D=x&a=%25zz&b=%41%20c&d=%C3%A9")
+            #expect(URLComponents(string: "http://h/p?" + LimsAPIController.validQuery("q=[<\"{|}>]^`\\%")) != nil)
             // Digits beyond 64 bits are out of range, not "not an integer".
             for query in ["page=99999999999999999999", "b_start=-99999999999999999999"] {
                 let huge = try await api.manager("AnalysisRequest?\(query)", method: .get)
