@@ -84,7 +84,8 @@ extension LimsAPIController {
         let requestedPage = try payload.int("page") ?? 1
         guard requestedPage >= 1 else { throw QueueAPIError(.badRequest, "Field 'page' must be 1 or more") }
         let offset = bStart ?? (requestedPage > Int.max / limit ? Int.max / 2 : (requestedPage - 1) * limit)
-        let page = bStart.map { $0 / limit + 1 } ?? requestedPage
+        // (At most Int.max: `b_start` 2^63-1 with `limit` 1 overflowed here and stopped the process; a fuzz script.)
+        let page = bStart.map { min($0 / limit, Int.max - 1) + 1 } ?? requestedPage
         // `q`: senaite.jsonapi's text search (samples and worksheets: by words of the id and client sample id,
         // ``LIMSCore/CatalogQuery/text``; other types: the id contains it). A search without `sort_on` is answered
         // newest first, as the web lists' search: read in the search index's order, its page costs the same at any

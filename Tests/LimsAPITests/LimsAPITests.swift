@@ -259,6 +259,11 @@ struct LimsAPITests {
             // them raw on URLComponents stopped the process).
             #expect(LimsAPIController.validQuery("review_state[]=x&a=%zz&b=%41 c&d=é") == "review_state%5B%5D=x&a=%25zz&b=%41%20c&d=%C3%A9")
             #expect(URLComponents(string: "http://h/p?" + LimsAPIController.validQuery("q=[<\"{|}>]^`\\%")) != nil)
+            // The largest `b_start` and `page` with a limit of 1: an empty page, never an overflow.
+            for query in ["b_start=9223372036854775807&limit=1", "page=9223372036854775807&limit=1"] {
+                let far = try await api.manager("AnalysisRequest?\(query)", method: .get)
+                #expect(far.status == 200 && far.items.isEmpty, "\(query): \(far.message)")
+            }
             // Digits beyond 64 bits are out of range, not "not an integer".
             for query in ["page=99999999999999999999", "b_start=-99999999999999999999"] {
                 let huge = try await api.manager("AnalysisRequest?\(query)", method: .get)
