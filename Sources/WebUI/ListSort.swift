@@ -17,14 +17,18 @@ struct ListSort: Equatable, Sendable {
         self.descending = descending
     }
 
-    /// The sort a list's query asks (``newestFirst`` for none or one it does not offer).
+    /// The sort a list's query asks (``newestFirst`` for none or one it does not offer). Values are matched in any
+    /// case and without surrounding spaces (`sort=ID` sorted newest first, silently; a tryout).
     init(_ parameters: FormQuery) {
-        switch parameters.get("sort") {
+        func value(_ name: String) -> String? {
+            parameters.get(name)?.trimmingCharacters(in: .whitespaces).lowercased()
+        }
+        switch value("sort") {
         case "id": field = .id
         case "created": field = .created
         default: self = .newestFirst; return
         }
-        switch parameters.get("order") {
+        switch value("order") {
         case "asc": descending = false
         case "desc": descending = true
         default: descending = field == .created // dates newest first, ids in their order
