@@ -13,9 +13,10 @@ import Storage
 
 /// The opened database of a data directory, migrated, and the queue store. Each connection has an event loop of
 /// its own group (the database drivers keep one connection per loop): the process's single writer, the queue's
-/// reads (status, listings, statistics), and ``labReaderCount`` connections the lab's reads take in turn. Lab
-/// reads never wait behind the writer's connection, and concurrent requests read in parallel (WAL lets readers
-/// and the writer work at once; separate processes share the file the same way).
+/// reads (status, listings, statistics; on SQLite only migrations and settings, its reads take the lab's readers),
+/// and ``labReaderCount`` connections the lab's reads take in turn (on SQLite ``openLabReaders(sqlitePath:loops:durability:logger:)``,
+/// each on its loop's thread). Lab reads never wait behind the writer's connection, and concurrent requests read in
+/// parallel (WAL lets readers and the writer work at once; separate processes share the file the same way).
 final class StorageEnvironment: Sendable {
     let databases: Databases
     let eventLoopGroup: MultiThreadedEventLoopGroup
@@ -31,6 +32,9 @@ final class StorageEnvironment: Sendable {
     let databaseURL: String?
     /// SQLite: the single writer's own connection, closed after the store is quiesced.
     let writerConnection: InlineSQLiteConnection?
+    /// SQLite: the lab's reader connections (``openLabReaders(sqlitePath:loops:durability:logger:)``), closed with the
+    /// writer's.
+    let labReaderConnections: [InlineSQLiteConnection]
     /// The migrations this opening applied, oldest first (empty when the schema was up to date or not migrated).
     let appliedMigrations: [String]
 
@@ -98,7 +102,8 @@ final class StorageEnvironment: Sendable {
                                + "or create them with `limsqueue migrate --database …` or `limsqueue serve --database …`")
             }
             // Per connection: SQLite's `synchronous`, `temp_store` and cache size belong to a connection, not the file.
-            for reader in [database] + labReaders {
+            // On SQLite the lab reads through connections of its own (below), so its Fluent readers stay unopened.
+            for reader in url == nil ? [database] : [database] + labReaders {
                 try await StorageMigrations.tune(reader, durability: durability ?? .normal)
             }
             if existing {
@@ -123,10 +128,23 @@ final class StorageEnvironment: Sendable {
             // durability is a connection parameter, so there is nothing to tune).
             let writer = try await Self.openWriterConnection(sqlitePath: url == nil ? path : nil, writerLoop: loops[1],
                                                              durability: durability, logger: logger)
-            let store = SQLQueueStore(database: database, writerDatabase: writerDatabase, logger: logger, writerConnection: writer?.dedicated)
-            let lab = SQLLabStore(readers: labReaders, queue: store, logger: logger)
+            var readerConnections: [InlineSQLiteConnection] = []
+            do {
+                readerConnections = try await Self.openLabReaders(sqlitePath: url == nil ? path : nil, loops: Array(loops.dropFirst(2)),
+                                                                 durability: durability, logger: logger)
+            } catch {
+                writer?.connection.close()
+                throw error
+            }
+            let threadBound = readerConnections.map { connection in
+                ThreadBoundSQLDatabase(base: connection, executor: EventLoopTaskExecutor(eventLoop: connection.eventLoop))
+            }
+            let store = SQLQueueStore(database: database, writerDatabase: writerDatabase, logger: logger, writerConnection: writer?.dedicated,
+                                      threadBoundReaders: threadBound)
+            let lab = SQLLabStore(readers: labReaders, threadBoundReaders: threadBound, queue: store, logger: logger)
             return StorageEnvironment(databases: databases, group: group, threadPool: threadPool, store: store, lab: lab, logger: logger,
-                                      path: path, databaseURL: url, writerConnection: writer?.connection, appliedMigrations: applied)
+                                      path: path, databaseURL: url, writerConnection: writer?.connection,
+                                      labReaderConnections: readerConnections, appliedMigrations: applied)
         } catch {
             // Refused or failed before anything ran (a newer schema, a migration error): close what was opened, so
             // the process ends with the error's message (debug builds assert on a connection pool never shut down).
@@ -144,8 +162,9 @@ final class StorageEnvironment: Sendable {
 
     private init(databases: Databases, group: MultiThreadedEventLoopGroup, threadPool: NIOThreadPool, store: SQLQueueStore,
                  lab: SQLLabStore, logger: Logger, path: String, databaseURL: String?, writerConnection: InlineSQLiteConnection?,
-                 appliedMigrations: [String]) {
+                 labReaderConnections: [InlineSQLiteConnection], appliedMigrations: [String]) {
         self.appliedMigrations = appliedMigrations
+        self.labReaderConnections = labReaderConnections
         self.threadPool = threadPool
         self.writerConnection = writerConnection
         self.databaseURL = databaseURL
@@ -178,6 +197,7 @@ final class StorageEnvironment: Sendable {
     func close() async {
         await store.quiesce()
         writerConnection?.close()
+        for reader in labReaderConnections { reader.close() }
         await Self.shutDown(databases, eventLoopGroup, threadPool)
     }
 

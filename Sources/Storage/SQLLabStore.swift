@@ -23,8 +23,11 @@ import Synchronization
 /// Setup objects (users, services, templates, ...) are cached per process and reloaded when the setup sequence
 /// (`queue_state` row 4, bumped by every write of a setup object, by any process) moves.
 public final class SQLLabStore: Sendable {
-    /// The reader connections (pools of one), taken in turn by ``sql``.
+    /// The reader connections (pools of one), taken in turn by ``sql`` unless ``threadBoundReaders`` are given.
     let readers: [any Database]
+    /// SQLite: reader connections that run statements on threads of their own (``ThreadBoundSQLDatabase``), taken in
+    /// turn by ``sql`` instead of ``readers``; empty: ``readers``.
+    let threadBoundReaders: [ThreadBoundSQLDatabase]
     /// The number of reads started, for the turn.
     let readTurn = Atomic<Int>(0)
     let writer: DatabaseWriter
@@ -39,10 +42,15 @@ public final class SQLLabStore: Sendable {
     /// - Parameters:
     ///   - readers: migrated Fluent databases for reads, each on a connection of its own (one is enough; several let
     ///     concurrent requests read in parallel). Must not be empty; the writer's connection should not be among them.
+    ///   - threadBoundReaders: SQLite: connections of the same database whose statements run on threads of their own
+    ///     (``ThreadBoundSQLDatabase`` over `InlineSQLite` connections): the lab's reads take these in turn instead of
+    ///     `readers` (one prepared statement per text and connection, no thread-pool hops). Default: none.
     ///   - queue: the queue store whose writer this store shares (one writer per process).
-    public init(readers: [any Database], queue: SQLQueueStore, logger: Logger = Logger(label: "limsqueue.lims")) {
+    public init(readers: [any Database], threadBoundReaders: [ThreadBoundSQLDatabase] = [], queue: SQLQueueStore,
+                logger: Logger = Logger(label: "limsqueue.lims")) {
         precondition(!readers.isEmpty, "SQLLabStore needs a reader")
         self.readers = readers
+        self.threadBoundReaders = threadBoundReaders
         self.queue = queue
         self.writer = queue.writer
         self.logger = logger
@@ -52,7 +60,8 @@ public final class SQLLabStore: Sendable {
     /// instead of hanging on a connection the database server dropped (a PostgreSQL restart; see ``BoundedSQLDatabase``).
     var sql: any SQLDatabase {
         get throws {
-            BoundedSQLDatabase(base: try nextReader.sqlDatabase(), seconds: BoundedSQLDatabase.readerTimeoutSeconds)
+            if let reader = ThreadBoundSQLDatabase.pick(threadBoundReaders, turn: readTurn) { return reader }
+            return BoundedSQLDatabase(base: try nextReader.sqlDatabase(), seconds: BoundedSQLDatabase.readerTimeoutSeconds)
         }
     }
 
@@ -222,10 +231,22 @@ public final class SQLLabStore: Sendable {
     /// A read-only look at a working set: `body` loads and reads; nothing is written.
     /// - Throws: ``LIMSCore/LabError`` `outsideWorkingSet`; `body`'s and the database's errors.
     public func read<T: Sendable>(_ body: @Sendable (inout LabState, any LabReader) async throws -> T) async throws -> T {
-        var state = try await workingSet(reservations: [:])
-        let result = try await body(&state, SQLLabReader(sql: try sql, store: self))
-        try Self.checkScope(state)
-        return result
+        let sql = try self.sql
+        return try await Self.onReaderThread(sql) {
+            var state = try await workingSet(reservations: [:])
+            let result = try await body(&state, SQLLabReader(sql: sql, store: self))
+            try Self.checkScope(state)
+            return result
+        }
+    }
+
+    /// Runs `body` on the thread of `sql` when it is a ``ThreadBoundSQLDatabase`` (a SQLite lab reader), so that a
+    /// unit of work's reads through it, and the rules it applies between them, run there without a hop per
+    /// statement; elsewhere (PostgreSQL) `body` runs as it is.
+    /// - Throws: what `body` throws.
+    static func onReaderThread<T: Sendable>(_ sql: any SQLDatabase, _ body: () async throws -> T) async throws -> T {
+        if let bound = sql as? ThreadBoundSQLDatabase { return try await bound.running(body) }
+        return try await body()
     }
 
     /// Throws when the working set's scope recorded reads outside it.
@@ -240,6 +261,20 @@ public final class SQLLabStore: Sendable {
         _ body: @Sendable (inout LabState, any LabReader) async throws -> T,
         afterSave: (@Sendable (any SQLDatabase, LabState, T) async throws -> Void)?
     ) async throws -> T {
+        // One reader for every attempt, its thread running the body (``onReaderThread(_:_:)``).
+        let sql = try self.sql
+        return try await Self.onReaderThread(sql) {
+            try await attempts(maxRetries: maxRetries, on: sql, body, afterSave: afterSave)
+        }
+    }
+
+    /// ``performCore(maxRetries:_:afterSave:)``'s attempts, reading through `sql`.
+    private func attempts<T: Sendable>(
+        maxRetries: Int,
+        on sql: any SQLDatabase,
+        _ body: @Sendable (inout LabState, any LabReader) async throws -> T,
+        afterSave: (@Sendable (any SQLDatabase, LabState, T) async throws -> Void)?
+    ) async throws -> T {
         var attempt = 0
         var reservations: [String: ClosedRange<Int>] = [:]
         var reruns = 0
@@ -248,7 +283,7 @@ public final class SQLLabStore: Sendable {
             attempt += 1
             var state = try await workingSet(reservations: reservations)
             let loadedSettings = state.settings
-            let reader = SQLLabReader(sql: try sql, store: self, kept: kept)
+            let reader = SQLLabReader(sql: sql, store: self, kept: kept)
             let result = try await body(&state, reader)
             if let needs = state.scope?.counterNeeds, !needs.isEmpty, reruns < 4 {
                 // The body needed id numbers it was not given: reserve them (atomically, outside this unit of

@@ -33,6 +33,10 @@ public final class SQLQueueStore: QueueStore {
     let delayedTasks = DelayedTaskWatch()
     /// Holds the tasks a running task blocks, after batches that may have blocked some (``BlockedTaskHolder``).
     let blockedTasks = BlockedTaskHolder()
+    /// SQLite: reader connections the store's reads take (``sql``); empty: `database`.
+    let threadBoundReaders: [ThreadBoundSQLDatabase]
+    /// The number of reads started on ``threadBoundReaders``, for the turn.
+    let readTurn = Atomic<Int>(0)
     /// This store's id in change notifications (``announceChange(on:origin:)``): a random 32-hex uid.
     public let instanceID = TaskUID.make()
 
@@ -61,10 +65,13 @@ public final class SQLQueueStore: QueueStore {
     ///   - writerConnection: a connection of the writer's own (SQLite: an `InlineSQLiteConnection` and its thread);
     ///     when given, `writerDatabase` and `writerHoldsConnection` are not used. The caller closes it after
     ///     ``quiesce()``.
+    ///   - threadBoundReaders: SQLite: reader connections of the same database (the lab store's) that the store's
+    ///     reads take instead of `database` (``sql``); the caller closes them after ``quiesce()``. Default: none.
     public init(database: any Database, writerDatabase: (any Database)? = nil, logger: Logger = Logger(label: "limsqueue.storage"),
                 settingsCacheSeconds: Double = 1, claimInOneStatement: Bool? = nil, writerHoldsConnection: Bool? = nil,
-                writerConnection: DedicatedConnection? = nil) {
+                writerConnection: DedicatedConnection? = nil, threadBoundReaders: [ThreadBoundSQLDatabase] = []) {
         self.database = database
+        self.threadBoundReaders = threadBoundReaders
         self.settingsCacheSeconds = settingsCacheSeconds
         self.logger = logger
         self.isSQLite = (try? database.sqlDatabase().dialect.name) == "sqlite"
@@ -238,8 +245,12 @@ public final class SQLQueueStore: QueueStore {
 
     /// The reader: pooled connections whose statements fail after ``BoundedSQLDatabase/readerTimeoutSeconds`` instead
     /// of hanging on a connection the database server dropped (a PostgreSQL restart; see ``BoundedSQLDatabase``).
+    /// SQLite: the reads take ``threadBoundReaders`` when given (the reader of the unit of work that reads, if any).
     var sql: any SQLDatabase {
-        get throws { BoundedSQLDatabase(base: try database.sqlDatabase(), seconds: BoundedSQLDatabase.readerTimeoutSeconds) }
+        get throws {
+            if let reader = ThreadBoundSQLDatabase.pick(threadBoundReaders, turn: readTurn) { return reader }
+            return BoundedSQLDatabase(base: try database.sqlDatabase(), seconds: BoundedSQLDatabase.readerTimeoutSeconds)
+        }
     }
 
     // MARK: Settings

@@ -330,7 +330,8 @@ struct LabStoreTests {
         #expect(try await environment.lab.securityTokens(of: seeded.otherSample.uid).contains("user:rita") == false)
         // A save rewrites the stored rows of the objects it changes only when their rows can differ: a marker row
         // survives a change of the sample alone, and goes when the same save changes its client (local roles).
-        let sql = try environment.lab.sql
+        // Written past the single writer (the lab's readers are read-only on SQLite).
+        let sql = try environment.store.database.sqlDatabase()
         try await sql.raw("INSERT INTO lims_security (uid, token) VALUES (\(bind: seeded.sample.uid), 'user:marker')").run()
         try await environment.lab.perform { state in try state.modify(Sample.self, seeded.sample.uid) { $0.priority = 1 } }
         #expect(try await environment.lab.securityTokens(of: seeded.sample.uid).isSuperset(of: ["user:rita", "user:marker"]))

@@ -32,7 +32,8 @@ struct MultiRowStatementTests {
     @Test("rows inserted through it read back as given, nulls included, and RETURNING answers each", arguments: StoreBackend.available)
     func roundTrip(backend: StoreBackend) async throws {
         try await StoreFixture.with(backend: backend) { f in
-            let sql = try f.store.sql
+            // A connection that writes (the store's readers are read-only on SQLite).
+            let sql = try f.store.database.sqlDatabase()
             try await sql.raw("CREATE TABLE multi_row_check (a TEXT PRIMARY KEY, b BIGINT NOT NULL, c DOUBLE PRECISION, d TEXT)").run()
             let rows: [[any Encodable & Sendable]] = [
                 ["x", 1, 0.5, "first" as String?], ["y", -2, nil as Double?, nil as String?], ["z é", Int.max, 1e300, ""],

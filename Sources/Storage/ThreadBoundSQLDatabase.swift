@@ -1,0 +1,79 @@
+import Logging
+import NIOCore
+import SQLKit
+import Synchronization
+
+/// An `SQLDatabase` over one connection whose statements block the calling thread (an `InlineSQLite` connection),
+/// each statement run on a thread of the connection's own (``EventLoopTaskExecutor``): the SQLite lab readers of
+/// ``SQLLabStore``.
+///
+/// Why: sqlite-nio's connection runs each statement as a work item of a `NIOThreadPool`, prepares it afresh every
+/// time and hands each row over through an event-loop task. In `perf` of `limsqueue bench lims` (50 users entering
+/// results) its lab reads took 18.6 % of the CPU, of which preparing statements was 5.7 % and thread-pool and
+/// event-loop hops 7.5 %. Here a statement is prepared once per connection (the connection's cache) and a read costs
+/// one hop to the reader's thread and one back; a caller already running on that executor (a unit of work's body,
+/// ``SQLLabStore/performCore(maxRetries:_:afterSave:)``) runs its statements without any hop.
+///
+/// A slow statement (a deep page of a large listing) holds the reader's thread only, never a thread of the
+/// cooperative pool that serves HTTP requests and queue claims.
+public struct ThreadBoundSQLDatabase: SQLDatabase {
+    /// The connection; its statements run synchronously on the calling thread.
+    public let base: any SQLDatabase
+    /// Runs the statements: the thread that may block on `base`.
+    public let executor: EventLoopTaskExecutor
+
+    /// The reader whose thread the current task runs a body on (``running(_:)``): the queue store's reads of that
+    /// unit of work (its guards) take it too, without a hop (``SQLQueueStore``).
+    @TaskLocal public static var current: ThreadBoundSQLDatabase?
+
+    /// Identifies the connection: two values over one connection are the same reader.
+    public let connectionID: ObjectIdentifier
+
+    /// - Parameters:
+    ///   - base: a connection whose `execute` runs the statement before it returns (`InlineSQLiteConnection`).
+    ///   - executor: the thread its statements run on; it should have nothing else to do.
+    public init(base: any SQLDatabase & AnyObject, executor: EventLoopTaskExecutor) {
+        self.base = base
+        self.executor = executor
+        self.connectionID = ObjectIdentifier(base)
+    }
+
+    public var logger: Logger { base.logger }
+    public var eventLoop: any EventLoop { executor.eventLoop }
+    public var version: (any SQLDatabaseReportedVersion)? { base.version }
+    public var dialect: any SQLDialect { base.dialect }
+    public var queryLogLevel: Logger.Level? { base.queryLogLevel }
+
+    /// Runs `query` on the executor's thread (no hop when the caller already runs there).
+    /// - Throws: the connection's errors.
+    public func execute(sql query: any SQLExpression, _ onRow: @escaping @Sendable (any SQLRow) -> ()) async throws {
+        let base = self.base
+        try await withTaskExecutorPreference(executor) {
+            try await base.execute(sql: query, onRow)
+        }
+    }
+
+    /// SQLKit's future-based form: the statement runs on the executor's event loop.
+    public func execute(sql query: any SQLExpression, _ onRow: @escaping @Sendable (any SQLRow) -> ()) -> EventLoopFuture<Void> {
+        let base = self.base
+        return executor.eventLoop.flatSubmit { base.execute(sql: query, onRow) }
+    }
+
+    /// Runs `body` on the executor's thread, with this reader as ``current``: its statements on this database then
+    /// need no hop. For a unit of work whose body reads many times.
+    /// - Throws: what `body` throws.
+    public func running<T: Sendable>(_ body: () async throws -> T) async throws -> T {
+        try await Self.$current.withValue(self) {
+            try await withTaskExecutorPreference(executor, operation: body)
+        }
+    }
+
+    /// The reader of `readers` to use now: ``current`` when it is one of them, else the next in turn of `turn`.
+    /// Nil when `readers` is empty.
+    static func pick(_ readers: [ThreadBoundSQLDatabase], turn: borrowing Atomic<Int>) -> ThreadBoundSQLDatabase? {
+        guard !readers.isEmpty else { return nil }
+        if let current, readers.contains(where: { $0.connectionID == current.connectionID }) { return current }
+        let next = turn.wrappingAdd(1, ordering: .relaxed).oldValue
+        return readers[Int(UInt(bitPattern: next) % UInt(readers.count))]
+    }
+}

@@ -1,0 +1,53 @@
+import LIMSCore
+import SQLKit
+@testable import Storage
+import TestSupport
+import Testing
+
+/// ``ThreadBoundSQLDatabase`` as the SQLite readers of the lab and queue stores: read-only, taken in turn, and a unit
+/// of work's body runs on its reader's thread with every read of it (the queue store's guards too) on that reader.
+@Suite("SQLite readers on threads of their own")
+struct ThreadBoundReaderTests {
+    @Test("the lab's and queue's SQLite reads go through read-only readers taken in turn")
+    func readersAreReadOnly() async throws {
+        try await StoreFixture.with(backend: .sqlite) { f in
+            let readers = f.lab.threadBoundReaders
+            #expect(readers.count >= 2)
+            #expect(f.store.threadBoundReaders.map(\.connectionID) == readers.map(\.connectionID))
+            // Taken in turn: two reads in a row use two readers.
+            let first = try #require(try f.lab.sql as? ThreadBoundSQLDatabase)
+            let second = try #require(try f.lab.sql as? ThreadBoundSQLDatabase)
+            #expect(first.connectionID != second.connectionID)
+            // Reads answer; a write through a reader is refused (it would bypass the single writer).
+            let count = try await first.raw("SELECT COUNT(*) AS n FROM lims_objects").first()?.decode(column: "n", as: Int.self)
+            #expect(count != nil)
+            await #expect(throws: (any Error).self) {
+                try await first.raw("INSERT INTO lims_security (uid, token) VALUES ('x', 'user:x')").run()
+            }
+            let written = try await f.store.database.sqlDatabase().raw("SELECT COUNT(*) AS n FROM lims_security WHERE uid = 'x'")
+                .first()?.decode(column: "n", as: Int.self)
+            #expect(written == 0)
+        }
+    }
+
+    @Test("a unit of work's body runs on its reader's thread, and every read of it, the queue store's included, takes that reader")
+    func unitOfWorkKeepsItsReader() async throws {
+        try await StoreFixture.with(backend: .sqlite) { f in
+            let seen = try await f.lab.read { state, reader -> [Bool] in
+                let current = try #require(ThreadBoundSQLDatabase.current)
+                var checks = [current.eventLoop.inEventLoop]
+                for _ in 0..<4 {
+                    checks.append((try f.lab.sql as? ThreadBoundSQLDatabase)?.connectionID == current.connectionID)
+                    checks.append((try f.store.sql as? ThreadBoundSQLDatabase)?.connectionID == current.connectionID)
+                }
+                // A statement through the reader answers on the reader's thread, and the body goes on there.
+                _ = try await f.store.objectUIDs(status: [.queued], among: ["none"])
+                checks.append(current.eventLoop.inEventLoop)
+                return checks
+            }
+            #expect(seen.allSatisfy { $0 })
+            // Outside a unit of work no reader is current.
+            #expect(ThreadBoundSQLDatabase.current == nil)
+        }
+    }
+}
