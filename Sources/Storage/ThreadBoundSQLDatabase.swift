@@ -28,6 +28,13 @@ public struct ThreadBoundSQLDatabase: SQLDatabase {
 
     /// Identifies the connection: two values over one connection are the same reader.
     public let connectionID: ObjectIdentifier
+    /// Bodies running on the reader's thread now (``running(_:)``), shared by every copy of this value.
+    let load = Load()
+
+    /// A count the copies of a reader share.
+    final class Load: Sendable {
+        let units = Atomic<Int>(0)
+    }
 
     /// - Parameters:
     ///   - base: a connection whose `execute` runs the statement before it returns (`InlineSQLiteConnection`).
@@ -63,17 +70,28 @@ public struct ThreadBoundSQLDatabase: SQLDatabase {
     /// need no hop. For a unit of work whose body reads many times.
     /// - Throws: what `body` throws.
     public func running<T: Sendable>(_ body: () async throws -> T) async throws -> T {
-        try await Self.$current.withValue(self) {
+        load.units.wrappingAdd(1, ordering: .relaxed)
+        defer { load.units.wrappingSubtract(1, ordering: .relaxed) }
+        return try await Self.$current.withValue(self) {
             try await withTaskExecutorPreference(executor, operation: body)
         }
     }
 
-    /// The reader of `readers` to use now: ``current`` when it is one of them, else the next in turn of `turn`.
-    /// Nil when `readers` is empty.
+    /// The reader of `readers` to use now: ``current`` when it is one of them, else the one running the fewest
+    /// bodies (``running(_:)``), the next in turn of `turn` among equals. Taken in turn regardless of load, two
+    /// units of work met on one reader's thread while the other was idle: `demo samples`, two batches in flight,
+    /// ran 5-20 % slower than on the cooperative pool. Nil when `readers` is empty.
     static func pick(_ readers: [ThreadBoundSQLDatabase], turn: borrowing Atomic<Int>) -> ThreadBoundSQLDatabase? {
         guard !readers.isEmpty else { return nil }
         if let current, readers.contains(where: { $0.connectionID == current.connectionID }) { return current }
-        let next = turn.wrappingAdd(1, ordering: .relaxed).oldValue
-        return readers[Int(UInt(bitPattern: next) % UInt(readers.count))]
+        let start = Int(UInt(bitPattern: turn.wrappingAdd(1, ordering: .relaxed).oldValue) % UInt(readers.count))
+        var best = readers[start]
+        var bestLoad = best.load.units.load(ordering: .relaxed)
+        for offset in 1..<readers.count where bestLoad > 0 {
+            let reader = readers[(start + offset) % readers.count]
+            let load = reader.load.units.load(ordering: .relaxed)
+            if load < bestLoad { (best, bestLoad) = (reader, load) }
+        }
+        return best
     }
 }

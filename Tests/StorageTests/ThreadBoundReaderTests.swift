@@ -50,4 +50,26 @@ struct ThreadBoundReaderTests {
             #expect(ThreadBoundSQLDatabase.current == nil)
         }
     }
+
+    @Test("a reader that runs a unit of work's body is not chosen while another is idle")
+    func leastBusyReader() async throws {
+        try await StoreFixture.with(backend: .sqlite) { f in
+            let (entered, enteredGo) = AsyncStream<ThreadBoundSQLDatabase>.makeStream()
+            let (release, releaseGo) = AsyncStream<Void>.makeStream()
+            async let held: Void = f.lab.read { _, _ in
+                enteredGo.yield(try #require(ThreadBoundSQLDatabase.current))
+                for await _ in release { break }
+            }
+            var iterator = entered.makeAsyncIterator()
+            let busy = try #require(await iterator.next())
+            // Taken in turn these would alternate; the busy reader is passed over every time.
+            for _ in 0..<6 {
+                let picked = try #require(try f.lab.sql as? ThreadBoundSQLDatabase)
+                #expect(picked.connectionID != busy.connectionID)
+            }
+            releaseGo.yield()
+            releaseGo.finish()
+            try await held
+        }
+    }
 }
