@@ -28,7 +28,8 @@ public struct ThreadBoundSQLDatabase: SQLDatabase {
 
     /// Identifies the connection: two values over one connection are the same reader.
     public let connectionID: ObjectIdentifier
-    /// Bodies running on the reader's thread now (``running(_:)``), shared by every copy of this value.
+    /// Bodies (``running(_:)``) and statements (``execute(sql:_:)-(_,_)``) running or waiting on the reader's thread
+    /// now, shared by every copy of this value.
     let load = Load()
 
     /// A count the copies of a reader share.
@@ -55,6 +56,10 @@ public struct ThreadBoundSQLDatabase: SQLDatabase {
     /// - Throws: the connection's errors.
     public func execute(sql query: any SQLExpression, _ onRow: @escaping @Sendable (any SQLRow) -> ()) async throws {
         let base = self.base
+        // Counted while it waits and runs: a slow statement (a deep page) makes its reader the busier one, so other
+        // requests' reads go to another reader instead of queuing behind it (``pick(_:turn:)``).
+        load.units.wrappingAdd(1, ordering: .relaxed)
+        defer { load.units.wrappingSubtract(1, ordering: .relaxed) }
         try await withTaskExecutorPreference(executor) {
             try await base.execute(sql: query, onRow)
         }
@@ -63,7 +68,11 @@ public struct ThreadBoundSQLDatabase: SQLDatabase {
     /// SQLKit's future-based form: the statement runs on the executor's event loop.
     public func execute(sql query: any SQLExpression, _ onRow: @escaping @Sendable (any SQLRow) -> ()) -> EventLoopFuture<Void> {
         let base = self.base
-        return executor.eventLoop.flatSubmit { base.execute(sql: query, onRow) }
+        let load = self.load
+        load.units.wrappingAdd(1, ordering: .relaxed)
+        let result = executor.eventLoop.flatSubmit { base.execute(sql: query, onRow) }
+        result.whenComplete { _ in load.units.wrappingSubtract(1, ordering: .relaxed) }
+        return result
     }
 
     /// Runs `body` on the executor's thread, with this reader as ``current``: its statements on this database then
@@ -77,10 +86,12 @@ public struct ThreadBoundSQLDatabase: SQLDatabase {
         }
     }
 
-    /// The reader of `readers` to use now: ``current`` when it is one of them, else the one running the fewest
-    /// bodies (``running(_:)``), the next in turn of `turn` among equals. Taken in turn regardless of load, two
-    /// units of work met on one reader's thread while the other was idle: `demo samples`, two batches in flight,
-    /// ran 5-20 % slower than on the cooperative pool. Nil when `readers` is empty.
+    /// The reader of `readers` to use now: ``current`` when it is one of them, else the one with the fewest bodies and
+    /// statements running or waiting (``load``), the next in turn of `turn` among equals. Taken in turn regardless of
+    /// load, two units of work met on one reader's thread while the other was idle (`demo samples`, two batches in
+    /// flight, ran 5-20 % slower than on the cooperative pool), and with only bodies counted, one slow listing (a
+    /// search sorted by id, 1.1 s on 200,000 samples) made every other request whose reads fell on its reader wait for
+    /// it: a one-row read 2 -> 900-1,000 ms median (a tryout). Nil when `readers` is empty.
     static func pick(_ readers: [ThreadBoundSQLDatabase], turn: borrowing Atomic<Int>) -> ThreadBoundSQLDatabase? {
         guard !readers.isEmpty else { return nil }
         if let current, readers.contains(where: { $0.connectionID == current.connectionID }) { return current }

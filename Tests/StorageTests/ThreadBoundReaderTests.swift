@@ -72,4 +72,29 @@ struct ThreadBoundReaderTests {
             try await held
         }
     }
+
+    @Test("a reader running a slow statement is passed over while it runs (a deep page no longer holds up other requests)")
+    func slowStatementReader() async throws {
+        try await StoreFixture.with(backend: .sqlite) { f in
+            let busy = try #require(try f.lab.sql as? ThreadBoundSQLDatabase)
+            // Seconds of work for SQLite: counting three million rows of a recursive CTE.
+            async let slow = busy.raw("""
+                WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 3000000) SELECT COUNT(*) AS n FROM c
+                """).first()?.decode(column: "n", as: Int.self)
+            // Counted as soon as it is sent (bounded wait: without the count this would never see it).
+            let deadline = ContinuousClock.now + .seconds(5)
+            while busy.load.units.load(ordering: .relaxed) == 0, ContinuousClock.now < deadline { await Task.yield() }
+            #expect(busy.load.units.load(ordering: .relaxed) > 0, "the slow statement is not counted on its reader")
+            var checked = 0
+            for _ in 0..<6 {
+                let picked = try #require(try f.lab.sql as? ThreadBoundSQLDatabase)
+                // Only while the statement still runs (a fast machine may finish it first).
+                guard busy.load.units.load(ordering: .relaxed) > 0 else { break }
+                #expect(picked.connectionID != busy.connectionID)
+                checked += 1
+            }
+            #expect(try await slow == 3_000_000)
+            #expect(checked > 0)
+        }
+    }
 }
