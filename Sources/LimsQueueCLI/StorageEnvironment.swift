@@ -14,8 +14,8 @@ import Storage
 /// The opened database of a data directory, migrated, and the queue store. Each connection has an event loop of
 /// its own group (the database drivers keep one connection per loop): the process's single writer, the queue's
 /// reads (status, listings, statistics; on SQLite only migrations and settings, its reads take the lab's readers),
-/// and ``labReaderCount`` connections the lab's reads take in turn (on SQLite ``openLabReaders(sqlitePath:loops:durability:logger:)``,
-/// each on its loop's thread). Lab reads never wait behind the writer's connection, and concurrent requests read in
+/// and ``labReaderCount`` connections the lab's reads take (in turn on PostgreSQL; on SQLite the least busy of
+/// ``openLabReaders(sqlitePath:loops:durability:logger:)``, each on its loop's thread). Lab reads never wait behind the writer's connection, and concurrent requests read in
 /// parallel (WAL lets readers and the writer work at once; separate processes share the file the same way).
 final class StorageEnvironment: Sendable {
     let databases: Databases

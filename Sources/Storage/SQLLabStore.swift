@@ -25,10 +25,10 @@ import Synchronization
 public final class SQLLabStore: Sendable {
     /// The reader connections (pools of one), taken in turn by ``sql`` unless ``threadBoundReaders`` are given.
     let readers: [any Database]
-    /// SQLite: reader connections that run statements on threads of their own (``ThreadBoundSQLDatabase``), taken in
-    /// turn by ``sql`` instead of ``readers``; empty: ``readers``.
+    /// SQLite: reader connections that run statements on threads of their own (``ThreadBoundSQLDatabase``), the least
+    /// busy taken by ``sql`` instead of ``readers`` (``ThreadBoundSQLDatabase/pick(_:turn:)``); empty: ``readers``.
     let threadBoundReaders: [ThreadBoundSQLDatabase]
-    /// The number of reads started, for the turn.
+    /// The number of reads started, for the turn (among equally busy readers).
     let readTurn = Atomic<Int>(0)
     let writer: DatabaseWriter
     let logger: Logger
@@ -43,8 +43,8 @@ public final class SQLLabStore: Sendable {
     ///   - readers: migrated Fluent databases for reads, each on a connection of its own (one is enough; several let
     ///     concurrent requests read in parallel). Must not be empty; the writer's connection should not be among them.
     ///   - threadBoundReaders: SQLite: connections of the same database whose statements run on threads of their own
-    ///     (``ThreadBoundSQLDatabase`` over `InlineSQLite` connections): the lab's reads take these in turn instead of
-    ///     `readers` (one prepared statement per text and connection, no thread-pool hops). Default: none.
+    ///     (``ThreadBoundSQLDatabase`` over `InlineSQLite` connections): the lab's reads take the least busy of these
+    ///     instead of `readers` (one prepared statement per text and connection, no thread-pool hops). Default: none.
     ///   - queue: the queue store whose writer this store shares (one writer per process).
     public init(readers: [any Database], threadBoundReaders: [ThreadBoundSQLDatabase] = [], queue: SQLQueueStore,
                 logger: Logger = Logger(label: "limsqueue.lims")) {
