@@ -235,8 +235,9 @@ public final class HTTPQueueConnection: QueueConnection {
     /// Tasks of a batched answer (`tasks` or `next`: a list of complete task dicts).
     static func tasks(_ value: JSONValue?) throws -> [QueueTask] {
         try (value?.arrayValue ?? []).compactMap { item in
-            guard let object = item.objectValue, object["task_uid"] != nil else { return nil }
-            return try QueueTask(stored: object.filter { $0.key != "task_url" })
+            guard var object = item.objectValue, object["task_uid"] != nil else { return nil }
+            object.removeValue(forKey: "task_url")
+            return try QueueTask(stored: object)
         }
     }
 

@@ -28,7 +28,12 @@ extension QueueTask {
     /// The members of a task dict that go to ``extra``: the keys this type does not model, and a `null` of
     /// ``keptWhenNull``.
     static func extraMembers(of dict: [String: JSONValue]) -> [String: JSONValue] {
-        dict.filter { !modelledKeys.contains($0.key) || ($0.value == .null && keptWhenNull.contains($0.key)) }
+        func isExtra(_ member: (key: String, value: JSONValue)) -> Bool {
+            !modelledKeys.contains(member.key) || (member.value == .null && keptWhenNull.contains(member.key))
+        }
+        // Most tasks have none: no new dictionary then (`filter` built one for every task decoded).
+        guard dict.contains(where: isExtra) else { return [:] }
+        return dict.filter(isExtra)
     }
 
     /// The complete task dict, as senaite.queue sends it (reference 1.1 "complete info").

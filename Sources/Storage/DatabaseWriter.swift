@@ -27,12 +27,13 @@ final class DatabaseWriter: Sendable {
         struct Answer: Sendable {
             var added: [AddOutcome] = []
             var done: [Result<QueueTask, any Error>]
-            var claimed: [QueueTask]
+            /// Not yet decoded: the requester decodes them on its own task (``ClaimedTaskRow``).
+            var claimed: [ClaimedTaskRow]
         }
 
         /// Tasks to add (`add`), inserted before the reports and claims of the batch, so a claim of the same batch
         /// can take them.
-        var adds: [QueueTask] = []
+        var adds: [StagedTask] = []
         /// Reports of finished tasks, applied before any claim of the batch.
         var dones: [TaskLease]
         /// The claim, if any.
@@ -62,7 +63,10 @@ final class DatabaseWriter: Sendable {
         func succeed(_ answer: Answer) {
             switch reply {
             case .caller(let continuation): continuation.resume(returning: answer)
-            case .parked(let ticket, let pops): pops.answer(ticket, claimed: answer.claimed)
+            case .parked(let ticket, let pops):
+                // Decoded here (a long-poll answered when work arrived: no backlog to hold up). A task whose body
+                // does not decode is left out; it stays running under its lease until that expires.
+                pops.answer(ticket, claimed: answer.claimed.compactMap { try? $0.decoded() })
             }
         }
 
@@ -92,7 +96,7 @@ final class DatabaseWriter: Sendable {
     }
 
     /// Submits a claim request and waits for its answer.
-    func claim(adds: [QueueTask] = [], dones: [TaskLease], pop: ClaimRequest.Pop?, popOnlyIfDone: Bool = false, now: Double)
+    func claim(adds: [StagedTask] = [], dones: [TaskLease], pop: ClaimRequest.Pop?, popOnlyIfDone: Bool = false, now: Double)
         async throws -> ClaimRequest.Answer
     {
         try await withCheckedThrowingContinuation { continuation in

@@ -8,7 +8,7 @@ extension SQLQueueStore {
     static let claimPageSize = 32
 
     public func pop(consumerID: String, now: Double) async throws -> QueueTask? {
-        try await writer.claim(dones: [], pop: .init(consumerID: consumerID, max: 1, batch: false), now: now).claimed.first
+        try await writer.claim(dones: [], pop: .init(consumerID: consumerID, max: 1, batch: false), now: now).claimed.first?.decoded()
     }
 
     public func done(_ taskUID: String, lease: LeaseClaim, now: Double) async throws -> QueueTask {
@@ -20,12 +20,12 @@ extension SQLQueueStore {
     {
         let answer = try await writer.claim(dones: [TaskLease(taskUID: taskUID, lease: lease)],
                                             pop: .init(consumerID: consumerID, max: 1, batch: false), popOnlyIfDone: true, now: now)
-        return (try answer.done[0].get(), answer.claimed.first)
+        return (try answer.done[0].get(), try answer.claimed.first?.decoded())
     }
 
     public func pop(consumerID: String, max: Int, now: Double) async throws -> [QueueTask] {
         guard max >= 1 else { throw QueueError(.badRequest, "max must be 1 or more") }
-        return try await writer.claim(dones: [], pop: .init(consumerID: consumerID, max: max, batch: true), now: now).claimed
+        return try ClaimedTaskRow.decoded(try await writer.claim(dones: [], pop: .init(consumerID: consumerID, max: max, batch: true), now: now).claimed)
     }
 
     public func done(_ reports: [TaskLease], now: Double) async throws -> [Result<QueueTask, any Error>] {
@@ -38,7 +38,7 @@ extension SQLQueueStore {
     {
         guard max >= 1 else { throw QueueError(.badRequest, "max must be 1 or more") }
         let answer = try await writer.claim(dones: reports, pop: .init(consumerID: consumerID, max: max, batch: true), now: now)
-        return (answer.done, answer.claimed)
+        return (answer.done, try ClaimedTaskRow.decoded(answer.claimed))
     }
 
     /// Runs one batch of adds, pops and dones in one claim transaction on the writer's connection and answers each.
@@ -65,7 +65,7 @@ extension SQLQueueStore {
         }
         guard !requests.isEmpty else { return nil }
         var dones: [TaskLease] = []
-        var adds: [QueueTask] = []
+        var adds: [StagedTask] = []
         var now = 0.0
         for request in requests {
             adds.append(contentsOf: request.adds)
@@ -79,7 +79,7 @@ extension SQLQueueStore {
         let oneStatement = claimsInOneStatement
         let origin = instanceID
         let delayedTasks = self.delayedTasks
-        noteDelayed(addRequests, now: at)
+        noteDelayed(addRequests.lazy.map(\.task), now: at)
         do {
             let settings = try await settings()
             let (addOutcomes, doneResults, popResults, announced) = try await Self.inTransaction(connection, lock: .claims, immediate: beginsImmediate) { sql in
@@ -122,7 +122,7 @@ extension SQLQueueStore {
                     : try await Self.claimEach(pops.map(\.pop), now: at, settings: settings, concurrency: concurrency,
                                              oneStatement: oneStatement, capLocked: capLocked,
                                              notifying: notifiedWithClaims ? origin : nil, on: sql)
-                var popResults = [[QueueTask]](repeating: [], count: requests.count)
+                var popResults = [[ClaimedTaskRow]](repeating: [], count: requests.count)
                 for (slot, pop) in pops.enumerated() { popResults[pop.request] = claimed[slot] }
                 let freedWork = freed || finishedAny
                 let announce = freedWork || addOutcomes.contains(.added)
@@ -280,12 +280,12 @@ extension SQLQueueStore {
     /// - leases expired or purged by two servers at once: each row is locked `FOR UPDATE SKIP LOCKED` and checked
     ///   again before it changes, so only one of them acts.
     static func claim(for pops: [DatabaseWriter.ClaimRequest.Pop], now: Double, settings: QueueSettings,
-                      concurrency: ClaimConcurrency, on sql: any SQLDatabase) async throws -> ([[QueueTask]], Bool)
+                      concurrency: ClaimConcurrency, on sql: any SQLDatabase) async throws -> ([[ClaimedTaskRow]], Bool)
     {
         let concurrent = concurrency == .rowLocks
         var running = try await runningTasks(on: sql)
         var freed = false
-        let none = [[QueueTask]](repeating: [], count: pops.count)
+        let none = [[ClaimedTaskRow]](repeating: [], count: pops.count)
         // Leases first: a running task whose started + max_seconds has passed is timed out (reference 4).
         for expired in ClaimRules.expiredLeases(running, now: now) {
             if let task = try await lockRunning(expired.taskUID, concurrent: concurrent, on: sql),
@@ -453,16 +453,17 @@ extension SQLQueueStore {
     /// `status` index and read every queued task per claim (2-4 ms a claim at a backlog of 40,000; `bench queue
     /// --batched` spent 37 % of its run there), so `status` is a filter only.
     static func markRunning(_ chosen: [(consumerID: String, taskUID: String)], now: Double, on sql: any SQLDatabase)
-        async throws -> [String: QueueTask]
+        async throws -> [String: ClaimedTaskRow]
     {
         let tokens = chosen.map { _ in TaskUID.make() }
         let rows = try await sql.raw(markRunningStatement(chosen, tokens: tokens, now: now, on: sql)).all()
         guard rows.count == chosen.count else {
             throw QueueError(.leaseLost, "Tasks changed while they were being claimed")
         }
-        var claimed: [String: QueueTask] = [:]
+        // Decoded by the requesters, off the writer (``ClaimedTaskRow``).
+        var claimed: [String: ClaimedTaskRow] = [:]
         for row in rows {
-            let task = try decodeTask(row)
+            let task = try ClaimedTaskRow(row: row)
             claimed[task.taskUID] = task
         }
         return claimed
@@ -483,7 +484,7 @@ extension SQLQueueStore {
                 consumer_id = CASE task_uid \(consumerCases) END,
                 lease_token = CASE task_uid \(tokenCases) END
             WHERE task_uid IN (\(uids)) AND \(filterOnly("status", on: sql)) = 'queued'
-            RETURNING \(taskColumns)
+            RETURNING task_uid, path_key, \(taskColumns)
             """
     }
 

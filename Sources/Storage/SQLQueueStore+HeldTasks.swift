@@ -71,7 +71,7 @@ extension SQLQueueStore {
     /// Whether a batch may have left tasks blocked at the head of the claims' index: it claimed or added a task with
     /// a serialization key (a claimed one blocks the queued tasks of its key; an added one may wait behind a running
     /// task of its key).
-    static func mayBlock(claimed: [[QueueTask]], added: [QueueTask]) -> Bool {
+    static func mayBlock(claimed: [[ClaimedTaskRow]], added: [StagedTask]) -> Bool {
         claimed.contains { $0.contains { !$0.pathKey.isEmpty } } || added.contains { !$0.pathKey.isEmpty }
     }
 }

@@ -7,7 +7,8 @@ extension SQLQueueStore {
     /// runs share the next one, and an added task wakes one long-poll (see ``runBatch(_:on:)``).
     public func add(_ tasks: [QueueTask], now: Double) async throws -> [AddOutcome] {
         guard !tasks.isEmpty else { return [] }
-        return try await writer.claim(adds: tasks, dones: [], pop: nil, now: now).added
+        // Bodies encoded here, off the writer (``StagedTask``).
+        return try await writer.claim(adds: try tasks.map(StagedTask.init), dones: [], pop: nil, now: now).added
     }
 
     /// Inserts one queued task inside the caller's transaction, applying the duplicate-uid and `unique`
@@ -43,6 +44,12 @@ extension SQLQueueStore {
     /// on the task's context and name (``AdvisoryLock/uniqueNamespace``, held to its end), so a second identical
     /// action waits and then sees the first one's task.
     static func insertOne(_ task: QueueTask, topPriority: [String], now: Double? = nil, on sql: any SQLDatabase) async throws -> AddOutcome {
+        try await insertOne(try StagedTask(task), topPriority: topPriority, now: now, on: sql)
+    }
+
+    /// ``insertOne(_:topPriority:now:on:)`` of a task staged already.
+    static func insertOne(_ staged: StagedTask, topPriority: [String], now: Double? = nil, on sql: any SQLDatabase) async throws -> AddOutcome {
+        let task = staged.task
         if task.unique {
             if isPostgres(sql) {
                 try await sql.raw("""
@@ -56,7 +63,7 @@ extension SQLQueueStore {
                 """).first()
             if clash != nil { return .notUnique }
         }
-        guard try await insertRows([task], topPriority: topPriority, now: now, on: sql).inserted.contains(task.taskUID) else { return .duplicate }
+        guard try await insertRows([staged], topPriority: topPriority, now: now, on: sql).inserted.contains(task.taskUID) else { return .duplicate }
         try await insertObjectUIDs(of: [task], on: sql)
         return .added
     }
@@ -65,7 +72,7 @@ extension SQLQueueStore {
     /// - Parameter now: the writer's time, epoch seconds: a delayed task already due then is written in the claims'
     ///   index (``readyAvailableAt(of:now:)``). Default: nil (a delayed task waits for a claim's promotion).
     static func insertTasks(_ tasks: [QueueTask], topPriority: [String], now: Double? = nil, on sql: any SQLDatabase) async throws -> [AddOutcome] {
-        try await insertTasks(tasks, topPriority: topPriority, now: now, locking: nil, on: sql).outcomes
+        try await insertTasks(try tasks.map(StagedTask.init), topPriority: topPriority, now: now, locking: nil, on: sql).outcomes
     }
 
     /// ``insertTasks(_:topPriority:now:on:)``; with `locking` (PostgreSQL, claims follow in the batch) each multi-row
@@ -74,11 +81,11 @@ extension SQLQueueStore {
     /// for a batch that adds tasks and claims (a long-poll's pop answered by an `add`).
     /// - Returns: the outcomes, and whether the lock was taken and the notification sent (true once an insert added a
     ///   row; otherwise the claims take the lock as usual, it is re-entrant).
-    static func insertTasks(_ tasks: [QueueTask], topPriority: [String], now: Double? = nil, locking origin: String?,
+    static func insertTasks(_ tasks: [StagedTask], topPriority: [String], now: Double? = nil, locking origin: String?,
                             on sql: any SQLDatabase) async throws -> (outcomes: [AddOutcome], locked: Bool) {
         var locked = false
         var outcomes = [AddOutcome?](repeating: nil, count: tasks.count)
-        var pending: [(index: Int, task: QueueTask)] = []
+        var pending: [(index: Int, task: StagedTask)] = []
         func flush() async throws {
             for start in stride(from: 0, to: pending.count, by: 100) {
                 let chunk = Array(pending[start..<min(start + 100, pending.count)])
@@ -86,10 +93,10 @@ extension SQLQueueStore {
                 locked = locked || lockedHere
                 var seen: Set<String> = []
                 var added: [QueueTask] = []
-                for (index, task) in chunk {
-                    if inserted.contains(task.taskUID), seen.insert(task.taskUID).inserted {
+                for (index, staged) in chunk {
+                    if inserted.contains(staged.task.taskUID), seen.insert(staged.task.taskUID).inserted {
                         outcomes[index] = .added
-                        added.append(task)
+                        added.append(staged.task)
                     } else {
                         outcomes[index] = .duplicate
                     }
@@ -99,16 +106,17 @@ extension SQLQueueStore {
             pending.removeAll()
         }
         for (index, original) in tasks.enumerated() {
-            var task = original
-            task.status = .queued
-            task.started = nil
-            task.consumerID = nil
-            task.leaseToken = nil
-            if task.unique {
+            // The body holds none of these fields (``StagedTask``): it stays as staged.
+            var staged = original
+            staged.task.status = .queued
+            staged.task.started = nil
+            staged.task.consumerID = nil
+            staged.task.leaseToken = nil
+            if staged.task.unique {
                 try await flush()
-                outcomes[index] = try await insertOne(task, topPriority: topPriority, now: now, on: sql)
+                outcomes[index] = try await insertOne(staged, topPriority: topPriority, now: now, on: sql)
             } else {
-                pending.append((index, task))
+                pending.append((index, staged))
             }
         }
         try await flush()
@@ -119,15 +127,16 @@ extension SQLQueueStore {
     /// - Parameter locking: PostgreSQL: also take the cap lock, apply the claims' scan settings and notify with this
     ///   origin (``lockingInsertHead(origin:)``). Default: nil.
     /// - Returns: the uids inserted, and whether the lock was taken (a row was inserted with `locking`).
-    static func insertRows(_ tasks: [QueueTask], topPriority: [String], now: Double? = nil, locking origin: String? = nil,
+    static func insertRows(_ tasks: [StagedTask], topPriority: [String], now: Double? = nil, locking origin: String? = nil,
                            on sql: any SQLDatabase) async throws -> (inserted: Set<String>, locked: Bool) {
         guard !tasks.isEmpty else { return ([], false) }
-        let rows = try tasks.map { task -> [any Encodable & Sendable] in
-            [task.taskUID, task.name, task.contextUID, task.pathKey, task.action, (task.status ?? .queued).rawValue,
-             TaskOrdering.topRank(of: task, topPriority: topPriority), TaskOrdering.sortKey(of: task),
-             readyAvailableAt(of: task, now: now), task.created, task.maxSeconds, task.ghost ? 1 : 0,
-             task.started, task.started.map { $0 + Double(task.maxSeconds) }, task.consumerID,
-             task.leaseToken, task.username, try encodeBody(task)]
+        let rows = tasks.map { staged -> [any Encodable & Sendable] in
+            let task = staged.task
+            return [task.taskUID, task.name, task.contextUID, staged.pathKey, task.action, (task.status ?? .queued).rawValue,
+                    TaskOrdering.topRank(of: task, topPriority: topPriority), TaskOrdering.sortKey(of: task),
+                    readyAvailableAt(of: task, now: now), task.created, task.maxSeconds, task.ghost ? 1 : 0,
+                    task.started, task.started.map { $0 + Double(task.maxSeconds) }, task.consumerID,
+                    task.leaseToken, task.username, staged.body]
         }
         let locking = isPostgres(sql) ? origin.flatMap(lockingInsertHead(origin:)) : nil
         let inserted = try await MultiRowStatement(head: (locking ?? "") + """

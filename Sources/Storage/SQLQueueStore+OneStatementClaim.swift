@@ -27,13 +27,13 @@ extension SQLQueueStore {
     static func claimEach(_ pops: [DatabaseWriter.ClaimRequest.Pop], now: Double, settings: QueueSettings,
                           concurrency: ClaimConcurrency, oneStatement: Bool, capLocked: Bool = false,
                           notifying origin: String? = nil, on sql: any SQLDatabase) async throws
-        -> ([[QueueTask]], Bool)
+        -> ([[ClaimedTaskRow]], Bool)
     {
         // Stepwise only: one claim for every pop of the batch (one read of the running tasks, shared candidate pages).
         guard oneStatement else {
             return try await claim(for: pops, now: now, settings: settings, concurrency: concurrency, on: sql)
         }
-        var claimed: [[QueueTask]] = []
+        var claimed: [[ClaimedTaskRow]] = []
         var freed = false
         if concurrency == .rowLocks, !capLocked {
             // With the lock, for this transaction only: no bitmap and no sequential scans, generic plans
@@ -44,9 +44,9 @@ extension SQLQueueStore {
         // Consecutive pops of distinct consumers: one statement claims for all of them when the run's first pop
         // comes (``claimShared(_:now:cap:on:)``); those given fewer than asked claim stepwise below, in order.
         let runs = sharedClaimRuns(pops)
-        var sharedClaims: (claimed: [String: [QueueTask]], sawAll: Bool) = ([:], false)
+        var sharedClaims: (claimed: [String: [ClaimedTaskRow]], sawAll: Bool) = ([:], false)
         for (index, pop) in pops.enumerated() {
-            let tasks: [QueueTask]
+            let tasks: [ClaimedTaskRow]
             if let run = runs.first(where: { $0.contains(index) }) {
                 if index == run.lowerBound {
                     sharedClaims = try await claimShared(Array(pops[run]), now: now, cap: settings.maxConsumers, on: sql)
@@ -125,7 +125,7 @@ extension SQLQueueStore {
     /// - Returns: the claimed tasks in queue order (empty when none could be claimed this way), and whether the statement
     ///   saw every claimable task (``claimShared(_:now:cap:on:)``).
     static func claimInOneStatement(_ pop: DatabaseWriter.ClaimRequest.Pop, now: Double, cap: Int,
-                                    on sql: any SQLDatabase) async throws -> (tasks: [QueueTask], sawAll: Bool)
+                                    on sql: any SQLDatabase) async throws -> (tasks: [ClaimedTaskRow], sawAll: Bool)
     {
         let shared = try await claimShared([pop], now: now, cap: cap, on: sql)
         return (shared.claimed[pop.consumerID] ?? [], shared.sawAll)

@@ -40,10 +40,10 @@ extension SQLQueueStore {
     ///   always false on SQLite). Then a stepwise claim after it could claim nothing more for a batched pop, and
     ///   is skipped (``claimEach(_:now:settings:concurrency:oneStatement:capLocked:notifying:on:)``).
     static func claimShared(_ pops: [DatabaseWriter.ClaimRequest.Pop], now: Double, cap: Int,
-                            on sql: any SQLDatabase) async throws -> (claimed: [String: [QueueTask]], sawAll: Bool)
+                            on sql: any SQLDatabase) async throws -> (claimed: [String: [ClaimedTaskRow]], sawAll: Bool)
     {
         let nonces = pops.map { _ in String(TaskUID.make().prefix(16)) }
-        var claimed: [String: [(order: TaskOrder, task: QueueTask)]] = [:]
+        var claimed: [String: [(order: TaskOrder, task: ClaimedTaskRow)]] = [:]
         let reportsWindow = isPostgres(sql)
         let window = claimWindow(pops)
         var sawAll = reportsWindow
@@ -58,7 +58,8 @@ extension SQLQueueStore {
             let order = TaskOrder(topRank: try row.decode(column: "top_rank", as: Int.self),
                                   sortKey: try row.decode(column: "sort_key", as: Double.self),
                                   contextUID: try row.decode(column: "context_uid", as: String.self))
-            let task = try decodeTask(row)
+            // Decoded by the requesters, off the writer (``ClaimedTaskRow``).
+            let task = try ClaimedTaskRow(row: row)
             if let consumerID = task.consumerID { claimed[consumerID, default: []].append((order, task)) }
         }
         return (claimed.mapValues { tasks in tasks.sorted { $0.order < $1.order }.map(\.task) }, sawAll)
@@ -151,7 +152,7 @@ extension SQLQueueStore {
                 consumer_id = a.assigned_consumer, lease_token = a.assigned_nonce || substr(task_uid, 1, 16)
             FROM assigned a
             WHERE task_uid = a.assigned_uid AND \(filterOnly("status", on: sql)) = 'queued'
-            RETURNING \(taskColumns), task_uid, top_rank, sort_key, context_uid\(unsafeRaw: postgres ? """
+            RETURNING \(taskColumns), task_uid, path_key, top_rank, sort_key, context_uid\(unsafeRaw: postgres ? """
             )
             SELECT c.*, s.due_seen, s.lapsed FROM (SELECT (SELECT COUNT(*) FROM due) AS due_seen, (SELECT any_lapsed FROM lapsed) AS lapsed) s
             LEFT JOIN claimed c ON TRUE

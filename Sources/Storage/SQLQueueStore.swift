@@ -401,8 +401,13 @@ public final class SQLQueueStore: QueueStore {
     /// The largest offset or limit a listing reads with (larger ones are capped; no sum of two overflows).
     static let maxOffset = Int(Int32.max)
 
+    /// The stored body of `task` (`queue_tasks.body`): its wire dict without ``columnKeys``, as compact JSON with
+    /// sorted keys.
     static func encodeBody(_ task: QueueTask) throws -> String {
-        JSONValue.object(task.wireDictionary.filter { !columnKeys.contains($0.key) }).jsonString
+        // The column keys removed in place (a `filter` rehashed every member into a new dictionary).
+        var dict = task.wireDictionary
+        for key in columnKeys { dict.removeValue(forKey: key) }
+        return JSONValue.object(dict).jsonString
     }
 
     /// Tasks decoded from bodies read lately (a claim's and then its report's read of one task).
@@ -410,18 +415,28 @@ public final class SQLQueueStore: QueueStore {
 
     /// A task from a row of ``taskColumns``.
     static func decodeTask(_ row: any SQLRow) throws -> QueueTask {
-        let body = try row.decode(column: "body", as: String.self)
+        try task(body: try row.decode(column: "body", as: String.self), status: try row.decode(column: "status", as: String.self),
+                 started: try row.decode(column: "started", as: Double?.self),
+                 consumerID: try row.decode(column: "consumer_id", as: String?.self),
+                 leaseToken: try row.decode(column: "lease_token", as: String?.self))
+    }
+
+    /// A task from its stored body and its column-held fields (``columnKeys``); the body is decoded through
+    /// ``decodedBodies``.
+    /// - Throws: `StorageError.corruptRow` when the body is not a JSON object or `status` is not a task status;
+    ///   `QueueError` `.invalidTask` naming a malformed field of the body.
+    static func task(body: String, status: String, started: Double?, consumerID: String?, leaseToken: String?) throws -> QueueTask {
         var task = try decodedBodies.task(for: body) { body in
             guard let dict = try JSONValue.parse(body).objectValue else { throw StorageError.corruptRow("queue_tasks.body") }
             return try QueueTask(stored: dict)
         }
-        guard let status = TaskStatus(rawValue: try row.decode(column: "status", as: String.self)) else {
+        guard let status = TaskStatus(rawValue: status) else {
             throw StorageError.corruptRow("queue_tasks.status")
         }
         task.status = status
-        task.started = try row.decode(column: "started", as: Double?.self)
-        task.consumerID = try row.decode(column: "consumer_id", as: String?.self)
-        task.leaseToken = try row.decode(column: "lease_token", as: String?.self)
+        task.started = started
+        task.consumerID = consumerID
+        task.leaseToken = leaseToken
         return task
     }
 }

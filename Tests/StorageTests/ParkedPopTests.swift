@@ -88,14 +88,14 @@ struct ParkedPopTests {
                         """).first()?.decode(column: "n", as: Int.self) ?? -1
                 }
                 try await SQLQueueStore.inTransaction(sql, lock: .claims, immediate: false) { sql in
-                    let (outcomes, locked) = try await SQLQueueStore.insertTasks([task], topPriority: [], now: f.now, locking: origin, on: sql)
+                    let (outcomes, locked) = try await SQLQueueStore.insertTasks([try StagedTask(task)], topPriority: [], now: f.now, locking: origin, on: sql)
                     #expect(outcomes == [.added] && locked)
                     #expect(try await capLocks(sql) == 1)
                     let seqscan = try await sql.raw("SELECT current_setting('enable_seqscan') AS v").first()?.decode(column: "v", as: String.self)
                     #expect(seqscan == "off")
                 }
                 try await SQLQueueStore.inTransaction(sql, lock: .claims, immediate: false) { sql in
-                    let (outcomes, locked) = try await SQLQueueStore.insertTasks([task], topPriority: [], now: f.now, locking: origin, on: sql)
+                    let (outcomes, locked) = try await SQLQueueStore.insertTasks([try StagedTask(task)], topPriority: [], now: f.now, locking: origin, on: sql)
                     #expect(outcomes == [.duplicate] && !locked)
                     #expect(try await capLocks(sql) == 0)
                 }
