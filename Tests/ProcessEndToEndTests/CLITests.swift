@@ -65,9 +65,10 @@ struct CLITests {
     /// Run in the PostgreSQL pass only for now: on SQLite it hung in about half of today's whole-suite runs (the
     /// final `migrate` child spins in sqlite-nio's endless busy handler on the WAL write lock, held by this process's
     /// sqlite-nio connection of the in-process revert below, whose ROLLBACK never completed; investigation in issue
-    /// 11's closing note of 2026-12-07). The refusal logic it checks is the same on both databases.
+    /// 11's closing note of 2026-12-07). The refusal logic it checks is the same on both databases. Alone it passes
+    /// (8 of 8 runs on 2026-12-08); `LIMSQUEUE_TRY_HANG=1` runs it on SQLite too, to chase the hang in whole-suite runs.
     @Test("admin commands refuse a database an older version made (migrations pending) and leave its schema; migrate says what it applied",
-          .disabled(if: !TestDatabase.isPostgres, "hangs now and then on SQLite (see the comment above)"))
+          .disabled(if: !TestDatabase.isPostgres && ProcessInfo.processInfo.environment["LIMSQUEUE_TRY_HANG"] == nil, "hangs now and then on SQLite (see the comment above)"))
     func olderSchemaRefused() async throws {
         let directory = try TemporaryDirectory()
         defer { directory.remove(); TestDatabase.dropDatabase(forDataDir: directory.path) }
