@@ -72,6 +72,8 @@ public struct QueueConsumer: Service {
     /// Measures every wait: backoffs, the `min_seconds` booking, a handler's deadline, the shutdown grace, report
     /// retries and the batch report timer.
     let clock: any WallClock
+    /// The deadlines of the handlers running now, on one timer.
+    let deadlines: TaskDeadlines
 
     /// - Parameters:
     ///   - connection: the queue server(s) to pop from and report to.
@@ -89,6 +91,7 @@ public struct QueueConsumer: Service {
         self.configuration = configuration
         self.logger = logger
         self.clock = clock
+        self.deadlines = TaskDeadlines(clock: clock)
         self.onStart = onStart
     }
 
@@ -142,7 +145,7 @@ public struct QueueConsumer: Service {
     }
 
     /// How one run of a handler ended.
-    enum RunOutcome: Sendable {
+    enum RunOutcome: Sendable, Equatable {
         case success
         case failure(String)
         /// A failure a retry cannot cure (``PermanentTaskFailure``).
@@ -213,47 +216,41 @@ public struct QueueConsumer: Service {
         return nil
     }
 
-    /// Runs the handler racing its deadline and, after a graceful-shutdown request, the shutdown grace.
+    /// Runs the handler racing its deadline and, after a graceful-shutdown request, the shutdown grace: the handler
+    /// runs in a task of its own, cancelled by the consumer's one deadline timer (``TaskDeadlines``) when `max_seconds`
+    /// pass, or the grace once a graceful shutdown began (``Configuration/shutdownGraceSeconds``).
     func run(_ handler: any TaskHandler, _ task: QueueTask, context: TaskContext) async -> RunOutcome {
-        let deadline = Double(min(max(task.maxSeconds, 1), QueueTask.maxLeaseSeconds))
+        let seconds = Double(min(max(task.maxSeconds, 1), QueueTask.maxLeaseSeconds))
         let grace = configuration.shutdownGraceSeconds
-        return await withTaskGroup(of: RunOutcome?.self) { group in
-            group.addTask {
-                do {
-                    try await handler.process(task, context: context)
-                    return .success
-                } catch is CancellationError {
-                    return nil
-                } catch let error as any PermanentTaskFailure where error.isPermanent {
-                    return .permanentFailure(error.description)
-                } catch let error as any StorageFailure {
-                    // The database's own message (``loggedDescription(of:)``).
-                    return .failure(loggedDescription(of: error))
-                } catch {
-                    return .failure("\(type(of: error)): \(error)")
-                }
+        let (watch, clock) = (deadlines, clock)
+        let work = Task<RunOutcome?, Never> {
+            do {
+                try await handler.process(task, context: context)
+                return .success
+            } catch is CancellationError {
+                return nil
+            } catch let error as any PermanentTaskFailure where error.isPermanent {
+                return .permanentFailure(error.description)
+            } catch let error as any StorageFailure {
+                // The database's own message (``loggedDescription(of:)``).
+                return .failure(loggedDescription(of: error))
+            } catch {
+                return .failure("\(type(of: error)): \(error)")
             }
-            group.addTask {
-                try? await clock.sleep(for: .seconds(deadline))
-                return Task.isCancelled ? nil : .deadline
-            }
-            group.addTask {
-                // Completes only when a graceful shutdown is requested, then waits out the grace period.
-                try? await gracefulShutdown()
-                guard !Task.isCancelled else { return nil }
-                try? await clock.sleep(for: .seconds(grace))
-                return Task.isCancelled ? nil : .shutdown
-            }
-            var outcome: RunOutcome = .failure("Cancelled")
-            for await result in group {
-                if let result {
-                    outcome = result
-                    break
-                }
-            }
-            group.cancelAll()
-            return outcome
         }
+        let entry = watch.register(deadline: clock.now() + seconds, reason: RunOutcome.deadline) { work.cancel() }
+        let result = await withGracefulShutdownHandler {
+            await withTaskCancellationHandler {
+                await work.value
+            } onCancel: {
+                work.cancel()
+            }
+        } onGracefulShutdown: {
+            watch.tighten(entry, to: clock.now() + grace, reason: RunOutcome.shutdown)
+        }
+        // A deadline that passed wins, as the timer's answer did when it came first.
+        if let fired = watch.finish(entry) { return fired }
+        return result ?? .failure("Cancelled")
     }
 
     /// Sends a report, retrying transport errors and server errors (5xx: e.g. its database restarting) for
