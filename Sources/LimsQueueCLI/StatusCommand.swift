@@ -87,7 +87,7 @@ enum StatusTable {
         lines.append(line(header))
         lines.append(contentsOf: rows.map(line))
         lines.append("DONE, RETRIED, FAILED* (final), TIMEOUT, PURGED, WAIT and RUN: attempts ended in the last \(windowText)")
-        lines.append("PURGED: ended because their consumer popped again (died and came back) or an operator removed or requeued them")
+        lines.append("PURGED: ended because their consumer popped again (died and came back), stopped (released at shutdown), or an operator removed or requeued them")
         return lines.joined(separator: "\n")
     }
 }
