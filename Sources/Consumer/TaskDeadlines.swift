@@ -71,13 +71,8 @@ final class TaskDeadlines: Sendable {
     func finish(_ id: Int) -> QueueConsumer.RunOutcome? {
         state.withLock { state in
             let fired = state.entries.removeValue(forKey: id)?.fired
-            if state.entries.isEmpty, let sleeper = state.sleeper {
-                // Nothing left to watch: no timer stays armed (a stopped consumer leaves none behind).
-                sleeper.cancel()
-                state.generation += 1
-                state.sleeper = nil
-                state.sleeperUntil = nil
-            }
+            // Nothing left to watch: no timer stays armed (a stopped consumer leaves none behind).
+            if state.entries.isEmpty { stopSleeper(&state) }
             return fired
         }
     }
@@ -88,11 +83,18 @@ final class TaskDeadlines: Sendable {
     /// Starts a sleeper for `deadline` unless the current one wakes by then.
     private func wake(for deadline: Double, _ state: inout State) {
         if let until = state.sleeperUntil, until <= deadline, state.sleeper != nil { return }
-        state.sleeper?.cancel()
-        state.generation += 1
+        stopSleeper(&state)
         state.sleeperUntil = deadline
         let generation = state.generation
         state.sleeper = Task { await self.sleep(generation: generation) }
+    }
+
+    /// Cancels the current sleeper, if any; a new generation, so that it leaves the state alone.
+    private func stopSleeper(_ state: inout State) {
+        state.sleeper?.cancel()
+        state.generation += 1
+        state.sleeper = nil
+        state.sleeperUntil = nil
     }
 
     /// The sleeper: waits for the earliest deadline, fires the entries due, and goes on until none is left.
